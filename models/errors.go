@@ -1,0 +1,130 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+)
+
+// Kind classifies an Error; handlers map each Kind to one HTTP status.
+type Kind int
+
+// The kinds of error a service or repository can return.
+const (
+	KindInternal Kind = iota
+	KindInvalid
+	KindUnauthenticated
+	KindForbidden
+	KindStepUpRequired
+	KindNotFound
+	KindConflict
+	KindLocked
+	KindRateLimited
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindInvalid:
+		return "invalid"
+	case KindUnauthenticated:
+		return "unauthenticated"
+	case KindForbidden:
+		return "forbidden"
+	case KindStepUpRequired:
+		return "step_up_required"
+	case KindNotFound:
+		return "not_found"
+	case KindConflict:
+		return "conflict"
+	case KindLocked:
+		return "locked"
+	case KindRateLimited:
+		return "rate_limited"
+	default:
+		return "internal"
+	}
+}
+
+// Error is the one error type of the project. Code is a stable machine code,
+// Msg a sentence that is safe to show to users, Fields the per-field problems
+// of a validation error, and Err the cause, which is logged but never rendered.
+type Error struct {
+	Kind   Kind
+	Code   string
+	Msg    string
+	Fields map[string]string
+	Err    error
+}
+
+// Error implements error. It never includes the cause's text, so an Error can
+// be shown without leaking what lies beneath it.
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Msg, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Msg)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is matches another *Error on Kind and Code, so callers can compare with a
+// freshly built value: errors.Is(err, models.ErrNotFound("")).
+func (e *Error) Is(target error) bool {
+	var t *Error
+	if !errors.As(target, &t) {
+		return false
+	}
+	return t.Kind == e.Kind && (t.Code == "" || t.Code == e.Code)
+}
+
+// LogValue renders the error for slog without the user message's duplicates.
+func (e *Error) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("kind", e.Kind.String()), slog.String("code", e.Code)}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("cause", e.Err.Error()))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// LogLevel is the level at which the error deserves to be logged.
+func (e *Error) LogLevel() slog.Level {
+	if e.Kind == KindInternal {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// NewError builds an Error.
+func NewError(kind Kind, code, msg string, cause error) *Error {
+	return &Error{Kind: kind, Code: code, Msg: msg, Err: cause}
+}
+
+// ErrNotFound reports a missing object; what names it ("user", "client").
+func ErrNotFound(what string) *Error {
+	if what == "" {
+		return &Error{Kind: KindNotFound, Msg: "Not found."}
+	}
+	return &Error{Kind: KindNotFound, Code: what + "_not_found", Msg: "The " + what + " was not found."}
+}
+
+// ErrConflict reports a uniqueness conflict.
+func ErrConflict(code, msg string) *Error {
+	return &Error{Kind: KindConflict, Code: code, Msg: msg}
+}
+
+// ErrInvalid reports a validation failure with one entry per bad field.
+func ErrInvalid(fields map[string]string) *Error {
+	return &Error{Kind: KindInvalid, Code: "validation_failed", Msg: "The request is not valid.", Fields: fields}
+}
+
+// ErrInternal wraps an unexpected failure; its cause is logged, never shown.
+func ErrInternal(cause error) *Error {
+	return &Error{Kind: KindInternal, Code: "internal_error", Msg: "Something went wrong on our side.", Err: cause}
+}
+
+// IsKind reports whether err is an *Error of the given kind.
+func IsKind(err error, kind Kind) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == kind
+}

@@ -1,0 +1,95 @@
+package models
+
+import "time"
+
+// Tenant is an isolated organisation: its users, clients and grants never
+// mix with another tenant's.
+type Tenant struct {
+	ID        string `gorm:"primaryKey"`
+	Slug      string
+	Name      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// User is a person who signs in within one tenant. Email is stored
+// lower-cased and is unique per tenant.
+type User struct {
+	ID            string `gorm:"primaryKey"`
+	TenantID      string
+	Email         string
+	PasswordHash  string
+	Name          string
+	EmailVerified bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Token formats a client may choose for its access tokens.
+const (
+	AccessTokenOpaque = "opaque"
+	AccessTokenJWT    = "jwt"
+)
+
+// Client is an OAuth 2.0 client of one tenant. List fields are stored as
+// JSON arrays. SecretHash is an algorithm-prefixed hash; a rotated secret's
+// previous hash stays valid until RotatedSecretExpiresAt.
+type Client struct {
+	ID                      string `gorm:"primaryKey"`
+	TenantID                string
+	Name                    string
+	SecretHash              string
+	RotatedSecretHash       string
+	RotatedSecretExpiresAt  *time.Time
+	RedirectURIs            StringList `gorm:"column:redirect_uris;type:text"`
+	GrantTypes              StringList `gorm:"type:text"`
+	ResponseTypes           StringList `gorm:"type:text"`
+	Scopes                  StringList `gorm:"type:text"`
+	Audience                StringList `gorm:"type:text"`
+	TokenEndpointAuthMethod string
+	Public                  bool
+	SkipConsent             bool
+	AccessTokenFormat       string
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+}
+
+// TableName keeps the table name explicit.
+func (Client) TableName() string { return "oauth_clients" }
+
+// SigningKey is one asymmetric key used to sign ID tokens and JWT access
+// tokens. The private part is AES-256-GCM sealed; RetiredAt marks a key that
+// no longer signs, and it leaves the JWKS at PublishUntil.
+type SigningKey struct {
+	ID            string `gorm:"primaryKey"`
+	Algorithm     string
+	PublicJWK     string
+	PrivateSealed []byte
+	CreatedAt     time.Time
+	RetiredAt     *time.Time
+	PublishUntil  *time.Time
+}
+
+// Consent records the scopes a user granted to a client.
+type Consent struct {
+	ID        string `gorm:"primaryKey"`
+	TenantID  string
+	UserID    string
+	ClientID  string
+	Scopes    StringList `gorm:"type:text"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// LoginSession is a browser's signed-in state at this server: the cookie
+// carries a random token whose SHA-256 is TokenHash.
+type LoginSession struct {
+	ID        string `gorm:"primaryKey"`
+	TokenHash string
+	TenantID  string
+	UserID    string
+	AuthTime  time.Time
+	Remember  bool
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}

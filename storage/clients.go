@@ -1,0 +1,136 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite"
+	"gorm.io/gorm"
+
+	"github.com/identity/identity/models"
+)
+
+// Client adapts a models.Client to fosite's client interfaces.
+type Client struct {
+	models.Client
+	now time.Time
+}
+
+var (
+	_ fosite.Client                   = (*Client)(nil)
+	_ fosite.ClientWithSecretRotation = (*Client)(nil)
+	_ fosite.OpenIDConnectClient      = (*Client)(nil)
+)
+
+// GetID returns the client id.
+func (c *Client) GetID() string { return c.ID }
+
+// GetTenantID returns the tenant the client belongs to.
+func (c *Client) GetTenantID() string { return c.TenantID }
+
+// GetHashedSecret returns the algorithm-prefixed secret hash.
+func (c *Client) GetHashedSecret() []byte { return []byte(c.SecretHash) }
+
+// GetRotatedHashes returns the previous secret's hash while its window is open.
+func (c *Client) GetRotatedHashes() [][]byte {
+	if c.RotatedSecretHash == "" || c.RotatedSecretExpiresAt == nil || !c.now.Before(*c.RotatedSecretExpiresAt) {
+		return nil
+	}
+	return [][]byte{[]byte(c.RotatedSecretHash)}
+}
+
+// GetRedirectURIs returns the registered redirect URIs (matched exactly).
+func (c *Client) GetRedirectURIs() []string { return c.RedirectURIs }
+
+// GetGrantTypes returns the allowed grant types.
+func (c *Client) GetGrantTypes() fosite.Arguments { return fosite.Arguments(c.GrantTypes) }
+
+// GetResponseTypes returns the allowed response types.
+func (c *Client) GetResponseTypes() fosite.Arguments { return fosite.Arguments(c.ResponseTypes) }
+
+// GetScopes returns the scopes the client may request.
+func (c *Client) GetScopes() fosite.Arguments { return fosite.Arguments(c.Scopes) }
+
+// IsPublic reports a client without a secret.
+func (c *Client) IsPublic() bool { return c.Public }
+
+// GetAudience returns the audiences the client may request.
+func (c *Client) GetAudience() fosite.Arguments { return fosite.Arguments(c.Audience) }
+
+// GetRequestURIs returns nil: request_uri is not supported.
+func (c *Client) GetRequestURIs() []string { return nil }
+
+// GetJSONWebKeys returns nil: private_key_jwt is not offered.
+func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet { return nil }
+
+// GetJSONWebKeysURI returns "".
+func (c *Client) GetJSONWebKeysURI() string { return "" }
+
+// GetRequestObjectSigningAlgorithm returns "": request objects are not accepted.
+func (c *Client) GetRequestObjectSigningAlgorithm() string { return "" }
+
+// GetTokenEndpointAuthMethod returns how the client authenticates.
+func (c *Client) GetTokenEndpointAuthMethod() string { return c.TokenEndpointAuthMethod }
+
+// GetTokenEndpointAuthSigningAlgorithm returns RS256 (unused: no JWT client auth).
+func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" }
+
+// GetClient implements fosite.ClientManager. An unknown id is fosite.ErrNotFound.
+func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	var m models.Client
+	err := s.db(ctx).Where("id = ?", id).Take(&m).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get client: %w", mapErr(err))
+	}
+	return &Client{Client: m, now: s.now()}, nil
+}
+
+// CreateClient inserts a client; the secret must already be hashed.
+func (s *Store) CreateClient(ctx context.Context, c *models.Client) error {
+	now := s.now()
+	c.CreatedAt, c.UpdatedAt = now, now
+	if err := s.db(ctx).Create(c).Error; err != nil {
+		return fmt.Errorf("create client: %w", repoErr(err, "client"))
+	}
+	return nil
+}
+
+// GetTenantClient returns a client of the tenant; another tenant's is NotFound.
+func (s *Store) GetTenantClient(ctx context.Context, tenantID, id string) (*models.Client, error) {
+	var m models.Client
+	if err := s.db(ctx).Where("tenant_id = ? AND id = ?", tenantID, id).Take(&m).Error; err != nil {
+		return nil, fmt.Errorf("get client: %w", repoErr(err, "client"))
+	}
+	return &m, nil
+}
+
+// RotateClientSecret installs a new secret hash; the previous hash stays
+// valid until keepOldUntil (nil: revoked at once).
+func (s *Store) RotateClientSecret(ctx context.Context, tenantID, id, newHash string, keepOldUntil *time.Time) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		var m models.Client
+		if err := s.db(ctx).Clauses(s.forUpdate()).Where("tenant_id = ? AND id = ?", tenantID, id).Take(&m).Error; err != nil {
+			return fmt.Errorf("rotate client secret: %w", repoErr(err, "client"))
+		}
+		old := m.SecretHash
+		if keepOldUntil == nil {
+			old = ""
+		}
+		err := s.db(ctx).Model(&models.Client{}).Where("id = ?", id).Updates(map[string]any{
+			"secret_hash":               newHash,
+			"rotated_secret_hash":       old,
+			"rotated_secret_expires_at": keepOldUntil,
+			"updated_at":                s.now(),
+		}).Error
+		if err != nil {
+			return fmt.Errorf("rotate client secret: %w", repoErr(err, "client"))
+		}
+		return nil
+	})
+}

@@ -1,0 +1,209 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/identity/identity/migrations"
+)
+
+// Dialect names the SQL database behind a Store.
+type Dialect string
+
+// The supported dialects.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// Options configure Open.
+type Options struct {
+	// DatabaseURL is postgres://… or sqlite:PATH (sqlite:///abs/path also works).
+	DatabaseURL string
+	// RefreshGracePeriod lets a rotated refresh token be used again for this long;
+	// 0 means strict rotation. Capped at MaxRefreshGracePeriod.
+	RefreshGracePeriod time.Duration
+	// MaxOpenConns sizes the PostgreSQL pool (0: 20).
+	MaxOpenConns int
+	Logger       *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// MaxRefreshGracePeriod is the longest refresh-token grace period allowed.
+const MaxRefreshGracePeriod = 5 * time.Minute
+
+// Store is the one GORM-backed store: it implements every fosite storage
+// interface the composed handlers use, and the repositories of tenants,
+// users, clients, keys, consents and login sessions.
+type Store struct {
+	gdb     *gorm.DB
+	dialect Dialect
+	grace   time.Duration
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// Open connects to the database named by opts.DatabaseURL. It does not
+// migrate: call Migrate.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.RefreshGracePeriod < 0 || opts.RefreshGracePeriod > MaxRefreshGracePeriod {
+		return nil, fmt.Errorf("open store: refresh grace period %s is outside 0..%s", opts.RefreshGracePeriod, MaxRefreshGracePeriod)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Store{grace: opts.RefreshGracePeriod, log: opts.Logger, now: func() time.Time { return opts.Now().UTC() }}
+	cfg := &gorm.Config{
+		TranslateError:         true,
+		Logger:                 logger.Discard,
+		NowFunc:                s.now,
+		SkipDefaultTransaction: true,
+	}
+	var err error
+	switch {
+	case strings.HasPrefix(opts.DatabaseURL, "postgres://"), strings.HasPrefix(opts.DatabaseURL, "postgresql://"):
+		s.dialect = Postgres
+		s.gdb, err = gorm.Open(postgres.Open(opts.DatabaseURL), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %s", redactURL(err.Error(), opts.DatabaseURL))
+		}
+		sqlDB, err := s.gdb.DB()
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		n := opts.MaxOpenConns
+		if n <= 0 {
+			n = 20
+		}
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	case strings.HasPrefix(opts.DatabaseURL, "sqlite:"):
+		s.dialect = SQLite
+		path := strings.TrimPrefix(strings.TrimPrefix(opts.DatabaseURL, "sqlite:"), "//")
+		if path == "" {
+			return nil, errors.New("open sqlite: DATABASE_URL names no file")
+		}
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("open sqlite: create %s: %w", dir, err)
+			}
+		}
+		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		s.gdb, err = gorm.Open(sqlite.Open(dsn), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		sqlDB, err := s.gdb.DB()
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		// SQLite has one writer. One connection serialises every statement and
+		// transaction in-process, which is what keeps counters and rotations
+		// exact; the busy timeout covers a second process on the same file.
+		sqlDB.SetMaxOpenConns(1)
+	default:
+		return nil, errors.New("open store: DATABASE_URL must start with postgres:// or sqlite:")
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// redactURL removes a connection string (and so its password) from a message.
+func redactURL(msg, dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "[redacted]")
+		}
+	}
+	return msg
+}
+
+// Dialect reports which database the store talks to.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Ping runs SELECT 1.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db(ctx).Raw("SELECT 1").Scan(&one).Error; err != nil {
+		return fmt.Errorf("ping %s: %w", s.dialect, err)
+	}
+	return nil
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.gdb.DB()
+	if err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return sqlDB.Close()
+}
+
+// SQLDB exposes the pool for tooling (migrations, tests that read raw tables).
+func (s *Store) SQLDB() (*sql.DB, error) { return s.gdb.DB() }
+
+// Migrate applies every pending migration, each inside a transaction. On
+// PostgreSQL a session advisory lock keeps concurrent starts from racing.
+func (s *Store) Migrate(ctx context.Context) error {
+	sqlDB, err := s.gdb.DB()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var (
+		fsys    fs.FS
+		dialect goose.Dialect
+		opts    []goose.ProviderOption
+	)
+	switch s.dialect {
+	case Postgres:
+		fsys, err = fs.Sub(migrations.Postgres, "postgres")
+		dialect = goose.DialectPostgres
+		locker, lerr := lock.NewPostgresSessionLocker()
+		if lerr != nil {
+			return fmt.Errorf("migrate: lock: %w", lerr)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	default:
+		fsys, err = fs.Sub(migrations.SQLite, "sqlite")
+		dialect = goose.DialectSQLite3
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	p, err := goose.NewProvider(dialect, sqlDB, fsys, opts...)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", s.dialect, err)
+	}
+	for _, r := range results {
+		s.log.InfoContext(ctx, "migration applied", "version", r.Source.Version, "dialect", string(s.dialect), "duration_ms", r.Duration.Milliseconds())
+	}
+	return nil
+}

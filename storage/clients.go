@@ -31,6 +31,15 @@ func (c *Client) GetID() string { return c.ID }
 // GetTenantID returns the tenant the client belongs to.
 func (c *Client) GetTenantID() string { return c.TenantID }
 
+// GetName returns the client's display name.
+func (c *Client) GetName() string { return c.Name }
+
+// GetSkipConsent reports a first-party client that needs no consent page.
+func (c *Client) GetSkipConsent() bool { return c.SkipConsent }
+
+// GetAccessTokenFormat is "opaque" or "jwt" (RFC 9068).
+func (c *Client) GetAccessTokenFormat() string { return c.AccessTokenFormat }
+
 // GetHashedSecret returns the algorithm-prefixed secret hash.
 func (c *Client) GetHashedSecret() []byte { return []byte(c.SecretHash) }
 

@@ -23,13 +23,13 @@ import (
 // Compile-time proof that Store keeps fosite v0.49.0's storage contract;
 // compose.Compose only type-asserts at run time, and would panic.
 var (
-	_ fosite.Storage                     = (*Store)(nil)
-	_ fosite.ClientManager               = (*Store)(nil)
-	_ oauth2.CoreStorage                 = (*Store)(nil)
-	_ oauth2.TokenRevocationStorage      = (*Store)(nil)
+	_ fosite.Storage                       = (*Store)(nil)
+	_ fosite.ClientManager                 = (*Store)(nil)
+	_ oauth2.CoreStorage                   = (*Store)(nil)
+	_ oauth2.TokenRevocationStorage        = (*Store)(nil)
 	_ oauth2.ClientCredentialsGrantStorage = (*Store)(nil)
-	_ openid.OpenIDConnectRequestStorage = (*Store)(nil)
-	_ pkce.PKCERequestStorage            = (*Store)(nil)
+	_ openid.OpenIDConnectRequestStorage   = (*Store)(nil)
+	_ pkce.PKCERequestStorage              = (*Store)(nil)
 )
 
 // The fosite request tables. They share one row shape.

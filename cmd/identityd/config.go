@@ -1,0 +1,209 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/identity/identity/keyring"
+)
+
+// Secret is a configuration value that never prints.
+type Secret string
+
+// LogValue hides the secret from slog.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// String hides the secret from fmt.
+func (Secret) String() string { return "[redacted]" }
+
+// Config is everything identityd reads from the environment.
+type Config struct {
+	Addr              string
+	Issuer            string
+	DatabaseURL       Secret
+	RedisURL          Secret
+	Secret            Secret
+	DataDir           string
+	AccessTokenTTL    time.Duration
+	RefreshTokenTTL   time.Duration
+	AuthCodeTTL       time.Duration
+	IDTokenTTL        time.Duration
+	RefreshGrace      time.Duration
+	BcryptCost        int
+	SecretRotation    time.Duration
+	SecretCacheTTL    time.Duration
+	SessionTTL        time.Duration
+	RememberTTL       time.Duration
+	KeyReloadInterval time.Duration
+	DBMaxConns        int
+	LogLevel          slog.Level
+	LogFormat         string
+	generatedSecret   bool
+	secretFile        string
+}
+
+// envVar documents one variable: its name, default and meaning. The README's
+// table is written from the same list.
+type envVar struct {
+	name, def, help string
+}
+
+var envVars = []envVar{
+	{"IDENTITY_ADDR", "127.0.0.1:8000", "listen address (host:port)"},
+	{"IDENTITY_ISSUER", "http://localhost:8000", "public base URL; the OIDC issuer. https makes cookies Secure"},
+	{"DATABASE_URL", "sqlite:$IDENTITY_DATA_DIR/identity.db", "postgres://… for PostgreSQL, or sqlite:PATH"},
+	{"REDIS_URL", "", "redis://… for shared cache state; unset: in-process"},
+	{"IDENTITY_SECRET", "", "root secret, at least 32 bytes; required with PostgreSQL. Unset with SQLite: generated into the data dir"},
+	{"IDENTITY_DATA_DIR", "./data", "where the SQLite database and a generated dev secret live"},
+	{"IDENTITY_ACCESS_TOKEN_TTL", "1h", "access token lifetime"},
+	{"IDENTITY_REFRESH_TOKEN_TTL", "168h", "refresh token lifetime"},
+	{"IDENTITY_AUTH_CODE_TTL", "10m", "authorization code lifetime"},
+	{"IDENTITY_ID_TOKEN_TTL", "1h", "ID token lifetime"},
+	{"IDENTITY_REFRESH_GRACE_PERIOD", "0s", "how long a rotated refresh token still works (0: strict; at most 5m)"},
+	{"IDENTITY_BCRYPT_COST", "12", "bcrypt cost for passwords and client secrets (10..16)"},
+	{"IDENTITY_CLIENT_SECRET_ROTATION_WINDOW", "24h", "how long a rotated client secret stays valid"},
+	{"IDENTITY_SECRET_CACHE_TTL", "5m", "how long a verified client secret skips bcrypt (0 disables)"},
+	{"IDENTITY_SESSION_TTL", "24h", "browser login session lifetime"},
+	{"IDENTITY_REMEMBER_TTL", "720h", "browser login session lifetime with \"keep me signed in\""},
+	{"IDENTITY_KEY_RELOAD_INTERVAL", "10s", "how often an instance reloads signing keys from the database"},
+	{"IDENTITY_DB_MAX_CONNS", "20", "PostgreSQL connection pool size"},
+	{"IDENTITY_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"IDENTITY_LOG_FORMAT", "json", "json or text"},
+}
+
+// LoadConfig reads and validates the environment, reporting every problem at
+// once, each naming its variable.
+func LoadConfig(getenv func(string) string) (*Config, error) {
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, e := range envVars {
+			if e.name == name {
+				return e.def
+			}
+		}
+		return ""
+	}
+	var problems []string
+	bad := func(name, format string, args ...any) {
+		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
+	}
+	dur := func(name string, min, max time.Duration) time.Duration {
+		d, err := time.ParseDuration(get(name))
+		if err != nil {
+			bad(name, "%q is not a duration (use e.g. 30s, 15m, 1h)", get(name))
+			return 0
+		}
+		if d < min || (max > 0 && d > max) {
+			if max > 0 {
+				bad(name, "%s is outside %s..%s", d, min, max)
+			} else {
+				bad(name, "%s is below %s", d, min)
+			}
+		}
+		return d
+	}
+	integer := func(name string, min, max int) int {
+		n, err := strconv.Atoi(get(name))
+		if err != nil || n < min || n > max {
+			bad(name, "%q must be a whole number from %d to %d", get(name), min, max)
+		}
+		return n
+	}
+	c := &Config{
+		Addr:              get("IDENTITY_ADDR"),
+		Issuer:            strings.TrimRight(get("IDENTITY_ISSUER"), "/"),
+		DatabaseURL:       Secret(get("DATABASE_URL")),
+		RedisURL:          Secret(get("REDIS_URL")),
+		Secret:            Secret(getenv("IDENTITY_SECRET")),
+		DataDir:           get("IDENTITY_DATA_DIR"),
+		AccessTokenTTL:    dur("IDENTITY_ACCESS_TOKEN_TTL", time.Minute, 24*time.Hour),
+		RefreshTokenTTL:   dur("IDENTITY_REFRESH_TOKEN_TTL", time.Hour, 365*24*time.Hour),
+		AuthCodeTTL:       dur("IDENTITY_AUTH_CODE_TTL", 30*time.Second, time.Hour),
+		IDTokenTTL:        dur("IDENTITY_ID_TOKEN_TTL", time.Minute, 24*time.Hour),
+		RefreshGrace:      dur("IDENTITY_REFRESH_GRACE_PERIOD", 0, 5*time.Minute),
+		BcryptCost:        integer("IDENTITY_BCRYPT_COST", 10, 16),
+		SecretRotation:    dur("IDENTITY_CLIENT_SECRET_ROTATION_WINDOW", 0, 30*24*time.Hour),
+		SecretCacheTTL:    dur("IDENTITY_SECRET_CACHE_TTL", 0, time.Hour),
+		SessionTTL:        dur("IDENTITY_SESSION_TTL", 5*time.Minute, 0),
+		RememberTTL:       dur("IDENTITY_REMEMBER_TTL", 5*time.Minute, 0),
+		KeyReloadInterval: dur("IDENTITY_KEY_RELOAD_INTERVAL", time.Second, 10*time.Minute),
+		DBMaxConns:        integer("IDENTITY_DB_MAX_CONNS", 1, 1000),
+		LogFormat:         get("IDENTITY_LOG_FORMAT"),
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("IDENTITY_ADDR", "%q is not host:port", c.Addr)
+	}
+	if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		bad("IDENTITY_ISSUER", "%q must be an http(s) URL with no query or fragment", c.Issuer)
+	}
+	db := string(c.DatabaseURL)
+	isPostgres := strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+	if !isPostgres && !strings.HasPrefix(db, "sqlite:") {
+		bad("DATABASE_URL", "must start with postgres:// or sqlite:")
+	}
+	if r := string(c.RedisURL); r != "" && !strings.HasPrefix(r, "redis://") && !strings.HasPrefix(r, "rediss://") {
+		bad("REDIS_URL", "must start with redis:// or rediss://")
+	}
+	switch {
+	case c.Secret != "" && len(c.Secret) < keyring.MinSecretLen:
+		bad("IDENTITY_SECRET", "must be at least %d bytes (got %d)", keyring.MinSecretLen, len(c.Secret))
+	case c.Secret == "" && isPostgres:
+		bad("IDENTITY_SECRET", "is required with PostgreSQL (at least %d bytes; e.g. openssl rand -base64 48)", keyring.MinSecretLen)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("IDENTITY_LOG_LEVEL"))); err != nil {
+		bad("IDENTITY_LOG_LEVEL", "use debug, info, warn or error")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("IDENTITY_LOG_FORMAT", "use json or text")
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("configuration: " + strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+// ensureDevSecret gives the embedded default a secret: read from, or
+// generated into, the data directory (mode 0600).
+func (c *Config) ensureDevSecret() error {
+	if c.Secret != "" {
+		return nil
+	}
+	c.secretFile = filepath.Join(c.DataDir, "identity.secret")
+	if b, err := os.ReadFile(c.secretFile); err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < keyring.MinSecretLen {
+			return fmt.Errorf("IDENTITY_SECRET: %s holds fewer than %d bytes", c.secretFile, keyring.MinSecretLen)
+		}
+		c.Secret = Secret(s)
+		c.generatedSecret = true
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("IDENTITY_SECRET: read %s: %w", c.secretFile, err)
+	}
+	raw := make([]byte, 48)
+	if _, err := rand.Read(raw); err != nil {
+		return fmt.Errorf("IDENTITY_SECRET: generate: %w", err)
+	}
+	s := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("IDENTITY_DATA_DIR: create %s: %w", c.DataDir, err)
+	}
+	if err := os.WriteFile(c.secretFile, []byte(s+"\n"), 0o600); err != nil {
+		return fmt.Errorf("IDENTITY_SECRET: write %s: %w", c.secretFile, err)
+	}
+	c.Secret = Secret(s)
+	c.generatedSecret = true
+	return nil
+}

@@ -1,0 +1,290 @@
+// Command identityd is the Identity server: a multi-tenant OAuth 2.0 and
+// OpenID Connect authorization server and identity service.
+//
+//	identityd serve | migrate
+//	identityd tenants create --slug S --name N
+//	identityd clients create --tenant S [--id ID] [--secret SECRET] --grant-types a,b --scopes a,b [--redirect-uris u,v] [--public] [--skip-consent] [--name N]
+//	identityd users create --tenant S --email E --password P [--name N]
+//	identityd keys rotate
+//
+// Configuration comes from the environment (see the README). Every create
+// prints JSON on stdout.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/models"
+)
+
+const usage = `usage: identityd <command>
+
+commands:
+  serve                      run the server (migrates the database first)
+  migrate                    apply database migrations and exit
+  tenants create --slug S --name N
+  clients create --tenant S [--id ID] [--secret SECRET] --grant-types a,b --scopes a,b
+                 [--redirect-uris u,v] [--audience a,b] [--public] [--skip-consent] [--name N]
+                 [--token-endpoint-auth-method M] [--access-token-format opaque|jwt]
+  users create --tenant S --email E --password P [--name N]
+  keys rotate                add a signing key; older keys stay published until their tokens expire
+
+configuration is read from the environment; see README.md.
+`
+
+// errUsage marks a command-line mistake (exit status 2).
+type errUsage struct{ msg string }
+
+func (e errUsage) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "identityd:", err)
+	var ue errUsage
+	if errors.As(err, &ue) {
+		fmt.Fprint(os.Stderr, "\n"+usage)
+		os.Exit(2)
+	}
+	os.Exit(1)
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errUsage{"no command given"}
+	}
+	cmd := args[0]
+	if len(args) >= 2 && (cmd == "tenants" || cmd == "clients" || cmd == "users" || cmd == "keys") {
+		cmd += " " + args[1]
+		args = args[1:]
+	}
+	args = args[1:]
+	switch cmd {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "serve", "migrate", "tenants create", "clients create", "users create", "keys rotate":
+	default:
+		return errUsage{fmt.Sprintf("unknown command %q", strings.Join(strings.Fields(cmd), " "))}
+	}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var c cliFlags
+	c.register(cmd, fs)
+	if err := fs.Parse(args); err != nil {
+		return errUsage{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return errUsage{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if err := c.validate(cmd); err != nil {
+		return err
+	}
+
+	cfg, err := LoadConfig(withDefaults(getenv))
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	start := time.Now()
+	app, err := Build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+
+	switch cmd {
+	case "serve":
+		return serve(ctx, app, start)
+	case "migrate":
+		return printJSON(stdout, map[string]any{"migrated": true, "dialect": string(app.Store.Dialect())})
+	case "keys rotate":
+		if err := app.Keys.Rotate(ctx); err != nil {
+			return err
+		}
+		kid, _, err := app.Keys.Signer(ctx)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]any{"kid": kid, "algorithm": "RS256"})
+	case "tenants create":
+		t, err := app.Admin.CreateTenant(ctx, c.slug, c.name)
+		if err != nil {
+			return describe(err)
+		}
+		return printJSON(stdout, map[string]any{"id": t.ID, "slug": t.Slug, "name": t.Name})
+	case "users create":
+		u, err := app.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: c.tenant, Email: c.email, Password: c.password, Name: c.name})
+		if err != nil {
+			return describe(err)
+		}
+		return printJSON(stdout, map[string]any{"id": u.ID, "tenant_id": u.TenantID, "email": u.Email, "name": u.Name})
+	case "clients create":
+		out, err := app.Admin.CreateClient(ctx, identity.NewClient{
+			TenantSlug: c.tenant, ID: c.id, Secret: c.secret, Name: c.name,
+			GrantTypes: splitList(c.grantTypes), Scopes: splitList(c.scopes),
+			RedirectURIs: splitList(c.redirectURIs), Audience: splitList(c.audience),
+			Public: c.public, SkipConsent: c.skipConsent, AuthMethod: c.authMethod,
+			AccessTokenFormat: c.tokenFormat,
+		})
+		if err != nil {
+			return describe(err)
+		}
+		cl := out.Client
+		return printJSON(stdout, map[string]any{
+			"client_id": cl.ID, "client_secret": out.Secret, "tenant_id": cl.TenantID, "name": cl.Name,
+			"grant_types": cl.GrantTypes, "scopes": cl.Scopes, "redirect_uris": cl.RedirectURIs,
+			"audience": cl.Audience, "public": cl.Public, "skip_consent": cl.SkipConsent,
+			"token_endpoint_auth_method": cl.TokenEndpointAuthMethod, "access_token_format": cl.AccessTokenFormat,
+		})
+	}
+	return nil
+}
+
+// withDefaults derives DATABASE_URL from IDENTITY_DATA_DIR when unset.
+func withDefaults(getenv func(string) string) func(string) string {
+	return func(name string) string {
+		v := getenv(name)
+		if name == "DATABASE_URL" && strings.TrimSpace(v) == "" {
+			dir := strings.TrimSpace(getenv("IDENTITY_DATA_DIR"))
+			if dir == "" {
+				dir = "./data"
+			}
+			return "sqlite:" + filepath.Join(dir, "identity.db")
+		}
+		return v
+	}
+}
+
+type cliFlags struct {
+	slug, name, tenant, id, secret, grantTypes, scopes, redirectURIs, audience string
+	authMethod, tokenFormat, email, password                                   string
+	public, skipConsent                                                        bool
+}
+
+func (c *cliFlags) register(cmd string, fs *flag.FlagSet) {
+	switch cmd {
+	case "tenants create":
+		fs.StringVar(&c.slug, "slug", "", "tenant slug")
+		fs.StringVar(&c.name, "name", "", "tenant name")
+	case "clients create":
+		fs.StringVar(&c.tenant, "tenant", "", "tenant slug")
+		fs.StringVar(&c.id, "id", "", "client id (generated when empty)")
+		fs.StringVar(&c.secret, "secret", "", "client secret (generated when empty)")
+		fs.StringVar(&c.grantTypes, "grant-types", "", "comma-separated grant types")
+		fs.StringVar(&c.scopes, "scopes", "", "comma-separated scopes")
+		fs.StringVar(&c.redirectURIs, "redirect-uris", "", "comma-separated redirect URIs")
+		fs.StringVar(&c.audience, "audience", "", "comma-separated audiences")
+		fs.BoolVar(&c.public, "public", false, "public client (no secret, PKCE required)")
+		fs.BoolVar(&c.skipConsent, "skip-consent", false, "skip the consent page")
+		fs.StringVar(&c.name, "name", "", "display name")
+		fs.StringVar(&c.authMethod, "token-endpoint-auth-method", "", "client_secret_basic, client_secret_post or none")
+		fs.StringVar(&c.tokenFormat, "access-token-format", "", "opaque (default) or jwt")
+	case "users create":
+		fs.StringVar(&c.tenant, "tenant", "", "tenant slug")
+		fs.StringVar(&c.email, "email", "", "e-mail address")
+		fs.StringVar(&c.password, "password", "", "password")
+		fs.StringVar(&c.name, "name", "", "display name")
+	}
+}
+
+func (c *cliFlags) validate(cmd string) error {
+	var missing []string
+	need := func(flagName, v string) {
+		if strings.TrimSpace(v) == "" {
+			missing = append(missing, "--"+flagName)
+		}
+	}
+	switch cmd {
+	case "tenants create":
+		need("slug", c.slug)
+		need("name", c.name)
+	case "clients create":
+		need("tenant", c.tenant)
+		need("grant-types", c.grantTypes)
+	case "users create":
+		need("tenant", c.tenant)
+		need("email", c.email)
+		need("password", c.password)
+	}
+	if len(missing) > 0 {
+		return errUsage{cmd + ": missing " + strings.Join(missing, ", ")}
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// describe turns a service error into one readable line, with the fields.
+func describe(err error) error {
+	var me *models.Error
+	if !errors.As(err, &me) {
+		return err
+	}
+	if me.Kind == models.KindInternal {
+		return err
+	}
+	msg := me.Msg
+	for f, m := range me.Fields {
+		msg += " " + f + ": " + m
+	}
+	return errors.New(msg)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// serve runs the HTTP server until ctx ends, then drains for 10 s.
+func serve(ctx context.Context, app *App, start time.Time) error {
+	srv := &http.Server{
+		Addr:              app.Config.Addr,
+		Handler:           app.Echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	app.Log.Info("identityd ready", "addr", app.Config.Addr, "issuer", app.Config.Issuer,
+		"database", string(app.Store.Dialect()), "redis", app.Config.RedisURL != "",
+		"startup_ms", time.Since(start).Milliseconds())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("IDENTITY_ADDR: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	app.Log.Info("shutting down")
+	return srv.Shutdown(shutdownCtx)
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/identity/identity/handlers"
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/keyring"
+	"github.com/identity/identity/oauth"
+	"github.com/identity/identity/storage"
+)
+
+// App is a wired server: every part built from one Config.
+type App struct {
+	Config   *Config
+	Log      *slog.Logger
+	Store    *storage.Store
+	Cache    storage.Cache
+	Ring     *keyring.Keyring
+	Keys     *oauth.KeyManager
+	Hasher   *oauth.Hasher
+	Provider *oauth.Provider
+	Admin    *identity.Admin
+	Login    *identity.Login
+	Echo     *echo.Echo
+	closers  []func() error
+}
+
+// Build connects to the database (migrating it) and Redis, loads the keys,
+// and builds the provider, services and routes.
+func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
+	a := &App{Config: cfg, Log: log}
+	if err := cfg.ensureDevSecret(); err != nil {
+		return nil, err
+	}
+	if cfg.generatedSecret {
+		log.Warn("IDENTITY_SECRET is not set: using a development secret generated into the data directory. Set IDENTITY_SECRET (at least 32 bytes) in production; losing that file invalidates every token and signing key.", "file", cfg.secretFile)
+	}
+	ring, err := keyring.New([]byte(cfg.Secret))
+	if err != nil {
+		return nil, fmt.Errorf("IDENTITY_SECRET: %w", err)
+	}
+	a.Ring = ring
+	a.Store, err = storage.Open(ctx, storage.Options{
+		DatabaseURL:        string(cfg.DatabaseURL),
+		RefreshGracePeriod: cfg.RefreshGrace,
+		MaxOpenConns:       cfg.DBMaxConns,
+		Logger:             log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	a.closers = append(a.closers, a.Store.Close)
+	if err := a.Store.Migrate(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	health := []handlers.HealthCheck{{Name: "database", Check: a.Store.Ping}}
+	if cfg.RedisURL != "" {
+		rc, err := storage.NewRedisCache(ctx, string(cfg.RedisURL))
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		a.Cache = rc
+		a.closers = append(a.closers, rc.Close)
+		health = append(health, handlers.HealthCheck{Name: "redis", Check: rc.Ping})
+	} else {
+		a.Cache = storage.NewMemoryCache()
+	}
+	health = append(health, handlers.HealthCheck{Name: "cache", Check: cacheRoundTrip(a.Cache)})
+
+	a.Keys = &oauth.KeyManager{
+		Store:       a.Store,
+		Ring:        ring,
+		ReloadEvery: cfg.KeyReloadInterval,
+		Retain:      max(cfg.IDTokenTTL, cfg.AccessTokenTTL) + cfg.KeyReloadInterval,
+	}
+	if err := a.Keys.Ensure(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Hasher = &oauth.Hasher{Cost: cfg.BcryptCost, Cache: a.Cache, Ring: ring, TTL: cfg.SecretCacheTTL}
+	if cfg.SecretCacheTTL == 0 {
+		a.Hasher.Cache = nil
+	}
+	a.Provider, err = oauth.New(oauth.Deps{
+		Issuer: cfg.Issuer,
+		Lifespans: oauth.Lifespans{
+			AccessToken: cfg.AccessTokenTTL, RefreshToken: cfg.RefreshTokenTTL,
+			AuthorizeCode: cfg.AuthCodeTTL, IDToken: cfg.IDTokenTTL,
+		},
+		Ring: ring, Store: a.Store, Keys: a.Keys, Hasher: a.Hasher,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Admin = &identity.Admin{Store: a.Store, Hasher: a.Hasher, PasswordCost: cfg.BcryptCost, RotationWindow: cfg.SecretRotation}
+	a.Login = &identity.Login{Store: a.Store, PasswordCost: cfg.BcryptCost, SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberTTL}
+	a.Echo, err = handlers.New(handlers.Deps{
+		Issuer: cfg.Issuer, Provider: a.Provider, Login: a.Login,
+		Clients: a.Store, Consents: a.Store, Tenants: a.Store,
+		Ring: ring, Health: health, Logger: log,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// cacheRoundTrip is the cache health check: a write and a read back.
+func cacheRoundTrip(c storage.Cache) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		key := "health:" + time.Now().Format(time.RFC3339Nano)
+		if err := c.Set(ctx, key, []byte("ok"), 10*time.Second); err != nil {
+			return err
+		}
+		v, ok, err := c.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		if !ok || string(v) != "ok" {
+			return fmt.Errorf("cache read back %q", v)
+		}
+		return c.Delete(ctx, key)
+	}
+}
+
+// Close releases connections.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			a.Log.Warn("close", "err", err)
+		}
+	}
+	a.closers = nil
+}
+
+// newLogger builds the process logger.
+func newLogger(cfg *Config, w interface{ Write([]byte) (int, error) }) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if strings.EqualFold(cfg.LogFormat, "text") {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

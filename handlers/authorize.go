@@ -1,0 +1,199 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/ory/fosite"
+
+	"github.com/identity/identity/models"
+	"github.com/identity/identity/oauth"
+)
+
+const (
+	sessionCookie = "identity_session"
+	authorizePath = "/api/oauth/authorize"
+	// loginCtxParam carries, signed, when the authorization request was first
+	// seen; prompt=login and max_age are judged against it.
+	loginCtxParam = "login_ctx"
+	// consentCtxParam carries, signed, that this user just consented to this
+	// request (needed for prompt=consent).
+	consentCtxParam = "consent_ctx"
+	maxLoginCtxAge  = time.Hour
+)
+
+// authorize is the authorization endpoint (RFC 6749 §3.1, OpenID Connect
+// Core §3.1.2). fosite validates the client, redirect URI, response type,
+// scopes and PKCE; then the browser must be signed in to the client's tenant
+// (again for prompt=login or an exceeded max_age) and have consented, and
+// the code is issued with a session naming the user, tenant and auth_time.
+func (s *Server) authorize(c echo.Context) error {
+	ctx := c.Request().Context()
+	w := c.Response()
+	ar, err := s.Provider.NewAuthorizeRequest(ctx, c.Request())
+	if err != nil {
+		s.Provider.WriteAuthorizeError(ctx, w, ar, err)
+		return nil
+	}
+	client := ar.GetClient()
+	tc, ok := client.(tenantClient)
+	if !ok {
+		s.Provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithHint("client has no tenant"))
+		return nil
+	}
+	form := ar.GetRequestForm()
+	now := s.Now().UTC()
+	requestedAt := now
+	if rt, ok := s.requestTime(form.Get(loginCtxParam), now); ok {
+		requestedAt = rt
+	}
+	prompts := strings.Fields(form.Get("prompt"))
+
+	ls, user := s.currentLogin(c)
+	needLogin := ls == nil || ls.TenantID != tc.GetTenantID() ||
+		(slices.Contains(prompts, "login") && ls.AuthTime.Truncate(time.Second).Before(requestedAt.Truncate(time.Second)))
+	if !needLogin && form.Get("max_age") != "" {
+		maxAge, err := strconv.ParseInt(form.Get("max_age"), 10, 64)
+		if err != nil || maxAge < 0 {
+			s.Provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer."))
+			return nil
+		}
+		needLogin = ls.AuthTime.Add(time.Duration(maxAge) * time.Second).Before(now)
+	}
+	if needLogin {
+		if slices.Contains(prompts, "none") {
+			s.Provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired)
+			return nil
+		}
+		return c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(s.returnTo(form, requestedAt)))
+	}
+
+	scopes := ar.GetRequestedScopes()
+	consented := s.hasConsent(c, ar, tc.GetTenantID(), user.ID, requestedAt, prompts)
+	if !consented {
+		if slices.Contains(prompts, "none") {
+			s.Provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrConsentRequired)
+			return nil
+		}
+		return c.Redirect(http.StatusSeeOther, "/consent?return_to="+url.QueryEscape(s.returnTo(form, requestedAt)))
+	}
+	for _, scope := range scopes {
+		ar.GrantScope(scope)
+	}
+	for _, aud := range ar.GetRequestedAudience() {
+		ar.GrantAudience(aud)
+	}
+	sess := oauth.NewUserSession(s.Issuer, tc.GetTenantID(), user.ID, client.GetID(), ls.AuthTime, requestedAt)
+	sess.Claims.AuthenticationMethodsReferences = []string{"pwd"}
+	if scopes.Has("email") {
+		sess.Claims.Extra["email"] = user.Email
+		sess.Claims.Extra["email_verified"] = user.EmailVerified
+	}
+	if scopes.Has("profile") && user.Name != "" {
+		sess.Claims.Extra["name"] = user.Name
+	}
+	resp, err := s.Provider.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		s.Provider.WriteAuthorizeError(ctx, w, ar, err)
+		return nil
+	}
+	s.Provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+	return nil
+}
+
+// hasConsent reports whether the request may skip the consent page: the
+// client skips consent, or the user granted every requested scope before
+// (and, for prompt=consent, just now for this very request).
+func (s *Server) hasConsent(c echo.Context, ar fosite.AuthorizeRequester, tenantID, userID string, requestedAt time.Time, prompts []string) bool {
+	form := ar.GetRequestForm()
+	if slices.Contains(prompts, "consent") {
+		v, ok := s.Ring.Verify(form.Get(consentCtxParam))
+		return ok && v == consentMarker(userID, requestedAt)
+	}
+	if cl, ok := ar.GetClient().(interface{ GetSkipConsent() bool }); ok && cl.GetSkipConsent() {
+		return true
+	}
+	if v, ok := s.Ring.Verify(form.Get(consentCtxParam)); ok && v == consentMarker(userID, requestedAt) {
+		return true
+	}
+	consent, err := s.Consents.GetConsent(c.Request().Context(), tenantID, userID, ar.GetClient().GetID())
+	if err != nil || consent == nil {
+		return false
+	}
+	for _, scope := range ar.GetRequestedScopes() {
+		if !consent.Scopes.Has(scope) {
+			return false
+		}
+	}
+	return true
+}
+
+func consentMarker(userID string, requestedAt time.Time) string {
+	return "consent:" + userID + ":" + strconv.FormatInt(requestedAt.Unix(), 10)
+}
+
+// requestTime reads the signed first-seen time of an authorization request.
+func (s *Server) requestTime(signed string, now time.Time) (time.Time, bool) {
+	v, ok := s.Ring.Verify(signed)
+	if !ok {
+		return time.Time{}, false
+	}
+	raw, ok := strings.CutPrefix(v, "rt:")
+	if !ok {
+		return time.Time{}, false
+	}
+	unix, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	t := time.Unix(unix, 0).UTC()
+	if t.After(now.Add(time.Minute)) || now.Sub(t) > maxLoginCtxAge {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// returnTo is the signed, same-origin way back to this authorization request
+// after login or consent, stamped with when the request was first seen.
+func (s *Server) returnTo(form url.Values, requestedAt time.Time) string {
+	q := url.Values{}
+	for k, v := range form {
+		if k != consentCtxParam {
+			q[k] = v
+		}
+	}
+	q.Set(loginCtxParam, s.Ring.Sign("rt:"+strconv.FormatInt(requestedAt.Unix(), 10)))
+	return s.Ring.Sign(authorizePath + "?" + q.Encode())
+}
+
+// verifyReturnTo returns the authorization URL a signed return_to names; it
+// can only ever name our own authorization endpoint.
+func (s *Server) verifyReturnTo(signed string) (*url.URL, bool) {
+	v, ok := s.Ring.Verify(signed)
+	if !ok || !strings.HasPrefix(v, authorizePath+"?") {
+		return nil, false
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return nil, false
+	}
+	return u, true
+}
+
+// currentLogin returns the browser's login session and user, if any.
+func (s *Server) currentLogin(c echo.Context) (*models.LoginSession, *models.User) {
+	ck, err := c.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return nil, nil
+	}
+	ls, u, err := s.Login.Session(c.Request().Context(), ck.Value)
+	if err != nil {
+		return nil, nil
+	}
+	return ls, u
+}

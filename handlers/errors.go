@@ -1,0 +1,95 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/identity/identity/models"
+)
+
+// apiError is the JSON error shape of the API.
+type apiError struct {
+	Error              string            `json:"error"`
+	Message            string            `json:"message"`
+	Fields             map[string]string `json:"fields,omitempty"`
+	RequiredPermission string            `json:"required_permission,omitempty"`
+}
+
+func statusOf(k models.Kind) int {
+	switch k {
+	case models.KindInvalid:
+		return http.StatusUnprocessableEntity
+	case models.KindUnauthenticated:
+		return http.StatusUnauthorized
+	case models.KindForbidden, models.KindStepUpRequired:
+		return http.StatusForbidden
+	case models.KindNotFound:
+		return http.StatusNotFound
+	case models.KindConflict:
+		return http.StatusConflict
+	case models.KindLocked, models.KindRateLimited:
+		return http.StatusTooManyRequests
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// errorHandler is the one place errors become responses. Pages get the
+// message page; the API gets JSON. Causes are logged, never rendered.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	ctx := c.Request().Context()
+	var (
+		status int
+		body   apiError
+		me     *models.Error
+		he     *echo.HTTPError
+		mbe    *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &me):
+		status = statusOf(me.Kind)
+		body = apiError{Error: me.Code, Message: me.Msg, Fields: me.Fields}
+		if me.Kind == models.KindInternal {
+			s.Logger.ErrorContext(ctx, "request failed", "path", c.Request().URL.Path, "err", me)
+			body = apiError{Error: "internal_error", Message: "Something went wrong on our side."}
+		}
+		if me.Kind == models.KindInvalid && body.Error == "" {
+			body.Error = "validation_failed"
+		}
+	case errors.As(err, &mbe):
+		status = http.StatusRequestEntityTooLarge
+		body = apiError{Error: "payload_too_large", Message: "The request body is too large."}
+	case errors.As(err, &he):
+		status = he.Code
+		body = apiError{Error: strings.ReplaceAll(strings.ToLower(http.StatusText(he.Code)), " ", "_"), Message: http.StatusText(he.Code) + "."}
+		if status >= 500 {
+			s.Logger.ErrorContext(ctx, "request failed", "path", c.Request().URL.Path, "err", err)
+		}
+	default:
+		status = http.StatusInternalServerError
+		body = apiError{Error: "internal_error", Message: "Something went wrong on our side."}
+		s.Logger.ErrorContext(ctx, "request failed", "path", c.Request().URL.Path, "err", err)
+	}
+	if status == http.StatusTooManyRequests && c.Response().Header().Get("Retry-After") == "" {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(60))
+	}
+	if body.Error == "" {
+		body.Error = "error"
+	}
+	if !strings.HasPrefix(c.Request().URL.Path, "/api/") && !strings.HasPrefix(c.Request().URL.Path, "/.well-known/") {
+		_ = s.renderMessage(c, status, "Something is not right", body.Message, true)
+		return
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, body)
+}

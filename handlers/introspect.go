@@ -1,0 +1,31 @@
+package handlers
+
+import (
+	"github.com/labstack/echo/v4"
+
+	"github.com/identity/identity/oauth"
+)
+
+// introspect is RFC 7662 token introspection. The caller authenticates as a
+// client (HTTP Basic) or with an access token. The response carries
+// tenant_id (and principal_type) from the stored session: a resource server
+// serving several tenants must compare tenant_id with the tenant it serves.
+func (s *Server) introspect(c echo.Context) error {
+	ctx := c.Request().Context()
+	ir, err := s.Provider.NewIntrospectionRequest(ctx, c.Request(), oauth.NewSession())
+	if err != nil {
+		s.Provider.WriteIntrospectionError(ctx, c.Response(), err)
+		return nil
+	}
+	s.Provider.WriteIntrospectionResponse(ctx, c.Response(), ir)
+	return nil
+}
+
+// revoke is RFC 7009 token revocation: revoking either token of a grant
+// revokes the grant's access and refresh tokens.
+func (s *Server) revoke(c echo.Context) error {
+	ctx := c.Request().Context()
+	err := s.Provider.NewRevocationRequest(ctx, c.Request())
+	s.Provider.WriteRevocationResponse(ctx, c.Response(), err)
+	return nil
+}

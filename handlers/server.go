@@ -1,0 +1,176 @@
+package handlers
+
+import (
+	"context"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/ory/fosite"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/keyring"
+	"github.com/identity/identity/models"
+	"github.com/identity/identity/oauth"
+	"github.com/identity/identity/templates"
+)
+
+// ClientStore finds OAuth clients.
+type ClientStore interface {
+	GetClient(ctx context.Context, id string) (fosite.Client, error)
+}
+
+// ConsentStore remembers what users granted to clients.
+type ConsentStore interface {
+	GetConsent(ctx context.Context, tenantID, userID, clientID string) (*models.Consent, error)
+	GrantConsent(ctx context.Context, tenantID, userID, clientID string, scopes []string) error
+}
+
+// TenantStore finds tenants.
+type TenantStore interface {
+	GetTenant(ctx context.Context, id string) (*models.Tenant, error)
+}
+
+// HealthCheck is one named check of /api/health.
+type HealthCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Deps are what the HTTP layer needs.
+type Deps struct {
+	Issuer   string
+	Provider *oauth.Provider
+	Login    *identity.Login
+	Clients  ClientStore
+	Consents ConsentStore
+	Tenants  TenantStore
+	Ring     *keyring.Keyring
+	Health   []HealthCheck
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	Deps
+	pages  map[string]*template.Template
+	secure bool
+}
+
+// maxFormBytes bounds the body of every form and OAuth request.
+const maxFormBytes = 64 << 10
+
+// New builds the echo instance with every route.
+func New(d Deps) (*echo.Echo, error) {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{Deps: d, secure: strings.HasPrefix(d.Issuer, "https://")}
+	if err := s.loadPages(); err != nil {
+		return nil, err
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{}))
+	e.Use(s.logRequests)
+	e.Use(s.recoverPanics)
+	e.Use(limitBody)
+
+	e.GET("/.well-known/openid-configuration", s.discovery)
+	e.GET("/.well-known/jwks.json", s.jwks)
+	e.GET("/api/health", s.health)
+
+	o := e.Group("/api/oauth")
+	o.GET("/authorize", s.authorize)
+	o.POST("/authorize", s.authorize)
+	o.POST("/token", s.token)
+	o.POST("/introspect", s.introspect)
+	o.POST("/revoke", s.revoke)
+	o.GET("/userinfo", s.userinfo)
+	o.POST("/userinfo", s.userinfo)
+
+	static, err := fs.Sub(templates.FS, "static")
+	if err != nil {
+		return nil, err
+	}
+	e.GET("/assets/*", echo.WrapHandler(http.StripPrefix("/assets/", http.FileServer(http.FS(static)))))
+
+	p := e.Group("", middleware.CSRFWithConfig(middleware.CSRFConfig{
+		TokenLookup:    "form:csrf",
+		CookieName:     "identity_csrf",
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSecure:   s.secure,
+		CookieSameSite: http.SameSiteLaxMode,
+		ErrorHandler: func(err error, c echo.Context) error {
+			return s.renderMessage(c, http.StatusForbidden, "Request expired", "This form has expired. Go back, reload the page and try again.", true)
+		},
+	}))
+	p.GET("/login", s.loginPage)
+	p.POST("/login", s.loginSubmit)
+	p.GET("/consent", s.consentPage)
+	p.POST("/consent", s.consentSubmit)
+	p.GET("/logout", s.logoutPage)
+	p.POST("/logout", s.logoutSubmit)
+	return e, nil
+}
+
+// limitBody caps request bodies; an oversize body reads as an error, which
+// fosite answers as invalid_request and the JSON API as 413.
+func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, maxFormBytes)
+		}
+		return next(c)
+	}
+}
+
+// logRequests writes one line per request: never the query string or body,
+// where codes, tokens and passwords travel.
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		r := c.Request()
+		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", c.Response().Status),
+			slog.Int64("duration_us", time.Since(start).Microseconds()),
+			slog.String("remote_ip", c.RealIP()),
+		)
+		return nil
+	}
+}
+
+// recoverPanics turns a panic into a logged internal error, never a trace.
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.Logger.ErrorContext(c.Request().Context(), "panic in handler", "path", c.Request().URL.Path, "panic", p)
+				err = models.ErrInternal(nil)
+			}
+		}()
+		return next(c)
+	}
+}

@@ -1,0 +1,58 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/ory/fosite"
+
+	"github.com/identity/identity/oauth"
+)
+
+// userinfo is the OpenID Connect UserInfo endpoint (Core §5.3). The access
+// token comes as a Bearer header (or form field, RFC 6750 §2.2). Claims follow
+// the granted scopes: sub always; email and email_verified with "email";
+// name with "profile"; tenant_id always.
+func (s *Server) userinfo(c echo.Context) error {
+	ctx := c.Request().Context()
+	token := fosite.AccessTokenFromRequest(c.Request())
+	if token == "" {
+		return bearerError(c, http.StatusUnauthorized, "invalid_request", "An access token is required.")
+	}
+	ar, sess, err := s.Provider.IntrospectAccessToken(ctx, token)
+	if err != nil {
+		var rfc *fosite.RFC6749Error
+		if errors.As(err, &rfc) && rfc.CodeField >= 500 {
+			return err
+		}
+		return bearerError(c, http.StatusUnauthorized, "invalid_token", "The access token is not active.")
+	}
+	if sess.Kind != oauth.KindUser {
+		return bearerError(c, http.StatusUnauthorized, "invalid_token", "The access token does not stand for a user.")
+	}
+	if !ar.GetGrantedScopes().Has("openid") {
+		return bearerError(c, http.StatusForbidden, "insufficient_scope", "The access token lacks the openid scope.")
+	}
+	user, err := s.Login.User(ctx, sess.TenantID, sess.Subject)
+	if err != nil {
+		return bearerError(c, http.StatusUnauthorized, "invalid_token", "The user of this token no longer exists.")
+	}
+	claims := map[string]any{"sub": user.ID, "tenant_id": user.TenantID}
+	if ar.GetGrantedScopes().Has("email") {
+		claims["email"] = user.Email
+		claims["email_verified"] = user.EmailVerified
+	}
+	if ar.GetGrantedScopes().Has("profile") {
+		claims["name"] = user.Name
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, claims)
+}
+
+// bearerError answers per RFC 6750 §3 with a WWW-Authenticate challenge.
+func bearerError(c echo.Context, status int, code, desc string) error {
+	c.Response().Header().Set("WWW-Authenticate", `Bearer error="`+code+`", error_description="`+strings.ReplaceAll(desc, `"`, `'`)+`"`)
+	return c.JSON(status, map[string]string{"error": code, "error_description": desc})
+}

@@ -44,6 +44,9 @@ func NewRedisCache(ctx context.Context, url string) (*RedisCache, error) {
 	return c, nil
 }
 
+// SetPrefix namespaces every key (tests use one prefix each).
+func (c *RedisCache) SetPrefix(p string) { c.prefix = p }
+
 // Client exposes the Redis client for other Redis-backed twins (rate limits).
 func (c *RedisCache) Client() *redis.Client { return c.rdb }
 

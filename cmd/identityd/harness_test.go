@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/identity/identity/storage/storagetest"
+)
+
+// testServer is a real identityd wired from a Config, served by httptest.
+type testServer struct {
+	*App
+	URL  string
+	HTTP *httptest.Server
+	Logs *syncBuffer
+}
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testConfig is the configuration of a test server on backend b: bcrypt at
+// the minimum cost the config allows, a fixed secret, and Redis when set.
+func testConfig(t testing.TB, b storagetest.Backend, redisURL string) *Config {
+	t.Helper()
+	env := map[string]string{
+		"DATABASE_URL":         b.URL,
+		"REDIS_URL":            redisURL,
+		"IDENTITY_SECRET":      "test-secret-test-secret-test-secret-0123456789",
+		"IDENTITY_BCRYPT_COST": "10",
+		"IDENTITY_DATA_DIR":    t.TempDir(),
+		"IDENTITY_LOG_LEVEL":   "debug",
+	}
+	cfg, err := LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
+}
+
+// newTestServer starts a server on backend b. mutate may change the config
+// before the server is built (the issuer is set to the server's own URL).
+func newTestServer(t testing.TB, b storagetest.Backend, redisURL string, mutate func(*Config)) *testServer {
+	t.Helper()
+	cfg := testConfig(t, b, redisURL)
+	return startServer(t, cfg, mutate)
+}
+
+// startServer builds and starts a server from cfg. Several servers built from
+// configs on the same backend behave as instances behind a load balancer.
+func startServer(t testing.TB, cfg *Config, mutate func(*Config)) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	cfg.Issuer = "http://" + ln.Addr().String()
+	cfg.Addr = ln.Addr().String()
+	if mutate != nil {
+		mutate(cfg)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	app, err := Build(context.Background(), cfg, log)
+	if err != nil {
+		_ = ln.Close()
+		t.Fatalf("build server: %v", err)
+	}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: app.Echo}}
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		app.Close()
+	})
+	return &testServer{App: app, URL: srv.URL, HTTP: srv, Logs: logs}
+}

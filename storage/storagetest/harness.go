@@ -1,0 +1,149 @@
+package storagetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/identity/identity/storage"
+)
+
+// Backend is one database a test runs against.
+type Backend struct {
+	Name string // "sqlite" or "postgres"
+	URL  string // a fresh, empty database
+}
+
+// EnvDatabaseURL and EnvRedisURL name the variables that turn on the
+// PostgreSQL and Redis runs.
+const (
+	EnvDatabaseURL = "IDENTITY_TEST_DATABASE_URL"
+	EnvRedisURL    = "IDENTITY_TEST_REDIS_URL"
+)
+
+// Backends returns SQLite and, when configured, PostgreSQL. Each call makes
+// fresh databases, dropped when the test ends.
+func Backends(t testing.TB) []Backend {
+	t.Helper()
+	out := []Backend{SQLiteBackend(t)}
+	if os.Getenv(EnvDatabaseURL) != "" {
+		out = append(out, PostgresBackend(t))
+	}
+	return out
+}
+
+// SQLiteBackend returns a fresh SQLite database file in a temp dir.
+func SQLiteBackend(t testing.TB) Backend {
+	t.Helper()
+	return Backend{Name: "sqlite", URL: "sqlite:" + filepath.Join(t.TempDir(), "identity.db")}
+}
+
+// PostgresBackend creates a fresh database on the server named by
+// IDENTITY_TEST_DATABASE_URL and drops it when the test ends. It fails the
+// test if the variable is unset or the server is unreachable.
+func PostgresBackend(t testing.TB) Backend {
+	t.Helper()
+	admin := os.Getenv(EnvDatabaseURL)
+	if admin == "" {
+		t.Fatalf("%s is not set", EnvDatabaseURL)
+	}
+	db, err := gorm.Open(postgres.Open(admin), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		t.Fatalf("%s is set but PostgreSQL is unreachable: %v", EnvDatabaseURL, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+	name := "identity_t_" + randomHex(t, 8)
+	if err := db.Exec("CREATE DATABASE " + name).Error; err != nil {
+		_ = sqlDB.Close()
+		t.Fatalf("%s is set but a test database cannot be created: %v", EnvDatabaseURL, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = db.WithContext(ctx).Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error
+		_ = sqlDB.Close()
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvDatabaseURL, err)
+	}
+	u.Path = "/" + name
+	return Backend{Name: "postgres", URL: u.String()}
+}
+
+// RedisURL returns IDENTITY_TEST_REDIS_URL, or "" when unset; when set, the
+// server must answer or the test fails.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv(EnvRedisURL)
+	if u == "" {
+		return ""
+	}
+	opts, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvRedisURL, err)
+	}
+	c := redis.NewClient(opts)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("%s is set but Redis is unreachable: %v", EnvRedisURL, err)
+	}
+	return u
+}
+
+// Caches returns the in-process cache and, when configured, a Redis cache
+// under a key prefix of its own.
+func Caches(t testing.TB) map[string]storage.Cache {
+	t.Helper()
+	out := map[string]storage.Cache{"memory": storage.NewMemoryCache()}
+	if u := RedisURL(t); u != "" {
+		c, err := storage.NewRedisCache(context.Background(), u)
+		if err != nil {
+			t.Fatalf("redis cache: %v", err)
+		}
+		c.SetPrefix("identity-test:" + randomHex(t, 6) + ":")
+		t.Cleanup(func() { _ = c.Close() })
+		out["redis"] = c
+	}
+	return out
+}
+
+// OpenStore opens and migrates a Store on b.
+func OpenStore(t testing.TB, b Backend, opts storage.Options) *storage.Store {
+	t.Helper()
+	opts.DatabaseURL = b.URL
+	ctx := context.Background()
+	s, err := storage.Open(ctx, opts)
+	if err != nil {
+		t.Fatalf("open %s: %v", b.Name, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate %s: %v", b.Name, err)
+	}
+	return s
+}
+
+func randomHex(t testing.TB, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatalf("random: %v", err)
+	}
+	return hex.EncodeToString(b)
+}

@@ -34,16 +34,15 @@ const (
 // the code is issued with a session naming the user, tenant and auth_time.
 func (s *Server) authorize(c echo.Context) error {
 	ctx := c.Request().Context()
-	w := c.Response()
 	ar, err := s.Provider.NewAuthorizeRequest(ctx, c.Request())
 	if err != nil {
-		s.Provider.WriteAuthorizeError(ctx, w, ar, err)
+		s.authorizeError(c, ar, err)
 		return nil
 	}
 	client := ar.GetClient()
 	tc, ok := client.(tenantClient)
 	if !ok {
-		s.Provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithHint("client has no tenant"))
+		s.authorizeError(c, ar, fosite.ErrServerError.WithHint("client has no tenant"))
 		return nil
 	}
 	form := ar.GetRequestForm()
@@ -60,14 +59,14 @@ func (s *Server) authorize(c echo.Context) error {
 	if !needLogin && form.Get("max_age") != "" {
 		maxAge, err := strconv.ParseInt(form.Get("max_age"), 10, 64)
 		if err != nil || maxAge < 0 {
-			s.Provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer."))
+			s.authorizeError(c, ar, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer."))
 			return nil
 		}
 		needLogin = ls.AuthTime.Add(time.Duration(maxAge) * time.Second).Before(now)
 	}
 	if needLogin {
 		if slices.Contains(prompts, "none") {
-			s.Provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired)
+			s.authorizeError(c, ar, fosite.ErrLoginRequired)
 			return nil
 		}
 		return c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(s.returnTo(form, requestedAt)))
@@ -77,7 +76,7 @@ func (s *Server) authorize(c echo.Context) error {
 	consented := s.hasConsent(c, ar, tc.GetTenantID(), user.ID, requestedAt, prompts)
 	if !consented {
 		if slices.Contains(prompts, "none") {
-			s.Provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrConsentRequired)
+			s.authorizeError(c, ar, fosite.ErrConsentRequired)
 			return nil
 		}
 		return c.Redirect(http.StatusSeeOther, "/consent?return_to="+url.QueryEscape(s.returnTo(form, requestedAt)))
@@ -99,11 +98,30 @@ func (s *Server) authorize(c echo.Context) error {
 	}
 	resp, err := s.Provider.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
-		s.Provider.WriteAuthorizeError(ctx, w, ar, err)
+		s.authorizeError(c, ar, err)
 		return nil
 	}
-	s.Provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+	s.Provider.WriteAuthorizeResponse(ctx, c.Response(), ar, resp)
 	return nil
+}
+
+// authorizeError answers a failed authorization request. When the redirect
+// URI can be trusted, fosite sends the error back to the client there; when it
+// cannot (unknown client, unregistered redirect URI), a browser gets our error
+// page and any other caller fosite's JSON error. Never a redirect to an
+// unverified URI.
+func (s *Server) authorizeError(c echo.Context, ar fosite.AuthorizeRequester, err error) {
+	ctx := c.Request().Context()
+	if ar != nil && !ar.IsRedirectURIValid() && strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		msg := rfc.GetDescription()
+		if msg == "" {
+			msg = "The application sent an invalid sign-in request."
+		}
+		_ = s.renderMessage(c, rfc.CodeField, "Cannot continue", msg, true)
+		return
+	}
+	s.Provider.WriteAuthorizeError(ctx, c.Response(), ar, err)
 }
 
 // hasConsent reports whether the request may skip the consent page: the

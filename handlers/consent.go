@@ -88,10 +88,10 @@ func (s *Server) consentSubmit(c echo.Context) error {
 		}
 		ar, err := s.Provider.NewAuthorizeRequest(ctx, r)
 		if err != nil {
-			s.Provider.WriteAuthorizeError(ctx, c.Response(), ar, err)
+			s.authorizeError(c, ar, err)
 			return nil
 		}
-		s.Provider.WriteAuthorizeError(ctx, c.Response(), ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		s.authorizeError(c, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 		return nil
 	default:
 		return s.renderMessage(c, http.StatusBadRequest, "Choose", "Choose Allow or Deny.", true)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Kind classifies an Error; handlers map each Kind to one HTTP status.
@@ -53,7 +54,9 @@ type Error struct {
 	Code   string
 	Msg    string
 	Fields map[string]string
-	Err    error
+	// RetryAfter tells a rate-limited or locked caller when to try again.
+	RetryAfter time.Duration
+	Err        error
 }
 
 // Error implements error. It never includes the cause's text, so an Error can
@@ -127,4 +130,9 @@ func ErrInternal(cause error) *Error {
 func IsKind(err error, kind Kind) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Kind == kind
+}
+
+// ErrRateLimited reports too many attempts; retry after d.
+func ErrRateLimited(d time.Duration) *Error {
+	return &Error{Kind: KindRateLimited, Code: "rate_limited", Msg: "Too many attempts. Wait a moment and try again.", RetryAfter: d}
 }

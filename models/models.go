@@ -18,12 +18,34 @@ type User struct {
 	ID            string `gorm:"primaryKey"`
 	TenantID      string
 	Email         string
-	PasswordHash  string
+	PasswordHash  string `json:"-"`
 	Name          string
 	EmailVerified bool
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	IsActive      bool
+	// FailedLogins and LockedUntil change only in one atomic UPDATE each.
+	FailedLogins        int
+	LockedUntil         *time.Time
+	PasswordChangedAt   *time.Time
+	ForcePasswordChange bool
+	// TOTP: the confirmed secret and a pending one, both AES-256-GCM sealed;
+	// TOTPLastStep is the last accepted time step (replay guard).
+	TOTPEnabled       bool       `gorm:"column:totp_enabled"`
+	TOTPSecretSealed  []byte     `gorm:"column:totp_secret_sealed" json:"-"`
+	TOTPPendingSealed []byte     `gorm:"column:totp_pending_sealed" json:"-"`
+	TOTPLastStep      int64      `gorm:"column:totp_last_step"`
+	Email2FAEnabled   bool       `gorm:"column:email_2fa_enabled"`
+	PINHash           string     `gorm:"column:pin_hash" json:"-"`
+	PINFailed         int        `gorm:"column:pin_failed"`
+	PINLockedUntil    *time.Time `gorm:"column:pin_locked_until"`
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
+
+// TwoFactorEnabled reports whether a login needs a second factor.
+func (u *User) TwoFactorEnabled() bool { return u.TOTPEnabled || u.Email2FAEnabled }
+
+// Locked reports whether the account is locked at now.
+func (u *User) Locked(now time.Time) bool { return u.LockedUntil != nil && now.Before(*u.LockedUntil) }
 
 // Token formats a client may choose for its access tokens.
 const (
@@ -92,4 +114,6 @@ type LoginSession struct {
 	Remember  bool
 	ExpiresAt time.Time
 	CreatedAt time.Time
+	// SessionID is the device session this browser login belongs to.
+	SessionID *string
 }

@@ -58,6 +58,7 @@ type Provider struct {
 	Strategy *TokenStrategy
 	Signer   *Signer
 	Issuer   string
+	store    Storage
 }
 
 // New composes the provider: authorization code with PKCE (S256 only,
@@ -108,7 +109,7 @@ func New(d Deps) (*Provider, error) {
 		compose.OpenIDConnectExplicitFactory,
 		compose.OpenIDConnectRefreshFactory,
 	)
-	return &Provider{OAuth2Provider: p, Config: cfg, Keys: d.Keys, Strategy: strategy, Signer: signer, Issuer: d.Issuer}, nil
+	return &Provider{OAuth2Provider: p, Config: cfg, Keys: d.Keys, Strategy: strategy, Signer: signer, Issuer: d.Issuer, store: d.Store}, nil
 }
 
 // IntrospectAccessToken validates an access token as a resource server
@@ -124,4 +125,53 @@ func (p *Provider) IntrospectAccessToken(ctx context.Context, token string) (fos
 		return nil, nil, fosite.ErrServerError.WithHint("unexpected session type")
 	}
 	return ar, s, nil
+}
+
+// FirstPartyClientID is the id of a tenant's own client, under which the
+// login API issues its tokens. It has no secret and no grant types, so no
+// one can authenticate as it at the token endpoint.
+func FirstPartyClientID(tenantID string) string { return "first-party-" + tenantID }
+
+// FirstPartyToken is an access token minted by the login API.
+type FirstPartyToken struct {
+	Token     string
+	ExpiresAt time.Time
+}
+
+// MintAccessToken issues an access token outside the token endpoint (the
+// first-party login API), with the same strategy and storage fosite uses, so
+// introspection, revocation and logout treat it like any other token.
+func (p *Provider) MintAccessToken(ctx context.Context, client fosite.Client, sess *Session, scopes []string, ttl time.Duration) (*FirstPartyToken, error) {
+	now := time.Now().UTC()
+	req := fosite.NewRequest()
+	id, err := keyring.RandomToken(16)
+	if err != nil {
+		return nil, err
+	}
+	req.ID = id
+	req.Client = client
+	req.RequestedAt = now
+	req.Session = sess
+	for _, sc := range scopes {
+		req.AppendRequestedScope(sc)
+		req.GrantScope(sc)
+	}
+	exp := now.Add(ttl).Truncate(time.Second)
+	sess.SetExpiresAt(fosite.AccessToken, exp)
+	token, sig, err := p.Strategy.GenerateAccessToken(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("mint access token: %w", err)
+	}
+	if err := p.store.CreateAccessTokenSession(ctx, sig, req); err != nil {
+		return nil, fmt.Errorf("mint access token: %w", err)
+	}
+	return &FirstPartyToken{Token: token, ExpiresAt: exp}, nil
+}
+
+// RevokeAccessToken deletes one access token (a logout of this token).
+func (p *Provider) RevokeAccessToken(ctx context.Context, token string) error {
+	if err := p.store.DeleteAccessTokenSession(ctx, p.Strategy.AccessTokenSignature(ctx, token)); err != nil {
+		return fmt.Errorf("revoke access token: %w", err)
+	}
+	return nil
 }

@@ -21,10 +21,12 @@ const (
 // stored as JSON and must round-trip.
 type Session struct {
 	*openid.DefaultSession `json:"oidc"`
-	TenantID               string         `json:"tenant_id"`
-	ClientID               string         `json:"client_id"`
-	Kind                   string         `json:"kind"`
-	Extra                  map[string]any `json:"extra,omitempty"`
+	TenantID               string `json:"tenant_id"`
+	ClientID               string `json:"client_id"`
+	Kind                   string `json:"kind"`
+	// SessionID is the login session (device session) the grant belongs to.
+	SessionID string         `json:"sid,omitempty"`
+	Extra     map[string]any `json:"extra,omitempty"`
 }
 
 var (
@@ -73,6 +75,9 @@ func NewClientSession(issuer, tenantID, clientID string) *Session {
 // GetTenantID returns the tenant of the principal.
 func (s *Session) GetTenantID() string { return s.TenantID }
 
+// GetSessionID returns the login session the grant belongs to.
+func (s *Session) GetSessionID() string { return s.SessionID }
+
 // GetExtraClaims is what introspection adds to its response (RFC 7662 §2.2
 // allows extensions): tenant_id, the principal kind, and any extra claims.
 func (s *Session) GetExtraClaims() map[string]any {
@@ -83,6 +88,17 @@ func (s *Session) GetExtraClaims() map[string]any {
 	}
 	if s.Kind != "" {
 		out["principal_type"] = s.Kind
+	}
+	if s.Kind == KindUser && s.DefaultSession != nil && s.Claims != nil {
+		if s.Claims.AuthenticationContextClassReference != "" {
+			out["acr"] = s.Claims.AuthenticationContextClassReference
+		}
+		if len(s.Claims.AuthenticationMethodsReferences) > 0 {
+			out["amr"] = s.Claims.AuthenticationMethodsReferences
+		}
+		if !s.Claims.AuthTime.IsZero() {
+			out["auth_time"] = s.Claims.AuthTime.Unix()
+		}
 	}
 	return out
 }

@@ -45,11 +45,16 @@ const (
 // tenant from it to fill the tenant_id column without importing oauth.
 type tenantSession interface{ GetTenantID() string }
 
+// loginSession is implemented by sessions bound to a login session (a device
+// session): storage fills session_id so revoking it is one indexed DELETE.
+type loginSession interface{ GetSessionID() string }
+
 // requestRow is one stored fosite request (Hydra's OAuth2RequestSQL shape).
 type requestRow struct {
 	Signature       string `gorm:"primaryKey"`
 	RequestID       string
 	TenantID        string
+	SessionID       string
 	ClientID        string
 	Subject         string
 	RequestedAt     time.Time
@@ -96,6 +101,9 @@ func (s *Store) newRow(key string, req fosite.Requester, kind fosite.TokenType) 
 		row.Subject = sess.GetSubject()
 		if ts, ok := sess.(tenantSession); ok {
 			row.TenantID = ts.GetTenantID()
+		}
+		if ls, ok := sess.(loginSession); ok {
+			row.SessionID = ls.GetSessionID()
 		}
 		if exp := sess.GetExpiresAt(kind); !exp.IsZero() {
 			e := exp.UTC()

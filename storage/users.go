@@ -16,8 +16,12 @@ func (s *Store) CreateUser(ctx context.Context, u *models.User) error {
 		u.ID = uuid.NewString()
 	}
 	u.Email = strings.ToLower(strings.TrimSpace(u.Email))
+	u.IsActive = true
 	now := s.now()
 	u.CreatedAt, u.UpdatedAt = now, now
+	if u.PasswordChangedAt == nil {
+		u.PasswordChangedAt = &now
+	}
 	if err := s.db(ctx).Create(u).Error; err != nil {
 		return fmt.Errorf("create user: %w", repoErr(err, "user"))
 	}

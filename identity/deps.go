@@ -1,0 +1,107 @@
+package identity
+
+import (
+	"context"
+	"time"
+
+	"github.com/identity/identity/models"
+)
+
+// AccountStore is what the account-security services need from storage.
+type AccountStore interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+
+	GetTenantBySlug(ctx context.Context, slug string) (*models.Tenant, error)
+	GetTenant(ctx context.Context, id string) (*models.Tenant, error)
+	GetUserByEmail(ctx context.Context, tenantID, email string) (*models.User, error)
+	GetUser(ctx context.Context, tenantID, id string) (*models.User, error)
+	UpdateUserFields(ctx context.Context, tenantID, userID string, fields map[string]any) error
+
+	RecordLoginFailure(ctx context.Context, tenantID, userID string, max int, lockFor time.Duration) (models.FailureResult, error)
+	ClearLoginFailures(ctx context.Context, tenantID, userID string) (bool, error)
+	RecordPINFailure(ctx context.Context, tenantID, userID string, max int, lockFor time.Duration) (models.FailureResult, error)
+	ClearPINFailures(ctx context.Context, tenantID, userID string) (bool, error)
+	UnlockPIN(ctx context.Context, tenantID, userID string) error
+	ClaimTOTPStep(ctx context.Context, tenantID, userID string, step int64) (bool, error)
+
+	AddPasswordHistory(ctx context.Context, tenantID, userID, hash string, keep int) error
+	ListPasswordHistory(ctx context.Context, tenantID, userID string, n int) ([]string, error)
+
+	ReplaceRecoveryCodes(ctx context.Context, tenantID, userID string, hashes []string) error
+	ClaimRecoveryCode(ctx context.Context, tenantID, userID, hash string) (bool, error)
+	CountRecoveryCodes(ctx context.Context, tenantID, userID string) (int, error)
+
+	CreateEmailCode(ctx context.Context, c *models.EmailCode) error
+	LatestEmailCode(ctx context.Context, tenantID, userID, purpose string) (*models.EmailCode, error)
+	ClaimEmailCodeAttempt(ctx context.Context, id string, max int) (bool, error)
+	ConsumeEmailCode(ctx context.Context, id string) (bool, error)
+
+	CreateChallenge(ctx context.Context, c *models.AuthChallenge) error
+	GetChallenge(ctx context.Context, tokenHash string) (*models.AuthChallenge, error)
+	ClaimChallengeAttempt(ctx context.Context, id string, max int) (bool, error)
+	ConsumeChallenge(ctx context.Context, id string) (bool, error)
+
+	CreateDevice(ctx context.Context, d *models.Device) error
+	GetDeviceByToken(ctx context.Context, tenantID, userID, tokenHash string) (*models.Device, error)
+	GetDevice(ctx context.Context, tenantID, userID, id string) (*models.Device, error)
+	SetDeviceTrust(ctx context.Context, tenantID, userID, id string, until *time.Time) error
+	TouchDevice(ctx context.Context, id string) error
+	ListDevices(ctx context.Context, tenantID, userID string) ([]models.Device, error)
+	RevokeDevice(ctx context.Context, tenantID, userID, id string) error
+
+	CreateSession(ctx context.Context, s *models.Session) error
+	GetSession(ctx context.Context, tenantID, userID, id string) (*models.Session, error)
+	ListSessions(ctx context.Context, tenantID, userID string) ([]models.Session, error)
+	TouchSession(ctx context.Context, id string, interval time.Duration) error
+	RevokeSession(ctx context.Context, tenantID, userID, id string) error
+	RevokeUserSessions(ctx context.Context, tenantID, userID, keepID string, oauthGrants bool) (int, error)
+
+	CreateLoginSession(ctx context.Context, ls *models.LoginSession) error
+
+	CreateAuditLog(ctx context.Context, a *models.AuditLog) error
+	ListUserAuditLogs(ctx context.Context, tenantID, userID string, limit int, beforeTime time.Time, beforeID string) ([]models.AuditLog, error)
+}
+
+// TokenIssuer mints and revokes first-party access tokens (oauth implements it).
+type TokenIssuer interface {
+	// IssueUserToken mints an access token for the user under the tenant's
+	// first-party client, bound to the login session sessionID.
+	IssueUserToken(ctx context.Context, u *models.User, sessionID string, amr []string, authTime time.Time, ttl time.Duration) (token string, expiresAt time.Time, err error)
+	// RevokeToken deletes one access token.
+	RevokeToken(ctx context.Context, token string) error
+}
+
+// Limit is one rate limit: Rate events per Period.
+type Limit = models.RateLimit
+
+// Limiter counts events per key; it is shared through Redis when configured.
+type Limiter interface {
+	// Allow takes one event for key under l; when refused it says how long to wait.
+	Allow(ctx context.Context, key string, l Limit) (allowed bool, retryAfter time.Duration, err error)
+}
+
+// Message is one e-mail.
+type Message struct {
+	To      string
+	Subject string
+	Text    string
+}
+
+// Mailer sends e-mail: to the log by default, over SMTP when configured.
+type Mailer interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// Sealer encrypts small secrets at rest and makes keyed hashes
+// (keyring.Keyring implements it).
+type Sealer interface {
+	Seal(plaintext, additional []byte) ([]byte, error)
+	Open(sealed, additional []byte) ([]byte, error)
+	MAC(purpose string, parts ...[]byte) string
+}
+
+// Meta is where a request came from, for sessions and the audit log.
+type Meta struct {
+	IP        string
+	UserAgent string
+}

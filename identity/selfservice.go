@@ -1,0 +1,271 @@
+package identity
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/identity/identity/models"
+)
+
+// Me returns the principal's user and session.
+func (a *Accounts) Me(ctx context.Context, p Principal) (*models.User, *models.Session, error) {
+	user, err := a.Store.GetUser(ctx, p.TenantID, p.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sess *models.Session
+	if p.SessionID != "" {
+		sess, _ = a.Store.GetSession(ctx, p.TenantID, p.UserID, p.SessionID)
+	}
+	return user, sess, nil
+}
+
+// UpdateProfile changes the user's display name (the only self-editable field).
+func (a *Accounts) UpdateProfile(ctx context.Context, p Principal, name string, meta Meta) (*models.User, error) {
+	name = strings.TrimSpace(name)
+	if len(name) > 200 {
+		return nil, models.ErrInvalid(map[string]string{"name": "Use at most 200 characters."})
+	}
+	err := a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.UpdateUserFields(ctx, p.TenantID, p.UserID, map[string]any{"name": name}); err != nil {
+			return err
+		}
+		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditProfileUpdated, Meta: meta, Metadata: map[string]any{"fields": []string{"name"}}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.Store.GetUser(ctx, p.TenantID, p.UserID)
+}
+
+// Logout ends the principal's session: this token, and the session's other
+// tokens and browser cookie with it.
+func (a *Accounts) Logout(ctx context.Context, p Principal, meta Meta) error {
+	err := a.Store.InTx(ctx, func(ctx context.Context) error {
+		if p.Token != "" {
+			if err := a.Tokens.RevokeToken(ctx, p.Token); err != nil {
+				return err
+			}
+		}
+		if p.SessionID != "" {
+			if err := a.Store.RevokeSession(ctx, p.TenantID, p.UserID, p.SessionID); err != nil && !models.IsKind(err, models.KindNotFound) {
+				return err
+			}
+		}
+		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditLogout, Meta: meta, Metadata: map[string]any{"session_id": p.SessionID}})
+	})
+	return err
+}
+
+// LogoutAll ends every session and token of the user, OAuth grants included.
+func (a *Accounts) LogoutAll(ctx context.Context, p Principal, meta Meta) (int, error) {
+	var n int
+	err := a.Store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if n, err = a.Store.RevokeUserSessions(ctx, p.TenantID, p.UserID, "", true); err != nil {
+			return err
+		}
+		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditLogout, Meta: meta, Metadata: map[string]any{"all": true, "sessions": n}})
+	})
+	return n, err
+}
+
+// setPassword checks the policy and history, stores the new hash, keeps the
+// old one in the history, and clears a forced change: in the caller's tx.
+func (a *Accounts) setPassword(ctx context.Context, user *models.User, newPassword string) error {
+	if err := CheckPassword(newPassword, user.Email); err != nil {
+		return err
+	}
+	history, err := a.Store.ListPasswordHistory(ctx, user.TenantID, user.ID, a.Config.PasswordHistory)
+	if err != nil {
+		return err
+	}
+	for _, h := range append([]string{user.PasswordHash}, history...) {
+		if bcrypt.CompareHashAndPassword([]byte(h), []byte(newPassword)) == nil {
+			return &models.Error{Kind: models.KindInvalid, Code: "password_reused", Msg: "Choose a password you have not used recently.",
+				Fields: map[string]string{"password.history": "Do not reuse any of your last 5 passwords."}}
+		}
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(newPassword), a.Config.PasswordCost)
+	if err != nil {
+		return models.ErrInternal(err)
+	}
+	if err := a.Store.AddPasswordHistory(ctx, user.TenantID, user.ID, user.PasswordHash, a.Config.PasswordHistory); err != nil {
+		return err
+	}
+	return a.Store.UpdateUserFields(ctx, user.TenantID, user.ID, map[string]any{
+		"password_hash": string(hash), "password_changed_at": a.now(), "force_password_change": false,
+	})
+}
+
+// ChangePassword changes the password (current one required) and ends every
+// other session of the user.
+func (a *Accounts) ChangePassword(ctx context.Context, p Principal, current, newPassword string, meta Meta) error {
+	user, err := a.checkPassword(ctx, p, current)
+	if err != nil {
+		return err
+	}
+	return a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.setPassword(ctx, user, newPassword); err != nil {
+			return err
+		}
+		n, err := a.Store.RevokeUserSessions(ctx, p.TenantID, p.UserID, p.SessionID, true)
+		if err != nil {
+			return err
+		}
+		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"sessions_revoked": n}})
+	})
+}
+
+// ChangeRequiredPassword completes a forced password change started by
+// Login; the login then continues (a second factor if one is on).
+func (a *Accounts) ChangeRequiredPassword(ctx context.Context, challenge, newPassword string, meta Meta) (*LoginResult, error) {
+	c, user, data, err := a.loadChallenge(ctx, challenge, models.ChallengePasswordChange)
+	if err != nil {
+		return nil, err
+	}
+	err = a.Store.InTx(ctx, func(ctx context.Context) error {
+		ok, err := a.Store.ConsumeChallenge(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return models.NewError(models.KindUnauthenticated, "invalid_challenge", "This sign-in step was already completed.", nil)
+		}
+		if err := a.setPassword(ctx, user, newPassword); err != nil {
+			return err
+		}
+		if _, err := a.Store.RevokeUserSessions(ctx, user.TenantID, user.ID, "", true); err != nil {
+			return err
+		}
+		return a.auditTx(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"forced": true}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	user, err = a.Store.GetUser(ctx, user.TenantID, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	return a.afterPassword(ctx, user, data, meta)
+}
+
+// SessionView is a session as its owner sees it.
+type SessionView struct {
+	models.Session
+	Current      bool
+	Trusted      bool
+	TrustedUntil *time.Time
+}
+
+// ListSessions returns the user's live sessions with their devices' trust.
+func (a *Accounts) ListSessions(ctx context.Context, p Principal) ([]SessionView, error) {
+	sessions, err := a.Store.ListSessions(ctx, p.TenantID, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	devices, err := a.Store.ListDevices(ctx, p.TenantID, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	now := a.now()
+	byID := map[string]models.Device{}
+	for _, d := range devices {
+		byID[d.ID] = d
+	}
+	out := make([]SessionView, 0, len(sessions))
+	for _, s := range sessions {
+		v := SessionView{Session: s, Current: s.ID == p.SessionID}
+		if s.DeviceID != nil {
+			if d, ok := byID[*s.DeviceID]; ok && d.Trusted(now) {
+				v.Trusted, v.TrustedUntil = true, d.TrustedUntil
+			}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// RevokeSession ends one of the user's sessions; its tokens stop at once.
+func (a *Accounts) RevokeSession(ctx context.Context, p Principal, id string, meta Meta) error {
+	return a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.RevokeSession(ctx, p.TenantID, p.UserID, id); err != nil {
+			return err
+		}
+		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditSessionRevoked, Meta: meta, Metadata: map[string]any{"session_id": id}})
+	})
+}
+
+// UntrustSession removes the 2FA trust of the device behind a session.
+func (a *Accounts) UntrustSession(ctx context.Context, p Principal, id string, meta Meta) error {
+	s, err := a.Store.GetSession(ctx, p.TenantID, p.UserID, id)
+	if err != nil {
+		return err
+	}
+	if s.DeviceID == nil {
+		return models.ErrNotFound("device")
+	}
+	return a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.SetDeviceTrust(ctx, p.TenantID, p.UserID, *s.DeviceID, nil); err != nil {
+			return err
+		}
+		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceUntrusted, Meta: meta, Metadata: map[string]any{"device_id": *s.DeviceID}})
+	})
+}
+
+// RevokeDevice forgets a device: its trust, its token, and every session
+// started from it.
+func (a *Accounts) RevokeDevice(ctx context.Context, p Principal, deviceID string, meta Meta) error {
+	return a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.RevokeDevice(ctx, p.TenantID, p.UserID, deviceID); err != nil {
+			return err
+		}
+		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceRevoked, Meta: meta, Metadata: map[string]any{"device_id": deviceID}})
+	})
+}
+
+// TouchSession records activity at most once per ActivityInterval.
+func (a *Accounts) TouchSession(ctx context.Context, sessionID string) error {
+	if sessionID == "" {
+		return nil
+	}
+	return a.Store.TouchSession(ctx, sessionID, a.Config.ActivityInterval)
+}
+
+// AuditPage is one page of the user's own activity, newest first.
+type AuditPage struct {
+	Items      []models.AuditLog
+	NextCursor string
+}
+
+// MyActivity returns the user's audit events, newest first; cursor is the
+// NextCursor of the previous page ("" for the first).
+func (a *Accounts) MyActivity(ctx context.Context, p Principal, limit int, cursor string) (*AuditPage, error) {
+	if limit <= 0 || limit > 100 {
+		limit = 50
+	}
+	var before time.Time
+	var beforeID string
+	if cursor != "" {
+		ts, id, ok := strings.Cut(cursor, "_")
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if !ok || err != nil || id == "" {
+			return nil, models.ErrInvalid(map[string]string{"cursor": "Use the next_cursor of the previous page."})
+		}
+		before, beforeID = t, id
+	}
+	items, err := a.Store.ListUserAuditLogs(ctx, p.TenantID, p.UserID, limit+1, before, beforeID)
+	if err != nil {
+		return nil, err
+	}
+	page := &AuditPage{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		last := page.Items[limit-1]
+		page.NextCursor = last.CreatedAt.UTC().Format(time.RFC3339Nano) + "_" + last.ID
+	}
+	return page, nil
+}

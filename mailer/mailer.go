@@ -1,0 +1,101 @@
+// Package mailer sends e-mail: LogMailer writes messages to the log (the
+// embedded default), SMTP sends them through the server SMTP_URL names, with
+// github.com/wneessen/go-mail.
+package mailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+
+	"github.com/wneessen/go-mail"
+
+	"github.com/identity/identity/identity"
+)
+
+// LogMailer logs each message instead of sending it. The body is logged
+// because this mailer exists for development, where the log is the inbox.
+type LogMailer struct {
+	Log *slog.Logger
+}
+
+// Send implements identity.Mailer.
+func (m *LogMailer) Send(ctx context.Context, msg identity.Message) error {
+	m.Log.InfoContext(ctx, "mail (log mailer: set SMTP_URL to send)", "to", msg.To, "subject", msg.Subject, "body", msg.Text)
+	return nil
+}
+
+// SMTP sends mail through one SMTP server.
+type SMTP struct {
+	client *mail.Client
+	from   string
+}
+
+// NewSMTP parses SMTP_URL: smtp://[user:pass@]host[:port]?from=addr[&tls=starttls|tls|none].
+// The default is STARTTLS when offered (opportunistic) on port 587; tls=tls
+// is implicit TLS (port 465); tls=none sends in the clear (local relays, tests).
+func NewSMTP(raw string) (*SMTP, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+		return nil, errors.New("SMTP_URL: use smtp://[user:pass@]host[:port]?from=address")
+	}
+	q := u.Query()
+	from := q.Get("from")
+	if from == "" {
+		return nil, errors.New("SMTP_URL: add ?from=address")
+	}
+	mode := q.Get("tls")
+	if u.Scheme == "smtps" {
+		mode = "tls"
+	}
+	opts := []mail.Option{}
+	port := 587
+	switch mode {
+	case "", "starttls":
+		opts = append(opts, mail.WithTLSPortPolicy(mail.TLSOpportunistic))
+	case "tls":
+		port = 465
+		opts = append(opts, mail.WithSSL())
+	case "none":
+		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
+	default:
+		return nil, errors.New("SMTP_URL: tls must be starttls, tls or none")
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, errors.New("SMTP_URL: bad port")
+		}
+		port = n
+	}
+	opts = append(opts, mail.WithPort(port))
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(u.User.Username()), mail.WithPassword(pass))
+	}
+	c, err := mail.NewClient(u.Hostname(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("SMTP_URL: %w", err)
+	}
+	return &SMTP{client: c, from: from}, nil
+}
+
+// Send implements identity.Mailer.
+func (s *SMTP) Send(ctx context.Context, msg identity.Message) error {
+	m := mail.NewMsg()
+	if err := m.From(s.from); err != nil {
+		return fmt.Errorf("mail from: %w", err)
+	}
+	if err := m.To(msg.To); err != nil {
+		return fmt.Errorf("mail to: %w", err)
+	}
+	m.Subject(msg.Subject)
+	m.SetBodyString(mail.TypeTextPlain, msg.Text)
+	if err := s.client.DialAndSendWithContext(ctx, m); err != nil {
+		return fmt.Errorf("send mail: %w", err)
+	}
+	return nil
+}

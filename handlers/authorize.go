@@ -209,7 +209,7 @@ func (s *Server) currentLogin(c echo.Context) (*models.LoginSession, *models.Use
 	if err != nil || ck.Value == "" {
 		return nil, nil
 	}
-	ls, u, err := s.Login.Session(c.Request().Context(), ck.Value)
+	ls, u, err := s.Accounts.BrowserSession(c.Request().Context(), ck.Value)
 	if err != nil {
 		return nil, nil
 	}

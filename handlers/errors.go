@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -59,6 +60,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		if me.Kind == models.KindInternal {
 			s.Logger.ErrorContext(ctx, "request failed", "path", c.Request().URL.Path, "err", me)
 			body = apiError{Error: "internal_error", Message: "Something went wrong on our side."}
+		}
+		if me.RetryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(me.RetryAfter.Seconds()))))
 		}
 		if me.Kind == models.KindInvalid && body.Error == "" {
 			body.Error = "validation_failed"

@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,8 +62,10 @@ func (s *Server) renderLogin(c echo.Context, status int, t loginTarget, tenant, 
 	})
 }
 
-// loginSubmit checks the password and starts a browser session. Every
-// failure shows the same sentence, whatever was wrong.
+// loginSubmit runs the one login implementation (identity.Accounts.Login)
+// for the page: a browser session cookie, or the next step's page (second
+// factor, forced password change). Every credential failure shows the same
+// sentence, whatever was wrong.
 func (s *Server) loginSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
 	t := s.loginTarget(c, c.FormValue("return_to"))
@@ -70,31 +74,140 @@ func (s *Server) loginSubmit(c echo.Context) error {
 		tenant = t.tenantSlug
 	}
 	email := strings.TrimSpace(c.FormValue("email"))
-	user, err := s.Login.Authenticate(ctx, tenant, email, c.FormValue("password"))
+	res, err := s.Accounts.Login(ctx, identity.LoginInput{
+		Tenant: tenant, Email: email, Password: c.FormValue("password"),
+		Remember: c.FormValue("remember") != "", DeviceToken: cookieValue(c, deviceCookie),
+		Browser: true, Meta: meta(c),
+	})
 	if err != nil {
-		if models.IsKind(err, models.KindUnauthenticated) {
-			return s.renderLogin(c, http.StatusUnauthorized, t, tenant, email, identity.ErrBadCredentials().Msg)
+		var me *models.Error
+		if errors.As(err, &me) && me.Kind != models.KindInternal {
+			status := http.StatusUnauthorized
+			if me.Kind == models.KindLocked || me.Kind == models.KindRateLimited {
+				status = http.StatusTooManyRequests
+			}
+			return s.renderLogin(c, status, t, tenant, email, me.Msg)
 		}
 		return err
 	}
-	if ck, err := c.Cookie(sessionCookie); err == nil {
-		_ = s.Login.EndSession(ctx, ck.Value) // a new login never reuses a session token
+	return s.loginNext(c, t, res, "")
+}
+
+// loginNext renders what a login result asks for next, or finishes it.
+func (s *Server) loginNext(c echo.Context, t loginTarget, res *identity.LoginResult, errMsg string) error {
+	switch res.ChallengeKind {
+	case models.ChallengeTwoFactor:
+		return s.render(c, http.StatusOK, "twofactor", map[string]any{
+			"Title": "Two-step verification", "CSRF": csrfToken(c), "ReturnTo": t.signed, "Challenge": res.Challenge,
+			"Email": slices.Contains(res.Methods, "email") && !slices.Contains(res.Methods, "totp"), "Error": errMsg,
+		})
+	case models.ChallengePasswordChange:
+		return s.render(c, http.StatusOK, "password_change", map[string]any{
+			"Title": "Choose a new password", "CSRF": csrfToken(c), "ReturnTo": t.signed, "Challenge": res.Challenge,
+			"Rules": identity.PasswordRules, "Error": errMsg,
+		})
 	}
-	remember := c.FormValue("remember") != ""
-	bs, err := s.Login.StartSession(ctx, user, remember)
-	if err != nil {
-		return err
+	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" && ck.Value != res.BrowserToken {
+		_ = s.Accounts.EndBrowserSession(c.Request().Context(), ck.Value, meta(c)) // a new login never keeps the old cookie
 	}
-	ck := &http.Cookie{Name: sessionCookie, Value: bs.Token, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
-	if remember {
-		ck.Expires = bs.Session.ExpiresAt
-		ck.MaxAge = int(time.Until(bs.Session.ExpiresAt).Seconds())
+	ck := &http.Cookie{Name: sessionCookie, Value: res.BrowserToken, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
+	if res.Remember {
+		ck.Expires = res.ExpiresAt
+		ck.MaxAge = int(time.Until(res.ExpiresAt).Seconds())
 	}
 	c.SetCookie(ck)
+	if res.DeviceToken != "" {
+		c.SetCookie(&http.Cookie{Name: deviceCookie, Value: res.DeviceToken, Path: "/", HttpOnly: true, Secure: s.secure,
+			SameSite: http.SameSiteLaxMode, MaxAge: int(deviceCookieTTL.Seconds())})
+	}
 	if t.path != "" {
 		return c.Redirect(http.StatusSeeOther, t.path)
 	}
-	return s.renderMessage(c, http.StatusOK, "Signed in", "You are signed in as "+user.Email+".", false)
+	return c.Redirect(http.StatusSeeOther, "/account/security")
+}
+
+// twoFactorSubmit checks the code of the second step. One field takes a
+// TOTP or e-mail code (6 digits) or a recovery code.
+func (s *Server) twoFactorSubmit(c echo.Context) error {
+	t := s.loginTarget(c, c.FormValue("return_to"))
+	code := strings.TrimSpace(c.FormValue("code"))
+	in := identity.VerifyInput{Challenge: c.FormValue("challenge"), TrustDevice: c.FormValue("trust_device") != "", Meta: meta(c)}
+	if isSixDigits(code) {
+		in.Code = code
+	} else {
+		in.RecoveryCode = code
+	}
+	res, err := s.Accounts.VerifySecondFactor(c.Request().Context(), in)
+	if err != nil {
+		var me *models.Error
+		if errors.As(err, &me) && me.Kind != models.KindInternal {
+			if me.Code == "invalid_challenge" {
+				return s.renderLogin(c, http.StatusUnauthorized, t, t.tenantSlug, "", me.Msg)
+			}
+			return s.loginNext(c, t, &identity.LoginResult{ChallengeKind: models.ChallengeTwoFactor, Challenge: in.Challenge}, me.Msg)
+		}
+		return err
+	}
+	return s.loginNext(c, t, res, "")
+}
+
+// passwordChangeSubmit completes a forced password change.
+func (s *Server) passwordChangeSubmit(c echo.Context) error {
+	t := s.loginTarget(c, c.FormValue("return_to"))
+	challenge := c.FormValue("challenge")
+	pw := c.FormValue("new_password")
+	if pw != c.FormValue("confirm_password") {
+		return s.loginNext(c, t, &identity.LoginResult{ChallengeKind: models.ChallengePasswordChange, Challenge: challenge}, "The two passwords differ.")
+	}
+	res, err := s.Accounts.ChangeRequiredPassword(c.Request().Context(), challenge, pw, meta(c))
+	if err != nil {
+		var me *models.Error
+		if errors.As(err, &me) && me.Kind != models.KindInternal {
+			if me.Code == "invalid_challenge" {
+				return s.renderLogin(c, http.StatusUnauthorized, t, t.tenantSlug, "", me.Msg)
+			}
+			msg := me.Msg
+			for _, f := range sortedValues(me.Fields) {
+				msg += " " + f
+			}
+			return s.loginNext(c, t, &identity.LoginResult{ChallengeKind: models.ChallengePasswordChange, Challenge: challenge}, msg)
+		}
+		return err
+	}
+	return s.loginNext(c, t, res, "")
+}
+
+func isSixDigits(s string) bool {
+	if len(s) != 6 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func cookieValue(c echo.Context, name string) string {
+	ck, err := c.Cookie(name)
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+func sortedValues(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, m[k])
+	}
+	return out
 }
 
 func (s *Server) logoutPage(c echo.Context) error {
@@ -108,7 +221,7 @@ func (s *Server) logoutPage(c echo.Context) error {
 
 func (s *Server) logoutSubmit(c echo.Context) error {
 	if ck, err := c.Cookie(sessionCookie); err == nil {
-		if err := s.Login.EndSession(c.Request().Context(), ck.Value); err != nil {
+		if err := s.Accounts.EndBrowserSession(c.Request().Context(), ck.Value, meta(c)); err != nil {
 			return err
 		}
 	}

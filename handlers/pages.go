@@ -13,7 +13,7 @@ import (
 
 func (s *Server) loadPages() error {
 	s.pages = map[string]*template.Template{}
-	for _, name := range []string{"login", "consent", "logout", "message"} {
+	for _, name := range []string{"login", "consent", "logout", "message", "twofactor", "password_change"} {
 		t, err := template.New(name).ParseFS(templates.FS, "pages/layout.html", "pages/"+name+".html")
 		if err != nil {
 			return fmt.Errorf("parse page %s: %w", name, err)

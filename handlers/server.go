@@ -46,7 +46,8 @@ type HealthCheck struct {
 type Deps struct {
 	Issuer   string
 	Provider *oauth.Provider
-	Login    *identity.Login
+	Accounts *identity.Accounts
+	Activity ActivityCache
 	Clients  ClientStore
 	Consents ConsentStore
 	Tenants  TenantStore
@@ -99,6 +100,33 @@ func New(d Deps) (*echo.Echo, error) {
 	o.GET("/userinfo", s.userinfo)
 	o.POST("/userinfo", s.userinfo)
 
+	a := e.Group("/api/auth")
+	a.POST("/login", s.apiLogin)
+	a.POST("/2fa/verify", s.apiVerify2FA)
+	a.POST("/2fa/resend", s.apiResend2FA)
+	a.POST("/password/change-required", s.apiChangeRequiredPassword)
+	a.POST("/password/forgot", s.apiForgotPassword)
+	a.POST("/password/reset", s.apiResetPassword)
+	a.POST("/pin/login", s.apiPINLogin)
+	u := e.Group("", s.requireUser)
+	u.POST("/api/auth/logout", s.apiLogout)
+	u.POST("/api/auth/logout-all", s.apiLogoutAll)
+	u.GET("/api/auth/me", s.apiMe)
+	u.PATCH("/api/auth/me", s.apiUpdateMe)
+	u.POST("/api/auth/password", s.apiChangePassword)
+	u.POST("/api/auth/2fa/setup", s.api2FASetup)
+	u.POST("/api/auth/2fa/enable", s.api2FAEnable)
+	u.POST("/api/auth/2fa/email/enable", s.api2FAEmailEnable)
+	u.POST("/api/auth/2fa/disable", s.api2FADisable)
+	u.POST("/api/auth/2fa/recovery-codes", s.api2FARecoveryCodes)
+	u.PUT("/api/auth/pin", s.apiSetPIN)
+	u.POST("/api/auth/pin/verify", s.apiVerifyPIN)
+	u.POST("/api/auth/pin/unlock", s.apiUnlockPIN)
+	u.GET("/api/devices", s.apiDevices)
+	u.DELETE("/api/devices/:id", s.apiRevokeDevice)
+	u.DELETE("/api/devices/:id/trust", s.apiUntrustDevice)
+	u.GET("/api/audit/me", s.apiMyAudit)
+
 	static, err := fs.Sub(templates.FS, "static")
 	if err != nil {
 		return nil, err
@@ -118,6 +146,8 @@ func New(d Deps) (*echo.Echo, error) {
 	}))
 	p.GET("/login", s.loginPage)
 	p.POST("/login", s.loginSubmit)
+	p.POST("/login/2fa", s.twoFactorSubmit)
+	p.POST("/login/password", s.passwordChangeSubmit)
 	p.GET("/consent", s.consentPage)
 	p.POST("/consent", s.consentSubmit)
 	p.GET("/logout", s.logoutPage)

@@ -35,7 +35,7 @@ func (s *Server) userinfo(c echo.Context) error {
 	if !ar.GetGrantedScopes().Has("openid") {
 		return bearerError(c, http.StatusForbidden, "insufficient_scope", "The access token lacks the openid scope.")
 	}
-	user, err := s.Login.User(ctx, sess.TenantID, sess.Subject)
+	user, err := s.Accounts.User(ctx, sess.TenantID, sess.Subject)
 	if err != nil {
 		return bearerError(c, http.StatusUnauthorized, "invalid_token", "The user of this token no longer exists.")
 	}

@@ -137,6 +137,7 @@ type LoginResult struct {
 	ExpiresAt    time.Time
 	BrowserToken string
 	DeviceToken  string
+	Remember     bool
 	// A pending step: ChallengeKind is models.Challenge*, Challenge its token.
 	Challenge     string
 	ChallengeKind string
@@ -349,7 +350,7 @@ func (a *Accounts) complete(ctx context.Context, user *models.User, data challen
 			name = "Unknown device"
 		}
 	}
-	res := &LoginResult{User: user}
+	res := &LoginResult{User: user, Remember: data.Remember}
 	err := a.Store.InTx(ctx, func(ctx context.Context) error {
 		deviceID := data.DeviceID
 		if deviceID == "" {

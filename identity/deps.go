@@ -57,6 +57,8 @@ type AccountStore interface {
 	RevokeUserSessions(ctx context.Context, tenantID, userID, keepID string, oauthGrants bool) (int, error)
 
 	CreateLoginSession(ctx context.Context, ls *models.LoginSession) error
+	GetLoginSession(ctx context.Context, tokenHash string) (*models.LoginSession, error)
+	DeleteLoginSession(ctx context.Context, tokenHash string) error
 
 	CreateAuditLog(ctx context.Context, a *models.AuditLog) error
 	ListUserAuditLogs(ctx context.Context, tenantID, userID string, limit int, beforeTime time.Time, beforeID string) ([]models.AuditLog, error)

@@ -269,3 +269,82 @@ func (a *Accounts) MyActivity(ctx context.Context, p Principal, limit int, curso
 	}
 	return page, nil
 }
+
+// ForgotPassword mails a reset code when the account exists; it answers the
+// same either way, so it reveals nothing. 5 per hour per IP and account.
+func (a *Accounts) ForgotPassword(ctx context.Context, tenant, email string, meta Meta) error {
+	if err := a.limit(ctx, a.Config.ForgotLimit, "ip:"+meta.IP, accountKey(tenant, email)); err != nil {
+		return err
+	}
+	t, err := a.Store.GetTenantBySlug(ctx, strings.TrimSpace(tenant))
+	if err != nil {
+		return nil
+	}
+	user, err := a.Store.GetUserByEmail(ctx, t.ID, email)
+	if err != nil || !user.IsActive {
+		return nil
+	}
+	return a.sendEmailCode(ctx, user, "reset")
+}
+
+// ResetPassword sets a new password with an e-mailed reset code and ends
+// every session of the user.
+func (a *Accounts) ResetPassword(ctx context.Context, tenant, email, code, newPassword string, meta Meta) error {
+	if err := a.limit(ctx, a.Config.ForgotLimit, "reset-ip:"+meta.IP, "reset-"+accountKey(tenant, email)); err != nil {
+		return err
+	}
+	bad := models.NewError(models.KindUnauthenticated, "invalid_code", "The reset code is not correct or has expired.", nil)
+	t, err := a.Store.GetTenantBySlug(ctx, strings.TrimSpace(tenant))
+	if err != nil {
+		return bad
+	}
+	user, err := a.Store.GetUserByEmail(ctx, t.ID, email)
+	if err != nil {
+		return bad
+	}
+	if err := CheckPassword(newPassword, user.Email); err != nil {
+		return err
+	}
+	ok, err := a.checkEmailCode(ctx, user, "reset", strings.TrimSpace(code))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return bad
+	}
+	return a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.setPassword(ctx, user, newPassword); err != nil {
+			return err
+		}
+		if _, err := a.Store.RevokeUserSessions(ctx, user.TenantID, user.ID, "", true); err != nil {
+			return err
+		}
+		return a.auditTx(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"reset": true}})
+	})
+}
+
+// EndBrowserSession signs a browser out: its cookie and the session behind
+// it (with every token issued under it) end together.
+func (a *Accounts) EndBrowserSession(ctx context.Context, cookieToken string, meta Meta) error {
+	if cookieToken == "" {
+		return nil
+	}
+	ls, err := a.Store.GetLoginSession(ctx, sha(cookieToken))
+	if err != nil {
+		if models.IsKind(err, models.KindNotFound) {
+			return nil
+		}
+		return err
+	}
+	return a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.DeleteLoginSession(ctx, ls.TokenHash); err != nil {
+			return err
+		}
+		if ls.SessionID != nil {
+			if err := a.Store.RevokeSession(ctx, ls.TenantID, ls.UserID, *ls.SessionID); err != nil && !models.IsKind(err, models.KindNotFound) {
+				return err
+			}
+		}
+		return a.auditTx(ctx, Event{TenantID: ls.TenantID, UserID: ls.UserID, Action: AuditLogout, Meta: meta, Metadata: map[string]any{"kind": "browser"}})
+	})
+}

@@ -280,6 +280,9 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, se
 	if s.grace > 0 && row.FirstUsedAt != nil && s.now().Before(row.FirstUsedAt.Add(s.grace)) {
 		return req, nil
 	}
+	if s.OnRefreshReuse != nil {
+		s.OnRefreshReuse(ctx, row.TenantID, row.Subject, row.ClientID, row.RequestID)
+	}
 	return req, fosite.ErrInactiveToken
 }
 

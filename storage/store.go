@@ -53,6 +53,11 @@ const MaxRefreshGracePeriod = 5 * time.Minute
 // interface the composed handlers use, and the repositories of tenants,
 // users, clients, keys, consents and login sessions.
 type Store struct {
+	// OnRefreshReuse, when set, is told of every detected refresh-token reuse
+	// (a rotated token presented after its grace period); fosite then revokes
+	// the grant. The audit log hooks in here.
+	OnRefreshReuse func(ctx context.Context, tenantID, subject, clientID, requestID string)
+
 	gdb     *gorm.DB
 	dialect Dialect
 	grace   time.Duration

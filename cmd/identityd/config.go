@@ -14,8 +14,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/identity/identity/identity"
 	"github.com/identity/identity/keyring"
 )
+
+// parseRate reads "N/duration" (5/1m, 100/1h).
+func parseRate(v string) (identity.Limit, error) {
+	n, per, ok := strings.Cut(v, "/")
+	count, err := strconv.Atoi(n)
+	if !ok || err != nil || count < 1 || count > 100000 {
+		return identity.Limit{}, fmt.Errorf("%q must look like 5/1m (count/duration)", v)
+	}
+	d, err := time.ParseDuration(per)
+	if err != nil || d < time.Second || d > 24*time.Hour {
+		return identity.Limit{}, fmt.Errorf("%q must look like 5/1m with a duration from 1s to 24h", v)
+	}
+	return identity.Limit{Rate: count, Period: d}, nil
+}
 
 // Secret is a configuration value that never prints.
 type Secret string
@@ -46,6 +61,18 @@ type Config struct {
 	RememberTTL       time.Duration
 	KeyReloadInterval time.Duration
 	DBMaxConns        int
+	SMTPURL           Secret
+	LockoutThreshold  int
+	LockoutDuration   time.Duration
+	LoginTokenTTL     time.Duration
+	LoginRememberTTL  time.Duration
+	TrustedDeviceTTL  time.Duration
+	PINLockThreshold  int
+	PINLockDuration   time.Duration
+	RateLogin         identity.Limit
+	Rate2FA           identity.Limit
+	RatePIN           identity.Limit
+	RateForgot        identity.Limit
 	LogLevel          slog.Level
 	LogFormat         string
 	generatedSecret   bool
@@ -77,6 +104,18 @@ var envVars = []envVar{
 	{"IDENTITY_REMEMBER_TTL", "720h", "browser login session lifetime with \"keep me signed in\""},
 	{"IDENTITY_KEY_RELOAD_INTERVAL", "10s", "how often an instance reloads signing keys from the database"},
 	{"IDENTITY_DB_MAX_CONNS", "20", "PostgreSQL connection pool size"},
+	{"SMTP_URL", "", "smtp://[user:pass@]host[:port]?from=addr[&tls=starttls|tls|none]; unset: e-mail is written to the log"},
+	{"IDENTITY_LOCKOUT_THRESHOLD", "5", "failed logins that lock an account"},
+	{"IDENTITY_LOCKOUT_DURATION", "15m", "how long a locked account stays locked"},
+	{"IDENTITY_LOGIN_TOKEN_TTL", "24h", "lifetime of a token from POST /api/auth/login"},
+	{"IDENTITY_LOGIN_REMEMBER_TTL", "720h", "the same with remember: true"},
+	{"IDENTITY_TRUSTED_DEVICE_TTL", "720h", "how long a trusted device skips the second factor"},
+	{"IDENTITY_PIN_LOCKOUT_THRESHOLD", "5", "wrong PINs that lock the PIN"},
+	{"IDENTITY_PIN_LOCKOUT_DURATION", "15m", "how long a locked PIN stays locked"},
+	{"IDENTITY_RATE_LOGIN", "5/1m", "login attempts per IP and per account (N/duration)"},
+	{"IDENTITY_RATE_2FA", "5/1m", "second-factor attempts per IP and per account"},
+	{"IDENTITY_RATE_PIN", "5/1m", "PIN attempts per IP and per account"},
+	{"IDENTITY_RATE_FORGOT", "5/1h", "password-reset requests per IP and per account"},
 	{"IDENTITY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"IDENTITY_LOG_FORMAT", "json", "json or text"},
 }
@@ -141,6 +180,29 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		KeyReloadInterval: dur("IDENTITY_KEY_RELOAD_INTERVAL", time.Second, 10*time.Minute),
 		DBMaxConns:        integer("IDENTITY_DB_MAX_CONNS", 1, 1000),
 		LogFormat:         get("IDENTITY_LOG_FORMAT"),
+		SMTPURL:           Secret(get("SMTP_URL")),
+		LockoutThreshold:  integer("IDENTITY_LOCKOUT_THRESHOLD", 1, 100),
+		LockoutDuration:   dur("IDENTITY_LOCKOUT_DURATION", time.Minute, 24*time.Hour),
+		LoginTokenTTL:     dur("IDENTITY_LOGIN_TOKEN_TTL", 5*time.Minute, 30*24*time.Hour),
+		LoginRememberTTL:  dur("IDENTITY_LOGIN_REMEMBER_TTL", 5*time.Minute, 365*24*time.Hour),
+		TrustedDeviceTTL:  dur("IDENTITY_TRUSTED_DEVICE_TTL", time.Hour, 365*24*time.Hour),
+		PINLockThreshold:  integer("IDENTITY_PIN_LOCKOUT_THRESHOLD", 1, 100),
+		PINLockDuration:   dur("IDENTITY_PIN_LOCKOUT_DURATION", time.Minute, 24*time.Hour),
+	}
+	rate := func(name, limitName string) identity.Limit {
+		l, err := parseRate(get(name))
+		if err != nil {
+			bad(name, "%v", err)
+		}
+		l.Name = limitName
+		return l
+	}
+	c.RateLogin = rate("IDENTITY_RATE_LOGIN", "login")
+	c.Rate2FA = rate("IDENTITY_RATE_2FA", "2fa")
+	c.RatePIN = rate("IDENTITY_RATE_PIN", "pin")
+	c.RateForgot = rate("IDENTITY_RATE_FORGOT", "forgot")
+	if u := string(c.SMTPURL); u != "" && !strings.HasPrefix(u, "smtp://") && !strings.HasPrefix(u, "smtps://") {
+		bad("SMTP_URL", "must start with smtp:// or smtps://")
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("IDENTITY_ADDR", "%q is not host:port", c.Addr)

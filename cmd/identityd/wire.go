@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/identity/identity/handlers"
 	"github.com/identity/identity/identity"
 	"github.com/identity/identity/keyring"
+	"github.com/identity/identity/mailer"
 	"github.com/identity/identity/oauth"
 	"github.com/identity/identity/storage"
 )
@@ -27,7 +29,9 @@ type App struct {
 	Hasher   *oauth.Hasher
 	Provider *oauth.Provider
 	Admin    *identity.Admin
-	Login    *identity.Login
+	Accounts *identity.Accounts
+	Limiter  identity.Limiter
+	Mailer   identity.Mailer
 	Echo     *echo.Echo
 	closers  []func() error
 }
@@ -103,9 +107,45 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.Admin = &identity.Admin{Store: a.Store, Hasher: a.Hasher, PasswordCost: cfg.BcryptCost, RotationWindow: cfg.SecretRotation}
-	a.Login = &identity.Login{Store: a.Store, PasswordCost: cfg.BcryptCost, SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberTTL}
+	if cfg.SMTPURL != "" {
+		m, err := mailer.NewSMTP(string(cfg.SMTPURL))
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.Mailer = m
+	} else {
+		a.Mailer = &mailer.LogMailer{Log: log}
+	}
+	if rc, ok := a.Cache.(*storage.RedisCache); ok {
+		a.Limiter = storage.NewRedisLimiter(rc.Client(), "identity:rl:")
+	} else {
+		a.Limiter = storage.NewMemoryLimiter()
+	}
+	acfg := identity.DefaultAccountsConfig()
+	acfg.PasswordCost = cfg.BcryptCost
+	acfg.MaxFailedLogins, acfg.LockoutDuration = cfg.LockoutThreshold, cfg.LockoutDuration
+	acfg.TokenTTL, acfg.RememberTTL = cfg.LoginTokenTTL, cfg.LoginRememberTTL
+	acfg.BrowserTTL, acfg.BrowserRememberTTL = cfg.SessionTTL, cfg.RememberTTL
+	acfg.TrustDeviceTTL = cfg.TrustedDeviceTTL
+	acfg.MaxPINFailures, acfg.PINLockout = cfg.PINLockThreshold, cfg.PINLockDuration
+	acfg.LoginLimit, acfg.TwoFactorLimit, acfg.PINLimit, acfg.ForgotLimit = cfg.RateLogin, cfg.Rate2FA, cfg.RatePIN, cfg.RateForgot
+	a.Accounts = &identity.Accounts{
+		Store: a.Store, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
+		Limiter: a.Limiter, Mailer: a.Mailer, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),
+	}
+	a.Store.OnRefreshReuse = func(ctx context.Context, tenantID, subject, clientID, requestID string) {
+		ev := identity.Event{TenantID: tenantID, Action: identity.AuditRefreshReuse,
+			Metadata: map[string]any{"client_id": clientID, "grant_id": requestID}}
+		if subject != clientID {
+			ev.UserID = subject
+		}
+		if err := identity.WriteAudit(ctx, a.Store, ev); err != nil {
+			log.ErrorContext(ctx, "audit refresh reuse", "err", err)
+		}
+	}
 	a.Echo, err = handlers.New(handlers.Deps{
-		Issuer: cfg.Issuer, Provider: a.Provider, Login: a.Login,
+		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache,
 		Clients: a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log,
 	})
@@ -114,6 +154,14 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// issuerName is how authenticator apps label this service: the issuer's host.
+func issuerName(issuer string) string {
+	if u, err := url.Parse(issuer); err == nil && u.Host != "" {
+		return "Identity (" + u.Host + ")"
+	}
+	return "Identity"
 }
 
 // cacheRoundTrip is the cache health check: a write and a read back.

@@ -1,0 +1,451 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/models"
+)
+
+// deviceHeader carries the device token of API clients; pages use a cookie.
+const deviceHeader = "X-Device-Token"
+
+type userView struct {
+	ID                  string     `json:"id"`
+	TenantID            string     `json:"tenant_id"`
+	Email               string     `json:"email"`
+	Name                string     `json:"name"`
+	EmailVerified       bool       `json:"email_verified"`
+	TwoFactorEnabled    bool       `json:"two_factor_enabled"`
+	TwoFactorMethod     string     `json:"two_factor_method,omitempty"`
+	PINSet              bool       `json:"pin_set"`
+	PasswordChangedAt   *time.Time `json:"password_changed_at,omitempty"`
+	ForcePasswordChange bool       `json:"force_password_change"`
+}
+
+func viewUser(u *models.User) userView {
+	v := userView{ID: u.ID, TenantID: u.TenantID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerified,
+		TwoFactorEnabled: u.TwoFactorEnabled(), PINSet: u.PINHash != "", PasswordChangedAt: u.PasswordChangedAt,
+		ForcePasswordChange: u.ForcePasswordChange}
+	switch {
+	case u.TOTPEnabled:
+		v.TwoFactorMethod = "totp"
+	case u.Email2FAEnabled:
+		v.TwoFactorMethod = "email"
+	}
+	return v
+}
+
+// loginResponse renders a login result: the token, or the next step.
+func loginResponse(c echo.Context, res *identity.LoginResult) error {
+	switch res.ChallengeKind {
+	case models.ChallengeTwoFactor:
+		return c.JSON(http.StatusOK, map[string]any{"two_factor_required": true, "challenge": res.Challenge, "methods": res.Methods})
+	case models.ChallengePasswordChange:
+		return c.JSON(http.StatusOK, map[string]any{"password_change_required": true, "challenge": res.Challenge})
+	}
+	body := map[string]any{
+		"access_token": res.AccessToken,
+		"token_type":   "Bearer",
+		"expires_in":   int64(time.Until(res.ExpiresAt).Seconds()),
+		"user":         viewUser(res.User),
+		"session_id":   res.Session.ID,
+	}
+	if res.DeviceToken != "" {
+		body["device_token"] = res.DeviceToken
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, body)
+}
+
+func (s *Server) apiLogin(c echo.Context) error {
+	var in struct {
+		Tenant     string `json:"tenant"`
+		Email      string `json:"email"`
+		Password   string `json:"password"`
+		DeviceName string `json:"device_name"`
+		Remember   bool   `json:"remember"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	if in.Tenant == "" {
+		fields["tenant"] = "Required."
+	}
+	if in.Email == "" {
+		fields["email"] = "Required."
+	}
+	if in.Password == "" {
+		fields["password"] = "Required."
+	}
+	if len(fields) > 0 {
+		return models.ErrInvalid(fields)
+	}
+	res, err := s.Accounts.Login(c.Request().Context(), identity.LoginInput{
+		Tenant: in.Tenant, Email: in.Email, Password: in.Password, DeviceName: in.DeviceName, Remember: in.Remember,
+		DeviceToken: c.Request().Header.Get(deviceHeader), Meta: meta(c),
+	})
+	if err != nil {
+		return err
+	}
+	return loginResponse(c, res)
+}
+
+func (s *Server) apiVerify2FA(c echo.Context) error {
+	var in struct {
+		Challenge    string `json:"challenge"`
+		Code         string `json:"code"`
+		RecoveryCode string `json:"recovery_code"`
+		TrustDevice  bool   `json:"trust_device"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if in.Challenge == "" || (in.Code == "" && in.RecoveryCode == "") {
+		return models.ErrInvalid(map[string]string{"code": "Send the challenge and a code or a recovery code."})
+	}
+	res, err := s.Accounts.VerifySecondFactor(c.Request().Context(), identity.VerifyInput{
+		Challenge: in.Challenge, Code: in.Code, RecoveryCode: in.RecoveryCode, TrustDevice: in.TrustDevice, Meta: meta(c),
+	})
+	if err != nil {
+		return err
+	}
+	return loginResponse(c, res)
+}
+
+func (s *Server) apiResend2FA(c echo.Context) error {
+	var in struct {
+		Challenge string `json:"challenge"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if err := s.Accounts.ResendEmailCode(c.Request().Context(), in.Challenge, meta(c)); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"sent": true})
+}
+
+func (s *Server) apiChangeRequiredPassword(c echo.Context) error {
+	var in struct {
+		Challenge   string `json:"challenge"`
+		NewPassword string `json:"new_password"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	res, err := s.Accounts.ChangeRequiredPassword(c.Request().Context(), in.Challenge, in.NewPassword, meta(c))
+	if err != nil {
+		return err
+	}
+	return loginResponse(c, res)
+}
+
+func (s *Server) apiForgotPassword(c echo.Context) error {
+	var in struct {
+		Tenant string `json:"tenant"`
+		Email  string `json:"email"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if err := s.Accounts.ForgotPassword(c.Request().Context(), in.Tenant, in.Email, meta(c)); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"message": "If the account exists, a reset code is on its way."})
+}
+
+func (s *Server) apiResetPassword(c echo.Context) error {
+	var in struct {
+		Tenant      string `json:"tenant"`
+		Email       string `json:"email"`
+		Code        string `json:"code"`
+		NewPassword string `json:"new_password"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if err := s.Accounts.ResetPassword(c.Request().Context(), in.Tenant, in.Email, in.Code, in.NewPassword, meta(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) apiLogout(c echo.Context) error {
+	if err := s.Accounts.Logout(c.Request().Context(), principal(c), meta(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) apiLogoutAll(c echo.Context) error {
+	n, err := s.Accounts.LogoutAll(c.Request().Context(), principal(c), meta(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"sessions_revoked": n})
+}
+
+func (s *Server) apiMe(c echo.Context) error {
+	u, sess, err := s.Accounts.Me(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"user": viewUser(u)}
+	if sess != nil {
+		body["session"] = viewSession(identity.SessionView{Session: *sess, Current: true})
+	}
+	return c.JSON(http.StatusOK, body)
+}
+
+func (s *Server) apiUpdateMe(c echo.Context) error {
+	var in struct {
+		Name *string `json:"name"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if in.Name == nil {
+		return models.ErrInvalid(map[string]string{"name": "Send the field to change."})
+	}
+	u, err := s.Accounts.UpdateProfile(c.Request().Context(), principal(c), *in.Name, meta(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"user": viewUser(u)})
+}
+
+func (s *Server) apiChangePassword(c echo.Context) error {
+	var in struct {
+		CurrentPassword string `json:"current_password"`
+		NewPassword     string `json:"new_password"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if err := s.Accounts.ChangePassword(c.Request().Context(), principal(c), in.CurrentPassword, in.NewPassword, meta(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) api2FASetup(c echo.Context) error {
+	setup, err := s.Accounts.SetupTOTP(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, setup)
+}
+
+func (s *Server) api2FAEnable(c echo.Context) error {
+	var in struct {
+		Code string `json:"code"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	codes, err := s.Accounts.EnableTOTP(c.Request().Context(), principal(c), in.Code, meta(c))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]any{"enabled": true, "recovery_codes": codes})
+}
+
+func (s *Server) api2FAEmailEnable(c echo.Context) error {
+	var in struct {
+		Password string `json:"password"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	codes, err := s.Accounts.EnableEmailTwoFactor(c.Request().Context(), principal(c), in.Password, meta(c))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]any{"enabled": true, "method": "email", "recovery_codes": codes})
+}
+
+func (s *Server) api2FADisable(c echo.Context) error {
+	var in struct {
+		Password     string `json:"password"`
+		Code         string `json:"code"`
+		RecoveryCode string `json:"recovery_code"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if err := s.Accounts.DisableTwoFactor(c.Request().Context(), principal(c), in.Password, in.Code, in.RecoveryCode, meta(c)); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"enabled": false})
+}
+
+func (s *Server) api2FARecoveryCodes(c echo.Context) error {
+	var in struct {
+		Password string `json:"password"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	codes, err := s.Accounts.RegenerateRecoveryCodes(c.Request().Context(), principal(c), in.Password, meta(c))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]any{"recovery_codes": codes})
+}
+
+func (s *Server) apiSetPIN(c echo.Context) error {
+	var in struct {
+		PIN        string `json:"pin"`
+		Password   string `json:"password"`
+		CurrentPIN string `json:"current_pin"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if err := s.Accounts.SetPIN(c.Request().Context(), principal(c), in.PIN, in.Password, in.CurrentPIN, meta(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) apiVerifyPIN(c echo.Context) error {
+	var in struct {
+		PIN string `json:"pin"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if err := s.Accounts.VerifyPIN(c.Request().Context(), principal(c), in.PIN, meta(c)); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"verified": true})
+}
+
+func (s *Server) apiPINLogin(c echo.Context) error {
+	var in struct {
+		Tenant string `json:"tenant"`
+		Email  string `json:"email"`
+		PIN    string `json:"pin"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	res, err := s.Accounts.LoginWithPIN(c.Request().Context(), identity.PINLoginInput{
+		Tenant: in.Tenant, Email: in.Email, PIN: in.PIN, DeviceToken: c.Request().Header.Get(deviceHeader), Meta: meta(c),
+	})
+	if err != nil {
+		return err
+	}
+	return loginResponse(c, res)
+}
+
+func (s *Server) apiUnlockPIN(c echo.Context) error {
+	var in struct {
+		Password string `json:"password"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if err := s.Accounts.UnlockPIN(c.Request().Context(), principal(c), in.Password, meta(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type sessionView struct {
+	ID           string     `json:"id"`
+	DeviceID     string     `json:"device_id,omitempty"`
+	Kind         string     `json:"kind"`
+	DeviceName   string     `json:"device_name"`
+	Browser      string     `json:"browser"`
+	OS           string     `json:"os"`
+	IPAddress    string     `json:"ip_address"`
+	CreatedAt    time.Time  `json:"created_at"`
+	LastActiveAt time.Time  `json:"last_active_at"`
+	ExpiresAt    time.Time  `json:"expires_at"`
+	Current      bool       `json:"current"`
+	Trusted      bool       `json:"trusted"`
+	TrustedUntil *time.Time `json:"trusted_until,omitempty"`
+	AuthMethods  []string   `json:"auth_methods"`
+}
+
+func viewSession(v identity.SessionView) sessionView {
+	out := sessionView{ID: v.ID, Kind: v.Kind, DeviceName: v.DeviceName, Browser: v.Browser, OS: v.OS, IPAddress: v.IPAddress,
+		CreatedAt: v.CreatedAt, LastActiveAt: v.LastActiveAt, ExpiresAt: v.ExpiresAt, Current: v.Current,
+		Trusted: v.Trusted, TrustedUntil: v.TrustedUntil, AuthMethods: v.AuthMethods}
+	if v.DeviceID != nil {
+		out.DeviceID = *v.DeviceID
+	}
+	if out.AuthMethods == nil {
+		out.AuthMethods = []string{}
+	}
+	return out
+}
+
+func (s *Server) apiDevices(c echo.Context) error {
+	list, err := s.Accounts.ListSessions(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	out := make([]sessionView, 0, len(list))
+	for _, v := range list {
+		out = append(out, viewSession(v))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"devices": out})
+}
+
+func (s *Server) apiRevokeDevice(c echo.Context) error {
+	if err := s.Accounts.RevokeSession(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) apiUntrustDevice(c echo.Context) error {
+	if err := s.Accounts.UntrustSession(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type auditView struct {
+	ID        string         `json:"id"`
+	Action    string         `json:"action"`
+	IPAddress string         `json:"ip_address"`
+	UserAgent string         `json:"user_agent"`
+	Metadata  map[string]any `json:"metadata"`
+	CreatedAt time.Time      `json:"created_at"`
+}
+
+func (s *Server) apiMyAudit(c echo.Context) error {
+	limit := 50
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := parseLimit(v)
+		if err != nil {
+			return err
+		}
+		limit = n
+	}
+	page, err := s.Accounts.MyActivity(c.Request().Context(), principal(c), limit, c.QueryParam("cursor"))
+	if err != nil {
+		return err
+	}
+	items := make([]auditView, 0, len(page.Items))
+	for _, a := range page.Items {
+		items = append(items, auditView{ID: a.ID, Action: a.Action, IPAddress: a.IPAddress, UserAgent: a.UserAgent, Metadata: decodeMetadata(a.Metadata), CreatedAt: a.CreatedAt})
+	}
+	body := map[string]any{"items": items}
+	if page.NextCursor != "" {
+		body["next_cursor"] = page.NextCursor
+	}
+	return c.JSON(http.StatusOK, body)
+}

@@ -1,0 +1,85 @@
+package handlers
+
+import (
+	"context"
+
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/ory/fosite"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/models"
+	"github.com/identity/identity/oauth"
+)
+
+const principalKey = "identity.principal"
+
+// ActivityCache throttles last-activity writes across instances.
+type ActivityCache interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+}
+
+// requireUser authenticates the bearer token of a first-party session: the
+// same lookup introspection uses, so a revoked token fails at once on every
+// instance. Tokens of third-party OAuth clients cannot use the account API.
+func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		token := fosite.AccessTokenFromRequest(c.Request())
+		if token == "" {
+			return models.NewError(models.KindUnauthenticated, "unauthenticated", "Sign in first: send an access token as Authorization: Bearer.", nil)
+		}
+		ar, sess, err := s.Provider.IntrospectAccessToken(ctx, token)
+		if err != nil || sess.Kind != oauth.KindUser {
+			return models.NewError(models.KindUnauthenticated, "invalid_token", "The access token is not active.", nil)
+		}
+		if ar.GetClient().GetID() != oauth.FirstPartyClientID(sess.TenantID) {
+			return models.NewError(models.KindForbidden, "first_party_token_required", "This API needs a token from /api/auth/login.", nil)
+		}
+		p := identity.Principal{TenantID: sess.TenantID, UserID: sess.Subject, SessionID: sess.SessionID,
+			ClientID: ar.GetClient().GetID(), Token: token}
+		if sess.Claims != nil {
+			p.AuthTime, p.AMR = sess.Claims.AuthTime, sess.Claims.AuthenticationMethodsReferences
+		}
+		c.Set(principalKey, p)
+		s.touch(ctx, p.SessionID)
+		return next(c)
+	}
+}
+
+// touch records session activity at most once a minute, gated by the shared
+// cache so most requests write nothing.
+func (s *Server) touch(ctx context.Context, sessionID string) {
+	if sessionID == "" || s.Accounts == nil {
+		return
+	}
+	key := "touch:" + sessionID
+	if s.Activity != nil {
+		if _, ok, err := s.Activity.Get(ctx, key); err == nil && ok {
+			return
+		}
+		_ = s.Activity.Set(ctx, key, []byte{1}, time.Minute)
+	}
+	if err := s.Accounts.TouchSession(ctx, sessionID); err != nil {
+		s.Logger.WarnContext(ctx, "touch session", "err", err)
+	}
+}
+
+func principal(c echo.Context) identity.Principal {
+	p, _ := c.Get(principalKey).(identity.Principal)
+	return p
+}
+
+func meta(c echo.Context) identity.Meta {
+	return identity.Meta{IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
+}
+
+// bind decodes a JSON body into v; a malformed body is a 400 in our shape.
+func bind(c echo.Context, v any) error {
+	if err := (&echo.DefaultBinder{}).BindBody(c, v); err != nil {
+		return models.NewError(models.KindInvalid, "invalid_body", "The request body is not valid JSON for this endpoint.", nil)
+	}
+	return nil
+}

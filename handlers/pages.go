@@ -13,7 +13,7 @@ import (
 
 func (s *Server) loadPages() error {
 	s.pages = map[string]*template.Template{}
-	for _, name := range []string{"login", "consent", "logout", "message", "twofactor", "password_change"} {
+	for _, name := range []string{"login", "consent", "logout", "message", "twofactor", "password_change", "account"} {
 		t, err := template.New(name).ParseFS(templates.FS, "pages/layout.html", "pages/"+name+".html")
 		if err != nil {
 			return fmt.Errorf("parse page %s: %w", name, err)
@@ -32,7 +32,7 @@ func (s *Server) render(c echo.Context, status int, name string, data map[string
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	return c.HTMLBlob(status, buf.Bytes())
 }
 

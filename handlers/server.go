@@ -150,6 +150,7 @@ func New(d Deps) (*echo.Echo, error) {
 	p.POST("/login/password", s.passwordChangeSubmit)
 	p.GET("/consent", s.consentPage)
 	p.POST("/consent", s.consentSubmit)
+	s.accountRoutes(p)
 	p.GET("/logout", s.logoutPage)
 	p.POST("/logout", s.logoutSubmit)
 	return e, nil

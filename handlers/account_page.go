@@ -1,0 +1,160 @@
+package handlers
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/models"
+)
+
+// The account security page: server-rendered, every action a CSRF-protected
+// form, usable without JavaScript. Each action calls the same service method
+// as its JSON API twin and renders the page again with the outcome.
+
+// pagePrincipal is the principal of the browser's login session.
+func (s *Server) pagePrincipal(c echo.Context) (identity.Principal, bool) {
+	ck, err := c.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return identity.Principal{}, false
+	}
+	ls, u, err := s.Accounts.BrowserSession(c.Request().Context(), ck.Value)
+	if err != nil {
+		return identity.Principal{}, false
+	}
+	p := identity.Principal{TenantID: u.TenantID, UserID: u.ID, AuthTime: ls.AuthTime}
+	if ls.SessionID != nil {
+		p.SessionID = *ls.SessionID
+	}
+	return p, true
+}
+
+// accountPageData is what an action adds to the page.
+type accountPageData struct {
+	notice, errMsg string
+	codes          []string
+	setup          *identity.TOTPSetup
+}
+
+func (s *Server) accountPage(c echo.Context) error {
+	p, ok := s.pagePrincipal(c)
+	if !ok {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	return s.renderAccount(c, p, http.StatusOK, accountPageData{})
+}
+
+func (s *Server) renderAccount(c echo.Context, p identity.Principal, status int, d accountPageData) error {
+	ctx := c.Request().Context()
+	user, _, err := s.Accounts.Me(ctx, p)
+	if err != nil {
+		return err
+	}
+	sessions, err := s.Accounts.ListSessions(ctx, p)
+	if err != nil {
+		return err
+	}
+	activity, err := s.Accounts.MyActivity(ctx, p, 20, "")
+	if err != nil {
+		return err
+	}
+	data := map[string]any{
+		"Title": "Account security", "Wide": true, "CSRF": csrfToken(c), "User": user,
+		"Sessions": sessions, "Activity": activity.Items, "Notice": d.notice, "Error": d.errMsg,
+		"RecoveryCodes": d.codes, "PINLocked": user.PINLockedUntil != nil && s.Now().Before(*user.PINLockedUntil),
+	}
+	if d.setup != nil {
+		data["Setup"] = d.setup
+		// The QR code is a PNG we generated ourselves: a data URI is safe here.
+		data["SetupQR"] = template.URL(d.setup.QRCode)
+	}
+	return s.render(c, status, "account", data)
+}
+
+// accountAction wraps one form action: it resolves the principal, runs fn,
+// and renders the page with fn's outcome; a user-facing error is shown on
+// the page, anything else goes to the error handler.
+func (s *Server) accountAction(fn func(c echo.Context, p identity.Principal) (accountPageData, error)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, ok := s.pagePrincipal(c)
+		if !ok {
+			return c.Redirect(http.StatusSeeOther, "/login")
+		}
+		d, err := fn(c, p)
+		if err != nil {
+			var me *models.Error
+			if !errors.As(err, &me) || me.Kind == models.KindInternal {
+				return err
+			}
+			msg := me.Msg
+			if len(me.Fields) > 0 {
+				msg += " " + strings.Join(sortedValues(me.Fields), " ")
+			}
+			return s.renderAccount(c, p, statusOf(me.Kind), accountPageData{errMsg: msg})
+		}
+		if _, still := s.pagePrincipal(c); !still {
+			return c.Redirect(http.StatusSeeOther, "/login")
+		}
+		return s.renderAccount(c, p, http.StatusOK, d)
+	}
+}
+
+func (s *Server) accountRoutes(g *echo.Group) {
+	g.GET("/account/security", s.accountPage)
+	g.POST("/account/security/password", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
+		if c.FormValue("new_password") != c.FormValue("confirm_password") {
+			return accountPageData{}, models.ErrInvalid(map[string]string{"confirm_password": "The two passwords differ."})
+		}
+		err := s.Accounts.ChangePassword(c.Request().Context(), p, c.FormValue("current_password"), c.FormValue("new_password"), meta(c))
+		return accountPageData{notice: "Your password is changed; your other sessions were signed out."}, err
+	}))
+	g.POST("/account/security/2fa/setup", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
+		setup, err := s.Accounts.SetupTOTP(c.Request().Context(), p)
+		return accountPageData{setup: setup}, err
+	}))
+	g.POST("/account/security/2fa/enable", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
+		codes, err := s.Accounts.EnableTOTP(c.Request().Context(), p, c.FormValue("code"), meta(c))
+		return accountPageData{notice: "Two-step verification is on.", codes: codes}, err
+	}))
+	g.POST("/account/security/2fa/email", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
+		codes, err := s.Accounts.EnableEmailTwoFactor(c.Request().Context(), p, c.FormValue("password"), meta(c))
+		return accountPageData{notice: "Two-step verification with e-mailed codes is on.", codes: codes}, err
+	}))
+	g.POST("/account/security/2fa/recovery", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
+		codes, err := s.Accounts.RegenerateRecoveryCodes(c.Request().Context(), p, c.FormValue("password"), meta(c))
+		return accountPageData{notice: "New recovery codes; the old ones no longer work.", codes: codes}, err
+	}))
+	g.POST("/account/security/2fa/disable", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
+		code := strings.TrimSpace(c.FormValue("code"))
+		totp, recovery := code, ""
+		if !isSixDigits(code) {
+			totp, recovery = "", code
+		}
+		err := s.Accounts.DisableTwoFactor(c.Request().Context(), p, c.FormValue("password"), totp, recovery, meta(c))
+		return accountPageData{notice: "Two-step verification is off."}, err
+	}))
+	g.POST("/account/security/pin", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
+		err := s.Accounts.SetPIN(c.Request().Context(), p, c.FormValue("pin"), c.FormValue("password"), c.FormValue("current_pin"), meta(c))
+		return accountPageData{notice: "Your PIN is saved."}, err
+	}))
+	g.POST("/account/security/pin/unlock", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
+		err := s.Accounts.UnlockPIN(c.Request().Context(), p, c.FormValue("password"), meta(c))
+		return accountPageData{notice: "Your PIN is unlocked."}, err
+	}))
+	g.POST("/account/security/sessions/:id/revoke", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
+		err := s.Accounts.RevokeSession(c.Request().Context(), p, c.Param("id"), meta(c))
+		return accountPageData{notice: "The session was signed out."}, err
+	}))
+	g.POST("/account/security/sessions/:id/untrust", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
+		err := s.Accounts.UntrustSession(c.Request().Context(), p, c.Param("id"), meta(c))
+		return accountPageData{notice: "That device will be asked for the second step again."}, err
+	}))
+	g.POST("/account/security/logout-all", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
+		_, err := s.Accounts.LogoutAll(c.Request().Context(), p, meta(c))
+		return accountPageData{}, err
+	}))
+}

@@ -39,6 +39,12 @@ func (s *Server) authorize(c echo.Context) error {
 		s.authorizeError(c, ar, err)
 		return nil
 	}
+	if k := repeatedParam(c.Request().Form); k != "" {
+		// Which redirect_uri or client_id was meant is unknown: answer here,
+		// never at a redirect URI (RFC 6749 §3.1, §4.1.2.1).
+		s.authorizeError(c, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHintf("The request parameter '%s' is included more than once.", k))
+		return nil
+	}
 	client := ar.GetClient()
 	tc, ok := client.(tenantClient)
 	if !ok {
@@ -55,7 +61,7 @@ func (s *Server) authorize(c echo.Context) error {
 
 	ls, user := s.currentLogin(c)
 	needLogin := ls == nil || ls.TenantID != tc.GetTenantID() ||
-		(slices.Contains(prompts, "login") && ls.AuthTime.Truncate(time.Second).Before(requestedAt.Truncate(time.Second)))
+		(slices.Contains(prompts, "login") && ls.AuthTime.Before(requestedAt))
 	if !needLogin && form.Get("max_age") != "" {
 		maxAge, err := strconv.ParseInt(form.Get("max_age"), 10, 64)
 		if err != nil || maxAge < 0 {
@@ -165,11 +171,11 @@ func (s *Server) requestTime(signed string, now time.Time) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	unix, err := strconv.ParseInt(raw, 10, 64)
+	nanos, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil {
 		return time.Time{}, false
 	}
-	t := time.Unix(unix, 0).UTC()
+	t := time.Unix(0, nanos).UTC()
 	if t.After(now.Add(time.Minute)) || now.Sub(t) > maxLoginCtxAge {
 		return time.Time{}, false
 	}
@@ -185,7 +191,9 @@ func (s *Server) returnTo(form url.Values, requestedAt time.Time) string {
 			q[k] = v
 		}
 	}
-	q.Set(loginCtxParam, s.Ring.Sign("rt:"+strconv.FormatInt(requestedAt.Unix(), 10)))
+	// Full precision: prompt=login must force a new login even when the
+	// session was started within the same second as the request.
+	q.Set(loginCtxParam, s.Ring.Sign("rt:"+strconv.FormatInt(requestedAt.UnixNano(), 10)))
 	return s.Ring.Sign(authorizePath + "?" + q.Encode())
 }
 

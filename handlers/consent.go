@@ -43,11 +43,11 @@ func (s *Server) consentPage(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(signed))
 	}
 	t := s.loginTarget(c, signed)
-	return s.render(c, http.StatusOK, "consent", map[string]any{
+	return s.renderPage(c, http.StatusOK, "consent", map[string]any{
 		"Title": "Allow access?", "CSRF": csrfToken(c), "ReturnTo": signed,
 		"ClientName": t.clientName, "Email": user.Email,
 		"Scopes": describeScopes(strings.Fields(u.Query().Get("scope"))),
-	})
+	}, t.formTargets)
 }
 
 // consentSubmit records an allow and goes back to the authorization request,

@@ -20,6 +20,8 @@ type loginTarget struct {
 	path       string
 	tenantSlug string
 	clientName string
+	// formTargets are the CSP sources of the client's redirect URIs.
+	formTargets []string
 }
 
 func (s *Server) loginTarget(c echo.Context, signed string) loginTarget {
@@ -41,6 +43,7 @@ func (s *Server) loginTarget(c echo.Context, signed string) loginTarget {
 		if t.clientName == "" {
 			t.clientName = cl.GetID()
 		}
+		t.formTargets = redirectSources(cl.GetRedirectURIs())
 	}
 	return t
 }
@@ -55,11 +58,11 @@ func (s *Server) loginPage(c echo.Context) error {
 }
 
 func (s *Server) renderLogin(c echo.Context, status int, t loginTarget, tenant, email, errMsg string) error {
-	return s.render(c, status, "login", map[string]any{
+	return s.renderPage(c, status, "login", map[string]any{
 		"Title": "Sign in", "CSRF": csrfToken(c), "ReturnTo": t.signed,
 		"Tenant": tenant, "TenantLocked": t.tenantSlug != "", "Email": email,
 		"ClientName": t.clientName, "Error": errMsg,
-	})
+	}, t.formTargets)
 }
 
 // loginSubmit runs the one login implementation (identity.Accounts.Login)

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -25,6 +28,14 @@ func (s *Server) loadPages() error {
 
 // render writes a page. Pages are never cached and never framed.
 func (s *Server) render(c echo.Context, status int, name string, data map[string]any) error {
+	return s.renderPage(c, status, name, data, nil)
+}
+
+// renderPage writes a page whose forms may also end at formTargets (CSP
+// sources): browsers check form-action against every redirect that follows
+// a form submission, and login and consent end with a redirect to the
+// client's redirect URI.
+func (s *Server) renderPage(c echo.Context, status int, name string, data map[string]any, formTargets []string) error {
 	var buf bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)
@@ -32,12 +43,47 @@ func (s *Server) render(c echo.Context, status int, name string, data map[string
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	formAction := strings.Join(append([]string{"'self'"}, formTargets...), " ")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
 func (s *Server) renderMessage(c echo.Context, status int, title, msg string, isErr bool) error {
 	return s.render(c, status, "message", map[string]any{"Title": title, "Message": msg, "Error": isErr})
+}
+
+// redirectSources returns the CSP sources of the origins of a client's
+// redirect URIs: scheme://host[:port] (any port for loopback hosts, which
+// RFC 8252 §7.3 lets the client choose at run time) or scheme: for a
+// private-use scheme.
+func redirectSources(uris []string) []string {
+	var out []string
+	for _, raw := range uris {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme == "" {
+			continue
+		}
+		src := u.Scheme + ":"
+		if u.Scheme == "http" || u.Scheme == "https" {
+			if u.Hostname() == "" {
+				continue
+			}
+			host := u.Host
+			switch u.Hostname() {
+			case "127.0.0.1", "::1", "localhost":
+				if p := u.Port(); p != "" {
+					host = strings.TrimSuffix(host, ":"+p)
+				}
+				host += ":*"
+			}
+			src = u.Scheme + "://" + host
+		}
+		if strings.Trim(src, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.:/[]*") != "" || slices.Contains(out, src) {
+			continue
+		}
+		out = append(out, src)
+	}
+	return out
 }
 
 func csrfToken(c echo.Context) string {

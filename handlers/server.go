@@ -133,7 +133,10 @@ func New(d Deps) (*echo.Echo, error) {
 	}
 	e.GET("/assets/*", echo.WrapHandler(http.StripPrefix("/assets/", http.FileServer(http.FS(static)))))
 
-	p := e.Group("", middleware.CSRFWithConfig(middleware.CSRFConfig{
+	// CSRF guards the pages route by route: a group with middleware would
+	// register a catch-all that runs it on every unknown path (a POST to an
+	// unknown /api route would get the HTML "Request expired" page, not 404).
+	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "form:csrf",
 		CookieName:     "identity_csrf",
 		CookiePath:     "/",
@@ -143,16 +146,16 @@ func New(d Deps) (*echo.Echo, error) {
 		ErrorHandler: func(err error, c echo.Context) error {
 			return s.renderMessage(c, http.StatusForbidden, "Request expired", "This form has expired. Go back, reload the page and try again.", true)
 		},
-	}))
-	p.GET("/login", s.loginPage)
-	p.POST("/login", s.loginSubmit)
-	p.POST("/login/2fa", s.twoFactorSubmit)
-	p.POST("/login/password", s.passwordChangeSubmit)
-	p.GET("/consent", s.consentPage)
-	p.POST("/consent", s.consentSubmit)
-	s.accountRoutes(p)
-	p.GET("/logout", s.logoutPage)
-	p.POST("/logout", s.logoutSubmit)
+	})
+	e.GET("/login", s.loginPage, csrf)
+	e.POST("/login", s.loginSubmit, csrf)
+	e.POST("/login/2fa", s.twoFactorSubmit, csrf)
+	e.POST("/login/password", s.passwordChangeSubmit, csrf)
+	e.GET("/consent", s.consentPage, csrf)
+	e.POST("/consent", s.consentSubmit, csrf)
+	s.accountRoutes(e, csrf)
+	e.GET("/logout", s.logoutPage, csrf)
+	e.POST("/logout", s.logoutSubmit, csrf)
 	return e, nil
 }
 

@@ -2,6 +2,9 @@ package handlers
 
 import (
 	"errors"
+	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
@@ -20,6 +23,15 @@ func (s *Server) token(c echo.Context) error {
 	w := c.Response()
 	sess := oauth.NewSession()
 	ar, err := s.Provider.NewAccessRequest(ctx, c.Request(), sess)
+	if err == nil {
+		if k := repeatedParam(c.Request().PostForm); k != "" {
+			err = fosite.ErrInvalidRequest.WithHintf("The request parameter '%s' is included more than once.", k)
+		}
+	} else if errors.Is(err, fosite.ErrInvalidRequest) && unknownGrantType(c.Request().PostForm.Get("grant_type")) {
+		// fosite answers a grant type no handler knows with invalid_request;
+		// RFC 6749 §5.2 names it unsupported_grant_type.
+		err = fosite.ErrUnsupportedGrantType.WithWrap(err)
+	}
 	if err != nil {
 		s.Provider.WriteAccessError(ctx, w, ar, concurrentAsInvalidGrant(err))
 		return nil
@@ -53,6 +65,27 @@ func (s *Server) token(c echo.Context) error {
 	}
 	s.Provider.WriteAccessResponse(ctx, w, ar, resp)
 	return nil
+}
+
+// repeatedParam returns the name of a parameter sent more than once, which
+// RFC 6749 §3.1 and §3.2 forbid: which value wins would be a guess.
+func repeatedParam(form url.Values) string {
+	for k, v := range form {
+		if len(v) > 1 {
+			return k
+		}
+	}
+	return ""
+}
+
+// unknownGrantType reports a grant_type naming a grant the server lacks.
+func unknownGrantType(grantType string) bool {
+	for _, g := range strings.Fields(grantType) {
+		if !slices.Contains(oauth.NewDiscovery("").GrantTypesSupported, g) {
+			return true
+		}
+	}
+	return false
 }
 
 // concurrentAsInvalidGrant answers a grant that lost a race to a concurrent

@@ -289,6 +289,9 @@ func checkRedirectURI(raw string) string {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return fmt.Sprintf("%q must not have a fragment.", raw)
 	}
+	if (u.Scheme == "https" || u.Scheme == "http") && u.Hostname() == "" {
+		return fmt.Sprintf("%q has no host.", raw)
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":

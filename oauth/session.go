@@ -4,6 +4,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/mohae/deepcopy"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
@@ -112,6 +113,10 @@ func (s *Session) Clone() fosite.Session {
 	if s.DefaultSession != nil {
 		c.DefaultSession = s.DefaultSession.Clone().(*openid.DefaultSession)
 	}
-	c.Extra = maps.Clone(s.Extra)
+	if s.Extra != nil {
+		// Extra holds JSON-shaped values (nested maps and slices): copy them
+		// too, so a change through the clone never reaches the original.
+		c.Extra = deepcopy.Copy(s.Extra).(map[string]any)
+	}
 	return &c
 }

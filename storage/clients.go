@@ -124,7 +124,7 @@ func (s *Store) GetTenantClient(ctx context.Context, tenantID, id string) (*mode
 func (s *Store) RotateClientSecret(ctx context.Context, tenantID, id, newHash string, keepOldUntil *time.Time) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		var m models.Client
-		if err := s.db(ctx).Clauses(s.forUpdate()).Where("tenant_id = ? AND id = ?", tenantID, id).Take(&m).Error; err != nil {
+		if err := s.db(ctx).Scopes(s.forUpdate).Where("tenant_id = ? AND id = ?", tenantID, id).Take(&m).Error; err != nil {
 			return fmt.Errorf("rotate client secret: %w", repoErr(err, "client"))
 		}
 		old := m.SecretHash

@@ -68,9 +68,11 @@ type requestRow struct {
 	Active          bool
 }
 
-// refreshRow adds what refresh rotation needs.
+// refreshRow adds what refresh rotation needs. The request is a named
+// field: GORM skips an anonymous field of an unexported type, which would
+// leave every shared column out of the refresh table.
 type refreshRow struct {
-	requestRow           `gorm:"embedded"`
+	Request              requestRow `gorm:"embedded"`
 	FirstUsedAt          *time.Time
 	AccessTokenSignature string
 }
@@ -151,7 +153,7 @@ func (s *Store) toRequest(ctx context.Context, row *requestRow, session fosite.S
 	}
 	return &fosite.Request{
 		ID:                row.RequestID,
-		RequestedAt:       row.RequestedAt,
+		RequestedAt:       row.RequestedAt.UTC(), // pgx scans timestamptz into time.Local
 		Client:            client,
 		RequestedScope:    fosite.Arguments(row.Scopes),
 		GrantedScope:      fosite.Arguments(row.GrantedScopes),
@@ -251,7 +253,7 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 	if err != nil {
 		return err
 	}
-	rr := refreshRow{requestRow: row}
+	rr := refreshRow{Request: row}
 	if accessSignature != "" {
 		rr.AccessTokenSignature = hashKey(accessSignature)
 	}
@@ -270,18 +272,18 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, se
 	if err := s.findRow(ctx, tableRefresh, signature, &row); err != nil {
 		return nil, err
 	}
-	req, err := s.toRequest(ctx, &row.requestRow, session)
+	req, err := s.toRequest(ctx, &row.Request, session)
 	if err != nil {
 		return nil, err
 	}
-	if row.Active {
+	if row.Request.Active {
 		return req, nil
 	}
 	if s.grace > 0 && row.FirstUsedAt != nil && s.now().Before(row.FirstUsedAt.Add(s.grace)) {
 		return req, nil
 	}
 	if s.OnRefreshReuse != nil {
-		s.OnRefreshReuse(ctx, row.TenantID, row.Subject, row.ClientID, row.RequestID)
+		s.OnRefreshReuse(ctx, row.Request.TenantID, row.Request.Subject, row.Request.ClientID, row.Request.RequestID)
 	}
 	return req, fosite.ErrInactiveToken
 }
@@ -319,7 +321,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 		return nil
 	}
 	var row refreshRow
-	if err := db.Table(tableRefresh).Clauses(s.forUpdate()).Where("signature = ? AND request_id = ?", key, requestID).Take(&row).Error; err != nil {
+	if err := db.Table(tableRefresh).Scopes(s.forUpdate).Where("signature = ? AND request_id = ?", key, requestID).Take(&row).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return fosite.ErrNotFound
 		}
@@ -344,12 +346,14 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 	return nil
 }
 
-// forUpdate locks the selected rows on PostgreSQL; SQLite has one writer.
-func (s *Store) forUpdate() clause.Expression {
+// forUpdate is a scope that locks the selected rows on PostgreSQL; SQLite
+// has one writer. (An empty clause.Expr passed to Clauses would become an
+// empty WHERE condition, which SQLite rejects as a syntax error.)
+func (s *Store) forUpdate(db *gorm.DB) *gorm.DB {
 	if s.dialect == Postgres {
-		return clause.Locking{Strength: "UPDATE"}
+		return db.Clauses(clause.Locking{Strength: "UPDATE"})
 	}
-	return clause.Expr{}
+	return db
 }
 
 // RevokeRefreshToken revokes every refresh token of a grant (RFC 7009 §2.1);

@@ -15,6 +15,9 @@ func (s *Store) CreateLoginSession(ctx context.Context, ls *models.LoginSession)
 		ls.ID = uuid.NewString()
 	}
 	ls.CreatedAt = s.now()
+	// UTC, as every stored time: SQLite compares times as text, so a time
+	// stored with another offset would compare wrongly against now.
+	ls.AuthTime, ls.ExpiresAt = ls.AuthTime.UTC(), ls.ExpiresAt.UTC()
 	if err := s.db(ctx).Create(ls).Error; err != nil {
 		return fmt.Errorf("create login session: %w", repoErr(err, "login_session"))
 	}

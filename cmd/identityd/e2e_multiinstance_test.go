@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/storage/storagetest"
+)
+
+// twoInstances starts two servers on the same database and Redis, behind one
+// issuer (A's URL), as behind a load balancer; keys reload every second.
+func twoInstances(t *testing.T, b storagetest.Backend, redisURL string) (*testServer, *testServer) {
+	t.Helper()
+	a := startServer(t, testConfig(t, b, redisURL), func(c *Config) { c.KeyReloadInterval = time.Second })
+	bb := startServer(t, testConfig(t, b, redisURL), func(c *Config) {
+		c.KeyReloadInterval = time.Second
+		c.Issuer = a.URL
+	})
+	require.NotEqual(t, a.URL, bb.URL)
+	return a, bb
+}
+
+// onInstance is the env e seen through another instance.
+func onInstance(e *e2eEnv, srv *testServer) *e2eEnv {
+	return &e2eEnv{srv: srv, tenant: e.tenant, user: e.user}
+}
+
+// idTokenVerifier verifies ID tokens of issuer against the JWKS that srv
+// serves (a fresh key set, so nothing is cached between calls).
+func idTokenVerifier(srv *testServer, issuer, clientID string) *oidc.IDTokenVerifier {
+	keys := oidc.NewRemoteKeySet(context.Background(), srv.URL+"/.well-known/jwks.json")
+	return oidc.NewVerifier(issuer, keys, &oidc.Config{ClientID: clientID})
+}
+
+func jwtKID(t *testing.T, token string) string {
+	t.Helper()
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	require.NoError(t, err)
+	return jws.Signatures[0].Header.KeyID
+}
+
+func jwksKIDs(t *testing.T, srv *testServer) []string {
+	t.Helper()
+	var out []string
+	for _, k := range fetchJWKS(t, srv).Keys {
+		out = append(out, k.KeyID)
+	}
+	return out
+}
+
+func TestE2EMultiInstanceTokens(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		ctx := context.Background()
+		a, bb := twoInstances(t, b, redisURL)
+		e := seedE2E(t, a)
+		svc := e.serviceClient(t, nil)
+		rs := e.serviceClient(t, nil)
+
+		// Issued by A, active on B; revoked on B, inactive on A at once.
+		tok, err := ccConfig(a, svc, oauth2.AuthStyleInHeader, "orders.read").Token(ctx)
+		require.NoError(t, err)
+		m := requireActive(t, bb, rs, tok.AccessToken)
+		require.Equal(t, e.tenant.ID, m["tenant_id"])
+		require.Equal(t, svc.Client.ID, m["sub"])
+		revoke(t, bb, svc, tok.AccessToken)
+		requireInactive(t, a, rs, tok.AccessToken)
+		requireInactive(t, bb, rs, tok.AccessToken)
+
+		// And the other way round.
+		tok, err = ccConfig(bb, svc, oauth2.AuthStyleInHeader, "orders.read").Token(ctx)
+		require.NoError(t, err)
+		requireActive(t, a, rs, tok.AccessToken)
+		revoke(t, a, svc, tok.AccessToken)
+		requireInactive(t, bb, rs, tok.AccessToken)
+
+		// A secret rotated on A (no window) is refused on B at once, although
+		// B has just verified and cached it.
+		a.Admin.RotationWindow = 0
+		_, err = ccConfig(bb, svc, oauth2.AuthStyleInHeader).Token(ctx)
+		require.NoError(t, err)
+		newSecret, err := a.Admin.RotateClientSecret(ctx, e.tenant.ID, svc.Client.ID)
+		require.NoError(t, err)
+		_, err = ccConfig(bb, svc, oauth2.AuthStyleInHeader).Token(ctx)
+		require.Equal(t, "invalid_client", retrieveError(t, err).ErrorCode)
+		rotated := *svc
+		rotated.Secret = newSecret
+		_, err = ccConfig(bb, &rotated, oauth2.AuthStyleInHeader).Token(ctx)
+		require.NoError(t, err)
+
+		// The browser flow across instances: signed in on A, code exchanged
+		// on B, refreshed on A; reuse of the old refresh token on B revokes
+		// the grant everywhere.
+		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
+		br := newBrowser(t, a)
+		cfgA := oauthConfig(a, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		cfgB := oauthConfig(bb, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		ar := newAuthRequest(cfgA)
+		code := br.authorize(e, ar.URL, true, "").Code(t, ar.State)
+		ut := ar.exchange(t, cfgB, code)
+		requireActive(t, a, rs, ut.AccessToken)
+		// The code is spent for A too.
+		_, err = cfgA.Exchange(ctx, code, oauth2.VerifierOption(ar.Verifier))
+		require.Equal(t, "invalid_grant", retrieveError(t, err).ErrorCode)
+		requireInactive(t, bb, rs, ut.AccessToken)
+
+		ar = newAuthRequest(cfgA)
+		ut = ar.exchange(t, cfgB, br.authorize(e, ar.URL, false, "").Code(t, ar.State))
+		r1 := requireTokens(t, refreshRequest(t, a, web, ut.RefreshToken))
+		requireActive(t, bb, rs, r1.Access)
+		requireOAuthError(t, refreshRequest(t, bb, web, ut.RefreshToken), http.StatusBadRequest, "invalid_grant")
+		requireInactive(t, a, rs, r1.Access)
+		requireInactive(t, a, rs, r1.Refresh)
+	})
+}
+
+func TestE2EMultiInstanceKeyRotation(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		ctx := context.Background()
+		a, bb := twoInstances(t, b, redisURL)
+		e := seedE2E(t, a)
+		eb := onInstance(e, bb)
+		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
+		rs := e.serviceClient(t, nil)
+		jwtSvc := e.serviceClient(t, func(in *identity.NewClient) { in.AccessTokenFormat = "jwt" })
+		cfgB := oauthConfig(bb, web, oidc.ScopeOpenID)
+		br := newBrowser(t, bb)
+
+		oldKID, _, err := a.Keys.Signer(ctx)
+		require.NoError(t, err)
+		ar := newAuthRequest(cfgB)
+		before := ar.exchange(t, cfgB, br.authorize(eb, ar.URL, true, "").Code(t, ar.State))
+		beforeID := before.Extra("id_token").(string)
+		require.Equal(t, oldKID, jwtKID(t, beforeID))
+
+		require.NoError(t, a.Keys.Rotate(ctx))
+		newKID, _, err := a.Keys.Signer(ctx)
+		require.NoError(t, err)
+		require.NotEqual(t, oldKID, newKID)
+		// Both instances publish both keys at once: the JWKS is read from
+		// the database.
+		for _, srv := range []*testServer{a, bb} {
+			kids := jwksKIDs(t, srv)
+			require.Contains(t, kids, oldKID)
+			require.Contains(t, kids, newKID)
+		}
+
+		// Right after the rotation B may still sign with the old key (it
+		// reloads every KeyReloadInterval); either way its ID token verifies.
+		ar = newAuthRequest(cfgB)
+		soon := ar.exchange(t, cfgB, br.authorize(eb, ar.URL, false, "").Code(t, ar.State))
+		soonID := soon.Extra("id_token").(string)
+		require.Contains(t, []string{oldKID, newKID}, jwtKID(t, soonID))
+
+		// After its reload interval B signs with the new key too.
+		time.Sleep(bb.Config.KeyReloadInterval + 200*time.Millisecond)
+		ar = newAuthRequest(cfgB)
+		f := br.authorize(eb, ar.URL, false, "")
+		require.Zero(t, f.LoginPages)
+		after := ar.exchange(t, cfgB, f.Code(t, ar.State))
+		afterID := after.Extra("id_token").(string)
+		require.Equal(t, newKID, jwtKID(t, afterID), "B signs with the key A rotated in")
+
+		// A JWT access token A signs with the new key is active on B.
+		jt, err := ccConfig(a, jwtSvc, oauth2.AuthStyleInHeader).Token(ctx)
+		require.NoError(t, err)
+		require.Equal(t, newKID, jwtKID(t, jt.AccessToken))
+		requireActive(t, bb, rs, jt.AccessToken)
+
+		// Every ID token verifies with go-oidc against either instance's JWKS.
+		for _, srv := range []*testServer{a, bb} {
+			for _, raw := range []string{beforeID, soonID, afterID} {
+				idt, err := idTokenVerifier(srv, a.URL, web.Client.ID).Verify(ctx, raw)
+				require.NoError(t, err, "ID token (kid %s) against the JWKS of %s", jwtKID(t, raw), srv.URL)
+				require.Equal(t, e.user.ID, idt.Subject)
+			}
+		}
+		// Discovery on A names A's JWKS; the provider verifies B's token.
+		provider, err := oidc.NewProvider(ctx, a.URL)
+		require.NoError(t, err)
+		verifyIDToken(t, provider, web.Client.ID, after, ar.Nonce)
+
+		// A token signed by a key that is not published is refused.
+		parts := strings.Split(afterID, ".")
+		forged := parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2]))
+		_, err = idTokenVerifier(bb, a.URL, web.Client.ID).Verify(ctx, forged)
+		require.Error(t, err)
+	})
+}

@@ -108,7 +108,9 @@ func New(d Deps) (*echo.Echo, error) {
 	a.POST("/password/forgot", s.apiForgotPassword)
 	a.POST("/password/reset", s.apiResetPassword)
 	a.POST("/pin/login", s.apiPINLogin)
-	u := e.Group("", s.requireUser)
+	// requireUser is attached route by route: a group with middleware would
+	// register a catch-all that answers 401 on every unknown /api path.
+	u := routeGroup{e: e, mw: s.requireUser}
 	u.POST("/api/auth/logout", s.apiLogout)
 	u.POST("/api/auth/logout-all", s.apiLogoutAll)
 	u.GET("/api/auth/me", s.apiMe)
@@ -208,3 +210,16 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
+
+// routeGroup registers routes on e with one middleware each, without the
+// catch-all routes that an echo.Group with middleware adds.
+type routeGroup struct {
+	e  *echo.Echo
+	mw echo.MiddlewareFunc
+}
+
+func (g routeGroup) GET(path string, h echo.HandlerFunc)    { g.e.GET(path, h, g.mw) }
+func (g routeGroup) POST(path string, h echo.HandlerFunc)   { g.e.POST(path, h, g.mw) }
+func (g routeGroup) PUT(path string, h echo.HandlerFunc)    { g.e.PUT(path, h, g.mw) }
+func (g routeGroup) PATCH(path string, h echo.HandlerFunc)  { g.e.PATCH(path, h, g.mw) }
+func (g routeGroup) DELETE(path string, h echo.HandlerFunc) { g.e.DELETE(path, h, g.mw) }

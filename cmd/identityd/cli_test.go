@@ -153,11 +153,11 @@ func TestCLICreates(t *testing.T) {
 			t.Errorf("client %s: a wrong secret verifies", c.id)
 		}
 	}
-	if _, err := app.Accounts.Login(ctx, identity.LoginInput{Tenant: "acme", Email: "alice@example.com", Password: password}); err != nil {
-		t.Errorf("the created user cannot sign in: %v", err)
-	}
 	if n := cliCount(t, env, "oauth_clients"); n != 4 {
 		t.Errorf("%d clients stored, want 4", n)
+	}
+	if _, err := app.Accounts.Login(ctx, identity.LoginInput{Tenant: "acme", Email: "alice@example.com", Password: password}); err != nil {
+		t.Errorf("the created user cannot sign in: %v", err)
 	}
 }
 

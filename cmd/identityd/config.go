@@ -47,6 +47,7 @@ type Config struct {
 	Issuer            string
 	DatabaseURL       Secret
 	RedisURL          Secret
+	RedisPrefix       string
 	Secret            Secret
 	DataDir           string
 	AccessTokenTTL    time.Duration
@@ -90,6 +91,7 @@ var envVars = []envVar{
 	{"IDENTITY_ISSUER", "http://localhost:8000", "public base URL; the OIDC issuer. https makes cookies Secure"},
 	{"DATABASE_URL", "sqlite:$IDENTITY_DATA_DIR/identity.db", "postgres://… for PostgreSQL, or sqlite:PATH"},
 	{"REDIS_URL", "", "redis://… for shared cache state; unset: in-process"},
+	{"IDENTITY_REDIS_PREFIX", "identity:", "prefix of every Redis key (to share one Redis between deployments)"},
 	{"IDENTITY_SECRET", "", "root secret, at least 32 bytes; required with PostgreSQL. Unset with SQLite: generated into the data dir"},
 	{"IDENTITY_DATA_DIR", "./data", "where the SQLite database and a generated dev secret live"},
 	{"IDENTITY_ACCESS_TOKEN_TTL", "1h", "access token lifetime"},
@@ -165,6 +167,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		Issuer:            strings.TrimRight(get("IDENTITY_ISSUER"), "/"),
 		DatabaseURL:       Secret(get("DATABASE_URL")),
 		RedisURL:          Secret(get("REDIS_URL")),
+		RedisPrefix:       get("IDENTITY_REDIS_PREFIX"),
 		Secret:            Secret(getenv("IDENTITY_SECRET")),
 		DataDir:           get("IDENTITY_DATA_DIR"),
 		AccessTokenTTL:    dur("IDENTITY_ACCESS_TOKEN_TTL", time.Minute, 24*time.Hour),

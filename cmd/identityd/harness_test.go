@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -50,6 +52,15 @@ func testConfig(t testing.TB, b storagetest.Backend, redisURL string) *Config {
 		"IDENTITY_BCRYPT_COST": "10",
 		"IDENTITY_DATA_DIR":    t.TempDir(),
 		"IDENTITY_LOG_LEVEL":   "debug",
+		// Tests sign in many times from one address; the rate-limit tests
+		// set the production limits back through their mutate func.
+		"IDENTITY_RATE_LOGIN": "10000/1m",
+		// One Redis serves every test: instances on the same backend share a
+		// prefix (they are one deployment), other tests do not.
+		"IDENTITY_REDIS_PREFIX": fmt.Sprintf("identity-test:%x:", sha256.Sum256([]byte(b.URL))),
+		"IDENTITY_RATE_2FA":     "10000/1m",
+		"IDENTITY_RATE_PIN":     "10000/1m",
+		"IDENTITY_RATE_FORGOT":  "10000/1m",
 	}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {

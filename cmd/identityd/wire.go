@@ -72,6 +72,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 			a.Close()
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
+		rc.SetPrefix(cfg.RedisPrefix)
 		a.Cache = rc
 		a.closers = append(a.closers, rc.Close)
 		health = append(health, handlers.HealthCheck{Name: "redis", Check: rc.Ping})
@@ -118,7 +119,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Mailer = &mailer.LogMailer{Log: log}
 	}
 	if rc, ok := a.Cache.(*storage.RedisCache); ok {
-		a.Limiter = storage.NewRedisLimiter(rc.Client(), "identity:rl:")
+		a.Limiter = storage.NewRedisLimiter(rc.Client(), cfg.RedisPrefix+"rl:")
 	} else {
 		a.Limiter = storage.NewMemoryLimiter()
 	}

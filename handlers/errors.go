@@ -14,10 +14,11 @@ import (
 
 // apiError is the JSON error shape of the API.
 type apiError struct {
-	Error              string            `json:"error"`
-	Message            string            `json:"message"`
-	Fields             map[string]string `json:"fields,omitempty"`
-	RequiredPermission string            `json:"required_permission,omitempty"`
+	Error              string             `json:"error"`
+	Message            string             `json:"message"`
+	Fields             map[string]string  `json:"fields,omitempty"`
+	RequiredPermission string             `json:"required_permission,omitempty"`
+	StepUp             *models.StepUpInfo `json:"step_up,omitempty"`
 }
 
 func statusOf(k models.Kind) int {
@@ -56,7 +57,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	switch {
 	case errors.As(err, &me):
 		status = statusOf(me.Kind)
-		body = apiError{Error: me.Code, Message: me.Msg, Fields: me.Fields}
+		body = apiError{Error: me.Code, Message: me.Msg, Fields: me.Fields, RequiredPermission: me.RequiredPermission, StepUp: me.StepUp}
 		if me.Kind == models.KindInternal {
 			s.Logger.ErrorContext(ctx, "request failed", "path", c.Request().URL.Path, "err", me)
 			body = apiError{Error: "internal_error", Message: "Something went wrong on our side."}

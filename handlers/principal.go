@@ -6,11 +6,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/ory/fosite"
 
 	"github.com/identity/identity/identity"
 	"github.com/identity/identity/models"
-	"github.com/identity/identity/oauth"
 )
 
 const principalKey = "identity.principal"
@@ -21,32 +19,17 @@ type ActivityCache interface {
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 }
 
-// requireUser authenticates the bearer token of a first-party session: the
-// same lookup introspection uses, so a revoked token fails at once on every
-// instance. Tokens of third-party OAuth clients cannot use the account API.
+// requireUser authenticates a user with a first-party token (the account
+// API): the same lookup introspection uses, so a revoked token fails at once
+// on every instance. Service accounts and tokens of third-party OAuth
+// clients cannot use it.
 func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		ctx := c.Request().Context()
-		token := fosite.AccessTokenFromRequest(c.Request())
-		if token == "" {
-			return models.NewError(models.KindUnauthenticated, "unauthenticated", "Sign in first: send an access token as Authorization: Bearer.", nil)
-		}
-		ar, sess, err := s.Provider.IntrospectAccessToken(ctx, token)
-		if err != nil || sess.Kind != oauth.KindUser {
-			return models.NewError(models.KindUnauthenticated, "invalid_token", "The access token is not active.", nil)
-		}
-		if ar.GetClient().GetID() != oauth.FirstPartyClientID(sess.TenantID) {
+	return s.authenticate(func(c echo.Context) error {
+		if principal(c).Kind != models.PrincipalUser {
 			return models.NewError(models.KindForbidden, "first_party_token_required", "This API needs a token from /api/auth/login.", nil)
 		}
-		p := identity.Principal{TenantID: sess.TenantID, UserID: sess.Subject, SessionID: sess.SessionID,
-			ClientID: ar.GetClient().GetID(), Token: token}
-		if sess.Claims != nil {
-			p.AuthTime, p.AMR = sess.Claims.AuthTime, sess.Claims.AuthenticationMethodsReferences
-		}
-		c.Set(principalKey, p)
-		s.touch(ctx, p.SessionID)
 		return next(c)
-	}
+	})
 }
 
 // touch records session activity at most once a minute, gated by the shared

@@ -44,17 +44,19 @@ type HealthCheck struct {
 
 // Deps are what the HTTP layer needs.
 type Deps struct {
-	Issuer   string
-	Provider *oauth.Provider
-	Accounts *identity.Accounts
-	Activity ActivityCache
-	Clients  ClientStore
-	Consents ConsentStore
-	Tenants  TenantStore
-	Ring     *keyring.Keyring
-	Health   []HealthCheck
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Issuer     string
+	Provider   *oauth.Provider
+	Accounts   *identity.Accounts
+	Authorizer *identity.Authorizer
+	Machines   MachineAuth
+	Activity   ActivityCache
+	Clients    ClientStore
+	Consents   ConsentStore
+	Tenants    TenantStore
+	Ring       *keyring.Keyring
+	Health     []HealthCheck
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Server holds the handlers' dependencies.
@@ -128,6 +130,11 @@ func New(d Deps) (*echo.Echo, error) {
 	u.DELETE("/api/devices/:id", s.apiRevokeDevice)
 	u.DELETE("/api/devices/:id/trust", s.apiUntrustDevice)
 	u.GET("/api/audit/me", s.apiMyAudit)
+	u.POST("/api/auth/step-up", s.apiStepUp)
+	u.GET("/api/auth/step-up/status", s.apiStepUpStatus)
+	u.DELETE("/api/auth/step-up", s.apiEndStepUp)
+	e.POST("/api/authorizations/check", s.apiCheck, s.authenticate)
+	s.adminRoutes(e)
 
 	static, err := fs.Sub(templates.FS, "static")
 	if err != nil {

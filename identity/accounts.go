@@ -104,8 +104,14 @@ func sha(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Principal is an authenticated user as the API sees them.
+// Principal is an authenticated caller as the API sees it: a user (Kind
+// "" or models.PrincipalUser) or a service account (UserID then holds the
+// service account's id).
 type Principal struct {
+	Kind        string
+	SystemAdmin bool
+	// ActorID is the system admin acting through an impersonation token.
+	ActorID   string
 	TenantID  string
 	UserID    string
 	SessionID string

@@ -23,6 +23,12 @@ type AdminStore interface {
 	CreateClient(ctx context.Context, c *models.Client) error
 	GetTenantClient(ctx context.Context, tenantID, id string) (*models.Client, error)
 	RotateClientSecret(ctx context.Context, tenantID, id, newHash string, keepOldUntil *time.Time) error
+	SeedTenantRoles(ctx context.Context, tenantID string, roles map[string][]string, dangerPolicy string, danger []string) error
+	TenantsWithoutRoles(ctx context.Context) ([]string, error)
+	GetRoleByName(ctx context.Context, tenantID, name string) (*models.Role, error)
+	AssignRole(ctx context.Context, tenantID, principalID, principalType, roleID string) error
+	CreateAuditLog(ctx context.Context, a *models.AuditLog) error
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 // SecretHasher hashes client secrets (oauth.Hasher implements it).
@@ -57,10 +63,31 @@ func (a *Admin) CreateTenant(ctx context.Context, slug, name string) (*models.Te
 		return nil, models.ErrInvalid(fields)
 	}
 	t := &models.Tenant{Slug: slug, Name: name}
-	if err := a.Store.CreateTenant(ctx, t); err != nil {
+	err := a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.CreateTenant(ctx, t); err != nil {
+			return err
+		}
+		return a.Store.SeedTenantRoles(ctx, t.ID, SystemRoles(), DangerZonePolicy, DangerActions)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// SeedMissingRoles gives tenants created before roles existed their system
+// roles and danger-zone policy (idempotent; run at start).
+func (a *Admin) SeedMissingRoles(ctx context.Context) error {
+	ids, err := a.Store.TenantsWithoutRoles(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := a.Store.SeedTenantRoles(ctx, id, SystemRoles(), DangerZonePolicy, DangerActions); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NewUser is what CreateUser takes.
@@ -69,6 +96,10 @@ type NewUser struct {
 	Email      string
 	Password   string
 	Name       string
+	// SystemAdmin and Role are for the CLI (bootstrap): the HTTP API grants
+	// system administration only through its explicit, audited endpoint.
+	SystemAdmin bool
+	Role        string
 }
 
 var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
@@ -96,8 +127,29 @@ func (a *Admin) CreateUser(ctx context.Context, in NewUser) (*models.User, error
 	if err != nil {
 		return nil, models.ErrInternal(fmt.Errorf("hash password: %w", err))
 	}
-	u := &models.User{TenantID: t.ID, Email: email, PasswordHash: string(hash), Name: strings.TrimSpace(in.Name)}
-	if err := a.Store.CreateUser(ctx, u); err != nil {
+	u := &models.User{TenantID: t.ID, Email: email, PasswordHash: string(hash), Name: strings.TrimSpace(in.Name), IsSystemAdmin: in.SystemAdmin}
+	err = a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		if in.Role != "" {
+			r, err := a.Store.GetRoleByName(ctx, t.ID, in.Role)
+			if err != nil {
+				if models.IsKind(err, models.KindNotFound) {
+					return models.ErrInvalid(map[string]string{"role": fmt.Sprintf("No role %q in this tenant.", in.Role)})
+				}
+				return err
+			}
+			if err := a.Store.AssignRole(ctx, t.ID, u.ID, models.PrincipalUser, r.ID); err != nil {
+				return err
+			}
+		}
+		if in.SystemAdmin {
+			return WriteAudit(ctx, a.Store, Event{TenantID: t.ID, UserID: u.ID, ActorID: "cli", Action: AuditSystemAdminGranted, Metadata: map[string]any{"via": "cli"}})
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return u, nil

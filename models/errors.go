@@ -56,7 +56,11 @@ type Error struct {
 	Fields map[string]string
 	// RetryAfter tells a rate-limited or locked caller when to try again.
 	RetryAfter time.Duration
-	Err        error
+	// RequiredPermission names the permission a Forbidden error lacks.
+	RequiredPermission string
+	// StepUp tells a StepUpRequired caller how to elevate.
+	StepUp *StepUpInfo
+	Err    error
 }
 
 // Error implements error. It never includes the cause's text, so an Error can
@@ -135,4 +139,11 @@ func IsKind(err error, kind Kind) bool {
 // ErrRateLimited reports too many attempts; retry after d.
 func ErrRateLimited(d time.Duration) *Error {
 	return &Error{Kind: KindRateLimited, Code: "rate_limited", Msg: "Too many attempts. Wait a moment and try again.", RetryAfter: d}
+}
+
+// StepUpInfo is the step_up member of a step_up_required error.
+type StepUpInfo struct {
+	RequestEndpoint string `json:"request_endpoint"`
+	StatusEndpoint  string `json:"status_endpoint"`
+	TTLSeconds      int    `json:"ttl_seconds"`
 }

@@ -5,11 +5,15 @@ import "time"
 // Tenant is an isolated organisation: its users, clients and grants never
 // mix with another tenant's.
 type Tenant struct {
-	ID        string `gorm:"primaryKey"`
-	Slug      string
-	Name      string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID   string `gorm:"primaryKey"`
+	Slug string
+	Name string
+	// SuspendedAt set: every login and token of the tenant is refused.
+	SuspendedAt *time.Time
+	// AuditRetentionDays overrides the global retention (0: the default).
+	AuditRetentionDays int
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 }
 
 // User is a person who signs in within one tenant. Email is stored
@@ -22,6 +26,8 @@ type User struct {
 	Name          string
 	EmailVerified bool
 	IsActive      bool
+	// IsSystemAdmin is set only through the system-admin endpoint and the CLI.
+	IsSystemAdmin bool
 	// FailedLogins and LockedUntil change only in one atomic UPDATE each.
 	FailedLogins        int
 	LockedUntil         *time.Time
@@ -72,8 +78,10 @@ type Client struct {
 	Public                  bool
 	SkipConsent             bool
 	AccessTokenFormat       string
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	// ServiceAccountID makes client-credentials tokens act as that account.
+	ServiceAccountID *string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // TableName keeps the table name explicit.

@@ -18,6 +18,22 @@ import (
 	"github.com/identity/identity/keyring"
 )
 
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// validOrigin accepts scheme://host[:port] with an optional leading "*." label.
+func validOrigin(o string) bool {
+	u, err := url.Parse(strings.Replace(o, "://*.", "://wildcard.", 1))
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == "" && u.RawQuery == "" && u.User == nil
+}
+
 // parseRate reads "N/duration" (5/1m, 100/1h).
 func parseRate(v string) (identity.Limit, error) {
 	n, per, ok := strings.Cut(v, "/")
@@ -74,6 +90,13 @@ type Config struct {
 	Rate2FA           identity.Limit
 	RatePIN           identity.Limit
 	RateForgot        identity.Limit
+	StepUpTTL         time.Duration
+	ImpersonationTTL  time.Duration
+	AuditRetention    int // days
+	CORSOrigins       []string
+	IPDenyList        []*net.IPNet
+	RedirectOrigins   []string
+	PruneInterval     time.Duration
 	LogLevel          slog.Level
 	LogFormat         string
 	generatedSecret   bool
@@ -118,6 +141,13 @@ var envVars = []envVar{
 	{"IDENTITY_RATE_2FA", "5/1m", "second-factor attempts per IP and per account"},
 	{"IDENTITY_RATE_PIN", "5/1m", "PIN attempts per IP and per account"},
 	{"IDENTITY_RATE_FORGOT", "5/1h", "password-reset requests per IP and per account"},
+	{"IDENTITY_STEP_UP_TTL", "300s", "how long a step-up elevation lasts"},
+	{"IMPERSONATION_TTL_MINUTES", "15", "lifetime of an impersonation token, in minutes"},
+	{"AUDIT_RETENTION_DAYS", "365", "default audit-log retention per tenant, in days"},
+	{"IDENTITY_CORS_ORIGINS", "", "comma-separated origins allowed by CORS; https://*.example.com allows subdomains"},
+	{"IDENTITY_IP_DENY_LIST", "", "comma-separated CIDRs (or IPs) refused with 403 before anything else runs"},
+	{"IDENTITY_REDIRECT_ALLOWED_ORIGINS", "", "comma-separated origins allowed as post-login and post-logout redirect targets (wildcard subdomains allowed)"},
+	{"IDENTITY_PRUNE_INTERVAL", "24h", "how often one instance prunes expired tokens, sessions and old audit rows (0 disables)"},
 	{"IDENTITY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"IDENTITY_LOG_FORMAT", "json", "json or text"},
 }
@@ -199,6 +229,39 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		}
 		l.Name = limitName
 		return l
+	}
+	c.StepUpTTL = dur("IDENTITY_STEP_UP_TTL", 30*time.Second, time.Hour)
+	c.ImpersonationTTL = time.Duration(integer("IMPERSONATION_TTL_MINUTES", 1, 24*60)) * time.Minute
+	c.AuditRetention = integer("AUDIT_RETENTION_DAYS", 1, 100*365)
+	c.PruneInterval = dur("IDENTITY_PRUNE_INTERVAL", 0, 7*24*time.Hour)
+	for _, o := range splitComma(get("IDENTITY_CORS_ORIGINS")) {
+		if !validOrigin(o) {
+			bad("IDENTITY_CORS_ORIGINS", "%q is not an origin (scheme://host[:port], * allowed as the first label)", o)
+		}
+		c.CORSOrigins = append(c.CORSOrigins, o)
+	}
+	for _, o := range splitComma(get("IDENTITY_REDIRECT_ALLOWED_ORIGINS")) {
+		if !validOrigin(o) {
+			bad("IDENTITY_REDIRECT_ALLOWED_ORIGINS", "%q is not an origin (scheme://host[:port], * allowed as the first label)", o)
+		}
+		c.RedirectOrigins = append(c.RedirectOrigins, o)
+	}
+	for _, cidr := range splitComma(get("IDENTITY_IP_DENY_LIST")) {
+		if !strings.Contains(cidr, "/") {
+			if ip := net.ParseIP(cidr); ip != nil {
+				if ip.To4() != nil {
+					cidr += "/32"
+				} else {
+					cidr += "/128"
+				}
+			}
+		}
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			bad("IDENTITY_IP_DENY_LIST", "%q is not a CIDR or IP address", cidr)
+			continue
+		}
+		c.IPDenyList = append(c.IPDenyList, n)
 	}
 	c.RateLogin = rate("IDENTITY_RATE_LOGIN", "login")
 	c.Rate2FA = rate("IDENTITY_RATE_2FA", "2fa")

@@ -39,7 +39,7 @@ commands:
   clients create --tenant S [--id ID] [--secret SECRET] --grant-types a,b --scopes a,b
                  [--redirect-uris u,v] [--audience a,b] [--public] [--skip-consent] [--name N]
                  [--token-endpoint-auth-method M] [--access-token-format opaque|jwt]
-  users create --tenant S --email E --password P [--name N]
+  users create --tenant S --email E --password P [--name N] [--system-admin] [--role R]
   keys rotate                add a signing key; older keys stay published until their tokens expire
 
 configuration is read from the environment; see README.md.
@@ -131,11 +131,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return printJSON(stdout, map[string]any{"id": t.ID, "slug": t.Slug, "name": t.Name})
 	case "users create":
-		u, err := app.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: c.tenant, Email: c.email, Password: c.password, Name: c.name})
+		u, err := app.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: c.tenant, Email: c.email, Password: c.password, Name: c.name, SystemAdmin: c.systemAdmin, Role: c.role})
 		if err != nil {
 			return describe(err)
 		}
-		return printJSON(stdout, map[string]any{"id": u.ID, "tenant_id": u.TenantID, "email": u.Email, "name": u.Name})
+		return printJSON(stdout, map[string]any{"id": u.ID, "tenant_id": u.TenantID, "email": u.Email, "name": u.Name, "is_system_admin": u.IsSystemAdmin, "role": c.role})
 	case "clients create":
 		out, err := app.Admin.CreateClient(ctx, identity.NewClient{
 			TenantSlug: c.tenant, ID: c.id, Secret: c.secret, Name: c.name,
@@ -176,7 +176,8 @@ func withDefaults(getenv func(string) string) func(string) string {
 type cliFlags struct {
 	slug, name, tenant, id, secret, grantTypes, scopes, redirectURIs, audience string
 	authMethod, tokenFormat, email, password                                   string
-	public, skipConsent                                                        bool
+	role                                                                       string
+	public, skipConsent, systemAdmin                                           bool
 }
 
 func (c *cliFlags) register(cmd string, fs *flag.FlagSet) {
@@ -202,6 +203,8 @@ func (c *cliFlags) register(cmd string, fs *flag.FlagSet) {
 		fs.StringVar(&c.email, "email", "", "e-mail address")
 		fs.StringVar(&c.password, "password", "", "password")
 		fs.StringVar(&c.name, "name", "", "display name")
+		fs.BoolVar(&c.systemAdmin, "system-admin", false, "make the user a system administrator")
+		fs.StringVar(&c.role, "role", "", "assign this role of the tenant (Owner, Admin, Manager, Member or a custom one)")
 	}
 }
 

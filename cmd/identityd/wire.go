@@ -20,20 +20,21 @@ import (
 
 // App is a wired server: every part built from one Config.
 type App struct {
-	Config   *Config
-	Log      *slog.Logger
-	Store    *storage.Store
-	Cache    storage.Cache
-	Ring     *keyring.Keyring
-	Keys     *oauth.KeyManager
-	Hasher   *oauth.Hasher
-	Provider *oauth.Provider
-	Admin    *identity.Admin
-	Accounts *identity.Accounts
-	Limiter  identity.Limiter
-	Mailer   identity.Mailer
-	Echo     *echo.Echo
-	closers  []func() error
+	Config     *Config
+	Log        *slog.Logger
+	Store      *storage.Store
+	Cache      storage.Cache
+	Ring       *keyring.Keyring
+	Keys       *oauth.KeyManager
+	Hasher     *oauth.Hasher
+	Provider   *oauth.Provider
+	Admin      *identity.Admin
+	Accounts   *identity.Accounts
+	Authorizer *identity.Authorizer
+	Limiter    identity.Limiter
+	Mailer     identity.Mailer
+	Echo       *echo.Echo
+	closers    []func() error
 }
 
 // Build connects to the database (migrating it) and Redis, loads the keys,
@@ -145,8 +146,13 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 			log.ErrorContext(ctx, "audit refresh reuse", "err", err)
 		}
 	}
+	a.Authorizer = &identity.Authorizer{Store: a.Store, Cache: a.Cache, Accounts: a.Accounts, StepUpTTL: cfg.StepUpTTL}
+	if err := a.Admin.SeedMissingRoles(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.Echo, err = handlers.New(handlers.Deps{
-		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache,
+		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer,
 		Clients: a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log,
 	})

@@ -1,0 +1,165 @@
+package identity
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/identity/identity/models"
+)
+
+// AuthzStore is what the Authorizer needs from storage.
+type AuthzStore interface {
+	ResolvePermissions(ctx context.Context, tenantID, principalID string) ([]string, error)
+}
+
+// StepUpCache holds step-up flags; Redis when configured, so every instance
+// sees an elevation at once.
+type StepUpCache interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	Delete(ctx context.Context, key string) error
+}
+
+// Authorizer answers what a principal may do: one permission resolver with
+// dotted globs, and the step-up gate for danger actions.
+type Authorizer struct {
+	Store     AuthzStore
+	Cache     StepUpCache
+	Accounts  *Accounts
+	StepUpTTL time.Duration
+	Now       func() time.Time
+}
+
+func (z *Authorizer) now() time.Time {
+	if z.Now != nil {
+		return z.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Permissions resolves the principal's grants (once per request: callers keep
+// the result). A system admin holds "*".
+func (z *Authorizer) Permissions(ctx context.Context, p Principal) (PermissionSet, error) {
+	if p.SystemAdmin {
+		return PermissionSet{"*"}, nil
+	}
+	perms, err := z.Store.ResolvePermissions(ctx, p.TenantID, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return PermissionSet(perms), nil
+}
+
+// Decision is the answer to "may this principal do that?".
+type Decision struct {
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason"`
+	// StepUpRequired is set when the permission is held but is a danger
+	// action and the principal is not elevated.
+	StepUpRequired bool `json:"-"`
+}
+
+// Decide applies, in order: system-admin bypass, the permission, the step-up
+// gate.
+func (z *Authorizer) Decide(ctx context.Context, p Principal, perms PermissionSet, permission string) (Decision, error) {
+	if p.SystemAdmin {
+		return Decision{Allowed: true, Reason: "system_admin"}, nil
+	}
+	if !perms.Has(permission) {
+		return Decision{Allowed: false, Reason: "missing_permission"}, nil
+	}
+	if IsDangerAction(permission) && p.Kind != models.PrincipalServiceAccount {
+		elevated, _, err := z.StepUpStatus(ctx, p)
+		if err != nil {
+			return Decision{}, err
+		}
+		if !elevated {
+			return Decision{Allowed: false, Reason: "step_up_required", StepUpRequired: true}, nil
+		}
+		return Decision{Allowed: true, Reason: "granted_elevated"}, nil
+	}
+	return Decision{Allowed: true, Reason: "granted"}, nil
+}
+
+func stepUpKey(p Principal) string {
+	return "stepup:" + p.TenantID + ":" + p.UserID + ":" + p.SessionID
+}
+
+// StepUpInput re-authenticates for elevation: one of password, PIN or code.
+type StepUpInput struct {
+	Password string
+	PIN      string
+	Code     string
+	Reason   string
+	Meta     Meta
+}
+
+// StepUp elevates the principal's session for StepUpTTL after a fresh proof
+// of identity; the flag lives in the shared cache.
+func (z *Authorizer) StepUp(ctx context.Context, p Principal, in StepUpInput) (time.Time, error) {
+	if p.Kind == models.PrincipalServiceAccount {
+		return time.Time{}, models.NewError(models.KindForbidden, "step_up_not_available", "Service accounts do not step up.", nil)
+	}
+	a := z.Accounts
+	if err := a.limit(ctx, a.Config.TwoFactorLimit, "stepup:"+p.UserID); err != nil {
+		return time.Time{}, err
+	}
+	user, err := a.Store.GetUser(ctx, p.TenantID, p.UserID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	method := ""
+	switch {
+	case in.Password != "":
+		method = "password"
+		if _, err := a.checkPassword(ctx, p, in.Password); err != nil {
+			return time.Time{}, err
+		}
+	case in.PIN != "":
+		method = "pin"
+		if err := a.comparePIN(ctx, user, in.PIN, in.Meta); err != nil {
+			return time.Time{}, err
+		}
+	case in.Code != "":
+		method = "otp"
+		if _, ok, err := a.checkSecondFactor(ctx, user, in.Code, ""); err != nil {
+			return time.Time{}, err
+		} else if !ok {
+			return time.Time{}, errInvalidCode()
+		}
+	default:
+		return time.Time{}, models.ErrInvalid(map[string]string{"password": "Send a password, a PIN or a code."})
+	}
+	until := z.now().Add(z.StepUpTTL)
+	if err := z.Cache.Set(ctx, stepUpKey(p), []byte(until.Format(time.RFC3339Nano)), z.StepUpTTL); err != nil {
+		return time.Time{}, models.ErrInternal(fmt.Errorf("step-up flag: %w", err))
+	}
+	a.audit(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, ActorID: p.ActorID, Action: AuditStepUp, Meta: in.Meta,
+		Metadata: map[string]any{"method": method, "reason": truncate(in.Reason, 200), "until": until}})
+	return until, nil
+}
+
+// StepUpStatus reports whether the principal's session is elevated, and until when.
+func (z *Authorizer) StepUpStatus(ctx context.Context, p Principal) (bool, time.Time, error) {
+	v, ok, err := z.Cache.Get(ctx, stepUpKey(p))
+	if err != nil {
+		return false, time.Time{}, models.ErrInternal(fmt.Errorf("step-up flag: %w", err))
+	}
+	if !ok {
+		return false, time.Time{}, nil
+	}
+	until, err := time.Parse(time.RFC3339Nano, string(v))
+	if err != nil || !z.now().Before(until) {
+		return false, time.Time{}, nil
+	}
+	return true, until, nil
+}
+
+// EndStepUp drops the elevation early.
+func (z *Authorizer) EndStepUp(ctx context.Context, p Principal) error {
+	if err := z.Cache.Delete(ctx, stepUpKey(p)); err != nil {
+		return models.ErrInternal(fmt.Errorf("step-up flag: %w", err))
+	}
+	return nil
+}

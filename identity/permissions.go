@@ -1,0 +1,213 @@
+package identity
+
+import "strings"
+
+// Permissions are dotted strings. This file is the one list of them: role
+// seeding and the runtime read the same values, so they cannot drift.
+
+// Catalogue is every permission this service checks.
+var Catalogue = []string{
+	"identity.users.read", "identity.users.create", "identity.users.update", "identity.users.delete",
+	"identity.users.deactivate", "identity.users.force_password_change", "identity.users.unlock", "identity.users.reset_2fa",
+	"identity.tenants.read", "identity.tenants.update",
+	"identity.roles.read", "identity.roles.create", "identity.roles.update", "identity.roles.delete",
+	"identity.policies.read", "identity.policies.create", "identity.policies.update", "identity.policies.delete",
+	"identity.audit.read", "identity.audit.export",
+	"identity.devices.read", "identity.devices.delete",
+	"identity.profile.read", "identity.profile.update",
+	"identity.authorizations.check",
+	"identity.service_accounts.read", "identity.service_accounts.create", "identity.service_accounts.update", "identity.service_accounts.delete",
+	"identity.api_keys.create", "identity.api_keys.delete", "identity.api_keys.rotate",
+	"identity.service_account.api_keys.list",
+	"identity.oauth_clients.read", "identity.oauth_clients.create", "identity.oauth_clients.update", "identity.oauth_clients.delete",
+	"identity.oauth_client.rotate",
+	"identity.membership.manage", "identity.membership.assign_role",
+	"admin.tenants.read", "admin.tenants.create", "admin.tenants.update", "admin.tenants.delete", "admin.tenants.suspend",
+	"admin.users.read", "admin.users.system_admin", "admin.users.impersonate",
+	"admin.audit.read",
+}
+
+// DangerActions are the destructive actions that need a recent step-up even
+// when permitted: matched segment by segment, "*" standing for one segment.
+// The Owner role never carries them; the danger-zone policy grants them.
+var DangerActions = []string{
+	// identity
+	"identity.users.delete",
+	"identity.users.reset_2fa",
+	"identity.tenants.update",
+	"identity.roles.delete",
+	"identity.policies.delete",
+	"identity.service_accounts.delete",
+	"identity.api_keys.delete",
+	"identity.api_keys.rotate",
+	"identity.oauth_clients.delete",
+	"identity.oauth_client.rotate",
+	"identity.audit.export",
+	"identity.membership.assign_role",
+	// crm
+	"tenant.*.crm.contacts.delete",
+	"tenant.*.crm.companies.delete",
+	"tenant.*.crm.tasks.delete",
+	"tenant.*.crm.deals.delete",
+	"tenant.*.crm.pipelines.delete",
+	"tenant.*.crm.export",
+	// warehouse
+	"tenant.*.warehouse.items.delete",
+	"tenant.*.warehouse.stock.adjust",
+	"tenant.*.warehouse.locations.delete",
+	"tenant.*.warehouse.inventory.reset",
+	// webshop
+	"tenant.*.webshop.orders.refund",
+	"tenant.*.webshop.orders.delete",
+	"tenant.*.webshop.products.delete",
+	"tenant.*.webshop.payments.update",
+	// webhook
+	"tenant.*.webhook.endpoints.delete",
+	"tenant.*.webhook.endpoints.update",
+	"tenant.*.webhook.secrets.rotate",
+	// analytics
+	"tenant.*.analytics.data.delete",
+	"tenant.*.analytics.export",
+	// email
+	"tenant.*.email.campaigns.send",
+	"tenant.*.email.lists.delete",
+	"tenant.*.email.domains.delete",
+	// ws_proxy
+	"tenant.*.ws_proxy.routes.delete",
+	"tenant.*.ws_proxy.routes.update",
+	"tenant.*.ws_proxy.keys.rotate",
+}
+
+// System role names seeded in every tenant.
+const (
+	RoleOwner   = "Owner"
+	RoleAdmin   = "Admin"
+	RoleManager = "Manager"
+	RoleMember  = "Member"
+	// DangerZonePolicy grants the danger actions; assign it deliberately.
+	DangerZonePolicy = "Danger Zone"
+)
+
+// IsDangerAction reports whether perm matches a danger pattern.
+func IsDangerAction(perm string) bool {
+	for _, p := range DangerActions {
+		if matchSegments(p, perm) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchSegments matches perm against pattern segment by segment, "*"
+// matching exactly one segment.
+func matchSegments(pattern, perm string) bool {
+	ps, qs := strings.Split(pattern, "."), strings.Split(perm, ".")
+	if len(ps) != len(qs) {
+		return false
+	}
+	for i := range ps {
+		if ps[i] != "*" && ps[i] != qs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Grants reports whether a granted permission (which may hold wildcards)
+// covers the required one: "*" covers everything; a trailing "*" covers
+// every permission below its prefix ("identity.users.*" covers
+// "identity.users.read", "identity.*" all of identity); a "*" between
+// segments matches exactly one segment ("tenant.*.crm.tasks.delete" covers
+// "tenant.acme.crm.tasks.delete", not "tenant.x.y.crm.tasks.delete").
+func Grants(granted, required string) bool {
+	if granted == "*" || granted == required {
+		return true
+	}
+	gs, rs := strings.Split(granted, "."), strings.Split(required, ".")
+	for i, g := range gs {
+		last := i == len(gs)-1
+		if last && g == "*" {
+			return len(rs) > i // at least one segment to cover
+		}
+		if i >= len(rs) {
+			return false
+		}
+		if g != "*" && g != rs[i] {
+			return false
+		}
+	}
+	return len(gs) == len(rs)
+}
+
+// PermissionSet is a principal's resolved grants.
+type PermissionSet []string
+
+// Has reports whether any grant covers perm.
+func (s PermissionSet) Has(perm string) bool {
+	for _, g := range s {
+		if Grants(g, perm) {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidPermission reports whether p is a well-formed permission or pattern:
+// dotted segments of [a-z0-9_] or "*".
+func ValidPermission(p string) bool {
+	if p == "" || len(p) > 200 {
+		return false
+	}
+	for _, seg := range strings.Split(p, ".") {
+		if seg == "*" {
+			continue
+		}
+		if seg == "" {
+			return false
+		}
+		for _, r := range seg {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// SystemRoles returns the permissions of the roles seeded in every tenant.
+func SystemRoles() map[string][]string {
+	var owner []string
+	for _, p := range Catalogue {
+		if !strings.HasPrefix(p, "admin.") && !IsDangerAction(p) {
+			owner = append(owner, p)
+		}
+	}
+	pick := func(prefixes ...string) []string {
+		var out []string
+		for _, p := range owner {
+			for _, pre := range prefixes {
+				if strings.HasPrefix(p, pre) {
+					out = append(out, p)
+					break
+				}
+			}
+		}
+		return out
+	}
+	// Admin manages people, machines and clients, but not the tenant itself
+	// nor the permission model (roles and policies are read-only to it).
+	var admin []string
+	for _, p := range owner {
+		switch {
+		case strings.HasPrefix(p, "identity.tenants."),
+			strings.HasPrefix(p, "identity.roles.") && p != "identity.roles.read",
+			strings.HasPrefix(p, "identity.policies.") && p != "identity.policies.read":
+		default:
+			admin = append(admin, p)
+		}
+	}
+	manager := pick("identity.users.read", "identity.users.update", "identity.users.unlock", "identity.devices.",
+		"identity.profile.", "identity.authorizations.", "identity.roles.read", "identity.audit.read")
+	member := pick("identity.profile.", "identity.authorizations.check")
+	return map[string][]string{RoleOwner: owner, RoleAdmin: admin, RoleManager: manager, RoleMember: member}
+}

@@ -1,0 +1,86 @@
+package models
+
+import "time"
+
+// Role is a named set of permissions; TenantID nil is a global role.
+type Role struct {
+	ID          string  `gorm:"primaryKey"`
+	TenantID    *string `json:"tenant_id"`
+	Name        string
+	Description string
+	Permissions StringList `gorm:"type:text"`
+	System      bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Policy is a named set of permissions assigned to principals directly.
+type Policy struct {
+	ID          string `gorm:"primaryKey"`
+	TenantID    string
+	Name        string
+	Description string
+	Permissions StringList `gorm:"type:text"`
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// TableName keeps the table name explicit.
+func (Policy) TableName() string { return "policies" }
+
+// Principal types.
+const (
+	PrincipalUser           = "user"
+	PrincipalServiceAccount = "service_account"
+)
+
+// RoleAssignment gives a principal a role.
+type RoleAssignment struct {
+	TenantID      string
+	PrincipalID   string `gorm:"primaryKey"`
+	PrincipalType string
+	RoleID        string `gorm:"primaryKey"`
+	CreatedAt     time.Time
+}
+
+// PolicyAssignment gives a principal a policy.
+type PolicyAssignment struct {
+	TenantID      string
+	PrincipalID   string `gorm:"primaryKey"`
+	PrincipalType string
+	PolicyID      string `gorm:"primaryKey"`
+	CreatedAt     time.Time
+}
+
+// ServiceAccount is a non-human principal of a tenant.
+type ServiceAccount struct {
+	ID          string `gorm:"primaryKey"`
+	TenantID    string
+	Name        string
+	Description string
+	IsActive    bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// APIKey authenticates a service account as "Authorization: Bearer <key>".
+// KeyHash is a keyed SHA-256 of the key, so lookup is one indexed read.
+type APIKey struct {
+	ID               string `gorm:"primaryKey"`
+	TenantID         string
+	ServiceAccountID string
+	Name             string
+	Prefix           string
+	KeyHash          string `json:"-"`
+	LastUsedAt       *time.Time
+	ExpiresAt        *time.Time
+	RevokedAt        *time.Time
+	CreatedAt        time.Time
+}
+
+// JobLease lets one instance at a time run a periodic job.
+type JobLease struct {
+	Name        string `gorm:"primaryKey"`
+	Holder      string
+	LeasedUntil time.Time
+}

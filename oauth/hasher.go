@@ -10,6 +10,7 @@ import (
 
 	"github.com/ory/fosite"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/identity/identity/keyring"
 )
@@ -38,6 +39,11 @@ type Hasher struct {
 	Cache SecretCache
 	Ring  *keyring.Keyring
 	TTL   time.Duration
+
+	// inflight collapses concurrent comparisons of the same secret against
+	// the same hash into one bcrypt run: a cold cache under load would
+	// otherwise pay bcrypt once per waiting request.
+	inflight singleflight.Group
 }
 
 var _ fosite.Hasher = (*Hasher)(nil)
@@ -66,6 +72,21 @@ func (h *Hasher) Compare(ctx context.Context, hash, data []byte) error {
 			return nil
 		}
 	}
+	if key == "" {
+		return compareBcrypt(hash, data)
+	}
+	_, err, _ := h.inflight.Do(key, func() (any, error) {
+		if err := compareBcrypt(hash, data); err != nil {
+			return nil, err
+		}
+		// A cache that cannot be written only costs the next request a bcrypt.
+		_ = h.Cache.Set(context.WithoutCancel(ctx), key, verified, h.TTL)
+		return nil, nil
+	})
+	return err
+}
+
+func compareBcrypt(hash, data []byte) error {
 	raw, ok := bytes.CutPrefix(hash, []byte(bcryptPrefix))
 	if !ok {
 		if !bytes.HasPrefix(hash, []byte("$2")) {
@@ -75,10 +96,6 @@ func (h *Hasher) Compare(ctx context.Context, hash, data []byte) error {
 	}
 	if err := bcrypt.CompareHashAndPassword(raw, data); err != nil {
 		return fmt.Errorf("compare client secret: %w", err)
-	}
-	if key != "" {
-		// A cache that cannot be written only costs the next request a bcrypt.
-		_ = h.Cache.Set(ctx, key, verified, h.TTL)
 	}
 	return nil
 }

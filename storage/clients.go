@@ -89,6 +89,12 @@ func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" 
 
 // GetClient implements fosite.ClientManager. An unknown id is fosite.ErrNotFound.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	gen, cached := s.cachedGeneration(ctx)
+	if cached {
+		if e, hit := s.cache.clients.Get(id); hit && e.gen == gen {
+			return &Client{Client: e.client, now: s.now()}, nil
+		}
+	}
 	var m models.Client
 	err := s.db(ctx).Where("id = ?", id).Take(&m).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -96,6 +102,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get client: %w", mapErr(err))
+	}
+	if cached {
+		s.cache.clients.Add(id, cachedClient{gen: gen, client: m})
 	}
 	return &Client{Client: m, now: s.now()}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -155,10 +156,10 @@ func (s *Store) toRequest(ctx context.Context, row *requestRow, session fosite.S
 		ID:                row.RequestID,
 		RequestedAt:       row.RequestedAt.UTC(), // pgx scans timestamptz into time.Local
 		Client:            client,
-		RequestedScope:    fosite.Arguments(row.Scopes),
-		GrantedScope:      fosite.Arguments(row.GrantedScopes),
-		RequestedAudience: fosite.Arguments(row.Audience),
-		GrantedAudience:   fosite.Arguments(row.GrantedAudience),
+		RequestedScope:    fosite.Arguments(slices.Clone(row.Scopes)),
+		GrantedScope:      fosite.Arguments(slices.Clone(row.GrantedScopes)),
+		RequestedAudience: fosite.Arguments(slices.Clone(row.Audience)),
+		GrantedAudience:   fosite.Arguments(slices.Clone(row.GrantedAudience)),
 		Form:              form,
 		Session:           session,
 	}, nil
@@ -177,7 +178,11 @@ func (s *Store) findRow(ctx context.Context, table, key string, dst any) error {
 
 func (s *Store) getRequest(ctx context.Context, table, key string, session fosite.Session) (*fosite.Request, bool, error) {
 	var row requestRow
-	if err := s.findRow(ctx, table, key, &row); err != nil {
+	if table == tableAccess {
+		if err := s.findAccessRow(ctx, key, &row); err != nil {
+			return nil, false, err
+		}
+	} else if err := s.findRow(ctx, table, key, &row); err != nil {
 		return nil, false, err
 	}
 	req, err := s.toRequest(ctx, &row, session)
@@ -185,6 +190,25 @@ func (s *Store) getRequest(ctx context.Context, table, key string, session fosit
 		return nil, false, err
 	}
 	return req, row.Active, nil
+}
+
+// findAccessRow reads an access token row through the lookup cache.
+func (s *Store) findAccessRow(ctx context.Context, key string, row *requestRow) error {
+	gen, ok := s.cachedGeneration(ctx)
+	sig := hashKey(key)
+	if ok {
+		if e, hit := s.cache.tokens.Get(sig); hit && e.gen == gen {
+			*row = e.row
+			return nil
+		}
+	}
+	if err := s.findRow(ctx, tableAccess, key, row); err != nil {
+		return err
+	}
+	if ok {
+		s.cache.tokens.Add(sig, cachedToken{gen: gen, row: *row})
+	}
+	return nil
 }
 
 func (s *Store) deleteRequest(ctx context.Context, table, key string) error {

@@ -59,6 +59,7 @@ type Store struct {
 	OnRefreshReuse func(ctx context.Context, tenantID, subject, clientID, requestID string)
 
 	gdb     *gorm.DB
+	cache   *lookupCache
 	dialect Dialect
 	grace   time.Duration
 	log     *slog.Logger

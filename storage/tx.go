@@ -20,6 +20,9 @@ type txKey struct{}
 type txState struct {
 	tx     *gorm.DB
 	nested bool
+	// dirty is shared with nested states: set when the transaction changed
+	// something the lookup cache may hold, so Commit bumps the generation.
+	dirty *bool
 }
 
 // db returns the transaction carried in ctx, or the pool bound to ctx.
@@ -39,7 +42,7 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 
 func (s *Store) begin(ctx context.Context, opts *sql.TxOptions) (context.Context, error) {
 	if st, ok := ctx.Value(txKey{}).(*txState); ok {
-		return context.WithValue(ctx, txKey{}, &txState{tx: st.tx, nested: true}), nil
+		return context.WithValue(ctx, txKey{}, &txState{tx: st.tx, nested: true, dirty: st.dirty}), nil
 	}
 	if s.dialect == SQLite {
 		opts = nil // SQLite transactions are serializable; the driver takes no isolation levels
@@ -48,7 +51,7 @@ func (s *Store) begin(ctx context.Context, opts *sql.TxOptions) (context.Context
 	if tx.Error != nil {
 		return ctx, fmt.Errorf("begin transaction: %w", mapErr(tx.Error))
 	}
-	return context.WithValue(ctx, txKey{}, &txState{tx: tx}), nil
+	return context.WithValue(ctx, txKey{}, &txState{tx: tx, dirty: new(bool)}), nil
 }
 
 // Commit commits the transaction BeginTX put in ctx.
@@ -62,6 +65,9 @@ func (s *Store) Commit(ctx context.Context) error {
 	}
 	if err := st.tx.Commit().Error; err != nil {
 		return fmt.Errorf("commit: %w", mapErr(err))
+	}
+	if *st.dirty {
+		s.bump(context.WithoutCancel(ctx))
 	}
 	return nil
 }

@@ -78,6 +78,7 @@ type Config struct {
 	RememberTTL       time.Duration
 	KeyReloadInterval time.Duration
 	DBMaxConns        int
+	LookupCacheSize   int
 	SMTPURL           Secret
 	LockoutThreshold  int
 	LockoutDuration   time.Duration
@@ -129,6 +130,7 @@ var envVars = []envVar{
 	{"IDENTITY_REMEMBER_TTL", "720h", "browser login session lifetime with \"keep me signed in\""},
 	{"IDENTITY_KEY_RELOAD_INTERVAL", "10s", "how often an instance reloads signing keys from the database"},
 	{"IDENTITY_DB_MAX_CONNS", "20", "PostgreSQL connection pool size"},
+	{"IDENTITY_LOOKUP_CACHE_SIZE", "20000", "access tokens kept in each instance's lookup cache (invalidated through Redis on any revocation; 0 disables)"},
 	{"SMTP_URL", "", "smtp://[user:pass@]host[:port]?from=addr[&tls=starttls|tls|none]; unset: e-mail is written to the log"},
 	{"IDENTITY_LOCKOUT_THRESHOLD", "5", "failed logins that lock an account"},
 	{"IDENTITY_LOCKOUT_DURATION", "15m", "how long a locked account stays locked"},
@@ -212,6 +214,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		RememberTTL:       dur("IDENTITY_REMEMBER_TTL", 5*time.Minute, 0),
 		KeyReloadInterval: dur("IDENTITY_KEY_RELOAD_INTERVAL", time.Second, 10*time.Minute),
 		DBMaxConns:        integer("IDENTITY_DB_MAX_CONNS", 1, 1000),
+		LookupCacheSize:   integer("IDENTITY_LOOKUP_CACHE_SIZE", 0, 10000000),
 		LogFormat:         get("IDENTITY_LOG_FORMAT"),
 		SMTPURL:           Secret(get("SMTP_URL")),
 		LockoutThreshold:  integer("IDENTITY_LOCKOUT_THRESHOLD", 1, 100),

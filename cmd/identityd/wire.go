@@ -81,6 +81,16 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Cache = storage.NewMemoryCache()
 	}
 	health = append(health, handlers.HealthCheck{Name: "cache", Check: cacheRoundTrip(a.Cache)})
+	if cfg.LookupCacheSize > 0 {
+		var gen storage.Generation = &storage.MemoryGeneration{}
+		if rc, ok := a.Cache.(*storage.RedisCache); ok {
+			gen = storage.NewRedisGeneration(rc.Client(), cfg.RedisPrefix+"lookup-gen")
+		}
+		if err := a.Store.EnableLookupCache(gen, cfg.LookupCacheSize); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 
 	a.Keys = &oauth.KeyManager{
 		Store:       a.Store,
@@ -152,7 +162,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.Echo, err = handlers.New(handlers.Deps{
-		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer,
+		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache,
+		RequestContext: storage.WithLookupSnapshot, Authorizer: a.Authorizer,
 		Clients: a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log,
 	})

@@ -28,7 +28,9 @@ type txState struct {
 // db returns the transaction carried in ctx, or the pool bound to ctx.
 func (s *Store) db(ctx context.Context) *gorm.DB {
 	if st, ok := ctx.Value(txKey{}).(*txState); ok {
-		return st.tx
+		// The statement's context must carry the transaction state, so the
+		// cache-invalidation callback can defer its bump to the commit.
+		return st.tx.WithContext(ctx)
 	}
 	return s.gdb.WithContext(ctx)
 }

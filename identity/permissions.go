@@ -101,16 +101,21 @@ func IsDangerAction(perm string) bool {
 // matchSegments matches perm against pattern segment by segment, "*"
 // matching exactly one segment.
 func matchSegments(pattern, perm string) bool {
-	ps, qs := strings.Split(pattern, "."), strings.Split(perm, ".")
-	if len(ps) != len(qs) {
-		return false
-	}
-	for i := range ps {
-		if ps[i] != "*" && ps[i] != qs[i] {
+	p, q := pattern, perm
+	for {
+		ps, prest, pmore := strings.Cut(p, ".")
+		qs, qrest, qmore := strings.Cut(q, ".")
+		if ps != "*" && ps != qs {
 			return false
 		}
+		if pmore != qmore {
+			return false
+		}
+		if !pmore {
+			return true
+		}
+		p, q = prest, qrest
 	}
-	return true
 }
 
 // Grants reports whether a granted permission (which may hold wildcards)
@@ -123,20 +128,25 @@ func Grants(granted, required string) bool {
 	if granted == "*" || granted == required {
 		return true
 	}
-	gs, rs := strings.Split(granted, "."), strings.Split(required, ".")
-	for i, g := range gs {
-		last := i == len(gs)-1
-		if last && g == "*" {
-			return len(rs) > i // at least one segment to cover
+	// Walk both strings segment by segment without allocating.
+	g, r := granted, required
+	for {
+		gs, grest, gmore := strings.Cut(g, ".")
+		if gs == "*" && !gmore {
+			return r != "" // a trailing * covers at least one segment
 		}
-		if i >= len(rs) {
+		if r == "" {
 			return false
 		}
-		if g != "*" && g != rs[i] {
+		rs, rrest, rmore := strings.Cut(r, ".")
+		if gs != "*" && gs != rs {
 			return false
 		}
+		if !gmore || !rmore {
+			return !gmore && !rmore
+		}
+		g, r = grest, rrest
 	}
-	return len(gs) == len(rs)
 }
 
 // PermissionSet is a principal's resolved grants.

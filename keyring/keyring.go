@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // MinSecretLen is the shortest IDENTITY_SECRET accepted, in bytes.
@@ -34,6 +35,8 @@ const (
 type Keyring struct {
 	root []byte
 	aead cipher.AEAD
+	// derived memoises purpose keys: HKDF runs once per purpose, not per MAC.
+	derived sync.Map // purpose -> []byte
 }
 
 // New returns a Keyring over secret, which must be at least MinSecretLen bytes.
@@ -54,11 +57,25 @@ func New(secret []byte) (*Keyring, error) {
 
 // Derive returns the 32-byte key for purpose (HKDF-SHA256).
 func (k *Keyring) Derive(purpose string) []byte {
+	if v, ok := k.derived.Load(purpose); ok {
+		return append([]byte(nil), v.([]byte)...)
+	}
 	key, err := hkdf.Key(sha256.New, k.root, nil, purpose, 32)
 	if err != nil {
 		panic(fmt.Sprintf("keyring: hkdf: %v", err)) // only fails for lengths over 255*32
 	}
-	return key
+	k.derived.Store(purpose, key)
+	return append([]byte(nil), key...)
+}
+
+// key returns the memoised purpose key without copying (internal use only).
+func (k *Keyring) key(purpose string) []byte {
+	if v, ok := k.derived.Load(purpose); ok {
+		return v.([]byte)
+	}
+	k.Derive(purpose)
+	v, _ := k.derived.Load(purpose)
+	return v.([]byte)
 }
 
 // Seal encrypts plaintext with AES-256-GCM; additional binds the ciphertext
@@ -87,7 +104,7 @@ func (k *Keyring) Open(sealed, additional []byte) ([]byte, error) {
 // MAC returns HMAC-SHA256 of the parts under the purpose key, hex-encoded.
 // Parts are length-prefixed so ("ab","c") and ("a","bc") differ.
 func (k *Keyring) MAC(purpose string, parts ...[]byte) string {
-	m := hmac.New(sha256.New, k.Derive(purpose))
+	m := hmac.New(sha256.New, k.key(purpose))
 	for _, p := range parts {
 		var l [4]byte
 		l[0], l[1], l[2], l[3] = byte(len(p)>>24), byte(len(p)>>16), byte(len(p)>>8), byte(len(p))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/ory/fosite"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/singleflight"
@@ -40,6 +41,12 @@ type Hasher struct {
 	Ring  *keyring.Keyring
 	TTL   time.Duration
 
+	// local is an in-process layer in front of Cache: a hit there skips the
+	// network round trip. It is always safe: an entry proves that a secret
+	// matched a hash, and a rotated secret has a new hash, so a stale entry
+	// can only ever match a hash that is no longer compared. Nil disables it.
+	local *lru.Cache[string, time.Time]
+
 	// inflight collapses concurrent comparisons of the same secret against
 	// the same hash into one bcrypt run: a cold cache under load would
 	// otherwise pay bcrypt once per waiting request.
@@ -64,11 +71,27 @@ func (h *Hasher) Hash(ctx context.Context, data []byte) ([]byte, error) {
 var verified = []byte{1}
 
 // Compare returns nil when data is the secret behind hash.
+// EnableLocalCache adds the in-process layer (size entries) in front of Cache.
+func (h *Hasher) EnableLocalCache(size int) error {
+	c, err := lru.New[string, time.Time](size)
+	if err != nil {
+		return fmt.Errorf("secret cache: %w", err)
+	}
+	h.local = c
+	return nil
+}
+
 func (h *Hasher) Compare(ctx context.Context, hash, data []byte) error {
 	var key string
 	if h.Cache != nil && h.Ring != nil {
 		key = "cs:" + h.Ring.MAC(keyring.PurposeSecretCache, hash, data)
+		if h.local != nil {
+			if until, ok := h.local.Get(key); ok && time.Now().Before(until) {
+				return nil
+			}
+		}
 		if v, ok, err := h.Cache.Get(ctx, key); err == nil && ok && subtle.ConstantTimeCompare(v, verified) == 1 {
+			h.remember(key)
 			return nil
 		}
 	}
@@ -81,9 +104,16 @@ func (h *Hasher) Compare(ctx context.Context, hash, data []byte) error {
 		}
 		// A cache that cannot be written only costs the next request a bcrypt.
 		_ = h.Cache.Set(context.WithoutCancel(ctx), key, verified, h.TTL)
+		h.remember(key)
 		return nil, nil
 	})
 	return err
+}
+
+func (h *Hasher) remember(key string) {
+	if h.local != nil {
+		h.local.Add(key, time.Now().Add(h.TTL))
+	}
 }
 
 func compareBcrypt(hash, data []byte) error {

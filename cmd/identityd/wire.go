@@ -105,6 +105,9 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	a.Hasher = &oauth.Hasher{Cost: cfg.BcryptCost, Cache: a.Cache, Ring: ring, TTL: cfg.SecretCacheTTL}
 	if cfg.SecretCacheTTL == 0 {
 		a.Hasher.Cache = nil
+	} else if err := a.Hasher.EnableLocalCache(4096); err != nil {
+		a.Close()
+		return nil, err
 	}
 	a.Provider, err = oauth.New(oauth.Deps{
 		Issuer: cfg.Issuer,

@@ -221,6 +221,16 @@ func (a *Accounts) Login(ctx context.Context, in LoginInput) (*LoginResult, erro
 		a.audit(ctx, ev)
 		return nil, ErrBadCredentials()
 	}
+	if tenant.SuspendedAt != nil {
+		// A suspended tenant refuses every login. Only a caller who knows
+		// the password learns why (tenant_suspended); anyone else gets the
+		// generic answer, and nothing is counted towards a lockout.
+		a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "tenant_suspended"}})
+		if !match {
+			return nil, ErrBadCredentials()
+		}
+		return nil, ErrTenantSuspended()
+	}
 	if user.Locked(now) {
 		a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "locked"}})
 		return nil, ErrLocked("account_locked", "This account is locked after too many failed sign-in attempts. Try again later.", *user.LockedUntil, now)
@@ -345,6 +355,13 @@ func (a *Accounts) loadChallenge(ctx context.Context, token, kind string) (*mode
 // complete creates the device (if new), the session and the token or
 // browser session, in one transaction with their audit rows.
 func (a *Accounts) complete(ctx context.Context, user *models.User, data challengeData, trust bool, meta Meta) (*LoginResult, error) {
+	// Every way in (password, second factor, forced change, PIN) ends here:
+	// a tenant suspended since the first step is refused too.
+	if t, err := a.Store.GetTenant(ctx, user.TenantID); err != nil {
+		return nil, err
+	} else if t.SuspendedAt != nil {
+		return nil, ErrTenantSuspended()
+	}
 	now := a.now()
 	ua := useragent.Parse(meta.UserAgent)
 	browser := strings.TrimSpace(ua.Name + " " + ua.Version)

@@ -80,6 +80,21 @@ const (
 	AuditPolicyDeleted           = "policy.deleted"
 )
 
+type metaKey struct{}
+
+// WithMeta returns ctx carrying where the request came from, for events
+// recorded deep inside a flow that has no Meta of its own (fosite's storage
+// reporting a refresh-token reuse).
+func WithMeta(ctx context.Context, m Meta) context.Context {
+	return context.WithValue(ctx, metaKey{}, m)
+}
+
+// MetaFrom returns the Meta WithMeta put in ctx, or a zero Meta.
+func MetaFrom(ctx context.Context) Meta {
+	m, _ := ctx.Value(metaKey{}).(Meta)
+	return m
+}
+
 // AuditWriter writes audit rows through storage (in the caller's
 // transaction when ctx carries one).
 type AuditWriter interface {

@@ -142,7 +142,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Limiter: a.Limiter, Mailer: a.Mailer, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),
 	}
 	a.Store.OnRefreshReuse = func(ctx context.Context, tenantID, subject, clientID, requestID string) {
-		ev := identity.Event{TenantID: tenantID, Action: identity.AuditRefreshReuse,
+		ev := identity.Event{TenantID: tenantID, Action: identity.AuditRefreshReuse, Meta: identity.MetaFrom(ctx),
 			Metadata: map[string]any{"client_id": clientID, "grant_id": requestID}}
 		if subject != clientID {
 			ev.UserID = subject

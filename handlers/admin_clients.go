@@ -1,5 +1,161 @@
 package handlers
 
-import "github.com/labstack/echo/v4"
+import (
+	"net/http"
+	"time"
 
-func (s *Server) clientRoutes(e *echo.Echo) {}
+	"github.com/labstack/echo/v4"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/models"
+)
+
+// clientRoutes is the admin API of a tenant's OAuth clients. The tenant is
+// always the principal's; first-party clients are neither listed nor changed.
+func (s *Server) clientRoutes(e *echo.Echo) {
+	s.api(e, http.MethodGet, "/api/clients", "identity.oauth_clients.read", true, s.withMachines(apiListClients))
+	s.api(e, http.MethodPost, "/api/clients", "identity.oauth_clients.create", true, s.withMachines(apiCreateClient))
+	s.api(e, http.MethodGet, "/api/clients/:id", "identity.oauth_clients.read", true, s.withMachines(apiGetClient))
+	s.api(e, http.MethodPatch, "/api/clients/:id", "identity.oauth_clients.update", true, s.withMachines(apiUpdateClient))
+	s.api(e, http.MethodDelete, "/api/clients/:id", "identity.oauth_clients.delete", true, s.withMachines(apiDeleteClient))
+	s.api(e, http.MethodPost, "/api/clients/:id/rotate-secret", "identity.oauth_client.rotate", true, s.withMachines(apiRotateClientSecret))
+}
+
+// clientView is a client as the API shows it: never a secret or its hash.
+type clientView struct {
+	ClientID                string    `json:"client_id"`
+	Name                    string    `json:"name"`
+	GrantTypes              []string  `json:"grant_types"`
+	ResponseTypes           []string  `json:"response_types"`
+	Scopes                  []string  `json:"scopes"`
+	RedirectURIs            []string  `json:"redirect_uris"`
+	Audience                []string  `json:"audience"`
+	Public                  bool      `json:"public"`
+	TokenEndpointAuthMethod string    `json:"token_endpoint_auth_method"`
+	SkipConsent             bool      `json:"skip_consent"`
+	AccessTokenFormat       string    `json:"access_token_format"`
+	ServiceAccountID        *string   `json:"service_account_id"`
+	CreatedAt               time.Time `json:"created_at"`
+	UpdatedAt               time.Time `json:"updated_at"`
+}
+
+func clientStrings(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}
+
+func viewClient(c *models.Client) clientView {
+	return clientView{
+		ClientID: c.ID, Name: c.Name, GrantTypes: clientStrings(c.GrantTypes), ResponseTypes: clientStrings(c.ResponseTypes),
+		Scopes: clientStrings(c.Scopes), RedirectURIs: clientStrings(c.RedirectURIs), Audience: clientStrings(c.Audience), Public: c.Public,
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, SkipConsent: c.SkipConsent, AccessTokenFormat: c.AccessTokenFormat,
+		ServiceAccountID: c.ServiceAccountID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+	}
+}
+
+// clientRenameField moves a validation error from the service's field name to the
+// API's.
+func clientRenameField(err error, from, to string) error {
+	if me, ok := err.(*models.Error); ok && me.Kind == models.KindInvalid {
+		if msg, ok := me.Fields[from]; ok {
+			delete(me.Fields, from)
+			me.Fields[to] = msg
+		}
+	}
+	return err
+}
+
+func apiListClients(c echo.Context, m MachineAdmin) error {
+	list, err := m.Clients(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	out := make([]clientView, 0, len(list))
+	for i := range list {
+		out = append(out, viewClient(&list[i]))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"clients": out})
+}
+
+func apiGetClient(c echo.Context, m MachineAdmin) error {
+	cl, err := m.Client(c.Request().Context(), principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewClient(cl))
+}
+
+func apiCreateClient(c echo.Context, m MachineAdmin) error {
+	// The id, the secret and the tenant are never taken from the body.
+	var in struct {
+		Name                    string   `json:"name"`
+		GrantTypes              []string `json:"grant_types"`
+		Scopes                  []string `json:"scopes"`
+		RedirectURIs            []string `json:"redirect_uris"`
+		Audience                []string `json:"audience"`
+		Public                  bool     `json:"public"`
+		SkipConsent             bool     `json:"skip_consent"`
+		TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+		AccessTokenFormat       string   `json:"access_token_format"`
+		ServiceAccountID        string   `json:"service_account_id"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	cc, err := m.CreateClient(c.Request().Context(), principal(c), identity.NewClient{
+		Name: in.Name, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RedirectURIs: in.RedirectURIs, Audience: in.Audience,
+		Public: in.Public, SkipConsent: in.SkipConsent, AuthMethod: in.TokenEndpointAuthMethod,
+		AccessTokenFormat: in.AccessTokenFormat, ServiceAccountID: in.ServiceAccountID,
+	}, meta(c))
+	if err != nil {
+		return clientRenameField(err, "auth_method", "token_endpoint_auth_method")
+	}
+	body := struct {
+		clientView
+		ClientSecret string `json:"client_secret,omitempty"`
+	}{viewClient(cc.Client), cc.Secret}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, body)
+}
+
+func apiUpdateClient(c echo.Context, m MachineAdmin) error {
+	var in struct {
+		Name              *string   `json:"name"`
+		RedirectURIs      *[]string `json:"redirect_uris"`
+		Scopes            *[]string `json:"scopes"`
+		GrantTypes        *[]string `json:"grant_types"`
+		Audience          *[]string `json:"audience"`
+		SkipConsent       *bool     `json:"skip_consent"`
+		AccessTokenFormat *string   `json:"access_token_format"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	cl, err := m.UpdateClient(c.Request().Context(), principal(c), c.Param("id"), identity.ClientPatch{
+		Name: in.Name, RedirectURIs: in.RedirectURIs, Scopes: in.Scopes, GrantTypes: in.GrantTypes,
+		Audience: in.Audience, SkipConsent: in.SkipConsent, AccessTokenFormat: in.AccessTokenFormat,
+	}, meta(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewClient(cl))
+}
+
+func apiDeleteClient(c echo.Context, m MachineAdmin) error {
+	if err := m.DeleteClient(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func apiRotateClientSecret(c echo.Context, m MachineAdmin) error {
+	id := c.Param("id")
+	secret, until, err := m.RotateClientSecret(c.Request().Context(), principal(c), id, meta(c))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]any{"client_id": id, "client_secret": secret, "previous_secret_expires_at": until})
+}

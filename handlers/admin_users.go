@@ -1,5 +1,375 @@
 package handlers
 
-import "github.com/labstack/echo/v4"
+import (
+	"net/http"
+	"strconv"
+	"time"
 
-func (s *Server) userAdminRoutes(e *echo.Echo) {}
+	"github.com/labstack/echo/v4"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/models"
+)
+
+// The users of a tenant, managed by its administrators: the tenant is the
+// principal's, whatever the request names; another tenant's user is 404.
+func (s *Server) userAdminRoutes(e *echo.Echo) {
+	if s.Directory == nil {
+		return
+	}
+	s.api(e, http.MethodGet, "/api/users", "identity.users.read", true, s.apiListUsers)
+	s.api(e, http.MethodPost, "/api/users", "identity.users.create", true, s.apiCreateUser)
+	s.api(e, http.MethodGet, "/api/users/:id", "identity.users.read", true, s.apiGetUser)
+	s.api(e, http.MethodPatch, "/api/users/:id", "identity.users.update", true, s.apiUpdateUser)
+	s.api(e, http.MethodDelete, "/api/users/:id", "identity.users.delete", true, s.apiDeleteUser)
+	s.api(e, http.MethodPost, "/api/users/:id/deactivate", "identity.users.deactivate", true, s.apiDeactivateUser)
+	s.api(e, http.MethodPost, "/api/users/:id/force-password-change", "identity.users.force_password_change", true, s.apiForcePasswordChange)
+	s.api(e, http.MethodPost, "/api/users/:id/unlock", "identity.users.unlock", true, s.apiUnlockUser)
+	s.api(e, http.MethodPost, "/api/users/:id/reset-2fa", "identity.users.reset_2fa", true, s.apiResetUser2FA)
+	s.api(e, http.MethodPost, "/api/users/:id/roles", "identity.membership.assign_role", true, s.apiAssignUserRole)
+	s.api(e, http.MethodDelete, "/api/users/:id/roles/:role_id", "identity.membership.assign_role", true, s.apiUnassignUserRole)
+	s.api(e, http.MethodPost, "/api/users/:id/policies/:policy_id", "identity.membership.manage", true, s.apiAssignUserPolicy)
+	s.api(e, http.MethodDelete, "/api/users/:id/policies/:policy_id", "identity.membership.manage", true, s.apiUnassignUserPolicy)
+	s.api(e, http.MethodPut, "/api/admin/users/:id/system-admin", "admin.users.system_admin", false, s.apiSetSystemAdmin)
+}
+
+// dirActor is the principal with its permissions, resolved once per request.
+func (s *Server) dirActor(c echo.Context) (identity.Actor, error) {
+	p := principal(c)
+	perms, err := s.permissions(c, p)
+	if err != nil {
+		return identity.Actor{}, err
+	}
+	return identity.Actor{Principal: p, Perms: perms, Meta: meta(c)}, nil
+}
+
+// roleView is a role as the API shows it.
+type roleView struct {
+	ID          string    `json:"id"`
+	TenantID    *string   `json:"tenant_id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Permissions []string  `json:"permissions"`
+	System      bool      `json:"system"`
+	Global      bool      `json:"global"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func viewRole(r *models.Role) roleView {
+	perms := []string(r.Permissions)
+	if perms == nil {
+		perms = []string{}
+	}
+	return roleView{ID: r.ID, TenantID: r.TenantID, Name: r.Name, Description: r.Description, Permissions: perms,
+		System: r.System, Global: r.TenantID == nil, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+// policyView is a policy as the API shows it.
+type policyView struct {
+	ID          string    `json:"id"`
+	TenantID    string    `json:"tenant_id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Permissions []string  `json:"permissions"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func viewPolicy(p *models.Policy) policyView {
+	perms := []string(p.Permissions)
+	if perms == nil {
+		perms = []string{}
+	}
+	return policyView{ID: p.ID, TenantID: p.TenantID, Name: p.Name, Description: p.Description, Permissions: perms,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
+
+// roleRef is a role as a user's listing names it.
+type roleRef struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Global bool   `json:"global"`
+}
+
+// adminUserView is a user as its administrators see it: never a hash or a
+// sealed secret.
+type adminUserView struct {
+	ID                  string     `json:"id"`
+	TenantID            string     `json:"tenant_id"`
+	Email               string     `json:"email"`
+	Name                string     `json:"name"`
+	EmailVerified       bool       `json:"email_verified"`
+	IsActive            bool       `json:"is_active"`
+	IsSystemAdmin       bool       `json:"is_system_admin"`
+	Locked              bool       `json:"locked"`
+	LockedUntil         *time.Time `json:"locked_until"`
+	PINLocked           bool       `json:"pin_locked"`
+	TwoFactorEnabled    bool       `json:"two_factor_enabled"`
+	TwoFactorMethod     string     `json:"two_factor_method,omitempty"`
+	ForcePasswordChange bool       `json:"force_password_change"`
+	PasswordChangedAt   *time.Time `json:"password_changed_at"`
+	Roles               []roleRef  `json:"roles"`
+	CreatedAt           time.Time  `json:"created_at"`
+	UpdatedAt           time.Time  `json:"updated_at"`
+}
+
+func (s *Server) viewAdminUser(u *models.User, roles []models.Role) adminUserView {
+	now := s.Now().UTC()
+	v := adminUserView{ID: u.ID, TenantID: u.TenantID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerified,
+		IsActive: u.IsActive, IsSystemAdmin: u.IsSystemAdmin, Locked: u.Locked(now), PINLocked: u.PINLockedUntil != nil && now.Before(*u.PINLockedUntil),
+		TwoFactorEnabled: u.TwoFactorEnabled(), ForcePasswordChange: u.ForcePasswordChange, PasswordChangedAt: u.PasswordChangedAt,
+		Roles: []roleRef{}, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+	if v.Locked {
+		v.LockedUntil = u.LockedUntil
+	}
+	switch {
+	case u.TOTPEnabled:
+		v.TwoFactorMethod = "totp"
+	case u.Email2FAEnabled:
+		v.TwoFactorMethod = "email"
+	}
+	for _, r := range roles {
+		v.Roles = append(v.Roles, roleRef{ID: r.ID, Name: r.Name, Global: r.TenantID == nil})
+	}
+	return v
+}
+
+// userDetailView adds the policies and the resolved permissions.
+type userDetailView struct {
+	adminUserView
+	Policies    []roleRef `json:"policies"`
+	Permissions []string  `json:"permissions"`
+}
+
+func (s *Server) viewUserDetail(d *identity.UserDetail) userDetailView {
+	v := userDetailView{adminUserView: s.viewAdminUser(d.User, d.Roles), Policies: []roleRef{}, Permissions: d.Permissions}
+	for _, p := range d.Policies {
+		v.Policies = append(v.Policies, roleRef{ID: p.ID, Name: p.Name})
+	}
+	return v
+}
+
+// parseBoolFilter reads an optional true/false query parameter.
+func parseBoolFilter(c echo.Context, name string, fields map[string]string) *bool {
+	raw := c.QueryParam(name)
+	if raw == "" {
+		return nil
+	}
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		fields[name] = "Use true or false."
+		return nil
+	}
+	return &b
+}
+
+func parseIntParam(c echo.Context, name string, fields map[string]string) int {
+	raw := c.QueryParam(name)
+	if raw == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 {
+		fields[name] = "Use a whole number from 1."
+		return 0
+	}
+	return n
+}
+
+func (s *Server) apiListUsers(c echo.Context) error {
+	fields := map[string]string{}
+	q := identity.UserQuery{
+		Q:         c.QueryParam("q"),
+		Active:    parseBoolFilter(c, "is_active", fields),
+		Locked:    parseBoolFilter(c, "locked", fields),
+		TwoFactor: parseBoolFilter(c, "two_factor", fields),
+		Role:      c.QueryParam("role"),
+		Page:      parseIntParam(c, "page", fields),
+		PerPage:   parseIntParam(c, "per_page", fields),
+	}
+	if len(fields) > 0 {
+		return models.ErrInvalid(fields)
+	}
+	page, err := s.Directory.ListUsers(c.Request().Context(), principal(c).TenantID, q)
+	if err != nil {
+		return err
+	}
+	users := make([]adminUserView, 0, len(page.Users))
+	for i := range page.Users {
+		users = append(users, s.viewAdminUser(&page.Users[i], page.Roles[page.Users[i].ID]))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"users": users, "page": page.Page, "per_page": page.PerPage, "total": page.Total})
+}
+
+func (s *Server) apiGetUser(c echo.Context) error {
+	d, err := s.Directory.GetUser(c.Request().Context(), principal(c).TenantID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.viewUserDetail(d))
+}
+
+func (s *Server) apiCreateUser(c echo.Context) error {
+	// Only these fields are read: is_system_admin, tenant_id, is_active or
+	// a password hash in the body change nothing.
+	var in struct {
+		Email               string   `json:"email"`
+		Name                string   `json:"name"`
+		Password            string   `json:"password"`
+		ForcePasswordChange bool     `json:"force_password_change"`
+		Roles               []string `json:"roles"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if len(in.Roles) > 0 {
+		// Giving roles is assigning roles: that permission, with its step-up.
+		if err := s.require("identity.membership.assign_role")(func(echo.Context) error { return nil })(c); err != nil {
+			return err
+		}
+	}
+	a, err := s.dirActor(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.Directory.CreateUser(c.Request().Context(), a, identity.NewDirectoryUser{
+		Email: in.Email, Name: in.Name, Password: in.Password, ForcePasswordChange: in.ForcePasswordChange, Roles: in.Roles})
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"user": s.viewUserDetail(out.UserDetail)}
+	if out.InitialPassword != "" {
+		body["initial_password"] = out.InitialPassword
+		c.Response().Header().Set("Cache-Control", "no-store")
+	}
+	return c.JSON(http.StatusCreated, body)
+}
+
+func (s *Server) apiUpdateUser(c echo.Context) error {
+	// Only name, email and is_active are decoded: anything else in the body
+	// (is_system_admin, tenant_id, password_hash…) changes nothing.
+	var in struct {
+		Name     *string `json:"name"`
+		Email    *string `json:"email"`
+		IsActive *bool   `json:"is_active"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	a, err := s.dirActor(c)
+	if err != nil {
+		return err
+	}
+	d, err := s.Directory.UpdateUser(c.Request().Context(), a, c.Param("id"), identity.UserPatch{Name: in.Name, Email: in.Email, IsActive: in.IsActive})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.viewUserDetail(d))
+}
+
+// userAction runs one service method on the user named in the path.
+func (s *Server) userAction(c echo.Context, fn func(a identity.Actor, id string) (*identity.UserDetail, error)) error {
+	a, err := s.dirActor(c)
+	if err != nil {
+		return err
+	}
+	d, err := fn(a, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.viewUserDetail(d))
+}
+
+func (s *Server) apiDeactivateUser(c echo.Context) error {
+	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
+		return s.Directory.DeactivateUser(c.Request().Context(), a, id)
+	})
+}
+
+func (s *Server) apiForcePasswordChange(c echo.Context) error {
+	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
+		return s.Directory.ForcePasswordChange(c.Request().Context(), a, id)
+	})
+}
+
+func (s *Server) apiUnlockUser(c echo.Context) error {
+	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
+		return s.Directory.UnlockUser(c.Request().Context(), a, id)
+	})
+}
+
+func (s *Server) apiResetUser2FA(c echo.Context) error {
+	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
+		return s.Directory.ResetTwoFactor(c.Request().Context(), a, id)
+	})
+}
+
+func (s *Server) apiDeleteUser(c echo.Context) error {
+	a, err := s.dirActor(c)
+	if err != nil {
+		return err
+	}
+	if err := s.Directory.DeleteUser(c.Request().Context(), a, c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) apiAssignUserRole(c echo.Context) error {
+	var in struct {
+		RoleID string `json:"role_id"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if in.RoleID == "" {
+		return models.ErrInvalid(map[string]string{"role_id": "Required."})
+	}
+	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
+		return s.Directory.AssignUserRole(c.Request().Context(), a, id, in.RoleID)
+	})
+}
+
+func (s *Server) apiUnassignUserRole(c echo.Context) error {
+	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
+		return s.Directory.UnassignUserRole(c.Request().Context(), a, id, c.Param("role_id"))
+	})
+}
+
+func (s *Server) apiAssignUserPolicy(c echo.Context) error {
+	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
+		return s.Directory.AssignUserPolicy(c.Request().Context(), a, id, c.Param("policy_id"))
+	})
+}
+
+func (s *Server) apiUnassignUserPolicy(c echo.Context) error {
+	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
+		return s.Directory.UnassignUserPolicy(c.Request().Context(), a, id, c.Param("policy_id"))
+	})
+}
+
+// apiSetSystemAdmin is the one way to grant or revoke system
+// administration over HTTP; tenant_id names the user's tenant when it is not
+// the caller's.
+func (s *Server) apiSetSystemAdmin(c echo.Context) error {
+	var in struct {
+		IsSystemAdmin *bool  `json:"is_system_admin"`
+		TenantID      string `json:"tenant_id"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if in.IsSystemAdmin == nil {
+		return models.ErrInvalid(map[string]string{"is_system_admin": "Required: true or false."})
+	}
+	a, err := s.dirActor(c)
+	if err != nil {
+		return err
+	}
+	d, err := s.Directory.SetSystemAdmin(c.Request().Context(), a, in.TenantID, c.Param("id"), *in.IsSystemAdmin)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.viewUserDetail(d))
+}

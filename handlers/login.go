@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -22,12 +23,27 @@ type loginTarget struct {
 	clientName string
 	// formTargets are the CSP sources of the client's redirect URIs.
 	formTargets []string
+	// next is where a plain login (no authorization request) goes once
+	// done: a path on this server or a URL of an allowed redirect origin
+	// (IDENTITY_REDIRECT_ALLOWED_ORIGINS); anything else is dropped.
+	next string
 }
 
 func (s *Server) loginTarget(c echo.Context, signed string) loginTarget {
 	u, ok := s.verifyReturnTo(signed)
 	if !ok {
-		return loginTarget{}
+		t := loginTarget{}
+		next := c.FormValue("next")
+		if next == "" {
+			next = c.FormValue("redirect_uri")
+		}
+		if s.allowedRedirect(next, nil) {
+			t.next = next
+			if o := originOf(next); o != "" {
+				t.formTargets = redirectSources([]string{o})
+			}
+		}
+		return t
 	}
 	t := loginTarget{signed: signed, path: u.String()}
 	ctx := c.Request().Context()
@@ -59,7 +75,7 @@ func (s *Server) loginPage(c echo.Context) error {
 
 func (s *Server) renderLogin(c echo.Context, status int, t loginTarget, tenant, email, errMsg string) error {
 	return s.renderPage(c, status, "login", map[string]any{
-		"Title": "Sign in", "CSRF": csrfToken(c), "ReturnTo": t.signed,
+		"Title": "Sign in", "CSRF": csrfToken(c), "ReturnTo": t.signed, "Next": t.next,
 		"Tenant": tenant, "TenantLocked": t.tenantSlug != "", "Email": email,
 		"ClientName": t.clientName, "Error": errMsg,
 	}, t.formTargets)
@@ -100,15 +116,15 @@ func (s *Server) loginSubmit(c echo.Context) error {
 func (s *Server) loginNext(c echo.Context, t loginTarget, res *identity.LoginResult, errMsg string) error {
 	switch res.ChallengeKind {
 	case models.ChallengeTwoFactor:
-		return s.render(c, http.StatusOK, "twofactor", map[string]any{
-			"Title": "Two-step verification", "CSRF": csrfToken(c), "ReturnTo": t.signed, "Challenge": res.Challenge,
+		return s.renderPage(c, http.StatusOK, "twofactor", map[string]any{
+			"Title": "Two-step verification", "CSRF": csrfToken(c), "ReturnTo": t.signed, "Next": t.next, "Challenge": res.Challenge,
 			"Email": slices.Contains(res.Methods, "email") && !slices.Contains(res.Methods, "totp"), "Error": errMsg,
-		})
+		}, t.formTargets)
 	case models.ChallengePasswordChange:
-		return s.render(c, http.StatusOK, "password_change", map[string]any{
-			"Title": "Choose a new password", "CSRF": csrfToken(c), "ReturnTo": t.signed, "Challenge": res.Challenge,
+		return s.renderPage(c, http.StatusOK, "password_change", map[string]any{
+			"Title": "Choose a new password", "CSRF": csrfToken(c), "ReturnTo": t.signed, "Next": t.next, "Challenge": res.Challenge,
 			"Rules": identity.PasswordRules, "Error": errMsg,
-		})
+		}, t.formTargets)
 	}
 	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" && ck.Value != res.BrowserToken {
 		_ = s.Accounts.EndBrowserSession(c.Request().Context(), ck.Value, meta(c)) // a new login never keeps the old cookie
@@ -125,6 +141,9 @@ func (s *Server) loginNext(c echo.Context, t loginTarget, res *identity.LoginRes
 	}
 	if t.path != "" {
 		return c.Redirect(http.StatusSeeOther, t.path)
+	}
+	if t.next != "" {
+		return c.Redirect(http.StatusSeeOther, t.next)
 	}
 	return c.Redirect(http.StatusSeeOther, "/account/security")
 }
@@ -213,13 +232,59 @@ func sortedValues(m map[string]string) []string {
 	return out
 }
 
+// logoutTarget is where an RP-initiated logout (OpenID Connect RP-Initiated
+// Logout 1.0 §2, §3) may send the browser afterwards: post_logout_redirect_uri
+// when its origin is an allowed redirect origin, or the origin of one of the
+// registered redirect URIs of client_id; state is passed back. Anything else
+// ends on the signed-out page, never an open redirect.
+func (s *Server) logoutTarget(c echo.Context) (target string, data map[string]any) {
+	uri, clientID, state := c.FormValue("post_logout_redirect_uri"), c.FormValue("client_id"), c.FormValue("state")
+	if uri == "" {
+		return "", nil
+	}
+	var registered []string
+	if clientID != "" {
+		if cl, err := s.Clients.GetClient(c.Request().Context(), clientID); err == nil {
+			for _, r := range cl.GetRedirectURIs() {
+				if o := originOf(r); o != "" {
+					registered = append(registered, o)
+				}
+			}
+		}
+	}
+	if localPath(uri) || !s.allowedRedirect(uri, registered) {
+		return "", nil
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", nil
+	}
+	if state != "" {
+		q := u.Query()
+		q.Set("state", state)
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), map[string]any{"PostLogoutRedirectURI": uri, "ClientID": clientID, "State": state}
+}
+
 func (s *Server) logoutPage(c echo.Context) error {
 	ls, user := s.currentLogin(c)
+	target, hidden := s.logoutTarget(c)
+	if ls == nil && target != "" {
+		return c.Redirect(http.StatusSeeOther, target)
+	}
 	data := map[string]any{"Title": "Sign out", "CSRF": csrfToken(c), "SignedIn": ls != nil}
+	for k, v := range hidden {
+		data[k] = v
+	}
 	if user != nil {
 		data["Email"] = user.Email
 	}
-	return s.render(c, http.StatusOK, "logout", data)
+	var formTargets []string
+	if target != "" {
+		formTargets = redirectSources([]string{originOf(target)})
+	}
+	return s.renderPage(c, http.StatusOK, "logout", data, formTargets)
 }
 
 func (s *Server) logoutSubmit(c echo.Context) error {
@@ -229,5 +294,8 @@ func (s *Server) logoutSubmit(c echo.Context) error {
 		}
 	}
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	if target, _ := s.logoutTarget(c); target != "" {
+		return c.Redirect(http.StatusSeeOther, target)
+	}
 	return s.renderMessage(c, http.StatusOK, "Signed out", "You are signed out.", false)
 }

@@ -157,7 +157,7 @@ type challengeData struct {
 	DeviceName string   `json:"device_name"`
 	DeviceID   string   `json:"device_id"`
 	AMR        []string `json:"amr"`
-	AuthTime   int64    `json:"auth_time"`
+	AuthTime   int64    `json:"auth_time_ns"` // nanoseconds: prompt=login compares at that precision
 }
 
 // ErrLocked reports a locked account or PIN.
@@ -221,6 +221,16 @@ func (a *Accounts) Login(ctx context.Context, in LoginInput) (*LoginResult, erro
 		a.audit(ctx, ev)
 		return nil, ErrBadCredentials()
 	}
+	if tenant.SuspendedAt != nil {
+		// A suspended tenant refuses every login. Only a caller who knows
+		// the password learns why (tenant_suspended); anyone else gets the
+		// generic answer, and nothing is counted towards a lockout.
+		a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "tenant_suspended"}})
+		if !match {
+			return nil, ErrBadCredentials()
+		}
+		return nil, ErrTenantSuspended()
+	}
 	if user.Locked(now) {
 		a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "locked"}})
 		return nil, ErrLocked("account_locked", "This account is locked after too many failed sign-in attempts. Try again later.", *user.LockedUntil, now)
@@ -248,7 +258,7 @@ func (a *Accounts) Login(ctx context.Context, in LoginInput) (*LoginResult, erro
 	if !ok { // locked by a concurrent failure after we read the user
 		return nil, ErrLocked("account_locked", "This account is locked after too many failed sign-in attempts. Try again later.", now.Add(a.Config.LockoutDuration), now)
 	}
-	data := challengeData{Browser: in.Browser, Remember: in.Remember, DeviceName: in.DeviceName, AMR: []string{"pwd"}, AuthTime: now.Unix()}
+	data := challengeData{Browser: in.Browser, Remember: in.Remember, DeviceName: in.DeviceName, AMR: []string{"pwd"}, AuthTime: now.UnixNano()}
 	if in.DeviceToken != "" {
 		if d, err := a.Store.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken)); err == nil {
 			data.DeviceID = d.ID
@@ -342,9 +352,24 @@ func (a *Accounts) loadChallenge(ctx context.Context, token, kind string) (*mode
 	return c, u, data, nil
 }
 
+// tokenPreparer is a TokenIssuer that readies what IssueUserToken needs
+// (the tenant's first-party client) outside the login transaction: on
+// PostgreSQL, the INSERT that loses a race between two first logins of a
+// tenant would abort the transaction it ran in.
+type tokenPreparer interface {
+	PrepareTenant(ctx context.Context, tenantID string) error
+}
+
 // complete creates the device (if new), the session and the token or
 // browser session, in one transaction with their audit rows.
 func (a *Accounts) complete(ctx context.Context, user *models.User, data challengeData, trust bool, meta Meta) (*LoginResult, error) {
+	// Every way in (password, second factor, forced change, PIN) ends here:
+	// a tenant suspended since the first step is refused too.
+	if t, err := a.Store.GetTenant(ctx, user.TenantID); err != nil {
+		return nil, err
+	} else if t.SuspendedAt != nil {
+		return nil, ErrTenantSuspended()
+	}
 	now := a.now()
 	ua := useragent.Parse(meta.UserAgent)
 	browser := strings.TrimSpace(ua.Name + " " + ua.Version)
@@ -357,6 +382,11 @@ func (a *Accounts) complete(ctx context.Context, user *models.User, data challen
 		}
 	}
 	res := &LoginResult{User: user, Remember: data.Remember}
+	if p, ok := a.Tokens.(tokenPreparer); ok && !data.Browser {
+		if err := p.PrepareTenant(ctx, user.TenantID); err != nil {
+			return nil, err
+		}
+	}
 	err := a.Store.InTx(ctx, func(ctx context.Context) error {
 		deviceID := data.DeviceID
 		if deviceID == "" {
@@ -404,7 +434,7 @@ func (a *Accounts) complete(ctx context.Context, user *models.User, data challen
 			return err
 		}
 		res.Session = s
-		authTime := time.Unix(data.AuthTime, 0).UTC()
+		authTime := time.Unix(0, data.AuthTime).UTC()
 		if data.AuthTime == 0 {
 			authTime = now
 		}

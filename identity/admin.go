@@ -178,6 +178,9 @@ type NewClient struct {
 	// (the only one for public clients).
 	AuthMethod        string
 	AccessTokenFormat string
+	// ServiceAccountID, when set, makes the client's client-credentials
+	// tokens act as that service account (the caller checks it is the tenant's).
+	ServiceAccountID string
 }
 
 // CreatedClient is a new client with its secret, shown once.
@@ -193,18 +196,21 @@ var (
 	scopeRE      = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`) // RFC 6749 §3.3 scope-token
 )
 
-// CreateClient validates and creates an OAuth client. A confidential client
-// without a secret gets a generated one (32 random bytes).
-func (a *Admin) CreateClient(ctx context.Context, in NewClient) (*CreatedClient, error) {
+// validate checks a client's settings (for CreateClient and the admin API's
+// updates) and fills the defaults of the auth method and token format. It
+// returns one entry per bad field.
+func (in *NewClient) validate() map[string]string {
 	fields := map[string]string{}
-	if in.ID == "" {
-		id, err := keyring.RandomToken(16)
-		if err != nil {
-			return nil, models.ErrInternal(err)
-		}
-		in.ID = id
-	} else if !clientIDRE.MatchString(in.ID) {
+	if in.ID != "" && !clientIDRE.MatchString(in.ID) {
 		fields["id"] = "Use 3 to 128 letters, digits, '.', '_', '~' or '-'."
+	}
+	if len(in.Name) > 200 || clientHasControl(in.Name) {
+		fields["name"] = "Use at most 200 characters, without control characters."
+	}
+	for _, aud := range in.Audience {
+		if aud == "" || len(aud) > 2048 || clientHasControl(aud) || strings.ContainsAny(aud, " \t") {
+			fields["audience"] = fmt.Sprintf("%q is not a valid audience.", aud)
+		}
 	}
 	if len(in.GrantTypes) == 0 {
 		fields["grant_types"] = "Name at least one grant type."
@@ -261,8 +267,33 @@ func (a *Admin) CreateClient(ctx context.Context, in NewClient) (*CreatedClient,
 	default:
 		fields["access_token_format"] = "Use opaque or jwt."
 	}
+	return fields
+}
+
+// clientHasControl reports a control character (NUL included), which no name or
+// identifier may hold.
+func clientHasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// CreateClient validates and creates an OAuth client. A confidential client
+// without a secret gets a generated one (32 random bytes).
+func (a *Admin) CreateClient(ctx context.Context, in NewClient) (*CreatedClient, error) {
+	fields := in.validate()
 	if len(fields) > 0 {
 		return nil, models.ErrInvalid(fields)
+	}
+	if in.ID == "" {
+		id, err := keyring.RandomToken(16)
+		if err != nil {
+			return nil, models.ErrInternal(err)
+		}
+		in.ID = id
 	}
 	t, err := a.Store.GetTenantBySlug(ctx, in.TenantSlug)
 	if err != nil {
@@ -274,7 +305,11 @@ func (a *Admin) CreateClient(ctx context.Context, in NewClient) (*CreatedClient,
 		TokenEndpointAuthMethod: in.AuthMethod, Public: in.Public, SkipConsent: in.SkipConsent,
 		AccessTokenFormat: in.AccessTokenFormat,
 	}
-	if hasCode {
+	if in.ServiceAccountID != "" {
+		sa := in.ServiceAccountID
+		c.ServiceAccountID = &sa
+	}
+	if slices.Contains(in.GrantTypes, "authorization_code") {
 		c.ResponseTypes = []string{"code"}
 	}
 	out := &CreatedClient{Client: c}

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/identity/identity/models"
@@ -66,7 +67,9 @@ func (z *Authorizer) Decide(ctx context.Context, p Principal, perms PermissionSe
 	if p.SystemAdmin {
 		return Decision{Allowed: true, Reason: "system_admin"}, nil
 	}
-	if !perms.Has(permission) {
+	// admin.* acts across tenants: only system admins hold it, whatever a
+	// tenant's roles or policies say (a tenant role with "*" must not reach it).
+	if strings.HasPrefix(permission, "admin.") || !perms.Has(permission) {
 		return Decision{Allowed: false, Reason: "missing_permission"}, nil
 	}
 	if IsDangerAction(permission) && p.Kind != models.PrincipalServiceAccount {

@@ -101,7 +101,7 @@ func (a *Accounts) LoginWithPIN(ctx context.Context, in PINLoginInput) (*LoginRe
 		return nil, err
 	}
 	a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPINVerified, Meta: in.Meta, Metadata: map[string]any{"purpose": "login"}})
-	return a.complete(ctx, user, challengeData{DeviceID: device.ID, AMR: []string{"pin"}, AuthTime: a.now().Unix()}, false, in.Meta)
+	return a.complete(ctx, user, challengeData{DeviceID: device.ID, AMR: []string{"pin"}, AuthTime: a.now().UnixNano()}, false, in.Meta)
 }
 
 // UnlockPIN lifts a PIN lock early with the password.

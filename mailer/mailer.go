@@ -74,7 +74,13 @@ func NewSMTP(raw string) (*SMTP, error) {
 	opts = append(opts, mail.WithPort(port))
 	if u.User != nil {
 		pass, _ := u.User.Password()
-		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(u.User.Username()), mail.WithPassword(pass))
+		auth := mail.SMTPAuthAutoDiscover
+		if mode == "none" {
+			// Discovery never offers a password over a plain connection;
+			// tls=none is the operator's explicit choice of one.
+			auth = mail.SMTPAuthPlainNoEnc
+		}
+		opts = append(opts, mail.WithSMTPAuth(auth), mail.WithUsername(u.User.Username()), mail.WithPassword(pass))
 	}
 	c, err := mail.NewClient(u.Hostname(), opts...)
 	if err != nil {

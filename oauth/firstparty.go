@@ -58,6 +58,14 @@ func (f *FirstParty) IssueUserToken(ctx context.Context, u *models.User, session
 	return tok.Token, tok.ExpiresAt, nil
 }
 
+// PrepareTenant creates the tenant's first-party client if it is missing.
+// Call it outside any transaction: a creation that loses a race with a
+// concurrent one fails, which on PostgreSQL aborts the enclosing transaction.
+func (f *FirstParty) PrepareTenant(ctx context.Context, tenantID string) error {
+	_, err := f.client(ctx, tenantID)
+	return err
+}
+
 // RevokeToken deletes one access token.
 func (f *FirstParty) RevokeToken(ctx context.Context, token string) error {
 	return f.Provider.RevokeAccessToken(ctx, token)

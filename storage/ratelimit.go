@@ -34,7 +34,10 @@ func (r *RedisLimiter) Allow(ctx context.Context, key string, l models.RateLimit
 	if err != nil {
 		return false, 0, fmt.Errorf("redis rate limit: %w", err)
 	}
-	return res.Allowed > 0, res.RetryAfter, nil
+	if res.Allowed > 0 {
+		return true, 0, nil // redis_rate reports -1 here; the twins agree on 0
+	}
+	return false, res.RetryAfter, nil
 }
 
 // MemoryLimiter is the in-process twin of RedisLimiter, for one instance.

@@ -96,6 +96,7 @@ type Config struct {
 	AuditRetention    int // days
 	CORSOrigins       []string
 	IPDenyList        []*net.IPNet
+	TrustedProxies    []*net.IPNet
 	RedirectOrigins   []string
 	PruneInterval     time.Duration
 	LogLevel          slog.Level
@@ -148,6 +149,7 @@ var envVars = []envVar{
 	{"AUDIT_RETENTION_DAYS", "365", "default audit-log retention per tenant, in days"},
 	{"IDENTITY_CORS_ORIGINS", "", "comma-separated origins allowed by CORS; https://*.example.com allows subdomains"},
 	{"IDENTITY_IP_DENY_LIST", "", "comma-separated CIDRs (or IPs) refused with 403 before anything else runs"},
+	{"IDENTITY_TRUSTED_PROXIES", "", "comma-separated CIDRs (or IPs) of reverse proxies whose X-Forwarded-For is believed; unset: the client is the connection's address"},
 	{"IDENTITY_REDIRECT_ALLOWED_ORIGINS", "", "comma-separated origins allowed as post-login and post-logout redirect targets (wildcard subdomains allowed)"},
 	{"IDENTITY_PRUNE_INTERVAL", "24h", "how often one instance prunes expired tokens, sessions and old audit rows (0 disables)"},
 	{"IDENTITY_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -249,23 +251,29 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		}
 		c.RedirectOrigins = append(c.RedirectOrigins, o)
 	}
-	for _, cidr := range splitComma(get("IDENTITY_IP_DENY_LIST")) {
-		if !strings.Contains(cidr, "/") {
-			if ip := net.ParseIP(cidr); ip != nil {
-				if ip.To4() != nil {
-					cidr += "/32"
-				} else {
-					cidr += "/128"
+	cidrs := func(name string) []*net.IPNet {
+		var out []*net.IPNet
+		for _, cidr := range splitComma(get(name)) {
+			if !strings.Contains(cidr, "/") {
+				if ip := net.ParseIP(cidr); ip != nil {
+					if ip.To4() != nil {
+						cidr += "/32"
+					} else {
+						cidr += "/128"
+					}
 				}
 			}
+			_, n, err := net.ParseCIDR(cidr)
+			if err != nil {
+				bad(name, "%q is not a CIDR or IP address", cidr)
+				continue
+			}
+			out = append(out, n)
 		}
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			bad("IDENTITY_IP_DENY_LIST", "%q is not a CIDR or IP address", cidr)
-			continue
-		}
-		c.IPDenyList = append(c.IPDenyList, n)
+		return out
 	}
+	c.IPDenyList = cidrs("IDENTITY_IP_DENY_LIST")
+	c.TrustedProxies = cidrs("IDENTITY_TRUSTED_PROXIES")
 	c.RateLogin = rate("IDENTITY_RATE_LOGIN", "login")
 	c.Rate2FA = rate("IDENTITY_RATE_2FA", "2fa")
 	c.RatePIN = rate("IDENTITY_RATE_PIN", "pin")

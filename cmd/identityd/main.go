@@ -6,6 +6,7 @@
 //	identityd clients create --tenant S [--id ID] [--secret SECRET] --grant-types a,b --scopes a,b [--redirect-uris u,v] [--public] [--skip-consent] [--name N]
 //	identityd users create --tenant S --email E --password P [--name N]
 //	identityd keys rotate
+//	identityd audit prune | tokens prune
 //
 // Configuration comes from the environment (see the README). Every create
 // prints JSON on stdout.
@@ -41,6 +42,8 @@ commands:
                  [--token-endpoint-auth-method M] [--access-token-format opaque|jwt]
   users create --tenant S --email E --password P [--name N] [--system-admin] [--role R]
   keys rotate                add a signing key; older keys stay published until their tokens expire
+  audit prune [--batch N]    delete audit rows older than their tenant's retention (AUDIT_RETENTION_DAYS)
+  tokens prune [--batch N]   delete expired tokens, codes, challenges and ended sessions, in batches
 
 configuration is read from the environment; see README.md.
 `
@@ -71,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errUsage{"no command given"}
 	}
 	cmd := args[0]
-	if len(args) >= 2 && (cmd == "tenants" || cmd == "clients" || cmd == "users" || cmd == "keys") {
+	if len(args) >= 2 && (cmd == "tenants" || cmd == "clients" || cmd == "users" || cmd == "keys" || cmd == "audit" || cmd == "tokens") {
 		cmd += " " + args[1]
 		args = args[1:]
 	}
@@ -80,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate", "tenants create", "clients create", "users create", "keys rotate":
+	case "serve", "migrate", "tenants create", "clients create", "users create", "keys rotate", "audit prune", "tokens prune":
 	default:
 		return errUsage{fmt.Sprintf("unknown command %q", strings.Join(strings.Fields(cmd), " "))}
 	}
@@ -113,6 +116,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		return serve(ctx, app, start)
+	case "audit prune":
+		if c.batch > 0 {
+			app.Operator.AuditPruneBatch = c.batch
+		}
+		res, err := app.Operator.PruneAudit(ctx)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, res)
+	case "tokens prune":
+		if c.batch > 0 {
+			app.Operator.TokenPruneBatch = c.batch
+		}
+		res, err := app.Operator.PruneTokens(ctx)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, res)
 	case "migrate":
 		return printJSON(stdout, map[string]any{"migrated": true, "dialect": string(app.Store.Dialect())})
 	case "keys rotate":
@@ -178,6 +199,7 @@ type cliFlags struct {
 	authMethod, tokenFormat, email, password                                   string
 	role                                                                       string
 	public, skipConsent, systemAdmin                                           bool
+	batch                                                                      int
 }
 
 func (c *cliFlags) register(cmd string, fs *flag.FlagSet) {
@@ -198,6 +220,8 @@ func (c *cliFlags) register(cmd string, fs *flag.FlagSet) {
 		fs.StringVar(&c.name, "name", "", "display name")
 		fs.StringVar(&c.authMethod, "token-endpoint-auth-method", "", "client_secret_basic, client_secret_post or none")
 		fs.StringVar(&c.tokenFormat, "access-token-format", "", "opaque (default) or jwt")
+	case "audit prune", "tokens prune":
+		fs.IntVar(&c.batch, "batch", 0, "rows per DELETE statement (default 5000 for audit, 1000 for tokens)")
 	case "users create":
 		fs.StringVar(&c.tenant, "tenant", "", "tenant slug")
 		fs.StringVar(&c.email, "email", "", "e-mail address")
@@ -229,6 +253,9 @@ func (c *cliFlags) validate(cmd string) error {
 	}
 	if len(missing) > 0 {
 		return errUsage{cmd + ": missing " + strings.Join(missing, ", ")}
+	}
+	if c.batch < 0 {
+		return errUsage{cmd + ": --batch must be a positive number"}
 	}
 	return nil
 }
@@ -278,6 +305,12 @@ func serve(ctx context.Context, app *App, start time.Time) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
+	// The background prune (IDENTITY_PRUNE_INTERVAL; 0 disables it) runs on
+	// one instance at a time through its job lease; it stops with the server.
+	pruneCtx, stopPrune := context.WithCancel(ctx)
+	pruneDone := make(chan struct{})
+	go func() { defer close(pruneDone); app.Pruner.Run(pruneCtx) }()
+	defer func() { stopPrune(); <-pruneDone }()
 	app.Log.Info("identityd ready", "addr", app.Config.Addr, "issuer", app.Config.Issuer,
 		"database", string(app.Store.Dialect()), "redis", app.Config.RedisURL != "",
 		"startup_ms", time.Since(start).Milliseconds())

@@ -31,6 +31,8 @@ type App struct {
 	Admin      *identity.Admin
 	Accounts   *identity.Accounts
 	Authorizer *identity.Authorizer
+	Operator   *identity.Operator
+	Pruner     *identity.Pruner
 	Limiter    identity.Limiter
 	Mailer     identity.Mailer
 	Echo       *echo.Echo
@@ -40,6 +42,9 @@ type App struct {
 // Build connects to the database (migrating it) and Redis, loads the keys,
 // and builds the provider, services and routes.
 func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
+	// Every service's log lines carry the request id and trace id of the
+	// context they are logged with.
+	log = handlers.WithRequestContext(log)
 	a := &App{Config: cfg, Log: log}
 	if err := cfg.ensureDevSecret(); err != nil {
 		return nil, err
@@ -150,7 +155,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Limiter: a.Limiter, Mailer: a.Mailer, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),
 	}
 	a.Store.OnRefreshReuse = func(ctx context.Context, tenantID, subject, clientID, requestID string) {
-		ev := identity.Event{TenantID: tenantID, Action: identity.AuditRefreshReuse,
+		ev := identity.Event{TenantID: tenantID, Action: identity.AuditRefreshReuse, Meta: identity.MetaFrom(ctx),
 			Metadata: map[string]any{"client_id": clientID, "grant_id": requestID}}
 		if subject != clientID {
 			ev.UserID = subject
@@ -160,15 +165,23 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		}
 	}
 	a.Authorizer = &identity.Authorizer{Store: a.Store, Cache: a.Cache, Accounts: a.Accounts, StepUpTTL: cfg.StepUpTTL}
+	a.Operator = &identity.Operator{Store: a.Store, Admin: a.Admin, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
+		ImpersonationTTL: cfg.ImpersonationTTL, AuditRetentionDays: cfg.AuditRetention, Log: log}
+	// The background prune starts in serve (never in tests or one-shot commands).
+	a.Pruner = &identity.Pruner{Operator: a.Operator, Interval: cfg.PruneInterval}
 	if err := a.Admin.SeedMissingRoles(ctx); err != nil {
 		a.Close()
 		return nil, err
 	}
+	directory := &identity.Directory{Store: a.Store, PasswordCost: cfg.BcryptCost}
+	machines := &identity.Machines{Store: a.Store, Admin: a.Admin, Keys: ring, Log: log}
 	a.Echo, err = handlers.New(handlers.Deps{
-		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache,
-		RequestContext: storage.WithLookupSnapshot, Authorizer: a.Authorizer,
-		Clients: a.Store, Consents: a.Store, Tenants: a.Store,
-		Ring: ring, Health: health, Logger: log,
+		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer, Directory: directory,
+		RequestContext: storage.WithLookupSnapshot,
+		Clients:        a.Store, Consents: a.Store, Tenants: a.Store,
+		Ring: ring, Health: health, Logger: log, Operator: a.Operator, Machines: machines,
+		CORSOrigins: cfg.CORSOrigins, IPDenyList: cfg.IPDenyList, TrustedProxies: cfg.TrustedProxies,
+		RedirectOrigins: cfg.RedirectOrigins,
 	})
 	if err != nil {
 		a.Close()
@@ -176,6 +189,12 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	}
 	return a, nil
 }
+
+// Machines serves both the bearer lookup and the machine administration.
+var (
+	_ handlers.MachineAuth  = (*identity.Machines)(nil)
+	_ handlers.MachineAdmin = (*identity.Machines)(nil)
+)
 
 // issuerName is how authenticator apps label this service: the issuer's host.
 func issuerName(issuer string) string {

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/storage/storagetest"
+)
+
+// rlProduction sets the documented production limits (5 a minute) on a test
+// server, whose defaults are very high.
+func rlProduction(cfg *Config) {
+	cxFastBcrypt(cfg)
+	cfg.RateLogin = identity.Limit{Name: "login", Rate: 5, Period: time.Minute}
+	cfg.Rate2FA = identity.Limit{Name: "2fa", Rate: 5, Period: time.Minute}
+	cfg.RatePIN = identity.Limit{Name: "pin", Rate: 5, Period: time.Minute}
+}
+
+// requireRateLimited checks a 429 in the API's shape, with Retry-After.
+func requireRateLimited(t *testing.T, r *cxResp, what string) {
+	t.Helper()
+	if r.Status != http.StatusTooManyRequests {
+		t.Fatalf("%s: %s, want 429", what, r)
+	}
+	if r.str("error") != "rate_limited" || r.str("message") == "" {
+		t.Errorf("%s: body %s, want {\"error\":\"rate_limited\",\"message\":…}", what, r.Raw)
+	}
+	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || secs < 1 || secs > 60 {
+		t.Errorf("%s: Retry-After %q, want whole seconds within a minute", what, r.Header.Get("Retry-After"))
+	}
+}
+
+// TestLoginRateLimitOneInstance: the 6th login attempt in a minute is
+// refused (the in-process limiter, or Redis when configured). The password
+// is right, so the lockout cannot be what refuses it.
+func TestLoginRateLimitOneInstance(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		redisURL := storagetest.RedisURL(t)
+		t.Run(b.Name, func(t *testing.T) {
+			e := cxStart(t, b, redisURL, rlProduction)
+			u := e.user(t, "rl")
+			for i := 1; i <= 5; i++ {
+				if r := e.login(t, u, cxPassword); r.Status != http.StatusOK {
+					t.Fatalf("attempt %d: %s, want 200", i, r)
+				}
+			}
+			requireRateLimited(t, e.login(t, u, cxPassword), "6th login")
+			// Another account from the same address: the per-IP limit.
+			other := e.user(t, "rl-other")
+			requireRateLimited(t, e.login(t, other, cxPassword), "another account from the same address")
+		})
+	}
+}
+
+// TestLoginRateLimitTwoInstances: two instances sharing one database and
+// one Redis count login attempts together, so the 6th attempt in a minute
+// is refused whichever instance gets it.
+func TestLoginRateLimitTwoInstances(t *testing.T) {
+	redisURL := storagetest.RedisURL(t)
+	if redisURL == "" {
+		t.Skip("IDENTITY_TEST_REDIS_URL is not set: without Redis each instance limits on its own by design (in-process limiter); TestLoginRateLimitOneInstance covers that")
+	}
+	for _, sixth := range []int{0, 1} {
+		// Fresh databases (and so a fresh Redis prefix) for each order.
+		for _, b := range storagetest.Backends(t) {
+			t.Run(b.Name+"/6th on instance "+strconv.Itoa(sixth+1), func(t *testing.T) {
+				t.Parallel() // each pair has its own database and Redis prefix
+				a := startServer(t, testConfig(t, b, redisURL), rlProduction)
+				c := startServer(t, testConfig(t, b, redisURL), rlProduction)
+				ea := cxOn(t, a)
+				ec := &cxEnv{srv: c, mail: ea.mail, tenant: ea.tenant}
+				c.Accounts.Mailer = ea.mail
+				u := ea.user(t, "rl2")
+				envs := []*cxEnv{ea, ec}
+				// Attempts 1–5 alternate so the 6th lands on instance
+				// sixth+1: a, c, a, c, a → c; or c, a, c, a, c → a.
+				for i := 1; i <= 5; i++ {
+					e := envs[(i+sixth)%2]
+					if r := e.login(t, u, cxPassword); r.Status != http.StatusOK {
+						t.Fatalf("attempt %d on %s: %s, want 200", i, e.srv.URL, r)
+					}
+				}
+				requireRateLimited(t, envs[sixth].login(t, u, cxPassword), "6th login on instance "+strconv.Itoa(sixth+1))
+				requireRateLimited(t, envs[1-sixth].login(t, u, cxPassword), "7th login on the other instance")
+			})
+		}
+	}
+}
+
+// TestSecondFactorAndPINRateLimits: 2FA verify and PIN verify allow 5
+// attempts a minute; the 6th is 429 before any code is checked.
+func TestSecondFactorAndPINRateLimits(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		redisURL := storagetest.RedisURL(t)
+		t.Run(b.Name, func(t *testing.T) {
+			e := cxStart(t, b, redisURL, func(cfg *Config) {
+				rlProduction(cfg)
+				cfg.RateLogin = identity.Limit{Name: "login", Rate: 1000, Period: time.Minute}
+			})
+			t.Run("2fa verify", func(t *testing.T) {
+				u := e.user(t, "rl2fa")
+				secret, _ := e.enableTOTP(t, u)
+				// Two challenges, so no challenge runs out of its own 5
+				// attempts: the refusal is the rate limit's.
+				chs := []string{e.challenge(t, u), e.challenge(t, u)}
+				wrong := cxTOTP(t, secret, time.Now().Add(-10*time.Minute))
+				for i := 1; i <= 5; i++ {
+					r := e.call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": chs[i%2], "code": wrong})
+					if r.Status != http.StatusUnauthorized || r.str("error") != "invalid_code" {
+						t.Fatalf("wrong code %d: %s, want 401 invalid_code", i, r)
+					}
+				}
+				r := e.call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": chs[0], "code": cxTOTP(t, secret, time.Now().Add(30*time.Second))})
+				requireRateLimited(t, r, "6th 2FA attempt (with the right code)")
+			})
+			t.Run("pin verify", func(t *testing.T) {
+				// The 2FA subtest spent the address's 2FA budget, not the PIN's.
+				u := e.user(t, "rlpin")
+				tok := e.token(t, u)
+				if r := e.call(t, http.MethodPut, "/api/auth/pin", tok, map[string]any{"pin": "246810", "password": cxPassword}); r.Status != http.StatusNoContent {
+					t.Fatalf("set PIN: %s", r)
+				}
+				// The right PIN, so the PIN lock (5 wrong) cannot interfere.
+				for i := 1; i <= 5; i++ {
+					if r := e.call(t, http.MethodPost, "/api/auth/pin/verify", tok, map[string]any{"pin": "246810"}); r.Status != http.StatusOK {
+						t.Fatalf("PIN verify %d: %s, want 200", i, r)
+					}
+				}
+				requireRateLimited(t, e.call(t, http.MethodPost, "/api/auth/pin/verify", tok, map[string]any{"pin": "246810"}), "6th PIN verify")
+				if n := e.auditCount(t, u, identity.AuditPINVerified); n != 5 {
+					t.Errorf("%d pin.verified rows, want 5 (the refused attempt is not checked)", n)
+				}
+			})
+		})
+	}
+}

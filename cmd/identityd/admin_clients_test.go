@@ -1,0 +1,417 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/models"
+	"github.com/identity/identity/storage"
+	"github.com/identity/identity/storage/storagetest"
+)
+
+// machAdminRole is the role the machine tests give their administrator:
+// every permission of the client and service-account APIs, danger ones too.
+const machAdminRole = "Machine Admin"
+
+var machAdminPerms = []string{
+	"identity.oauth_clients.*", "identity.oauth_client.rotate",
+	"identity.service_accounts.*", "identity.api_keys.*", "identity.service_account.api_keys.list",
+	"identity.membership.assign_role",
+}
+
+// machEnv is a server with a tenant whose user administers its machines,
+// signed in through the login API.
+type machEnv struct {
+	*e2eEnv
+	token string
+}
+
+// machSetup starts a server on b and signs in a machine administrator.
+func machSetup(t *testing.T, b storagetest.Backend, redisURL string, mutate func(*Config)) *machEnv {
+	t.Helper()
+	return machTenant(t, newE2E(t, b, redisURL, mutate))
+}
+
+// machTenant gives e's user the machine-admin role and signs it in.
+func machTenant(t *testing.T, e *e2eEnv) *machEnv {
+	t.Helper()
+	ctx := context.Background()
+	st := e.srv.Store
+	require.NoError(t, st.SeedTenantRoles(ctx, e.tenant.ID, map[string][]string{machAdminRole: machAdminPerms}, identity.DangerZonePolicy, identity.DangerActions))
+	r, err := st.GetRoleByName(ctx, e.tenant.ID, machAdminRole)
+	require.NoError(t, err)
+	require.NoError(t, st.AssignRole(ctx, e.tenant.ID, e.user.ID, models.PrincipalUser, r.ID))
+	return &machEnv{e2eEnv: e, token: machLogin(t, e.srv, e.tenant.Slug, e.user.Email)}
+}
+
+// machOtherTenant makes a second tenant with its own administrator on the same server.
+func machOtherTenant(t *testing.T, e *machEnv) *machEnv {
+	t.Helper()
+	return machTenant(t, seedE2E(t, e.srv))
+}
+
+// machLogin signs in through POST /api/auth/login and returns the token.
+func machLogin(t *testing.T, srv *testServer, tenant, email string) string {
+	t.Helper()
+	res := machDo(t, srv, http.MethodPost, "/api/auth/login", "", map[string]any{"tenant": tenant, "email": email, "password": e2ePassword})
+	require.Equal(t, http.StatusOK, res.Status, "login: %s", res.Body)
+	tok, _ := res.JSON(t)["access_token"].(string)
+	require.NotEmpty(t, tok)
+	return tok
+}
+
+// machDo sends a JSON request (body: nil, a string sent as is, or a value
+// to encode) with a bearer token.
+func machDo(t *testing.T, srv *testServer, method, path, token string, body any) *httpResult {
+	t.Helper()
+	var r *bytes.Reader
+	switch v := body.(type) {
+	case nil:
+		r = bytes.NewReader(nil)
+	case string:
+		r = bytes.NewReader([]byte(v))
+	default:
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, srv.URL+path, r)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res := readResult(t, resp)
+	require.Less(t, res.Status, 500, "%s %s answered %d: %s", method, path, res.Status, res.Body)
+	return res
+}
+
+// machWant asserts a status and, for errors, the documented shape and code.
+func machWant(t *testing.T, res *httpResult, status int, code string) map[string]any {
+	t.Helper()
+	require.Equal(t, status, res.Status, "body: %s", res.Body)
+	if len(res.Body) == 0 {
+		return nil
+	}
+	m := res.JSON(t)
+	if code != "" {
+		require.Equal(t, code, m["error"], "body: %s", res.Body)
+		require.NotEmpty(t, m["message"], "error has a message: %s", res.Body)
+	}
+	return m
+}
+
+// machForbidden asserts a 403 naming the permission.
+func machForbidden(t *testing.T, res *httpResult, perm string) {
+	t.Helper()
+	m := machWant(t, res, http.StatusForbidden, "forbidden")
+	require.Equal(t, perm, m["required_permission"], "body: %s", res.Body)
+}
+
+// machStepUp elevates the session of token with the user's password.
+func machStepUp(t *testing.T, srv *testServer, token string) {
+	t.Helper()
+	res := machDo(t, srv, http.MethodPost, "/api/auth/step-up", token, map[string]any{"password": e2ePassword, "reason": "test"})
+	require.Equal(t, http.StatusOK, res.Status, "step-up: %s", res.Body)
+}
+
+// machStepUpRequired asserts 403 step_up_required with the step_up member.
+func machStepUpRequired(t *testing.T, res *httpResult) {
+	t.Helper()
+	m := machWant(t, res, http.StatusForbidden, "step_up_required")
+	su, ok := m["step_up"].(map[string]any)
+	require.True(t, ok, "step_up member: %s", res.Body)
+	require.Equal(t, "/api/auth/step-up", su["request_endpoint"])
+	require.NotEmpty(t, su["status_endpoint"])
+	require.NotZero(t, su["ttl_seconds"])
+}
+
+// machExec runs a statement on the server's database.
+func machExec(t *testing.T, st *storage.Store, q string) {
+	t.Helper()
+	db, err := st.SQLDB()
+	require.NoError(t, err)
+	_, err = db.Exec(q)
+	require.NoError(t, err, q)
+}
+
+// machRows returns every column of every row of a query as text.
+func machRows(t *testing.T, st *storage.Store, q string) [][]string {
+	t.Helper()
+	db, err := st.SQLDB()
+	require.NoError(t, err)
+	rows, err := db.Query(q)
+	require.NoError(t, err, q)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	require.NoError(t, err)
+	var out [][]string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		require.NoError(t, rows.Scan(ptrs...))
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			switch x := v.(type) {
+			case nil:
+			case []byte:
+				row[i] = string(x)
+			case string:
+				row[i] = x
+			case time.Time:
+				row[i] = x.UTC().Format(time.RFC3339Nano)
+			default:
+				b, _ := json.Marshal(x)
+				row[i] = string(b)
+			}
+		}
+		out = append(out, row)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// machAuditActions lists the tenant's audit actions.
+func machAuditActions(t *testing.T, st *storage.Store, tenantID string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range machRows(t, st, "SELECT action, metadata FROM audit_logs WHERE tenant_id = '"+tenantID+"'") {
+		out = append(out, r[0])
+	}
+	return out
+}
+
+// machClient is a client the API created, as the OAuth helpers take it.
+func machClient(id, secret string) *identity.CreatedClient {
+	return &identity.CreatedClient{Client: &models.Client{ID: id, TokenEndpointAuthMethod: "client_secret_basic"}, Secret: secret}
+}
+
+// machCC asks for a client-credentials token and returns the result.
+func machCC(t *testing.T, srv *testServer, id, secret string) *httpResult {
+	t.Helper()
+	return tokenRequest(t, srv, machClient(id, secret), url.Values{"grant_type": {"client_credentials"}})
+}
+
+func machCCToken(t *testing.T, srv *testServer, id, secret string) string {
+	t.Helper()
+	res := machCC(t, srv, id, secret)
+	require.Equal(t, http.StatusOK, res.Status, "client credentials: %s", res.Body)
+	tok, _ := res.JSON(t)["access_token"].(string)
+	require.NotEmpty(t, tok)
+	return tok
+}
+
+func TestAdminClientsCRUD(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := machSetup(t, b, redisURL, func(c *Config) { c.SecretRotation = time.Hour })
+		srv := e.srv
+		other := machOtherTenant(t, e)
+
+		// Unauthenticated, and a user without the permission.
+		machWant(t, machDo(t, srv, http.MethodGet, "/api/clients", "", nil), http.StatusUnauthorized, "unauthenticated")
+		plain, err := srv.Admin.CreateUser(context.Background(), identity.NewUser{TenantSlug: e.tenant.Slug, Email: "plain." + e.tenant.Slug + "@example.com", Password: e2ePassword})
+		require.NoError(t, err)
+		plainToken := machLogin(t, srv, e.tenant.Slug, plain.Email)
+		machForbidden(t, machDo(t, srv, http.MethodGet, "/api/clients", plainToken, nil), "identity.oauth_clients.read")
+		machForbidden(t, machDo(t, srv, http.MethodPost, "/api/clients", plainToken, map[string]any{"grant_types": []string{"client_credentials"}}), "identity.oauth_clients.create")
+
+		// Create: the tenant is the principal's, whatever the body says; the
+		// secret is shown once.
+		res := machDo(t, srv, http.MethodPost, "/api/clients", e.token, map[string]any{
+			"name": "billing", "grant_types": []string{"client_credentials"}, "scopes": []string{"orders.read"},
+			"tenant_id": other.tenant.ID, "id": "chosen-id", "client_id": "chosen-id", "client_secret": "chosen-secret-0123456789",
+		})
+		created := machWant(t, res, http.StatusCreated, "")
+		id, _ := created["client_id"].(string)
+		secret, _ := created["client_secret"].(string)
+		require.NotEmpty(t, id)
+		require.NotEqual(t, "chosen-id", id)
+		require.NotEqual(t, "chosen-secret-0123456789", secret)
+		require.GreaterOrEqual(t, len(secret), 32)
+		require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+		require.NotContains(t, created, "secret_hash")
+		stored, err := srv.Store.GetTenantClient(context.Background(), e.tenant.ID, id)
+		require.NoError(t, err, "the client is the principal's tenant's")
+		require.NotContains(t, stored.SecretHash, secret)
+		machCCToken(t, srv, id, secret)
+
+		// Validation: 422 with the field, never a 500.
+		for _, tc := range []struct {
+			name  string
+			body  any
+			field string
+		}{
+			{"no grants", map[string]any{"name": "x"}, "grant_types"},
+			{"unknown grant", map[string]any{"grant_types": []string{"password"}}, "grant_types"},
+			{"code without redirect", map[string]any{"grant_types": []string{"authorization_code"}}, "redirect_uris"},
+			{"http redirect", map[string]any{"grant_types": []string{"authorization_code"}, "redirect_uris": []string{"http://evil.example/cb"}}, "redirect_uris"},
+			{"public cc", map[string]any{"grant_types": []string{"client_credentials"}, "public": true}, "grant_types"},
+			{"auth method", map[string]any{"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt"}, "token_endpoint_auth_method"},
+			{"token format", map[string]any{"grant_types": []string{"client_credentials"}, "access_token_format": "paseto"}, "access_token_format"},
+			{"NUL name", map[string]any{"grant_types": []string{"client_credentials"}, "name": "a\u0000b"}, "name"},
+			{"bad scope", map[string]any{"grant_types": []string{"client_credentials"}, "scopes": []string{"a\"b"}}, "scopes"},
+			{"unknown service account", map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": "0b7c3f9e-1d2a-4c5b-8e6f-7a8b9c0d1e2f"}, "service_account_id"},
+			{"malformed service account", map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": "x'; DROP TABLE oauth_clients; --"}, "service_account_id"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				m := machWant(t, machDo(t, srv, http.MethodPost, "/api/clients", e.token, tc.body), http.StatusUnprocessableEntity, "validation_failed")
+				fields, _ := m["fields"].(map[string]any)
+				require.Contains(t, fields, tc.field, "body: %v", m)
+			})
+		}
+		for _, raw := range []string{"{", "[]", `{"grant_types":"client_credentials"}`, `{"public":"yes"}`} {
+			r := machDo(t, srv, http.MethodPost, "/api/clients", e.token, raw)
+			require.Contains(t, []int{400, 422}, r.Status, "%s: %s", raw, r.Body)
+		}
+
+		// List and get; first-party clients (the login API made one) are hidden.
+		list := machWant(t, machDo(t, srv, http.MethodGet, "/api/clients", e.token, nil), http.StatusOK, "")
+		var ids []string
+		for _, c := range list["clients"].([]any) {
+			ids = append(ids, c.(map[string]any)["client_id"].(string))
+			require.NotContains(t, c, "client_secret")
+		}
+		require.Contains(t, ids, id)
+		for _, cid := range ids {
+			require.False(t, strings.HasPrefix(cid, "first-party-"), "first-party client listed: %v", ids)
+		}
+		_, err = srv.Store.GetClient(context.Background(), "first-party-"+e.tenant.ID)
+		require.NoError(t, err, "signing in made the first-party client")
+		got := machWant(t, machDo(t, srv, http.MethodGet, "/api/clients/"+id, e.token, nil), http.StatusOK, "")
+		require.Equal(t, "billing", got["name"])
+		fp := "/api/clients/first-party-" + e.tenant.ID
+		machWant(t, machDo(t, srv, http.MethodGet, fp, e.token, nil), http.StatusNotFound, "client_not_found")
+		machWant(t, machDo(t, srv, http.MethodPatch, fp, e.token, map[string]any{"name": "mine"}), http.StatusNotFound, "client_not_found")
+		machWant(t, machDo(t, srv, http.MethodGet, "/api/clients/no-such-client", e.token, nil), http.StatusNotFound, "client_not_found")
+
+		// Update: the administrable fields change, the tenant and secret never.
+		res = machDo(t, srv, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{
+			"name": "billing v2", "scopes": []string{"orders.read", "orders.write"}, "audience": []string{"https://api.example"},
+			"access_token_format": "jwt", "skip_consent": true,
+			"tenant_id": other.tenant.ID, "client_secret": "overwritten-secret-0123456789", "secret_hash": "x", "public": true,
+		})
+		upd := machWant(t, res, http.StatusOK, "")
+		require.Equal(t, "billing v2", upd["name"])
+		require.Equal(t, "jwt", upd["access_token_format"])
+		require.Equal(t, true, upd["skip_consent"])
+		require.Equal(t, false, upd["public"])
+		require.ElementsMatch(t, []any{"orders.read", "orders.write"}, upd["scopes"])
+		after, err := srv.Store.GetTenantClient(context.Background(), e.tenant.ID, id)
+		require.NoError(t, err)
+		require.Equal(t, stored.SecretHash, after.SecretHash)
+		machCCToken(t, srv, id, secret)
+		m := machWant(t, machDo(t, srv, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{"grant_types": []string{"implicit"}}), http.StatusUnprocessableEntity, "validation_failed")
+		require.Contains(t, m["fields"], "grant_types")
+		machWant(t, machDo(t, srv, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{"access_token_format": ""}), http.StatusUnprocessableEntity, "validation_failed")
+		machForbidden(t, machDo(t, srv, http.MethodPatch, "/api/clients/"+id, plainToken, map[string]any{"name": "x"}), "identity.oauth_clients.update")
+
+		// Cross-tenant: the other tenant's administrator sees nothing of it.
+		for _, r := range []*httpResult{
+			machDo(t, srv, http.MethodGet, "/api/clients/"+id, other.token, nil),
+			machDo(t, srv, http.MethodPatch, "/api/clients/"+id, other.token, map[string]any{"name": "stolen"}),
+		} {
+			machWant(t, r, http.StatusNotFound, "client_not_found")
+		}
+		olist := machWant(t, machDo(t, srv, http.MethodGet, "/api/clients", other.token, nil), http.StatusOK, "")
+		require.Empty(t, olist["clients"])
+		machStepUp(t, srv, other.token)
+		machWant(t, machDo(t, srv, http.MethodPost, "/api/clients/"+id+"/rotate-secret", other.token, nil), http.StatusNotFound, "client_not_found")
+		machWant(t, machDo(t, srv, http.MethodDelete, "/api/clients/"+id, other.token, nil), http.StatusNotFound, "client_not_found")
+		machCCToken(t, srv, id, secret)
+
+		// Delete is a danger action: step-up first. It revokes the client's tokens.
+		tok := machCCToken(t, srv, id, secret)
+		introspector := e.serviceClient(t, nil)
+		requireActive(t, srv, introspector, tok)
+		machStepUpRequired(t, machDo(t, srv, http.MethodDelete, "/api/clients/"+id, e.token, nil))
+		machStepUp(t, srv, e.token)
+		machWant(t, machDo(t, srv, http.MethodDelete, fp, e.token, nil), http.StatusNotFound, "client_not_found")
+		machWant(t, machDo(t, srv, http.MethodDelete, "/api/clients/"+id, e.token, nil), http.StatusNoContent, "")
+		machWant(t, machDo(t, srv, http.MethodGet, "/api/clients/"+id, e.token, nil), http.StatusNotFound, "client_not_found")
+		requireInactive(t, srv, introspector, tok)
+		requireOAuthError(t, machCC(t, srv, id, secret), http.StatusUnauthorized, "invalid_client")
+		require.Empty(t, machRows(t, srv.Store, "SELECT signature FROM oauth_access_tokens WHERE client_id = '"+id+"'"))
+
+		actions := machAuditActions(t, srv.Store, e.tenant.ID)
+		for _, a := range []string{identity.AuditClientCreated, identity.AuditClientUpdated, identity.AuditClientDeleted} {
+			require.Contains(t, actions, a)
+		}
+		for _, r := range machRows(t, srv.Store, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.tenant.ID+"'") {
+			require.NotContains(t, r[0], secret, "an audit row holds the secret")
+		}
+	})
+}
+
+func TestAdminClientRotateSecret(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		t.Run("window", func(t *testing.T) {
+			e := machSetup(t, b, redisURL, func(c *Config) { c.SecretRotation = time.Hour })
+			srv := e.srv
+			created := machWant(t, machDo(t, srv, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}}), http.StatusCreated, "")
+			id, oldSecret := created["client_id"].(string), created["client_secret"].(string)
+			machCCToken(t, srv, id, oldSecret) // warms the verified-secret cache
+
+			path := "/api/clients/" + id + "/rotate-secret"
+			machStepUpRequired(t, machDo(t, srv, http.MethodPost, path, e.token, nil))
+			machCCToken(t, srv, id, oldSecret)
+			machStepUp(t, srv, e.token)
+			res := machDo(t, srv, http.MethodPost, path, e.token, nil)
+			rot := machWant(t, res, http.StatusOK, "")
+			newSecret, _ := rot["client_secret"].(string)
+			require.NotEmpty(t, newSecret)
+			require.NotEqual(t, oldSecret, newSecret)
+			require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+			require.NotEmpty(t, rot["previous_secret_expires_at"])
+
+			machCCToken(t, srv, id, newSecret)
+			machCCToken(t, srv, id, oldSecret) // inside the window
+			requireOAuthError(t, machCC(t, srv, id, "not-the-secret-at-all-0123"), http.StatusUnauthorized, "invalid_client")
+
+			// The window closes: the old secret stops, the new one goes on.
+			machExec(t, srv.Store, "UPDATE oauth_clients SET rotated_secret_expires_at = '2001-01-01 00:00:00+00:00' WHERE id = '"+id+"'")
+			requireOAuthError(t, machCC(t, srv, id, oldSecret), http.StatusUnauthorized, "invalid_client")
+			machCCToken(t, srv, id, newSecret)
+
+			// A public client has no secret to rotate; a first-party client is not the API's.
+			pub := machWant(t, machDo(t, srv, http.MethodPost, "/api/clients", e.token, map[string]any{
+				"grant_types": []string{"authorization_code"}, "redirect_uris": []string{"https://app.example/cb"}, "public": true}), http.StatusCreated, "")
+			require.Empty(t, pub["client_secret"])
+			machWant(t, machDo(t, srv, http.MethodPost, "/api/clients/"+pub["client_id"].(string)+"/rotate-secret", e.token, nil), http.StatusConflict, "public_client")
+			machWant(t, machDo(t, srv, http.MethodPost, "/api/clients/first-party-"+e.tenant.ID+"/rotate-secret", e.token, nil), http.StatusNotFound, "client_not_found")
+
+			require.Contains(t, machAuditActions(t, srv.Store, e.tenant.ID), identity.AuditClientSecretRotated)
+			for _, r := range machRows(t, srv.Store, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.tenant.ID+"'") {
+				require.NotContains(t, r[0], newSecret)
+				require.NotContains(t, r[0], oldSecret)
+			}
+		})
+		t.Run("no window", func(t *testing.T) {
+			e := machSetup(t, b, redisURL, func(c *Config) { c.SecretRotation = 0 })
+			srv := e.srv
+			created := machWant(t, machDo(t, srv, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}}), http.StatusCreated, "")
+			id, oldSecret := created["client_id"].(string), created["client_secret"].(string)
+			machCCToken(t, srv, id, oldSecret)
+			machStepUp(t, srv, e.token)
+			rot := machWant(t, machDo(t, srv, http.MethodPost, "/api/clients/"+id+"/rotate-secret", e.token, nil), http.StatusOK, "")
+			require.Nil(t, rot["previous_secret_expires_at"])
+			requireOAuthError(t, machCC(t, srv, id, oldSecret), http.StatusUnauthorized, "invalid_client")
+			machCCToken(t, srv, id, rot["client_secret"].(string))
+		})
+	})
+}

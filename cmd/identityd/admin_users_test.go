@@ -1,0 +1,482 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/models"
+	"github.com/identity/identity/storage/storagetest"
+)
+
+// auEnv is a server with two tenants: in the first an Owner (signed in
+// through POST /api/auth/login), in the second a user of its own.
+type auEnv struct {
+	*e2eEnv
+	owner      *models.User
+	ownerToken string
+	other      *e2eEnv
+}
+
+func newAuEnv(t *testing.T, b storagetest.Backend, redisURL string) *auEnv {
+	t.Helper()
+	e := newE2E(t, b, redisURL, nil)
+	env := &auEnv{e2eEnv: e, other: seedE2E(t, e.srv)}
+	env.owner = env.addUser(t, "owner", identity.RoleOwner, false)
+	env.ownerToken = auLogin(t, e.srv, e.tenant.Slug, env.owner.Email, e2ePassword)
+	return env
+}
+
+// addUser creates a user of the first tenant with a role, as the CLI does.
+func (e *auEnv) addUser(t *testing.T, name, role string, systemAdmin bool) *models.User {
+	t.Helper()
+	u, err := e.srv.Admin.CreateUser(context.Background(), identity.NewUser{TenantSlug: e.tenant.Slug,
+		Email: name + "." + e.tenant.Slug + "@example.com", Password: e2ePassword, Name: name, Role: role, SystemAdmin: systemAdmin})
+	require.NoError(t, err, "create user %s", name)
+	return u
+}
+
+// login signs u in and returns the bearer token.
+func (e *auEnv) login(t *testing.T, u *models.User) string {
+	t.Helper()
+	return auLogin(t, e.srv, e.tenant.Slug, u.Email, e2ePassword)
+}
+
+// grantDangerZone gives u the tenant's danger-zone policy directly in the
+// store (only a system admin could do it over HTTP).
+func (e *auEnv) grantDangerZone(t *testing.T, u *models.User) {
+	t.Helper()
+	ctx := context.Background()
+	ps, err := e.srv.Store.ListPolicies(ctx, u.TenantID)
+	require.NoError(t, err)
+	for _, p := range ps {
+		if p.Name == identity.DangerZonePolicy {
+			require.NoError(t, e.srv.Store.AssignPolicy(ctx, u.TenantID, u.ID, models.PrincipalUser, p.ID))
+			return
+		}
+	}
+	t.Fatal("no danger-zone policy")
+}
+
+func (e *auEnv) roleID(t *testing.T, tenantID, name string) string {
+	t.Helper()
+	r, err := e.srv.Store.GetRoleByName(context.Background(), tenantID, name)
+	require.NoError(t, err)
+	return r.ID
+}
+
+// auLogin signs in through POST /api/auth/login and returns the token.
+func auLogin(t *testing.T, srv *testServer, tenant, email, password string) string {
+	t.Helper()
+	res := auDo(t, srv, "", http.MethodPost, "/api/auth/login", map[string]any{"tenant": tenant, "email": email, "password": password})
+	require.Equal(t, http.StatusOK, res.Status, "login: %s", res.Body)
+	tok, _ := res.JSON(t)["access_token"].(string)
+	require.NotEmpty(t, tok, "login gave no token: %s", res.Body)
+	return tok
+}
+
+// auDo sends a JSON request (body nil: none; a string: sent as is) with the
+// bearer token, if any.
+func auDo(t *testing.T, srv *testServer, token, method, path string, body any) *httpResult {
+	t.Helper()
+	var rd *bytes.Reader
+	switch b := body.(type) {
+	case nil:
+		rd = bytes.NewReader(nil)
+	case string:
+		rd = bytes.NewReader([]byte(b))
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(t, err)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, srv.URL+path, rd)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	return readResult(t, resp)
+}
+
+// auStatus asserts the status and returns the decoded body (nil for 204).
+func auStatus(t *testing.T, res *httpResult, status int) map[string]any {
+	t.Helper()
+	require.Equal(t, status, res.Status, "body: %s", res.Body)
+	if status == http.StatusNoContent {
+		return nil
+	}
+	return res.JSON(t)
+}
+
+// auForbidden asserts 403 {"error":"forbidden","required_permission":perm}.
+func auForbidden(t *testing.T, res *httpResult, perm string) {
+	t.Helper()
+	m := auStatus(t, res, http.StatusForbidden)
+	require.Equal(t, "forbidden", m["error"], "body: %s", res.Body)
+	require.Equal(t, perm, m["required_permission"], "body: %s", res.Body)
+}
+
+// auStepUpRequired asserts 403 step_up_required with the step_up object.
+func auStepUpRequired(t *testing.T, res *httpResult, perm string) {
+	t.Helper()
+	m := auStatus(t, res, http.StatusForbidden)
+	require.Equal(t, "step_up_required", m["error"], "body: %s", res.Body)
+	require.Equal(t, perm, m["required_permission"], "body: %s", res.Body)
+	su, ok := m["step_up"].(map[string]any)
+	require.True(t, ok, "no step_up object: %s", res.Body)
+	require.Equal(t, "/api/auth/step-up", su["request_endpoint"])
+	require.Equal(t, "/api/auth/step-up/status", su["status_endpoint"])
+	require.Greater(t, su["ttl_seconds"], float64(0))
+}
+
+// auBadBody asserts the answer to a body that is not JSON: invalid_body,
+// 400 or 422 (never a 500).
+func auBadBody(t *testing.T, res *httpResult) {
+	t.Helper()
+	require.Contains(t, []int{http.StatusBadRequest, http.StatusUnprocessableEntity}, res.Status, "body: %s", res.Body)
+	require.Equal(t, "invalid_body", res.JSON(t)["error"], "body: %s", res.Body)
+}
+
+func auStepUp(t *testing.T, srv *testServer, token string) {
+	t.Helper()
+	m := auStatus(t, auDo(t, srv, token, http.MethodPost, "/api/auth/step-up", map[string]any{"password": e2ePassword, "reason": "test"}), http.StatusOK)
+	require.Equal(t, true, m["elevated"])
+}
+
+func auEmails(t *testing.T, m map[string]any) []string {
+	t.Helper()
+	var out []string
+	for _, u := range m["users"].([]any) {
+		out = append(out, u.(map[string]any)["email"].(string))
+	}
+	return out
+}
+
+func TestAdminUsersAuthorization(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := newAuEnv(t, b, redisURL)
+		srv := e.srv
+
+		// 401 without a token, with a bad token.
+		for _, tok := range []string{"", "not-a-token"} {
+			res := auDo(t, srv, tok, http.MethodGet, "/api/users", nil)
+			m := auStatus(t, res, http.StatusUnauthorized)
+			require.Contains(t, []any{"unauthenticated", "invalid_token"}, m["error"])
+		}
+		// 403 naming the permission for a Member, on every kind of route.
+		memberToken := e.login(t, e.addUser(t, "member", identity.RoleMember, false))
+		auForbidden(t, auDo(t, srv, memberToken, http.MethodGet, "/api/users", nil), "identity.users.read")
+		auForbidden(t, auDo(t, srv, memberToken, http.MethodPost, "/api/users", map[string]any{"email": "x@example.com"}), "identity.users.create")
+		auForbidden(t, auDo(t, srv, memberToken, http.MethodDelete, "/api/users/"+e.user.ID, nil), "identity.users.delete")
+		auForbidden(t, auDo(t, srv, memberToken, http.MethodPost, "/api/users/"+e.user.ID+"/roles", map[string]any{"role_id": "x"}), "identity.membership.assign_role")
+		auForbidden(t, auDo(t, srv, memberToken, http.MethodGet, "/api/roles", nil), "identity.roles.read")
+		// The Owner lacks the danger actions: plain forbidden, no step-up offer.
+		auForbidden(t, auDo(t, srv, e.ownerToken, http.MethodPost, "/api/users/"+e.user.ID+"/roles",
+			map[string]any{"role_id": e.roleID(t, e.tenant.ID, identity.RoleMember)}), "identity.membership.assign_role")
+		// And admin.* belongs to system admins.
+		auForbidden(t, auDo(t, srv, e.ownerToken, http.MethodPut, "/api/admin/users/"+e.user.ID+"/system-admin",
+			map[string]any{"is_system_admin": true}), "admin.users.system_admin")
+		m := auStatus(t, auDo(t, srv, e.ownerToken, http.MethodGet, "/api/users", nil), http.StatusOK)
+		require.EqualValues(t, 3, m["total"])
+	})
+}
+
+func TestAdminUsersLifecycle(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := newAuEnv(t, b, redisURL)
+		srv, tok := e.srv, e.ownerToken
+		ctx := context.Background()
+
+		// Validation: 422 with one entry per field, never a 500.
+		m := auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": "nope", "password": "short"}), http.StatusUnprocessableEntity)
+		require.Contains(t, m["fields"], "email")
+		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": "weak@example.com", "password": "alllowercaseletters"}), http.StatusUnprocessableEntity)
+		require.Contains(t, m["fields"], "password.uppercase")
+		auBadBody(t, auDo(t, srv, tok, http.MethodPost, "/api/users", `{"email":`))
+		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": 5}), http.StatusUnprocessableEntity)
+		for _, q := range []string{"page=0", "page=x", "per_page=101", "is_active=maybe", "locked=2", "two_factor=?"} {
+			auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?"+q, nil), http.StatusUnprocessableEntity)
+		}
+
+		// Create with a password.
+		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users",
+			map[string]any{"email": "Bob@Example.com", "name": "Bob Builder", "password": "Sturdy#Password1"}), http.StatusCreated)
+		bob := m["user"].(map[string]any)
+		bobID := bob["id"].(string)
+		require.Equal(t, "bob@example.com", bob["email"])
+		require.Equal(t, false, bob["force_password_change"])
+		require.NotContains(t, m, "initial_password")
+		require.NotContains(t, string(auDo(t, srv, tok, http.MethodGet, "/api/users/"+bobID, nil).Body), "$2a$")
+		bobToken := auLogin(t, srv, e.tenant.Slug, "bob@example.com", "Sturdy#Password1")
+		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": "bob@example.com", "password": "Sturdy#Password1"}), http.StatusConflict)
+
+		// Create without: a generated password, to be changed at first login.
+		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": "carol@example.com", "name": "Carol"}), http.StatusCreated)
+		initial, _ := m["initial_password"].(string)
+		require.NoError(t, identity.CheckPassword(initial, "carol@example.com"))
+		require.Equal(t, true, m["user"].(map[string]any)["force_password_change"])
+		carolID := m["user"].(map[string]any)["id"].(string)
+		login := auStatus(t, auDo(t, srv, "", http.MethodPost, "/api/auth/login",
+			map[string]any{"tenant": e.tenant.Slug, "email": "carol@example.com", "password": initial}), http.StatusOK)
+		require.Equal(t, true, login["password_change_required"])
+
+		// List: search over e-mail and name, filters, pages with a total.
+		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?q=builder", nil), http.StatusOK)
+		require.Equal(t, []string{"bob@example.com"}, auEmails(t, m))
+		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?q=CAROL%40", nil), http.StatusOK)
+		require.Equal(t, []string{"carol@example.com"}, auEmails(t, m))
+		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?per_page=2&page=2", nil), http.StatusOK)
+		require.EqualValues(t, 4, m["total"])
+		require.EqualValues(t, 2, m["page"])
+		require.Len(t, m["users"], 2)
+		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?role=Owner", nil), http.StatusOK)
+		require.Equal(t, []string{e.owner.Email}, auEmails(t, m))
+		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?q="+url.QueryEscape(e.other.user.Email), nil), http.StatusOK)
+		require.EqualValues(t, 0, m["total"], "another tenant's user is listed")
+
+		// Lock Bob out, then unlock him.
+		_, err := srv.Store.RecordLoginFailure(ctx, e.tenant.ID, bobID, 1, 3600e9)
+		require.NoError(t, err)
+		_, err = srv.Store.RecordPINFailure(ctx, e.tenant.ID, bobID, 1, 3600e9)
+		require.NoError(t, err)
+		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?locked=true", nil), http.StatusOK)
+		require.Equal(t, []string{"bob@example.com"}, auEmails(t, m))
+		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+bobID+"/unlock", nil), http.StatusOK)
+		require.Equal(t, false, m["locked"])
+		u, err := srv.Store.GetUser(ctx, e.tenant.ID, bobID)
+		require.NoError(t, err)
+		require.Nil(t, u.LockedUntil)
+		require.Nil(t, u.PINLockedUntil)
+		require.Zero(t, u.FailedLogins+u.PINFailed)
+
+		// Update: name and e-mail.
+		m = auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/users/"+bobID, map[string]any{"name": "Robert"}), http.StatusOK)
+		require.Equal(t, "Robert", m["name"])
+		auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/users/"+bobID, map[string]any{"email": "carol@example.com"}), http.StatusConflict)
+		m = auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/users/"+bobID, map[string]any{"email": "x"}), http.StatusUnprocessableEntity)
+		require.Contains(t, m["fields"], "email")
+
+		// Force a password change: the next login asks for one.
+		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+bobID+"/force-password-change", nil), http.StatusOK)
+		require.Equal(t, true, m["force_password_change"])
+		login = auStatus(t, auDo(t, srv, "", http.MethodPost, "/api/auth/login",
+			map[string]any{"tenant": e.tenant.Slug, "email": "bob@example.com", "password": "Sturdy#Password1"}), http.StatusOK)
+		require.Equal(t, true, login["password_change_required"])
+
+		// Deactivate: Bob's token dies at once.
+		auStatus(t, auDo(t, srv, bobToken, http.MethodGet, "/api/auth/me", nil), http.StatusOK)
+		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+bobID+"/deactivate", nil), http.StatusOK)
+		require.Equal(t, false, m["is_active"])
+		auStatus(t, auDo(t, srv, bobToken, http.MethodGet, "/api/auth/me", nil), http.StatusUnauthorized)
+		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?is_active=false", nil), http.StatusOK)
+		require.Equal(t, []string{"bob@example.com"}, auEmails(t, m))
+		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+e.owner.ID+"/deactivate", nil), http.StatusConflict)
+
+		// Reset 2FA and delete are danger actions: the Owner needs the
+		// danger-zone policy and a step-up.
+		auForbidden(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", nil), "identity.users.reset_2fa")
+		e.grantDangerZone(t, e.owner)
+		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", nil), "identity.users.reset_2fa")
+		auStepUpRequired(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+bobID, nil), "identity.users.delete")
+		auStepUp(t, srv, tok)
+		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", nil), http.StatusOK)
+		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+bobID, nil), http.StatusNoContent)
+		auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users/"+bobID, nil), http.StatusNotFound)
+		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+bobID, nil), http.StatusNotFound)
+
+		// Every change left an audit row in the tenant.
+		var actions []string
+		db, err := srv.Store.SQLDB()
+		require.NoError(t, err)
+		rows, err := db.Query("SELECT action FROM audit_logs WHERE actor_id = $1 ORDER BY created_at", e.owner.ID)
+		require.NoError(t, err)
+		for rows.Next() {
+			var a string
+			require.NoError(t, rows.Scan(&a))
+			actions = append(actions, a)
+		}
+		require.NoError(t, rows.Err())
+		_ = rows.Close()
+		for _, a := range []string{identity.AuditUserCreated, identity.AuditUserUnlocked, identity.AuditUserUpdated, identity.AuditUserForcePasswordChange,
+			identity.AuditUserDeactivated, identity.AuditUser2FAReset, identity.AuditUserDeleted} {
+			require.Contains(t, actions, a)
+		}
+
+		// Another tenant's user: 404 on every route, never 403.
+		other := e.other.user.ID
+		for _, r := range []struct{ method, path string }{
+			{http.MethodGet, "/api/users/" + other},
+			{http.MethodPatch, "/api/users/" + other},
+			{http.MethodPost, "/api/users/" + other + "/deactivate"},
+			{http.MethodPost, "/api/users/" + other + "/force-password-change"},
+			{http.MethodPost, "/api/users/" + other + "/unlock"},
+			{http.MethodPost, "/api/users/" + other + "/reset-2fa"},
+			{http.MethodDelete, "/api/users/" + other},
+			{http.MethodGet, "/api/users/not-a-uuid"},
+		} {
+			auStatus(t, auDo(t, srv, tok, r.method, r.path, map[string]any{"name": "x"}), http.StatusNotFound)
+		}
+		got, err := srv.Store.GetUser(ctx, e.other.tenant.ID, other)
+		require.NoError(t, err)
+		require.True(t, got.IsActive)
+		require.Equal(t, "Ada Lovelace", got.Name)
+	})
+}
+
+func TestAdminUsersMassAssignment(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := newAuEnv(t, b, redisURL)
+		srv, tok := e.srv, e.ownerToken
+		ctx := context.Background()
+		before, err := srv.Store.GetUser(ctx, e.tenant.ID, e.user.ID)
+		require.NoError(t, err)
+
+		evil := map[string]any{"is_system_admin": true, "tenant_id": e.other.tenant.ID, "password_hash": "$2a$10$forged",
+			"is_active": true, "id": "00000000-0000-0000-0000-000000000001", "failed_logins": 0, "totp_enabled": true, "email_verified": true}
+		// Alone, these fields change nothing at all.
+		auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/users/"+e.user.ID, evil), http.StatusOK)
+		// Beside an allowed field, only that field changes.
+		evil["name"] = "Renamed"
+		auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/users/"+e.user.ID, evil), http.StatusOK)
+		// Not on yourself either.
+		auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/users/"+e.owner.ID, evil), http.StatusOK)
+
+		for _, id := range []string{e.user.ID, e.owner.ID} {
+			after, err := srv.Store.GetUser(ctx, e.tenant.ID, id)
+			require.NoError(t, err, "the user must still be in its tenant")
+			require.False(t, after.IsSystemAdmin, "is_system_admin changed")
+			require.Equal(t, e.tenant.ID, after.TenantID)
+			require.NotEqual(t, "$2a$10$forged", after.PasswordHash)
+			require.False(t, after.TOTPEnabled)
+			require.False(t, after.EmailVerified)
+			require.Equal(t, "Renamed", after.Name)
+		}
+		after, _ := srv.Store.GetUser(ctx, e.tenant.ID, e.user.ID)
+		require.Equal(t, before.PasswordHash, after.PasswordHash)
+		require.Equal(t, before.Email, after.Email)
+		_, err = srv.Store.GetUser(ctx, e.other.tenant.ID, e.user.ID)
+		require.True(t, models.IsKind(err, models.KindNotFound), "the user moved tenant")
+
+		// The token still works as a plain Owner: no admin.* route opens.
+		auForbidden(t, auDo(t, srv, tok, http.MethodPut, "/api/admin/users/"+e.owner.ID+"/system-admin",
+			map[string]any{"is_system_admin": true}), "admin.users.system_admin")
+
+		// Creating a user ignores them too.
+		evil["email"], evil["password"] = "mallory@example.com", "Quiet#Harbor9lights"
+		m := auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", evil), http.StatusCreated)
+		id := m["user"].(map[string]any)["id"].(string)
+		created, err := srv.Store.GetUser(ctx, e.tenant.ID, id)
+		require.NoError(t, err)
+		require.False(t, created.IsSystemAdmin)
+		require.NotEqual(t, "00000000-0000-0000-0000-000000000001", created.ID)
+		require.False(t, created.TOTPEnabled)
+	})
+}
+
+func TestAdminUsersRolesAndStepUp(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := newAuEnv(t, b, redisURL)
+		srv, tok := e.srv, e.ownerToken
+		target := e.user.ID
+		member := e.roleID(t, e.tenant.ID, identity.RoleMember)
+		e.grantDangerZone(t, e.owner)
+
+		// Permitted but not elevated: step_up_required with the step_up object.
+		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": member}), "identity.membership.assign_role")
+		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": "r@example.com", "roles": []string{"Member"}}), "identity.membership.assign_role")
+		st := auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/auth/step-up/status", nil), http.StatusOK)
+		require.Equal(t, false, st["elevated"])
+		// A wrong password does not elevate.
+		res := auDo(t, srv, tok, http.MethodPost, "/api/auth/step-up", map[string]any{"password": "wrong password"})
+		require.NotEqual(t, http.StatusOK, res.Status)
+		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": member}), "identity.membership.assign_role")
+
+		auStepUp(t, srv, tok)
+		m := auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": member}), http.StatusOK)
+		require.Equal(t, "Member", m["roles"].([]any)[0].(map[string]any)["name"])
+		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": member}), http.StatusConflict)
+		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": e.roleID(t, e.other.tenant.ID, "Member")}), http.StatusUnprocessableEntity)
+		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{}), http.StatusUnprocessableEntity)
+		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": "r@example.com", "roles": []string{"Manager"}}), http.StatusCreated)
+		require.Equal(t, "Manager", m["user"].(map[string]any)["roles"].([]any)[0].(map[string]any)["name"])
+		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?role=Member", nil), http.StatusOK)
+		require.Equal(t, []string{e.user.Email}, auEmails(t, m))
+		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+target+"/roles/"+member, nil), http.StatusOK)
+		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+target+"/roles/"+member, nil), http.StatusNotFound)
+
+		// Ending the elevation brings the gate back.
+		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/auth/step-up", nil), http.StatusNoContent)
+		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": member}), "identity.membership.assign_role")
+
+		// Policies: membership.manage, no step-up; no granting what you lack.
+		ps := auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/policies", nil), http.StatusOK)["policies"].([]any)
+		danger := ps[0].(map[string]any)["id"].(string)
+		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/policies", map[string]any{"name": "Reports", "permissions": []string{"tenant.*.reports.read"}}), http.StatusCreated)
+		reports := m["id"].(string)
+		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/policies/"+reports, nil), http.StatusOK)
+		require.Equal(t, "Reports", m["policies"].([]any)[0].(map[string]any)["name"])
+		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+target+"/policies/"+reports, nil), http.StatusOK)
+		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+target+"/policies/"+reports, nil), http.StatusNotFound)
+		adminUser := e.addUser(t, "admin", identity.RoleAdmin, false)
+		adminToken := e.login(t, adminUser)
+		res = auDo(t, srv, adminToken, http.MethodPost, "/api/users/"+adminUser.ID+"/policies/"+danger, nil)
+		m = auStatus(t, res, http.StatusForbidden)
+		require.Equal(t, "forbidden", m["error"])
+		require.True(t, identity.IsDangerAction(m["required_permission"].(string)), "body: %s", res.Body)
+
+		// A system admin (of another tenant, even) bypasses every check and
+		// acts in its own tenant.
+		sys, err := srv.Admin.CreateUser(context.Background(), identity.NewUser{TenantSlug: e.other.tenant.Slug, Email: "root@example.com", Password: e2ePassword, SystemAdmin: true})
+		require.NoError(t, err)
+		sysToken := auLogin(t, srv, e.other.tenant.Slug, "root@example.com", e2ePassword)
+		m = auStatus(t, auDo(t, srv, sysToken, http.MethodGet, "/api/users", nil), http.StatusOK)
+		require.ElementsMatch(t, []string{e.other.user.Email, "root@example.com"}, auEmails(t, m))
+		auStatus(t, auDo(t, srv, sysToken, http.MethodGet, "/api/users/"+target, nil), http.StatusNotFound)
+		auStatus(t, auDo(t, srv, sysToken, http.MethodPost, "/api/users/"+e.other.user.ID+"/reset-2fa", nil), http.StatusOK)
+		// It grants system administration, in its tenant or another.
+		m = auStatus(t, auDo(t, srv, sysToken, http.MethodPut, "/api/admin/users/"+target+"/system-admin",
+			map[string]any{"is_system_admin": true, "tenant_id": e.tenant.ID}), http.StatusOK)
+		require.Equal(t, true, m["is_system_admin"])
+		// The new system admin is one at once: no step-up, no danger policy.
+		targetToken := auLogin(t, srv, e.tenant.Slug, e.user.Email, e2ePassword)
+		auStatus(t, auDo(t, srv, targetToken, http.MethodDelete, "/api/users/"+adminUser.ID, nil), http.StatusNoContent)
+		// The Owner cannot touch a system admin.
+		auStepUp(t, srv, tok)
+		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/force-password-change", nil), http.StatusForbidden)
+		require.Equal(t, "forbidden", m["error"])
+		m = auStatus(t, auDo(t, srv, sysToken, http.MethodPut, "/api/admin/users/"+target+"/system-admin",
+			map[string]any{"is_system_admin": false, "tenant_id": e.tenant.ID}), http.StatusOK)
+		require.Equal(t, false, m["is_system_admin"])
+		auForbidden(t, auDo(t, srv, targetToken, http.MethodGet, "/api/users", nil), "identity.users.read")
+		for _, body := range []any{map[string]any{}, map[string]any{"is_system_admin": true, "tenant_id": "nope"}} {
+			res := auDo(t, srv, sysToken, http.MethodPut, "/api/admin/users/"+target+"/system-admin", body)
+			auStatus(t, res, http.StatusUnprocessableEntity)
+		}
+		auBadBody(t, auDo(t, srv, sysToken, http.MethodPut, "/api/admin/users/"+target+"/system-admin", `[`))
+		auStatus(t, auDo(t, srv, sysToken, http.MethodPut, "/api/admin/users/"+target+"/system-admin",
+			map[string]any{"is_system_admin": true}), http.StatusNotFound) // not in the admin's own tenant
+
+		db, err := srv.Store.SQLDB()
+		require.NoError(t, err)
+		var granted, revoked int
+		require.NoError(t, db.QueryRow("SELECT count(*) FROM audit_logs WHERE action = $1 AND user_id = $2 AND actor_id = $3",
+			identity.AuditSystemAdminGranted, target, sys.ID).Scan(&granted))
+		require.NoError(t, db.QueryRow("SELECT count(*) FROM audit_logs WHERE action = $1 AND user_id = $2 AND actor_id = $3",
+			identity.AuditSystemAdminRevoked, target, sys.ID).Scan(&revoked))
+		require.Equal(t, 1, granted)
+		require.Equal(t, 1, revoked)
+		require.False(t, strings.Contains(srv.Logs.String(), e2ePassword), "a password reached the log")
+	})
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/stretchr/testify/require"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/oauth"
+	"github.com/identity/identity/storage"
+	"github.com/identity/identity/storage/storagetest"
+)
+
+// openCLIStore opens the CLI data dir's database with a fixed clock.
+func openCLIStore(t *testing.T, env map[string]string, at time.Time) *storage.Store {
+	t.Helper()
+	st, err := storage.Open(context.Background(), storage.Options{
+		DatabaseURL: "sqlite:" + filepath.Join(env["IDENTITY_DATA_DIR"], "identity.db"),
+		Now:         func() time.Time { return at },
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// seedExpiredTokens stores n expired access tokens of cc's tenant, in one
+// transaction, as the token endpoint would have.
+func seedExpiredTokens(t *testing.T, srv *testServer, tenantID, clientID string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	client, err := srv.Store.GetClient(ctx, clientID)
+	require.NoError(t, err)
+	past := time.Now().Add(-2 * time.Hour)
+	require.NoError(t, srv.Store.InTx(ctx, func(ctx context.Context) error {
+		for range n {
+			sess := oauth.NewClientSession(srv.Config.Issuer, tenantID, clientID)
+			sess.SetExpiresAt(fosite.AccessToken, past.Add(time.Hour))
+			req := fosite.NewRequest()
+			req.ID = randomID(t, 20)
+			req.Client = client
+			req.RequestedAt = past
+			req.Session = sess
+			if err := srv.Store.CreateAccessTokenSession(ctx, "expired-"+req.ID, req); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+// TestPruneDuringIssuance prunes thousands of expired tokens in small
+// batches while clients keep getting tokens: no issuance fails, the prune
+// deletes exactly the expired rows, and the new tokens stay active.
+func TestPruneDuringIssuance(t *testing.T) {
+	t.Parallel()
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		env := newE2E(t, b, redisURL, nil)
+		srv := env.srv
+		cc := env.serviceClient(t, nil)
+		intro := env.serviceClient(t, nil)
+		const expired = 6000
+		seedExpiredTokens(t, srv, env.tenant.ID, cc.Client.ID, expired)
+		live := ccToken(t, srv, cc)
+		require.Equal(t, http.StatusOK, live.Status, "%s", live.Body)
+
+		var (
+			stop    atomic.Bool
+			issued  atomic.Int64
+			mu      sync.Mutex
+			fails   []string
+			tokens  []string
+			wg      sync.WaitGroup
+			started = make(chan struct{}, 4)
+		)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				first := true
+				for !stop.Load() || first {
+					res := tokenRequestNoT(srv, cc)
+					if first {
+						started <- struct{}{}
+						first = false
+					}
+					mu.Lock()
+					if res.err != nil || res.status != http.StatusOK {
+						fails = append(fails, res.String())
+					} else {
+						tokens = append(tokens, res.token)
+					}
+					mu.Unlock()
+					issued.Add(1)
+				}
+			}()
+		}
+		for range 4 {
+			<-started
+		}
+		srv.Operator.TokenPruneBatch = 250
+		res, err := srv.Operator.PruneTokens(context.Background())
+		// Keep issuing a little after the prune, then stop.
+		time.Sleep(50 * time.Millisecond)
+		stop.Store(true)
+		wg.Wait()
+		require.NoError(t, err)
+		require.Empty(t, fails, "token issuance failed during the prune")
+		require.Positive(t, issued.Load())
+		require.EqualValues(t, expired, res.Deleted["oauth_access_tokens"], "%v", res)
+		require.EqualValues(t, expired, res.Total)
+		requireActive(t, srv, intro, live.JSON(t)["access_token"].(string))
+		for _, tok := range []string{tokens[0], tokens[len(tokens)/2], tokens[len(tokens)-1]} {
+			requireActive(t, srv, intro, tok)
+		}
+		t.Logf("%s: pruned %d rows while issuing %d tokens", b.Name, res.Total, issued.Load())
+	})
+}
+
+type rawToken struct {
+	status int
+	token  string
+	body   string
+	err    error
+}
+
+func (r rawToken) String() string {
+	if r.err != nil {
+		return r.err.Error()
+	}
+	return http.StatusText(r.status) + ": " + r.body
+}
+
+// tokenRequestNoT fetches a client-credentials token without a *testing.T,
+// for goroutines.
+func tokenRequestNoT(srv *testServer, cc *identity.CreatedClient) rawToken {
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/oauth/token", strings.NewReader("grant_type=client_credentials&scope=orders.read"))
+	if err != nil {
+		return rawToken{err: err}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(cc.Client.ID, cc.Secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return rawToken{err: err}
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &body)
+	return rawToken{status: resp.StatusCode, token: body.AccessToken, body: string(raw)}
+}
+
+// TestPrunerLease runs the background job's RunOnce on two instances of
+// one deployment at the same moment: exactly one runs the prunes.
+func TestPrunerLease(t *testing.T) {
+	t.Parallel()
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			redisURL := storagetest.RedisURL(t)
+			cfg := testConfig(t, b, redisURL)
+			cfg.PruneInterval = time.Hour
+			first := startServer(t, cfg, nil)
+			second := startServer(t, testConfig(t, b, redisURL), func(c *Config) { c.PruneInterval = time.Hour })
+			var ran atomic.Int32
+			var wg sync.WaitGroup
+			for _, srv := range []*testServer{first, second, first, second} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					p := &identity.Pruner{Operator: srv.Operator, Interval: time.Hour}
+					ok, _, _, err := p.RunOnce(context.Background())
+					if err != nil {
+						t.Errorf("RunOnce: %v", err)
+					}
+					if ok {
+						ran.Add(1)
+					}
+				}()
+			}
+			wg.Wait()
+			require.EqualValues(t, 1, ran.Load(), "one instance at a time")
+			lease, err := first.Store.GetLease(context.Background(), identity.PruneLease)
+			require.NoError(t, err)
+			require.WithinDuration(t, time.Now().Add(54*time.Minute), lease.LeasedUntil, time.Minute, "the lease lasts 90%% of the interval")
+		})
+	}
+}

@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/models"
+	"github.com/identity/identity/storage/storagetest"
+)
+
+// Authorization fixtures shared by the step-up, isolation and
+// authorizations/check tests.
+
+// azTenant creates a tenant (its roles and danger-zone policy are seeded).
+func azTenant(t *testing.T, srv *testServer) *models.Tenant {
+	t.Helper()
+	slug := "az-" + randomID(t, 8)
+	tenant, err := srv.Admin.CreateTenant(context.Background(), slug, "Tenant "+slug)
+	require.NoError(t, err)
+	return tenant
+}
+
+// azUserOpts say what a test user holds.
+type azUserOpts struct {
+	role        string // a seeded role name, or ""
+	dangerZone  bool   // also holds the Danger Zone policy
+	systemAdmin bool
+}
+
+// azUser creates a user in tenant with e2ePassword.
+func azUser(t *testing.T, srv *testServer, tenant *models.Tenant, o azUserOpts) *models.User {
+	t.Helper()
+	u, err := srv.Admin.CreateUser(context.Background(), identity.NewUser{
+		TenantSlug: tenant.Slug, Email: "u-" + randomID(t, 8) + "@example.com", Password: e2ePassword,
+		Name: "Test User", Role: o.role, SystemAdmin: o.systemAdmin,
+	})
+	require.NoError(t, err)
+	if o.dangerZone {
+		policyID := azScalar(t, srv, fmt.Sprintf("SELECT id FROM policies WHERE tenant_id = %s AND name = %s", azQ(tenant.ID), azQ(identity.DangerZonePolicy)))
+		azExec(t, srv, fmt.Sprintf("INSERT INTO policy_assignments (tenant_id, principal_id, principal_type, policy_id, created_at) VALUES (%s, %s, 'user', %s, CURRENT_TIMESTAMP)",
+			azQ(tenant.ID), azQ(u.ID), azQ(policyID)))
+	}
+	return u
+}
+
+// azQ quotes a SQL string literal (the tests build SQL that runs unchanged
+// on SQLite and PostgreSQL, whose placeholders differ).
+func azQ(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func azExec(t *testing.T, srv *testServer, query string) {
+	t.Helper()
+	db, err := srv.Store.SQLDB()
+	require.NoError(t, err)
+	_, err = db.ExecContext(context.Background(), query)
+	require.NoError(t, err, query)
+}
+
+func azStrings(t *testing.T, srv *testServer, query string) []string {
+	t.Helper()
+	db, err := srv.Store.SQLDB()
+	require.NoError(t, err)
+	rows, err := db.QueryContext(context.Background(), query)
+	require.NoError(t, err, query)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		out = append(out, s)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func azScalar(t *testing.T, srv *testServer, query string) string {
+	t.Helper()
+	v := azStrings(t, srv, query)
+	require.Len(t, v, 1, query)
+	return v[0]
+}
+
+// azLogin signs in through POST /api/auth/login and returns the token.
+func azLogin(t *testing.T, srv *testServer, tenant *models.Tenant, u *models.User) string {
+	t.Helper()
+	res := azDo(t, srv, http.MethodPost, "/api/auth/login", "", map[string]any{"tenant": tenant.Slug, "email": u.Email, "password": e2ePassword})
+	require.Equal(t, http.StatusOK, res.Status, "login: %s", res.Body)
+	tok, _ := res.JSON(t)["access_token"].(string)
+	require.NotEmpty(t, tok, "login: %s", res.Body)
+	return tok
+}
+
+// azDo sends a JSON request with a bearer token.
+func azDo(t *testing.T, srv *testServer, method, path, token string, body any) *httpResult {
+	t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		require.NoError(t, err)
+		rd = bytes.NewReader(raw)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequest(method, srv.URL+path, rd)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	return readResult(t, resp)
+}
+
+// azStepUp elevates the token's session with a password.
+func azStepUp(t *testing.T, srv *testServer, token string) {
+	t.Helper()
+	res := azDo(t, srv, http.MethodPost, "/api/auth/step-up", token, map[string]any{"password": e2ePassword, "reason": "test"})
+	require.Equal(t, http.StatusOK, res.Status, "step-up: %s", res.Body)
+}
+
+// azRoute is one registered route with its authorization metadata.
+type azRoute struct {
+	Method, Path, Permission string
+	Scoped                   bool
+}
+
+// azRoutes reads the route table: every route registered through s.api.
+func azRoutes(srv *testServer) []azRoute {
+	var out []azRoute
+	seen := map[string]bool{}
+	for _, r := range srv.Echo.Routes() {
+		perm := oaRoutePermission(r.Name)
+		if perm == "" || seen[r.Method+" "+r.Path] {
+			continue
+		}
+		seen[r.Method+" "+r.Path] = true
+		out = append(out, azRoute{Method: r.Method, Path: r.Path, Permission: perm, Scoped: strings.Contains(r.Name, "|tenant")})
+	}
+	return out
+}
+
+// azDangerProbe finds a registered, tenant-scoped danger route with path
+// parameters and returns it with every parameter set to a random UUID: the
+// gate decides before the handler, and past the gate the handler answers
+// 404 without touching anything.
+func azDangerProbe(t *testing.T, srv *testServer) (azRoute, string) {
+	t.Helper()
+	for _, r := range azRoutes(srv) {
+		if r.Scoped && strings.Contains(r.Path, ":") && identity.IsDangerAction(r.Permission) && r.Method == http.MethodDelete {
+			return r, oaParamRE.ReplaceAllStringFunc(r.Path, func(string) string { return uuid.NewString() })
+		}
+	}
+	t.Fatalf("no tenant-scoped DELETE route with a danger permission is registered; the step-up gate cannot be exercised")
+	return azRoute{}, ""
+}
+
+// azError asserts a JSON API error; code "" accepts any code
+// (404s name the kind of object: "user_not_found", …).
+func azError(t *testing.T, res *httpResult, status int, code string) map[string]any {
+	t.Helper()
+	require.Equal(t, status, res.Status, "body: %s", res.Body)
+	m := res.JSON(t)
+	if code != "" {
+		require.Equal(t, code, m["error"], "body: %s", res.Body)
+	}
+	return m
+}
+
+func TestStepUpDangerPatterns(t *testing.T) {
+	tests := []struct {
+		perm string
+		want bool
+	}{
+		{"identity.users.delete", true},
+		{"identity.users.read", false},
+		{"identity.oauth_client.rotate", true},
+		{"tenant.acme.crm.tasks.delete", true},
+		{"tenant.x.y.crm.tasks.delete", false}, // * is exactly one segment
+		{"tenant.acme.crm.tasks", false},
+		{"tenant.acme.webshop.orders.refund", true},
+		{"tenant.acme.ws_proxy.keys.rotate", true},
+		{"crm.tasks.delete", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.perm, func(t *testing.T) {
+			require.Equal(t, tt.want, identity.IsDangerAction(tt.perm))
+		})
+	}
+	require.GreaterOrEqual(t, len(identity.DangerActions), 30, "about 36 danger patterns")
+	for _, p := range identity.SystemRoles()[identity.RoleOwner] {
+		require.False(t, identity.IsDangerAction(p), "Owner must not carry danger permission %s", p)
+	}
+}
+
+func TestStepUpGate(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		srv := newTestServer(t, b, redisURL, nil)
+		tenant := azTenant(t, srv)
+		owner := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
+		member := azUser(t, srv, tenant, azUserOpts{role: identity.RoleMember})
+		admin := azUser(t, srv, tenant, azUserOpts{systemAdmin: true})
+		route, path := azDangerProbe(t, srv)
+		t.Logf("probing the gate with %s %s (%s)", route.Method, route.Path, route.Permission)
+
+		tok := azLogin(t, srv, tenant, owner)
+		t.Run("unelevated is step_up_required", func(t *testing.T) {
+			m := azError(t, azDo(t, srv, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+			require.Equal(t, route.Permission, m["required_permission"])
+			su, ok := m["step_up"].(map[string]any)
+			require.True(t, ok, "step_up object: %v", m)
+			require.Equal(t, "/api/auth/step-up", su["request_endpoint"])
+			require.Equal(t, "/api/auth/step-up/status", su["status_endpoint"])
+			require.EqualValues(t, srv.Config.StepUpTTL.Seconds(), su["ttl_seconds"])
+		})
+		t.Run("status before", func(t *testing.T) {
+			res := azDo(t, srv, http.MethodGet, "/api/auth/step-up/status", tok, nil)
+			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+			require.Equal(t, false, res.JSON(t)["elevated"])
+		})
+		t.Run("wrong password does not elevate", func(t *testing.T) {
+			res := azDo(t, srv, http.MethodPost, "/api/auth/step-up", tok, map[string]any{"password": "wrong password!"})
+			require.Equal(t, http.StatusUnauthorized, res.Status, "%s", res.Body)
+			azError(t, azDo(t, srv, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+		})
+		t.Run("elevated passes", func(t *testing.T) {
+			azStepUp(t, srv, tok)
+			res := azDo(t, srv, http.MethodGet, "/api/auth/step-up/status", tok, nil)
+			require.Equal(t, http.StatusOK, res.Status)
+			m := res.JSON(t)
+			require.Equal(t, true, m["elevated"])
+			rem, _ := m["remaining_seconds"].(float64)
+			require.True(t, rem > 0 && rem <= srv.Config.StepUpTTL.Seconds(), "remaining_seconds %v", rem)
+			// Past the gate: the handler answers for the random id.
+			azError(t, azDo(t, srv, route.Method, path, tok, nil), http.StatusNotFound, "")
+		})
+		t.Run("elevation is per session", func(t *testing.T) {
+			other := azLogin(t, srv, tenant, owner)
+			azError(t, azDo(t, srv, route.Method, path, other, nil), http.StatusForbidden, "step_up_required")
+		})
+		t.Run("DELETE ends it", func(t *testing.T) {
+			res := azDo(t, srv, http.MethodDelete, "/api/auth/step-up", tok, nil)
+			require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
+			require.Equal(t, false, azDo(t, srv, http.MethodGet, "/api/auth/step-up/status", tok, nil).JSON(t)["elevated"])
+			azError(t, azDo(t, srv, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+		})
+		t.Run("system admin bypasses", func(t *testing.T) {
+			atok := azLogin(t, srv, tenant, admin)
+			azError(t, azDo(t, srv, route.Method, path, atok, nil), http.StatusNotFound, "")
+		})
+		t.Run("no permission is plain forbidden", func(t *testing.T) {
+			mtok := azLogin(t, srv, tenant, member)
+			azStepUp(t, srv, mtok) // elevation never grants a permission
+			m := azError(t, azDo(t, srv, route.Method, path, mtok, nil), http.StatusForbidden, "forbidden")
+			require.Equal(t, route.Permission, m["required_permission"])
+			require.NotContains(t, m, "step_up")
+		})
+		t.Run("unauthenticated is 401", func(t *testing.T) {
+			azError(t, azDo(t, srv, route.Method, path, "", nil), http.StatusUnauthorized, "unauthenticated")
+			azError(t, azDo(t, srv, http.MethodPost, "/api/auth/step-up", "", map[string]any{"password": e2ePassword}), http.StatusUnauthorized, "unauthenticated")
+		})
+		t.Run("by PIN", func(t *testing.T) {
+			u := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
+			ptok := azLogin(t, srv, tenant, u)
+			res := azDo(t, srv, http.MethodPut, "/api/auth/pin", ptok, map[string]any{"pin": "482916", "password": e2ePassword})
+			require.Equal(t, http.StatusNoContent, res.Status, "set PIN: %s", res.Body)
+			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"pin": "000000"})
+			require.Equal(t, http.StatusUnauthorized, res.Status, "wrong PIN: %s", res.Body)
+			azError(t, azDo(t, srv, route.Method, path, ptok, nil), http.StatusForbidden, "step_up_required")
+			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"pin": "482916", "reason": "pin"})
+			require.Equal(t, http.StatusOK, res.Status, "step-up by PIN: %s", res.Body)
+			azError(t, azDo(t, srv, route.Method, path, ptok, nil), http.StatusNotFound, "")
+		})
+		t.Run("by TOTP code", func(t *testing.T) {
+			u := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
+			ttok := azLogin(t, srv, tenant, u)
+			res := azDo(t, srv, http.MethodPost, "/api/auth/2fa/setup", ttok, map[string]any{})
+			require.Equal(t, http.StatusOK, res.Status, "2fa setup: %s", res.Body)
+			secret, _ := res.JSON(t)["secret"].(string)
+			require.NotEmpty(t, secret)
+			code := func(at time.Time) string {
+				c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+				require.NoError(t, err)
+				return c
+			}
+			now := time.Now()
+			res = azDo(t, srv, http.MethodPost, "/api/auth/2fa/enable", ttok, map[string]any{"code": code(now)})
+			require.Equal(t, http.StatusOK, res.Status, "2fa enable: %s", res.Body)
+			azError(t, azDo(t, srv, route.Method, path, ttok, nil), http.StatusForbidden, "step_up_required")
+			// The next time step: the enabling code's step is spent.
+			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", ttok, map[string]any{"code": code(now.Add(30 * time.Second)), "reason": "totp"})
+			require.Equal(t, http.StatusOK, res.Status, "step-up by code: %s", res.Body)
+			azError(t, azDo(t, srv, route.Method, path, ttok, nil), http.StatusNotFound, "")
+		})
+		t.Run("audited", func(t *testing.T) {
+			n := azScalar(t, srv, fmt.Sprintf("SELECT COUNT(*) FROM audit_logs WHERE tenant_id = %s AND user_id = %s AND action = %s",
+				azQ(tenant.ID), azQ(owner.ID), azQ(identity.AuditStepUp)))
+			require.NotEqual(t, "0", n, "step-up is audited")
+		})
+	})
+}
+
+// TestStepUpSeenBySecondInstance: two servers on one database and one Redis
+// are one deployment; an elevation on one is honoured by the other.
+func TestStepUpSeenBySecondInstance(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		if redisURL == "" {
+			t.Skip("IDENTITY_TEST_REDIS_URL is unset: step-up flags are shared across instances only through Redis")
+		}
+		one := startServer(t, testConfig(t, b, redisURL), nil)
+		two := startServer(t, testConfig(t, b, redisURL), nil)
+		tenant := azTenant(t, one)
+		owner := azUser(t, one, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
+		route, path := azDangerProbe(t, two)
+		tok := azLogin(t, one, tenant, owner)
+
+		azError(t, azDo(t, two, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+		azStepUp(t, one, tok)
+		res := azDo(t, two, http.MethodGet, "/api/auth/step-up/status", tok, nil)
+		require.Equal(t, true, res.JSON(t)["elevated"], "instance two sees the elevation: %s", res.Body)
+		azError(t, azDo(t, two, route.Method, path, tok, nil), http.StatusNotFound, "")
+
+		require.Equal(t, http.StatusNoContent, azDo(t, two, http.MethodDelete, "/api/auth/step-up", tok, nil).Status)
+		azError(t, azDo(t, one, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+	})
+}

@@ -1,0 +1,128 @@
+package identity_test
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/keyring"
+	"github.com/identity/identity/oauth"
+	"github.com/identity/identity/storage"
+	"github.com/identity/identity/storage/storagetest"
+)
+
+const (
+	benchCost     = 12
+	benchPassword = "Bench-Password-2024!"
+)
+
+// benchAccounts wires identity.Accounts as cmd/identityd does, on a fresh
+// SQLite store, with bcrypt at cost 12 and limits that never refuse.
+func benchAccounts(b *testing.B) (*identity.Accounts, string, string) {
+	b.Helper()
+	ctx := context.Background()
+	st := storagetest.OpenStore(b, storagetest.SQLiteBackend(b), storage.Options{})
+	ring, err := keyring.New([]byte("bench-secret-bench-secret-0123456789abcdef"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := &oauth.KeyManager{Store: st, Ring: ring, ReloadEvery: 10 * time.Second, Retain: 2 * time.Hour}
+	if err := keys.Ensure(ctx); err != nil {
+		b.Fatal(err)
+	}
+	hasher := &oauth.Hasher{Cost: benchCost, Ring: ring}
+	provider, err := oauth.New(oauth.Deps{
+		Issuer:    "http://bench.example",
+		Lifespans: oauth.Lifespans{AccessToken: time.Hour, RefreshToken: 24 * time.Hour, AuthorizeCode: 10 * time.Minute, IDToken: time.Hour},
+		Ring:      ring, Store: st, Keys: keys, Hasher: hasher,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin := &identity.Admin{Store: st, Hasher: hasher, PasswordCost: benchCost}
+	if _, err := admin.CreateTenant(ctx, "bench", "Bench"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := admin.CreateUser(ctx, identity.NewUser{TenantSlug: "bench", Email: "bench@example.com", Password: benchPassword, Name: "Bench"}); err != nil {
+		b.Fatal(err)
+	}
+	cfg := identity.DefaultAccountsConfig()
+	cfg.PasswordCost = benchCost
+	huge := identity.Limit{Rate: 1 << 30, Period: time.Minute}
+	cfg.LoginLimit, cfg.TwoFactorLimit, cfg.PINLimit = huge, huge, huge
+	cfg.LoginLimit.Name = "login"
+	a := &identity.Accounts{
+		Store: st, Tokens: &oauth.FirstParty{Provider: provider, Clients: st},
+		Limiter: storage.NewMemoryLimiter(), Sealer: ring, Config: cfg, Issuer: "Bench",
+	}
+	// The first login creates the tenant's first-party client; keep it out
+	// of the measurement.
+	if _, err := a.Login(ctx, identity.LoginInput{Tenant: "bench", Email: "bench@example.com", Password: benchPassword}); err != nil {
+		b.Fatal(err)
+	}
+	return a, "bench", "bench@example.com"
+}
+
+// BenchmarkLoginBcrypt12 is identity.Accounts.Login end to end (rate limit,
+// user lookup, bcrypt at cost 12, lockout reset, device, session, token and
+// audit rows in SQLite). Compare with BenchmarkBcrypt12Compare, its bound.
+func BenchmarkLoginBcrypt12(b *testing.B) {
+	a, tenant, email := benchAccounts(b)
+	ctx := context.Background()
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			res, err := a.Login(ctx, identity.LoginInput{Tenant: tenant, Email: email, Password: benchPassword, Meta: identity.Meta{IP: "192.0.2.1"}})
+			if err != nil || res.AccessToken == "" {
+				b.Fatalf("login: %v", err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		var n atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			ip := "192.0.2." + strconv.Itoa(int(n.Add(1)%250))
+			for pb.Next() {
+				res, err := a.Login(ctx, identity.LoginInput{Tenant: tenant, Email: email, Password: benchPassword, Meta: identity.Meta{IP: ip}})
+				if err != nil || res.AccessToken == "" {
+					b.Errorf("login: %v", err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkBcrypt12Compare is the bound: one bcrypt comparison at cost 12,
+// which every login costs.
+func BenchmarkBcrypt12Compare(b *testing.B) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(benchPassword), benchCost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := bcrypt.CompareHashAndPassword(hash, []byte(benchPassword)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := bcrypt.CompareHashAndPassword(hash, []byte(benchPassword)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}

@@ -1,0 +1,306 @@
+package identity_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/keyring"
+	"github.com/identity/identity/models"
+	"github.com/identity/identity/oauth"
+	"github.com/identity/identity/storage"
+	"github.com/identity/identity/storage/storagetest"
+)
+
+// machClock is a settable test clock.
+type machClock struct{ t time.Time }
+
+func (c *machClock) now() time.Time { return c.t }
+
+// machOn returns Machines over a fresh store on b with a tenant, the
+// principal of an administrator of it, and the clock.
+func machOn(t *testing.T, b storagetest.Backend) (*identity.Machines, *storage.Store, identity.Principal, *machClock) {
+	t.Helper()
+	st := storagetest.OpenStore(t, b, storage.Options{})
+	ring, err := keyring.New([]byte("machines-test-secret-0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &machClock{t: time.Now().UTC().Truncate(time.Second)}
+	admin := &identity.Admin{Store: st, Hasher: &oauth.Hasher{Cost: bcrypt.MinCost, Ring: ring}, PasswordCost: bcrypt.MinCost}
+	tenant, err := admin.CreateTenant(context.Background(), "mach-"+strings.ToLower(storagetestID(t)), "Machines")
+	if err != nil {
+		t.Fatalf("tenant: %v", err)
+	}
+	m := &identity.Machines{Store: st, Admin: admin, Keys: ring, Now: clock.now}
+	p := identity.Principal{Kind: models.PrincipalUser, TenantID: tenant.ID, UserID: "00000000-0000-4000-8000-000000000001"}
+	return m, st, p, clock
+}
+
+func storagetestID(t *testing.T) string {
+	t.Helper()
+	k, err := keyring.RandomToken(6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.NewReplacer("_", "a", "-", "b").Replace(k)
+}
+
+func machExec(t *testing.T, st *storage.Store, q string) {
+	t.Helper()
+	db, err := st.SQLDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func TestMachinesAPIKeyAuthentication(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			m, st, p, clock := machOn(t, b)
+			sa, err := m.CreateServiceAccount(ctx, p, identity.ServiceAccountInput{Name: machPtr("robot")}, identity.Meta{})
+			if err != nil {
+				t.Fatalf("create service account: %v", err)
+			}
+			days := 1
+			k, err := m.CreateAPIKey(ctx, p, sa.ID, "ci", &days, identity.Meta{})
+			if err != nil {
+				t.Fatalf("create key: %v", err)
+			}
+			if !strings.HasPrefix(k.Key, "idk_") || len(k.Key) != 47 {
+				t.Fatalf("key %q is not idk_ + 43 base64url characters", k.Key)
+			}
+			if k.APIKey.KeyHash == k.Key || strings.Contains(k.APIKey.KeyHash, k.Key[4:]) || len(k.APIKey.KeyHash) != 64 {
+				t.Fatalf("stored hash %q is not a keyed hash of the key", k.APIKey.KeyHash)
+			}
+			if !strings.HasPrefix(k.Key, k.APIKey.Prefix) || len(k.APIKey.Prefix) != 12 {
+				t.Fatalf("prefix %q", k.APIKey.Prefix)
+			}
+
+			got, err := m.AuthenticateAPIKey(ctx, k.Key)
+			if err != nil {
+				t.Fatalf("authenticate: %v", err)
+			}
+			want := identity.Principal{Kind: models.PrincipalServiceAccount, TenantID: p.TenantID, UserID: sa.ID}
+			if got.Kind != want.Kind || got.TenantID != want.TenantID || got.UserID != want.UserID || got.SystemAdmin {
+				t.Fatalf("principal %+v, want %+v", got, want)
+			}
+
+			// last_used_at: written on first use, then at most once a minute.
+			lastUsed := func() time.Time {
+				t.Helper()
+				keys, err := m.APIKeys(ctx, p, sa.ID)
+				if err != nil || len(keys) != 1 || keys[0].LastUsedAt == nil {
+					t.Fatalf("keys %+v, %v", keys, err)
+				}
+				return keys[0].LastUsedAt.UTC()
+			}
+			first := lastUsed()
+			if !first.Equal(clock.t) {
+				t.Fatalf("last_used_at %v, want %v", first, clock.t)
+			}
+			clock.t = clock.t.Add(30 * time.Second)
+			if _, err := m.AuthenticateAPIKey(ctx, k.Key); err != nil {
+				t.Fatal(err)
+			}
+			if lu := lastUsed(); !lu.Equal(first) {
+				t.Fatalf("last_used_at moved to %v within a minute", lu)
+			}
+			clock.t = clock.t.Add(31 * time.Second)
+			if _, err := m.AuthenticateAPIKey(ctx, k.Key); err != nil {
+				t.Fatal(err)
+			}
+			if lu := lastUsed(); !lu.Equal(clock.t) {
+				t.Fatalf("last_used_at %v after a minute, want %v", lu, clock.t)
+			}
+
+			bad := func(name, key string) {
+				t.Helper()
+				if _, err := m.AuthenticateAPIKey(ctx, key); !models.IsKind(err, models.KindUnauthenticated) {
+					t.Errorf("%s: %v, want Unauthenticated", name, err)
+				}
+			}
+			bad("empty", "")
+			bad("no prefix", k.Key[4:])
+			bad("garbage", "idk_"+strings.Repeat("A", 43))
+			bad("short", "idk_abc")
+			bad("NUL", "idk_\x00"+strings.Repeat("A", 42))
+
+			// Expired: the key lived one day.
+			clock.t = clock.t.Add(25 * time.Hour)
+			bad("expired", k.Key)
+			clock.t = clock.t.Add(-25 * time.Hour)
+			if _, err := m.AuthenticateAPIKey(ctx, k.Key); err != nil {
+				t.Fatalf("before expiry: %v", err)
+			}
+
+			// Inactive service account.
+			if _, err := m.UpdateServiceAccount(ctx, p, sa.ID, identity.ServiceAccountInput{IsActive: machPtr(false)}, identity.Meta{}); err != nil {
+				t.Fatal(err)
+			}
+			bad("inactive account", k.Key)
+			if _, err := m.UpdateServiceAccount(ctx, p, sa.ID, identity.ServiceAccountInput{IsActive: machPtr(true)}, identity.Meta{}); err != nil {
+				t.Fatal(err)
+			}
+
+			// Suspended tenant.
+			machExec(t, st, "UPDATE tenants SET suspended_at = created_at WHERE id = '"+p.TenantID+"'")
+			bad("suspended tenant", k.Key)
+			machExec(t, st, "UPDATE tenants SET suspended_at = NULL WHERE id = '"+p.TenantID+"'")
+
+			// Rotation revokes the old key; revocation the new one.
+			rot, err := m.RotateAPIKey(ctx, p, sa.ID, k.APIKey.ID, identity.Meta{})
+			if err != nil {
+				t.Fatalf("rotate: %v", err)
+			}
+			bad("rotated away", k.Key)
+			if _, err := m.AuthenticateAPIKey(ctx, rot.Key); err != nil {
+				t.Fatalf("rotated key: %v", err)
+			}
+			if rot.APIKey.ExpiresAt == nil || rot.APIKey.Name != "ci" {
+				t.Errorf("rotated key keeps name and lifetime: %+v", rot.APIKey)
+			}
+			if _, err := m.RotateAPIKey(ctx, p, sa.ID, k.APIKey.ID, identity.Meta{}); !models.IsKind(err, models.KindConflict) {
+				t.Errorf("rotating a revoked key: %v, want Conflict", err)
+			}
+			if err := m.RevokeAPIKey(ctx, p, sa.ID, rot.APIKey.ID, identity.Meta{}); err != nil {
+				t.Fatal(err)
+			}
+			bad("revoked", rot.Key)
+		})
+	}
+}
+
+func TestMachinesTenantIsolation(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			m, _, p, _ := machOn(t, b)
+			other, err := m.Admin.CreateTenant(ctx, "other-"+strings.ToLower(storagetestID(t)), "Other")
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := identity.Principal{Kind: models.PrincipalUser, TenantID: other.ID, UserID: p.UserID}
+			sa, err := m.CreateServiceAccount(ctx, p, identity.ServiceAccountInput{Name: machPtr("robot")}, identity.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := m.CreateAPIKey(ctx, p, sa.ID, "", nil, identity.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc, err := m.CreateClient(ctx, p, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID}, identity.Meta{})
+			if err != nil {
+				t.Fatalf("create client: %v", err)
+			}
+			if cc.Client.ServiceAccountID == nil || *cc.Client.ServiceAccountID != sa.ID {
+				t.Fatalf("client holder %v", cc.Client.ServiceAccountID)
+			}
+			notFound := func(name string, err error) {
+				t.Helper()
+				if !models.IsKind(err, models.KindNotFound) {
+					t.Errorf("%s from another tenant: %v, want NotFound", name, err)
+				}
+			}
+			_, _, err = m.ServiceAccount(ctx, q, sa.ID)
+			notFound("get service account", err)
+			_, err = m.UpdateServiceAccount(ctx, q, sa.ID, identity.ServiceAccountInput{Name: machPtr("x")}, identity.Meta{})
+			notFound("update service account", err)
+			notFound("delete service account", m.DeleteServiceAccount(ctx, q, sa.ID, identity.Meta{}))
+			_, err = m.APIKeys(ctx, q, sa.ID)
+			notFound("list keys", err)
+			_, err = m.CreateAPIKey(ctx, q, sa.ID, "", nil, identity.Meta{})
+			notFound("create key", err)
+			notFound("revoke key", m.RevokeAPIKey(ctx, q, sa.ID, k.APIKey.ID, identity.Meta{}))
+			_, err = m.RotateAPIKey(ctx, q, sa.ID, k.APIKey.ID, identity.Meta{})
+			notFound("rotate key", err)
+			_, err = m.Client(ctx, q, cc.Client.ID)
+			notFound("get client", err)
+			_, err = m.UpdateClient(ctx, q, cc.Client.ID, identity.ClientPatch{Name: machPtr("x")}, identity.Meta{})
+			notFound("update client", err)
+			notFound("delete client", m.DeleteClient(ctx, q, cc.Client.ID, identity.Meta{}))
+			_, _, err = m.RotateClientSecret(ctx, q, cc.Client.ID, identity.Meta{})
+			notFound("rotate client secret", err)
+			if list, err := m.ServiceAccounts(ctx, q); err != nil || len(list) != 0 {
+				t.Errorf("other tenant lists %v, %v", list, err)
+			}
+			if list, err := m.Clients(ctx, q); err != nil || len(list) != 0 {
+				t.Errorf("other tenant lists clients %v, %v", list, err)
+			}
+			// A service account of another tenant cannot hold a client.
+			_, err = m.CreateClient(ctx, q, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID}, identity.Meta{})
+			wantInvalid(t, err, "service_account_id")
+			// The holder acts only in its own tenant.
+			if _, ok, err := m.ServiceAccountForClient(ctx, other.ID, cc.Client.ID); ok || err != nil {
+				t.Errorf("client in another tenant: ok=%v err=%v", ok, err)
+			}
+			got, ok, err := m.ServiceAccountForClient(ctx, p.TenantID, cc.Client.ID)
+			if err != nil || !ok || got.UserID != sa.ID || got.Kind != models.PrincipalServiceAccount || got.TenantID != p.TenantID {
+				t.Errorf("holder: %+v ok=%v err=%v", got, ok, err)
+			}
+			// Malformed ids are NotFound, never a database error.
+			_, _, err = m.ServiceAccount(ctx, p, "not-a-uuid")
+			notFound("malformed id", err)
+			_, err = m.AssignServiceAccountRole(ctx, p, sa.ID, "not-a-uuid", identity.Meta{})
+			notFound("malformed role id", err)
+		})
+	}
+}
+
+func TestMachinesClientValidation(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			m, _, p, _ := machOn(t, b)
+			cc, err := m.CreateClient(ctx, p, identity.NewClient{Name: "web", GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{"https://app.example/cb"}}, identity.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tests := []struct {
+				name  string
+				patch identity.ClientPatch
+				field string
+			}{
+				{"unknown grant", identity.ClientPatch{GrantTypes: &[]string{"password"}}, "grant_types"},
+				{"no redirect", identity.ClientPatch{RedirectURIs: &[]string{}}, "redirect_uris"},
+				{"http redirect", identity.ClientPatch{RedirectURIs: &[]string{"http://evil.example/cb"}}, "redirect_uris"},
+				{"bad scope", identity.ClientPatch{Scopes: &[]string{"a b"}}, "scopes"},
+				{"bad format", identity.ClientPatch{AccessTokenFormat: machPtr("paseto")}, "access_token_format"},
+				{"empty format", identity.ClientPatch{AccessTokenFormat: machPtr("")}, "access_token_format"},
+				{"NUL name", identity.ClientPatch{Name: machPtr("a\x00b")}, "name"},
+				{"long name", identity.ClientPatch{Name: machPtr(strings.Repeat("n", 201))}, "name"},
+				{"bad audience", identity.ClientPatch{Audience: &[]string{""}}, "audience"},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					_, err := m.UpdateClient(ctx, p, cc.Client.ID, tt.patch, identity.Meta{})
+					wantInvalid(t, err, tt.field)
+				})
+			}
+			got, err := m.UpdateClient(ctx, p, cc.Client.ID, identity.ClientPatch{Name: machPtr("renamed"), GrantTypes: &[]string{"client_credentials"},
+				RedirectURIs: &[]string{}, AccessTokenFormat: machPtr("jwt")}, identity.Meta{})
+			if err != nil {
+				t.Fatalf("valid patch: %v", err)
+			}
+			if got.Name != "renamed" || got.AccessTokenFormat != "jwt" || len(got.ResponseTypes) != 0 || got.TenantID != p.TenantID {
+				t.Errorf("patched client %+v", got)
+			}
+			if got.SecretHash != cc.Client.SecretHash {
+				t.Error("a patch changed the secret hash")
+			}
+			if _, err := m.Client(ctx, p, "first-party-"+p.TenantID); !models.IsKind(err, models.KindNotFound) {
+				t.Errorf("first-party client: %v, want NotFound", err)
+			}
+		})
+	}
+}
+
+func machPtr[T any](v T) *T { return &v }

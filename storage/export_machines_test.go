@@ -1,0 +1,24 @@
+package storage
+
+import (
+	"sync/atomic"
+
+	"gorm.io/gorm"
+)
+
+// APIKeyLookupSQL exposes the lookup statement to the index test.
+const APIKeyLookupSQL = apiKeyLookupSQL
+
+// CountStatements counts every statement the store runs from now on.
+func CountStatements(s *Store) func() int64 {
+	var n atomic.Int64
+	inc := func(*gorm.DB) { n.Add(1) }
+	cb := s.gdb.Callback()
+	_ = cb.Query().After("*").Register("test:count_query", inc)
+	_ = cb.Row().After("*").Register("test:count_row", inc)
+	_ = cb.Raw().After("*").Register("test:count_raw", inc)
+	_ = cb.Create().After("*").Register("test:count_create", inc)
+	_ = cb.Update().After("*").Register("test:count_update", inc)
+	_ = cb.Delete().After("*").Register("test:count_delete", inc)
+	return n.Load
+}

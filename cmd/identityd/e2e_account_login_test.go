@@ -61,10 +61,11 @@ func TestAccountLoginAPI(t *testing.T) {
 			t.Parallel()
 			accErr(t, e.do(t, accReq{Method: http.MethodGet, Path: "/api/auth/me"}), http.StatusUnauthorized, "unauthenticated")
 			accErr(t, e.do(t, accReq{Method: http.MethodGet, Path: "/api/auth/me", Token: "idt_at_nonsense"}), http.StatusUnauthorized, "invalid_token")
-			// A client-credentials token is not a user's.
+			// A client-credentials token is valid but not a user's (nor a
+			// service account's): authenticated, and refused.
 			cc := e.serviceClient(t, nil)
 			tok := requireTokens(t, tokenRequest(t, e.srv, cc, map[string][]string{"grant_type": {"client_credentials"}}))
-			accErr(t, e.do(t, accReq{Method: http.MethodGet, Path: "/api/auth/me", Token: tok.Access}), http.StatusUnauthorized, "invalid_token")
+			accErr(t, e.do(t, accReq{Method: http.MethodGet, Path: "/api/auth/me", Token: tok.Access}), http.StatusForbidden, "principal_not_allowed")
 		})
 
 		t.Run("third-party token refused", func(t *testing.T) {

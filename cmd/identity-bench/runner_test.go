@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A fake token endpoint that fails every fifth request: the runner must count
+// successes and failures apart, classify the failures, and report sane
+// percentiles.
+func TestRunCountsAndClassifies(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, secret, ok := r.BasicAuth()
+		if !ok || id != "svc" || secret != "s3cret" || r.FormValue("grant_type") != "client_credentials" {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		if n.Add(1)%5 == 0 {
+			http.Error(w, `{"error":"server_error"}`, http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"t","token_type":"bearer"}`))
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"-url", srv.URL, "-scenario", "client-credentials", "-client-id", "svc",
+		"-client-secret", "s3cret", "-c", "4", "-n", "200", "-warmup", "0", "-json", "-progress=false"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v (%s)", err, errOut.String())
+	}
+	var res Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("json output: %v: %s", err, out.String())
+	}
+	if res.Requests != 200 {
+		t.Fatalf("requests = %d, want 200", res.Requests)
+	}
+	if res.Errors["http_503"] != 40 || res.OK != 160 {
+		t.Fatalf("ok %d, errors %v; want 160 ok and 40 http_503", res.OK, res.Errors)
+	}
+	if !(res.P50ms > 0 && res.P50ms <= res.P95ms && res.P95ms <= res.P99ms && res.P99ms <= res.MaxMs) {
+		t.Fatalf("percentiles out of order: %+v", res)
+	}
+}
+
+func TestIntrospectScenarioNeedsActive(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/oauth/token":
+			_, _ = w.Write([]byte(`{"access_token":"tok"}`))
+		case "/api/oauth/introspect":
+			if r.FormValue("token") == "tok" {
+				_, _ = w.Write([]byte(`{"active": true}`))
+				return
+			}
+			_, _ = w.Write([]byte(`{"active":false}`))
+		}
+	}))
+	defer srv.Close()
+	o, err := parseFlags([]string{"-url", srv.URL, "-scenario", "introspect", "-client-id", "a", "-client-secret", "b",
+		"-c", "2", "-d", "300ms", "-warmup", "0", "-progress=false"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK == 0 || len(res.Errors) != 0 {
+		t.Fatalf("ok %d errors %v", res.OK, res.Errors)
+	}
+	o.Token = "other"
+	res, err = Run(context.Background(), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK != 0 || res.Errors["inactive"] == 0 {
+		t.Fatalf("an inactive answer must count as an error: %+v", res)
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"-scenario", "nope"},
+		{"-scenario", "client-credentials"},
+		{"-scenario", "login-api", "-tenant", "a"},
+		{"-c", "0", "-scenario", "get"},
+		{"-scenario", "get", "extra"},
+	} {
+		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "") {
+			t.Errorf("%v: no usage error", args)
+		} else if _, ok := err.(usageError); !ok {
+			t.Errorf("%v: %T, want usageError", args, err)
+		}
+	}
+	_ = time.Second
+}

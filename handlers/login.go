@@ -12,6 +12,7 @@ import (
 
 	"github.com/identity/identity/identity"
 	"github.com/identity/identity/models"
+	"github.com/identity/identity/oauth"
 )
 
 // loginTarget is what a signed return_to tells the login page: where to go
@@ -27,6 +28,8 @@ type loginTarget struct {
 	// done: a path on this server or a URL of an allowed redirect origin
 	// (IDENTITY_REDIRECT_ALLOWED_ORIGINS); anything else is dropped.
 	next string
+	// mfa: the authorization request's acr_values ask for multi-factor.
+	mfa bool
 }
 
 func (s *Server) loginTarget(c echo.Context, signed string) loginTarget {
@@ -45,7 +48,8 @@ func (s *Server) loginTarget(c echo.Context, signed string) loginTarget {
 		}
 		return t
 	}
-	t := loginTarget{signed: signed, path: u.String()}
+	t := loginTarget{signed: signed, path: u.String(),
+		mfa: slices.Contains(strings.Fields(u.Query().Get("acr_values")), oauth.ACRMultiFactor)}
 	ctx := c.Request().Context()
 	if cl, err := s.Clients.GetClient(ctx, u.Query().Get("client_id")); err == nil {
 		if tc, ok := cl.(tenantClient); ok {
@@ -96,7 +100,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	res, err := s.Accounts.Login(ctx, identity.LoginInput{
 		Tenant: tenant, Email: email, Password: c.FormValue("password"),
 		Remember: c.FormValue("remember") != "", DeviceToken: cookieValue(c, deviceCookie),
-		Browser: true, Meta: meta(c),
+		Browser: true, ForceSecondFactor: t.mfa, Meta: meta(c),
 	})
 	if err != nil {
 		var me *models.Error

@@ -130,7 +130,10 @@ type LoginInput struct {
 	Remember    bool
 	DeviceToken string // the device token the client presented, if any
 	Browser     bool   // a page login: a cookie session instead of a bearer token
-	Meta        Meta
+	// ForceSecondFactor asks for the second factor even on a trusted device
+	// (a relying party's acr_values asked for multi-factor).
+	ForceSecondFactor bool
+	Meta              Meta
 }
 
 // LoginResult is a completed login or the next step it needs.
@@ -262,7 +265,7 @@ func (a *Accounts) Login(ctx context.Context, in LoginInput) (*LoginResult, erro
 	if in.DeviceToken != "" {
 		if d, err := a.Store.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken)); err == nil {
 			data.DeviceID = d.ID
-			if d.Trusted(now) && user.TwoFactorEnabled() {
+			if d.Trusted(now) && user.TwoFactorEnabled() && !in.ForceSecondFactor {
 				data.AMR = append(data.AMR, "trusted_device")
 			}
 		}

@@ -36,3 +36,16 @@ func (a *Accounts) BrowserSession(ctx context.Context, cookieToken string) (*mod
 func (a *Accounts) User(ctx context.Context, tenantID, userID string) (*models.User, error) {
 	return a.Store.GetUser(ctx, tenantID, userID)
 }
+
+// BrowserSessionAMR returns how the login behind a browser session was
+// authenticated (its session's methods), or just a password when unknown.
+func (a *Accounts) BrowserSessionAMR(ctx context.Context, ls *models.LoginSession) []string {
+	if ls == nil || ls.SessionID == nil {
+		return []string{"pwd"}
+	}
+	s, err := a.Store.GetSession(ctx, ls.TenantID, ls.UserID, *ls.SessionID)
+	if err != nil || len(s.AuthMethods) == 0 {
+		return []string{"pwd"}
+	}
+	return s.AuthMethods
+}

@@ -27,6 +27,7 @@ type Discovery struct {
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	ACRValuesSupported                         []string `json:"acr_values_supported"`
 }
 
 // NewDiscovery describes this server at issuer.
@@ -49,7 +50,8 @@ func NewDiscovery(issuer string) Discovery {
 		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic"},
 		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
-		ClaimsSupported:                           []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "email", "email_verified", "name", "tenant_id"},
+		ClaimsSupported:                           []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "acr", "amr", "email", "email_verified", "name", "tenant_id"},
+		ACRValuesSupported:                        []string{ACRPassword, ACRMultiFactor},
 		CodeChallengeMethodsSupported:             []string{"S256"},
 		PromptValuesSupported:                     []string{"none", "login", "consent"},
 	}

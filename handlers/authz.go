@@ -87,9 +87,8 @@ func (s *Server) resolvePrincipal(c echo.Context) (identity.Principal, error) {
 		if act, ok := sess.Extra["act"].(map[string]any); ok {
 			p.ActorID, _ = act["sub"].(string)
 		}
-		if admin, ok := sess.Extra["system_admin"].(bool); ok && admin {
-			p.SystemAdmin = true
-		}
+		// System administration is read from the user row on every request
+		// (never from the token), and an impersonation token never carries it.
 		if s.Accounts != nil && p.ActorID == "" {
 			if u, err := s.Accounts.User(ctx, p.TenantID, p.UserID); err == nil {
 				p.SystemAdmin = u.IsSystemAdmin

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -73,28 +72,7 @@ func machLogin(t *testing.T, srv *testServer, tenant, email string) string {
 // to encode) with a bearer token.
 func machDo(t *testing.T, srv *testServer, method, path, token string, body any) *httpResult {
 	t.Helper()
-	var r *bytes.Reader
-	switch v := body.(type) {
-	case nil:
-		r = bytes.NewReader(nil)
-	case string:
-		r = bytes.NewReader([]byte(v))
-	default:
-		b, err := json.Marshal(v)
-		require.NoError(t, err)
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, srv.URL+path, r)
-	require.NoError(t, err)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	res := readResult(t, resp)
+	res := apiCall(t, srv, method, path, token, body)
 	require.Less(t, res.Status, 500, "%s %s answered %d: %s", method, path, res.Status, res.Body)
 	return res
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -62,28 +61,7 @@ func opLogin(t *testing.T, srv *testServer, slug, email string) string {
 // opAPI calls the JSON API with an optional bearer token and JSON body.
 func opAPI(t *testing.T, srv *testServer, method, path, token string, body any) *httpResult {
 	t.Helper()
-	var rdr *bytes.Reader
-	switch b := body.(type) {
-	case nil:
-		rdr = bytes.NewReader(nil)
-	case string:
-		rdr = bytes.NewReader([]byte(b))
-	default:
-		raw, err := json.Marshal(b)
-		require.NoError(t, err)
-		rdr = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, srv.URL+path, rdr)
-	require.NoError(t, err)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	return readResult(t, resp)
+	return apiCall(t, srv, method, path, token, body)
 }
 
 // requireAPIError asserts the JSON API error shape.

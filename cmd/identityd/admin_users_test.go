@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -86,28 +84,7 @@ func auLogin(t *testing.T, srv *testServer, tenant, email, password string) stri
 // bearer token, if any.
 func auDo(t *testing.T, srv *testServer, token, method, path string, body any) *httpResult {
 	t.Helper()
-	var rd *bytes.Reader
-	switch b := body.(type) {
-	case nil:
-		rd = bytes.NewReader(nil)
-	case string:
-		rd = bytes.NewReader([]byte(b))
-	default:
-		raw, err := json.Marshal(b)
-		require.NoError(t, err)
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, srv.URL+path, rd)
-	require.NoError(t, err)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	return readResult(t, resp)
+	return apiCall(t, srv, method, path, token, body)
 }
 
 // auStatus asserts the status and returns the decoded body (nil for 204).

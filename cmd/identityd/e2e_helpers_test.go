@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -156,6 +157,33 @@ func (r *httpResult) Location(t *testing.T) *url.URL {
 	u, err := r.URL.Parse(loc)
 	require.NoError(t, err)
 	return u
+}
+
+// apiCall sends a JSON API request: body nil sends none, a string is sent
+// as is, anything else is encoded as JSON; token, when set, goes as Bearer.
+func apiCall(t *testing.T, srv *testServer, method, path, token string, body any) *httpResult {
+	t.Helper()
+	var rd io.Reader = http.NoBody
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(t, err)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, srv.URL+path, rd)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	return readResult(t, resp)
 }
 
 func readResult(t *testing.T, resp *http.Response) *httpResult {

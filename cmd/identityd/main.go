@@ -160,8 +160,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "clients create":
 		out, err := app.Admin.CreateClient(ctx, identity.NewClient{
 			TenantSlug: c.tenant, ID: c.id, Secret: c.secret, Name: c.name,
-			GrantTypes: splitList(c.grantTypes), Scopes: splitList(c.scopes),
-			RedirectURIs: splitList(c.redirectURIs), Audience: splitList(c.audience),
+			GrantTypes: splitComma(c.grantTypes), Scopes: splitComma(c.scopes),
+			RedirectURIs: splitComma(c.redirectURIs), Audience: splitComma(c.audience),
 			Public: c.public, SkipConsent: c.skipConsent, AuthMethod: c.authMethod,
 			AccessTokenFormat: c.tokenFormat,
 		})
@@ -258,16 +258,6 @@ func (c *cliFlags) validate(cmd string) error {
 		return errUsage{cmd + ": --batch must be a positive number"}
 	}
 	return nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // describe turns a service error into one readable line, with the fields.

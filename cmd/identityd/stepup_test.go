@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -104,25 +102,7 @@ func azLogin(t *testing.T, srv *testServer, tenant *models.Tenant, u *models.Use
 // azDo sends a JSON request with a bearer token.
 func azDo(t *testing.T, srv *testServer, method, path, token string, body any) *httpResult {
 	t.Helper()
-	var rd *bytes.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		require.NoError(t, err)
-		rd = bytes.NewReader(raw)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequest(method, srv.URL+path, rd)
-	require.NoError(t, err)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	return readResult(t, resp)
+	return apiCall(t, srv, method, path, token, body)
 }
 
 // azStepUp elevates the token's session with a password.

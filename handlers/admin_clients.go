@@ -14,7 +14,7 @@ import (
 // always the principal's; first-party clients are neither listed nor changed.
 func (s *Server) clientRoutes(e *echo.Echo) {
 	s.api(e, http.MethodGet, "/api/clients", "identity.oauth_clients.read", true, s.withMachines(apiListClients))
-	s.api(e, http.MethodPost, "/api/clients", "identity.oauth_clients.create", true, s.withMachines(apiCreateClient))
+	s.api(e, http.MethodPost, "/api/clients", "identity.oauth_clients.create", true, s.withMachines(s.apiCreateClient))
 	s.api(e, http.MethodGet, "/api/clients/:id", "identity.oauth_clients.read", true, s.withMachines(apiGetClient))
 	s.api(e, http.MethodPatch, "/api/clients/:id", "identity.oauth_clients.update", true, s.withMachines(apiUpdateClient))
 	s.api(e, http.MethodDelete, "/api/clients/:id", "identity.oauth_clients.delete", true, s.withMachines(apiDeleteClient))
@@ -67,8 +67,8 @@ func clientRenameField(err error, from, to string) error {
 	return err
 }
 
-func apiListClients(c echo.Context, m MachineAdmin) error {
-	list, err := m.Clients(c.Request().Context(), principal(c))
+func apiListClients(c echo.Context, m MachineAdmin, a identity.Actor) error {
+	list, err := m.Clients(c.Request().Context(), a.Principal)
 	if err != nil {
 		return err
 	}
@@ -79,15 +79,15 @@ func apiListClients(c echo.Context, m MachineAdmin) error {
 	return c.JSON(http.StatusOK, map[string]any{"clients": out})
 }
 
-func apiGetClient(c echo.Context, m MachineAdmin) error {
-	cl, err := m.Client(c.Request().Context(), principal(c), c.Param("id"))
+func apiGetClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
+	cl, err := m.Client(c.Request().Context(), a.Principal, c.Param("id"))
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, viewClient(cl))
 }
 
-func apiCreateClient(c echo.Context, m MachineAdmin) error {
+func (s *Server) apiCreateClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
 	// The id, the secret and the tenant are never taken from the body.
 	var in struct {
 		Name                    string   `json:"name"`
@@ -104,7 +104,14 @@ func apiCreateClient(c echo.Context, m MachineAdmin) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	cc, err := m.CreateClient(c.Request().Context(), principal(c), identity.NewClient{
+	if in.ServiceAccountID != "" {
+		// Binding a client to a service account hands out the account's
+		// power: its own danger permission, with its step-up.
+		if err := s.require("identity.oauth_clients.bind")(func(echo.Context) error { return nil })(c); err != nil {
+			return err
+		}
+	}
+	cc, err := m.CreateClient(c.Request().Context(), a, identity.NewClient{
 		Name: in.Name, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RedirectURIs: in.RedirectURIs, Audience: in.Audience,
 		Public: in.Public, SkipConsent: in.SkipConsent, AuthMethod: in.TokenEndpointAuthMethod,
 		AccessTokenFormat: in.AccessTokenFormat, ServiceAccountID: in.ServiceAccountID,
@@ -120,7 +127,7 @@ func apiCreateClient(c echo.Context, m MachineAdmin) error {
 	return c.JSON(http.StatusCreated, body)
 }
 
-func apiUpdateClient(c echo.Context, m MachineAdmin) error {
+func apiUpdateClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
 	var in struct {
 		Name              *string   `json:"name"`
 		RedirectURIs      *[]string `json:"redirect_uris"`
@@ -133,7 +140,7 @@ func apiUpdateClient(c echo.Context, m MachineAdmin) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	cl, err := m.UpdateClient(c.Request().Context(), principal(c), c.Param("id"), identity.ClientPatch{
+	cl, err := m.UpdateClient(c.Request().Context(), a, c.Param("id"), identity.ClientPatch{
 		Name: in.Name, RedirectURIs: in.RedirectURIs, Scopes: in.Scopes, GrantTypes: in.GrantTypes,
 		Audience: in.Audience, SkipConsent: in.SkipConsent, AccessTokenFormat: in.AccessTokenFormat,
 	}, meta(c))
@@ -143,16 +150,16 @@ func apiUpdateClient(c echo.Context, m MachineAdmin) error {
 	return c.JSON(http.StatusOK, viewClient(cl))
 }
 
-func apiDeleteClient(c echo.Context, m MachineAdmin) error {
-	if err := m.DeleteClient(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
+func apiDeleteClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
+	if err := m.DeleteClient(c.Request().Context(), a, c.Param("id"), meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
-func apiRotateClientSecret(c echo.Context, m MachineAdmin) error {
+func apiRotateClientSecret(c echo.Context, m MachineAdmin, a identity.Actor) error {
 	id := c.Param("id")
-	secret, until, err := m.RotateClientSecret(c.Request().Context(), principal(c), id, meta(c))
+	secret, until, err := m.RotateClientSecret(c.Request().Context(), a, id, meta(c))
 	if err != nil {
 		return err
 	}

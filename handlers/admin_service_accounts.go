@@ -17,23 +17,23 @@ import (
 type MachineAdmin interface {
 	Clients(ctx context.Context, p identity.Principal) ([]models.Client, error)
 	Client(ctx context.Context, p identity.Principal, id string) (*models.Client, error)
-	CreateClient(ctx context.Context, p identity.Principal, in identity.NewClient, m identity.Meta) (*identity.CreatedClient, error)
-	UpdateClient(ctx context.Context, p identity.Principal, id string, patch identity.ClientPatch, m identity.Meta) (*models.Client, error)
-	DeleteClient(ctx context.Context, p identity.Principal, id string, m identity.Meta) error
-	RotateClientSecret(ctx context.Context, p identity.Principal, id string, m identity.Meta) (string, *time.Time, error)
+	CreateClient(ctx context.Context, a identity.Actor, in identity.NewClient, m identity.Meta) (*identity.CreatedClient, error)
+	UpdateClient(ctx context.Context, a identity.Actor, id string, patch identity.ClientPatch, m identity.Meta) (*models.Client, error)
+	DeleteClient(ctx context.Context, a identity.Actor, id string, m identity.Meta) error
+	RotateClientSecret(ctx context.Context, a identity.Actor, id string, m identity.Meta) (string, *time.Time, error)
 
 	ServiceAccounts(ctx context.Context, p identity.Principal) ([]models.ServiceAccount, error)
 	ServiceAccount(ctx context.Context, p identity.Principal, id string) (*models.ServiceAccount, []models.Role, error)
-	CreateServiceAccount(ctx context.Context, p identity.Principal, in identity.ServiceAccountInput, m identity.Meta) (*models.ServiceAccount, error)
-	UpdateServiceAccount(ctx context.Context, p identity.Principal, id string, in identity.ServiceAccountInput, m identity.Meta) (*models.ServiceAccount, error)
-	DeleteServiceAccount(ctx context.Context, p identity.Principal, id string, m identity.Meta) error
-	AssignServiceAccountRole(ctx context.Context, p identity.Principal, id, roleID string, m identity.Meta) (*models.Role, error)
-	RemoveServiceAccountRole(ctx context.Context, p identity.Principal, id, roleID string, m identity.Meta) error
+	CreateServiceAccount(ctx context.Context, a identity.Actor, in identity.ServiceAccountInput, m identity.Meta) (*models.ServiceAccount, error)
+	UpdateServiceAccount(ctx context.Context, a identity.Actor, id string, in identity.ServiceAccountInput, m identity.Meta) (*models.ServiceAccount, error)
+	DeleteServiceAccount(ctx context.Context, a identity.Actor, id string, m identity.Meta) error
+	AssignServiceAccountRole(ctx context.Context, a identity.Actor, id, roleID string, m identity.Meta) (*models.Role, error)
+	RemoveServiceAccountRole(ctx context.Context, a identity.Actor, id, roleID string, m identity.Meta) error
 
-	CreateAPIKey(ctx context.Context, p identity.Principal, serviceAccountID, name string, expiresInDays *int, m identity.Meta) (*identity.NewAPIKey, error)
+	CreateAPIKey(ctx context.Context, a identity.Actor, serviceAccountID, name string, expiresInDays *int, m identity.Meta) (*identity.NewAPIKey, error)
 	APIKeys(ctx context.Context, p identity.Principal, serviceAccountID string) ([]models.APIKey, error)
-	RevokeAPIKey(ctx context.Context, p identity.Principal, serviceAccountID, keyID string, m identity.Meta) error
-	RotateAPIKey(ctx context.Context, p identity.Principal, serviceAccountID, keyID string, m identity.Meta) (*identity.NewAPIKey, error)
+	RevokeAPIKey(ctx context.Context, a identity.Actor, serviceAccountID, keyID string, m identity.Meta) error
+	RotateAPIKey(ctx context.Context, a identity.Actor, serviceAccountID, keyID string, m identity.Meta) (*identity.NewAPIKey, error)
 }
 
 // machineAdmin returns Deps.Machines as a MachineAdmin.
@@ -44,14 +44,19 @@ func (s *Server) machineAdmin() (MachineAdmin, error) {
 	return nil, models.ErrInternal(errors.New("handlers: Deps.Machines does not administer machines"))
 }
 
-// withMachines adapts a handler that needs the machine administration.
-func (s *Server) withMachines(h func(c echo.Context, m MachineAdmin) error) echo.HandlerFunc {
+// withMachines adapts a handler that needs the machine administration and
+// the acting principal with its permissions (the grant rules need both).
+func (s *Server) withMachines(h func(c echo.Context, m MachineAdmin, a identity.Actor) error) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		m, err := s.machineAdmin()
 		if err != nil {
 			return err
 		}
-		return h(c, m)
+		a, err := s.dirActor(c)
+		if err != nil {
+			return err
+		}
+		return h(c, m, a)
 	}
 }
 
@@ -132,8 +137,8 @@ func (b serviceAccountBody) input() identity.ServiceAccountInput {
 	return identity.ServiceAccountInput{Name: b.Name, Description: b.Description, IsActive: b.IsActive}
 }
 
-func apiListServiceAccounts(c echo.Context, m MachineAdmin) error {
-	list, err := m.ServiceAccounts(c.Request().Context(), principal(c))
+func apiListServiceAccounts(c echo.Context, m MachineAdmin, a identity.Actor) error {
+	list, err := m.ServiceAccounts(c.Request().Context(), a.Principal)
 	if err != nil {
 		return err
 	}
@@ -144,8 +149,8 @@ func apiListServiceAccounts(c echo.Context, m MachineAdmin) error {
 	return c.JSON(http.StatusOK, map[string]any{"service_accounts": out})
 }
 
-func apiGetServiceAccount(c echo.Context, m MachineAdmin) error {
-	sa, roles, err := m.ServiceAccount(c.Request().Context(), principal(c), c.Param("id"))
+func apiGetServiceAccount(c echo.Context, m MachineAdmin, a identity.Actor) error {
+	sa, roles, err := m.ServiceAccount(c.Request().Context(), a.Principal, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -155,7 +160,7 @@ func apiGetServiceAccount(c echo.Context, m MachineAdmin) error {
 	return c.JSON(http.StatusOK, viewServiceAccount(sa, roles))
 }
 
-func apiCreateServiceAccount(c echo.Context, m MachineAdmin) error {
+func apiCreateServiceAccount(c echo.Context, m MachineAdmin, a identity.Actor) error {
 	var in serviceAccountBody
 	if err := bind(c, &in); err != nil {
 		return err
@@ -163,54 +168,54 @@ func apiCreateServiceAccount(c echo.Context, m MachineAdmin) error {
 	if in.Name == nil {
 		return models.ErrInvalid(map[string]string{"name": "Required."})
 	}
-	sa, err := m.CreateServiceAccount(c.Request().Context(), principal(c), in.input(), meta(c))
+	sa, err := m.CreateServiceAccount(c.Request().Context(), a, in.input(), meta(c))
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, viewServiceAccount(sa, nil))
 }
 
-func apiUpdateServiceAccount(c echo.Context, m MachineAdmin) error {
+func apiUpdateServiceAccount(c echo.Context, m MachineAdmin, a identity.Actor) error {
 	var in serviceAccountBody
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	sa, err := m.UpdateServiceAccount(c.Request().Context(), principal(c), c.Param("id"), in.input(), meta(c))
+	sa, err := m.UpdateServiceAccount(c.Request().Context(), a, c.Param("id"), in.input(), meta(c))
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, viewServiceAccount(sa, nil))
 }
 
-func apiDeleteServiceAccount(c echo.Context, m MachineAdmin) error {
-	if err := m.DeleteServiceAccount(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
+func apiDeleteServiceAccount(c echo.Context, m MachineAdmin, a identity.Actor) error {
+	if err := m.DeleteServiceAccount(c.Request().Context(), a, c.Param("id"), meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
-func apiAssignServiceAccountRole(c echo.Context, m MachineAdmin) error {
+func apiAssignServiceAccountRole(c echo.Context, m MachineAdmin, a identity.Actor) error {
 	var in struct {
 		RoleID string `json:"role_id"`
 	}
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	r, err := m.AssignServiceAccountRole(c.Request().Context(), principal(c), c.Param("id"), in.RoleID, meta(c))
+	r, err := m.AssignServiceAccountRole(c.Request().Context(), a, c.Param("id"), in.RoleID, meta(c))
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"service_account_id": c.Param("id"), "role": saRoleRef{ID: r.ID, Name: r.Name}})
 }
 
-func apiRemoveServiceAccountRole(c echo.Context, m MachineAdmin) error {
-	if err := m.RemoveServiceAccountRole(c.Request().Context(), principal(c), c.Param("id"), c.Param("role_id"), meta(c)); err != nil {
+func apiRemoveServiceAccountRole(c echo.Context, m MachineAdmin, a identity.Actor) error {
+	if err := m.RemoveServiceAccountRole(c.Request().Context(), a, c.Param("id"), c.Param("role_id"), meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
-func apiCreateAPIKey(c echo.Context, m MachineAdmin) error {
+func apiCreateAPIKey(c echo.Context, m MachineAdmin, a identity.Actor) error {
 	var in struct {
 		Name          string `json:"name"`
 		ExpiresInDays *int   `json:"expires_in_days"`
@@ -218,15 +223,15 @@ func apiCreateAPIKey(c echo.Context, m MachineAdmin) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	k, err := m.CreateAPIKey(c.Request().Context(), principal(c), c.Param("id"), in.Name, in.ExpiresInDays, meta(c))
+	k, err := m.CreateAPIKey(c.Request().Context(), a, c.Param("id"), in.Name, in.ExpiresInDays, meta(c))
 	if err != nil {
 		return err
 	}
 	return newKeyBody(c, http.StatusCreated, k)
 }
 
-func apiListAPIKeys(c echo.Context, m MachineAdmin) error {
-	list, err := m.APIKeys(c.Request().Context(), principal(c), c.Param("id"))
+func apiListAPIKeys(c echo.Context, m MachineAdmin, a identity.Actor) error {
+	list, err := m.APIKeys(c.Request().Context(), a.Principal, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -237,15 +242,15 @@ func apiListAPIKeys(c echo.Context, m MachineAdmin) error {
 	return c.JSON(http.StatusOK, map[string]any{"api_keys": out})
 }
 
-func apiRevokeAPIKey(c echo.Context, m MachineAdmin) error {
-	if err := m.RevokeAPIKey(c.Request().Context(), principal(c), c.Param("id"), c.Param("key_id"), meta(c)); err != nil {
+func apiRevokeAPIKey(c echo.Context, m MachineAdmin, a identity.Actor) error {
+	if err := m.RevokeAPIKey(c.Request().Context(), a, c.Param("id"), c.Param("key_id"), meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
-func apiRotateAPIKey(c echo.Context, m MachineAdmin) error {
-	k, err := m.RotateAPIKey(c.Request().Context(), principal(c), c.Param("id"), c.Param("key_id"), meta(c))
+func apiRotateAPIKey(c echo.Context, m MachineAdmin, a identity.Actor) error {
+	k, err := m.RotateAPIKey(c.Request().Context(), a, c.Param("id"), c.Param("key_id"), meta(c))
 	if err != nil {
 		return err
 	}

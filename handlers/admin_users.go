@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -33,14 +34,19 @@ func (s *Server) userAdminRoutes(e *echo.Echo) {
 	s.api(e, http.MethodPut, "/api/admin/users/:id/system-admin", "admin.users.system_admin", false, s.apiSetSystemAdmin)
 }
 
-// dirActor is the principal with its permissions, resolved once per request.
+// dirActor is the principal with its permissions, resolved once per
+// request, and a way to ask whether it has stepped up (the grant rules ask
+// only when a danger action is at stake).
 func (s *Server) dirActor(c echo.Context) (identity.Actor, error) {
 	p := principal(c)
 	perms, err := s.permissions(c, p)
 	if err != nil {
 		return identity.Actor{}, err
 	}
-	return identity.Actor{Principal: p, Perms: perms, Meta: meta(c)}, nil
+	return identity.Actor{Principal: p, Perms: perms, Meta: meta(c), Elevated: func(ctx context.Context) (bool, error) {
+		ok, _, err := s.Authorizer.StepUpStatus(ctx, p)
+		return ok, err
+	}}, nil
 }
 
 // roleView is a role as the API shows it.

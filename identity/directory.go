@@ -64,23 +64,17 @@ type DirectoryStore interface {
 // acting principal. Every change is one transaction with its audit row.
 //
 // Besides the route's permission, two rules keep a tenant principal from
-// raising its own power: nobody grants (through a role or policy they
-// create, edit or assign) a permission they do not hold themselves, and
-// nobody changes a user who holds a permission they lack. admin.*
+// raising its own power, both judged by pattern coverage (grants.go):
+// nobody grants (through a role or policy they create, edit or assign) a
+// pattern their own grants do not cover (CanGrant), and nobody changes a
+// user whose effective permissions they do not cover (CanActOn); where a
+// danger action is at stake the actor must also have stepped up. admin.*
 // permissions come only with system administration, never from a role or
 // policy. System admins pass both rules.
 type Directory struct {
 	Store        DirectoryStore
 	PasswordCost int
 	Now          func() time.Time
-}
-
-// Actor is who acts on the directory: the principal, its resolved
-// permissions (from the request's one resolution) and where it came from.
-type Actor struct {
-	Principal
-	Perms PermissionSet
-	Meta  Meta
 }
 
 func (d *Directory) now() time.Time {
@@ -116,39 +110,10 @@ func errForbidden(msg, permission string) *models.Error {
 	return &models.Error{Kind: models.KindForbidden, Code: "forbidden", Msg: msg, RequiredPermission: permission}
 }
 
-// grantProbes are the permissions the anti-escalation rules compare: the
-// catalogue and the danger patterns (a "*" segment stands for itself, so a
-// grant covers a pattern only segment for segment).
-func grantProbes() []string {
-	return append(slices.Clone(Catalogue), DangerActions...)
-}
-
-// missingGrant returns a permission that granted covers and held does not,
-// or "" when held covers everything granted covers.
-func missingGrant(held PermissionSet, granted []string) string {
-	g := PermissionSet(granted)
-	for _, p := range grantProbes() {
-		if g.Has(p) && !held.Has(p) {
-			return p
-		}
-	}
-	return ""
-}
-
-// canGrant enforces "nobody grants what they do not hold".
-func canGrant(a Actor, granted []string) error {
-	if a.SystemAdmin {
-		return nil
-	}
-	if p := missingGrant(a.Perms, granted); p != "" {
-		return errForbidden("You cannot grant a permission you do not hold.", p)
-	}
-	return nil
-}
-
 // target loads a user of the actor's tenant that the actor is about to
-// change: a system admin can be changed only by a system admin, and a user
-// who holds a permission the actor lacks only by someone who holds it too.
+// change: a system admin can be changed only by a system admin, and any
+// other user only by an actor whose grants cover the user's effective
+// permissions (CanActOn). Every change of another user goes through here.
 func (d *Directory) target(ctx context.Context, a Actor, id string) (*models.User, error) {
 	u, err := d.Store.GetUser(ctx, a.TenantID, id)
 	if err != nil {
@@ -167,8 +132,8 @@ func (d *Directory) target(ctx context.Context, a Actor, id string) (*models.Use
 	if err != nil {
 		return nil, err
 	}
-	if p := missingGrant(a.Perms, perms); p != "" {
-		return nil, errForbidden("This user holds a permission you do not; you cannot change them.", p)
+	if err := CanActOn(ctx, a, perms); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
@@ -357,7 +322,7 @@ func (d *Directory) CreateUser(ctx context.Context, a Actor, in NewDirectoryUser
 				}
 				return err
 			}
-			if err := canGrant(a, r.Permissions); err != nil {
+			if err := CanGrant(ctx, a, r.Permissions); err != nil {
 				return err
 			}
 			if !slices.ContainsFunc(roles, func(x *models.Role) bool { return x.ID == r.ID }) {
@@ -566,21 +531,22 @@ func (d *Directory) DeleteUser(ctx context.Context, a Actor, id string) error {
 
 // ForcePasswordChange makes the user choose a new password at the next login.
 func (d *Directory) ForcePasswordChange(ctx context.Context, a Actor, id string) (*UserDetail, error) {
-	return d.simpleChange(ctx, a, id, true, AuditUserForcePasswordChange, map[string]any{"force_password_change": true}, nil)
+	return d.simpleChange(ctx, a, id, AuditUserForcePasswordChange, map[string]any{"force_password_change": true}, nil)
 }
 
 // UnlockUser lifts the login lock and the PIN lock, with their counters.
-// Anyone who may unlock may unlock anyone of the tenant but a system admin:
-// it grants nothing.
+// Like every change of a user it needs the actor to cover the user's
+// permissions: unlocking a more powerful account would reopen it to
+// password guessing.
 func (d *Directory) UnlockUser(ctx context.Context, a Actor, id string) (*UserDetail, error) {
-	return d.simpleChange(ctx, a, id, false, AuditUserUnlocked,
+	return d.simpleChange(ctx, a, id, AuditUserUnlocked,
 		map[string]any{"failed_logins": 0, "locked_until": nil, "pin_failed": 0, "pin_locked_until": nil}, nil)
 }
 
 // ResetTwoFactor clears TOTP (confirmed and pending), e-mail 2FA, the
 // recovery codes and the trust of every device of the user.
 func (d *Directory) ResetTwoFactor(ctx context.Context, a Actor, id string) (*UserDetail, error) {
-	return d.simpleChange(ctx, a, id, true, AuditUser2FAReset,
+	return d.simpleChange(ctx, a, id, AuditUser2FAReset,
 		map[string]any{"totp_enabled": false, "totp_secret_sealed": nil, "totp_pending_sealed": nil, "email_2fa_enabled": false},
 		func(ctx context.Context, u *models.User) error {
 			if err := d.Store.ReplaceRecoveryCodes(ctx, a.TenantID, u.ID, nil); err != nil {
@@ -590,15 +556,9 @@ func (d *Directory) ResetTwoFactor(ctx context.Context, a Actor, id string) (*Us
 		})
 }
 
-func (d *Directory) simpleChange(ctx context.Context, a Actor, id string, guarded bool, action string, set map[string]any, more func(ctx context.Context, u *models.User) error) (*UserDetail, error) {
+func (d *Directory) simpleChange(ctx context.Context, a Actor, id string, action string, set map[string]any, more func(ctx context.Context, u *models.User) error) (*UserDetail, error) {
 	err := d.Store.InTx(ctx, func(ctx context.Context) error {
-		var u *models.User
-		var err error
-		if guarded {
-			u, err = d.target(ctx, a, id)
-		} else if u, err = d.Store.GetUser(ctx, a.TenantID, id); err == nil && u.IsSystemAdmin && !a.SystemAdmin {
-			err = models.NewError(models.KindForbidden, "forbidden", "Only a system admin can change a system admin.", nil)
-		}
+		u, err := d.target(ctx, a, id)
 		if err != nil {
 			return err
 		}
@@ -633,7 +593,7 @@ func (d *Directory) AssignUserRole(ctx context.Context, a Actor, userID, roleRef
 			}
 			return err
 		}
-		if err := canGrant(a, r.Permissions); err != nil {
+		if err := CanGrant(ctx, a, r.Permissions); err != nil {
 			return err
 		}
 		if err := d.Store.AssignRole(ctx, a.TenantID, u.ID, models.PrincipalUser, r.ID); err != nil {
@@ -684,7 +644,7 @@ func (d *Directory) AssignUserPolicy(ctx context.Context, a Actor, userID, polic
 		if err != nil {
 			return err
 		}
-		if err := canGrant(a, p.Permissions); err != nil {
+		if err := CanGrant(ctx, a, p.Permissions); err != nil {
 			return err
 		}
 		if err := d.Store.AssignPolicy(ctx, a.TenantID, u.ID, models.PrincipalUser, p.ID); err != nil {
@@ -853,7 +813,7 @@ func (d *Directory) CreateRole(ctx context.Context, a Actor, in RoleInput) (*mod
 	if in.Global && !a.SystemAdmin {
 		return nil, errForbidden("Only a system admin can create a global role.", "")
 	}
-	if err := canGrant(a, perms); err != nil {
+	if err := CanGrant(ctx, a, perms); err != nil {
 		return nil, err
 	}
 	r := &models.Role{Name: name, Description: desc, Permissions: perms}
@@ -923,7 +883,7 @@ func (d *Directory) UpdateRole(ctx context.Context, a Actor, id string, in RoleP
 			return &models.Error{Kind: models.KindConflict, Code: "system_role", Msg: "System roles cannot be renamed.",
 				Fields: map[string]string{"name": "System roles keep their name."}}
 		}
-		if err := canGrant(a, perms); err != nil {
+		if err := CanGrant(ctx, a, perms); err != nil {
 			return err
 		}
 		r.Name, r.Description, r.Permissions = name, desc, perms
@@ -980,7 +940,7 @@ func (d *Directory) CreatePolicy(ctx context.Context, a Actor, in PolicyInput) (
 	if len(fields) > 0 {
 		return nil, models.ErrInvalid(fields)
 	}
-	if err := canGrant(a, perms); err != nil {
+	if err := CanGrant(ctx, a, perms); err != nil {
 		return nil, err
 	}
 	p := &models.Policy{TenantID: a.TenantID, Name: name, Description: desc, Permissions: perms}
@@ -1020,7 +980,7 @@ func (d *Directory) UpdatePolicy(ctx context.Context, a Actor, id string, in Rol
 		if len(fields) > 0 {
 			return models.ErrInvalid(fields)
 		}
-		if err := canGrant(a, perms); err != nil {
+		if err := CanGrant(ctx, a, perms); err != nil {
 			return err
 		}
 		p.Name, p.Description, p.Permissions = name, desc, perms

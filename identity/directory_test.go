@@ -357,7 +357,7 @@ func TestDirectoryEscalation(t *testing.T) {
 			member := e.user(t, "acme", "member@acme.example", identity.RoleMember)
 			danger := e.policy(t, e.tenant.ID, identity.DangerZonePolicy)
 
-			// Admin holds membership.manage but not the danger actions.
+			// Admin holds no danger actions, so cannot grant them.
 			_, err := e.dir.AssignUserPolicy(ctx, admin, adminUser.ID, danger.ID)
 			me := wantKind(t, err, models.KindForbidden, "forbidden")
 			if !identity.IsDangerAction(me.RequiredPermission) {
@@ -432,6 +432,10 @@ func TestDirectoryRolesAndPolicies(t *testing.T) {
 			e := newDirEnv(t, b)
 			ctx := context.Background()
 			u := e.user(t, "acme", "user@acme.example", "")
+			// The Owner grants only what it holds (issue 8): give it the
+			// tenant permissions this test hands out.
+			e.owner.Perms = append(slices.Clone(e.owner.Perms), "tenant.*.crm.contacts.read", "tenant.*.reports.read",
+				"tenant.acme.warehouse.items.read", "tenant.acme.warehouse.items.update")
 
 			r, err := e.dir.CreateRole(ctx, e.owner, identity.RoleInput{Name: "CRM", Description: "crm", Permissions: []string{"tenant.*.crm.contacts.read", "tenant.*.crm.contacts.read"}})
 			if err != nil {
@@ -540,6 +544,89 @@ func TestDirectoryRolesAndPolicies(t *testing.T) {
 			if n := adminCount(t, e.st, "audit_logs WHERE action LIKE 'role.%' OR action LIKE 'policy.%'"); n < 9 {
 				t.Errorf("%d role/policy audit rows", n)
 			}
+		})
+	}
+}
+
+// TestDirectoryCoverageRule: grants and changes of users are judged by
+// pattern coverage, outside the catalogue too, and the danger part needs
+// the actor to have stepped up (issue 8).
+func TestDirectoryCoverageRule(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newDirEnv(t, b)
+			ctx := context.Background()
+			manager := e.actor(t, e.user(t, "acme", "manager@acme.example", identity.RoleManager))
+			payer := e.user(t, "acme", "payer@acme.example", identity.RoleMember)
+			sys := e.owner
+			sys.SystemAdmin = true
+			payouts, err := e.dir.CreatePolicy(ctx, sys, identity.PolicyInput{Name: "Payouts", Permissions: []string{"billing.payouts.approve"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.dir.AssignUserPolicy(ctx, sys, payer.ID, payouts.ID); err != nil {
+				t.Fatal(err)
+			}
+
+			// The Owner cannot make a policy of its tenant's whole namespace,
+			// nor of a permission outside the catalogue it does not hold.
+			for _, perm := range []string{"tenant.acme.*", "tenant.*", "billing.payouts.approve", "billing.*", "identity.*"} {
+				_, err := e.dir.CreatePolicy(ctx, e.owner, identity.PolicyInput{Name: "Mine " + perm, Permissions: []string{perm}})
+				if me := wantKind(t, err, models.KindForbidden, "forbidden"); me.RequiredPermission != perm {
+					t.Errorf("%s: required permission %q", perm, me.RequiredPermission)
+				}
+			}
+			_, err = e.dir.AssignUserPolicy(ctx, e.owner, e.owner.UserID, payouts.ID)
+			if me := wantKind(t, err, models.KindForbidden, "forbidden"); me.RequiredPermission != "billing.payouts.approve" {
+				t.Errorf("required permission %q", me.RequiredPermission)
+			}
+			// A Manager cannot change the e-mail (nor anything) of a user
+			// holding a permission outside the catalogue it lacks.
+			mail := "attacker@evil.example"
+			_, err = e.dir.UpdateUser(ctx, manager, payer.ID, identity.UserPatch{Email: &mail})
+			if me := wantKind(t, err, models.KindForbidden, "forbidden"); me.RequiredPermission != "billing.payouts.approve" {
+				t.Errorf("required permission %q", me.RequiredPermission)
+			}
+			if got, _ := e.st.GetUser(ctx, e.tenant.ID, payer.ID); got.Email != "payer@acme.example" {
+				t.Errorf("e-mail changed to %s", got.Email)
+			}
+			_, err = e.dir.UnlockUser(ctx, manager, payer.ID)
+			wantKind(t, err, models.KindForbidden, "forbidden")
+			// Holding the pattern is enough, wherever it came from.
+			payMgr := manager
+			payMgr.Perms = append(slices.Clone(manager.Perms), "billing.*")
+			if _, err := e.dir.UpdateUser(ctx, payMgr, payer.ID, identity.UserPatch{Email: &mail}); err != nil {
+				t.Fatalf("covering manager: %v", err)
+			}
+
+			// Danger actions: held and stepped up, or refused with step-up.
+			elevated := false
+			dz := e.owner
+			dz.Perms = append(slices.Clone(e.owner.Perms), identity.DangerActions...)
+			dz.Elevated = func(context.Context) (bool, error) { return elevated, nil }
+			danger := e.policy(t, e.tenant.ID, identity.DangerZonePolicy)
+			member := e.user(t, "acme", "member@acme.example", identity.RoleMember)
+			_, err = e.dir.AssignUserPolicy(ctx, dz, member.ID, danger.ID)
+			if me := wantKind(t, err, models.KindStepUpRequired, "step_up_required"); !identity.IsDangerAction(me.RequiredPermission) {
+				t.Errorf("required permission %q", me.RequiredPermission)
+			}
+			_, err = e.dir.CreateRole(ctx, dz, identity.RoleInput{Name: "Deleters", Permissions: []string{"identity.users.delete"}})
+			wantKind(t, err, models.KindStepUpRequired, "step_up_required")
+			// Not elevated, a non-danger grant still works.
+			if _, err := e.dir.CreateRole(ctx, dz, identity.RoleInput{Name: "Readers", Permissions: []string{"identity.users.read"}}); err != nil {
+				t.Fatal(err)
+			}
+			elevated = true
+			if _, err := e.dir.AssignUserPolicy(ctx, dz, member.ID, danger.ID); err != nil {
+				t.Fatalf("elevated: %v", err)
+			}
+			// Now member holds danger actions: changing it needs the step-up too.
+			elevated = false
+			name := "Member"
+			_, err = e.dir.UpdateUser(ctx, dz, member.ID, identity.UserPatch{Name: &name})
+			wantKind(t, err, models.KindStepUpRequired, "step_up_required")
+			_, err = e.dir.UpdateUser(ctx, e.owner, member.ID, identity.UserPatch{Name: &name})
+			wantKind(t, err, models.KindForbidden, "forbidden")
 		})
 	}
 }

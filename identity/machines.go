@@ -35,6 +35,10 @@ type MachineStore interface {
 	UpdateServiceAccount(ctx context.Context, tenantID, id string, fn func(sa *models.ServiceAccount) error) (*models.ServiceAccount, error)
 	DeleteServiceAccount(ctx context.Context, tenantID, id string) error
 	ListServiceAccountRoles(ctx context.Context, tenantID, id string) ([]models.Role, error)
+	// ResolvePermissions returns what a principal (here: a service account)
+	// effectively holds; GetRole a role of the tenant or a global role.
+	ResolvePermissions(ctx context.Context, tenantID, principalID string) ([]string, error)
+	GetRole(ctx context.Context, tenantID, id string) (*models.Role, error)
 	// AssignServiceAccountRole: a role of another tenant is NotFound, a role
 	// already held a Conflict.
 	AssignServiceAccountRole(ctx context.Context, tenantID, serviceAccountID, roleID string) (*models.Role, error)
@@ -63,6 +67,12 @@ type KeyedHasher interface {
 // Machines manages a tenant's non-human callers: OAuth clients, service
 // accounts with their roles, and API keys; and it authenticates API keys and
 // client-credentials tokens of clients held by a service account.
+//
+// A service account is changed, and credentials for it (API keys, clients
+// bound to it, their rotation) are made, only by an actor whose grants cover
+// the account's effective permissions, and a role is given to it only by
+// one whose grants cover the role (CanActOn, CanGrant: the same rules as
+// for users).
 type Machines struct {
 	Store MachineStore
 	// Admin creates clients and rotates their secrets (one validation, one
@@ -125,6 +135,38 @@ func (m *Machines) auditAfter(ctx context.Context, p Principal, action string, m
 
 func errClientNotFound() error { return models.ErrNotFound("client") }
 
+// actOnServiceAccount loads the tenant's service account id for a change of
+// it or of its credentials: the actor's grants must cover what the account
+// effectively holds (CanActOn), danger actions with a step-up.
+func (m *Machines) actOnServiceAccount(ctx context.Context, a Actor, id string) (*models.ServiceAccount, error) {
+	sa, err := m.Store.GetServiceAccount(ctx, a.TenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	perms, err := m.Store.ResolvePermissions(ctx, a.TenantID, sa.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := CanActOn(ctx, a, perms); err != nil {
+		return nil, err
+	}
+	return sa, nil
+}
+
+// actOnClient applies actOnServiceAccount to the holder of a client, if it
+// has one: a bound client's secret is the account's credential.
+func (m *Machines) actOnClient(ctx context.Context, a Actor, id string) error {
+	c, err := m.Store.GetTenantClient(ctx, a.TenantID, id)
+	if err != nil {
+		return err
+	}
+	if c.ServiceAccountID == nil {
+		return nil
+	}
+	_, err = m.actOnServiceAccount(ctx, a, *c.ServiceAccountID)
+	return err
+}
+
 // ---- OAuth clients ----
 
 // Clients lists the tenant's OAuth clients, first-party clients left out.
@@ -153,12 +195,13 @@ func (m *Machines) Client(ctx context.Context, p Principal, id string) (*models.
 // CreateClient creates a client in the principal's tenant, validated as the
 // CLI's are; the id and secret are always generated here. A client held by a
 // service account must be a confidential client-credentials client of the
-// same tenant.
-func (m *Machines) CreateClient(ctx context.Context, p Principal, in NewClient, meta Meta) (*CreatedClient, error) {
+// same tenant, and binding it is acting on the account (actOnServiceAccount:
+// the actor covers what the account holds).
+func (m *Machines) CreateClient(ctx context.Context, a Actor, in NewClient, meta Meta) (*CreatedClient, error) {
 	in.ID, in.Secret = "", ""
 	if in.ServiceAccountID != "" {
 		fields := map[string]string{}
-		if _, err := m.Store.GetServiceAccount(ctx, p.TenantID, in.ServiceAccountID); err != nil {
+		if _, err := m.actOnServiceAccount(ctx, a, in.ServiceAccountID); err != nil {
 			if !models.IsKind(err, models.KindNotFound) {
 				return nil, err
 			}
@@ -171,7 +214,7 @@ func (m *Machines) CreateClient(ctx context.Context, p Principal, in NewClient, 
 			return nil, models.ErrInvalid(fields)
 		}
 	}
-	t, err := m.Store.GetTenant(ctx, p.TenantID)
+	t, err := m.Store.GetTenant(ctx, a.TenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +227,7 @@ func (m *Machines) CreateClient(ctx context.Context, p Principal, in NewClient, 
 	if in.ServiceAccountID != "" {
 		md["service_account_id"] = in.ServiceAccountID
 	}
-	m.auditAfter(ctx, p, AuditClientCreated, meta, md)
+	m.auditAfter(ctx, a.Principal, AuditClientCreated, meta, md)
 	return cc, nil
 }
 
@@ -201,15 +244,18 @@ type ClientPatch struct {
 
 // UpdateClient applies patch to the tenant's client, validating the result
 // as CreateClient validates a new one.
-func (m *Machines) UpdateClient(ctx context.Context, p Principal, id string, patch ClientPatch, meta Meta) (*models.Client, error) {
+func (m *Machines) UpdateClient(ctx context.Context, a Actor, id string, patch ClientPatch, meta Meta) (*models.Client, error) {
 	if strings.HasPrefix(id, firstPartyPrefix) {
 		return nil, errClientNotFound()
 	}
 	var changed []string
 	var c *models.Client
 	err := m.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := m.actOnClient(ctx, a, id); err != nil {
+			return err
+		}
 		var err error
-		c, err = m.Store.UpdateTenantClient(ctx, p.TenantID, id, func(c *models.Client) error {
+		c, err = m.Store.UpdateTenantClient(ctx, a.TenantID, id, func(c *models.Client) error {
 			changed = applyClientPatch(c, patch)
 			in := NewClient{ID: c.ID, Name: c.Name, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RedirectURIs: c.RedirectURIs,
 				Audience: c.Audience, Public: c.Public, SkipConsent: c.SkipConsent, AuthMethod: c.TokenEndpointAuthMethod,
@@ -230,7 +276,7 @@ func (m *Machines) UpdateClient(ctx context.Context, p Principal, id string, pat
 		if err != nil {
 			return err
 		}
-		return m.audit(ctx, p, AuditClientUpdated, meta, map[string]any{"client_id": id, "fields": changed})
+		return m.audit(ctx, a.Principal, AuditClientUpdated, meta, map[string]any{"client_id": id, "fields": changed})
 	})
 	if err != nil {
 		return nil, err
@@ -275,36 +321,42 @@ func applyClientPatch(c *models.Client, p ClientPatch) []string {
 }
 
 // DeleteClient deletes the tenant's client and revokes every token issued to it.
-func (m *Machines) DeleteClient(ctx context.Context, p Principal, id string, meta Meta) error {
+func (m *Machines) DeleteClient(ctx context.Context, a Actor, id string, meta Meta) error {
 	if strings.HasPrefix(id, firstPartyPrefix) {
 		return errClientNotFound()
 	}
 	return m.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := m.Store.DeleteTenantClient(ctx, p.TenantID, id); err != nil {
+		if err := m.actOnClient(ctx, a, id); err != nil {
 			return err
 		}
-		return m.audit(ctx, p, AuditClientDeleted, meta, map[string]any{"client_id": id})
+		if err := m.Store.DeleteTenantClient(ctx, a.TenantID, id); err != nil {
+			return err
+		}
+		return m.audit(ctx, a.Principal, AuditClientDeleted, meta, map[string]any{"client_id": id})
 	})
 }
 
 // RotateClientSecret gives the tenant's client a new secret, returned once;
 // the old one stays valid for the configured rotation window.
-func (m *Machines) RotateClientSecret(ctx context.Context, p Principal, id string, meta Meta) (string, *time.Time, error) {
+func (m *Machines) RotateClientSecret(ctx context.Context, a Actor, id string, meta Meta) (string, *time.Time, error) {
 	if strings.HasPrefix(id, firstPartyPrefix) {
 		return "", nil, errClientNotFound()
 	}
-	secret, err := m.Admin.RotateClientSecret(ctx, p.TenantID, id)
+	if err := m.actOnClient(ctx, a, id); err != nil {
+		return "", nil, err
+	}
+	secret, err := m.Admin.RotateClientSecret(ctx, a.TenantID, id)
 	if err != nil {
 		return "", nil, err
 	}
 	var until *time.Time
 	if m.Admin.RotationWindow > 0 {
-		if c, err := m.Store.GetTenantClient(ctx, p.TenantID, id); err == nil {
+		if c, err := m.Store.GetTenantClient(ctx, a.TenantID, id); err == nil {
 			until = c.RotatedSecretExpiresAt
 		}
 	}
 	md := map[string]any{"client_id": id, "old_secret_valid_until": until}
-	m.auditAfter(ctx, p, AuditClientSecretRotated, meta, md)
+	m.auditAfter(ctx, a.Principal, AuditClientSecretRotated, meta, md)
 	return secret, until, nil
 }
 
@@ -350,8 +402,8 @@ func (m *Machines) ServiceAccount(ctx context.Context, p Principal, id string) (
 }
 
 // CreateServiceAccount creates an active service account in the tenant.
-func (m *Machines) CreateServiceAccount(ctx context.Context, p Principal, in ServiceAccountInput, meta Meta) (*models.ServiceAccount, error) {
-	sa := &models.ServiceAccount{TenantID: p.TenantID, IsActive: true}
+func (m *Machines) CreateServiceAccount(ctx context.Context, a Actor, in ServiceAccountInput, meta Meta) (*models.ServiceAccount, error) {
+	sa := &models.ServiceAccount{TenantID: a.TenantID, IsActive: true}
 	applySAInput(sa, in)
 	if err := checkServiceAccount(sa); err != nil {
 		return nil, err
@@ -360,7 +412,7 @@ func (m *Machines) CreateServiceAccount(ctx context.Context, p Principal, in Ser
 		if err := m.Store.CreateServiceAccount(ctx, sa); err != nil {
 			return err
 		}
-		return m.audit(ctx, p, AuditServiceAccountCreated, meta, map[string]any{"service_account_id": sa.ID, "name": sa.Name})
+		return m.audit(ctx, a.Principal, AuditServiceAccountCreated, meta, map[string]any{"service_account_id": sa.ID, "name": sa.Name})
 	})
 	if err != nil {
 		return nil, err
@@ -387,12 +439,15 @@ func applySAInput(sa *models.ServiceAccount, in ServiceAccountInput) []string {
 
 // UpdateServiceAccount changes a service account's name, description or
 // active flag; an inactive account's keys and tokens stop working at once.
-func (m *Machines) UpdateServiceAccount(ctx context.Context, p Principal, id string, in ServiceAccountInput, meta Meta) (*models.ServiceAccount, error) {
+func (m *Machines) UpdateServiceAccount(ctx context.Context, a Actor, id string, in ServiceAccountInput, meta Meta) (*models.ServiceAccount, error) {
 	var sa *models.ServiceAccount
 	err := m.Store.InTx(ctx, func(ctx context.Context) error {
 		var changed []string
+		if _, err := m.actOnServiceAccount(ctx, a, id); err != nil {
+			return err
+		}
 		var err error
-		sa, err = m.Store.UpdateServiceAccount(ctx, p.TenantID, id, func(sa *models.ServiceAccount) error {
+		sa, err = m.Store.UpdateServiceAccount(ctx, a.TenantID, id, func(sa *models.ServiceAccount) error {
 			changed = applySAInput(sa, in)
 			return checkServiceAccount(sa)
 		})
@@ -403,7 +458,7 @@ func (m *Machines) UpdateServiceAccount(ctx context.Context, p Principal, id str
 		if in.IsActive != nil {
 			md["is_active"] = *in.IsActive
 		}
-		return m.audit(ctx, p, AuditServiceAccountUpdated, meta, md)
+		return m.audit(ctx, a.Principal, AuditServiceAccountUpdated, meta, md)
 	})
 	if err != nil {
 		return nil, err
@@ -412,27 +467,40 @@ func (m *Machines) UpdateServiceAccount(ctx context.Context, p Principal, id str
 }
 
 // DeleteServiceAccount deletes a service account with its roles and keys.
-func (m *Machines) DeleteServiceAccount(ctx context.Context, p Principal, id string, meta Meta) error {
+func (m *Machines) DeleteServiceAccount(ctx context.Context, a Actor, id string, meta Meta) error {
 	return m.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := m.Store.DeleteServiceAccount(ctx, p.TenantID, id); err != nil {
+		if _, err := m.actOnServiceAccount(ctx, a, id); err != nil {
 			return err
 		}
-		return m.audit(ctx, p, AuditServiceAccountDeleted, meta, map[string]any{"service_account_id": id})
+		if err := m.Store.DeleteServiceAccount(ctx, a.TenantID, id); err != nil {
+			return err
+		}
+		return m.audit(ctx, a.Principal, AuditServiceAccountDeleted, meta, map[string]any{"service_account_id": id})
 	})
 }
 
-// AssignServiceAccountRole gives a service account a role of the tenant.
-func (m *Machines) AssignServiceAccountRole(ctx context.Context, p Principal, id, roleID string, meta Meta) (*models.Role, error) {
+// AssignServiceAccountRole gives a service account a role of the tenant:
+// the actor must cover the account's permissions and the role's.
+func (m *Machines) AssignServiceAccountRole(ctx context.Context, a Actor, id, roleID string, meta Meta) (*models.Role, error) {
 	if roleID == "" {
 		return nil, models.ErrInvalid(map[string]string{"role_id": "Required."})
 	}
 	var r *models.Role
 	err := m.Store.InTx(ctx, func(ctx context.Context) error {
-		var err error
-		if r, err = m.Store.AssignServiceAccountRole(ctx, p.TenantID, id, roleID); err != nil {
+		if _, err := m.actOnServiceAccount(ctx, a, id); err != nil {
 			return err
 		}
-		return m.audit(ctx, p, AuditServiceAccountRoleAssigned, meta, map[string]any{"service_account_id": id, "role_id": roleID, "role": r.Name})
+		role, err := m.Store.GetRole(ctx, a.TenantID, roleID)
+		if err != nil {
+			return err
+		}
+		if err := CanGrant(ctx, a, role.Permissions); err != nil {
+			return err
+		}
+		if r, err = m.Store.AssignServiceAccountRole(ctx, a.TenantID, id, roleID); err != nil {
+			return err
+		}
+		return m.audit(ctx, a.Principal, AuditServiceAccountRoleAssigned, meta, map[string]any{"service_account_id": id, "role_id": roleID, "role": r.Name})
 	})
 	if err != nil {
 		return nil, err
@@ -441,15 +509,15 @@ func (m *Machines) AssignServiceAccountRole(ctx context.Context, p Principal, id
 }
 
 // RemoveServiceAccountRole takes a role from a service account.
-func (m *Machines) RemoveServiceAccountRole(ctx context.Context, p Principal, id, roleID string, meta Meta) error {
+func (m *Machines) RemoveServiceAccountRole(ctx context.Context, a Actor, id, roleID string, meta Meta) error {
 	return m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.Store.GetServiceAccount(ctx, p.TenantID, id); err != nil {
+		if _, err := m.actOnServiceAccount(ctx, a, id); err != nil {
 			return err
 		}
-		if err := m.Store.RemoveServiceAccountRole(ctx, p.TenantID, id, roleID); err != nil {
+		if err := m.Store.RemoveServiceAccountRole(ctx, a.TenantID, id, roleID); err != nil {
 			return err
 		}
-		return m.audit(ctx, p, AuditServiceAccountRoleRemoved, meta, map[string]any{"service_account_id": id, "role_id": roleID})
+		return m.audit(ctx, a.Principal, AuditServiceAccountRoleRemoved, meta, map[string]any{"service_account_id": id, "role_id": roleID})
 	})
 }
 
@@ -487,7 +555,7 @@ func (m *Machines) hashKey(key string) string {
 
 // CreateAPIKey makes a key for the tenant's service account, expiring after
 // expiresInDays (nil: never). The key is returned once.
-func (m *Machines) CreateAPIKey(ctx context.Context, p Principal, serviceAccountID, name string, expiresInDays *int, meta Meta) (*NewAPIKey, error) {
+func (m *Machines) CreateAPIKey(ctx context.Context, a Actor, serviceAccountID, name string, expiresInDays *int, meta Meta) (*NewAPIKey, error) {
 	name = strings.TrimSpace(name)
 	fields := map[string]string{}
 	if len(name) > 200 || clientHasControl(name) {
@@ -505,18 +573,18 @@ func (m *Machines) CreateAPIKey(ctx context.Context, p Principal, serviceAccount
 	if len(fields) > 0 {
 		return nil, models.ErrInvalid(fields)
 	}
-	key, row, err := m.mintAPIKey(p, serviceAccountID, name, expires)
+	key, row, err := m.mintAPIKey(a.Principal, serviceAccountID, name, expires)
 	if err != nil {
 		return nil, err
 	}
 	err = m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.Store.GetServiceAccount(ctx, p.TenantID, serviceAccountID); err != nil {
+		if _, err := m.actOnServiceAccount(ctx, a, serviceAccountID); err != nil {
 			return err
 		}
 		if err := m.Store.CreateAPIKey(ctx, row); err != nil {
 			return err
 		}
-		return m.audit(ctx, p, AuditAPIKeyCreated, meta, map[string]any{
+		return m.audit(ctx, a.Principal, AuditAPIKeyCreated, meta, map[string]any{
 			"service_account_id": serviceAccountID, "api_key_id": row.ID, "prefix": row.Prefix, "expires_at": row.ExpiresAt})
 	})
 	if err != nil {
@@ -534,21 +602,27 @@ func (m *Machines) APIKeys(ctx context.Context, p Principal, serviceAccountID st
 }
 
 // RevokeAPIKey revokes a key; it stops authenticating at once.
-func (m *Machines) RevokeAPIKey(ctx context.Context, p Principal, serviceAccountID, keyID string, meta Meta) error {
+func (m *Machines) RevokeAPIKey(ctx context.Context, a Actor, serviceAccountID, keyID string, meta Meta) error {
 	return m.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := m.Store.RevokeAPIKey(ctx, p.TenantID, serviceAccountID, keyID); err != nil {
+		if _, err := m.actOnServiceAccount(ctx, a, serviceAccountID); err != nil {
 			return err
 		}
-		return m.audit(ctx, p, AuditAPIKeyRevoked, meta, map[string]any{"service_account_id": serviceAccountID, "api_key_id": keyID})
+		if err := m.Store.RevokeAPIKey(ctx, a.TenantID, serviceAccountID, keyID); err != nil {
+			return err
+		}
+		return m.audit(ctx, a.Principal, AuditAPIKeyRevoked, meta, map[string]any{"service_account_id": serviceAccountID, "api_key_id": keyID})
 	})
 }
 
 // RotateAPIKey replaces a live key with a new one of the same name and
 // lifetime, revoking the old one in the same transaction.
-func (m *Machines) RotateAPIKey(ctx context.Context, p Principal, serviceAccountID, keyID string, meta Meta) (*NewAPIKey, error) {
+func (m *Machines) RotateAPIKey(ctx context.Context, a Actor, serviceAccountID, keyID string, meta Meta) (*NewAPIKey, error) {
 	var out *NewAPIKey
 	err := m.Store.InTx(ctx, func(ctx context.Context) error {
-		old, err := m.Store.GetAPIKeyForUpdate(ctx, p.TenantID, serviceAccountID, keyID)
+		if _, err := m.actOnServiceAccount(ctx, a, serviceAccountID); err != nil {
+			return err
+		}
+		old, err := m.Store.GetAPIKeyForUpdate(ctx, a.TenantID, serviceAccountID, keyID)
 		if err != nil {
 			return err
 		}
@@ -561,18 +635,18 @@ func (m *Machines) RotateAPIKey(ctx context.Context, p Principal, serviceAccount
 			t := now.Add(old.ExpiresAt.Sub(old.CreatedAt))
 			expires = &t
 		}
-		key, row, err := m.mintAPIKey(p, serviceAccountID, old.Name, expires)
+		key, row, err := m.mintAPIKey(a.Principal, serviceAccountID, old.Name, expires)
 		if err != nil {
 			return err
 		}
-		if err := m.Store.RevokeAPIKey(ctx, p.TenantID, serviceAccountID, keyID); err != nil {
+		if err := m.Store.RevokeAPIKey(ctx, a.TenantID, serviceAccountID, keyID); err != nil {
 			return err
 		}
 		if err := m.Store.CreateAPIKey(ctx, row); err != nil {
 			return err
 		}
 		out = &NewAPIKey{Key: key, APIKey: row}
-		return m.audit(ctx, p, AuditAPIKeyRotated, meta, map[string]any{
+		return m.audit(ctx, a.Principal, AuditAPIKeyRotated, meta, map[string]any{
 			"service_account_id": serviceAccountID, "old_api_key_id": keyID, "api_key_id": row.ID, "prefix": row.Prefix})
 	})
 	if err != nil {

@@ -66,12 +66,12 @@ func TestMachinesAPIKeyAuthentication(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
 			m, st, p, clock := machOn(t, b)
-			sa, err := m.CreateServiceAccount(ctx, p, identity.ServiceAccountInput{Name: machPtr("robot")}, identity.Meta{})
+			sa, err := m.CreateServiceAccount(ctx, identity.Actor{Principal: p}, identity.ServiceAccountInput{Name: machPtr("robot")}, identity.Meta{})
 			if err != nil {
 				t.Fatalf("create service account: %v", err)
 			}
 			days := 1
-			k, err := m.CreateAPIKey(ctx, p, sa.ID, "ci", &days, identity.Meta{})
+			k, err := m.CreateAPIKey(ctx, identity.Actor{Principal: p}, sa.ID, "ci", &days, identity.Meta{})
 			if err != nil {
 				t.Fatalf("create key: %v", err)
 			}
@@ -143,11 +143,11 @@ func TestMachinesAPIKeyAuthentication(t *testing.T) {
 			}
 
 			// Inactive service account.
-			if _, err := m.UpdateServiceAccount(ctx, p, sa.ID, identity.ServiceAccountInput{IsActive: machPtr(false)}, identity.Meta{}); err != nil {
+			if _, err := m.UpdateServiceAccount(ctx, identity.Actor{Principal: p}, sa.ID, identity.ServiceAccountInput{IsActive: machPtr(false)}, identity.Meta{}); err != nil {
 				t.Fatal(err)
 			}
 			bad("inactive account", k.Key)
-			if _, err := m.UpdateServiceAccount(ctx, p, sa.ID, identity.ServiceAccountInput{IsActive: machPtr(true)}, identity.Meta{}); err != nil {
+			if _, err := m.UpdateServiceAccount(ctx, identity.Actor{Principal: p}, sa.ID, identity.ServiceAccountInput{IsActive: machPtr(true)}, identity.Meta{}); err != nil {
 				t.Fatal(err)
 			}
 
@@ -157,7 +157,7 @@ func TestMachinesAPIKeyAuthentication(t *testing.T) {
 			machExec(t, st, "UPDATE tenants SET suspended_at = NULL WHERE id = '"+p.TenantID+"'")
 
 			// Rotation revokes the old key; revocation the new one.
-			rot, err := m.RotateAPIKey(ctx, p, sa.ID, k.APIKey.ID, identity.Meta{})
+			rot, err := m.RotateAPIKey(ctx, identity.Actor{Principal: p}, sa.ID, k.APIKey.ID, identity.Meta{})
 			if err != nil {
 				t.Fatalf("rotate: %v", err)
 			}
@@ -168,10 +168,10 @@ func TestMachinesAPIKeyAuthentication(t *testing.T) {
 			if rot.APIKey.ExpiresAt == nil || rot.APIKey.Name != "ci" {
 				t.Errorf("rotated key keeps name and lifetime: %+v", rot.APIKey)
 			}
-			if _, err := m.RotateAPIKey(ctx, p, sa.ID, k.APIKey.ID, identity.Meta{}); !models.IsKind(err, models.KindConflict) {
+			if _, err := m.RotateAPIKey(ctx, identity.Actor{Principal: p}, sa.ID, k.APIKey.ID, identity.Meta{}); !models.IsKind(err, models.KindConflict) {
 				t.Errorf("rotating a revoked key: %v, want Conflict", err)
 			}
-			if err := m.RevokeAPIKey(ctx, p, sa.ID, rot.APIKey.ID, identity.Meta{}); err != nil {
+			if err := m.RevokeAPIKey(ctx, identity.Actor{Principal: p}, sa.ID, rot.APIKey.ID, identity.Meta{}); err != nil {
 				t.Fatal(err)
 			}
 			bad("revoked", rot.Key)
@@ -189,15 +189,15 @@ func TestMachinesTenantIsolation(t *testing.T) {
 				t.Fatal(err)
 			}
 			q := identity.Principal{Kind: models.PrincipalUser, TenantID: other.ID, UserID: p.UserID}
-			sa, err := m.CreateServiceAccount(ctx, p, identity.ServiceAccountInput{Name: machPtr("robot")}, identity.Meta{})
+			sa, err := m.CreateServiceAccount(ctx, identity.Actor{Principal: p}, identity.ServiceAccountInput{Name: machPtr("robot")}, identity.Meta{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			k, err := m.CreateAPIKey(ctx, p, sa.ID, "", nil, identity.Meta{})
+			k, err := m.CreateAPIKey(ctx, identity.Actor{Principal: p}, sa.ID, "", nil, identity.Meta{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			cc, err := m.CreateClient(ctx, p, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID}, identity.Meta{})
+			cc, err := m.CreateClient(ctx, identity.Actor{Principal: p}, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID}, identity.Meta{})
 			if err != nil {
 				t.Fatalf("create client: %v", err)
 			}
@@ -212,22 +212,22 @@ func TestMachinesTenantIsolation(t *testing.T) {
 			}
 			_, _, err = m.ServiceAccount(ctx, q, sa.ID)
 			notFound("get service account", err)
-			_, err = m.UpdateServiceAccount(ctx, q, sa.ID, identity.ServiceAccountInput{Name: machPtr("x")}, identity.Meta{})
+			_, err = m.UpdateServiceAccount(ctx, identity.Actor{Principal: q}, sa.ID, identity.ServiceAccountInput{Name: machPtr("x")}, identity.Meta{})
 			notFound("update service account", err)
-			notFound("delete service account", m.DeleteServiceAccount(ctx, q, sa.ID, identity.Meta{}))
+			notFound("delete service account", m.DeleteServiceAccount(ctx, identity.Actor{Principal: q}, sa.ID, identity.Meta{}))
 			_, err = m.APIKeys(ctx, q, sa.ID)
 			notFound("list keys", err)
-			_, err = m.CreateAPIKey(ctx, q, sa.ID, "", nil, identity.Meta{})
+			_, err = m.CreateAPIKey(ctx, identity.Actor{Principal: q}, sa.ID, "", nil, identity.Meta{})
 			notFound("create key", err)
-			notFound("revoke key", m.RevokeAPIKey(ctx, q, sa.ID, k.APIKey.ID, identity.Meta{}))
-			_, err = m.RotateAPIKey(ctx, q, sa.ID, k.APIKey.ID, identity.Meta{})
+			notFound("revoke key", m.RevokeAPIKey(ctx, identity.Actor{Principal: q}, sa.ID, k.APIKey.ID, identity.Meta{}))
+			_, err = m.RotateAPIKey(ctx, identity.Actor{Principal: q}, sa.ID, k.APIKey.ID, identity.Meta{})
 			notFound("rotate key", err)
 			_, err = m.Client(ctx, q, cc.Client.ID)
 			notFound("get client", err)
-			_, err = m.UpdateClient(ctx, q, cc.Client.ID, identity.ClientPatch{Name: machPtr("x")}, identity.Meta{})
+			_, err = m.UpdateClient(ctx, identity.Actor{Principal: q}, cc.Client.ID, identity.ClientPatch{Name: machPtr("x")}, identity.Meta{})
 			notFound("update client", err)
-			notFound("delete client", m.DeleteClient(ctx, q, cc.Client.ID, identity.Meta{}))
-			_, _, err = m.RotateClientSecret(ctx, q, cc.Client.ID, identity.Meta{})
+			notFound("delete client", m.DeleteClient(ctx, identity.Actor{Principal: q}, cc.Client.ID, identity.Meta{}))
+			_, _, err = m.RotateClientSecret(ctx, identity.Actor{Principal: q}, cc.Client.ID, identity.Meta{})
 			notFound("rotate client secret", err)
 			if list, err := m.ServiceAccounts(ctx, q); err != nil || len(list) != 0 {
 				t.Errorf("other tenant lists %v, %v", list, err)
@@ -236,7 +236,7 @@ func TestMachinesTenantIsolation(t *testing.T) {
 				t.Errorf("other tenant lists clients %v, %v", list, err)
 			}
 			// A service account of another tenant cannot hold a client.
-			_, err = m.CreateClient(ctx, q, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID}, identity.Meta{})
+			_, err = m.CreateClient(ctx, identity.Actor{Principal: q}, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID}, identity.Meta{})
 			wantInvalid(t, err, "service_account_id")
 			// The holder acts only in its own tenant.
 			if _, ok, err := m.ServiceAccountForClient(ctx, other.ID, cc.Client.ID); ok || err != nil {
@@ -249,7 +249,7 @@ func TestMachinesTenantIsolation(t *testing.T) {
 			// Malformed ids are NotFound, never a database error.
 			_, _, err = m.ServiceAccount(ctx, p, "not-a-uuid")
 			notFound("malformed id", err)
-			_, err = m.AssignServiceAccountRole(ctx, p, sa.ID, "not-a-uuid", identity.Meta{})
+			_, err = m.AssignServiceAccountRole(ctx, identity.Actor{Principal: p}, sa.ID, "not-a-uuid", identity.Meta{})
 			notFound("malformed role id", err)
 		})
 	}
@@ -260,7 +260,7 @@ func TestMachinesClientValidation(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
 			m, _, p, _ := machOn(t, b)
-			cc, err := m.CreateClient(ctx, p, identity.NewClient{Name: "web", GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{"https://app.example/cb"}}, identity.Meta{})
+			cc, err := m.CreateClient(ctx, identity.Actor{Principal: p}, identity.NewClient{Name: "web", GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{"https://app.example/cb"}}, identity.Meta{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -281,11 +281,11 @@ func TestMachinesClientValidation(t *testing.T) {
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					_, err := m.UpdateClient(ctx, p, cc.Client.ID, tt.patch, identity.Meta{})
+					_, err := m.UpdateClient(ctx, identity.Actor{Principal: p}, cc.Client.ID, tt.patch, identity.Meta{})
 					wantInvalid(t, err, tt.field)
 				})
 			}
-			got, err := m.UpdateClient(ctx, p, cc.Client.ID, identity.ClientPatch{Name: machPtr("renamed"), GrantTypes: &[]string{"client_credentials"},
+			got, err := m.UpdateClient(ctx, identity.Actor{Principal: p}, cc.Client.ID, identity.ClientPatch{Name: machPtr("renamed"), GrantTypes: &[]string{"client_credentials"},
 				RedirectURIs: &[]string{}, AccessTokenFormat: machPtr("jwt")}, identity.Meta{})
 			if err != nil {
 				t.Fatalf("valid patch: %v", err)

@@ -20,7 +20,7 @@ var Catalogue = []string{
 	"identity.api_keys.create", "identity.api_keys.delete", "identity.api_keys.rotate",
 	"identity.service_account.api_keys.list",
 	"identity.oauth_clients.read", "identity.oauth_clients.create", "identity.oauth_clients.update", "identity.oauth_clients.delete",
-	"identity.oauth_client.rotate",
+	"identity.oauth_client.rotate", "identity.oauth_clients.bind",
 	"identity.membership.manage", "identity.membership.assign_role",
 	"admin.tenants.read", "admin.tenants.create", "admin.tenants.update", "admin.tenants.delete", "admin.tenants.suspend",
 	"admin.users.read", "admin.users.system_admin", "admin.users.impersonate",
@@ -44,6 +44,13 @@ var DangerActions = []string{
 	"identity.oauth_client.rotate",
 	"identity.audit.export",
 	"identity.membership.assign_role",
+	// Every path that can grant a danger action is one itself (issue 8):
+	// assigning a policy, editing a role's or a policy's permissions, binding
+	// an OAuth client to a service account (identity.oauth_clients.bind).
+	"identity.membership.manage",
+	"identity.roles.update",
+	"identity.policies.update",
+	"identity.oauth_clients.bind",
 	// crm
 	"tenant.*.crm.contacts.delete",
 	"tenant.*.crm.companies.delete",
@@ -220,4 +227,95 @@ func SystemRoles() map[string][]string {
 		"identity.profile.", "identity.authorizations.", "identity.roles.read", "identity.audit.read")
 	member := pick("identity.profile.", "identity.authorizations.check")
 	return map[string][]string{RoleOwner: owner, RoleAdmin: admin, RoleManager: manager, RoleMember: member}
+}
+
+// Covers reports whether the held grants cover every permission pattern can
+// match, judged by the glob semantics of Grants: pattern may be a plain
+// permission or hold wildcards, and need not be in the Catalogue. Held
+// "identity.*" covers "identity.users.read" and "identity.users.*"; held
+// "a.*.c" covers "a.b.c" and "a.*.c"; held "a.b" does not cover "a.*", nor
+// held "tenant.*.crm.read" "tenant.*.*".
+//
+// One held grant must cover the whole pattern: segment names are unbounded,
+// so a permission with a segment no grant names can always be built, and a
+// grant that matches it matches every permission of the pattern (the
+// property test checks this against brute-force expansion).
+func Covers(held PermissionSet, pattern string) bool {
+	ps := strings.Split(pattern, ".")
+	for _, h := range held {
+		if patternCovers(strings.Split(h, "."), ps) {
+			return true
+		}
+	}
+	return false
+}
+
+// patternCovers reports whether every permission p matches is matched by h,
+// both split into segments.
+func patternCovers(h, p []string) bool {
+	hTrail, pTrail := h[len(h)-1] == "*", p[len(p)-1] == "*"
+	fixed := h
+	if hTrail {
+		// h matches len(h) or more segments, its last "*" standing for the
+		// rest: p's permissions must be at least that long, and agree with
+		// h's fixed segments before it.
+		if len(p) < len(h) {
+			return false
+		}
+		fixed = h[:len(h)-1]
+	} else if pTrail || len(p) != len(h) {
+		// h matches exactly len(h) segments; p must too.
+		return false
+	}
+	for i, s := range fixed {
+		// A "*" of h covers whatever p has there; a literal of h only the
+		// same literal (never p's "*", which matches other names too).
+		if s != "*" && s != p[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Overlaps reports whether some permission is matched by both patterns
+// (Grants semantics).
+func Overlaps(a, b string) bool {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	aTrail, bTrail := as[len(as)-1] == "*", bs[len(bs)-1] == "*"
+	n := min(len(as), len(bs))
+	switch {
+	case !aTrail && !bTrail:
+		if len(as) != len(bs) {
+			return false
+		}
+	case aTrail && !bTrail:
+		if len(bs) < len(as) {
+			return false
+		}
+		n = len(as) - 1
+	case !aTrail && bTrail:
+		if len(as) < len(bs) {
+			return false
+		}
+		n = len(bs) - 1
+	default:
+		n--
+	}
+	for i := 0; i < n; i++ {
+		if as[i] != "*" && bs[i] != "*" && as[i] != bs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ReachesDanger reports whether pattern can match a danger action: granting
+// it grants (part of) a danger action, which needs a stepped-up grantor.
+func ReachesDanger(pattern string) bool {
+	for _, d := range DangerActions {
+		if Overlaps(pattern, d) {
+			return true
+		}
+	}
+	return false
 }

@@ -58,6 +58,12 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	case errors.As(err, &me):
 		status = statusOf(me.Kind)
 		body = apiError{Error: me.Code, Message: me.Msg, Fields: me.Fields, RequiredPermission: me.RequiredPermission, StepUp: me.StepUp}
+		if me.StepUp != nil && me.StepUp.TTLSeconds == 0 && s.Authorizer != nil {
+			// A service's step-up answer (the grant rules) lacks the TTL.
+			su := *me.StepUp
+			su.TTLSeconds = int(s.Authorizer.StepUpTTL.Seconds())
+			body.StepUp = &su
+		}
 		if me.Kind == models.KindInternal {
 			s.Logger.ErrorContext(ctx, "request failed", "path", c.Request().URL.Path, "err", me)
 			body = apiError{Error: "internal_error", Message: "Something went wrong on our side."}

@@ -68,6 +68,9 @@ const (
 	AuditUserForcePasswordChange = "user.force_password_change"
 	AuditUserUnlocked            = "user.unlocked"
 	AuditUser2FAReset            = "user.2fa_reset"
+	// AuditUserEmailChanged: an administrator changed a user's e-mail
+	// address; the old address was told.
+	AuditUserEmailChanged = "user.email_changed"
 	AuditRoleAssigned            = "role.assigned"
 	AuditRoleUnassigned          = "role.unassigned"
 	AuditPolicyAssigned          = "policy.assigned"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"regexp"
 	"slices"
@@ -74,7 +75,11 @@ type DirectoryStore interface {
 type Directory struct {
 	Store        DirectoryStore
 	PasswordCost int
-	Now          func() time.Time
+	// Mailer tells a user's old address when an administrator changes it
+	// (nil: no mail).
+	Mailer Mailer
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 func (d *Directory) now() time.Time {
@@ -82,6 +87,24 @@ func (d *Directory) now() time.Time {
 		return d.Now().UTC()
 	}
 	return time.Now().UTC()
+}
+
+func (d *Directory) log() *slog.Logger {
+	if d.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Log
+}
+
+// mail sends m after the change it reports has committed; a failure is
+// logged, not returned, because the change already happened.
+func (d *Directory) mail(ctx context.Context, m Message) {
+	if d.Mailer == nil {
+		return
+	}
+	if err := d.Mailer.Send(ctx, m); err != nil {
+		d.log().ErrorContext(ctx, "send mail", "subject", m.Subject, "err", err)
+	}
 }
 
 func (d *Directory) cost() int {
@@ -418,7 +441,9 @@ type UserPatch struct {
 
 // UpdateUser changes a user's name, e-mail or active flag. Changing the
 // active flag needs identity.users.deactivate too, and deactivating ends
-// every session and token of the user.
+// every session and token of the user. A changed e-mail address is audited
+// on its own (user.email_changed) and the old address is told, so a
+// takeover through a changed mailbox does not go unnoticed.
 func (d *Directory) UpdateUser(ctx context.Context, a Actor, id string, in UserPatch) (*UserDetail, error) {
 	fields := map[string]string{}
 	set := map[string]any{}
@@ -432,6 +457,7 @@ func (d *Directory) UpdateUser(ctx context.Context, a Actor, id string, in UserP
 		return nil, models.ErrInvalid(fields)
 	}
 	var u *models.User
+	oldEmail := ""
 	err := d.Store.InTx(ctx, func(ctx context.Context) error {
 		var err error
 		if u, err = d.target(ctx, a, id); err != nil {
@@ -476,10 +502,23 @@ func (d *Directory) UpdateUser(ctx context.Context, a Actor, id string, in UserP
 			}
 			md["sessions_revoked"] = n
 		}
+		if e, ok := set["email"]; ok {
+			oldEmail = u.Email
+			if err := d.audit(ctx, a, Event{UserID: u.ID, Action: AuditUserEmailChanged, Metadata: map[string]any{
+				"old_email": u.Email, "new_email": e, "old_address_notified": d.Mailer != nil}}); err != nil {
+				return err
+			}
+		}
 		return d.audit(ctx, a, Event{UserID: u.ID, Action: AuditUserUpdated, Metadata: md})
 	})
 	if err != nil {
 		return nil, err
+	}
+	if oldEmail != "" {
+		d.mail(ctx, Message{To: oldEmail, Subject: "The e-mail address of your account was changed",
+			Text: fmt.Sprintf("Hello,\n\nAn administrator changed the e-mail address of your account from %s to %s.\n"+
+				"Messages about your account now go to the new address. If you did not expect this, contact your administrator at once.\n",
+				oldEmail, set["email"])})
 	}
 	return d.GetUser(ctx, a.TenantID, id)
 }

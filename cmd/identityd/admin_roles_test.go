@@ -61,7 +61,11 @@ func TestAdminRolesCRUD(t *testing.T) {
 		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/roles", map[string]any{"name": "Owner"}), http.StatusConflict)
 		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/roles", map[string]any{"name": "G", "global": true}), http.StatusForbidden)
 		// The Owner holds no danger action, so it cannot put one in a role.
-		auForbidden(t, auDo(t, srv, tok, http.MethodPost, "/api/roles", map[string]any{"name": "Deleters", "permissions": []string{"identity.users.*"}}), "identity.users.delete")
+		// The refusal names the pattern not covered.
+		auForbidden(t, auDo(t, srv, tok, http.MethodPost, "/api/roles", map[string]any{"name": "Deleters", "permissions": []string{"identity.users.*"}}), "identity.users.*")
+		// Nor a tenant permission it does not hold (issue 8); given it, it may.
+		auForbidden(t, auDo(t, srv, tok, http.MethodPost, "/api/roles", map[string]any{"name": "Support", "permissions": []string{"tenant.*.crm.contacts.read"}}), "tenant.*.crm.contacts.read")
+		e.grantPerms(t, e.owner, "tenant.*.crm.contacts.read")
 		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/roles", map[string]any{
 			"name": "Support", "description": "Helps users", "permissions": []string{"identity.users.read", "identity.users.unlock", "tenant.*.crm.contacts.read"},
 			"tenant_id": e.other.tenant.ID, "system": true}), http.StatusCreated)
@@ -69,9 +73,16 @@ func TestAdminRolesCRUD(t *testing.T) {
 		require.Equal(t, e.tenant.ID, m["tenant_id"])
 		require.Equal(t, false, m["system"])
 
-		// Read, update.
+		// Read, update. Editing a role's permissions grants them to its
+		// holders: a danger action (issue 8), like deleting a role.
 		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/roles/"+support, nil), http.StatusOK)
 		require.Equal(t, "Support", m["name"])
+		auForbidden(t, auDo(t, srv, tok, http.MethodPatch, "/api/roles/"+support, map[string]any{"name": "x"}), "identity.roles.update")
+		auForbidden(t, auDo(t, srv, tok, http.MethodDelete, "/api/roles/"+support, nil), "identity.roles.delete")
+		e.grantDangerZone(t, e.owner)
+		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPatch, "/api/roles/"+support, map[string]any{"name": "x"}), "identity.roles.update")
+		auStepUpRequired(t, auDo(t, srv, tok, http.MethodDelete, "/api/roles/"+support, nil), "identity.roles.delete")
+		auStepUp(t, srv, tok)
 		m = auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/roles/"+support, map[string]any{
 			"name": "Support desk", "permissions": []string{"identity.users.read"}, "system": true, "tenant_id": e.other.tenant.ID}), http.StatusOK)
 		require.Equal(t, "Support desk", m["name"])
@@ -88,11 +99,7 @@ func TestAdminRolesCRUD(t *testing.T) {
 		m = auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/roles/"+global.ID, map[string]any{"description": "mine"}), http.StatusForbidden)
 		require.Equal(t, "forbidden", m["error"])
 
-		// Delete is a danger action.
-		auForbidden(t, auDo(t, srv, tok, http.MethodDelete, "/api/roles/"+support, nil), "identity.roles.delete")
-		e.grantDangerZone(t, e.owner)
-		auStepUpRequired(t, auDo(t, srv, tok, http.MethodDelete, "/api/roles/"+support, nil), "identity.roles.delete")
-		auStepUp(t, srv, tok)
+		// Delete (stepped up above).
 		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/roles/"+ownerID, nil), http.StatusConflict)
 		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/roles/"+global.ID, nil), http.StatusForbidden)
 		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/roles/"+support, nil), http.StatusNoContent)
@@ -122,6 +129,8 @@ func TestAdminPoliciesCRUD(t *testing.T) {
 		require.Len(t, m["policies"], 1)
 		require.Equal(t, identity.DangerZonePolicy, m["policies"].([]any)[0].(map[string]any)["name"])
 
+		auForbidden(t, auDo(t, srv, tok, http.MethodPost, "/api/policies", map[string]any{"name": "Shop", "permissions": []string{"tenant.*.webshop.orders.read"}}), "tenant.*.webshop.orders.read")
+		e.grantPerms(t, e.owner, "tenant.*.webshop.orders.read")
 		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/policies", map[string]any{"name": "Shop", "permissions": []string{"tenant.*.webshop.orders.read"}}), http.StatusCreated)
 		shop := m["id"].(string)
 		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/policies", map[string]any{"name": "Shop"}), http.StatusConflict)
@@ -129,6 +138,12 @@ func TestAdminPoliciesCRUD(t *testing.T) {
 		require.Contains(t, m["fields"], "permissions")
 		auForbidden(t, auDo(t, srv, tok, http.MethodPost, "/api/policies",
 			map[string]any{"name": "Refunds", "permissions": []string{"tenant.*.webshop.orders.refund"}}), "tenant.*.webshop.orders.refund")
+		// Editing a policy is a danger action (issue 8).
+		auForbidden(t, auDo(t, srv, tok, http.MethodPatch, "/api/policies/"+shop, map[string]any{"description": "Shop staff"}), "identity.policies.update")
+		e.grantDangerZone(t, e.owner)
+		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPatch, "/api/policies/"+shop, map[string]any{"description": "Shop staff"}), "identity.policies.update")
+		auStepUpRequired(t, auDo(t, srv, tok, http.MethodDelete, "/api/policies/"+shop, nil), "identity.policies.delete")
+		auStepUp(t, srv, tok)
 		m = auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/policies/"+shop, map[string]any{"description": "Shop staff", "tenant_id": e.other.tenant.ID}), http.StatusOK)
 		require.Equal(t, "Shop staff", m["description"])
 		require.Equal(t, e.tenant.ID, m["tenant_id"])
@@ -148,9 +163,6 @@ func TestAdminPoliciesCRUD(t *testing.T) {
 		}
 		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+e.user.ID+"/policies/"+ps[0].ID, nil), http.StatusNotFound)
 
-		e.grantDangerZone(t, e.owner)
-		auStepUpRequired(t, auDo(t, srv, tok, http.MethodDelete, "/api/policies/"+shop, nil), "identity.policies.delete")
-		auStepUp(t, srv, tok)
 		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/policies/"+ps[0].ID, nil), http.StatusNotFound)
 		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/policies/"+shop, nil), http.StatusNoContent)
 		auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/policies/"+shop, nil), http.StatusNotFound)
@@ -165,6 +177,7 @@ func TestAdminRolesPermissionUnion(t *testing.T) {
 		srv, tok := e.srv, e.ownerToken
 		ctx := context.Background()
 		e.grantDangerZone(t, e.owner)
+		e.grantPerms(t, e.owner, "tenant.*.reports.read", "tenant.*.crm.contacts.*", "tenant.acme.warehouse.items.read")
 		auStepUp(t, srv, tok)
 
 		global := &models.Role{Name: "Reports (global)", Permissions: models.StringList{"tenant.*.reports.read"}}

@@ -219,6 +219,7 @@ func TestServiceAccountClientCredentials(t *testing.T) {
 		} {
 			machWant(t, machDo(t, srv, http.MethodPost, "/api/clients", e.token, body), http.StatusUnprocessableEntity, "validation_failed")
 		}
+		machStepUp(t, srv, other.token) // binding is a danger action (issue 8)
 		m := machWant(t, machDo(t, srv, http.MethodPost, "/api/clients", other.token, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": saID}), http.StatusUnprocessableEntity, "validation_failed")
 		require.Contains(t, m["fields"], "service_account_id")
 

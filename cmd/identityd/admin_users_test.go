@@ -63,6 +63,17 @@ func (e *auEnv) grantDangerZone(t *testing.T, u *models.User) {
 	t.Fatal("no danger-zone policy")
 }
 
+// grantPerms gives u a policy of perms directly in the store: a principal
+// grants (roles, policies) only what it holds, so tests that hand out
+// tenant permissions first give them to the granter.
+func (e *auEnv) grantPerms(t *testing.T, u *models.User, perms ...string) {
+	t.Helper()
+	ctx := context.Background()
+	p := &models.Policy{TenantID: u.TenantID, Name: "Test grants " + randomID(t, 6), Permissions: models.StringList(perms)}
+	require.NoError(t, e.srv.Store.CreatePolicy(ctx, p))
+	require.NoError(t, e.srv.Store.AssignPolicy(ctx, u.TenantID, u.ID, models.PrincipalUser, p.ID))
+}
+
 func (e *auEnv) roleID(t *testing.T, tenantID, name string) string {
 	t.Helper()
 	r, err := e.srv.Store.GetRoleByName(context.Background(), tenantID, name)
@@ -397,11 +408,15 @@ func TestAdminUsersRolesAndStepUp(t *testing.T) {
 		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/auth/step-up", nil), http.StatusNoContent)
 		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": member}), "identity.membership.assign_role")
 
-		// Policies: membership.manage, no step-up; no granting what you lack.
+		// Policies: membership.manage, a danger action too (issue 8: it can
+		// grant danger actions); no granting what you lack.
 		ps := auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/policies", nil), http.StatusOK)["policies"].([]any)
 		danger := ps[0].(map[string]any)["id"].(string)
+		e.grantPerms(t, e.owner, "tenant.*.reports.read")
 		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/policies", map[string]any{"name": "Reports", "permissions": []string{"tenant.*.reports.read"}}), http.StatusCreated)
 		reports := m["id"].(string)
+		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/policies/"+reports, nil), "identity.membership.manage")
+		auStepUp(t, srv, tok)
 		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/policies/"+reports, nil), http.StatusOK)
 		require.Equal(t, "Reports", m["policies"].([]any)[0].(map[string]any)["name"])
 		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+target+"/policies/"+reports, nil), http.StatusOK)

@@ -31,6 +31,7 @@ type App struct {
 	Admin      *identity.Admin
 	Accounts   *identity.Accounts
 	Authorizer *identity.Authorizer
+	Directory  *identity.Directory
 	Operator   *identity.Operator
 	Pruner     *identity.Pruner
 	Limiter    identity.Limiter
@@ -173,7 +174,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	directory := &identity.Directory{Store: a.Store, PasswordCost: cfg.BcryptCost}
+	directory := &identity.Directory{Store: a.Store, PasswordCost: cfg.BcryptCost, Mailer: a.Mailer, Log: log}
+	a.Directory = directory
 	machines := &identity.Machines{Store: a.Store, Admin: a.Admin, Keys: ring, Log: log}
 	a.Echo, err = handlers.New(handlers.Deps{
 		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer, Directory: directory,

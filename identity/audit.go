@@ -71,16 +71,16 @@ const (
 	// AuditUserEmailChanged: an administrator changed a user's e-mail
 	// address; the old address was told.
 	AuditUserEmailChanged = "user.email_changed"
-	AuditRoleAssigned            = "role.assigned"
-	AuditRoleUnassigned          = "role.unassigned"
-	AuditPolicyAssigned          = "policy.assigned"
-	AuditPolicyUnassigned        = "policy.unassigned"
-	AuditRoleCreated             = "role.created"
-	AuditRoleUpdated             = "role.updated"
-	AuditRoleDeleted             = "role.deleted"
-	AuditPolicyCreated           = "policy.created"
-	AuditPolicyUpdated           = "policy.updated"
-	AuditPolicyDeleted           = "policy.deleted"
+	AuditRoleAssigned     = "role.assigned"
+	AuditRoleUnassigned   = "role.unassigned"
+	AuditPolicyAssigned   = "policy.assigned"
+	AuditPolicyUnassigned = "policy.unassigned"
+	AuditRoleCreated      = "role.created"
+	AuditRoleUpdated      = "role.updated"
+	AuditRoleDeleted      = "role.deleted"
+	AuditPolicyCreated    = "policy.created"
+	AuditPolicyUpdated    = "policy.updated"
+	AuditPolicyDeleted    = "policy.deleted"
 )
 
 type metaKey struct{}

@@ -68,20 +68,21 @@ const (
 	AuditUserForcePasswordChange = "user.force_password_change"
 	AuditUserUnlocked            = "user.unlocked"
 	AuditUser2FAReset            = "user.2fa_reset"
-	// AuditUserEmailChanged: an administrator changed a user's e-mail
-	// address; the old address was told.
-	AuditUserEmailChanged = "user.email_changed"
-	AuditRoleAssigned     = "role.assigned"
-	AuditRoleUnassigned   = "role.unassigned"
-	AuditPolicyAssigned   = "policy.assigned"
-	AuditPolicyUnassigned = "policy.unassigned"
-	AuditRoleCreated      = "role.created"
-	AuditRoleUpdated      = "role.updated"
-	AuditRoleDeleted      = "role.deleted"
-	AuditPolicyCreated    = "policy.created"
-	AuditPolicyUpdated    = "policy.updated"
-	AuditPolicyDeleted    = "policy.deleted"
+	AuditRoleAssigned            = "role.assigned"
+	AuditRoleUnassigned          = "role.unassigned"
+	AuditPolicyAssigned          = "policy.assigned"
+	AuditPolicyUnassigned        = "policy.unassigned"
+	AuditRoleCreated             = "role.created"
+	AuditRoleUpdated             = "role.updated"
+	AuditRoleDeleted             = "role.deleted"
+	AuditPolicyCreated           = "policy.created"
+	AuditPolicyUpdated           = "policy.updated"
+	AuditPolicyDeleted           = "policy.deleted"
 )
+
+// AuditUserEmailChanged: an administrator changed a user's e-mail address;
+// the old address was told (issue 8).
+const AuditUserEmailChanged = "user.email_changed"
 
 type metaKey struct{}
 

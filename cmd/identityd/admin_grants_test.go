@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/models"
+	"github.com/identity/identity/storage/storagetest"
+)
+
+// Issue 8, section 1: who may grant. Grants and changes of principals are
+// judged by pattern coverage (identity.Covers), outside the catalogue too;
+// every path that can grant a danger action needs step-up.
+
+// grPayouts is a permission outside the catalogue that the attacks below
+// try to reach.
+const grPayouts = "billing.payouts.approve"
+
+// grServiceAccount inserts a service account of tenantID holding perms
+// (through a role of its own), as storage rows.
+func grServiceAccount(t *testing.T, e *auEnv, tenantID string, perms ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	sa := &models.ServiceAccount{TenantID: tenantID, Name: "bot-" + randomID(t, 6), IsActive: true}
+	require.NoError(t, e.srv.Store.CreateServiceAccount(ctx, sa))
+	if len(perms) > 0 {
+		tid := tenantID
+		r := &models.Role{TenantID: &tid, Name: "Bot role " + randomID(t, 6), Permissions: models.StringList(perms)}
+		require.NoError(t, e.srv.Store.CreateRole(ctx, r))
+		require.NoError(t, e.srv.Store.AssignRole(ctx, tenantID, sa.ID, models.PrincipalServiceAccount, r.ID))
+	}
+	return sa.ID
+}
+
+// grOwnerWithDanger is an Owner that also holds the Danger Zone policy,
+// signed in (not yet stepped up).
+func grOwnerWithDanger(t *testing.T, e *auEnv, name string) (*models.User, string) {
+	t.Helper()
+	u := e.addUser(t, name, identity.RoleOwner, false)
+	e.grantDangerZone(t, u)
+	return u, e.login(t, u)
+}
+
+// TestGrantEscalationsOverHTTP: the escalations of issue 8 (section 1,
+// first bullet) are refused over HTTP, on every database.
+func TestGrantEscalationsOverHTTP(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := newAuEnv(t, b, redisURL)
+		srv, ctx := e.srv, context.Background()
+		slugAll := "tenant." + e.tenant.Slug + ".*"
+
+		// A tenant Owner cannot make a policy of every permission of its
+		// tenant's services, nor of one outside the catalogue.
+		for _, p := range []string{slugAll, "tenant.*", grPayouts, "billing.*"} {
+			auForbidden(t, auDo(t, srv, e.ownerToken, http.MethodPost, "/api/policies", map[string]any{"name": "Mine " + p, "permissions": []string{p}}), p)
+		}
+
+		// Assigning a policy, editing a role's or a policy's permissions are
+		// danger actions: not without step-up, even when held.
+		dz, dzToken := grOwnerWithDanger(t, e, "dz-owner")
+		readers := auStatus(t, auDo(t, srv, dzToken, http.MethodPost, "/api/policies", map[string]any{"name": "Readers", "permissions": []string{"identity.users.read"}}), http.StatusCreated)["id"].(string)
+		role := auStatus(t, auDo(t, srv, dzToken, http.MethodPost, "/api/roles", map[string]any{"name": "Helpers", "permissions": []string{"identity.users.read"}}), http.StatusCreated)["id"].(string)
+		auStepUpRequired(t, auDo(t, srv, dzToken, http.MethodPost, "/api/users/"+e.user.ID+"/policies/"+readers, nil), "identity.membership.manage")
+		auStepUpRequired(t, auDo(t, srv, dzToken, http.MethodDelete, "/api/users/"+e.user.ID+"/policies/"+readers, nil), "identity.membership.manage")
+		auStepUpRequired(t, auDo(t, srv, dzToken, http.MethodPatch, "/api/roles/"+role, map[string]any{"permissions": []string{"identity.users.read"}}), "identity.roles.update")
+		auStepUpRequired(t, auDo(t, srv, dzToken, http.MethodPatch, "/api/policies/"+readers, map[string]any{"permissions": []string{"identity.users.read"}}), "identity.policies.update")
+		// Creating a role that carries a danger action needs it too.
+		auStepUpRequired(t, auDo(t, srv, dzToken, http.MethodPost, "/api/roles", map[string]any{"name": "Deleters", "permissions": []string{"identity.users.delete"}}), "identity.users.delete")
+		// The plain Owner does not even hold these.
+		auForbidden(t, auDo(t, srv, e.ownerToken, http.MethodPost, "/api/users/"+e.user.ID+"/policies/"+readers, nil), "identity.membership.manage")
+		auForbidden(t, auDo(t, srv, e.ownerToken, http.MethodPatch, "/api/roles/"+role, map[string]any{"name": "x"}), "identity.roles.update")
+
+		// Stepped up, the Danger Zone Owner still cannot self-assign a policy
+		// of tenant.<slug>.* (made by an operator), nor put billing
+		// permissions in a role.
+		auStepUp(t, srv, dzToken)
+		all := &models.Policy{TenantID: e.tenant.ID, Name: "Everything", Permissions: models.StringList{slugAll}}
+		require.NoError(t, srv.Store.CreatePolicy(ctx, all))
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, "/api/users/"+dz.ID+"/policies/"+all.ID, nil), slugAll)
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, "/api/policies", map[string]any{"name": "All", "permissions": []string{slugAll}}), slugAll)
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodPatch, "/api/roles/"+role, map[string]any{"permissions": []string{"identity.users.read", grPayouts}}), grPayouts)
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodPatch, "/api/policies/"+readers, map[string]any{"permissions": []string{grPayouts}}), grPayouts)
+		payouts := &models.Policy{TenantID: e.tenant.ID, Name: "Payouts", Permissions: models.StringList{grPayouts}}
+		require.NoError(t, srv.Store.CreatePolicy(ctx, payouts))
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, "/api/users/"+dz.ID+"/policies/"+payouts.ID, nil), grPayouts)
+		perms := auStatus(t, auDo(t, srv, dzToken, http.MethodGet, "/api/users/"+dz.ID, nil), http.StatusOK)["permissions"]
+		require.NotContains(t, perms, slugAll)
+		require.NotContains(t, perms, grPayouts)
+		// What it holds, it may grant: stepped up, danger actions included.
+		auStatus(t, auDo(t, srv, dzToken, http.MethodPost, "/api/users/"+e.user.ID+"/policies/"+readers, nil), http.StatusOK)
+		auStatus(t, auDo(t, srv, dzToken, http.MethodPost, "/api/roles", map[string]any{"name": "Deleters", "permissions": []string{"identity.users.delete"}}), http.StatusCreated)
+
+		// A Manager cannot change the e-mail of a user who holds a
+		// permission it lacks (the mailbox would reset the password).
+		mail := &accMailer{}
+		srv.Directory.Mailer = mail
+		managerToken := e.login(t, e.addUser(t, "manager", identity.RoleManager, false))
+		payer := e.addUser(t, "payer", identity.RoleMember, false)
+		require.NoError(t, srv.Store.AssignPolicy(ctx, e.tenant.ID, payer.ID, models.PrincipalUser, payouts.ID))
+		auForbidden(t, auDo(t, srv, managerToken, http.MethodPatch, "/api/users/"+payer.ID, map[string]any{"email": "attacker@evil.example"}), grPayouts)
+		auForbidden(t, auDo(t, srv, managerToken, http.MethodPost, "/api/users/"+payer.ID+"/unlock", nil), grPayouts)
+		got, err := srv.Store.GetUser(ctx, e.tenant.ID, payer.ID)
+		require.NoError(t, err)
+		require.Equal(t, payer.Email, got.Email)
+		auForbidden(t, auDo(t, srv, e.ownerToken, http.MethodPatch, "/api/users/"+payer.ID, map[string]any{"email": "attacker@evil.example"}), grPayouts)
+		require.Empty(t, mail.sent(payer.Email))
+
+		// A user it covers it may change; the old address is told, and the
+		// change is audited with both addresses.
+		member := e.addUser(t, "member", identity.RoleMember, false)
+		newEmail := "member.new." + e.tenant.Slug + "@example.com"
+		m := auStatus(t, auDo(t, srv, managerToken, http.MethodPatch, "/api/users/"+member.ID, map[string]any{"email": newEmail}), http.StatusOK)
+		require.Equal(t, newEmail, m["email"])
+		msgs := mail.sent(member.Email)
+		require.Len(t, msgs, 1, "the old address is told")
+		require.Contains(t, msgs[0].Text, newEmail)
+		require.Empty(t, mail.sent(newEmail), "the new address is not the one told")
+		md := azScalar(t, srv, fmt.Sprintf("SELECT metadata FROM audit_logs WHERE action = %s AND user_id = %s",
+			azQ(identity.AuditUserEmailChanged), azQ(member.ID)))
+		require.Contains(t, md, member.Email)
+		require.Contains(t, md, newEmail)
+		// A name change sends nothing.
+		auStatus(t, auDo(t, srv, managerToken, http.MethodPatch, "/api/users/"+member.ID, map[string]any{"name": "Renamed"}), http.StatusOK)
+		require.Len(t, mail.sent(member.Email), 1)
+		require.Empty(t, mail.sent(newEmail))
+	})
+}
+
+// TestServiceAccountGrantsOverHTTP: service accounts under the same rules
+// (issue 8, section 1, second bullet): roles, API keys, bound clients and
+// rotation need the actor to cover the account and what it is given.
+func TestServiceAccountGrantsOverHTTP(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := newAuEnv(t, b, redisURL)
+		srv, ctx := e.srv, context.Background()
+		base := "/api/service-accounts/"
+		adminToken := e.login(t, e.addUser(t, "admin", identity.RoleAdmin, false))
+		_, dzToken := grOwnerWithDanger(t, e, "dz-owner")
+		auStepUp(t, srv, dzToken)
+
+		// An account with nothing: the Admin may mint its keys.
+		weak := grServiceAccount(t, e, e.tenant.ID)
+		k := auStatus(t, auDo(t, srv, adminToken, http.MethodPost, base+weak+"/api-keys", map[string]any{"name": "ci"}), http.StatusCreated)
+		weakKey := k["id"].(string)
+
+		// An account holding more than the Admin (and than the Owner).
+		strong := grServiceAccount(t, e, e.tenant.ID, grPayouts)
+		auForbidden(t, auDo(t, srv, adminToken, http.MethodPost, base+strong+"/api-keys", map[string]any{"name": "ci"}), grPayouts)
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, base+strong+"/api-keys", map[string]any{"name": "ci"}), grPayouts)
+		// Binding a client: its own danger permission the Admin lacks, and
+		// coverage for whoever holds it.
+		cc := map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": strong}
+		auForbidden(t, auDo(t, srv, adminToken, http.MethodPost, "/api/clients", cc), "identity.oauth_clients.bind")
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, "/api/clients", cc), grPayouts)
+		auForbidden(t, auDo(t, srv, adminToken, http.MethodPatch, base+strong, map[string]any{"is_active": false}), grPayouts)
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, base+strong+"/roles", map[string]any{"role_id": e.roleID(t, e.tenant.ID, identity.RoleMember)}), grPayouts)
+		n := azScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE service_account_id = %s", azQ(strong)))
+		require.Equal(t, "0", n)
+		require.Empty(t, azStrings(t, srv, fmt.Sprintf("SELECT id FROM oauth_clients WHERE service_account_id = %s", azQ(strong))))
+
+		// Giving a role: the actor covers the role (no more assignment
+		// without a grant check).
+		payRole := &models.Role{TenantID: &e.tenant.ID, Name: "Payers", Permissions: models.StringList{grPayouts}}
+		require.NoError(t, srv.Store.CreateRole(ctx, payRole))
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, base+weak+"/roles", map[string]any{"role_id": payRole.ID}), grPayouts)
+		auStatus(t, auDo(t, srv, dzToken, http.MethodPost, base+weak+"/roles", map[string]any{"role_id": e.roleID(t, e.tenant.ID, identity.RoleOwner)}), http.StatusCreated)
+		// Now weak holds the Owner role: the Admin no longer covers it.
+		res := auDo(t, srv, adminToken, http.MethodPost, base+weak+"/api-keys", map[string]any{"name": "ci2"})
+		m := auStatus(t, res, http.StatusForbidden)
+		missing, _ := m["required_permission"].(string)
+		require.Equal(t, "forbidden", m["error"], "body: %s", res.Body)
+		require.Contains(t, identity.SystemRoles()[identity.RoleOwner], missing, "body: %s", res.Body)
+		require.NotContains(t, identity.SystemRoles()[identity.RoleAdmin], missing, "body: %s", res.Body)
+		// A client bound while it was coverable, then the account grew: the
+		// client's rotation, the key's rotation and revocation are refused.
+		bound := auStatus(t, auDo(t, srv, dzToken, http.MethodPost, "/api/clients", map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": weak}), http.StatusCreated)
+		boundID := bound["client_id"].(string)
+		require.NoError(t, srv.Store.AssignRole(ctx, e.tenant.ID, weak, models.PrincipalServiceAccount, payRole.ID))
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, "/api/clients/"+boundID+"/rotate-secret", nil), grPayouts)
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodPatch, "/api/clients/"+boundID, map[string]any{"scopes": []string{"a"}}), grPayouts)
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, base+weak+"/api-keys/"+weakKey+"/rotate", nil), grPayouts)
+		auForbidden(t, auDo(t, srv, dzToken, http.MethodDelete, base+weak+"/api-keys/"+weakKey, nil), grPayouts)
+		// Binding needs step-up even for a covered account.
+		_, freshToken := grOwnerWithDanger(t, e, "dz-fresh")
+		empty := grServiceAccount(t, e, e.tenant.ID)
+		auStepUpRequired(t, auDo(t, srv, freshToken, http.MethodPost, "/api/clients", map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": empty}), "identity.oauth_clients.bind")
+		auStatus(t, auDo(t, srv, freshToken, http.MethodPost, "/api/clients", map[string]any{"grant_types": []string{"client_credentials"}}), http.StatusCreated)
+	})
+}
+
+// TestCoverageRuleFromRouteTable: every tenant-scoped route that changes a
+// user, a service account or a client (or its credentials), read from the
+// route table so routes added later are covered too, refuses a principal
+// whose grants do not cover the target's permissions, even an Owner with
+// the Danger Zone policy, stepped up, so that neither a missing route
+// permission nor the step-up gate can mask the answer.
+func TestCoverageRuleFromRouteTable(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := newAuEnv(t, b, redisURL)
+		srv, ctx := e.srv, context.Background()
+		_, tok := grOwnerWithDanger(t, e, "dz-owner")
+		auStepUp(t, srv, tok)
+
+		target := e.addUser(t, "target", identity.RoleMember, false)
+		e.grantPerms(t, target, grPayouts)
+		sa := grServiceAccount(t, e, e.tenant.ID, grPayouts)
+		key := uuid.NewString()
+		azExec(t, srv, fmt.Sprintf(`INSERT INTO api_keys (id, tenant_id, service_account_id, name, prefix, key_hash, created_at)
+			VALUES (%s, %s, %s, 'probe', 'idk_probe', %s, CURRENT_TIMESTAMP)`, azQ(key), azQ(e.tenant.ID), azQ(sa), azQ("probe-"+uuid.NewString())))
+		cc, err := srv.Admin.CreateClient(ctx, identity.NewClient{TenantSlug: e.tenant.Slug, Name: "bound", GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa})
+		require.NoError(t, err)
+		member := e.roleID(t, e.tenant.ID, identity.RoleMember)
+		harmless := &models.Policy{TenantID: e.tenant.ID, Name: "Harmless", Permissions: models.StringList{"identity.users.read"}}
+		require.NoError(t, srv.Store.CreatePolicy(ctx, harmless))
+		ids := map[string]string{"user": target.ID, "service_account": sa, "client": cc.Client.ID, "api_key": key, "role": member, "policy": harmless.ID}
+		body := map[string]any{"name": "Probe", "description": "probe", "email": "probe." + e.tenant.Slug + "@example.com",
+			"role_id": member, "is_active": true, "scopes": []string{"a"}, "expires_in_days": 1}
+
+		tested := map[string]bool{}
+		for _, r := range azRoutes(srv) {
+			if !r.Scoped || r.Method == http.MethodGet || !strings.Contains(r.Path, ":") {
+				continue
+			}
+			acts := false
+			path := isoFill(r.Path, func(param, kind string, _ int) string {
+				switch kind {
+				case "user", "service_account", "client":
+					acts = true
+				}
+				if id, ok := ids[kind]; ok {
+					return id
+				}
+				return uuid.NewString()
+			})
+			if !acts {
+				continue
+			}
+			var b any
+			if r.Method != http.MethodDelete {
+				b = body
+			}
+			res := auDo(t, srv, tok, r.Method, path, b)
+			if res.Status != http.StatusForbidden || !strings.Contains(string(res.Body), `"required_permission":"`+grPayouts+`"`) {
+				t.Errorf("%s %s (%s): want 403 naming %s for a target the actor does not cover, got %d: %s", r.Method, r.Path, r.Permission, grPayouts, res.Status, res.Body)
+			}
+			tested[r.Method+" "+r.Path] = true
+		}
+		// Creating credentials bound to the account is acting on it too.
+		auForbidden(t, auDo(t, srv, tok, http.MethodPost, "/api/clients", map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": sa}), grPayouts)
+		t.Logf("covered %d routes", len(tested))
+		for _, want := range []string{
+			"PATCH /api/users/:id", "DELETE /api/users/:id", "POST /api/users/:id/deactivate", "POST /api/users/:id/unlock",
+			"POST /api/users/:id/reset-2fa", "POST /api/users/:id/force-password-change", "POST /api/users/:id/roles",
+			"POST /api/users/:id/policies/:policy_id", "PATCH /api/service-accounts/:id", "DELETE /api/service-accounts/:id",
+			"POST /api/service-accounts/:id/roles", "POST /api/service-accounts/:id/api-keys", "POST /api/service-accounts/:id/api-keys/:key_id/rotate",
+			"DELETE /api/service-accounts/:id/api-keys/:key_id", "POST /api/clients/:id/rotate-secret", "PATCH /api/clients/:id", "DELETE /api/clients/:id",
+		} {
+			require.True(t, tested[want], "%s was not read from the route table", want)
+		}
+
+		// Nothing changed.
+		got, err := srv.Store.GetUser(ctx, e.tenant.ID, target.ID)
+		require.NoError(t, err)
+		require.True(t, got.IsActive)
+		require.Equal(t, target.Email, got.Email)
+		require.Equal(t, "1", azScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE service_account_id = %s AND revoked_at IS NULL", azQ(sa))))
+		require.Equal(t, "1", azScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM oauth_clients WHERE service_account_id = %s", azQ(sa))))
+	})
+}

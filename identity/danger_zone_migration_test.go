@@ -1,0 +1,64 @@
+package identity_test
+
+import (
+	"context"
+	"encoding/json"
+	"io/fs"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/migrations"
+	"github.com/identity/identity/storage/storagetest"
+)
+
+// TestDangerZoneMigration: migration 00006 gives an existing tenant's
+// Danger Zone policy the danger actions issue 8 added, once, on both
+// databases (the Up part of the file is run against a policy seeded with
+// the old list).
+func TestDangerZoneMigration(t *testing.T) {
+	added := []string{"identity.membership.manage", "identity.roles.update", "identity.policies.update", "identity.oauth_clients.bind"}
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			fsys := map[string]fs.FS{"sqlite": migrations.SQLite, "postgres": migrations.Postgres}[b.Name]
+			raw, err := fs.ReadFile(fsys, b.Name+"/00006_danger_zone_grants.sql")
+			if err != nil {
+				t.Fatal(err)
+			}
+			up, _, _ := strings.Cut(string(raw), "-- +goose Down")
+			_, st := adminOn(t, b) // tenant "acme", seeded with today's list
+			ctx := context.Background()
+			db, err := st.SQLDB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var old []string
+			for _, p := range identity.DangerActions {
+				if !slices.Contains(added, p) {
+					old = append(old, p)
+				}
+			}
+			oldJSON, _ := json.Marshal(old)
+			if _, err := db.ExecContext(ctx, "UPDATE policies SET permissions = $1 WHERE name = $2", string(oldJSON), identity.DangerZonePolicy); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // twice: the second run changes nothing
+				if _, err := db.ExecContext(ctx, up); err != nil {
+					t.Fatalf("migration: %v", err)
+				}
+			}
+			var got string
+			if err := db.QueryRowContext(ctx, "SELECT permissions FROM policies WHERE name = $1", identity.DangerZonePolicy).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			var perms []string
+			if err := json.Unmarshal([]byte(got), &perms); err != nil {
+				t.Fatalf("permissions %q: %v", got, err)
+			}
+			if !slices.Equal(perms, append(old, added...)) {
+				t.Errorf("Danger Zone after the migration: %v", perms)
+			}
+		})
+	}
+}

@@ -2,6 +2,8 @@ package identity_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -304,3 +306,76 @@ func TestMachinesClientValidation(t *testing.T) {
 }
 
 func machPtr[T any](v T) *T { return &v }
+
+// TestMachinesCoverageRule: acting on a service account or its credentials
+// needs the actor to cover what the account holds, danger actions with a
+// step-up for users (not for service accounts, which never step up).
+func TestMachinesCoverageRule(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			m, st, p, _ := machOn(t, b)
+			ctx := context.Background()
+			sa, err := m.CreateServiceAccount(ctx, identity.Actor{Principal: p}, identity.ServiceAccountInput{Name: machPtr("robot")}, identity.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tid := p.TenantID
+			deleter := &models.Role{TenantID: &tid, Name: "Deleter", Permissions: models.StringList{"identity.users.delete"}}
+			if err := st.CreateRole(ctx, deleter); err != nil {
+				t.Fatal(err)
+			}
+			elevated := false
+			user := identity.Actor{Principal: p, Perms: identity.PermissionSet{"identity.*"},
+				Elevated: func(context.Context) (bool, error) { return elevated, nil }}
+			weak := identity.Actor{Principal: p, Perms: identity.PermissionSet{"identity.service_accounts.*"}}
+			robot := identity.Actor{Principal: identity.Principal{Kind: models.PrincipalServiceAccount, TenantID: p.TenantID, UserID: "00000000-0000-4000-8000-000000000002"},
+				Perms: identity.PermissionSet{"identity.*"}}
+			code := func(err error) string {
+				var me *models.Error
+				if errors.As(err, &me) {
+					return me.Code + " " + me.RequiredPermission
+				}
+				return fmt.Sprint(err)
+			}
+			// Giving the role: covered, but a danger action, so stepped up.
+			_, err = m.AssignServiceAccountRole(ctx, weak, sa.ID, deleter.ID, identity.Meta{})
+			if got := code(err); got != "forbidden identity.users.delete" {
+				t.Errorf("weak actor assigns: %s", got)
+			}
+			_, err = m.AssignServiceAccountRole(ctx, user, sa.ID, deleter.ID, identity.Meta{})
+			if got := code(err); got != "step_up_required identity.users.delete" {
+				t.Errorf("unelevated user assigns: %s", got)
+			}
+			elevated = true
+			if _, err := m.AssignServiceAccountRole(ctx, user, sa.ID, deleter.ID, identity.Meta{}); err != nil {
+				t.Fatalf("elevated user assigns: %v", err)
+			}
+			// The account now holds a danger action: minting its key needs
+			// the same.
+			elevated = false
+			_, err = m.CreateAPIKey(ctx, weak, sa.ID, "k", nil, identity.Meta{})
+			if got := code(err); got != "forbidden identity.users.delete" {
+				t.Errorf("weak actor mints: %s", got)
+			}
+			_, err = m.CreateAPIKey(ctx, user, sa.ID, "k", nil, identity.Meta{})
+			if got := code(err); got != "step_up_required identity.users.delete" {
+				t.Errorf("unelevated user mints: %s", got)
+			}
+			_, err = m.CreateClient(ctx, user, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID}, identity.Meta{})
+			if got := code(err); got != "step_up_required identity.users.delete" {
+				t.Errorf("unelevated user binds: %s", got)
+			}
+			if _, err := m.CreateAPIKey(ctx, robot, sa.ID, "k", nil, identity.Meta{}); err != nil {
+				t.Errorf("covering service account mints: %v", err)
+			}
+			elevated = true
+			if _, err := m.CreateAPIKey(ctx, user, sa.ID, "k", nil, identity.Meta{}); err != nil {
+				t.Errorf("elevated user mints: %v", err)
+			}
+			keys, err := m.APIKeys(ctx, p, sa.ID)
+			if err != nil || len(keys) != 2 {
+				t.Errorf("keys %d, %v", len(keys), err)
+			}
+		})
+	}
+}

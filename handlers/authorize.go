@@ -107,9 +107,7 @@ func (s *Server) authorize(c echo.Context) error {
 	for _, scope := range scopes {
 		ar.GrantScope(scope)
 	}
-	for _, aud := range ar.GetRequestedAudience() {
-		ar.GrantAudience(aud)
-	}
+	oauth.GrantAudience(ar)
 	sess := oauth.NewUserSession(s.Issuer, tc.GetTenantID(), user.ID, client.GetID(), ls.AuthTime, requestedAt)
 	sess.Claims.AuthenticationMethodsReferences, sess.Claims.AuthenticationContextClassReference = oauth.AMRAndACR(amr)
 	if ls.SessionID != nil {

@@ -58,9 +58,7 @@ func (s *Server) token(c echo.Context) error {
 		for _, scope := range ar.GetRequestedScopes() {
 			ar.GrantScope(scope)
 		}
-		for _, aud := range ar.GetRequestedAudience() {
-			ar.GrantAudience(aud)
-		}
+		oauth.GrantAudience(ar)
 	}
 	resp, err := s.Provider.NewAccessResponse(ctx, ar)
 	if err != nil {

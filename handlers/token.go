@@ -37,6 +37,7 @@ func (s *Server) token(c echo.Context) error {
 		err = fosite.ErrUnsupportedGrantType.WithWrap(err)
 	}
 	if err != nil {
+		setClientChallenge(w, c.Request(), err)
 		s.Provider.WriteAccessError(ctx, w, ar, concurrentAsInvalidGrant(err))
 		return nil
 	}

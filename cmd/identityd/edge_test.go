@@ -309,4 +309,3 @@ func TestEdgeLoginRedirect(t *testing.T) {
 		})
 	}
 }
-

@@ -685,6 +685,9 @@ func TestE2EIntrospectionTenantScope(t *testing.T) {
 		}
 		requireActive(t, srv, bSvc, bTok)
 		requireInactive(t, srv, aSvc, bTok)
+		// A client-credentials token of the all-tenants client counts as that client.
+		allTok := requireTokens(t, tokenRequest(t, srv, allB, url.Values{"grant_type": {"client_credentials"}})).Access
+		require.Equal(t, a.tenant.ID, bearerIntrospect(allTok, aTok)["tenant_id"])
 
 		// Revocation by another tenant's client does nothing (200, RFC 7009 §2.1).
 		revoke(t, srv, bSvc, aTok)

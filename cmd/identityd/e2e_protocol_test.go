@@ -117,6 +117,31 @@ func TestE2ERequestObjectsUnsupported(t *testing.T) {
 				c.Scopes = tt.scopes
 				c.RedirectURL = tt.redirect
 				ar := newAuthRequest(&c, oauth2.SetAuthURLParam(tt.param, tt.value))
+				// Without Accept: text/html (an API client) never a 500 or an
+				// empty body either.
+				req, err := http.NewRequest(http.MethodGet, ar.URL, nil)
+				require.NoError(t, err)
+				resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+				require.NoError(t, err)
+				plain := readResult(t, resp)
+				require.Less(t, plain.Status, 500, "never a server error: %s", plain.Body)
+				require.True(t, len(plain.Body) > 0 || plain.Header.Get("Location") != "", "an answer, not an empty body")
+
+				// POSTed (the endpoint takes GET and POST): the same answer.
+				u, err := url.Parse(ar.URL)
+				require.NoError(t, err)
+				preq, err := http.NewRequest(http.MethodPost, e.srv.URL+u.Path, strings.NewReader(u.RawQuery))
+				require.NoError(t, err)
+				preq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				preq.Header.Set("Accept", "text/html")
+				presp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(preq)
+				require.NoError(t, err)
+				posted := readResult(t, presp)
+				require.Less(t, posted.Status, 500, "never a server error: %s", posted.Body)
+				if tt.want != "" {
+					require.Equal(t, tt.want, posted.Location(t).Query().Get("error"), "%d %s", posted.Status, posted.Body)
+				}
+
 				res := rawGet(t, ar.URL)
 				require.Less(t, res.Status, 500, "never a server error")
 				if tt.want == "" {

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -66,7 +67,7 @@ func (s *Server) introspectionCaller(ctx context.Context, r *http.Request) (tena
 	}
 	_, sess, err := s.Provider.IntrospectAccessToken(ctx, token)
 	if err != nil {
-		return "", false, fosite.ErrRequestUnauthorized.WithWrap(err)
+		return "", false, callerLookupError(err)
 	}
 	if sess.Kind == oauth.KindClient && sess.ClientID != "" {
 		tenantID, all, err := s.clientIntrospectionScope(ctx, sess.ClientID)
@@ -80,7 +81,7 @@ func (s *Server) introspectionCaller(ctx context.Context, r *http.Request) (tena
 func (s *Server) clientIntrospectionScope(ctx context.Context, clientID string) (string, bool, error) {
 	cl, err := s.Clients.GetClient(ctx, clientID)
 	if err != nil {
-		return "", false, fosite.ErrRequestUnauthorized.WithWrap(err)
+		return "", false, callerLookupError(err)
 	}
 	tc, ok := cl.(tenantClient)
 	if !ok {
@@ -88,6 +89,17 @@ func (s *Server) clientIntrospectionScope(ctx context.Context, clientID string) 
 	}
 	ac, ok := cl.(allTenantsClient)
 	return tc.GetTenantID(), ok && ac.GetIntrospectAllTenants(), nil
+}
+
+// callerLookupError: a caller that vanished between fosite's check and ours
+// (deleted, revoked, expired) is unauthorised; any other failure (the
+// database) is the server's, and keeps its cause for the error mapping.
+func callerLookupError(err error) error {
+	if errors.Is(err, fosite.ErrNotFound) || errors.Is(err, fosite.ErrInactiveToken) || errors.Is(err, fosite.ErrTokenExpired) ||
+		errors.Is(err, fosite.ErrRequestUnauthorized) || errors.Is(err, fosite.ErrTokenSignatureMismatch) {
+		return fosite.ErrRequestUnauthorized.WithWrap(err)
+	}
+	return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 }
 
 // writeIntrospection is fosite's WriteIntrospectionResponse (RFC 7662 §2.2)

@@ -192,7 +192,8 @@ func (m *Machines) CreateClient(ctx context.Context, p Principal, in NewClient, 
 }
 
 // errIntrospectAllTenants refuses a tenant administrator the setting that
-// would let a client see every tenant's tokens.
+// would let a client see every tenant's tokens, and any change to (or the
+// secret of) a client that has it.
 func errIntrospectAllTenants() error {
 	return models.NewError(models.KindForbidden, "forbidden", "Only a system admin can let a client introspect every tenant's tokens.", nil)
 }
@@ -229,6 +230,9 @@ func (m *Machines) UpdateClient(ctx context.Context, p Principal, id string, pat
 	err := m.Store.InTx(ctx, func(ctx context.Context) error {
 		var err error
 		c, err = m.Store.UpdateTenantClient(ctx, p.TenantID, id, func(c *models.Client) error {
+			if c.IntrospectAllTenants && !p.SystemAdmin {
+				return errIntrospectAllTenants() // a system-level resource server is a system admin's to change
+			}
 			changed = applyClientPatch(c, patch)
 			in := NewClient{ID: c.ID, Name: c.Name, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RedirectURIs: c.RedirectURIs,
 				Audience: c.Audience, Public: c.Public, SkipConsent: c.SkipConsent, AuthMethod: c.TokenEndpointAuthMethod,
@@ -328,6 +332,17 @@ func (m *Machines) DeleteClient(ctx context.Context, p Principal, id string, met
 func (m *Machines) RotateClientSecret(ctx context.Context, p Principal, id string, meta Meta) (string, *time.Time, error) {
 	if strings.HasPrefix(id, firstPartyPrefix) {
 		return "", nil, errClientNotFound()
+	}
+	if !p.SystemAdmin {
+		// A tenant administrator must not obtain the secret of the tenant's
+		// system-level resource server, which sees every tenant's tokens.
+		c, err := m.Store.GetTenantClient(ctx, p.TenantID, id)
+		if err != nil {
+			return "", nil, err
+		}
+		if c.IntrospectAllTenants {
+			return "", nil, errIntrospectAllTenants()
+		}
 	}
 	secret, err := m.Admin.RotateClientSecret(ctx, p.TenantID, id)
 	if err != nil {

@@ -719,8 +719,17 @@ func TestE2EIntrospectionTenantScope(t *testing.T) {
 		requireActive(t, srv, aSvc, aTok)
 
 		// The setting: a tenant Owner may not set it, a system admin may.
+		// tenantAdmin holds every client permission (danger ones too, stepped up).
+		tenantAdmin := machTenant(t, a).token
+		machStepUp(t, srv, tenantAdmin)
+		notSystemAdmin := func(res *httpResult) {
+			t.Helper()
+			m := requireAPIError(t, res, http.StatusForbidden, "forbidden")
+			require.Nil(t, m["required_permission"], "refused for the setting, not for a permission: %s", res.Body)
+			require.Contains(t, m["message"], "system admin")
+		}
 		body := map[string]any{"name": "rs", "grant_types": []string{"client_credentials"}, "scopes": []string{"x"}, "introspect_all_tenants": true}
-		requireAPIError(t, opAPI(t, srv, http.MethodPost, "/api/clients", env.ownerToken, body), http.StatusForbidden, "forbidden")
+		notSystemAdmin(opAPI(t, srv, http.MethodPost, "/api/clients", tenantAdmin, body))
 		res := opAPI(t, srv, http.MethodPost, "/api/clients", env.adminToken, body)
 		require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
 		created := res.JSON(t)
@@ -731,7 +740,13 @@ func TestE2EIntrospectionTenantScope(t *testing.T) {
 		sys.Client = &c
 		require.Equal(t, bEnv.tenant.ID, requireActive(t, srv, sys, bTok)["tenant_id"])
 		id := created["client_id"].(string)
-		requireAPIError(t, opAPI(t, srv, http.MethodPatch, "/api/clients/"+id, env.ownerToken, map[string]any{"introspect_all_tenants": false}), http.StatusForbidden, "forbidden")
+		notSystemAdmin(opAPI(t, srv, http.MethodPatch, "/api/clients/"+id, tenantAdmin, map[string]any{"introspect_all_tenants": false}))
+		// Nor may a tenant administrator change it otherwise, or take its secret.
+		notSystemAdmin(opAPI(t, srv, http.MethodPatch, "/api/clients/"+id, tenantAdmin, map[string]any{"name": "mine now"}))
+		notSystemAdmin(opAPI(t, srv, http.MethodPost, "/api/clients/"+id+"/rotate-secret", tenantAdmin, nil))
+		// ...while its other clients stay theirs to manage.
+		res = opAPI(t, srv, http.MethodPost, "/api/clients/"+aSvc.Client.ID+"/rotate-secret", tenantAdmin, nil)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		res = opAPI(t, srv, http.MethodPatch, "/api/clients/"+id, env.adminToken, map[string]any{"introspect_all_tenants": false})
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		requireInactive(t, srv, sys, bTok)

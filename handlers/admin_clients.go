@@ -23,20 +23,24 @@ func (s *Server) clientRoutes(e *echo.Echo) {
 
 // clientView is a client as the API shows it: never a secret or its hash.
 type clientView struct {
-	ClientID                string    `json:"client_id"`
-	Name                    string    `json:"name"`
-	GrantTypes              []string  `json:"grant_types"`
-	ResponseTypes           []string  `json:"response_types"`
-	Scopes                  []string  `json:"scopes"`
-	RedirectURIs            []string  `json:"redirect_uris"`
-	Audience                []string  `json:"audience"`
-	Public                  bool      `json:"public"`
-	TokenEndpointAuthMethod string    `json:"token_endpoint_auth_method"`
-	SkipConsent             bool      `json:"skip_consent"`
-	AccessTokenFormat       string    `json:"access_token_format"`
-	ServiceAccountID        *string   `json:"service_account_id"`
-	CreatedAt               time.Time `json:"created_at"`
-	UpdatedAt               time.Time `json:"updated_at"`
+	ClientID                string   `json:"client_id"`
+	Name                    string   `json:"name"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	Scopes                  []string `json:"scopes"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	Audience                []string `json:"audience"`
+	Public                  bool     `json:"public"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	// TokenEndpointAuthMethods: every method the client may authenticate with.
+	TokenEndpointAuthMethods []string  `json:"token_endpoint_auth_methods"`
+	PostLogoutRedirectURIs   []string  `json:"post_logout_redirect_uris"`
+	IntrospectAllTenants     bool      `json:"introspect_all_tenants"`
+	SkipConsent              bool      `json:"skip_consent"`
+	AccessTokenFormat        string    `json:"access_token_format"`
+	ServiceAccountID         *string   `json:"service_account_id"`
+	CreatedAt                time.Time `json:"created_at"`
+	UpdatedAt                time.Time `json:"updated_at"`
 }
 
 func clientStrings(v []string) []string {
@@ -52,7 +56,18 @@ func viewClient(c *models.Client) clientView {
 		Scopes: clientStrings(c.Scopes), RedirectURIs: clientStrings(c.RedirectURIs), Audience: clientStrings(c.Audience), Public: c.Public,
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, SkipConsent: c.SkipConsent, AccessTokenFormat: c.AccessTokenFormat,
 		ServiceAccountID: c.ServiceAccountID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		TokenEndpointAuthMethods: clientAuthMethods(c), PostLogoutRedirectURIs: clientStrings(c.PostLogoutRedirectURIs),
+		IntrospectAllTenants: c.IntrospectAllTenants,
 	}
+}
+
+// clientAuthMethods are the methods a client accepts; a client registered
+// before the list existed accepts its one method.
+func clientAuthMethods(c *models.Client) []string {
+	if len(c.TokenEndpointAuthMethods) == 0 {
+		return []string{c.TokenEndpointAuthMethod}
+	}
+	return c.TokenEndpointAuthMethods
 }
 
 // clientRenameField moves a validation error from the service's field name to the
@@ -90,16 +105,19 @@ func apiGetClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
 func (s *Server) apiCreateClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
 	// The id, the secret and the tenant are never taken from the body.
 	var in struct {
-		Name                    string   `json:"name"`
-		GrantTypes              []string `json:"grant_types"`
-		Scopes                  []string `json:"scopes"`
-		RedirectURIs            []string `json:"redirect_uris"`
-		Audience                []string `json:"audience"`
-		Public                  bool     `json:"public"`
-		SkipConsent             bool     `json:"skip_consent"`
-		TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-		AccessTokenFormat       string   `json:"access_token_format"`
-		ServiceAccountID        string   `json:"service_account_id"`
+		Name                     string   `json:"name"`
+		GrantTypes               []string `json:"grant_types"`
+		Scopes                   []string `json:"scopes"`
+		RedirectURIs             []string `json:"redirect_uris"`
+		Audience                 []string `json:"audience"`
+		Public                   bool     `json:"public"`
+		SkipConsent              bool     `json:"skip_consent"`
+		TokenEndpointAuthMethod  string   `json:"token_endpoint_auth_method"`
+		TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods"`
+		PostLogoutRedirectURIs   []string `json:"post_logout_redirect_uris"`
+		IntrospectAllTenants     bool     `json:"introspect_all_tenants"`
+		AccessTokenFormat        string   `json:"access_token_format"`
+		ServiceAccountID         string   `json:"service_account_id"`
 	}
 	if err := bind(c, &in); err != nil {
 		return err
@@ -115,9 +133,11 @@ func (s *Server) apiCreateClient(c echo.Context, m MachineAdmin, a identity.Acto
 		Name: in.Name, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RedirectURIs: in.RedirectURIs, Audience: in.Audience,
 		Public: in.Public, SkipConsent: in.SkipConsent, AuthMethod: in.TokenEndpointAuthMethod,
 		AccessTokenFormat: in.AccessTokenFormat, ServiceAccountID: in.ServiceAccountID,
+		AuthMethods: in.TokenEndpointAuthMethods, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
+		IntrospectAllTenants: in.IntrospectAllTenants,
 	}, meta(c))
 	if err != nil {
-		return clientRenameField(err, "auth_method", "token_endpoint_auth_method")
+		return clientRenameField(clientRenameField(err, "auth_method", "token_endpoint_auth_method"), "auth_methods", "token_endpoint_auth_methods")
 	}
 	body := struct {
 		clientView
@@ -129,13 +149,16 @@ func (s *Server) apiCreateClient(c echo.Context, m MachineAdmin, a identity.Acto
 
 func apiUpdateClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
 	var in struct {
-		Name              *string   `json:"name"`
-		RedirectURIs      *[]string `json:"redirect_uris"`
-		Scopes            *[]string `json:"scopes"`
-		GrantTypes        *[]string `json:"grant_types"`
-		Audience          *[]string `json:"audience"`
-		SkipConsent       *bool     `json:"skip_consent"`
-		AccessTokenFormat *string   `json:"access_token_format"`
+		Name                     *string   `json:"name"`
+		RedirectURIs             *[]string `json:"redirect_uris"`
+		Scopes                   *[]string `json:"scopes"`
+		GrantTypes               *[]string `json:"grant_types"`
+		Audience                 *[]string `json:"audience"`
+		SkipConsent              *bool     `json:"skip_consent"`
+		AccessTokenFormat        *string   `json:"access_token_format"`
+		PostLogoutRedirectURIs   *[]string `json:"post_logout_redirect_uris"`
+		TokenEndpointAuthMethods *[]string `json:"token_endpoint_auth_methods"`
+		IntrospectAllTenants     *bool     `json:"introspect_all_tenants"`
 	}
 	if err := bind(c, &in); err != nil {
 		return err
@@ -143,9 +166,11 @@ func apiUpdateClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
 	cl, err := m.UpdateClient(c.Request().Context(), a, c.Param("id"), identity.ClientPatch{
 		Name: in.Name, RedirectURIs: in.RedirectURIs, Scopes: in.Scopes, GrantTypes: in.GrantTypes,
 		Audience: in.Audience, SkipConsent: in.SkipConsent, AccessTokenFormat: in.AccessTokenFormat,
+		PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, AuthMethods: in.TokenEndpointAuthMethods,
+		IntrospectAllTenants: in.IntrospectAllTenants,
 	}, meta(c))
 	if err != nil {
-		return err
+		return clientRenameField(clientRenameField(err, "auth_method", "token_endpoint_auth_method"), "auth_methods", "token_endpoint_auth_methods")
 	}
 	return c.JSON(http.StatusOK, viewClient(cl))
 }

@@ -34,6 +34,13 @@ const (
 // the code is issued with a session naming the user, tenant and auth_time.
 func (s *Server) authorize(c echo.Context) error {
 	ctx := c.Request().Context()
+	unsupported := requestObjectError(c.Request())
+	if unsupported != nil {
+		// Judge the rest of the request without the request object, so the
+		// error goes back through a verified redirect URI (or, when the
+		// client or redirect URI is wrong, to our error page).
+		c.SetRequest(withoutRequestObject(c.Request()))
+	}
 	ar, err := s.Provider.NewAuthorizeRequest(ctx, c.Request())
 	if err != nil {
 		s.authorizeError(c, ar, err)
@@ -43,6 +50,16 @@ func (s *Server) authorize(c echo.Context) error {
 		// Which redirect_uri or client_id was meant is unknown: answer here,
 		// never at a redirect URI (RFC 6749 §3.1, §4.1.2.1).
 		s.authorizeError(c, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHintf("The request parameter '%s' is included more than once.", k))
+		return nil
+	}
+	if unsupported != nil {
+		s.authorizeError(c, ar, unsupported)
+		return nil
+	}
+	if nonce := ar.GetRequestForm().Get("nonce"); nonce != "" && len(nonce) < s.Provider.Config.GetMinParameterEntropy(ctx) {
+		// fosite would only refuse it when signing the ID token, at the code
+		// exchange, after the person signed in for nothing.
+		s.authorizeError(c, ar, fosite.ErrInvalidRequest.WithHintf("The nonce must be at least %d characters long.", s.Provider.Config.GetMinParameterEntropy(ctx)))
 		return nil
 	}
 	client := ar.GetClient()
@@ -85,7 +102,7 @@ func (s *Server) authorize(c echo.Context) error {
 			s.authorizeError(c, ar, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer."))
 			return nil
 		}
-		needLogin = ls.AuthTime.Add(time.Duration(maxAge) * time.Second).Before(now)
+		needLogin = !maxAgeSatisfied(ls.AuthTime, requestedAt, now, maxAge)
 	}
 	if needLogin {
 		if slices.Contains(prompts, "none") {
@@ -107,9 +124,7 @@ func (s *Server) authorize(c echo.Context) error {
 	for _, scope := range scopes {
 		ar.GrantScope(scope)
 	}
-	for _, aud := range ar.GetRequestedAudience() {
-		ar.GrantAudience(aud)
-	}
+	oauth.GrantAudience(ar)
 	sess := oauth.NewUserSession(s.Issuer, tc.GetTenantID(), user.ID, client.GetID(), ls.AuthTime, requestedAt)
 	sess.Claims.AuthenticationMethodsReferences, sess.Claims.AuthenticationContextClassReference = oauth.AMRAndACR(amr)
 	if ls.SessionID != nil {
@@ -129,6 +144,59 @@ func (s *Server) authorize(c echo.Context) error {
 	}
 	s.Provider.WriteAuthorizeResponse(ctx, c.Response(), ar, resp)
 	return nil
+}
+
+// maxAgeSatisfied reports whether a login at authTime meets max_age for a
+// request first seen at requestedAt (OpenID Connect Core §3.1.2.1): a login
+// no older than max_age, or one made at or after the request itself, which
+// is what max_age=0 (like prompt=login) asks for. Without the second rule a
+// fresh login would be sent back to the login page forever.
+func maxAgeSatisfied(authTime, requestedAt, now time.Time, maxAge int64) bool {
+	if !authTime.Before(requestedAt) {
+		return true
+	}
+	return !authTime.Add(time.Duration(maxAge) * time.Second).Before(now)
+}
+
+// requestObjectError is the answer to an authorization request that passes
+// a request object (OpenID Connect Core §6): neither request nor
+// request_uri is supported (discovery says so), and each has its registered
+// error (§6.3). nil when the request has neither.
+func requestObjectError(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return nil // fosite answers the malformed request
+	}
+	switch {
+	case r.Form.Get("request_uri") != "":
+		return fosite.ErrRequestURINotSupported.WithHint("The request_uri parameter is not supported; send the parameters in the query.")
+	case r.Form.Get("request") != "":
+		return fosite.ErrRequestNotSupported.WithHint("The request parameter is not supported; send the parameters in the query.")
+	}
+	return nil
+}
+
+// withoutRequestObject returns r without its request and request_uri
+// parameters (in the query and the body).
+func withoutRequestObject(r *http.Request) *http.Request {
+	r2 := r.Clone(r.Context())
+	q := r2.URL.Query()
+	q.Del("request")
+	q.Del("request_uri")
+	r2.URL.RawQuery = q.Encode()
+	form := url.Values{}
+	for k, v := range r.Form {
+		if k != "request" && k != "request_uri" {
+			form[k] = v
+		}
+	}
+	post := url.Values{}
+	for k, v := range r.PostForm {
+		if k != "request" && k != "request_uri" {
+			post[k] = v
+		}
+	}
+	r2.Form, r2.PostForm = form, post
+	return r2
 }
 
 // authorizeError answers a failed authorization request. When the redirect

@@ -7,17 +7,23 @@ import (
 )
 
 // introspect is RFC 7662 token introspection. The caller authenticates as a
-// client (HTTP Basic) or with an access token. The response carries
-// tenant_id (and principal_type) from the stored session: a resource server
-// serving several tenants must compare tenant_id with the tenant it serves.
+// client (HTTP Basic) or with an access token, and sees only its own
+// tenant's tokens unless it is an introspect_all_tenants client
+// (scopeIntrospection). The response carries tenant_id (and principal_type)
+// from the stored session, token_type and token_use, and the exp of the
+// token introspected (writeIntrospection).
 func (s *Server) introspect(c echo.Context) error {
 	ctx := c.Request().Context()
 	ir, err := s.Provider.NewIntrospectionRequest(ctx, c.Request(), oauth.NewSession())
+	if err == nil {
+		ir, err = s.scopeIntrospection(ctx, c.Request(), ir)
+	}
 	if err != nil {
+		setClientChallenge(c.Response(), c.Request(), err)
 		s.Provider.WriteIntrospectionError(ctx, c.Response(), err)
 		return nil
 	}
-	s.Provider.WriteIntrospectionResponse(ctx, c.Response(), ir)
+	s.writeIntrospection(c.Response(), ir)
 	return nil
 }
 
@@ -26,6 +32,7 @@ func (s *Server) introspect(c echo.Context) error {
 func (s *Server) revoke(c echo.Context) error {
 	ctx := c.Request().Context()
 	err := s.Provider.NewRevocationRequest(ctx, c.Request())
+	setClientChallenge(c.Response(), c.Request(), err)
 	s.Provider.WriteRevocationResponse(ctx, c.Response(), err)
 	return nil
 }

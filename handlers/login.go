@@ -236,27 +236,41 @@ func sortedValues(m map[string]string) []string {
 	return out
 }
 
+// postLogoutClient is implemented by clients with registered post-logout
+// redirect URIs (storage.Client).
+type postLogoutClient interface{ GetPostLogoutRedirectURIs() []string }
+
 // logoutTarget is where an RP-initiated logout (OpenID Connect RP-Initiated
-// Logout 1.0 §2, §3) may send the browser afterwards: post_logout_redirect_uri
-// when its origin is an allowed redirect origin, or the origin of one of the
-// registered redirect URIs of client_id; state is passed back. Anything else
-// ends on the signed-out page, never an open redirect.
+// Logout 1.0 §2, §3) may send the browser afterwards: the relying party is
+// identified by a verified id_token_hint (its audience; an expired hint is
+// accepted) and/or client_id (both must agree), and post_logout_redirect_uri
+// must equal one of that client's registered post_logout_redirect_uris
+// exactly; state is passed back. Anything else — no client, an unknown or
+// mismatched one, an unregistered URI, a hint we did not sign — ends on the
+// signed-out page, never a redirect. The hidden fields of the confirmation
+// form carry the client id the hint resolved to, not the hint.
 func (s *Server) logoutTarget(c echo.Context) (target string, data map[string]any) {
+	ctx := c.Request().Context()
 	uri, clientID, state := c.FormValue("post_logout_redirect_uri"), c.FormValue("client_id"), c.FormValue("state")
 	if uri == "" {
 		return "", nil
 	}
-	var registered []string
-	if clientID != "" {
-		if cl, err := s.Clients.GetClient(c.Request().Context(), clientID); err == nil {
-			for _, r := range cl.GetRedirectURIs() {
-				if o := originOf(r); o != "" {
-					registered = append(registered, o)
-				}
-			}
+	if hint := c.FormValue("id_token_hint"); hint != "" {
+		h, err := s.Provider.ParseIDTokenHint(ctx, hint)
+		if err != nil || (clientID != "" && clientID != h.ClientID) {
+			return "", nil
 		}
+		clientID = h.ClientID
 	}
-	if localPath(uri) || !s.allowedRedirect(uri, registered) {
+	if clientID == "" {
+		return "", nil
+	}
+	cl, err := s.Clients.GetClient(ctx, clientID)
+	if err != nil {
+		return "", nil
+	}
+	pc, ok := cl.(postLogoutClient)
+	if !ok || !slices.Contains(pc.GetPostLogoutRedirectURIs(), uri) {
 		return "", nil
 	}
 	u, err := url.Parse(uri)
@@ -271,35 +285,42 @@ func (s *Server) logoutTarget(c echo.Context) (target string, data map[string]an
 	return u.String(), map[string]any{"PostLogoutRedirectURI": uri, "ClientID": clientID, "State": state}
 }
 
+// logoutPage asks a signed-in browser to confirm the logout; a browser with
+// no session sees the signed-out page (no redirect: there is nothing to
+// confirm, and a logout link must not become a redirector).
 func (s *Server) logoutPage(c echo.Context) error {
 	ls, user := s.currentLogin(c)
-	target, hidden := s.logoutTarget(c)
-	if ls == nil && target != "" {
-		return c.Redirect(http.StatusSeeOther, target)
-	}
 	data := map[string]any{"Title": "Sign out", "CSRF": csrfToken(c), "SignedIn": ls != nil}
-	for k, v := range hidden {
-		data[k] = v
+	var formTargets []string
+	if ls != nil {
+		target, hidden := s.logoutTarget(c)
+		for k, v := range hidden {
+			data[k] = v
+		}
+		if target != "" {
+			formTargets = redirectSources([]string{originOf(target)})
+		}
 	}
 	if user != nil {
 		data["Email"] = user.Email
 	}
-	var formTargets []string
-	if target != "" {
-		formTargets = redirectSources([]string{originOf(target)})
-	}
 	return s.renderPage(c, http.StatusOK, "logout", data, formTargets)
 }
 
+// logoutSubmit ends the browser session and, when a session was ended and
+// logoutTarget allows it, returns to the relying party.
 func (s *Server) logoutSubmit(c echo.Context) error {
+	ls, _ := s.currentLogin(c)
 	if ck, err := c.Cookie(sessionCookie); err == nil {
 		if err := s.Accounts.EndBrowserSession(c.Request().Context(), ck.Value, meta(c)); err != nil {
 			return err
 		}
 	}
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-	if target, _ := s.logoutTarget(c); target != "" {
-		return c.Redirect(http.StatusSeeOther, target)
+	if ls != nil {
+		if target, _ := s.logoutTarget(c); target != "" {
+			return c.Redirect(http.StatusSeeOther, target)
+		}
 	}
 	return s.renderMessage(c, http.StatusOK, "Signed out", "You are signed out.", false)
 }

@@ -37,6 +37,7 @@ func (s *Server) token(c echo.Context) error {
 		err = fosite.ErrUnsupportedGrantType.WithWrap(err)
 	}
 	if err != nil {
+		setClientChallenge(w, c.Request(), err)
 		s.Provider.WriteAccessError(ctx, w, ar, concurrentAsInvalidGrant(err))
 		return nil
 	}
@@ -58,9 +59,7 @@ func (s *Server) token(c echo.Context) error {
 		for _, scope := range ar.GetRequestedScopes() {
 			ar.GrantScope(scope)
 		}
-		for _, aud := range ar.GetRequestedAudience() {
-			ar.GrantAudience(aud)
-		}
+		oauth.GrantAudience(ar)
 	}
 	resp, err := s.Provider.NewAccessResponse(ctx, ar)
 	if err != nil {

@@ -174,10 +174,21 @@ type NewClient struct {
 	Audience     []string
 	Public       bool
 	SkipConsent  bool
-	// AuthMethod is client_secret_basic (default), client_secret_post, or none
-	// (the only one for public clients).
-	AuthMethod        string
+	// AuthMethod is the registered method: client_secret_basic (default),
+	// client_secret_post, or none (the only one for public clients). Named
+	// alone (AuthMethods empty) it restricts the client to that method.
+	AuthMethod string
+	// AuthMethods are every method a confidential client may use. Empty with
+	// AuthMethod empty: both client_secret_basic and client_secret_post.
+	AuthMethods       []string
 	AccessTokenFormat string
+	// PostLogoutRedirectURIs are where RP-initiated logout may return the
+	// browser, matched exactly (the same rules as redirect URIs).
+	PostLogoutRedirectURIs []string
+	// IntrospectAllTenants makes the client a system-level resource server
+	// that may introspect every tenant's tokens. Only the CLI and system
+	// administrators may set it (the caller checks).
+	IntrospectAllTenants bool
 	// ServiceAccountID, when set, makes the client's client-credentials
 	// tokens act as that service account (the caller checks it is the tenant's).
 	ServiceAccountID string
@@ -234,6 +245,11 @@ func (in *NewClient) validate() map[string]string {
 			fields["redirect_uris"] = msg
 		}
 	}
+	for _, u := range in.PostLogoutRedirectURIs {
+		if msg := checkRedirectURI(u); msg != "" {
+			fields["post_logout_redirect_uris"] = msg
+		}
+	}
 	if in.Public {
 		if slices.Contains(in.GrantTypes, "client_credentials") {
 			fields["grant_types"] = "A public client cannot use client_credentials."
@@ -244,15 +260,25 @@ func (in *NewClient) validate() map[string]string {
 		if in.AuthMethod != "none" {
 			fields["auth_method"] = "A public client authenticates with none."
 		}
+		if len(in.AuthMethods) > 0 && !slices.Equal(in.AuthMethods, []string{"none"}) {
+			fields["auth_methods"] = "A public client authenticates with none."
+		}
+		in.AuthMethods = []string{"none"}
 		if in.Secret != "" {
 			fields["secret"] = "A public client has no secret."
 		}
 	} else {
-		if in.AuthMethod == "" {
-			in.AuthMethod = "client_secret_basic"
-		}
+		in.defaultAuthMethods()
 		if in.AuthMethod == "none" || !slices.Contains(knownMethods, in.AuthMethod) {
 			fields["auth_method"] = "Use client_secret_basic or client_secret_post."
+		}
+		for _, m := range in.AuthMethods {
+			if m == "none" || !slices.Contains(knownMethods, m) {
+				fields["auth_methods"] = "Use client_secret_basic, client_secret_post or both."
+			}
+		}
+		if !slices.Contains(in.AuthMethods, in.AuthMethod) {
+			fields["auth_method"] = "The registered method must be one of the accepted methods."
 		}
 		if in.Secret != "" && len(in.Secret) < 16 {
 			fields["secret"] = "Use a secret of at least 16 characters, or let one be generated."
@@ -268,6 +294,24 @@ func (in *NewClient) validate() map[string]string {
 		fields["access_token_format"] = "Use opaque or jwt."
 	}
 	return fields
+}
+
+// defaultAuthMethods fills a confidential client's methods: none named
+// accepts both client_secret_basic and client_secret_post (so the form post
+// and HTTP Basic both work, RFC 6749 §2.3.1); one method named alone
+// restricts the client to it; a list named without a registered method
+// registers its first.
+func (in *NewClient) defaultAuthMethods() {
+	switch {
+	case in.AuthMethod == "" && len(in.AuthMethods) == 0:
+		in.AuthMethod = "client_secret_basic"
+		in.AuthMethods = []string{"client_secret_basic", "client_secret_post"}
+	case len(in.AuthMethods) == 0:
+		in.AuthMethods = []string{in.AuthMethod}
+	case in.AuthMethod == "" || !slices.Contains(in.AuthMethods, in.AuthMethod):
+		in.AuthMethod = in.AuthMethods[0]
+	}
+	in.AuthMethods = slices.Compact(in.AuthMethods)
 }
 
 // clientHasControl reports a control character (NUL included), which no name or
@@ -302,8 +346,9 @@ func (a *Admin) CreateClient(ctx context.Context, in NewClient) (*CreatedClient,
 	c := &models.Client{
 		ID: in.ID, TenantID: t.ID, Name: in.Name,
 		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, Audience: in.Audience,
-		TokenEndpointAuthMethod: in.AuthMethod, Public: in.Public, SkipConsent: in.SkipConsent,
-		AccessTokenFormat: in.AccessTokenFormat,
+		TokenEndpointAuthMethod: in.AuthMethod, TokenEndpointAuthMethods: in.AuthMethods, Public: in.Public, SkipConsent: in.SkipConsent,
+		AccessTokenFormat: in.AccessTokenFormat, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
+		IntrospectAllTenants: in.IntrospectAllTenants,
 	}
 	if in.ServiceAccountID != "" {
 		sa := in.ServiceAccountID

@@ -199,6 +199,9 @@ func (m *Machines) Client(ctx context.Context, p Principal, id string) (*models.
 // the actor covers what the account holds).
 func (m *Machines) CreateClient(ctx context.Context, a Actor, in NewClient, meta Meta) (*CreatedClient, error) {
 	in.ID, in.Secret = "", ""
+	if in.IntrospectAllTenants && !a.SystemAdmin {
+		return nil, errIntrospectAllTenants()
+	}
 	if in.ServiceAccountID != "" {
 		fields := map[string]string{}
 		if _, err := m.actOnServiceAccount(ctx, a, in.ServiceAccountID); err != nil {
@@ -231,6 +234,13 @@ func (m *Machines) CreateClient(ctx context.Context, a Actor, in NewClient, meta
 	return cc, nil
 }
 
+// errIntrospectAllTenants refuses a tenant administrator the setting that
+// would let a client see every tenant's tokens, and any change to (or the
+// secret of) a client that has it.
+func errIntrospectAllTenants() error {
+	return models.NewError(models.KindForbidden, "forbidden", "Only a system admin can let a client introspect every tenant's tokens.", nil)
+}
+
 // ClientPatch is a partial update of a client; nil fields stay as they are.
 type ClientPatch struct {
 	Name              *string
@@ -240,6 +250,13 @@ type ClientPatch struct {
 	Audience          *[]string
 	SkipConsent       *bool
 	AccessTokenFormat *string
+	// PostLogoutRedirectURIs replaces the post-logout redirect URIs.
+	PostLogoutRedirectURIs *[]string
+	// AuthMethods replaces the accepted authentication methods of a
+	// confidential client (one method restricts it to that one).
+	AuthMethods *[]string
+	// IntrospectAllTenants: the caller must be a system administrator.
+	IntrospectAllTenants *bool
 }
 
 // UpdateClient applies patch to the tenant's client, validating the result
@@ -247,6 +264,9 @@ type ClientPatch struct {
 func (m *Machines) UpdateClient(ctx context.Context, a Actor, id string, patch ClientPatch, meta Meta) (*models.Client, error) {
 	if strings.HasPrefix(id, firstPartyPrefix) {
 		return nil, errClientNotFound()
+	}
+	if patch.IntrospectAllTenants != nil && !a.SystemAdmin {
+		return nil, errIntrospectAllTenants()
 	}
 	var changed []string
 	var c *models.Client
@@ -256,13 +276,21 @@ func (m *Machines) UpdateClient(ctx context.Context, a Actor, id string, patch C
 		}
 		var err error
 		c, err = m.Store.UpdateTenantClient(ctx, a.TenantID, id, func(c *models.Client) error {
+			if c.IntrospectAllTenants && !a.SystemAdmin {
+				return errIntrospectAllTenants() // a system-level resource server is a system admin's to change
+			}
 			changed = applyClientPatch(c, patch)
 			in := NewClient{ID: c.ID, Name: c.Name, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RedirectURIs: c.RedirectURIs,
 				Audience: c.Audience, Public: c.Public, SkipConsent: c.SkipConsent, AuthMethod: c.TokenEndpointAuthMethod,
-				AccessTokenFormat: c.AccessTokenFormat}
+				AuthMethods: c.TokenEndpointAuthMethods, AccessTokenFormat: c.AccessTokenFormat,
+				PostLogoutRedirectURIs: c.PostLogoutRedirectURIs}
+			if patch.AuthMethods != nil && !slices.Contains(*patch.AuthMethods, in.AuthMethod) {
+				in.AuthMethod = "" // the registered method follows the new list
+			}
 			if fields := in.validate(); len(fields) > 0 {
 				return models.ErrInvalid(fields)
 			}
+			c.TokenEndpointAuthMethod, c.TokenEndpointAuthMethods = in.AuthMethod, in.AuthMethods
 			if c.ServiceAccountID != nil && !slices.Contains(c.GrantTypes, "client_credentials") {
 				return models.ErrInvalid(map[string]string{"grant_types": "A client held by a service account keeps client_credentials."})
 			}
@@ -310,6 +338,18 @@ func applyClientPatch(c *models.Client, p ClientPatch) []string {
 		c.SkipConsent = *p.SkipConsent
 		changed = append(changed, "skip_consent")
 	}
+	if p.PostLogoutRedirectURIs != nil {
+		c.PostLogoutRedirectURIs = *p.PostLogoutRedirectURIs
+		changed = append(changed, "post_logout_redirect_uris")
+	}
+	if p.AuthMethods != nil {
+		c.TokenEndpointAuthMethods = *p.AuthMethods
+		changed = append(changed, "token_endpoint_auth_methods")
+	}
+	if p.IntrospectAllTenants != nil {
+		c.IntrospectAllTenants = *p.IntrospectAllTenants
+		changed = append(changed, "introspect_all_tenants")
+	}
 	if p.AccessTokenFormat != nil {
 		c.AccessTokenFormat = *p.AccessTokenFormat
 		if c.AccessTokenFormat == "" {
@@ -344,6 +384,17 @@ func (m *Machines) RotateClientSecret(ctx context.Context, a Actor, id string, m
 	}
 	if err := m.actOnClient(ctx, a, id); err != nil {
 		return "", nil, err
+	}
+	if !a.SystemAdmin {
+		// A tenant administrator must not obtain the secret of the tenant's
+		// system-level resource server, which sees every tenant's tokens.
+		c, err := m.Store.GetTenantClient(ctx, a.TenantID, id)
+		if err != nil {
+			return "", nil, err
+		}
+		if c.IntrospectAllTenants {
+			return "", nil, errIntrospectAllTenants()
+		}
 	}
 	secret, err := m.Admin.RotateClientSecret(ctx, a.TenantID, id)
 	if err != nil {

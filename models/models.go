@@ -63,21 +63,30 @@ const (
 // JSON arrays. SecretHash is an algorithm-prefixed hash; a rotated secret's
 // previous hash stays valid until RotatedSecretExpiresAt.
 type Client struct {
-	ID                      string `gorm:"primaryKey"`
-	TenantID                string
-	Name                    string
-	SecretHash              string
-	RotatedSecretHash       string
-	RotatedSecretExpiresAt  *time.Time
-	RedirectURIs            StringList `gorm:"column:redirect_uris;type:text"`
-	GrantTypes              StringList `gorm:"type:text"`
-	ResponseTypes           StringList `gorm:"type:text"`
-	Scopes                  StringList `gorm:"type:text"`
-	Audience                StringList `gorm:"type:text"`
-	TokenEndpointAuthMethod string
-	Public                  bool
-	SkipConsent             bool
-	AccessTokenFormat       string
+	ID                     string `gorm:"primaryKey"`
+	TenantID               string
+	Name                   string
+	SecretHash             string
+	RotatedSecretHash      string
+	RotatedSecretExpiresAt *time.Time
+	RedirectURIs           StringList `gorm:"column:redirect_uris;type:text"`
+	GrantTypes             StringList `gorm:"type:text"`
+	ResponseTypes          StringList `gorm:"type:text"`
+	Scopes                 StringList `gorm:"type:text"`
+	Audience               StringList `gorm:"type:text"`
+	// PostLogoutRedirectURIs are where RP-initiated logout may return the
+	// browser (matched exactly, like redirect URIs).
+	PostLogoutRedirectURIs StringList `gorm:"column:post_logout_redirect_uris;type:text"`
+	// TokenEndpointAuthMethod is the client's registered method (RFC 7591);
+	// TokenEndpointAuthMethods every method it may use (empty: that one alone).
+	TokenEndpointAuthMethod  string
+	TokenEndpointAuthMethods StringList `gorm:"type:text"`
+	// IntrospectAllTenants lets a system-level resource server introspect
+	// tokens of every tenant; any other client sees only its own tenant's.
+	IntrospectAllTenants bool
+	Public               bool
+	SkipConsent          bool
+	AccessTokenFormat    string
 	// ServiceAccountID makes client-credentials tokens act as that account.
 	ServiceAccountID *string
 	CreatedAt        time.Time

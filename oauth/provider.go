@@ -63,7 +63,7 @@ type Provider struct {
 
 // New composes the provider: authorization code with PKCE (S256 only,
 // required for public clients), client credentials, refresh token with
-// rotation, RFC 7662 introspection, RFC 7009 revocation, and OpenID Connect
+// rotation (and a narrower scope on request), RFC 7662 introspection, RFC 7009 revocation, and OpenID Connect
 // (explicit flow and refresh). Implicit, hybrid and ROPC are left out.
 func New(d Deps) (*Provider, error) {
 	if d.Ring == nil || d.Store == nil || d.Keys == nil || d.Hasher == nil {
@@ -86,6 +86,9 @@ func New(d Deps) (*Provider, error) {
 		RefreshTokenScopes:             []string{"offline_access", "offline"},
 		SendDebugMessagesToClients:     false,
 	}
+	// Several methods per client, and no authentication at all is
+	// invalid_client: see clientauth.go.
+	cfg.ClientAuthenticationStrategy = (&clientAuthenticator{store: d.Store, hasher: d.Hasher}).authenticate
 	signer := &Signer{Keys: d.Keys}
 	strategy := &TokenStrategy{
 		HMAC:   oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: cfg}, cfg),
@@ -102,7 +105,7 @@ func New(d Deps) (*Provider, error) {
 	p := compose.Compose(cfg, d.Store, common,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
-		compose.OAuth2RefreshTokenGrantFactory,
+		refreshFactory, // fosite's, with the scope parameter honoured (RFC 6749 §6)
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,

@@ -88,7 +88,9 @@ func (s *TokenStrategy) ValidateAccessToken(ctx context.Context, r fosite.Reques
 }
 
 // generateJWT builds an RFC 9068 access token: typ at+jwt, and the claims
-// iss, exp, aud, sub, client_id, iat, jti, scope, plus tenant_id.
+// iss, exp, aud, sub, client_id, iat, jti, scope, plus tenant_id. aud is the
+// granted audience; a request that named none gets the client's registered
+// audience (GrantAudience), and a client without one its own id.
 func (s *TokenStrategy) generateJWT(ctx context.Context, r fosite.Requester) (string, string, error) {
 	now := time.Now().UTC()
 	exp := r.GetSession().GetExpiresAt(fosite.AccessToken)
@@ -101,6 +103,9 @@ func (s *TokenStrategy) generateJWT(ctx context.Context, r fosite.Requester) (st
 	}
 	clientID := r.GetClient().GetID()
 	aud := []string(r.GetGrantedAudience())
+	if len(aud) == 0 {
+		aud = []string(r.GetClient().GetAudience())
+	}
 	if len(aud) == 0 {
 		aud = []string{clientID}
 	}
@@ -170,4 +175,19 @@ func (s *TokenStrategy) ValidateAuthorizeCode(ctx context.Context, r fosite.Requ
 		return errWrongPrefix
 	}
 	return s.HMAC.ValidateAuthorizeCode(ctx, r, raw)
+}
+
+// GrantAudience grants a token request its audience: the audiences it asked
+// for (fosite already checked them against the client's), or, when it named
+// none, every audience registered on the client, so a JWT access token's aud
+// and introspection's aud name the resource servers the client was set up
+// for (RFC 9068 §3, RFC 8707).
+func GrantAudience(r fosite.Requester) {
+	aud := r.GetRequestedAudience()
+	if len(aud) == 0 {
+		aud = r.GetClient().GetAudience()
+	}
+	for _, a := range aud {
+		r.GrantAudience(a)
+	}
 }

@@ -84,6 +84,24 @@ func (c *Client) GetRequestObjectSigningAlgorithm() string { return "" }
 // GetTokenEndpointAuthMethod returns how the client authenticates.
 func (c *Client) GetTokenEndpointAuthMethod() string { return c.TokenEndpointAuthMethod }
 
+// GetTokenEndpointAuthMethods returns every method the client may
+// authenticate with at the token, revocation and introspection endpoints; a
+// client registered before the list existed uses its one method.
+func (c *Client) GetTokenEndpointAuthMethods() []string {
+	if len(c.TokenEndpointAuthMethods) == 0 {
+		return []string{c.TokenEndpointAuthMethod}
+	}
+	return c.TokenEndpointAuthMethods
+}
+
+// GetPostLogoutRedirectURIs returns where RP-initiated logout may send the
+// browser back (OpenID Connect RP-Initiated Logout 1.0 §3.1), matched exactly.
+func (c *Client) GetPostLogoutRedirectURIs() []string { return c.PostLogoutRedirectURIs }
+
+// GetIntrospectAllTenants reports a system-level resource server that may
+// introspect tokens of every tenant.
+func (c *Client) GetIntrospectAllTenants() bool { return c.IntrospectAllTenants }
+
 // GetTokenEndpointAuthSigningAlgorithm returns RS256 (unused: no JWT client auth).
 func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" }
 

@@ -36,7 +36,9 @@ func newOpEnv(t *testing.T, b storagetest.Backend, redisURL string, mutate func(
 	require.NoError(t, err)
 	owner, err := e.srv.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: e.tenant.Slug, Email: "owner@" + e.tenant.Slug + ".example", Password: e2ePassword, Role: identity.RoleOwner})
 	require.NoError(t, err)
-	env := &opEnv{e2eEnv: e, admin: admin, owner: owner, intro: e.serviceClient(t, nil)}
+	env := &opEnv{e2eEnv: e, admin: admin, owner: owner, intro: e.serviceClient(t, func(in *identity.NewClient) {
+		in.IntrospectAllTenants = true // a system-level resource server: it introspects other tenants' tokens
+	})}
 	env.adminToken = opLogin(t, e.srv, e.tenant.Slug, admin.Email)
 	env.ownerToken = opLogin(t, e.srv, e.tenant.Slug, owner.Email)
 	return env

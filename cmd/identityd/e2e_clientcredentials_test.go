@@ -82,7 +82,9 @@ func TestE2EClientCredentialsAuthentication(t *testing.T) {
 	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
 		ctx := context.Background()
 		e := newE2E(t, b, redisURL, nil)
-		basic := e.serviceClient(t, nil)
+		// Each client is restricted to the one method named (a client
+		// created without one accepts both: TestE2EClientAuthBothMethods).
+		basic := e.serviceClient(t, func(in *identity.NewClient) { in.AuthMethod = "client_secret_basic" })
 		post := e.serviceClient(t, func(in *identity.NewClient) { in.AuthMethod = "client_secret_post" })
 
 		// Wrong secret: 401 invalid_client, with either method.

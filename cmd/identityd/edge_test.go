@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identity/identity/handlers"
-	"github.com/identity/identity/identity"
 	"github.com/identity/identity/storage/storagetest"
 )
 
@@ -309,61 +308,4 @@ func TestEdgeLoginRedirect(t *testing.T) {
 			require.Equal(t, tt.want, res.Header.Get("Location"))
 		})
 	}
-}
-
-// TestEdgeLogoutRedirect: RP-initiated logout honours post_logout_redirect_uri
-// only for an allowed origin or the origin of a registered redirect URI of
-// client_id; anything else ends on the signed-out page.
-func TestEdgeLogoutRedirect(t *testing.T) {
-	srv := newTestServer(t, storagetest.SQLiteBackend(t), "", func(c *Config) {
-		c.RedirectOrigins = []string{"https://app.example.com"}
-	})
-	e := seedE2E(t, srv)
-	cc := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-	signIn := func() *browser {
-		br := newBrowser(t, srv)
-		cfg := oauthConfig(srv, cc, "openid")
-		f := br.authorize(e, newAuthRequest(cfg).URL, true, "allow")
-		require.NotNil(t, f.Callback, "signed in")
-		return br
-	}
-	logout := func(br *browser, q url.Values) *httpResult {
-		page := br.get(srv.URL + "/logout?" + q.Encode())
-		require.Equal(t, http.StatusOK, page.Status)
-		f := parseForm(t, page)
-		return br.post(f.Action, f.Fields)
-	}
-	t.Run("registered redirect origin of the client", func(t *testing.T) {
-		br := signIn()
-		res := logout(br, url.Values{"post_logout_redirect_uri": {"https://client.example/signed-out"}, "client_id": {cc.Client.ID}, "state": {"s1"}})
-		require.Equal(t, http.StatusSeeOther, res.Status, "%s", res.Body)
-		require.Equal(t, "https://client.example/signed-out?state=s1", res.Header.Get("Location"))
-		require.Empty(t, br.cookie("identity_session"), "signed out")
-	})
-	t.Run("allowed origin", func(t *testing.T) {
-		br := signIn()
-		res := logout(br, url.Values{"post_logout_redirect_uri": {"https://app.example.com/bye"}})
-		require.Equal(t, http.StatusSeeOther, res.Status, "%s", res.Body)
-		require.Equal(t, "https://app.example.com/bye", res.Header.Get("Location"))
-	})
-	for name, q := range map[string]url.Values{
-		"unregistered origin":             {"post_logout_redirect_uri": {"https://evil.com/"}, "client_id": {cc.Client.ID}},
-		"unknown client":                  {"post_logout_redirect_uri": {"https://client.example/x"}, "client_id": {"nope"}},
-		"client origin without client_id": {"post_logout_redirect_uri": {"https://client.example/x"}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			br := signIn()
-			res := logout(br, q)
-			require.Equal(t, http.StatusOK, res.Status)
-			require.Empty(t, res.Header.Get("Location"))
-			require.Contains(t, string(res.Body), "You are signed out.")
-		})
-	}
-	t.Run("not signed in: straight to an allowed target", func(t *testing.T) {
-		res := edgeGet(t, srv.URL+"/logout?"+url.Values{"post_logout_redirect_uri": {"https://app.example.com/bye"}, "state": {"z"}}.Encode(), nil)
-		require.Equal(t, http.StatusSeeOther, res.Status)
-		require.Equal(t, "https://app.example.com/bye?state=z", res.Header.Get("Location"))
-		res = edgeGet(t, srv.URL+"/logout?"+url.Values{"post_logout_redirect_uri": {"https://evil.com/"}}.Encode(), nil)
-		require.Equal(t, http.StatusOK, res.Status)
-	})
 }

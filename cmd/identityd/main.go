@@ -40,6 +40,7 @@ commands:
   clients create --tenant S [--id ID] [--secret SECRET] --grant-types a,b --scopes a,b
                  [--redirect-uris u,v] [--audience a,b] [--public] [--skip-consent] [--name N]
                  [--token-endpoint-auth-method M] [--access-token-format opaque|jwt]
+                 [--post-logout-redirect-uris u,v] [--introspect-all-tenants]
   users create --tenant S --email E --password P [--name N] [--system-admin] [--role R]
   keys rotate                add a signing key; older keys stay published until their tokens expire
   audit prune [--batch N]    delete audit rows older than their tenant's retention (AUDIT_RETENTION_DAYS)
@@ -158,13 +159,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return printJSON(stdout, map[string]any{"id": u.ID, "tenant_id": u.TenantID, "email": u.Email, "name": u.Name, "is_system_admin": u.IsSystemAdmin, "role": c.role})
 	case "clients create":
-		out, err := app.Admin.CreateClient(ctx, identity.NewClient{
+		in := identity.NewClient{
 			TenantSlug: c.tenant, ID: c.id, Secret: c.secret, Name: c.name,
 			GrantTypes: splitComma(c.grantTypes), Scopes: splitComma(c.scopes),
 			RedirectURIs: splitComma(c.redirectURIs), Audience: splitComma(c.audience),
-			Public: c.public, SkipConsent: c.skipConsent, AuthMethod: c.authMethod,
-			AccessTokenFormat: c.tokenFormat,
-		})
+			Public: c.public, SkipConsent: c.skipConsent,
+			AccessTokenFormat: c.tokenFormat, PostLogoutRedirectURIs: splitComma(c.postLogoutRedirectURIs),
+			IntrospectAllTenants: c.introspectAllTenants,
+		}
+		// One method restricts the client to it; a list accepts each; none
+		// named accepts client_secret_basic and client_secret_post.
+		if methods := splitComma(c.authMethod); len(methods) > 1 {
+			in.AuthMethods = methods
+		} else {
+			in.AuthMethod = strings.TrimSpace(c.authMethod)
+		}
+		out, err := app.Admin.CreateClient(ctx, in)
 		if err != nil {
 			return describe(err)
 		}
@@ -174,6 +184,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"grant_types": cl.GrantTypes, "scopes": cl.Scopes, "redirect_uris": cl.RedirectURIs,
 			"audience": cl.Audience, "public": cl.Public, "skip_consent": cl.SkipConsent,
 			"token_endpoint_auth_method": cl.TokenEndpointAuthMethod, "access_token_format": cl.AccessTokenFormat,
+			"token_endpoint_auth_methods": cl.TokenEndpointAuthMethods, "post_logout_redirect_uris": cl.PostLogoutRedirectURIs,
+			"introspect_all_tenants": cl.IntrospectAllTenants,
 		})
 	}
 	return nil
@@ -198,7 +210,8 @@ type cliFlags struct {
 	slug, name, tenant, id, secret, grantTypes, scopes, redirectURIs, audience string
 	authMethod, tokenFormat, email, password                                   string
 	role                                                                       string
-	public, skipConsent, systemAdmin                                           bool
+	postLogoutRedirectURIs                                                     string
+	public, skipConsent, systemAdmin, introspectAllTenants                     bool
 	batch                                                                      int
 }
 
@@ -218,8 +231,10 @@ func (c *cliFlags) register(cmd string, fs *flag.FlagSet) {
 		fs.BoolVar(&c.public, "public", false, "public client (no secret, PKCE required)")
 		fs.BoolVar(&c.skipConsent, "skip-consent", false, "skip the consent page")
 		fs.StringVar(&c.name, "name", "", "display name")
-		fs.StringVar(&c.authMethod, "token-endpoint-auth-method", "", "client_secret_basic, client_secret_post or none")
+		fs.StringVar(&c.authMethod, "token-endpoint-auth-method", "", "client_secret_basic, client_secret_post, both comma-separated, or none (default: both for a confidential client)")
 		fs.StringVar(&c.tokenFormat, "access-token-format", "", "opaque (default) or jwt")
+		fs.StringVar(&c.postLogoutRedirectURIs, "post-logout-redirect-uris", "", "comma-separated URIs RP-initiated logout may return to (exact match)")
+		fs.BoolVar(&c.introspectAllTenants, "introspect-all-tenants", false, "a system-level resource server that may introspect every tenant's tokens")
 	case "audit prune", "tokens prune":
 		fs.IntVar(&c.batch, "batch", 0, "rows per DELETE statement (default 5000 for audit, 1000 for tokens)")
 	case "users create":

@@ -1240,6 +1240,36 @@ func testClients(t *testing.T, s *storage.Store) {
 
 	err = s.CreateClient(ctx, &models.Client{ID: "web", TenantID: t2.ID, TokenEndpointAuthMethod: "none"})
 	wantKind(t, err, models.KindConflict, "duplicate client id")
+
+	// Issue 8 client fields: a client without a method list accepts its one
+	// method; the list, post-logout URIs and all-tenant introspection
+	// round-trip and survive an update.
+	wantArgs(t, fosite.Arguments(sc.GetTokenEndpointAuthMethods()), []string{"client_secret_basic"}, "legacy client: its one method")
+	wantEqual(t, sc.GetIntrospectAllTenants(), false, "introspect_all_tenants default")
+	rs := &models.Client{ID: "rs", TenantID: t1.ID, TokenEndpointAuthMethod: "client_secret_basic",
+		TokenEndpointAuthMethods: models.StringList{"client_secret_basic", "client_secret_post"},
+		PostLogoutRedirectURIs:   models.StringList{"https://app.example/bye"}, IntrospectAllTenants: true}
+	must(t, s.CreateClient(ctx, rs), "create rs")
+	c, err = s.GetClient(ctx, "rs")
+	must(t, err, "GetClient rs")
+	sc = c.(*storage.Client)
+	wantArgs(t, fosite.Arguments(sc.GetTokenEndpointAuthMethods()), rs.TokenEndpointAuthMethods, "auth methods")
+	wantArgs(t, fosite.Arguments(sc.GetPostLogoutRedirectURIs()), rs.PostLogoutRedirectURIs, "post-logout redirect uris")
+	wantEqual(t, sc.GetIntrospectAllTenants(), true, "introspect_all_tenants")
+	_, err = s.UpdateTenantClient(ctx, t1.ID, "rs", func(c *models.Client) error {
+		c.TokenEndpointAuthMethod = "client_secret_post"
+		c.TokenEndpointAuthMethods = models.StringList{"client_secret_post"}
+		c.PostLogoutRedirectURIs = nil
+		c.IntrospectAllTenants = false
+		return nil
+	})
+	must(t, err, "UpdateTenantClient rs")
+	got, err = s.GetTenantClient(ctx, t1.ID, "rs")
+	must(t, err, "GetTenantClient rs")
+	wantEqual(t, got.TokenEndpointAuthMethod, "client_secret_post", "updated method")
+	wantArgs(t, fosite.Arguments(got.TokenEndpointAuthMethods), []string{"client_secret_post"}, "updated methods")
+	wantEqual(t, len(got.PostLogoutRedirectURIs), 0, "updated post-logout uris")
+	wantEqual(t, got.IntrospectAllTenants, false, "updated introspect_all_tenants")
 }
 
 func testClientSecretRotation(t *testing.T, s *storage.Store) {

@@ -1,0 +1,754 @@
+package main
+
+// Issue 8 §5 (protocol edges) and §2's introspection items, end to end with
+// real clients (golang.org/x/oauth2, go-oidc) on every configured backend.
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/ory/fosite/token/jwt"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/storage/storagetest"
+)
+
+// rawGet fetches target without following redirects, as a browser would
+// send it (Accept: text/html).
+func rawGet(t *testing.T, target string) *httpResult {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/html")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	return readResult(t, resp)
+}
+
+// TestE2EMaxAge: max_age=0 (OpenID Connect Core §3.1.2.1: like
+// prompt=login) completes after one fresh login instead of sending the
+// browser back to the login form forever, with or without an existing
+// session; auth_time is in the ID token. A max_age the session meets shows
+// no login form.
+func TestE2EMaxAge(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		ctx := context.Background()
+		e := newE2E(t, b, redisURL, nil)
+		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
+		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID)
+		provider, err := oidc.NewProvider(ctx, e.srv.URL)
+		require.NoError(t, err)
+
+		tests := []struct {
+			name       string
+			session    bool // signed in before the request
+			maxAge     string
+			loginPages int
+		}{
+			{"max_age=0 without a session", false, "0", 1},
+			{"max_age=0 with a session", true, "0", 1},
+			{"max_age the session meets", true, "3600", 0},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				br := newBrowser(t, e.srv)
+				if tt.session {
+					require.NotNil(t, br.authorize(e, newAuthRequest(cfg).URL, true, "").Callback)
+				}
+				start := time.Now().Unix()
+				ar := newAuthRequest(cfg, oauth2.SetAuthURLParam("max_age", tt.maxAge))
+				f := br.authorize(e, ar.URL, true, "")
+				require.Equal(t, tt.loginPages, f.LoginPages, "login forms shown")
+				tok := ar.exchange(t, cfg, f.Code(t, ar.State))
+				_, claims := verifyIDToken(t, provider, web.Client.ID, tok, ar.Nonce)
+				if tt.maxAge == "0" {
+					require.GreaterOrEqual(t, claims.AuthTime, start-1, "auth_time is the fresh login's")
+				}
+			})
+		}
+	})
+}
+
+// TestE2ERequestObjectsUnsupported: request and request_uri get their
+// registered errors (OpenID Connect Core §6.3) at the client's redirect URI
+// once the client and redirect URI are verified, our error page when they
+// are not; never a 500 or an empty body. Discovery says neither is supported.
+func TestE2ERequestObjectsUnsupported(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := newE2E(t, b, redisURL, nil)
+		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
+		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID)
+
+		res := rawGet(t, e.srv.URL+"/.well-known/openid-configuration")
+		require.Equal(t, http.StatusOK, res.Status)
+		disco := res.JSON(t)
+		require.Equal(t, false, disco["request_parameter_supported"])
+		require.Equal(t, false, disco["request_uri_parameter_supported"])
+		require.Equal(t, e.srv.URL+"/logout", disco["end_session_endpoint"])
+
+		tests := []struct {
+			name     string
+			param    string
+			value    string
+			scopes   []string
+			redirect string
+			want     string // error at the redirect URI; "" for the error page
+		}{
+			{"request_uri", "request_uri", "https://client.example/request.jwt", []string{"openid"}, e2eRedirectURI, "request_uri_not_supported"},
+			{"request_uri without openid", "request_uri", "urn:example:req", []string{"email"}, e2eRedirectURI, "request_uri_not_supported"},
+			{"request", "request", "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9.", []string{"openid"}, e2eRedirectURI, "request_not_supported"},
+			{"request without openid", "request", "x.y.z", []string{"email"}, e2eRedirectURI, "request_not_supported"},
+			{"request_uri with an unregistered redirect URI", "request_uri", "https://client.example/request.jwt", []string{"openid"}, "https://evil.example/cb", ""},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c := *cfg
+				c.Scopes = tt.scopes
+				c.RedirectURL = tt.redirect
+				ar := newAuthRequest(&c, oauth2.SetAuthURLParam(tt.param, tt.value))
+				// Without Accept: text/html (an API client) never a 500 or an
+				// empty body either.
+				req, err := http.NewRequest(http.MethodGet, ar.URL, nil)
+				require.NoError(t, err)
+				resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+				require.NoError(t, err)
+				plain := readResult(t, resp)
+				require.Less(t, plain.Status, 500, "never a server error: %s", plain.Body)
+				require.True(t, len(plain.Body) > 0 || plain.Header.Get("Location") != "", "an answer, not an empty body")
+
+				// POSTed (the endpoint takes GET and POST): the same answer.
+				u, err := url.Parse(ar.URL)
+				require.NoError(t, err)
+				preq, err := http.NewRequest(http.MethodPost, e.srv.URL+u.Path, strings.NewReader(u.RawQuery))
+				require.NoError(t, err)
+				preq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				preq.Header.Set("Accept", "text/html")
+				presp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(preq)
+				require.NoError(t, err)
+				posted := readResult(t, presp)
+				require.Less(t, posted.Status, 500, "never a server error: %s", posted.Body)
+				if tt.want != "" {
+					require.Equal(t, tt.want, posted.Location(t).Query().Get("error"), "%d %s", posted.Status, posted.Body)
+				}
+
+				res := rawGet(t, ar.URL)
+				require.Less(t, res.Status, 500, "never a server error")
+				if tt.want == "" {
+					require.NotEmpty(t, res.Body, "never an empty body")
+					require.Equal(t, http.StatusBadRequest, res.Status, "%s", res.Body)
+					require.Empty(t, res.Header.Get("Location"))
+					require.Contains(t, res.Header.Get("Content-Type"), "text/html")
+					return
+				}
+				require.Equal(t, http.StatusSeeOther, res.Status, "%s", res.Body)
+				loc := res.Location(t)
+				require.Equal(t, e2eRedirectURI, loc.Scheme+"://"+loc.Host+loc.Path)
+				require.Equal(t, tt.want, loc.Query().Get("error"))
+				require.Equal(t, ar.State, loc.Query().Get("state"))
+				require.Empty(t, loc.Query().Get("code"))
+			})
+		}
+	})
+}
+
+// TestE2EShortNonce: a nonce shorter than fosite's minimum (8) is refused at
+// the authorization endpoint with an error redirect, before any login, not
+// accepted there and failed at the code exchange.
+func TestE2EShortNonce(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := newE2E(t, b, redisURL, nil)
+		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
+		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID)
+		for _, tt := range []struct {
+			name, nonce, want string
+		}{
+			{"short", "abc1234", "invalid_request"},
+			{"one character", "n", "invalid_request"},
+			{"minimum length", "abcd1234", ""},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				v := oauth2.GenerateVerifier()
+				br := newBrowser(t, e.srv)
+				f := br.authorize(e, cfg.AuthCodeURL("state-"+tt.name, oauth2.S256ChallengeOption(v), oauth2.SetAuthURLParam("nonce", tt.nonce)), true, "")
+				if tt.want != "" {
+					require.Equal(t, 0, f.LoginPages, "refused before the login form")
+					require.Equal(t, tt.want, f.Error(t))
+					require.Equal(t, "state-"+tt.name, f.Callback.Query().Get("state"))
+					return
+				}
+				tok, err := cfg.Exchange(context.Background(), f.Code(t, "state-"+tt.name), oauth2.VerifierOption(v))
+				require.NoError(t, err)
+				require.NotEmpty(t, tok.Extra("id_token"))
+			})
+		}
+	})
+}
+
+// TestE2ELogoutRedirect: RP-initiated logout returns to
+// post_logout_redirect_uri only when it exactly matches one registered for
+// the client that id_token_hint (verified, expired accepted) or client_id
+// names; with no client, a mismatch, a forged hint or no session, the
+// signed-out page and no redirect. state is passed back.
+func TestE2ELogoutRedirect(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		ctx := context.Background()
+		e := newE2E(t, b, redisURL, func(c *Config) {
+			// Allowed for plain logins, and no longer for logouts.
+			c.RedirectOrigins = []string{"https://app.example.com"}
+		})
+		const bye = "https://client.example/signed-out"
+		cc := e.webClient(t, func(in *identity.NewClient) {
+			in.SkipConsent = true
+			in.PostLogoutRedirectURIs = []string{bye, "https://client.example/bye?lang=en"}
+		})
+		other := e.webClient(t, func(in *identity.NewClient) {
+			in.SkipConsent = true
+			in.PostLogoutRedirectURIs = []string{"https://other.example/bye"}
+		})
+		cfg := oauthConfig(e.srv, cc, oidc.ScopeOpenID)
+		signIn := func(t *testing.T) (*browser, string) {
+			t.Helper()
+			br := newBrowser(t, e.srv)
+			ar := newAuthRequest(cfg)
+			f := br.authorize(e, ar.URL, true, "")
+			tok := ar.exchange(t, cfg, f.Code(t, ar.State))
+			idt, _ := tok.Extra("id_token").(string)
+			require.NotEmpty(t, idt)
+			return br, idt
+		}
+		logout := func(t *testing.T, br *browser, q url.Values) *httpResult {
+			t.Helper()
+			page := br.get(e.srv.URL + "/logout?" + q.Encode())
+			require.Equal(t, http.StatusOK, page.Status)
+			f := parseForm(t, page)
+			require.NotContains(t, f.Fields, "id_token_hint", "the page carries the client the hint named, not the hint")
+			return br.post(f.Action, f.Fields)
+		}
+		// An expired hint, signed with our key: accepted (RP-Initiated Logout §2).
+		_, fresh := signIn(t)
+		freshTok, err := e.srv.Provider.Signer.Decode(ctx, fresh)
+		require.NoError(t, err)
+		claims := jwt.MapClaims{}
+		for k, v := range freshTok.Claims {
+			claims[k] = v
+		}
+		claims["exp"] = time.Now().Add(-time.Hour).Unix()
+		claims["iat"] = time.Now().Add(-2 * time.Hour).Unix()
+		expired, _, err := e.srv.Provider.Signer.Generate(ctx, claims, &jwt.Headers{})
+		require.NoError(t, err)
+		// A hint with a payload we did not sign.
+		parts := strings.Split(fresh, ".")
+		forgedClaims := map[string]any{"iss": e.srv.URL, "aud": []string{other.Client.ID}, "sub": e.user.ID}
+		raw, err := json.Marshal(forgedClaims)
+		require.NoError(t, err)
+		forged := parts[0] + "." + base64.RawURLEncoding.EncodeToString(raw) + "." + parts[2]
+
+		redirects := []struct {
+			name string
+			q    func(hint string) url.Values
+			want string
+		}{
+			{"client_id and an exact URI", func(string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {bye}, "client_id": {cc.Client.ID}, "state": {"s1"}}
+			}, bye + "?state=s1"},
+			{"id_token_hint alone", func(h string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {bye}, "id_token_hint": {h}, "state": {"s2"}}
+			}, bye + "?state=s2"},
+			{"id_token_hint and the same client_id", func(h string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {"https://client.example/bye?lang=en"}, "id_token_hint": {h}, "client_id": {cc.Client.ID}}
+			}, "https://client.example/bye?lang=en"},
+			{"expired id_token_hint", func(string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {bye}, "id_token_hint": {expired}}
+			}, bye},
+		}
+		for _, tt := range redirects {
+			t.Run(tt.name, func(t *testing.T) {
+				br, hint := signIn(t)
+				res := logout(t, br, tt.q(hint))
+				require.Equal(t, http.StatusSeeOther, res.Status, "%s", res.Body)
+				require.Equal(t, tt.want, res.Header.Get("Location"))
+				require.Empty(t, br.cookie("identity_session"), "signed out")
+			})
+		}
+
+		pages := []struct {
+			name string
+			q    func(hint string) url.Values
+		}{
+			{"no client", func(string) url.Values { return url.Values{"post_logout_redirect_uri": {bye}} }},
+			{"allowed origin, no client", func(string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {"https://app.example.com/bye"}}
+			}},
+			{"origin of a redirect URI, not registered for logout", func(string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {e2eRedirectURI}, "client_id": {cc.Client.ID}}
+			}},
+			{"a longer path", func(string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {bye + "/more"}, "client_id": {cc.Client.ID}}
+			}},
+			{"another query", func(string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {bye + "?x=1"}, "client_id": {cc.Client.ID}}
+			}},
+			{"another client's URI", func(string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {"https://other.example/bye"}, "client_id": {cc.Client.ID}}
+			}},
+			{"unknown client", func(string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {bye}, "client_id": {"nope"}}
+			}},
+			{"hint and client_id disagree", func(h string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {"https://other.example/bye"}, "id_token_hint": {h}, "client_id": {other.Client.ID}}
+			}},
+			{"forged hint", func(string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {"https://other.example/bye"}, "id_token_hint": {forged}}
+			}},
+			{"garbage hint", func(string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {bye}, "id_token_hint": {"not.a.jwt"}}
+			}},
+		}
+		for _, tt := range pages {
+			t.Run(tt.name, func(t *testing.T) {
+				br, hint := signIn(t)
+				res := logout(t, br, tt.q(hint))
+				require.Equal(t, http.StatusOK, res.Status)
+				require.Empty(t, res.Header.Get("Location"))
+				require.Contains(t, string(res.Body), "You are signed out.")
+				require.Empty(t, br.cookie("identity_session"), "signed out all the same")
+			})
+		}
+
+		t.Run("no session: the signed-out page, no redirect", func(t *testing.T) {
+			q := url.Values{"post_logout_redirect_uri": {bye}, "client_id": {cc.Client.ID}, "state": {"z"}}
+			res := rawGet(t, e.srv.URL+"/logout?"+q.Encode())
+			require.Equal(t, http.StatusOK, res.Status)
+			require.Empty(t, res.Header.Get("Location"))
+			require.Contains(t, string(res.Body), "You are signed out.")
+		})
+	})
+}
+
+// refreshScope posts a refresh_token grant with a scope parameter.
+func refreshScope(t *testing.T, srv *testServer, cc *identity.CreatedClient, refreshToken, scope string) *httpResult {
+	t.Helper()
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
+	if scope != "" {
+		form.Set("scope", scope)
+	}
+	return tokenRequest(t, srv, cc, form)
+}
+
+// TestE2ERefreshScope: a refresh with a narrower scope issues an access token
+// (and an ID token only while openid stays) with just that scope; a scope
+// outside the grant is invalid_scope and leaves the refresh token usable;
+// the rotated refresh token keeps the original grant (RFC 6749 §6), so a
+// later refresh can ask for all of it again.
+func TestE2ERefreshScope(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := newE2E(t, b, redisURL, nil)
+		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
+		rs := e.serviceClient(t, nil)
+		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, "email", oidc.ScopeOfflineAccess)
+		tok, _ := loggedInGrant(t, e, newBrowser(t, e.srv), cfg)
+		const full = "openid email offline_access"
+		rt := tok.RefreshToken
+
+		// Outside the grant: profile is the client's but was not granted;
+		// admin is nobody's. Either way invalid_scope, and nothing rotates.
+		for _, scope := range []string{"profile", "email admin", "openid profile"} {
+			requireOAuthError(t, refreshScope(t, e.srv, web, rt, scope), http.StatusBadRequest, "invalid_scope")
+		}
+		requireActive(t, e.srv, rs, rt)
+		requireActive(t, e.srv, rs, tok.AccessToken)
+
+		steps := []struct {
+			scope     string
+			wantScope string
+			wantID    bool
+		}{
+			{"email", "email", false},
+			{"", full, true}, // the whole grant again
+			{"email openid", "openid email", true},
+			{"offline_access", "offline_access", false},
+			{"email email", "email", false},
+		}
+		for _, st := range steps {
+			res := refreshScope(t, e.srv, web, rt, st.scope)
+			ts := requireTokens(t, res)
+			m := res.JSON(t)
+			require.Equal(t, st.wantScope, m["scope"], "scope %q: response scope", st.scope)
+			if st.wantID {
+				require.NotEmpty(t, ts.ID, "scope %q: an ID token while openid stays", st.scope)
+			} else {
+				require.Empty(t, ts.ID, "scope %q: no ID token without openid", st.scope)
+			}
+			require.Equal(t, st.wantScope, requireActive(t, e.srv, rs, ts.Access)["scope"], "scope %q: the access token's scope", st.scope)
+			require.Equal(t, full, requireActive(t, e.srv, rs, ts.Refresh)["scope"], "scope %q: the refresh token keeps the grant", st.scope)
+			requireInactive(t, e.srv, rs, rt)
+			rt = ts.Refresh
+		}
+
+		// Userinfo follows the access token's scope: email only when granted.
+		narrow := requireTokens(t, refreshScope(t, e.srv, web, rt, "openid"))
+		res := apiCall(t, e.srv, http.MethodGet, "/api/oauth/userinfo", narrow.Access, nil)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		require.NotContains(t, res.JSON(t), "email")
+
+		// Reuse detection is untouched: the rotated token presented again
+		// revokes the grant.
+		requireOAuthError(t, refreshScope(t, e.srv, web, rt, "email"), http.StatusBadRequest, "invalid_grant")
+		requireInactive(t, e.srv, rs, narrow.Access)
+		requireInactive(t, e.srv, rs, narrow.Refresh)
+	})
+}
+
+// TestE2EClientAuthChallenge: every 401 of the token, revocation and
+// introspection endpoints carries WWW-Authenticate (RFC 6749 §5.2, RFC 9110
+// §11.6.1), and a token or revocation request with no client authentication
+// at all is invalid_client.
+func TestE2EClientAuthChallenge(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := newE2E(t, b, redisURL, nil)
+		svc := e.serviceClient(t, nil)
+		tok := requireTokens(t, tokenRequest(t, e.srv, svc, url.Values{"grant_type": {"client_credentials"}}))
+		cc := url.Values{"grant_type": {"client_credentials"}}
+		withPost := func(v url.Values, id, secret string) url.Values {
+			out := url.Values{}
+			for k, vv := range v {
+				out[k] = vv
+			}
+			out.Set("client_id", id)
+			out.Set("client_secret", secret)
+			return out
+		}
+		bearer := func(path, token string) *httpResult {
+			req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(url.Values{"token": {tok.Access}}.Encode()))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			return readResult(t, resp)
+		}
+		tests := []struct {
+			name      string
+			do        func() *httpResult
+			code      string
+			challenge string
+		}{
+			{"token: wrong Basic secret", func() *httpResult {
+				return postForm(t, e.srv.URL+"/api/oauth/token", cc, svc.Client.ID, "wrong-secret-wrong-secret")
+			}, "invalid_client", "Basic "},
+			{"token: wrong posted secret", func() *httpResult {
+				return postForm(t, e.srv.URL+"/api/oauth/token", withPost(cc, svc.Client.ID, "wrong-secret-wrong-secret"), "", "")
+			}, "invalid_client", "Basic "},
+			{"token: unknown client", func() *httpResult {
+				return postForm(t, e.srv.URL+"/api/oauth/token", cc, "no-such-client", "whatever-secret-000")
+			}, "invalid_client", "Basic "},
+			{"token: no client authentication", func() *httpResult {
+				return postForm(t, e.srv.URL+"/api/oauth/token", cc, "", "")
+			}, "invalid_client", "Basic "},
+			{"token: a confidential client without its secret", func() *httpResult {
+				return postForm(t, e.srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {svc.Client.ID}}, "", "")
+			}, "invalid_client", "Basic "},
+			{"revoke: wrong Basic secret", func() *httpResult {
+				return postForm(t, e.srv.URL+"/api/oauth/revoke", url.Values{"token": {tok.Access}}, svc.Client.ID, "wrong-secret-wrong-secret")
+			}, "invalid_client", "Basic "},
+			{"revoke: no client authentication", func() *httpResult {
+				return postForm(t, e.srv.URL+"/api/oauth/revoke", url.Values{"token": {tok.Access}}, "", "")
+			}, "invalid_client", "Basic "},
+			{"introspect: wrong Basic secret", func() *httpResult {
+				return postForm(t, e.srv.URL+"/api/oauth/introspect", url.Values{"token": {tok.Access}}, svc.Client.ID, "wrong-secret-wrong-secret")
+			}, "request_unauthorized", "Basic "},
+			{"introspect: no authentication", func() *httpResult {
+				return postForm(t, e.srv.URL+"/api/oauth/introspect", url.Values{"token": {tok.Access}}, "", "")
+			}, "request_unauthorized", "Basic "},
+			{"introspect: bad bearer token", func() *httpResult {
+				return bearer("/api/oauth/introspect", "idt_at_not.a-token")
+			}, "request_unauthorized", "Bearer "},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				res := tt.do()
+				requireOAuthError(t, res, http.StatusUnauthorized, tt.code)
+				ch := res.Header.Get("WWW-Authenticate")
+				require.True(t, strings.HasPrefix(ch, tt.challenge), "WWW-Authenticate %q", ch)
+				require.Contains(t, ch, `realm="identity"`)
+			})
+		}
+		requireActive(t, e.srv, svc, tok.Access) // none of that revoked it
+		// Two methods at once is a malformed request (RFC 6749 §2.3).
+		res := postForm(t, e.srv.URL+"/api/oauth/token", withPost(cc, svc.Client.ID, svc.Secret), svc.Client.ID, svc.Secret)
+		requireOAuthError(t, res, http.StatusBadRequest, "invalid_request")
+	})
+}
+
+// ccClient is a golang.org/x/oauth2 client-credentials configuration.
+func ccClient(srv *testServer, id, secret string, style oauth2.AuthStyle, scopes ...string) *clientcredentials.Config {
+	return &clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: srv.URL + "/api/oauth/token", AuthStyle: style, Scopes: scopes}
+}
+
+// TestE2EClientAuthBothMethods: a confidential client created without a
+// method — the README's quickstart command — accepts HTTP Basic and the form
+// post (the seeds' documented call: client_id and client_secret in the body,
+// scope=service); a client restricted to one method (CLI flag or admin API,
+// at creation or later) accepts only that one.
+func TestE2EClientAuthBothMethods(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		ctx := context.Background()
+		e := newE2E(t, b, redisURL, nil)
+		// The fields `identityd clients create --tenant acme --id billing
+		// --secret ... --grant-types client_credentials --scopes service` sets.
+		billing := e.client(t, identity.NewClient{ID: "billing-" + randomID(t, 6), Secret: "billing-secret-123456",
+			GrantTypes: []string{"client_credentials"}, Scopes: []string{"service"}})
+		require.Equal(t, []string{"client_secret_basic", "client_secret_post"}, []string(billing.Client.TokenEndpointAuthMethods))
+
+		// The seeds' documented call, byte for byte the form post.
+		res := postForm(t, e.srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"},
+			"client_id": {billing.Client.ID}, "client_secret": {billing.Secret}, "scope": {"service"}}, "", "")
+		ts := requireTokens(t, res)
+		require.Equal(t, "service", res.JSON(t)["scope"])
+		requireActive(t, e.srv, billing, ts.Access)
+		for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInParams, oauth2.AuthStyleInHeader} {
+			tok, err := ccClient(e.srv, billing.Client.ID, billing.Secret, style, "service").Token(ctx)
+			require.NoError(t, err, "auth style %d", style)
+			requireActive(t, e.srv, billing, tok.AccessToken)
+		}
+
+		// Restricted through the admin API: created with one method, then
+		// switched to the other with PATCH.
+		m := machTenant(t, e)
+		res = machDo(t, e.srv, http.MethodPost, "/api/clients", m.token, map[string]any{
+			"name": "post-only", "grant_types": []string{"client_credentials"}, "scopes": []string{"service"},
+			"token_endpoint_auth_method": "client_secret_post",
+		})
+		created := machWant(t, res, http.StatusCreated, "")
+		require.Equal(t, []any{"client_secret_post"}, created["token_endpoint_auth_methods"])
+		id, secret := created["client_id"].(string), created["client_secret"].(string)
+		expect := func(style oauth2.AuthStyle, ok bool) {
+			t.Helper()
+			_, err := ccClient(e.srv, id, secret, style).Token(ctx)
+			if ok {
+				require.NoError(t, err, "auth style %d", style)
+				return
+			}
+			re := retrieveError(t, err)
+			require.Equal(t, "invalid_client", re.ErrorCode, "auth style %d", style)
+			require.Equal(t, http.StatusUnauthorized, re.Response.StatusCode)
+			require.NotEmpty(t, re.Response.Header.Get("WWW-Authenticate"))
+		}
+		expect(oauth2.AuthStyleInParams, true)
+		expect(oauth2.AuthStyleInHeader, false)
+
+		res = machDo(t, e.srv, http.MethodPatch, "/api/clients/"+id, m.token, map[string]any{"token_endpoint_auth_methods": []string{"client_secret_basic"}})
+		patched := machWant(t, res, http.StatusOK, "")
+		require.Equal(t, "client_secret_basic", patched["token_endpoint_auth_method"])
+		require.Equal(t, []any{"client_secret_basic"}, patched["token_endpoint_auth_methods"])
+		expect(oauth2.AuthStyleInParams, false)
+		expect(oauth2.AuthStyleInHeader, true)
+
+		res = machDo(t, e.srv, http.MethodPatch, "/api/clients/"+id, m.token, map[string]any{"token_endpoint_auth_methods": []string{"client_secret_basic", "client_secret_post"}})
+		machWant(t, res, http.StatusOK, "")
+		expect(oauth2.AuthStyleInParams, true)
+		expect(oauth2.AuthStyleInHeader, true)
+
+		res = machDo(t, e.srv, http.MethodPatch, "/api/clients/"+id, m.token, map[string]any{"token_endpoint_auth_methods": []string{"none"}})
+		machWant(t, res, http.StatusUnprocessableEntity, "validation_failed")
+		res = machDo(t, e.srv, http.MethodPatch, "/api/clients/"+id, m.token, map[string]any{"token_endpoint_auth_methods": []string{"private_key_jwt"}})
+		machWant(t, res, http.StatusUnprocessableEntity, "validation_failed")
+	})
+}
+
+// jwtClaims decodes a JWT's payload (its signature is checked elsewhere).
+func jwtClaims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	require.Len(t, parts, 3, "a JWT")
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(raw, &m))
+	return m
+}
+
+// TestE2EJWTAccessTokenAudience: a JWT access token carries the audience
+// registered on the client when the request names none (and introspection
+// agrees); a named audience wins; a client without one gets its own id.
+func TestE2EJWTAccessTokenAudience(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		ctx := context.Background()
+		e := newE2E(t, b, redisURL, nil)
+		rs := e.serviceClient(t, nil)
+		withAud := e.serviceClient(t, func(in *identity.NewClient) {
+			in.AccessTokenFormat = "jwt"
+			in.Audience = []string{"https://api.example", "https://billing.example"}
+		})
+		noAud := e.serviceClient(t, func(in *identity.NewClient) { in.AccessTokenFormat = "jwt" })
+		tests := []struct {
+			name string
+			cc   *identity.CreatedClient
+			aud  string // requested
+			want []any
+		}{
+			{"registered audience by default", withAud, "", []any{"https://api.example", "https://billing.example"}},
+			{"a named audience", withAud, "https://billing.example", []any{"https://billing.example"}},
+			{"no registered audience", noAud, "", []any{noAud.Client.ID}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				cfg := ccClient(e.srv, tt.cc.Client.ID, tt.cc.Secret, oauth2.AuthStyleInHeader)
+				if tt.aud != "" {
+					cfg.EndpointParams = url.Values{"audience": {tt.aud}}
+				}
+				tok, err := cfg.Token(ctx)
+				require.NoError(t, err)
+				claims := jwtClaims(t, tok.AccessToken)
+				require.Equal(t, tt.want, claims["aud"])
+				m := requireActive(t, e.srv, rs, tok.AccessToken)
+				if tt.cc == withAud {
+					require.Equal(t, tt.want, m["aud"], "introspection names the same audience")
+				}
+			})
+		}
+		// The authorization-code flow grants the registered audience too.
+		web := e.webClient(t, func(in *identity.NewClient) {
+			in.SkipConsent = true
+			in.AccessTokenFormat = "jwt"
+			in.Audience = []string{"https://api.example"}
+		})
+		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		tok, _ := loggedInGrant(t, e, newBrowser(t, e.srv), cfg)
+		require.Equal(t, []any{"https://api.example"}, jwtClaims(t, tok.AccessToken)["aud"])
+		r := requireTokens(t, refreshRequest(t, e.srv, web, tok.RefreshToken))
+		require.Equal(t, []any{"https://api.example"}, jwtClaims(t, r.Access)["aud"], "and keeps it on refresh")
+	})
+}
+
+// TestE2EIntrospectionTokenType: introspecting a refresh token says so
+// (token_type refresh_token) and gives the refresh token's own exp; an
+// access token is token_type Bearer with the access token's exp.
+func TestE2EIntrospectionTokenType(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		e := newE2E(t, b, redisURL, nil)
+		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
+		rs := e.serviceClient(t, nil)
+		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		tok, _ := loggedInGrant(t, e, newBrowser(t, e.srv), cfg)
+		now := time.Now().Unix()
+		cfgTTL := e.srv.Config
+
+		at := requireActive(t, e.srv, rs, tok.AccessToken)
+		require.Equal(t, "Bearer", at["token_type"])
+		require.Equal(t, "access_token", at["token_use"])
+		require.InDelta(t, now+int64(cfgTTL.AccessTokenTTL.Seconds()), at["exp"], 30)
+
+		rt := requireActive(t, e.srv, rs, tok.RefreshToken)
+		require.Equal(t, "refresh_token", rt["token_type"])
+		require.Equal(t, "refresh_token", rt["token_use"])
+		require.InDelta(t, now+int64(cfgTTL.RefreshTokenTTL.Seconds()), rt["exp"], 30, "the refresh token's exp, not the access token's")
+		require.Equal(t, e.user.ID, rt["sub"])
+		require.Equal(t, e.tenant.ID, rt["tenant_id"])
+
+		// A token type hint does not change the answer.
+		res := postForm(t, e.srv.URL+"/api/oauth/introspect", url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"access_token"}}, rs.Client.ID, rs.Secret)
+		require.Equal(t, "refresh_token", res.JSON(t)["token_type"])
+	})
+}
+
+// TestE2EIntrospectionTenantScope: a tenant's client (HTTP Basic or bearer)
+// sees only its own tenant's tokens — another tenant's are {"active":false},
+// also when the lookup cache already holds them; a client registered with
+// introspect_all_tenants (CLI or a system admin through the API; a tenant
+// admin may not) sees every tenant. Revocation still refuses another
+// tenant's token.
+func TestE2EIntrospectionTenantScope(t *testing.T) {
+	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+		env := newOpEnv(t, b, redisURL, nil) // tenant A, with a system admin and an Owner
+		srv := env.srv
+		require.Positive(t, srv.Config.LookupCacheSize, "the lookup cache is on")
+		a := env.e2eEnv
+		bEnv := seedE2E(t, srv) // tenant B
+		aSvc := a.serviceClient(t, nil)
+		bSvc := bEnv.serviceClient(t, nil)
+		web := a.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
+		cfg := oauthConfig(srv, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		userTok, _ := loggedInGrant(t, a, newBrowser(t, srv), cfg)
+		aTok := requireTokens(t, tokenRequest(t, srv, aSvc, url.Values{"grant_type": {"client_credentials"}})).Access
+		bTok := requireTokens(t, tokenRequest(t, srv, bSvc, url.Values{"grant_type": {"client_credentials"}})).Access
+		allB := bEnv.serviceClient(t, func(in *identity.NewClient) { in.IntrospectAllTenants = true })
+
+		bearerIntrospect := func(caller, token string) map[string]any {
+			t.Helper()
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", "Bearer "+caller)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			res := readResult(t, resp)
+			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+			return res.JSON(t)
+		}
+
+		for _, tokn := range []string{aTok, userTok.AccessToken, userTok.RefreshToken} {
+			m := requireActive(t, srv, aSvc, tokn) // same tenant, and now cached
+			require.Equal(t, a.tenant.ID, m["tenant_id"])
+			requireInactive(t, srv, bSvc, tokn) // another tenant: as if unknown
+			require.Equal(t, a.tenant.ID, requireActive(t, srv, allB, tokn)["tenant_id"], "the all-tenants client sees it")
+			require.Equal(t, map[string]any{"active": false}, bearerIntrospect(bTok, tokn), "B's bearer token neither")
+			if tokn != aTok { // a token cannot introspect itself
+				require.Equal(t, true, bearerIntrospect(aTok, tokn)["active"], "A's bearer token does")
+			}
+		}
+		requireActive(t, srv, bSvc, bTok)
+		requireInactive(t, srv, aSvc, bTok)
+		// A client-credentials token of the all-tenants client counts as that client.
+		allTok := requireTokens(t, tokenRequest(t, srv, allB, url.Values{"grant_type": {"client_credentials"}})).Access
+		require.Equal(t, a.tenant.ID, bearerIntrospect(allTok, aTok)["tenant_id"])
+
+		// Revocation by another tenant's client does nothing (200, RFC 7009 §2.1).
+		revoke(t, srv, bSvc, aTok)
+		requireActive(t, srv, aSvc, aTok)
+
+		// The setting: a tenant Owner may not set it, a system admin may.
+		// tenantAdmin holds every client permission (danger ones too, stepped up).
+		tenantAdmin := machTenant(t, a).token
+		machStepUp(t, srv, tenantAdmin)
+		notSystemAdmin := func(res *httpResult) {
+			t.Helper()
+			m := requireAPIError(t, res, http.StatusForbidden, "forbidden")
+			require.Nil(t, m["required_permission"], "refused for the setting, not for a permission: %s", res.Body)
+			require.Contains(t, m["message"], "system admin")
+		}
+		body := map[string]any{"name": "rs", "grant_types": []string{"client_credentials"}, "scopes": []string{"x"}, "introspect_all_tenants": true}
+		notSystemAdmin(opAPI(t, srv, http.MethodPost, "/api/clients", tenantAdmin, body))
+		res := opAPI(t, srv, http.MethodPost, "/api/clients", env.adminToken, body)
+		require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+		created := res.JSON(t)
+		require.Equal(t, true, created["introspect_all_tenants"])
+		sys := &identity.CreatedClient{Client: aSvc.Client, Secret: created["client_secret"].(string)}
+		c := *aSvc.Client
+		c.ID = created["client_id"].(string)
+		sys.Client = &c
+		require.Equal(t, bEnv.tenant.ID, requireActive(t, srv, sys, bTok)["tenant_id"])
+		id := created["client_id"].(string)
+		notSystemAdmin(opAPI(t, srv, http.MethodPatch, "/api/clients/"+id, tenantAdmin, map[string]any{"introspect_all_tenants": false}))
+		// Nor may a tenant administrator change it otherwise, or take its secret.
+		notSystemAdmin(opAPI(t, srv, http.MethodPatch, "/api/clients/"+id, tenantAdmin, map[string]any{"name": "mine now"}))
+		notSystemAdmin(opAPI(t, srv, http.MethodPost, "/api/clients/"+id+"/rotate-secret", tenantAdmin, nil))
+		// ...while its other clients stay theirs to manage.
+		res = opAPI(t, srv, http.MethodPost, "/api/clients/"+aSvc.Client.ID+"/rotate-secret", tenantAdmin, nil)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		res = opAPI(t, srv, http.MethodPatch, "/api/clients/"+id, env.adminToken, map[string]any{"introspect_all_tenants": false})
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		requireInactive(t, srv, sys, bTok)
+	})
+}

@@ -80,6 +80,10 @@ type Limit = models.RateLimit
 type Limiter interface {
 	// Allow takes one event for key under l; when refused it says how long to wait.
 	Allow(ctx context.Context, key string, l Limit) (allowed bool, retryAfter time.Duration, err error)
+	// Peek answers what Allow would, without taking an event.
+	Peek(ctx context.Context, key string, l Limit) (allowed bool, retryAfter time.Duration, err error)
+	// Reset forgets every event of key.
+	Reset(ctx context.Context, key string) error
 }
 
 // Message is one e-mail.

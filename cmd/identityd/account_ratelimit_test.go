@@ -17,6 +17,7 @@ func rlProduction(cfg *Config) {
 	cfg.RateLogin = identity.Limit{Name: "login", Rate: 5, Period: time.Minute}
 	cfg.Rate2FA = identity.Limit{Name: "2fa", Rate: 5, Period: time.Minute}
 	cfg.RatePIN = identity.Limit{Name: "pin", Rate: 5, Period: time.Minute}
+	cfg.RateIPFailures = identity.Limit{Name: "ipfail", Rate: 30, Period: time.Minute}
 }
 
 // requireRateLimited checks a 429 in the API's shape, with Retry-After.
@@ -34,9 +35,11 @@ func requireRateLimited(t *testing.T, r *cxResp, what string) {
 	}
 }
 
-// TestLoginRateLimitOneInstance: the 6th login attempt in a minute is
-// refused (the in-process limiter, or Redis when configured). The password
-// is right, so the lockout cannot be what refuses it.
+// TestLoginRateLimitOneInstance: the 6th login attempt in a minute for one
+// account from one address is refused (the in-process limiter, or Redis when
+// configured), before the password is checked: the right password gets 429
+// too. Since issue 8 successes do not count, so the attempts are wrong
+// passwords, and another account from the same address still signs in.
 func TestLoginRateLimitOneInstance(t *testing.T) {
 	for _, b := range storagetest.Backends(t) {
 		redisURL := storagetest.RedisURL(t)
@@ -44,14 +47,16 @@ func TestLoginRateLimitOneInstance(t *testing.T) {
 			e := cxStart(t, b, redisURL, rlProduction)
 			u := e.user(t, "rl")
 			for i := 1; i <= 5; i++ {
-				if r := e.login(t, u, cxPassword); r.Status != http.StatusOK {
-					t.Fatalf("attempt %d: %s, want 200", i, r)
+				if r := e.login(t, u, "Wrong-Password-1"); r.Status != http.StatusUnauthorized {
+					t.Fatalf("attempt %d: %s, want 401", i, r)
 				}
 			}
 			requireRateLimited(t, e.login(t, u, cxPassword), "6th login")
-			// Another account from the same address: the per-IP limit.
+			// Another account from the same address: only failures count per IP.
 			other := e.user(t, "rl-other")
-			requireRateLimited(t, e.login(t, other, cxPassword), "another account from the same address")
+			if r := e.login(t, other, cxPassword); r.Status != http.StatusOK {
+				t.Fatalf("another account from the same address: %s, want 200", r)
+			}
 		})
 	}
 }
@@ -80,8 +85,8 @@ func TestLoginRateLimitTwoInstances(t *testing.T) {
 				// sixth+1: a, c, a, c, a → c; or c, a, c, a, c → a.
 				for i := 1; i <= 5; i++ {
 					e := envs[(i+sixth)%2]
-					if r := e.login(t, u, cxPassword); r.Status != http.StatusOK {
-						t.Fatalf("attempt %d on %s: %s, want 200", i, e.srv.URL, r)
+					if r := e.login(t, u, "Wrong-Password-1"); r.Status != http.StatusUnauthorized {
+						t.Fatalf("attempt %d on %s: %s, want 401", i, e.srv.URL, r)
 					}
 				}
 				requireRateLimited(t, envs[sixth].login(t, u, cxPassword), "6th login on instance "+strconv.Itoa(sixth+1))
@@ -124,15 +129,22 @@ func TestSecondFactorAndPINRateLimits(t *testing.T) {
 				if r := e.call(t, http.MethodPut, "/api/auth/pin", tok, map[string]any{"pin": "246810", "password": cxPassword}); r.Status != http.StatusNoContent {
 					t.Fatalf("set PIN: %s", r)
 				}
-				// The right PIN, so the PIN lock (5 wrong) cannot interfere.
-				for i := 1; i <= 5; i++ {
+				// Successes clear the count (issue 8): many right PINs pass.
+				for i := 1; i <= 8; i++ {
 					if r := e.call(t, http.MethodPost, "/api/auth/pin/verify", tok, map[string]any{"pin": "246810"}); r.Status != http.StatusOK {
 						t.Fatalf("PIN verify %d: %s, want 200", i, r)
 					}
 				}
+				// Wrong PINs count: the 6th attempt is refused before the PIN
+				// is checked (the 5th wrong one locked the PIN itself).
+				for i := 1; i <= 5; i++ {
+					if r := e.call(t, http.MethodPost, "/api/auth/pin/verify", tok, map[string]any{"pin": "135790"}); r.Status != http.StatusUnauthorized {
+						t.Fatalf("wrong PIN %d: %s, want 401", i, r)
+					}
+				}
 				requireRateLimited(t, e.call(t, http.MethodPost, "/api/auth/pin/verify", tok, map[string]any{"pin": "246810"}), "6th PIN verify")
-				if n := e.auditCount(t, u, identity.AuditPINVerified); n != 5 {
-					t.Errorf("%d pin.verified rows, want 5 (the refused attempt is not checked)", n)
+				if n := e.auditCount(t, u, identity.AuditPINFailed); n != 5 {
+					t.Errorf("%d pin.failed rows, want 5 (the refused attempt is not checked)", n)
 				}
 			})
 		})

@@ -91,6 +91,10 @@ type Config struct {
 	Rate2FA           identity.Limit
 	RatePIN           identity.Limit
 	RateForgot        identity.Limit
+	// RateIPFailures is the per-IP budget of failed credential checks
+	// (login, re-checked passwords, 2FA, PIN, reset codes); successes
+	// never count against it.
+	RateIPFailures identity.Limit
 	StepUpTTL         time.Duration
 	ImpersonationTTL  time.Duration
 	AuditRetention    int // days
@@ -140,10 +144,11 @@ var envVars = []envVar{
 	{"IDENTITY_TRUSTED_DEVICE_TTL", "720h", "how long a trusted device skips the second factor"},
 	{"IDENTITY_PIN_LOCKOUT_THRESHOLD", "5", "wrong PINs that lock the PIN"},
 	{"IDENTITY_PIN_LOCKOUT_DURATION", "15m", "how long a locked PIN stays locked"},
-	{"IDENTITY_RATE_LOGIN", "5/1m", "login attempts per IP and per account (N/duration)"},
-	{"IDENTITY_RATE_2FA", "5/1m", "second-factor attempts per IP and per account"},
-	{"IDENTITY_RATE_PIN", "5/1m", "PIN attempts per IP and per account"},
-	{"IDENTITY_RATE_FORGOT", "5/1h", "password-reset requests per IP and per account"},
+	{"IDENTITY_RATE_LOGIN", "5/1m", "login attempts per (IP, account) pair (N/duration); a successful login clears the pair"},
+	{"IDENTITY_RATE_2FA", "5/1m", "second-factor attempts per (IP, account) pair; a success clears the pair"},
+	{"IDENTITY_RATE_PIN", "5/1m", "PIN attempts per (IP, account) pair; a success clears the pair"},
+	{"IDENTITY_RATE_FORGOT", "5/1h", "password-reset requests per (IP, account) pair"},
+	{"IDENTITY_RATE_LOGIN_IP_FAILURES", "30/1m", "failed credential checks per IP, across all accounts (login, 2FA, PIN, reset; each flow counted apart); successes do not count"},
 	{"IDENTITY_STEP_UP_TTL", "300s", "how long a step-up elevation lasts"},
 	{"IMPERSONATION_TTL_MINUTES", "15", "lifetime of an impersonation token, in minutes"},
 	{"AUDIT_RETENTION_DAYS", "365", "default audit-log retention per tenant, in days"},
@@ -278,6 +283,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.Rate2FA = rate("IDENTITY_RATE_2FA", "2fa")
 	c.RatePIN = rate("IDENTITY_RATE_PIN", "pin")
 	c.RateForgot = rate("IDENTITY_RATE_FORGOT", "forgot")
+	c.RateIPFailures = rate("IDENTITY_RATE_LOGIN_IP_FAILURES", "ipfail")
 	if u := string(c.SMTPURL); u != "" && !strings.HasPrefix(u, "smtp://") && !strings.HasPrefix(u, "smtps://") {
 		bad("SMTP_URL", "must start with smtp:// or smtps://")
 	}

@@ -94,19 +94,19 @@ type Config struct {
 	// RateIPFailures is the per-IP budget of failed credential checks
 	// (login, re-checked passwords, 2FA, PIN, reset codes); successes
 	// never count against it.
-	RateIPFailures identity.Limit
-	StepUpTTL         time.Duration
-	ImpersonationTTL  time.Duration
-	AuditRetention    int // days
-	CORSOrigins       []string
-	IPDenyList        []*net.IPNet
-	TrustedProxies    []*net.IPNet
-	RedirectOrigins   []string
-	PruneInterval     time.Duration
-	LogLevel          slog.Level
-	LogFormat         string
-	generatedSecret   bool
-	secretFile        string
+	RateIPFailures   identity.Limit
+	StepUpTTL        time.Duration
+	ImpersonationTTL time.Duration
+	AuditRetention   int // days
+	CORSOrigins      []string
+	IPDenyList       []*net.IPNet
+	TrustedProxies   []*net.IPNet
+	RedirectOrigins  []string
+	PruneInterval    time.Duration
+	LogLevel         slog.Level
+	LogFormat        string
+	generatedSecret  bool
+	secretFile       string
 }
 
 // envVar documents one variable: its name, default and meaning. The README's

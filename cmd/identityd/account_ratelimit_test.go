@@ -150,3 +150,101 @@ func TestSecondFactorAndPINRateLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginRateLimitSemantics (issue 8 §3): with the production limits,
+// success is never punished and failures still are. Per (IP, account) 5
+// attempts a minute, cleared by a success; per IP only failures count,
+// under IDENTITY_RATE_LOGIN_IP_FAILURES (30/1m); per account the lockout.
+func TestLoginRateLimitSemantics(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		redisURL := storagetest.RedisURL(t)
+		t.Run(b.Name, func(t *testing.T) {
+			t.Run("one user signs in 40 times", func(t *testing.T) {
+				e := cxStart(t, b, redisURL, rlProduction)
+				u := e.user(t, "often")
+				for i := 1; i <= 40; i++ {
+					if r := e.login(t, u, cxPassword); r.Status != http.StatusOK {
+						t.Fatalf("login %d: %s, want 200", i, r)
+					}
+				}
+			})
+			t.Run("100 users behind one address", func(t *testing.T) {
+				e := cxStart(t, b, redisURL, rlProduction)
+				for i := 1; i <= 100; i++ {
+					u := e.user(t, "nat"+strconv.Itoa(i))
+					if r := e.login(t, u, cxPassword); r.Status != http.StatusOK {
+						t.Fatalf("user %d: %s, want 200", i, r)
+					}
+				}
+			})
+			t.Run("6th wrong password for one account", func(t *testing.T) {
+				e := cxStart(t, b, redisURL, rlProduction)
+				u := e.user(t, "guess")
+				for i := 1; i <= 5; i++ {
+					if r := e.login(t, u, "Wrong-Password-1"); r.Status != http.StatusUnauthorized {
+						t.Fatalf("wrong password %d: %s, want 401", i, r)
+					}
+				}
+				requireRateLimited(t, e.login(t, u, "Wrong-Password-1"), "6th wrong password")
+			})
+			t.Run("a success clears the pair", func(t *testing.T) {
+				e := cxStart(t, b, redisURL, rlProduction)
+				u := e.user(t, "typo")
+				for round := 0; round < 3; round++ {
+					for i := 1; i <= 4; i++ {
+						if r := e.login(t, u, "Wrong-Password-1"); r.Status != http.StatusUnauthorized {
+							t.Fatalf("round %d, wrong password %d: %s, want 401", round, i, r)
+						}
+					}
+					if r := e.login(t, u, cxPassword); r.Status != http.StatusOK {
+						t.Fatalf("round %d, the right password: %s, want 200", round, r)
+					}
+				}
+			})
+			t.Run("stuffing across 30 accounts", func(t *testing.T) {
+				e := cxStart(t, b, redisURL, rlProduction)
+				for i := 1; i <= 30; i++ {
+					u := e.user(t, "stuff"+strconv.Itoa(i))
+					if r := e.login(t, u, "Wrong-Password-1"); r.Status != http.StatusUnauthorized {
+						t.Fatalf("failure %d: %s, want 401", i, r)
+					}
+				}
+				// The budget is spent: the next attempt from the address is
+				// refused whatever the account or password.
+				u := e.user(t, "stuff-next")
+				requireRateLimited(t, e.login(t, u, cxPassword), "31st attempt after 30 failures from one address")
+			})
+			t.Run("2fa and PIN: successes pass", func(t *testing.T) {
+				e := cxStart(t, b, redisURL, rlProduction)
+				u := e.user(t, "pinny")
+				tok := e.token(t, u)
+				if r := e.call(t, http.MethodPut, "/api/auth/pin", tok, map[string]any{"pin": "246810", "password": cxPassword}); r.Status != http.StatusNoContent {
+					t.Fatalf("set PIN: %s", r)
+				}
+				for i := 1; i <= 12; i++ {
+					if r := e.call(t, http.MethodPost, "/api/auth/pin/verify", tok, map[string]any{"pin": "246810"}); r.Status != http.StatusOK {
+						t.Fatalf("PIN verify %d: %s, want 200", i, r)
+					}
+				}
+				// 2FA: a right code clears the pair, so 4 wrong + 1 right + 4
+				// wrong (9 attempts) never reaches the 6th counted attempt.
+				v := e.user(t, "totpy")
+				secret, _ := e.enableTOTP(t, v)
+				wrong := cxTOTP(t, secret, time.Now().Add(-10*time.Minute))
+				for round, right := range []bool{true, false} {
+					ch := e.challenge(t, v)
+					for i := 1; i <= 4; i++ {
+						if r := e.call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": e.challenge(t, v), "code": wrong}); r.Status != http.StatusUnauthorized {
+							t.Fatalf("round %d, wrong code %d: %s, want 401", round, i, r)
+						}
+					}
+					if right {
+						if r := e.call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": ch, "code": cxTOTP(t, secret, time.Now().Add(30*time.Second))}); r.Status != http.StatusOK {
+							t.Fatalf("the right code: %s, want 200", r)
+						}
+					}
+				}
+			})
+		})
+	}
+}

@@ -42,6 +42,10 @@ type AccountsConfig struct {
 	// IPFailureLimit is the per-IP budget of failed attempts, shared by
 	// every account behind the address (successes do not count).
 	IPFailureLimit Limit
+	// ClientAuthFailureLimit is the budget of failed client authentications
+	// (wrong client secrets at the token, introspection and revocation
+	// endpoints) per client id and, apart, per IP.
+	ClientAuthFailureLimit Limit
 }
 
 // DefaultAccountsConfig is the documented default policy.
@@ -53,11 +57,12 @@ func DefaultAccountsConfig() AccountsConfig {
 		TrustDeviceTTL: 30 * 24 * time.Hour, ChallengeTTL: 10 * time.Minute, MaxCodeAttempts: 5,
 		EmailCodeTTL: 10 * time.Minute, MaxPINFailures: 5, PINLockout: 15 * time.Minute,
 		PasswordHistory: 5, ActivityInterval: time.Minute,
-		LoginLimit:     Limit{Name: "login", Rate: 5, Period: time.Minute},
-		TwoFactorLimit: Limit{Name: "2fa", Rate: 5, Period: time.Minute},
-		PINLimit:       Limit{Name: "pin", Rate: 5, Period: time.Minute},
-		ForgotLimit:    Limit{Name: "forgot", Rate: 5, Period: time.Hour},
-		IPFailureLimit: Limit{Name: "ipfail", Rate: 30, Period: time.Minute},
+		LoginLimit:             Limit{Name: "login", Rate: 5, Period: time.Minute},
+		TwoFactorLimit:         Limit{Name: "2fa", Rate: 5, Period: time.Minute},
+		PINLimit:               Limit{Name: "pin", Rate: 5, Period: time.Minute},
+		ForgotLimit:            Limit{Name: "forgot", Rate: 5, Period: time.Hour},
+		IPFailureLimit:         Limit{Name: "ipfail", Rate: 30, Period: time.Minute},
+		ClientAuthFailureLimit: Limit{Name: "client_auth", Rate: 10, Period: time.Minute},
 	}
 }
 

@@ -94,19 +94,22 @@ type Config struct {
 	// RateIPFailures is the per-IP budget of failed credential checks
 	// (login, re-checked passwords, 2FA, PIN, reset codes); successes
 	// never count against it.
-	RateIPFailures   identity.Limit
-	StepUpTTL        time.Duration
-	ImpersonationTTL time.Duration
-	AuditRetention   int // days
-	CORSOrigins      []string
-	IPDenyList       []*net.IPNet
-	TrustedProxies   []*net.IPNet
-	RedirectOrigins  []string
-	PruneInterval    time.Duration
-	LogLevel         slog.Level
-	LogFormat        string
-	generatedSecret  bool
-	secretFile       string
+	RateIPFailures identity.Limit
+	// RateClientAuthFailures is the budget of failed client
+	// authentications per client id and per IP.
+	RateClientAuthFailures identity.Limit
+	StepUpTTL              time.Duration
+	ImpersonationTTL       time.Duration
+	AuditRetention         int // days
+	CORSOrigins            []string
+	IPDenyList             []*net.IPNet
+	TrustedProxies         []*net.IPNet
+	RedirectOrigins        []string
+	PruneInterval          time.Duration
+	LogLevel               slog.Level
+	LogFormat              string
+	generatedSecret        bool
+	secretFile             string
 }
 
 // envVar documents one variable: its name, default and meaning. The README's
@@ -149,6 +152,7 @@ var envVars = []envVar{
 	{"IDENTITY_RATE_PIN", "5/1m", "PIN attempts per (IP, account) pair; a success clears the pair"},
 	{"IDENTITY_RATE_FORGOT", "5/1h", "password-reset requests per (IP, account) pair"},
 	{"IDENTITY_RATE_LOGIN_IP_FAILURES", "30/1m", "failed credential checks per IP, across all accounts (login, 2FA, PIN, reset; each flow counted apart); successes do not count"},
+	{"IDENTITY_RATE_CLIENT_AUTH_FAILURES", "10/1m", "failed client authentications at the token, introspection and revocation endpoints, per client id and per IP; then 429"},
 	{"IDENTITY_STEP_UP_TTL", "300s", "how long a step-up elevation lasts"},
 	{"IMPERSONATION_TTL_MINUTES", "15", "lifetime of an impersonation token, in minutes"},
 	{"AUDIT_RETENTION_DAYS", "365", "default audit-log retention per tenant, in days"},
@@ -284,6 +288,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.RatePIN = rate("IDENTITY_RATE_PIN", "pin")
 	c.RateForgot = rate("IDENTITY_RATE_FORGOT", "forgot")
 	c.RateIPFailures = rate("IDENTITY_RATE_LOGIN_IP_FAILURES", "ipfail")
+	c.RateClientAuthFailures = rate("IDENTITY_RATE_CLIENT_AUTH_FAILURES", "client_auth")
 	if u := string(c.SMTPURL); u != "" && !strings.HasPrefix(u, "smtp://") && !strings.HasPrefix(u, "smtps://") {
 		bad("SMTP_URL", "must start with smtp:// or smtps://")
 	}

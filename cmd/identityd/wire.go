@@ -150,7 +150,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	acfg.TrustDeviceTTL = cfg.TrustedDeviceTTL
 	acfg.MaxPINFailures, acfg.PINLockout = cfg.PINLockThreshold, cfg.PINLockDuration
 	acfg.LoginLimit, acfg.TwoFactorLimit, acfg.PINLimit, acfg.ForgotLimit = cfg.RateLogin, cfg.Rate2FA, cfg.RatePIN, cfg.RateForgot
-	acfg.IPFailureLimit = cfg.RateIPFailures
+	acfg.IPFailureLimit, acfg.ClientAuthFailureLimit = cfg.RateIPFailures, cfg.RateClientAuthFailures
 	a.Accounts = &identity.Accounts{
 		Store: a.Store, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
 		Limiter: a.Limiter, Mailer: a.Mailer, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),

@@ -151,6 +151,17 @@ func TestSecondFactorAndPINRateLimits(t *testing.T) {
 	}
 }
 
+// rlFresh is rlProduction under a Redis prefix of the test's own: servers
+// on one backend share a prefix (one deployment), and these subtests must
+// not share their per-IP budgets.
+func rlFresh(t *testing.T) func(*Config) {
+	prefix := "rl-" + randomID(t, 8) + ":"
+	return func(cfg *Config) {
+		rlProduction(cfg)
+		cfg.RedisPrefix += prefix
+	}
+}
+
 // TestLoginRateLimitSemantics (issue 8 §3): with the production limits,
 // success is never punished and failures still are. Per (IP, account) 5
 // attempts a minute, cleared by a success; per IP only failures count,
@@ -160,7 +171,7 @@ func TestLoginRateLimitSemantics(t *testing.T) {
 		redisURL := storagetest.RedisURL(t)
 		t.Run(b.Name, func(t *testing.T) {
 			t.Run("one user signs in 40 times", func(t *testing.T) {
-				e := cxStart(t, b, redisURL, rlProduction)
+				e := cxStart(t, b, redisURL, rlFresh(t))
 				u := e.user(t, "often")
 				for i := 1; i <= 40; i++ {
 					if r := e.login(t, u, cxPassword); r.Status != http.StatusOK {
@@ -169,7 +180,7 @@ func TestLoginRateLimitSemantics(t *testing.T) {
 				}
 			})
 			t.Run("100 users behind one address", func(t *testing.T) {
-				e := cxStart(t, b, redisURL, rlProduction)
+				e := cxStart(t, b, redisURL, rlFresh(t))
 				for i := 1; i <= 100; i++ {
 					u := e.user(t, "nat"+strconv.Itoa(i))
 					if r := e.login(t, u, cxPassword); r.Status != http.StatusOK {
@@ -178,7 +189,7 @@ func TestLoginRateLimitSemantics(t *testing.T) {
 				}
 			})
 			t.Run("6th wrong password for one account", func(t *testing.T) {
-				e := cxStart(t, b, redisURL, rlProduction)
+				e := cxStart(t, b, redisURL, rlFresh(t))
 				u := e.user(t, "guess")
 				for i := 1; i <= 5; i++ {
 					if r := e.login(t, u, "Wrong-Password-1"); r.Status != http.StatusUnauthorized {
@@ -188,7 +199,7 @@ func TestLoginRateLimitSemantics(t *testing.T) {
 				requireRateLimited(t, e.login(t, u, "Wrong-Password-1"), "6th wrong password")
 			})
 			t.Run("a success clears the pair", func(t *testing.T) {
-				e := cxStart(t, b, redisURL, rlProduction)
+				e := cxStart(t, b, redisURL, rlFresh(t))
 				u := e.user(t, "typo")
 				for round := 0; round < 3; round++ {
 					for i := 1; i <= 4; i++ {
@@ -202,7 +213,7 @@ func TestLoginRateLimitSemantics(t *testing.T) {
 				}
 			})
 			t.Run("stuffing across 30 accounts", func(t *testing.T) {
-				e := cxStart(t, b, redisURL, rlProduction)
+				e := cxStart(t, b, redisURL, rlFresh(t))
 				for i := 1; i <= 30; i++ {
 					u := e.user(t, "stuff"+strconv.Itoa(i))
 					if r := e.login(t, u, "Wrong-Password-1"); r.Status != http.StatusUnauthorized {
@@ -215,7 +226,7 @@ func TestLoginRateLimitSemantics(t *testing.T) {
 				requireRateLimited(t, e.login(t, u, cxPassword), "31st attempt after 30 failures from one address")
 			})
 			t.Run("2fa and PIN: successes pass", func(t *testing.T) {
-				e := cxStart(t, b, redisURL, rlProduction)
+				e := cxStart(t, b, redisURL, rlFresh(t))
 				u := e.user(t, "pinny")
 				tok := e.token(t, u)
 				if r := e.call(t, http.MethodPut, "/api/auth/pin", tok, map[string]any{"pin": "246810", "password": cxPassword}); r.Status != http.StatusNoContent {

@@ -210,6 +210,30 @@ func TestLoginStepsRefuseInactive(t *testing.T) {
 			}
 			require.Less(t, out.Status, 500, "%s", out.Body)
 		})
+		t.Run("forced change page", func(t *testing.T) {
+			u := e.newUser(t)
+			hdExec(t, e, "UPDATE users SET force_password_change = ? WHERE id = ?", true, u.ID)
+			web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
+			ar := newAuthRequest(oauthConfig(e.srv, web, oidc.ScopeOpenID))
+			br := newBrowser(t, e.srv)
+			page := br.get(ar.URL)
+			require.True(t, br.isPage(page, "/login"), "the login page: %s", page.Body)
+			res := br.loginAs(page, e.tenant.Slug, u.Email, e2ePassword)
+			form := parseForm(t, res)
+			require.Contains(t, form.Action, "/login/password", "the forced-change page: %s", res.Body)
+			deactivate(t, u)
+			form.Fields.Set("new_password", "Another#Password42")
+			form.Fields.Set("confirm_password", "Another#Password42")
+			out := br.post(form.Action, form.Fields)
+			if loc := out.Location(t); loc != nil {
+				require.NotContains(t, loc.String(), "code=", "no authorization code for a deactivated user")
+			}
+			require.Less(t, out.Status, 500, "%s", out.Body)
+			// The password was not changed either: the step stopped first.
+			hdExec(t, e, "UPDATE users SET is_active = ? WHERE id = ?", true, u.ID)
+			l := e.login(t, u, e2ePassword, nil)
+			require.Equal(t, true, l.Body["password_change_required"], "the old password still signs in: %v", l.Body)
+		})
 		t.Run("bearer of an inactive user", func(t *testing.T) {
 			for _, what := range []string{"deactivated", "suspended"} {
 				env, u := newUser(t, what == "suspended")
@@ -441,5 +465,23 @@ func TestImpersonationAuditNamesAdmin(t *testing.T) {
 			require.Contains(t, row["metadata"], adminID, "the metadata names the admin: %v", row)
 		}
 		require.True(t, found, "the profile change was audited")
+
+		// The directory (another service, its own audit helper) follows the
+		// same rule: an Owner impersonated renames a member.
+		owner := azUser(t, e.srv, e.tenant, azUserOpts{role: identity.RoleOwner})
+		member := e.newUser(t)
+		imp = hdImpersonate(t, e.srv, owner, adminID)
+		res = e.do(t, accReq{Method: http.MethodPatch, Path: "/api/users/" + member.ID, Token: imp, Body: map[string]any{"name": "Renamed By Support"}})
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		found = false
+		for _, row := range accRows(t, e.srv, "audit_logs") {
+			if row["action"] != identity.AuditUserUpdated || row["user_id"] != member.ID {
+				continue
+			}
+			found = true
+			require.Equal(t, adminID, row["actor_id"], "the admin is the actor: %v", row)
+			require.Contains(t, row["metadata"], owner.ID, "the metadata names the impersonated user: %v", row)
+		}
+		require.True(t, found, "the rename was audited")
 	})
 }

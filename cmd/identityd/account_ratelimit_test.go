@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/identity/identity/identity"
 	"github.com/identity/identity/storage/storagetest"
 )
@@ -258,4 +260,45 @@ func TestLoginRateLimitSemantics(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestResetRateLimitSemantics: reset-code attempts follow the same rule as
+// login (issue 8 §3): per (IP, account) 5 attempts, cleared by a successful
+// reset, so 4 wrong + 1 right + 4 wrong codes never hit 429, while 6 wrong
+// codes in a row do.
+func TestResetRateLimitSemantics(t *testing.T) {
+	accEachBackend(t, func(cfg *Config) {
+		rlFresh(t)(cfg)
+		cfg.RateForgot = identity.Limit{Name: "forgot", Rate: 5, Period: time.Hour}
+	}, func(t *testing.T, e *accEnv) {
+		u := e.newUser(t)
+		forgot := func() {
+			res := e.do(t, accReq{Path: "/api/auth/password/forgot", Body: map[string]any{"tenant": e.tenant.Slug, "email": u.Email}})
+			require.Equal(t, http.StatusAccepted, res.Status, "%s", res.Body)
+		}
+		reset := func(code, pw string) *httpResult {
+			return e.do(t, accReq{Path: "/api/auth/password/reset", Body: map[string]any{"tenant": e.tenant.Slug, "email": u.Email, "code": code, "new_password": pw}})
+		}
+		wrong := func(code string) string {
+			if code == "000000" {
+				return "000001"
+			}
+			return "000000"
+		}
+		forgot()
+		code, _ := e.mail.lastCode(t, u.Email)
+		for i := 1; i <= 4; i++ {
+			accErr(t, reset(wrong(code), "Reset#Password1x"), http.StatusUnauthorized, "invalid_code")
+		}
+		require.Equal(t, http.StatusNoContent, reset(code, "Reset#Password1x").Status, "the right code")
+		forgot()
+		code, _ = e.mail.lastCode(t, u.Email)
+		for i := 1; i <= 4; i++ {
+			accErr(t, reset(wrong(code), "Reset#Password2y"), http.StatusUnauthorized, "invalid_code")
+		}
+		// The 5th attempt since the success is allowed; the 6th is not.
+		accErr(t, reset(wrong(code), "Reset#Password2y"), http.StatusUnauthorized, "invalid_code")
+		res := reset(code, "Reset#Password2y")
+		require.Equal(t, http.StatusTooManyRequests, res.Status, "6th attempt: %s", res.Body)
+	})
 }

@@ -223,12 +223,15 @@ func (a *Accounts) checkActive(ctx context.Context, user *models.User) error {
 // ActiveUser returns the user of a bearer token, or an error when the user
 // no longer exists, is deactivated, or its tenant is suspended.
 func (a *Accounts) ActiveUser(ctx context.Context, tenantID, userID string) (*models.User, error) {
-	u, err := a.Store.GetUser(ctx, tenantID, userID)
+	u, suspended, err := a.Store.GetUserAndTenantState(ctx, tenantID, userID)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.checkActive(ctx, u); err != nil {
-		return nil, err
+	if !u.IsActive {
+		return nil, errInactive()
+	}
+	if suspended {
+		return nil, ErrTenantSuspended()
 	}
 	return u, nil
 }

@@ -91,6 +91,20 @@ type Config struct {
 	Rate2FA           identity.Limit
 	RatePIN           identity.Limit
 	RateForgot        identity.Limit
+	StepUpTTL         time.Duration
+	ImpersonationTTL  time.Duration
+	AuditRetention    int // days
+	CORSOrigins       []string
+	IPDenyList        []*net.IPNet
+	TrustedProxies    []*net.IPNet
+	RedirectOrigins   []string
+	PruneInterval     time.Duration
+	LogLevel          slog.Level
+	LogFormat         string
+	generatedSecret   bool
+	secretFile        string
+
+	// Issue 8: failure budgets (successes never count).
 	// RateIPFailures is the per-IP budget of failed credential checks
 	// (login, re-checked passwords, 2FA, PIN, reset codes); successes
 	// never count against it.
@@ -98,18 +112,6 @@ type Config struct {
 	// RateClientAuthFailures is the budget of failed client
 	// authentications per client id and per IP.
 	RateClientAuthFailures identity.Limit
-	StepUpTTL              time.Duration
-	ImpersonationTTL       time.Duration
-	AuditRetention         int // days
-	CORSOrigins            []string
-	IPDenyList             []*net.IPNet
-	TrustedProxies         []*net.IPNet
-	RedirectOrigins        []string
-	PruneInterval          time.Duration
-	LogLevel               slog.Level
-	LogFormat              string
-	generatedSecret        bool
-	secretFile             string
 }
 
 // envVar documents one variable: its name, default and meaning. The README's

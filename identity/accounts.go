@@ -57,10 +57,11 @@ func DefaultAccountsConfig() AccountsConfig {
 		TrustDeviceTTL: 30 * 24 * time.Hour, ChallengeTTL: 10 * time.Minute, MaxCodeAttempts: 5,
 		EmailCodeTTL: 10 * time.Minute, MaxPINFailures: 5, PINLockout: 15 * time.Minute,
 		PasswordHistory: 5, ActivityInterval: time.Minute,
-		LoginLimit:             Limit{Name: "login", Rate: 5, Period: time.Minute},
-		TwoFactorLimit:         Limit{Name: "2fa", Rate: 5, Period: time.Minute},
-		PINLimit:               Limit{Name: "pin", Rate: 5, Period: time.Minute},
-		ForgotLimit:            Limit{Name: "forgot", Rate: 5, Period: time.Hour},
+		LoginLimit:     Limit{Name: "login", Rate: 5, Period: time.Minute},
+		TwoFactorLimit: Limit{Name: "2fa", Rate: 5, Period: time.Minute},
+		PINLimit:       Limit{Name: "pin", Rate: 5, Period: time.Minute},
+		ForgotLimit:    Limit{Name: "forgot", Rate: 5, Period: time.Hour},
+		// Issue 8: failure budgets.
 		IPFailureLimit:         Limit{Name: "ipfail", Rate: 30, Period: time.Minute},
 		ClientAuthFailureLimit: Limit{Name: "client_auth", Rate: 10, Period: time.Minute},
 	}

@@ -234,7 +234,15 @@ func (s *Server) apiChangePassword(c echo.Context) error {
 }
 
 func (s *Server) api2FASetup(c echo.Context) error {
-	setup, err := s.Accounts.SetupTOTP(c.Request().Context(), principal(c))
+	var in struct {
+		Password string `json:"password"`
+	}
+	if c.Request().ContentLength != 0 {
+		if err := bind(c, &in); err != nil {
+			return err
+		}
+	}
+	setup, err := s.Accounts.SetupTOTP(c.Request().Context(), principal(c), in.Password, meta(c))
 	if err != nil {
 		return err
 	}
@@ -244,12 +252,13 @@ func (s *Server) api2FASetup(c echo.Context) error {
 
 func (s *Server) api2FAEnable(c echo.Context) error {
 	var in struct {
-		Code string `json:"code"`
+		Code     string `json:"code"`
+		Password string `json:"password"`
 	}
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	codes, err := s.Accounts.EnableTOTP(c.Request().Context(), principal(c), in.Code, meta(c))
+	codes, err := s.Accounts.EnableTOTP(c.Request().Context(), principal(c), in.Code, in.Password, meta(c))
 	if err != nil {
 		return err
 	}
@@ -304,14 +313,13 @@ func (s *Server) api2FARecoveryCodes(c echo.Context) error {
 
 func (s *Server) apiSetPIN(c echo.Context) error {
 	var in struct {
-		PIN        string `json:"pin"`
-		Password   string `json:"password"`
-		CurrentPIN string `json:"current_pin"`
+		PIN      string `json:"pin"`
+		Password string `json:"password"`
 	}
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if err := s.Accounts.SetPIN(c.Request().Context(), principal(c), in.PIN, in.Password, in.CurrentPIN, meta(c)); err != nil {
+	if err := s.Accounts.SetPIN(c.Request().Context(), principal(c), in.PIN, in.Password, meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

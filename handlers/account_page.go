@@ -113,11 +113,11 @@ func (s *Server) accountRoutes(g *echo.Echo, csrf echo.MiddlewareFunc) {
 		return accountPageData{notice: "Your password is changed; your other sessions were signed out."}, err
 	}), csrf)
 	g.POST("/account/security/2fa/setup", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		setup, err := s.Accounts.SetupTOTP(c.Request().Context(), p)
+		setup, err := s.Accounts.SetupTOTP(c.Request().Context(), p, c.FormValue("password"), meta(c))
 		return accountPageData{setup: setup}, err
 	}), csrf)
 	g.POST("/account/security/2fa/enable", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		codes, err := s.Accounts.EnableTOTP(c.Request().Context(), p, c.FormValue("code"), meta(c))
+		codes, err := s.Accounts.EnableTOTP(c.Request().Context(), p, c.FormValue("code"), c.FormValue("password"), meta(c))
 		return accountPageData{notice: "Two-step verification is on.", codes: codes}, err
 	}), csrf)
 	g.POST("/account/security/2fa/email", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
@@ -138,7 +138,7 @@ func (s *Server) accountRoutes(g *echo.Echo, csrf echo.MiddlewareFunc) {
 		return accountPageData{notice: "Two-step verification is off."}, err
 	}), csrf)
 	g.POST("/account/security/pin", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		err := s.Accounts.SetPIN(c.Request().Context(), p, c.FormValue("pin"), c.FormValue("password"), c.FormValue("current_pin"), meta(c))
+		err := s.Accounts.SetPIN(c.Request().Context(), p, c.FormValue("pin"), c.FormValue("password"), meta(c))
 		return accountPageData{notice: "Your PIN is saved."}, err
 	}), csrf)
 	g.POST("/account/security/pin/unlock", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {

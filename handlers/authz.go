@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/ory/fosite"
 
 	"github.com/identity/identity/identity"
 	"github.com/identity/identity/models"
@@ -43,6 +42,11 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(principalKey, p)
+		if p.ActorID != "" {
+			// Every audit row written for this request names the admin as
+			// actor and the user as subject (identity.WriteAudit).
+			c.SetRequest(c.Request().WithContext(identity.WithImpersonation(c.Request().Context(), p.ActorID, p.UserID)))
+		}
 		if p.Kind != models.PrincipalServiceAccount {
 			s.touch(c.Request().Context(), p.SessionID)
 		}
@@ -56,7 +60,7 @@ func errUnauthenticated() error {
 
 func (s *Server) resolvePrincipal(c echo.Context) (identity.Principal, error) {
 	ctx := c.Request().Context()
-	token := fosite.AccessTokenFromRequest(c.Request())
+	token := bearerToken(c.Request())
 	if token == "" {
 		return identity.Principal{}, errUnauthenticated()
 	}
@@ -87,12 +91,18 @@ func (s *Server) resolvePrincipal(c echo.Context) (identity.Principal, error) {
 		if act, ok := sess.Extra["act"].(map[string]any); ok {
 			p.ActorID, _ = act["sub"].(string)
 		}
-		// System administration is read from the user row on every request
-		// (never from the token), and an impersonation token never carries it.
-		if s.Accounts != nil && p.ActorID == "" {
-			if u, err := s.Accounts.User(ctx, p.TenantID, p.UserID); err == nil {
-				p.SystemAdmin = u.IsSystemAdmin
+		// The user must still be active in a live tenant. System
+		// administration is read from the user row on every request (never
+		// from the token), and an impersonation token never carries it.
+		if s.Accounts != nil {
+			u, err := s.Accounts.ActiveUser(ctx, p.TenantID, p.UserID)
+			if err != nil {
+				if models.IsKind(err, models.KindInternal) {
+					return identity.Principal{}, err
+				}
+				return identity.Principal{}, models.NewError(models.KindUnauthenticated, "invalid_token", "The user of this token is not active.", nil)
 			}
+			p.SystemAdmin = u.IsSystemAdmin && p.ActorID == ""
 		}
 		return p, nil
 	case oauth.KindClient:
@@ -128,6 +138,9 @@ func (s *Server) require(permission string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			p := principal(c)
+			if p.ActorID != "" && impersonationRefusedPermission(permission) {
+				return identity.ErrImpersonationForbidden()
+			}
 			perms, err := s.permissions(c, p)
 			if err != nil {
 				return err

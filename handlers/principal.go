@@ -25,8 +25,12 @@ type ActivityCache interface {
 // clients cannot use it.
 func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return s.authenticate(func(c echo.Context) error {
-		if principal(c).Kind != models.PrincipalUser {
+		p := principal(c)
+		if p.Kind != models.PrincipalUser {
 			return models.NewError(models.KindForbidden, "first_party_token_required", "This API needs a token from /api/auth/login.", nil)
+		}
+		if p.ActorID != "" && !impersonationAllowedRoute(c.Request().Method, c.Path()) {
+			return identity.ErrImpersonationForbidden()
 		}
 		return next(c)
 	})

@@ -136,9 +136,9 @@ func New(d Deps) (*echo.Echo, error) {
 	o := e.Group("/api/oauth")
 	o.GET("/authorize", s.authorize)
 	o.POST("/authorize", s.authorize)
-	o.POST("/token", s.token)
-	o.POST("/introspect", s.introspect)
-	o.POST("/revoke", s.revoke)
+	o.POST("/token", s.token, s.clientAuthGuard)
+	o.POST("/introspect", s.introspect, s.clientAuthGuard)
+	o.POST("/revoke", s.revoke, s.clientAuthGuard)
 	o.GET("/userinfo", s.userinfo)
 	o.POST("/userinfo", s.userinfo)
 

@@ -8,16 +8,18 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
 
+	"github.com/identity/identity/models"
 	"github.com/identity/identity/oauth"
 )
 
 // userinfo is the OpenID Connect UserInfo endpoint (Core §5.3). The access
-// token comes as a Bearer header (or form field, RFC 6750 §2.2). Claims follow
+// token comes as a Bearer header only (RFC 6750 §2.1; the form field and
+// query of §2.2–2.3 are not accepted); refresh tokens are refused. Claims follow
 // the granted scopes: sub always; email and email_verified with "email";
 // name with "profile"; tenant_id always.
 func (s *Server) userinfo(c echo.Context) error {
 	ctx := c.Request().Context()
-	token := fosite.AccessTokenFromRequest(c.Request())
+	token := bearerToken(c.Request())
 	if token == "" {
 		return bearerError(c, http.StatusUnauthorized, "invalid_request", "An access token is required.")
 	}
@@ -35,9 +37,12 @@ func (s *Server) userinfo(c echo.Context) error {
 	if !ar.GetGrantedScopes().Has("openid") {
 		return bearerError(c, http.StatusForbidden, "insufficient_scope", "The access token lacks the openid scope.")
 	}
-	user, err := s.Accounts.User(ctx, sess.TenantID, sess.Subject)
+	user, err := s.Accounts.ActiveUser(ctx, sess.TenantID, sess.Subject)
 	if err != nil {
-		return bearerError(c, http.StatusUnauthorized, "invalid_token", "The user of this token no longer exists.")
+		if models.IsKind(err, models.KindInternal) {
+			return err
+		}
+		return bearerError(c, http.StatusUnauthorized, "invalid_token", "The user of this token is not active.")
 	}
 	claims := map[string]any{"sub": user.ID, "tenant_id": user.TenantID}
 	if ar.GetGrantedScopes().Has("email") {

@@ -39,6 +39,13 @@ type AccountsConfig struct {
 	TwoFactorLimit     Limit
 	PINLimit           Limit
 	ForgotLimit        Limit
+	// IPFailureLimit is the per-IP budget of failed attempts, shared by
+	// every account behind the address (successes do not count).
+	IPFailureLimit Limit
+	// ClientAuthFailureLimit is the budget of failed client authentications
+	// (wrong client secrets at the token, introspection and revocation
+	// endpoints) per client id and, apart, per IP.
+	ClientAuthFailureLimit Limit
 }
 
 // DefaultAccountsConfig is the documented default policy.
@@ -54,6 +61,9 @@ func DefaultAccountsConfig() AccountsConfig {
 		TwoFactorLimit: Limit{Name: "2fa", Rate: 5, Period: time.Minute},
 		PINLimit:       Limit{Name: "pin", Rate: 5, Period: time.Minute},
 		ForgotLimit:    Limit{Name: "forgot", Rate: 5, Period: time.Hour},
+		// Issue 8: failure budgets.
+		IPFailureLimit:         Limit{Name: "ipfail", Rate: 30, Period: time.Minute},
+		ClientAuthFailureLimit: Limit{Name: "client_auth", Rate: 10, Period: time.Minute},
 	}
 }
 
@@ -66,6 +76,10 @@ type Accounts struct {
 	Limiter Limiter
 	Mailer  Mailer
 	Sealer  Sealer
+	// StepUps is where step-up flags live (the Authorizer's cache): a
+	// step-up done with the password stands in for the password when a
+	// factor is enrolled.
+	StepUps StepUpCache
 	Log     *slog.Logger
 	Now     func() time.Time
 	Config  AccountsConfig
@@ -163,6 +177,12 @@ type challengeData struct {
 	AuthTime   int64    `json:"auth_time_ns"` // nanoseconds: prompt=login compares at that precision
 }
 
+// ErrPasswordChangeRequired refuses a login path that cannot change the
+// password (a PIN) while an administrator's forced change is pending.
+func ErrPasswordChangeRequired() *models.Error {
+	return models.NewError(models.KindForbidden, "password_change_required", "Your administrator asked you to choose a new password: sign in with your password.", nil)
+}
+
 // ErrLocked reports a locked account or PIN.
 func ErrLocked(code, msg string, until time.Time, now time.Time) *models.Error {
 	return &models.Error{Kind: models.KindLocked, Code: code, Msg: msg, RetryAfter: until.Sub(now)}
@@ -192,9 +212,16 @@ func accountKey(tenant, email string) string {
 // Rate limit → user in the tenant → lock → bcrypt (a dummy hash for unknown
 // accounts) → forced password change → second factor → session.
 func (a *Accounts) Login(ctx context.Context, in LoginInput) (*LoginResult, error) {
-	if err := a.limit(ctx, a.Config.LoginLimit, "ip:"+in.Meta.IP, accountKey(in.Tenant, in.Email)); err != nil {
+	at, err := a.beginAttempt(ctx, a.Config.LoginLimit, in.Meta.IP, accountKey(in.Tenant, in.Email))
+	if err != nil {
 		return nil, err
 	}
+	res, err := a.login(ctx, in)
+	at.finish(ctx, err)
+	return res, err
+}
+
+func (a *Accounts) login(ctx context.Context, in LoginInput) (*LoginResult, error) {
 	var user *models.User
 	hash := a.dummyHash()
 	tenant, err := a.Store.GetTenantBySlug(ctx, strings.TrimSpace(in.Tenant))
@@ -352,6 +379,10 @@ func (a *Accounts) loadChallenge(ctx context.Context, token, kind string) (*mode
 	if err != nil {
 		return nil, nil, data, bad
 	}
+	// Deactivated or suspended since the step began: the login stops here.
+	if err := a.checkActive(ctx, u); err != nil {
+		return nil, nil, data, err
+	}
 	return c, u, data, nil
 }
 
@@ -366,13 +397,25 @@ type tokenPreparer interface {
 // complete creates the device (if new), the session and the token or
 // browser session, in one transaction with their audit rows.
 func (a *Accounts) complete(ctx context.Context, user *models.User, data challengeData, trust bool, meta Meta) (*LoginResult, error) {
-	// Every way in (password, second factor, forced change, PIN) ends here:
-	// a tenant suspended since the first step is refused too.
-	if t, err := a.Store.GetTenant(ctx, user.TenantID); err != nil {
+	// Every way in (password, second factor, forced change, PIN, trusted
+	// device) ends here: a user deactivated, a tenant suspended or a
+	// password change forced since the first step is honoured too.
+	fresh, err := a.Store.GetUser(ctx, user.TenantID, user.ID)
+	if err != nil {
 		return nil, err
-	} else if t.SuspendedAt != nil {
-		return nil, ErrTenantSuspended()
 	}
+	if err := a.checkActive(ctx, fresh); err != nil {
+		return nil, err
+	}
+	if fresh.ForcePasswordChange {
+		for _, m := range data.AMR {
+			if m == "pwd" { // the password was proven: change it now
+				return a.newChallenge(ctx, fresh, models.ChallengePasswordChange, data, nil)
+			}
+		}
+		return nil, ErrPasswordChangeRequired()
+	}
+	user = fresh
 	now := a.now()
 	ua := useragent.Parse(meta.UserAgent)
 	browser := strings.TrimSpace(ua.Name + " " + ua.Version)
@@ -390,7 +433,7 @@ func (a *Accounts) complete(ctx context.Context, user *models.User, data challen
 			return nil, err
 		}
 	}
-	err := a.Store.InTx(ctx, func(ctx context.Context) error {
+	err = a.Store.InTx(ctx, func(ctx context.Context) error {
 		deviceID := data.DeviceID
 		if deviceID == "" {
 			token, err := keyring.RandomToken(32)

@@ -99,6 +99,18 @@ func MetaFrom(ctx context.Context) Meta {
 	return m
 }
 
+type impersonationKey struct{}
+
+type impersonation struct{ actorID, userID string }
+
+// WithImpersonation marks ctx as a request made with an impersonation token:
+// actorID (the admin) acts as userID. Every audit row written under it
+// names the admin as actor and the user as subject (see WriteAudit): one
+// rule for every service, whatever its own event says.
+func WithImpersonation(ctx context.Context, actorID, userID string) context.Context {
+	return context.WithValue(ctx, impersonationKey{}, impersonation{actorID: actorID, userID: userID})
+}
+
 // AuditWriter writes audit rows through storage (in the caller's
 // transaction when ctx carries one).
 type AuditWriter interface {
@@ -117,6 +129,18 @@ type Event struct {
 
 // WriteAudit records ev.
 func WriteAudit(ctx context.Context, w AuditWriter, ev Event) error {
+	if imp, ok := ctx.Value(impersonationKey{}).(impersonation); ok && imp.actorID != "" {
+		ev.ActorID = imp.actorID
+		if ev.UserID == "" {
+			ev.UserID = imp.userID
+		}
+		md := make(map[string]any, len(ev.Metadata)+2)
+		for k, v := range ev.Metadata {
+			md[k] = v
+		}
+		md["impersonated_by"], md["on_behalf_of"] = imp.actorID, imp.userID
+		ev.Metadata = md
+	}
 	md := "{}"
 	if len(ev.Metadata) > 0 {
 		b, err := json.Marshal(ev.Metadata)

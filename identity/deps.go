@@ -15,6 +15,10 @@ type AccountStore interface {
 	GetTenant(ctx context.Context, id string) (*models.Tenant, error)
 	GetUserByEmail(ctx context.Context, tenantID, email string) (*models.User, error)
 	GetUser(ctx context.Context, tenantID, id string) (*models.User, error)
+	// GetUserAndTenantState returns the tenant's user and whether the
+	// tenant is suspended, in one query (bearer authentication asks it on
+	// every request).
+	GetUserAndTenantState(ctx context.Context, tenantID, id string) (*models.User, bool, error)
 	UpdateUserFields(ctx context.Context, tenantID, userID string, fields map[string]any) error
 
 	RecordLoginFailure(ctx context.Context, tenantID, userID string, max int, lockFor time.Duration) (models.FailureResult, error)
@@ -80,6 +84,10 @@ type Limit = models.RateLimit
 type Limiter interface {
 	// Allow takes one event for key under l; when refused it says how long to wait.
 	Allow(ctx context.Context, key string, l Limit) (allowed bool, retryAfter time.Duration, err error)
+	// Peek answers what Allow would, without taking an event.
+	Peek(ctx context.Context, key string, l Limit) (allowed bool, retryAfter time.Duration, err error)
+	// Reset forgets every event of key.
+	Reset(ctx context.Context, key string) error
 }
 
 // Message is one e-mail.

@@ -568,9 +568,15 @@ func (d *Directory) DeleteUser(ctx context.Context, a Actor, id string) error {
 	})
 }
 
-// ForcePasswordChange makes the user choose a new password at the next login.
+// ForcePasswordChange makes the user choose a new password at the next
+// login, and ends every session and token of the user (OAuth grants
+// included), so no token issued before the force keeps working.
 func (d *Directory) ForcePasswordChange(ctx context.Context, a Actor, id string) (*UserDetail, error) {
-	return d.simpleChange(ctx, a, id, AuditUserForcePasswordChange, map[string]any{"force_password_change": true}, nil)
+	return d.simpleChange(ctx, a, id, AuditUserForcePasswordChange, map[string]any{"force_password_change": true},
+		func(ctx context.Context, u *models.User) error {
+			_, err := d.Store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true)
+			return err
+		})
 }
 
 // UnlockUser lifts the login lock and the PIN lock, with their counters.

@@ -26,7 +26,7 @@ func (a *Accounts) BrowserSession(ctx context.Context, cookieToken string) (*mod
 	if err != nil {
 		return nil, nil, err
 	}
-	if !u.IsActive {
+	if a.checkActive(ctx, u) != nil {
 		return nil, nil, models.ErrNotFound("login_session")
 	}
 	return ls, u, nil

@@ -10,28 +10,19 @@ import (
 	"github.com/identity/identity/models"
 )
 
-// SetPIN sets the PIN (the password required) or changes it (the old PIN
-// required).
-func (a *Accounts) SetPIN(ctx context.Context, p Principal, pin, password, oldPIN string, meta Meta) error {
+// SetPIN sets or changes the PIN. Either needs the current password (or a
+// step-up with it in this session): the old PIN alone is not enough, since a
+// PIN is itself a factor that can step up.
+func (a *Accounts) SetPIN(ctx context.Context, p Principal, pin, password string, meta Meta) error {
 	if err := CheckPIN(pin); err != nil {
 		return err
 	}
-	user, err := a.Store.GetUser(ctx, p.TenantID, p.UserID)
+	user, err := a.proveForFactorChange(ctx, p, password, meta)
 	if err != nil {
 		return err
 	}
 	action := AuditPINSet
-	if user.PINHash == "" || password != "" {
-		if _, err := a.checkPassword(ctx, p, password); err != nil {
-			return err
-		}
-		if user.PINHash != "" {
-			action = AuditPINChanged
-		}
-	} else {
-		if err := a.comparePIN(ctx, user, oldPIN, meta); err != nil {
-			return err
-		}
+	if user.PINHash != "" {
 		action = AuditPINChanged
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(pin), a.Config.PasswordCost)
@@ -39,7 +30,7 @@ func (a *Accounts) SetPIN(ctx context.Context, p Principal, pin, password, oldPI
 		return models.ErrInternal(err)
 	}
 	return a.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := a.Store.UpdateUserFields(ctx, p.TenantID, p.UserID, map[string]any{"pin_hash": string(hash), "pin_failed": 0, "pin_locked_until": nil}); err != nil {
+		if err := a.Store.UpdateUserFields(ctx, p.TenantID, p.UserID, map[string]any{"pin_hash": string(hash), "pin_failed": 0, "pin_locked_until": nil, "pin_session_id": nullable(p.SessionID)}); err != nil {
 			return err
 		}
 		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: action, Meta: meta})
@@ -48,7 +39,8 @@ func (a *Accounts) SetPIN(ctx context.Context, p Principal, pin, password, oldPI
 
 // VerifyPIN checks the PIN for quick re-authentication.
 func (a *Accounts) VerifyPIN(ctx context.Context, p Principal, pin string, meta Meta) error {
-	if err := a.limit(ctx, a.Config.PINLimit, "ip:"+meta.IP, "user:"+p.UserID); err != nil {
+	at, err := a.beginAttempt(ctx, a.Config.PINLimit, meta.IP, "user:"+p.UserID)
+	if err != nil {
 		return err
 	}
 	user, err := a.Store.GetUser(ctx, p.TenantID, p.UserID)
@@ -56,8 +48,10 @@ func (a *Accounts) VerifyPIN(ctx context.Context, p Principal, pin string, meta 
 		return err
 	}
 	if err := a.comparePIN(ctx, user, pin, meta); err != nil {
+		at.failed(ctx)
 		return err
 	}
+	at.succeeded(ctx)
 	a.audit(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPINVerified, Meta: meta})
 	return nil
 }
@@ -75,9 +69,16 @@ type PINLoginInput struct {
 // LoginWithPIN signs in with the PIN; it needs the device token of a device
 // where the user signed in with the password before.
 func (a *Accounts) LoginWithPIN(ctx context.Context, in PINLoginInput) (*LoginResult, error) {
-	if err := a.limit(ctx, a.Config.PINLimit, "ip:"+in.Meta.IP, accountKey(in.Tenant, in.Email)); err != nil {
+	at, err := a.beginAttempt(ctx, a.Config.PINLimit, in.Meta.IP, accountKey(in.Tenant, in.Email))
+	if err != nil {
 		return nil, err
 	}
+	res, err := a.loginWithPIN(ctx, in)
+	at.finish(ctx, err)
+	return res, err
+}
+
+func (a *Accounts) loginWithPIN(ctx context.Context, in PINLoginInput) (*LoginResult, error) {
 	bad := models.NewError(models.KindUnauthenticated, "invalid_credentials", "The PIN is not correct, or this device cannot sign in with a PIN.", nil)
 	tenant, err := a.Store.GetTenantBySlug(ctx, strings.TrimSpace(in.Tenant))
 	if err != nil {
@@ -106,7 +107,7 @@ func (a *Accounts) LoginWithPIN(ctx context.Context, in PINLoginInput) (*LoginRe
 
 // UnlockPIN lifts a PIN lock early with the password.
 func (a *Accounts) UnlockPIN(ctx context.Context, p Principal, password string, meta Meta) error {
-	if _, err := a.checkPassword(ctx, p, password); err != nil {
+	if _, err := a.verifyPassword(ctx, p, password, meta); err != nil {
 		return err
 	}
 	return a.Store.InTx(ctx, func(ctx context.Context) error {

@@ -104,7 +104,7 @@ func (a *Accounts) setPassword(ctx context.Context, user *models.User, newPasswo
 // ChangePassword changes the password (current one required) and ends every
 // other session of the user.
 func (a *Accounts) ChangePassword(ctx context.Context, p Principal, current, newPassword string, meta Meta) error {
-	user, err := a.checkPassword(ctx, p, current)
+	user, err := a.verifyPassword(ctx, p, current, meta)
 	if err != nil {
 		return err
 	}
@@ -272,10 +272,15 @@ func (a *Accounts) MyActivity(ctx context.Context, p Principal, limit int, curso
 
 // ForgotPassword mails a reset code when the account exists; it answers the
 // same either way, so it reveals nothing. 5 per hour per IP and account.
+// Every request counts against the address's failure budget: a request
+// never "succeeds" in a way the caller can see, and counting only unknown
+// accounts would let the budget tell them apart.
 func (a *Accounts) ForgotPassword(ctx context.Context, tenant, email string, meta Meta) error {
-	if err := a.limit(ctx, a.Config.ForgotLimit, "ip:"+meta.IP, accountKey(tenant, email)); err != nil {
+	at, err := a.beginAttempt(ctx, a.Config.ForgotLimit, meta.IP, accountKey(tenant, email))
+	if err != nil {
 		return err
 	}
+	at.failed(ctx)
 	t, err := a.Store.GetTenantBySlug(ctx, strings.TrimSpace(tenant))
 	if err != nil {
 		return nil
@@ -290,9 +295,18 @@ func (a *Accounts) ForgotPassword(ctx context.Context, tenant, email string, met
 // ResetPassword sets a new password with an e-mailed reset code and ends
 // every session of the user.
 func (a *Accounts) ResetPassword(ctx context.Context, tenant, email, code, newPassword string, meta Meta) error {
-	if err := a.limit(ctx, a.Config.ForgotLimit, "reset-ip:"+meta.IP, "reset-"+accountKey(tenant, email)); err != nil {
+	l := a.Config.ForgotLimit
+	l.Name = "reset"
+	at, err := a.beginAttempt(ctx, l, meta.IP, accountKey(tenant, email))
+	if err != nil {
 		return err
 	}
+	err = a.resetPassword(ctx, tenant, email, code, newPassword, meta)
+	at.finish(ctx, err)
+	return err
+}
+
+func (a *Accounts) resetPassword(ctx context.Context, tenant, email, code, newPassword string, meta Meta) error {
 	bad := models.NewError(models.KindUnauthenticated, "invalid_code", "The reset code is not correct or has expired.", nil)
 	t, err := a.Store.GetTenantBySlug(ctx, strings.TrimSpace(tenant))
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/identity/identity/keyring"
 	"github.com/identity/identity/models"
@@ -45,14 +44,17 @@ type VerifyInput struct {
 // VerifySecondFactor checks the code of a 2FA challenge and completes the
 // login. Each challenge allows MaxCodeAttempts tries, claimed atomically.
 func (a *Accounts) VerifySecondFactor(ctx context.Context, in VerifyInput) (*LoginResult, error) {
-	if err := a.limit(ctx, a.Config.TwoFactorLimit, "ip:"+in.Meta.IP); err != nil {
+	first, err := a.beginAttempt(ctx, a.Config.TwoFactorLimit, in.Meta.IP, "")
+	if err != nil {
 		return nil, err
 	}
 	c, user, data, err := a.loadChallenge(ctx, in.Challenge, models.ChallengeTwoFactor)
 	if err != nil {
+		first.failed(ctx)
 		return nil, err
 	}
-	if err := a.limit(ctx, a.Config.TwoFactorLimit, "user:"+user.ID); err != nil {
+	at, err := a.beginAttempt(ctx, a.Config.TwoFactorLimit, in.Meta.IP, "user:"+user.ID)
+	if err != nil {
 		return nil, err
 	}
 	ok, err := a.Store.ClaimChallengeAttempt(ctx, c.ID, a.Config.MaxCodeAttempts)
@@ -60,6 +62,7 @@ func (a *Accounts) VerifySecondFactor(ctx context.Context, in VerifyInput) (*Log
 		return nil, err
 	}
 	if !ok {
+		at.failed(ctx)
 		return nil, models.NewError(models.KindUnauthenticated, "invalid_challenge", "Too many wrong codes. Sign in again.", nil)
 	}
 	method, ok, err := a.checkSecondFactor(ctx, user, in.Code, in.RecoveryCode)
@@ -67,9 +70,11 @@ func (a *Accounts) VerifySecondFactor(ctx context.Context, in VerifyInput) (*Log
 		return nil, err
 	}
 	if !ok {
+		at.failed(ctx)
 		a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FAFailed, Meta: in.Meta, Metadata: map[string]any{"method": method}})
 		return nil, errInvalidCode()
 	}
+	at.succeeded(ctx)
 	if consumed, err := a.Store.ConsumeChallenge(ctx, c.ID); err != nil {
 		return nil, err
 	} else if !consumed {
@@ -141,9 +146,10 @@ type TOTPSetup struct {
 }
 
 // SetupTOTP creates a pending TOTP secret (sealed at rest) for the user to
-// scan; EnableTOTP confirms it.
-func (a *Accounts) SetupTOTP(ctx context.Context, p Principal) (*TOTPSetup, error) {
-	user, err := a.Store.GetUser(ctx, p.TenantID, p.UserID)
+// scan; EnableTOTP confirms it. Both need the current password (or a
+// step-up with it in this session).
+func (a *Accounts) SetupTOTP(ctx context.Context, p Principal, password string, meta Meta) (*TOTPSetup, error) {
+	user, err := a.proveForFactorChange(ctx, p, password, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -174,8 +180,8 @@ func (a *Accounts) SetupTOTP(ctx context.Context, p Principal) (*TOTPSetup, erro
 
 // EnableTOTP confirms the pending secret with a code from it, turns 2FA on
 // and returns the recovery codes, shown once.
-func (a *Accounts) EnableTOTP(ctx context.Context, p Principal, code string, meta Meta) ([]string, error) {
-	user, err := a.Store.GetUser(ctx, p.TenantID, p.UserID)
+func (a *Accounts) EnableTOTP(ctx context.Context, p Principal, code, password string, meta Meta) ([]string, error) {
+	user, err := a.proveForFactorChange(ctx, p, password, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +205,7 @@ func (a *Accounts) EnableTOTP(ctx context.Context, p Principal, code string, met
 	err = a.Store.InTx(ctx, func(ctx context.Context) error {
 		if err := a.Store.UpdateUserFields(ctx, p.TenantID, p.UserID, map[string]any{
 			"totp_enabled": true, "totp_secret_sealed": user.TOTPPendingSealed, "totp_pending_sealed": nil,
+			"totp_session_id": nullable(p.SessionID),
 		}); err != nil {
 			return err
 		}
@@ -216,7 +223,7 @@ func (a *Accounts) EnableTOTP(ctx context.Context, p Principal, code string, met
 // DisableTwoFactor turns 2FA off (TOTP and e-mail codes); it needs the
 // password and a current code (or a recovery code).
 func (a *Accounts) DisableTwoFactor(ctx context.Context, p Principal, password, code, recovery string, meta Meta) error {
-	user, err := a.checkPassword(ctx, p, password)
+	user, err := a.verifyPassword(ctx, p, password, meta)
 	if err != nil {
 		return err
 	}
@@ -232,6 +239,7 @@ func (a *Accounts) DisableTwoFactor(ctx context.Context, p Principal, password, 
 	return a.Store.InTx(ctx, func(ctx context.Context) error {
 		if err := a.Store.UpdateUserFields(ctx, p.TenantID, p.UserID, map[string]any{
 			"totp_enabled": false, "totp_secret_sealed": nil, "totp_pending_sealed": nil, "email_2fa_enabled": false,
+			"totp_session_id": nil, "email_2fa_session_id": nil,
 		}); err != nil {
 			return err
 		}
@@ -245,7 +253,7 @@ func (a *Accounts) DisableTwoFactor(ctx context.Context, p Principal, password, 
 // RegenerateRecoveryCodes replaces the recovery codes (the old set stops
 // working) and returns the new ones, shown once. It needs the password.
 func (a *Accounts) RegenerateRecoveryCodes(ctx context.Context, p Principal, password string, meta Meta) ([]string, error) {
-	user, err := a.checkPassword(ctx, p, password)
+	user, err := a.proveForFactorChange(ctx, p, password, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +279,7 @@ func (a *Accounts) RegenerateRecoveryCodes(ctx context.Context, p Principal, pas
 // EnableEmailTwoFactor makes e-mailed codes the second factor, for users
 // without an authenticator app. It needs the password.
 func (a *Accounts) EnableEmailTwoFactor(ctx context.Context, p Principal, password string, meta Meta) ([]string, error) {
-	user, err := a.checkPassword(ctx, p, password)
+	user, err := a.proveForFactorChange(ctx, p, password, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +291,7 @@ func (a *Accounts) EnableEmailTwoFactor(ctx context.Context, p Principal, passwo
 		return nil, err
 	}
 	err = a.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := a.Store.UpdateUserFields(ctx, p.TenantID, p.UserID, map[string]any{"email_2fa_enabled": true}); err != nil {
+		if err := a.Store.UpdateUserFields(ctx, p.TenantID, p.UserID, map[string]any{"email_2fa_enabled": true, "email_2fa_session_id": nullable(p.SessionID)}); err != nil {
 			return err
 		}
 		if err := a.Store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
@@ -299,11 +307,13 @@ func (a *Accounts) EnableEmailTwoFactor(ctx context.Context, p Principal, passwo
 
 // ResendEmailCode sends a fresh e-mail code for a pending 2FA challenge.
 func (a *Accounts) ResendEmailCode(ctx context.Context, challenge string, meta Meta) error {
-	if err := a.limit(ctx, a.Config.TwoFactorLimit, "ip:"+meta.IP); err != nil {
+	at, err := a.beginAttempt(ctx, a.Config.TwoFactorLimit, meta.IP, "")
+	if err != nil {
 		return err
 	}
 	_, user, _, err := a.loadChallenge(ctx, challenge, models.ChallengeTwoFactor)
 	if err != nil {
+		at.failed(ctx)
 		return err
 	}
 	if !user.Email2FAEnabled {
@@ -398,14 +408,10 @@ func randomDigits(n int) (string, error) {
 	return b.String(), nil
 }
 
-// checkPassword loads the principal's user and verifies their password.
-func (a *Accounts) checkPassword(ctx context.Context, p Principal, password string) (*models.User, error) {
-	user, err := a.Store.GetUser(ctx, p.TenantID, p.UserID)
-	if err != nil {
-		return nil, err
+// nullable stores "" as NULL.
+func nullable(s string) any {
+	if s == "" {
+		return nil
 	}
-	if len(password) > maxPasswordBytes || bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(password)) != nil {
-		return nil, models.NewError(models.KindUnauthenticated, "invalid_password", "The password is not correct.", nil)
-	}
-	return user, nil
+	return s
 }

@@ -43,6 +43,12 @@ type User struct {
 	PINHash           string     `gorm:"column:pin_hash" json:"-"`
 	PINFailed         int        `gorm:"column:pin_failed"`
 	PINLockedUntil    *time.Time `gorm:"column:pin_locked_until"`
+	// The device session that enrolled each factor ("" when unknown or
+	// enrolled before this was recorded): such a factor cannot step up the
+	// session that enrolled it.
+	TOTPSessionID     string `gorm:"column:totp_session_id;default:null" json:"-"`
+	Email2FASessionID string `gorm:"column:email_2fa_session_id;default:null" json:"-"`
+	PINSessionID      string `gorm:"column:pin_session_id;default:null" json:"-"`
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 }

@@ -6,6 +6,8 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -47,6 +49,15 @@ type Hasher struct {
 	// can only ever match a hash that is no longer compared. Nil disables it.
 	local *lru.Cache[string, time.Time]
 
+	// MaxUnverified bounds how many bcrypt comparisons of secrets the cache
+	// has not verified run at once (0: GOMAXPROCS). A flood of wrong
+	// secrets then costs at most that many cores; the rest are refused at
+	// once with ErrSecretCheckBusy instead of queueing. Secrets found in the
+	// verified cache never wait for a slot.
+	MaxUnverified int
+	semOnce       sync.Once
+	sem           chan struct{}
+
 	// inflight collapses concurrent comparisons of the same secret against
 	// the same hash into one bcrypt run: a cold cache under load would
 	// otherwise pay bcrypt once per waiting request.
@@ -82,6 +93,16 @@ func (h *Hasher) EnableLocalCache(size int) error {
 }
 
 func (h *Hasher) Compare(ctx context.Context, hash, data []byte) error {
+	err := h.compare(ctx, hash, data)
+	if sc := secretCheckFrom(ctx); sc != nil && err != nil && !errors.Is(err, errRefused) {
+		sc.mu.Lock()
+		sc.failed = true
+		sc.mu.Unlock()
+	}
+	return err
+}
+
+func (h *Hasher) compare(ctx context.Context, hash, data []byte) error {
 	var key string
 	if h.Cache != nil && h.Ring != nil {
 		key = "cs:" + h.Ring.MAC(keyring.PurposeSecretCache, hash, data)
@@ -95,10 +116,17 @@ func (h *Hasher) Compare(ctx context.Context, hash, data []byte) error {
 			return nil
 		}
 	}
+	// Not verified: the caller's gate (per-client and per-IP failure
+	// budgets) and a bounded number of concurrent bcrypt runs.
+	release, err := h.admit(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if key == "" {
 		return compareBcrypt(hash, data)
 	}
-	_, err, _ := h.inflight.Do(key, func() (any, error) {
+	_, err, _ = h.inflight.Do(key, func() (any, error) {
 		if err := compareBcrypt(hash, data); err != nil {
 			return nil, err
 		}
@@ -128,4 +156,106 @@ func compareBcrypt(hash, data []byte) error {
 		return fmt.Errorf("compare client secret: %w", err)
 	}
 	return nil
+}
+
+// errRefused marks a comparison that was not attempted (throttled or busy).
+var errRefused = errors.New("client secret check refused")
+
+// ErrSecretCheckBusy reports that every slot for unverified secrets was
+// taken: the request is refused at once rather than queued.
+var ErrSecretCheckBusy = fmt.Errorf("too many client secret checks at once: %w", errRefused)
+
+// unverifiedWait is how long a comparison waits for a free slot before it
+// is refused: long enough to ride out a burst, short enough that a flood
+// cannot build a queue.
+const unverifiedWait = 100 * time.Millisecond
+
+// admit takes a bcrypt slot and runs the gate of ctx's SecretCheck.
+func (h *Hasher) admit(ctx context.Context) (func(), error) {
+	sc := secretCheckFrom(ctx)
+	h.semOnce.Do(func() {
+		n := h.MaxUnverified
+		if n <= 0 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		h.sem = make(chan struct{}, n)
+	})
+	release := func() { <-h.sem }
+	acquired := false
+	select {
+	case h.sem <- struct{}{}:
+		acquired = true
+	default:
+		t := time.NewTimer(unverifiedWait)
+		select {
+		case h.sem <- struct{}{}:
+			acquired = true
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	if !acquired {
+		if sc != nil {
+			sc.refuse(ErrSecretCheckBusy)
+		}
+		return nil, ErrSecretCheckBusy
+	}
+	if sc != nil && sc.Gate != nil {
+		if err := sc.Gate(ctx); err != nil {
+			release()
+			sc.refuse(err)
+			return nil, fmt.Errorf("%w: %w", errRefused, err)
+		}
+	}
+	return release, nil
+}
+
+// SecretCheck is what one request's client authentication learns from the
+// Hasher: whether a secret was compared and failed, or refused unchecked.
+// handlers put one in the request context (WithSecretCheck) on the token,
+// introspection and revocation endpoints.
+type SecretCheck struct {
+	// Gate, when set, runs before an unverified secret is compared; an
+	// error refuses the comparison (a spent failure budget).
+	Gate func(ctx context.Context) error
+
+	mu      sync.Mutex
+	failed  bool
+	refused error
+}
+
+func (sc *SecretCheck) refuse(err error) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.refused == nil {
+		sc.refused = err
+	}
+}
+
+// Failed reports whether a secret was compared and did not match.
+func (sc *SecretCheck) Failed() bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.failed
+}
+
+// Refused returns why a comparison was refused without being attempted
+// (the Gate's error or ErrSecretCheckBusy), or nil.
+func (sc *SecretCheck) Refused() error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.refused
+}
+
+type secretCheckKey struct{}
+
+// WithSecretCheck returns ctx carrying sc for the Hasher.
+func WithSecretCheck(ctx context.Context, sc *SecretCheck) context.Context {
+	return context.WithValue(ctx, secretCheckKey{}, sc)
+}
+
+func secretCheckFrom(ctx context.Context) *SecretCheck {
+	sc, _ := ctx.Value(secretCheckKey{}).(*SecretCheck)
+	return sc
 }

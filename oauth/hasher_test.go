@@ -284,3 +284,49 @@ func TestHasherCacheFailuresFallBackToBcrypt(t *testing.T) {
 		}
 	})
 }
+
+// TestHasherBoundsUnverifiedSecrets: with every slot for unverified secrets
+// taken, another unverified secret is refused at once (ErrSecretCheckBusy,
+// reported through the SecretCheck), while a secret the verified cache
+// knows is compared without a slot.
+func TestHasherBoundsUnverifiedSecrets(t *testing.T) {
+	h := newHasher(t, newCountingCache())
+	h.MaxUnverified = 1
+	ctx := context.Background()
+	hash, err := h.Hash(ctx, []byte("the-right-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Compare(ctx, hash, []byte("the-right-secret")); err != nil {
+		t.Fatalf("warm the cache: %v", err)
+	}
+	// Hold the only slot: the gate runs while the slot is held.
+	holding, release := make(chan struct{}), make(chan struct{})
+	held := &oauth.SecretCheck{Gate: func(context.Context) error {
+		close(holding)
+		<-release
+		return nil
+	}}
+	done := make(chan error, 1)
+	go func() { done <- h.Compare(oauth.WithSecretCheck(ctx, held), hash, []byte("wrong-1")) }()
+	<-holding
+
+	sc := &oauth.SecretCheck{}
+	err = h.Compare(oauth.WithSecretCheck(ctx, sc), hash, []byte("wrong-2"))
+	if !errors.Is(err, oauth.ErrSecretCheckBusy) || !errors.Is(sc.Refused(), oauth.ErrSecretCheckBusy) || sc.Failed() {
+		t.Fatalf("busy: err %v, refused %v, failed %v; want ErrSecretCheckBusy, not counted as a failure", err, sc.Refused(), sc.Failed())
+	}
+	if err := h.Compare(ctx, hash, []byte("the-right-secret")); err != nil {
+		t.Fatalf("a verified secret waits for no slot: %v", err)
+	}
+	close(release)
+	if err := <-done; err == nil || !held.Failed() {
+		t.Fatalf("the held wrong secret: %v (failed %v), want a failed comparison", err, held.Failed())
+	}
+	// A refusing gate: nothing compared, the refusal reported.
+	gate := errors.New("budget spent")
+	sc = &oauth.SecretCheck{Gate: func(context.Context) error { return gate }}
+	if err := h.Compare(oauth.WithSecretCheck(ctx, sc), hash, []byte("wrong-3")); !errors.Is(err, gate) || sc.Refused() != gate || sc.Failed() {
+		t.Fatalf("gate: err %v, refused %v, failed %v", err, sc.Refused(), sc.Failed())
+	}
+}

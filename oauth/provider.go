@@ -116,12 +116,18 @@ func New(d Deps) (*Provider, error) {
 }
 
 // IntrospectAccessToken validates an access token as a resource server
-// would, filling and returning our Session.
+// would, filling and returning our Session. Refresh tokens and codes are
+// refused (ErrInactiveToken).
 func (p *Provider) IntrospectAccessToken(ctx context.Context, token string) (fosite.AccessRequester, *Session, error) {
 	sess := NewSession()
-	_, ar, err := p.IntrospectToken(ctx, token, fosite.AccessToken, sess)
+	tu, ar, err := p.IntrospectToken(ctx, token, fosite.AccessToken, sess)
 	if err != nil {
 		return nil, nil, err
+	}
+	// fosite treats the token type as a hint and falls back to refresh
+	// tokens: a bearer credential must be an access token (RFC 6750 §1.2).
+	if tu != fosite.AccessToken {
+		return nil, nil, fosite.ErrInactiveToken.WithHint("Only access tokens are accepted as bearer credentials.")
 	}
 	s, ok := ar.GetSession().(*Session)
 	if !ok {

@@ -40,6 +40,35 @@ func (r *RedisLimiter) Allow(ctx context.Context, key string, l models.RateLimit
 	return false, res.RetryAfter, nil
 }
 
+// Peek reports whether one more event for key would be allowed now, without
+// taking it (redis_rate with a cost of 0 changes nothing).
+func (r *RedisLimiter) Peek(ctx context.Context, key string, l models.RateLimit) (bool, time.Duration, error) {
+	if l.Rate <= 0 || l.Period <= 0 {
+		return true, 0, nil
+	}
+	res, err := r.l.AllowN(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Rate, Burst: l.Rate, Period: l.Period}, 0)
+	if err != nil {
+		return false, 0, fmt.Errorf("redis rate limit: %w", err)
+	}
+	if res.Remaining >= 1 {
+		return true, 0, nil
+	}
+	// The next event fits one emission interval after the bucket is full.
+	retry := res.ResetAfter + l.Period/time.Duration(l.Rate) - l.Period
+	if retry <= 0 {
+		retry = time.Second
+	}
+	return false, retry, nil
+}
+
+// Reset forgets every event of key (a successful login clears its pair).
+func (r *RedisLimiter) Reset(ctx context.Context, key string) error {
+	if err := r.l.Reset(ctx, r.prefix+key); err != nil {
+		return fmt.Errorf("redis rate limit reset: %w", err)
+	}
+	return nil
+}
+
 // MemoryLimiter is the in-process twin of RedisLimiter, for one instance.
 type MemoryLimiter struct {
 	mu    sync.Mutex
@@ -55,6 +84,24 @@ func NewMemoryLimiter() *MemoryLimiter {
 
 // Allow implements the identity service's Limiter.
 func (m *MemoryLimiter) Allow(_ context.Context, key string, l models.RateLimit) (bool, time.Duration, error) {
+	return m.take(key, l, true)
+}
+
+// Peek reports whether one more event for key would be allowed now, without
+// taking it.
+func (m *MemoryLimiter) Peek(_ context.Context, key string, l models.RateLimit) (bool, time.Duration, error) {
+	return m.take(key, l, false)
+}
+
+// Reset forgets every event of key.
+func (m *MemoryLimiter) Reset(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.tat, key)
+	return nil
+}
+
+func (m *MemoryLimiter) take(key string, l models.RateLimit, take bool) (bool, time.Duration, error) {
 	if l.Rate <= 0 || l.Period <= 0 {
 		return true, 0, nil
 	}
@@ -71,6 +118,9 @@ func (m *MemoryLimiter) Allow(_ context.Context, key string, l models.RateLimit)
 	allowAt := newTAT.Add(-burst)
 	if now.Before(allowAt) {
 		return false, allowAt.Sub(now), nil
+	}
+	if !take {
+		return true, 0, nil
 	}
 	if len(m.tat) >= m.sweep {
 		for k, t := range m.tat {

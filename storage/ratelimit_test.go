@@ -20,6 +20,8 @@ import (
 // limiter is what the identity service needs from a rate limiter.
 type limiter interface {
 	Allow(ctx context.Context, key string, l models.RateLimit) (bool, time.Duration, error)
+	Peek(ctx context.Context, key string, l models.RateLimit) (bool, time.Duration, error)
+	Reset(ctx context.Context, key string) error
 }
 
 // limiters returns the in-process limiter and, when IDENTITY_TEST_REDIS_URL
@@ -164,6 +166,47 @@ func TestRateLimiters(t *testing.T) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// TestLimiterPeekAndReset: Peek answers what Allow would without taking an
+// event; Reset forgets a key's events (a successful login clears its
+// (IP, account) pair). Both limiters agree.
+func TestLimiterPeekAndReset(t *testing.T) {
+	lim := models.RateLimit{Name: "t", Rate: 3, Period: time.Minute}
+	for name, l := range limiters(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			key := "peek-" + name
+			for i := 0; i < 10; i++ {
+				ok, _, err := l.Peek(ctx, key, lim)
+				if err != nil || !ok {
+					t.Fatalf("peek %d on an empty key: %v %v, want allowed", i, ok, err)
+				}
+			}
+			if n, _ := burst(t, l, key, lim, 3); n != 3 {
+				t.Fatalf("peeks took events: %d of 3 allowed", n)
+			}
+			ok, retry, err := l.Peek(ctx, key, lim)
+			if err != nil || ok {
+				t.Fatalf("peek on a spent key: %v %v, want refused", ok, err)
+			}
+			if retry <= 0 || retry > lim.Period {
+				t.Errorf("peek retry-after %v, want within the period", retry)
+			}
+			if ok, _, _ := l.Allow(ctx, key, lim); ok {
+				t.Fatal("allow on a spent key")
+			}
+			if err := l.Reset(ctx, key); err != nil {
+				t.Fatalf("reset: %v", err)
+			}
+			if n, _ := burst(t, l, key, lim, 4); n != 3 {
+				t.Fatalf("after reset %d of 4 allowed, want the full burst of 3", n)
+			}
+			if err := l.Reset(ctx, "never-seen-"+name); err != nil {
+				t.Fatalf("reset of an unknown key: %v", err)
+			}
 		})
 	}
 }

@@ -49,3 +49,22 @@ func (s *Store) GetUser(ctx context.Context, tenantID, id string) (*models.User,
 	}
 	return &u, nil
 }
+
+// GetUserAndTenantState returns the tenant's user and whether its tenant is
+// suspended, in one query.
+func (s *Store) GetUserAndTenantState(ctx context.Context, tenantID, id string) (*models.User, bool, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, false, models.ErrNotFound("user")
+	}
+	var row struct {
+		models.User
+		TenantSuspended bool
+	}
+	err := s.db(ctx).Table("users").Select("users.*, tenants.suspended_at IS NOT NULL AS tenant_suspended").
+		Joins("JOIN tenants ON tenants.id = users.tenant_id").
+		Where("users.tenant_id = ? AND users.id = ?", tenantID, id).Take(&row).Error
+	if err != nil {
+		return nil, false, fmt.Errorf("get user: %w", repoErr(err, "user"))
+	}
+	return &row.User, row.TenantSuspended, nil
+}

@@ -190,13 +190,13 @@ func (e *cxEnv) challenge(t *testing.T, u *models.User) string {
 func (e *cxEnv) enableTOTP(t *testing.T, u *models.User) (string, []string) {
 	t.Helper()
 	tok := e.token(t, u)
-	setup := e.call(t, http.MethodPost, "/api/auth/2fa/setup", tok, map[string]any{})
+	setup := e.call(t, http.MethodPost, "/api/auth/2fa/setup", tok, map[string]any{"password": cxPassword})
 	secret := setup.str("secret")
 	if setup.Status != http.StatusOK || secret == "" {
 		t.Fatalf("2fa setup: %s", setup)
 	}
 	code := cxTOTP(t, secret, time.Now())
-	en := e.call(t, http.MethodPost, "/api/auth/2fa/enable", tok, map[string]any{"code": code})
+	en := e.call(t, http.MethodPost, "/api/auth/2fa/enable", tok, map[string]any{"code": code, "password": cxPassword})
 	if en.Status != http.StatusOK {
 		t.Fatalf("2fa enable: %s", en)
 	}

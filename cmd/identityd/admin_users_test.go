@@ -262,6 +262,12 @@ func TestAdminUsersLifecycle(t *testing.T) {
 		login = auStatus(t, auDo(t, srv, "", http.MethodPost, "/api/auth/login",
 			map[string]any{"tenant": e.tenant.Slug, "email": "bob@example.com", "password": "Sturdy#Password1"}), http.StatusOK)
 		require.Equal(t, true, login["password_change_required"])
+		// Issue 8: forcing the change ended Bob's sessions and tokens.
+		auStatus(t, auDo(t, srv, bobToken, http.MethodGet, "/api/auth/me", nil), http.StatusUnauthorized)
+		changed := auStatus(t, auDo(t, srv, "", http.MethodPost, "/api/auth/password/change-required",
+			map[string]any{"challenge": login["challenge"], "new_password": "Sturdier#Password2"}), http.StatusOK)
+		bobToken, _ = changed["access_token"].(string)
+		require.NotEmpty(t, bobToken, "the forced change completes the login: %v", changed)
 
 		// Deactivate: Bob's token dies at once.
 		auStatus(t, auDo(t, srv, bobToken, http.MethodGet, "/api/auth/me", nil), http.StatusOK)

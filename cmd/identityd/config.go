@@ -103,6 +103,15 @@ type Config struct {
 	LogFormat         string
 	generatedSecret   bool
 	secretFile        string
+
+	// Issue 8: failure budgets (successes never count).
+	// RateIPFailures is the per-IP budget of failed credential checks
+	// (login, re-checked passwords, 2FA, PIN, reset codes); successes
+	// never count against it.
+	RateIPFailures identity.Limit
+	// RateClientAuthFailures is the budget of failed client
+	// authentications per client id and per IP.
+	RateClientAuthFailures identity.Limit
 }
 
 // envVar documents one variable: its name, default and meaning. The README's
@@ -140,10 +149,12 @@ var envVars = []envVar{
 	{"IDENTITY_TRUSTED_DEVICE_TTL", "720h", "how long a trusted device skips the second factor"},
 	{"IDENTITY_PIN_LOCKOUT_THRESHOLD", "5", "wrong PINs that lock the PIN"},
 	{"IDENTITY_PIN_LOCKOUT_DURATION", "15m", "how long a locked PIN stays locked"},
-	{"IDENTITY_RATE_LOGIN", "5/1m", "login attempts per IP and per account (N/duration)"},
-	{"IDENTITY_RATE_2FA", "5/1m", "second-factor attempts per IP and per account"},
-	{"IDENTITY_RATE_PIN", "5/1m", "PIN attempts per IP and per account"},
-	{"IDENTITY_RATE_FORGOT", "5/1h", "password-reset requests per IP and per account"},
+	{"IDENTITY_RATE_LOGIN", "5/1m", "login attempts per (IP, account) pair (N/duration); a successful login clears the pair"},
+	{"IDENTITY_RATE_2FA", "5/1m", "second-factor attempts per (IP, account) pair; a success clears the pair"},
+	{"IDENTITY_RATE_PIN", "5/1m", "PIN attempts per (IP, account) pair; a success clears the pair"},
+	{"IDENTITY_RATE_FORGOT", "5/1h", "password-reset requests per (IP, account) pair"},
+	{"IDENTITY_RATE_LOGIN_IP_FAILURES", "30/1m", "failed credential checks per IP, across all accounts (login, 2FA, PIN, reset; each flow counted apart); successes do not count"},
+	{"IDENTITY_RATE_CLIENT_AUTH_FAILURES", "10/1m", "failed client authentications at the token, introspection and revocation endpoints, per client id and per IP; then 429"},
 	{"IDENTITY_STEP_UP_TTL", "300s", "how long a step-up elevation lasts"},
 	{"IMPERSONATION_TTL_MINUTES", "15", "lifetime of an impersonation token, in minutes"},
 	{"AUDIT_RETENTION_DAYS", "365", "default audit-log retention per tenant, in days"},
@@ -278,6 +289,8 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.Rate2FA = rate("IDENTITY_RATE_2FA", "2fa")
 	c.RatePIN = rate("IDENTITY_RATE_PIN", "pin")
 	c.RateForgot = rate("IDENTITY_RATE_FORGOT", "forgot")
+	c.RateIPFailures = rate("IDENTITY_RATE_LOGIN_IP_FAILURES", "ipfail")
+	c.RateClientAuthFailures = rate("IDENTITY_RATE_CLIENT_AUTH_FAILURES", "client_auth")
 	if u := string(c.SMTPURL); u != "" && !strings.HasPrefix(u, "smtp://") && !strings.HasPrefix(u, "smtps://") {
 		bad("SMTP_URL", "must start with smtp:// or smtps://")
 	}

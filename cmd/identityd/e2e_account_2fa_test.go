@@ -19,9 +19,9 @@ func TestAccount2FATOTP(t *testing.T) {
 		tok := e.token(t, u).Token
 
 		// Enabling needs a set-up first.
-		accErr(t, e.do(t, accReq{Path: "/api/auth/2fa/enable", Token: tok, Body: map[string]any{"code": "123456"}}), http.StatusConflict, "2fa_not_set_up")
+		accErr(t, e.do(t, accReq{Path: "/api/auth/2fa/enable", Token: tok, Body: map[string]any{"code": "123456", "password": e2ePassword}}), http.StatusConflict, "2fa_not_set_up")
 
-		res := e.do(t, accReq{Path: "/api/auth/2fa/setup", Token: tok})
+		res := e.do(t, accReq{Path: "/api/auth/2fa/setup", Token: tok, Body: map[string]any{"password": e2ePassword}})
 		require.Equal(t, http.StatusOK, res.Status, "setup: %s", res.Body)
 		require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
 		setup := res.JSON(t)
@@ -44,8 +44,8 @@ func TestAccount2FATOTP(t *testing.T) {
 		require.NotEmpty(t, e.token(t, u).Token)
 
 		// A wrong code does not enable it; a code from the secret does.
-		accErr(t, e.do(t, accReq{Path: "/api/auth/2fa/enable", Token: tok, Body: map[string]any{"code": accWrongTOTP(t, secret)}}), http.StatusUnauthorized, "invalid_code")
-		res = e.do(t, accReq{Path: "/api/auth/2fa/enable", Token: tok, Body: map[string]any{"code": accTOTP(t, secret, -1)}})
+		accErr(t, e.do(t, accReq{Path: "/api/auth/2fa/enable", Token: tok, Body: map[string]any{"code": accWrongTOTP(t, secret), "password": e2ePassword}}), http.StatusUnauthorized, "invalid_code")
+		res = e.do(t, accReq{Path: "/api/auth/2fa/enable", Token: tok, Body: map[string]any{"code": accTOTP(t, secret, -1), "password": e2ePassword}})
 		require.Equal(t, http.StatusOK, res.Status, "enable: %s", res.Body)
 		codes := accStrings(t, res.JSON(t)["recovery_codes"])
 		require.Len(t, codes, 8)
@@ -57,7 +57,7 @@ func TestAccount2FATOTP(t *testing.T) {
 		me := e.do(t, accReq{Method: http.MethodGet, Path: "/api/auth/me", Token: tok}).JSON(t)["user"].(map[string]any)
 		require.Equal(t, true, me["two_factor_enabled"])
 		require.Equal(t, "totp", me["two_factor_method"])
-		accErr(t, e.do(t, accReq{Path: "/api/auth/2fa/setup", Token: tok}), http.StatusConflict, "2fa_already_enabled")
+		accErr(t, e.do(t, accReq{Path: "/api/auth/2fa/setup", Token: tok, Body: map[string]any{"password": e2ePassword}}), http.StatusConflict, "2fa_already_enabled")
 
 		// The secret is stored sealed: no users row holds it, as text or bytes.
 		raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)

@@ -75,7 +75,7 @@ func TestAccountAudit(t *testing.T) {
 
 		// PIN: set, changed, verified, failed ×5 → locked, unlocked.
 		ok(e.do(t, accReq{Method: http.MethodPut, Path: "/api/auth/pin", Token: a.Token, Body: map[string]any{"pin": "258147", "password": newPassword}}), http.StatusNoContent)
-		ok(e.do(t, accReq{Method: http.MethodPut, Path: "/api/auth/pin", Token: a.Token, Body: map[string]any{"pin": "369258", "current_pin": "258147"}}), http.StatusNoContent)
+		ok(e.do(t, accReq{Method: http.MethodPut, Path: "/api/auth/pin", Token: a.Token, Body: map[string]any{"pin": "369258", "password": newPassword}}), http.StatusNoContent)
 		ok(e.do(t, accReq{Path: "/api/auth/pin/verify", Token: a.Token, Body: map[string]any{"pin": "369258"}}), http.StatusOK)
 		for i := 0; i < 5; i++ {
 			ok(e.do(t, accReq{Path: "/api/auth/pin/verify", Token: a.Token, Body: map[string]any{"pin": "951753"}}), http.StatusUnauthorized)

@@ -291,11 +291,11 @@ func (e *accEnv) requireDead(t *testing.T, token string) {
 // step's (accepted with the ±1 skew), so the current step stays free.
 func (e *accEnv) enableTOTP(t *testing.T, token string) (string, []string) {
 	t.Helper()
-	res := e.do(t, accReq{Path: "/api/auth/2fa/setup", Token: token})
+	res := e.do(t, accReq{Path: "/api/auth/2fa/setup", Token: token, Body: map[string]any{"password": e2ePassword}})
 	require.Equal(t, http.StatusOK, res.Status, "setup: %s", res.Body)
 	secret, _ := res.JSON(t)["secret"].(string)
 	require.NotEmpty(t, secret)
-	res = e.do(t, accReq{Path: "/api/auth/2fa/enable", Token: token, Body: map[string]any{"code": accTOTP(t, secret, -1)}})
+	res = e.do(t, accReq{Path: "/api/auth/2fa/enable", Token: token, Body: map[string]any{"code": accTOTP(t, secret, -1), "password": e2ePassword}})
 	require.Equal(t, http.StatusOK, res.Status, "enable: %s", res.Body)
 	return secret, accStrings(t, res.JSON(t)["recovery_codes"])
 }

@@ -120,7 +120,7 @@ func TestAccountPages(t *testing.T) {
 			require.NotContains(t, p.Forms, "/account/security/sessions/"+other.SessionID+"/revoke")
 
 			// Authenticator app: the QR code, then 8 recovery codes.
-			p = p.submit(t, br, "/account/security/2fa/setup", nil)
+			p = p.submit(t, br, "/account/security/2fa/setup", map[string]string{"password": next})
 			p.requireAccount(t)
 			src := accImgSrc(t, p.httpResult, "qr")
 			require.True(t, strings.HasPrefix(src, "data:image/png;base64,"), "the QR code is an inline PNG: %.60s", src)
@@ -129,7 +129,7 @@ func TestAccountPages(t *testing.T) {
 			require.True(t, bytes.HasPrefix(png, []byte("\x89PNG")), "a PNG image")
 			key := accKeyText.FindStringSubmatch(string(p.Body))
 			require.NotNil(t, key, "the key is shown for typing")
-			p = p.submit(t, br, "/account/security/2fa/enable", map[string]string{"code": accTOTP(t, key[1], -1)})
+			p = p.submit(t, br, "/account/security/2fa/enable", map[string]string{"code": accTOTP(t, key[1], -1), "password": next})
 			p.requireAccount(t)
 			require.Contains(t, p.text(), "Two-step verification is on.")
 			require.Len(t, accRecoveryCodes.FindAllStringSubmatch(string(p.Body), -1), 8)

@@ -33,7 +33,7 @@ func TestAccountPIN(t *testing.T) {
 		accErr(t, verify("258147"), http.StatusConflict, "pin_not_set")
 
 		// Setting it needs the password.
-		accErr(t, setPIN(map[string]any{"pin": "258147"}), http.StatusUnauthorized, "invalid_password")
+		accErr(t, setPIN(map[string]any{"pin": "258147"}), http.StatusForbidden, "password_required")
 		accErr(t, setPIN(map[string]any{"pin": "258147", "password": "Wrong-Password-1"}), http.StatusUnauthorized, "invalid_password")
 		require.Equal(t, http.StatusNoContent, setPIN(map[string]any{"pin": "258147", "password": e2ePassword}).Status)
 		me := e.do(t, accReq{Method: http.MethodGet, Path: "/api/auth/me", Token: tok}).JSON(t)["user"].(map[string]any)
@@ -45,10 +45,11 @@ func TestAccountPIN(t *testing.T) {
 			}
 		}
 
-		// Changing it needs the old PIN (or the password).
-		accErr(t, setPIN(map[string]any{"pin": "369258"}), http.StatusUnauthorized, "invalid_pin")
-		accErr(t, setPIN(map[string]any{"pin": "369258", "current_pin": "111222"}), http.StatusUnauthorized, "invalid_pin")
-		require.Equal(t, http.StatusNoContent, setPIN(map[string]any{"pin": "369258", "current_pin": "258147"}).Status)
+		// Changing it needs the password too (issue 8: the old PIN alone,
+		// itself a factor, is not enough).
+		accErr(t, setPIN(map[string]any{"pin": "369258"}), http.StatusForbidden, "password_required")
+		accErr(t, setPIN(map[string]any{"pin": "369258", "current_pin": "258147"}), http.StatusForbidden, "password_required")
+		require.Equal(t, http.StatusNoContent, setPIN(map[string]any{"pin": "369258", "password": e2ePassword}).Status)
 		accErr(t, verify("258147"), http.StatusUnauthorized, "invalid_pin")
 		require.Equal(t, http.StatusOK, verify("369258").Status)
 		require.Equal(t, http.StatusNoContent, setPIN(map[string]any{"pin": "147258", "password": e2ePassword}).Status)
@@ -82,7 +83,7 @@ func TestAccountPIN(t *testing.T) {
 		require.NoError(t, err)
 		require.InDelta(t, (15 * time.Minute).Seconds(), ra, 60)
 		accErr(t, pinLogin("147258", l.Device), http.StatusTooManyRequests, "pin_locked")
-		accErr(t, setPIN(map[string]any{"pin": "852456", "current_pin": "147258"}), http.StatusTooManyRequests, "pin_locked")
+		accErr(t, setPIN(map[string]any{"pin": "852456", "current_pin": "147258"}), http.StatusForbidden, "password_required")
 		msgs := e.mail.sent(u.Email)
 		require.Len(t, msgs, 1, "the user is told of the lock")
 		require.NotContains(t, msgs[0].Text, "147258")

@@ -252,22 +252,34 @@ func TestStepUpGate(t *testing.T) {
 			azError(t, azDo(t, srv, route.Method, path, "", nil), http.StatusUnauthorized, "unauthenticated")
 			azError(t, azDo(t, srv, http.MethodPost, "/api/auth/step-up", "", map[string]any{"password": e2ePassword}), http.StatusUnauthorized, "unauthenticated")
 		})
+		// Issue 8: a factor enrolled in a session cannot elevate that
+		// session (a stolen token alone must not reach a danger action);
+		// another session of the user may use it, and the password always
+		// works.
 		t.Run("by PIN", func(t *testing.T) {
 			u := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
 			ptok := azLogin(t, srv, tenant, u)
+			other := azLogin(t, srv, tenant, u)
 			res := azDo(t, srv, http.MethodPut, "/api/auth/pin", ptok, map[string]any{"pin": "482916", "password": e2ePassword})
 			require.Equal(t, http.StatusNoContent, res.Status, "set PIN: %s", res.Body)
-			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"pin": "000000"})
-			require.Equal(t, http.StatusUnauthorized, res.Status, "wrong PIN: %s", res.Body)
+			azError(t, azDo(t, srv, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"pin": "482916"}), http.StatusForbidden, "factor_enrolled_in_session")
 			azError(t, azDo(t, srv, route.Method, path, ptok, nil), http.StatusForbidden, "step_up_required")
-			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"pin": "482916", "reason": "pin"})
+			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", other, map[string]any{"pin": "000000"})
+			require.Equal(t, http.StatusUnauthorized, res.Status, "wrong PIN: %s", res.Body)
+			azError(t, azDo(t, srv, route.Method, path, other, nil), http.StatusForbidden, "step_up_required")
+			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", other, map[string]any{"pin": "482916", "reason": "pin"})
 			require.Equal(t, http.StatusOK, res.Status, "step-up by PIN: %s", res.Body)
-			azError(t, azDo(t, srv, route.Method, path, ptok, nil), http.StatusNotFound, "")
+			azError(t, azDo(t, srv, route.Method, path, other, nil), http.StatusNotFound, "")
+			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"password": e2ePassword})
+			require.Equal(t, http.StatusOK, res.Status, "the password elevates the enrolling session: %s", res.Body)
 		})
 		t.Run("by TOTP code", func(t *testing.T) {
 			u := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
 			ttok := azLogin(t, srv, tenant, u)
-			res := azDo(t, srv, http.MethodPost, "/api/auth/2fa/setup", ttok, map[string]any{})
+			other := azLogin(t, srv, tenant, u)
+			// Set-up and confirmation need the password.
+			azError(t, azDo(t, srv, http.MethodPost, "/api/auth/2fa/setup", ttok, map[string]any{}), http.StatusForbidden, "password_required")
+			res := azDo(t, srv, http.MethodPost, "/api/auth/2fa/setup", ttok, map[string]any{"password": e2ePassword})
 			require.Equal(t, http.StatusOK, res.Status, "2fa setup: %s", res.Body)
 			secret, _ := res.JSON(t)["secret"].(string)
 			require.NotEmpty(t, secret)
@@ -277,13 +289,16 @@ func TestStepUpGate(t *testing.T) {
 				return c
 			}
 			now := time.Now()
-			res = azDo(t, srv, http.MethodPost, "/api/auth/2fa/enable", ttok, map[string]any{"code": code(now)})
+			azError(t, azDo(t, srv, http.MethodPost, "/api/auth/2fa/enable", ttok, map[string]any{"code": code(now)}), http.StatusForbidden, "password_required")
+			res = azDo(t, srv, http.MethodPost, "/api/auth/2fa/enable", ttok, map[string]any{"code": code(now), "password": e2ePassword})
 			require.Equal(t, http.StatusOK, res.Status, "2fa enable: %s", res.Body)
 			azError(t, azDo(t, srv, route.Method, path, ttok, nil), http.StatusForbidden, "step_up_required")
 			// The next time step: the enabling code's step is spent.
-			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", ttok, map[string]any{"code": code(now.Add(30 * time.Second)), "reason": "totp"})
+			azError(t, azDo(t, srv, http.MethodPost, "/api/auth/step-up", ttok, map[string]any{"code": code(now.Add(30 * time.Second))}), http.StatusForbidden, "factor_enrolled_in_session")
+			azError(t, azDo(t, srv, route.Method, path, ttok, nil), http.StatusForbidden, "step_up_required")
+			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", other, map[string]any{"code": code(now.Add(30 * time.Second)), "reason": "totp"})
 			require.Equal(t, http.StatusOK, res.Status, "step-up by code: %s", res.Body)
-			azError(t, azDo(t, srv, route.Method, path, ttok, nil), http.StatusNotFound, "")
+			azError(t, azDo(t, srv, route.Method, path, other, nil), http.StatusNotFound, "")
 		})
 		t.Run("audited", func(t *testing.T) {
 			n := azScalar(t, srv, fmt.Sprintf("SELECT COUNT(*) FROM audit_logs WHERE tenant_id = %s AND user_id = %s AND action = %s",

@@ -151,6 +151,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	acfg.TrustDeviceTTL = cfg.TrustedDeviceTTL
 	acfg.MaxPINFailures, acfg.PINLockout = cfg.PINLockThreshold, cfg.PINLockDuration
 	acfg.LoginLimit, acfg.TwoFactorLimit, acfg.PINLimit, acfg.ForgotLimit = cfg.RateLogin, cfg.Rate2FA, cfg.RatePIN, cfg.RateForgot
+	acfg.IPFailureLimit, acfg.ClientAuthFailureLimit = cfg.RateIPFailures, cfg.RateClientAuthFailures
 	a.Accounts = &identity.Accounts{
 		Store: a.Store, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
 		Limiter: a.Limiter, Mailer: a.Mailer, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),
@@ -166,6 +167,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		}
 	}
 	a.Authorizer = &identity.Authorizer{Store: a.Store, Cache: a.Cache, Accounts: a.Accounts, StepUpTTL: cfg.StepUpTTL}
+	a.Accounts.StepUps = a.Cache // a password step-up stands in for the password at factor enrolment
 	a.Operator = &identity.Operator{Store: a.Store, Admin: a.Admin, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
 		ImpersonationTTL: cfg.ImpersonationTTL, AuditRetentionDays: cfg.AuditRetention, Log: log}
 	// The background prune starts in serve (never in tests or one-shot commands).

@@ -125,6 +125,9 @@ func New(d Deps) (*echo.Echo, error) {
 	e.Use(s.logRequests)
 	e.Use(s.recoverPanics)
 	e.Use(limitBody)
+	// One input check for every route: no control character or invalid
+	// UTF-8 in the path, query, form or JSON body (handlers/inputcheck.go).
+	e.Use(s.rejectControlChars)
 
 	e.GET("/.well-known/openid-configuration", s.discovery)
 	e.GET("/.well-known/jwks.json", s.jwks)

@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -293,8 +294,14 @@ func serve(ctx context.Context, app *App, start time.Time) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 	}
+	// Bind first: "identityd ready" means the port accepts connections, and
+	// a port already taken stops the process with a clear error.
+	ln, err := net.Listen("tcp", app.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("IDENTITY_ADDR: cannot listen on %s: %w", app.Config.Addr, err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	// The background prune (IDENTITY_PRUNE_INTERVAL; 0 disables it) runs on
 	// one instance at a time through its job lease; it stops with the server.
 	pruneCtx, stopPrune := context.WithCancel(ctx)

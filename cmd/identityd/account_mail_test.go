@@ -107,7 +107,7 @@ func TestLockoutMailOverSMTP(t *testing.T) {
 		t.Fatalf("the right password after the lock: %s", r)
 	}
 	// The notice is sent within the failing request; allow for the relay.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for len(smtpSrv.messages()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

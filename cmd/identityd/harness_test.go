@@ -52,6 +52,9 @@ func testConfig(t testing.TB, b storagetest.Backend, redisURL string) *Config {
 		"IDENTITY_BCRYPT_COST": "10",
 		"IDENTITY_DATA_DIR":    t.TempDir(),
 		"IDENTITY_LOG_LEVEL":   "debug",
+		// PostgreSQL without SMTP_URL is refused unless this says the log
+		// mailer is wanted (tests swap in their own mailers).
+		"IDENTITY_DEV_LOG_MAIL": "1",
 		// Tests sign in many times from one address; the rate-limit tests
 		// set the production limits back through their mutate func.
 		"IDENTITY_RATE_LOGIN": "10000/1m",

@@ -135,7 +135,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		}
 		a.Mailer = m
 	} else {
-		a.Mailer = &mailer.LogMailer{Log: log}
+		a.Mailer = &mailer.LogMailer{Log: log, ShowBody: cfg.DevLogMail}
 	}
 	if rc, ok := a.Cache.(*storage.RedisCache); ok {
 		a.Limiter = storage.NewRedisLimiter(rc.Client(), cfg.RedisPrefix+"rl:")

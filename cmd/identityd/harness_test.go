@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/identity/identity/storage/storagetest"
 )
@@ -106,7 +107,15 @@ func startServer(t testing.TB, cfg *Config, mutate func(*Config)) *testServer {
 	}
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: app.Echo}}
 	srv.Start()
+	// The mail worker runs as in serve, polling often: tests wait on the
+	// condition (the message arrived), never on a fixed delay.
+	app.MailQueue.Interval = 50 * time.Millisecond
+	mailCtx, stopMail := context.WithCancel(context.Background())
+	mailDone := make(chan struct{})
+	go func() { defer close(mailDone); app.MailQueue.Run(mailCtx) }()
 	t.Cleanup(func() {
+		stopMail()
+		<-mailDone
 		srv.Close()
 		app.Close()
 	})

@@ -308,6 +308,12 @@ func serve(ctx context.Context, app *App, start time.Time) error {
 	pruneDone := make(chan struct{})
 	go func() { defer close(pruneDone); app.Pruner.Run(pruneCtx) }()
 	defer func() { stopPrune(); <-pruneDone }()
+	// The mail worker delivers the outbox (identity.MailQueue) until the
+	// server stops; any number of instances may drain it.
+	mailCtx, stopMail := context.WithCancel(ctx)
+	mailDone := make(chan struct{})
+	go func() { defer close(mailDone); app.MailQueue.Run(mailCtx) }()
+	defer func() { stopMail(); <-mailDone }()
 	app.Log.Info("identityd ready", "addr", app.Config.Addr, "issuer", app.Config.Issuer,
 		"database", string(app.Store.Dialect()), "redis", app.Config.RedisURL != "",
 		"startup_ms", time.Since(start).Milliseconds())

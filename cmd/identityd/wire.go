@@ -35,8 +35,11 @@ type App struct {
 	Pruner     *identity.Pruner
 	Limiter    identity.Limiter
 	Mailer     identity.Mailer
-	Echo       *echo.Echo
-	closers    []func() error
+	// MailQueue is the Mailer the services use: the outbox that serve's
+	// mail worker (MailQueue.Run) drains into Mailer.
+	MailQueue *identity.MailQueue
+	Echo      *echo.Echo
+	closers   []func() error
 }
 
 // Build connects to the database (migrating it) and Redis, loads the keys,
@@ -137,6 +140,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	} else {
 		a.Mailer = &mailer.LogMailer{Log: log, ShowBody: cfg.DevLogMail}
 	}
+	a.MailQueue = &identity.MailQueue{Store: a.Store, Sealer: ring, Deliver: a.Mailer, Log: log}
 	if rc, ok := a.Cache.(*storage.RedisCache); ok {
 		a.Limiter = storage.NewRedisLimiter(rc.Client(), cfg.RedisPrefix+"rl:")
 	} else {
@@ -152,7 +156,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	acfg.LoginLimit, acfg.TwoFactorLimit, acfg.PINLimit, acfg.ForgotLimit = cfg.RateLogin, cfg.Rate2FA, cfg.RatePIN, cfg.RateForgot
 	a.Accounts = &identity.Accounts{
 		Store: a.Store, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
-		Limiter: a.Limiter, Mailer: a.Mailer, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),
+		Limiter: a.Limiter, Mailer: a.MailQueue, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),
 	}
 	a.Store.OnRefreshReuse = func(ctx context.Context, tenantID, subject, clientID, requestID string) {
 		ev := identity.Event{TenantID: tenantID, Action: identity.AuditRefreshReuse, Meta: identity.MetaFrom(ctx),

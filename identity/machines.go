@@ -155,7 +155,9 @@ func (m *Machines) Client(ctx context.Context, p Principal, id string) (*models.
 // service account must be a confidential client-credentials client of the
 // same tenant.
 func (m *Machines) CreateClient(ctx context.Context, p Principal, in NewClient, meta Meta) (*CreatedClient, error) {
-	in.ID, in.Secret = "", ""
+	if p.Kind != PrincipalSystem { // the command line may name them (--id, --secret)
+		in.ID, in.Secret = "", ""
+	}
 	if in.ServiceAccountID != "" {
 		fields := map[string]string{}
 		if _, err := m.Store.GetServiceAccount(ctx, p.TenantID, in.ServiceAccountID); err != nil {

@@ -98,6 +98,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if fs.NArg() > 0 {
 		return errUsage{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
+	if f := badFlag(fs); f != "" {
+		return errUsage{cmd + ": " + f + " contains a control character or invalid text"}
+	}
 	if err := c.validate(cmd); err != nil {
 		return err
 	}
@@ -147,25 +150,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return printJSON(stdout, map[string]any{"kid": kid, "algorithm": "RS256"})
 	case "tenants create":
-		t, err := app.Admin.CreateTenant(ctx, c.slug, c.name)
+		// The command line is the system principal: the API's service
+		// methods, validation and audit (identity.SystemPrincipal).
+		t, err := app.Operator.CreateTenant(ctx, identity.SystemPrincipal(""), c.slug, c.name, identity.SystemMeta())
 		if err != nil {
 			return describe(err)
 		}
 		return printJSON(stdout, map[string]any{"id": t.ID, "slug": t.Slug, "name": t.Name})
 	case "users create":
-		u, err := app.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: c.tenant, Email: c.email, Password: c.password, Name: c.name, SystemAdmin: c.systemAdmin, Role: c.role})
+		u, err := createUser(ctx, app, c)
 		if err != nil {
 			return describe(err)
 		}
 		return printJSON(stdout, map[string]any{"id": u.ID, "tenant_id": u.TenantID, "email": u.Email, "name": u.Name, "is_system_admin": u.IsSystemAdmin, "role": c.role})
 	case "clients create":
-		out, err := app.Admin.CreateClient(ctx, identity.NewClient{
-			TenantSlug: c.tenant, ID: c.id, Secret: c.secret, Name: c.name,
+		t, err := app.Store.GetTenantBySlug(ctx, strings.TrimSpace(c.tenant))
+		if err != nil {
+			return describe(err)
+		}
+		out, err := app.Machines.CreateClient(ctx, identity.SystemPrincipal(t.ID), identity.NewClient{
+			ID: c.id, Secret: c.secret, Name: c.name,
 			GrantTypes: splitComma(c.grantTypes), Scopes: splitComma(c.scopes),
 			RedirectURIs: splitComma(c.redirectURIs), Audience: splitComma(c.audience),
 			Public: c.public, SkipConsent: c.skipConsent, AuthMethod: c.authMethod,
 			AccessTokenFormat: c.tokenFormat,
-		})
+		}, identity.SystemMeta())
 		if err != nil {
 			return describe(err)
 		}
@@ -178,6 +187,50 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		})
 	}
 	return nil
+}
+
+// createUser is `users create`: the API's Directory.CreateUser (password
+// policy, role rules, user.created audit row) acting as the system
+// principal, and --system-admin through the audited SetSystemAdmin, in one
+// transaction.
+func createUser(ctx context.Context, app *App, c cliFlags) (*models.User, error) {
+	t, err := app.Store.GetTenantBySlug(ctx, strings.TrimSpace(c.tenant))
+	if err != nil {
+		return nil, err
+	}
+	actor := identity.SystemActor(t.ID)
+	in := identity.NewDirectoryUser{Email: c.email, Name: c.name, Password: c.password}
+	if c.role != "" {
+		in.Roles = []string{c.role}
+	}
+	var id string
+	err = app.Store.InTx(ctx, func(ctx context.Context) error {
+		created, err := app.Directory.CreateUser(ctx, actor, in)
+		if err != nil {
+			return err
+		}
+		id = created.User.ID
+		if c.systemAdmin {
+			_, err = app.Directory.SetSystemAdmin(ctx, actor, t.ID, id, true)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return app.Store.GetUser(ctx, t.ID, id)
+}
+
+// badFlag names the first flag whose value holds a control character or
+// invalid UTF-8 (the rule every HTTP input follows too).
+func badFlag(fs *flag.FlagSet) string {
+	var name string
+	fs.Visit(func(f *flag.Flag) {
+		if name == "" && identity.BadText(f.Value.String(), false) {
+			name = "--" + f.Name
+		}
+	})
+	return name
 }
 
 // withDefaults derives DATABASE_URL from IDENTITY_DATA_DIR when unset.

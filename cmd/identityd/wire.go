@@ -32,6 +32,8 @@ type App struct {
 	Accounts   *identity.Accounts
 	Authorizer *identity.Authorizer
 	Operator   *identity.Operator
+	Directory  *identity.Directory
+	Machines   *identity.Machines
 	Pruner     *identity.Pruner
 	Limiter    identity.Limiter
 	Mailer     identity.Mailer
@@ -179,6 +181,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	}
 	directory := &identity.Directory{Store: a.Store, PasswordCost: cfg.BcryptCost}
 	machines := &identity.Machines{Store: a.Store, Admin: a.Admin, Keys: ring, Log: log}
+	a.Directory, a.Machines = directory, machines
 	a.Echo, err = handlers.New(handlers.Deps{
 		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer, Directory: directory,
 		RequestContext: storage.WithLookupSnapshot,

@@ -172,6 +172,8 @@ func New(d Deps) (*echo.Echo, error) {
 	u.GET("/api/devices", s.apiDevices)
 	u.DELETE("/api/devices/:id", s.apiRevokeDevice)
 	u.DELETE("/api/devices/:id/trust", s.apiUntrustDevice)
+	u.GET("/api/sessions", s.apiSessions)
+	u.DELETE("/api/sessions/:id", s.apiRevokeSession)
 	u.GET("/api/audit/me", s.apiMyAudit)
 	u.POST("/api/auth/step-up", s.apiStepUp)
 	u.GET("/api/auth/step-up/status", s.apiStepUpStatus)

@@ -217,14 +217,75 @@ func (a *Accounts) UntrustSession(ctx context.Context, p Principal, id string, m
 	})
 }
 
+// DeviceView is a device as its owner sees it: a browser or app the user
+// signed in from (the row trust hangs on), distinct from the sessions
+// started on it.
+type DeviceView struct {
+	models.Device
+	Current  bool // the device of the caller's session
+	Trusted  bool
+	Sessions int // live sessions on it
+}
+
+// ListDevices returns the user's live devices, most recently seen first.
+func (a *Accounts) ListDevices(ctx context.Context, p Principal) ([]DeviceView, error) {
+	devices, err := a.Store.ListDevices(ctx, p.TenantID, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := a.Store.ListSessions(ctx, p.TenantID, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	count, current := map[string]int{}, ""
+	for _, s := range sessions {
+		if s.DeviceID == nil {
+			continue
+		}
+		count[*s.DeviceID]++
+		if s.ID == p.SessionID {
+			current = *s.DeviceID
+		}
+	}
+	now := a.now()
+	out := make([]DeviceView, 0, len(devices))
+	for _, d := range devices {
+		out = append(out, DeviceView{Device: d, Current: d.ID == current, Trusted: d.Trusted(now), Sessions: count[d.ID]})
+	}
+	return out, nil
+}
+
+// UntrustDevice removes a device's 2FA trust; its sessions go on.
+func (a *Accounts) UntrustDevice(ctx context.Context, p Principal, deviceID string, meta Meta) error {
+	return a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.SetDeviceTrust(ctx, p.TenantID, p.UserID, deviceID, nil); err != nil {
+			return err
+		}
+		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceUntrusted, Meta: meta, Metadata: map[string]any{"device_id": deviceID}})
+	})
+}
+
 // RevokeDevice forgets a device: its trust, its token, and every session
-// started from it.
+// started from it (with their tokens and browser cookies), in one
+// transaction with one device.revoked row naming the sessions it ended.
+// Revoking one session is RevokeSession (session.revoked).
 func (a *Accounts) RevokeDevice(ctx context.Context, p Principal, deviceID string, meta Meta) error {
 	return a.Store.InTx(ctx, func(ctx context.Context) error {
+		var ended []string
+		if sessions, err := a.Store.ListSessions(ctx, p.TenantID, p.UserID); err == nil {
+			for _, s := range sessions {
+				if s.DeviceID != nil && *s.DeviceID == deviceID {
+					ended = append(ended, s.ID)
+				}
+			}
+		} else {
+			return err
+		}
 		if err := a.Store.RevokeDevice(ctx, p.TenantID, p.UserID, deviceID); err != nil {
 			return err
 		}
-		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceRevoked, Meta: meta, Metadata: map[string]any{"device_id": deviceID}})
+		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceRevoked, Meta: meta,
+			Metadata: map[string]any{"device_id": deviceID, "sessions_revoked": ended}})
 	})
 }
 

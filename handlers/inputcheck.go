@@ -79,8 +79,15 @@ func firstBadValue(vals url.Values) (string, bool) {
 func firstBadJSON(path string, v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
-		leaf := path
-		if i := strings.LastIndexAny(leaf, ".["); i >= 0 {
+		leaf := path // the field's own name: "notes" for "items[2].notes[0]"
+		for strings.HasSuffix(leaf, "]") {
+			if i := strings.LastIndexByte(leaf, '['); i >= 0 {
+				leaf = leaf[:i]
+			} else {
+				break
+			}
+		}
+		if i := strings.LastIndexByte(leaf, '.'); i >= 0 {
 			leaf = leaf[i+1:]
 		}
 		if badText(x, multiLineFields[leaf]) {

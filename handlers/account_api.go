@@ -399,7 +399,7 @@ func viewSession(v identity.SessionView) sessionView {
 	return out
 }
 
-func (s *Server) apiDevices(c echo.Context) error {
+func (s *Server) apiSessions(c echo.Context) error {
 	list, err := s.Accounts.ListSessions(c.Request().Context(), principal(c))
 	if err != nil {
 		return err
@@ -408,18 +408,59 @@ func (s *Server) apiDevices(c echo.Context) error {
 	for _, v := range list {
 		out = append(out, viewSession(v))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"devices": out})
+	return c.JSON(http.StatusOK, map[string]any{"sessions": out})
 }
 
-func (s *Server) apiRevokeDevice(c echo.Context) error {
+// apiRevokeSession ends one session (session.revoked); the device it ran
+// on, and the device's other sessions, stay.
+func (s *Server) apiRevokeSession(c echo.Context) error {
 	if err := s.Accounts.RevokeSession(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
+type deviceView struct {
+	ID           string     `json:"id"`
+	Name         string     `json:"name"`
+	Browser      string     `json:"browser"`
+	OS           string     `json:"os"`
+	CreatedAt    time.Time  `json:"created_at"`
+	LastSeenAt   time.Time  `json:"last_seen_at"`
+	Current      bool       `json:"current"`
+	Trusted      bool       `json:"trusted"`
+	TrustedUntil *time.Time `json:"trusted_until,omitempty"`
+	Sessions     int        `json:"sessions"`
+}
+
+func (s *Server) apiDevices(c echo.Context) error {
+	list, err := s.Accounts.ListDevices(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	out := make([]deviceView, 0, len(list))
+	for _, d := range list {
+		v := deviceView{ID: d.ID, Name: d.Name, Browser: d.Browser, OS: d.OS, CreatedAt: d.CreatedAt, LastSeenAt: d.LastSeenAt,
+			Current: d.Current, Trusted: d.Trusted, Sessions: d.Sessions}
+		if d.Trusted {
+			v.TrustedUntil = d.TrustedUntil
+		}
+		out = append(out, v)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"devices": out})
+}
+
+// apiRevokeDevice forgets a device: its trust and every session on it
+// (device.revoked). The id is a device id from GET /api/devices.
+func (s *Server) apiRevokeDevice(c echo.Context) error {
+	if err := s.Accounts.RevokeDevice(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
 func (s *Server) apiUntrustDevice(c echo.Context) error {
-	if err := s.Accounts.UntrustSession(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
+	if err := s.Accounts.UntrustDevice(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -21,6 +21,7 @@ var impersonationAllowed = map[string]bool{
 	http.MethodGet + " /api/auth/me":             true,
 	http.MethodPatch + " /api/auth/me":           true,
 	http.MethodGet + " /api/devices":             true,
+	http.MethodGet + " /api/sessions":            true,
 	http.MethodGet + " /api/audit/me":            true,
 	http.MethodGet + " /api/auth/step-up/status": true,
 	http.MethodPost + " /api/auth/logout":        true,

@@ -125,6 +125,9 @@ func New(d Deps) (*echo.Echo, error) {
 	e.Use(s.logRequests)
 	e.Use(s.recoverPanics)
 	e.Use(limitBody)
+	// One input check for every route: no control character or invalid
+	// UTF-8 in the path, query, form or JSON body (handlers/inputcheck.go).
+	e.Use(s.rejectControlChars)
 
 	e.GET("/.well-known/openid-configuration", s.discovery)
 	e.GET("/.well-known/jwks.json", s.jwks)
@@ -169,6 +172,8 @@ func New(d Deps) (*echo.Echo, error) {
 	u.GET("/api/devices", s.apiDevices)
 	u.DELETE("/api/devices/:id", s.apiRevokeDevice)
 	u.DELETE("/api/devices/:id/trust", s.apiUntrustDevice)
+	u.GET("/api/sessions", s.apiSessions)
+	u.DELETE("/api/sessions/:id", s.apiRevokeSession)
 	u.GET("/api/audit/me", s.apiMyAudit)
 	u.POST("/api/auth/step-up", s.apiStepUp)
 	u.GET("/api/auth/step-up/status", s.apiStepUpStatus)

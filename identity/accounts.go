@@ -263,6 +263,12 @@ func (a *Accounts) login(ctx context.Context, in LoginInput) (*LoginResult, erro
 	}
 	if user.Locked(now) {
 		a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "locked"}})
+		if !match {
+			// Only the right password learns of the lock: a wrong one gets
+			// the answer every wrong password gets, so a lock reveals
+			// neither that the account exists nor that it is locked.
+			return nil, ErrBadCredentials()
+		}
 		return nil, ErrLocked("account_locked", "This account is locked after too many failed sign-in attempts. Try again later.", *user.LockedUntil, now)
 	}
 	if !match {

@@ -96,15 +96,20 @@ type NewUser struct {
 	Email      string
 	Password   string
 	Name       string
-	// SystemAdmin and Role are for the CLI (bootstrap): the HTTP API grants
-	// system administration only through its explicit, audited endpoint.
+	// SystemAdmin and Role are for test fixtures: the HTTP API and the
+	// command line grant system administration only through the audited
+	// Directory.SetSystemAdmin.
 	SystemAdmin bool
 	Role        string
 }
 
 var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 
-// CreateUser creates a user in the tenant with a bcrypt password hash.
+// CreateUser creates a user in the tenant with a bcrypt password hash. It
+// applies neither the password policy nor the role rules and writes no
+// user.created row: it is the storage-level fixture tests build users with.
+// Every real path (the API, and the command line as the system principal)
+// goes through Directory.CreateUser.
 func (a *Admin) CreateUser(ctx context.Context, in NewUser) (*models.User, error) {
 	fields := map[string]string{}
 	email := strings.ToLower(strings.TrimSpace(in.Email))

@@ -198,7 +198,9 @@ func (m *Machines) Client(ctx context.Context, p Principal, id string) (*models.
 // same tenant, and binding it is acting on the account (actOnServiceAccount:
 // the actor covers what the account holds).
 func (m *Machines) CreateClient(ctx context.Context, a Actor, in NewClient, meta Meta) (*CreatedClient, error) {
-	in.ID, in.Secret = "", ""
+	if a.Kind != PrincipalSystem { // the command line may name them (--id, --secret)
+		in.ID, in.Secret = "", ""
+	}
 	if in.IntrospectAllTenants && !a.SystemAdmin {
 		return nil, errIntrospectAllTenants()
 	}

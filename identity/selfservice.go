@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/subtle"
 	"strings"
 	"time"
 
@@ -216,14 +217,75 @@ func (a *Accounts) UntrustSession(ctx context.Context, p Principal, id string, m
 	})
 }
 
+// DeviceView is a device as its owner sees it: a browser or app the user
+// signed in from (the row trust hangs on), distinct from the sessions
+// started on it.
+type DeviceView struct {
+	models.Device
+	Current  bool // the device of the caller's session
+	Trusted  bool
+	Sessions int // live sessions on it
+}
+
+// ListDevices returns the user's live devices, most recently seen first.
+func (a *Accounts) ListDevices(ctx context.Context, p Principal) ([]DeviceView, error) {
+	devices, err := a.Store.ListDevices(ctx, p.TenantID, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := a.Store.ListSessions(ctx, p.TenantID, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	count, current := map[string]int{}, ""
+	for _, s := range sessions {
+		if s.DeviceID == nil {
+			continue
+		}
+		count[*s.DeviceID]++
+		if s.ID == p.SessionID {
+			current = *s.DeviceID
+		}
+	}
+	now := a.now()
+	out := make([]DeviceView, 0, len(devices))
+	for _, d := range devices {
+		out = append(out, DeviceView{Device: d, Current: d.ID == current, Trusted: d.Trusted(now), Sessions: count[d.ID]})
+	}
+	return out, nil
+}
+
+// UntrustDevice removes a device's 2FA trust; its sessions go on.
+func (a *Accounts) UntrustDevice(ctx context.Context, p Principal, deviceID string, meta Meta) error {
+	return a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.SetDeviceTrust(ctx, p.TenantID, p.UserID, deviceID, nil); err != nil {
+			return err
+		}
+		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceUntrusted, Meta: meta, Metadata: map[string]any{"device_id": deviceID}})
+	})
+}
+
 // RevokeDevice forgets a device: its trust, its token, and every session
-// started from it.
+// started from it (with their tokens and browser cookies), in one
+// transaction with one device.revoked row naming the sessions it ended.
+// Revoking one session is RevokeSession (session.revoked).
 func (a *Accounts) RevokeDevice(ctx context.Context, p Principal, deviceID string, meta Meta) error {
 	return a.Store.InTx(ctx, func(ctx context.Context) error {
+		var ended []string
+		if sessions, err := a.Store.ListSessions(ctx, p.TenantID, p.UserID); err == nil {
+			for _, s := range sessions {
+				if s.DeviceID != nil && *s.DeviceID == deviceID {
+					ended = append(ended, s.ID)
+				}
+			}
+		} else {
+			return err
+		}
 		if err := a.Store.RevokeDevice(ctx, p.TenantID, p.UserID, deviceID); err != nil {
 			return err
 		}
-		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceRevoked, Meta: meta, Metadata: map[string]any{"device_id": deviceID}})
+		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceRevoked, Meta: meta,
+			Metadata: map[string]any{"device_id": deviceID, "sessions_revoked": ended}})
 	})
 }
 
@@ -270,11 +332,13 @@ func (a *Accounts) MyActivity(ctx context.Context, p Principal, limit int, curso
 	return page, nil
 }
 
-// ForgotPassword mails a reset code when the account exists; it answers the
-// same either way, so it reveals nothing. 5 per hour per IP and account.
-// Every request counts against the address's failure budget: a request
-// never "succeeds" in a way the caller can see, and counting only unknown
-// accounts would let the budget tell them apart.
+// ForgotPassword queues a reset code for an active account; it answers the
+// same (nil) whether or not the account exists, and fast either way: the
+// code and its e-mail are written in one transaction and the mail worker
+// sends it (MailQueue), so no request waits on SMTP. 5 per hour per IP and
+// account. Every request counts against the address's failure budget: a
+// request never "succeeds" in a way the caller can see, and counting only
+// unknown accounts would let the budget tell them apart.
 func (a *Accounts) ForgotPassword(ctx context.Context, tenant, email string, meta Meta) error {
 	at, err := a.beginAttempt(ctx, a.Config.ForgotLimit, meta.IP, accountKey(tenant, email))
 	if err != nil {
@@ -289,11 +353,22 @@ func (a *Accounts) ForgotPassword(ctx context.Context, tenant, email string, met
 	if err != nil || !user.IsActive {
 		return nil
 	}
-	return a.sendEmailCode(ctx, user, "reset")
+	return a.Store.InTx(ctx, func(ctx context.Context) error { return a.sendEmailCode(ctx, user, "reset") })
+}
+
+// errBadResetCode is the one answer to every reset that does not carry a
+// valid code: unknown tenant, unknown account, wrong, used or expired code.
+func errBadResetCode() *models.Error {
+	return models.NewError(models.KindUnauthenticated, "invalid_code", "The reset code is not correct or has expired.", nil)
 }
 
 // ResetPassword sets a new password with an e-mailed reset code and ends
-// every session of the user.
+// every session of the user. The code is verified before anything else is
+// said about the request, so a known and an unknown account get the same
+// answer (401 invalid_code) until the caller proves it holds the mailbox;
+// only then does the password policy speak (422). A policy failure leaves
+// the code usable (its attempt is counted): the change, the code's
+// consumption and the audit row commit together or not at all.
 func (a *Accounts) ResetPassword(ctx context.Context, tenant, email, code, newPassword string, meta Meta) error {
 	l := a.Config.ForgotLimit
 	l.Name = "reset"
@@ -307,26 +382,35 @@ func (a *Accounts) ResetPassword(ctx context.Context, tenant, email, code, newPa
 }
 
 func (a *Accounts) resetPassword(ctx context.Context, tenant, email, code, newPassword string, meta Meta) error {
-	bad := models.NewError(models.KindUnauthenticated, "invalid_code", "The reset code is not correct or has expired.", nil)
 	t, err := a.Store.GetTenantBySlug(ctx, strings.TrimSpace(tenant))
 	if err != nil {
-		return bad
+		if !models.IsKind(err, models.KindNotFound) {
+			return err
+		}
+		return errBadResetCode()
 	}
 	user, err := a.Store.GetUserByEmail(ctx, t.ID, email)
 	if err != nil {
-		return bad
+		if !models.IsKind(err, models.KindNotFound) {
+			return err
+		}
+		return errBadResetCode()
 	}
-	if err := CheckPassword(newPassword, user.Email); err != nil {
-		return err
-	}
-	ok, err := a.checkEmailCode(ctx, user, "reset", strings.TrimSpace(code))
+	codeID, ok, err := a.verifyEmailCode(ctx, user, "reset", strings.TrimSpace(code))
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return bad
+		return errBadResetCode()
 	}
 	return a.Store.InTx(ctx, func(ctx context.Context) error {
+		consumed, err := a.Store.ConsumeEmailCode(ctx, codeID)
+		if err != nil {
+			return err
+		}
+		if !consumed { // a concurrent reset used it first
+			return errBadResetCode()
+		}
 		if err := a.setPassword(ctx, user, newPassword); err != nil {
 			return err
 		}
@@ -335,6 +419,28 @@ func (a *Accounts) resetPassword(ctx context.Context, tenant, email, code, newPa
 		}
 		return a.auditTx(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"reset": true}})
 	})
+}
+
+// verifyEmailCode claims one attempt of the latest code of purpose and
+// compares it, without consuming it: the caller consumes it (by id) in the
+// transaction of what the code allows.
+func (a *Accounts) verifyEmailCode(ctx context.Context, user *models.User, purpose, code string) (string, bool, error) {
+	c, err := a.Store.LatestEmailCode(ctx, user.TenantID, user.ID, purpose)
+	if err != nil {
+		if models.IsKind(err, models.KindNotFound) {
+			return "", false, nil
+		}
+		return "", false, err
+	}
+	ok, err := a.Store.ClaimEmailCodeAttempt(ctx, c.ID, a.Config.MaxCodeAttempts)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	want := a.emailCodeHash(user.ID, purpose, code)
+	if subtle.ConstantTimeCompare([]byte(want), []byte(c.CodeHash)) != 1 {
+		return "", false, nil
+	}
+	return c.ID, true, nil
 }
 
 // EndBrowserSession signs a browser out: its cookie and the session behind

@@ -16,15 +16,21 @@ import (
 	"github.com/identity/identity/identity"
 )
 
-// LogMailer logs each message instead of sending it. The body is logged
-// because this mailer exists for development, where the log is the inbox.
+// LogMailer logs each message instead of sending it: the recipient and the
+// subject at info level, never the body, which carries one-time codes. With
+// ShowBody (IDENTITY_DEV_LOG_MAIL=1, a development machine whose log is its
+// inbox) the whole message is logged too, at debug level only.
 type LogMailer struct {
-	Log *slog.Logger
+	Log      *slog.Logger
+	ShowBody bool
 }
 
 // Send implements identity.Mailer.
 func (m *LogMailer) Send(ctx context.Context, msg identity.Message) error {
-	m.Log.InfoContext(ctx, "mail (log mailer: set SMTP_URL to send)", "to", msg.To, "subject", msg.Subject, "body", msg.Text)
+	m.Log.InfoContext(ctx, "mail (log mailer: set SMTP_URL to send)", "to", msg.To, "subject", msg.Subject)
+	if m.ShowBody {
+		m.Log.DebugContext(ctx, "mail body (IDENTITY_DEV_LOG_MAIL=1)", "to", msg.To, "subject", msg.Subject, "body", msg.Text)
+	}
 	return nil
 }
 

@@ -164,7 +164,7 @@ func TestNewSMTPParsesURL(t *testing.T) {
 // wait blocks until n messages arrived or fails the test.
 func (s *smtpServer) wait(t *testing.T, n int) []received {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(60 * time.Second)
 	for len(s.messages()) < n {
 		select {
 		case <-s.got:
@@ -211,7 +211,7 @@ func TestSMTPSendsWithoutTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	msg := identity.Message{To: "ada@example.com", Subject: "Your account was locked", Text: "Hello,\n\nYour account was locked until 12:00.\n"}
 	if err := m.Send(ctx, msg); err != nil {
@@ -226,7 +226,7 @@ func TestSMTPSendsWithoutTLS(t *testing.T) {
 
 func TestSMTPAuthenticates(t *testing.T) {
 	srv := startSMTP(t, "relay-user", "relay p@ss")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	msg := identity.Message{To: "bob@example.com", Subject: "Your sign-in code", Text: "Your sign-in code is 123456.\n"}
 
@@ -275,7 +275,7 @@ func TestSMTPSendFailsWhenServerIsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := m.Send(ctx, identity.Message{To: "ada@example.com", Subject: "s", Text: "t"}); err == nil {
 		t.Fatal("Send reported success with no server listening")
@@ -290,7 +290,7 @@ func TestSMTPConcurrentSends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const n = 8
 	var wg sync.WaitGroup

@@ -18,6 +18,7 @@ var wantTables = []string{
 	"oauth_codes", "oauth_access_tokens", "oauth_refresh_tokens",
 	"oauth_oidc_sessions", "oauth_pkce_sessions", "oauth_jtis",
 	"signing_keys", "consents", "login_sessions",
+	"mail_outbox",
 }
 
 // openUnmigrated opens a store on b without migrating it.

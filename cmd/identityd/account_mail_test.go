@@ -106,8 +106,8 @@ func TestLockoutMailOverSMTP(t *testing.T) {
 	if r := e.login(t, u, cxPassword); r.Status != http.StatusTooManyRequests || r.str("error") != "account_locked" {
 		t.Fatalf("the right password after the lock: %s", r)
 	}
-	// The notice is sent within the failing request; allow for the relay.
-	deadline := time.Now().Add(10 * time.Second)
+	// The mail worker delivers the notice from the outbox: wait for it.
+	deadline := time.Now().Add(60 * time.Second)
 	for len(smtpSrv.messages()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -143,7 +143,7 @@ func TestBrowserTwoFactorTrustDevice(t *testing.T) {
 				t.Fatalf("the client received %v", got)
 			}
 			return got
-		case <-time.After(20 * time.Second):
+		case <-time.After(60 * time.Second):
 			t.Fatalf("the browser never reached the client; it is at %s", b2PageText(bctx))
 		}
 		return nil
@@ -227,7 +227,7 @@ func TestBrowserTwoFactorTrustDevice(t *testing.T) {
 	); err != nil {
 		t.Fatalf("sign out: %v; page %s", err, b2PageText(bctx))
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(b2PageText(bctx), "You are signed out") {
 		if time.Now().After(deadline) {
 			t.Fatalf("after signing out: %s", b2PageText(bctx))
@@ -252,7 +252,7 @@ func TestBrowserTwoFactorTrustDevice(t *testing.T) {
 	}
 	consents := 0
 	var got2 url.Values
-	deadline = time.Now().Add(20 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 wait:
 	for {
 		select {

@@ -187,7 +187,7 @@ func TestBrowserAuthorizationCode(t *testing.T) {
 	var got url.Values
 	select {
 	case got = <-cb.query:
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		loc, _ := chromedp.Run(bctx, chromedp.Location())
 		page, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("body")))
 		t.Fatalf("the browser never reached the client; it is at %q showing %q", loc, page)

@@ -95,7 +95,7 @@ func TestCLICreates(t *testing.T) {
 		t.Errorf("tenants create printed %v", tenant)
 	}
 
-	const password = "users-create-password-1"
+	const password = "Users-Create-Passw0rd-1" // passes the password policy, as the API demands
 	user := cliOK(t, env, "users", "create", "--tenant", "acme", "--email", "Alice@Example.COM", "--password", password, "--name", "Alice")
 	if user["email"] != "alice@example.com" || user["tenant_id"] != tenant["id"] || user["id"] == nil {
 		t.Errorf("users create printed %v", user)

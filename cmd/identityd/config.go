@@ -112,6 +112,9 @@ type Config struct {
 	// RateClientAuthFailures is the budget of failed client
 	// authentications per client id and per IP.
 	RateClientAuthFailures identity.Limit
+	// DevLogMail allows the log mailer with PostgreSQL and lets it log the
+	// whole message (one-time codes included) at debug level.
+	DevLogMail bool
 }
 
 // envVar documents one variable: its name, default and meaning. The README's
@@ -142,6 +145,7 @@ var envVars = []envVar{
 	{"IDENTITY_DB_MAX_CONNS", "20", "PostgreSQL connection pool size"},
 	{"IDENTITY_LOOKUP_CACHE_SIZE", "20000", "access tokens kept in each instance's lookup cache (invalidated through Redis on any revocation; 0 disables)"},
 	{"SMTP_URL", "", "smtp://[user:pass@]host[:port]?from=addr[&tls=starttls|tls|none]; unset: e-mail is written to the log"},
+	{"IDENTITY_DEV_LOG_MAIL", "0", "1: development only. Allows PostgreSQL without SMTP_URL, and lets the log mailer write whole messages (one-time codes included) at debug level; otherwise it logs recipient and subject only"},
 	{"IDENTITY_LOCKOUT_THRESHOLD", "5", "failed logins that lock an account"},
 	{"IDENTITY_LOCKOUT_DURATION", "15m", "how long a locked account stays locked"},
 	{"IDENTITY_LOGIN_TOKEN_TTL", "24h", "lifetime of a token from POST /api/auth/login"},
@@ -294,6 +298,13 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	if u := string(c.SMTPURL); u != "" && !strings.HasPrefix(u, "smtp://") && !strings.HasPrefix(u, "smtps://") {
 		bad("SMTP_URL", "must start with smtp:// or smtps://")
 	}
+	switch strings.ToLower(get("IDENTITY_DEV_LOG_MAIL")) {
+	case "1", "true", "yes", "on":
+		c.DevLogMail = true
+	case "0", "false", "no", "off":
+	default:
+		bad("IDENTITY_DEV_LOG_MAIL", "use 1 or 0")
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("IDENTITY_ADDR", "%q is not host:port", c.Addr)
 	}
@@ -304,6 +315,11 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	isPostgres := strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 	if !isPostgres && !strings.HasPrefix(db, "sqlite:") {
 		bad("DATABASE_URL", "must start with postgres:// or sqlite:")
+	}
+	if isPostgres && c.SMTPURL == "" && !c.DevLogMail {
+		// The log mailer would write reset and sign-in codes into a
+		// production log.
+		bad("SMTP_URL", "is required with PostgreSQL (without it e-mail, one-time codes included, would go to the log); set SMTP_URL, or IDENTITY_DEV_LOG_MAIL=1 on a development machine")
 	}
 	if r := string(c.RedisURL); r != "" && !strings.HasPrefix(r, "redis://") && !strings.HasPrefix(r, "rediss://") {
 		bad("REDIS_URL", "must start with redis:// or rediss://")

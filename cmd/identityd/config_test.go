@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/identity/identity/identity"
 )
 
 // cfgEnv is a getenv over a map.
@@ -96,9 +98,9 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"redis without scheme", map[string]string{"REDIS_URL": "cache:6379"}, "REDIS_URL", ""},
 		{"secret too short", map[string]string{"IDENTITY_SECRET": "short-secret-value"}, "IDENTITY_SECRET", "short-secret-value"},
 		{"secret 31 bytes", map[string]string{"IDENTITY_SECRET": good[:31]}, "IDENTITY_SECRET", good[:31]},
-		{"secret required with postgres", map[string]string{"DATABASE_URL": pg}, "IDENTITY_SECRET", ""},
-		{"secret required with postgresql scheme", map[string]string{"DATABASE_URL": "postgresql://app@db/identity"}, "IDENTITY_SECRET", ""},
-		{"short secret with postgres", map[string]string{"DATABASE_URL": pg, "IDENTITY_SECRET": "0123456789"}, "IDENTITY_SECRET", "0123456789"},
+		{"secret required with postgres", map[string]string{"DATABASE_URL": pg, "SMTP_URL": "smtp://mail.example?from=id@example.com"}, "IDENTITY_SECRET", ""},
+		{"secret required with postgresql scheme", map[string]string{"DATABASE_URL": "postgresql://app@db/identity", "SMTP_URL": "smtp://mail.example?from=id@example.com"}, "IDENTITY_SECRET", ""},
+		{"short secret with postgres", map[string]string{"DATABASE_URL": pg, "IDENTITY_SECRET": "0123456789", "SMTP_URL": "smtp://mail.example?from=id@example.com"}, "IDENTITY_SECRET", "0123456789"},
 		{"access ttl not a duration", map[string]string{"IDENTITY_ACCESS_TOKEN_TTL": "forever"}, "IDENTITY_ACCESS_TOKEN_TTL", ""},
 		{"access ttl too short", map[string]string{"IDENTITY_ACCESS_TOKEN_TTL": "10s"}, "IDENTITY_ACCESS_TOKEN_TTL", ""},
 		{"access ttl too long", map[string]string{"IDENTITY_ACCESS_TOKEN_TTL": "48h"}, "IDENTITY_ACCESS_TOKEN_TTL", ""},
@@ -119,6 +121,10 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"db max conns zero", map[string]string{"IDENTITY_DB_MAX_CONNS": "0"}, "IDENTITY_DB_MAX_CONNS", ""},
 		{"log level", map[string]string{"IDENTITY_LOG_LEVEL": "verbose"}, "IDENTITY_LOG_LEVEL", ""},
 		{"log format", map[string]string{"IDENTITY_LOG_FORMAT": "xml"}, "IDENTITY_LOG_FORMAT", ""},
+		// The log mailer would write one-time codes into a production log.
+		{"postgres without smtp", map[string]string{"DATABASE_URL": pg, "IDENTITY_SECRET": good}, "SMTP_URL", ""},
+		{"postgres without smtp, dev setting off", map[string]string{"DATABASE_URL": pg, "IDENTITY_SECRET": good, "IDENTITY_DEV_LOG_MAIL": "0"}, "SMTP_URL", ""},
+		{"dev log mail not a flag", map[string]string{"IDENTITY_DEV_LOG_MAIL": "maybe"}, "IDENTITY_DEV_LOG_MAIL", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,7 +155,8 @@ func TestLoadConfigAcceptsEdges(t *testing.T) {
 		name string
 		env  map[string]string
 	}{
-		{"postgres with 32-byte secret", map[string]string{"DATABASE_URL": "postgres://app@db/identity", "IDENTITY_SECRET": good}},
+		{"postgres with 32-byte secret", map[string]string{"DATABASE_URL": "postgres://app@db/identity", "IDENTITY_SECRET": good, "SMTP_URL": "smtp://mail.example?from=id@example.com"}},
+		{"postgres with the log mailer on a development machine", map[string]string{"DATABASE_URL": "postgres://app@db/identity", "IDENTITY_SECRET": good, "IDENTITY_DEV_LOG_MAIL": "1"}},
 		{"sqlite without secret", map[string]string{"DATABASE_URL": "sqlite:/tmp/x.db"}},
 		{"refresh grace exactly 5m", map[string]string{"IDENTITY_REFRESH_GRACE_PERIOD": "5m"}},
 		{"redis", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}},
@@ -290,4 +297,52 @@ func TestEnsureDevSecret(t *testing.T) {
 			t.Errorf("error repeats the file's content: %v", err)
 		}
 	})
+}
+
+// TestLogMailerNeverLogsCodesAtInfo: the log mailer logs recipient and
+// subject at info; the body (where one-time codes are) only at debug and
+// only with IDENTITY_DEV_LOG_MAIL=1.
+func TestLogMailerNeverLogsCodesAtInfo(t *testing.T) {
+	const code = "Your sign-in code is 914273."
+	tests := []struct {
+		name     string
+		dev      string
+		level    string
+		wantBody bool
+	}{
+		{"default, info", "", "info", false},
+		{"default, debug", "", "debug", false},
+		{"dev setting, info", "1", "info", false},
+		{"dev setting, debug", "1", "debug", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg, err := LoadConfig(withDefaults(cfgEnv(map[string]string{"IDENTITY_DATA_DIR": dir, "IDENTITY_DEV_LOG_MAIL": tt.dev, "IDENTITY_LOG_LEVEL": tt.level})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			app, err := Build(t.Context(), cfg, newLogger(cfg, &logs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer app.Close()
+			if err := app.Mailer.Send(t.Context(), identity.Message{To: "ada@example.com", Subject: "Your sign-in code", Text: code}); err != nil {
+				t.Fatal(err)
+			}
+			out := logs.String()
+			if !strings.Contains(out, "ada@example.com") || !strings.Contains(out, "Your sign-in code") {
+				t.Errorf("the log does not name the recipient and subject: %s", out)
+			}
+			if got := strings.Contains(out, "914273"); got != tt.wantBody {
+				t.Errorf("code in the log = %v, want %v: %s", got, tt.wantBody, out)
+			}
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, "914273") && !strings.Contains(line, `"level":"DEBUG"`) {
+					t.Errorf("the code is logged above debug: %s", line)
+				}
+			}
+		})
+	}
 }

@@ -229,8 +229,12 @@ func TestAccount2FATrustedDevice(t *testing.T) {
 
 		// Another user cannot touch it; the owner removes the trust.
 		other := e.token(t, e.newUser(t)).Token
-		accErr(t, e.do(t, accReq{Method: http.MethodDelete, Path: "/api/devices/" + trusted.SessionID + "/trust", Token: other}), http.StatusNotFound, "session_not_found")
-		res = e.do(t, accReq{Method: http.MethodDelete, Path: "/api/devices/" + trusted.SessionID + "/trust", Token: l.Token})
+		// Trust is the device's: the route takes the device id (issue 8).
+		deviceID, _ := d["device_id"].(string)
+		require.NotEmpty(t, deviceID)
+		accErr(t, e.do(t, accReq{Method: http.MethodDelete, Path: "/api/devices/" + deviceID + "/trust", Token: other}), http.StatusNotFound, "device_not_found")
+		accErr(t, e.do(t, accReq{Method: http.MethodDelete, Path: "/api/devices/" + trusted.SessionID + "/trust", Token: l.Token}), http.StatusNotFound, "device_not_found")
+		res = e.do(t, accReq{Method: http.MethodDelete, Path: "/api/devices/" + deviceID + "/trust", Token: l.Token})
 		require.Equal(t, http.StatusNoContent, res.Status, "untrust: %s", res.Body)
 		require.Equal(t, false, accFind(e.devices(t, l.Token), trusted.SessionID)["trusted"])
 		e.challenge(t, u, trusted.Device)

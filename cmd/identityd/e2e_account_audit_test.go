@@ -115,7 +115,7 @@ func TestAccountAudit(t *testing.T) {
 		// session.revoked through the API; device.revoked through the service.
 		b := e.login(t, u, newPassword, nil)
 		keep(b.Token, b.Device)
-		ok(e.do(t, accReq{Method: http.MethodDelete, Path: "/api/devices/" + b.SessionID, Token: a.Token}), http.StatusNoContent)
+		ok(e.do(t, accReq{Method: http.MethodDelete, Path: "/api/sessions/" + b.SessionID, Token: a.Token}), http.StatusNoContent)
 		dev := accFind(e.devices(t, a.Token), trusted.SessionID)
 		require.NotNil(t, dev)
 		require.NoError(t, e.srv.Accounts.RevokeDevice(ctx, identity.Principal{TenantID: e.tenant.ID, UserID: u.ID},

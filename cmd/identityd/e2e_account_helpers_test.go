@@ -337,13 +337,26 @@ func accStrings(t *testing.T, v any) []string {
 	return out
 }
 
-// devices lists GET /api/devices for token.
+// devices lists the sessions of token's user (GET /api/sessions; before
+// issue 8 GET /api/devices listed sessions): each entry carries its
+// device_id. deviceList lists the devices themselves.
 func (e *accEnv) devices(t *testing.T, token string) []map[string]any {
 	t.Helper()
-	res := e.do(t, accReq{Method: http.MethodGet, Path: "/api/devices", Token: token})
-	require.Equal(t, http.StatusOK, res.Status, "devices: %s", res.Body)
-	list, ok := res.JSON(t)["devices"].([]any)
-	require.True(t, ok, "devices: %s", res.Body)
+	return e.listOf(t, token, "/api/sessions", "sessions")
+}
+
+// deviceList lists GET /api/devices: one entry per device.
+func (e *accEnv) deviceList(t *testing.T, token string) []map[string]any {
+	t.Helper()
+	return e.listOf(t, token, "/api/devices", "devices")
+}
+
+func (e *accEnv) listOf(t *testing.T, token, path, key string) []map[string]any {
+	t.Helper()
+	res := e.do(t, accReq{Method: http.MethodGet, Path: path, Token: token})
+	require.Equal(t, http.StatusOK, res.Status, "%s: %s", path, res.Body)
+	list, ok := res.JSON(t)[key].([]any)
+	require.True(t, ok, "%s: %s", path, res.Body)
 	out := make([]map[string]any, 0, len(list))
 	for _, x := range list {
 		out = append(out, x.(map[string]any))

@@ -178,8 +178,10 @@ func TestAccountLockout(t *testing.T) {
 			require.NoError(t, err, "Retry-After is whole seconds")
 			require.GreaterOrEqual(t, ra, 1)
 			require.LessOrEqual(t, ra, int(lock.Seconds()))
-			// A wrong password during the lock answers the same, and does not extend it.
-			accErr(t, wrong(u.Email), http.StatusTooManyRequests, "account_locked")
+			// A wrong password during the lock gets the answer of any wrong
+			// password (the lock shows only to the right one), and does not
+			// extend it.
+			accErr(t, wrong(u.Email), http.StatusUnauthorized, "invalid_credentials")
 			msgs := e.mail.sent(u.Email)
 			require.Len(t, msgs, 1, "the user is told once")
 			require.Contains(t, strings.ToLower(msgs[0].Subject), "locked")

@@ -71,15 +71,15 @@ func TestAccountSessionsAndDevices(t *testing.T) {
 			require.Equal(t, true, accFind(e.devices(t, b.Token), b.SessionID)["current"], "current is per token")
 
 			// Revoking a session stops its token at once.
-			res := e.do(t, accReq{Method: http.MethodDelete, Path: "/api/devices/" + b.SessionID, Token: a.Token})
+			res := e.do(t, accReq{Method: http.MethodDelete, Path: "/api/sessions/" + b.SessionID, Token: a.Token})
 			require.Equal(t, http.StatusNoContent, res.Status, "revoke: %s", res.Body)
 			e.requireDead(t, b.Token)
 			require.Nil(t, accFind(e.devices(t, a.Token), b.SessionID), "a revoked session is not listed")
-			accErr(t, e.do(t, accReq{Method: http.MethodDelete, Path: "/api/devices/" + b.SessionID, Token: a.Token}), http.StatusNotFound, "session_not_found")
+			accErr(t, e.do(t, accReq{Method: http.MethodDelete, Path: "/api/sessions/" + b.SessionID, Token: a.Token}), http.StatusNotFound, "session_not_found")
 			// Unknown and other users' sessions are not found.
 			other := e.token(t, e.newUser(t))
 			for _, id := range []string{uuid.NewString(), "not-a-uuid", other.SessionID} {
-				accErr(t, e.do(t, accReq{Method: http.MethodDelete, Path: "/api/devices/" + id, Token: a.Token}), http.StatusNotFound, "session_not_found")
+				accErr(t, e.do(t, accReq{Method: http.MethodDelete, Path: "/api/sessions/" + id, Token: a.Token}), http.StatusNotFound, "session_not_found")
 			}
 			e.requireLive(t, other.Token)
 

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/identity/identity/storage/storagetest"
 )
@@ -52,6 +53,9 @@ func testConfig(t testing.TB, b storagetest.Backend, redisURL string) *Config {
 		"IDENTITY_BCRYPT_COST": "10",
 		"IDENTITY_DATA_DIR":    t.TempDir(),
 		"IDENTITY_LOG_LEVEL":   "debug",
+		// PostgreSQL without SMTP_URL is refused unless this says the log
+		// mailer is wanted (tests swap in their own mailers).
+		"IDENTITY_DEV_LOG_MAIL": "1",
 		// Tests sign in many times from one address; the rate-limit tests
 		// set the production limits back through their mutate func.
 		"IDENTITY_RATE_LOGIN": "10000/1m",
@@ -106,7 +110,15 @@ func startServer(t testing.TB, cfg *Config, mutate func(*Config)) *testServer {
 	}
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: app.Echo}}
 	srv.Start()
+	// The mail worker runs as in serve, polling often: tests wait on the
+	// condition (the message arrived), never on a fixed delay.
+	app.MailQueue.Interval = 50 * time.Millisecond
+	mailCtx, stopMail := context.WithCancel(context.Background())
+	mailDone := make(chan struct{})
+	go func() { defer close(mailDone); app.MailQueue.Run(mailCtx) }()
 	t.Cleanup(func() {
+		stopMail()
+		<-mailDone
 		srv.Close()
 		app.Close()
 	})

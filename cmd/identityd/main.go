@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -98,6 +99,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if fs.NArg() > 0 {
 		return errUsage{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
+	if f := badFlag(fs); f != "" {
+		return errUsage{cmd + ": " + f + " contains a control character or invalid text"}
+	}
 	if err := c.validate(cmd); err != nil {
 		return err
 	}
@@ -147,20 +151,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return printJSON(stdout, map[string]any{"kid": kid, "algorithm": "RS256"})
 	case "tenants create":
-		t, err := app.Admin.CreateTenant(ctx, c.slug, c.name)
+		// The command line is the system principal: the API's service
+		// methods, validation and audit (identity.SystemPrincipal).
+		t, err := app.Operator.CreateTenant(ctx, identity.SystemPrincipal(""), c.slug, c.name, identity.SystemMeta())
 		if err != nil {
 			return describe(err)
 		}
 		return printJSON(stdout, map[string]any{"id": t.ID, "slug": t.Slug, "name": t.Name})
 	case "users create":
-		u, err := app.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: c.tenant, Email: c.email, Password: c.password, Name: c.name, SystemAdmin: c.systemAdmin, Role: c.role})
+		u, err := createUser(ctx, app, c)
 		if err != nil {
 			return describe(err)
 		}
 		return printJSON(stdout, map[string]any{"id": u.ID, "tenant_id": u.TenantID, "email": u.Email, "name": u.Name, "is_system_admin": u.IsSystemAdmin, "role": c.role})
 	case "clients create":
+		t, err := app.Store.GetTenantBySlug(ctx, strings.TrimSpace(c.tenant))
+		if err != nil {
+			return describe(err)
+		}
 		in := identity.NewClient{
-			TenantSlug: c.tenant, ID: c.id, Secret: c.secret, Name: c.name,
+			ID: c.id, Secret: c.secret, Name: c.name,
 			GrantTypes: splitComma(c.grantTypes), Scopes: splitComma(c.scopes),
 			RedirectURIs: splitComma(c.redirectURIs), Audience: splitComma(c.audience),
 			Public: c.public, SkipConsent: c.skipConsent,
@@ -174,7 +184,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		} else {
 			in.AuthMethod = strings.TrimSpace(c.authMethod)
 		}
-		out, err := app.Admin.CreateClient(ctx, in)
+		out, err := app.Machines.CreateClient(ctx, identity.SystemActor(t.ID), in, identity.SystemMeta())
 		if err != nil {
 			return describe(err)
 		}
@@ -189,6 +199,50 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		})
 	}
 	return nil
+}
+
+// createUser is `users create`: the API's Directory.CreateUser (password
+// policy, role rules, user.created audit row) acting as the system
+// principal, and --system-admin through the audited SetSystemAdmin, in one
+// transaction.
+func createUser(ctx context.Context, app *App, c cliFlags) (*models.User, error) {
+	t, err := app.Store.GetTenantBySlug(ctx, strings.TrimSpace(c.tenant))
+	if err != nil {
+		return nil, err
+	}
+	actor := identity.SystemActor(t.ID)
+	in := identity.NewDirectoryUser{Email: c.email, Name: c.name, Password: c.password}
+	if c.role != "" {
+		in.Roles = []string{c.role}
+	}
+	var id string
+	err = app.Store.InTx(ctx, func(ctx context.Context) error {
+		created, err := app.Directory.CreateUser(ctx, actor, in)
+		if err != nil {
+			return err
+		}
+		id = created.User.ID
+		if c.systemAdmin {
+			_, err = app.Directory.SetSystemAdmin(ctx, actor, t.ID, id, true)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return app.Store.GetUser(ctx, t.ID, id)
+}
+
+// badFlag names the first flag whose value holds a control character or
+// invalid UTF-8 (the rule every HTTP input follows too).
+func badFlag(fs *flag.FlagSet) string {
+	var name string
+	fs.Visit(func(f *flag.Flag) {
+		if name == "" && identity.BadText(f.Value.String(), false) {
+			name = "--" + f.Name
+		}
+	})
+	return name
 }
 
 // withDefaults derives DATABASE_URL from IDENTITY_DATA_DIR when unset.
@@ -308,14 +362,26 @@ func serve(ctx context.Context, app *App, start time.Time) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 	}
+	// Bind first: "identityd ready" means the port accepts connections, and
+	// a port already taken stops the process with a clear error.
+	ln, err := net.Listen("tcp", app.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("IDENTITY_ADDR: cannot listen on %s: %w", app.Config.Addr, err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	// The background prune (IDENTITY_PRUNE_INTERVAL; 0 disables it) runs on
 	// one instance at a time through its job lease; it stops with the server.
 	pruneCtx, stopPrune := context.WithCancel(ctx)
 	pruneDone := make(chan struct{})
 	go func() { defer close(pruneDone); app.Pruner.Run(pruneCtx) }()
 	defer func() { stopPrune(); <-pruneDone }()
+	// The mail worker delivers the outbox (identity.MailQueue) until the
+	// server stops; any number of instances may drain it.
+	mailCtx, stopMail := context.WithCancel(ctx)
+	mailDone := make(chan struct{})
+	go func() { defer close(mailDone); app.MailQueue.Run(mailCtx) }()
+	defer func() { stopMail(); <-mailDone }()
 	app.Log.Info("identityd ready", "addr", app.Config.Addr, "issuer", app.Config.Issuer,
 		"database", string(app.Store.Dialect()), "redis", app.Config.RedisURL != "",
 		"startup_ms", time.Since(start).Milliseconds())

@@ -33,11 +33,15 @@ type App struct {
 	Authorizer *identity.Authorizer
 	Directory  *identity.Directory
 	Operator   *identity.Operator
+	Machines   *identity.Machines
 	Pruner     *identity.Pruner
 	Limiter    identity.Limiter
 	Mailer     identity.Mailer
-	Echo       *echo.Echo
-	closers    []func() error
+	// MailQueue is the Mailer the services use: the outbox that serve's
+	// mail worker (MailQueue.Run) drains into Mailer.
+	MailQueue *identity.MailQueue
+	Echo      *echo.Echo
+	closers   []func() error
 }
 
 // Build connects to the database (migrating it) and Redis, loads the keys,
@@ -136,8 +140,9 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		}
 		a.Mailer = m
 	} else {
-		a.Mailer = &mailer.LogMailer{Log: log}
+		a.Mailer = &mailer.LogMailer{Log: log, ShowBody: cfg.DevLogMail}
 	}
+	a.MailQueue = &identity.MailQueue{Store: a.Store, Sealer: ring, Deliver: a.Mailer, Log: log}
 	if rc, ok := a.Cache.(*storage.RedisCache); ok {
 		a.Limiter = storage.NewRedisLimiter(rc.Client(), cfg.RedisPrefix+"rl:")
 	} else {
@@ -154,7 +159,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	acfg.IPFailureLimit, acfg.ClientAuthFailureLimit = cfg.RateIPFailures, cfg.RateClientAuthFailures
 	a.Accounts = &identity.Accounts{
 		Store: a.Store, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
-		Limiter: a.Limiter, Mailer: a.Mailer, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),
+		Limiter: a.Limiter, Mailer: a.MailQueue, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),
 	}
 	a.Store.OnRefreshReuse = func(ctx context.Context, tenantID, subject, clientID, requestID string) {
 		ev := identity.Event{TenantID: tenantID, Action: identity.AuditRefreshReuse, Meta: identity.MetaFrom(ctx),
@@ -176,9 +181,9 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	directory := &identity.Directory{Store: a.Store, PasswordCost: cfg.BcryptCost, Mailer: a.Mailer, Log: log}
-	a.Directory = directory
+	directory := &identity.Directory{Store: a.Store, PasswordCost: cfg.BcryptCost, Mailer: a.MailQueue, Log: log}
 	machines := &identity.Machines{Store: a.Store, Admin: a.Admin, Keys: ring, Log: log}
+	a.Directory, a.Machines = directory, machines
 	a.Echo, err = handlers.New(handlers.Deps{
 		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer, Directory: directory,
 		RequestContext: storage.WithLookupSnapshot,

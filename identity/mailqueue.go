@@ -1,0 +1,210 @@
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/identity/identity/models"
+)
+
+// MailStore is the durable queue behind MailQueue (the mail_outbox table).
+type MailStore interface {
+	// EnqueueMail stores a message, in the transaction of ctx if any.
+	EnqueueMail(ctx context.Context, m *models.OutboxMail) error
+	// ClaimDueMail leases up to limit due, unleased messages for lease and
+	// counts the attempt; a message is claimed by one caller only.
+	ClaimDueMail(ctx context.Context, limit int, lease time.Duration) ([]models.OutboxMail, error)
+	DeleteMail(ctx context.Context, id string) error
+	RetryMail(ctx context.Context, id string, next time.Time, lastError string) error
+}
+
+// mailAAD binds a sealed outbox message to its purpose.
+var mailAAD = []byte("mail_outbox")
+
+// MailQueue takes e-mail off the request path. Its Send (the Mailer the
+// services use) seals the message and writes it to the outbox, in the
+// caller's transaction when there is one, and returns: no request waits on
+// SMTP, so a known account answers as fast as an unknown one, and a message
+// is never lost to a crash or an SMTP outage. Run, in every serving
+// instance, delivers what is due through Deliver: each message is leased
+// by one worker at a time, deleted once sent, retried with exponential
+// backoff (10 s doubling, capped at an hour) after a failure, and dropped
+// with an error log after MaxAttempts (its codes have expired by then).
+type MailQueue struct {
+	Store   MailStore
+	Sealer  Sealer
+	Deliver Mailer
+	Log     *slog.Logger
+	Now     func() time.Time
+	// Interval is how often Run looks for due mail (default 1 s); a Send in
+	// this process wakes it at once.
+	Interval time.Duration
+	// Lease is how long a claimed message is this worker's (default 2 min);
+	// SendTimeout bounds one delivery (default 30 s, below Lease).
+	Lease       time.Duration
+	SendTimeout time.Duration
+	MaxAttempts int // default 10
+	Batch       int // default 20
+
+	once sync.Once
+	wake chan struct{}
+}
+
+func (q *MailQueue) init() {
+	q.once.Do(func() { q.wake = make(chan struct{}, 1) })
+}
+
+func (q *MailQueue) now() time.Time {
+	if q.Now != nil {
+		return q.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (q *MailQueue) log() *slog.Logger {
+	if q.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return q.Log
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Send implements Mailer: it queues m for the worker.
+func (q *MailQueue) Send(ctx context.Context, m Message) error {
+	q.init()
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return models.ErrInternal(fmt.Errorf("queue mail: %w", err))
+	}
+	sealed, err := q.Sealer.Seal(raw, mailAAD)
+	if err != nil {
+		return models.ErrInternal(fmt.Errorf("queue mail: seal: %w", err))
+	}
+	if err := q.Store.EnqueueMail(ctx, &models.OutboxMail{Sealed: sealed, NextAttemptAt: q.now()}); err != nil {
+		return err
+	}
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// backoff is the wait before attempt n+1 after n failed attempts.
+func backoff(n int) time.Duration {
+	d := 10 * time.Second
+	for i := 1; i < n && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
+
+// DrainOnce delivers one batch of due mail; it reports how many messages
+// it claimed, sent and gave up on.
+func (q *MailQueue) DrainOnce(ctx context.Context) (claimed, sent int, err error) {
+	batch := orDefault(q.Batch, 20)
+	msgs, err := q.Store.ClaimDueMail(ctx, batch, orDefault(q.Lease, 2*time.Minute))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, row := range msgs {
+		if q.deliver(ctx, row) {
+			sent++
+		}
+	}
+	return len(msgs), sent, nil
+}
+
+// deliver sends one claimed message and records the outcome.
+func (q *MailQueue) deliver(ctx context.Context, row models.OutboxMail) bool {
+	log := q.log()
+	var m Message
+	raw, err := q.Sealer.Open(row.Sealed, mailAAD)
+	if err == nil {
+		err = json.Unmarshal(raw, &m)
+	}
+	if err != nil {
+		log.ErrorContext(ctx, "mail queue: unreadable message dropped", "mail_id", row.ID, "err", err)
+		if err := q.Store.DeleteMail(ctx, row.ID); err != nil {
+			log.ErrorContext(ctx, "mail queue: delete", "mail_id", row.ID, "err", err)
+		}
+		return false
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, orDefault(q.SendTimeout, 30*time.Second))
+	err = q.Deliver.Send(sendCtx, m)
+	cancel()
+	if err == nil {
+		if err := q.Store.DeleteMail(ctx, row.ID); err != nil {
+			// Sent, but still queued: the lease expiry would send it again.
+			log.ErrorContext(ctx, "mail queue: delete sent message", "mail_id", row.ID, "err", err)
+		}
+		return true
+	}
+	if row.Attempts >= orDefault(q.MaxAttempts, 10) {
+		log.ErrorContext(ctx, "mail queue: giving up on a message", "mail_id", row.ID, "attempts", row.Attempts, "subject", m.Subject, "err", err)
+		if err := q.Store.DeleteMail(ctx, row.ID); err != nil {
+			log.ErrorContext(ctx, "mail queue: delete", "mail_id", row.ID, "err", err)
+		}
+		return false
+	}
+	next := q.now().Add(backoff(row.Attempts))
+	log.WarnContext(ctx, "mail queue: delivery failed, will retry", "mail_id", row.ID, "attempts", row.Attempts, "retry_at", next, "err", err)
+	if err := q.Store.RetryMail(ctx, row.ID, next, truncate(err.Error(), 500)); err != nil {
+		log.ErrorContext(ctx, "mail queue: record failure", "mail_id", row.ID, "err", err)
+	}
+	return false
+}
+
+// Run delivers due mail until ctx ends: every Interval, and at once (then
+// again shortly, for a Send whose transaction was still committing) when
+// this process queued a message.
+func (q *MailQueue) Run(ctx context.Context) {
+	q.init()
+	interval := orDefault(q.Interval, time.Second)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	quick := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-q.wake:
+			quick = 2
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+		for {
+			claimed, _, err := q.DrainOnce(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					q.log().ErrorContext(ctx, "mail queue: drain", "err", err)
+				}
+				break
+			}
+			if claimed < orDefault(q.Batch, 20) {
+				break
+			}
+		}
+		next := interval
+		if quick > 0 {
+			quick--
+			next = min(interval, 50*time.Millisecond)
+		}
+		timer.Reset(next)
+	}
+}

@@ -1,0 +1,212 @@
+package identity_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/identity/identity/identity"
+	"github.com/identity/identity/keyring"
+	"github.com/identity/identity/storage"
+	"github.com/identity/identity/storage/storagetest"
+)
+
+// mqClock is a settable clock shared by the store and the queue.
+type mqClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *mqClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *mqClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// mqMailer records deliveries and fails while fail is set.
+type mqMailer struct {
+	mu   sync.Mutex
+	got  []identity.Message
+	fail atomic.Bool
+}
+
+func (m *mqMailer) Send(_ context.Context, msg identity.Message) error {
+	if m.fail.Load() {
+		return errors.New("smtp: 451 try again later")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.got = append(m.got, msg)
+	return nil
+}
+
+func (m *mqMailer) sent() []identity.Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]identity.Message(nil), m.got...)
+}
+
+func mqQueue(t *testing.T, st *storage.Store, clock *mqClock, deliver identity.Mailer) *identity.MailQueue {
+	t.Helper()
+	ring, err := keyring.New([]byte("mail-queue-test-secret-0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &identity.MailQueue{Store: st, Sealer: ring, Deliver: deliver, Now: clock.Now, MaxAttempts: 3}
+}
+
+func mqCount(t *testing.T, st *storage.Store) int {
+	t.Helper()
+	n, err := st.CountMail(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestMailQueue: Send only writes the (sealed) outbox row; the worker
+// delivers it, retries a failure with backoff, gives up after MaxAttempts,
+// and several workers draining at once deliver each message once.
+func TestMailQueue(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := t.Context()
+			clock := &mqClock{t: time.Now().UTC()}
+			st := storagetest.OpenStore(t, b, storage.Options{Now: clock.Now})
+			m := &mqMailer{}
+			q := mqQueue(t, st, clock, m)
+
+			t.Run("queued, sealed, then delivered by the worker", func(t *testing.T) {
+				msg := identity.Message{To: "ada@example.com", Subject: "Your sign-in code", Text: "Your sign-in code is 424242."}
+				if err := q.Send(ctx, msg); err != nil {
+					t.Fatal(err)
+				}
+				if len(m.sent()) != 0 || mqCount(t, st) != 1 {
+					t.Fatalf("Send delivered inline (%d sent, %d queued)", len(m.sent()), mqCount(t, st))
+				}
+				claimed, sent, err := q.DrainOnce(ctx)
+				if err != nil || claimed != 1 || sent != 1 {
+					t.Fatalf("drain: claimed %d sent %d err %v", claimed, sent, err)
+				}
+				if got := m.sent(); len(got) != 1 || got[0] != msg {
+					t.Fatalf("delivered %v, want %v", got, msg)
+				}
+				if n := mqCount(t, st); n != 0 {
+					t.Fatalf("%d rows left after delivery", n)
+				}
+			})
+
+			t.Run("a message in a rolled-back transaction is never sent", func(t *testing.T) {
+				before := len(m.sent())
+				err := st.InTx(ctx, func(ctx context.Context) error {
+					if err := q.Send(ctx, identity.Message{To: "x@example.com", Subject: "s", Text: "t"}); err != nil {
+						return err
+					}
+					return errors.New("the action failed")
+				})
+				if err == nil {
+					t.Fatal("want the action's error")
+				}
+				if _, _, err := q.DrainOnce(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if len(m.sent()) != before || mqCount(t, st) != 0 {
+					t.Fatal("a message of a rolled-back transaction was kept or sent")
+				}
+			})
+
+			t.Run("failure backs off, then succeeds; MaxAttempts gives up", func(t *testing.T) {
+				m.fail.Store(true)
+				if err := q.Send(ctx, identity.Message{To: "grace@example.com", Subject: "locked", Text: "x"}); err != nil {
+					t.Fatal(err)
+				}
+				if claimed, sent, _ := q.DrainOnce(ctx); claimed != 1 || sent != 0 {
+					t.Fatalf("first attempt: claimed %d sent %d", claimed, sent)
+				}
+				// Not due again before the backoff (10 s after one failure).
+				clock.Add(9 * time.Second)
+				if claimed, _, _ := q.DrainOnce(ctx); claimed != 0 {
+					t.Fatal("retried before the backoff")
+				}
+				clock.Add(2 * time.Second)
+				m.fail.Store(false)
+				if claimed, sent, _ := q.DrainOnce(ctx); claimed != 1 || sent != 1 {
+					t.Fatalf("retry after the backoff: claimed %d sent %d", claimed, sent)
+				}
+				if mqCount(t, st) != 0 {
+					t.Fatal("delivered message left in the outbox")
+				}
+
+				m.fail.Store(true)
+				if err := q.Send(ctx, identity.Message{To: "never@example.com", Subject: "s", Text: "t"}); err != nil {
+					t.Fatal(err)
+				}
+				for i := 0; i < 3; i++ {
+					if claimed, _, _ := q.DrainOnce(ctx); claimed != 1 {
+						t.Fatalf("attempt %d not claimed", i+1)
+					}
+					clock.Add(time.Hour)
+				}
+				if n := mqCount(t, st); n != 0 {
+					t.Fatalf("%d rows after MaxAttempts, want the message dropped", n)
+				}
+				m.fail.Store(false)
+			})
+
+			t.Run("concurrent workers deliver each message once", func(t *testing.T) {
+				const n = 30
+				before := len(m.sent())
+				for i := 0; i < n; i++ {
+					if err := q.Send(ctx, identity.Message{To: "many@example.com", Subject: "s", Text: "t"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var wg sync.WaitGroup
+				for w := 0; w < 4; w++ {
+					wq := mqQueue(t, st, clock, m)
+					wq.Batch = 5
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for {
+							claimed, _, err := wq.DrainOnce(ctx)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							if claimed == 0 {
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				if got := len(m.sent()) - before; got != n || mqCount(t, st) != 0 {
+					t.Fatalf("%d deliveries of %d messages, %d left", got, n, mqCount(t, st))
+				}
+			})
+
+			t.Run("Run delivers what Send queued", func(t *testing.T) {
+				runCtx, cancel := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() { defer close(done); q.Run(runCtx) }()
+				defer func() { cancel(); <-done }()
+				before := len(m.sent())
+				if err := q.Send(ctx, identity.Message{To: "run@example.com", Subject: "s", Text: "t"}); err != nil {
+					t.Fatal(err)
+				}
+				deadline := time.Now().Add(60 * time.Second)
+				for len(m.sent()) == before {
+					if time.Now().After(deadline) {
+						t.Fatal("the worker never delivered the message")
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			})
+		})
+	}
+}

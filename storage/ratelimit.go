@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -32,7 +31,9 @@ func NewRedisLimiter(rdb *redis.Client, prefix string) *RedisLimiter {
 func (r *RedisLimiter) Allow(ctx context.Context, key string, l models.RateLimit) (bool, time.Duration, error) {
 	res, err := r.l.Allow(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Rate, Burst: l.Rate, Period: l.Period})
 	if err != nil {
-		return false, 0, fmt.Errorf("redis rate limit: %w", err)
+		// Fail closed: without Redis no attempt is counted, so none is
+		// allowed; the caller answers 503 (never silently unlimited).
+		return false, 0, redisErr("redis rate limit", err)
 	}
 	if res.Allowed > 0 {
 		return true, 0, nil // redis_rate reports -1 here; the twins agree on 0

@@ -282,7 +282,7 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// serve runs the HTTP server until ctx ends, then drains for 10 s.
+// serve runs the HTTP server until ctx ends, then drains (shutdown).
 func serve(ctx context.Context, app *App, start time.Time) error {
 	srv := &http.Server{
 		Addr:              app.Config.Addr,
@@ -309,8 +309,24 @@ func serve(ctx context.Context, app *App, start time.Time) error {
 		return fmt.Errorf("IDENTITY_ADDR: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	return shutdown(ctx, srv, app)
+}
+
+// shutdown stops the server gracefully: the listener closes at once, every
+// response from now on says Connection: close, and in-flight requests get
+// IDENTITY_SHUTDOWN_GRACE to finish; only then are the pools closed (by
+// run's deferred App.Close). Past the grace, remaining connections are cut
+// and serve reports it (exit 1).
+func shutdown(ctx context.Context, srv *http.Server, app *App) error {
+	grace := app.Config.ShutdownGrace
+	app.Log.Info("shutting down", "grace", grace.String())
+	srv.SetKeepAlivesEnabled(false)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
-	app.Log.Info("shutting down")
-	return srv.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: in-flight requests still running after IDENTITY_SHUTDOWN_GRACE (%s): %w", grace, err)
+	}
+	app.Log.Info("shut down: every in-flight request finished")
+	return nil
 }

@@ -133,6 +133,13 @@ func (h breakerHook) DialHook(next redis.DialHook) redis.DialHook { return next 
 
 func (h breakerHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if connInit(cmd) {
+			// Commands go-redis sends while setting up a new connection pass
+			// straight through: they run inside the command that needed the
+			// connection, which the breaker already admitted (a half-open
+			// probe would otherwise block its own HELLO, forever).
+			return next(ctx, cmd)
+		}
 		_, err := h.cb.Execute(func() (struct{}, error) { return struct{}{}, next(ctx, cmd) })
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 			err = fmt.Errorf("redis circuit open: %w", err)
@@ -142,8 +149,20 @@ func (h breakerHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
+// connInit reports a command of go-redis's connection set-up.
+func connInit(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "auth", "select", "client", "readonly":
+		return true
+	}
+	return false
+}
+
 func (h breakerHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && connInit(cmds[0]) {
+			return next(ctx, cmds)
+		}
 		_, err := h.cb.Execute(func() (struct{}, error) { return struct{}{}, next(ctx, cmds) })
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 			err = fmt.Errorf("redis circuit open: %w", err)

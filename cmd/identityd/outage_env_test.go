@@ -374,4 +374,3 @@ func (p *tcpProxy) Heal() {
 	defer p.mu.Unlock()
 	p.cut = false
 }
-

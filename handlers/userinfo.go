@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
 
+	"github.com/identity/identity/models"
 	"github.com/identity/identity/oauth"
 )
 
@@ -22,6 +23,9 @@ func (s *Server) userinfo(c echo.Context) error {
 		return bearerError(c, http.StatusUnauthorized, "invalid_request", "An access token is required.")
 	}
 	ar, sess, err := s.Provider.IntrospectAccessToken(ctx, token)
+	if unavailable(err) {
+		return models.ErrUnavailable("token lookup", err)
+	}
 	if err != nil {
 		var rfc *fosite.RFC6749Error
 		if errors.As(err, &rfc) && rfc.CodeField >= 500 {

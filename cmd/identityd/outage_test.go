@@ -77,6 +77,7 @@ func newOutageRig(t *testing.T) *outageRig {
 		c.DBTimeout = outageDBTimeout
 		c.RedisTimeout = outageRedisTimeout
 		c.KeyReloadInterval = time.Second
+		c.MaxInFlight = 8 // small, so a frozen database sheds load
 	}
 	// Instance 0 reaches Redis through the proxy (so it can be cut off);
 	// instance 1 directly. Both share one prefix: one deployment.
@@ -349,7 +350,24 @@ func TestOutageSuite(t *testing.T) {
 		dbFault(t, "postgres stopped", r.pg.Stop, r.pg.Start)
 	})
 	t.Run("postgres frozen", func(t *testing.T) {
-		dbFault(t, "postgres frozen", func() { r.pg.signalAll(syscall.SIGSTOP) }, func() { r.pg.signalAll(syscall.SIGCONT) })
+		dbFault(t, "postgres frozen", func() {
+			r.pg.signalAll(syscall.SIGSTOP)
+			// A burst far above the in-flight bound: every request returns
+			// within the bound, and the excess is shed rather than queued.
+			var wg sync.WaitGroup
+			burst := make([]outageResult, 40)
+			for i := range burst {
+				wg.Add(1)
+				go func() { defer wg.Done(); burst[i] = r.do(1, "token", "") }()
+			}
+			wg.Wait()
+			for _, res := range burst {
+				require.NoError(t, res.err)
+				require.Equal(t, http.StatusServiceUnavailable, res.status, res.body)
+				require.LessOrEqual(t, res.dur, outageBound)
+			}
+			require.Contains(t, r.inst[1].Logs.String(), "load shed", "requests above IDENTITY_MAX_INFLIGHT are shed")
+		}, func() { r.pg.signalAll(syscall.SIGCONT) })
 	})
 
 	// redisFault runs one Redis fault under load: client credentials and

@@ -138,6 +138,7 @@ func (s *Server) authorize(c echo.Context) error {
 // unverified URI.
 func (s *Server) authorizeError(c echo.Context, ar fosite.AuthorizeRequester, err error) {
 	ctx := c.Request().Context()
+	s.logOAuth5xx(ctx, err)
 	if ar != nil && !ar.IsRedirectURIValid() && strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
 		rfc := fosite.ErrorToRFC6749Error(err)
 		msg := rfc.GetDescription()

@@ -31,6 +31,13 @@ import (
 // revocation on any instance is seen by every instance's next lookup: the
 // cache can never answer "active" for a revoked token. New tokens do not
 // bump the generation (a miss is never cached), so issuance keeps caches warm.
+//
+// The cache never outlives its invalidation channel (docs/operations.md):
+// it is bypassed while the generation cannot be read; the Redis counter
+// restarts from a random base when Redis loses it, so no old stamp matches
+// again; a counter that goes back drops the cache; a failed bump makes this
+// instance bypass its cache and retry until the bump lands; and no entry is
+// trusted for longer than LookupEntryMaxAge.
 
 // Generation is the invalidation counter.
 type Generation interface {

@@ -16,6 +16,14 @@ import (
 
 const deadlineCancelKey = "identity:deadline_cancel"
 
+// deadlineState is what a statement's deadline callback leaves for its end:
+// the context it replaced (a chain such as Count then Find reuses the
+// statement, and must not inherit a cancelled context) and the cancel.
+type deadlineState struct {
+	parent context.Context
+	cancel context.CancelFunc
+}
+
 // registerDeadlines installs the per-statement deadline callbacks.
 func (s *Store) registerDeadlines() error {
 	d := s.timeout
@@ -27,17 +35,28 @@ func (s *Store) registerDeadlines() error {
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
 			return
 		}
-		ctx, cancel := context.WithTimeout(ctx, d)
-		db.Statement.Context = ctx
-		db.InstanceSet(deadlineCancelKey, cancel)
+		tctx, cancel := context.WithTimeout(ctx, d)
+		db.Statement.Context = tctx
+		db.InstanceSet(deadlineCancelKey, deadlineState{parent: ctx, cancel: cancel})
 	}
-	after := func(db *gorm.DB) {
-		if v, ok := db.InstanceGet(deadlineCancelKey); ok {
-			if cancel, ok := v.(context.CancelFunc); ok {
-				cancel()
+	end := func(cancel bool) func(db *gorm.DB) {
+		return func(db *gorm.DB) {
+			v, ok := db.InstanceGet(deadlineCancelKey)
+			if !ok {
+				return
 			}
+			st, ok := v.(deadlineState)
+			if !ok {
+				return
+			}
+			db.Statement.Context = st.parent
+			if cancel {
+				st.cancel()
+			}
+			db.InstanceSet(deadlineCancelKey, nil)
 		}
 	}
+	after := end(true)
 	cb := s.gdb.Callback()
 	for _, err := range []error{
 		cb.Create().Before("*").Register("identity:deadline", before),
@@ -45,14 +64,15 @@ func (s *Store) registerDeadlines() error {
 		cb.Update().Before("*").Register("identity:deadline", before),
 		cb.Delete().Before("*").Register("identity:deadline", before),
 		cb.Raw().Before("*").Register("identity:deadline", before),
-		// Rows are read after the Row callback returns: their context is
-		// released by its own timer, not cancelled here.
 		cb.Row().Before("*").Register("identity:deadline", before),
 		cb.Create().After("*").Register("identity:deadline_end", after),
 		cb.Query().After("*").Register("identity:deadline_end", after),
 		cb.Update().After("*").Register("identity:deadline_end", after),
 		cb.Delete().After("*").Register("identity:deadline_end", after),
 		cb.Raw().After("*").Register("identity:deadline_end", after),
+		// Rows are read after the Row callback returns: their context is
+		// released by its own timer, not cancelled here.
+		cb.Row().After("*").Register("identity:deadline_end", end(false)),
 	} {
 		if err != nil {
 			return err

@@ -73,7 +73,7 @@ func (s *Server) writeAccessError(ctx context.Context, c echo.Context, ar fosite
 }
 
 // inflightWait is how long a request waits for a free slot before it is shed.
-const inflightWait = 500 * time.Millisecond
+const inflightWait = time.Second
 
 // shedLoad bounds the requests served at once (Deps.MaxInFlight): when the
 // database is frozen or its pool exhausted, requests would otherwise pile up

@@ -137,7 +137,7 @@ var envVars = []envVar{
 	{"IDENTITY_DB_MAX_CONNS", "20", "PostgreSQL connection pool size"},
 	{"IDENTITY_LOOKUP_CACHE_SIZE", "20000", "access tokens kept in each instance's lookup cache (invalidated through Redis on any revocation; 0 disables)"},
 	{"IDENTITY_DB_TIMEOUT", "5s", "deadline of every PostgreSQL statement and transaction (pool wait included); past it the request answers 503"},
-	{"IDENTITY_MAX_INFLIGHT", "0", "requests served at once before the rest are shed with 503 (0: 8 per database connection, at least 64)"},
+	{"IDENTITY_MAX_INFLIGHT", "0", "requests served at once before the rest are shed with 503 (0: 8 per database connection, at least 128)"},
 	{"IDENTITY_REDIS_TIMEOUT", "250ms", "deadline of every Redis call; a circuit breaker then skips Redis while it is down"},
 	{"IDENTITY_SHUTDOWN_GRACE", "15s", "on SIGTERM, how long in-flight requests may take to finish before the process exits"},
 	{"SMTP_URL", "", "smtp://[user:pass@]host[:port]?from=addr[&tls=starttls|tls|none]; unset: e-mail is written to the log"},

@@ -199,7 +199,7 @@ var (
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database
-// connection (at least 64) when it is 0.
+// connection (at least 128) when it is 0.
 func maxInFlight(cfg *Config) int {
 	if cfg.MaxInFlight > 0 {
 		return cfg.MaxInFlight
@@ -208,7 +208,7 @@ func maxInFlight(cfg *Config) int {
 	if strings.HasPrefix(string(cfg.DatabaseURL), "postgres") {
 		n = cfg.DBMaxConns
 	}
-	return max(64, 8*n)
+	return max(128, 8*n)
 }
 
 // issuerName is how authenticator apps label this service: the issuer's host.

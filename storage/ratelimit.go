@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -33,7 +34,7 @@ func (r *RedisLimiter) Allow(ctx context.Context, key string, l models.RateLimit
 	if err != nil {
 		// Fail closed: without Redis no attempt is counted, so none is
 		// allowed; the caller answers 503 (never silently unlimited).
-		return false, 0, redisErr("redis rate limit", err)
+		return false, 0, fmt.Errorf("redis rate limit: %w", redisErr("allow", err))
 	}
 	if res.Allowed > 0 {
 		return true, 0, nil // redis_rate reports -1 here; the twins agree on 0

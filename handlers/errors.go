@@ -57,7 +57,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		mbe    *http.MaxBytesError
 	)
 	switch {
-	case models.IsUnavailable(err):
+	case unavailable(err):
 		// A dependency is down or too slow, even if a service wrapped the
 		// cause in an internal error: 503 and a time to come back.
 		status = http.StatusServiceUnavailable

@@ -19,9 +19,11 @@ import (
 // unavailable reports an error caused by a dependency that could not be
 // reached or did not answer in time (storage marks those with a models error
 // of KindUnavailable; fosite's revocation handler reports them as
-// temporarily_unavailable without the cause).
+// temporarily_unavailable without the cause; a deadline anywhere in the
+// chain is a dependency too slow to answer).
 func unavailable(err error) bool {
-	return err != nil && (models.IsUnavailable(err) || errors.Is(err, fosite.ErrTemporarilyUnavailable))
+	return err != nil && (models.IsUnavailable(err) || errors.Is(err, fosite.ErrTemporarilyUnavailable) ||
+		errors.Is(err, context.DeadlineExceeded))
 }
 
 // retryAfter sets the Retry-After header a 503 carries.

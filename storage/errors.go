@@ -108,3 +108,24 @@ func dbUnavailable(err error) bool {
 		strings.Contains(msg, "connection refused") || strings.Contains(msg, "broken pipe") ||
 		strings.Contains(msg, "connection reset")
 }
+
+// registerUnavailable marks every failed statement whose error says the
+// database is unreachable as a models error of KindUnavailable, so that a
+// repository that returns the error without repoErr still yields a 503, not
+// a 500.
+func (s *Store) registerUnavailable() error {
+	mark := func(db *gorm.DB) {
+		if db.Error != nil && !models.IsUnavailable(db.Error) && dbUnavailable(db.Error) {
+			db.Error = models.ErrUnavailable("database", db.Error)
+		}
+	}
+	cb := s.gdb.Callback()
+	return errors.Join(
+		cb.Create().After("*").Register("identity:unavailable", mark),
+		cb.Query().After("*").Register("identity:unavailable", mark),
+		cb.Update().After("*").Register("identity:unavailable", mark),
+		cb.Delete().After("*").Register("identity:unavailable", mark),
+		cb.Raw().After("*").Register("identity:unavailable", mark),
+		cb.Row().After("*").Register("identity:unavailable", mark),
+	)
+}

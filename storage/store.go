@@ -145,6 +145,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	default:
 		return nil, errors.New("open store: DATABASE_URL must start with postgres:// or sqlite:")
 	}
+	if err := s.registerUnavailable(); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err

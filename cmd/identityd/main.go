@@ -19,11 +19,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -284,17 +286,22 @@ func printJSON(w io.Writer, v any) error {
 
 // serve runs the HTTP server until ctx ends, then drains (shutdown).
 func serve(ctx context.Context, app *App, start time.Time) error {
+	d := &drainer{next: app.Echo}
 	srv := &http.Server{
 		Addr:              app.Config.Addr,
-		Handler:           app.Echo,
+		Handler:           d,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 	}
+	ln, err := net.Listen("tcp", app.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("IDENTITY_ADDR: %w", err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	// The background prune (IDENTITY_PRUNE_INTERVAL; 0 disables it) runs on
 	// one instance at a time through its job lease; it stops with the server.
 	pruneCtx, stopPrune := context.WithCancel(ctx)
@@ -309,19 +316,54 @@ func serve(ctx context.Context, app *App, start time.Time) error {
 		return fmt.Errorf("IDENTITY_ADDR: %w", err)
 	case <-ctx.Done():
 	}
-	return shutdown(ctx, srv, app)
+	return shutdown(ctx, srv, ln, d, app)
 }
 
-// shutdown stops the server gracefully: the listener closes at once, every
-// response from now on says Connection: close, and in-flight requests get
-// IDENTITY_SHUTDOWN_GRACE to finish; only then are the pools closed (by
-// run's deferred App.Close). Past the grace, remaining connections are cut
-// and serve reports it (exit 1).
-func shutdown(ctx context.Context, srv *http.Server, app *App) error {
+// drainer counts the requests in flight and, once shutdown has begun, asks
+// every client to close its connection after the response (Connection:
+// close), so keep-alive connections end cleanly after their last answer
+// instead of being cut while a request is on its way.
+type drainer struct {
+	next    http.Handler
+	closing atomic.Bool
+	active  atomic.Int64
+	lastEnd atomic.Int64 // unix nanoseconds
+}
+
+func (d *drainer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d.active.Add(1)
+	defer func() {
+		d.lastEnd.Store(time.Now().UnixNano())
+		d.active.Add(-1)
+	}()
+	if d.closing.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	d.next.ServeHTTP(w, r)
+}
+
+// shutdown stops the server gracefully within IDENTITY_SHUTDOWN_GRACE:
+//  1. the listener closes at once (nothing new is accepted);
+//  2. every response from now on carries Connection: close, and we wait
+//     until no request is in flight and none has ended for a moment (so
+//     clients on keep-alive connections have had their last answer);
+//  3. http.Server.Shutdown closes the idle connections and waits for any
+//     straggler; only then are the pools closed (run's deferred App.Close).
+//
+// Past the grace, remaining connections are cut and serve reports it (exit 1).
+func shutdown(ctx context.Context, srv *http.Server, ln net.Listener, d *drainer, app *App) error {
 	grace := app.Config.ShutdownGrace
-	app.Log.Info("shutting down", "grace", grace.String())
-	srv.SetKeepAlivesEnabled(false)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	app.Log.Info("shutting down", "grace", grace.String(), "in_flight", d.active.Load())
+	deadline := time.Now().Add(grace)
+	_ = ln.Close()
+	d.closing.Store(true)
+	const quiet = 200 * time.Millisecond
+	for drainUntil := time.Now().Add(grace / 2); time.Now().Before(drainUntil); time.Sleep(10 * time.Millisecond) {
+		if d.active.Load() == 0 && time.Since(time.Unix(0, d.lastEnd.Load())) >= quiet {
+			break
+		}
+	}
+	shutdownCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		_ = srv.Close()

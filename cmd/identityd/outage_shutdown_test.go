@@ -171,7 +171,14 @@ func TestOutageGracefulShutdownUnderLoad(t *testing.T) {
 		}
 		o, ok := outcomes[l.RequestID]
 		if !ok || o.err != nil || o.status != l.Status {
-			t.Errorf("request %s was served (%d) but dropped on the way to the client: %+v", l.RequestID, l.Status, o)
+			t.Errorf("request %s was served (%d) but dropped on the way to the client: status %d, error %v", l.RequestID, l.Status, o.status, o.err)
+		}
+	}
+	if t.Failed() {
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`) {
+				t.Log(line)
+			}
 		}
 	}
 	require.Positive(t, served)

@@ -50,6 +50,9 @@ type outageResult struct {
 	token  string // the token issued (op token, status 200) or introspected
 }
 
+// outageRigForLogs is the running rig, whose logs a failed check prints.
+var outageRigForLogs *outageRig
+
 // outageRig is the suite's world: the services, two instances, one client.
 type outageRig struct {
 	t     *testing.T
@@ -186,6 +189,17 @@ func (r *outageRig) load(stop <-chan struct{}) func() []outageResult {
 // may answer 503 in this fault.
 func checkAnswers(t *testing.T, phase string, results []outageResult, allow503 ...string) (ok, unavailable int) {
 	t.Helper()
+	defer func() {
+		if t.Failed() && outageRigForLogs != nil {
+			for i, srv := range outageRigForLogs.inst {
+				for _, l := range strings.Split(srv.Logs.String(), "\n") {
+					if strings.Contains(l, `"level":"ERROR"`) && !strings.Contains(l, "dependency unavailable") && !strings.Contains(l, "cache invalidation") {
+						t.Logf("instance %d: %s", i, l)
+					}
+				}
+			}
+		}
+	}()
 	for _, res := range results {
 		where := fmt.Sprintf("%s: instance %d %s", phase, res.inst, res.op)
 		if res.err != nil {
@@ -288,6 +302,8 @@ func TestOutageSuite(t *testing.T) {
 		t.Skip("the outage suite starts its own PostgreSQL and Redis")
 	}
 	r := newOutageRig(t)
+	outageRigForLogs = r
+	defer func() { outageRigForLogs = nil }()
 	revoked := map[string]bool{}
 
 	// Warm up: tokens on both instances, introspected (so cached) on both.

@@ -108,11 +108,15 @@ func TestOutageGracefulShutdownUnderLoad(t *testing.T) {
 		stop     = make(chan struct{})
 	)
 	form := url.Values{"grant_type": {"client_credentials"}}.Encode()
-	for w := 0; w < 8; w++ {
+	// Workers 0-7 request tokens (bcrypt: slow, in flight at SIGTERM);
+	// workers 8-15 send fast POSTs on keep-alive connections (an API call
+	// without credentials: 401), which is where cutting an idle keep-alive
+	// connection under a request on its way shows.
+	for w := 0; w < 16; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for n := 0; n < 2000; n++ {
+			for n := 0; n < 20000; n++ {
 				select {
 				case <-stop:
 					return
@@ -121,8 +125,12 @@ func TestOutageGracefulShutdownUnderLoad(t *testing.T) {
 				id := fmt.Sprintf("sigterm-%d-%d", w, n)
 				req, _ := http.NewRequest(http.MethodPost, base+"/api/oauth/token", strings.NewReader(form))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.Header.Set("X-Request-Id", id)
 				req.SetBasicAuth(clientID, secret)
+				if w >= 8 {
+					req, _ = http.NewRequest(http.MethodPost, base+"/api/authorizations/check", strings.NewReader(`{"permission":"x"}`))
+					req.Header.Set("Content-Type", "application/json")
+				}
+				req.Header.Set("X-Request-Id", id)
 				resp, err := http.DefaultClient.Do(req)
 				o := outcome{err: err}
 				if err == nil {

@@ -2,9 +2,12 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/identity/identity/models"
 )
 
 // Every PostgreSQL call has a deadline (Options.QueryTimeout): a statement
@@ -82,13 +85,17 @@ func (s *Store) registerDeadlines() error {
 }
 
 // bounded runs fn, cancelling cancel if it has not returned within the
-// store's deadline (BEGIN, COMMIT, ROLLBACK).
-func (s *Store) bounded(cancel context.CancelFunc, fn func()) {
+// store's deadline (BEGIN, COMMIT, ROLLBACK), and returns fn's error — as an
+// unavailable error when the deadline cut it short (the driver only reports
+// "context canceled", which would read as the caller giving up).
+func (s *Store) bounded(cancel context.CancelFunc, fn func() error) error {
 	if s.timeout <= 0 || cancel == nil {
-		fn()
-		return
+		return fn()
 	}
 	t := time.AfterFunc(s.timeout, cancel)
-	fn()
-	t.Stop()
+	err := fn()
+	if !t.Stop() && err != nil {
+		return models.ErrUnavailable("database", fmt.Errorf("no answer within %s: %w", s.timeout, err))
+	}
+	return err
 }

@@ -54,10 +54,10 @@ func (s *Store) begin(ctx context.Context, opts *sql.TxOptions) (context.Context
 	}
 	txCtx, cancel := context.WithCancel(ctx)
 	var tx *gorm.DB
-	s.bounded(cancel, func() { tx = s.gdb.WithContext(txCtx).Begin(opts) })
-	if tx.Error != nil {
+	err := s.bounded(cancel, func() error { tx = s.gdb.WithContext(txCtx).Begin(opts); return tx.Error })
+	if err != nil {
 		cancel()
-		return ctx, fmt.Errorf("begin transaction: %w", mapErr(tx.Error))
+		return ctx, fmt.Errorf("begin transaction: %w", mapErr(err))
 	}
 	return context.WithValue(ctx, txKey{}, &txState{tx: tx, dirty: new(bool), cancel: cancel}), nil
 }
@@ -71,8 +71,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	if st.nested {
 		return nil
 	}
-	var err error
-	s.bounded(st.cancel, func() { err = st.tx.Commit().Error })
+	err := s.bounded(st.cancel, func() error { return st.tx.Commit().Error })
 	st.cancel()
 	if err != nil {
 		return fmt.Errorf("commit: %w", mapErr(err))
@@ -92,8 +91,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 	if st.nested {
 		return nil
 	}
-	var err error
-	s.bounded(st.cancel, func() { err = st.tx.Rollback().Error })
+	err := s.bounded(st.cancel, func() error { return st.tx.Rollback().Error })
 	st.cancel()
 	if err != nil && !errors.Is(err, sql.ErrTxDone) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("rollback: %w", err)

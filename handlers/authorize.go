@@ -206,6 +206,7 @@ func withoutRequestObject(r *http.Request) *http.Request {
 // unverified URI.
 func (s *Server) authorizeError(c echo.Context, ar fosite.AuthorizeRequester, err error) {
 	ctx := c.Request().Context()
+	s.logOAuth5xx(ctx, err)
 	if ar != nil && !ar.IsRedirectURIValid() && strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
 		rfc := fosite.ErrorToRFC6749Error(err)
 		msg := rfc.GetDescription()

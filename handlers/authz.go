@@ -69,12 +69,19 @@ func (s *Server) resolvePrincipal(c echo.Context) (identity.Principal, error) {
 			return identity.Principal{}, errUnauthenticated()
 		}
 		p, err := s.Machines.AuthenticateAPIKey(ctx, token)
+		if unavailable(err) {
+			return identity.Principal{}, models.ErrUnavailable("api key lookup", err)
+		}
 		if err != nil {
 			return identity.Principal{}, models.NewError(models.KindUnauthenticated, "invalid_token", "The API key is not valid.", nil)
 		}
 		return p, nil
 	}
 	ar, sess, err := s.Provider.IntrospectAccessToken(ctx, token)
+	if unavailable(err) {
+		// The token may well be valid: 503, never a false 401.
+		return identity.Principal{}, models.ErrUnavailable("token lookup", err)
+	}
 	if err != nil {
 		return identity.Principal{}, models.NewError(models.KindUnauthenticated, "invalid_token", "The access token is not active.", nil)
 	}

@@ -35,6 +35,8 @@ func statusOf(k models.Kind) int {
 		return http.StatusConflict
 	case models.KindLocked, models.KindRateLimited:
 		return http.StatusTooManyRequests
+	case models.KindUnavailable:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
@@ -55,6 +57,13 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		mbe    *http.MaxBytesError
 	)
 	switch {
+	case unavailable(err):
+		// A dependency is down or too slow, even if a service wrapped the
+		// cause in an internal error: 503 and a time to come back.
+		status = http.StatusServiceUnavailable
+		body = apiError{Error: "temporarily_unavailable", Message: "The service is temporarily unavailable. Try again shortly."}
+		retryAfter(c.Response().Header())
+		s.Logger.ErrorContext(ctx, "request failed: dependency unavailable", "path", c.Request().URL.Path, "status", status, "err", err)
 	case errors.As(err, &me):
 		status = statusOf(me.Kind)
 		body = apiError{Error: me.Code, Message: me.Msg, Fields: me.Fields, RequiredPermission: me.RequiredPermission, StepUp: me.StepUp}

@@ -19,6 +19,9 @@ func (s *Server) introspect(c echo.Context) error {
 		ir, err = s.scopeIntrospection(ctx, c.Request(), ir)
 	}
 	if err != nil {
+		if s.writeOAuthUnavailable(ctx, c.Response(), err) {
+			return nil
+		}
 		setClientChallenge(c.Response(), c.Request(), err)
 		s.Provider.WriteIntrospectionError(ctx, c.Response(), err)
 		return nil
@@ -32,6 +35,11 @@ func (s *Server) introspect(c echo.Context) error {
 func (s *Server) revoke(c echo.Context) error {
 	ctx := c.Request().Context()
 	err := s.Provider.NewRevocationRequest(ctx, c.Request())
+	// fosite's writer answers 200 to temporarily_unavailable: the token
+	// may still be active, so say so (RFC 7009 §2.2.1) and let the client retry.
+	if s.writeOAuthUnavailable(ctx, c.Response(), err) {
+		return nil
+	}
 	setClientChallenge(c.Response(), c.Request(), err)
 	s.Provider.WriteRevocationResponse(ctx, c.Response(), err)
 	return nil

@@ -63,6 +63,12 @@ type Deps struct {
 	// lookup snapshot: one cache-generation read per request).
 	RequestContext func(context.Context) context.Context
 
+	// MaxInFlight bounds the requests served at once; the rest wait briefly,
+	// then answer 503 (0: no bound).
+	MaxInFlight int
+	// HealthTimeout is each health check's deadline (0: 1s).
+	HealthTimeout time.Duration
+
 	// Operator serves the system admins: tenants, impersonation, the audit log.
 	Operator *identity.Operator
 
@@ -123,6 +129,9 @@ func New(d Deps) (*echo.Echo, error) {
 		})
 	}
 	e.Use(s.logRequests)
+	if d.MaxInFlight > 0 {
+		e.Use(s.shedLoad(d.MaxInFlight))
+	}
 	e.Use(s.recoverPanics)
 	e.Use(limitBody)
 	// One input check for every route: no control character or invalid

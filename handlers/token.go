@@ -37,8 +37,7 @@ func (s *Server) token(c echo.Context) error {
 		err = fosite.ErrUnsupportedGrantType.WithWrap(err)
 	}
 	if err != nil {
-		setClientChallenge(w, c.Request(), err)
-		s.Provider.WriteAccessError(ctx, w, ar, concurrentAsInvalidGrant(err))
+		s.writeAccessError(ctx, c, ar, concurrentAsInvalidGrant(err))
 		return nil
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
@@ -48,7 +47,7 @@ func (s *Server) token(c echo.Context) error {
 		client := ar.GetClient()
 		tc, ok := client.(tenantClient)
 		if !ok {
-			s.Provider.WriteAccessError(ctx, w, ar, fosite.ErrServerError.WithHint("client has no tenant"))
+			s.writeAccessError(ctx, c, ar, fosite.ErrServerError.WithHint("client has no tenant"))
 			return nil
 		}
 		sess.Kind = oauth.KindClient
@@ -63,7 +62,7 @@ func (s *Server) token(c echo.Context) error {
 	}
 	resp, err := s.Provider.NewAccessResponse(ctx, ar)
 	if err != nil {
-		s.Provider.WriteAccessError(ctx, w, ar, concurrentAsInvalidGrant(err))
+		s.writeAccessError(ctx, c, ar, concurrentAsInvalidGrant(err))
 		return nil
 	}
 	s.Provider.WriteAccessResponse(ctx, w, ar, resp)

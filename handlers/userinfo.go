@@ -24,6 +24,9 @@ func (s *Server) userinfo(c echo.Context) error {
 		return bearerError(c, http.StatusUnauthorized, "invalid_request", "An access token is required.")
 	}
 	ar, sess, err := s.Provider.IntrospectAccessToken(ctx, token)
+	if unavailable(err) {
+		return models.ErrUnavailable("token lookup", err)
+	}
 	if err != nil {
 		var rfc *fosite.RFC6749Error
 		if errors.As(err, &rfc) && rfc.CodeField >= 500 {

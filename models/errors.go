@@ -21,6 +21,9 @@ const (
 	KindConflict
 	KindLocked
 	KindRateLimited
+	// KindUnavailable is a dependency (the database, Redis) that cannot be
+	// reached or did not answer within its deadline: 503 with Retry-After.
+	KindUnavailable
 )
 
 func (k Kind) String() string {
@@ -41,6 +44,8 @@ func (k Kind) String() string {
 		return "locked"
 	case KindRateLimited:
 		return "rate_limited"
+	case KindUnavailable:
+		return "unavailable"
 	default:
 		return "internal"
 	}
@@ -96,7 +101,7 @@ func (e *Error) LogValue() slog.Value {
 
 // LogLevel is the level at which the error deserves to be logged.
 func (e *Error) LogLevel() slog.Level {
-	if e.Kind == KindInternal {
+	if e.Kind == KindInternal || e.Kind == KindUnavailable {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
@@ -146,4 +151,33 @@ type StepUpInfo struct {
 	RequestEndpoint string `json:"request_endpoint"`
 	StatusEndpoint  string `json:"status_endpoint"`
 	TTLSeconds      int    `json:"ttl_seconds"`
+}
+
+// UnavailableRetryAfter is what a 503 tells the caller to wait.
+const UnavailableRetryAfter = 2 * time.Second
+
+// ErrUnavailable reports a dependency that cannot be reached or did not
+// answer in time; what names it ("database", "redis"). The caller should
+// retry after RetryAfter; the cause is logged, never shown.
+func ErrUnavailable(what string, cause error) *Error {
+	return &Error{Kind: KindUnavailable, Code: "temporarily_unavailable",
+		Msg: "The service is temporarily unavailable. Try again shortly.", RetryAfter: UnavailableRetryAfter,
+		Fields: nil, Err: fmt.Errorf("%s unavailable: %w", what, cause)}
+}
+
+// IsUnavailable reports whether any error in err's chain is an Error of
+// KindUnavailable, even beneath another Error (an Internal error wrapping an
+// unreachable database is still an outage, not a bug).
+func IsUnavailable(err error) bool {
+	for err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			return false
+		}
+		if e.Kind == KindUnavailable {
+			return true
+		}
+		err = e.Err
+	}
+	return false
 }

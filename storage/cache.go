@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/identity/identity/models"
 )
 
 // Cache is short-lived shared state: values that may vanish at any time
@@ -25,24 +30,152 @@ type Cache interface {
 }
 
 // RedisCache is a Cache in Redis.
+//
+// Every call has a short deadline (RedisOptions.Timeout) and goes through a
+// circuit breaker: after a few consecutive failures the breaker opens and
+// calls fail at once, for a second, before one probe is let through. A dead
+// or frozen Redis then costs microseconds per call, not a deadline. Failures
+// are models errors of KindUnavailable, so a caller that must fail closed
+// (rate limits, step-up flags) answers 503, and one that can do without
+// (caches) falls back to the database or bcrypt.
 type RedisCache struct {
 	rdb    *redis.Client
 	prefix string
+	cb     *gobreaker.CircuitBreaker[struct{}]
 }
 
-// NewRedisCache connects to the Redis named by url (redis://…), checking it answers.
+// RedisOptions tune OpenRedis.
+type RedisOptions struct {
+	// Timeout is the deadline of every Redis call (0: 250 ms); dialling gets
+	// four times as long.
+	Timeout time.Duration
+	// Logger is told when the breaker opens and closes.
+	Logger *slog.Logger
+}
+
+// NewRedisCache connects to the Redis named by url (redis://…), checking it
+// answers, with the default options.
 func NewRedisCache(ctx context.Context, url string) (*RedisCache, error) {
+	return OpenRedis(ctx, url, RedisOptions{})
+}
+
+// OpenRedis connects to the Redis named by url (redis://…), checking it answers.
+func OpenRedis(ctx context.Context, url string, o RedisOptions) (*RedisCache, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, errors.New("parse REDIS_URL: not a valid redis:// URL")
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = 250 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts.DialTimeout = 4 * o.Timeout
+	opts.ReadTimeout = o.Timeout
+	opts.WriteTimeout = o.Timeout
+	opts.PoolTimeout = o.Timeout
+	opts.ContextTimeoutEnabled = true
+	opts.MaxRetries = 1 // one retry covers a pooled connection Redis closed on restart
+	opts.MinRetryBackoff, opts.MaxRetryBackoff = time.Millisecond, 10*time.Millisecond
 	c := &RedisCache{rdb: redis.NewClient(opts), prefix: "identity:"}
+	c.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        "redis",
+		MaxRequests: 1,
+		Timeout:     time.Second,
+		ReadyToTrip: func(n gobreaker.Counts) bool { return n.ConsecutiveFailures >= 3 },
+		IsSuccessful: func(err error) bool {
+			return !redisFailure(err)
+		},
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			o.Logger.Warn("redis circuit breaker", "from", from.String(), "to", to.String())
+		},
+	})
+	c.rdb.AddHook(breakerHook{cb: c.cb})
 	if err := c.Ping(ctx); err != nil {
 		_ = c.rdb.Close()
 		return nil, err
 	}
 	return c, nil
 }
+
+// redisFailure reports an error that says Redis is unreachable or too slow,
+// as opposed to a miss or an error reply to one command.
+func redisFailure(err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var re redis.Error
+	if errors.As(err, &re) && !errors.Is(err, redis.ErrClosed) {
+		// An error reply: Redis answered. LOADING and similar replies of a
+		// restarting server still count as failures.
+		msg := re.Error()
+		return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "MASTERDOWN") || strings.HasPrefix(msg, "READONLY")
+	}
+	return true
+}
+
+// redisErr turns a failed call into an error callers can act on: an outage
+// is a models error of KindUnavailable (503 where it matters).
+func redisErr(op string, err error) error {
+	if redisFailure(err) || errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return models.ErrUnavailable("redis", fmt.Errorf("%s: %w", op, err))
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// breakerHook runs every Redis command through the circuit breaker.
+type breakerHook struct {
+	cb *gobreaker.CircuitBreaker[struct{}]
+}
+
+func (h breakerHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h breakerHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if connInit(cmd) {
+			// Commands go-redis sends while setting up a new connection pass
+			// straight through: they run inside the command that needed the
+			// connection, which the breaker already admitted (a half-open
+			// probe would otherwise block its own HELLO, forever).
+			return next(ctx, cmd)
+		}
+		_, err := h.cb.Execute(func() (struct{}, error) { return struct{}{}, next(ctx, cmd) })
+		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+			err = fmt.Errorf("redis circuit open: %w", err)
+			cmd.SetErr(err)
+		}
+		return err
+	}
+}
+
+// connInit reports a command of go-redis's connection set-up.
+func connInit(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "auth", "select", "client", "readonly":
+		return true
+	}
+	return false
+}
+
+func (h breakerHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && connInit(cmds[0]) {
+			return next(ctx, cmds)
+		}
+		_, err := h.cb.Execute(func() (struct{}, error) { return struct{}{}, next(ctx, cmds) })
+		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+			err = fmt.Errorf("redis circuit open: %w", err)
+			for _, cmd := range cmds {
+				cmd.SetErr(err)
+			}
+		}
+		return err
+	}
+}
+
+// BreakerState names the circuit breaker's state: closed, half-open or open.
+func (c *RedisCache) BreakerState() string { return c.cb.State().String() }
 
 // SetPrefix namespaces every key (tests use one prefix each).
 func (c *RedisCache) SetPrefix(p string) { c.prefix = p }
@@ -57,7 +190,7 @@ func (c *RedisCache) Get(ctx context.Context, key string) ([]byte, bool, error) 
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("redis get: %w", err)
+		return nil, false, redisErr("redis get", err)
 	}
 	return v, true, nil
 }
@@ -65,7 +198,7 @@ func (c *RedisCache) Get(ctx context.Context, key string) ([]byte, bool, error) 
 // Set implements Cache.
 func (c *RedisCache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := c.rdb.Set(ctx, c.prefix+key, value, ttl).Err(); err != nil {
-		return fmt.Errorf("redis set: %w", err)
+		return redisErr("redis set", err)
 	}
 	return nil
 }
@@ -73,7 +206,7 @@ func (c *RedisCache) Set(ctx context.Context, key string, value []byte, ttl time
 // Delete implements Cache.
 func (c *RedisCache) Delete(ctx context.Context, key string) error {
 	if err := c.rdb.Del(ctx, c.prefix+key).Err(); err != nil {
-		return fmt.Errorf("redis del: %w", err)
+		return redisErr("redis del", err)
 	}
 	return nil
 }
@@ -81,7 +214,7 @@ func (c *RedisCache) Delete(ctx context.Context, key string) error {
 // Ping implements Cache.
 func (c *RedisCache) Ping(ctx context.Context) error {
 	if err := c.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis ping: %w", err)
+		return redisErr("redis ping", err)
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" 
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	gen, cached := s.cachedGeneration(ctx)
 	if cached {
-		if e, hit := s.cache.clients.Get(id); hit && e.gen == gen {
+		if e, hit := s.cache.clients.Get(id); hit && s.cache.fresh(e.gen, gen, e.at, time.Now()) {
 			return &Client{Client: e.client, now: s.now()}, nil
 		}
 	}
@@ -126,7 +126,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 		return nil, fmt.Errorf("get client: %w", mapErr(err))
 	}
 	if cached {
-		s.cache.clients.Add(id, cachedClient{gen: gen, client: m})
+		s.cache.clients.Add(id, cachedClient{gen: gen, at: time.Now(), client: m})
 	}
 	return &Client{Client: m, now: s.now()}, nil
 }

@@ -197,7 +197,7 @@ func (s *Store) findAccessRow(ctx context.Context, key string, row *requestRow) 
 	gen, ok := s.cachedGeneration(ctx)
 	sig := hashKey(key)
 	if ok {
-		if e, hit := s.cache.tokens.Get(sig); hit && e.gen == gen {
+		if e, hit := s.cache.tokens.Get(sig); hit && s.cache.fresh(e.gen, gen, e.at, time.Now()) {
 			*row = e.row
 			return nil
 		}
@@ -206,7 +206,7 @@ func (s *Store) findAccessRow(ctx context.Context, key string, row *requestRow) 
 		return err
 	}
 	if ok {
-		s.cache.tokens.Add(sig, cachedToken{gen: gen, row: *row})
+		s.cache.tokens.Add(sig, cachedToken{gen: gen, at: time.Now(), row: *row})
 	}
 	return nil
 }

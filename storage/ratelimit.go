@@ -32,7 +32,9 @@ func NewRedisLimiter(rdb *redis.Client, prefix string) *RedisLimiter {
 func (r *RedisLimiter) Allow(ctx context.Context, key string, l models.RateLimit) (bool, time.Duration, error) {
 	res, err := r.l.Allow(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Rate, Burst: l.Rate, Period: l.Period})
 	if err != nil {
-		return false, 0, fmt.Errorf("redis rate limit: %w", err)
+		// Fail closed: without Redis no attempt is counted, so none is
+		// allowed; the caller answers 503 (never silently unlimited).
+		return false, 0, fmt.Errorf("redis rate limit: %w", redisErr("allow", err))
 	}
 	if res.Allowed > 0 {
 		return true, 0, nil // redis_rate reports -1 here; the twins agree on 0
@@ -48,7 +50,7 @@ func (r *RedisLimiter) Peek(ctx context.Context, key string, l models.RateLimit)
 	}
 	res, err := r.l.AllowN(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Rate, Burst: l.Rate, Period: l.Period}, 0)
 	if err != nil {
-		return false, 0, fmt.Errorf("redis rate limit: %w", err)
+		return false, 0, fmt.Errorf("redis rate limit: %w", redisErr("peek", err))
 	}
 	if res.Remaining >= 1 {
 		return true, 0, nil
@@ -64,7 +66,7 @@ func (r *RedisLimiter) Peek(ctx context.Context, key string, l models.RateLimit)
 // Reset forgets every event of key (a successful login clears its pair).
 func (r *RedisLimiter) Reset(ctx context.Context, key string) error {
 	if err := r.l.Reset(ctx, r.prefix+key); err != nil {
-		return fmt.Errorf("redis rate limit reset: %w", err)
+		return fmt.Errorf("redis rate limit: %w", redisErr("reset", err))
 	}
 	return nil
 }

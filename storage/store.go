@@ -41,6 +41,10 @@ type Options struct {
 	RefreshGracePeriod time.Duration
 	// MaxOpenConns sizes the PostgreSQL pool (0: 20).
 	MaxOpenConns int
+	// QueryTimeout is the deadline of every PostgreSQL statement and of
+	// BEGIN/COMMIT/ROLLBACK, the wait for a pooled connection included
+	// (0: 5s; negative: none).
+	QueryTimeout time.Duration
 	Logger       *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -62,6 +66,7 @@ type Store struct {
 	cache   *lookupCache
 	dialect Dialect
 	grace   time.Duration
+	timeout time.Duration
 	log     *slog.Logger
 	now     func() time.Time
 }
@@ -104,6 +109,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		sqlDB.SetMaxOpenConns(n)
 		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		s.timeout = opts.QueryTimeout
+		if s.timeout == 0 {
+			s.timeout = 5 * time.Second
+		}
+		if s.timeout > 0 {
+			if err := s.registerDeadlines(); err != nil {
+				return nil, fmt.Errorf("open postgres: %w", err)
+			}
+		}
 	case strings.HasPrefix(opts.DatabaseURL, "sqlite:"):
 		s.dialect = SQLite
 		path := strings.TrimPrefix(strings.TrimPrefix(opts.DatabaseURL, "sqlite:"), "//")
@@ -131,6 +145,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	default:
 		return nil, errors.New("open store: DATABASE_URL must start with postgres:// or sqlite:")
 	}
+	if err := s.registerUnavailable(); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -155,13 +172,15 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	if err := s.db(ctx).Raw("SELECT 1").Scan(&one).Error; err != nil {
-		return fmt.Errorf("ping %s: %w", s.dialect, err)
+		return fmt.Errorf("ping %s: %w", s.dialect, repoErr(err, "database"))
 	}
 	return nil
 }
 
-// Close closes the connection pool.
+// Close closes the connection pool (and stops retrying a pending cache
+// invalidation).
 func (s *Store) Close() error {
+	s.stopPendingBump()
 	sqlDB, err := s.gdb.DB()
 	if err != nil {
 		return fmt.Errorf("close store: %w", err)

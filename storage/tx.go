@@ -20,6 +20,9 @@ type txKey struct{}
 type txState struct {
 	tx     *gorm.DB
 	nested bool
+	// cancel ends the transaction's context: armed by a timer around BEGIN,
+	// COMMIT and ROLLBACK (the store's deadline), called once it is over.
+	cancel context.CancelFunc
 	// dirty is shared with nested states: set when the transaction changed
 	// something the lookup cache may hold, so Commit bumps the generation.
 	dirty *bool
@@ -49,11 +52,14 @@ func (s *Store) begin(ctx context.Context, opts *sql.TxOptions) (context.Context
 	if s.dialect == SQLite {
 		opts = nil // SQLite transactions are serializable; the driver takes no isolation levels
 	}
-	tx := s.gdb.WithContext(ctx).Begin(opts)
-	if tx.Error != nil {
-		return ctx, fmt.Errorf("begin transaction: %w", mapErr(tx.Error))
+	txCtx, cancel := context.WithCancel(ctx)
+	var tx *gorm.DB
+	err := s.bounded(cancel, func() error { tx = s.gdb.WithContext(txCtx).Begin(opts); return tx.Error })
+	if err != nil {
+		cancel()
+		return ctx, fmt.Errorf("begin transaction: %w", mapErr(err))
 	}
-	return context.WithValue(ctx, txKey{}, &txState{tx: tx, dirty: new(bool)}), nil
+	return context.WithValue(ctx, txKey{}, &txState{tx: tx, dirty: new(bool), cancel: cancel}), nil
 }
 
 // Commit commits the transaction BeginTX put in ctx.
@@ -65,7 +71,9 @@ func (s *Store) Commit(ctx context.Context) error {
 	if st.nested {
 		return nil
 	}
-	if err := st.tx.Commit().Error; err != nil {
+	err := s.bounded(st.cancel, func() error { return st.tx.Commit().Error })
+	st.cancel()
+	if err != nil {
 		return fmt.Errorf("commit: %w", mapErr(err))
 	}
 	if *st.dirty {
@@ -83,7 +91,9 @@ func (s *Store) Rollback(ctx context.Context) error {
 	if st.nested {
 		return nil
 	}
-	if err := st.tx.Rollback().Error; err != nil && !errors.Is(err, sql.ErrTxDone) {
+	err := s.bounded(st.cancel, func() error { return st.tx.Rollback().Error })
+	st.cancel()
+	if err != nil && !errors.Is(err, sql.ErrTxDone) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("rollback: %w", err)
 	}
 	return nil

@@ -79,6 +79,10 @@ type Config struct {
 	KeyReloadInterval time.Duration
 	DBMaxConns        int
 	LookupCacheSize   int
+	DBTimeout         time.Duration
+	MaxInFlight       int
+	RedisTimeout      time.Duration
+	ShutdownGrace     time.Duration
 	SMTPURL           Secret
 	LockoutThreshold  int
 	LockoutDuration   time.Duration
@@ -144,6 +148,10 @@ var envVars = []envVar{
 	{"IDENTITY_KEY_RELOAD_INTERVAL", "10s", "how often an instance reloads signing keys from the database"},
 	{"IDENTITY_DB_MAX_CONNS", "20", "PostgreSQL connection pool size"},
 	{"IDENTITY_LOOKUP_CACHE_SIZE", "20000", "access tokens kept in each instance's lookup cache (invalidated through Redis on any revocation; 0 disables)"},
+	{"IDENTITY_DB_TIMEOUT", "5s", "deadline of every PostgreSQL statement and transaction (pool wait included); past it the request answers 503"},
+	{"IDENTITY_MAX_INFLIGHT", "0", "requests served at once before the rest are shed with 503 (0: 8 per database connection, at least 128)"},
+	{"IDENTITY_REDIS_TIMEOUT", "250ms", "deadline of every Redis call; a circuit breaker then skips Redis while it is down"},
+	{"IDENTITY_SHUTDOWN_GRACE", "15s", "on SIGTERM, how long in-flight requests may take to finish before the process exits"},
 	{"SMTP_URL", "", "smtp://[user:pass@]host[:port]?from=addr[&tls=starttls|tls|none]; unset: e-mail is written to the log"},
 	{"IDENTITY_DEV_LOG_MAIL", "0", "1: development only. Allows PostgreSQL without SMTP_URL, and lets the log mailer write whole messages (one-time codes included) at debug level; otherwise it logs recipient and subject only"},
 	{"IDENTITY_LOCKOUT_THRESHOLD", "5", "failed logins that lock an account"},
@@ -232,6 +240,10 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		KeyReloadInterval: dur("IDENTITY_KEY_RELOAD_INTERVAL", time.Second, 10*time.Minute),
 		DBMaxConns:        integer("IDENTITY_DB_MAX_CONNS", 1, 1000),
 		LookupCacheSize:   integer("IDENTITY_LOOKUP_CACHE_SIZE", 0, 10000000),
+		DBTimeout:         dur("IDENTITY_DB_TIMEOUT", 100*time.Millisecond, 5*time.Minute),
+		MaxInFlight:       integer("IDENTITY_MAX_INFLIGHT", 0, 1000000),
+		RedisTimeout:      dur("IDENTITY_REDIS_TIMEOUT", 10*time.Millisecond, time.Minute),
+		ShutdownGrace:     dur("IDENTITY_SHUTDOWN_GRACE", 0, 10*time.Minute),
 		LogFormat:         get("IDENTITY_LOG_FORMAT"),
 		SMTPURL:           Secret(get("SMTP_URL")),
 		LockoutThreshold:  integer("IDENTITY_LOCKOUT_THRESHOLD", 1, 100),

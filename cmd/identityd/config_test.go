@@ -119,6 +119,11 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"remember ttl not a duration", map[string]string{"IDENTITY_REMEMBER_TTL": "30 days"}, "IDENTITY_REMEMBER_TTL", ""},
 		{"key reload zero", map[string]string{"IDENTITY_KEY_RELOAD_INTERVAL": "0s"}, "IDENTITY_KEY_RELOAD_INTERVAL", ""},
 		{"db max conns zero", map[string]string{"IDENTITY_DB_MAX_CONNS": "0"}, "IDENTITY_DB_MAX_CONNS", ""},
+		{"db timeout too short", map[string]string{"IDENTITY_DB_TIMEOUT": "1ms"}, "IDENTITY_DB_TIMEOUT", ""},
+		{"db timeout word", map[string]string{"IDENTITY_DB_TIMEOUT": "soon"}, "IDENTITY_DB_TIMEOUT", ""},
+		{"max in flight negative", map[string]string{"IDENTITY_MAX_INFLIGHT": "-1"}, "IDENTITY_MAX_INFLIGHT", ""},
+		{"redis timeout too long", map[string]string{"IDENTITY_REDIS_TIMEOUT": "2m"}, "IDENTITY_REDIS_TIMEOUT", ""},
+		{"shutdown grace negative", map[string]string{"IDENTITY_SHUTDOWN_GRACE": "-1s"}, "IDENTITY_SHUTDOWN_GRACE", ""},
 		{"log level", map[string]string{"IDENTITY_LOG_LEVEL": "verbose"}, "IDENTITY_LOG_LEVEL", ""},
 		{"log format", map[string]string{"IDENTITY_LOG_FORMAT": "xml"}, "IDENTITY_LOG_FORMAT", ""},
 		// The log mailer would write one-time codes into a production log.

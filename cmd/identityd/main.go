@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -351,11 +352,12 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// serve runs the HTTP server until ctx ends, then drains for 10 s.
+// serve runs the HTTP server until ctx ends, then drains (shutdown).
 func serve(ctx context.Context, app *App, start time.Time) error {
+	d := &drainer{next: app.Echo}
 	srv := &http.Server{
 		Addr:              app.Config.Addr,
-		Handler:           app.Echo,
+		Handler:           d,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -390,8 +392,59 @@ func serve(ctx context.Context, app *App, start time.Time) error {
 		return fmt.Errorf("IDENTITY_ADDR: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	return shutdown(ctx, srv, ln, d, app)
+}
+
+// drainer counts the requests in flight and, once shutdown has begun, asks
+// every client to close its connection after the response (Connection:
+// close), so keep-alive connections end cleanly after their last answer
+// instead of being cut while a request is on its way.
+type drainer struct {
+	next    http.Handler
+	closing atomic.Bool
+	active  atomic.Int64
+	lastEnd atomic.Int64 // unix nanoseconds
+}
+
+func (d *drainer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d.active.Add(1)
+	defer func() {
+		d.lastEnd.Store(time.Now().UnixNano())
+		d.active.Add(-1)
+	}()
+	if d.closing.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	d.next.ServeHTTP(w, r)
+}
+
+// shutdown stops the server gracefully within IDENTITY_SHUTDOWN_GRACE:
+//  1. the listener closes at once (nothing new is accepted);
+//  2. every response from now on carries Connection: close, and we wait
+//     until no request is in flight and none has ended for a moment (so
+//     clients on keep-alive connections have had their last answer);
+//  3. http.Server.Shutdown closes the idle connections and waits for any
+//     straggler; only then are the pools closed (run's deferred App.Close).
+//
+// Past the grace, remaining connections are cut and serve reports it (exit 1).
+func shutdown(ctx context.Context, srv *http.Server, ln net.Listener, d *drainer, app *App) error {
+	grace := app.Config.ShutdownGrace
+	app.Log.Info("shutting down", "grace", grace.String(), "in_flight", d.active.Load())
+	deadline := time.Now().Add(grace)
+	_ = ln.Close()
+	d.closing.Store(true)
+	const quiet = 200 * time.Millisecond
+	for drainUntil := time.Now().Add(grace / 2); time.Now().Before(drainUntil); time.Sleep(10 * time.Millisecond) {
+		if d.active.Load() == 0 && time.Since(time.Unix(0, d.lastEnd.Load())) >= quiet {
+			break
+		}
+	}
+	shutdownCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
-	app.Log.Info("shutting down")
-	return srv.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: in-flight requests still running after IDENTITY_SHUTDOWN_GRACE (%s): %w", grace, err)
+	}
+	app.Log.Info("shut down: every in-flight request finished")
+	return nil
 }

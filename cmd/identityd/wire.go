@@ -66,6 +66,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		DatabaseURL:        string(cfg.DatabaseURL),
 		RefreshGracePeriod: cfg.RefreshGrace,
 		MaxOpenConns:       cfg.DBMaxConns,
+		QueryTimeout:       cfg.DBTimeout,
 		Logger:             log,
 	})
 	if err != nil {
@@ -78,7 +79,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	}
 	health := []handlers.HealthCheck{{Name: "database", Check: a.Store.Ping}}
 	if cfg.RedisURL != "" {
-		rc, err := storage.NewRedisCache(ctx, string(cfg.RedisURL))
+		rc, err := storage.OpenRedis(ctx, string(cfg.RedisURL), storage.RedisOptions{Timeout: cfg.RedisTimeout, Logger: log})
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
@@ -191,6 +192,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Ring: ring, Health: health, Logger: log, Operator: a.Operator, Machines: machines,
 		CORSOrigins: cfg.CORSOrigins, IPDenyList: cfg.IPDenyList, TrustedProxies: cfg.TrustedProxies,
 		RedirectOrigins: cfg.RedirectOrigins,
+		MaxInFlight:     maxInFlight(cfg),
 	})
 	if err != nil {
 		a.Close()
@@ -204,6 +206,19 @@ var (
 	_ handlers.MachineAuth  = (*identity.Machines)(nil)
 	_ handlers.MachineAdmin = (*identity.Machines)(nil)
 )
+
+// maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database
+// connection (at least 128) when it is 0.
+func maxInFlight(cfg *Config) int {
+	if cfg.MaxInFlight > 0 {
+		return cfg.MaxInFlight
+	}
+	n := 1
+	if strings.HasPrefix(string(cfg.DatabaseURL), "postgres") {
+		n = cfg.DBMaxConns
+	}
+	return max(128, 8*n)
+}
 
 // issuerName is how authenticator apps label this service: the issuer's host.
 func issuerName(issuer string) string {

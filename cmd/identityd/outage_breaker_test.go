@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/identity/identity/models"
+	"github.com/identity/identity/storage"
+)
+
+// A dead Redis costs microseconds once the breaker is open, every failure is
+// an "unavailable" error (503 where it matters), and the breaker closes again
+// once Redis is back — also through a proxy, where a half-open probe must not
+// block its own connection set-up.
+func TestOutageRedisBreaker(t *testing.T) {
+	rs := startRedis(t)
+	p := startProxy(t, rs.Addr())
+	ctx := context.Background()
+	for name, url := range map[string]string{"direct": rs.URL(), "proxied": p.URL()} {
+		c, err := storage.OpenRedis(ctx, url, storage.RedisOptions{Timeout: 200 * time.Millisecond})
+		require.NoError(t, err, name)
+		t.Cleanup(func() { _ = c.Close() })
+		require.NoError(t, c.Set(ctx, "k", []byte("v"), time.Minute), name)
+	}
+	c, err := storage.OpenRedis(ctx, p.URL(), storage.RedisOptions{Timeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	rs.Stop()
+	for i := 0; i < 5; i++ {
+		err := c.Ping(ctx)
+		require.True(t, models.IsUnavailable(err), "ping with Redis down: %v", err)
+	}
+	require.Equal(t, "open", c.BreakerState())
+	start := time.Now()
+	for i := 0; i < 1000; i++ {
+		_, _, err := c.Get(ctx, "k")
+		require.True(t, models.IsUnavailable(err))
+	}
+	require.Less(t, time.Since(start), time.Second, "1000 calls on an open breaker cost no round trip")
+	rs.Start()
+	waitFor(t, 10*time.Second, "the breaker closes once Redis is back", func() bool { return c.Ping(ctx) == nil })
+	require.Equal(t, "closed", c.BreakerState())
+}

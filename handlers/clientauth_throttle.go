@@ -44,6 +44,10 @@ func (s *Server) clientAuthGuard(next echo.HandlerFunc) echo.HandlerFunc {
 		err := next(c)
 		res.Writer = orig
 		if refused := sc.Refused(); refused != nil {
+			if s.writeOAuthUnavailable(c.Request().Context(), orig, refused) {
+				res.Status = http.StatusServiceUnavailable
+				return nil
+			}
 			retry := 1
 			var me *models.Error
 			if errors.As(refused, &me) && me.RetryAfter > 0 {

@@ -248,6 +248,10 @@ func (a *Accounts) ClientAuthGate(ctx context.Context, clientID, ip string) erro
 	for _, k := range []string{"client:" + clientID, "ip:" + ip} {
 		ok, retry, err := a.Limiter.Peek(ctx, "client_auth:"+k, l)
 		if err != nil {
+			if models.IsUnavailable(err) {
+				// Fail closed, but say why: a 503, never an unlimited guess.
+				return fmt.Errorf("rate limit client auth: %w", err)
+			}
 			return models.ErrInternal(fmt.Errorf("rate limit client auth: %w", err))
 		}
 		if !ok {

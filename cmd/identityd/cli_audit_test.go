@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -22,24 +21,6 @@ func caScalar(t *testing.T, app *App, q string, args ...any) string {
 	return s
 }
 
-// caPlaceholders writes ? placeholders as $1, $2, … for PostgreSQL.
-func caPlaceholders(backend, sql string) string {
-	if backend == "sqlite" {
-		return sql
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range sql {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
 // TestCLICreatesGoThroughTheServices: tenants, users and clients created at
 // the command line pass the API's validation (the password policy the
 // README's old quickstart password broke, control characters) and write
@@ -57,7 +38,7 @@ func TestCLICreatesGoThroughTheServices(t *testing.T) {
 			app := cliApp(t, env)
 			q := func(sql string, args ...any) string {
 				t.Helper()
-				return caScalar(t, app, caPlaceholders(b.Name, sql), args...)
+				return caScalar(t, app, rebind(app.Store.Dialect(), sql), args...)
 			}
 			actor := func(action, tenantID string) string {
 				return q("SELECT COALESCE(MAX(actor_id), '') FROM audit_logs WHERE action = ? AND tenant_id = ?", action, tenantID)

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -19,13 +16,7 @@ import (
 func idClaims(t *testing.T, tok *oauth2.Token) map[string]any {
 	t.Helper()
 	raw, _ := tok.Extra("id_token").(string)
-	parts := strings.Split(raw, ".")
-	require.Len(t, parts, 3, "an ID token")
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	require.NoError(t, err)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(b, &m))
-	return m
+	return jwtClaims(t, raw)
 }
 
 // RFC 9470 style step-up at the authorization endpoint: acr_values asking

@@ -1,4 +1,4 @@
-module github.com/identity/identity
+module github.com/identityd/identityd
 
 go 1.26.8
 

@@ -9,8 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
 )
 
 // auditRoutes are the audit log API: the tenant's log (the tenant taken

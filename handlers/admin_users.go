@@ -8,8 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
 )
 
 // The users of a tenant, managed by its administrators: the tenant is the

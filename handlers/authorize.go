@@ -11,8 +11,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
 
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/oauth"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/oauth"
 )
 
 const (

@@ -7,9 +7,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/oauth"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/oauth"
 )
 
 // Every /api route that acts on a tenant's objects goes through one chain:

@@ -12,8 +12,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/oauth"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/oauth"
 )
 
 // clientAuthGuard throttles failed client authentication at the token,

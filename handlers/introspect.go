@@ -3,7 +3,7 @@ package handlers
 import (
 	"github.com/labstack/echo/v4"
 
-	"github.com/identity/identity/oauth"
+	"github.com/identityd/identityd/oauth"
 )
 
 // introspect is RFC 7662 token introspection. The caller authenticates as a

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ory/fosite"
 
-	"github.com/identity/identity/oauth"
+	"github.com/identityd/identityd/oauth"
 )
 
 // allTenantsClient is implemented by clients that may be registered as a

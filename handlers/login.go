@@ -10,9 +10,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/oauth"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/oauth"
 )
 
 // loginTarget is what a signed return_to tells the login page: where to go

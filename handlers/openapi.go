@@ -5,7 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/identity/identity/docs"
+	"github.com/identityd/identityd/docs"
 )
 
 // openAPI serves the OpenAPI 3.1 document of the API (docs/openapi.json,

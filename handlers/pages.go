@@ -11,7 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/identity/identity/templates"
+	"github.com/identityd/identityd/templates"
 )
 
 func (s *Server) loadPages() error {

@@ -14,11 +14,11 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/ory/fosite"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/keyring"
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/oauth"
-	"github.com/identity/identity/templates"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/oauth"
+	"github.com/identityd/identityd/templates"
 )
 
 // ClientStore finds OAuth clients.

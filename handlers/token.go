@@ -9,8 +9,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/oauth"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/oauth"
 )
 
 // tenantClient is a client that belongs to a tenant.

@@ -8,8 +8,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
 
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/oauth"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/oauth"
 )
 
 // userinfo is the OpenID Connect UserInfo endpoint (Core §5.3). The access

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 func parseLimit(v string) (int, error) {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/identity/identity/oauth"
+	"github.com/identityd/identityd/oauth"
 )
 
 func (s *Server) discovery(c echo.Context) error {

@@ -14,8 +14,8 @@ import (
 	"github.com/mileusna/useragent"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/identity/identity/keyring"
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/models"
 )
 
 // AccountsConfig holds the tunables of account security.

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/identity/identity/keyring"
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/models"
 )
 
 // AdminStore is what Admin needs from storage.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // AuthzStore is what the Authorizer needs from storage.

@@ -9,11 +9,11 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/keyring"
-	"github.com/identity/identity/oauth"
-	"github.com/identity/identity/storage"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/oauth"
+	"github.com/identityd/identityd/storage"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 const (

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/migrations"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/migrations"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // TestDangerZoneMigration: migration 00006 gives an existing tenant's

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // AccountStore is what the account-security services need from storage.

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // DirectoryStore is what the Directory needs from storage: a tenant's users

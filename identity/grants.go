@@ -3,7 +3,7 @@ package identity
 import (
 	"context"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // Who may grant (issue 8). One rule, checked by checkCovers on every path

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/identity/identity/keyring"
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/models"
 )
 
 // EncodeAuditCursor makes the opaque keyset cursor of an audit page from

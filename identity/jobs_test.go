@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 func TestAuditCursor(t *testing.T) {

@@ -3,7 +3,7 @@ package identity
 import (
 	"context"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // ErrBadCredentials is the one answer to a wrong tenant, e-mail or password,

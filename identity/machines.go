@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/identity/identity/keyring"
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/models"
 )
 
 // MachineStore is what Machines needs from storage. Every method takes the

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // MailStore is the durable queue behind MailQueue (the mail_outbox table).

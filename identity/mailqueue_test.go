@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/keyring"
-	"github.com/identity/identity/storage"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/storage"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // mqClock is a settable clock shared by the store and the queue.

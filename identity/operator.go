@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // OperatorStore is what the Operator needs from storage.

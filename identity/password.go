@@ -4,7 +4,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // PasswordRule is one rule of the password policy.

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
 )
 
 func TestCheckPassword(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/identity/identity/identity"
+	"github.com/identityd/identityd/identity"
 )
 
 func TestPermissionGrants(t *testing.T) {

@@ -1,6 +1,6 @@
 package identity
 
-import "github.com/identity/identity/models"
+import "github.com/identityd/identityd/models"
 
 // CheckPIN applies the PIN rules: exactly 6 digits, not an ascending or
 // descending run (123456, 654321, 345678), not one digit repeated (000000).

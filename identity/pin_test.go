@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
 )
 
 func TestCheckPIN(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // Rate limits that do not punish success (issue 8 §3). Every credential

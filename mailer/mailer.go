@@ -13,7 +13,7 @@ import (
 
 	"github.com/wneessen/go-mail"
 
-	"github.com/identity/identity/identity"
+	"github.com/identityd/identityd/identity"
 )
 
 // LogMailer logs each message instead of sending it: the recipient and the

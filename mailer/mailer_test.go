@@ -14,8 +14,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/mailer"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/mailer"
 )
 
 // received is one message as a real SMTP server got it.

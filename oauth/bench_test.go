@@ -10,7 +10,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/hmac"
 
-	"github.com/identity/identity/keyring"
+	"github.com/identityd/identityd/keyring"
 )
 
 type benchCache struct{ m map[string][]byte }

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/identity/identity/keyring"
+	"github.com/identityd/identityd/keyring"
 )
 
 // SecretCache is where the Hasher remembers secrets it has verified. Entries

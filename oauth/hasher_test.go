@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/identity/identity/keyring"
-	"github.com/identity/identity/oauth"
+	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/oauth"
 )
 
 // countingCache is an in-memory SecretCache that records what the Hasher

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // IssueImpersonationToken mints a first-party access token for u on behalf

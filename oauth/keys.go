@@ -13,8 +13,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/identity/identity/keyring"
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/models"
 )
 
 // KeyStore keeps signing keys; storage.Store implements it.

@@ -11,7 +11,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/hmac"
 
-	"github.com/identity/identity/keyring"
+	"github.com/identityd/identityd/keyring"
 )
 
 // Lifespans of what the provider issues.

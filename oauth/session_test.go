@@ -8,7 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
-	"github.com/identity/identity/oauth"
+	"github.com/identityd/identityd/oauth"
 )
 
 func fullSession() *oauth.Session {

@@ -10,7 +10,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/jwt"
 
-	"github.com/identity/identity/keyring"
+	"github.com/identityd/identityd/keyring"
 )
 
 // Token prefixes make our tokens recognisable to secret scanners and to

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/identity/identity/storage"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/storage"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 func TestCaches(t *testing.T) {

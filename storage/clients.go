@@ -10,7 +10,7 @@ import (
 	"github.com/ory/fosite"
 	"gorm.io/gorm"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // Client adapts a models.Client to fosite's client interfaces.

@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // GetConsent returns what the user granted the client, or nil if nothing.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // The directory: a tenant's users and its permission model (roles,

@@ -12,7 +12,7 @@ import (
 	"github.com/ory/fosite"
 	"gorm.io/gorm"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // mapErr turns database errors that have a meaning for callers into fosite's

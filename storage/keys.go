@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/models"
 )
 
 // ListSigningKeys returns the keys still published (PublishUntil unset or in

@@ -12,10 +12,10 @@ import (
 	"github.com/ory/fosite"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/oauth"
-	"github.com/identity/identity/storage"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/oauth"
+	"github.com/identityd/identityd/storage"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // partitionedGeneration is one instance's view of a shared generation: while

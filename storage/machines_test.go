@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/storage"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/storage"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // TestAPIKeyLookupOneIndexedRead proves the API-key lookup is one statement

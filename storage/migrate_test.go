@@ -7,9 +7,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/storage"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/storage"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // wantTables is the schema the migrations promise.

@@ -20,7 +20,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"github.com/identity/identity/migrations"
+	"github.com/identityd/identityd/migrations"
 )
 
 // Dialect names the SQL database behind a Store.

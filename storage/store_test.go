@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/identity/identity/storage"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/storage"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // TestMain runs the package in a local zone that is not UTC, so a time that

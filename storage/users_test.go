@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/storage"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/storage"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // TestGetUserAndTenantState: bearer authentication reads the user and its

@@ -17,10 +17,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/oauth"
-	"github.com/identity/identity/storage"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/oauth"
+	"github.com/identityd/identityd/storage"
 )
 
 // hdBearer sends method path with the bearer token placed as where says:

@@ -12,7 +12,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // mtMessage is one message a real SMTP server received.

@@ -10,9 +10,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // Issue 8, section 1: who may grant. Grants and changes of principals are

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // rfcErrorCodes are the error codes an OAuth endpoint may answer with:

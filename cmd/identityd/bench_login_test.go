@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // TestLoginThroughput measures POST /api/auth/login against a real server

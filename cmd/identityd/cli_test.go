@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/storage"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/storage"
 )
 
 // cliEnv is the environment of a CLI test: an empty SQLite data dir.

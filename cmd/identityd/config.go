@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/keyring"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/keyring"
 )
 
 func splitComma(s string) []string {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/identity/identity/identity"
+	"github.com/identityd/identityd/identity"
 )
 
 // cfgEnv is a getenv over a map.

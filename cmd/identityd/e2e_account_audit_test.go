@@ -13,7 +13,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/stretchr/testify/require"
 
-	"github.com/identity/identity/identity"
+	"github.com/identityd/identityd/identity"
 )
 
 // accAuditPages walks GET /api/audit/me with limit per page and returns

@@ -20,9 +20,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/net/html"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // User agents the account tests send; the device list must parse them.

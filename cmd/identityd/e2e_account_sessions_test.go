@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/identity/identity/identity"
+	"github.com/identityd/identityd/identity"
 )
 
 func accTime(t *testing.T, v any) time.Time {

@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/oauth"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/oauth"
 )
 
 // idClaims decodes an ID token's payload (its signature is verified by the

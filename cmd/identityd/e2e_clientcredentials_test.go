@@ -14,9 +14,9 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/keyring"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 func ccConfig(srv *testServer, cc *identity.CreatedClient, style oauth2.AuthStyle, scopes ...string) *clientcredentials.Config {

@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/identity/identity/identity"
+	"github.com/identityd/identityd/identity"
 )
 
 // dvFind returns the entry of list with id, or nil.

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // refreshRequest posts a refresh_token grant as the client cc.

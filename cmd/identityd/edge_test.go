@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/identity/identity/handlers"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/handlers"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 func edgeGet(t *testing.T, target string, hdr map[string]string) *httpResult {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // FuzzTokenEndpoint posts arbitrary bodies, with arbitrary content types and

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // testServer is a real identityd wired from a Config, served by httptest.

@@ -12,9 +12,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // Tenant isolation, generated from the route table: every route registered

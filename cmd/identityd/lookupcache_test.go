@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // With the lookup cache warm on instance B, a revocation made through

@@ -29,8 +29,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/models"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
 )
 
 const usage = `usage: identityd <command>

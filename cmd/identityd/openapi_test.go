@@ -13,9 +13,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/identity/identity/docs"
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/docs"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // oaOperation is the part of an OpenAPI operation the tests read.

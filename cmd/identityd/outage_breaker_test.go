@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/storage"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/storage"
 )
 
 // A dead Redis costs microseconds once the breaker is open, every failure is

@@ -26,7 +26,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // outageRequired reports whether the suite must run (and fail when it cannot

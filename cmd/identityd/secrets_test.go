@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/keyring"
-	"github.com/identity/identity/storage"
-	"github.com/identity/identity/storage/storagetest"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/storage"
+	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // secBrowser is a minimal browser: a cookie jar, no automatic redirects, and

@@ -10,12 +10,12 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/identity/identity/handlers"
-	"github.com/identity/identity/identity"
-	"github.com/identity/identity/keyring"
-	"github.com/identity/identity/mailer"
-	"github.com/identity/identity/oauth"
-	"github.com/identity/identity/storage"
+	"github.com/identityd/identityd/handlers"
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/mailer"
+	"github.com/identityd/identityd/oauth"
+	"github.com/identityd/identityd/storage"
 )
 
 // App is a wired server: every part built from one Config.

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-const module = "github.com/identity/identity/"
+const module = "github.com/identityd/identityd/"
 
 // rules are the imports each layer must not reach, directly or through
 // another package: a prefix of the import path ("gorm.io/" is every GORM

@@ -16,9 +16,9 @@ import (
 
 	"github.com/ory/fosite"
 
-	"github.com/identity/identity/models"
-	"github.com/identity/identity/oauth"
-	"github.com/identity/identity/storage"
+	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/oauth"
+	"github.com/identityd/identityd/storage"
 )
 
 // OpenFunc returns a fresh, migrated, empty store opened with opts

@@ -15,7 +15,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"github.com/identity/identity/storage"
+	"github.com/identityd/identityd/storage"
 )
 
 // Backend is one database a test runs against.

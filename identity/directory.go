@@ -30,7 +30,7 @@ type DirectoryStore interface {
 	UpdateUserFields(ctx context.Context, tenantID, userID string, fields map[string]any) error
 	// ListUsers returns one page ordered by e-mail and the total count; nil
 	// filters are off, role is a role id or name.
-	ListUsers(ctx context.Context, tenantID, query string, active, locked, twoFactor *bool, role string, offset, limit int) ([]models.User, int, error)
+	ListUsers(ctx context.Context, f models.UserFilter) ([]models.User, int, error)
 	DeleteUser(ctx context.Context, tenantID, id string) error
 	RevokeUserSessions(ctx context.Context, tenantID, userID, keepID string, oauthGrants bool) (int, error)
 	ReplaceRecoveryCodes(ctx context.Context, tenantID, userID string, hashes []string) error
@@ -227,7 +227,8 @@ func (d *Directory) ListUsers(ctx context.Context, tenantID string, q UserQuery)
 	if len(fields) > 0 {
 		return nil, models.ErrInvalid(fields)
 	}
-	users, total, err := d.Store.ListUsers(ctx, tenantID, q.Q, q.Active, q.Locked, q.TwoFactor, q.Role, (q.Page-1)*q.PerPage, q.PerPage)
+	users, total, err := d.Store.ListUsers(ctx, models.UserFilter{TenantID: tenantID, Query: q.Q, Active: q.Active, Locked: q.Locked,
+		TwoFactor: q.TwoFactor, Role: q.Role, Offset: (q.Page - 1) * q.PerPage, Limit: q.PerPage})
 	if err != nil {
 		return nil, err
 	}

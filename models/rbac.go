@@ -51,36 +51,3 @@ type PolicyAssignment struct {
 	PolicyID      string `gorm:"primaryKey"`
 	CreatedAt     time.Time
 }
-
-// ServiceAccount is a non-human principal of a tenant.
-type ServiceAccount struct {
-	ID          string `gorm:"primaryKey"`
-	TenantID    string
-	Name        string
-	Description string
-	IsActive    bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-}
-
-// APIKey authenticates a service account as "Authorization: Bearer <key>".
-// KeyHash is a keyed SHA-256 of the key, so lookup is one indexed read.
-type APIKey struct {
-	ID               string `gorm:"primaryKey"`
-	TenantID         string
-	ServiceAccountID string
-	Name             string
-	Prefix           string
-	KeyHash          string `json:"-"`
-	LastUsedAt       *time.Time
-	ExpiresAt        *time.Time
-	RevokedAt        *time.Time
-	CreatedAt        time.Time
-}
-
-// JobLease lets one instance at a time run a periodic job.
-type JobLease struct {
-	Name        string `gorm:"primaryKey"`
-	Holder      string
-	LeasedUntil time.Time
-}

@@ -29,7 +29,8 @@ func likePattern(q string) string {
 // ListUsers returns one page of the tenant's users ordered by e-mail, and
 // how many match in all. query searches e-mail and name (case-insensitive);
 // nil filters are off; role is a role id or a role name (tenant or global).
-func (s *Store) ListUsers(ctx context.Context, tenantID, query string, active, locked, twoFactor *bool, role string, offset, limit int) ([]models.User, int, error) {
+func (s *Store) ListUsers(ctx context.Context, f models.UserFilter) ([]models.User, int, error) {
+	tenantID, query, active, locked, twoFactor, role, offset, limit := f.TenantID, f.Query, f.Active, f.Locked, f.TwoFactor, f.Role, f.Offset, f.Limit
 	now := s.now()
 	q := s.db(ctx).Model(&models.User{}).Where("users.tenant_id = ?", tenantID)
 	if query != "" {

@@ -1,6 +1,21 @@
 package models
 
-import "time"
+import (
+	"time"
+)
+
+// AuditLog is one security-relevant event. Metadata never holds a secret.
+type AuditLog struct {
+	ID        string    `gorm:"primaryKey" json:"id"`
+	TenantID  *string   `json:"tenant_id"`
+	UserID    *string   `json:"user_id"`
+	ActorID   string    `json:"actor_id,omitempty"`
+	Action    string    `json:"action"`
+	IPAddress string    `json:"ip_address"`
+	UserAgent string    `json:"user_agent"`
+	Metadata  string    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+}
 
 // AuditFilter selects audit rows. TenantID "" means every tenant (the
 // system-admin view); the tenant-scoped API always sets it.
@@ -16,16 +31,3 @@ type AuditFilter struct {
 	BeforeTime time.Time
 	BeforeID   string
 }
-
-// PruneOptions say how expired rows are pruned.
-type PruneOptions struct {
-	// Batch is the most rows one DELETE statement removes (0: 1000).
-	Batch int
-	// SessionRetention keeps revoked and expired device sessions this long
-	// after they ended (0: DefaultSessionRetention), so recent sign-ins stay
-	// explainable.
-	SessionRetention time.Duration
-}
-
-// DefaultSessionRetention is how long ended device sessions are kept.
-const DefaultSessionRetention = 30 * 24 * time.Hour

@@ -1,0 +1,72 @@
+package models
+
+import (
+	"time"
+)
+
+// Token formats a client may choose for its access tokens.
+const (
+	AccessTokenOpaque = "opaque"
+	AccessTokenJWT    = "jwt"
+)
+
+// Client is an OAuth 2.0 client of one tenant. List fields are stored as
+// JSON arrays. SecretHash is an algorithm-prefixed hash; a rotated secret's
+// previous hash stays valid until RotatedSecretExpiresAt.
+type Client struct {
+	ID                     string `gorm:"primaryKey"`
+	TenantID               string
+	Name                   string
+	SecretHash             string
+	RotatedSecretHash      string
+	RotatedSecretExpiresAt *time.Time
+	RedirectURIs           StringList `gorm:"column:redirect_uris;type:text"`
+	GrantTypes             StringList `gorm:"type:text"`
+	ResponseTypes          StringList `gorm:"type:text"`
+	Scopes                 StringList `gorm:"type:text"`
+	Audience               StringList `gorm:"type:text"`
+	// PostLogoutRedirectURIs are where RP-initiated logout may return the
+	// browser (matched exactly, like redirect URIs).
+	PostLogoutRedirectURIs StringList `gorm:"column:post_logout_redirect_uris;type:text"`
+	// TokenEndpointAuthMethod is the client's registered method (RFC 7591);
+	// TokenEndpointAuthMethods every method it may use (empty: that one alone).
+	TokenEndpointAuthMethod  string
+	TokenEndpointAuthMethods StringList `gorm:"type:text"`
+	// IntrospectAllTenants lets a system-level resource server introspect
+	// tokens of every tenant; any other client sees only its own tenant's.
+	IntrospectAllTenants bool
+	Public               bool
+	SkipConsent          bool
+	AccessTokenFormat    string
+	// ServiceAccountID makes client-credentials tokens act as that account.
+	ServiceAccountID *string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// TableName keeps the table name explicit.
+func (Client) TableName() string { return "oauth_clients" }
+
+// SigningKey is one asymmetric key used to sign ID tokens and JWT access
+// tokens. The private part is AES-256-GCM sealed; RetiredAt marks a key that
+// no longer signs, and it leaves the JWKS at PublishUntil.
+type SigningKey struct {
+	ID            string `gorm:"primaryKey"`
+	Algorithm     string
+	PublicJWK     string
+	PrivateSealed []byte
+	CreatedAt     time.Time
+	RetiredAt     *time.Time
+	PublishUntil  *time.Time
+}
+
+// Consent records the scopes a user granted to a client.
+type Consent struct {
+	ID        string `gorm:"primaryKey"`
+	TenantID  string
+	UserID    string
+	ClientID  string
+	Scopes    StringList `gorm:"type:text"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}

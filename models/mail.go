@@ -1,0 +1,23 @@
+package models
+
+import (
+	"time"
+)
+
+// OutboxMail is one e-mail waiting for the mail worker. Sealed holds the
+// message (recipient, subject, text) encrypted, since it may carry a
+// one-time code; the row is deleted once delivered. LeasedUntil is the
+// claim of the worker sending it; NextAttemptAt backs off after failures.
+type OutboxMail struct {
+	ID            string `gorm:"primaryKey"`
+	TenantID      *string
+	Sealed        []byte
+	Attempts      int
+	NextAttemptAt time.Time
+	LeasedUntil   *time.Time
+	LastError     string
+	CreatedAt     time.Time
+}
+
+// TableName keeps the table name explicit.
+func (OutboxMail) TableName() string { return "mail_outbox" }

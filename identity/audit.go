@@ -120,14 +120,19 @@ type AuditWriter interface {
 // Event is one audit event. Metadata must never hold a secret.
 type Event struct {
 	TenantID string
-	UserID   string
+	// UserID is the subject: the user the event is about.
+	UserID string
+	// ActorID is ignored by Auditor (the actor comes from the principal);
+	// only the deprecated WriteAudit reads it.
 	ActorID  string
 	Action   string
 	Meta     Meta
 	Metadata map[string]any
 }
 
-// WriteAudit records ev.
+// WriteAudit records ev with the actor ev names (ActorID, or the subject).
+// Deprecated: services record through Auditor, whose rule takes the actor
+// from the principal.
 func WriteAudit(ctx context.Context, w AuditWriter, ev Event) error {
 	if imp, ok := ctx.Value(impersonationKey{}).(impersonation); ok && imp.actorID != "" {
 		ev.ActorID = imp.actorID
@@ -141,6 +146,14 @@ func WriteAudit(ctx context.Context, w AuditWriter, ev Event) error {
 		md["impersonated_by"], md["on_behalf_of"] = imp.actorID, imp.userID
 		ev.Metadata = md
 	}
+	if ev.ActorID == "" {
+		ev.ActorID = ev.UserID
+	}
+	return writeAudit(ctx, w, ev)
+}
+
+// writeAudit inserts ev as it is.
+func writeAudit(ctx context.Context, w AuditWriter, ev Event) error {
 	md := "{}"
 	if len(ev.Metadata) > 0 {
 		b, err := json.Marshal(ev.Metadata)
@@ -156,9 +169,6 @@ func WriteAudit(ctx context.Context, w AuditWriter, ev Event) error {
 	if ev.UserID != "" {
 		row.UserID = &ev.UserID
 	}
-	if ev.ActorID == "" && ev.UserID != "" {
-		row.ActorID = ev.UserID
-	}
 	if err := w.CreateAuditLog(ctx, row); err != nil {
 		return fmt.Errorf("audit %s: %w", ev.Action, err)
 	}
@@ -170,4 +180,67 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// Auditor is the one writer of audit rows: every service records through it,
+// inside the use case's transaction (ctx carries it), so a change and its
+// row commit or roll back together.
+//
+// Who acted comes from the principal by one rule, whatever the service:
+//   - actor_id is the impersonating admin (Principal.ActorID, or the
+//     WithImpersonation mark on ctx) when there is one, else the principal
+//     itself (a user's id, a service account's id, SystemActorID for the
+//     command line). With no principal (a failed login, a refresh-token
+//     reuse) the actor is the event's subject.
+//   - user_id, the subject, is the event's UserID when it names one; else a
+//     user principal's own id (self-service, including while impersonated).
+//   - tenant_id is the event's TenantID, else the principal's.
+//   - metadata gains impersonated_by and on_behalf_of when impersonating,
+//     actor_kind for a service account, and actor_tenant_id when the actor
+//     belongs to another tenant than the event (a system admin's operation).
+type Auditor struct {
+	Store AuditWriter
+}
+
+// Record writes ev as done by p (see Auditor for the rule). A failure is
+// returned: the caller's transaction then rolls back with it.
+func (a Auditor) Record(ctx context.Context, p Principal, ev Event) error {
+	return writeAudit(ctx, a.Store, auditRow(ctx, p, ev))
+}
+
+// auditRow applies Auditor's rule: the event as written.
+func auditRow(ctx context.Context, p Principal, ev Event) Event {
+	md := make(map[string]any, len(ev.Metadata)+3)
+	for k, v := range ev.Metadata {
+		md[k] = v
+	}
+	actor, onBehalfOf := p.ActorID, p.UserID
+	if actor == "" {
+		if imp, ok := ctx.Value(impersonationKey{}).(impersonation); ok && imp.actorID != "" {
+			actor, onBehalfOf = imp.actorID, imp.userID
+		}
+	}
+	if ev.TenantID == "" {
+		ev.TenantID = p.TenantID
+	}
+	if ev.UserID == "" && (p.Kind == models.PrincipalUser || actor != "") {
+		ev.UserID = onBehalfOf
+	}
+	switch {
+	case actor != "":
+		md["impersonated_by"], md["on_behalf_of"] = actor, onBehalfOf
+		ev.ActorID = actor
+	case p.UserID != "":
+		ev.ActorID = p.UserID
+	default:
+		ev.ActorID = ev.UserID
+	}
+	if p.Kind == models.PrincipalServiceAccount {
+		md["actor_kind"] = models.PrincipalServiceAccount
+	}
+	if p.TenantID != "" && ev.TenantID != "" && p.TenantID != ev.TenantID {
+		md["actor_tenant_id"] = p.TenantID
+	}
+	ev.Metadata = md
+	return ev
 }

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"strings"
 
 	"github.com/identityd/identityd/models"
 )
@@ -88,4 +89,22 @@ func CanGrant(ctx context.Context, a Actor, patterns []string) error {
 // must cover every permission the target holds (targetPerms, resolved).
 func CanActOn(ctx context.Context, a Actor, targetPerms []string) error {
 	return checkCovers(ctx, a, targetPerms, "This account holds a permission you do not; you cannot change it.")
+}
+
+func errForbidden(msg, permission string) *models.Error {
+	return &models.Error{Kind: models.KindForbidden, Code: "forbidden", Msg: msg, RequiredPermission: permission}
+}
+
+// grantsAdmin reports whether p covers any admin.* permission.
+func grantsAdmin(p string) bool {
+	first, _, _ := strings.Cut(p, ".")
+	if first == "admin" || first == "*" {
+		return true
+	}
+	for _, c := range Catalogue {
+		if strings.HasPrefix(c, "admin.") && Grants(p, c) {
+			return true
+		}
+	}
+	return false
 }

@@ -2,9 +2,10 @@ package identity
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -59,11 +60,6 @@ type MachineStore interface {
 	ServiceAccountOfClient(ctx context.Context, tenantID, clientID string) (string, bool, error)
 }
 
-// KeyedHasher makes keyed hashes (keyring.Keyring implements it).
-type KeyedHasher interface {
-	MAC(purpose string, parts ...[]byte) string
-}
-
 // Machines manages a tenant's non-human callers: OAuth clients, service
 // accounts with their roles, and API keys; and it authenticates API keys and
 // client-credentials tokens of clients held by a service account.
@@ -82,13 +78,6 @@ type Machines struct {
 	Log   *slog.Logger
 	Now   func() time.Time
 }
-
-// apiKeyPrefix starts every API key (handlers.apiKeyPrefix routes bearer
-// credentials by it).
-const apiKeyPrefix = "idk_"
-
-// apiKeyTouchEvery is how often a key's last use is written at most.
-const apiKeyTouchEvery = time.Minute
 
 // firstPartyPrefix marks the tenants' first-party clients, which the login
 // API owns: the admin API neither lists nor changes them.
@@ -134,24 +123,6 @@ func (m *Machines) auditAfter(ctx context.Context, p Principal, action string, m
 }
 
 func errClientNotFound() error { return models.ErrNotFound("client") }
-
-// actOnServiceAccount loads the tenant's service account id for a change of
-// it or of its credentials: the actor's grants must cover what the account
-// effectively holds (CanActOn), danger actions with a step-up.
-func (m *Machines) actOnServiceAccount(ctx context.Context, a Actor, id string) (*models.ServiceAccount, error) {
-	sa, err := m.Store.GetServiceAccount(ctx, a.TenantID, id)
-	if err != nil {
-		return nil, err
-	}
-	perms, err := m.Store.ResolvePermissions(ctx, a.TenantID, sa.ID)
-	if err != nil {
-		return nil, err
-	}
-	if err := CanActOn(ctx, a, perms); err != nil {
-		return nil, err
-	}
-	return sa, nil
-}
 
 // actOnClient applies actOnServiceAccount to the holder of a client, if it
 // has one: a bound client's secret is the account's credential.
@@ -415,345 +386,288 @@ func (m *Machines) RotateClientSecret(ctx context.Context, a Actor, id string, m
 
 // ---- service accounts ----
 
-// ServiceAccountInput is a service account's editable fields.
-type ServiceAccountInput struct {
-	Name        *string
-	Description *string
-	IsActive    *bool
-}
-
-func checkServiceAccount(sa *models.ServiceAccount) error {
-	fields := map[string]string{}
-	if sa.Name == "" || len(sa.Name) > 200 || clientHasControl(sa.Name) {
-		fields["name"] = "Give a name of 1 to 200 characters, without control characters."
-	}
-	if len(sa.Description) > 1000 || strings.ContainsRune(sa.Description, 0) {
-		fields["description"] = "Use at most 1000 characters."
-	}
-	if len(fields) > 0 {
-		return models.ErrInvalid(fields)
-	}
-	return nil
-}
-
-// ServiceAccounts lists the tenant's service accounts.
-func (m *Machines) ServiceAccounts(ctx context.Context, p Principal) ([]models.ServiceAccount, error) {
-	return m.Store.ListServiceAccounts(ctx, p.TenantID)
-}
-
-// ServiceAccount returns one of the tenant's service accounts with its roles.
-func (m *Machines) ServiceAccount(ctx context.Context, p Principal, id string) (*models.ServiceAccount, []models.Role, error) {
-	sa, err := m.Store.GetServiceAccount(ctx, p.TenantID, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	roles, err := m.Store.ListServiceAccountRoles(ctx, p.TenantID, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	return sa, roles, nil
-}
-
-// CreateServiceAccount creates an active service account in the tenant.
-func (m *Machines) CreateServiceAccount(ctx context.Context, a Actor, in ServiceAccountInput, meta Meta) (*models.ServiceAccount, error) {
-	sa := &models.ServiceAccount{TenantID: a.TenantID, IsActive: true}
-	applySAInput(sa, in)
-	if err := checkServiceAccount(sa); err != nil {
-		return nil, err
-	}
-	err := m.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := m.Store.CreateServiceAccount(ctx, sa); err != nil {
-			return err
-		}
-		return m.audit(ctx, a.Principal, AuditServiceAccountCreated, meta, map[string]any{"service_account_id": sa.ID, "name": sa.Name})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sa, nil
-}
-
-func applySAInput(sa *models.ServiceAccount, in ServiceAccountInput) []string {
-	var changed []string
-	if in.Name != nil {
-		sa.Name = strings.TrimSpace(*in.Name)
-		changed = append(changed, "name")
-	}
-	if in.Description != nil {
-		sa.Description = strings.TrimSpace(*in.Description)
-		changed = append(changed, "description")
-	}
-	if in.IsActive != nil {
-		sa.IsActive = *in.IsActive
-		changed = append(changed, "is_active")
-	}
-	return changed
-}
-
-// UpdateServiceAccount changes a service account's name, description or
-// active flag; an inactive account's keys and tokens stop working at once.
-func (m *Machines) UpdateServiceAccount(ctx context.Context, a Actor, id string, in ServiceAccountInput, meta Meta) (*models.ServiceAccount, error) {
-	var sa *models.ServiceAccount
-	err := m.Store.InTx(ctx, func(ctx context.Context) error {
-		var changed []string
-		if _, err := m.actOnServiceAccount(ctx, a, id); err != nil {
-			return err
-		}
-		var err error
-		sa, err = m.Store.UpdateServiceAccount(ctx, a.TenantID, id, func(sa *models.ServiceAccount) error {
-			changed = applySAInput(sa, in)
-			return checkServiceAccount(sa)
-		})
-		if err != nil {
-			return err
-		}
-		md := map[string]any{"service_account_id": id, "fields": changed}
-		if in.IsActive != nil {
-			md["is_active"] = *in.IsActive
-		}
-		return m.audit(ctx, a.Principal, AuditServiceAccountUpdated, meta, md)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sa, nil
-}
-
-// DeleteServiceAccount deletes a service account with its roles and keys.
-func (m *Machines) DeleteServiceAccount(ctx context.Context, a Actor, id string, meta Meta) error {
-	return m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.actOnServiceAccount(ctx, a, id); err != nil {
-			return err
-		}
-		if err := m.Store.DeleteServiceAccount(ctx, a.TenantID, id); err != nil {
-			return err
-		}
-		return m.audit(ctx, a.Principal, AuditServiceAccountDeleted, meta, map[string]any{"service_account_id": id})
-	})
-}
-
-// AssignServiceAccountRole gives a service account a role of the tenant:
-// the actor must cover the account's permissions and the role's.
-func (m *Machines) AssignServiceAccountRole(ctx context.Context, a Actor, id, roleID string, meta Meta) (*models.Role, error) {
-	if roleID == "" {
-		return nil, models.ErrInvalid(map[string]string{"role_id": "Required."})
-	}
-	var r *models.Role
-	err := m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.actOnServiceAccount(ctx, a, id); err != nil {
-			return err
-		}
-		role, err := m.Store.GetRole(ctx, a.TenantID, roleID)
-		if err != nil {
-			return err
-		}
-		if err := CanGrant(ctx, a, role.Permissions); err != nil {
-			return err
-		}
-		if r, err = m.Store.AssignServiceAccountRole(ctx, a.TenantID, id, roleID); err != nil {
-			return err
-		}
-		return m.audit(ctx, a.Principal, AuditServiceAccountRoleAssigned, meta, map[string]any{"service_account_id": id, "role_id": roleID, "role": r.Name})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// RemoveServiceAccountRole takes a role from a service account.
-func (m *Machines) RemoveServiceAccountRole(ctx context.Context, a Actor, id, roleID string, meta Meta) error {
-	return m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.actOnServiceAccount(ctx, a, id); err != nil {
-			return err
-		}
-		if err := m.Store.RemoveServiceAccountRole(ctx, a.TenantID, id, roleID); err != nil {
-			return err
-		}
-		return m.audit(ctx, a.Principal, AuditServiceAccountRoleRemoved, meta, map[string]any{"service_account_id": id, "role_id": roleID})
-	})
-}
-
 // ---- API keys ----
 
-// NewAPIKey is a created key: Key is shown once and never stored.
-type NewAPIKey struct {
-	Key    string
-	APIKey *models.APIKey
+// ---- authentication ----
+
+// SecretHasher hashes client secrets (oauth.Hasher implements it).
+type SecretHasher interface {
+	Hash(ctx context.Context, data []byte) ([]byte, error)
 }
 
-// MaxAPIKeyDays bounds expires_in_days.
-const MaxAPIKeyDays = 3650
-
-// apiKeyDisplayLen is how much of a key is kept to recognise it by: the
-// "idk_" prefix and 8 of its 43 random characters.
-const apiKeyDisplayLen = len(apiKeyPrefix) + 8
-
-// mintAPIKey makes a key ("idk_" + 32 random bytes, base64url) and its row.
-func (m *Machines) mintAPIKey(p Principal, serviceAccountID, name string, expiresAt *time.Time) (string, *models.APIKey, error) {
-	raw, err := keyring.RandomToken(32)
-	if err != nil {
-		return "", nil, models.ErrInternal(err)
-	}
-	key := apiKeyPrefix + raw
-	return key, &models.APIKey{
-		TenantID: p.TenantID, ServiceAccountID: serviceAccountID, Name: name,
-		Prefix: key[:apiKeyDisplayLen], KeyHash: m.hashKey(key), ExpiresAt: expiresAt,
-	}, nil
+// NewClient is what CreateClient takes.
+type NewClient struct {
+	TenantSlug   string
+	ID           string
+	Secret       string
+	Name         string
+	GrantTypes   []string
+	Scopes       []string
+	RedirectURIs []string
+	Audience     []string
+	Public       bool
+	SkipConsent  bool
+	// AuthMethod is the registered method: client_secret_basic (default),
+	// client_secret_post, or none (the only one for public clients). Named
+	// alone (AuthMethods empty) it restricts the client to that method.
+	AuthMethod string
+	// AuthMethods are every method a confidential client may use. Empty with
+	// AuthMethod empty: both client_secret_basic and client_secret_post.
+	AuthMethods       []string
+	AccessTokenFormat string
+	// PostLogoutRedirectURIs are where RP-initiated logout may return the
+	// browser, matched exactly (the same rules as redirect URIs).
+	PostLogoutRedirectURIs []string
+	// IntrospectAllTenants makes the client a system-level resource server
+	// that may introspect every tenant's tokens. Only the CLI and system
+	// administrators may set it (the caller checks).
+	IntrospectAllTenants bool
+	// ServiceAccountID, when set, makes the client's client-credentials
+	// tokens act as that service account (the caller checks it is the tenant's).
+	ServiceAccountID string
 }
 
-func (m *Machines) hashKey(key string) string {
-	return m.Keys.MAC(keyring.PurposeLookup, []byte(key))
+// CreatedClient is a new client with its secret, shown once.
+type CreatedClient struct {
+	Client *models.Client
+	Secret string
 }
 
-// CreateAPIKey makes a key for the tenant's service account, expiring after
-// expiresInDays (nil: never). The key is returned once.
-func (m *Machines) CreateAPIKey(ctx context.Context, a Actor, serviceAccountID, name string, expiresInDays *int, meta Meta) (*NewAPIKey, error) {
-	name = strings.TrimSpace(name)
+var (
+	knownGrants  = []string{"authorization_code", "client_credentials", "refresh_token"}
+	knownMethods = []string{"client_secret_basic", "client_secret_post", "none"}
+	clientIDRE   = regexp.MustCompile(`^[A-Za-z0-9._~-]{3,128}$`)
+	scopeRE      = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`) // RFC 6749 §3.3 scope-token
+)
+
+// validate checks a client's settings (for CreateClient and the admin API's
+// updates) and fills the defaults of the auth method and token format. It
+// returns one entry per bad field.
+func (in *NewClient) validate() map[string]string {
 	fields := map[string]string{}
-	if len(name) > 200 || clientHasControl(name) {
+	if in.ID != "" && !clientIDRE.MatchString(in.ID) {
+		fields["id"] = "Use 3 to 128 letters, digits, '.', '_', '~' or '-'."
+	}
+	if len(in.Name) > 200 || clientHasControl(in.Name) {
 		fields["name"] = "Use at most 200 characters, without control characters."
 	}
-	var expires *time.Time
-	if expiresInDays != nil {
-		if *expiresInDays < 1 || *expiresInDays > MaxAPIKeyDays {
-			fields["expires_in_days"] = fmt.Sprintf("Use a whole number of days from 1 to %d.", MaxAPIKeyDays)
-		} else {
-			t := m.now().Add(time.Duration(*expiresInDays) * 24 * time.Hour)
-			expires = &t
+	for _, aud := range in.Audience {
+		if aud == "" || len(aud) > 2048 || clientHasControl(aud) || strings.ContainsAny(aud, " \t") {
+			fields["audience"] = fmt.Sprintf("%q is not a valid audience.", aud)
 		}
 	}
+	if len(in.GrantTypes) == 0 {
+		fields["grant_types"] = "Name at least one grant type."
+	}
+	for _, g := range in.GrantTypes {
+		if !slices.Contains(knownGrants, g) {
+			fields["grant_types"] = fmt.Sprintf("Unknown grant type %q; use %s.", g, strings.Join(knownGrants, ", "))
+		}
+	}
+	for _, s := range in.Scopes {
+		if !scopeRE.MatchString(s) {
+			fields["scopes"] = fmt.Sprintf("%q is not a valid scope.", s)
+		}
+	}
+	hasCode := slices.Contains(in.GrantTypes, "authorization_code")
+	if hasCode && len(in.RedirectURIs) == 0 {
+		fields["redirect_uris"] = "An authorization-code client needs at least one redirect URI."
+	}
+	for _, u := range in.RedirectURIs {
+		if msg := checkRedirectURI(u); msg != "" {
+			fields["redirect_uris"] = msg
+		}
+	}
+	for _, u := range in.PostLogoutRedirectURIs {
+		if msg := checkRedirectURI(u); msg != "" {
+			fields["post_logout_redirect_uris"] = msg
+		}
+	}
+	if in.Public {
+		if slices.Contains(in.GrantTypes, "client_credentials") {
+			fields["grant_types"] = "A public client cannot use client_credentials."
+		}
+		if in.AuthMethod == "" {
+			in.AuthMethod = "none"
+		}
+		if in.AuthMethod != "none" {
+			fields["auth_method"] = "A public client authenticates with none."
+		}
+		if len(in.AuthMethods) > 0 && !slices.Equal(in.AuthMethods, []string{"none"}) {
+			fields["auth_methods"] = "A public client authenticates with none."
+		}
+		in.AuthMethods = []string{"none"}
+		if in.Secret != "" {
+			fields["secret"] = "A public client has no secret."
+		}
+	} else {
+		in.defaultAuthMethods()
+		if in.AuthMethod == "none" || !slices.Contains(knownMethods, in.AuthMethod) {
+			fields["auth_method"] = "Use client_secret_basic or client_secret_post."
+		}
+		for _, m := range in.AuthMethods {
+			if m == "none" || !slices.Contains(knownMethods, m) {
+				fields["auth_methods"] = "Use client_secret_basic, client_secret_post or both."
+			}
+		}
+		if !slices.Contains(in.AuthMethods, in.AuthMethod) {
+			fields["auth_method"] = "The registered method must be one of the accepted methods."
+		}
+		if in.Secret != "" && len(in.Secret) < 16 {
+			fields["secret"] = "Use a secret of at least 16 characters, or let one be generated."
+		} else if len(in.Secret) > 72 {
+			fields["secret"] = "Use a secret of at most 72 bytes."
+		}
+	}
+	switch in.AccessTokenFormat {
+	case "":
+		in.AccessTokenFormat = models.AccessTokenOpaque
+	case models.AccessTokenOpaque, models.AccessTokenJWT:
+	default:
+		fields["access_token_format"] = "Use opaque or jwt."
+	}
+	return fields
+}
+
+// defaultAuthMethods fills a confidential client's methods: none named
+// accepts both client_secret_basic and client_secret_post (so the form post
+// and HTTP Basic both work, RFC 6749 §2.3.1); one method named alone
+// restricts the client to it; a list named without a registered method
+// registers its first.
+func (in *NewClient) defaultAuthMethods() {
+	switch {
+	case in.AuthMethod == "" && len(in.AuthMethods) == 0:
+		in.AuthMethod = "client_secret_basic"
+		in.AuthMethods = []string{"client_secret_basic", "client_secret_post"}
+	case len(in.AuthMethods) == 0:
+		in.AuthMethods = []string{in.AuthMethod}
+	case in.AuthMethod == "" || !slices.Contains(in.AuthMethods, in.AuthMethod):
+		in.AuthMethod = in.AuthMethods[0]
+	}
+	in.AuthMethods = slices.Compact(in.AuthMethods)
+}
+
+// clientHasControl reports a control character (NUL included), which no name or
+// identifier may hold.
+func clientHasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// CreateClient validates and creates an OAuth client. A confidential client
+// without a secret gets a generated one (32 random bytes).
+func (a *Admin) CreateClient(ctx context.Context, in NewClient) (*CreatedClient, error) {
+	fields := in.validate()
 	if len(fields) > 0 {
 		return nil, models.ErrInvalid(fields)
 	}
-	key, row, err := m.mintAPIKey(a.Principal, serviceAccountID, name, expires)
-	if err != nil {
-		return nil, err
-	}
-	err = m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.actOnServiceAccount(ctx, a, serviceAccountID); err != nil {
-			return err
-		}
-		if err := m.Store.CreateAPIKey(ctx, row); err != nil {
-			return err
-		}
-		return m.audit(ctx, a.Principal, AuditAPIKeyCreated, meta, map[string]any{
-			"service_account_id": serviceAccountID, "api_key_id": row.ID, "prefix": row.Prefix, "expires_at": row.ExpiresAt})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &NewAPIKey{Key: key, APIKey: row}, nil
-}
-
-// APIKeys lists a service account's live keys (never a key or its hash).
-func (m *Machines) APIKeys(ctx context.Context, p Principal, serviceAccountID string) ([]models.APIKey, error) {
-	if _, err := m.Store.GetServiceAccount(ctx, p.TenantID, serviceAccountID); err != nil {
-		return nil, err
-	}
-	return m.Store.ListAPIKeys(ctx, p.TenantID, serviceAccountID)
-}
-
-// RevokeAPIKey revokes a key; it stops authenticating at once.
-func (m *Machines) RevokeAPIKey(ctx context.Context, a Actor, serviceAccountID, keyID string, meta Meta) error {
-	return m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.actOnServiceAccount(ctx, a, serviceAccountID); err != nil {
-			return err
-		}
-		if err := m.Store.RevokeAPIKey(ctx, a.TenantID, serviceAccountID, keyID); err != nil {
-			return err
-		}
-		return m.audit(ctx, a.Principal, AuditAPIKeyRevoked, meta, map[string]any{"service_account_id": serviceAccountID, "api_key_id": keyID})
-	})
-}
-
-// RotateAPIKey replaces a live key with a new one of the same name and
-// lifetime, revoking the old one in the same transaction.
-func (m *Machines) RotateAPIKey(ctx context.Context, a Actor, serviceAccountID, keyID string, meta Meta) (*NewAPIKey, error) {
-	var out *NewAPIKey
-	err := m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.actOnServiceAccount(ctx, a, serviceAccountID); err != nil {
-			return err
-		}
-		old, err := m.Store.GetAPIKeyForUpdate(ctx, a.TenantID, serviceAccountID, keyID)
+	if in.ID == "" {
+		id, err := keyring.RandomToken(16)
 		if err != nil {
-			return err
+			return nil, models.ErrInternal(err)
 		}
-		now := m.now()
-		if old.RevokedAt != nil || old.ExpiresAt != nil && !old.ExpiresAt.After(now) {
-			return models.NewError(models.KindConflict, "api_key_inactive", "A revoked or expired key cannot be rotated; create a new one.", nil)
-		}
-		var expires *time.Time
-		if old.ExpiresAt != nil {
-			t := now.Add(old.ExpiresAt.Sub(old.CreatedAt))
-			expires = &t
-		}
-		key, row, err := m.mintAPIKey(a.Principal, serviceAccountID, old.Name, expires)
-		if err != nil {
-			return err
-		}
-		if err := m.Store.RevokeAPIKey(ctx, a.TenantID, serviceAccountID, keyID); err != nil {
-			return err
-		}
-		if err := m.Store.CreateAPIKey(ctx, row); err != nil {
-			return err
-		}
-		out = &NewAPIKey{Key: key, APIKey: row}
-		return m.audit(ctx, a.Principal, AuditAPIKeyRotated, meta, map[string]any{
-			"service_account_id": serviceAccountID, "old_api_key_id": keyID, "api_key_id": row.ID, "prefix": row.Prefix})
-	})
+		in.ID = id
+	}
+	t, err := a.Store.GetTenantBySlug(ctx, in.TenantSlug)
 	if err != nil {
+		return nil, err
+	}
+	c := &models.Client{
+		ID: in.ID, TenantID: t.ID, Name: in.Name,
+		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, Audience: in.Audience,
+		TokenEndpointAuthMethod: in.AuthMethod, TokenEndpointAuthMethods: in.AuthMethods, Public: in.Public, SkipConsent: in.SkipConsent,
+		AccessTokenFormat: in.AccessTokenFormat, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
+		IntrospectAllTenants: in.IntrospectAllTenants,
+	}
+	if in.ServiceAccountID != "" {
+		sa := in.ServiceAccountID
+		c.ServiceAccountID = &sa
+	}
+	if slices.Contains(in.GrantTypes, "authorization_code") {
+		c.ResponseTypes = []string{"code"}
+	}
+	out := &CreatedClient{Client: c}
+	if !in.Public {
+		secret := in.Secret
+		if secret == "" {
+			if secret, err = keyring.RandomToken(32); err != nil {
+				return nil, models.ErrInternal(err)
+			}
+		}
+		hash, err := a.Hasher.Hash(ctx, []byte(secret))
+		if err != nil {
+			return nil, models.ErrInternal(err)
+		}
+		c.SecretHash = string(hash)
+		out.Secret = secret
+	}
+	if err := a.Store.CreateClient(ctx, c); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// ---- authentication ----
-
-// errBadKey is the one answer for every unusable key, so a caller cannot
-// tell unknown from revoked, expired or suspended.
-func errBadKey() error {
-	return models.NewError(models.KindUnauthenticated, "invalid_token", "The API key is not valid.", nil)
+// RotateClientSecret gives a confidential client a new generated secret; the
+// previous one keeps working for RotationWindow (0: it stops at once).
+func (a *Admin) RotateClientSecret(ctx context.Context, tenantID, clientID string) (string, error) {
+	c, err := a.Store.GetTenantClient(ctx, tenantID, clientID)
+	if err != nil {
+		return "", err
+	}
+	if c.Public {
+		return "", models.NewError(models.KindConflict, "public_client", "A public client has no secret to rotate.", nil)
+	}
+	secret, err := keyring.RandomToken(32)
+	if err != nil {
+		return "", models.ErrInternal(err)
+	}
+	hash, err := a.Hasher.Hash(ctx, []byte(secret))
+	if err != nil {
+		return "", models.ErrInternal(err)
+	}
+	var keep *time.Time
+	if a.RotationWindow > 0 {
+		now := time.Now
+		if a.Now != nil {
+			now = a.Now
+		}
+		t := now().UTC().Add(a.RotationWindow)
+		keep = &t
+	}
+	if err := a.Store.RotateClientSecret(ctx, tenantID, clientID, string(hash), keep); err != nil {
+		return "", err
+	}
+	return secret, nil
 }
 
-// AuthenticateAPIKey returns the service-account principal of a live key:
-// one indexed read by the key's keyed hash, then at most one write a minute
-// recording its use.
-func (m *Machines) AuthenticateAPIKey(ctx context.Context, key string) (Principal, error) {
-	if !strings.HasPrefix(key, apiKeyPrefix) || len(key) != len(apiKeyPrefix)+43 {
-		return Principal{}, errBadKey()
+// checkRedirectURI enforces RFC 6749 §3.1.2: absolute, no fragment; https,
+// or http only for loopback hosts (RFC 8252 §7.3), or a private-use scheme.
+func checkRedirectURI(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return fmt.Sprintf("%q is not an absolute URI.", raw)
 	}
-	now := m.now()
-	keyID, tenantID, saID, lastUsed, err := m.Store.LookupAPIKey(ctx, m.hashKey(key), now)
-	if err != nil {
-		if models.IsKind(err, models.KindNotFound) {
-			return Principal{}, errBadKey()
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Sprintf("%q must not have a fragment.", raw)
+	}
+	if (u.Scheme == "https" || u.Scheme == "http") && u.Hostname() == "" {
+		return fmt.Sprintf("%q has no host.", raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		h := u.Hostname()
+		if h != "localhost" && h != "127.0.0.1" && h != "::1" {
+			return fmt.Sprintf("%q must use https (http only for loopback).", raw)
 		}
-		return Principal{}, err
-	}
-	if lastUsed == nil || now.Sub(*lastUsed) >= apiKeyTouchEvery {
-		if err := m.Store.TouchAPIKey(ctx, keyID, now, apiKeyTouchEvery); err != nil {
-			m.log().WarnContext(ctx, "record api key use", "err", err)
+	default:
+		if !strings.Contains(u.Scheme, ".") {
+			return fmt.Sprintf("%q: a private-use scheme must be a reverse domain name.", raw)
 		}
 	}
-	return Principal{Kind: models.PrincipalServiceAccount, TenantID: tenantID, UserID: saID}, nil
-}
-
-// ServiceAccountForClient returns the principal a client-credentials token
-// of clientID acts as: the service account holding the client. ok is false
-// for a client no service account holds; an inactive account or a suspended
-// tenant is Unauthenticated.
-func (m *Machines) ServiceAccountForClient(ctx context.Context, tenantID, clientID string) (Principal, bool, error) {
-	saID, live, err := m.Store.ServiceAccountOfClient(ctx, tenantID, clientID)
-	if err != nil {
-		var me *models.Error
-		if errors.As(err, &me) && me.Kind == models.KindNotFound {
-			return Principal{}, false, nil
-		}
-		return Principal{}, false, err
-	}
-	if !live {
-		return Principal{}, false, models.NewError(models.KindUnauthenticated, "invalid_token", "The service account of this client is not active.", nil)
-	}
-	return Principal{Kind: models.PrincipalServiceAccount, TenantID: tenantID, UserID: saID, ClientID: clientID}, true, nil
+	return ""
 }

@@ -3,11 +3,56 @@ package identity
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/identityd/identityd/models"
 )
+
+var slugRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// CreateTenant creates a tenant with a slug (lower-case letters, digits,
+// hyphens) and a name.
+func (a *Admin) CreateTenant(ctx context.Context, slug, name string) (*models.Tenant, error) {
+	fields := map[string]string{}
+	if !slugRE.MatchString(slug) {
+		fields["slug"] = "Use 1 to 63 lower-case letters, digits and inner hyphens."
+	}
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		fields["name"] = "Give a name of 1 to 200 characters."
+	}
+	if len(fields) > 0 {
+		return nil, models.ErrInvalid(fields)
+	}
+	t := &models.Tenant{Slug: slug, Name: name}
+	err := a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.CreateTenant(ctx, t); err != nil {
+			return err
+		}
+		return a.Store.SeedTenantRoles(ctx, t.ID, SystemRoles(), DangerZonePolicy, DangerActions)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// SeedMissingRoles gives tenants created before roles existed their system
+// roles and danger-zone policy (idempotent; run at start).
+func (a *Admin) SeedMissingRoles(ctx context.Context) error {
+	ids, err := a.Store.TenantsWithoutRoles(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := a.Store.SeedTenantRoles(ctx, id, SystemRoles(), DangerZonePolicy, DangerActions); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // OperatorStore is what the Operator needs from storage.
 type OperatorStore interface {
@@ -32,14 +77,6 @@ type OperatorStore interface {
 	// AcquireLease takes the named lease for holder until now+ttl when it is
 	// free; exactly one of several concurrent callers gets true.
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
-}
-
-// ImpersonationIssuer mints an access token acting as a user on behalf of
-// an actor (oauth implements it): the token's session carries
-// {"act": {"sub": actor user id, "tenant_id": actor tenant}} (RFC 8693 §4.1),
-// which introspection reports.
-type ImpersonationIssuer interface {
-	IssueImpersonationToken(ctx context.Context, u *models.User, actorID, actorTenantID string, ttl time.Duration) (token string, expiresAt time.Time, err error)
 }
 
 // Operator is the system administrators' service: tenants, impersonation,
@@ -248,193 +285,6 @@ func (o *Operator) DeleteTenant(ctx context.Context, p Principal, id string, met
 		return WriteAudit(ctx, o.Store, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditTenantDeleted, Meta: meta,
 			Metadata: map[string]any{"tenant_id": t.ID, "slug": t.Slug, "name": t.Name}})
 	})
-}
-
-// ImpersonationInput is what Impersonate takes.
-type ImpersonationInput struct {
-	TenantID string
-	UserID   string
-	Reason   string
-	Meta     Meta
-}
-
-// Impersonation is a token acting as a user.
-type Impersonation struct {
-	Token     string
-	ExpiresAt time.Time
-	User      *models.User
-}
-
-// Impersonate gives a system admin an access token acting as a user for
-// ImpersonationTTL. Only a system admin signed in as themself may do it (an
-// impersonation token cannot start another); system admins cannot be
-// impersonated, nor users of a suspended tenant or inactive users. Audited
-// on both sides: admin.impersonation_started in the admin's tenant and
-// user.impersonated in the target's, in one transaction with the token.
-func (o *Operator) Impersonate(ctx context.Context, p Principal, in ImpersonationInput) (*Impersonation, error) {
-	if !p.SystemAdmin || p.ActorID != "" || p.Kind == models.PrincipalServiceAccount {
-		return nil, &models.Error{Kind: models.KindForbidden, Code: "forbidden", Msg: "Only a system administrator may impersonate.", RequiredPermission: "admin.users.impersonate"}
-	}
-	bad := map[string]string{}
-	reason := strings.TrimSpace(in.Reason)
-	if reason == "" || len(reason) > 500 {
-		bad["reason"] = "Say why, in 1 to 500 characters."
-	}
-	if strings.TrimSpace(in.TenantID) == "" {
-		bad["tenant_id"] = "Required."
-	}
-	if strings.TrimSpace(in.UserID) == "" {
-		bad["user_id"] = "Required."
-	}
-	if len(bad) > 0 {
-		return nil, models.ErrInvalid(bad)
-	}
-	t, err := o.Store.GetTenant(ctx, in.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	if t.SuspendedAt != nil {
-		return nil, models.NewError(models.KindConflict, "tenant_suspended", "The tenant is suspended.", nil)
-	}
-	u, err := o.Store.GetUser(ctx, t.ID, in.UserID)
-	if err != nil {
-		return nil, err
-	}
-	if u.IsSystemAdmin || u.ID == p.UserID {
-		return nil, models.NewError(models.KindForbidden, "cannot_impersonate", "System administrators cannot be impersonated.", nil)
-	}
-	if !u.IsActive {
-		return nil, models.NewError(models.KindConflict, "user_inactive", "The user is deactivated.", nil)
-	}
-	ttl := o.ImpersonationTTL
-	if ttl <= 0 {
-		ttl = 15 * time.Minute
-	}
-	out := &Impersonation{User: u}
-	err = o.Store.InTx(ctx, func(ctx context.Context) error {
-		var err error
-		if out.Token, out.ExpiresAt, err = o.Tokens.IssueImpersonationToken(ctx, u, p.UserID, p.TenantID, ttl); err != nil {
-			return err
-		}
-		if err := WriteAudit(ctx, o.Store, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditImpersonationStarted, Meta: in.Meta,
-			Metadata: map[string]any{"target_tenant_id": t.ID, "target_user_id": u.ID, "reason": reason, "expires_at": out.ExpiresAt}}); err != nil {
-			return err
-		}
-		return WriteAudit(ctx, o.Store, Event{TenantID: t.ID, UserID: u.ID, ActorID: p.UserID, Action: AuditImpersonated, Meta: in.Meta,
-			Metadata: map[string]any{"actor_tenant_id": p.TenantID, "reason": reason, "expires_at": out.ExpiresAt}})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// AuditQueryPage is one page of audit rows, newest first.
-type AuditQueryPage struct {
-	Items      []models.AuditLog
-	NextCursor string
-}
-
-// Audit returns one page of the audit log matching f (f.TenantID "" is every
-// tenant: callers set it from the principal on the tenant-scoped API).
-func (o *Operator) Audit(ctx context.Context, f models.AuditFilter, limit int) (*AuditQueryPage, error) {
-	if err := checkAuditFilter(f); err != nil {
-		return nil, err
-	}
-	items, err := o.Store.ListAuditLogs(ctx, f, limit+1)
-	if err != nil {
-		return nil, err
-	}
-	page := &AuditQueryPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		last := items[limit-1]
-		page.NextCursor = EncodeAuditCursor(last.CreatedAt, last.ID)
-	}
-	return page, nil
-}
-
-func checkAuditFilter(f models.AuditFilter) error {
-	bad := map[string]string{}
-	if len(f.Actor) > 200 {
-		bad["actor"] = "Use at most 200 characters."
-	}
-	if len(f.Action) > 200 {
-		bad["action"] = "Use at most 200 characters."
-	}
-	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		bad["to"] = "Give a time after from."
-	}
-	if len(bad) > 0 {
-		return models.ErrInvalid(bad)
-	}
-	return nil
-}
-
-// ExportAudit streams every row matching f to fn, newest first, and records
-// the export in the audit log (before the first row: an export that fails
-// half-way was still attempted).
-func (o *Operator) ExportAudit(ctx context.Context, p Principal, f models.AuditFilter, format string, meta Meta, fn func(*models.AuditLog) error) error {
-	if err := checkAuditFilter(f); err != nil {
-		return err
-	}
-	md := map[string]any{"format": format, "actor": f.Actor, "action": f.Action}
-	if !f.From.IsZero() {
-		md["from"] = f.From
-	}
-	if !f.To.IsZero() {
-		md["to"] = f.To
-	}
-	ev := Event{TenantID: p.TenantID, UserID: p.UserID, ActorID: p.ActorID, Action: AuditExported, Meta: meta, Metadata: md}
-	if p.Kind == models.PrincipalServiceAccount {
-		ev.UserID, ev.ActorID = "", p.UserID
-	}
-	if err := WriteAudit(ctx, o.Store, ev); err != nil {
-		return err
-	}
-	return o.Store.StreamAuditLogs(ctx, f, fn)
-}
-
-// AuditPruneResult is what one audit prune did.
-type AuditPruneResult struct {
-	Deleted              int64 `json:"deleted"`
-	DefaultRetentionDays int   `json:"default_retention_days"`
-}
-
-// PruneAudit deletes audit rows older than their tenant's retention, in
-// batches.
-func (o *Operator) PruneAudit(ctx context.Context) (AuditPruneResult, error) {
-	days := o.AuditRetentionDays
-	if days <= 0 {
-		days = DefaultAuditRetentionDays
-	}
-	batch := o.AuditPruneBatch
-	if batch <= 0 {
-		batch = DefaultAuditPruneBatch
-	}
-	n, err := o.Store.PruneAuditLogs(ctx, days, batch)
-	return AuditPruneResult{Deleted: n, DefaultRetentionDays: days}, err
-}
-
-// TokenPruneResult is what one token prune did, per table.
-type TokenPruneResult struct {
-	Deleted map[string]int64 `json:"deleted"`
-	Total   int64            `json:"total"`
-}
-
-// PruneTokens deletes expired tokens, codes, challenges and sessions in
-// short batches, so token issuance never waits behind it.
-func (o *Operator) PruneTokens(ctx context.Context) (TokenPruneResult, error) {
-	batch := o.TokenPruneBatch
-	if batch <= 0 {
-		batch = DefaultTokenPruneBatch
-	}
-	m, err := o.Store.PruneExpired(ctx, models.PruneOptions{Batch: batch, SessionRetention: o.SessionRetention})
-	res := TokenPruneResult{Deleted: m}
-	for _, n := range m {
-		res.Total += n
-	}
-	return res, err
 }
 
 // ErrTenantSuspended refuses a login into a suspended tenant (to a caller

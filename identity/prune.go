@@ -2,45 +2,54 @@ package identity
 
 import (
 	"context"
-	"encoding/base64"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/models"
 )
 
-// EncodeAuditCursor makes the opaque keyset cursor of an audit page from
-// its last row.
-func EncodeAuditCursor(t time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(t.UTC().Format(time.RFC3339Nano) + "|" + id))
+// AuditPruneResult is what one audit prune did.
+type AuditPruneResult struct {
+	Deleted              int64 `json:"deleted"`
+	DefaultRetentionDays int   `json:"default_retention_days"`
 }
 
-// DecodeAuditCursor reads a cursor made by EncodeAuditCursor; anything else
-// is a validation error on the field "cursor".
-func DecodeAuditCursor(c string) (time.Time, string, error) {
-	bad := models.ErrInvalid(map[string]string{"cursor": "Use the next_cursor of the previous page."})
-	if len(c) > 200 {
-		return time.Time{}, "", bad
+// PruneAudit deletes audit rows older than their tenant's retention, in
+// batches.
+func (o *Operator) PruneAudit(ctx context.Context) (AuditPruneResult, error) {
+	days := o.AuditRetentionDays
+	if days <= 0 {
+		days = DefaultAuditRetentionDays
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, "", bad
+	batch := o.AuditPruneBatch
+	if batch <= 0 {
+		batch = DefaultAuditPruneBatch
 	}
-	ts, id, ok := strings.Cut(string(raw), "|")
-	if !ok {
-		return time.Time{}, "", bad
+	n, err := o.Store.PruneAuditLogs(ctx, days, batch)
+	return AuditPruneResult{Deleted: n, DefaultRetentionDays: days}, err
+}
+
+// TokenPruneResult is what one token prune did, per table.
+type TokenPruneResult struct {
+	Deleted map[string]int64 `json:"deleted"`
+	Total   int64            `json:"total"`
+}
+
+// PruneTokens deletes expired tokens, codes, challenges and sessions in
+// short batches, so token issuance never waits behind it.
+func (o *Operator) PruneTokens(ctx context.Context) (TokenPruneResult, error) {
+	batch := o.TokenPruneBatch
+	if batch <= 0 {
+		batch = DefaultTokenPruneBatch
 	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil {
-		return time.Time{}, "", bad
+	m, err := o.Store.PruneExpired(ctx, models.PruneOptions{Batch: batch, SessionRetention: o.SessionRetention})
+	res := TokenPruneResult{Deleted: m}
+	for _, n := range m {
+		res.Total += n
 	}
-	if !IsUUID(id) {
-		return time.Time{}, "", bad
-	}
-	return t.UTC(), id, nil
+	return res, err
 }
 
 // PruneLease names the job lease of the background prune.
@@ -121,25 +130,4 @@ func (p *Pruner) Run(ctx context.Context) {
 				"tables", tokens.Deleted, "duration_ms", time.Since(start).Milliseconds())
 		}
 	}
-}
-
-// IsUUID reports whether s is a UUID in its canonical text form (ids are
-// UUIDs; a malformed one can name nothing).
-func IsUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if r != '-' {
-				return false
-			}
-		default:
-			if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }

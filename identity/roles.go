@@ -1,0 +1,186 @@
+package identity
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/identityd/identityd/models"
+)
+
+// RoleInput is a role to create; Global (a role of every tenant) is for
+// system admins only.
+type RoleInput struct {
+	Name        string
+	Description string
+	Permissions []string
+	Global      bool
+}
+
+// RolePatch is what UpdateRole may change.
+type RolePatch struct {
+	Name        *string
+	Description *string
+	Permissions *[]string
+}
+
+// checkPermissions validates a role's or policy's permissions: well-formed,
+// at most 200, none of admin.* (which only system administration carries).
+// It returns them de-duplicated.
+func checkPermissions(fields map[string]string, perms []string) models.StringList {
+	out := models.StringList{}
+	if len(perms) > 200 {
+		fields["permissions"] = "Give at most 200 permissions."
+		return out
+	}
+	for _, p := range perms {
+		p = strings.TrimSpace(p)
+		if !ValidPermission(p) {
+			fields["permissions"] = fmt.Sprintf("%q is not a permission: use dotted segments of a-z, 0-9, _ or -, or *.", truncate(p, 100))
+			continue
+		}
+		if grantsAdmin(p) {
+			fields["permissions"] = fmt.Sprintf("%q would grant admin.* permissions, which come only with system administration.", p)
+			continue
+		}
+		if !out.Has(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func checkLabel(fields map[string]string, name, description string) (string, string) {
+	name, description = strings.TrimSpace(name), strings.TrimSpace(description)
+	if name == "" || len(name) > 100 {
+		fields["name"] = "Give a name of 1 to 100 characters."
+	}
+	if len(description) > 500 {
+		fields["description"] = "Use at most 500 characters."
+	}
+	return name, description
+}
+
+// ListRoles returns the tenant's roles and the global roles.
+func (d *Directory) ListRoles(ctx context.Context, tenantID string) ([]models.Role, error) {
+	return d.Store.ListRoles(ctx, tenantID)
+}
+
+// GetRole returns a role of the tenant or a global role.
+func (d *Directory) GetRole(ctx context.Context, tenantID, id string) (*models.Role, error) {
+	return d.Store.GetRole(ctx, tenantID, id)
+}
+
+// CreateRole creates a custom role of the actor's tenant (or, for a system
+// admin, a global role).
+func (d *Directory) CreateRole(ctx context.Context, a Actor, in RoleInput) (*models.Role, error) {
+	fields := map[string]string{}
+	name, desc := checkLabel(fields, in.Name, in.Description)
+	perms := checkPermissions(fields, in.Permissions)
+	if len(fields) > 0 {
+		return nil, models.ErrInvalid(fields)
+	}
+	if in.Global && !a.SystemAdmin {
+		return nil, errForbidden("Only a system admin can create a global role.", "")
+	}
+	if err := CanGrant(ctx, a, perms); err != nil {
+		return nil, err
+	}
+	r := &models.Role{Name: name, Description: desc, Permissions: perms}
+	if !in.Global {
+		tid := a.TenantID
+		r.TenantID = &tid
+	}
+	err := d.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := d.Store.CreateRole(ctx, r); err != nil {
+			return roleConflict(err)
+		}
+		return d.audit(ctx, a, Event{Action: AuditRoleCreated, Metadata: map[string]any{"role_id": r.ID, "name": r.Name, "global": in.Global, "permissions": []string(perms)}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func roleConflict(err error) error {
+	if models.IsKind(err, models.KindConflict) {
+		return &models.Error{Kind: models.KindConflict, Code: "name_taken", Msg: "A role or policy with that name already exists.",
+			Fields: map[string]string{"name": "Already in use."}}
+	}
+	return err
+}
+
+// editableRole loads a role the actor may change: global roles only by
+// system admins.
+func (d *Directory) editableRole(ctx context.Context, a Actor, id string) (*models.Role, error) {
+	r, err := d.Store.GetRole(ctx, a.TenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.TenantID == nil && !a.SystemAdmin {
+		return nil, models.NewError(models.KindForbidden, "forbidden", "Global roles are managed by system admins.", nil)
+	}
+	return r, nil
+}
+
+// UpdateRole changes a role's name, description or permissions. System
+// roles keep their name; the actor must hold every permission of the new set.
+func (d *Directory) UpdateRole(ctx context.Context, a Actor, id string, in RolePatch) (*models.Role, error) {
+	var r *models.Role
+	err := d.Store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if r, err = d.editableRole(ctx, a, id); err != nil {
+			return err
+		}
+		fields := map[string]string{}
+		name, desc := r.Name, r.Description
+		if in.Name != nil {
+			name = *in.Name
+		}
+		if in.Description != nil {
+			desc = *in.Description
+		}
+		name, desc = checkLabel(fields, name, desc)
+		perms := r.Permissions
+		if in.Permissions != nil {
+			perms = checkPermissions(fields, *in.Permissions)
+		}
+		if len(fields) > 0 {
+			return models.ErrInvalid(fields)
+		}
+		if r.System && name != r.Name {
+			return &models.Error{Kind: models.KindConflict, Code: "system_role", Msg: "System roles cannot be renamed.",
+				Fields: map[string]string{"name": "System roles keep their name."}}
+		}
+		if err := CanGrant(ctx, a, perms); err != nil {
+			return err
+		}
+		r.Name, r.Description, r.Permissions = name, desc, perms
+		if err := d.Store.UpdateRole(ctx, a.TenantID, r); err != nil {
+			return roleConflict(err)
+		}
+		return d.audit(ctx, a, Event{Action: AuditRoleUpdated, Metadata: map[string]any{"role_id": r.ID, "name": r.Name, "permissions": []string(perms)}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// DeleteRole deletes a custom role; system roles stay.
+func (d *Directory) DeleteRole(ctx context.Context, a Actor, id string) error {
+	return d.Store.InTx(ctx, func(ctx context.Context) error {
+		r, err := d.editableRole(ctx, a, id)
+		if err != nil {
+			return err
+		}
+		if r.System {
+			return models.NewError(models.KindConflict, "system_role", "System roles cannot be deleted.", nil)
+		}
+		if err := d.Store.DeleteRole(ctx, a.TenantID, r.ID); err != nil {
+			return err
+		}
+		return d.audit(ctx, a, Event{Action: AuditRoleDeleted, Metadata: map[string]any{"role_id": r.ID, "name": r.Name}})
+	})
+}

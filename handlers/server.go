@@ -49,16 +49,28 @@ type Deps struct {
 	Provider   *oauth.Provider
 	Accounts   *identity.Accounts
 	Authorizer *identity.Authorizer
-	Directory  *identity.Directory
-	Machines   MachineAuth
-	Activity   ActivityCache
-	Clients    ClientStore
-	Consents   ConsentStore
-	Tenants    TenantStore
-	Ring       *keyring.Keyring
-	Health     []HealthCheck
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Authenticator resolves every /api bearer credential.
+	Authenticator PrincipalResolver
+	// The administration API, one service per aggregate (required: New
+	// names a missing one).
+	Users           UserService
+	Memberships     MembershipService
+	Roles           RoleService
+	Policies        PolicyService
+	ClientRegistry  ClientService
+	ServiceAccounts ServiceAccountService
+	APIKeys         APIKeyService
+	TenantRegistry  TenantService
+	Impersonation   Impersonator
+	AuditLog        AuditLogService
+	Activity        ActivityCache
+	Clients         ClientStore
+	Consents        ConsentStore
+	Tenants         TenantStore
+	Ring            *keyring.Keyring
+	Health          []HealthCheck
+	Logger          *slog.Logger
+	Now             func() time.Time
 	// RequestContext, when set, prepares each request's context (storage's
 	// lookup snapshot: one cache-generation read per request).
 	RequestContext func(context.Context) context.Context
@@ -68,9 +80,6 @@ type Deps struct {
 	MaxInFlight int
 	// HealthTimeout is each health check's deadline (0: 1s).
 	HealthTimeout time.Duration
-
-	// Operator serves the system admins: tenants, impersonation, the audit log.
-	Operator *identity.Operator
 
 	// CORSOrigins are the origins CORS allows (https://*.example.com: any
 	// subdomain); empty: no CORS headers.
@@ -96,6 +105,9 @@ const maxFormBytes = 64 << 10
 
 // New builds the echo instance with every route.
 func New(d Deps) (*echo.Echo, error) {
+	if err := d.checkServices(); err != nil {
+		return nil, err
+	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -188,7 +200,7 @@ func New(d Deps) (*echo.Echo, error) {
 	u.GET("/api/auth/step-up/status", s.apiStepUpStatus)
 	u.DELETE("/api/auth/step-up", s.apiEndStepUp)
 	e.POST("/api/authorizations/check", s.apiCheck, s.authenticate)
-	s.adminRoutes(e)
+	s.apiRoutes(e)
 
 	static, err := fs.Sub(templates.FS, "static")
 	if err != nil {

@@ -244,3 +244,12 @@ func auditRow(ctx context.Context, p Principal, ev Event) Event {
 	ev.Metadata = md
 	return ev
 }
+
+// RecordActor is Record for an Actor: its principal, and its Meta (where
+// the request came from) when ev names none.
+func (a Auditor) RecordActor(ctx context.Context, act Actor, ev Event) error {
+	if ev.Meta == (Meta{}) {
+		ev.Meta = act.Meta
+	}
+	return a.Record(ctx, act.Principal, ev)
+}

@@ -123,19 +123,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "serve":
 		return serve(ctx, app, start)
 	case "audit prune":
-		if c.batch > 0 {
-			app.Operator.AuditPruneBatch = c.batch
-		}
-		res, err := app.Operator.PruneAudit(ctx)
+		res, err := app.Pruner.PruneAudit(ctx, c.batch)
 		if err != nil {
 			return err
 		}
 		return printJSON(stdout, res)
 	case "tokens prune":
-		if c.batch > 0 {
-			app.Operator.TokenPruneBatch = c.batch
-		}
-		res, err := app.Operator.PruneTokens(ctx)
+		res, err := app.Pruner.PruneTokens(ctx, c.batch)
 		if err != nil {
 			return err
 		}
@@ -154,7 +148,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "tenants create":
 		// The command line is the system principal: the API's service
 		// methods, validation and audit (identity.SystemPrincipal).
-		t, err := app.Operator.CreateTenant(ctx, identity.SystemPrincipal(""), c.slug, c.name, identity.SystemMeta())
+		t, err := app.Tenants.Create(ctx, identity.SystemActor(""), strings.TrimSpace(c.slug), c.name)
 		if err != nil {
 			return describe(err)
 		}
@@ -185,7 +179,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		} else {
 			in.AuthMethod = strings.TrimSpace(c.authMethod)
 		}
-		out, err := app.Machines.CreateClient(ctx, identity.SystemActor(t.ID), in, identity.SystemMeta())
+		out, err := app.Clients.Create(ctx, identity.SystemActor(t.ID), in)
 		if err != nil {
 			return describe(err)
 		}
@@ -202,7 +196,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// createUser is `users create`: the API's Directory.CreateUser (password
+// createUser is `users create`: the API's Users.Create (password
 // policy, role rules, user.created audit row) acting as the system
 // principal, and --system-admin through the audited SetSystemAdmin, in one
 // transaction.
@@ -212,19 +206,19 @@ func createUser(ctx context.Context, app *App, c cliFlags) (*models.User, error)
 		return nil, err
 	}
 	actor := identity.SystemActor(t.ID)
-	in := identity.NewDirectoryUser{Email: c.email, Name: c.name, Password: c.password}
+	in := identity.NewUser{Email: c.email, Name: c.name, Password: c.password}
 	if c.role != "" {
 		in.Roles = []string{c.role}
 	}
 	var id string
 	err = app.Store.InTx(ctx, func(ctx context.Context) error {
-		created, err := app.Directory.CreateUser(ctx, actor, in)
+		created, err := app.Users.Create(ctx, actor, in)
 		if err != nil {
 			return err
 		}
 		id = created.User.ID
 		if c.systemAdmin {
-			_, err = app.Directory.SetSystemAdmin(ctx, actor, t.ID, id, true)
+			_, err = app.Users.SetSystemAdmin(ctx, actor, t.ID, id, true)
 		}
 		return err
 	})

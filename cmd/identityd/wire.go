@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,15 +30,24 @@ type App struct {
 	Keys       *oauth.KeyManager
 	Hasher     *oauth.Hasher
 	Provider   *oauth.Provider
-	Admin      *identity.Admin
 	Accounts   *identity.Accounts
 	Authorizer *identity.Authorizer
-	Directory  *identity.Directory
-	Operator   *identity.Operator
-	Machines   *identity.Machines
-	Pruner     *identity.Pruner
-	Limiter    identity.Limiter
-	Mailer     identity.Mailer
+	// Auditor writes every audit row of the services below.
+	Auditor         identity.Auditor
+	Authenticator   *identity.Authenticator
+	Users           *identity.Users
+	Memberships     *identity.Memberships
+	Roles           *identity.Roles
+	Policies        *identity.Policies
+	Clients         *identity.Clients
+	ServiceAccounts *identity.ServiceAccounts
+	APIKeys         *identity.APIKeys
+	Tenants         *identity.Tenants
+	Impersonation   *identity.Impersonation
+	AuditLog        *identity.AuditLog
+	Pruner          *identity.Pruner
+	Limiter         identity.Limiter
+	Mailer          identity.Mailer
 	// MailQueue is the Mailer the services use: the outbox that serve's
 	// mail worker (MailQueue.Run) drains into Mailer.
 	MailQueue *identity.MailQueue
@@ -132,7 +143,6 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	a.Admin = &identity.Admin{Store: a.Store, Hasher: a.Hasher, PasswordCost: cfg.BcryptCost, RotationWindow: cfg.SecretRotation}
 	if cfg.SMTPURL != "" {
 		m, err := mailer.NewSMTP(string(cfg.SMTPURL))
 		if err != nil {
@@ -162,34 +172,31 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Store: a.Store, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
 		Limiter: a.Limiter, Mailer: a.MailQueue, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),
 	}
+	a.Auditor = identity.Auditor{Store: a.Store}
 	a.Store.OnRefreshReuse = func(ctx context.Context, tenantID, subject, clientID, requestID string) {
 		ev := identity.Event{TenantID: tenantID, Action: identity.AuditRefreshReuse, Meta: identity.MetaFrom(ctx),
 			Metadata: map[string]any{"client_id": clientID, "grant_id": requestID}}
 		if subject != clientID {
 			ev.UserID = subject
 		}
-		if err := identity.WriteAudit(ctx, a.Store, ev); err != nil {
+		if err := a.Auditor.Record(ctx, identity.Principal{}, ev); err != nil {
 			log.ErrorContext(ctx, "audit refresh reuse", "err", err)
 		}
 	}
 	a.Authorizer = &identity.Authorizer{Store: a.Store, Cache: a.Cache, Accounts: a.Accounts, StepUpTTL: cfg.StepUpTTL}
 	a.Accounts.StepUps = a.Cache // a password step-up stands in for the password at factor enrolment
-	a.Operator = &identity.Operator{Store: a.Store, Admin: a.Admin, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
-		ImpersonationTTL: cfg.ImpersonationTTL, AuditRetentionDays: cfg.AuditRetention, Log: log}
-	// The background prune starts in serve (never in tests or one-shot commands).
-	a.Pruner = &identity.Pruner{Operator: a.Operator, Interval: cfg.PruneInterval}
-	if err := a.Admin.SeedMissingRoles(ctx); err != nil {
+	if err := a.buildServices(ctx, cfg); err != nil {
 		a.Close()
 		return nil, err
 	}
-	directory := &identity.Directory{Store: a.Store, PasswordCost: cfg.BcryptCost, Mailer: a.MailQueue, Log: log}
-	machines := &identity.Machines{Store: a.Store, Admin: a.Admin, Keys: ring, Log: log}
-	a.Directory, a.Machines = directory, machines
 	a.Echo, err = handlers.New(handlers.Deps{
-		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer, Directory: directory,
+		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer,
+		Authenticator: a.Authenticator, Users: a.Users, Memberships: a.Memberships, Roles: a.Roles, Policies: a.Policies,
+		ClientRegistry: a.Clients, ServiceAccounts: a.ServiceAccounts, APIKeys: a.APIKeys, TenantRegistry: a.Tenants,
+		Impersonation: a.Impersonation, AuditLog: a.AuditLog,
 		RequestContext: storage.WithLookupSnapshot,
 		Clients:        a.Store, Consents: a.Store, Tenants: a.Store,
-		Ring: ring, Health: health, Logger: log, Operator: a.Operator, Machines: machines,
+		Ring: ring, Health: health, Logger: log,
 		CORSOrigins: cfg.CORSOrigins, IPDenyList: cfg.IPDenyList, TrustedProxies: cfg.TrustedProxies,
 		RedirectOrigins: cfg.RedirectOrigins,
 		MaxInFlight:     maxInFlight(cfg),
@@ -201,10 +208,83 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	return a, nil
 }
 
-// Machines serves both the bearer lookup and the machine administration.
+// buildServices builds the per-aggregate services over the store, each
+// checked by its constructor, and seeds the system roles of tenants that
+// have none.
+func (a *App) buildServices(ctx context.Context, cfg *Config) error {
+	var err error
+	audit := a.Auditor
+	if a.Authenticator, err = identity.NewAuthenticator(identity.AuthenticatorDeps{
+		Tokens: handlers.TokenIntrospector(a.Provider), Store: a.Store, Keys: a.Ring, Log: a.Log}); err != nil {
+		return err
+	}
+	if a.Users, err = identity.NewUsers(identity.UsersDeps{Store: a.Store, Memberships: a.Store, Tx: a.Store, Auditor: audit,
+		PasswordCost: cfg.BcryptCost, Mailer: a.MailQueue, Log: a.Log}); err != nil {
+		return err
+	}
+	if a.Memberships, err = identity.NewMemberships(identity.MembershipsDeps{Users: a.Store, Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
+		return err
+	}
+	if a.Roles, err = identity.NewRoles(identity.RolesDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
+		return err
+	}
+	if a.Policies, err = identity.NewPolicies(identity.PoliciesDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
+		return err
+	}
+	if a.Clients, err = identity.NewClients(identity.ClientsDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
+		Hasher: a.Hasher, RotationWindow: cfg.SecretRotation}); err != nil {
+		return err
+	}
+	if a.ServiceAccounts, err = identity.NewServiceAccounts(identity.ServiceAccountsDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
+		return err
+	}
+	if a.APIKeys, err = identity.NewAPIKeys(identity.APIKeysDeps{Store: a.Store, Tx: a.Store, Auditor: audit, Keys: a.Ring}); err != nil {
+		return err
+	}
+	if a.Tenants, err = identity.NewTenants(identity.TenantsDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
+		return err
+	}
+	if a.Impersonation, err = identity.NewImpersonation(identity.ImpersonationDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
+		Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store}, TTL: cfg.ImpersonationTTL}); err != nil {
+		return err
+	}
+	if a.AuditLog, err = identity.NewAuditLog(identity.AuditLogDeps{Store: a.Store, Auditor: audit}); err != nil {
+		return err
+	}
+	// The background prune starts in serve (never in tests or one-shot commands).
+	if a.Pruner, err = identity.NewPruner(identity.PrunerDeps{Store: a.Store, Interval: cfg.PruneInterval, Holder: pruneHolder(),
+		AuditRetentionDays: cfg.AuditRetention, Log: a.Log}); err != nil {
+		return err
+	}
+	return a.Tenants.SeedMissingRoles(ctx)
+}
+
+// pruneHolder names this instance in the prune's job lease: host, pid and a
+// random suffix (two processes on one host, or one restarted, differ).
+func pruneHolder() string {
+	host, _ := os.Hostname()
+	suffix, _ := keyring.RandomToken(6)
+	return host + ":" + strconv.Itoa(os.Getpid()) + ":" + suffix
+}
+
+// *storage.Store implements every store interface of the services, and
+// the shared transaction and audit interfaces (storage does not import
+// identity: these lines check it at compile time).
 var (
-	_ handlers.MachineAuth  = (*identity.Machines)(nil)
-	_ handlers.MachineAdmin = (*identity.Machines)(nil)
+	_ identity.Tx                  = (*storage.Store)(nil)
+	_ identity.AuditWriter         = (*storage.Store)(nil)
+	_ identity.UserStore           = (*storage.Store)(nil)
+	_ identity.MembershipStore     = (*storage.Store)(nil)
+	_ identity.RoleStore           = (*storage.Store)(nil)
+	_ identity.PolicyStore         = (*storage.Store)(nil)
+	_ identity.ClientStore         = (*storage.Store)(nil)
+	_ identity.ServiceAccountStore = (*storage.Store)(nil)
+	_ identity.APIKeyStore         = (*storage.Store)(nil)
+	_ identity.TenantStore         = (*storage.Store)(nil)
+	_ identity.ImpersonationStore  = (*storage.Store)(nil)
+	_ identity.AuditLogStore       = (*storage.Store)(nil)
+	_ identity.PruneStore          = (*storage.Store)(nil)
+	_ identity.AuthenticatorStore  = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

@@ -12,12 +12,31 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
+// UserService is the users of a tenant (identity.Users).
+type UserService interface {
+	List(ctx context.Context, tenantID string, q identity.UserQuery) (*identity.UserPage, error)
+	Get(ctx context.Context, tenantID, id string) (*identity.UserDetail, error)
+	Create(ctx context.Context, a identity.Actor, in identity.NewUser) (*identity.CreatedUser, error)
+	Update(ctx context.Context, a identity.Actor, id string, in identity.UserPatch) (*identity.UserDetail, error)
+	Deactivate(ctx context.Context, a identity.Actor, id string) (*identity.UserDetail, error)
+	Delete(ctx context.Context, a identity.Actor, id string) error
+	ForcePasswordChange(ctx context.Context, a identity.Actor, id string) (*identity.UserDetail, error)
+	Unlock(ctx context.Context, a identity.Actor, id string) (*identity.UserDetail, error)
+	ResetTwoFactor(ctx context.Context, a identity.Actor, id string) (*identity.UserDetail, error)
+	SetSystemAdmin(ctx context.Context, a identity.Actor, tenantID, userID string, on bool) (*identity.UserDetail, error)
+}
+
+// MembershipService gives users roles and policies (identity.Memberships).
+type MembershipService interface {
+	AssignRole(ctx context.Context, a identity.Actor, userID, roleRef string) (*identity.UserDetail, error)
+	UnassignRole(ctx context.Context, a identity.Actor, userID, roleID string) (*identity.UserDetail, error)
+	AssignPolicy(ctx context.Context, a identity.Actor, userID, policyID string) (*identity.UserDetail, error)
+	UnassignPolicy(ctx context.Context, a identity.Actor, userID, policyID string) (*identity.UserDetail, error)
+}
+
 // The users of a tenant, managed by its administrators: the tenant is the
 // principal's, whatever the request names; another tenant's user is 404.
-func (s *Server) userAdminRoutes(e *echo.Echo) {
-	if s.Directory == nil {
-		return
-	}
+func (s *Server) userRoutes(e *echo.Echo) {
 	s.api(e, http.MethodGet, "/api/users", "identity.users.read", true, s.apiListUsers)
 	s.api(e, http.MethodPost, "/api/users", "identity.users.create", true, s.apiCreateUser)
 	s.api(e, http.MethodGet, "/api/users/:id", "identity.users.read", true, s.apiGetUser)
@@ -32,63 +51,6 @@ func (s *Server) userAdminRoutes(e *echo.Echo) {
 	s.api(e, http.MethodPost, "/api/users/:id/policies/:policy_id", "identity.membership.manage", true, s.apiAssignUserPolicy)
 	s.api(e, http.MethodDelete, "/api/users/:id/policies/:policy_id", "identity.membership.manage", true, s.apiUnassignUserPolicy)
 	s.api(e, http.MethodPut, "/api/admin/users/:id/system-admin", "admin.users.system_admin", false, s.apiSetSystemAdmin)
-}
-
-// dirActor is the principal with its permissions, resolved once per
-// request, and a way to ask whether it has stepped up (the grant rules ask
-// only when a danger action is at stake).
-func (s *Server) dirActor(c echo.Context) (identity.Actor, error) {
-	p := principal(c)
-	perms, err := s.permissions(c, p)
-	if err != nil {
-		return identity.Actor{}, err
-	}
-	return identity.Actor{Principal: p, Perms: perms, Meta: meta(c), Elevated: func(ctx context.Context) (bool, error) {
-		ok, _, err := s.Authorizer.StepUpStatus(ctx, p)
-		return ok, err
-	}}, nil
-}
-
-// roleView is a role as the API shows it.
-type roleView struct {
-	ID          string    `json:"id"`
-	TenantID    *string   `json:"tenant_id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Permissions []string  `json:"permissions"`
-	System      bool      `json:"system"`
-	Global      bool      `json:"global"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
-
-func viewRole(r *models.Role) roleView {
-	perms := []string(r.Permissions)
-	if perms == nil {
-		perms = []string{}
-	}
-	return roleView{ID: r.ID, TenantID: r.TenantID, Name: r.Name, Description: r.Description, Permissions: perms,
-		System: r.System, Global: r.TenantID == nil, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-}
-
-// policyView is a policy as the API shows it.
-type policyView struct {
-	ID          string    `json:"id"`
-	TenantID    string    `json:"tenant_id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Permissions []string  `json:"permissions"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
-
-func viewPolicy(p *models.Policy) policyView {
-	perms := []string(p.Permissions)
-	if perms == nil {
-		perms = []string{}
-	}
-	return policyView{ID: p.ID, TenantID: p.TenantID, Name: p.Name, Description: p.Description, Permissions: perms,
-		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
 // roleRef is a role as a user's listing names it.
@@ -197,7 +159,7 @@ func (s *Server) apiListUsers(c echo.Context) error {
 	if len(fields) > 0 {
 		return models.ErrInvalid(fields)
 	}
-	page, err := s.Directory.ListUsers(c.Request().Context(), principal(c).TenantID, q)
+	page, err := s.Users.List(c.Request().Context(), principal(c).TenantID, q)
 	if err != nil {
 		return err
 	}
@@ -209,7 +171,7 @@ func (s *Server) apiListUsers(c echo.Context) error {
 }
 
 func (s *Server) apiGetUser(c echo.Context) error {
-	d, err := s.Directory.GetUser(c.Request().Context(), principal(c).TenantID, c.Param("id"))
+	d, err := s.Users.Get(c.Request().Context(), principal(c).TenantID, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -235,11 +197,11 @@ func (s *Server) apiCreateUser(c echo.Context) error {
 			return err
 		}
 	}
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
-	out, err := s.Directory.CreateUser(c.Request().Context(), a, identity.NewDirectoryUser{
+	out, err := s.Users.Create(c.Request().Context(), a, identity.NewUser{
 		Email: in.Email, Name: in.Name, Password: in.Password, ForcePasswordChange: in.ForcePasswordChange, Roles: in.Roles})
 	if err != nil {
 		return err
@@ -263,11 +225,11 @@ func (s *Server) apiUpdateUser(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
-	d, err := s.Directory.UpdateUser(c.Request().Context(), a, c.Param("id"), identity.UserPatch{Name: in.Name, Email: in.Email, IsActive: in.IsActive})
+	d, err := s.Users.Update(c.Request().Context(), a, c.Param("id"), identity.UserPatch{Name: in.Name, Email: in.Email, IsActive: in.IsActive})
 	if err != nil {
 		return err
 	}
@@ -276,7 +238,7 @@ func (s *Server) apiUpdateUser(c echo.Context) error {
 
 // userAction runs one service method on the user named in the path.
 func (s *Server) userAction(c echo.Context, fn func(a identity.Actor, id string) (*identity.UserDetail, error)) error {
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
@@ -289,34 +251,34 @@ func (s *Server) userAction(c echo.Context, fn func(a identity.Actor, id string)
 
 func (s *Server) apiDeactivateUser(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.DeactivateUser(c.Request().Context(), a, id)
+		return s.Users.Deactivate(c.Request().Context(), a, id)
 	})
 }
 
 func (s *Server) apiForcePasswordChange(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.ForcePasswordChange(c.Request().Context(), a, id)
+		return s.Users.ForcePasswordChange(c.Request().Context(), a, id)
 	})
 }
 
 func (s *Server) apiUnlockUser(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.UnlockUser(c.Request().Context(), a, id)
+		return s.Users.Unlock(c.Request().Context(), a, id)
 	})
 }
 
 func (s *Server) apiResetUser2FA(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.ResetTwoFactor(c.Request().Context(), a, id)
+		return s.Users.ResetTwoFactor(c.Request().Context(), a, id)
 	})
 }
 
 func (s *Server) apiDeleteUser(c echo.Context) error {
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
-	if err := s.Directory.DeleteUser(c.Request().Context(), a, c.Param("id")); err != nil {
+	if err := s.Users.Delete(c.Request().Context(), a, c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -333,25 +295,25 @@ func (s *Server) apiAssignUserRole(c echo.Context) error {
 		return models.ErrInvalid(map[string]string{"role_id": "Required."})
 	}
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.AssignUserRole(c.Request().Context(), a, id, in.RoleID)
+		return s.Memberships.AssignRole(c.Request().Context(), a, id, in.RoleID)
 	})
 }
 
 func (s *Server) apiUnassignUserRole(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.UnassignUserRole(c.Request().Context(), a, id, c.Param("role_id"))
+		return s.Memberships.UnassignRole(c.Request().Context(), a, id, c.Param("role_id"))
 	})
 }
 
 func (s *Server) apiAssignUserPolicy(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.AssignUserPolicy(c.Request().Context(), a, id, c.Param("policy_id"))
+		return s.Memberships.AssignPolicy(c.Request().Context(), a, id, c.Param("policy_id"))
 	})
 }
 
 func (s *Server) apiUnassignUserPolicy(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.UnassignUserPolicy(c.Request().Context(), a, id, c.Param("policy_id"))
+		return s.Memberships.UnassignPolicy(c.Request().Context(), a, id, c.Param("policy_id"))
 	})
 }
 
@@ -369,11 +331,11 @@ func (s *Server) apiSetSystemAdmin(c echo.Context) error {
 	if in.IsSystemAdmin == nil {
 		return models.ErrInvalid(map[string]string{"is_system_admin": "Required: true or false."})
 	}
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
-	d, err := s.Directory.SetSystemAdmin(c.Request().Context(), a, in.TenantID, c.Param("id"), *in.IsSystemAdmin)
+	d, err := s.Users.SetSystemAdmin(c.Request().Context(), a, in.TenantID, c.Param("id"), *in.IsSystemAdmin)
 	if err != nil {
 		return err
 	}

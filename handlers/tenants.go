@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -10,9 +12,20 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
-// tenantAdminRoutes are the system admins' tenant API and impersonation.
+// TenantService is the tenants, for system administrators (identity.Tenants).
+type TenantService interface {
+	List(ctx context.Context, search, cursor string, limit int) (*identity.TenantPage, error)
+	Get(ctx context.Context, id string) (*models.Tenant, error)
+	Create(ctx context.Context, a identity.Actor, slug, name string) (*models.Tenant, error)
+	Update(ctx context.Context, a identity.Actor, id string, in identity.TenantUpdate) (*models.Tenant, error)
+	Suspend(ctx context.Context, a identity.Actor, id string) (*models.Tenant, error)
+	Unsuspend(ctx context.Context, a identity.Actor, id string) (*models.Tenant, error)
+	Delete(ctx context.Context, a identity.Actor, id string) error
+}
+
+// tenantRoutes are the system admins' tenant API and impersonation.
 // They name tenants in the path on purpose, so they are not tenant-scoped.
-func (s *Server) tenantAdminRoutes(e *echo.Echo) {
+func (s *Server) tenantRoutes(e *echo.Echo) {
 	s.api(e, http.MethodGet, "/api/admin/tenants", "admin.tenants.read", false, s.adminListTenants)
 	s.api(e, http.MethodPost, "/api/admin/tenants", "admin.tenants.create", false, s.adminCreateTenant)
 	s.api(e, http.MethodGet, "/api/admin/tenants/:id", "admin.tenants.read", false, s.adminGetTenant)
@@ -58,7 +71,7 @@ func (s *Server) adminListTenants(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := s.Operator.ListTenants(c.Request().Context(), c.QueryParam("search"), c.QueryParam("cursor"), limit)
+	page, err := s.TenantRegistry.List(c.Request().Context(), c.QueryParam("search"), c.QueryParam("cursor"), limit)
 	if err != nil {
 		return err
 	}
@@ -81,7 +94,11 @@ func (s *Server) adminCreateTenant(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	t, err := s.Operator.CreateTenant(c.Request().Context(), principal(c), in.Slug, in.Name, meta(c))
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.TenantRegistry.Create(c.Request().Context(), a, strings.TrimSpace(in.Slug), in.Name)
 	if err != nil {
 		return err
 	}
@@ -89,7 +106,7 @@ func (s *Server) adminCreateTenant(c echo.Context) error {
 }
 
 func (s *Server) adminGetTenant(c echo.Context) error {
-	t, err := s.Operator.GetTenant(c.Request().Context(), c.Param("id"))
+	t, err := s.TenantRegistry.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -104,8 +121,12 @@ func (s *Server) adminUpdateTenant(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	t, err := s.Operator.UpdateTenant(c.Request().Context(), principal(c), c.Param("id"),
-		identity.TenantUpdate{Name: in.Name, AuditRetentionDays: in.AuditRetentionDays}, meta(c))
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.TenantRegistry.Update(c.Request().Context(), a, c.Param("id"),
+		identity.TenantUpdate{Name: in.Name, AuditRetentionDays: in.AuditRetentionDays})
 	if err != nil {
 		return err
 	}
@@ -113,7 +134,11 @@ func (s *Server) adminUpdateTenant(c echo.Context) error {
 }
 
 func (s *Server) adminSuspendTenant(c echo.Context) error {
-	t, err := s.Operator.SuspendTenant(c.Request().Context(), principal(c), c.Param("id"), meta(c))
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.TenantRegistry.Suspend(c.Request().Context(), a, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -121,7 +146,11 @@ func (s *Server) adminSuspendTenant(c echo.Context) error {
 }
 
 func (s *Server) adminUnsuspendTenant(c echo.Context) error {
-	t, err := s.Operator.UnsuspendTenant(c.Request().Context(), principal(c), c.Param("id"), meta(c))
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.TenantRegistry.Unsuspend(c.Request().Context(), a, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -129,36 +158,12 @@ func (s *Server) adminUnsuspendTenant(c echo.Context) error {
 }
 
 func (s *Server) adminDeleteTenant(c echo.Context) error {
-	if err := s.Operator.DeleteTenant(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-// adminImpersonate gives a system admin a token acting as a user; the
-// token's introspection carries act (RFC 8693 §4.1).
-func (s *Server) adminImpersonate(c echo.Context) error {
-	var in struct {
-		TenantID string `json:"tenant_id"`
-		UserID   string `json:"user_id"`
-		Reason   string `json:"reason"`
-	}
-	if err := bind(c, &in); err != nil {
-		return err
-	}
-	p := principal(c)
-	imp, err := s.Operator.Impersonate(c.Request().Context(), p, identity.ImpersonationInput{
-		TenantID: in.TenantID, UserID: in.UserID, Reason: in.Reason, Meta: meta(c)})
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, map[string]any{
-		"access_token": imp.Token,
-		"token_type":   "Bearer",
-		"expires_in":   int64(time.Until(imp.ExpiresAt).Seconds()),
-		"expires_at":   imp.ExpiresAt,
-		"user":         viewUser(imp.User),
-		"act":          map[string]any{"sub": p.UserID, "tenant_id": p.TenantID},
-	})
+	if err := s.TenantRegistry.Delete(c.Request().Context(), a, c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

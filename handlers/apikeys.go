@@ -63,11 +63,7 @@ func (s *Server) apiCreateAPIKey(c echo.Context) error {
 }
 
 func (s *Server) apiListAPIKeys(c echo.Context) error {
-	a, err := s.actor(c)
-	if err != nil {
-		return err
-	}
-	list, err := s.APIKeys.List(c.Request().Context(), a.Principal, c.Param("id"))
+	list, err := s.APIKeys.List(c.Request().Context(), principal(c), c.Param("id"))
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,7 @@ func auditFilter(c echo.Context) (models.AuditFilter, error) {
 }
 
 func (s *Server) auditPage(c echo.Context, f models.AuditFilter) error {
-	limit, err := operatorLimit(c, 50)
+	limit, err := pageLimit(c, 50)
 	if err != nil {
 		return err
 	}

@@ -94,11 +94,7 @@ func clientRenameField(err error, from, to string) error {
 }
 
 func (s *Server) apiListClients(c echo.Context) error {
-	a, err := s.actor(c)
-	if err != nil {
-		return err
-	}
-	list, err := s.ClientRegistry.List(c.Request().Context(), a.Principal)
+	list, err := s.ClientRegistry.List(c.Request().Context(), principal(c))
 	if err != nil {
 		return err
 	}
@@ -110,11 +106,7 @@ func (s *Server) apiListClients(c echo.Context) error {
 }
 
 func (s *Server) apiGetClient(c echo.Context) error {
-	a, err := s.actor(c)
-	if err != nil {
-		return err
-	}
-	cl, err := s.ClientRegistry.Get(c.Request().Context(), a.Principal, c.Param("id"))
+	cl, err := s.ClientRegistry.Get(c.Request().Context(), principal(c), c.Param("id"))
 	if err != nil {
 		return err
 	}

@@ -77,11 +77,7 @@ func (b serviceAccountBody) input() identity.ServiceAccountInput {
 }
 
 func (s *Server) apiListServiceAccounts(c echo.Context) error {
-	a, err := s.actor(c)
-	if err != nil {
-		return err
-	}
-	list, err := s.ServiceAccounts.List(c.Request().Context(), a.Principal)
+	list, err := s.ServiceAccounts.List(c.Request().Context(), principal(c))
 	if err != nil {
 		return err
 	}
@@ -93,11 +89,7 @@ func (s *Server) apiListServiceAccounts(c echo.Context) error {
 }
 
 func (s *Server) apiGetServiceAccount(c echo.Context) error {
-	a, err := s.actor(c)
-	if err != nil {
-		return err
-	}
-	sa, roles, err := s.ServiceAccounts.Get(c.Request().Context(), a.Principal, c.Param("id"))
+	sa, roles, err := s.ServiceAccounts.Get(c.Request().Context(), principal(c), c.Param("id"))
 	if err != nil {
 		return err
 	}

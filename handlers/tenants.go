@@ -36,7 +36,7 @@ func (s *Server) tenantRoutes(e *echo.Echo) {
 	s.api(e, http.MethodPost, "/api/admin/impersonate", "admin.users.impersonate", false, s.adminImpersonate)
 }
 
-type adminTenantView struct {
+type tenantView struct {
 	ID                 string     `json:"id"`
 	Slug               string     `json:"slug"`
 	Name               string     `json:"name"`
@@ -47,8 +47,8 @@ type adminTenantView struct {
 	UpdatedAt          time.Time  `json:"updated_at"`
 }
 
-func viewAdminTenant(t *models.Tenant) adminTenantView {
-	v := adminTenantView{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: "active", SuspendedAt: t.SuspendedAt,
+func viewTenant(t *models.Tenant) tenantView {
+	v := tenantView{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: "active", SuspendedAt: t.SuspendedAt,
 		AuditRetentionDays: t.AuditRetentionDays, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
 	if t.SuspendedAt != nil {
 		at := t.SuspendedAt.UTC()
@@ -57,8 +57,8 @@ func viewAdminTenant(t *models.Tenant) adminTenantView {
 	return v
 }
 
-// operatorLimit reads ?limit= (1..100), def when absent.
-func operatorLimit(c echo.Context, def int) (int, error) {
+// pageLimit reads ?limit= (1..100), def when absent.
+func pageLimit(c echo.Context, def int) (int, error) {
 	v := c.QueryParam("limit")
 	if v == "" {
 		return def, nil
@@ -67,7 +67,7 @@ func operatorLimit(c echo.Context, def int) (int, error) {
 }
 
 func (s *Server) adminListTenants(c echo.Context) error {
-	limit, err := operatorLimit(c, 50)
+	limit, err := pageLimit(c, 50)
 	if err != nil {
 		return err
 	}
@@ -75,9 +75,9 @@ func (s *Server) adminListTenants(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	items := make([]adminTenantView, len(page.Items))
+	items := make([]tenantView, len(page.Items))
 	for i := range page.Items {
-		items[i] = viewAdminTenant(&page.Items[i])
+		items[i] = viewTenant(&page.Items[i])
 	}
 	body := map[string]any{"items": items, "next_cursor": nil}
 	if page.NextCursor != "" {
@@ -102,7 +102,7 @@ func (s *Server) adminCreateTenant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, viewAdminTenant(t))
+	return c.JSON(http.StatusCreated, viewTenant(t))
 }
 
 func (s *Server) adminGetTenant(c echo.Context) error {
@@ -110,7 +110,7 @@ func (s *Server) adminGetTenant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewAdminTenant(t))
+	return c.JSON(http.StatusOK, viewTenant(t))
 }
 
 func (s *Server) adminUpdateTenant(c echo.Context) error {
@@ -130,7 +130,7 @@ func (s *Server) adminUpdateTenant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewAdminTenant(t))
+	return c.JSON(http.StatusOK, viewTenant(t))
 }
 
 func (s *Server) adminSuspendTenant(c echo.Context) error {
@@ -142,7 +142,7 @@ func (s *Server) adminSuspendTenant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewAdminTenant(t))
+	return c.JSON(http.StatusOK, viewTenant(t))
 }
 
 func (s *Server) adminUnsuspendTenant(c echo.Context) error {
@@ -154,7 +154,7 @@ func (s *Server) adminUnsuspendTenant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewAdminTenant(t))
+	return c.JSON(http.StatusOK, viewTenant(t))
 }
 
 func (s *Server) adminDeleteTenant(c echo.Context) error {

@@ -60,9 +60,9 @@ type roleRef struct {
 	Global bool   `json:"global"`
 }
 
-// adminUserView is a user as its administrators see it: never a hash or a
+// managedUserView is a user as its administrators see it: never a hash or a
 // sealed secret.
-type adminUserView struct {
+type managedUserView struct {
 	ID                  string     `json:"id"`
 	TenantID            string     `json:"tenant_id"`
 	Email               string     `json:"email"`
@@ -82,9 +82,9 @@ type adminUserView struct {
 	UpdatedAt           time.Time  `json:"updated_at"`
 }
 
-func (s *Server) viewAdminUser(u *models.User, roles []models.Role) adminUserView {
+func (s *Server) viewManagedUser(u *models.User, roles []models.Role) managedUserView {
 	now := s.Now().UTC()
-	v := adminUserView{ID: u.ID, TenantID: u.TenantID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerified,
+	v := managedUserView{ID: u.ID, TenantID: u.TenantID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerified,
 		IsActive: u.IsActive, IsSystemAdmin: u.IsSystemAdmin, Locked: u.Locked(now), PINLocked: u.PINLockedUntil != nil && now.Before(*u.PINLockedUntil),
 		TwoFactorEnabled: u.TwoFactorEnabled(), ForcePasswordChange: u.ForcePasswordChange, PasswordChangedAt: u.PasswordChangedAt,
 		Roles: []roleRef{}, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
@@ -105,13 +105,13 @@ func (s *Server) viewAdminUser(u *models.User, roles []models.Role) adminUserVie
 
 // userDetailView adds the policies and the resolved permissions.
 type userDetailView struct {
-	adminUserView
+	managedUserView
 	Policies    []roleRef `json:"policies"`
 	Permissions []string  `json:"permissions"`
 }
 
 func (s *Server) viewUserDetail(d *identity.UserDetail) userDetailView {
-	v := userDetailView{adminUserView: s.viewAdminUser(d.User, d.Roles), Policies: []roleRef{}, Permissions: d.Permissions}
+	v := userDetailView{managedUserView: s.viewManagedUser(d.User, d.Roles), Policies: []roleRef{}, Permissions: d.Permissions}
 	for _, p := range d.Policies {
 		v.Policies = append(v.Policies, roleRef{ID: p.ID, Name: p.Name})
 	}
@@ -163,9 +163,9 @@ func (s *Server) apiListUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	users := make([]adminUserView, 0, len(page.Users))
+	users := make([]managedUserView, 0, len(page.Users))
 	for i := range page.Users {
-		users = append(users, s.viewAdminUser(&page.Users[i], page.Roles[page.Users[i].ID]))
+		users = append(users, s.viewManagedUser(&page.Users[i], page.Roles[page.Users[i].ID]))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"users": users, "page": page.Page, "per_page": page.PerPage, "total": page.Total})
 }

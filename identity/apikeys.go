@@ -66,7 +66,7 @@ type KeyedHasher interface {
 	MAC(purpose string, parts ...[]byte) string
 }
 
-// apiKeyPrefix starts every API key (handlers.apiKeyPrefix routes bearer
+// apiKeyPrefix starts every API key (Authenticator.Resolve routes bearer
 // credentials by it).
 const apiKeyPrefix = "idk_"
 

@@ -94,10 +94,6 @@ func NewAuthenticator(d AuthenticatorDeps) (*Authenticator, error) {
 	return &Authenticator{tokens: d.Tokens, store: d.Store, keys: d.Keys, now: clockOr(d.Now), log: logOr(d.Log)}, nil
 }
 
-// APIKeyPrefix starts every API key, so a bearer credential says which
-// lookup it needs.
-const APIKeyPrefix = apiKeyPrefix
-
 // outage reports an error that says nothing about the credential: a
 // dependency was down or too slow.
 func outage(err error) bool {

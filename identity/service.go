@@ -1,23 +1,11 @@
 package identity
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 )
-
-// Tx runs fn in one transaction (storage's InTx): the transaction travels
-// in the context fn receives, a nested InTx joins the open one, and fn's
-// error rolls everything back. Every use case that changes something runs
-// in one, with its audit row (Auditor.Record uses the same context).
-type Tx interface {
-	// InTx returns fn's error unchanged, or the error of beginning or
-	// committing; on PostgreSQL a serialization failure is an error of kind
-	// Conflict or Unavailable, never a silent retry.
-	InTx(ctx context.Context, fn func(ctx context.Context) error) error
-}
 
 // dep is one dependency a constructor checks.
 type dep struct {

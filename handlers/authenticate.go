@@ -46,6 +46,8 @@ func TokenIntrospector(p *oauth.Provider) identity.TokenIntrospector { return pr
 
 type providerIntrospector struct{ p *oauth.Provider }
 
+// Introspect looks token up as fosite introspection does (a refresh
+// token is no bearer credential) and reports what its session says.
 func (pi providerIntrospector) Introspect(ctx context.Context, token string) (identity.TokenInfo, error) {
 	ar, sess, err := pi.p.IntrospectAccessToken(ctx, token)
 	if unavailable(err) {

@@ -100,6 +100,15 @@ func outage(err error) bool {
 	return models.IsUnavailable(err) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// unavailableAs is err as a 503 of what: err itself when it already is one.
+func unavailableAs(what string, err error) error {
+	var me *models.Error
+	if errors.As(err, &me) && me.Kind == models.KindUnavailable {
+		return me
+	}
+	return models.ErrUnavailable(what, err)
+}
+
 // Resolve returns the principal of bearer:
 //   - an API key ("idk_…"): its service account;
 //   - a user's access token: only one from the login API (the tenant's
@@ -120,7 +129,7 @@ func (s *Authenticator) Resolve(ctx context.Context, bearer string) (Principal, 
 	if strings.HasPrefix(bearer, apiKeyPrefix) {
 		p, err := s.AuthenticateAPIKey(ctx, bearer)
 		if err != nil && outage(err) {
-			return Principal{}, models.ErrUnavailable("api key lookup", err)
+			return Principal{}, unavailableAs("api key lookup", err)
 		}
 		if err != nil {
 			return Principal{}, errBadKey()
@@ -129,7 +138,7 @@ func (s *Authenticator) Resolve(ctx context.Context, bearer string) (Principal, 
 	}
 	info, err := s.tokens.Introspect(ctx, bearer)
 	if err != nil && outage(err) {
-		return Principal{}, models.ErrUnavailable("token lookup", err)
+		return Principal{}, unavailableAs("token lookup", err)
 	}
 	if err != nil {
 		return Principal{}, models.NewError(models.KindUnauthenticated, "invalid_token", "The access token is not active.", nil)

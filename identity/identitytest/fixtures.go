@@ -45,6 +45,7 @@ type Fixtures struct {
 // discard is an audit writer that keeps nothing.
 type discard struct{}
 
+// CreateAuditLog keeps nothing.
 func (discard) CreateAuditLog(context.Context, *models.AuditLog) error { return nil }
 
 func (f *Fixtures) tenants() (*identity.Tenants, error) {

@@ -38,7 +38,7 @@ const (
 	AuditSystemAdminGranted = "admin.system_admin_granted"
 	AuditSystemAdminRevoked = "admin.system_admin_revoked"
 
-	// Operators: tenants, impersonation, the audit log itself.
+	// Tenants, impersonation, the audit log itself.
 	AuditTenantCreated        = "admin.tenant_created"
 	AuditTenantUpdated        = "admin.tenant_updated"
 	AuditTenantSuspended      = "admin.tenant_suspended"
@@ -60,7 +60,7 @@ const (
 	AuditAPIKeyCreated              = "api_key.created"
 	AuditAPIKeyRevoked              = "api_key.revoked"
 	AuditAPIKeyRotated              = "api_key.rotated"
-	// The directory: a tenant's users and permission model.
+	// A tenant's users and its permission model.
 	AuditUserCreated             = "user.created"
 	AuditUserUpdated             = "user.updated"
 	AuditUserDeactivated         = "user.deactivated"
@@ -243,4 +243,13 @@ func auditRow(ctx context.Context, p Principal, ev Event) Event {
 	}
 	ev.Metadata = md
 	return ev
+}
+
+// RecordActor is Record for an Actor: its principal, and its Meta (where
+// the request came from) when ev names none.
+func (a Auditor) RecordActor(ctx context.Context, act Actor, ev Event) error {
+	if ev.Meta == (Meta{}) {
+		ev.Meta = act.Meta
+	}
+	return a.Record(ctx, act.Principal, ev)
 }

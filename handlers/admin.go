@@ -10,6 +10,6 @@ func (s *Server) adminRoutes(e *echo.Echo) {
 	s.roleRoutes(e)
 	s.clientRoutes(e)
 	s.serviceAccountRoutes(e)
-	s.tenantAdminRoutes(e)
+	s.tenantRoutes(e)
 	s.auditRoutes(e)
 }

@@ -65,7 +65,7 @@ func (s *Server) apiCreateRole(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (s *Server) apiUpdateRole(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (s *Server) apiUpdateRole(c echo.Context) error {
 }
 
 func (s *Server) apiDeleteRole(c echo.Context) error {
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func (s *Server) apiCreatePolicy(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (s *Server) apiUpdatePolicy(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (s *Server) apiUpdatePolicy(c echo.Context) error {
 }
 
 func (s *Server) apiDeletePolicy(c echo.Context) error {
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}

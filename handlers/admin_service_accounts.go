@@ -52,7 +52,7 @@ func (s *Server) withMachines(h func(c echo.Context, m MachineAdmin, a identity.
 		if err != nil {
 			return err
 		}
-		a, err := s.dirActor(c)
+		a, err := s.actor(c)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -32,21 +31,6 @@ func (s *Server) userAdminRoutes(e *echo.Echo) {
 	s.api(e, http.MethodPost, "/api/users/:id/policies/:policy_id", "identity.membership.manage", true, s.apiAssignUserPolicy)
 	s.api(e, http.MethodDelete, "/api/users/:id/policies/:policy_id", "identity.membership.manage", true, s.apiUnassignUserPolicy)
 	s.api(e, http.MethodPut, "/api/admin/users/:id/system-admin", "admin.users.system_admin", false, s.apiSetSystemAdmin)
-}
-
-// dirActor is the principal with its permissions, resolved once per
-// request, and a way to ask whether it has stepped up (the grant rules ask
-// only when a danger action is at stake).
-func (s *Server) dirActor(c echo.Context) (identity.Actor, error) {
-	p := principal(c)
-	perms, err := s.permissions(c, p)
-	if err != nil {
-		return identity.Actor{}, err
-	}
-	return identity.Actor{Principal: p, Perms: perms, Meta: meta(c), Elevated: func(ctx context.Context) (bool, error) {
-		ok, _, err := s.Authorizer.StepUpStatus(ctx, p)
-		return ok, err
-	}}, nil
 }
 
 // roleView is a role as the API shows it.
@@ -235,7 +219,7 @@ func (s *Server) apiCreateUser(c echo.Context) error {
 			return err
 		}
 	}
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
@@ -263,7 +247,7 @@ func (s *Server) apiUpdateUser(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
@@ -276,7 +260,7 @@ func (s *Server) apiUpdateUser(c echo.Context) error {
 
 // userAction runs one service method on the user named in the path.
 func (s *Server) userAction(c echo.Context, fn func(a identity.Actor, id string) (*identity.UserDetail, error)) error {
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
@@ -312,7 +296,7 @@ func (s *Server) apiResetUser2FA(c echo.Context) error {
 }
 
 func (s *Server) apiDeleteUser(c echo.Context) error {
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
@@ -369,7 +353,7 @@ func (s *Server) apiSetSystemAdmin(c echo.Context) error {
 	if in.IsSystemAdmin == nil {
 		return models.ErrInvalid(map[string]string{"is_system_admin": "Required: true or false."})
 	}
-	a, err := s.dirActor(c)
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}

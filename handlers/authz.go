@@ -247,3 +247,18 @@ func (s *Server) apiCheck(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, d)
 }
+
+// actor is the principal with its permissions, resolved once per
+// request, and a way to ask whether it has stepped up (the grant rules ask
+// only when a danger action is at stake).
+func (s *Server) actor(c echo.Context) (identity.Actor, error) {
+	p := principal(c)
+	perms, err := s.permissions(c, p)
+	if err != nil {
+		return identity.Actor{}, err
+	}
+	return identity.Actor{Principal: p, Perms: perms, Meta: meta(c), Elevated: func(ctx context.Context) (bool, error) {
+		ok, _, err := s.Authorizer.StepUpStatus(ctx, p)
+		return ok, err
+	}}, nil
+}

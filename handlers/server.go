@@ -69,8 +69,10 @@ type Deps struct {
 	// HealthTimeout is each health check's deadline (0: 1s).
 	HealthTimeout time.Duration
 
-	// Operator serves the system admins: tenants, impersonation, the audit log.
-	Operator *identity.Operator
+	// The system administrators' API (required: New names a missing one).
+	TenantRegistry TenantService
+	Impersonation  Impersonator
+	AuditLog       AuditLogService
 
 	// CORSOrigins are the origins CORS allows (https://*.example.com: any
 	// subdomain); empty: no CORS headers.
@@ -96,6 +98,9 @@ const maxFormBytes = 64 << 10
 
 // New builds the echo instance with every route.
 func New(d Deps) (*echo.Echo, error) {
+	if err := d.checkServices(); err != nil {
+		return nil, err
+	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -111,3 +111,30 @@ func (a *Admin) cost() int {
 	}
 	return a.PasswordCost
 }
+
+// CreateTenant creates a tenant with a slug (lower-case letters, digits,
+// hyphens) and a name.
+func (a *Admin) CreateTenant(ctx context.Context, slug, name string) (*models.Tenant, error) {
+	fields := map[string]string{}
+	if !slugRE.MatchString(slug) {
+		fields["slug"] = "Use 1 to 63 lower-case letters, digits and inner hyphens."
+	}
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		fields["name"] = "Give a name of 1 to 200 characters."
+	}
+	if len(fields) > 0 {
+		return nil, models.ErrInvalid(fields)
+	}
+	t := &models.Tenant{Slug: slug, Name: name}
+	err := a.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.CreateTenant(ctx, t); err != nil {
+			return err
+		}
+		return a.Store.SeedTenantRoles(ctx, t.ID, SystemRoles(), DangerZonePolicy, DangerActions)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}

@@ -9,19 +9,51 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
+// AuditLogStore is what AuditLog needs from storage.
+type AuditLogStore interface {
+	// ListAuditLogs returns up to limit rows matching f, newest first (by
+	// created_at, then id, the keyset f.BeforeTime/f.BeforeID continues);
+	// none is an empty page. f.TenantID "" is every tenant.
+	ListAuditLogs(ctx context.Context, f models.AuditFilter, limit int) ([]models.AuditLog, error)
+	// StreamAuditLogs calls fn for each matching row, newest first, as it
+	// is read; fn's error stops the stream and is returned.
+	StreamAuditLogs(ctx context.Context, f models.AuditFilter, fn func(*models.AuditLog) error) error
+}
+
+// AuditLog reads the audit log: one page at a time, or a streamed export
+// (itself audited).
+type AuditLog struct {
+	store AuditLogStore
+	audit Auditor
+}
+
+// AuditLogDeps are what NewAuditLog needs, all required.
+type AuditLogDeps struct {
+	Store   AuditLogStore
+	Auditor Auditor
+}
+
+// NewAuditLog checks d and returns the service.
+func NewAuditLog(d AuditLogDeps) (*AuditLog, error) {
+	if err := checkDeps("AuditLog", dep{"Store", d.Store == nil}, dep{"Auditor", d.Auditor.Store == nil}); err != nil {
+		return nil, err
+	}
+	return &AuditLog{store: d.Store, audit: d.Auditor}, nil
+}
+
 // AuditQueryPage is one page of audit rows, newest first.
 type AuditQueryPage struct {
 	Items      []models.AuditLog
 	NextCursor string
 }
 
-// Audit returns one page of the audit log matching f (f.TenantID "" is every
+// Query returns one page of the audit log matching f (f.TenantID "" is every
 // tenant: callers set it from the principal on the tenant-scoped API).
-func (o *Operator) Audit(ctx context.Context, f models.AuditFilter, limit int) (*AuditQueryPage, error) {
+func (s *AuditLog) Query(ctx context.Context, f models.AuditFilter, limit int) (*AuditQueryPage, error) {
 	if err := checkAuditFilter(f); err != nil {
 		return nil, err
 	}
-	items, err := o.Store.ListAuditLogs(ctx, f, limit+1)
+	items, err := s.store.ListAuditLogs(ctx, f, limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -51,10 +83,10 @@ func checkAuditFilter(f models.AuditFilter) error {
 	return nil
 }
 
-// ExportAudit streams every row matching f to fn, newest first, and records
+// Export streams every row matching f to fn, newest first, and records
 // the export in the audit log (before the first row: an export that fails
 // half-way was still attempted).
-func (o *Operator) ExportAudit(ctx context.Context, p Principal, f models.AuditFilter, format string, meta Meta, fn func(*models.AuditLog) error) error {
+func (s *AuditLog) Export(ctx context.Context, a Actor, f models.AuditFilter, format string, fn func(*models.AuditLog) error) error {
 	if err := checkAuditFilter(f); err != nil {
 		return err
 	}
@@ -65,14 +97,10 @@ func (o *Operator) ExportAudit(ctx context.Context, p Principal, f models.AuditF
 	if !f.To.IsZero() {
 		md["to"] = f.To
 	}
-	ev := Event{TenantID: p.TenantID, UserID: p.UserID, ActorID: p.ActorID, Action: AuditExported, Meta: meta, Metadata: md}
-	if p.Kind == models.PrincipalServiceAccount {
-		ev.UserID, ev.ActorID = "", p.UserID
-	}
-	if err := WriteAudit(ctx, o.Store, ev); err != nil {
+	if err := s.audit.RecordActor(ctx, a, Event{Action: AuditExported, Metadata: md}); err != nil {
 		return err
 	}
-	return o.Store.StreamAuditLogs(ctx, f, fn)
+	return s.store.StreamAuditLogs(ctx, f, fn)
 }
 
 // EncodeAuditCursor makes the opaque keyset cursor of an audit page from

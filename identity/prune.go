@@ -2,13 +2,92 @@ package identity
 
 import (
 	"context"
-	"os"
-	"strconv"
+	"log/slog"
 	"time"
 
-	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/models"
 )
+
+// PruneStore is what Pruner needs from storage.
+type PruneStore interface {
+	// PruneAuditLogs deletes audit rows older than their tenant's
+	// retention (defaultDays for a tenant whose own is 0, rows of no tenant
+	// too), batch rows per statement, and returns how many it deleted.
+	PruneAuditLogs(ctx context.Context, defaultDays, batch int) (int64, error)
+	// PruneExpired deletes expired tokens, codes, challenges and ended
+	// sessions in batches and returns how many per table.
+	PruneExpired(ctx context.Context, opts models.PruneOptions) (map[string]int64, error)
+	// AcquireLease takes the named lease for holder until now+ttl when it is
+	// free or expired; of several concurrent callers exactly one gets true.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+}
+
+// Defaults of the Pruner.
+const (
+	DefaultAuditRetentionDays = 365
+	DefaultAuditPruneBatch    = 5000
+	DefaultTokenPruneBatch    = 1000
+)
+
+// PruneLease names the job lease of the background prune.
+const PruneLease = "prune"
+
+// Pruner deletes what has expired: audit rows past their tenant's
+// retention, and expired tokens, codes, challenges and sessions. Run does
+// both every Interval, on one instance of a deployment at a time: each tick
+// tries to take the job lease, and only the instance whose conditional
+// UPDATE wins runs the job. The lease lasts most of an interval, so however
+// many instances tick, the job runs about once per interval; if the winner
+// dies, the lease expires and another instance takes the next turn.
+type Pruner struct {
+	store            PruneStore
+	interval         time.Duration
+	holder           string
+	auditDays        int
+	auditBatch       int
+	tokenBatch       int
+	sessionRetention time.Duration
+	log              *slog.Logger
+}
+
+// PrunerDeps are what NewPruner needs; Store and Holder are required.
+type PrunerDeps struct {
+	Store PruneStore
+	// Interval is how often Run prunes (0: Run returns at once).
+	Interval time.Duration
+	// Holder names this instance in the lease row (wiring makes it from
+	// the host, the pid and a random suffix).
+	Holder string
+	// AuditRetentionDays applies to tenants whose own retention is 0
+	// (0: DefaultAuditRetentionDays).
+	AuditRetentionDays int
+	// AuditPruneBatch and TokenPruneBatch are the rows per DELETE statement
+	// (0: the defaults).
+	AuditPruneBatch int
+	TokenPruneBatch int
+	// SessionRetention keeps ended device sessions this long (0: 30 days).
+	SessionRetention time.Duration
+	Log              *slog.Logger
+}
+
+// NewPruner checks d and returns the service.
+func NewPruner(d PrunerDeps) (*Pruner, error) {
+	if err := checkDeps("Pruner", dep{"Store", d.Store == nil}, dep{"Holder", d.Holder == ""}); err != nil {
+		return nil, err
+	}
+	p := &Pruner{store: d.Store, interval: d.Interval, holder: d.Holder, auditDays: d.AuditRetentionDays,
+		auditBatch: d.AuditPruneBatch, tokenBatch: d.TokenPruneBatch, sessionRetention: d.SessionRetention, log: logOr(d.Log)}
+	if p.auditDays <= 0 {
+		p.auditDays = DefaultAuditRetentionDays
+	}
+	if p.auditBatch <= 0 {
+		p.auditBatch = DefaultAuditPruneBatch
+	}
+	if p.tokenBatch <= 0 {
+		p.tokenBatch = DefaultTokenPruneBatch
+	}
+	return p, nil
+}
 
 // AuditPruneResult is what one audit prune did.
 type AuditPruneResult struct {
@@ -16,19 +95,14 @@ type AuditPruneResult struct {
 	DefaultRetentionDays int   `json:"default_retention_days"`
 }
 
-// PruneAudit deletes audit rows older than their tenant's retention, in
-// batches.
-func (o *Operator) PruneAudit(ctx context.Context) (AuditPruneResult, error) {
-	days := o.AuditRetentionDays
-	if days <= 0 {
-		days = DefaultAuditRetentionDays
-	}
-	batch := o.AuditPruneBatch
+// PruneAudit deletes audit rows older than their tenant's retention, batch
+// rows per statement (0: the configured batch).
+func (p *Pruner) PruneAudit(ctx context.Context, batch int) (AuditPruneResult, error) {
 	if batch <= 0 {
-		batch = DefaultAuditPruneBatch
+		batch = p.auditBatch
 	}
-	n, err := o.Store.PruneAuditLogs(ctx, days, batch)
-	return AuditPruneResult{Deleted: n, DefaultRetentionDays: days}, err
+	n, err := p.store.PruneAuditLogs(ctx, p.auditDays, batch)
+	return AuditPruneResult{Deleted: n, DefaultRetentionDays: p.auditDays}, err
 }
 
 // TokenPruneResult is what one token prune did, per table.
@@ -38,13 +112,13 @@ type TokenPruneResult struct {
 }
 
 // PruneTokens deletes expired tokens, codes, challenges and sessions in
-// short batches, so token issuance never waits behind it.
-func (o *Operator) PruneTokens(ctx context.Context) (TokenPruneResult, error) {
-	batch := o.TokenPruneBatch
+// short batches (batch rows per statement, 0: the configured batch), so
+// token issuance never waits behind it.
+func (p *Pruner) PruneTokens(ctx context.Context, batch int) (TokenPruneResult, error) {
 	if batch <= 0 {
-		batch = DefaultTokenPruneBatch
+		batch = p.tokenBatch
 	}
-	m, err := o.Store.PruneExpired(ctx, models.PruneOptions{Batch: batch, SessionRetention: o.SessionRetention})
+	m, err := p.store.PruneExpired(ctx, models.PruneOptions{Batch: batch, SessionRetention: p.sessionRetention})
 	res := TokenPruneResult{Deleted: m}
 	for _, n := range m {
 		res.Total += n
@@ -52,36 +126,10 @@ func (o *Operator) PruneTokens(ctx context.Context) (TokenPruneResult, error) {
 	return res, err
 }
 
-// PruneLease names the job lease of the background prune.
-const PruneLease = "prune"
-
-// Pruner runs the audit and token prunes every Interval, on one instance of
-// a deployment at a time: each tick tries to take the job lease, and only
-// the instance whose conditional UPDATE wins runs the job. The lease lasts
-// most of an interval, so however many instances tick, the job runs about
-// once per interval; if the winner dies, the lease expires and another
-// instance takes the next turn.
-type Pruner struct {
-	Operator *Operator
-	Interval time.Duration
-	// Holder names this instance in the lease row (default: host, pid and a
-	// random suffix).
-	Holder string
-}
-
-func (p *Pruner) holder() string {
-	if p.Holder == "" {
-		host, _ := os.Hostname()
-		suffix, _ := keyring.RandomToken(6)
-		p.Holder = host + ":" + strconv.Itoa(os.Getpid()) + ":" + suffix
-	}
-	return p.Holder
-}
-
 // leaseTTL is 90% of the interval: this instance's next tick finds it
 // expired despite timer jitter.
 func (p *Pruner) leaseTTL() time.Duration {
-	return p.Interval - p.Interval/10
+	return p.interval - p.interval/10
 }
 
 // RunOnce takes the lease and, if this instance won it, runs both prunes.
@@ -91,15 +139,15 @@ func (p *Pruner) RunOnce(ctx context.Context) (ran bool, audit AuditPruneResult,
 	if ttl <= 0 {
 		ttl = time.Minute
 	}
-	won, err := p.Operator.Store.AcquireLease(ctx, PruneLease, p.holder(), ttl)
+	won, err := p.store.AcquireLease(ctx, PruneLease, p.holder, ttl)
 	if err != nil || !won {
 		return false, audit, tokens, err
 	}
-	audit, err = p.Operator.PruneAudit(ctx)
+	audit, err = p.PruneAudit(ctx, 0)
 	if err != nil {
 		return true, audit, tokens, err
 	}
-	tokens, err = p.Operator.PruneTokens(ctx)
+	tokens, err = p.PruneTokens(ctx, 0)
 	return true, audit, tokens, err
 }
 
@@ -107,11 +155,10 @@ func (p *Pruner) RunOnce(ctx context.Context) (ran bool, audit AuditPruneResult,
 // first run comes one interval after start, so a fleet restarting together
 // does not all race for the lease at boot.
 func (p *Pruner) Run(ctx context.Context) {
-	if p.Interval <= 0 || p.Operator == nil {
+	if p.interval <= 0 {
 		return
 	}
-	log := p.Operator.log()
-	tick := time.NewTicker(p.Interval)
+	tick := time.NewTicker(p.interval)
 	defer tick.Stop()
 	for {
 		select {
@@ -122,11 +169,11 @@ func (p *Pruner) Run(ctx context.Context) {
 		start := time.Now()
 		ran, audit, tokens, err := p.RunOnce(ctx)
 		if err != nil {
-			log.ErrorContext(ctx, "prune", "err", err)
+			p.log.ErrorContext(ctx, "prune", "err", err)
 			continue
 		}
 		if ran {
-			log.InfoContext(ctx, "prune done", "audit_deleted", audit.Deleted, "tokens_deleted", tokens.Total,
+			p.log.InfoContext(ctx, "prune done", "audit_deleted", audit.Deleted, "tokens_deleted", tokens.Total,
 				"tables", tokens.Deleted, "duration_ms", time.Since(start).Milliseconds())
 		}
 	}

@@ -123,19 +123,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "serve":
 		return serve(ctx, app, start)
 	case "audit prune":
-		if c.batch > 0 {
-			app.Operator.AuditPruneBatch = c.batch
-		}
-		res, err := app.Operator.PruneAudit(ctx)
+		res, err := app.Pruner.PruneAudit(ctx, c.batch)
 		if err != nil {
 			return err
 		}
 		return printJSON(stdout, res)
 	case "tokens prune":
-		if c.batch > 0 {
-			app.Operator.TokenPruneBatch = c.batch
-		}
-		res, err := app.Operator.PruneTokens(ctx)
+		res, err := app.Pruner.PruneTokens(ctx, c.batch)
 		if err != nil {
 			return err
 		}
@@ -154,7 +148,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "tenants create":
 		// The command line is the system principal: the API's service
 		// methods, validation and audit (identity.SystemPrincipal).
-		t, err := app.Operator.CreateTenant(ctx, identity.SystemPrincipal(""), c.slug, c.name, identity.SystemMeta())
+		t, err := app.Tenants.Create(ctx, identity.SystemActor(""), strings.TrimSpace(c.slug), c.name)
 		if err != nil {
 			return describe(err)
 		}

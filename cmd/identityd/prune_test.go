@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -107,8 +108,7 @@ func TestPruneDuringIssuance(t *testing.T) {
 		for range 4 {
 			<-started
 		}
-		srv.Operator.TokenPruneBatch = 250
-		res, err := srv.Operator.PruneTokens(context.Background())
+		res, err := srv.Pruner.PruneTokens(context.Background(), 250)
 		// Keep issuing a little after the prune, then stop.
 		time.Sleep(50 * time.Millisecond)
 		stop.Store(true)
@@ -175,11 +175,15 @@ func TestPrunerLease(t *testing.T) {
 			second := startServer(t, testConfig(t, b, redisURL), func(c *Config) { c.PruneInterval = time.Hour })
 			var ran atomic.Int32
 			var wg sync.WaitGroup
-			for _, srv := range []*testServer{first, second, first, second} {
+			for i, srv := range []*testServer{first, second, first, second} {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					p := &identity.Pruner{Operator: srv.Operator, Interval: time.Hour}
+					p, err := identity.NewPruner(identity.PrunerDeps{Store: srv.Store, Interval: time.Hour, Holder: fmt.Sprintf("instance-%d", i)})
+					if err != nil {
+						t.Errorf("NewPruner: %v", err)
+						return
+					}
 					ok, _, _, err := p.RunOnce(context.Background())
 					if err != nil {
 						t.Errorf("RunOnce: %v", err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,11 +34,15 @@ type App struct {
 	Accounts   *identity.Accounts
 	Authorizer *identity.Authorizer
 	Directory  *identity.Directory
-	Operator   *identity.Operator
 	Machines   *identity.Machines
-	Pruner     *identity.Pruner
-	Limiter    identity.Limiter
-	Mailer     identity.Mailer
+	// Auditor writes every audit row of the services below.
+	Auditor       identity.Auditor
+	Tenants       *identity.Tenants
+	Impersonation *identity.Impersonation
+	AuditLog      *identity.AuditLog
+	Pruner        *identity.Pruner
+	Limiter       identity.Limiter
+	Mailer        identity.Mailer
 	// MailQueue is the Mailer the services use: the outbox that serve's
 	// mail worker (MailQueue.Run) drains into Mailer.
 	MailQueue *identity.MailQueue
@@ -162,23 +168,20 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Store: a.Store, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
 		Limiter: a.Limiter, Mailer: a.MailQueue, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),
 	}
+	a.Auditor = identity.Auditor{Store: a.Store}
 	a.Store.OnRefreshReuse = func(ctx context.Context, tenantID, subject, clientID, requestID string) {
 		ev := identity.Event{TenantID: tenantID, Action: identity.AuditRefreshReuse, Meta: identity.MetaFrom(ctx),
 			Metadata: map[string]any{"client_id": clientID, "grant_id": requestID}}
 		if subject != clientID {
 			ev.UserID = subject
 		}
-		if err := identity.WriteAudit(ctx, a.Store, ev); err != nil {
+		if err := a.Auditor.Record(ctx, identity.Principal{}, ev); err != nil {
 			log.ErrorContext(ctx, "audit refresh reuse", "err", err)
 		}
 	}
 	a.Authorizer = &identity.Authorizer{Store: a.Store, Cache: a.Cache, Accounts: a.Accounts, StepUpTTL: cfg.StepUpTTL}
 	a.Accounts.StepUps = a.Cache // a password step-up stands in for the password at factor enrolment
-	a.Operator = &identity.Operator{Store: a.Store, Admin: a.Admin, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
-		ImpersonationTTL: cfg.ImpersonationTTL, AuditRetentionDays: cfg.AuditRetention, Log: log}
-	// The background prune starts in serve (never in tests or one-shot commands).
-	a.Pruner = &identity.Pruner{Operator: a.Operator, Interval: cfg.PruneInterval}
-	if err := a.Admin.SeedMissingRoles(ctx); err != nil {
+	if err := a.buildServices(ctx, cfg); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -189,7 +192,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer, Directory: directory,
 		RequestContext: storage.WithLookupSnapshot,
 		Clients:        a.Store, Consents: a.Store, Tenants: a.Store,
-		Ring: ring, Health: health, Logger: log, Operator: a.Operator, Machines: machines,
+		Ring: ring, Health: health, Logger: log, Machines: machines,
+		TenantRegistry: a.Tenants, Impersonation: a.Impersonation, AuditLog: a.AuditLog,
 		CORSOrigins: cfg.CORSOrigins, IPDenyList: cfg.IPDenyList, TrustedProxies: cfg.TrustedProxies,
 		RedirectOrigins: cfg.RedirectOrigins,
 		MaxInFlight:     maxInFlight(cfg),
@@ -200,6 +204,50 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	}
 	return a, nil
 }
+
+// buildServices builds the per-aggregate services over the store, each
+// checked by its constructor, and seeds the system roles of tenants that
+// have none.
+func (a *App) buildServices(ctx context.Context, cfg *Config) error {
+	var err error
+	audit := a.Auditor
+	if a.Tenants, err = identity.NewTenants(identity.TenantsDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
+		return err
+	}
+	if a.Impersonation, err = identity.NewImpersonation(identity.ImpersonationDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
+		Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store}, TTL: cfg.ImpersonationTTL}); err != nil {
+		return err
+	}
+	if a.AuditLog, err = identity.NewAuditLog(identity.AuditLogDeps{Store: a.Store, Auditor: audit}); err != nil {
+		return err
+	}
+	// The background prune starts in serve (never in tests or one-shot commands).
+	if a.Pruner, err = identity.NewPruner(identity.PrunerDeps{Store: a.Store, Interval: cfg.PruneInterval, Holder: pruneHolder(),
+		AuditRetentionDays: cfg.AuditRetention, Log: a.Log}); err != nil {
+		return err
+	}
+	return a.Tenants.SeedMissingRoles(ctx)
+}
+
+// pruneHolder names this instance in the prune's job lease: host, pid and a
+// random suffix (two processes on one host, or one restarted, differ).
+func pruneHolder() string {
+	host, _ := os.Hostname()
+	suffix, _ := keyring.RandomToken(6)
+	return host + ":" + strconv.Itoa(os.Getpid()) + ":" + suffix
+}
+
+// *storage.Store implements every store interface of the services, and
+// the shared transaction and audit interfaces (storage does not import
+// identity: these lines check it at compile time).
+var (
+	_ identity.Tx                 = (*storage.Store)(nil)
+	_ identity.AuditWriter        = (*storage.Store)(nil)
+	_ identity.TenantStore        = (*storage.Store)(nil)
+	_ identity.ImpersonationStore = (*storage.Store)(nil)
+	_ identity.AuditLogStore      = (*storage.Store)(nil)
+	_ identity.PruneStore         = (*storage.Store)(nil)
+)
 
 // Machines serves both the bearer lookup and the machine administration.
 var (

@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -10,9 +12,20 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
-// tenantAdminRoutes are the system admins' tenant API and impersonation.
+// TenantService is the tenants, for system administrators (identity.Tenants).
+type TenantService interface {
+	List(ctx context.Context, search, cursor string, limit int) (*identity.TenantPage, error)
+	Get(ctx context.Context, id string) (*models.Tenant, error)
+	Create(ctx context.Context, a identity.Actor, slug, name string) (*models.Tenant, error)
+	Update(ctx context.Context, a identity.Actor, id string, in identity.TenantUpdate) (*models.Tenant, error)
+	Suspend(ctx context.Context, a identity.Actor, id string) (*models.Tenant, error)
+	Unsuspend(ctx context.Context, a identity.Actor, id string) (*models.Tenant, error)
+	Delete(ctx context.Context, a identity.Actor, id string) error
+}
+
+// tenantRoutes are the system admins' tenant API and impersonation.
 // They name tenants in the path on purpose, so they are not tenant-scoped.
-func (s *Server) tenantAdminRoutes(e *echo.Echo) {
+func (s *Server) tenantRoutes(e *echo.Echo) {
 	s.api(e, http.MethodGet, "/api/admin/tenants", "admin.tenants.read", false, s.adminListTenants)
 	s.api(e, http.MethodPost, "/api/admin/tenants", "admin.tenants.create", false, s.adminCreateTenant)
 	s.api(e, http.MethodGet, "/api/admin/tenants/:id", "admin.tenants.read", false, s.adminGetTenant)
@@ -23,7 +36,7 @@ func (s *Server) tenantAdminRoutes(e *echo.Echo) {
 	s.api(e, http.MethodPost, "/api/admin/impersonate", "admin.users.impersonate", false, s.adminImpersonate)
 }
 
-type adminTenantView struct {
+type tenantView struct {
 	ID                 string     `json:"id"`
 	Slug               string     `json:"slug"`
 	Name               string     `json:"name"`
@@ -34,8 +47,8 @@ type adminTenantView struct {
 	UpdatedAt          time.Time  `json:"updated_at"`
 }
 
-func viewAdminTenant(t *models.Tenant) adminTenantView {
-	v := adminTenantView{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: "active", SuspendedAt: t.SuspendedAt,
+func viewTenant(t *models.Tenant) tenantView {
+	v := tenantView{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: "active", SuspendedAt: t.SuspendedAt,
 		AuditRetentionDays: t.AuditRetentionDays, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
 	if t.SuspendedAt != nil {
 		at := t.SuspendedAt.UTC()
@@ -44,8 +57,8 @@ func viewAdminTenant(t *models.Tenant) adminTenantView {
 	return v
 }
 
-// operatorLimit reads ?limit= (1..100), def when absent.
-func operatorLimit(c echo.Context, def int) (int, error) {
+// pageLimit reads ?limit= (1..100), def when absent.
+func pageLimit(c echo.Context, def int) (int, error) {
 	v := c.QueryParam("limit")
 	if v == "" {
 		return def, nil
@@ -54,17 +67,17 @@ func operatorLimit(c echo.Context, def int) (int, error) {
 }
 
 func (s *Server) adminListTenants(c echo.Context) error {
-	limit, err := operatorLimit(c, 50)
+	limit, err := pageLimit(c, 50)
 	if err != nil {
 		return err
 	}
-	page, err := s.Operator.ListTenants(c.Request().Context(), c.QueryParam("search"), c.QueryParam("cursor"), limit)
+	page, err := s.TenantRegistry.List(c.Request().Context(), c.QueryParam("search"), c.QueryParam("cursor"), limit)
 	if err != nil {
 		return err
 	}
-	items := make([]adminTenantView, len(page.Items))
+	items := make([]tenantView, len(page.Items))
 	for i := range page.Items {
-		items[i] = viewAdminTenant(&page.Items[i])
+		items[i] = viewTenant(&page.Items[i])
 	}
 	body := map[string]any{"items": items, "next_cursor": nil}
 	if page.NextCursor != "" {
@@ -81,19 +94,23 @@ func (s *Server) adminCreateTenant(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	t, err := s.Operator.CreateTenant(c.Request().Context(), principal(c), in.Slug, in.Name, meta(c))
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, viewAdminTenant(t))
+	t, err := s.TenantRegistry.Create(c.Request().Context(), a, strings.TrimSpace(in.Slug), in.Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, viewTenant(t))
 }
 
 func (s *Server) adminGetTenant(c echo.Context) error {
-	t, err := s.Operator.GetTenant(c.Request().Context(), c.Param("id"))
+	t, err := s.TenantRegistry.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewAdminTenant(t))
+	return c.JSON(http.StatusOK, viewTenant(t))
 }
 
 func (s *Server) adminUpdateTenant(c echo.Context) error {
@@ -104,61 +121,49 @@ func (s *Server) adminUpdateTenant(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	t, err := s.Operator.UpdateTenant(c.Request().Context(), principal(c), c.Param("id"),
-		identity.TenantUpdate{Name: in.Name, AuditRetentionDays: in.AuditRetentionDays}, meta(c))
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewAdminTenant(t))
+	t, err := s.TenantRegistry.Update(c.Request().Context(), a, c.Param("id"),
+		identity.TenantUpdate{Name: in.Name, AuditRetentionDays: in.AuditRetentionDays})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewTenant(t))
 }
 
 func (s *Server) adminSuspendTenant(c echo.Context) error {
-	t, err := s.Operator.SuspendTenant(c.Request().Context(), principal(c), c.Param("id"), meta(c))
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewAdminTenant(t))
+	t, err := s.TenantRegistry.Suspend(c.Request().Context(), a, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewTenant(t))
 }
 
 func (s *Server) adminUnsuspendTenant(c echo.Context) error {
-	t, err := s.Operator.UnsuspendTenant(c.Request().Context(), principal(c), c.Param("id"), meta(c))
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewAdminTenant(t))
+	t, err := s.TenantRegistry.Unsuspend(c.Request().Context(), a, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewTenant(t))
 }
 
 func (s *Server) adminDeleteTenant(c echo.Context) error {
-	if err := s.Operator.DeleteTenant(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-// adminImpersonate gives a system admin a token acting as a user; the
-// token's introspection carries act (RFC 8693 §4.1).
-func (s *Server) adminImpersonate(c echo.Context) error {
-	var in struct {
-		TenantID string `json:"tenant_id"`
-		UserID   string `json:"user_id"`
-		Reason   string `json:"reason"`
-	}
-	if err := bind(c, &in); err != nil {
-		return err
-	}
-	p := principal(c)
-	imp, err := s.Operator.Impersonate(c.Request().Context(), p, identity.ImpersonationInput{
-		TenantID: in.TenantID, UserID: in.UserID, Reason: in.Reason, Meta: meta(c)})
+	a, err := s.actor(c)
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, map[string]any{
-		"access_token": imp.Token,
-		"token_type":   "Bearer",
-		"expires_in":   int64(time.Until(imp.ExpiresAt).Seconds()),
-		"expires_at":   imp.ExpiresAt,
-		"user":         viewUser(imp.User),
-		"act":          map[string]any{"sub": p.UserID, "tenant_id": p.TenantID},
-	})
+	if err := s.TenantRegistry.Delete(c.Request().Context(), a, c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
@@ -12,6 +13,12 @@ import (
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/models"
 )
+
+// AuditLogService reads the audit log (identity.AuditLog).
+type AuditLogService interface {
+	Query(ctx context.Context, f models.AuditFilter, limit int) (*identity.AuditQueryPage, error)
+	Export(ctx context.Context, a identity.Actor, f models.AuditFilter, format string, fn func(*models.AuditLog) error) error
+}
 
 // auditRoutes are the audit log API: the tenant's log (the tenant taken
 // from the principal, never the request), its streamed export, and the
@@ -74,11 +81,11 @@ func auditFilter(c echo.Context) (models.AuditFilter, error) {
 }
 
 func (s *Server) auditPage(c echo.Context, f models.AuditFilter) error {
-	limit, err := operatorLimit(c, 50)
+	limit, err := pageLimit(c, 50)
 	if err != nil {
 		return err
 	}
-	page, err := s.Operator.Audit(c.Request().Context(), f, limit)
+	page, err := s.AuditLog.Query(c.Request().Context(), f, limit)
 	if err != nil {
 		return err
 	}
@@ -159,7 +166,11 @@ func (s *Server) apiAuditExport(c echo.Context) error {
 	if f.BeforeID != "" {
 		return models.ErrInvalid(map[string]string{"cursor": "An export has no pages."})
 	}
-	p := principal(c)
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
+	p := a.Principal
 	f.TenantID = p.TenantID
 	ctx := c.Request().Context()
 	w := c.Response()
@@ -224,7 +235,7 @@ func (s *Server) apiAuditExport(c echo.Context) error {
 		}
 		return nil
 	}
-	err = s.Operator.ExportAudit(ctx, p, f, format, meta(c), row)
+	err = s.AuditLog.Export(ctx, a, f, format, row)
 	if err != nil {
 		if started {
 			// The status is sent: cut the body short (a JSON export is then

@@ -1,0 +1,29 @@
+package handlers
+
+import (
+	"fmt"
+	"strings"
+)
+
+// checkServices names every missing service of d at once: a mis-wired
+// server fails at start, never with a route silently missing or a 500 on
+// the first request.
+func (d Deps) checkServices() error {
+	var missing []string
+	for _, s := range []struct {
+		name    string
+		missing bool
+	}{
+		{"TenantRegistry", d.TenantRegistry == nil},
+		{"Impersonation", d.Impersonation == nil},
+		{"AuditLog", d.AuditLog == nil},
+	} {
+		if s.missing {
+			missing = append(missing, s.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("handlers.New: missing Deps.%s", strings.Join(missing, ", Deps."))
+	}
+	return nil
+}

@@ -13,7 +13,7 @@ import (
 
 // The users of a tenant, managed by its administrators: the tenant is the
 // principal's, whatever the request names; another tenant's user is 404.
-func (s *Server) userAdminRoutes(e *echo.Echo) {
+func (s *Server) userRoutes(e *echo.Echo) {
 	if s.Directory == nil {
 		return
 	}

@@ -14,6 +14,10 @@ func (d Deps) checkServices() error {
 		name    string
 		missing bool
 	}{
+		{"Authenticator", d.Authenticator == nil},
+		{"ClientRegistry", d.ClientRegistry == nil},
+		{"ServiceAccounts", d.ServiceAccounts == nil},
+		{"APIKeys", d.APIKeys == nil},
 		{"TenantRegistry", d.TenantRegistry == nil},
 		{"Impersonation", d.Impersonation == nil},
 		{"AuditLog", d.AuditLog == nil},

@@ -50,15 +50,16 @@ type Deps struct {
 	Accounts   *identity.Accounts
 	Authorizer *identity.Authorizer
 	Directory  *identity.Directory
-	Machines   MachineAuth
-	Activity   ActivityCache
-	Clients    ClientStore
-	Consents   ConsentStore
-	Tenants    TenantStore
-	Ring       *keyring.Keyring
-	Health     []HealthCheck
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Authenticator resolves every /api bearer credential.
+	Authenticator PrincipalResolver
+	Activity      ActivityCache
+	Clients       ClientStore
+	Consents      ConsentStore
+	Tenants       TenantStore
+	Ring          *keyring.Keyring
+	Health        []HealthCheck
+	Logger        *slog.Logger
+	Now           func() time.Time
 	// RequestContext, when set, prepares each request's context (storage's
 	// lookup snapshot: one cache-generation read per request).
 	RequestContext func(context.Context) context.Context
@@ -69,10 +70,14 @@ type Deps struct {
 	// HealthTimeout is each health check's deadline (0: 1s).
 	HealthTimeout time.Duration
 
-	// The system administrators' API (required: New names a missing one).
-	TenantRegistry TenantService
-	Impersonation  Impersonator
-	AuditLog       AuditLogService
+	// The administration API, one service per aggregate (required: New
+	// names a missing one).
+	ClientRegistry  ClientService
+	ServiceAccounts ServiceAccountService
+	APIKeys         APIKeyService
+	TenantRegistry  TenantService
+	Impersonation   Impersonator
+	AuditLog        AuditLogService
 
 	// CORSOrigins are the origins CORS allows (https://*.example.com: any
 	// subdomain); empty: no CORS headers.
@@ -193,7 +198,7 @@ func New(d Deps) (*echo.Echo, error) {
 	u.GET("/api/auth/step-up/status", s.apiStepUpStatus)
 	u.DELETE("/api/auth/step-up", s.apiEndStepUp)
 	e.POST("/api/authorizations/check", s.apiCheck, s.authenticate)
-	s.adminRoutes(e)
+	s.apiRoutes(e)
 
 	static, err := fs.Sub(templates.FS, "static")
 	if err != nil {

@@ -10,12 +10,63 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
+// APIKeyStore is what APIKeys needs from storage. Every method takes the
+// tenant and the service account; another tenant's or account's key, or a
+// malformed id, is models.ErrNotFound.
+type APIKeyStore interface {
+	// GetServiceAccount and ResolvePermissions load the account a key is
+	// for, for the grant rules (see ServiceAccountStore).
+	GetServiceAccount(ctx context.Context, tenantID, id string) (*models.ServiceAccount, error)
+	ResolvePermissions(ctx context.Context, tenantID, principalID string) ([]string, error)
+	// CreateAPIKey assigns the id; a key hash already stored is a Conflict.
+	CreateAPIKey(ctx context.Context, k *models.APIKey) error
+	// ListAPIKeys returns the account's live keys (none: empty).
+	ListAPIKeys(ctx context.Context, tenantID, serviceAccountID string) ([]models.APIKey, error)
+	// GetAPIKeyForUpdate returns the key under a row lock (revoked and
+	// expired keys too), or NotFound; of two concurrent rotations the
+	// second waits and then sees the key revoked.
+	GetAPIKeyForUpdate(ctx context.Context, tenantID, serviceAccountID, id string) (*models.APIKey, error)
+	// RevokeAPIKey revokes a live key; an unknown or already revoked key is
+	// NotFound.
+	RevokeAPIKey(ctx context.Context, tenantID, serviceAccountID, id string) error
+}
+
+// List mints, lists, revokes and rotates the API keys of a tenant's
+// service accounts, under the rule of ServiceAccounts: the actor covers
+// what the account holds (actOnServiceAccount). Authenticator checks them.
+type APIKeys struct {
+	store APIKeyStore
+	tx    Tx
+	audit Auditor
+	keys  KeyedHasher
+	now   func() time.Time
+}
+
+// APIKeysDeps are what NewAPIKeys needs; Now is optional.
+type APIKeysDeps struct {
+	Store   APIKeyStore
+	Tx      Tx
+	Auditor Auditor
+	// Keys makes the keyed hash a key is stored and found by (keyring.Keyring).
+	Keys KeyedHasher
+	Now  func() time.Time
+}
+
+// NewAPIKeys checks d and returns the service.
+func NewAPIKeys(d APIKeysDeps) (*APIKeys, error) {
+	if err := checkDeps("APIKeys", dep{"Store", d.Store == nil}, dep{"Tx", d.Tx == nil},
+		dep{"Auditor", d.Auditor.Store == nil}, dep{"Keys", d.Keys == nil}); err != nil {
+		return nil, err
+	}
+	return &APIKeys{store: d.Store, tx: d.Tx, audit: d.Auditor, keys: d.Keys, now: clockOr(d.Now)}, nil
+}
+
 // KeyedHasher makes keyed hashes (keyring.Keyring implements it).
 type KeyedHasher interface {
 	MAC(purpose string, parts ...[]byte) string
 }
 
-// apiKeyPrefix starts every API key (handlers.apiKeyPrefix routes bearer
+// apiKeyPrefix starts every API key (Authenticator.Resolve routes bearer
 // credentials by it).
 const apiKeyPrefix = "idk_"
 
@@ -36,7 +87,7 @@ const MaxAPIKeyDays = 3650
 const apiKeyDisplayLen = len(apiKeyPrefix) + 8
 
 // mintAPIKey makes a key ("idk_" + 32 random bytes, base64url) and its row.
-func (m *Machines) mintAPIKey(p Principal, serviceAccountID, name string, expiresAt *time.Time) (string, *models.APIKey, error) {
+func mintAPIKey(keys KeyedHasher, p Principal, serviceAccountID, name string, expiresAt *time.Time) (string, *models.APIKey, error) {
 	raw, err := keyring.RandomToken(32)
 	if err != nil {
 		return "", nil, models.ErrInternal(err)
@@ -44,17 +95,18 @@ func (m *Machines) mintAPIKey(p Principal, serviceAccountID, name string, expire
 	key := apiKeyPrefix + raw
 	return key, &models.APIKey{
 		TenantID: p.TenantID, ServiceAccountID: serviceAccountID, Name: name,
-		Prefix: key[:apiKeyDisplayLen], KeyHash: m.hashKey(key), ExpiresAt: expiresAt,
+		Prefix: key[:apiKeyDisplayLen], KeyHash: hashAPIKey(keys, key), ExpiresAt: expiresAt,
 	}, nil
 }
 
-func (m *Machines) hashKey(key string) string {
-	return m.Keys.MAC(keyring.PurposeLookup, []byte(key))
+// hashAPIKey is the keyed hash a key is stored and looked up by.
+func hashAPIKey(keys KeyedHasher, key string) string {
+	return keys.MAC(keyring.PurposeLookup, []byte(key))
 }
 
-// CreateAPIKey makes a key for the tenant's service account, expiring after
+// Create makes a key for the tenant's service account, expiring after
 // expiresInDays (nil: never). The key is returned once.
-func (m *Machines) CreateAPIKey(ctx context.Context, a Actor, serviceAccountID, name string, expiresInDays *int, meta Meta) (*NewAPIKey, error) {
+func (s *APIKeys) Create(ctx context.Context, a Actor, serviceAccountID, name string, expiresInDays *int) (*NewAPIKey, error) {
 	name = strings.TrimSpace(name)
 	fields := map[string]string{}
 	if len(name) > 200 || clientHasControl(name) {
@@ -65,26 +117,26 @@ func (m *Machines) CreateAPIKey(ctx context.Context, a Actor, serviceAccountID, 
 		if *expiresInDays < 1 || *expiresInDays > MaxAPIKeyDays {
 			fields["expires_in_days"] = fmt.Sprintf("Use a whole number of days from 1 to %d.", MaxAPIKeyDays)
 		} else {
-			t := m.now().Add(time.Duration(*expiresInDays) * 24 * time.Hour)
+			t := s.now().Add(time.Duration(*expiresInDays) * 24 * time.Hour)
 			expires = &t
 		}
 	}
 	if len(fields) > 0 {
 		return nil, models.ErrInvalid(fields)
 	}
-	key, row, err := m.mintAPIKey(a.Principal, serviceAccountID, name, expires)
+	key, row, err := mintAPIKey(s.keys, a.Principal, serviceAccountID, name, expires)
 	if err != nil {
 		return nil, err
 	}
-	err = m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.actOnServiceAccount(ctx, a, serviceAccountID); err != nil {
+	err = s.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := actOnServiceAccount(ctx, s.store, a, serviceAccountID); err != nil {
 			return err
 		}
-		if err := m.Store.CreateAPIKey(ctx, row); err != nil {
+		if err := s.store.CreateAPIKey(ctx, row); err != nil {
 			return err
 		}
-		return m.audit(ctx, a.Principal, AuditAPIKeyCreated, meta, map[string]any{
-			"service_account_id": serviceAccountID, "api_key_id": row.ID, "prefix": row.Prefix, "expires_at": row.ExpiresAt})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditAPIKeyCreated, Metadata: map[string]any{
+			"service_account_id": serviceAccountID, "api_key_id": row.ID, "prefix": row.Prefix, "expires_at": row.ExpiresAt}})
 	})
 	if err != nil {
 		return nil, err
@@ -92,40 +144,40 @@ func (m *Machines) CreateAPIKey(ctx context.Context, a Actor, serviceAccountID, 
 	return &NewAPIKey{Key: key, APIKey: row}, nil
 }
 
-// APIKeys lists a service account's live keys (never a key or its hash).
-func (m *Machines) APIKeys(ctx context.Context, p Principal, serviceAccountID string) ([]models.APIKey, error) {
-	if _, err := m.Store.GetServiceAccount(ctx, p.TenantID, serviceAccountID); err != nil {
+// List lists a service account's live keys (never a key or its hash).
+func (s *APIKeys) List(ctx context.Context, p Principal, serviceAccountID string) ([]models.APIKey, error) {
+	if _, err := s.store.GetServiceAccount(ctx, p.TenantID, serviceAccountID); err != nil {
 		return nil, err
 	}
-	return m.Store.ListAPIKeys(ctx, p.TenantID, serviceAccountID)
+	return s.store.ListAPIKeys(ctx, p.TenantID, serviceAccountID)
 }
 
-// RevokeAPIKey revokes a key; it stops authenticating at once.
-func (m *Machines) RevokeAPIKey(ctx context.Context, a Actor, serviceAccountID, keyID string, meta Meta) error {
-	return m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.actOnServiceAccount(ctx, a, serviceAccountID); err != nil {
+// Revoke revokes a key; it stops authenticating at once.
+func (s *APIKeys) Revoke(ctx context.Context, a Actor, serviceAccountID, keyID string) error {
+	return s.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := actOnServiceAccount(ctx, s.store, a, serviceAccountID); err != nil {
 			return err
 		}
-		if err := m.Store.RevokeAPIKey(ctx, a.TenantID, serviceAccountID, keyID); err != nil {
+		if err := s.store.RevokeAPIKey(ctx, a.TenantID, serviceAccountID, keyID); err != nil {
 			return err
 		}
-		return m.audit(ctx, a.Principal, AuditAPIKeyRevoked, meta, map[string]any{"service_account_id": serviceAccountID, "api_key_id": keyID})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditAPIKeyRevoked, Metadata: map[string]any{"service_account_id": serviceAccountID, "api_key_id": keyID}})
 	})
 }
 
-// RotateAPIKey replaces a live key with a new one of the same name and
+// Rotate replaces a live key with a new one of the same name and
 // lifetime, revoking the old one in the same transaction.
-func (m *Machines) RotateAPIKey(ctx context.Context, a Actor, serviceAccountID, keyID string, meta Meta) (*NewAPIKey, error) {
+func (s *APIKeys) Rotate(ctx context.Context, a Actor, serviceAccountID, keyID string) (*NewAPIKey, error) {
 	var out *NewAPIKey
-	err := m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.actOnServiceAccount(ctx, a, serviceAccountID); err != nil {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := actOnServiceAccount(ctx, s.store, a, serviceAccountID); err != nil {
 			return err
 		}
-		old, err := m.Store.GetAPIKeyForUpdate(ctx, a.TenantID, serviceAccountID, keyID)
+		old, err := s.store.GetAPIKeyForUpdate(ctx, a.TenantID, serviceAccountID, keyID)
 		if err != nil {
 			return err
 		}
-		now := m.now()
+		now := s.now()
 		if old.RevokedAt != nil || old.ExpiresAt != nil && !old.ExpiresAt.After(now) {
 			return models.NewError(models.KindConflict, "api_key_inactive", "A revoked or expired key cannot be rotated; create a new one.", nil)
 		}
@@ -134,19 +186,19 @@ func (m *Machines) RotateAPIKey(ctx context.Context, a Actor, serviceAccountID, 
 			t := now.Add(old.ExpiresAt.Sub(old.CreatedAt))
 			expires = &t
 		}
-		key, row, err := m.mintAPIKey(a.Principal, serviceAccountID, old.Name, expires)
+		key, row, err := mintAPIKey(s.keys, a.Principal, serviceAccountID, old.Name, expires)
 		if err != nil {
 			return err
 		}
-		if err := m.Store.RevokeAPIKey(ctx, a.TenantID, serviceAccountID, keyID); err != nil {
+		if err := s.store.RevokeAPIKey(ctx, a.TenantID, serviceAccountID, keyID); err != nil {
 			return err
 		}
-		if err := m.Store.CreateAPIKey(ctx, row); err != nil {
+		if err := s.store.CreateAPIKey(ctx, row); err != nil {
 			return err
 		}
 		out = &NewAPIKey{Key: key, APIKey: row}
-		return m.audit(ctx, a.Principal, AuditAPIKeyRotated, meta, map[string]any{
-			"service_account_id": serviceAccountID, "old_api_key_id": keyID, "api_key_id": row.ID, "prefix": row.Prefix})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditAPIKeyRotated, Metadata: map[string]any{
+			"service_account_id": serviceAccountID, "old_api_key_id": keyID, "api_key_id": row.ID, "prefix": row.Prefix}})
 	})
 	if err != nil {
 		return nil, err

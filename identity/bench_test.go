@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/oauth"
 	"github.com/identityd/identityd/storage"
@@ -44,11 +45,11 @@ func benchAccounts(b *testing.B) (*identity.Accounts, string, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	admin := &identity.Admin{Store: st, Hasher: hasher, PasswordCost: benchCost}
+	admin := &identitytest.Fixtures{Store: st, Hasher: hasher, PasswordCost: benchCost}
 	if _, err := admin.CreateTenant(ctx, "bench", "Bench"); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := admin.CreateUser(ctx, identity.NewUser{TenantSlug: "bench", Email: "bench@example.com", Password: benchPassword, Name: "Bench"}); err != nil {
+	if _, err := admin.CreateUser(ctx, identitytest.NewUser{TenantSlug: "bench", Email: "bench@example.com", Password: benchPassword, Name: "Bench"}); err != nil {
 		b.Fatal(err)
 	}
 	cfg := identity.DefaultAccountsConfig()

@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"regexp"
 	"slices"
@@ -14,135 +13,99 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
-// MachineStore is what Machines needs from storage. Every method takes the
-// tenant; another tenant's object is NotFound.
-type MachineStore interface {
-	InTx(ctx context.Context, fn func(ctx context.Context) error) error
-	CreateAuditLog(ctx context.Context, a *models.AuditLog) error
+// ClientStore is what Clients needs from storage. Every method takes the
+// tenant; another tenant's client, or a malformed id, is models.ErrNotFound.
+type ClientStore interface {
+	// GetTenant returns the tenant a client is created in, or NotFound.
 	GetTenant(ctx context.Context, id string) (*models.Tenant, error)
-
+	// CreateClient saves a new client; an id already taken (in any tenant)
+	// is a Conflict.
+	CreateClient(ctx context.Context, c *models.Client) error
+	// ListTenantClients returns the tenant's clients, first-party ones included.
 	ListTenantClients(ctx context.Context, tenantID string) ([]models.Client, error)
+	// GetTenantClient returns the tenant's client, or NotFound.
 	GetTenantClient(ctx context.Context, tenantID, id string) (*models.Client, error)
 	// UpdateTenantClient runs fn under a row lock and saves the
-	// administrable fields (never the tenant, the secrets or the holder).
+	// administrable fields (never the tenant, the secrets or the holder);
+	// fn's error is returned unchanged and saves nothing. NotFound when
+	// the client is gone.
 	UpdateTenantClient(ctx context.Context, tenantID, id string, fn func(c *models.Client) error) (*models.Client, error)
-	// DeleteTenantClient deletes the client and every token issued to it.
+	// DeleteTenantClient deletes the client and every token issued to it,
+	// or NotFound.
 	DeleteTenantClient(ctx context.Context, tenantID, id string) error
-
-	ListServiceAccounts(ctx context.Context, tenantID string) ([]models.ServiceAccount, error)
-	// CreateServiceAccount assigns the id; a taken name is a Conflict.
-	CreateServiceAccount(ctx context.Context, sa *models.ServiceAccount) error
+	// RotateClientSecret replaces the secret hash under a row lock; the old
+	// hash keeps working until keepOldUntil (nil: it stops at once).
+	// NotFound when the client is gone.
+	RotateClientSecret(ctx context.Context, tenantID, id, newHash string, keepOldUntil *time.Time) error
+	// GetServiceAccount and ResolvePermissions load the service account a
+	// client is bound to, for the grant rules (see ServiceAccountStore).
 	GetServiceAccount(ctx context.Context, tenantID, id string) (*models.ServiceAccount, error)
-	UpdateServiceAccount(ctx context.Context, tenantID, id string, fn func(sa *models.ServiceAccount) error) (*models.ServiceAccount, error)
-	DeleteServiceAccount(ctx context.Context, tenantID, id string) error
-	ListServiceAccountRoles(ctx context.Context, tenantID, id string) ([]models.Role, error)
-	// ResolvePermissions returns what a principal (here: a service account)
-	// effectively holds; GetRole a role of the tenant or a global role.
 	ResolvePermissions(ctx context.Context, tenantID, principalID string) ([]string, error)
-	GetRole(ctx context.Context, tenantID, id string) (*models.Role, error)
-	// AssignServiceAccountRole: a role of another tenant is NotFound, a role
-	// already held a Conflict.
-	AssignServiceAccountRole(ctx context.Context, tenantID, serviceAccountID, roleID string) (*models.Role, error)
-	RemoveServiceAccountRole(ctx context.Context, tenantID, serviceAccountID, roleID string) error
-
-	CreateAPIKey(ctx context.Context, k *models.APIKey) error
-	ListAPIKeys(ctx context.Context, tenantID, serviceAccountID string) ([]models.APIKey, error)
-	GetAPIKeyForUpdate(ctx context.Context, tenantID, serviceAccountID, id string) (*models.APIKey, error)
-	RevokeAPIKey(ctx context.Context, tenantID, serviceAccountID, id string) error
-	// LookupAPIKey finds a live key by its keyed hash in one indexed read;
-	// anything else (revoked, expired, inactive account, suspended tenant)
-	// is NotFound.
-	LookupAPIKey(ctx context.Context, keyHash string, now time.Time) (keyID, tenantID, serviceAccountID string, lastUsedAt *time.Time, err error)
-	// TouchAPIKey records a use unless one was recorded within every.
-	TouchAPIKey(ctx context.Context, id string, now time.Time, every time.Duration) error
-	// ServiceAccountOfClient returns the holder of a client and whether it
-	// may act; a client without a holder is NotFound.
-	ServiceAccountOfClient(ctx context.Context, tenantID, clientID string) (string, bool, error)
 }
 
-// Machines manages a tenant's non-human callers: OAuth clients, service
-// accounts with their roles, and API keys; and it authenticates API keys and
-// client-credentials tokens of clients held by a service account.
-//
-// A service account is changed, and credentials for it (API keys, clients
-// bound to it, their rotation) are made, only by an actor whose grants cover
-// the account's effective permissions, and a role is given to it only by
-// one whose grants cover the role (CanActOn, CanGrant: the same rules as
-// for users).
-type Machines struct {
-	Store MachineStore
-	// Admin creates clients and rotates their secrets (one validation, one
-	// rotation window for the CLI and the API).
-	Admin *Admin
-	Keys  KeyedHasher
-	Log   *slog.Logger
-	Now   func() time.Time
+// Clients manages a tenant's OAuth clients, for the API and the command
+// line alike (one validation, one rotation window, one audit row per
+// change, written in the change's transaction). A client bound to a service
+// account is that account's credential: creating, changing, deleting or
+// rotating it is acting on the account (CanActOn, see ServiceAccounts).
+type Clients struct {
+	store    ClientStore
+	tx       Tx
+	audit    Auditor
+	hasher   SecretHasher
+	rotation time.Duration
+	now      func() time.Time
+}
+
+// ClientsDeps are what NewClients needs; RotationWindow and Now are optional.
+type ClientsDeps struct {
+	Store   ClientStore
+	Tx      Tx
+	Auditor Auditor
+	// Hasher hashes client secrets (oauth.Hasher).
+	Hasher SecretHasher
+	// RotationWindow is how long a rotated client secret stays valid (0:
+	// it stops at once).
+	RotationWindow time.Duration
+	Now            func() time.Time
+}
+
+// NewClients checks d and returns the service.
+func NewClients(d ClientsDeps) (*Clients, error) {
+	if err := checkDeps("Clients", dep{"Store", d.Store == nil}, dep{"Tx", d.Tx == nil},
+		dep{"Auditor", d.Auditor.Store == nil}, dep{"Hasher", d.Hasher == nil}); err != nil {
+		return nil, err
+	}
+	return &Clients{store: d.Store, tx: d.Tx, audit: d.Auditor, hasher: d.Hasher, rotation: d.RotationWindow, now: clockOr(d.Now)}, nil
 }
 
 // firstPartyPrefix marks the tenants' first-party clients, which the login
 // API owns: the admin API neither lists nor changes them.
 const firstPartyPrefix = "first-party-"
 
-func (m *Machines) now() time.Time {
-	if m.Now != nil {
-		return m.Now().UTC()
-	}
-	return time.Now().UTC()
-}
-
-func (m *Machines) log() *slog.Logger {
-	if m.Log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return m.Log
-}
-
-// audit writes an admin event: the actor is the principal (the system admin
-// when impersonating), never a secret in the metadata.
-func (m *Machines) audit(ctx context.Context, p Principal, action string, meta Meta, md map[string]any) error {
-	actor := p.UserID
-	if md == nil {
-		md = map[string]any{}
-	}
-	if p.ActorID != "" {
-		actor = p.ActorID
-		md["on_behalf_of"] = p.UserID
-	}
-	if p.Kind == models.PrincipalServiceAccount {
-		md["actor_kind"] = models.PrincipalServiceAccount
-	}
-	return WriteAudit(ctx, m.Store, Event{TenantID: p.TenantID, ActorID: actor, Action: action, Meta: meta, Metadata: md})
-}
-
-// auditAfter records an event for a change already committed; a failure is
-// logged rather than reported as the change failing.
-func (m *Machines) auditAfter(ctx context.Context, p Principal, action string, meta Meta, md map[string]any) {
-	if err := m.audit(ctx, p, action, meta, md); err != nil {
-		m.log().ErrorContext(ctx, "write audit log", "action", action, "err", err)
-	}
-}
-
 func errClientNotFound() error { return models.ErrNotFound("client") }
 
 // actOnClient applies actOnServiceAccount to the holder of a client, if it
 // has one: a bound client's secret is the account's credential.
-func (m *Machines) actOnClient(ctx context.Context, a Actor, id string) error {
-	c, err := m.Store.GetTenantClient(ctx, a.TenantID, id)
+func (s *Clients) actOnClient(ctx context.Context, a Actor, id string) (*models.Client, error) {
+	c, err := s.store.GetTenantClient(ctx, a.TenantID, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c.ServiceAccountID == nil {
-		return nil
+		return c, nil
 	}
-	_, err = m.actOnServiceAccount(ctx, a, *c.ServiceAccountID)
-	return err
+	if _, err := actOnServiceAccount(ctx, s.store, a, *c.ServiceAccountID); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // ---- OAuth clients ----
 
-// Clients lists the tenant's OAuth clients, first-party clients left out.
-func (m *Machines) Clients(ctx context.Context, p Principal) ([]models.Client, error) {
-	all, err := m.Store.ListTenantClients(ctx, p.TenantID)
+// List lists the tenant's OAuth clients, first-party clients left out.
+func (s *Clients) List(ctx context.Context, p Principal) ([]models.Client, error) {
+	all, err := s.store.ListTenantClients(ctx, p.TenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -155,21 +118,24 @@ func (m *Machines) Clients(ctx context.Context, p Principal) ([]models.Client, e
 	return out, nil
 }
 
-// Client returns one of the tenant's clients.
-func (m *Machines) Client(ctx context.Context, p Principal, id string) (*models.Client, error) {
+// Get returns one of the tenant's clients.
+func (s *Clients) Get(ctx context.Context, p Principal, id string) (*models.Client, error) {
 	if strings.HasPrefix(id, firstPartyPrefix) {
 		return nil, errClientNotFound()
 	}
-	return m.Store.GetTenantClient(ctx, p.TenantID, id)
+	return s.store.GetTenantClient(ctx, p.TenantID, id)
 }
 
-// CreateClient creates a client in the principal's tenant, validated as the
-// CLI's are; the id and secret are always generated here. A client held by a
-// service account must be a confidential client-credentials client of the
-// same tenant, and binding it is acting on the account (actOnServiceAccount:
-// the actor covers what the account holds).
-func (m *Machines) CreateClient(ctx context.Context, a Actor, in NewClient, meta Meta) (*CreatedClient, error) {
-	if a.Kind != PrincipalSystem { // the command line may name them (--id, --secret)
+// Create validates and creates a client in the actor's tenant, with its
+// audit row in one transaction. The id and secret are generated here
+// (the command line, as the system principal, may name them: --id,
+// --secret); a confidential client without a secret gets 32 random bytes.
+// A client held by a service account must be a confidential
+// client-credentials client of the same tenant, and binding it is acting
+// on the account (actOnServiceAccount: the actor covers what the account
+// holds).
+func (s *Clients) Create(ctx context.Context, a Actor, in NewClient) (*CreatedClient, error) {
+	if a.Kind != PrincipalSystem {
 		in.ID, in.Secret = "", ""
 	}
 	if in.IntrospectAllTenants && !a.SystemAdmin {
@@ -177,7 +143,7 @@ func (m *Machines) CreateClient(ctx context.Context, a Actor, in NewClient, meta
 	}
 	if in.ServiceAccountID != "" {
 		fields := map[string]string{}
-		if _, err := m.actOnServiceAccount(ctx, a, in.ServiceAccountID); err != nil {
+		if _, err := actOnServiceAccount(ctx, s.store, a, in.ServiceAccountID); err != nil {
 			if !models.IsKind(err, models.KindNotFound) {
 				return nil, err
 			}
@@ -190,21 +156,29 @@ func (m *Machines) CreateClient(ctx context.Context, a Actor, in NewClient, meta
 			return nil, models.ErrInvalid(fields)
 		}
 	}
-	t, err := m.Store.GetTenant(ctx, a.TenantID)
+	t, err := s.store.GetTenant(ctx, a.TenantID)
 	if err != nil {
 		return nil, err
 	}
-	in.TenantSlug = t.Slug
-	cc, err := m.Admin.CreateClient(ctx, in)
+	out, err := s.build(ctx, t.ID, in)
 	if err != nil {
 		return nil, err
 	}
-	md := map[string]any{"client_id": cc.Client.ID, "name": cc.Client.Name, "grant_types": cc.Client.GrantTypes}
+	c := out.Client
+	md := map[string]any{"client_id": c.ID, "name": c.Name, "grant_types": c.GrantTypes}
 	if in.ServiceAccountID != "" {
 		md["service_account_id"] = in.ServiceAccountID
 	}
-	m.auditAfter(ctx, a.Principal, AuditClientCreated, meta, md)
-	return cc, nil
+	err = s.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateClient(ctx, c); err != nil {
+			return err
+		}
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditClientCreated, Metadata: md})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // errIntrospectAllTenants refuses a tenant administrator the setting that
@@ -232,9 +206,9 @@ type ClientPatch struct {
 	IntrospectAllTenants *bool
 }
 
-// UpdateClient applies patch to the tenant's client, validating the result
-// as CreateClient validates a new one.
-func (m *Machines) UpdateClient(ctx context.Context, a Actor, id string, patch ClientPatch, meta Meta) (*models.Client, error) {
+// Update applies patch to the tenant's client, validating the result as
+// Create validates a new one.
+func (s *Clients) Update(ctx context.Context, a Actor, id string, patch ClientPatch) (*models.Client, error) {
 	if strings.HasPrefix(id, firstPartyPrefix) {
 		return nil, errClientNotFound()
 	}
@@ -243,12 +217,12 @@ func (m *Machines) UpdateClient(ctx context.Context, a Actor, id string, patch C
 	}
 	var changed []string
 	var c *models.Client
-	err := m.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := m.actOnClient(ctx, a, id); err != nil {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.actOnClient(ctx, a, id); err != nil {
 			return err
 		}
 		var err error
-		c, err = m.Store.UpdateTenantClient(ctx, a.TenantID, id, func(c *models.Client) error {
+		c, err = s.store.UpdateTenantClient(ctx, a.TenantID, id, func(c *models.Client) error {
 			if c.IntrospectAllTenants && !a.SystemAdmin {
 				return errIntrospectAllTenants() // a system-level resource server is a system admin's to change
 			}
@@ -277,7 +251,7 @@ func (m *Machines) UpdateClient(ctx context.Context, a Actor, id string, patch C
 		if err != nil {
 			return err
 		}
-		return m.audit(ctx, a.Principal, AuditClientUpdated, meta, map[string]any{"client_id": id, "fields": changed})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditClientUpdated, Metadata: map[string]any{"client_id": id, "fields": changed}})
 	})
 	if err != nil {
 		return nil, err
@@ -333,70 +307,85 @@ func applyClientPatch(c *models.Client, p ClientPatch) []string {
 	return changed
 }
 
-// DeleteClient deletes the tenant's client and revokes every token issued to it.
-func (m *Machines) DeleteClient(ctx context.Context, a Actor, id string, meta Meta) error {
+// Delete deletes the tenant's client and revokes every token issued to it.
+func (s *Clients) Delete(ctx context.Context, a Actor, id string) error {
 	if strings.HasPrefix(id, firstPartyPrefix) {
 		return errClientNotFound()
 	}
-	return m.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := m.actOnClient(ctx, a, id); err != nil {
+	return s.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.actOnClient(ctx, a, id); err != nil {
 			return err
 		}
-		if err := m.Store.DeleteTenantClient(ctx, a.TenantID, id); err != nil {
+		if err := s.store.DeleteTenantClient(ctx, a.TenantID, id); err != nil {
 			return err
 		}
-		return m.audit(ctx, a.Principal, AuditClientDeleted, meta, map[string]any{"client_id": id})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditClientDeleted, Metadata: map[string]any{"client_id": id}})
 	})
 }
 
-// RotateClientSecret gives the tenant's client a new secret, returned once;
-// the old one stays valid for the configured rotation window.
-func (m *Machines) RotateClientSecret(ctx context.Context, a Actor, id string, meta Meta) (string, *time.Time, error) {
+// RotateSecret gives the tenant's confidential client a new generated
+// secret, returned once; the old one stays valid for the rotation window
+// (until, nil when there is none). The rotation and its audit row are one
+// transaction.
+func (s *Clients) RotateSecret(ctx context.Context, a Actor, id string) (secret string, until *time.Time, err error) {
 	if strings.HasPrefix(id, firstPartyPrefix) {
 		return "", nil, errClientNotFound()
 	}
-	if err := m.actOnClient(ctx, a, id); err != nil {
-		return "", nil, err
-	}
-	if !a.SystemAdmin {
-		// A tenant administrator must not obtain the secret of the tenant's
-		// system-level resource server, which sees every tenant's tokens.
-		c, err := m.Store.GetTenantClient(ctx, a.TenantID, id)
+	err = s.tx.InTx(ctx, func(ctx context.Context) error {
+		c, err := s.actOnClient(ctx, a, id)
 		if err != nil {
-			return "", nil, err
+			return err
 		}
-		if c.IntrospectAllTenants {
-			return "", nil, errIntrospectAllTenants()
+		if c.IntrospectAllTenants && !a.SystemAdmin {
+			// A tenant administrator must not obtain the secret of the
+			// tenant's system-level resource server, which sees every
+			// tenant's tokens.
+			return errIntrospectAllTenants()
 		}
-	}
-	secret, err := m.Admin.RotateClientSecret(ctx, a.TenantID, id)
+		if c.Public {
+			return models.NewError(models.KindConflict, "public_client", "A public client has no secret to rotate.", nil)
+		}
+		if secret, err = keyring.RandomToken(32); err != nil {
+			return models.ErrInternal(err)
+		}
+		hash, err := s.hasher.Hash(ctx, []byte(secret))
+		if err != nil {
+			return models.ErrInternal(err)
+		}
+		var keep *time.Time
+		if s.rotation > 0 {
+			t := s.now().Add(s.rotation)
+			keep = &t
+		}
+		if err := s.store.RotateClientSecret(ctx, a.TenantID, id, string(hash), keep); err != nil {
+			return err
+		}
+		if keep != nil {
+			// As stored (the database's precision), which the API reports.
+			c, err := s.store.GetTenantClient(ctx, a.TenantID, id)
+			if err != nil {
+				return err
+			}
+			until = c.RotatedSecretExpiresAt
+		}
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditClientSecretRotated, Metadata: map[string]any{"client_id": id, "old_secret_valid_until": until}})
+	})
 	if err != nil {
 		return "", nil, err
 	}
-	var until *time.Time
-	if m.Admin.RotationWindow > 0 {
-		if c, err := m.Store.GetTenantClient(ctx, a.TenantID, id); err == nil {
-			until = c.RotatedSecretExpiresAt
-		}
-	}
-	md := map[string]any{"client_id": id, "old_secret_valid_until": until}
-	m.auditAfter(ctx, a.Principal, AuditClientSecretRotated, meta, md)
 	return secret, until, nil
 }
-
-// ---- service accounts ----
-
-// ---- API keys ----
-
-// ---- authentication ----
 
 // SecretHasher hashes client secrets (oauth.Hasher implements it).
 type SecretHasher interface {
 	Hash(ctx context.Context, data []byte) ([]byte, error)
 }
 
-// NewClient is what CreateClient takes.
+// NewClient is what Clients.Create takes.
 type NewClient struct {
+	// TenantSlug names the tenant for callers that know only its slug
+	// (test fixtures); Clients.Create takes the tenant from the actor and
+	// ignores it.
 	TenantSlug   string
 	ID           string
 	Secret       string
@@ -558,9 +547,9 @@ func clientHasControl(s string) bool {
 	return false
 }
 
-// CreateClient validates and creates an OAuth client. A confidential client
-// without a secret gets a generated one (32 random bytes).
-func (a *Admin) CreateClient(ctx context.Context, in NewClient) (*CreatedClient, error) {
+// build validates in and makes the client row of tenantID with its id and
+// secret (generated unless named), hashing the secret; nothing is stored.
+func (s *Clients) build(ctx context.Context, tenantID string, in NewClient) (*CreatedClient, error) {
 	fields := in.validate()
 	if len(fields) > 0 {
 		return nil, models.ErrInvalid(fields)
@@ -572,12 +561,8 @@ func (a *Admin) CreateClient(ctx context.Context, in NewClient) (*CreatedClient,
 		}
 		in.ID = id
 	}
-	t, err := a.Store.GetTenantBySlug(ctx, in.TenantSlug)
-	if err != nil {
-		return nil, err
-	}
 	c := &models.Client{
-		ID: in.ID, TenantID: t.ID, Name: in.Name,
+		ID: in.ID, TenantID: tenantID, Name: in.Name,
 		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, Audience: in.Audience,
 		TokenEndpointAuthMethod: in.AuthMethod, TokenEndpointAuthMethods: in.AuthMethods, Public: in.Public, SkipConsent: in.SkipConsent,
 		AccessTokenFormat: in.AccessTokenFormat, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
@@ -594,54 +579,19 @@ func (a *Admin) CreateClient(ctx context.Context, in NewClient) (*CreatedClient,
 	if !in.Public {
 		secret := in.Secret
 		if secret == "" {
+			var err error
 			if secret, err = keyring.RandomToken(32); err != nil {
 				return nil, models.ErrInternal(err)
 			}
 		}
-		hash, err := a.Hasher.Hash(ctx, []byte(secret))
+		hash, err := s.hasher.Hash(ctx, []byte(secret))
 		if err != nil {
 			return nil, models.ErrInternal(err)
 		}
 		c.SecretHash = string(hash)
 		out.Secret = secret
 	}
-	if err := a.Store.CreateClient(ctx, c); err != nil {
-		return nil, err
-	}
 	return out, nil
-}
-
-// RotateClientSecret gives a confidential client a new generated secret; the
-// previous one keeps working for RotationWindow (0: it stops at once).
-func (a *Admin) RotateClientSecret(ctx context.Context, tenantID, clientID string) (string, error) {
-	c, err := a.Store.GetTenantClient(ctx, tenantID, clientID)
-	if err != nil {
-		return "", err
-	}
-	if c.Public {
-		return "", models.NewError(models.KindConflict, "public_client", "A public client has no secret to rotate.", nil)
-	}
-	secret, err := keyring.RandomToken(32)
-	if err != nil {
-		return "", models.ErrInternal(err)
-	}
-	hash, err := a.Hasher.Hash(ctx, []byte(secret))
-	if err != nil {
-		return "", models.ErrInternal(err)
-	}
-	var keep *time.Time
-	if a.RotationWindow > 0 {
-		now := time.Now
-		if a.Now != nil {
-			now = a.Now
-		}
-		t := now().UTC().Add(a.RotationWindow)
-		keep = &t
-	}
-	if err := a.Store.RotateClientSecret(ctx, tenantID, clientID, string(hash), keep); err != nil {
-		return "", err
-	}
-	return secret, nil
 }
 
 // checkRedirectURI enforces RFC 6749 §3.1.2: absolute, no fragment; https,

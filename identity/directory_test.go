@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage"
 	"github.com/identityd/identityd/storage/storagetest"
@@ -19,7 +20,7 @@ import (
 // of the first.
 type dirEnv struct {
 	dir    *identity.Directory
-	admin  *identity.Admin
+	admin  *identitytest.Fixtures
 	st     *storage.Store
 	tenant *models.Tenant
 	other  *models.Tenant
@@ -46,7 +47,7 @@ func newDirEnv(t *testing.T, b storagetest.Backend) *dirEnv {
 // user creates a user (through Admin, as the CLI does) with a role.
 func (e *dirEnv) user(t *testing.T, slug, email, role string) *models.User {
 	t.Helper()
-	u, err := e.admin.CreateUser(context.Background(), identity.NewUser{TenantSlug: slug, Email: email, Password: "long enough password", Role: role})
+	u, err := e.admin.CreateUser(context.Background(), identitytest.NewUser{TenantSlug: slug, Email: email, Password: "long enough password", Role: role})
 	if err != nil {
 		t.Fatalf("create user %s: %v", email, err)
 	}

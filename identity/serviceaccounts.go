@@ -7,15 +7,82 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
+// ServiceAccountStore is what ServiceAccounts needs from storage. Every
+// method takes the tenant; another tenant's account or role, or a malformed
+// id, is models.ErrNotFound.
+type ServiceAccountStore interface {
+	// ListServiceAccounts returns the tenant's service accounts (none: empty).
+	ListServiceAccounts(ctx context.Context, tenantID string) ([]models.ServiceAccount, error)
+	// CreateServiceAccount assigns the id; a name the tenant already has is
+	// a Conflict.
+	CreateServiceAccount(ctx context.Context, sa *models.ServiceAccount) error
+	// GetServiceAccount returns the tenant's service account, or NotFound.
+	GetServiceAccount(ctx context.Context, tenantID, id string) (*models.ServiceAccount, error)
+	// UpdateServiceAccount runs fn under a row lock and saves its changes;
+	// fn's error is returned unchanged and saves nothing. NotFound when
+	// the account is gone, Conflict when the new name is taken.
+	UpdateServiceAccount(ctx context.Context, tenantID, id string, fn func(sa *models.ServiceAccount) error) (*models.ServiceAccount, error)
+	// DeleteServiceAccount deletes the account with its roles, keys and
+	// the tokens of clients it holds, or NotFound.
+	DeleteServiceAccount(ctx context.Context, tenantID, id string) error
+	// ListServiceAccountRoles returns the account's roles (none: empty).
+	ListServiceAccountRoles(ctx context.Context, tenantID, id string) ([]models.Role, error)
+	// ResolvePermissions returns what a principal (here: a service account)
+	// effectively holds (none: empty, never NotFound).
+	ResolvePermissions(ctx context.Context, tenantID, principalID string) ([]string, error)
+	// GetRole returns a role of the tenant or a global role, or NotFound.
+	GetRole(ctx context.Context, tenantID, id string) (*models.Role, error)
+	// AssignServiceAccountRole: a role of another tenant is NotFound, a role
+	// already held a Conflict.
+	AssignServiceAccountRole(ctx context.Context, tenantID, serviceAccountID, roleID string) (*models.Role, error)
+	// RemoveServiceAccountRole: a role not held is NotFound.
+	RemoveServiceAccountRole(ctx context.Context, tenantID, serviceAccountID, roleID string) error
+}
+
+// List manages a tenant's service accounts and their roles.
+//
+// A service account is changed, and credentials for it (API keys, clients
+// bound to it, their rotation) are made, only by an actor whose grants cover
+// the account's effective permissions, and a role is given to it only by
+// one whose grants cover the role (CanActOn, CanGrant: the same rules as
+// for users).
+type ServiceAccounts struct {
+	store ServiceAccountStore
+	tx    Tx
+	audit Auditor
+}
+
+// ServiceAccountsDeps are what NewServiceAccounts needs, all required.
+type ServiceAccountsDeps struct {
+	Store   ServiceAccountStore
+	Tx      Tx
+	Auditor Auditor
+}
+
+// NewServiceAccounts checks d and returns the service.
+func NewServiceAccounts(d ServiceAccountsDeps) (*ServiceAccounts, error) {
+	if err := checkDeps("ServiceAccounts", dep{"Store", d.Store == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}); err != nil {
+		return nil, err
+	}
+	return &ServiceAccounts{store: d.Store, tx: d.Tx, audit: d.Auditor}, nil
+}
+
+// accountHolder is what the grant rules read of a service account: the
+// part of ServiceAccountStore that ClientStore and APIKeyStore share.
+type accountHolder interface {
+	GetServiceAccount(ctx context.Context, tenantID, id string) (*models.ServiceAccount, error)
+	ResolvePermissions(ctx context.Context, tenantID, principalID string) ([]string, error)
+}
+
 // actOnServiceAccount loads the tenant's service account id for a change of
 // it or of its credentials: the actor's grants must cover what the account
 // effectively holds (CanActOn), danger actions with a step-up.
-func (m *Machines) actOnServiceAccount(ctx context.Context, a Actor, id string) (*models.ServiceAccount, error) {
-	sa, err := m.Store.GetServiceAccount(ctx, a.TenantID, id)
+func actOnServiceAccount(ctx context.Context, st accountHolder, a Actor, id string) (*models.ServiceAccount, error) {
+	sa, err := st.GetServiceAccount(ctx, a.TenantID, id)
 	if err != nil {
 		return nil, err
 	}
-	perms, err := m.Store.ResolvePermissions(ctx, a.TenantID, sa.ID)
+	perms, err := st.ResolvePermissions(ctx, a.TenantID, sa.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -46,36 +113,36 @@ func checkServiceAccount(sa *models.ServiceAccount) error {
 	return nil
 }
 
-// ServiceAccounts lists the tenant's service accounts.
-func (m *Machines) ServiceAccounts(ctx context.Context, p Principal) ([]models.ServiceAccount, error) {
-	return m.Store.ListServiceAccounts(ctx, p.TenantID)
+// List lists the tenant's service accounts.
+func (s *ServiceAccounts) List(ctx context.Context, p Principal) ([]models.ServiceAccount, error) {
+	return s.store.ListServiceAccounts(ctx, p.TenantID)
 }
 
-// ServiceAccount returns one of the tenant's service accounts with its roles.
-func (m *Machines) ServiceAccount(ctx context.Context, p Principal, id string) (*models.ServiceAccount, []models.Role, error) {
-	sa, err := m.Store.GetServiceAccount(ctx, p.TenantID, id)
+// Get returns one of the tenant's service accounts with its roles.
+func (s *ServiceAccounts) Get(ctx context.Context, p Principal, id string) (*models.ServiceAccount, []models.Role, error) {
+	sa, err := s.store.GetServiceAccount(ctx, p.TenantID, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	roles, err := m.Store.ListServiceAccountRoles(ctx, p.TenantID, id)
+	roles, err := s.store.ListServiceAccountRoles(ctx, p.TenantID, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	return sa, roles, nil
 }
 
-// CreateServiceAccount creates an active service account in the tenant.
-func (m *Machines) CreateServiceAccount(ctx context.Context, a Actor, in ServiceAccountInput, meta Meta) (*models.ServiceAccount, error) {
+// Create creates an active service account in the tenant.
+func (s *ServiceAccounts) Create(ctx context.Context, a Actor, in ServiceAccountInput) (*models.ServiceAccount, error) {
 	sa := &models.ServiceAccount{TenantID: a.TenantID, IsActive: true}
 	applySAInput(sa, in)
 	if err := checkServiceAccount(sa); err != nil {
 		return nil, err
 	}
-	err := m.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := m.Store.CreateServiceAccount(ctx, sa); err != nil {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateServiceAccount(ctx, sa); err != nil {
 			return err
 		}
-		return m.audit(ctx, a.Principal, AuditServiceAccountCreated, meta, map[string]any{"service_account_id": sa.ID, "name": sa.Name})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountCreated, Metadata: map[string]any{"service_account_id": sa.ID, "name": sa.Name}})
 	})
 	if err != nil {
 		return nil, err
@@ -100,17 +167,17 @@ func applySAInput(sa *models.ServiceAccount, in ServiceAccountInput) []string {
 	return changed
 }
 
-// UpdateServiceAccount changes a service account's name, description or
+// Update changes a service account's name, description or
 // active flag; an inactive account's keys and tokens stop working at once.
-func (m *Machines) UpdateServiceAccount(ctx context.Context, a Actor, id string, in ServiceAccountInput, meta Meta) (*models.ServiceAccount, error) {
+func (s *ServiceAccounts) Update(ctx context.Context, a Actor, id string, in ServiceAccountInput) (*models.ServiceAccount, error) {
 	var sa *models.ServiceAccount
-	err := m.Store.InTx(ctx, func(ctx context.Context) error {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
 		var changed []string
-		if _, err := m.actOnServiceAccount(ctx, a, id); err != nil {
+		if _, err := actOnServiceAccount(ctx, s.store, a, id); err != nil {
 			return err
 		}
 		var err error
-		sa, err = m.Store.UpdateServiceAccount(ctx, a.TenantID, id, func(sa *models.ServiceAccount) error {
+		sa, err = s.store.UpdateServiceAccount(ctx, a.TenantID, id, func(sa *models.ServiceAccount) error {
 			changed = applySAInput(sa, in)
 			return checkServiceAccount(sa)
 		})
@@ -121,7 +188,7 @@ func (m *Machines) UpdateServiceAccount(ctx context.Context, a Actor, id string,
 		if in.IsActive != nil {
 			md["is_active"] = *in.IsActive
 		}
-		return m.audit(ctx, a.Principal, AuditServiceAccountUpdated, meta, md)
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountUpdated, Metadata: md})
 	})
 	if err != nil {
 		return nil, err
@@ -129,41 +196,41 @@ func (m *Machines) UpdateServiceAccount(ctx context.Context, a Actor, id string,
 	return sa, nil
 }
 
-// DeleteServiceAccount deletes a service account with its roles and keys.
-func (m *Machines) DeleteServiceAccount(ctx context.Context, a Actor, id string, meta Meta) error {
-	return m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.actOnServiceAccount(ctx, a, id); err != nil {
+// Delete deletes a service account with its roles and keys.
+func (s *ServiceAccounts) Delete(ctx context.Context, a Actor, id string) error {
+	return s.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := actOnServiceAccount(ctx, s.store, a, id); err != nil {
 			return err
 		}
-		if err := m.Store.DeleteServiceAccount(ctx, a.TenantID, id); err != nil {
+		if err := s.store.DeleteServiceAccount(ctx, a.TenantID, id); err != nil {
 			return err
 		}
-		return m.audit(ctx, a.Principal, AuditServiceAccountDeleted, meta, map[string]any{"service_account_id": id})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountDeleted, Metadata: map[string]any{"service_account_id": id}})
 	})
 }
 
-// AssignServiceAccountRole gives a service account a role of the tenant:
+// AssignRole gives a service account a role of the tenant:
 // the actor must cover the account's permissions and the role's.
-func (m *Machines) AssignServiceAccountRole(ctx context.Context, a Actor, id, roleID string, meta Meta) (*models.Role, error) {
+func (s *ServiceAccounts) AssignRole(ctx context.Context, a Actor, id, roleID string) (*models.Role, error) {
 	if roleID == "" {
 		return nil, models.ErrInvalid(map[string]string{"role_id": "Required."})
 	}
 	var r *models.Role
-	err := m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.actOnServiceAccount(ctx, a, id); err != nil {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := actOnServiceAccount(ctx, s.store, a, id); err != nil {
 			return err
 		}
-		role, err := m.Store.GetRole(ctx, a.TenantID, roleID)
+		role, err := s.store.GetRole(ctx, a.TenantID, roleID)
 		if err != nil {
 			return err
 		}
 		if err := CanGrant(ctx, a, role.Permissions); err != nil {
 			return err
 		}
-		if r, err = m.Store.AssignServiceAccountRole(ctx, a.TenantID, id, roleID); err != nil {
+		if r, err = s.store.AssignServiceAccountRole(ctx, a.TenantID, id, roleID); err != nil {
 			return err
 		}
-		return m.audit(ctx, a.Principal, AuditServiceAccountRoleAssigned, meta, map[string]any{"service_account_id": id, "role_id": roleID, "role": r.Name})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountRoleAssigned, Metadata: map[string]any{"service_account_id": id, "role_id": roleID, "role": r.Name}})
 	})
 	if err != nil {
 		return nil, err
@@ -171,15 +238,15 @@ func (m *Machines) AssignServiceAccountRole(ctx context.Context, a Actor, id, ro
 	return r, nil
 }
 
-// RemoveServiceAccountRole takes a role from a service account.
-func (m *Machines) RemoveServiceAccountRole(ctx context.Context, a Actor, id, roleID string, meta Meta) error {
-	return m.Store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := m.actOnServiceAccount(ctx, a, id); err != nil {
+// RemoveRole takes a role from a service account.
+func (s *ServiceAccounts) RemoveRole(ctx context.Context, a Actor, id, roleID string) error {
+	return s.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := actOnServiceAccount(ctx, s.store, a, id); err != nil {
 			return err
 		}
-		if err := m.Store.RemoveServiceAccountRole(ctx, a.TenantID, id, roleID); err != nil {
+		if err := s.store.RemoveServiceAccountRole(ctx, a.TenantID, id, roleID); err != nil {
 			return err
 		}
-		return m.audit(ctx, a.Principal, AuditServiceAccountRoleRemoved, meta, map[string]any{"service_account_id": id, "role_id": roleID})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountRoleRemoved, Metadata: map[string]any{"service_account_id": id, "role_id": roleID}})
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage"
 	"github.com/identityd/identityd/storage/storagetest"
@@ -83,7 +84,7 @@ func cxOn(t *testing.T, srv *testServer) *cxEnv {
 // user creates a user with cxPassword in the env's tenant.
 func (e *cxEnv) user(t *testing.T, name string) *models.User {
 	t.Helper()
-	u, err := e.srv.Admin.CreateUser(context.Background(), identity.NewUser{
+	u, err := e.srv.Admin.CreateUser(context.Background(), identitytest.NewUser{
 		TenantSlug: e.tenant.Slug, Email: name + "-" + randomID(t, 5) + "@example.com", Password: cxPassword, Name: name,
 	})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage"
 	"github.com/identityd/identityd/storage/storagetest"
@@ -208,7 +209,7 @@ func TestAdminClientsCRUD(t *testing.T) {
 
 		// Unauthenticated, and a user without the permission.
 		machWant(t, machDo(t, srv, http.MethodGet, "/api/clients", "", nil), http.StatusUnauthorized, "unauthenticated")
-		plain, err := srv.Admin.CreateUser(context.Background(), identity.NewUser{TenantSlug: e.tenant.Slug, Email: "plain." + e.tenant.Slug + "@example.com", Password: e2ePassword})
+		plain, err := srv.Admin.CreateUser(context.Background(), identitytest.NewUser{TenantSlug: e.tenant.Slug, Email: "plain." + e.tenant.Slug + "@example.com", Password: e2ePassword})
 		require.NoError(t, err)
 		plainToken := machLogin(t, srv, e.tenant.Slug, plain.Email)
 		machForbidden(t, machDo(t, srv, http.MethodGet, "/api/clients", plainToken, nil), "identity.oauth_clients.read")

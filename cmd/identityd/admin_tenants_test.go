@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage/storagetest"
 )
@@ -32,9 +33,9 @@ func newOpEnv(t *testing.T, b storagetest.Backend, redisURL string, mutate func(
 	t.Helper()
 	e := newE2E(t, b, redisURL, mutate)
 	ctx := context.Background()
-	admin, err := e.srv.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: e.tenant.Slug, Email: "root@" + e.tenant.Slug + ".example", Password: e2ePassword, SystemAdmin: true})
+	admin, err := e.srv.Admin.CreateUser(ctx, identitytest.NewUser{TenantSlug: e.tenant.Slug, Email: "root@" + e.tenant.Slug + ".example", Password: e2ePassword, SystemAdmin: true})
 	require.NoError(t, err)
-	owner, err := e.srv.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: e.tenant.Slug, Email: "owner@" + e.tenant.Slug + ".example", Password: e2ePassword, Role: identity.RoleOwner})
+	owner, err := e.srv.Admin.CreateUser(ctx, identitytest.NewUser{TenantSlug: e.tenant.Slug, Email: "owner@" + e.tenant.Slug + ".example", Password: e2ePassword, Role: identity.RoleOwner})
 	require.NoError(t, err)
 	env := &opEnv{e2eEnv: e, admin: admin, owner: owner, intro: e.serviceClient(t, func(in *identity.NewClient) {
 		in.IntrospectAllTenants = true // a system-level resource server: it introspects other tenants' tokens
@@ -197,7 +198,7 @@ func newVictim(t *testing.T, srv *testServer) *victim {
 	slug := "victim-" + randomID(t, 6)
 	tn, err := srv.Admin.CreateTenant(ctx, slug, "Victim")
 	require.NoError(t, err)
-	u, err := srv.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: slug, Email: "vic@" + slug + ".example", Password: e2ePassword})
+	u, err := srv.Admin.CreateUser(ctx, identitytest.NewUser{TenantSlug: slug, Email: "vic@" + slug + ".example", Password: e2ePassword})
 	require.NoError(t, err)
 	cc, err := srv.Admin.CreateClient(ctx, identity.NewClient{TenantSlug: slug, Name: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"orders.read"}})
 	require.NoError(t, err)

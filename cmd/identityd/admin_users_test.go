@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage/storagetest"
 )
@@ -35,7 +36,7 @@ func newAuEnv(t *testing.T, b storagetest.Backend, redisURL string) *auEnv {
 // addUser creates a user of the first tenant with a role, as the CLI does.
 func (e *auEnv) addUser(t *testing.T, name, role string, systemAdmin bool) *models.User {
 	t.Helper()
-	u, err := e.srv.Admin.CreateUser(context.Background(), identity.NewUser{TenantSlug: e.tenant.Slug,
+	u, err := e.srv.Admin.CreateUser(context.Background(), identitytest.NewUser{TenantSlug: e.tenant.Slug,
 		Email: name + "." + e.tenant.Slug + "@example.com", Password: e2ePassword, Name: name, Role: role, SystemAdmin: systemAdmin})
 	require.NoError(t, err, "create user %s", name)
 	return u
@@ -436,7 +437,7 @@ func TestAdminUsersRolesAndStepUp(t *testing.T) {
 
 		// A system admin (of another tenant, even) bypasses every check and
 		// acts in its own tenant.
-		sys, err := srv.Admin.CreateUser(context.Background(), identity.NewUser{TenantSlug: e.other.tenant.Slug, Email: "root@example.com", Password: e2ePassword, SystemAdmin: true})
+		sys, err := srv.Admin.CreateUser(context.Background(), identitytest.NewUser{TenantSlug: e.other.tenant.Slug, Email: "root@example.com", Password: e2ePassword, SystemAdmin: true})
 		require.NoError(t, err)
 		sysToken := auLogin(t, srv, e.other.tenant.Slug, "root@example.com", e2ePassword)
 		m = auStatus(t, auDo(t, srv, sysToken, http.MethodGet, "/api/users", nil), http.StatusOK)

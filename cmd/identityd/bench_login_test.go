@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/storage/storagetest"
 )
 
@@ -52,7 +53,7 @@ func TestLoginThroughput(t *testing.T) {
 				t.Fatal(err)
 			}
 			const email, password = "bench@example.com", "Bench-Password-2024!"
-			if _, err := srv.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: slug, Email: email, Password: password, Name: "Bench"}); err != nil {
+			if _, err := srv.Admin.CreateUser(ctx, identitytest.NewUser{TenantSlug: slug, Email: email, Password: password, Name: "Bench"}); err != nil {
 				t.Fatal(err)
 			}
 			body, _ := json.Marshal(map[string]string{"tenant": slug, "email": email, "password": password})

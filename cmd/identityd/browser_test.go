@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/storage/storagetest"
 )
 
@@ -81,7 +82,7 @@ func TestBrowserAuthorizationCode(t *testing.T) {
 	if _, err := ts.Admin.CreateTenant(ctx, tenant, "Browser Co"); err != nil {
 		t.Fatal(err)
 	}
-	user, err := ts.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: tenant, Email: email, Password: password, Name: "Carol"})
+	user, err := ts.Admin.CreateUser(ctx, identitytest.NewUser{TenantSlug: tenant, Email: email, Password: password, Name: "Carol"})
 	if err != nil {
 		t.Fatal(err)
 	}

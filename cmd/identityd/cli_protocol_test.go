@@ -49,7 +49,7 @@ func TestCLIClientProtocolFlags(t *testing.T) {
 	app := cliApp(t, env)
 	srv := httptest.NewServer(app.Echo)
 	t.Cleanup(srv.Close)
-	ts := &testServer{App: app, URL: srv.URL}
+	ts := &testServer{App: app, Admin: fixtures(app), URL: srv.URL}
 	res := postForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"},
 		"client_id": {"billing"}, "client_secret": {"billing-secret-123456"}, "scope": {"service"}}, "", "")
 	if res.Status != 200 {

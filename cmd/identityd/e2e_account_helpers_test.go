@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage/storagetest"
 )
@@ -107,7 +108,7 @@ func accEachBackend(t *testing.T, mutate func(*Config), fn func(t *testing.T, e 
 func (e *accEnv) newUser(t *testing.T) *models.User {
 	t.Helper()
 	email := "u" + randomID(t, 8) + "@example.com"
-	u, err := e.srv.Admin.CreateUser(context.Background(), identity.NewUser{
+	u, err := e.srv.Admin.CreateUser(context.Background(), identitytest.NewUser{
 		TenantSlug: e.tenant.Slug, Email: email, Password: e2ePassword, Name: "Test User",
 	})
 	require.NoError(t, err, "create user")

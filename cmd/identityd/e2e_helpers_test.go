@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage/storagetest"
 )
@@ -61,7 +62,7 @@ func seedE2E(t *testing.T, srv *testServer) *e2eEnv {
 	slug := "acme-" + strings.ToLower(randomID(t, 6))
 	tenant, err := srv.Admin.CreateTenant(ctx, slug, "Acme "+slug)
 	require.NoError(t, err, "create tenant")
-	user, err := srv.Admin.CreateUser(ctx, identity.NewUser{
+	user, err := srv.Admin.CreateUser(ctx, identitytest.NewUser{
 		TenantSlug: slug, Email: "ada." + slug + "@example.com", Password: e2ePassword, Name: "Ada Lovelace",
 	})
 	require.NoError(t, err, "create user")

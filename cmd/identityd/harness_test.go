@@ -13,15 +13,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // testServer is a real identityd wired from a Config, served by httptest.
 type testServer struct {
 	*App
-	URL  string
-	HTTP *httptest.Server
-	Logs *syncBuffer
+	// Admin builds fixtures (tenants, users, clients) without audit rows.
+	Admin *identitytest.Fixtures
+	URL   string
+	HTTP  *httptest.Server
+	Logs  *syncBuffer
 }
 
 // syncBuffer collects log output from concurrent handlers.
@@ -122,5 +125,11 @@ func startServer(t testing.TB, cfg *Config, mutate func(*Config)) *testServer {
 		srv.Close()
 		app.Close()
 	})
-	return &testServer{App: app, URL: srv.URL, HTTP: srv, Logs: logs}
+	return &testServer{App: app, Admin: fixtures(app), URL: srv.URL, HTTP: srv, Logs: logs}
+}
+
+// fixtures are the test fixtures over app's store, with its hasher, cost
+// and rotation window.
+func fixtures(app *App) *identitytest.Fixtures {
+	return &identitytest.Fixtures{Store: app.Store, Hasher: app.Hasher, PasswordCost: app.Config.BcryptCost, RotationWindow: app.Config.SecretRotation}
 }

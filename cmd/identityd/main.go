@@ -179,7 +179,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		} else {
 			in.AuthMethod = strings.TrimSpace(c.authMethod)
 		}
-		out, err := app.Machines.CreateClient(ctx, identity.SystemActor(t.ID), in, identity.SystemMeta())
+		out, err := app.Clients.Create(ctx, identity.SystemActor(t.ID), in)
 		if err != nil {
 			return describe(err)
 		}

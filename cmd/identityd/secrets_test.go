@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/storage"
 	"github.com/identityd/identityd/storage/storagetest"
@@ -303,7 +304,7 @@ func TestSecretsRestNowhere(t *testing.T) {
 			if _, err := ts.Admin.CreateTenant(ctx, tenant, "Secrets"); err != nil {
 				t.Fatalf("tenant: %v", err)
 			}
-			if _, err := ts.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: tenant, Email: email, Password: password, Name: "Alice"}); err != nil {
+			if _, err := ts.Admin.CreateUser(ctx, identitytest.NewUser{TenantSlug: tenant, Email: email, Password: password, Name: "Alice"}); err != nil {
 				t.Fatalf("user: %v", err)
 			}
 			if _, err := ts.Admin.CreateClient(ctx, identity.NewClient{

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage/storagetest"
 )
@@ -40,7 +41,7 @@ type azUserOpts struct {
 // azUser creates a user in tenant with e2ePassword.
 func azUser(t *testing.T, srv *testServer, tenant *models.Tenant, o azUserOpts) *models.User {
 	t.Helper()
-	u, err := srv.Admin.CreateUser(context.Background(), identity.NewUser{
+	u, err := srv.Admin.CreateUser(context.Background(), identitytest.NewUser{
 		TenantSlug: tenant.Slug, Email: "u-" + randomID(t, 8) + "@example.com", Password: e2ePassword,
 		Name: "Test User", Role: o.role, SystemAdmin: o.systemAdmin,
 	})

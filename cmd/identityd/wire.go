@@ -30,19 +30,21 @@ type App struct {
 	Keys       *oauth.KeyManager
 	Hasher     *oauth.Hasher
 	Provider   *oauth.Provider
-	Admin      *identity.Admin
 	Accounts   *identity.Accounts
 	Authorizer *identity.Authorizer
 	Directory  *identity.Directory
-	Machines   *identity.Machines
 	// Auditor writes every audit row of the services below.
-	Auditor       identity.Auditor
-	Tenants       *identity.Tenants
-	Impersonation *identity.Impersonation
-	AuditLog      *identity.AuditLog
-	Pruner        *identity.Pruner
-	Limiter       identity.Limiter
-	Mailer        identity.Mailer
+	Auditor         identity.Auditor
+	Authenticator   *identity.Authenticator
+	Clients         *identity.Clients
+	ServiceAccounts *identity.ServiceAccounts
+	APIKeys         *identity.APIKeys
+	Tenants         *identity.Tenants
+	Impersonation   *identity.Impersonation
+	AuditLog        *identity.AuditLog
+	Pruner          *identity.Pruner
+	Limiter         identity.Limiter
+	Mailer          identity.Mailer
 	// MailQueue is the Mailer the services use: the outbox that serve's
 	// mail worker (MailQueue.Run) drains into Mailer.
 	MailQueue *identity.MailQueue
@@ -138,7 +140,6 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	a.Admin = &identity.Admin{Store: a.Store, Hasher: a.Hasher, PasswordCost: cfg.BcryptCost, RotationWindow: cfg.SecretRotation}
 	if cfg.SMTPURL != "" {
 		m, err := mailer.NewSMTP(string(cfg.SMTPURL))
 		if err != nil {
@@ -186,13 +187,13 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	directory := &identity.Directory{Store: a.Store, PasswordCost: cfg.BcryptCost, Mailer: a.MailQueue, Log: log}
-	machines := &identity.Machines{Store: a.Store, Admin: a.Admin, Keys: ring, Log: log}
-	a.Directory, a.Machines = directory, machines
+	a.Directory = directory
 	a.Echo, err = handlers.New(handlers.Deps{
 		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer, Directory: directory,
 		RequestContext: storage.WithLookupSnapshot,
 		Clients:        a.Store, Consents: a.Store, Tenants: a.Store,
-		Ring: ring, Health: health, Logger: log, Machines: machines,
+		Ring: ring, Health: health, Logger: log,
+		Authenticator: a.Authenticator, ClientRegistry: a.Clients, ServiceAccounts: a.ServiceAccounts, APIKeys: a.APIKeys,
 		TenantRegistry: a.Tenants, Impersonation: a.Impersonation, AuditLog: a.AuditLog,
 		CORSOrigins: cfg.CORSOrigins, IPDenyList: cfg.IPDenyList, TrustedProxies: cfg.TrustedProxies,
 		RedirectOrigins: cfg.RedirectOrigins,
@@ -211,6 +212,20 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	var err error
 	audit := a.Auditor
+	if a.Authenticator, err = identity.NewAuthenticator(identity.AuthenticatorDeps{
+		Tokens: handlers.TokenIntrospector(a.Provider), Store: a.Store, Keys: a.Ring, Log: a.Log}); err != nil {
+		return err
+	}
+	if a.Clients, err = identity.NewClients(identity.ClientsDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
+		Hasher: a.Hasher, RotationWindow: cfg.SecretRotation}); err != nil {
+		return err
+	}
+	if a.ServiceAccounts, err = identity.NewServiceAccounts(identity.ServiceAccountsDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
+		return err
+	}
+	if a.APIKeys, err = identity.NewAPIKeys(identity.APIKeysDeps{Store: a.Store, Tx: a.Store, Auditor: audit, Keys: a.Ring}); err != nil {
+		return err
+	}
 	if a.Tenants, err = identity.NewTenants(identity.TenantsDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
 		return err
 	}
@@ -241,18 +256,16 @@ func pruneHolder() string {
 // the shared transaction and audit interfaces (storage does not import
 // identity: these lines check it at compile time).
 var (
-	_ identity.Tx                 = (*storage.Store)(nil)
-	_ identity.AuditWriter        = (*storage.Store)(nil)
-	_ identity.TenantStore        = (*storage.Store)(nil)
-	_ identity.ImpersonationStore = (*storage.Store)(nil)
-	_ identity.AuditLogStore      = (*storage.Store)(nil)
-	_ identity.PruneStore         = (*storage.Store)(nil)
-)
-
-// Machines serves both the bearer lookup and the machine administration.
-var (
-	_ handlers.MachineAuth  = (*identity.Machines)(nil)
-	_ handlers.MachineAdmin = (*identity.Machines)(nil)
+	_ identity.Tx                  = (*storage.Store)(nil)
+	_ identity.AuditWriter         = (*storage.Store)(nil)
+	_ identity.ClientStore         = (*storage.Store)(nil)
+	_ identity.ServiceAccountStore = (*storage.Store)(nil)
+	_ identity.APIKeyStore         = (*storage.Store)(nil)
+	_ identity.AuthenticatorStore  = (*storage.Store)(nil)
+	_ identity.TenantStore         = (*storage.Store)(nil)
+	_ identity.ImpersonationStore  = (*storage.Store)(nil)
+	_ identity.AuditLogStore       = (*storage.Store)(nil)
+	_ identity.PruneStore          = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

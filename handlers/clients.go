@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -10,15 +11,25 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
+// ClientService is the OAuth clients of a tenant (identity.Clients).
+type ClientService interface {
+	List(ctx context.Context, p identity.Principal) ([]models.Client, error)
+	Get(ctx context.Context, p identity.Principal, id string) (*models.Client, error)
+	Create(ctx context.Context, a identity.Actor, in identity.NewClient) (*identity.CreatedClient, error)
+	Update(ctx context.Context, a identity.Actor, id string, patch identity.ClientPatch) (*models.Client, error)
+	Delete(ctx context.Context, a identity.Actor, id string) error
+	RotateSecret(ctx context.Context, a identity.Actor, id string) (string, *time.Time, error)
+}
+
 // clientRoutes is the admin API of a tenant's OAuth clients. The tenant is
 // always the principal's; first-party clients are neither listed nor changed.
 func (s *Server) clientRoutes(e *echo.Echo) {
-	s.api(e, http.MethodGet, "/api/clients", "identity.oauth_clients.read", true, s.withMachines(apiListClients))
-	s.api(e, http.MethodPost, "/api/clients", "identity.oauth_clients.create", true, s.withMachines(s.apiCreateClient))
-	s.api(e, http.MethodGet, "/api/clients/:id", "identity.oauth_clients.read", true, s.withMachines(apiGetClient))
-	s.api(e, http.MethodPatch, "/api/clients/:id", "identity.oauth_clients.update", true, s.withMachines(apiUpdateClient))
-	s.api(e, http.MethodDelete, "/api/clients/:id", "identity.oauth_clients.delete", true, s.withMachines(apiDeleteClient))
-	s.api(e, http.MethodPost, "/api/clients/:id/rotate-secret", "identity.oauth_client.rotate", true, s.withMachines(apiRotateClientSecret))
+	s.api(e, http.MethodGet, "/api/clients", "identity.oauth_clients.read", true, s.apiListClients)
+	s.api(e, http.MethodPost, "/api/clients", "identity.oauth_clients.create", true, s.apiCreateClient)
+	s.api(e, http.MethodGet, "/api/clients/:id", "identity.oauth_clients.read", true, s.apiGetClient)
+	s.api(e, http.MethodPatch, "/api/clients/:id", "identity.oauth_clients.update", true, s.apiUpdateClient)
+	s.api(e, http.MethodDelete, "/api/clients/:id", "identity.oauth_clients.delete", true, s.apiDeleteClient)
+	s.api(e, http.MethodPost, "/api/clients/:id/rotate-secret", "identity.oauth_client.rotate", true, s.apiRotateClientSecret)
 }
 
 // clientView is a client as the API shows it: never a secret or its hash.
@@ -82,8 +93,8 @@ func clientRenameField(err error, from, to string) error {
 	return err
 }
 
-func apiListClients(c echo.Context, m MachineAdmin, a identity.Actor) error {
-	list, err := m.Clients(c.Request().Context(), a.Principal)
+func (s *Server) apiListClients(c echo.Context) error {
+	list, err := s.ClientRegistry.List(c.Request().Context(), principal(c))
 	if err != nil {
 		return err
 	}
@@ -94,15 +105,19 @@ func apiListClients(c echo.Context, m MachineAdmin, a identity.Actor) error {
 	return c.JSON(http.StatusOK, map[string]any{"clients": out})
 }
 
-func apiGetClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
-	cl, err := m.Client(c.Request().Context(), a.Principal, c.Param("id"))
+func (s *Server) apiGetClient(c echo.Context) error {
+	cl, err := s.ClientRegistry.Get(c.Request().Context(), principal(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, viewClient(cl))
 }
 
-func (s *Server) apiCreateClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
+func (s *Server) apiCreateClient(c echo.Context) error {
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
 	// The id, the secret and the tenant are never taken from the body.
 	var in struct {
 		Name                     string   `json:"name"`
@@ -129,13 +144,13 @@ func (s *Server) apiCreateClient(c echo.Context, m MachineAdmin, a identity.Acto
 			return err
 		}
 	}
-	cc, err := m.CreateClient(c.Request().Context(), a, identity.NewClient{
+	cc, err := s.ClientRegistry.Create(c.Request().Context(), a, identity.NewClient{
 		Name: in.Name, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RedirectURIs: in.RedirectURIs, Audience: in.Audience,
 		Public: in.Public, SkipConsent: in.SkipConsent, AuthMethod: in.TokenEndpointAuthMethod,
 		AccessTokenFormat: in.AccessTokenFormat, ServiceAccountID: in.ServiceAccountID,
 		AuthMethods: in.TokenEndpointAuthMethods, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
 		IntrospectAllTenants: in.IntrospectAllTenants,
-	}, meta(c))
+	})
 	if err != nil {
 		return clientRenameField(clientRenameField(err, "auth_method", "token_endpoint_auth_method"), "auth_methods", "token_endpoint_auth_methods")
 	}
@@ -147,7 +162,11 @@ func (s *Server) apiCreateClient(c echo.Context, m MachineAdmin, a identity.Acto
 	return c.JSON(http.StatusCreated, body)
 }
 
-func apiUpdateClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
+func (s *Server) apiUpdateClient(c echo.Context) error {
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
 	var in struct {
 		Name                     *string   `json:"name"`
 		RedirectURIs             *[]string `json:"redirect_uris"`
@@ -163,28 +182,36 @@ func apiUpdateClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	cl, err := m.UpdateClient(c.Request().Context(), a, c.Param("id"), identity.ClientPatch{
+	cl, err := s.ClientRegistry.Update(c.Request().Context(), a, c.Param("id"), identity.ClientPatch{
 		Name: in.Name, RedirectURIs: in.RedirectURIs, Scopes: in.Scopes, GrantTypes: in.GrantTypes,
 		Audience: in.Audience, SkipConsent: in.SkipConsent, AccessTokenFormat: in.AccessTokenFormat,
 		PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, AuthMethods: in.TokenEndpointAuthMethods,
 		IntrospectAllTenants: in.IntrospectAllTenants,
-	}, meta(c))
+	})
 	if err != nil {
 		return clientRenameField(clientRenameField(err, "auth_method", "token_endpoint_auth_method"), "auth_methods", "token_endpoint_auth_methods")
 	}
 	return c.JSON(http.StatusOK, viewClient(cl))
 }
 
-func apiDeleteClient(c echo.Context, m MachineAdmin, a identity.Actor) error {
-	if err := m.DeleteClient(c.Request().Context(), a, c.Param("id"), meta(c)); err != nil {
+func (s *Server) apiDeleteClient(c echo.Context) error {
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
+	if err := s.ClientRegistry.Delete(c.Request().Context(), a, c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
-func apiRotateClientSecret(c echo.Context, m MachineAdmin, a identity.Actor) error {
+func (s *Server) apiRotateClientSecret(c echo.Context) error {
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
 	id := c.Param("id")
-	secret, until, err := m.RotateClientSecret(c.Request().Context(), a, id, meta(c))
+	secret, until, err := s.ClientRegistry.RotateSecret(c.Request().Context(), a, id)
 	if err != nil {
 		return err
 	}

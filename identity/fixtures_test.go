@@ -9,6 +9,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/oauth"
@@ -16,15 +17,15 @@ import (
 	"github.com/identityd/identityd/storage/storagetest"
 )
 
-// adminOn returns an Admin over a fresh store on b, with a tenant "acme".
-func adminOn(t *testing.T, b storagetest.Backend) (*identity.Admin, *storage.Store) {
+// adminOn returns the test fixtures over a fresh store on b, with a tenant "acme".
+func adminOn(t *testing.T, b storagetest.Backend) (*identitytest.Fixtures, *storage.Store) {
 	t.Helper()
 	st := storagetest.OpenStore(t, b, storage.Options{})
 	ring, err := keyring.New([]byte("admin-test-secret-0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &identity.Admin{Store: st, Hasher: &oauth.Hasher{Cost: bcrypt.MinCost, Ring: ring}, PasswordCost: bcrypt.MinCost}
+	a := &identitytest.Fixtures{Store: st, Hasher: &oauth.Hasher{Cost: bcrypt.MinCost, Ring: ring}, PasswordCost: bcrypt.MinCost}
 	if _, err := a.CreateTenant(context.Background(), "acme", "Acme"); err != nil {
 		t.Fatalf("tenant: %v", err)
 	}
@@ -137,7 +138,7 @@ func TestAdminUsers(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					before := adminCount(t, st, "users")
-					u, err := a.CreateUser(ctx, identity.NewUser{TenantSlug: "acme", Email: tc.email, Password: tc.password})
+					u, err := a.CreateUser(ctx, identitytest.NewUser{TenantSlug: "acme", Email: tc.email, Password: tc.password})
 					if tc.badField == "" {
 						if err != nil {
 							t.Fatalf("CreateUser: %v", err)
@@ -156,10 +157,10 @@ func TestAdminUsers(t *testing.T) {
 					}
 				})
 			}
-			if _, err := a.CreateUser(ctx, identity.NewUser{TenantSlug: "nope", Email: "x@example.com", Password: "password1"}); !models.IsKind(err, models.KindNotFound) {
+			if _, err := a.CreateUser(ctx, identitytest.NewUser{TenantSlug: "nope", Email: "x@example.com", Password: "password1"}); !models.IsKind(err, models.KindNotFound) {
 				t.Errorf("unknown tenant: %v, want not found", err)
 			}
-			if _, err := a.CreateUser(ctx, identity.NewUser{TenantSlug: "acme", Email: "ALICE@example.com", Password: "password1"}); !models.IsKind(err, models.KindConflict) {
+			if _, err := a.CreateUser(ctx, identitytest.NewUser{TenantSlug: "acme", Email: "ALICE@example.com", Password: "password1"}); !models.IsKind(err, models.KindConflict) {
 				t.Errorf("duplicate e-mail (other case): %v, want a conflict", err)
 			}
 		})

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/oauth"
@@ -25,7 +26,7 @@ func (c *machClock) now() time.Time { return c.t }
 
 // machOn returns Machines over a fresh store on b with a tenant, the
 // principal of an administrator of it, and the clock.
-func machOn(t *testing.T, b storagetest.Backend) (*identity.Machines, *storage.Store, identity.Principal, *machClock) {
+func machOn(t *testing.T, b storagetest.Backend) (*machines, *storage.Store, identity.Principal, *machClock) {
 	t.Helper()
 	st := storagetest.OpenStore(t, b, storage.Options{})
 	ring, err := keyring.New([]byte("machines-test-secret-0123456789abcdef"))
@@ -33,14 +34,43 @@ func machOn(t *testing.T, b storagetest.Backend) (*identity.Machines, *storage.S
 		t.Fatal(err)
 	}
 	clock := &machClock{t: time.Now().UTC().Truncate(time.Second)}
-	admin := &identity.Admin{Store: st, Hasher: &oauth.Hasher{Cost: bcrypt.MinCost, Ring: ring}, PasswordCost: bcrypt.MinCost}
+	admin := &identitytest.Fixtures{Store: st, Hasher: &oauth.Hasher{Cost: bcrypt.MinCost, Ring: ring}, PasswordCost: bcrypt.MinCost}
 	tenant, err := admin.CreateTenant(context.Background(), "mach-"+strings.ToLower(storagetestID(t)), "Machines")
 	if err != nil {
 		t.Fatalf("tenant: %v", err)
 	}
-	m := &identity.Machines{Store: st, Admin: admin, Keys: ring, Now: clock.now}
+	audit := identity.Auditor{Store: st}
+	m := &machines{fix: admin}
+	if m.clients, err = identity.NewClients(identity.ClientsDeps{Store: st, Tx: st, Auditor: audit, Hasher: admin.Hasher, Now: clock.now}); err != nil {
+		t.Fatal(err)
+	}
+	if m.sas, err = identity.NewServiceAccounts(identity.ServiceAccountsDeps{Store: st, Tx: st, Auditor: audit}); err != nil {
+		t.Fatal(err)
+	}
+	if m.keys, err = identity.NewAPIKeys(identity.APIKeysDeps{Store: st, Tx: st, Auditor: audit, Keys: ring, Now: clock.now}); err != nil {
+		t.Fatal(err)
+	}
+	if m.auth, err = identity.NewAuthenticator(identity.AuthenticatorDeps{Tokens: noTokens{}, Store: st, Keys: ring, Now: clock.now}); err != nil {
+		t.Fatal(err)
+	}
 	p := identity.Principal{Kind: models.PrincipalUser, TenantID: tenant.ID, UserID: "00000000-0000-4000-8000-000000000001"}
 	return m, st, p, clock
+}
+
+// machines are the services of a tenant's non-human callers, over one store.
+type machines struct {
+	fix     *identitytest.Fixtures
+	clients *identity.Clients
+	sas     *identity.ServiceAccounts
+	keys    *identity.APIKeys
+	auth    *identity.Authenticator
+}
+
+// noTokens knows no access token (these tests authenticate API keys).
+type noTokens struct{}
+
+func (noTokens) Introspect(context.Context, string) (identity.TokenInfo, error) {
+	return identity.TokenInfo{}, models.NewError(models.KindUnauthenticated, "invalid_token", "", nil)
 }
 
 func storagetestID(t *testing.T) string {
@@ -68,12 +98,12 @@ func TestMachinesAPIKeyAuthentication(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
 			m, st, p, clock := machOn(t, b)
-			sa, err := m.CreateServiceAccount(ctx, identity.Actor{Principal: p}, identity.ServiceAccountInput{Name: machPtr("robot")}, identity.Meta{})
+			sa, err := m.sas.Create(ctx, identity.Actor{Principal: p}, identity.ServiceAccountInput{Name: machPtr("robot")})
 			if err != nil {
 				t.Fatalf("create service account: %v", err)
 			}
 			days := 1
-			k, err := m.CreateAPIKey(ctx, identity.Actor{Principal: p}, sa.ID, "ci", &days, identity.Meta{})
+			k, err := m.keys.Create(ctx, identity.Actor{Principal: p}, sa.ID, "ci", &days)
 			if err != nil {
 				t.Fatalf("create key: %v", err)
 			}
@@ -87,7 +117,7 @@ func TestMachinesAPIKeyAuthentication(t *testing.T) {
 				t.Fatalf("prefix %q", k.APIKey.Prefix)
 			}
 
-			got, err := m.AuthenticateAPIKey(ctx, k.Key)
+			got, err := m.auth.AuthenticateAPIKey(ctx, k.Key)
 			if err != nil {
 				t.Fatalf("authenticate: %v", err)
 			}
@@ -99,7 +129,7 @@ func TestMachinesAPIKeyAuthentication(t *testing.T) {
 			// last_used_at: written on first use, then at most once a minute.
 			lastUsed := func() time.Time {
 				t.Helper()
-				keys, err := m.APIKeys(ctx, p, sa.ID)
+				keys, err := m.keys.List(ctx, p, sa.ID)
 				if err != nil || len(keys) != 1 || keys[0].LastUsedAt == nil {
 					t.Fatalf("keys %+v, %v", keys, err)
 				}
@@ -110,14 +140,14 @@ func TestMachinesAPIKeyAuthentication(t *testing.T) {
 				t.Fatalf("last_used_at %v, want %v", first, clock.t)
 			}
 			clock.t = clock.t.Add(30 * time.Second)
-			if _, err := m.AuthenticateAPIKey(ctx, k.Key); err != nil {
+			if _, err := m.auth.AuthenticateAPIKey(ctx, k.Key); err != nil {
 				t.Fatal(err)
 			}
 			if lu := lastUsed(); !lu.Equal(first) {
 				t.Fatalf("last_used_at moved to %v within a minute", lu)
 			}
 			clock.t = clock.t.Add(31 * time.Second)
-			if _, err := m.AuthenticateAPIKey(ctx, k.Key); err != nil {
+			if _, err := m.auth.AuthenticateAPIKey(ctx, k.Key); err != nil {
 				t.Fatal(err)
 			}
 			if lu := lastUsed(); !lu.Equal(clock.t) {
@@ -126,7 +156,7 @@ func TestMachinesAPIKeyAuthentication(t *testing.T) {
 
 			bad := func(name, key string) {
 				t.Helper()
-				if _, err := m.AuthenticateAPIKey(ctx, key); !models.IsKind(err, models.KindUnauthenticated) {
+				if _, err := m.auth.AuthenticateAPIKey(ctx, key); !models.IsKind(err, models.KindUnauthenticated) {
 					t.Errorf("%s: %v, want Unauthenticated", name, err)
 				}
 			}
@@ -140,16 +170,16 @@ func TestMachinesAPIKeyAuthentication(t *testing.T) {
 			clock.t = clock.t.Add(25 * time.Hour)
 			bad("expired", k.Key)
 			clock.t = clock.t.Add(-25 * time.Hour)
-			if _, err := m.AuthenticateAPIKey(ctx, k.Key); err != nil {
+			if _, err := m.auth.AuthenticateAPIKey(ctx, k.Key); err != nil {
 				t.Fatalf("before expiry: %v", err)
 			}
 
 			// Inactive service account.
-			if _, err := m.UpdateServiceAccount(ctx, identity.Actor{Principal: p}, sa.ID, identity.ServiceAccountInput{IsActive: machPtr(false)}, identity.Meta{}); err != nil {
+			if _, err := m.sas.Update(ctx, identity.Actor{Principal: p}, sa.ID, identity.ServiceAccountInput{IsActive: machPtr(false)}); err != nil {
 				t.Fatal(err)
 			}
 			bad("inactive account", k.Key)
-			if _, err := m.UpdateServiceAccount(ctx, identity.Actor{Principal: p}, sa.ID, identity.ServiceAccountInput{IsActive: machPtr(true)}, identity.Meta{}); err != nil {
+			if _, err := m.sas.Update(ctx, identity.Actor{Principal: p}, sa.ID, identity.ServiceAccountInput{IsActive: machPtr(true)}); err != nil {
 				t.Fatal(err)
 			}
 
@@ -159,21 +189,21 @@ func TestMachinesAPIKeyAuthentication(t *testing.T) {
 			machExec(t, st, "UPDATE tenants SET suspended_at = NULL WHERE id = '"+p.TenantID+"'")
 
 			// Rotation revokes the old key; revocation the new one.
-			rot, err := m.RotateAPIKey(ctx, identity.Actor{Principal: p}, sa.ID, k.APIKey.ID, identity.Meta{})
+			rot, err := m.keys.Rotate(ctx, identity.Actor{Principal: p}, sa.ID, k.APIKey.ID)
 			if err != nil {
 				t.Fatalf("rotate: %v", err)
 			}
 			bad("rotated away", k.Key)
-			if _, err := m.AuthenticateAPIKey(ctx, rot.Key); err != nil {
+			if _, err := m.auth.AuthenticateAPIKey(ctx, rot.Key); err != nil {
 				t.Fatalf("rotated key: %v", err)
 			}
 			if rot.APIKey.ExpiresAt == nil || rot.APIKey.Name != "ci" {
 				t.Errorf("rotated key keeps name and lifetime: %+v", rot.APIKey)
 			}
-			if _, err := m.RotateAPIKey(ctx, identity.Actor{Principal: p}, sa.ID, k.APIKey.ID, identity.Meta{}); !models.IsKind(err, models.KindConflict) {
+			if _, err := m.keys.Rotate(ctx, identity.Actor{Principal: p}, sa.ID, k.APIKey.ID); !models.IsKind(err, models.KindConflict) {
 				t.Errorf("rotating a revoked key: %v, want Conflict", err)
 			}
-			if err := m.RevokeAPIKey(ctx, identity.Actor{Principal: p}, sa.ID, rot.APIKey.ID, identity.Meta{}); err != nil {
+			if err := m.keys.Revoke(ctx, identity.Actor{Principal: p}, sa.ID, rot.APIKey.ID); err != nil {
 				t.Fatal(err)
 			}
 			bad("revoked", rot.Key)
@@ -186,20 +216,20 @@ func TestMachinesTenantIsolation(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
 			m, _, p, _ := machOn(t, b)
-			other, err := m.Admin.CreateTenant(ctx, "other-"+strings.ToLower(storagetestID(t)), "Other")
+			other, err := m.fix.CreateTenant(ctx, "other-"+strings.ToLower(storagetestID(t)), "Other")
 			if err != nil {
 				t.Fatal(err)
 			}
 			q := identity.Principal{Kind: models.PrincipalUser, TenantID: other.ID, UserID: p.UserID}
-			sa, err := m.CreateServiceAccount(ctx, identity.Actor{Principal: p}, identity.ServiceAccountInput{Name: machPtr("robot")}, identity.Meta{})
+			sa, err := m.sas.Create(ctx, identity.Actor{Principal: p}, identity.ServiceAccountInput{Name: machPtr("robot")})
 			if err != nil {
 				t.Fatal(err)
 			}
-			k, err := m.CreateAPIKey(ctx, identity.Actor{Principal: p}, sa.ID, "", nil, identity.Meta{})
+			k, err := m.keys.Create(ctx, identity.Actor{Principal: p}, sa.ID, "", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cc, err := m.CreateClient(ctx, identity.Actor{Principal: p}, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID}, identity.Meta{})
+			cc, err := m.clients.Create(ctx, identity.Actor{Principal: p}, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID})
 			if err != nil {
 				t.Fatalf("create client: %v", err)
 			}
@@ -212,46 +242,46 @@ func TestMachinesTenantIsolation(t *testing.T) {
 					t.Errorf("%s from another tenant: %v, want NotFound", name, err)
 				}
 			}
-			_, _, err = m.ServiceAccount(ctx, q, sa.ID)
+			_, _, err = m.sas.Get(ctx, q, sa.ID)
 			notFound("get service account", err)
-			_, err = m.UpdateServiceAccount(ctx, identity.Actor{Principal: q}, sa.ID, identity.ServiceAccountInput{Name: machPtr("x")}, identity.Meta{})
+			_, err = m.sas.Update(ctx, identity.Actor{Principal: q}, sa.ID, identity.ServiceAccountInput{Name: machPtr("x")})
 			notFound("update service account", err)
-			notFound("delete service account", m.DeleteServiceAccount(ctx, identity.Actor{Principal: q}, sa.ID, identity.Meta{}))
-			_, err = m.APIKeys(ctx, q, sa.ID)
+			notFound("delete service account", m.sas.Delete(ctx, identity.Actor{Principal: q}, sa.ID))
+			_, err = m.keys.List(ctx, q, sa.ID)
 			notFound("list keys", err)
-			_, err = m.CreateAPIKey(ctx, identity.Actor{Principal: q}, sa.ID, "", nil, identity.Meta{})
+			_, err = m.keys.Create(ctx, identity.Actor{Principal: q}, sa.ID, "", nil)
 			notFound("create key", err)
-			notFound("revoke key", m.RevokeAPIKey(ctx, identity.Actor{Principal: q}, sa.ID, k.APIKey.ID, identity.Meta{}))
-			_, err = m.RotateAPIKey(ctx, identity.Actor{Principal: q}, sa.ID, k.APIKey.ID, identity.Meta{})
+			notFound("revoke key", m.keys.Revoke(ctx, identity.Actor{Principal: q}, sa.ID, k.APIKey.ID))
+			_, err = m.keys.Rotate(ctx, identity.Actor{Principal: q}, sa.ID, k.APIKey.ID)
 			notFound("rotate key", err)
-			_, err = m.Client(ctx, q, cc.Client.ID)
+			_, err = m.clients.Get(ctx, q, cc.Client.ID)
 			notFound("get client", err)
-			_, err = m.UpdateClient(ctx, identity.Actor{Principal: q}, cc.Client.ID, identity.ClientPatch{Name: machPtr("x")}, identity.Meta{})
+			_, err = m.clients.Update(ctx, identity.Actor{Principal: q}, cc.Client.ID, identity.ClientPatch{Name: machPtr("x")})
 			notFound("update client", err)
-			notFound("delete client", m.DeleteClient(ctx, identity.Actor{Principal: q}, cc.Client.ID, identity.Meta{}))
-			_, _, err = m.RotateClientSecret(ctx, identity.Actor{Principal: q}, cc.Client.ID, identity.Meta{})
+			notFound("delete client", m.clients.Delete(ctx, identity.Actor{Principal: q}, cc.Client.ID))
+			_, _, err = m.clients.RotateSecret(ctx, identity.Actor{Principal: q}, cc.Client.ID)
 			notFound("rotate client secret", err)
-			if list, err := m.ServiceAccounts(ctx, q); err != nil || len(list) != 0 {
+			if list, err := m.sas.List(ctx, q); err != nil || len(list) != 0 {
 				t.Errorf("other tenant lists %v, %v", list, err)
 			}
-			if list, err := m.Clients(ctx, q); err != nil || len(list) != 0 {
+			if list, err := m.clients.List(ctx, q); err != nil || len(list) != 0 {
 				t.Errorf("other tenant lists clients %v, %v", list, err)
 			}
 			// A service account of another tenant cannot hold a client.
-			_, err = m.CreateClient(ctx, identity.Actor{Principal: q}, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID}, identity.Meta{})
+			_, err = m.clients.Create(ctx, identity.Actor{Principal: q}, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID})
 			wantInvalid(t, err, "service_account_id")
 			// The holder acts only in its own tenant.
-			if _, ok, err := m.ServiceAccountForClient(ctx, other.ID, cc.Client.ID); ok || err != nil {
+			if _, ok, err := m.auth.ServiceAccountForClient(ctx, other.ID, cc.Client.ID); ok || err != nil {
 				t.Errorf("client in another tenant: ok=%v err=%v", ok, err)
 			}
-			got, ok, err := m.ServiceAccountForClient(ctx, p.TenantID, cc.Client.ID)
+			got, ok, err := m.auth.ServiceAccountForClient(ctx, p.TenantID, cc.Client.ID)
 			if err != nil || !ok || got.UserID != sa.ID || got.Kind != models.PrincipalServiceAccount || got.TenantID != p.TenantID {
 				t.Errorf("holder: %+v ok=%v err=%v", got, ok, err)
 			}
 			// Malformed ids are NotFound, never a database error.
-			_, _, err = m.ServiceAccount(ctx, p, "not-a-uuid")
+			_, _, err = m.sas.Get(ctx, p, "not-a-uuid")
 			notFound("malformed id", err)
-			_, err = m.AssignServiceAccountRole(ctx, identity.Actor{Principal: p}, sa.ID, "not-a-uuid", identity.Meta{})
+			_, err = m.sas.AssignRole(ctx, identity.Actor{Principal: p}, sa.ID, "not-a-uuid")
 			notFound("malformed role id", err)
 		})
 	}
@@ -262,7 +292,7 @@ func TestMachinesClientValidation(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
 			m, _, p, _ := machOn(t, b)
-			cc, err := m.CreateClient(ctx, identity.Actor{Principal: p}, identity.NewClient{Name: "web", GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{"https://app.example/cb"}}, identity.Meta{})
+			cc, err := m.clients.Create(ctx, identity.Actor{Principal: p}, identity.NewClient{Name: "web", GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{"https://app.example/cb"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -283,12 +313,12 @@ func TestMachinesClientValidation(t *testing.T) {
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					_, err := m.UpdateClient(ctx, identity.Actor{Principal: p}, cc.Client.ID, tt.patch, identity.Meta{})
+					_, err := m.clients.Update(ctx, identity.Actor{Principal: p}, cc.Client.ID, tt.patch)
 					wantInvalid(t, err, tt.field)
 				})
 			}
-			got, err := m.UpdateClient(ctx, identity.Actor{Principal: p}, cc.Client.ID, identity.ClientPatch{Name: machPtr("renamed"), GrantTypes: &[]string{"client_credentials"},
-				RedirectURIs: &[]string{}, AccessTokenFormat: machPtr("jwt")}, identity.Meta{})
+			got, err := m.clients.Update(ctx, identity.Actor{Principal: p}, cc.Client.ID, identity.ClientPatch{Name: machPtr("renamed"), GrantTypes: &[]string{"client_credentials"},
+				RedirectURIs: &[]string{}, AccessTokenFormat: machPtr("jwt")})
 			if err != nil {
 				t.Fatalf("valid patch: %v", err)
 			}
@@ -298,7 +328,7 @@ func TestMachinesClientValidation(t *testing.T) {
 			if got.SecretHash != cc.Client.SecretHash {
 				t.Error("a patch changed the secret hash")
 			}
-			if _, err := m.Client(ctx, p, "first-party-"+p.TenantID); !models.IsKind(err, models.KindNotFound) {
+			if _, err := m.clients.Get(ctx, p, "first-party-"+p.TenantID); !models.IsKind(err, models.KindNotFound) {
 				t.Errorf("first-party client: %v, want NotFound", err)
 			}
 		})
@@ -315,7 +345,7 @@ func TestMachinesCoverageRule(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			m, st, p, _ := machOn(t, b)
 			ctx := context.Background()
-			sa, err := m.CreateServiceAccount(ctx, identity.Actor{Principal: p}, identity.ServiceAccountInput{Name: machPtr("robot")}, identity.Meta{})
+			sa, err := m.sas.Create(ctx, identity.Actor{Principal: p}, identity.ServiceAccountInput{Name: machPtr("robot")})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -338,41 +368,41 @@ func TestMachinesCoverageRule(t *testing.T) {
 				return fmt.Sprint(err)
 			}
 			// Giving the role: covered, but a danger action, so stepped up.
-			_, err = m.AssignServiceAccountRole(ctx, weak, sa.ID, deleter.ID, identity.Meta{})
+			_, err = m.sas.AssignRole(ctx, weak, sa.ID, deleter.ID)
 			if got := code(err); got != "forbidden identity.users.delete" {
 				t.Errorf("weak actor assigns: %s", got)
 			}
-			_, err = m.AssignServiceAccountRole(ctx, user, sa.ID, deleter.ID, identity.Meta{})
+			_, err = m.sas.AssignRole(ctx, user, sa.ID, deleter.ID)
 			if got := code(err); got != "step_up_required identity.users.delete" {
 				t.Errorf("unelevated user assigns: %s", got)
 			}
 			elevated = true
-			if _, err := m.AssignServiceAccountRole(ctx, user, sa.ID, deleter.ID, identity.Meta{}); err != nil {
+			if _, err := m.sas.AssignRole(ctx, user, sa.ID, deleter.ID); err != nil {
 				t.Fatalf("elevated user assigns: %v", err)
 			}
 			// The account now holds a danger action: minting its key needs
 			// the same.
 			elevated = false
-			_, err = m.CreateAPIKey(ctx, weak, sa.ID, "k", nil, identity.Meta{})
+			_, err = m.keys.Create(ctx, weak, sa.ID, "k", nil)
 			if got := code(err); got != "forbidden identity.users.delete" {
 				t.Errorf("weak actor mints: %s", got)
 			}
-			_, err = m.CreateAPIKey(ctx, user, sa.ID, "k", nil, identity.Meta{})
+			_, err = m.keys.Create(ctx, user, sa.ID, "k", nil)
 			if got := code(err); got != "step_up_required identity.users.delete" {
 				t.Errorf("unelevated user mints: %s", got)
 			}
-			_, err = m.CreateClient(ctx, user, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID}, identity.Meta{})
+			_, err = m.clients.Create(ctx, user, identity.NewClient{GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa.ID})
 			if got := code(err); got != "step_up_required identity.users.delete" {
 				t.Errorf("unelevated user binds: %s", got)
 			}
-			if _, err := m.CreateAPIKey(ctx, robot, sa.ID, "k", nil, identity.Meta{}); err != nil {
+			if _, err := m.keys.Create(ctx, robot, sa.ID, "k", nil); err != nil {
 				t.Errorf("covering service account mints: %v", err)
 			}
 			elevated = true
-			if _, err := m.CreateAPIKey(ctx, user, sa.ID, "k", nil, identity.Meta{}); err != nil {
+			if _, err := m.keys.Create(ctx, user, sa.ID, "k", nil); err != nil {
 				t.Errorf("elevated user mints: %v", err)
 			}
-			keys, err := m.APIKeys(ctx, p, sa.ID)
+			keys, err := m.keys.List(ctx, p, sa.ID)
 			if err != nil || len(keys) != 2 {
 				t.Errorf("keys %d, %v", len(keys), err)
 			}

@@ -15,6 +15,10 @@ func (d Deps) checkServices() error {
 		missing bool
 	}{
 		{"Authenticator", d.Authenticator == nil},
+		{"Users", d.Users == nil},
+		{"Memberships", d.Memberships == nil},
+		{"Roles", d.Roles == nil},
+		{"Policies", d.Policies == nil},
 		{"ClientRegistry", d.ClientRegistry == nil},
 		{"ServiceAccounts", d.ServiceAccounts == nil},
 		{"APIKeys", d.APIKeys == nil},

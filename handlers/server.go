@@ -49,17 +49,28 @@ type Deps struct {
 	Provider   *oauth.Provider
 	Accounts   *identity.Accounts
 	Authorizer *identity.Authorizer
-	Directory  *identity.Directory
 	// Authenticator resolves every /api bearer credential.
 	Authenticator PrincipalResolver
-	Activity      ActivityCache
-	Clients       ClientStore
-	Consents      ConsentStore
-	Tenants       TenantStore
-	Ring          *keyring.Keyring
-	Health        []HealthCheck
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// The administration API, one service per aggregate (required: New
+	// names a missing one).
+	Users           UserService
+	Memberships     MembershipService
+	Roles           RoleService
+	Policies        PolicyService
+	ClientRegistry  ClientService
+	ServiceAccounts ServiceAccountService
+	APIKeys         APIKeyService
+	TenantRegistry  TenantService
+	Impersonation   Impersonator
+	AuditLog        AuditLogService
+	Activity        ActivityCache
+	Clients         ClientStore
+	Consents        ConsentStore
+	Tenants         TenantStore
+	Ring            *keyring.Keyring
+	Health          []HealthCheck
+	Logger          *slog.Logger
+	Now             func() time.Time
 	// RequestContext, when set, prepares each request's context (storage's
 	// lookup snapshot: one cache-generation read per request).
 	RequestContext func(context.Context) context.Context
@@ -69,15 +80,6 @@ type Deps struct {
 	MaxInFlight int
 	// HealthTimeout is each health check's deadline (0: 1s).
 	HealthTimeout time.Duration
-
-	// The administration API, one service per aggregate (required: New
-	// names a missing one).
-	ClientRegistry  ClientService
-	ServiceAccounts ServiceAccountService
-	APIKeys         APIKeyService
-	TenantRegistry  TenantService
-	Impersonation   Impersonator
-	AuditLog        AuditLogService
 
 	// CORSOrigins are the origins CORS allows (https://*.example.com: any
 	// subdomain); empty: no CORS headers.

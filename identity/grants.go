@@ -24,7 +24,8 @@ import (
 //     coverage alone decides;
 //   - admin.* comes only with system administration; a system admin passes.
 
-// Actor is who acts on the directory or the machines of a tenant: the
+// Actor is who changes a tenant's users, roles, clients, service accounts
+// or keys (or, for a system admin, the tenants themselves): the
 // principal, its resolved permissions (from the request's one resolution)
 // and where it came from.
 type Actor struct {

@@ -6,6 +6,46 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
+// PolicyStore is what Policies needs from storage. Every method takes the
+// tenant; another tenant's policy, or a malformed id, is models.ErrNotFound.
+type PolicyStore interface {
+	// ListPolicies returns the tenant's policies.
+	ListPolicies(ctx context.Context, tenantID string) ([]models.Policy, error)
+	// GetPolicy returns a policy of the tenant, or NotFound.
+	GetPolicy(ctx context.Context, tenantID, id string) (*models.Policy, error)
+	// CreatePolicy assigns the id; a name the tenant already has (for a
+	// role or a policy) is a Conflict.
+	CreatePolicy(ctx context.Context, p *models.Policy) error
+	// UpdatePolicy saves name, description and permissions: NotFound when
+	// the policy is gone, Conflict when the new name is taken.
+	UpdatePolicy(ctx context.Context, tenantID string, p *models.Policy) error
+	// DeletePolicy deletes the policy and its assignments, or NotFound.
+	DeletePolicy(ctx context.Context, tenantID, id string) error
+}
+
+// Policies manages a tenant's policies: named permission sets given to
+// users beside their roles, under the same grant rule as roles.
+type Policies struct {
+	store PolicyStore
+	tx    Tx
+	audit Auditor
+}
+
+// PoliciesDeps are what NewPolicies needs, all required.
+type PoliciesDeps struct {
+	Store   PolicyStore
+	Tx      Tx
+	Auditor Auditor
+}
+
+// NewPolicies checks d and returns the service.
+func NewPolicies(d PoliciesDeps) (*Policies, error) {
+	if err := checkDeps("Policies", dep{"Store", d.Store == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}); err != nil {
+		return nil, err
+	}
+	return &Policies{store: d.Store, tx: d.Tx, audit: d.Auditor}, nil
+}
+
 // PolicyInput is a policy to create.
 type PolicyInput struct {
 	Name        string
@@ -13,18 +53,18 @@ type PolicyInput struct {
 	Permissions []string
 }
 
-// ListPolicies returns the tenant's policies.
-func (d *Directory) ListPolicies(ctx context.Context, tenantID string) ([]models.Policy, error) {
-	return d.Store.ListPolicies(ctx, tenantID)
+// List returns the tenant's policies.
+func (s *Policies) List(ctx context.Context, tenantID string) ([]models.Policy, error) {
+	return s.store.ListPolicies(ctx, tenantID)
 }
 
-// GetPolicy returns a policy of the tenant.
-func (d *Directory) GetPolicy(ctx context.Context, tenantID, id string) (*models.Policy, error) {
-	return d.Store.GetPolicy(ctx, tenantID, id)
+// Get returns a policy of the tenant.
+func (s *Policies) Get(ctx context.Context, tenantID, id string) (*models.Policy, error) {
+	return s.store.GetPolicy(ctx, tenantID, id)
 }
 
-// CreatePolicy creates a policy of the actor's tenant.
-func (d *Directory) CreatePolicy(ctx context.Context, a Actor, in PolicyInput) (*models.Policy, error) {
+// Create creates a policy of the actor's tenant.
+func (s *Policies) Create(ctx context.Context, a Actor, in PolicyInput) (*models.Policy, error) {
 	fields := map[string]string{}
 	name, desc := checkLabel(fields, in.Name, in.Description)
 	perms := checkPermissions(fields, in.Permissions)
@@ -35,11 +75,11 @@ func (d *Directory) CreatePolicy(ctx context.Context, a Actor, in PolicyInput) (
 		return nil, err
 	}
 	p := &models.Policy{TenantID: a.TenantID, Name: name, Description: desc, Permissions: perms}
-	err := d.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := d.Store.CreatePolicy(ctx, p); err != nil {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreatePolicy(ctx, p); err != nil {
 			return roleConflict(err)
 		}
-		return d.audit(ctx, a, Event{Action: AuditPolicyCreated, Metadata: map[string]any{"policy_id": p.ID, "name": p.Name, "permissions": []string(perms)}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditPolicyCreated, Metadata: map[string]any{"policy_id": p.ID, "name": p.Name, "permissions": []string(perms)}})
 	})
 	if err != nil {
 		return nil, err
@@ -47,12 +87,12 @@ func (d *Directory) CreatePolicy(ctx context.Context, a Actor, in PolicyInput) (
 	return p, nil
 }
 
-// UpdatePolicy changes a policy's name, description or permissions.
-func (d *Directory) UpdatePolicy(ctx context.Context, a Actor, id string, in RolePatch) (*models.Policy, error) {
+// Update changes a policy's name, description or permissions.
+func (s *Policies) Update(ctx context.Context, a Actor, id string, in RolePatch) (*models.Policy, error) {
 	var p *models.Policy
-	err := d.Store.InTx(ctx, func(ctx context.Context) error {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if p, err = d.Store.GetPolicy(ctx, a.TenantID, id); err != nil {
+		if p, err = s.store.GetPolicy(ctx, a.TenantID, id); err != nil {
 			return err
 		}
 		fields := map[string]string{}
@@ -75,10 +115,10 @@ func (d *Directory) UpdatePolicy(ctx context.Context, a Actor, id string, in Rol
 			return err
 		}
 		p.Name, p.Description, p.Permissions = name, desc, perms
-		if err := d.Store.UpdatePolicy(ctx, a.TenantID, p); err != nil {
+		if err := s.store.UpdatePolicy(ctx, a.TenantID, p); err != nil {
 			return roleConflict(err)
 		}
-		return d.audit(ctx, a, Event{Action: AuditPolicyUpdated, Metadata: map[string]any{"policy_id": p.ID, "name": p.Name, "permissions": []string(perms)}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditPolicyUpdated, Metadata: map[string]any{"policy_id": p.ID, "name": p.Name, "permissions": []string(perms)}})
 	})
 	if err != nil {
 		return nil, err
@@ -86,16 +126,16 @@ func (d *Directory) UpdatePolicy(ctx context.Context, a Actor, id string, in Rol
 	return p, nil
 }
 
-// DeletePolicy deletes a policy and its assignments.
-func (d *Directory) DeletePolicy(ctx context.Context, a Actor, id string) error {
-	return d.Store.InTx(ctx, func(ctx context.Context) error {
-		p, err := d.Store.GetPolicy(ctx, a.TenantID, id)
+// Delete deletes a policy and its assignments.
+func (s *Policies) Delete(ctx context.Context, a Actor, id string) error {
+	return s.tx.InTx(ctx, func(ctx context.Context) error {
+		p, err := s.store.GetPolicy(ctx, a.TenantID, id)
 		if err != nil {
 			return err
 		}
-		if err := d.Store.DeletePolicy(ctx, a.TenantID, p.ID); err != nil {
+		if err := s.store.DeletePolicy(ctx, a.TenantID, p.ID); err != nil {
 			return err
 		}
-		return d.audit(ctx, a, Event{Action: AuditPolicyDeleted, Metadata: map[string]any{"policy_id": p.ID, "name": p.Name}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditPolicyDeleted, Metadata: map[string]any{"policy_id": p.ID, "name": p.Name}})
 	})
 }

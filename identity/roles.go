@@ -8,6 +8,48 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
+// RoleStore is what Roles needs from storage. Every method takes the
+// tenant; another tenant's role, or a malformed id, is models.ErrNotFound,
+// and a global role (TenantID nil) belongs to every tenant.
+type RoleStore interface {
+	// ListRoles returns the tenant's roles and the global roles.
+	ListRoles(ctx context.Context, tenantID string) ([]models.Role, error)
+	// GetRole returns a role of the tenant or a global role, or NotFound.
+	GetRole(ctx context.Context, tenantID, id string) (*models.Role, error)
+	// CreateRole assigns the id; a name the tenant (or the global roles)
+	// already has is a Conflict.
+	CreateRole(ctx context.Context, r *models.Role) error
+	// UpdateRole saves name, description and permissions: NotFound when
+	// the role is gone, Conflict when the new name is taken.
+	UpdateRole(ctx context.Context, tenantID string, r *models.Role) error
+	// DeleteRole deletes the role and its assignments, or NotFound.
+	DeleteRole(ctx context.Context, tenantID, id string) error
+}
+
+// Roles manages a tenant's custom roles (and, for system admins, the
+// global roles): nobody puts into a role a permission they do not hold
+// (CanGrant), system roles keep their name and cannot be deleted.
+type Roles struct {
+	store RoleStore
+	tx    Tx
+	audit Auditor
+}
+
+// RolesDeps are what NewRoles needs, all required.
+type RolesDeps struct {
+	Store   RoleStore
+	Tx      Tx
+	Auditor Auditor
+}
+
+// NewRoles checks d and returns the service.
+func NewRoles(d RolesDeps) (*Roles, error) {
+	if err := checkDeps("Roles", dep{"Store", d.Store == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}); err != nil {
+		return nil, err
+	}
+	return &Roles{store: d.Store, tx: d.Tx, audit: d.Auditor}, nil
+}
+
 // RoleInput is a role to create; Global (a role of every tenant) is for
 // system admins only.
 type RoleInput struct {
@@ -61,19 +103,19 @@ func checkLabel(fields map[string]string, name, description string) (string, str
 	return name, description
 }
 
-// ListRoles returns the tenant's roles and the global roles.
-func (d *Directory) ListRoles(ctx context.Context, tenantID string) ([]models.Role, error) {
-	return d.Store.ListRoles(ctx, tenantID)
+// List returns the tenant's roles and the global roles.
+func (s *Roles) List(ctx context.Context, tenantID string) ([]models.Role, error) {
+	return s.store.ListRoles(ctx, tenantID)
 }
 
-// GetRole returns a role of the tenant or a global role.
-func (d *Directory) GetRole(ctx context.Context, tenantID, id string) (*models.Role, error) {
-	return d.Store.GetRole(ctx, tenantID, id)
+// Get returns a role of the tenant or a global role.
+func (s *Roles) Get(ctx context.Context, tenantID, id string) (*models.Role, error) {
+	return s.store.GetRole(ctx, tenantID, id)
 }
 
-// CreateRole creates a custom role of the actor's tenant (or, for a system
+// Create creates a custom role of the actor's tenant (or, for a system
 // admin, a global role).
-func (d *Directory) CreateRole(ctx context.Context, a Actor, in RoleInput) (*models.Role, error) {
+func (s *Roles) Create(ctx context.Context, a Actor, in RoleInput) (*models.Role, error) {
 	fields := map[string]string{}
 	name, desc := checkLabel(fields, in.Name, in.Description)
 	perms := checkPermissions(fields, in.Permissions)
@@ -91,11 +133,11 @@ func (d *Directory) CreateRole(ctx context.Context, a Actor, in RoleInput) (*mod
 		tid := a.TenantID
 		r.TenantID = &tid
 	}
-	err := d.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := d.Store.CreateRole(ctx, r); err != nil {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateRole(ctx, r); err != nil {
 			return roleConflict(err)
 		}
-		return d.audit(ctx, a, Event{Action: AuditRoleCreated, Metadata: map[string]any{"role_id": r.ID, "name": r.Name, "global": in.Global, "permissions": []string(perms)}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditRoleCreated, Metadata: map[string]any{"role_id": r.ID, "name": r.Name, "global": in.Global, "permissions": []string(perms)}})
 	})
 	if err != nil {
 		return nil, err
@@ -113,8 +155,8 @@ func roleConflict(err error) error {
 
 // editableRole loads a role the actor may change: global roles only by
 // system admins.
-func (d *Directory) editableRole(ctx context.Context, a Actor, id string) (*models.Role, error) {
-	r, err := d.Store.GetRole(ctx, a.TenantID, id)
+func (s *Roles) editableRole(ctx context.Context, a Actor, id string) (*models.Role, error) {
+	r, err := s.store.GetRole(ctx, a.TenantID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -124,13 +166,13 @@ func (d *Directory) editableRole(ctx context.Context, a Actor, id string) (*mode
 	return r, nil
 }
 
-// UpdateRole changes a role's name, description or permissions. System
+// Update changes a role's name, description or permissions. System
 // roles keep their name; the actor must hold every permission of the new set.
-func (d *Directory) UpdateRole(ctx context.Context, a Actor, id string, in RolePatch) (*models.Role, error) {
+func (s *Roles) Update(ctx context.Context, a Actor, id string, in RolePatch) (*models.Role, error) {
 	var r *models.Role
-	err := d.Store.InTx(ctx, func(ctx context.Context) error {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if r, err = d.editableRole(ctx, a, id); err != nil {
+		if r, err = s.editableRole(ctx, a, id); err != nil {
 			return err
 		}
 		fields := map[string]string{}
@@ -157,10 +199,10 @@ func (d *Directory) UpdateRole(ctx context.Context, a Actor, id string, in RoleP
 			return err
 		}
 		r.Name, r.Description, r.Permissions = name, desc, perms
-		if err := d.Store.UpdateRole(ctx, a.TenantID, r); err != nil {
+		if err := s.store.UpdateRole(ctx, a.TenantID, r); err != nil {
 			return roleConflict(err)
 		}
-		return d.audit(ctx, a, Event{Action: AuditRoleUpdated, Metadata: map[string]any{"role_id": r.ID, "name": r.Name, "permissions": []string(perms)}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditRoleUpdated, Metadata: map[string]any{"role_id": r.ID, "name": r.Name, "permissions": []string(perms)}})
 	})
 	if err != nil {
 		return nil, err
@@ -168,19 +210,19 @@ func (d *Directory) UpdateRole(ctx context.Context, a Actor, id string, in RoleP
 	return r, nil
 }
 
-// DeleteRole deletes a custom role; system roles stay.
-func (d *Directory) DeleteRole(ctx context.Context, a Actor, id string) error {
-	return d.Store.InTx(ctx, func(ctx context.Context) error {
-		r, err := d.editableRole(ctx, a, id)
+// Delete deletes a custom role; system roles stay.
+func (s *Roles) Delete(ctx context.Context, a Actor, id string) error {
+	return s.tx.InTx(ctx, func(ctx context.Context) error {
+		r, err := s.editableRole(ctx, a, id)
 		if err != nil {
 			return err
 		}
 		if r.System {
 			return models.NewError(models.KindConflict, "system_role", "System roles cannot be deleted.", nil)
 		}
-		if err := d.Store.DeleteRole(ctx, a.TenantID, r.ID); err != nil {
+		if err := s.store.DeleteRole(ctx, a.TenantID, r.ID); err != nil {
 			return err
 		}
-		return d.audit(ctx, a, Event{Action: AuditRoleDeleted, Metadata: map[string]any{"role_id": r.ID, "name": r.Name}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditRoleDeleted, Metadata: map[string]any{"role_id": r.ID, "name": r.Name}})
 	})
 }

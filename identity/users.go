@@ -9,60 +9,44 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/identityd/identityd/models"
 )
 
-// DirectoryStore is what the Directory needs from storage: a tenant's users
-// and its permission model. Every method takes the tenant; another tenant's
-// object, or a malformed id, is models.ErrNotFound.
-type DirectoryStore interface {
-	InTx(ctx context.Context, fn func(ctx context.Context) error) error
-	CreateAuditLog(ctx context.Context, a *models.AuditLog) error
-
+// UserStore is what Users needs from storage: a tenant's users. Every
+// method takes the tenant; another tenant's user, or a malformed id, is
+// models.ErrNotFound.
+type UserStore interface {
+	// GetUser returns the tenant's user, or NotFound.
 	GetUser(ctx context.Context, tenantID, id string) (*models.User, error)
+	// Create assigns the id; an e-mail address the tenant already has
+	// is a Conflict (two concurrent creations: one wins, one Conflict).
 	CreateUser(ctx context.Context, u *models.User) error
-	// UpdateUserFields sets the named columns; the Directory names them
-	// itself and never passes request input through unfiltered.
+	// UpdateUserFields sets the named columns of the user under its row
+	// lock; the service names them itself and never passes request input
+	// through unfiltered. A missing user is NotFound, an e-mail address
+	// taken in the tenant a Conflict.
 	UpdateUserFields(ctx context.Context, tenantID, userID string, fields map[string]any) error
-	// ListUsers returns one page ordered by e-mail and the total count; nil
-	// filters are off, role is a role id or name.
+	// List returns one page ordered by e-mail and the total count; nil
+	// filters are off, role is a role id or name. No match is an empty page.
 	ListUsers(ctx context.Context, f models.UserFilter) ([]models.User, int, error)
+	// DeleteUser deletes the user with its assignments; a missing user is NotFound.
 	DeleteUser(ctx context.Context, tenantID, id string) error
+	// RevokeUserSessions ends every session of the user but keepID (and
+	// every OAuth grant when oauthGrants) and returns how many; none is 0.
 	RevokeUserSessions(ctx context.Context, tenantID, userID, keepID string, oauthGrants bool) (int, error)
+	// ReplaceRecoveryCodes replaces the user's recovery codes (nil: none).
 	ReplaceRecoveryCodes(ctx context.Context, tenantID, userID string, hashes []string) error
+	// UntrustUserDevices ends the trust of every device of the user; none is no error.
 	UntrustUserDevices(ctx context.Context, tenantID, userID string) error
-	ResolvePermissions(ctx context.Context, tenantID, principalID string) ([]string, error)
-
-	// GetRole and GetRoleByName find a role of the tenant or a global role.
-	ListRoles(ctx context.Context, tenantID string) ([]models.Role, error)
-	GetRole(ctx context.Context, tenantID, id string) (*models.Role, error)
-	GetRoleByName(ctx context.Context, tenantID, name string) (*models.Role, error)
-	CreateRole(ctx context.Context, r *models.Role) error
-	UpdateRole(ctx context.Context, tenantID string, r *models.Role) error
-	DeleteRole(ctx context.Context, tenantID, id string) error
-	// AssignRole returns a Conflict when the role is already held;
-	// UnassignRole NotFound when it is not.
-	AssignRole(ctx context.Context, tenantID, principalID, principalType, roleID string) error
-	UnassignRole(ctx context.Context, tenantID, principalID, roleID string) error
-	PrincipalRoles(ctx context.Context, tenantID string, principalIDs []string) (map[string][]models.Role, error)
-
-	ListPolicies(ctx context.Context, tenantID string) ([]models.Policy, error)
-	GetPolicy(ctx context.Context, tenantID, id string) (*models.Policy, error)
-	CreatePolicy(ctx context.Context, p *models.Policy) error
-	UpdatePolicy(ctx context.Context, tenantID string, p *models.Policy) error
-	DeletePolicy(ctx context.Context, tenantID, id string) error
-	AssignPolicy(ctx context.Context, tenantID, principalID, principalType, policyID string) error
-	UnassignPolicy(ctx context.Context, tenantID, principalID, policyID string) error
-	PrincipalPolicies(ctx context.Context, tenantID, principalID string) ([]models.Policy, error)
 }
 
-// Directory manages a tenant's users and its permission model: users,
-// roles, policies and who holds them. The tenant always comes from the
-// acting principal. Every change is one transaction with its audit row.
+// Users manages a tenant's users: list, create, change, deactivate,
+// delete, unlock, reset, and system administration. The tenant always
+// comes from the acting principal. Every change is one transaction with
+// its audit row.
 //
 // Besides the route's permission, two rules keep a tenant principal from
 // raising its own power, both judged by pattern coverage (grants.go):
@@ -72,69 +56,65 @@ type DirectoryStore interface {
 // danger action is at stake the actor must also have stepped up. admin.*
 // permissions come only with system administration, never from a role or
 // policy. System admins pass both rules.
-type Directory struct {
-	Store        DirectoryStore
+type Users struct {
+	store  UserStore
+	grants MembershipStore
+	tx     Tx
+	audit  Auditor
+	mailer Mailer
+	cost   int
+	log    *slog.Logger
+}
+
+// UsersDeps are what NewUsers needs; Mailer and Log are optional.
+type UsersDeps struct {
+	Store UserStore
+	// Memberships resolves the roles a new user is given, a user's roles,
+	// policies and permissions (the grant rules read them).
+	Memberships MembershipStore
+	Tx          Tx
+	Auditor     Auditor
+	// PasswordCost is the bcrypt cost (0: bcrypt.DefaultCost).
 	PasswordCost int
 	// Mailer tells a user's old address when an administrator changes it
 	// (nil: no mail).
 	Mailer Mailer
 	Log    *slog.Logger
-	Now    func() time.Time
 }
 
-func (d *Directory) now() time.Time {
-	if d.Now != nil {
-		return d.Now().UTC()
+// NewUsers checks d and returns the service.
+func NewUsers(d UsersDeps) (*Users, error) {
+	if err := checkDeps("Users", dep{"Store", d.Store == nil}, dep{"Memberships", d.Memberships == nil},
+		dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}); err != nil {
+		return nil, err
 	}
-	return time.Now().UTC()
+	cost := d.PasswordCost
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	return &Users{store: d.Store, grants: d.Memberships, tx: d.Tx, audit: d.Auditor, mailer: d.Mailer, cost: cost, log: logOr(d.Log)}, nil
 }
 
-func (d *Directory) log() *slog.Logger {
-	if d.Log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return d.Log
-}
+// SetMailer replaces where the old-address notice goes (tests capture it).
+func (s *Users) SetMailer(m Mailer) { s.mailer = m }
 
 // mail sends m after the change it reports has committed; a failure is
 // logged, not returned, because the change already happened.
-func (d *Directory) mail(ctx context.Context, m Message) {
-	if d.Mailer == nil {
+func (s *Users) mail(ctx context.Context, m Message) {
+	if s.mailer == nil {
 		return
 	}
-	if err := d.Mailer.Send(ctx, m); err != nil {
-		d.log().ErrorContext(ctx, "send mail", "subject", m.Subject, "err", err)
+	if err := s.mailer.Send(ctx, m); err != nil {
+		s.log.ErrorContext(ctx, "send mail", "subject", m.Subject, "err", err)
 	}
-}
-
-func (d *Directory) cost() int {
-	if d.PasswordCost == 0 {
-		return bcrypt.DefaultCost
-	}
-	return d.PasswordCost
-}
-
-// audit writes ev in the caller's transaction, naming the actor (and the
-// system admin behind an impersonation token).
-func (d *Directory) audit(ctx context.Context, a Actor, ev Event) error {
-	ev.TenantID = a.TenantID
-	ev.ActorID = a.UserID
-	ev.Meta = a.Meta
-	if a.Principal.ActorID != "" {
-		if ev.Metadata == nil {
-			ev.Metadata = map[string]any{}
-		}
-		ev.Metadata["impersonated_by"] = a.Principal.ActorID
-	}
-	return WriteAudit(ctx, d.Store, ev)
 }
 
 // target loads a user of the actor's tenant that the actor is about to
 // change: a system admin can be changed only by a system admin, and any
 // other user only by an actor whose grants cover the user's effective
 // permissions (CanActOn). Every change of another user goes through here.
-func (d *Directory) target(ctx context.Context, a Actor, id string) (*models.User, error) {
-	u, err := d.Store.GetUser(ctx, a.TenantID, id)
+func target(ctx context.Context, users UserStore, grants MembershipStore, a Actor, id string) (*models.User, error) {
+	u, err := users.GetUser(ctx, a.TenantID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +127,7 @@ func (d *Directory) target(ctx context.Context, a Actor, id string) (*models.Use
 	if u.ID == a.UserID {
 		return u, nil
 	}
-	perms, err := d.Store.ResolvePermissions(ctx, a.TenantID, u.ID)
+	perms, err := grants.ResolvePermissions(ctx, a.TenantID, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -198,8 +178,8 @@ const (
 	MaxPerPage     = 100
 )
 
-// ListUsers returns one page of the tenant's users.
-func (d *Directory) ListUsers(ctx context.Context, tenantID string, q UserQuery) (*UserPage, error) {
+// List returns one page of the tenant's users.
+func (s *Users) List(ctx context.Context, tenantID string, q UserQuery) (*UserPage, error) {
 	fields := map[string]string{}
 	if q.Page == 0 {
 		q.Page = 1
@@ -223,7 +203,7 @@ func (d *Directory) ListUsers(ctx context.Context, tenantID string, q UserQuery)
 	if len(fields) > 0 {
 		return nil, models.ErrInvalid(fields)
 	}
-	users, total, err := d.Store.ListUsers(ctx, models.UserFilter{TenantID: tenantID, Query: q.Q, Active: q.Active, Locked: q.Locked,
+	users, total, err := s.store.ListUsers(ctx, models.UserFilter{TenantID: tenantID, Query: q.Q, Active: q.Active, Locked: q.Locked,
 		TwoFactor: q.TwoFactor, Role: q.Role, Offset: (q.Page - 1) * q.PerPage, Limit: q.PerPage})
 	if err != nil {
 		return nil, err
@@ -232,33 +212,33 @@ func (d *Directory) ListUsers(ctx context.Context, tenantID string, q UserQuery)
 	for i, u := range users {
 		ids[i] = u.ID
 	}
-	roles, err := d.Store.PrincipalRoles(ctx, tenantID, ids)
+	roles, err := s.grants.PrincipalRoles(ctx, tenantID, ids)
 	if err != nil {
 		return nil, err
 	}
 	return &UserPage{Users: users, Roles: roles, Page: q.Page, PerPage: q.PerPage, Total: total}, nil
 }
 
-// GetUser returns a user of the tenant with its roles, policies and
+// Get returns a user of the tenant with its roles, policies and
 // resolved permissions.
-func (d *Directory) GetUser(ctx context.Context, tenantID, id string) (*UserDetail, error) {
-	u, err := d.Store.GetUser(ctx, tenantID, id)
+func (s *Users) Get(ctx context.Context, tenantID, id string) (*UserDetail, error) {
+	u, err := s.store.GetUser(ctx, tenantID, id)
 	if err != nil {
 		return nil, err
 	}
-	return d.detail(ctx, u)
+	return userDetail(ctx, s.grants, u)
 }
 
-func (d *Directory) detail(ctx context.Context, u *models.User) (*UserDetail, error) {
-	roles, err := d.Store.PrincipalRoles(ctx, u.TenantID, []string{u.ID})
+func userDetail(ctx context.Context, grants MembershipStore, u *models.User) (*UserDetail, error) {
+	roles, err := grants.PrincipalRoles(ctx, u.TenantID, []string{u.ID})
 	if err != nil {
 		return nil, err
 	}
-	policies, err := d.Store.PrincipalPolicies(ctx, u.TenantID, u.ID)
+	policies, err := grants.PrincipalPolicies(ctx, u.TenantID, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	perms, err := d.Store.ResolvePermissions(ctx, u.TenantID, u.ID)
+	perms, err := grants.ResolvePermissions(ctx, u.TenantID, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -269,9 +249,9 @@ func (d *Directory) detail(ctx context.Context, u *models.User) (*UserDetail, er
 	return &UserDetail{User: u, Roles: roles[u.ID], Policies: policies, Permissions: perms}, nil
 }
 
-// NewDirectoryUser is what CreateUser takes. Without a password one is
+// NewUser is what Users.Create takes. Without a password one is
 // generated, returned once, and must be changed at the first login.
-type NewDirectoryUser struct {
+type NewUser struct {
 	Email               string
 	Name                string
 	Password            string
@@ -304,9 +284,9 @@ func checkEmail(fields map[string]string, email string) string {
 	return email
 }
 
-// CreateUser creates a user in the actor's tenant, with the password
+// Create creates a user in the actor's tenant, with the password
 // policy applied, and assigns the roles given.
-func (d *Directory) CreateUser(ctx context.Context, a Actor, in NewDirectoryUser) (*CreatedUser, error) {
+func (s *Users) Create(ctx context.Context, a Actor, in NewUser) (*CreatedUser, error) {
 	fields := map[string]string{}
 	email := checkEmail(fields, in.Email)
 	name := checkName(fields, in.Name)
@@ -327,15 +307,15 @@ func (d *Directory) CreateUser(ctx context.Context, a Actor, in NewDirectoryUser
 	} else if err := CheckPassword(pw, email); err != nil {
 		return nil, err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(pw), d.cost())
+	hash, err := bcrypt.GenerateFromPassword([]byte(pw), s.cost)
 	if err != nil {
 		return nil, models.ErrInternal(fmt.Errorf("hash password: %w", err))
 	}
 	u := &models.User{TenantID: a.TenantID, Email: email, Name: name, PasswordHash: string(hash), ForcePasswordChange: force}
-	err = d.Store.InTx(ctx, func(ctx context.Context) error {
+	err = s.tx.InTx(ctx, func(ctx context.Context) error {
 		roles := make([]*models.Role, 0, len(in.Roles))
 		for _, ref := range in.Roles {
-			r, err := d.findRole(ctx, a.TenantID, ref)
+			r, err := findRole(ctx, s.grants, a.TenantID, ref)
 			if err != nil {
 				if models.IsKind(err, models.KindNotFound) {
 					return models.ErrInvalid(map[string]string{"roles": fmt.Sprintf("No role %q in this tenant.", truncate(ref, 100))})
@@ -349,23 +329,23 @@ func (d *Directory) CreateUser(ctx context.Context, a Actor, in NewDirectoryUser
 				roles = append(roles, r)
 			}
 		}
-		if err := d.Store.CreateUser(ctx, u); err != nil {
+		if err := s.store.CreateUser(ctx, u); err != nil {
 			return err
 		}
 		names := []string{}
 		for _, r := range roles {
-			if err := d.Store.AssignRole(ctx, a.TenantID, u.ID, models.PrincipalUser, r.ID); err != nil {
+			if err := s.grants.AssignRole(ctx, a.TenantID, u.ID, models.PrincipalUser, r.ID); err != nil {
 				return err
 			}
 			names = append(names, r.Name)
 		}
-		return d.audit(ctx, a, Event{UserID: u.ID, Action: AuditUserCreated, Metadata: map[string]any{
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserCreated, Metadata: map[string]any{
 			"email": u.Email, "roles": names, "generated_password": out.InitialPassword != "", "force_password_change": force}})
 	})
 	if err != nil {
 		return nil, err
 	}
-	if out.UserDetail, err = d.detail(ctx, u); err != nil {
+	if out.UserDetail, err = userDetail(ctx, s.grants, u); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -424,12 +404,12 @@ type UserPatch struct {
 	IsActive *bool
 }
 
-// UpdateUser changes a user's name, e-mail or active flag. Changing the
+// Update changes a user's name, e-mail or active flag. Changing the
 // active flag needs identity.users.deactivate too, and deactivating ends
 // every session and token of the user. A changed e-mail address is audited
 // on its own (user.email_changed) and the old address is told, so a
 // takeover through a changed mailbox does not go unnoticed.
-func (d *Directory) UpdateUser(ctx context.Context, a Actor, id string, in UserPatch) (*UserDetail, error) {
+func (s *Users) Update(ctx context.Context, a Actor, id string, in UserPatch) (*UserDetail, error) {
 	fields := map[string]string{}
 	set := map[string]any{}
 	if in.Name != nil {
@@ -443,9 +423,9 @@ func (d *Directory) UpdateUser(ctx context.Context, a Actor, id string, in UserP
 	}
 	var u *models.User
 	oldEmail := ""
-	err := d.Store.InTx(ctx, func(ctx context.Context) error {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if u, err = d.target(ctx, a, id); err != nil {
+		if u, err = target(ctx, s.store, s.grants, a, id); err != nil {
 			return err
 		}
 		if e, ok := set["email"]; ok && e == u.Email {
@@ -467,7 +447,7 @@ func (d *Directory) UpdateUser(ctx context.Context, a Actor, id string, in UserP
 		if len(set) == 0 {
 			return nil
 		}
-		if err := d.Store.UpdateUserFields(ctx, a.TenantID, u.ID, set); err != nil {
+		if err := s.store.UpdateUserFields(ctx, a.TenantID, u.ID, set); err != nil {
 			if models.IsKind(err, models.KindConflict) {
 				return &models.Error{Kind: models.KindConflict, Code: "email_taken", Msg: "Another user of this tenant has that e-mail address.",
 					Fields: map[string]string{"email": "Already in use."}}
@@ -481,7 +461,7 @@ func (d *Directory) UpdateUser(ctx context.Context, a Actor, id string, in UserP
 		slices.Sort(changed)
 		md := map[string]any{"fields": changed}
 		if deactivate {
-			n, err := d.Store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true)
+			n, err := s.store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true)
 			if err != nil {
 				return err
 			}
@@ -489,110 +469,110 @@ func (d *Directory) UpdateUser(ctx context.Context, a Actor, id string, in UserP
 		}
 		if e, ok := set["email"]; ok {
 			oldEmail = u.Email
-			if err := d.audit(ctx, a, Event{UserID: u.ID, Action: AuditUserEmailChanged, Metadata: map[string]any{
-				"old_email": u.Email, "new_email": e, "old_address_notified": d.Mailer != nil}}); err != nil {
+			if err := s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserEmailChanged, Metadata: map[string]any{
+				"old_email": u.Email, "new_email": e, "old_address_notified": s.mailer != nil}}); err != nil {
 				return err
 			}
 		}
-		return d.audit(ctx, a, Event{UserID: u.ID, Action: AuditUserUpdated, Metadata: md})
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserUpdated, Metadata: md})
 	})
 	if err != nil {
 		return nil, err
 	}
 	if oldEmail != "" {
-		d.mail(ctx, Message{To: oldEmail, Subject: "The e-mail address of your account was changed",
+		s.mail(ctx, Message{To: oldEmail, Subject: "The e-mail address of your account was changed",
 			Text: fmt.Sprintf("Hello,\n\nAn administrator changed the e-mail address of your account from %s to %s.\n"+
 				"Messages about your account now go to the new address. If you did not expect this, contact your administrator at once.\n",
 				oldEmail, set["email"])})
 	}
-	return d.GetUser(ctx, a.TenantID, id)
+	return s.Get(ctx, a.TenantID, id)
 }
 
-// DeactivateUser turns a user off and ends every session and token of it.
-func (d *Directory) DeactivateUser(ctx context.Context, a Actor, id string) (*UserDetail, error) {
-	err := d.Store.InTx(ctx, func(ctx context.Context) error {
-		u, err := d.target(ctx, a, id)
+// Deactivate turns a user off and ends every session and token of it.
+func (s *Users) Deactivate(ctx context.Context, a Actor, id string) (*UserDetail, error) {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		u, err := target(ctx, s.store, s.grants, a, id)
 		if err != nil {
 			return err
 		}
 		if u.ID == a.UserID {
 			return errSelf("deactivate")
 		}
-		if err := d.Store.UpdateUserFields(ctx, a.TenantID, u.ID, map[string]any{"is_active": false}); err != nil {
+		if err := s.store.UpdateUserFields(ctx, a.TenantID, u.ID, map[string]any{"is_active": false}); err != nil {
 			return err
 		}
-		n, err := d.Store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true)
+		n, err := s.store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true)
 		if err != nil {
 			return err
 		}
-		return d.audit(ctx, a, Event{UserID: u.ID, Action: AuditUserDeactivated, Metadata: map[string]any{"sessions_revoked": n}})
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserDeactivated, Metadata: map[string]any{"sessions_revoked": n}})
 	})
 	if err != nil {
 		return nil, err
 	}
-	return d.GetUser(ctx, a.TenantID, id)
+	return s.Get(ctx, a.TenantID, id)
 }
 
-// DeleteUser deletes a user, its sessions, tokens and assignments.
-func (d *Directory) DeleteUser(ctx context.Context, a Actor, id string) error {
-	return d.Store.InTx(ctx, func(ctx context.Context) error {
-		u, err := d.target(ctx, a, id)
+// Delete deletes a user, its sessions, tokens and assignments.
+func (s *Users) Delete(ctx context.Context, a Actor, id string) error {
+	return s.tx.InTx(ctx, func(ctx context.Context) error {
+		u, err := target(ctx, s.store, s.grants, a, id)
 		if err != nil {
 			return err
 		}
 		if u.ID == a.UserID {
 			return errSelf("delete")
 		}
-		if _, err := d.Store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true); err != nil {
+		if _, err := s.store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true); err != nil {
 			return err
 		}
-		if err := d.Store.DeleteUser(ctx, a.TenantID, u.ID); err != nil {
+		if err := s.store.DeleteUser(ctx, a.TenantID, u.ID); err != nil {
 			return err
 		}
-		return d.audit(ctx, a, Event{UserID: u.ID, Action: AuditUserDeleted, Metadata: map[string]any{"email": u.Email}})
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserDeleted, Metadata: map[string]any{"email": u.Email}})
 	})
 }
 
 // ForcePasswordChange makes the user choose a new password at the next
 // login, and ends every session and token of the user (OAuth grants
 // included), so no token issued before the force keeps working.
-func (d *Directory) ForcePasswordChange(ctx context.Context, a Actor, id string) (*UserDetail, error) {
-	return d.simpleChange(ctx, a, id, AuditUserForcePasswordChange, map[string]any{"force_password_change": true},
+func (s *Users) ForcePasswordChange(ctx context.Context, a Actor, id string) (*UserDetail, error) {
+	return s.simpleChange(ctx, a, id, AuditUserForcePasswordChange, map[string]any{"force_password_change": true},
 		func(ctx context.Context, u *models.User) error {
-			_, err := d.Store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true)
+			_, err := s.store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true)
 			return err
 		})
 }
 
-// UnlockUser lifts the login lock and the PIN lock, with their counters.
+// Unlock lifts the login lock and the PIN lock, with their counters.
 // Like every change of a user it needs the actor to cover the user's
 // permissions: unlocking a more powerful account would reopen it to
 // password guessing.
-func (d *Directory) UnlockUser(ctx context.Context, a Actor, id string) (*UserDetail, error) {
-	return d.simpleChange(ctx, a, id, AuditUserUnlocked,
+func (s *Users) Unlock(ctx context.Context, a Actor, id string) (*UserDetail, error) {
+	return s.simpleChange(ctx, a, id, AuditUserUnlocked,
 		map[string]any{"failed_logins": 0, "locked_until": nil, "pin_failed": 0, "pin_locked_until": nil}, nil)
 }
 
 // ResetTwoFactor clears TOTP (confirmed and pending), e-mail 2FA, the
 // recovery codes and the trust of every device of the user.
-func (d *Directory) ResetTwoFactor(ctx context.Context, a Actor, id string) (*UserDetail, error) {
-	return d.simpleChange(ctx, a, id, AuditUser2FAReset,
+func (s *Users) ResetTwoFactor(ctx context.Context, a Actor, id string) (*UserDetail, error) {
+	return s.simpleChange(ctx, a, id, AuditUser2FAReset,
 		map[string]any{"totp_enabled": false, "totp_secret_sealed": nil, "totp_pending_sealed": nil, "email_2fa_enabled": false},
 		func(ctx context.Context, u *models.User) error {
-			if err := d.Store.ReplaceRecoveryCodes(ctx, a.TenantID, u.ID, nil); err != nil {
+			if err := s.store.ReplaceRecoveryCodes(ctx, a.TenantID, u.ID, nil); err != nil {
 				return err
 			}
-			return d.Store.UntrustUserDevices(ctx, a.TenantID, u.ID)
+			return s.store.UntrustUserDevices(ctx, a.TenantID, u.ID)
 		})
 }
 
-func (d *Directory) simpleChange(ctx context.Context, a Actor, id string, action string, set map[string]any, more func(ctx context.Context, u *models.User) error) (*UserDetail, error) {
-	err := d.Store.InTx(ctx, func(ctx context.Context) error {
-		u, err := d.target(ctx, a, id)
+func (s *Users) simpleChange(ctx context.Context, a Actor, id string, action string, set map[string]any, more func(ctx context.Context, u *models.User) error) (*UserDetail, error) {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		u, err := target(ctx, s.store, s.grants, a, id)
 		if err != nil {
 			return err
 		}
-		if err := d.Store.UpdateUserFields(ctx, a.TenantID, u.ID, set); err != nil {
+		if err := s.store.UpdateUserFields(ctx, a.TenantID, u.ID, set); err != nil {
 			return err
 		}
 		if more != nil {
@@ -600,18 +580,18 @@ func (d *Directory) simpleChange(ctx context.Context, a Actor, id string, action
 				return err
 			}
 		}
-		return d.audit(ctx, a, Event{UserID: u.ID, Action: action})
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: action})
 	})
 	if err != nil {
 		return nil, err
 	}
-	return d.GetUser(ctx, a.TenantID, id)
+	return s.Get(ctx, a.TenantID, id)
 }
 
 // SetSystemAdmin grants or revokes system administration: only a system
 // admin may, for a user of any tenant (tenantID "": the actor's). A change
 // is audited in the user's tenant; a system admin cannot revoke itself.
-func (d *Directory) SetSystemAdmin(ctx context.Context, a Actor, tenantID, userID string, on bool) (*UserDetail, error) {
+func (s *Users) SetSystemAdmin(ctx context.Context, a Actor, tenantID, userID string, on bool) (*UserDetail, error) {
 	if !a.SystemAdmin {
 		return nil, errForbidden("Only a system admin can do this.", "admin.users.system_admin")
 	}
@@ -621,8 +601,8 @@ func (d *Directory) SetSystemAdmin(ctx context.Context, a Actor, tenantID, userI
 	if !uuidRE.MatchString(tenantID) {
 		return nil, models.ErrInvalid(map[string]string{"tenant_id": "Give a tenant id (a UUID)."})
 	}
-	err := d.Store.InTx(ctx, func(ctx context.Context) error {
-		u, err := d.Store.GetUser(ctx, tenantID, userID)
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		u, err := s.store.GetUser(ctx, tenantID, userID)
 		if err != nil {
 			return err
 		}
@@ -632,21 +612,19 @@ func (d *Directory) SetSystemAdmin(ctx context.Context, a Actor, tenantID, userI
 		if !on && u.ID == a.UserID && u.TenantID == a.TenantID {
 			return errSelf("revoke system administration of")
 		}
-		if err := d.Store.UpdateUserFields(ctx, tenantID, u.ID, map[string]any{"is_system_admin": on}); err != nil {
+		if err := s.store.UpdateUserFields(ctx, tenantID, u.ID, map[string]any{"is_system_admin": on}); err != nil {
 			return err
 		}
 		action := AuditSystemAdminGranted
 		if !on {
 			action = AuditSystemAdminRevoked
 		}
-		in := a
-		in.TenantID = tenantID
-		return d.audit(ctx, in, Event{UserID: u.ID, Action: action, Metadata: map[string]any{"actor_tenant_id": a.TenantID}})
+		return s.audit.RecordActor(ctx, a, Event{TenantID: tenantID, UserID: u.ID, Action: action, Metadata: map[string]any{"actor_tenant_id": a.TenantID}})
 	})
 	if err != nil {
 		return nil, err
 	}
-	return d.GetUser(ctx, tenantID, userID)
+	return s.Get(ctx, tenantID, userID)
 }
 
 var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)

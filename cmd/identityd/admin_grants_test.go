@@ -100,7 +100,7 @@ func TestGrantEscalationsOverHTTP(t *testing.T) {
 		// A Manager cannot change the e-mail of a user who holds a
 		// permission it lacks (the mailbox would reset the password).
 		mail := &accMailer{}
-		srv.Directory.Mailer = mail
+		srv.Users.SetMailer(mail)
 		managerToken := e.login(t, e.addUser(t, "manager", identity.RoleManager, false))
 		payer := e.addUser(t, "payer", identity.RoleMember, false)
 		require.NoError(t, srv.Store.AssignPolicy(ctx, e.tenant.ID, payer.ID, models.PrincipalUser, payouts.ID))

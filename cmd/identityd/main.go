@@ -196,7 +196,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// createUser is `users create`: the API's Directory.CreateUser (password
+// createUser is `users create`: the API's Users.Create (password
 // policy, role rules, user.created audit row) acting as the system
 // principal, and --system-admin through the audited SetSystemAdmin, in one
 // transaction.
@@ -206,19 +206,19 @@ func createUser(ctx context.Context, app *App, c cliFlags) (*models.User, error)
 		return nil, err
 	}
 	actor := identity.SystemActor(t.ID)
-	in := identity.NewDirectoryUser{Email: c.email, Name: c.name, Password: c.password}
+	in := identity.NewUser{Email: c.email, Name: c.name, Password: c.password}
 	if c.role != "" {
 		in.Roles = []string{c.role}
 	}
 	var id string
 	err = app.Store.InTx(ctx, func(ctx context.Context) error {
-		created, err := app.Directory.CreateUser(ctx, actor, in)
+		created, err := app.Users.Create(ctx, actor, in)
 		if err != nil {
 			return err
 		}
 		id = created.User.ID
 		if c.systemAdmin {
-			_, err = app.Directory.SetSystemAdmin(ctx, actor, t.ID, id, true)
+			_, err = app.Users.SetSystemAdmin(ctx, actor, t.ID, id, true)
 		}
 		return err
 	})

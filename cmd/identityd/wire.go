@@ -32,10 +32,13 @@ type App struct {
 	Provider   *oauth.Provider
 	Accounts   *identity.Accounts
 	Authorizer *identity.Authorizer
-	Directory  *identity.Directory
 	// Auditor writes every audit row of the services below.
 	Auditor         identity.Auditor
 	Authenticator   *identity.Authenticator
+	Users           *identity.Users
+	Memberships     *identity.Memberships
+	Roles           *identity.Roles
+	Policies        *identity.Policies
 	Clients         *identity.Clients
 	ServiceAccounts *identity.ServiceAccounts
 	APIKeys         *identity.APIKeys
@@ -186,15 +189,14 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	directory := &identity.Directory{Store: a.Store, PasswordCost: cfg.BcryptCost, Mailer: a.MailQueue, Log: log}
-	a.Directory = directory
 	a.Echo, err = handlers.New(handlers.Deps{
-		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer, Directory: directory,
+		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer,
+		Authenticator: a.Authenticator, Users: a.Users, Memberships: a.Memberships, Roles: a.Roles, Policies: a.Policies,
+		ClientRegistry: a.Clients, ServiceAccounts: a.ServiceAccounts, APIKeys: a.APIKeys, TenantRegistry: a.Tenants,
+		Impersonation: a.Impersonation, AuditLog: a.AuditLog,
 		RequestContext: storage.WithLookupSnapshot,
 		Clients:        a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log,
-		Authenticator: a.Authenticator, ClientRegistry: a.Clients, ServiceAccounts: a.ServiceAccounts, APIKeys: a.APIKeys,
-		TenantRegistry: a.Tenants, Impersonation: a.Impersonation, AuditLog: a.AuditLog,
 		CORSOrigins: cfg.CORSOrigins, IPDenyList: cfg.IPDenyList, TrustedProxies: cfg.TrustedProxies,
 		RedirectOrigins: cfg.RedirectOrigins,
 		MaxInFlight:     maxInFlight(cfg),
@@ -214,6 +216,19 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	audit := a.Auditor
 	if a.Authenticator, err = identity.NewAuthenticator(identity.AuthenticatorDeps{
 		Tokens: handlers.TokenIntrospector(a.Provider), Store: a.Store, Keys: a.Ring, Log: a.Log}); err != nil {
+		return err
+	}
+	if a.Users, err = identity.NewUsers(identity.UsersDeps{Store: a.Store, Memberships: a.Store, Tx: a.Store, Auditor: audit,
+		PasswordCost: cfg.BcryptCost, Mailer: a.MailQueue, Log: a.Log}); err != nil {
+		return err
+	}
+	if a.Memberships, err = identity.NewMemberships(identity.MembershipsDeps{Users: a.Store, Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
+		return err
+	}
+	if a.Roles, err = identity.NewRoles(identity.RolesDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
+		return err
+	}
+	if a.Policies, err = identity.NewPolicies(identity.PoliciesDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
 		return err
 	}
 	if a.Clients, err = identity.NewClients(identity.ClientsDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
@@ -258,14 +273,18 @@ func pruneHolder() string {
 var (
 	_ identity.Tx                  = (*storage.Store)(nil)
 	_ identity.AuditWriter         = (*storage.Store)(nil)
+	_ identity.UserStore           = (*storage.Store)(nil)
+	_ identity.MembershipStore     = (*storage.Store)(nil)
+	_ identity.RoleStore           = (*storage.Store)(nil)
+	_ identity.PolicyStore         = (*storage.Store)(nil)
 	_ identity.ClientStore         = (*storage.Store)(nil)
 	_ identity.ServiceAccountStore = (*storage.Store)(nil)
 	_ identity.APIKeyStore         = (*storage.Store)(nil)
-	_ identity.AuthenticatorStore  = (*storage.Store)(nil)
 	_ identity.TenantStore         = (*storage.Store)(nil)
 	_ identity.ImpersonationStore  = (*storage.Store)(nil)
 	_ identity.AuditLogStore       = (*storage.Store)(nil)
 	_ identity.PruneStore          = (*storage.Store)(nil)
+	_ identity.AuthenticatorStore  = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

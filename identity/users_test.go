@@ -19,12 +19,15 @@ import (
 // dirEnv is a Directory over a fresh store, with two tenants and an Owner
 // of the first.
 type dirEnv struct {
-	dir    *identity.Directory
-	admin  *identitytest.Fixtures
-	st     *storage.Store
-	tenant *models.Tenant
-	other  *models.Tenant
-	owner  identity.Actor
+	users    *identity.Users
+	members  *identity.Memberships
+	roles    *identity.Roles
+	policies *identity.Policies
+	admin    *identitytest.Fixtures
+	st       *storage.Store
+	tenant   *models.Tenant
+	other    *models.Tenant
+	owner    identity.Actor
 }
 
 func newDirEnv(t *testing.T, b storagetest.Backend) *dirEnv {
@@ -39,7 +42,21 @@ func newDirEnv(t *testing.T, b storagetest.Backend) *dirEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &dirEnv{dir: &identity.Directory{Store: st, PasswordCost: bcrypt.MinCost}, admin: a, st: st, tenant: acme, other: other}
+	audit := identity.Auditor{Store: st}
+	e := &dirEnv{admin: a, st: st, tenant: acme, other: other}
+	e.users, err = identity.NewUsers(identity.UsersDeps{Store: st, Memberships: st, Tx: st, Auditor: audit, PasswordCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.members, err = identity.NewMemberships(identity.MembershipsDeps{Users: st, Store: st, Tx: st, Auditor: audit}); err != nil {
+		t.Fatal(err)
+	}
+	if e.roles, err = identity.NewRoles(identity.RolesDeps{Store: st, Tx: st, Auditor: audit}); err != nil {
+		t.Fatal(err)
+	}
+	if e.policies, err = identity.NewPolicies(identity.PoliciesDeps{Store: st, Tx: st, Auditor: audit}); err != nil {
+		t.Fatal(err)
+	}
 	e.owner = e.actor(t, e.user(t, "acme", "owner@acme.example", identity.RoleOwner))
 	return e
 }
@@ -120,21 +137,21 @@ func TestDirectoryUsers(t *testing.T) {
 			ctx := context.Background()
 
 			t.Run("password policy", func(t *testing.T) {
-				_, err := e.dir.CreateUser(ctx, e.owner, identity.NewDirectoryUser{Email: "weak@acme.example", Password: "short"})
+				_, err := e.users.Create(ctx, e.owner, identity.NewUser{Email: "weak@acme.example", Password: "short"})
 				me := wantKind(t, err, models.KindInvalid, "")
 				for _, f := range []string{"password.min_length", "password.uppercase", "password.digit", "password.special"} {
 					if _, ok := me.Fields[f]; !ok {
 						t.Errorf("fields %v lack %s", me.Fields, f)
 					}
 				}
-				_, err = e.dir.CreateUser(ctx, e.owner, identity.NewDirectoryUser{Email: "not-an-email", Password: dirPassword})
+				_, err = e.users.Create(ctx, e.owner, identity.NewUser{Email: "not-an-email", Password: dirPassword})
 				wantInvalid(t, err, "email")
 			})
 
 			var ann *identity.CreatedUser
 			t.Run("create with password and role", func(t *testing.T) {
 				var err error
-				ann, err = e.dir.CreateUser(ctx, e.owner, identity.NewDirectoryUser{Email: " Ann@Acme.example ", Name: "Ann", Password: dirPassword, Roles: []string{identity.RoleMember}})
+				ann, err = e.users.Create(ctx, e.owner, identity.NewUser{Email: " Ann@Acme.example ", Name: "Ann", Password: dirPassword, Roles: []string{identity.RoleMember}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -150,12 +167,12 @@ func TestDirectoryUsers(t *testing.T) {
 				if n := e.auditCount(t, identity.AuditUserCreated, ann.User.ID); n != 1 {
 					t.Errorf("%d audit rows for the creation", n)
 				}
-				_, err = e.dir.CreateUser(ctx, e.owner, identity.NewDirectoryUser{Email: "ann@acme.example", Password: dirPassword})
+				_, err = e.users.Create(ctx, e.owner, identity.NewUser{Email: "ann@acme.example", Password: dirPassword})
 				wantKind(t, err, models.KindConflict, "")
 			})
 
 			t.Run("create with generated password", func(t *testing.T) {
-				out, err := e.dir.CreateUser(ctx, e.owner, identity.NewDirectoryUser{Email: "gen@acme.example"})
+				out, err := e.users.Create(ctx, e.owner, identity.NewUser{Email: "gen@acme.example"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -171,7 +188,7 @@ func TestDirectoryUsers(t *testing.T) {
 			})
 
 			t.Run("unknown role", func(t *testing.T) {
-				_, err := e.dir.CreateUser(ctx, e.owner, identity.NewDirectoryUser{Email: "norole@acme.example", Password: dirPassword, Roles: []string{"Nope"}})
+				_, err := e.users.Create(ctx, e.owner, identity.NewUser{Email: "norole@acme.example", Password: dirPassword, Roles: []string{"Nope"}})
 				wantInvalid(t, err, "roles")
 				if _, err := e.st.GetUserByEmail(ctx, e.tenant.ID, "norole@acme.example"); !models.IsKind(err, models.KindNotFound) {
 					t.Errorf("user created despite the bad role: %v", err)
@@ -180,39 +197,39 @@ func TestDirectoryUsers(t *testing.T) {
 
 			t.Run("list, search, filters, pages", func(t *testing.T) {
 				for _, em := range []string{"p1@acme.example", "p2@acme.example", "p3@acme.example", "under_score@acme.example"} {
-					if _, err := e.dir.CreateUser(ctx, e.owner, identity.NewDirectoryUser{Email: em, Name: "Pager", Password: dirPassword}); err != nil {
+					if _, err := e.users.Create(ctx, e.owner, identity.NewUser{Email: em, Name: "Pager", Password: dirPassword}); err != nil {
 						t.Fatal(err)
 					}
 				}
 				e.user(t, "globex", "p9@globex.example", "")
-				page, err := e.dir.ListUsers(ctx, e.tenant.ID, identity.UserQuery{Q: "pager", PerPage: 2})
+				page, err := e.users.List(ctx, e.tenant.ID, identity.UserQuery{Q: "pager", PerPage: 2})
 				if err != nil {
 					t.Fatal(err)
 				}
 				if page.Total != 4 || len(page.Users) != 2 || page.Page != 1 {
 					t.Errorf("page 1: total %d, %d users", page.Total, len(page.Users))
 				}
-				page, _ = e.dir.ListUsers(ctx, e.tenant.ID, identity.UserQuery{Q: "pager", PerPage: 2, Page: 2})
+				page, _ = e.users.List(ctx, e.tenant.ID, identity.UserQuery{Q: "pager", PerPage: 2, Page: 2})
 				if page.Total != 4 || len(page.Users) != 2 {
 					t.Errorf("page 2: total %d, %d users", page.Total, len(page.Users))
 				}
-				page, _ = e.dir.ListUsers(ctx, e.tenant.ID, identity.UserQuery{Q: "_"})
+				page, _ = e.users.List(ctx, e.tenant.ID, identity.UserQuery{Q: "_"})
 				if page.Total != 1 || page.Users[0].Email != "under_score@acme.example" {
 					t.Errorf("search for _ is a wildcard: %d users", page.Total)
 				}
-				page, _ = e.dir.ListUsers(ctx, e.tenant.ID, identity.UserQuery{Q: "P9"})
+				page, _ = e.users.List(ctx, e.tenant.ID, identity.UserQuery{Q: "P9"})
 				if page.Total != 0 {
 					t.Error("another tenant's user is listed")
 				}
-				page, _ = e.dir.ListUsers(ctx, e.tenant.ID, identity.UserQuery{Role: identity.RoleMember})
+				page, _ = e.users.List(ctx, e.tenant.ID, identity.UserQuery{Role: identity.RoleMember})
 				if page.Total != 1 || page.Users[0].Email != "ann@acme.example" || len(page.Roles[page.Users[0].ID]) != 1 {
 					t.Errorf("role filter: %d users", page.Total)
 				}
-				page, _ = e.dir.ListUsers(ctx, e.tenant.ID, identity.UserQuery{Role: e.role(t, e.tenant.ID, identity.RoleOwner).ID})
+				page, _ = e.users.List(ctx, e.tenant.ID, identity.UserQuery{Role: e.role(t, e.tenant.ID, identity.RoleOwner).ID})
 				if page.Total != 1 || page.Users[0].Email != "owner@acme.example" {
 					t.Errorf("role id filter: %d users", page.Total)
 				}
-				_, err = e.dir.ListUsers(ctx, e.tenant.ID, identity.UserQuery{PerPage: 1000})
+				_, err = e.users.List(ctx, e.tenant.ID, identity.UserQuery{PerPage: 1000})
 				wantInvalid(t, err, "per_page")
 			})
 
@@ -241,26 +258,26 @@ func TestDirectoryUsers(t *testing.T) {
 				}
 				yes, no := true, false
 				for _, q := range []identity.UserQuery{{Locked: &yes}, {TwoFactor: &yes}} {
-					page, _ := e.dir.ListUsers(ctx, e.tenant.ID, q)
+					page, _ := e.users.List(ctx, e.tenant.ID, q)
 					if page.Total != 1 || page.Users[0].ID != u.ID {
 						t.Errorf("filter %+v: %d users", q, page.Total)
 					}
 				}
-				page, _ := e.dir.ListUsers(ctx, e.tenant.ID, identity.UserQuery{Locked: &no, TwoFactor: &no, Active: &yes})
+				page, _ := e.users.List(ctx, e.tenant.ID, identity.UserQuery{Locked: &no, TwoFactor: &no, Active: &yes})
 				for _, x := range page.Users {
 					if x.ID == u.ID {
 						t.Error("locked user listed as unlocked")
 					}
 				}
 
-				d, err := e.dir.UnlockUser(ctx, e.owner, u.ID)
+				d, err := e.users.Unlock(ctx, e.owner, u.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if d.User.LockedUntil != nil || d.User.FailedLogins != 0 || d.User.PINLockedUntil != nil || d.User.PINFailed != 0 {
 					t.Errorf("after unlock: %+v", d.User)
 				}
-				d, err = e.dir.ResetTwoFactor(ctx, e.owner, u.ID)
+				d, err = e.users.ResetTwoFactor(ctx, e.owner, u.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -283,7 +300,7 @@ func TestDirectoryUsers(t *testing.T) {
 
 			t.Run("update changes only its fields", func(t *testing.T) {
 				name, email := "Ann B", "ann.b@acme.example"
-				d, err := e.dir.UpdateUser(ctx, e.owner, ann.User.ID, identity.UserPatch{Name: &name, Email: &email})
+				d, err := e.users.Update(ctx, e.owner, ann.User.ID, identity.UserPatch{Name: &name, Email: &email})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -291,23 +308,23 @@ func TestDirectoryUsers(t *testing.T) {
 					t.Errorf("after update: %+v", d.User)
 				}
 				taken := "owner@acme.example"
-				_, err = e.dir.UpdateUser(ctx, e.owner, ann.User.ID, identity.UserPatch{Email: &taken})
+				_, err = e.users.Update(ctx, e.owner, ann.User.ID, identity.UserPatch{Email: &taken})
 				wantKind(t, err, models.KindConflict, "email_taken")
 			})
 
 			t.Run("cross tenant is not found", func(t *testing.T) {
 				stranger := e.user(t, "globex", "stranger@globex.example", identity.RoleMember)
-				_, err := e.dir.GetUser(ctx, e.tenant.ID, stranger.ID)
+				_, err := e.users.Get(ctx, e.tenant.ID, stranger.ID)
 				wantKind(t, err, models.KindNotFound, "")
-				_, err = e.dir.DeactivateUser(ctx, e.owner, stranger.ID)
+				_, err = e.users.Deactivate(ctx, e.owner, stranger.ID)
 				wantKind(t, err, models.KindNotFound, "")
-				err = e.dir.DeleteUser(ctx, e.owner, stranger.ID)
+				err = e.users.Delete(ctx, e.owner, stranger.ID)
 				wantKind(t, err, models.KindNotFound, "")
-				_, err = e.dir.AssignUserRole(ctx, e.owner, ann.User.ID, e.role(t, e.other.ID, identity.RoleMember).ID)
+				_, err = e.members.AssignRole(ctx, e.owner, ann.User.ID, e.role(t, e.other.ID, identity.RoleMember).ID)
 				wantInvalid(t, err, "role_id")
-				_, err = e.dir.AssignUserPolicy(ctx, e.owner, ann.User.ID, e.policy(t, e.other.ID, identity.DangerZonePolicy).ID)
+				_, err = e.members.AssignPolicy(ctx, e.owner, ann.User.ID, e.policy(t, e.other.ID, identity.DangerZonePolicy).ID)
 				wantKind(t, err, models.KindNotFound, "")
-				_, err = e.dir.GetUser(ctx, e.tenant.ID, "not-a-uuid")
+				_, err = e.users.Get(ctx, e.tenant.ID, "not-a-uuid")
 				wantKind(t, err, models.KindNotFound, "")
 				if got, _ := e.st.GetUser(ctx, e.other.ID, stranger.ID); !got.IsActive {
 					t.Error("another tenant's user was deactivated")
@@ -319,7 +336,7 @@ func TestDirectoryUsers(t *testing.T) {
 				if err := e.st.CreateSession(ctx, s); err != nil {
 					t.Fatal(err)
 				}
-				d, err := e.dir.DeactivateUser(ctx, e.owner, ann.User.ID)
+				d, err := e.users.Deactivate(ctx, e.owner, ann.User.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -329,12 +346,12 @@ func TestDirectoryUsers(t *testing.T) {
 				if ss, _ := e.st.ListSessions(ctx, e.tenant.ID, ann.User.ID); len(ss) != 0 {
 					t.Errorf("%d sessions live after deactivation", len(ss))
 				}
-				_, err = e.dir.DeactivateUser(ctx, e.owner, e.owner.UserID)
+				_, err = e.users.Deactivate(ctx, e.owner, e.owner.UserID)
 				wantKind(t, err, models.KindConflict, "cannot_target_self")
-				if err := e.dir.DeleteUser(ctx, e.owner, ann.User.ID); err != nil {
+				if err := e.users.Delete(ctx, e.owner, ann.User.ID); err != nil {
 					t.Fatal(err)
 				}
-				_, err = e.dir.GetUser(ctx, e.tenant.ID, ann.User.ID)
+				_, err = e.users.Get(ctx, e.tenant.ID, ann.User.ID)
 				wantKind(t, err, models.KindNotFound, "")
 				if n := adminCount(t, e.st, "role_assignments WHERE principal_id = '"+ann.User.ID+"'"); n != 0 {
 					t.Errorf("%d role assignments left", n)
@@ -359,21 +376,21 @@ func TestDirectoryEscalation(t *testing.T) {
 			danger := e.policy(t, e.tenant.ID, identity.DangerZonePolicy)
 
 			// Admin holds no danger actions, so cannot grant them.
-			_, err := e.dir.AssignUserPolicy(ctx, admin, adminUser.ID, danger.ID)
+			_, err := e.members.AssignPolicy(ctx, admin, adminUser.ID, danger.ID)
 			me := wantKind(t, err, models.KindForbidden, "forbidden")
 			if !identity.IsDangerAction(me.RequiredPermission) {
 				t.Errorf("required permission %q", me.RequiredPermission)
 			}
 			// Nor the Owner role's permissions.
-			_, err = e.dir.AssignUserRole(ctx, admin, member.ID, identity.RoleOwner)
+			_, err = e.members.AssignRole(ctx, admin, member.ID, identity.RoleOwner)
 			wantKind(t, err, models.KindForbidden, "forbidden")
 			// Nor may it change an Owner.
 			name := "pwned"
-			_, err = e.dir.UpdateUser(ctx, admin, e.owner.UserID, identity.UserPatch{Name: &name})
+			_, err = e.users.Update(ctx, admin, e.owner.UserID, identity.UserPatch{Name: &name})
 			wantKind(t, err, models.KindForbidden, "forbidden")
 			// A Manager may update but not deactivate through the update.
 			off := false
-			_, err = e.dir.UpdateUser(ctx, manager, member.ID, identity.UserPatch{IsActive: &off})
+			_, err = e.users.Update(ctx, manager, member.ID, identity.UserPatch{IsActive: &off})
 			me = wantKind(t, err, models.KindForbidden, "forbidden")
 			if me.RequiredPermission != "identity.users.deactivate" {
 				t.Errorf("required permission %q", me.RequiredPermission)
@@ -382,27 +399,27 @@ func TestDirectoryEscalation(t *testing.T) {
 				t.Error("member deactivated")
 			}
 			// The Owner cannot grant danger actions it lacks either.
-			_, err = e.dir.AssignUserPolicy(ctx, e.owner, e.owner.UserID, danger.ID)
+			_, err = e.members.AssignPolicy(ctx, e.owner, e.owner.UserID, danger.ID)
 			wantKind(t, err, models.KindForbidden, "forbidden")
-			_, err = e.dir.CreateRole(ctx, e.owner, identity.RoleInput{Name: "Deleters", Permissions: []string{"identity.users.delete"}})
+			_, err = e.roles.Create(ctx, e.owner, identity.RoleInput{Name: "Deleters", Permissions: []string{"identity.users.delete"}})
 			wantKind(t, err, models.KindForbidden, "forbidden")
 			// A system admin can.
 			sys := e.owner
 			sys.SystemAdmin = true
-			if _, err := e.dir.AssignUserPolicy(ctx, sys, e.owner.UserID, danger.ID); err != nil {
+			if _, err := e.members.AssignPolicy(ctx, sys, e.owner.UserID, danger.ID); err != nil {
 				t.Fatalf("system admin assigns danger zone: %v", err)
 			}
 			// admin.* never goes into a role or policy, not even by a system admin.
 			for _, p := range []string{"*", "admin.*", "admin.users.system_admin", "*.users.system_admin", "*.*.*"} {
-				_, err = e.dir.CreateRole(ctx, sys, identity.RoleInput{Name: "Escalate", Permissions: []string{p}})
+				_, err = e.roles.Create(ctx, sys, identity.RoleInput{Name: "Escalate", Permissions: []string{p}})
 				wantInvalid(t, err, "permissions")
-				_, err = e.dir.CreatePolicy(ctx, sys, identity.PolicyInput{Name: "Escalate", Permissions: []string{p}})
+				_, err = e.policies.Create(ctx, sys, identity.PolicyInput{Name: "Escalate", Permissions: []string{p}})
 				wantInvalid(t, err, "permissions")
 			}
 			// Setting system admin needs a system admin.
-			_, err = e.dir.SetSystemAdmin(ctx, e.owner, "", member.ID, true)
+			_, err = e.users.SetSystemAdmin(ctx, e.owner, "", member.ID, true)
 			wantKind(t, err, models.KindForbidden, "")
-			d, err := e.dir.SetSystemAdmin(ctx, sys, e.tenant.ID, member.ID, true)
+			d, err := e.users.SetSystemAdmin(ctx, sys, e.tenant.ID, member.ID, true)
 			if err != nil || !d.User.IsSystemAdmin {
 				t.Fatalf("grant: %v", err)
 			}
@@ -410,18 +427,18 @@ func TestDirectoryEscalation(t *testing.T) {
 				t.Error("grant not audited")
 			}
 			// Tenant principals cannot change a system admin.
-			_, err = e.dir.ForcePasswordChange(ctx, e.owner, member.ID)
+			_, err = e.users.ForcePasswordChange(ctx, e.owner, member.ID)
 			wantKind(t, err, models.KindForbidden, "")
-			_, err = e.dir.SetSystemAdmin(ctx, sys, "", member.ID, false)
+			_, err = e.users.SetSystemAdmin(ctx, sys, "", member.ID, false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if e.auditCount(t, identity.AuditSystemAdminRevoked, member.ID) != 1 {
 				t.Error("revoke not audited")
 			}
-			_, err = e.dir.SetSystemAdmin(ctx, sys, "bad", member.ID, true)
+			_, err = e.users.SetSystemAdmin(ctx, sys, "bad", member.ID, true)
 			wantInvalid(t, err, "tenant_id")
-			_, err = e.dir.SetSystemAdmin(ctx, sys, e.other.ID, member.ID, true)
+			_, err = e.users.SetSystemAdmin(ctx, sys, e.other.ID, member.ID, true)
 			wantKind(t, err, models.KindNotFound, "")
 		})
 	}
@@ -438,45 +455,45 @@ func TestDirectoryRolesAndPolicies(t *testing.T) {
 			e.owner.Perms = append(slices.Clone(e.owner.Perms), "tenant.*.crm.contacts.read", "tenant.*.reports.read",
 				"tenant.acme.warehouse.items.read", "tenant.acme.warehouse.items.update")
 
-			r, err := e.dir.CreateRole(ctx, e.owner, identity.RoleInput{Name: "CRM", Description: "crm", Permissions: []string{"tenant.*.crm.contacts.read", "tenant.*.crm.contacts.read"}})
+			r, err := e.roles.Create(ctx, e.owner, identity.RoleInput{Name: "CRM", Description: "crm", Permissions: []string{"tenant.*.crm.contacts.read", "tenant.*.crm.contacts.read"}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(r.Permissions) != 1 || r.TenantID == nil || *r.TenantID != e.tenant.ID {
 				t.Errorf("role %+v", r)
 			}
-			_, err = e.dir.CreateRole(ctx, e.owner, identity.RoleInput{Name: "CRM"})
+			_, err = e.roles.Create(ctx, e.owner, identity.RoleInput{Name: "CRM"})
 			wantKind(t, err, models.KindConflict, "name_taken")
-			_, err = e.dir.CreateRole(ctx, e.owner, identity.RoleInput{Name: "Bad", Permissions: []string{"Bad Perm"}})
+			_, err = e.roles.Create(ctx, e.owner, identity.RoleInput{Name: "Bad", Permissions: []string{"Bad Perm"}})
 			wantInvalid(t, err, "permissions")
-			_, err = e.dir.CreateRole(ctx, e.owner, identity.RoleInput{Name: ""})
+			_, err = e.roles.Create(ctx, e.owner, identity.RoleInput{Name: ""})
 			wantInvalid(t, err, "name")
-			_, err = e.dir.CreateRole(ctx, e.owner, identity.RoleInput{Name: "G", Global: true})
+			_, err = e.roles.Create(ctx, e.owner, identity.RoleInput{Name: "G", Global: true})
 			wantKind(t, err, models.KindForbidden, "")
 
 			sys := e.owner
 			sys.SystemAdmin = true
-			global, err := e.dir.CreateRole(ctx, sys, identity.RoleInput{Name: "Global Reader", Global: true, Permissions: []string{"tenant.*.reports.read"}})
+			global, err := e.roles.Create(ctx, sys, identity.RoleInput{Name: "Global Reader", Global: true, Permissions: []string{"tenant.*.reports.read"}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if global.TenantID != nil {
 				t.Fatal("global role has a tenant")
 			}
-			p, err := e.dir.CreatePolicy(ctx, e.owner, identity.PolicyInput{Name: "Warehouse", Permissions: []string{"tenant.acme.warehouse.items.read"}})
+			p, err := e.policies.Create(ctx, e.owner, identity.PolicyInput{Name: "Warehouse", Permissions: []string{"tenant.acme.warehouse.items.read"}})
 			if err != nil {
 				t.Fatal(err)
 			}
 
 			// The union: a tenant role, a global role, a direct policy.
 			for _, ref := range []string{r.ID, global.ID} {
-				if _, err := e.dir.AssignUserRole(ctx, e.owner, u.ID, ref); err != nil {
+				if _, err := e.members.AssignRole(ctx, e.owner, u.ID, ref); err != nil {
 					t.Fatal(err)
 				}
 			}
-			_, err = e.dir.AssignUserRole(ctx, e.owner, u.ID, r.ID)
+			_, err = e.members.AssignRole(ctx, e.owner, u.ID, r.ID)
 			wantKind(t, err, models.KindConflict, "role_already_assigned")
-			d, err := e.dir.AssignUserPolicy(ctx, e.owner, u.ID, p.ID)
+			d, err := e.members.AssignPolicy(ctx, e.owner, u.ID, p.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -489,56 +506,56 @@ func TestDirectoryRolesAndPolicies(t *testing.T) {
 			}
 
 			// Global roles: readable, assignable, not editable by the tenant.
-			roles, _ := e.dir.ListRoles(ctx, e.tenant.ID)
+			roles, _ := e.roles.List(ctx, e.tenant.ID)
 			if !slices.ContainsFunc(roles, func(x models.Role) bool { return x.ID == global.ID }) {
 				t.Error("global role not listed")
 			}
 			gname := "Mine now"
-			_, err = e.dir.UpdateRole(ctx, e.owner, global.ID, identity.RolePatch{Name: &gname})
+			_, err = e.roles.Update(ctx, e.owner, global.ID, identity.RolePatch{Name: &gname})
 			wantKind(t, err, models.KindForbidden, "")
-			err = e.dir.DeleteRole(ctx, e.owner, global.ID)
+			err = e.roles.Delete(ctx, e.owner, global.ID)
 			wantKind(t, err, models.KindForbidden, "")
 
 			// System roles: no rename, no delete; description is fine.
 			owner := e.role(t, e.tenant.ID, identity.RoleOwner)
 			newName := "Boss"
-			_, err = e.dir.UpdateRole(ctx, e.owner, owner.ID, identity.RolePatch{Name: &newName})
+			_, err = e.roles.Update(ctx, e.owner, owner.ID, identity.RolePatch{Name: &newName})
 			wantKind(t, err, models.KindConflict, "system_role")
 			desc := "The owners"
-			if _, err := e.dir.UpdateRole(ctx, e.owner, owner.ID, identity.RolePatch{Description: &desc}); err != nil {
+			if _, err := e.roles.Update(ctx, e.owner, owner.ID, identity.RolePatch{Description: &desc}); err != nil {
 				t.Fatal(err)
 			}
-			err = e.dir.DeleteRole(ctx, sys, owner.ID)
+			err = e.roles.Delete(ctx, sys, owner.ID)
 			wantKind(t, err, models.KindConflict, "system_role")
 
 			// Another tenant's roles and policies are not found.
 			otherRole := e.role(t, e.other.ID, identity.RoleMember)
-			_, err = e.dir.GetRole(ctx, e.tenant.ID, otherRole.ID)
+			_, err = e.roles.Get(ctx, e.tenant.ID, otherRole.ID)
 			wantKind(t, err, models.KindNotFound, "")
-			_, err = e.dir.UpdateRole(ctx, e.owner, otherRole.ID, identity.RolePatch{Description: &desc})
+			_, err = e.roles.Update(ctx, e.owner, otherRole.ID, identity.RolePatch{Description: &desc})
 			wantKind(t, err, models.KindNotFound, "")
 			otherPolicy := e.policy(t, e.other.ID, identity.DangerZonePolicy)
-			err = e.dir.DeletePolicy(ctx, sys, otherPolicy.ID)
+			err = e.policies.Delete(ctx, sys, otherPolicy.ID)
 			wantKind(t, err, models.KindNotFound, "")
 
 			// Update and delete a policy, a role; assignments go with them.
 			perms := []string{"tenant.acme.warehouse.items.read", "tenant.acme.warehouse.items.update"}
-			if p, err = e.dir.UpdatePolicy(ctx, e.owner, p.ID, identity.RolePatch{Permissions: &perms}); err != nil || len(p.Permissions) != 2 {
+			if p, err = e.policies.Update(ctx, e.owner, p.ID, identity.RolePatch{Permissions: &perms}); err != nil || len(p.Permissions) != 2 {
 				t.Fatalf("update policy: %v", err)
 			}
-			if _, err := e.dir.UnassignUserRole(ctx, e.owner, u.ID, global.ID); err != nil {
+			if _, err := e.members.UnassignRole(ctx, e.owner, u.ID, global.ID); err != nil {
 				t.Fatal(err)
 			}
-			_, err = e.dir.UnassignUserRole(ctx, e.owner, u.ID, global.ID)
+			_, err = e.members.UnassignRole(ctx, e.owner, u.ID, global.ID)
 			wantKind(t, err, models.KindNotFound, "")
-			err = e.dir.DeleteRole(ctx, e.owner, r.ID)
+			err = e.roles.Delete(ctx, e.owner, r.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := e.dir.DeletePolicy(ctx, e.owner, p.ID); err != nil {
+			if err := e.policies.Delete(ctx, e.owner, p.ID); err != nil {
 				t.Fatal(err)
 			}
-			got, _ := e.dir.GetUser(ctx, e.tenant.ID, u.ID)
+			got, _ := e.users.Get(ctx, e.tenant.ID, u.ID)
 			if len(got.Permissions) != 0 || len(got.Roles) != 0 || len(got.Policies) != 0 {
 				t.Errorf("after deletes: %v %v %v", got.Permissions, got.Roles, got.Policies)
 			}
@@ -561,42 +578,42 @@ func TestDirectoryCoverageRule(t *testing.T) {
 			payer := e.user(t, "acme", "payer@acme.example", identity.RoleMember)
 			sys := e.owner
 			sys.SystemAdmin = true
-			payouts, err := e.dir.CreatePolicy(ctx, sys, identity.PolicyInput{Name: "Payouts", Permissions: []string{"billing.payouts.approve"}})
+			payouts, err := e.policies.Create(ctx, sys, identity.PolicyInput{Name: "Payouts", Permissions: []string{"billing.payouts.approve"}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := e.dir.AssignUserPolicy(ctx, sys, payer.ID, payouts.ID); err != nil {
+			if _, err := e.members.AssignPolicy(ctx, sys, payer.ID, payouts.ID); err != nil {
 				t.Fatal(err)
 			}
 
 			// The Owner cannot make a policy of its tenant's whole namespace,
 			// nor of a permission outside the catalogue it does not hold.
 			for _, perm := range []string{"tenant.acme.*", "tenant.*", "billing.payouts.approve", "billing.*", "identity.*"} {
-				_, err := e.dir.CreatePolicy(ctx, e.owner, identity.PolicyInput{Name: "Mine " + perm, Permissions: []string{perm}})
+				_, err := e.policies.Create(ctx, e.owner, identity.PolicyInput{Name: "Mine " + perm, Permissions: []string{perm}})
 				if me := wantKind(t, err, models.KindForbidden, "forbidden"); me.RequiredPermission != perm {
 					t.Errorf("%s: required permission %q", perm, me.RequiredPermission)
 				}
 			}
-			_, err = e.dir.AssignUserPolicy(ctx, e.owner, e.owner.UserID, payouts.ID)
+			_, err = e.members.AssignPolicy(ctx, e.owner, e.owner.UserID, payouts.ID)
 			if me := wantKind(t, err, models.KindForbidden, "forbidden"); me.RequiredPermission != "billing.payouts.approve" {
 				t.Errorf("required permission %q", me.RequiredPermission)
 			}
 			// A Manager cannot change the e-mail (nor anything) of a user
 			// holding a permission outside the catalogue it lacks.
 			mail := "attacker@evil.example"
-			_, err = e.dir.UpdateUser(ctx, manager, payer.ID, identity.UserPatch{Email: &mail})
+			_, err = e.users.Update(ctx, manager, payer.ID, identity.UserPatch{Email: &mail})
 			if me := wantKind(t, err, models.KindForbidden, "forbidden"); me.RequiredPermission != "billing.payouts.approve" {
 				t.Errorf("required permission %q", me.RequiredPermission)
 			}
 			if got, _ := e.st.GetUser(ctx, e.tenant.ID, payer.ID); got.Email != "payer@acme.example" {
 				t.Errorf("e-mail changed to %s", got.Email)
 			}
-			_, err = e.dir.UnlockUser(ctx, manager, payer.ID)
+			_, err = e.users.Unlock(ctx, manager, payer.ID)
 			wantKind(t, err, models.KindForbidden, "forbidden")
 			// Holding the pattern is enough, wherever it came from.
 			payMgr := manager
 			payMgr.Perms = append(slices.Clone(manager.Perms), "billing.*")
-			if _, err := e.dir.UpdateUser(ctx, payMgr, payer.ID, identity.UserPatch{Email: &mail}); err != nil {
+			if _, err := e.users.Update(ctx, payMgr, payer.ID, identity.UserPatch{Email: &mail}); err != nil {
 				t.Fatalf("covering manager: %v", err)
 			}
 
@@ -607,26 +624,26 @@ func TestDirectoryCoverageRule(t *testing.T) {
 			dz.Elevated = func(context.Context) (bool, error) { return elevated, nil }
 			danger := e.policy(t, e.tenant.ID, identity.DangerZonePolicy)
 			member := e.user(t, "acme", "member@acme.example", identity.RoleMember)
-			_, err = e.dir.AssignUserPolicy(ctx, dz, member.ID, danger.ID)
+			_, err = e.members.AssignPolicy(ctx, dz, member.ID, danger.ID)
 			if me := wantKind(t, err, models.KindStepUpRequired, "step_up_required"); !identity.IsDangerAction(me.RequiredPermission) {
 				t.Errorf("required permission %q", me.RequiredPermission)
 			}
-			_, err = e.dir.CreateRole(ctx, dz, identity.RoleInput{Name: "Deleters", Permissions: []string{"identity.users.delete"}})
+			_, err = e.roles.Create(ctx, dz, identity.RoleInput{Name: "Deleters", Permissions: []string{"identity.users.delete"}})
 			wantKind(t, err, models.KindStepUpRequired, "step_up_required")
 			// Not elevated, a non-danger grant still works.
-			if _, err := e.dir.CreateRole(ctx, dz, identity.RoleInput{Name: "Readers", Permissions: []string{"identity.users.read"}}); err != nil {
+			if _, err := e.roles.Create(ctx, dz, identity.RoleInput{Name: "Readers", Permissions: []string{"identity.users.read"}}); err != nil {
 				t.Fatal(err)
 			}
 			elevated = true
-			if _, err := e.dir.AssignUserPolicy(ctx, dz, member.ID, danger.ID); err != nil {
+			if _, err := e.members.AssignPolicy(ctx, dz, member.ID, danger.ID); err != nil {
 				t.Fatalf("elevated: %v", err)
 			}
 			// Now member holds danger actions: changing it needs the step-up too.
 			elevated = false
 			name := "Member"
-			_, err = e.dir.UpdateUser(ctx, dz, member.ID, identity.UserPatch{Name: &name})
+			_, err = e.users.Update(ctx, dz, member.ID, identity.UserPatch{Name: &name})
 			wantKind(t, err, models.KindStepUpRequired, "step_up_required")
-			_, err = e.dir.UpdateUser(ctx, e.owner, member.ID, identity.UserPatch{Name: &name})
+			_, err = e.users.Update(ctx, e.owner, member.ID, identity.UserPatch{Name: &name})
 			wantKind(t, err, models.KindForbidden, "forbidden")
 		})
 	}

@@ -1,19 +1,27 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
-
-	"github.com/labstack/echo/v4"
+	"time"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
+	"github.com/labstack/echo/v4"
 )
+
+// RoleService is the roles of a tenant and the global roles (identity.Roles).
+type RoleService interface {
+	List(ctx context.Context, tenantID string) ([]models.Role, error)
+	Get(ctx context.Context, tenantID, id string) (*models.Role, error)
+	Create(ctx context.Context, a identity.Actor, in identity.RoleInput) (*models.Role, error)
+	Update(ctx context.Context, a identity.Actor, id string, in identity.RolePatch) (*models.Role, error)
+	Delete(ctx context.Context, a identity.Actor, id string) error
+}
 
 // The permission model of a tenant: its roles (and the global roles, which
 // tenant principals may read and assign but not edit) and its policies.
 func (s *Server) roleRoutes(e *echo.Echo) {
-	if s.Directory == nil {
-		return
-	}
 	s.api(e, http.MethodGet, "/api/roles", "identity.roles.read", true, s.apiListRoles)
 	s.api(e, http.MethodPost, "/api/roles", "identity.roles.create", true, s.apiCreateRole)
 	s.api(e, http.MethodGet, "/api/roles/:id", "identity.roles.read", true, s.apiGetRole)
@@ -35,7 +43,7 @@ type permissionSetPatch struct {
 }
 
 func (s *Server) apiListRoles(c echo.Context) error {
-	roles, err := s.Directory.ListRoles(c.Request().Context(), principal(c).TenantID)
+	roles, err := s.Roles.List(c.Request().Context(), principal(c).TenantID)
 	if err != nil {
 		return err
 	}
@@ -47,7 +55,7 @@ func (s *Server) apiListRoles(c echo.Context) error {
 }
 
 func (s *Server) apiGetRole(c echo.Context) error {
-	r, err := s.Directory.GetRole(c.Request().Context(), principal(c).TenantID, c.Param("id"))
+	r, err := s.Roles.Get(c.Request().Context(), principal(c).TenantID, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -69,7 +77,7 @@ func (s *Server) apiCreateRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.Directory.CreateRole(c.Request().Context(), a, identity.RoleInput{
+	r, err := s.Roles.Create(c.Request().Context(), a, identity.RoleInput{
 		Name: in.Name, Description: in.Description, Permissions: in.Permissions, Global: in.Global})
 	if err != nil {
 		return err
@@ -86,7 +94,7 @@ func (s *Server) apiUpdateRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.Directory.UpdateRole(c.Request().Context(), a, c.Param("id"), identity.RolePatch{
+	r, err := s.Roles.Update(c.Request().Context(), a, c.Param("id"), identity.RolePatch{
 		Name: in.Name, Description: in.Description, Permissions: in.Permissions})
 	if err != nil {
 		return err
@@ -99,77 +107,30 @@ func (s *Server) apiDeleteRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Directory.DeleteRole(c.Request().Context(), a, c.Param("id")); err != nil {
+	if err := s.Roles.Delete(c.Request().Context(), a, c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) apiListPolicies(c echo.Context) error {
-	ps, err := s.Directory.ListPolicies(c.Request().Context(), principal(c).TenantID)
-	if err != nil {
-		return err
-	}
-	out := make([]policyView, 0, len(ps))
-	for i := range ps {
-		out = append(out, viewPolicy(&ps[i]))
-	}
-	return c.JSON(http.StatusOK, map[string]any{"policies": out})
+// roleView is a role as the API shows it.
+type roleView struct {
+	ID          string    `json:"id"`
+	TenantID    *string   `json:"tenant_id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Permissions []string  `json:"permissions"`
+	System      bool      `json:"system"`
+	Global      bool      `json:"global"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
-func (s *Server) apiGetPolicy(c echo.Context) error {
-	p, err := s.Directory.GetPolicy(c.Request().Context(), principal(c).TenantID, c.Param("id"))
-	if err != nil {
-		return err
+func viewRole(r *models.Role) roleView {
+	perms := []string(r.Permissions)
+	if perms == nil {
+		perms = []string{}
 	}
-	return c.JSON(http.StatusOK, viewPolicy(p))
-}
-
-func (s *Server) apiCreatePolicy(c echo.Context) error {
-	var in struct {
-		Name        string   `json:"name"`
-		Description string   `json:"description"`
-		Permissions []string `json:"permissions"`
-	}
-	if err := bind(c, &in); err != nil {
-		return err
-	}
-	a, err := s.actor(c)
-	if err != nil {
-		return err
-	}
-	p, err := s.Directory.CreatePolicy(c.Request().Context(), a, identity.PolicyInput{
-		Name: in.Name, Description: in.Description, Permissions: in.Permissions})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, viewPolicy(p))
-}
-
-func (s *Server) apiUpdatePolicy(c echo.Context) error {
-	var in permissionSetPatch
-	if err := bind(c, &in); err != nil {
-		return err
-	}
-	a, err := s.actor(c)
-	if err != nil {
-		return err
-	}
-	p, err := s.Directory.UpdatePolicy(c.Request().Context(), a, c.Param("id"), identity.RolePatch{
-		Name: in.Name, Description: in.Description, Permissions: in.Permissions})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, viewPolicy(p))
-}
-
-func (s *Server) apiDeletePolicy(c echo.Context) error {
-	a, err := s.actor(c)
-	if err != nil {
-		return err
-	}
-	if err := s.Directory.DeletePolicy(c.Request().Context(), a, c.Param("id")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return roleView{ID: r.ID, TenantID: r.TenantID, Name: r.Name, Description: r.Description, Permissions: perms,
+		System: r.System, Global: r.TenantID == nil, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -11,12 +12,31 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
+// UserService is the users of a tenant (identity.Users).
+type UserService interface {
+	List(ctx context.Context, tenantID string, q identity.UserQuery) (*identity.UserPage, error)
+	Get(ctx context.Context, tenantID, id string) (*identity.UserDetail, error)
+	Create(ctx context.Context, a identity.Actor, in identity.NewUser) (*identity.CreatedUser, error)
+	Update(ctx context.Context, a identity.Actor, id string, in identity.UserPatch) (*identity.UserDetail, error)
+	Deactivate(ctx context.Context, a identity.Actor, id string) (*identity.UserDetail, error)
+	Delete(ctx context.Context, a identity.Actor, id string) error
+	ForcePasswordChange(ctx context.Context, a identity.Actor, id string) (*identity.UserDetail, error)
+	Unlock(ctx context.Context, a identity.Actor, id string) (*identity.UserDetail, error)
+	ResetTwoFactor(ctx context.Context, a identity.Actor, id string) (*identity.UserDetail, error)
+	SetSystemAdmin(ctx context.Context, a identity.Actor, tenantID, userID string, on bool) (*identity.UserDetail, error)
+}
+
+// MembershipService gives users roles and policies (identity.Memberships).
+type MembershipService interface {
+	AssignRole(ctx context.Context, a identity.Actor, userID, roleRef string) (*identity.UserDetail, error)
+	UnassignRole(ctx context.Context, a identity.Actor, userID, roleID string) (*identity.UserDetail, error)
+	AssignPolicy(ctx context.Context, a identity.Actor, userID, policyID string) (*identity.UserDetail, error)
+	UnassignPolicy(ctx context.Context, a identity.Actor, userID, policyID string) (*identity.UserDetail, error)
+}
+
 // The users of a tenant, managed by its administrators: the tenant is the
 // principal's, whatever the request names; another tenant's user is 404.
 func (s *Server) userRoutes(e *echo.Echo) {
-	if s.Directory == nil {
-		return
-	}
 	s.api(e, http.MethodGet, "/api/users", "identity.users.read", true, s.apiListUsers)
 	s.api(e, http.MethodPost, "/api/users", "identity.users.create", true, s.apiCreateUser)
 	s.api(e, http.MethodGet, "/api/users/:id", "identity.users.read", true, s.apiGetUser)
@@ -33,48 +53,6 @@ func (s *Server) userRoutes(e *echo.Echo) {
 	s.api(e, http.MethodPut, "/api/admin/users/:id/system-admin", "admin.users.system_admin", false, s.apiSetSystemAdmin)
 }
 
-// roleView is a role as the API shows it.
-type roleView struct {
-	ID          string    `json:"id"`
-	TenantID    *string   `json:"tenant_id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Permissions []string  `json:"permissions"`
-	System      bool      `json:"system"`
-	Global      bool      `json:"global"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
-
-func viewRole(r *models.Role) roleView {
-	perms := []string(r.Permissions)
-	if perms == nil {
-		perms = []string{}
-	}
-	return roleView{ID: r.ID, TenantID: r.TenantID, Name: r.Name, Description: r.Description, Permissions: perms,
-		System: r.System, Global: r.TenantID == nil, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-}
-
-// policyView is a policy as the API shows it.
-type policyView struct {
-	ID          string    `json:"id"`
-	TenantID    string    `json:"tenant_id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Permissions []string  `json:"permissions"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
-
-func viewPolicy(p *models.Policy) policyView {
-	perms := []string(p.Permissions)
-	if perms == nil {
-		perms = []string{}
-	}
-	return policyView{ID: p.ID, TenantID: p.TenantID, Name: p.Name, Description: p.Description, Permissions: perms,
-		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
-}
-
 // roleRef is a role as a user's listing names it.
 type roleRef struct {
 	ID     string `json:"id"`
@@ -82,9 +60,9 @@ type roleRef struct {
 	Global bool   `json:"global"`
 }
 
-// adminUserView is a user as its administrators see it: never a hash or a
+// managedUserView is a user as its administrators see it: never a hash or a
 // sealed secret.
-type adminUserView struct {
+type managedUserView struct {
 	ID                  string     `json:"id"`
 	TenantID            string     `json:"tenant_id"`
 	Email               string     `json:"email"`
@@ -104,9 +82,9 @@ type adminUserView struct {
 	UpdatedAt           time.Time  `json:"updated_at"`
 }
 
-func (s *Server) viewAdminUser(u *models.User, roles []models.Role) adminUserView {
+func (s *Server) viewManagedUser(u *models.User, roles []models.Role) managedUserView {
 	now := s.Now().UTC()
-	v := adminUserView{ID: u.ID, TenantID: u.TenantID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerified,
+	v := managedUserView{ID: u.ID, TenantID: u.TenantID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerified,
 		IsActive: u.IsActive, IsSystemAdmin: u.IsSystemAdmin, Locked: u.Locked(now), PINLocked: u.PINLockedUntil != nil && now.Before(*u.PINLockedUntil),
 		TwoFactorEnabled: u.TwoFactorEnabled(), ForcePasswordChange: u.ForcePasswordChange, PasswordChangedAt: u.PasswordChangedAt,
 		Roles: []roleRef{}, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
@@ -127,13 +105,13 @@ func (s *Server) viewAdminUser(u *models.User, roles []models.Role) adminUserVie
 
 // userDetailView adds the policies and the resolved permissions.
 type userDetailView struct {
-	adminUserView
+	managedUserView
 	Policies    []roleRef `json:"policies"`
 	Permissions []string  `json:"permissions"`
 }
 
 func (s *Server) viewUserDetail(d *identity.UserDetail) userDetailView {
-	v := userDetailView{adminUserView: s.viewAdminUser(d.User, d.Roles), Policies: []roleRef{}, Permissions: d.Permissions}
+	v := userDetailView{managedUserView: s.viewManagedUser(d.User, d.Roles), Policies: []roleRef{}, Permissions: d.Permissions}
 	for _, p := range d.Policies {
 		v.Policies = append(v.Policies, roleRef{ID: p.ID, Name: p.Name})
 	}
@@ -181,19 +159,19 @@ func (s *Server) apiListUsers(c echo.Context) error {
 	if len(fields) > 0 {
 		return models.ErrInvalid(fields)
 	}
-	page, err := s.Directory.ListUsers(c.Request().Context(), principal(c).TenantID, q)
+	page, err := s.Users.List(c.Request().Context(), principal(c).TenantID, q)
 	if err != nil {
 		return err
 	}
-	users := make([]adminUserView, 0, len(page.Users))
+	users := make([]managedUserView, 0, len(page.Users))
 	for i := range page.Users {
-		users = append(users, s.viewAdminUser(&page.Users[i], page.Roles[page.Users[i].ID]))
+		users = append(users, s.viewManagedUser(&page.Users[i], page.Roles[page.Users[i].ID]))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"users": users, "page": page.Page, "per_page": page.PerPage, "total": page.Total})
 }
 
 func (s *Server) apiGetUser(c echo.Context) error {
-	d, err := s.Directory.GetUser(c.Request().Context(), principal(c).TenantID, c.Param("id"))
+	d, err := s.Users.Get(c.Request().Context(), principal(c).TenantID, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -223,7 +201,7 @@ func (s *Server) apiCreateUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.Directory.CreateUser(c.Request().Context(), a, identity.NewDirectoryUser{
+	out, err := s.Users.Create(c.Request().Context(), a, identity.NewUser{
 		Email: in.Email, Name: in.Name, Password: in.Password, ForcePasswordChange: in.ForcePasswordChange, Roles: in.Roles})
 	if err != nil {
 		return err
@@ -251,7 +229,7 @@ func (s *Server) apiUpdateUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.Directory.UpdateUser(c.Request().Context(), a, c.Param("id"), identity.UserPatch{Name: in.Name, Email: in.Email, IsActive: in.IsActive})
+	d, err := s.Users.Update(c.Request().Context(), a, c.Param("id"), identity.UserPatch{Name: in.Name, Email: in.Email, IsActive: in.IsActive})
 	if err != nil {
 		return err
 	}
@@ -273,25 +251,25 @@ func (s *Server) userAction(c echo.Context, fn func(a identity.Actor, id string)
 
 func (s *Server) apiDeactivateUser(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.DeactivateUser(c.Request().Context(), a, id)
+		return s.Users.Deactivate(c.Request().Context(), a, id)
 	})
 }
 
 func (s *Server) apiForcePasswordChange(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.ForcePasswordChange(c.Request().Context(), a, id)
+		return s.Users.ForcePasswordChange(c.Request().Context(), a, id)
 	})
 }
 
 func (s *Server) apiUnlockUser(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.UnlockUser(c.Request().Context(), a, id)
+		return s.Users.Unlock(c.Request().Context(), a, id)
 	})
 }
 
 func (s *Server) apiResetUser2FA(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.ResetTwoFactor(c.Request().Context(), a, id)
+		return s.Users.ResetTwoFactor(c.Request().Context(), a, id)
 	})
 }
 
@@ -300,7 +278,7 @@ func (s *Server) apiDeleteUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Directory.DeleteUser(c.Request().Context(), a, c.Param("id")); err != nil {
+	if err := s.Users.Delete(c.Request().Context(), a, c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -317,25 +295,25 @@ func (s *Server) apiAssignUserRole(c echo.Context) error {
 		return models.ErrInvalid(map[string]string{"role_id": "Required."})
 	}
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.AssignUserRole(c.Request().Context(), a, id, in.RoleID)
+		return s.Memberships.AssignRole(c.Request().Context(), a, id, in.RoleID)
 	})
 }
 
 func (s *Server) apiUnassignUserRole(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.UnassignUserRole(c.Request().Context(), a, id, c.Param("role_id"))
+		return s.Memberships.UnassignRole(c.Request().Context(), a, id, c.Param("role_id"))
 	})
 }
 
 func (s *Server) apiAssignUserPolicy(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.AssignUserPolicy(c.Request().Context(), a, id, c.Param("policy_id"))
+		return s.Memberships.AssignPolicy(c.Request().Context(), a, id, c.Param("policy_id"))
 	})
 }
 
 func (s *Server) apiUnassignUserPolicy(c echo.Context) error {
 	return s.userAction(c, func(a identity.Actor, id string) (*identity.UserDetail, error) {
-		return s.Directory.UnassignUserPolicy(c.Request().Context(), a, id, c.Param("policy_id"))
+		return s.Memberships.UnassignPolicy(c.Request().Context(), a, id, c.Param("policy_id"))
 	})
 }
 
@@ -357,7 +335,7 @@ func (s *Server) apiSetSystemAdmin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.Directory.SetSystemAdmin(c.Request().Context(), a, in.TenantID, c.Param("id"), *in.IsSystemAdmin)
+	d, err := s.Users.SetSystemAdmin(c.Request().Context(), a, in.TenantID, c.Param("id"), *in.IsSystemAdmin)
 	if err != nil {
 		return err
 	}

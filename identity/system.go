@@ -15,7 +15,8 @@ func SystemPrincipal(tenantID string) Principal {
 	return Principal{Kind: PrincipalSystem, SystemAdmin: true, TenantID: tenantID, UserID: SystemActorID}
 }
 
-// SystemActor is SystemPrincipal as the Directory's actor.
+// SystemActor is SystemPrincipal as the Actor every service takes, with
+// SystemMeta.
 func SystemActor(tenantID string) Actor {
 	return Actor{Principal: SystemPrincipal(tenantID), Meta: SystemMeta()}
 }

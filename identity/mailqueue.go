@@ -208,3 +208,15 @@ func (q *MailQueue) Run(ctx context.Context) {
 		timer.Reset(next)
 	}
 }
+
+// Message is one e-mail.
+type Message struct {
+	To      string
+	Subject string
+	Text    string
+}
+
+// Mailer sends e-mail: to the log by default, over SMTP when configured.
+type Mailer interface {
+	Send(ctx context.Context, m Message) error
+}

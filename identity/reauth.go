@@ -3,104 +3,12 @@ package identity
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/identityd/identityd/models"
 )
-
-// Rate limits that do not punish success (issue 8 §3). Every credential
-// check (password login, the re-checked password of a signed-in user, a
-// second factor, a PIN, a reset code) runs through one attempt:
-//
-//   - per (IP, account): l's budget of attempts; a success clears the pair,
-//     so a user who signs in again and again is never throttled;
-//   - per IP: failures only, under Config.IPFailureLimit, so credential
-//     stuffing across many accounts from one address is still throttled
-//     while a hundred colleagues behind one NAT all sign in;
-//   - per account: the lockout (MaxFailedLogins → LockoutDuration), counted
-//     in one SQL statement by the callers.
-//
-// The per-IP budget is read before the attempt and taken after a failure:
-// concurrent attempts can overrun it by at most the number in flight.
-type attempt struct {
-	a    *Accounts
-	l    Limit
-	ip   string
-	pair string
-}
-
-// beginAttempt checks the IP's failure budget and takes one attempt of the
-// (IP, account) pair; account "" skips the pair (nothing to key it on yet).
-func (a *Accounts) beginAttempt(ctx context.Context, l Limit, ip, account string) (*attempt, error) {
-	at := &attempt{a: a, l: l, ip: ip}
-	if a.Limiter == nil {
-		return at, nil
-	}
-	if f := a.ipFailureLimit(); f.Rate > 0 && f.Period > 0 {
-		ok, retry, err := a.Limiter.Peek(ctx, l.Name+":ipfail:"+ip, f)
-		if err != nil {
-			return nil, models.ErrInternal(fmt.Errorf("rate limit %s: %w", l.Name, err))
-		}
-		if !ok {
-			return nil, models.ErrRateLimited(retry)
-		}
-	}
-	if account != "" && l.Rate > 0 && l.Period > 0 {
-		at.pair = l.Name + ":pair:" + ip + ":" + account
-		ok, retry, err := a.Limiter.Allow(ctx, at.pair, l)
-		if err != nil {
-			return nil, models.ErrInternal(fmt.Errorf("rate limit %s: %w", l.Name, err))
-		}
-		if !ok {
-			return nil, models.ErrRateLimited(retry)
-		}
-	}
-	return at, nil
-}
-
-// succeeded clears the pair's counter.
-func (at *attempt) succeeded(ctx context.Context) {
-	if at == nil || at.a.Limiter == nil || at.pair == "" {
-		return
-	}
-	if err := at.a.Limiter.Reset(ctx, at.pair); err != nil {
-		at.a.log().WarnContext(ctx, "clear rate limit", "limit", at.l.Name, "err", err)
-	}
-}
-
-// finish records the outcome of the attempt: a success clears the pair,
-// a refusal counts as a failure (an internal error is neither).
-func (at *attempt) finish(ctx context.Context, err error) {
-	switch {
-	case err == nil:
-		at.succeeded(ctx)
-	case !models.IsKind(err, models.KindInternal):
-		at.failed(ctx)
-	}
-}
-
-// failed counts one failure against the IP's budget.
-func (at *attempt) failed(ctx context.Context) {
-	if at == nil || at.a.Limiter == nil {
-		return
-	}
-	f := at.a.ipFailureLimit()
-	if f.Rate <= 0 || f.Period <= 0 {
-		return
-	}
-	if _, _, err := at.a.Limiter.Allow(ctx, at.l.Name+":ipfail:"+at.ip, f); err != nil {
-		at.a.log().WarnContext(ctx, "count failure", "limit", at.l.Name, "err", err)
-	}
-}
-
-func (a *Accounts) ipFailureLimit() Limit {
-	f := a.Config.IPFailureLimit
-	f.Name = "ipfail"
-	return f
-}
 
 // ErrImpersonationForbidden is the answer to an impersonation token that
 // tries to change the user's credentials or security settings, or to step up.
@@ -161,18 +69,6 @@ func (a *Accounts) verifyPassword(ctx context.Context, p Principal, password str
 	return user, nil
 }
 
-// stepUpFlag is what a step-up leaves in the shared cache: until when, and
-// with which method.
-func stepUpFlag(until time.Time, method string) []byte {
-	return []byte(until.Format(time.RFC3339Nano) + "|" + method)
-}
-
-func parseStepUpFlag(v []byte) (time.Time, string, bool) {
-	ts, method, _ := strings.Cut(string(v), "|")
-	until, err := time.Parse(time.RFC3339Nano, ts)
-	return until, method, err == nil
-}
-
 // proveForFactorChange is the rule of every factor enrolment or change
 // (TOTP set-up and confirmation, e-mail codes, PIN, recovery codes): the
 // current password now, or a step-up done with the password in this
@@ -218,59 +114,4 @@ func (a *Accounts) checkActive(ctx context.Context, user *models.User) error {
 		return ErrTenantSuspended()
 	}
 	return nil
-}
-
-// ActiveUser returns the user of a bearer token, or an error when the user
-// no longer exists, is deactivated, or its tenant is suspended.
-func (a *Accounts) ActiveUser(ctx context.Context, tenantID, userID string) (*models.User, error) {
-	u, suspended, err := a.Store.GetUserAndTenantState(ctx, tenantID, userID)
-	if err != nil {
-		return nil, err
-	}
-	if !u.IsActive {
-		return nil, errInactive()
-	}
-	if suspended {
-		return nil, ErrTenantSuspended()
-	}
-	return u, nil
-}
-
-// ClientAuthGate refuses a client-secret check (with a RateLimited error)
-// when the client id or the address has spent its failure budget. The
-// Hasher asks it only for secrets its verified cache does not know, so a
-// correct, cached client is never refused by someone else's failures.
-func (a *Accounts) ClientAuthGate(ctx context.Context, clientID, ip string) error {
-	l := a.Config.ClientAuthFailureLimit
-	if a.Limiter == nil || l.Rate <= 0 || l.Period <= 0 {
-		return nil
-	}
-	for _, k := range []string{"client:" + clientID, "ip:" + ip} {
-		ok, retry, err := a.Limiter.Peek(ctx, "client_auth:"+k, l)
-		if err != nil {
-			if models.IsUnavailable(err) {
-				// Fail closed, but say why: a 503, never an unlimited guess.
-				return fmt.Errorf("rate limit client auth: %w", err)
-			}
-			return models.ErrInternal(fmt.Errorf("rate limit client auth: %w", err))
-		}
-		if !ok {
-			return models.ErrRateLimited(retry)
-		}
-	}
-	return nil
-}
-
-// ClientAuthFailed counts one failed client authentication against the
-// client id and the address.
-func (a *Accounts) ClientAuthFailed(ctx context.Context, clientID, ip string) {
-	l := a.Config.ClientAuthFailureLimit
-	if a.Limiter == nil || l.Rate <= 0 || l.Period <= 0 {
-		return
-	}
-	for _, k := range []string{"client:" + clientID, "ip:" + ip} {
-		if _, _, err := a.Limiter.Allow(ctx, "client_auth:"+k, l); err != nil {
-			a.log().WarnContext(ctx, "count client auth failure", "err", err)
-		}
-	}
 }

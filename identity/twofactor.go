@@ -32,66 +32,6 @@ func errInvalidCode() *models.Error {
 	return models.NewError(models.KindUnauthenticated, "invalid_code", "The code is not correct.", nil)
 }
 
-// VerifyInput is the second step of a login.
-type VerifyInput struct {
-	Challenge    string
-	Code         string // a TOTP or e-mail code
-	RecoveryCode string
-	TrustDevice  bool
-	Meta         Meta
-}
-
-// VerifySecondFactor checks the code of a 2FA challenge and completes the
-// login. Each challenge allows MaxCodeAttempts tries, claimed atomically.
-func (a *Accounts) VerifySecondFactor(ctx context.Context, in VerifyInput) (*LoginResult, error) {
-	first, err := a.beginAttempt(ctx, a.Config.TwoFactorLimit, in.Meta.IP, "")
-	if err != nil {
-		return nil, err
-	}
-	c, user, data, err := a.loadChallenge(ctx, in.Challenge, models.ChallengeTwoFactor)
-	if err != nil {
-		first.failed(ctx)
-		return nil, err
-	}
-	at, err := a.beginAttempt(ctx, a.Config.TwoFactorLimit, in.Meta.IP, "user:"+user.ID)
-	if err != nil {
-		return nil, err
-	}
-	ok, err := a.Store.ClaimChallengeAttempt(ctx, c.ID, a.Config.MaxCodeAttempts)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		at.failed(ctx)
-		return nil, models.NewError(models.KindUnauthenticated, "invalid_challenge", "Too many wrong codes. Sign in again.", nil)
-	}
-	method, ok, err := a.checkSecondFactor(ctx, user, in.Code, in.RecoveryCode)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		at.failed(ctx)
-		a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FAFailed, Meta: in.Meta, Metadata: map[string]any{"method": method}})
-		return nil, errInvalidCode()
-	}
-	at.succeeded(ctx)
-	if consumed, err := a.Store.ConsumeChallenge(ctx, c.ID); err != nil {
-		return nil, err
-	} else if !consumed {
-		return nil, models.NewError(models.KindUnauthenticated, "invalid_challenge", "This sign-in step was already completed.", nil)
-	}
-	a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FAVerified, Meta: in.Meta, Metadata: map[string]any{"method": method}})
-	if method == "recovery_code" {
-		left, _ := a.Store.CountRecoveryCodes(ctx, user.TenantID, user.ID)
-		a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FARecoveryUsed, Meta: in.Meta, Metadata: map[string]any{"remaining": left}})
-	}
-	data.AMR = append(data.AMR, "otp")
-	if method == "recovery_code" {
-		data.AMR = append(data.AMR[:len(data.AMR)-1], "otp", "recovery")
-	}
-	return a.complete(ctx, user, data, in.TrustDevice, in.Meta)
-}
-
 // checkSecondFactor verifies a recovery code, or a TOTP or e-mail code.
 func (a *Accounts) checkSecondFactor(ctx context.Context, user *models.User, code, recovery string) (string, bool, error) {
 	if strings.TrimSpace(recovery) != "" {
@@ -305,26 +245,6 @@ func (a *Accounts) EnableEmailTwoFactor(ctx context.Context, p Principal, passwo
 	return codes, nil
 }
 
-// ResendEmailCode sends a fresh e-mail code for a pending 2FA challenge.
-func (a *Accounts) ResendEmailCode(ctx context.Context, challenge string, meta Meta) error {
-	at, err := a.beginAttempt(ctx, a.Config.TwoFactorLimit, meta.IP, "")
-	if err != nil {
-		return err
-	}
-	_, user, _, err := a.loadChallenge(ctx, challenge, models.ChallengeTwoFactor)
-	if err != nil {
-		at.failed(ctx)
-		return err
-	}
-	if !user.Email2FAEnabled {
-		return models.NewError(models.KindConflict, "email_2fa_not_enabled", "E-mail codes are not this account's second factor.", nil)
-	}
-	if err := a.limit(ctx, a.Config.TwoFactorLimit, "send:"+user.ID); err != nil {
-		return err
-	}
-	return a.sendEmailCode(ctx, user, "2fa")
-}
-
 // sendEmailCode creates a 6-digit code (stored as a keyed hash) and mails it.
 func (a *Accounts) sendEmailCode(ctx context.Context, user *models.User, purpose string) error {
 	code, err := randomDigits(6)
@@ -414,4 +334,26 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
+}
+
+// verifyEmailCode claims one attempt of the latest code of purpose and
+// compares it, without consuming it: the caller consumes it (by id) in the
+// transaction of what the code allows.
+func (a *Accounts) verifyEmailCode(ctx context.Context, user *models.User, purpose, code string) (string, bool, error) {
+	c, err := a.Store.LatestEmailCode(ctx, user.TenantID, user.ID, purpose)
+	if err != nil {
+		if models.IsKind(err, models.KindNotFound) {
+			return "", false, nil
+		}
+		return "", false, err
+	}
+	ok, err := a.Store.ClaimEmailCodeAttempt(ctx, c.ID, a.Config.MaxCodeAttempts)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	want := a.emailCodeHash(user.ID, purpose, code)
+	if subtle.ConstantTimeCompare([]byte(want), []byte(c.CodeHash)) != 1 {
+		return "", false, nil
+	}
+	return c.ID, true, nil
 }

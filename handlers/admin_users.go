@@ -44,7 +44,7 @@ func (s *Server) dirActor(c echo.Context) (identity.Actor, error) {
 		return identity.Actor{}, err
 	}
 	return identity.Actor{Principal: p, Perms: perms, Meta: meta(c), Elevated: func(ctx context.Context) (bool, error) {
-		ok, _, err := s.Authorizer.StepUpStatus(ctx, p)
+		ok, _, err := s.StepUp.Status(ctx, p)
 		return ok, err
 	}}, nil
 }

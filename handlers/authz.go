@@ -101,8 +101,8 @@ func (s *Server) resolvePrincipal(c echo.Context) (identity.Principal, error) {
 		// The user must still be active in a live tenant. System
 		// administration is read from the user row on every request (never
 		// from the token), and an impersonation token never carries it.
-		if s.Accounts != nil {
-			u, err := s.Accounts.ActiveUser(ctx, p.TenantID, p.UserID)
+		if s.Login != nil {
+			u, err := s.Login.ActiveUser(ctx, p.TenantID, p.UserID)
 			if err != nil {
 				if models.IsKind(err, models.KindInternal) {
 					return identity.Principal{}, err
@@ -160,7 +160,7 @@ func (s *Server) require(permission string) echo.MiddlewareFunc {
 				return &models.Error{Kind: models.KindStepUpRequired, Code: "step_up_required",
 					Msg: "This action needs a recent re-authentication.", RequiredPermission: permission,
 					StepUp: &models.StepUpInfo{RequestEndpoint: "/api/auth/step-up", StatusEndpoint: "/api/auth/step-up/status",
-						TTLSeconds: int(s.Authorizer.StepUpTTL.Seconds())}}
+						TTLSeconds: int(s.StepUp.TTL().Seconds())}}
 			}
 			if !d.Allowed {
 				return &models.Error{Kind: models.KindForbidden, Code: "forbidden",
@@ -197,16 +197,16 @@ func (s *Server) apiStepUp(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	until, err := s.Authorizer.StepUp(c.Request().Context(), principal(c), identity.StepUpInput{
+	until, err := s.StepUp.Elevate(c.Request().Context(), principal(c), identity.StepUpInput{
 		Password: in.Password, PIN: in.PIN, Code: in.Code, Reason: in.Reason, Meta: meta(c)})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"elevated": true, "expires_at": until, "ttl_seconds": int(s.Authorizer.StepUpTTL.Seconds())})
+	return c.JSON(http.StatusOK, map[string]any{"elevated": true, "expires_at": until, "ttl_seconds": int(s.StepUp.TTL().Seconds())})
 }
 
 func (s *Server) apiStepUpStatus(c echo.Context) error {
-	ok, until, err := s.Authorizer.StepUpStatus(c.Request().Context(), principal(c))
+	ok, until, err := s.StepUp.Status(c.Request().Context(), principal(c))
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (s *Server) apiStepUpStatus(c echo.Context) error {
 }
 
 func (s *Server) apiEndStepUp(c echo.Context) error {
-	if err := s.Authorizer.EndStepUp(c.Request().Context(), principal(c)); err != nil {
+	if err := s.StepUp.End(c.Request().Context(), principal(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -43,12 +44,20 @@ type HealthCheck struct {
 	Check func(ctx context.Context) error
 }
 
-// Deps are what the HTTP layer needs.
+// Deps are what the HTTP layer needs. The account services (Login through
+// ClientAuth) are required: New names a missing one.
 type Deps struct {
 	Issuer     string
 	Provider   *oauth.Provider
-	Accounts   *identity.Accounts
-	Authorizer *identity.Authorizer
+	Login      LoginService
+	Account    AccountService
+	Password   PasswordService
+	TwoFactor  TwoFactorService
+	PIN        PINService
+	Sessions   SessionService
+	StepUp     StepUpService
+	Authorizer PermissionService
+	ClientAuth ClientAuthLimiter
 	Directory  *identity.Directory
 	Machines   MachineAuth
 	Activity   ActivityCache
@@ -96,6 +105,18 @@ const maxFormBytes = 64 << 10
 
 // New builds the echo instance with every route.
 func New(d Deps) (*echo.Echo, error) {
+	for _, dep := range []struct {
+		name    string
+		missing bool
+	}{
+		{"Login", d.Login == nil}, {"Account", d.Account == nil}, {"Password", d.Password == nil},
+		{"TwoFactor", d.TwoFactor == nil}, {"PIN", d.PIN == nil}, {"Sessions", d.Sessions == nil},
+		{"StepUp", d.StepUp == nil}, {"Authorizer", d.Authorizer == nil}, {"ClientAuth", d.ClientAuth == nil},
+	} {
+		if dep.missing {
+			return nil, fmt.Errorf("handlers: Deps.%s is required", dep.name)
+		}
+	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}

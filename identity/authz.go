@@ -10,24 +10,35 @@ import (
 
 // AuthzStore is what the Authorizer needs from storage.
 type AuthzStore interface {
+	// ResolvePermissions returns every permission the principal (a user or
+	// a service account of the tenant) holds through its roles and
+	// policies; none for an unknown principal.
 	ResolvePermissions(ctx context.Context, tenantID, principalID string) ([]string, error)
 }
 
 // Authorizer answers what a principal may do: one permission resolver with
-// dotted globs, and the step-up gate for danger actions.
+// dotted globs, and the step-up gate for danger actions (it reads the
+// flags StepUp writes).
 type Authorizer struct {
-	Store     AuthzStore
-	Cache     StepUpCache
-	Accounts  *Accounts
-	StepUpTTL time.Duration
-	Now       func() time.Time
+	store   AuthzStore
+	stepUps StepUpCache
+	clock   func() time.Time
 }
 
-func (z *Authorizer) now() time.Time {
-	if z.Now != nil {
-		return z.Now().UTC()
+// AuthorizerDeps are what NewAuthorizer needs; every field is required.
+type AuthorizerDeps struct {
+	Store AuthzStore
+	// StepUps is where StepUp leaves its flags.
+	StepUps StepUpCache
+	Now     func() time.Time
+}
+
+// NewAuthorizer builds the Authorizer.
+func NewAuthorizer(d AuthorizerDeps) (*Authorizer, error) {
+	if err := requireDeps("NewAuthorizer", need{"Store", d.Store == nil}, need{"StepUps", d.StepUps == nil}, need{"Now", d.Now == nil}); err != nil {
+		return nil, err
 	}
-	return time.Now().UTC()
+	return &Authorizer{store: d.Store, stepUps: d.StepUps, clock: d.Now}, nil
 }
 
 // Permissions resolves the principal's grants (once per request: callers keep
@@ -36,7 +47,7 @@ func (z *Authorizer) Permissions(ctx context.Context, p Principal) (PermissionSe
 	if p.SystemAdmin {
 		return PermissionSet{"*"}, nil
 	}
-	perms, err := z.Store.ResolvePermissions(ctx, p.TenantID, p.UserID)
+	perms, err := z.store.ResolvePermissions(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +75,7 @@ func (z *Authorizer) Decide(ctx context.Context, p Principal, perms PermissionSe
 		return Decision{Allowed: false, Reason: "missing_permission"}, nil
 	}
 	if IsDangerAction(permission) && p.Kind != models.PrincipalServiceAccount {
-		elevated, _, err := z.StepUpStatus(ctx, p)
+		elevated, _, err := stepUpStatus(ctx, z.stepUps, z.clock().UTC(), p)
 		if err != nil {
 			return Decision{}, err
 		}

@@ -37,7 +37,7 @@ type Limiter interface {
 // The per-IP budget is read before the attempt and taken after a failure:
 // concurrent attempts can overrun it by at most the number in flight.
 type attempt struct {
-	a    *Accounts
+	c    *credentials
 	l    Limit
 	ip   string
 	pair string
@@ -45,13 +45,10 @@ type attempt struct {
 
 // beginAttempt checks the IP's failure budget and takes one attempt of the
 // (IP, account) pair; account "" skips the pair (nothing to key it on yet).
-func (a *Accounts) beginAttempt(ctx context.Context, l Limit, ip, account string) (*attempt, error) {
-	at := &attempt{a: a, l: l, ip: ip}
-	if a.Limiter == nil {
-		return at, nil
-	}
-	if f := a.ipFailureLimit(); f.Rate > 0 && f.Period > 0 {
-		ok, retry, err := a.Limiter.Peek(ctx, l.Name+":ipfail:"+ip, f)
+func (c *credentials) beginAttempt(ctx context.Context, l Limit, ip, account string) (*attempt, error) {
+	at := &attempt{c: c, l: l, ip: ip}
+	if f := c.ipFailureLimit(); f.Rate > 0 && f.Period > 0 {
+		ok, retry, err := c.limiter.Peek(ctx, l.Name+":ipfail:"+ip, f)
 		if err != nil {
 			return nil, models.ErrInternal(fmt.Errorf("rate limit %s: %w", l.Name, err))
 		}
@@ -61,7 +58,7 @@ func (a *Accounts) beginAttempt(ctx context.Context, l Limit, ip, account string
 	}
 	if account != "" && l.Rate > 0 && l.Period > 0 {
 		at.pair = l.Name + ":pair:" + ip + ":" + account
-		ok, retry, err := a.Limiter.Allow(ctx, at.pair, l)
+		ok, retry, err := c.limiter.Allow(ctx, at.pair, l)
 		if err != nil {
 			return nil, models.ErrInternal(fmt.Errorf("rate limit %s: %w", l.Name, err))
 		}
@@ -74,11 +71,11 @@ func (a *Accounts) beginAttempt(ctx context.Context, l Limit, ip, account string
 
 // succeeded clears the pair's counter.
 func (at *attempt) succeeded(ctx context.Context) {
-	if at == nil || at.a.Limiter == nil || at.pair == "" {
+	if at == nil || at.pair == "" {
 		return
 	}
-	if err := at.a.Limiter.Reset(ctx, at.pair); err != nil {
-		at.a.log().WarnContext(ctx, "clear rate limit", "limit", at.l.Name, "err", err)
+	if err := at.c.limiter.Reset(ctx, at.pair); err != nil {
+		at.c.log.WarnContext(ctx, "clear rate limit", "limit", at.l.Name, "err", err)
 	}
 }
 
@@ -95,30 +92,27 @@ func (at *attempt) finish(ctx context.Context, err error) {
 
 // failed counts one failure against the IP's budget.
 func (at *attempt) failed(ctx context.Context) {
-	if at == nil || at.a.Limiter == nil {
+	if at == nil {
 		return
 	}
-	f := at.a.ipFailureLimit()
+	f := at.c.ipFailureLimit()
 	if f.Rate <= 0 || f.Period <= 0 {
 		return
 	}
-	if _, _, err := at.a.Limiter.Allow(ctx, at.l.Name+":ipfail:"+at.ip, f); err != nil {
-		at.a.log().WarnContext(ctx, "count failure", "limit", at.l.Name, "err", err)
+	if _, _, err := at.c.limiter.Allow(ctx, at.l.Name+":ipfail:"+at.ip, f); err != nil {
+		at.c.log.WarnContext(ctx, "count failure", "limit", at.l.Name, "err", err)
 	}
 }
 
-func (a *Accounts) ipFailureLimit() Limit {
-	f := a.Config.IPFailureLimit
+func (c *credentials) ipFailureLimit() Limit {
+	f := c.cfg.IPFailureLimit
 	f.Name = "ipfail"
 	return f
 }
 
-func (a *Accounts) limit(ctx context.Context, l Limit, keys ...string) error {
-	if a.Limiter == nil {
-		return nil
-	}
+func (c *credentials) limit(ctx context.Context, l Limit, keys ...string) error {
 	for _, k := range keys {
-		ok, retry, err := a.Limiter.Allow(ctx, l.Name+":"+k, l)
+		ok, retry, err := c.limiter.Allow(ctx, l.Name+":"+k, l)
 		if err != nil {
 			return models.ErrInternal(fmt.Errorf("rate limit %s: %w", l.Name, err))
 		}

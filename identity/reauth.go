@@ -29,41 +29,41 @@ func errAccountLocked(until, now time.Time) *models.Error {
 // user (password change, recovery codes, PIN, e-mail 2FA, 2FA disable,
 // step-up, factor enrolment): throttled like login, and a wrong password
 // counts towards the account's lockout exactly as a failed login does.
-func (a *Accounts) verifyPassword(ctx context.Context, p Principal, password string, meta Meta) (*models.User, error) {
+func (c *credentials) verifyPassword(ctx context.Context, p Principal, password string, meta Meta) (*models.User, error) {
 	if p.ActorID != "" {
 		return nil, ErrImpersonationForbidden()
 	}
-	user, err := a.Store.GetUser(ctx, p.TenantID, p.UserID)
+	user, err := c.store.GetUser(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
-	at, err := a.beginAttempt(ctx, a.Config.LoginLimit, meta.IP, "user:"+user.ID)
+	at, err := c.beginAttempt(ctx, c.cfg.LoginLimit, meta.IP, "user:"+user.ID)
 	if err != nil {
 		return nil, err
 	}
-	now := a.now()
+	now := c.now()
 	if user.Locked(now) {
 		return nil, errAccountLocked(*user.LockedUntil, now)
 	}
 	if len(password) > maxPasswordBytes || bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(password)) != nil {
 		at.failed(ctx)
-		res, err := a.Store.RecordLoginFailure(ctx, user.TenantID, user.ID, a.Config.MaxFailedLogins, a.Config.LockoutDuration)
+		res, err := c.store.RecordLoginFailure(ctx, user.TenantID, user.ID, c.cfg.MaxFailedLogins, c.cfg.LockoutDuration)
 		if err != nil {
 			return nil, err
 		}
-		a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: meta,
+		c.recordOutside(ctx, p, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: meta,
 			Metadata: map[string]any{"reason": "bad_password", "purpose": "reauthentication", "failures": res.Failures}})
 		if res.JustLocked {
-			a.onLocked(ctx, user, *res.LockedUntil, meta)
+			c.onLocked(ctx, p, user, *res.LockedUntil, meta)
 		}
 		return nil, errInvalidPassword()
 	}
-	ok, err := a.Store.ClearLoginFailures(ctx, user.TenantID, user.ID)
+	ok, err := c.store.ClearLoginFailures(ctx, user.TenantID, user.ID)
 	if err != nil {
 		return nil, err
 	}
 	if !ok { // locked by a concurrent failure after we read the user
-		return nil, errAccountLocked(now.Add(a.Config.LockoutDuration), now)
+		return nil, errAccountLocked(now.Add(c.cfg.LockoutDuration), now)
 	}
 	at.succeeded(ctx)
 	return user, nil
@@ -74,20 +74,20 @@ func (a *Accounts) verifyPassword(ctx context.Context, p Principal, password str
 // current password now, or a step-up done with the password in this
 // session. A bearer token alone, or a step-up with another factor, is not
 // enough; an impersonation token never is.
-func (a *Accounts) proveForFactorChange(ctx context.Context, p Principal, password string, meta Meta) (*models.User, error) {
+func (c *credentials) proveForFactorChange(ctx context.Context, p Principal, password string, meta Meta) (*models.User, error) {
 	if p.ActorID != "" {
 		return nil, ErrImpersonationForbidden()
 	}
 	if password != "" {
-		return a.verifyPassword(ctx, p, password, meta)
+		return c.verifyPassword(ctx, p, password, meta)
 	}
-	if a.StepUps != nil && p.SessionID != "" {
-		v, ok, err := a.StepUps.Get(ctx, stepUpKey(p))
+	if c.stepUps != nil && p.SessionID != "" {
+		v, ok, err := c.stepUps.Get(ctx, stepUpKey(p))
 		if err != nil {
 			return nil, models.ErrInternal(fmt.Errorf("step-up flag: %w", err))
 		}
-		if until, method, parsed := parseStepUpFlag(v); ok && parsed && method == "password" && a.now().Before(until) {
-			return a.Store.GetUser(ctx, p.TenantID, p.UserID)
+		if until, method, parsed := parseStepUpFlag(v); ok && parsed && method == "password" && c.now().Before(until) {
+			return c.store.GetUser(ctx, p.TenantID, p.UserID)
 		}
 	}
 	return nil, &models.Error{Kind: models.KindForbidden, Code: "password_required",
@@ -102,11 +102,11 @@ func errInactive() *models.Error {
 
 // checkActive is asked at every step of every login path and by bearer
 // authentication: the user is active and its tenant is not suspended.
-func (a *Accounts) checkActive(ctx context.Context, user *models.User) error {
+func (c *credentials) checkActive(ctx context.Context, user *models.User) error {
 	if !user.IsActive {
 		return errInactive()
 	}
-	t, err := a.Store.GetTenant(ctx, user.TenantID)
+	t, err := c.store.GetTenant(ctx, user.TenantID)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,43 @@ type StepUpCache interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// StepUpStore is what StepUp needs from storage: the credential checks.
+type StepUpStore interface {
+	CredentialStore
+}
+
+// StepUp elevates a signed-in user's session for a while after a fresh
+// proof (the password, the PIN or a second-factor code), so that danger
+// actions pass the Authorizer's gate; the flag lives in the shared cache.
+type StepUp struct {
+	*credentials
+	store StepUpStore
+	ttl   time.Duration
+}
+
+// StepUpDeps are what NewStepUp needs; every field is required.
+type StepUpDeps struct {
+	AccountDeps
+	Store StepUpStore
+	// TTL is how long a step-up lasts.
+	TTL time.Duration
+}
+
+// NewStepUp builds the step-up service.
+func NewStepUp(d StepUpDeps) (*StepUp, error) {
+	c, err := newCredentials("NewStepUp", d.Store, d.AccountDeps)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireDeps("NewStepUp", need{"StepUps", d.StepUps == nil}, need{"TTL", d.TTL <= 0}); err != nil {
+		return nil, err
+	}
+	return &StepUp{credentials: c, store: d.Store, ttl: d.TTL}, nil
+}
+
+// TTL is how long a step-up lasts.
+func (su *StepUp) TTL() time.Duration { return su.ttl }
+
 func stepUpKey(p Principal) string {
 	return "stepup:" + p.TenantID + ":" + p.UserID + ":" + p.SessionID
 }
@@ -30,48 +67,53 @@ type StepUpInput struct {
 	Meta     Meta
 }
 
-// StepUp elevates the principal's session for StepUpTTL after a fresh proof
+// Elevate elevates the principal's session for the step-up TTL after a fresh proof
 // of identity; the flag lives in the shared cache.
-func (z *Authorizer) StepUp(ctx context.Context, p Principal, in StepUpInput) (time.Time, error) {
+func (su *StepUp) Elevate(ctx context.Context, p Principal, in StepUpInput) (time.Time, error) {
 	if p.Kind == models.PrincipalServiceAccount {
 		return time.Time{}, models.NewError(models.KindForbidden, "step_up_not_available", "Service accounts do not step up.", nil)
 	}
 	if p.ActorID != "" {
 		return time.Time{}, ErrImpersonationForbidden()
 	}
-	a := z.Accounts
 	method := ""
 	switch {
 	case in.Password != "":
 		method = "password"
-		if _, err := a.verifyPassword(ctx, p, in.Password, in.Meta); err != nil {
+		if _, err := su.verifyPassword(ctx, p, in.Password, in.Meta); err != nil {
 			return time.Time{}, err
 		}
 	case in.PIN != "":
 		method = "pin"
-		if err := z.stepUpWithPIN(ctx, p, in); err != nil {
+		if err := su.withPIN(ctx, p, in); err != nil {
 			return time.Time{}, err
 		}
 	case in.Code != "":
 		method = "otp"
-		if err := z.stepUpWithCode(ctx, p, in); err != nil {
+		if err := su.withCode(ctx, p, in); err != nil {
 			return time.Time{}, err
 		}
 	default:
 		return time.Time{}, models.ErrInvalid(map[string]string{"password": "Send a password, a PIN or a code."})
 	}
-	until := z.now().Add(z.StepUpTTL)
-	if err := z.Cache.Set(ctx, stepUpKey(p), stepUpFlag(until, method), z.StepUpTTL); err != nil {
+	until := su.now().Add(su.ttl)
+	if err := su.stepUps.Set(ctx, stepUpKey(p), stepUpFlag(until, method), su.ttl); err != nil {
 		return time.Time{}, models.ErrInternal(fmt.Errorf("step-up flag: %w", err))
 	}
-	a.audit(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, ActorID: p.ActorID, Action: AuditStepUp, Meta: in.Meta,
+	su.recordOutside(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditStepUp, Meta: in.Meta,
 		Metadata: map[string]any{"method": method, "reason": truncate(in.Reason, 200), "until": until}})
 	return until, nil
 }
 
-// StepUpStatus reports whether the principal's session is elevated, and until when.
-func (z *Authorizer) StepUpStatus(ctx context.Context, p Principal) (bool, time.Time, error) {
-	v, ok, err := z.Cache.Get(ctx, stepUpKey(p))
+// Status reports whether the principal's session is elevated, and until when.
+func (su *StepUp) Status(ctx context.Context, p Principal) (bool, time.Time, error) {
+	return stepUpStatus(ctx, su.stepUps, su.now(), p)
+}
+
+// stepUpStatus reads p's step-up flag from cache: whether the session is
+// elevated at now, and until when (StepUp.Status, Authorizer.Decide).
+func stepUpStatus(ctx context.Context, cache StepUpCache, now time.Time, p Principal) (bool, time.Time, error) {
+	v, ok, err := cache.Get(ctx, stepUpKey(p))
 	if err != nil {
 		return false, time.Time{}, models.ErrInternal(fmt.Errorf("step-up flag: %w", err))
 	}
@@ -79,15 +121,15 @@ func (z *Authorizer) StepUpStatus(ctx context.Context, p Principal) (bool, time.
 		return false, time.Time{}, nil
 	}
 	until, _, parsed := parseStepUpFlag(v)
-	if !parsed || !z.now().Before(until) {
+	if !parsed || !now.Before(until) {
 		return false, time.Time{}, nil
 	}
 	return true, until, nil
 }
 
-// EndStepUp drops the elevation early.
-func (z *Authorizer) EndStepUp(ctx context.Context, p Principal) error {
-	if err := z.Cache.Delete(ctx, stepUpKey(p)); err != nil {
+// End drops the elevation early.
+func (su *StepUp) End(ctx context.Context, p Principal) error {
+	if err := su.stepUps.Delete(ctx, stepUpKey(p)); err != nil {
 		return models.ErrInternal(fmt.Errorf("step-up flag: %w", err))
 	}
 	return nil
@@ -106,20 +148,19 @@ func enrolledHere(p Principal, enrolledBy string) bool {
 	return p.SessionID == "" || enrolledBy == p.SessionID
 }
 
-func (z *Authorizer) stepUpWithPIN(ctx context.Context, p Principal, in StepUpInput) error {
-	a := z.Accounts
-	at, err := a.beginAttempt(ctx, a.Config.PINLimit, in.Meta.IP, "user:"+p.UserID)
+func (su *StepUp) withPIN(ctx context.Context, p Principal, in StepUpInput) error {
+	at, err := su.beginAttempt(ctx, su.cfg.PINLimit, in.Meta.IP, "user:"+p.UserID)
 	if err != nil {
 		return err
 	}
-	user, err := a.Store.GetUser(ctx, p.TenantID, p.UserID)
+	user, err := su.store.GetUser(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return err
 	}
 	if user.PINHash != "" && enrolledHere(p, user.PINSessionID) {
 		return errEnrolledInSession()
 	}
-	if err := a.comparePIN(ctx, user, in.PIN, in.Meta); err != nil {
+	if err := su.comparePIN(ctx, p, user, in.PIN, in.Meta); err != nil {
 		at.failed(ctx)
 		return err
 	}
@@ -127,20 +168,19 @@ func (z *Authorizer) stepUpWithPIN(ctx context.Context, p Principal, in StepUpIn
 	return nil
 }
 
-func (z *Authorizer) stepUpWithCode(ctx context.Context, p Principal, in StepUpInput) error {
-	a := z.Accounts
-	at, err := a.beginAttempt(ctx, a.Config.TwoFactorLimit, in.Meta.IP, "user:"+p.UserID)
+func (su *StepUp) withCode(ctx context.Context, p Principal, in StepUpInput) error {
+	at, err := su.beginAttempt(ctx, su.cfg.TwoFactorLimit, in.Meta.IP, "user:"+p.UserID)
 	if err != nil {
 		return err
 	}
-	user, err := a.Store.GetUser(ctx, p.TenantID, p.UserID)
+	user, err := su.store.GetUser(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return err
 	}
 	if (user.TOTPEnabled && enrolledHere(p, user.TOTPSessionID)) || (!user.TOTPEnabled && user.Email2FAEnabled && enrolledHere(p, user.Email2FASessionID)) {
 		return errEnrolledInSession()
 	}
-	if _, ok, err := a.checkSecondFactor(ctx, user, in.Code, ""); err != nil {
+	if _, ok, err := su.checkSecondFactor(ctx, user, in.Code, ""); err != nil {
 		return err
 	} else if !ok {
 		at.failed(ctx)

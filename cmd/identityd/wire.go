@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -29,8 +30,15 @@ type App struct {
 	Hasher     *oauth.Hasher
 	Provider   *oauth.Provider
 	Admin      *identity.Admin
-	Accounts   *identity.Accounts
+	Login      *identity.Login
+	Account    *identity.Account
+	Password   *identity.Password
+	TwoFactor  *identity.TwoFactor
+	PIN        *identity.PIN
+	Sessions   *identity.Sessions
+	StepUp     *identity.StepUp
 	Authorizer *identity.Authorizer
+	ClientAuth *identity.ClientAuthThrottle
 	Directory  *identity.Directory
 	Operator   *identity.Operator
 	Machines   *identity.Machines
@@ -42,6 +50,10 @@ type App struct {
 	MailQueue *identity.MailQueue
 	Echo      *echo.Echo
 	closers   []func() error
+
+	// AccountMail is the Mailer the account services send through: the
+	// outbox (MailQueue); tests point it at a capturing mailer (Use).
+	AccountMail *mailRelay
 }
 
 // Build connects to the database (migrating it) and Redis, loads the keys,
@@ -149,18 +161,9 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	} else {
 		a.Limiter = storage.NewMemoryLimiter()
 	}
-	acfg := identity.DefaultAccountsConfig()
-	acfg.PasswordCost = cfg.BcryptCost
-	acfg.MaxFailedLogins, acfg.LockoutDuration = cfg.LockoutThreshold, cfg.LockoutDuration
-	acfg.TokenTTL, acfg.RememberTTL = cfg.LoginTokenTTL, cfg.LoginRememberTTL
-	acfg.BrowserTTL, acfg.BrowserRememberTTL = cfg.SessionTTL, cfg.RememberTTL
-	acfg.TrustDeviceTTL = cfg.TrustedDeviceTTL
-	acfg.MaxPINFailures, acfg.PINLockout = cfg.PINLockThreshold, cfg.PINLockDuration
-	acfg.LoginLimit, acfg.TwoFactorLimit, acfg.PINLimit, acfg.ForgotLimit = cfg.RateLogin, cfg.Rate2FA, cfg.RatePIN, cfg.RateForgot
-	acfg.IPFailureLimit, acfg.ClientAuthFailureLimit = cfg.RateIPFailures, cfg.RateClientAuthFailures
-	a.Accounts = &identity.Accounts{
-		Store: a.Store, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
-		Limiter: a.Limiter, Mailer: a.MailQueue, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),
+	if err := a.buildAccounts(cfg, log); err != nil {
+		a.Close()
+		return nil, err
 	}
 	a.Store.OnRefreshReuse = func(ctx context.Context, tenantID, subject, clientID, requestID string) {
 		ev := identity.Event{TenantID: tenantID, Action: identity.AuditRefreshReuse, Meta: identity.MetaFrom(ctx),
@@ -172,8 +175,6 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 			log.ErrorContext(ctx, "audit refresh reuse", "err", err)
 		}
 	}
-	a.Authorizer = &identity.Authorizer{Store: a.Store, Cache: a.Cache, Accounts: a.Accounts, StepUpTTL: cfg.StepUpTTL}
-	a.Accounts.StepUps = a.Cache // a password step-up stands in for the password at factor enrolment
 	a.Operator = &identity.Operator{Store: a.Store, Admin: a.Admin, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
 		ImpersonationTTL: cfg.ImpersonationTTL, AuditRetentionDays: cfg.AuditRetention, Log: log}
 	// The background prune starts in serve (never in tests or one-shot commands).
@@ -186,7 +187,9 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	machines := &identity.Machines{Store: a.Store, Admin: a.Admin, Keys: ring, Log: log}
 	a.Directory, a.Machines = directory, machines
 	a.Echo, err = handlers.New(handlers.Deps{
-		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer, Directory: directory,
+		Issuer: cfg.Issuer, Provider: a.Provider, Activity: a.Cache, Directory: directory,
+		Login: a.Login, Account: a.Account, Password: a.Password, TwoFactor: a.TwoFactor, PIN: a.PIN,
+		Sessions: a.Sessions, StepUp: a.StepUp, Authorizer: a.Authorizer, ClientAuth: a.ClientAuth,
 		RequestContext: storage.WithLookupSnapshot,
 		Clients:        a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log, Operator: a.Operator, Machines: machines,
@@ -199,6 +202,88 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// buildAccounts builds the account services from one AccountDeps: one
+// clock, one logger, one configuration of account security.
+func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
+	acfg := identity.DefaultAccountsConfig()
+	acfg.PasswordCost = cfg.BcryptCost
+	acfg.MaxFailedLogins, acfg.LockoutDuration = cfg.LockoutThreshold, cfg.LockoutDuration
+	acfg.TokenTTL, acfg.RememberTTL = cfg.LoginTokenTTL, cfg.LoginRememberTTL
+	acfg.BrowserTTL, acfg.BrowserRememberTTL = cfg.SessionTTL, cfg.RememberTTL
+	acfg.TrustDeviceTTL = cfg.TrustedDeviceTTL
+	acfg.MaxPINFailures, acfg.PINLockout = cfg.PINLockThreshold, cfg.PINLockDuration
+	acfg.LoginLimit, acfg.TwoFactorLimit, acfg.PINLimit, acfg.ForgotLimit = cfg.RateLogin, cfg.Rate2FA, cfg.RatePIN, cfg.RateForgot
+	acfg.IPFailureLimit, acfg.ClientAuthFailureLimit = cfg.RateIPFailures, cfg.RateClientAuthFailures
+	a.AccountMail = &mailRelay{}
+	a.AccountMail.Use(a.MailQueue)
+	deps := identity.AccountDeps{
+		Limiter: a.Limiter, Mailer: a.AccountMail, Sealer: a.Ring,
+		StepUps: a.Cache, // a password step-up stands in for the password at factor enrolment
+		Config:  acfg, Now: time.Now, Log: log,
+	}
+	tokens := &oauth.FirstParty{Provider: a.Provider, Clients: a.Store}
+	var err error
+	if a.Login, err = identity.NewLogin(identity.LoginDeps{AccountDeps: deps, Store: a.Store, Tokens: tokens}); err != nil {
+		return err
+	}
+	if a.Account, err = identity.NewAccount(identity.AccountServiceDeps{Store: a.Store}); err != nil {
+		return err
+	}
+	if a.Password, err = identity.NewPassword(identity.PasswordDeps{AccountDeps: deps, Store: a.Store}); err != nil {
+		return err
+	}
+	if a.TwoFactor, err = identity.NewTwoFactor(identity.TwoFactorDeps{AccountDeps: deps, Store: a.Store, Issuer: issuerName(cfg.Issuer)}); err != nil {
+		return err
+	}
+	if a.PIN, err = identity.NewPIN(identity.PINDeps{AccountDeps: deps, Store: a.Store}); err != nil {
+		return err
+	}
+	if a.Sessions, err = identity.NewSessions(identity.SessionsDeps{Store: a.Store, Tokens: tokens, Now: time.Now, ActivityInterval: acfg.ActivityInterval}); err != nil {
+		return err
+	}
+	if a.StepUp, err = identity.NewStepUp(identity.StepUpDeps{AccountDeps: deps, Store: a.Store, TTL: cfg.StepUpTTL}); err != nil {
+		return err
+	}
+	if a.Authorizer, err = identity.NewAuthorizer(identity.AuthorizerDeps{Store: a.Store, StepUps: a.Cache, Now: time.Now}); err != nil {
+		return err
+	}
+	a.ClientAuth, err = identity.NewClientAuthThrottle(identity.ClientAuthThrottleDeps{Limiter: a.Limiter, Limit: acfg.ClientAuthFailureLimit, Log: log})
+	return err
+}
+
+// The Store is every account service's store.
+var (
+	_ identity.LoginStore     = (*storage.Store)(nil)
+	_ identity.AccountStore   = (*storage.Store)(nil)
+	_ identity.PasswordStore  = (*storage.Store)(nil)
+	_ identity.TwoFactorStore = (*storage.Store)(nil)
+	_ identity.PINStore       = (*storage.Store)(nil)
+	_ identity.SessionStore   = (*storage.Store)(nil)
+	_ identity.StepUpStore    = (*storage.Store)(nil)
+	_ identity.AuthzStore     = (*storage.Store)(nil)
+	// The parts they are composed of.
+	_ identity.CredentialStore     = (*storage.Store)(nil)
+	_ identity.UserLookup          = (*storage.Store)(nil)
+	_ identity.EmailCodeStore      = (*storage.Store)(nil)
+	_ identity.RecoveryCodeStore   = (*storage.Store)(nil)
+	_ identity.ChallengeStore      = (*storage.Store)(nil)
+	_ identity.BrowserSessionStore = (*storage.Store)(nil)
+	_ identity.DeviceStore         = (*storage.Store)(nil)
+)
+
+// mailRelay is a Mailer that forwards to the one Use set last.
+type mailRelay struct{ to atomic.Value }
+
+type mailTarget struct{ identity.Mailer }
+
+// Use sends every later message through m.
+func (r *mailRelay) Use(m identity.Mailer) { r.to.Store(mailTarget{m}) }
+
+// Send implements identity.Mailer.
+func (r *mailRelay) Send(ctx context.Context, m identity.Message) error {
+	return r.to.Load().(mailTarget).Send(ctx, m)
 }
 
 // Machines serves both the bearer lookup and the machine administration.

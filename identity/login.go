@@ -637,7 +637,7 @@ func (l *Login) withPIN(ctx context.Context, in PINLoginInput) (*LoginResult, er
 }
 
 // ChangeRequiredPassword completes a forced password change started by
-// Login; the login then continues (a second factor if one is on).
+// WithPassword; the login then continues (a second factor if one is on).
 func (l *Login) ChangeRequiredPassword(ctx context.Context, challenge, newPassword string, meta Meta) (*LoginResult, error) {
 	c, user, data, err := l.loadChallenge(ctx, challenge, models.ChallengePasswordChange)
 	if err != nil {

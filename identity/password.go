@@ -60,7 +60,7 @@ func CheckPassword(pw, email string) error {
 type PasswordStore interface {
 	Tx
 	CredentialStore
-	SessionStore
+	SessionRevoker
 }
 
 // Password is a user's password: changing it, and forgetting and resetting

@@ -31,23 +31,9 @@ type DeviceStore interface {
 	RevokeDevice(ctx context.Context, tenantID, userID, id string) error
 }
 
-// SessionStore is what Sessions needs from storage: the login sessions
-// (one per sign-in, the row every token of that sign-in hangs on) and the
-// devices they run on.
-type SessionStore interface {
-	Tx
-	AuditWriter
-	DeviceStore
-	// CreateSession stores a session; it gives s its id.
-	CreateSession(ctx context.Context, s *models.Session) error
-	// GetSession returns the user's live session by id, or NotFound
-	// "session" (another user's, revoked or expired).
-	GetSession(ctx context.Context, tenantID, userID, id string) (*models.Session, error)
-	// ListSessions returns the user's live sessions, most recently active first.
-	ListSessions(ctx context.Context, tenantID, userID string) ([]models.Session, error)
-	// TouchSession records activity, writing at most once per interval (an
-	// unknown id is not an error).
-	TouchSession(ctx context.Context, id string, interval time.Duration) error
+// SessionRevoker ends login sessions, with every token and browser cookie
+// issued under them.
+type SessionRevoker interface {
 	// RevokeSession ends one session: the row is marked revoked, its
 	// browser cookie stops working and every token issued under it is
 	// deleted, in one transaction. NotFound "session" when it is not the
@@ -58,6 +44,26 @@ type SessionStore interface {
 	// every OAuth grant token of the user too; it returns how many
 	// sessions it ended (0 for an unknown user).
 	RevokeUserSessions(ctx context.Context, tenantID, userID, keepID string, oauthGrants bool) (int, error)
+}
+
+// SessionStore is what Sessions needs from storage: the login sessions
+// (one per sign-in, the row every token of that sign-in hangs on) and the
+// devices they run on.
+type SessionStore interface {
+	Tx
+	AuditWriter
+	DeviceStore
+	SessionRevoker
+	// CreateSession stores a session; it gives s its id.
+	CreateSession(ctx context.Context, s *models.Session) error
+	// GetSession returns the user's live session by id, or NotFound
+	// "session" (another user's, revoked or expired).
+	GetSession(ctx context.Context, tenantID, userID, id string) (*models.Session, error)
+	// ListSessions returns the user's live sessions, most recently active first.
+	ListSessions(ctx context.Context, tenantID, userID string) ([]models.Session, error)
+	// TouchSession records activity, writing at most once per interval (an
+	// unknown id is not an error).
+	TouchSession(ctx context.Context, id string, interval time.Duration) error
 }
 
 // TokenRevoker revokes first-party access tokens (oauth implements it).

@@ -271,6 +271,7 @@ var (
 	_ identity.ChallengeStore      = (*storage.Store)(nil)
 	_ identity.BrowserSessionStore = (*storage.Store)(nil)
 	_ identity.DeviceStore         = (*storage.Store)(nil)
+	_ identity.SessionRevoker      = (*storage.Store)(nil)
 )
 
 // mailRelay is a Mailer that forwards to the one Use set last.

@@ -155,7 +155,10 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	} else {
 		a.Mailer = &mailer.LogMailer{Log: log, ShowBody: cfg.DevLogMail}
 	}
-	a.MailQueue = &identity.MailQueue{Store: a.Store, Sealer: ring, Deliver: a.Mailer, Log: log}
+	if a.MailQueue, err = identity.NewMailQueue(identity.MailQueueDeps{Store: a.Store, Sealer: ring, Deliver: a.Mailer, Now: time.Now, Log: log}); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if rc, ok := a.Cache.(*storage.RedisCache); ok {
 		a.Limiter = storage.NewRedisLimiter(rc.Client(), cfg.RedisPrefix+"rl:")
 	} else {

@@ -5,8 +5,9 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/identityd/identityd/models"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/identityd/identityd/models"
 )
 
 // PasswordRule is one rule of the password policy.

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/identityd/identityd/models"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/identityd/identityd/models"
 )
 
 // CheckPIN applies the PIN rules: exactly 6 digits, not an ascending or

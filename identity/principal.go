@@ -1,8 +1,6 @@
 package identity
 
-import (
-	"time"
-)
+import "time"
 
 // Principal is an authenticated caller as the API sees it: a user (Kind
 // "" or models.PrincipalUser) or a service account (UserID then holds the

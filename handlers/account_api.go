@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -9,6 +10,65 @@ import (
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/models"
 )
+
+// AccountService is a signed-in user's profile (identity.Account).
+type AccountService interface {
+	// Me returns the principal's user and, when known, its session.
+	Me(ctx context.Context, p identity.Principal) (*models.User, *models.Session, error)
+	// UpdateProfile changes the display name and returns the user.
+	UpdateProfile(ctx context.Context, p identity.Principal, name string, meta identity.Meta) (*models.User, error)
+	// Activity returns one page of the user's audit events, newest first.
+	Activity(ctx context.Context, p identity.Principal, limit int, cursor string) (*identity.AuditPage, error)
+}
+
+// PasswordService changes and resets passwords (identity.Password).
+type PasswordService interface {
+	// Change changes the password (the current one required).
+	Change(ctx context.Context, p identity.Principal, current, newPassword string, meta identity.Meta) error
+	// Forgot queues a reset code; it answers nil whether or not the
+	// account exists.
+	Forgot(ctx context.Context, tenant, email string, meta identity.Meta) error
+	// Reset sets a new password with an e-mailed reset code.
+	Reset(ctx context.Context, tenant, email, code, newPassword string, meta identity.Meta) error
+}
+
+// TwoFactorService is a signed-in user's second factor (identity.TwoFactor).
+type TwoFactorService interface {
+	SetupTOTP(ctx context.Context, p identity.Principal, password string, meta identity.Meta) (*identity.TOTPSetup, error)
+	// EnableTOTP, EnableEmail and RegenerateRecoveryCodes return the new
+	// recovery codes, shown once.
+	EnableTOTP(ctx context.Context, p identity.Principal, code, password string, meta identity.Meta) ([]string, error)
+	EnableEmail(ctx context.Context, p identity.Principal, password string, meta identity.Meta) ([]string, error)
+	RegenerateRecoveryCodes(ctx context.Context, p identity.Principal, password string, meta identity.Meta) ([]string, error)
+	Disable(ctx context.Context, p identity.Principal, password, code, recovery string, meta identity.Meta) error
+}
+
+// PINService is a signed-in user's PIN (identity.PIN).
+type PINService interface {
+	Set(ctx context.Context, p identity.Principal, pin, password string, meta identity.Meta) error
+	Verify(ctx context.Context, p identity.Principal, pin string, meta identity.Meta) error
+	Unlock(ctx context.Context, p identity.Principal, password string, meta identity.Meta) error
+}
+
+// SessionService is a signed-in user's sessions and devices
+// (identity.Sessions). An id that is not the user's is NotFound.
+type SessionService interface {
+	// Logout ends the principal's own session; LogoutAll every session
+	// and OAuth grant of the user, returning how many sessions ended.
+	Logout(ctx context.Context, p identity.Principal, meta identity.Meta) error
+	LogoutAll(ctx context.Context, p identity.Principal, meta identity.Meta) (int, error)
+	// List, Revoke and Untrust are the sessions (session.revoked leaves the
+	// device); ListDevices, RevokeDevice and UntrustDevice the devices
+	// (device.revoked ends every session on it).
+	List(ctx context.Context, p identity.Principal) ([]identity.SessionView, error)
+	Revoke(ctx context.Context, p identity.Principal, id string, meta identity.Meta) error
+	Untrust(ctx context.Context, p identity.Principal, id string, meta identity.Meta) error
+	ListDevices(ctx context.Context, p identity.Principal) ([]identity.DeviceView, error)
+	RevokeDevice(ctx context.Context, p identity.Principal, deviceID string, meta identity.Meta) error
+	UntrustDevice(ctx context.Context, p identity.Principal, deviceID string, meta identity.Meta) error
+	// Touch records activity on a session, at most once per interval.
+	Touch(ctx context.Context, sessionID string) error
+}
 
 // deviceHeader carries the device token of API clients; pages use a cookie.
 const deviceHeader = "X-Device-Token"
@@ -85,7 +145,7 @@ func (s *Server) apiLogin(c echo.Context) error {
 	if len(fields) > 0 {
 		return models.ErrInvalid(fields)
 	}
-	res, err := s.Accounts.Login(c.Request().Context(), identity.LoginInput{
+	res, err := s.Login.WithPassword(c.Request().Context(), identity.LoginInput{
 		Tenant: in.Tenant, Email: in.Email, Password: in.Password, DeviceName: in.DeviceName, Remember: in.Remember,
 		DeviceToken: c.Request().Header.Get(deviceHeader), Meta: meta(c),
 	})
@@ -108,7 +168,7 @@ func (s *Server) apiVerify2FA(c echo.Context) error {
 	if in.Challenge == "" || (in.Code == "" && in.RecoveryCode == "") {
 		return models.ErrInvalid(map[string]string{"code": "Send the challenge and a code or a recovery code."})
 	}
-	res, err := s.Accounts.VerifySecondFactor(c.Request().Context(), identity.VerifyInput{
+	res, err := s.Login.VerifySecondFactor(c.Request().Context(), identity.VerifyInput{
 		Challenge: in.Challenge, Code: in.Code, RecoveryCode: in.RecoveryCode, TrustDevice: in.TrustDevice, Meta: meta(c),
 	})
 	if err != nil {
@@ -124,7 +184,7 @@ func (s *Server) apiResend2FA(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if err := s.Accounts.ResendEmailCode(c.Request().Context(), in.Challenge, meta(c)); err != nil {
+	if err := s.Login.ResendEmailCode(c.Request().Context(), in.Challenge, meta(c)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]any{"sent": true})
@@ -138,7 +198,7 @@ func (s *Server) apiChangeRequiredPassword(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	res, err := s.Accounts.ChangeRequiredPassword(c.Request().Context(), in.Challenge, in.NewPassword, meta(c))
+	res, err := s.Login.ChangeRequiredPassword(c.Request().Context(), in.Challenge, in.NewPassword, meta(c))
 	if err != nil {
 		return err
 	}
@@ -153,7 +213,7 @@ func (s *Server) apiForgotPassword(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if err := s.Accounts.ForgotPassword(c.Request().Context(), in.Tenant, in.Email, meta(c)); err != nil {
+	if err := s.Password.Forgot(c.Request().Context(), in.Tenant, in.Email, meta(c)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]any{"message": "If the account exists, a reset code is on its way."})
@@ -169,21 +229,21 @@ func (s *Server) apiResetPassword(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if err := s.Accounts.ResetPassword(c.Request().Context(), in.Tenant, in.Email, in.Code, in.NewPassword, meta(c)); err != nil {
+	if err := s.Password.Reset(c.Request().Context(), in.Tenant, in.Email, in.Code, in.NewPassword, meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (s *Server) apiLogout(c echo.Context) error {
-	if err := s.Accounts.Logout(c.Request().Context(), principal(c), meta(c)); err != nil {
+	if err := s.Sessions.Logout(c.Request().Context(), principal(c), meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (s *Server) apiLogoutAll(c echo.Context) error {
-	n, err := s.Accounts.LogoutAll(c.Request().Context(), principal(c), meta(c))
+	n, err := s.Sessions.LogoutAll(c.Request().Context(), principal(c), meta(c))
 	if err != nil {
 		return err
 	}
@@ -191,7 +251,7 @@ func (s *Server) apiLogoutAll(c echo.Context) error {
 }
 
 func (s *Server) apiMe(c echo.Context) error {
-	u, sess, err := s.Accounts.Me(c.Request().Context(), principal(c))
+	u, sess, err := s.Account.Me(c.Request().Context(), principal(c))
 	if err != nil {
 		return err
 	}
@@ -212,7 +272,7 @@ func (s *Server) apiUpdateMe(c echo.Context) error {
 	if in.Name == nil {
 		return models.ErrInvalid(map[string]string{"name": "Send the field to change."})
 	}
-	u, err := s.Accounts.UpdateProfile(c.Request().Context(), principal(c), *in.Name, meta(c))
+	u, err := s.Account.UpdateProfile(c.Request().Context(), principal(c), *in.Name, meta(c))
 	if err != nil {
 		return err
 	}
@@ -227,7 +287,7 @@ func (s *Server) apiChangePassword(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if err := s.Accounts.ChangePassword(c.Request().Context(), principal(c), in.CurrentPassword, in.NewPassword, meta(c)); err != nil {
+	if err := s.Password.Change(c.Request().Context(), principal(c), in.CurrentPassword, in.NewPassword, meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -242,7 +302,7 @@ func (s *Server) api2FASetup(c echo.Context) error {
 			return err
 		}
 	}
-	setup, err := s.Accounts.SetupTOTP(c.Request().Context(), principal(c), in.Password, meta(c))
+	setup, err := s.TwoFactor.SetupTOTP(c.Request().Context(), principal(c), in.Password, meta(c))
 	if err != nil {
 		return err
 	}
@@ -258,7 +318,7 @@ func (s *Server) api2FAEnable(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	codes, err := s.Accounts.EnableTOTP(c.Request().Context(), principal(c), in.Code, in.Password, meta(c))
+	codes, err := s.TwoFactor.EnableTOTP(c.Request().Context(), principal(c), in.Code, in.Password, meta(c))
 	if err != nil {
 		return err
 	}
@@ -273,7 +333,7 @@ func (s *Server) api2FAEmailEnable(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	codes, err := s.Accounts.EnableEmailTwoFactor(c.Request().Context(), principal(c), in.Password, meta(c))
+	codes, err := s.TwoFactor.EnableEmail(c.Request().Context(), principal(c), in.Password, meta(c))
 	if err != nil {
 		return err
 	}
@@ -290,7 +350,7 @@ func (s *Server) api2FADisable(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if err := s.Accounts.DisableTwoFactor(c.Request().Context(), principal(c), in.Password, in.Code, in.RecoveryCode, meta(c)); err != nil {
+	if err := s.TwoFactor.Disable(c.Request().Context(), principal(c), in.Password, in.Code, in.RecoveryCode, meta(c)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"enabled": false})
@@ -303,7 +363,7 @@ func (s *Server) api2FARecoveryCodes(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	codes, err := s.Accounts.RegenerateRecoveryCodes(c.Request().Context(), principal(c), in.Password, meta(c))
+	codes, err := s.TwoFactor.RegenerateRecoveryCodes(c.Request().Context(), principal(c), in.Password, meta(c))
 	if err != nil {
 		return err
 	}
@@ -319,7 +379,7 @@ func (s *Server) apiSetPIN(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if err := s.Accounts.SetPIN(c.Request().Context(), principal(c), in.PIN, in.Password, meta(c)); err != nil {
+	if err := s.PIN.Set(c.Request().Context(), principal(c), in.PIN, in.Password, meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -332,7 +392,7 @@ func (s *Server) apiVerifyPIN(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if err := s.Accounts.VerifyPIN(c.Request().Context(), principal(c), in.PIN, meta(c)); err != nil {
+	if err := s.PIN.Verify(c.Request().Context(), principal(c), in.PIN, meta(c)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"verified": true})
@@ -347,7 +407,7 @@ func (s *Server) apiPINLogin(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	res, err := s.Accounts.LoginWithPIN(c.Request().Context(), identity.PINLoginInput{
+	res, err := s.Login.WithPIN(c.Request().Context(), identity.PINLoginInput{
 		Tenant: in.Tenant, Email: in.Email, PIN: in.PIN, DeviceToken: c.Request().Header.Get(deviceHeader), Meta: meta(c),
 	})
 	if err != nil {
@@ -363,7 +423,7 @@ func (s *Server) apiUnlockPIN(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if err := s.Accounts.UnlockPIN(c.Request().Context(), principal(c), in.Password, meta(c)); err != nil {
+	if err := s.PIN.Unlock(c.Request().Context(), principal(c), in.Password, meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -400,7 +460,7 @@ func viewSession(v identity.SessionView) sessionView {
 }
 
 func (s *Server) apiSessions(c echo.Context) error {
-	list, err := s.Accounts.ListSessions(c.Request().Context(), principal(c))
+	list, err := s.Sessions.List(c.Request().Context(), principal(c))
 	if err != nil {
 		return err
 	}
@@ -414,7 +474,7 @@ func (s *Server) apiSessions(c echo.Context) error {
 // apiRevokeSession ends one session (session.revoked); the device it ran
 // on, and the device's other sessions, stay.
 func (s *Server) apiRevokeSession(c echo.Context) error {
-	if err := s.Accounts.RevokeSession(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
+	if err := s.Sessions.Revoke(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -434,7 +494,7 @@ type deviceView struct {
 }
 
 func (s *Server) apiDevices(c echo.Context) error {
-	list, err := s.Accounts.ListDevices(c.Request().Context(), principal(c))
+	list, err := s.Sessions.ListDevices(c.Request().Context(), principal(c))
 	if err != nil {
 		return err
 	}
@@ -453,14 +513,14 @@ func (s *Server) apiDevices(c echo.Context) error {
 // apiRevokeDevice forgets a device: its trust and every session on it
 // (device.revoked). The id is a device id from GET /api/devices.
 func (s *Server) apiRevokeDevice(c echo.Context) error {
-	if err := s.Accounts.RevokeDevice(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
+	if err := s.Sessions.RevokeDevice(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (s *Server) apiUntrustDevice(c echo.Context) error {
-	if err := s.Accounts.UntrustDevice(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
+	if err := s.Sessions.UntrustDevice(c.Request().Context(), principal(c), c.Param("id"), meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -484,7 +544,7 @@ func (s *Server) apiMyAudit(c echo.Context) error {
 		}
 		limit = n
 	}
-	page, err := s.Accounts.MyActivity(c.Request().Context(), principal(c), limit, c.QueryParam("cursor"))
+	page, err := s.Account.Activity(c.Request().Context(), principal(c), limit, c.QueryParam("cursor"))
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func (s *Server) pagePrincipal(c echo.Context) (identity.Principal, bool) {
 	if err != nil || ck.Value == "" {
 		return identity.Principal{}, false
 	}
-	ls, u, err := s.Accounts.BrowserSession(c.Request().Context(), ck.Value)
+	ls, u, err := s.Login.BrowserSession(c.Request().Context(), ck.Value)
 	if err != nil {
 		return identity.Principal{}, false
 	}
@@ -50,15 +50,15 @@ func (s *Server) accountPage(c echo.Context) error {
 
 func (s *Server) renderAccount(c echo.Context, p identity.Principal, status int, d accountPageData) error {
 	ctx := c.Request().Context()
-	user, _, err := s.Accounts.Me(ctx, p)
+	user, _, err := s.Account.Me(ctx, p)
 	if err != nil {
 		return err
 	}
-	sessions, err := s.Accounts.ListSessions(ctx, p)
+	sessions, err := s.Sessions.List(ctx, p)
 	if err != nil {
 		return err
 	}
-	activity, err := s.Accounts.MyActivity(ctx, p, 20, "")
+	activity, err := s.Account.Activity(ctx, p, 20, "")
 	if err != nil {
 		return err
 	}
@@ -109,23 +109,23 @@ func (s *Server) accountRoutes(g *echo.Echo, csrf echo.MiddlewareFunc) {
 		if c.FormValue("new_password") != c.FormValue("confirm_password") {
 			return accountPageData{}, models.ErrInvalid(map[string]string{"confirm_password": "The two passwords differ."})
 		}
-		err := s.Accounts.ChangePassword(c.Request().Context(), p, c.FormValue("current_password"), c.FormValue("new_password"), meta(c))
+		err := s.Password.Change(c.Request().Context(), p, c.FormValue("current_password"), c.FormValue("new_password"), meta(c))
 		return accountPageData{notice: "Your password is changed; your other sessions were signed out."}, err
 	}), csrf)
 	g.POST("/account/security/2fa/setup", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		setup, err := s.Accounts.SetupTOTP(c.Request().Context(), p, c.FormValue("password"), meta(c))
+		setup, err := s.TwoFactor.SetupTOTP(c.Request().Context(), p, c.FormValue("password"), meta(c))
 		return accountPageData{setup: setup}, err
 	}), csrf)
 	g.POST("/account/security/2fa/enable", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		codes, err := s.Accounts.EnableTOTP(c.Request().Context(), p, c.FormValue("code"), c.FormValue("password"), meta(c))
+		codes, err := s.TwoFactor.EnableTOTP(c.Request().Context(), p, c.FormValue("code"), c.FormValue("password"), meta(c))
 		return accountPageData{notice: "Two-step verification is on.", codes: codes}, err
 	}), csrf)
 	g.POST("/account/security/2fa/email", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		codes, err := s.Accounts.EnableEmailTwoFactor(c.Request().Context(), p, c.FormValue("password"), meta(c))
+		codes, err := s.TwoFactor.EnableEmail(c.Request().Context(), p, c.FormValue("password"), meta(c))
 		return accountPageData{notice: "Two-step verification with e-mailed codes is on.", codes: codes}, err
 	}), csrf)
 	g.POST("/account/security/2fa/recovery", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		codes, err := s.Accounts.RegenerateRecoveryCodes(c.Request().Context(), p, c.FormValue("password"), meta(c))
+		codes, err := s.TwoFactor.RegenerateRecoveryCodes(c.Request().Context(), p, c.FormValue("password"), meta(c))
 		return accountPageData{notice: "New recovery codes; the old ones no longer work.", codes: codes}, err
 	}), csrf)
 	g.POST("/account/security/2fa/disable", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
@@ -134,27 +134,27 @@ func (s *Server) accountRoutes(g *echo.Echo, csrf echo.MiddlewareFunc) {
 		if !isSixDigits(code) {
 			totp, recovery = "", code
 		}
-		err := s.Accounts.DisableTwoFactor(c.Request().Context(), p, c.FormValue("password"), totp, recovery, meta(c))
+		err := s.TwoFactor.Disable(c.Request().Context(), p, c.FormValue("password"), totp, recovery, meta(c))
 		return accountPageData{notice: "Two-step verification is off."}, err
 	}), csrf)
 	g.POST("/account/security/pin", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		err := s.Accounts.SetPIN(c.Request().Context(), p, c.FormValue("pin"), c.FormValue("password"), meta(c))
+		err := s.PIN.Set(c.Request().Context(), p, c.FormValue("pin"), c.FormValue("password"), meta(c))
 		return accountPageData{notice: "Your PIN is saved."}, err
 	}), csrf)
 	g.POST("/account/security/pin/unlock", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		err := s.Accounts.UnlockPIN(c.Request().Context(), p, c.FormValue("password"), meta(c))
+		err := s.PIN.Unlock(c.Request().Context(), p, c.FormValue("password"), meta(c))
 		return accountPageData{notice: "Your PIN is unlocked."}, err
 	}), csrf)
 	g.POST("/account/security/sessions/:id/revoke", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		err := s.Accounts.RevokeSession(c.Request().Context(), p, c.Param("id"), meta(c))
+		err := s.Sessions.Revoke(c.Request().Context(), p, c.Param("id"), meta(c))
 		return accountPageData{notice: "The session was signed out."}, err
 	}), csrf)
 	g.POST("/account/security/sessions/:id/untrust", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		err := s.Accounts.UntrustSession(c.Request().Context(), p, c.Param("id"), meta(c))
+		err := s.Sessions.Untrust(c.Request().Context(), p, c.Param("id"), meta(c))
 		return accountPageData{notice: "That device will be asked for the second step again."}, err
 	}), csrf)
 	g.POST("/account/security/logout-all", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		_, err := s.Accounts.LogoutAll(c.Request().Context(), p, meta(c))
+		_, err := s.Sessions.LogoutAll(c.Request().Context(), p, meta(c))
 		return accountPageData{}, err
 	}), csrf)
 }

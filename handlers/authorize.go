@@ -85,7 +85,7 @@ func (s *Server) authorize(c echo.Context) error {
 	wantsMFA := slices.Contains(strings.Fields(form.Get("acr_values")), oauth.ACRMultiFactor)
 	var amr []string
 	if !needLogin {
-		amr = s.Accounts.BrowserSessionAMR(ctx, ls)
+		amr = s.Login.BrowserSessionAMR(ctx, ls)
 		if wantsMFA && !slices.Contains(amr, "otp") {
 			if !ls.AuthTime.Before(requestedAt) {
 				// Signed in afresh for this very request and still no second
@@ -306,7 +306,7 @@ func (s *Server) currentLogin(c echo.Context) (*models.LoginSession, *models.Use
 	if err != nil || ck.Value == "" {
 		return nil, nil
 	}
-	ls, u, err := s.Accounts.BrowserSession(c.Request().Context(), ck.Value)
+	ls, u, err := s.Login.BrowserSession(c.Request().Context(), ck.Value)
 	if err != nil {
 		return nil, nil
 	}

@@ -51,7 +51,7 @@ func (s *Server) require(permission string) echo.MiddlewareFunc {
 				return &models.Error{Kind: models.KindStepUpRequired, Code: "step_up_required",
 					Msg: "This action needs a recent re-authentication.", RequiredPermission: permission,
 					StepUp: &models.StepUpInfo{RequestEndpoint: "/api/auth/step-up", StatusEndpoint: "/api/auth/step-up/status",
-						TTLSeconds: int(s.Authorizer.StepUpTTL.Seconds())}}
+						TTLSeconds: int(s.StepUp.TTL().Seconds())}}
 			}
 			if !d.Allowed {
 				return &models.Error{Kind: models.KindForbidden, Code: "forbidden",
@@ -88,16 +88,16 @@ func (s *Server) apiStepUp(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	until, err := s.Authorizer.StepUp(c.Request().Context(), principal(c), identity.StepUpInput{
+	until, err := s.StepUp.Elevate(c.Request().Context(), principal(c), identity.StepUpInput{
 		Password: in.Password, PIN: in.PIN, Code: in.Code, Reason: in.Reason, Meta: meta(c)})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"elevated": true, "expires_at": until, "ttl_seconds": int(s.Authorizer.StepUpTTL.Seconds())})
+	return c.JSON(http.StatusOK, map[string]any{"elevated": true, "expires_at": until, "ttl_seconds": int(s.StepUp.TTL().Seconds())})
 }
 
 func (s *Server) apiStepUpStatus(c echo.Context) error {
-	ok, until, err := s.Authorizer.StepUpStatus(c.Request().Context(), principal(c))
+	ok, until, err := s.StepUp.Status(c.Request().Context(), principal(c))
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (s *Server) apiStepUpStatus(c echo.Context) error {
 }
 
 func (s *Server) apiEndStepUp(c echo.Context) error {
-	if err := s.Authorizer.EndStepUp(c.Request().Context(), principal(c)); err != nil {
+	if err := s.StepUp.End(c.Request().Context(), principal(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -162,7 +162,7 @@ func (s *Server) actor(c echo.Context) (identity.Actor, error) {
 		return identity.Actor{}, err
 	}
 	return identity.Actor{Principal: p, Perms: perms, Meta: meta(c), Elevated: func(ctx context.Context) (bool, error) {
-		ok, _, err := s.Authorizer.StepUpStatus(ctx, p)
+		ok, _, err := s.StepUp.Status(ctx, p)
 		return ok, err
 	}}, nil
 }

@@ -16,6 +16,17 @@ import (
 	"github.com/identityd/identityd/oauth"
 )
 
+// ClientAuthLimiter is the failure budget of client authentication
+// (identity.ClientAuthThrottle).
+type ClientAuthLimiter interface {
+	// Gate refuses a secret check (RateLimited, or an unavailable error
+	// when the limiter cannot answer) once the client id or the address has
+	// spent its budget.
+	Gate(ctx context.Context, clientID, ip string) error
+	// Failed counts one failed client authentication.
+	Failed(ctx context.Context, clientID, ip string)
+}
+
 // clientAuthGuard throttles failed client authentication at the token,
 // introspection and revocation endpoints, per client id and per IP, and
 // turns a refused secret check into 429 (RFC 6749 §5.2 JSON, error
@@ -29,12 +40,9 @@ import (
 // of queueing (oauth.Hasher.MaxUnverified).
 func (s *Server) clientAuthGuard(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if s.Accounts == nil {
-			return next(c)
-		}
 		r := c.Request()
 		clientID, ip := presentedClientID(r), c.RealIP()
-		sc := &oauth.SecretCheck{Gate: func(ctx context.Context) error { return s.Accounts.ClientAuthGate(ctx, clientID, ip) }}
+		sc := &oauth.SecretCheck{Gate: func(ctx context.Context) error { return s.ClientAuth.Gate(ctx, clientID, ip) }}
 		c.SetRequest(r.WithContext(oauth.WithSecretCheck(r.Context(), sc)))
 
 		res := c.Response()
@@ -64,7 +72,7 @@ func (s *Server) clientAuthGuard(next echo.HandlerFunc) echo.HandlerFunc {
 			return nil
 		}
 		if buf.status == http.StatusUnauthorized {
-			s.Accounts.ClientAuthFailed(c.Request().Context(), clientID, ip)
+			s.ClientAuth.Failed(c.Request().Context(), clientID, ip)
 		}
 		buf.flush(orig)
 		return err

@@ -14,6 +14,15 @@ func (d Deps) checkServices() error {
 		name    string
 		missing bool
 	}{
+		{"Login", d.Login == nil},
+		{"Account", d.Account == nil},
+		{"Password", d.Password == nil},
+		{"TwoFactor", d.TwoFactor == nil},
+		{"PIN", d.PIN == nil},
+		{"Sessions", d.Sessions == nil},
+		{"StepUp", d.StepUp == nil},
+		{"Authorizer", d.Authorizer == nil},
+		{"ClientAuth", d.ClientAuth == nil},
 		{"Authenticator", d.Authenticator == nil},
 		{"Users", d.Users == nil},
 		{"Memberships", d.Memberships == nil},

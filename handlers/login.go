@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -14,6 +15,34 @@ import (
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/oauth"
 )
+
+// LoginService signs users in and keeps their browser sessions
+// (identity.Login). Every credential failure is an *models.Error whose Msg
+// is safe to show.
+type LoginService interface {
+	// WithPassword checks a password and completes the login or names the
+	// next step (second factor, forced password change).
+	WithPassword(ctx context.Context, in identity.LoginInput) (*identity.LoginResult, error)
+	// VerifySecondFactor completes a second-factor step.
+	VerifySecondFactor(ctx context.Context, in identity.VerifyInput) (*identity.LoginResult, error)
+	// ResendEmailCode mails a fresh code for a pending second-factor step.
+	ResendEmailCode(ctx context.Context, challenge string, meta identity.Meta) error
+	// ChangeRequiredPassword completes a forced password change; the login
+	// then continues.
+	ChangeRequiredPassword(ctx context.Context, challenge, newPassword string, meta identity.Meta) (*identity.LoginResult, error)
+	// WithPIN signs in with the PIN from a known device.
+	WithPIN(ctx context.Context, in identity.PINLoginInput) (*identity.LoginResult, error)
+	// BrowserSession returns the live browser login of a session cookie
+	// and its active user, or NotFound.
+	BrowserSession(ctx context.Context, cookieToken string) (*models.LoginSession, *models.User, error)
+	// BrowserSessionAMR returns how a browser login was authenticated.
+	BrowserSessionAMR(ctx context.Context, ls *models.LoginSession) []string
+	// EndBrowserSession signs a browser out (an unknown cookie is not an error).
+	EndBrowserSession(ctx context.Context, cookieToken string, meta identity.Meta) error
+	// ActiveUser returns the user of a bearer token, or an error when it is
+	// gone, deactivated or its tenant suspended.
+	ActiveUser(ctx context.Context, tenantID, userID string) (*models.User, error)
+}
 
 // loginTarget is what a signed return_to tells the login page: where to go
 // back to, and the client's tenant and name when the flow came from a client.
@@ -85,7 +114,7 @@ func (s *Server) renderLogin(c echo.Context, status int, t loginTarget, tenant, 
 	}, t.formTargets)
 }
 
-// loginSubmit runs the one login implementation (identity.Accounts.Login)
+// loginSubmit runs the one login implementation (identity.Login.WithPassword)
 // for the page: a browser session cookie, or the next step's page (second
 // factor, forced password change). Every credential failure shows the same
 // sentence, whatever was wrong.
@@ -97,7 +126,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 		tenant = t.tenantSlug
 	}
 	email := strings.TrimSpace(c.FormValue("email"))
-	res, err := s.Accounts.Login(ctx, identity.LoginInput{
+	res, err := s.Login.WithPassword(ctx, identity.LoginInput{
 		Tenant: tenant, Email: email, Password: c.FormValue("password"),
 		Remember: c.FormValue("remember") != "", DeviceToken: cookieValue(c, deviceCookie),
 		Browser: true, ForceSecondFactor: t.mfa, Meta: meta(c),
@@ -131,7 +160,7 @@ func (s *Server) loginNext(c echo.Context, t loginTarget, res *identity.LoginRes
 		}, t.formTargets)
 	}
 	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" && ck.Value != res.BrowserToken {
-		_ = s.Accounts.EndBrowserSession(c.Request().Context(), ck.Value, meta(c)) // a new login never keeps the old cookie
+		_ = s.Login.EndBrowserSession(c.Request().Context(), ck.Value, meta(c)) // a new login never keeps the old cookie
 	}
 	ck := &http.Cookie{Name: sessionCookie, Value: res.BrowserToken, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
 	if res.Remember {
@@ -163,7 +192,7 @@ func (s *Server) twoFactorSubmit(c echo.Context) error {
 	} else {
 		in.RecoveryCode = code
 	}
-	res, err := s.Accounts.VerifySecondFactor(c.Request().Context(), in)
+	res, err := s.Login.VerifySecondFactor(c.Request().Context(), in)
 	if err != nil {
 		var me *models.Error
 		if errors.As(err, &me) && me.Kind != models.KindInternal {
@@ -185,7 +214,7 @@ func (s *Server) passwordChangeSubmit(c echo.Context) error {
 	if pw != c.FormValue("confirm_password") {
 		return s.loginNext(c, t, &identity.LoginResult{ChallengeKind: models.ChallengePasswordChange, Challenge: challenge}, "The two passwords differ.")
 	}
-	res, err := s.Accounts.ChangeRequiredPassword(c.Request().Context(), challenge, pw, meta(c))
+	res, err := s.Login.ChangeRequiredPassword(c.Request().Context(), challenge, pw, meta(c))
 	if err != nil {
 		var me *models.Error
 		if errors.As(err, &me) && me.Kind != models.KindInternal {
@@ -312,7 +341,7 @@ func (s *Server) logoutPage(c echo.Context) error {
 func (s *Server) logoutSubmit(c echo.Context) error {
 	ls, _ := s.currentLogin(c)
 	if ck, err := c.Cookie(sessionCookie); err == nil {
-		if err := s.Accounts.EndBrowserSession(c.Request().Context(), ck.Value, meta(c)); err != nil {
+		if err := s.Login.EndBrowserSession(c.Request().Context(), ck.Value, meta(c)); err != nil {
 			return err
 		}
 	}

@@ -39,7 +39,7 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 // touch records session activity at most once a minute, gated by the shared
 // cache so most requests write nothing.
 func (s *Server) touch(ctx context.Context, sessionID string) {
-	if sessionID == "" || s.Accounts == nil {
+	if sessionID == "" || s.Sessions == nil {
 		return
 	}
 	key := "touch:" + sessionID
@@ -49,7 +49,7 @@ func (s *Server) touch(ctx context.Context, sessionID string) {
 		}
 		_ = s.Activity.Set(ctx, key, []byte{1}, time.Minute)
 	}
-	if err := s.Accounts.TouchSession(ctx, sessionID); err != nil {
+	if err := s.Sessions.Touch(ctx, sessionID); err != nil {
 		s.Logger.WarnContext(ctx, "touch session", "err", err)
 	}
 }

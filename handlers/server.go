@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/ory/fosite"
 
-	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/oauth"
@@ -43,12 +42,22 @@ type HealthCheck struct {
 	Check func(ctx context.Context) error
 }
 
-// Deps are what the HTTP layer needs.
+// Deps are what the HTTP layer needs. The account services (Login through
+// ClientAuth) are required: New names a missing one.
 type Deps struct {
-	Issuer     string
-	Provider   *oauth.Provider
-	Accounts   *identity.Accounts
-	Authorizer *identity.Authorizer
+	Issuer   string
+	Provider *oauth.Provider
+	// The account side: login, self-service, step-up and permissions
+	// (required: New names a missing one).
+	Login      LoginService
+	Account    AccountService
+	Password   PasswordService
+	TwoFactor  TwoFactorService
+	PIN        PINService
+	Sessions   SessionService
+	StepUp     StepUpService
+	Authorizer PermissionService
+	ClientAuth ClientAuthLimiter
 	// Authenticator resolves every /api bearer credential.
 	Authenticator PrincipalResolver
 	// The administration API, one service per aggregate (required: New

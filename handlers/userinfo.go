@@ -40,7 +40,7 @@ func (s *Server) userinfo(c echo.Context) error {
 	if !ar.GetGrantedScopes().Has("openid") {
 		return bearerError(c, http.StatusForbidden, "insufficient_scope", "The access token lacks the openid scope.")
 	}
-	user, err := s.Accounts.ActiveUser(ctx, sess.TenantID, sess.Subject)
+	user, err := s.Login.ActiveUser(ctx, sess.TenantID, sess.Subject)
 	if err != nil {
 		if models.IsKind(err, models.KindInternal) {
 			return err

@@ -192,8 +192,9 @@ func truncate(s string, n int) string {
 //     itself (a user's id, a service account's id, SystemActorID for the
 //     command line). With no principal (a failed login, a refresh-token
 //     reuse) the actor is the event's subject.
-//   - user_id, the subject, is the event's UserID when it names one; else a
-//     user principal's own id (self-service, including while impersonated).
+//   - user_id, the subject, is the event's UserID when it names one (every
+//     self-service event names its user); else, while impersonating, the
+//     user acted as; else none (a role, client or tenant has no user).
 //   - tenant_id is the event's TenantID, else the principal's.
 //   - metadata gains impersonated_by and on_behalf_of when impersonating,
 //     actor_kind for a service account, and actor_tenant_id when the actor
@@ -223,7 +224,7 @@ func auditRow(ctx context.Context, p Principal, ev Event) Event {
 	if ev.TenantID == "" {
 		ev.TenantID = p.TenantID
 	}
-	if ev.UserID == "" && (p.Kind == models.PrincipalUser || actor != "") {
+	if ev.UserID == "" && actor != "" {
 		ev.UserID = onBehalfOf
 	}
 	switch {

@@ -20,7 +20,7 @@ func (c *auditCapture) CreateAuditLog(_ context.Context, a *models.AuditLog) err
 
 // TestAuditorRule is the one rule for who acted, over every kind of
 // principal: the actor comes from the principal (the impersonating admin
-// when there is one), the subject from the event or a user principal.
+// when there is one), the subject from the event, or while impersonating the user acted as.
 func TestAuditorRule(t *testing.T) {
 	const (
 		tenant, other = "t-1", "t-2"
@@ -38,7 +38,7 @@ func TestAuditorRule(t *testing.T) {
 		actor, userID, tenantID string
 		md                      map[string]any
 	}{
-		{name: "self-service", p: self, ev: identity.Event{Action: "x"},
+		{name: "self-service (the event names its user)", p: self, ev: identity.Event{Action: "x", UserID: user},
 			actor: user, userID: user, tenantID: tenant, md: map[string]any{}},
 		{name: "impersonation: self-service names the admin", p: impersonated, ev: identity.Event{Action: "x"},
 			actor: admin, userID: user, tenantID: tenant, md: map[string]any{"impersonated_by": admin, "on_behalf_of": user}},
@@ -48,8 +48,10 @@ func TestAuditorRule(t *testing.T) {
 			ctx:   func(ctx context.Context) context.Context { return identity.WithImpersonation(ctx, admin, user) },
 			ev:    identity.Event{Action: "x"},
 			actor: admin, userID: user, tenantID: tenant, md: map[string]any{"impersonated_by": admin, "on_behalf_of": user}},
-		{name: "the event's ActorID is ignored", p: self, ev: identity.Event{Action: "x", ActorID: "forged"},
+		{name: "the event's ActorID is ignored", p: self, ev: identity.Event{Action: "x", UserID: user, ActorID: "forged"},
 			actor: user, userID: user, tenantID: tenant, md: map[string]any{}},
+		{name: "a user acting on an object that is no user (a role, a client)", p: self, ev: identity.Event{Action: "x"},
+			actor: user, userID: "", tenantID: tenant, md: map[string]any{}},
 		{name: "service account", p: identity.Principal{Kind: models.PrincipalServiceAccount, TenantID: tenant, UserID: robot},
 			ev:    identity.Event{Action: "x"},
 			actor: robot, userID: "", tenantID: tenant, md: map[string]any{"actor_kind": models.PrincipalServiceAccount}},
@@ -63,7 +65,7 @@ func TestAuditorRule(t *testing.T) {
 			actor: "", userID: "", tenantID: tenant, md: map[string]any{}},
 		{name: "cross-tenant operator", p: identity.Principal{Kind: models.PrincipalUser, TenantID: tenant, UserID: admin, SystemAdmin: true},
 			ev:    identity.Event{Action: "x", TenantID: other},
-			actor: admin, userID: admin, tenantID: other, md: map[string]any{"actor_tenant_id": tenant}},
+			actor: admin, userID: "", tenantID: other, md: map[string]any{"actor_tenant_id": tenant}},
 		{name: "cross-tenant operator acting on a user there", p: identity.Principal{Kind: models.PrincipalUser, TenantID: tenant, UserID: admin, SystemAdmin: true},
 			ev:    identity.Event{Action: "x", TenantID: other, UserID: member, Metadata: map[string]any{"k": "v"}},
 			actor: admin, userID: member, tenantID: other, md: map[string]any{"actor_tenant_id": tenant, "k": "v"}},

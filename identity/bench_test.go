@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/identity/identitytest"
 	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/mailer"
 	"github.com/identityd/identityd/oauth"
 	"github.com/identityd/identityd/storage"
 	"github.com/identityd/identityd/storage/storagetest"
@@ -22,9 +24,9 @@ const (
 	benchPassword = "Bench-Password-2024!"
 )
 
-// benchAccounts wires identity.Accounts as cmd/identityd does, on a fresh
+// benchAccounts wires identity.Login as cmd/identityd does, on a fresh
 // SQLite store, with bcrypt at cost 12 and limits that never refuse.
-func benchAccounts(b *testing.B) (*identity.Accounts, string, string) {
+func benchAccounts(b *testing.B) (*identity.Login, string, string) {
 	b.Helper()
 	ctx := context.Background()
 	st := storagetest.OpenStore(b, storagetest.SQLiteBackend(b), storage.Options{})
@@ -57,19 +59,23 @@ func benchAccounts(b *testing.B) (*identity.Accounts, string, string) {
 	huge := identity.Limit{Rate: 1 << 30, Period: time.Minute}
 	cfg.LoginLimit, cfg.TwoFactorLimit, cfg.PINLimit = huge, huge, huge
 	cfg.LoginLimit.Name = "login"
-	a := &identity.Accounts{
+	a, err := identity.NewLogin(identity.LoginDeps{
+		AccountDeps: identity.AccountDeps{Limiter: storage.NewMemoryLimiter(), Sealer: ring, Config: cfg,
+			Mailer: &mailer.LogMailer{Log: slog.New(slog.DiscardHandler)}, Now: time.Now, Log: slog.New(slog.DiscardHandler)},
 		Store: st, Tokens: &oauth.FirstParty{Provider: provider, Clients: st},
-		Limiter: storage.NewMemoryLimiter(), Sealer: ring, Config: cfg, Issuer: "Bench",
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 	// The first login creates the tenant's first-party client; keep it out
 	// of the measurement.
-	if _, err := a.Login(ctx, identity.LoginInput{Tenant: "bench", Email: "bench@example.com", Password: benchPassword}); err != nil {
+	if _, err := a.WithPassword(ctx, identity.LoginInput{Tenant: "bench", Email: "bench@example.com", Password: benchPassword}); err != nil {
 		b.Fatal(err)
 	}
 	return a, "bench", "bench@example.com"
 }
 
-// BenchmarkLoginBcrypt12 is identity.Accounts.Login end to end (rate limit,
+// BenchmarkLoginBcrypt12 is identity.Login.WithPassword end to end (rate limit,
 // user lookup, bcrypt at cost 12, lockout reset, device, session, token and
 // audit rows in SQLite). Compare with BenchmarkBcrypt12Compare, its bound.
 func BenchmarkLoginBcrypt12(b *testing.B) {
@@ -78,7 +84,7 @@ func BenchmarkLoginBcrypt12(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			res, err := a.Login(ctx, identity.LoginInput{Tenant: tenant, Email: email, Password: benchPassword, Meta: identity.Meta{IP: "192.0.2.1"}})
+			res, err := a.WithPassword(ctx, identity.LoginInput{Tenant: tenant, Email: email, Password: benchPassword, Meta: identity.Meta{IP: "192.0.2.1"}})
 			if err != nil || res.AccessToken == "" {
 				b.Fatalf("login: %v", err)
 			}
@@ -90,7 +96,7 @@ func BenchmarkLoginBcrypt12(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			ip := "192.0.2." + strconv.Itoa(int(n.Add(1)%250))
 			for pb.Next() {
-				res, err := a.Login(ctx, identity.LoginInput{Tenant: tenant, Email: email, Password: benchPassword, Meta: identity.Meta{IP: ip}})
+				res, err := a.WithPassword(ctx, identity.LoginInput{Tenant: tenant, Email: email, Password: benchPassword, Meta: identity.Meta{IP: ip}})
 				if err != nil || res.AccessToken == "" {
 					b.Errorf("login: %v", err)
 					return

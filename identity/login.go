@@ -2,9 +2,91 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
+	"time"
 
+	"github.com/mileusna/useragent"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/models"
 )
+
+// ChallengeStore keeps the pending steps of a login (second factor, forced
+// password change). A challenge is found by the hash of its token.
+type ChallengeStore interface {
+	// CreateChallenge stores a pending step; it gives c its id.
+	CreateChallenge(ctx context.Context, c *models.AuthChallenge) error
+	// GetChallenge returns the live (unexpired, unconsumed) challenge whose
+	// token hashes to tokenHash, or NotFound "challenge".
+	GetChallenge(ctx context.Context, tokenHash string) (*models.AuthChallenge, error)
+	// ClaimChallengeAttempt takes one of the challenge's max attempts in one
+	// statement; false when they are spent (concurrent claims included).
+	ClaimChallengeAttempt(ctx context.Context, id string, max int) (bool, error)
+	// ConsumeChallenge marks the challenge used; false if it already was
+	// (by a concurrent request too): only one caller completes a step.
+	ConsumeChallenge(ctx context.Context, id string) (bool, error)
+}
+
+// BrowserSessionStore keeps the browser logins behind the session cookie,
+// found by the hash of the cookie's token.
+type BrowserSessionStore interface {
+	// CreateLoginSession stores a browser login; TokenHash must be set.
+	CreateLoginSession(ctx context.Context, ls *models.LoginSession) error
+	// GetLoginSession returns the unexpired browser login whose cookie
+	// token hashes to tokenHash, or NotFound "login_session" (also once its
+	// session is revoked).
+	GetLoginSession(ctx context.Context, tokenHash string) (*models.LoginSession, error)
+	// DeleteLoginSession removes it; an unknown hash is not an error.
+	DeleteLoginSession(ctx context.Context, tokenHash string) error
+}
+
+// LoginStore is what Login needs from storage: the credential checks, the
+// pending steps, and the devices, sessions and browser logins a completed
+// login creates.
+type LoginStore interface {
+	Tx
+	CredentialStore
+	SessionStore
+	ChallengeStore
+	BrowserSessionStore
+	// GetUserAndTenantState returns the tenant's user and whether the
+	// tenant is suspended, in one query (bearer authentication asks it on
+	// every request); NotFound "user" for an unknown user or another
+	// tenant's.
+	GetUserAndTenantState(ctx context.Context, tenantID, id string) (*models.User, bool, error)
+}
+
+// Login signs users in: password login with lockout, the second-factor
+// step, PIN login from a known device, the forced password change, and the
+// browser sessions a login leaves. One implementation serves the JSON API
+// and the HTML pages.
+type Login struct {
+	*credentials
+	store  LoginStore
+	tokens TokenIssuer
+}
+
+// LoginDeps are what NewLogin needs; every field is required.
+type LoginDeps struct {
+	AccountDeps
+	Store LoginStore
+	// Tokens mints the first-party access token of an API login.
+	Tokens TokenIssuer
+}
+
+// NewLogin builds the login service.
+func NewLogin(d LoginDeps) (*Login, error) {
+	c, err := newCredentials("NewLogin", d.Store, d.AccountDeps)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDeps("Login", dep{"Tokens", d.Tokens == nil}); err != nil {
+		return nil, err
+	}
+	return &Login{credentials: c, store: d.Store, tokens: d.Tokens}, nil
+}
 
 // ErrBadCredentials is the one answer to a wrong tenant, e-mail or password,
 // so that none of them can be told apart.
@@ -14,38 +96,617 @@ func ErrBadCredentials() *models.Error {
 
 // BrowserSession returns the live browser login of a session cookie and its
 // user, or a NotFound error.
-func (a *Accounts) BrowserSession(ctx context.Context, cookieToken string) (*models.LoginSession, *models.User, error) {
+func (l *Login) BrowserSession(ctx context.Context, cookieToken string) (*models.LoginSession, *models.User, error) {
 	if cookieToken == "" {
 		return nil, nil, models.ErrNotFound("login_session")
 	}
-	ls, err := a.Store.GetLoginSession(ctx, sha(cookieToken))
+	ls, err := l.store.GetLoginSession(ctx, sha(cookieToken))
 	if err != nil {
 		return nil, nil, err
 	}
-	u, err := a.Store.GetUser(ctx, ls.TenantID, ls.UserID)
+	u, err := l.store.GetUser(ctx, ls.TenantID, ls.UserID)
 	if err != nil {
 		return nil, nil, err
 	}
-	if a.checkActive(ctx, u) != nil {
+	if l.checkActive(ctx, u) != nil {
 		return nil, nil, models.ErrNotFound("login_session")
 	}
 	return ls, u, nil
 }
 
-// User returns the tenant's user with that id.
-func (a *Accounts) User(ctx context.Context, tenantID, userID string) (*models.User, error) {
-	return a.Store.GetUser(ctx, tenantID, userID)
-}
-
 // BrowserSessionAMR returns how the login behind a browser session was
 // authenticated (its session's methods), or just a password when unknown.
-func (a *Accounts) BrowserSessionAMR(ctx context.Context, ls *models.LoginSession) []string {
+func (l *Login) BrowserSessionAMR(ctx context.Context, ls *models.LoginSession) []string {
 	if ls == nil || ls.SessionID == nil {
 		return []string{"pwd"}
 	}
-	s, err := a.Store.GetSession(ctx, ls.TenantID, ls.UserID, *ls.SessionID)
+	s, err := l.store.GetSession(ctx, ls.TenantID, ls.UserID, *ls.SessionID)
 	if err != nil || len(s.AuthMethods) == 0 {
 		return []string{"pwd"}
 	}
 	return s.AuthMethods
+}
+
+// LoginInput is a password login from the API or the login page.
+type LoginInput struct {
+	Tenant      string
+	Email       string
+	Password    string
+	DeviceName  string
+	Remember    bool
+	DeviceToken string // the device token the client presented, if any
+	Browser     bool   // a page login: a cookie session instead of a bearer token
+	// ForceSecondFactor asks for the second factor even on a trusted device
+	// (a relying party's acr_values asked for multi-factor).
+	ForceSecondFactor bool
+	Meta              Meta
+}
+
+// LoginResult is a completed login or the next step it needs.
+type LoginResult struct {
+	User *models.User
+	// A completed login: its session, and either a bearer token (API) or a
+	// browser cookie token; DeviceToken is set when a new device token was issued.
+	Session      *models.Session
+	AccessToken  string
+	ExpiresAt    time.Time
+	BrowserToken string
+	DeviceToken  string
+	Remember     bool
+	// A pending step: ChallengeKind is models.Challenge*, Challenge its token.
+	Challenge     string
+	ChallengeKind string
+	Methods       []string
+}
+
+// challengeData is the login context a challenge carries to its next step.
+type challengeData struct {
+	Browser    bool     `json:"browser"`
+	Remember   bool     `json:"remember"`
+	DeviceName string   `json:"device_name"`
+	DeviceID   string   `json:"device_id"`
+	AMR        []string `json:"amr"`
+	AuthTime   int64    `json:"auth_time_ns"` // nanoseconds: prompt=login compares at that precision
+}
+
+// ErrPasswordChangeRequired refuses a login path that cannot change the
+// password (a PIN) while an administrator's forced change is pending.
+func ErrPasswordChangeRequired() *models.Error {
+	return models.NewError(models.KindForbidden, "password_change_required", "Your administrator asked you to choose a new password: sign in with your password.", nil)
+}
+
+// WithPassword checks a password and completes the login or names the next step.
+// Rate limit → user in the tenant → lock → bcrypt (a dummy hash for unknown
+// accounts) → forced password change → second factor → session.
+func (l *Login) WithPassword(ctx context.Context, in LoginInput) (*LoginResult, error) {
+	at, err := l.beginAttempt(ctx, l.cfg.LoginLimit, in.Meta.IP, accountKey(in.Tenant, in.Email))
+	if err != nil {
+		return nil, err
+	}
+	res, err := l.withPassword(ctx, in)
+	at.finish(ctx, err)
+	return res, err
+}
+
+func (l *Login) withPassword(ctx context.Context, in LoginInput) (*LoginResult, error) {
+	var user *models.User
+	hash := l.dummyHash()
+	tenant, err := l.store.GetTenantBySlug(ctx, strings.TrimSpace(in.Tenant))
+	if err != nil && !models.IsKind(err, models.KindNotFound) {
+		return nil, err
+	}
+	if tenant != nil {
+		u, err := l.store.GetUserByEmail(ctx, tenant.ID, in.Email)
+		if err != nil && !models.IsKind(err, models.KindNotFound) {
+			return nil, err
+		}
+		if u != nil {
+			user, hash = u, []byte(u.PasswordHash)
+		}
+	}
+	pw := in.Password
+	if len(pw) > maxPasswordBytes {
+		user, hash, pw = nil, l.dummyHash(), ""
+	}
+	match := bcrypt.CompareHashAndPassword(hash, []byte(pw)) == nil
+	now := l.now()
+	if user == nil {
+		ev := Event{Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "unknown_account"}}
+		if tenant != nil {
+			ev.TenantID = tenant.ID
+		}
+		l.recordOutside(ctx, Principal{}, ev)
+		return nil, ErrBadCredentials()
+	}
+	if tenant.SuspendedAt != nil {
+		// A suspended tenant refuses every login. Only a caller who knows
+		// the password learns why (tenant_suspended); anyone else gets the
+		// generic answer, and nothing is counted towards a lockout.
+		l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "tenant_suspended"}})
+		if !match {
+			return nil, ErrBadCredentials()
+		}
+		return nil, ErrTenantSuspended()
+	}
+	if user.Locked(now) {
+		l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "locked"}})
+		if !match {
+			// Only the right password learns of the lock: a wrong one gets
+			// the answer every wrong password gets, so a lock reveals
+			// neither that the account exists nor that it is locked.
+			return nil, ErrBadCredentials()
+		}
+		return nil, ErrLocked("account_locked", "This account is locked after too many failed sign-in attempts. Try again later.", *user.LockedUntil, now)
+	}
+	if !match {
+		res, err := l.store.RecordLoginFailure(ctx, user.TenantID, user.ID, l.cfg.MaxFailedLogins, l.cfg.LockoutDuration)
+		if err != nil {
+			return nil, err
+		}
+		l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: in.Meta,
+			Metadata: map[string]any{"reason": "bad_password", "failures": res.Failures}})
+		if res.JustLocked {
+			l.onLocked(ctx, Principal{}, user, *res.LockedUntil, in.Meta)
+		}
+		return nil, ErrBadCredentials()
+	}
+	if !user.IsActive {
+		l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "inactive"}})
+		return nil, ErrBadCredentials()
+	}
+	ok, err := l.store.ClearLoginFailures(ctx, user.TenantID, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok { // locked by a concurrent failure after we read the user
+		return nil, ErrLocked("account_locked", "This account is locked after too many failed sign-in attempts. Try again later.", now.Add(l.cfg.LockoutDuration), now)
+	}
+	data := challengeData{Browser: in.Browser, Remember: in.Remember, DeviceName: in.DeviceName, AMR: []string{"pwd"}, AuthTime: now.UnixNano()}
+	if in.DeviceToken != "" {
+		if d, err := l.store.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken)); err == nil {
+			data.DeviceID = d.ID
+			if d.Trusted(now) && user.TwoFactorEnabled() && !in.ForceSecondFactor {
+				data.AMR = append(data.AMR, "trusted_device")
+			}
+		}
+	}
+	if user.ForcePasswordChange {
+		return l.newChallenge(ctx, user, models.ChallengePasswordChange, data, nil)
+	}
+	return l.afterPassword(ctx, user, data, in.Meta)
+}
+
+// afterPassword asks for the second factor when one is on and the device is
+// not trusted, and completes the login otherwise.
+func (l *Login) afterPassword(ctx context.Context, user *models.User, data challengeData, meta Meta) (*LoginResult, error) {
+	trusted := false
+	for _, m := range data.AMR {
+		trusted = trusted || m == "trusted_device"
+	}
+	if user.TwoFactorEnabled() && !trusted {
+		methods := l.methods(ctx, user)
+		res, err := l.newChallenge(ctx, user, models.ChallengeTwoFactor, data, methods)
+		if err != nil {
+			return nil, err
+		}
+		if user.Email2FAEnabled && !user.TOTPEnabled {
+			if err := l.sendEmailCode(ctx, user, "2fa"); err != nil {
+				return nil, err
+			}
+		}
+		return res, nil
+	}
+	return l.complete(ctx, user, data, false, meta)
+}
+
+func (l *Login) methods(ctx context.Context, user *models.User) []string {
+	var m []string
+	if user.TOTPEnabled {
+		m = append(m, "totp")
+	} else if user.Email2FAEnabled {
+		m = append(m, "email")
+	}
+	if n, err := l.store.CountRecoveryCodes(ctx, user.TenantID, user.ID); err == nil && n > 0 {
+		m = append(m, "recovery_code")
+	}
+	return m
+}
+
+func (l *Login) newChallenge(ctx context.Context, user *models.User, kind string, data challengeData, methods []string) (*LoginResult, error) {
+	token, err := keyring.RandomToken(32)
+	if err != nil {
+		return nil, models.ErrInternal(err)
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, models.ErrInternal(err)
+	}
+	c := &models.AuthChallenge{TokenHash: sha(token), TenantID: user.TenantID, UserID: user.ID, Kind: kind, Data: string(raw), ExpiresAt: l.now().Add(l.cfg.ChallengeTTL)}
+	if err := l.store.CreateChallenge(ctx, c); err != nil {
+		return nil, err
+	}
+	return &LoginResult{User: user, Challenge: token, ChallengeKind: kind, Methods: methods}, nil
+}
+
+// loadChallenge returns a live challenge of kind and its data.
+func (l *Login) loadChallenge(ctx context.Context, token, kind string) (*models.AuthChallenge, *models.User, challengeData, error) {
+	var data challengeData
+	bad := models.NewError(models.KindUnauthenticated, "invalid_challenge", "This sign-in step has expired. Sign in again.", nil)
+	if token == "" {
+		return nil, nil, data, bad
+	}
+	c, err := l.store.GetChallenge(ctx, sha(token))
+	if err != nil {
+		if models.IsKind(err, models.KindNotFound) {
+			return nil, nil, data, bad
+		}
+		return nil, nil, data, err
+	}
+	if c.Kind != kind {
+		return nil, nil, data, bad
+	}
+	if err := json.Unmarshal([]byte(c.Data), &data); err != nil {
+		return nil, nil, data, models.ErrInternal(err)
+	}
+	u, err := l.store.GetUser(ctx, c.TenantID, c.UserID)
+	if err != nil {
+		return nil, nil, data, bad
+	}
+	// Deactivated or suspended since the step began: the login stops here.
+	if err := l.checkActive(ctx, u); err != nil {
+		return nil, nil, data, err
+	}
+	return c, u, data, nil
+}
+
+// tokenPreparer is a TokenIssuer that readies what IssueUserToken needs
+// (the tenant's first-party client) outside the login transaction: on
+// PostgreSQL, the INSERT that loses a race between two first logins of a
+// tenant would abort the transaction it ran in.
+type tokenPreparer interface {
+	PrepareTenant(ctx context.Context, tenantID string) error
+}
+
+// complete creates the device (if new), the session and the token or
+// browser session, in one transaction with their audit rows.
+func (l *Login) complete(ctx context.Context, user *models.User, data challengeData, trust bool, meta Meta) (*LoginResult, error) {
+	// Every way in (password, second factor, forced change, PIN, trusted
+	// device) ends here: a user deactivated, a tenant suspended or a
+	// password change forced since the first step is honoured too.
+	fresh, err := l.store.GetUser(ctx, user.TenantID, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.checkActive(ctx, fresh); err != nil {
+		return nil, err
+	}
+	if fresh.ForcePasswordChange {
+		for _, m := range data.AMR {
+			if m == "pwd" { // the password was proven: change it now
+				return l.newChallenge(ctx, fresh, models.ChallengePasswordChange, data, nil)
+			}
+		}
+		return nil, ErrPasswordChangeRequired()
+	}
+	user = fresh
+	now := l.now()
+	ua := useragent.Parse(meta.UserAgent)
+	browser := strings.TrimSpace(ua.Name + " " + ua.Version)
+	osName := strings.TrimSpace(ua.OS + " " + ua.OSVersion)
+	name := strings.TrimSpace(data.DeviceName)
+	if name == "" {
+		name = strings.TrimSpace(ua.Name + " on " + ua.OS)
+		if ua.Name == "" || ua.OS == "" {
+			name = "Unknown device"
+		}
+	}
+	res := &LoginResult{User: user, Remember: data.Remember}
+	if p, ok := l.tokens.(tokenPreparer); ok && !data.Browser {
+		if err := p.PrepareTenant(ctx, user.TenantID); err != nil {
+			return nil, err
+		}
+	}
+	err = l.store.InTx(ctx, func(ctx context.Context) error {
+		deviceID := data.DeviceID
+		if deviceID == "" {
+			token, err := keyring.RandomToken(32)
+			if err != nil {
+				return models.ErrInternal(err)
+			}
+			d := &models.Device{TenantID: user.TenantID, UserID: user.ID, TokenHash: sha(token), Name: truncate(name, 100), Browser: truncate(browser, 100), OS: truncate(osName, 100)}
+			if err := l.store.CreateDevice(ctx, d); err != nil {
+				return err
+			}
+			deviceID, res.DeviceToken = d.ID, token
+			if err := l.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditDeviceAdded, Meta: meta, Metadata: map[string]any{"device_id": d.ID, "name": d.Name}}); err != nil {
+				return err
+			}
+		} else if err := l.store.TouchDevice(ctx, deviceID); err != nil {
+			return err
+		}
+		if trust {
+			until := now.Add(l.cfg.TrustDeviceTTL)
+			if err := l.store.SetDeviceTrust(ctx, user.TenantID, user.ID, deviceID, &until); err != nil {
+				return err
+			}
+			if err := l.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditDeviceTrusted, Meta: meta, Metadata: map[string]any{"device_id": deviceID, "until": until}}); err != nil {
+				return err
+			}
+		}
+		ttl := l.cfg.TokenTTL
+		kind := models.SessionAPI
+		if data.Remember {
+			ttl = l.cfg.RememberTTL
+		}
+		if data.Browser {
+			kind = models.SessionBrowser
+			ttl = l.cfg.BrowserTTL
+			if data.Remember {
+				ttl = l.cfg.BrowserRememberTTL
+			}
+		}
+		amr := dedupe(data.AMR)
+		s := &models.Session{TenantID: user.TenantID, UserID: user.ID, DeviceID: &deviceID, Kind: kind,
+			DeviceName: truncate(name, 100), Browser: truncate(browser, 100), OS: truncate(osName, 100),
+			IPAddress: truncate(meta.IP, 64), UserAgent: truncate(meta.UserAgent, 512), AuthMethods: amr, ExpiresAt: now.Add(ttl)}
+		if err := l.store.CreateSession(ctx, s); err != nil {
+			return err
+		}
+		res.Session = s
+		authTime := time.Unix(0, data.AuthTime).UTC()
+		if data.AuthTime == 0 {
+			authTime = now
+		}
+		if data.Browser {
+			token, err := keyring.RandomToken(32)
+			if err != nil {
+				return models.ErrInternal(err)
+			}
+			sid := s.ID
+			ls := &models.LoginSession{TokenHash: sha(token), TenantID: user.TenantID, UserID: user.ID, AuthTime: authTime,
+				Remember: data.Remember, ExpiresAt: s.ExpiresAt, SessionID: &sid}
+			if err := l.store.CreateLoginSession(ctx, ls); err != nil {
+				return err
+			}
+			res.BrowserToken, res.ExpiresAt = token, s.ExpiresAt
+		} else {
+			token, exp, err := l.tokens.IssueUserToken(ctx, user, s.ID, amr, authTime, ttl)
+			if err != nil {
+				return err
+			}
+			res.AccessToken, res.ExpiresAt = token, exp
+		}
+		return l.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLogin, Meta: meta,
+			Metadata: map[string]any{"session_id": s.ID, "device_id": deviceID, "kind": kind, "amr": amr}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func dedupe(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, v := range in {
+		dup := false
+		for _, o := range out {
+			dup = dup || o == v
+		}
+		if !dup {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// TokenIssuer mints and revokes first-party access tokens (oauth implements it).
+type TokenIssuer interface {
+	// IssueUserToken mints an access token for the user under the tenant's
+	// first-party client, bound to the login session sessionID.
+	IssueUserToken(ctx context.Context, u *models.User, sessionID string, amr []string, authTime time.Time, ttl time.Duration) (token string, expiresAt time.Time, err error)
+	TokenRevoker
+}
+
+// VerifyInput is the second step of a login.
+type VerifyInput struct {
+	Challenge    string
+	Code         string // a TOTP or e-mail code
+	RecoveryCode string
+	TrustDevice  bool
+	Meta         Meta
+}
+
+// VerifySecondFactor checks the code of a 2FA challenge and completes the
+// login. Each challenge allows MaxCodeAttempts tries, claimed atomically.
+func (l *Login) VerifySecondFactor(ctx context.Context, in VerifyInput) (*LoginResult, error) {
+	first, err := l.beginAttempt(ctx, l.cfg.TwoFactorLimit, in.Meta.IP, "")
+	if err != nil {
+		return nil, err
+	}
+	c, user, data, err := l.loadChallenge(ctx, in.Challenge, models.ChallengeTwoFactor)
+	if err != nil {
+		first.failed(ctx)
+		return nil, err
+	}
+	at, err := l.beginAttempt(ctx, l.cfg.TwoFactorLimit, in.Meta.IP, "user:"+user.ID)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := l.store.ClaimChallengeAttempt(ctx, c.ID, l.cfg.MaxCodeAttempts)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		at.failed(ctx)
+		return nil, models.NewError(models.KindUnauthenticated, "invalid_challenge", "Too many wrong codes. Sign in again.", nil)
+	}
+	method, ok, err := l.checkSecondFactor(ctx, user, in.Code, in.RecoveryCode)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		at.failed(ctx)
+		l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FAFailed, Meta: in.Meta, Metadata: map[string]any{"method": method}})
+		return nil, errInvalidCode()
+	}
+	at.succeeded(ctx)
+	if consumed, err := l.store.ConsumeChallenge(ctx, c.ID); err != nil {
+		return nil, err
+	} else if !consumed {
+		return nil, models.NewError(models.KindUnauthenticated, "invalid_challenge", "This sign-in step was already completed.", nil)
+	}
+	l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FAVerified, Meta: in.Meta, Metadata: map[string]any{"method": method}})
+	if method == "recovery_code" {
+		left, _ := l.store.CountRecoveryCodes(ctx, user.TenantID, user.ID)
+		l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FARecoveryUsed, Meta: in.Meta, Metadata: map[string]any{"remaining": left}})
+	}
+	data.AMR = append(data.AMR, "otp")
+	if method == "recovery_code" {
+		data.AMR = append(data.AMR[:len(data.AMR)-1], "otp", "recovery")
+	}
+	return l.complete(ctx, user, data, in.TrustDevice, in.Meta)
+}
+
+// ResendEmailCode sends a fresh e-mail code for a pending 2FA challenge.
+func (l *Login) ResendEmailCode(ctx context.Context, challenge string, meta Meta) error {
+	at, err := l.beginAttempt(ctx, l.cfg.TwoFactorLimit, meta.IP, "")
+	if err != nil {
+		return err
+	}
+	_, user, _, err := l.loadChallenge(ctx, challenge, models.ChallengeTwoFactor)
+	if err != nil {
+		at.failed(ctx)
+		return err
+	}
+	if !user.Email2FAEnabled {
+		return models.NewError(models.KindConflict, "email_2fa_not_enabled", "E-mail codes are not this account's second factor.", nil)
+	}
+	if err := l.limit(ctx, l.cfg.TwoFactorLimit, "send:"+user.ID); err != nil {
+		return err
+	}
+	return l.sendEmailCode(ctx, user, "2fa")
+}
+
+// PINLoginInput is a quick login with the PIN from a device the user signed
+// in on with the password.
+type PINLoginInput struct {
+	Tenant      string
+	Email       string
+	PIN         string
+	DeviceToken string
+	Meta        Meta
+}
+
+// WithPIN signs in with the PIN; it needs the device token of a device
+// where the user signed in with the password before.
+func (l *Login) WithPIN(ctx context.Context, in PINLoginInput) (*LoginResult, error) {
+	at, err := l.beginAttempt(ctx, l.cfg.PINLimit, in.Meta.IP, accountKey(in.Tenant, in.Email))
+	if err != nil {
+		return nil, err
+	}
+	res, err := l.withPIN(ctx, in)
+	at.finish(ctx, err)
+	return res, err
+}
+
+func (l *Login) withPIN(ctx context.Context, in PINLoginInput) (*LoginResult, error) {
+	bad := models.NewError(models.KindUnauthenticated, "invalid_credentials", "The PIN is not correct, or this device cannot sign in with a PIN.", nil)
+	tenant, err := l.store.GetTenantBySlug(ctx, strings.TrimSpace(in.Tenant))
+	if err != nil {
+		_ = bcrypt.CompareHashAndPassword(l.dummyHash(), []byte(in.PIN))
+		return nil, bad
+	}
+	user, err := l.store.GetUserByEmail(ctx, tenant.ID, in.Email)
+	if err != nil || !user.IsActive || user.PINHash == "" || in.DeviceToken == "" {
+		_ = bcrypt.CompareHashAndPassword(l.dummyHash(), []byte(in.PIN))
+		return nil, bad
+	}
+	device, err := l.store.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken))
+	if err != nil {
+		_ = bcrypt.CompareHashAndPassword(l.dummyHash(), []byte(in.PIN))
+		return nil, bad
+	}
+	if user.Locked(l.now()) {
+		return nil, ErrLocked("account_locked", "This account is locked after too many failed sign-in attempts. Try again later.", *user.LockedUntil, l.now())
+	}
+	if err := l.comparePIN(ctx, Principal{}, user, in.PIN, in.Meta); err != nil {
+		return nil, err
+	}
+	l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPINVerified, Meta: in.Meta, Metadata: map[string]any{"purpose": "login"}})
+	return l.complete(ctx, user, challengeData{DeviceID: device.ID, AMR: []string{"pin"}, AuthTime: l.now().UnixNano()}, false, in.Meta)
+}
+
+// ChangeRequiredPassword completes a forced password change started by
+// WithPassword; the login then continues (a second factor if one is on).
+func (l *Login) ChangeRequiredPassword(ctx context.Context, challenge, newPassword string, meta Meta) (*LoginResult, error) {
+	c, user, data, err := l.loadChallenge(ctx, challenge, models.ChallengePasswordChange)
+	if err != nil {
+		return nil, err
+	}
+	err = l.store.InTx(ctx, func(ctx context.Context) error {
+		ok, err := l.store.ConsumeChallenge(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return models.NewError(models.KindUnauthenticated, "invalid_challenge", "This sign-in step was already completed.", nil)
+		}
+		if err := l.setPassword(ctx, user, newPassword); err != nil {
+			return err
+		}
+		if _, err := l.store.RevokeUserSessions(ctx, user.TenantID, user.ID, "", true); err != nil {
+			return err
+		}
+		return l.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"forced": true}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	user, err = l.store.GetUser(ctx, user.TenantID, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	return l.afterPassword(ctx, user, data, meta)
+}
+
+// EndBrowserSession signs a browser out: its cookie and the session behind
+// it (with every token issued under it) end together.
+func (l *Login) EndBrowserSession(ctx context.Context, cookieToken string, meta Meta) error {
+	if cookieToken == "" {
+		return nil
+	}
+	ls, err := l.store.GetLoginSession(ctx, sha(cookieToken))
+	if err != nil {
+		if models.IsKind(err, models.KindNotFound) {
+			return nil
+		}
+		return err
+	}
+	return l.store.InTx(ctx, func(ctx context.Context) error {
+		if err := l.store.DeleteLoginSession(ctx, ls.TokenHash); err != nil {
+			return err
+		}
+		if ls.SessionID != nil {
+			if err := l.store.RevokeSession(ctx, ls.TenantID, ls.UserID, *ls.SessionID); err != nil && !models.IsKind(err, models.KindNotFound) {
+				return err
+			}
+		}
+		return l.audit.Record(ctx, Principal{}, Event{TenantID: ls.TenantID, UserID: ls.UserID, Action: AuditLogout, Meta: meta, Metadata: map[string]any{"kind": "browser"}})
+	})
+}
+
+// ActiveUser returns the user of a bearer token, or an error when the user
+// no longer exists, is deactivated, or its tenant is suspended.
+func (l *Login) ActiveUser(ctx context.Context, tenantID, userID string) (*models.User, error) {
+	u, suspended, err := l.store.GetUserAndTenantState(ctx, tenantID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if !u.IsActive {
+		return nil, errInactive()
+	}
+	if suspended {
+		return nil, ErrTenantSuspended()
+	}
+	return u, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/identityd/identityd/models"
@@ -30,18 +29,20 @@ var mailAAD = []byte("mail_outbox")
 // caller's transaction when there is one, and returns: no request waits on
 // SMTP, so a known account answers as fast as an unknown one, and a message
 // is never lost to a crash or an SMTP outage. Run, in every serving
-// instance, delivers what is due through Deliver: each message is leased
+// instance, delivers what is due through its Deliver mailer: each message is leased
 // by one worker at a time, deleted once sent, retried with exponential
 // backoff (10 s doubling, capped at an hour) after a failure, and dropped
 // with an error log after MaxAttempts (its codes have expired by then).
 type MailQueue struct {
-	Store   MailStore
-	Sealer  Sealer
-	Deliver Mailer
-	Log     *slog.Logger
-	Now     func() time.Time
-	// Interval is how often Run looks for due mail (default 1 s); a Send in
-	// this process wakes it at once.
+	store    MailStore
+	sealer   Sealer
+	delivery Mailer
+	clock    func() time.Time
+	log      *slog.Logger
+	wake     chan struct{}
+
+	// Tunables, set before Run. Interval is how often Run looks for due
+	// mail (default 1 s); a Send in this process wakes it at once.
 	Interval time.Duration
 	// Lease is how long a claimed message is this worker's (default 2 min);
 	// SendTimeout bounds one delivery (default 30 s, below Lease).
@@ -49,28 +50,29 @@ type MailQueue struct {
 	SendTimeout time.Duration
 	MaxAttempts int // default 10
 	Batch       int // default 20
-
-	once sync.Once
-	wake chan struct{}
 }
 
-func (q *MailQueue) init() {
-	q.once.Do(func() { q.wake = make(chan struct{}, 1) })
+// MailQueueDeps are what NewMailQueue needs; every field is required.
+type MailQueueDeps struct {
+	Store MailStore
+	// Sealer seals each message at rest (its codes are secrets).
+	Sealer Sealer
+	// Deliver is the real mailer (SMTP, or the log in development).
+	Deliver Mailer
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
-func (q *MailQueue) now() time.Time {
-	if q.Now != nil {
-		return q.Now().UTC()
+// NewMailQueue builds the outbox; set its tunables before Run.
+func NewMailQueue(d MailQueueDeps) (*MailQueue, error) {
+	if err := checkDeps("MailQueue", dep{"Store", d.Store == nil}, dep{"Sealer", d.Sealer == nil},
+		dep{"Deliver", d.Deliver == nil}, dep{"Now", d.Now == nil}, dep{"Log", d.Log == nil}); err != nil {
+		return nil, err
 	}
-	return time.Now().UTC()
+	return &MailQueue{store: d.Store, sealer: d.Sealer, delivery: d.Deliver, clock: d.Now, log: d.Log, wake: make(chan struct{}, 1)}, nil
 }
 
-func (q *MailQueue) log() *slog.Logger {
-	if q.Log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return q.Log
-}
+func (q *MailQueue) now() time.Time { return q.clock().UTC() }
 
 func orDefault[T int | time.Duration](v, def T) T {
 	if v <= 0 {
@@ -81,16 +83,15 @@ func orDefault[T int | time.Duration](v, def T) T {
 
 // Send implements Mailer: it queues m for the worker.
 func (q *MailQueue) Send(ctx context.Context, m Message) error {
-	q.init()
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return models.ErrInternal(fmt.Errorf("queue mail: %w", err))
 	}
-	sealed, err := q.Sealer.Seal(raw, mailAAD)
+	sealed, err := q.sealer.Seal(raw, mailAAD)
 	if err != nil {
 		return models.ErrInternal(fmt.Errorf("queue mail: seal: %w", err))
 	}
-	if err := q.Store.EnqueueMail(ctx, &models.OutboxMail{Sealed: sealed, NextAttemptAt: q.now()}); err != nil {
+	if err := q.store.EnqueueMail(ctx, &models.OutboxMail{Sealed: sealed, NextAttemptAt: q.now()}); err != nil {
 		return err
 	}
 	select {
@@ -113,7 +114,7 @@ func backoff(n int) time.Duration {
 // it claimed, sent and gave up on.
 func (q *MailQueue) DrainOnce(ctx context.Context) (claimed, sent int, err error) {
 	batch := orDefault(q.Batch, 20)
-	msgs, err := q.Store.ClaimDueMail(ctx, batch, orDefault(q.Lease, 2*time.Minute))
+	msgs, err := q.store.ClaimDueMail(ctx, batch, orDefault(q.Lease, 2*time.Minute))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -127,24 +128,24 @@ func (q *MailQueue) DrainOnce(ctx context.Context) (claimed, sent int, err error
 
 // deliver sends one claimed message and records the outcome.
 func (q *MailQueue) deliver(ctx context.Context, row models.OutboxMail) bool {
-	log := q.log()
+	log := q.log
 	var m Message
-	raw, err := q.Sealer.Open(row.Sealed, mailAAD)
+	raw, err := q.sealer.Open(row.Sealed, mailAAD)
 	if err == nil {
 		err = json.Unmarshal(raw, &m)
 	}
 	if err != nil {
 		log.ErrorContext(ctx, "mail queue: unreadable message dropped", "mail_id", row.ID, "err", err)
-		if err := q.Store.DeleteMail(ctx, row.ID); err != nil {
+		if err := q.store.DeleteMail(ctx, row.ID); err != nil {
 			log.ErrorContext(ctx, "mail queue: delete", "mail_id", row.ID, "err", err)
 		}
 		return false
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, orDefault(q.SendTimeout, 30*time.Second))
-	err = q.Deliver.Send(sendCtx, m)
+	err = q.delivery.Send(sendCtx, m)
 	cancel()
 	if err == nil {
-		if err := q.Store.DeleteMail(ctx, row.ID); err != nil {
+		if err := q.store.DeleteMail(ctx, row.ID); err != nil {
 			// Sent, but still queued: the lease expiry would send it again.
 			log.ErrorContext(ctx, "mail queue: delete sent message", "mail_id", row.ID, "err", err)
 		}
@@ -152,14 +153,14 @@ func (q *MailQueue) deliver(ctx context.Context, row models.OutboxMail) bool {
 	}
 	if row.Attempts >= orDefault(q.MaxAttempts, 10) {
 		log.ErrorContext(ctx, "mail queue: giving up on a message", "mail_id", row.ID, "attempts", row.Attempts, "subject", m.Subject, "err", err)
-		if err := q.Store.DeleteMail(ctx, row.ID); err != nil {
+		if err := q.store.DeleteMail(ctx, row.ID); err != nil {
 			log.ErrorContext(ctx, "mail queue: delete", "mail_id", row.ID, "err", err)
 		}
 		return false
 	}
 	next := q.now().Add(backoff(row.Attempts))
 	log.WarnContext(ctx, "mail queue: delivery failed, will retry", "mail_id", row.ID, "attempts", row.Attempts, "retry_at", next, "err", err)
-	if err := q.Store.RetryMail(ctx, row.ID, next, truncate(err.Error(), 500)); err != nil {
+	if err := q.store.RetryMail(ctx, row.ID, next, truncate(err.Error(), 500)); err != nil {
 		log.ErrorContext(ctx, "mail queue: record failure", "mail_id", row.ID, "err", err)
 	}
 	return false
@@ -169,7 +170,6 @@ func (q *MailQueue) deliver(ctx context.Context, row models.OutboxMail) bool {
 // again shortly, for a Send whose transaction was still committing) when
 // this process queued a message.
 func (q *MailQueue) Run(ctx context.Context) {
-	q.init()
 	interval := orDefault(q.Interval, time.Second)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -192,7 +192,7 @@ func (q *MailQueue) Run(ctx context.Context) {
 			claimed, _, err := q.DrainOnce(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
-					q.log().ErrorContext(ctx, "mail queue: drain", "err", err)
+					q.log.ErrorContext(ctx, "mail queue: drain", "err", err)
 				}
 				break
 			}
@@ -207,4 +207,16 @@ func (q *MailQueue) Run(ctx context.Context) {
 		}
 		timer.Reset(next)
 	}
+}
+
+// Message is one e-mail.
+type Message struct {
+	To      string
+	Subject string
+	Text    string
+}
+
+// Mailer sends e-mail: to the log by default, over SMTP when configured.
+type Mailer interface {
+	Send(ctx context.Context, m Message) error
 }

@@ -3,6 +3,7 @@ package identity_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,7 +57,12 @@ func mqQueue(t *testing.T, st *storage.Store, clock *mqClock, deliver identity.M
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &identity.MailQueue{Store: st, Sealer: ring, Deliver: deliver, Now: clock.Now, MaxAttempts: 3}
+	q, err := identity.NewMailQueue(identity.MailQueueDeps{Store: st, Sealer: ring, Deliver: deliver, Now: clock.Now, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.MaxAttempts = 3
+	return q
 }
 
 func mqCount(t *testing.T, st *storage.Store) int {

@@ -1,8 +1,11 @@
 package identity
 
 import (
+	"context"
 	"strings"
 	"unicode"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/identityd/identityd/models"
 )
@@ -51,4 +54,173 @@ func CheckPassword(pw, email string) error {
 		return nil
 	}
 	return &models.Error{Kind: models.KindInvalid, Code: "password_policy", Msg: "The password does not meet the policy.", Fields: fields}
+}
+
+// PasswordStore is what Password needs from storage: the credential
+// checks, and the sessions a changed password ends.
+type PasswordStore interface {
+	Tx
+	CredentialStore
+	SessionRevoker
+}
+
+// Password is a user's password: changing it, and forgetting and resetting
+// it with an e-mailed code. (The forced change at login is Login's.)
+type Password struct {
+	*credentials
+	store PasswordStore
+}
+
+// PasswordDeps are what NewPassword needs; every field is required.
+type PasswordDeps struct {
+	AccountDeps
+	Store PasswordStore
+}
+
+// NewPassword builds the password service.
+func NewPassword(d PasswordDeps) (*Password, error) {
+	c, err := newCredentials("NewPassword", d.Store, d.AccountDeps)
+	if err != nil {
+		return nil, err
+	}
+	return &Password{credentials: c, store: d.Store}, nil
+}
+
+// setPassword checks the policy and history, stores the new hash, keeps the
+// old one in the history, and clears a forced change: in the caller's tx.
+func (c *credentials) setPassword(ctx context.Context, user *models.User, newPassword string) error {
+	if err := CheckPassword(newPassword, user.Email); err != nil {
+		return err
+	}
+	history, err := c.store.ListPasswordHistory(ctx, user.TenantID, user.ID, c.cfg.PasswordHistory)
+	if err != nil {
+		return err
+	}
+	for _, h := range append([]string{user.PasswordHash}, history...) {
+		if bcrypt.CompareHashAndPassword([]byte(h), []byte(newPassword)) == nil {
+			return &models.Error{Kind: models.KindInvalid, Code: "password_reused", Msg: "Choose a password you have not used recently.",
+				Fields: map[string]string{"password.history": "Do not reuse any of your last 5 passwords."}}
+		}
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(newPassword), c.cfg.PasswordCost)
+	if err != nil {
+		return models.ErrInternal(err)
+	}
+	if err := c.store.AddPasswordHistory(ctx, user.TenantID, user.ID, user.PasswordHash, c.cfg.PasswordHistory); err != nil {
+		return err
+	}
+	now := c.now()
+	_, err = c.store.UpdateUser(ctx, user.TenantID, user.ID, func(u *models.User) error {
+		u.PasswordHash, u.PasswordChangedAt, u.ForcePasswordChange = string(hash), &now, false
+		return nil
+	})
+	return err
+}
+
+// Change changes the password (current one required) and ends every
+// other session of the user.
+func (pw *Password) Change(ctx context.Context, p Principal, current, newPassword string, meta Meta) error {
+	user, err := pw.verifyPassword(ctx, p, current, meta)
+	if err != nil {
+		return err
+	}
+	return pw.store.InTx(ctx, func(ctx context.Context) error {
+		if err := pw.setPassword(ctx, user, newPassword); err != nil {
+			return err
+		}
+		n, err := pw.store.RevokeUserSessions(ctx, p.TenantID, p.UserID, p.SessionID, true)
+		if err != nil {
+			return err
+		}
+		return pw.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"sessions_revoked": n}})
+	})
+}
+
+// Forgot queues a reset code for an active account; it answers the
+// same (nil) whether or not the account exists, and fast either way: the
+// code and its e-mail are written in one transaction and the mail worker
+// sends it (MailQueue), so no request waits on SMTP. 5 per hour per IP and
+// account. Every request counts against the address's failure budget: a
+// request never "succeeds" in a way the caller can see, and counting only
+// unknown accounts would let the budget tell them apart.
+func (pw *Password) Forgot(ctx context.Context, tenant, email string, meta Meta) error {
+	at, err := pw.beginAttempt(ctx, pw.cfg.ForgotLimit, meta.IP, accountKey(tenant, email))
+	if err != nil {
+		return err
+	}
+	at.failed(ctx)
+	t, err := pw.store.GetTenantBySlug(ctx, strings.TrimSpace(tenant))
+	if err != nil {
+		return nil
+	}
+	user, err := pw.store.GetUserByEmail(ctx, t.ID, email)
+	if err != nil || !user.IsActive {
+		return nil
+	}
+	return pw.store.InTx(ctx, func(ctx context.Context) error { return pw.sendEmailCode(ctx, user, "reset") })
+}
+
+// errBadResetCode is the one answer to every reset that does not carry a
+// valid code: unknown tenant, unknown account, wrong, used or expired code.
+func errBadResetCode() *models.Error {
+	return models.NewError(models.KindUnauthenticated, "invalid_code", "The reset code is not correct or has expired.", nil)
+}
+
+// Reset sets a new password with an e-mailed reset code and ends
+// every session of the user. The code is verified before anything else is
+// said about the request, so a known and an unknown account get the same
+// answer (401 invalid_code) until the caller proves it holds the mailbox;
+// only then does the password policy speak (422). A policy failure leaves
+// the code usable (its attempt is counted): the change, the code's
+// consumption and the audit row commit together or not at all.
+func (pw *Password) Reset(ctx context.Context, tenant, email, code, newPassword string, meta Meta) error {
+	l := pw.cfg.ForgotLimit
+	l.Name = "reset"
+	at, err := pw.beginAttempt(ctx, l, meta.IP, accountKey(tenant, email))
+	if err != nil {
+		return err
+	}
+	err = pw.reset(ctx, tenant, email, code, newPassword, meta)
+	at.finish(ctx, err)
+	return err
+}
+
+func (pw *Password) reset(ctx context.Context, tenant, email, code, newPassword string, meta Meta) error {
+	t, err := pw.store.GetTenantBySlug(ctx, strings.TrimSpace(tenant))
+	if err != nil {
+		if !models.IsKind(err, models.KindNotFound) {
+			return err
+		}
+		return errBadResetCode()
+	}
+	user, err := pw.store.GetUserByEmail(ctx, t.ID, email)
+	if err != nil {
+		if !models.IsKind(err, models.KindNotFound) {
+			return err
+		}
+		return errBadResetCode()
+	}
+	codeID, ok, err := pw.verifyEmailCode(ctx, user, "reset", strings.TrimSpace(code))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errBadResetCode()
+	}
+	return pw.store.InTx(ctx, func(ctx context.Context) error {
+		consumed, err := pw.store.ConsumeEmailCode(ctx, codeID)
+		if err != nil {
+			return err
+		}
+		if !consumed { // a concurrent reset used it first
+			return errBadResetCode()
+		}
+		if err := pw.setPassword(ctx, user, newPassword); err != nil {
+			return err
+		}
+		if _, err := pw.store.RevokeUserSessions(ctx, user.TenantID, user.ID, "", true); err != nil {
+			return err
+		}
+		return pw.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"reset": true}})
+	})
 }

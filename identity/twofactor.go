@@ -32,79 +32,86 @@ func errInvalidCode() *models.Error {
 	return models.NewError(models.KindUnauthenticated, "invalid_code", "The code is not correct.", nil)
 }
 
-// VerifyInput is the second step of a login.
-type VerifyInput struct {
-	Challenge    string
-	Code         string // a TOTP or e-mail code
-	RecoveryCode string
-	TrustDevice  bool
-	Meta         Meta
+// EmailCodeStore keeps the e-mailed one-time codes (second factor,
+// password reset), stored as keyed hashes.
+type EmailCodeStore interface {
+	// CreateEmailCode stores a new code and retires the user's earlier
+	// unused codes of the same purpose; it gives c its id.
+	CreateEmailCode(ctx context.Context, c *models.EmailCode) error
+	// LatestEmailCode returns the user's live (unexpired, unused) code for
+	// purpose, or NotFound "email_code".
+	LatestEmailCode(ctx context.Context, tenantID, userID, purpose string) (*models.EmailCode, error)
+	// ClaimEmailCodeAttempt takes one of the code's max attempts before the
+	// caller compares, in one statement (UPDATE … WHERE attempts < max):
+	// false when they are spent, so no more than max comparisons ever
+	// happen, however many requests race.
+	ClaimEmailCodeAttempt(ctx context.Context, id string, max int) (bool, error)
+	// ConsumeEmailCode marks the code used; false if it already was (a
+	// concurrent request won).
+	ConsumeEmailCode(ctx context.Context, id string) (bool, error)
 }
 
-// VerifySecondFactor checks the code of a 2FA challenge and completes the
-// login. Each challenge allows MaxCodeAttempts tries, claimed atomically.
-func (a *Accounts) VerifySecondFactor(ctx context.Context, in VerifyInput) (*LoginResult, error) {
-	first, err := a.beginAttempt(ctx, a.Config.TwoFactorLimit, in.Meta.IP, "")
+// RecoveryCodeStore keeps a user's recovery codes, stored as keyed hashes.
+type RecoveryCodeStore interface {
+	// ReplaceRecoveryCodes drops the user's codes and stores hashes (none:
+	// the user has no codes left).
+	ReplaceRecoveryCodes(ctx context.Context, tenantID, userID string, hashes []string) error
+	// ClaimRecoveryCode marks the user's unused code with that hash used,
+	// in one statement; false if there is no such unused code (wrong, or
+	// claimed by a concurrent request).
+	ClaimRecoveryCode(ctx context.Context, tenantID, userID, hash string) (bool, error)
+	// CountRecoveryCodes returns how many unused codes the user has (0 for
+	// an unknown user).
+	CountRecoveryCodes(ctx context.Context, tenantID, userID string) (int, error)
+}
+
+// TwoFactorStore is what TwoFactor needs from storage.
+type TwoFactorStore interface {
+	Tx
+	CredentialStore
+}
+
+// TwoFactor is the second factor of a signed-in user: TOTP set-up and
+// confirmation, e-mailed codes, recovery codes, and turning it off.
+type TwoFactor struct {
+	*credentials
+	store  TwoFactorStore
+	issuer string
+}
+
+// TwoFactorDeps are what NewTwoFactor needs; every field is required.
+type TwoFactorDeps struct {
+	AccountDeps
+	Store TwoFactorStore
+	// Issuer names this service in authenticator apps.
+	Issuer string
+}
+
+// NewTwoFactor builds the second-factor service.
+func NewTwoFactor(d TwoFactorDeps) (*TwoFactor, error) {
+	c, err := newCredentials("NewTwoFactor", d.Store, d.AccountDeps)
 	if err != nil {
 		return nil, err
 	}
-	c, user, data, err := a.loadChallenge(ctx, in.Challenge, models.ChallengeTwoFactor)
-	if err != nil {
-		first.failed(ctx)
+	if err := checkDeps("TwoFactor", dep{"StepUps", d.StepUps == nil}, dep{"Issuer", d.Issuer == ""}); err != nil {
 		return nil, err
 	}
-	at, err := a.beginAttempt(ctx, a.Config.TwoFactorLimit, in.Meta.IP, "user:"+user.ID)
-	if err != nil {
-		return nil, err
-	}
-	ok, err := a.Store.ClaimChallengeAttempt(ctx, c.ID, a.Config.MaxCodeAttempts)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		at.failed(ctx)
-		return nil, models.NewError(models.KindUnauthenticated, "invalid_challenge", "Too many wrong codes. Sign in again.", nil)
-	}
-	method, ok, err := a.checkSecondFactor(ctx, user, in.Code, in.RecoveryCode)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		at.failed(ctx)
-		a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FAFailed, Meta: in.Meta, Metadata: map[string]any{"method": method}})
-		return nil, errInvalidCode()
-	}
-	at.succeeded(ctx)
-	if consumed, err := a.Store.ConsumeChallenge(ctx, c.ID); err != nil {
-		return nil, err
-	} else if !consumed {
-		return nil, models.NewError(models.KindUnauthenticated, "invalid_challenge", "This sign-in step was already completed.", nil)
-	}
-	a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FAVerified, Meta: in.Meta, Metadata: map[string]any{"method": method}})
-	if method == "recovery_code" {
-		left, _ := a.Store.CountRecoveryCodes(ctx, user.TenantID, user.ID)
-		a.audit(ctx, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FARecoveryUsed, Meta: in.Meta, Metadata: map[string]any{"remaining": left}})
-	}
-	data.AMR = append(data.AMR, "otp")
-	if method == "recovery_code" {
-		data.AMR = append(data.AMR[:len(data.AMR)-1], "otp", "recovery")
-	}
-	return a.complete(ctx, user, data, in.TrustDevice, in.Meta)
+	return &TwoFactor{credentials: c, store: d.Store, issuer: d.Issuer}, nil
 }
 
 // checkSecondFactor verifies a recovery code, or a TOTP or e-mail code.
-func (a *Accounts) checkSecondFactor(ctx context.Context, user *models.User, code, recovery string) (string, bool, error) {
+func (c *credentials) checkSecondFactor(ctx context.Context, user *models.User, code, recovery string) (string, bool, error) {
 	if strings.TrimSpace(recovery) != "" {
-		ok, err := a.Store.ClaimRecoveryCode(ctx, user.TenantID, user.ID, a.recoveryHash(user.ID, recovery))
+		ok, err := c.store.ClaimRecoveryCode(ctx, user.TenantID, user.ID, c.recoveryHash(user.ID, recovery))
 		return "recovery_code", ok, err
 	}
 	code = strings.TrimSpace(code)
 	switch {
 	case user.TOTPEnabled:
-		ok, err := a.checkTOTP(ctx, user, user.TOTPSecretSealed, code, true)
+		ok, err := c.checkTOTP(ctx, user, user.TOTPSecretSealed, code, true)
 		return "totp", ok, err
 	case user.Email2FAEnabled:
-		ok, err := a.checkEmailCode(ctx, user, "2fa", code)
+		ok, err := c.checkEmailCode(ctx, user, "2fa", code)
 		return "email", ok, err
 	}
 	return "none", false, nil
@@ -113,15 +120,15 @@ func (a *Accounts) checkSecondFactor(ctx context.Context, user *models.User, cod
 // checkTOTP compares code with the codes of the current step and one either
 // side, in constant time; with claim, the matching step is recorded
 // atomically so a code is accepted once.
-func (a *Accounts) checkTOTP(ctx context.Context, user *models.User, sealed []byte, code string, claim bool) (bool, error) {
+func (c *credentials) checkTOTP(ctx context.Context, user *models.User, sealed []byte, code string, claim bool) (bool, error) {
 	if len(sealed) == 0 || len(code) != 6 {
 		return false, nil
 	}
-	secret, err := a.Sealer.Open(sealed, []byte("totp:"+user.ID))
+	secret, err := c.sealer.Open(sealed, []byte("totp:"+user.ID))
 	if err != nil {
 		return false, models.ErrInternal(fmt.Errorf("open totp secret: %w", err))
 	}
-	step := a.now().Unix() / totpPeriod
+	step := c.now().Unix() / totpPeriod
 	for off := int64(-totpSkew); off <= totpSkew; off++ {
 		s := step + off
 		want, err := totp.GenerateCodeCustom(string(secret), time.Unix(s*totpPeriod, 0), totpOpts)
@@ -132,7 +139,7 @@ func (a *Accounts) checkTOTP(ctx context.Context, user *models.User, sealed []by
 			if !claim {
 				return true, nil
 			}
-			return a.Store.ClaimTOTPStep(ctx, user.TenantID, user.ID, s)
+			return c.store.ClaimTOTPStep(ctx, user.TenantID, user.ID, s)
 		}
 	}
 	return false, nil
@@ -148,23 +155,26 @@ type TOTPSetup struct {
 // SetupTOTP creates a pending TOTP secret (sealed at rest) for the user to
 // scan; EnableTOTP confirms it. Both need the current password (or a
 // step-up with it in this session).
-func (a *Accounts) SetupTOTP(ctx context.Context, p Principal, password string, meta Meta) (*TOTPSetup, error) {
-	user, err := a.proveForFactorChange(ctx, p, password, meta)
+func (t *TwoFactor) SetupTOTP(ctx context.Context, p Principal, password string, meta Meta) (*TOTPSetup, error) {
+	user, err := t.proveForFactorChange(ctx, p, password, meta)
 	if err != nil {
 		return nil, err
 	}
 	if user.TOTPEnabled {
 		return nil, models.NewError(models.KindConflict, "2fa_already_enabled", "Two-factor authentication is already on. Turn it off first.", nil)
 	}
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: a.Issuer, AccountName: user.Email, Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1, SecretSize: 20})
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: t.issuer, AccountName: user.Email, Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1, SecretSize: 20})
 	if err != nil {
 		return nil, models.ErrInternal(fmt.Errorf("generate totp: %w", err))
 	}
-	sealed, err := a.Sealer.Seal([]byte(key.Secret()), []byte("totp:"+user.ID))
+	sealed, err := t.sealer.Seal([]byte(key.Secret()), []byte("totp:"+user.ID))
 	if err != nil {
 		return nil, models.ErrInternal(err)
 	}
-	if err := a.Store.UpdateUserFields(ctx, p.TenantID, p.UserID, map[string]any{"totp_pending_sealed": sealed}); err != nil {
+	if _, err := t.store.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
+		u.TOTPPendingSealed = sealed
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	img, err := key.Image(240, 240)
@@ -180,8 +190,8 @@ func (a *Accounts) SetupTOTP(ctx context.Context, p Principal, password string, 
 
 // EnableTOTP confirms the pending secret with a code from it, turns 2FA on
 // and returns the recovery codes, shown once.
-func (a *Accounts) EnableTOTP(ctx context.Context, p Principal, code, password string, meta Meta) ([]string, error) {
-	user, err := a.proveForFactorChange(ctx, p, password, meta)
+func (t *TwoFactor) EnableTOTP(ctx context.Context, p Principal, code, password string, meta Meta) ([]string, error) {
+	user, err := t.proveForFactorChange(ctx, p, password, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -191,28 +201,29 @@ func (a *Accounts) EnableTOTP(ctx context.Context, p Principal, code, password s
 	if len(user.TOTPPendingSealed) == 0 {
 		return nil, models.NewError(models.KindConflict, "2fa_not_set_up", "Start the set-up first.", nil)
 	}
-	ok, err := a.checkTOTP(ctx, user, user.TOTPPendingSealed, strings.TrimSpace(code), true)
+	ok, err := t.checkTOTP(ctx, user, user.TOTPPendingSealed, strings.TrimSpace(code), true)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, errInvalidCode()
 	}
-	codes, hashes, err := a.newRecoveryCodes(user.ID)
+	codes, hashes, err := t.newRecoveryCodes(user.ID)
 	if err != nil {
 		return nil, err
 	}
-	err = a.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := a.Store.UpdateUserFields(ctx, p.TenantID, p.UserID, map[string]any{
-			"totp_enabled": true, "totp_secret_sealed": user.TOTPPendingSealed, "totp_pending_sealed": nil,
-			"totp_session_id": nullable(p.SessionID),
+	err = t.store.InTx(ctx, func(ctx context.Context) error {
+		if _, err := t.store.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
+			u.TOTPEnabled, u.TOTPSecretSealed, u.TOTPPendingSealed = true, user.TOTPPendingSealed, nil
+			u.TOTPSessionID = p.SessionID
+			return nil
 		}); err != nil {
 			return err
 		}
-		if err := a.Store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
+		if err := t.store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
 			return err
 		}
-		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FAEnabled, Meta: meta, Metadata: map[string]any{"method": "totp"}})
+		return t.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FAEnabled, Meta: meta, Metadata: map[string]any{"method": "totp"}})
 	})
 	if err != nil {
 		return nil, err
@@ -220,55 +231,56 @@ func (a *Accounts) EnableTOTP(ctx context.Context, p Principal, code, password s
 	return codes, nil
 }
 
-// DisableTwoFactor turns 2FA off (TOTP and e-mail codes); it needs the
+// Disable turns 2FA off (TOTP and e-mail codes); it needs the
 // password and a current code (or a recovery code).
-func (a *Accounts) DisableTwoFactor(ctx context.Context, p Principal, password, code, recovery string, meta Meta) error {
-	user, err := a.verifyPassword(ctx, p, password, meta)
+func (t *TwoFactor) Disable(ctx context.Context, p Principal, password, code, recovery string, meta Meta) error {
+	user, err := t.verifyPassword(ctx, p, password, meta)
 	if err != nil {
 		return err
 	}
 	if !user.TwoFactorEnabled() {
 		return models.NewError(models.KindConflict, "2fa_not_enabled", "Two-factor authentication is off.", nil)
 	}
-	if _, ok, err := a.checkSecondFactor(ctx, user, code, recovery); err != nil {
+	if _, ok, err := t.checkSecondFactor(ctx, user, code, recovery); err != nil {
 		return err
 	} else if !ok {
-		a.audit(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FAFailed, Meta: meta, Metadata: map[string]any{"purpose": "disable"}})
+		t.recordOutside(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FAFailed, Meta: meta, Metadata: map[string]any{"purpose": "disable"}})
 		return errInvalidCode()
 	}
-	return a.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := a.Store.UpdateUserFields(ctx, p.TenantID, p.UserID, map[string]any{
-			"totp_enabled": false, "totp_secret_sealed": nil, "totp_pending_sealed": nil, "email_2fa_enabled": false,
-			"totp_session_id": nil, "email_2fa_session_id": nil,
+	return t.store.InTx(ctx, func(ctx context.Context) error {
+		if _, err := t.store.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
+			u.TOTPEnabled, u.TOTPSecretSealed, u.TOTPPendingSealed, u.Email2FAEnabled = false, nil, nil, false
+			u.TOTPSessionID, u.Email2FASessionID = "", ""
+			return nil
 		}); err != nil {
 			return err
 		}
-		if err := a.Store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, nil); err != nil {
+		if err := t.store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, nil); err != nil {
 			return err
 		}
-		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FADisabled, Meta: meta})
+		return t.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FADisabled, Meta: meta})
 	})
 }
 
 // RegenerateRecoveryCodes replaces the recovery codes (the old set stops
 // working) and returns the new ones, shown once. It needs the password.
-func (a *Accounts) RegenerateRecoveryCodes(ctx context.Context, p Principal, password string, meta Meta) ([]string, error) {
-	user, err := a.proveForFactorChange(ctx, p, password, meta)
+func (t *TwoFactor) RegenerateRecoveryCodes(ctx context.Context, p Principal, password string, meta Meta) ([]string, error) {
+	user, err := t.proveForFactorChange(ctx, p, password, meta)
 	if err != nil {
 		return nil, err
 	}
 	if !user.TwoFactorEnabled() {
 		return nil, models.NewError(models.KindConflict, "2fa_not_enabled", "Turn two-factor authentication on first.", nil)
 	}
-	codes, hashes, err := a.newRecoveryCodes(user.ID)
+	codes, hashes, err := t.newRecoveryCodes(user.ID)
 	if err != nil {
 		return nil, err
 	}
-	err = a.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := a.Store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
+	err = t.store.InTx(ctx, func(ctx context.Context) error {
+		if err := t.store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
 			return err
 		}
-		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FARecoveryRegen, Meta: meta})
+		return t.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FARecoveryRegen, Meta: meta})
 	})
 	if err != nil {
 		return nil, err
@@ -276,28 +288,31 @@ func (a *Accounts) RegenerateRecoveryCodes(ctx context.Context, p Principal, pas
 	return codes, nil
 }
 
-// EnableEmailTwoFactor makes e-mailed codes the second factor, for users
+// EnableEmail makes e-mailed codes the second factor, for users
 // without an authenticator app. It needs the password.
-func (a *Accounts) EnableEmailTwoFactor(ctx context.Context, p Principal, password string, meta Meta) ([]string, error) {
-	user, err := a.proveForFactorChange(ctx, p, password, meta)
+func (t *TwoFactor) EnableEmail(ctx context.Context, p Principal, password string, meta Meta) ([]string, error) {
+	user, err := t.proveForFactorChange(ctx, p, password, meta)
 	if err != nil {
 		return nil, err
 	}
 	if user.TwoFactorEnabled() {
 		return nil, models.NewError(models.KindConflict, "2fa_already_enabled", "Two-factor authentication is already on.", nil)
 	}
-	codes, hashes, err := a.newRecoveryCodes(user.ID)
+	codes, hashes, err := t.newRecoveryCodes(user.ID)
 	if err != nil {
 		return nil, err
 	}
-	err = a.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := a.Store.UpdateUserFields(ctx, p.TenantID, p.UserID, map[string]any{"email_2fa_enabled": true, "email_2fa_session_id": nullable(p.SessionID)}); err != nil {
+	err = t.store.InTx(ctx, func(ctx context.Context) error {
+		if _, err := t.store.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
+			u.Email2FAEnabled, u.Email2FASessionID = true, p.SessionID
+			return nil
+		}); err != nil {
 			return err
 		}
-		if err := a.Store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
+		if err := t.store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
 			return err
 		}
-		return a.auditTx(ctx, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FAEnabled, Meta: meta, Metadata: map[string]any{"method": "email"}})
+		return t.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FAEnabled, Meta: meta, Metadata: map[string]any{"method": "email"}})
 	})
 	if err != nil {
 		return nil, err
@@ -305,77 +320,57 @@ func (a *Accounts) EnableEmailTwoFactor(ctx context.Context, p Principal, passwo
 	return codes, nil
 }
 
-// ResendEmailCode sends a fresh e-mail code for a pending 2FA challenge.
-func (a *Accounts) ResendEmailCode(ctx context.Context, challenge string, meta Meta) error {
-	at, err := a.beginAttempt(ctx, a.Config.TwoFactorLimit, meta.IP, "")
-	if err != nil {
-		return err
-	}
-	_, user, _, err := a.loadChallenge(ctx, challenge, models.ChallengeTwoFactor)
-	if err != nil {
-		at.failed(ctx)
-		return err
-	}
-	if !user.Email2FAEnabled {
-		return models.NewError(models.KindConflict, "email_2fa_not_enabled", "E-mail codes are not this account's second factor.", nil)
-	}
-	if err := a.limit(ctx, a.Config.TwoFactorLimit, "send:"+user.ID); err != nil {
-		return err
-	}
-	return a.sendEmailCode(ctx, user, "2fa")
-}
-
 // sendEmailCode creates a 6-digit code (stored as a keyed hash) and mails it.
-func (a *Accounts) sendEmailCode(ctx context.Context, user *models.User, purpose string) error {
+func (c *credentials) sendEmailCode(ctx context.Context, user *models.User, purpose string) error {
 	code, err := randomDigits(6)
 	if err != nil {
 		return models.ErrInternal(err)
 	}
-	c := &models.EmailCode{TenantID: user.TenantID, UserID: user.ID, Purpose: purpose,
-		CodeHash: a.emailCodeHash(user.ID, purpose, code), ExpiresAt: a.now().Add(a.Config.EmailCodeTTL)}
-	if err := a.Store.CreateEmailCode(ctx, c); err != nil {
+	ec := &models.EmailCode{TenantID: user.TenantID, UserID: user.ID, Purpose: purpose,
+		CodeHash: c.emailCodeHash(user.ID, purpose, code), ExpiresAt: c.now().Add(c.cfg.EmailCodeTTL)}
+	if err := c.store.CreateEmailCode(ctx, ec); err != nil {
 		return err
 	}
-	a.mail(ctx, Message{To: user.Email, Subject: "Your sign-in code",
-		Text: fmt.Sprintf("Your sign-in code is %s. It expires in %d minutes.\nIf you did not try to sign in, change your password.\n", code, int(a.Config.EmailCodeTTL.Minutes()))})
+	c.mail(ctx, Message{To: user.Email, Subject: "Your sign-in code",
+		Text: fmt.Sprintf("Your sign-in code is %s. It expires in %d minutes.\nIf you did not try to sign in, change your password.\n", code, int(c.cfg.EmailCodeTTL.Minutes()))})
 	return nil
 }
 
 // checkEmailCode claims one of the code's attempts (UPDATE … WHERE
 // attempts < max) before comparing, so no more than max comparisons happen.
-func (a *Accounts) checkEmailCode(ctx context.Context, user *models.User, purpose, code string) (bool, error) {
-	c, err := a.Store.LatestEmailCode(ctx, user.TenantID, user.ID, purpose)
+func (c *credentials) checkEmailCode(ctx context.Context, user *models.User, purpose, code string) (bool, error) {
+	ec, err := c.store.LatestEmailCode(ctx, user.TenantID, user.ID, purpose)
 	if err != nil {
 		if models.IsKind(err, models.KindNotFound) {
 			return false, nil
 		}
 		return false, err
 	}
-	ok, err := a.Store.ClaimEmailCodeAttempt(ctx, c.ID, a.Config.MaxCodeAttempts)
+	ok, err := c.store.ClaimEmailCodeAttempt(ctx, ec.ID, c.cfg.MaxCodeAttempts)
 	if err != nil || !ok {
 		return false, err
 	}
-	want := a.emailCodeHash(user.ID, purpose, code)
-	if subtle.ConstantTimeCompare([]byte(want), []byte(c.CodeHash)) != 1 {
+	want := c.emailCodeHash(user.ID, purpose, code)
+	if subtle.ConstantTimeCompare([]byte(want), []byte(ec.CodeHash)) != 1 {
 		return false, nil
 	}
-	return a.Store.ConsumeEmailCode(ctx, c.ID)
+	return c.store.ConsumeEmailCode(ctx, ec.ID)
 }
 
-func (a *Accounts) emailCodeHash(userID, purpose, code string) string {
-	return a.Sealer.MAC(keyring.PurposeLookup, []byte("email-code"), []byte(userID), []byte(purpose), []byte(code))
+func (c *credentials) emailCodeHash(userID, purpose, code string) string {
+	return c.sealer.MAC(keyring.PurposeLookup, []byte("email-code"), []byte(userID), []byte(purpose), []byte(code))
 }
 
 // recoveryHash normalises a recovery code (case, dashes, spaces) and hashes it.
-func (a *Accounts) recoveryHash(userID, code string) string {
+func (c *credentials) recoveryHash(userID, code string) string {
 	norm := strings.ToUpper(strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(code)))
-	return a.Sealer.MAC(keyring.PurposeLookup, []byte("recovery-code"), []byte(userID), []byte(norm))
+	return c.sealer.MAC(keyring.PurposeLookup, []byte("recovery-code"), []byte(userID), []byte(norm))
 }
 
 // recoveryAlphabet leaves out look-alikes (0/O, 1/I/L).
 const recoveryAlphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
-func (a *Accounts) newRecoveryCodes(userID string) ([]string, []string, error) {
+func (c *credentials) newRecoveryCodes(userID string) ([]string, []string, error) {
 	codes := make([]string, recoveryCount)
 	hashes := make([]string, recoveryCount)
 	for i := range codes {
@@ -391,7 +386,7 @@ func (a *Accounts) newRecoveryCodes(userID string) ([]string, []string, error) {
 			b.WriteByte(recoveryAlphabet[n.Int64()])
 		}
 		codes[i] = b.String()
-		hashes[i] = a.recoveryHash(userID, codes[i])
+		hashes[i] = c.recoveryHash(userID, codes[i])
 	}
 	return codes, hashes, nil
 }
@@ -408,10 +403,24 @@ func randomDigits(n int) (string, error) {
 	return b.String(), nil
 }
 
-// nullable stores "" as NULL.
-func nullable(s string) any {
-	if s == "" {
-		return nil
+// verifyEmailCode claims one attempt of the latest code of purpose and
+// compares it, without consuming it: the caller consumes it (by id) in the
+// transaction of what the code allows.
+func (c *credentials) verifyEmailCode(ctx context.Context, user *models.User, purpose, code string) (string, bool, error) {
+	ec, err := c.store.LatestEmailCode(ctx, user.TenantID, user.ID, purpose)
+	if err != nil {
+		if models.IsKind(err, models.KindNotFound) {
+			return "", false, nil
+		}
+		return "", false, err
 	}
-	return s
+	ok, err := c.store.ClaimEmailCodeAttempt(ctx, ec.ID, c.cfg.MaxCodeAttempts)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	want := c.emailCodeHash(user.ID, purpose, code)
+	if subtle.ConstantTimeCompare([]byte(want), []byte(ec.CodeHash)) != 1 {
+		return "", false, nil
+	}
+	return ec.ID, true, nil
 }

@@ -72,7 +72,7 @@ func cxStart(t *testing.T, b storagetest.Backend, redisURL string, mutate func(*
 func cxOn(t *testing.T, srv *testServer) *cxEnv {
 	t.Helper()
 	m := &cxMailer{}
-	srv.Accounts.Mailer = m
+	srv.AccountMail.Use(m)
 	slug := "cx-" + randomID(t, 8)
 	tenant, err := srv.Admin.CreateTenant(context.Background(), slug, "Tenant "+slug)
 	if err != nil {

@@ -80,7 +80,7 @@ func TestLoginRateLimitTwoInstances(t *testing.T) {
 				c := startServer(t, testConfig(t, b, redisURL), rlProduction)
 				ea := cxOn(t, a)
 				ec := &cxEnv{srv: c, mail: ea.mail, tenant: ea.tenant}
-				c.Accounts.Mailer = ea.mail
+				c.AccountMail.Use(ea.mail)
 				u := ea.user(t, "rl2")
 				envs := []*cxEnv{ea, ec}
 				// Attempts 1–5 alternate so the 6th lands on instance

@@ -59,7 +59,7 @@ func TestCLICreatesGoThroughTheServices(t *testing.T) {
 			require.Equal(t, identity.SystemActorID, q("SELECT actor_id FROM audit_logs WHERE action = ? AND user_id = ?", identity.AuditUserCreated, uid), "users create is audited")
 			require.Equal(t, identity.SystemActorID, q("SELECT actor_id FROM audit_logs WHERE action = ? AND user_id = ?", identity.AuditSystemAdminGranted, uid), "system admin grant is audited")
 			require.Equal(t, "1", q("SELECT CAST(COUNT(*) AS TEXT) FROM role_assignments ra JOIN roles r ON r.id = ra.role_id WHERE ra.principal_id = ? AND r.name = 'Admin'", uid))
-			if _, err := app.Accounts.Login(context.Background(), identity.LoginInput{Tenant: slug, Email: "ada@example.com", Password: "Correct-Horse-Battery-9"}); err != nil {
+			if _, err := app.Login.WithPassword(context.Background(), identity.LoginInput{Tenant: slug, Email: "ada@example.com", Password: "Correct-Horse-Battery-9"}); err != nil {
 				t.Fatalf("the created user cannot sign in: %v", err)
 			}
 			// An unknown role creates nothing.

@@ -156,7 +156,7 @@ func TestCLICreates(t *testing.T) {
 	if n := cliCount(t, env, "oauth_clients"); n != 4 {
 		t.Errorf("%d clients stored, want 4", n)
 	}
-	if _, err := app.Accounts.Login(ctx, identity.LoginInput{Tenant: "acme", Email: "alice@example.com", Password: password}); err != nil {
+	if _, err := app.Login.WithPassword(ctx, identity.LoginInput{Tenant: "acme", Email: "alice@example.com", Password: password}); err != nil {
 		t.Errorf("the created user cannot sign in: %v", err)
 	}
 }

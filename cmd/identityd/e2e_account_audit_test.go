@@ -118,7 +118,7 @@ func TestAccountAudit(t *testing.T) {
 		ok(e.do(t, accReq{Method: http.MethodDelete, Path: "/api/sessions/" + b.SessionID, Token: a.Token}), http.StatusNoContent)
 		dev := accFind(e.devices(t, a.Token), trusted.SessionID)
 		require.NotNil(t, dev)
-		require.NoError(t, e.srv.Accounts.RevokeDevice(ctx, identity.Principal{TenantID: e.tenant.ID, UserID: u.ID},
+		require.NoError(t, e.srv.Sessions.RevokeDevice(ctx, identity.Principal{TenantID: e.tenant.ID, UserID: u.ID},
 			dev["device_id"].(string), identity.Meta{IP: "127.0.0.1", UserAgent: accChromeUA}))
 		e.requireDead(t, trusted.Token)
 

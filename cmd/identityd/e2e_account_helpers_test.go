@@ -92,7 +92,7 @@ func accNew(t *testing.T, b storagetest.Backend, redisURL string, mutate func(*C
 		}
 	})
 	m := &accMailer{}
-	e.srv.Accounts.Mailer = m
+	e.srv.AccountMail.Use(m)
 	return &accEnv{e2eEnv: e, rs: e.serviceClient(t, nil), mail: m}
 }
 

@@ -206,7 +206,7 @@ func TestAccountPages(t *testing.T) {
 			p = p.submit(t, br, "/login/password", map[string]string{"new_password": "Forced-Passw0rd-1", "confirm_password": "Forced-Passw0rd-1"})
 			p.requireOn(t, "/account/security")
 			require.Contains(t, p.text(), u.Email)
-			fresh, err := e.srv.Accounts.User(context.Background(), e.tenant.ID, u.ID)
+			fresh, err := e.srv.Account.User(context.Background(), e.tenant.ID, u.ID)
 			require.NoError(t, err)
 			require.False(t, fresh.ForcePasswordChange)
 			require.NotEmpty(t, e.login(t, u, "Forced-Passw0rd-1", nil).Token)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -30,8 +31,15 @@ type App struct {
 	Keys       *oauth.KeyManager
 	Hasher     *oauth.Hasher
 	Provider   *oauth.Provider
-	Accounts   *identity.Accounts
+	Login      *identity.Login
+	Account    *identity.Account
+	Password   *identity.Password
+	TwoFactor  *identity.TwoFactor
+	PIN        *identity.PIN
+	Sessions   *identity.Sessions
+	StepUp     *identity.StepUp
 	Authorizer *identity.Authorizer
+	ClientAuth *identity.ClientAuthThrottle
 	// Auditor writes every audit row of the services below.
 	Auditor         identity.Auditor
 	Authenticator   *identity.Authenticator
@@ -53,6 +61,10 @@ type App struct {
 	MailQueue *identity.MailQueue
 	Echo      *echo.Echo
 	closers   []func() error
+
+	// AccountMail is the Mailer the account services send through: the
+	// outbox (MailQueue); tests point it at a capturing mailer (Use).
+	AccountMail *mailRelay
 }
 
 // Build connects to the database (migrating it) and Redis, loads the keys,
@@ -153,24 +165,18 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	} else {
 		a.Mailer = &mailer.LogMailer{Log: log, ShowBody: cfg.DevLogMail}
 	}
-	a.MailQueue = &identity.MailQueue{Store: a.Store, Sealer: ring, Deliver: a.Mailer, Log: log}
+	if a.MailQueue, err = identity.NewMailQueue(identity.MailQueueDeps{Store: a.Store, Sealer: ring, Deliver: a.Mailer, Now: time.Now, Log: log}); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if rc, ok := a.Cache.(*storage.RedisCache); ok {
 		a.Limiter = storage.NewRedisLimiter(rc.Client(), cfg.RedisPrefix+"rl:")
 	} else {
 		a.Limiter = storage.NewMemoryLimiter()
 	}
-	acfg := identity.DefaultAccountsConfig()
-	acfg.PasswordCost = cfg.BcryptCost
-	acfg.MaxFailedLogins, acfg.LockoutDuration = cfg.LockoutThreshold, cfg.LockoutDuration
-	acfg.TokenTTL, acfg.RememberTTL = cfg.LoginTokenTTL, cfg.LoginRememberTTL
-	acfg.BrowserTTL, acfg.BrowserRememberTTL = cfg.SessionTTL, cfg.RememberTTL
-	acfg.TrustDeviceTTL = cfg.TrustedDeviceTTL
-	acfg.MaxPINFailures, acfg.PINLockout = cfg.PINLockThreshold, cfg.PINLockDuration
-	acfg.LoginLimit, acfg.TwoFactorLimit, acfg.PINLimit, acfg.ForgotLimit = cfg.RateLogin, cfg.Rate2FA, cfg.RatePIN, cfg.RateForgot
-	acfg.IPFailureLimit, acfg.ClientAuthFailureLimit = cfg.RateIPFailures, cfg.RateClientAuthFailures
-	a.Accounts = &identity.Accounts{
-		Store: a.Store, Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store},
-		Limiter: a.Limiter, Mailer: a.MailQueue, Sealer: ring, Log: log, Config: acfg, Issuer: issuerName(cfg.Issuer),
+	if err := a.buildAccounts(cfg, log); err != nil {
+		a.Close()
+		return nil, err
 	}
 	a.Auditor = identity.Auditor{Store: a.Store}
 	a.Store.OnRefreshReuse = func(ctx context.Context, tenantID, subject, clientID, requestID string) {
@@ -183,14 +189,14 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 			log.ErrorContext(ctx, "audit refresh reuse", "err", err)
 		}
 	}
-	a.Authorizer = &identity.Authorizer{Store: a.Store, Cache: a.Cache, Accounts: a.Accounts, StepUpTTL: cfg.StepUpTTL}
-	a.Accounts.StepUps = a.Cache // a password step-up stands in for the password at factor enrolment
 	if err := a.buildServices(ctx, cfg); err != nil {
 		a.Close()
 		return nil, err
 	}
 	a.Echo, err = handlers.New(handlers.Deps{
-		Issuer: cfg.Issuer, Provider: a.Provider, Accounts: a.Accounts, Activity: a.Cache, Authorizer: a.Authorizer,
+		Issuer: cfg.Issuer, Provider: a.Provider, Activity: a.Cache,
+		Login: a.Login, Account: a.Account, Password: a.Password, TwoFactor: a.TwoFactor, PIN: a.PIN,
+		Sessions: a.Sessions, StepUp: a.StepUp, Authorizer: a.Authorizer, ClientAuth: a.ClientAuth,
 		Authenticator: a.Authenticator, Users: a.Users, Memberships: a.Memberships, Roles: a.Roles, Policies: a.Policies,
 		ClientRegistry: a.Clients, ServiceAccounts: a.ServiceAccounts, APIKeys: a.APIKeys, TenantRegistry: a.Tenants,
 		Impersonation: a.Impersonation, AuditLog: a.AuditLog,
@@ -265,6 +271,89 @@ func pruneHolder() string {
 	host, _ := os.Hostname()
 	suffix, _ := keyring.RandomToken(6)
 	return host + ":" + strconv.Itoa(os.Getpid()) + ":" + suffix
+}
+
+// buildAccounts builds the account services from one AccountDeps: one
+// clock, one logger, one configuration of account security.
+func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
+	acfg := identity.DefaultAccountsConfig()
+	acfg.PasswordCost = cfg.BcryptCost
+	acfg.MaxFailedLogins, acfg.LockoutDuration = cfg.LockoutThreshold, cfg.LockoutDuration
+	acfg.TokenTTL, acfg.RememberTTL = cfg.LoginTokenTTL, cfg.LoginRememberTTL
+	acfg.BrowserTTL, acfg.BrowserRememberTTL = cfg.SessionTTL, cfg.RememberTTL
+	acfg.TrustDeviceTTL = cfg.TrustedDeviceTTL
+	acfg.MaxPINFailures, acfg.PINLockout = cfg.PINLockThreshold, cfg.PINLockDuration
+	acfg.LoginLimit, acfg.TwoFactorLimit, acfg.PINLimit, acfg.ForgotLimit = cfg.RateLogin, cfg.Rate2FA, cfg.RatePIN, cfg.RateForgot
+	acfg.IPFailureLimit, acfg.ClientAuthFailureLimit = cfg.RateIPFailures, cfg.RateClientAuthFailures
+	a.AccountMail = &mailRelay{}
+	a.AccountMail.Use(a.MailQueue)
+	deps := identity.AccountDeps{
+		Limiter: a.Limiter, Mailer: a.AccountMail, Sealer: a.Ring,
+		StepUps: a.Cache, // a password step-up stands in for the password at factor enrolment
+		Config:  acfg, Now: time.Now, Log: log,
+	}
+	tokens := &oauth.FirstParty{Provider: a.Provider, Clients: a.Store}
+	var err error
+	if a.Login, err = identity.NewLogin(identity.LoginDeps{AccountDeps: deps, Store: a.Store, Tokens: tokens}); err != nil {
+		return err
+	}
+	if a.Account, err = identity.NewAccount(identity.AccountServiceDeps{Store: a.Store}); err != nil {
+		return err
+	}
+	if a.Password, err = identity.NewPassword(identity.PasswordDeps{AccountDeps: deps, Store: a.Store}); err != nil {
+		return err
+	}
+	if a.TwoFactor, err = identity.NewTwoFactor(identity.TwoFactorDeps{AccountDeps: deps, Store: a.Store, Issuer: issuerName(cfg.Issuer)}); err != nil {
+		return err
+	}
+	if a.PIN, err = identity.NewPIN(identity.PINDeps{AccountDeps: deps, Store: a.Store}); err != nil {
+		return err
+	}
+	if a.Sessions, err = identity.NewSessions(identity.SessionsDeps{Store: a.Store, Tokens: tokens, Now: time.Now, ActivityInterval: acfg.ActivityInterval}); err != nil {
+		return err
+	}
+	if a.StepUp, err = identity.NewStepUp(identity.StepUpDeps{AccountDeps: deps, Store: a.Store, TTL: cfg.StepUpTTL}); err != nil {
+		return err
+	}
+	if a.Authorizer, err = identity.NewAuthorizer(identity.AuthorizerDeps{Store: a.Store, StepUps: a.Cache, Now: time.Now}); err != nil {
+		return err
+	}
+	a.ClientAuth, err = identity.NewClientAuthThrottle(identity.ClientAuthThrottleDeps{Limiter: a.Limiter, Limit: acfg.ClientAuthFailureLimit, Log: log})
+	return err
+}
+
+// The Store is every account service's store.
+var (
+	_ identity.LoginStore     = (*storage.Store)(nil)
+	_ identity.AccountStore   = (*storage.Store)(nil)
+	_ identity.PasswordStore  = (*storage.Store)(nil)
+	_ identity.TwoFactorStore = (*storage.Store)(nil)
+	_ identity.PINStore       = (*storage.Store)(nil)
+	_ identity.SessionStore   = (*storage.Store)(nil)
+	_ identity.StepUpStore    = (*storage.Store)(nil)
+	_ identity.AuthzStore     = (*storage.Store)(nil)
+	// The parts they are composed of.
+	_ identity.CredentialStore     = (*storage.Store)(nil)
+	_ identity.UserLookup          = (*storage.Store)(nil)
+	_ identity.EmailCodeStore      = (*storage.Store)(nil)
+	_ identity.RecoveryCodeStore   = (*storage.Store)(nil)
+	_ identity.ChallengeStore      = (*storage.Store)(nil)
+	_ identity.BrowserSessionStore = (*storage.Store)(nil)
+	_ identity.DeviceStore         = (*storage.Store)(nil)
+	_ identity.SessionRevoker      = (*storage.Store)(nil)
+)
+
+// mailRelay is a Mailer that forwards to the one Use set last.
+type mailRelay struct{ to atomic.Value }
+
+type mailTarget struct{ identity.Mailer }
+
+// Use sends every later message through m.
+func (r *mailRelay) Use(m identity.Mailer) { r.to.Store(mailTarget{m}) }
+
+// Send implements identity.Mailer.
+func (r *mailRelay) Send(ctx context.Context, m identity.Message) error {
+	return r.to.Load().(mailTarget).Send(ctx, m)
 }
 
 // *storage.Store implements every store interface of the services, and

@@ -1,0 +1,117 @@
+package identity
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/identityd/identityd/models"
+)
+
+// AccountStore is what Account needs from storage.
+type AccountStore interface {
+	Tx
+	AuditWriter
+	UserLookup
+	UserUpdater
+	SessionStore
+	// ListUserAuditLogs returns one page of the events whose subject is the
+	// user, newest first: at most limit rows older than the keyset cursor
+	// (beforeTime, beforeID; zero values for the first page). An unknown
+	// user has none.
+	ListUserAuditLogs(ctx context.Context, tenantID, userID string, limit int, beforeTime time.Time, beforeID string) ([]models.AuditLog, error)
+}
+
+// Account is a signed-in user's own profile: who they are (Me), their
+// display name, and their activity in the audit log.
+type Account struct {
+	store AccountStore
+	audit Auditor
+}
+
+// AccountServiceDeps are what NewAccount needs; Store is required.
+type AccountServiceDeps struct {
+	Store AccountStore
+}
+
+// NewAccount builds the profile service.
+func NewAccount(d AccountServiceDeps) (*Account, error) {
+	if err := checkDeps("Account", dep{"Store", d.Store == nil}); err != nil {
+		return nil, err
+	}
+	return &Account{store: d.Store, audit: Auditor{Store: d.Store}}, nil
+}
+
+// Me returns the principal's user and session.
+func (a *Account) Me(ctx context.Context, p Principal) (*models.User, *models.Session, error) {
+	user, err := a.store.GetUser(ctx, p.TenantID, p.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sess *models.Session
+	if p.SessionID != "" {
+		sess, _ = a.store.GetSession(ctx, p.TenantID, p.UserID, p.SessionID)
+	}
+	return user, sess, nil
+}
+
+// UpdateProfile changes the user's display name (the only self-editable field).
+func (a *Account) UpdateProfile(ctx context.Context, p Principal, name string, meta Meta) (*models.User, error) {
+	name = strings.TrimSpace(name)
+	if len(name) > 200 {
+		return nil, models.ErrInvalid(map[string]string{"name": "Use at most 200 characters."})
+	}
+	err := a.store.InTx(ctx, func(ctx context.Context) error {
+		if _, err := a.store.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
+			u.Name = name
+			return nil
+		}); err != nil {
+			return err
+		}
+		return a.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditProfileUpdated, Meta: meta, Metadata: map[string]any{"fields": []string{"name"}}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.store.GetUser(ctx, p.TenantID, p.UserID)
+}
+
+// AuditPage is one page of the user's own activity, newest first.
+type AuditPage struct {
+	Items      []models.AuditLog
+	NextCursor string
+}
+
+// Activity returns the user's audit events, newest first; cursor is the
+// NextCursor of the previous page ("" for the first).
+func (a *Account) Activity(ctx context.Context, p Principal, limit int, cursor string) (*AuditPage, error) {
+	if limit <= 0 || limit > 100 {
+		limit = 50
+	}
+	var before time.Time
+	var beforeID string
+	if cursor != "" {
+		ts, id, ok := strings.Cut(cursor, "_")
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if !ok || err != nil || id == "" {
+			return nil, models.ErrInvalid(map[string]string{"cursor": "Use the next_cursor of the previous page."})
+		}
+		before, beforeID = t, id
+	}
+	items, err := a.store.ListUserAuditLogs(ctx, p.TenantID, p.UserID, limit+1, before, beforeID)
+	if err != nil {
+		return nil, err
+	}
+	page := &AuditPage{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		last := page.Items[limit-1]
+		page.NextCursor = last.CreatedAt.UTC().Format(time.RFC3339Nano) + "_" + last.ID
+	}
+	return page, nil
+}
+
+// User returns the tenant's user with that id.
+func (a *Account) User(ctx context.Context, tenantID, userID string) (*models.User, error) {
+	return a.store.GetUser(ctx, tenantID, userID)
+}

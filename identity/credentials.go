@@ -1,0 +1,218 @@
+package identity
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/identityd/identityd/models"
+)
+
+// Sealer encrypts small secrets at rest and makes keyed hashes
+// (keyring.Keyring implements it).
+type Sealer interface {
+	Seal(plaintext, additional []byte) ([]byte, error)
+	Open(sealed, additional []byte) ([]byte, error)
+	MAC(purpose string, parts ...[]byte) string
+}
+
+// AccountsConfig holds the tunables of account security.
+type AccountsConfig struct {
+	PasswordCost       int
+	MaxFailedLogins    int
+	LockoutDuration    time.Duration
+	TokenTTL           time.Duration // first-party token, 24 h
+	RememberTTL        time.Duration // with remember, 30 days
+	BrowserTTL         time.Duration // browser login session
+	BrowserRememberTTL time.Duration
+	TrustDeviceTTL     time.Duration // 30 days
+	ChallengeTTL       time.Duration
+	MaxCodeAttempts    int // per challenge and per e-mail code
+	EmailCodeTTL       time.Duration
+	MaxPINFailures     int
+	PINLockout         time.Duration
+	PasswordHistory    int
+	ActivityInterval   time.Duration
+	LoginLimit         Limit
+	TwoFactorLimit     Limit
+	PINLimit           Limit
+	ForgotLimit        Limit
+	// IPFailureLimit is the per-IP budget of failed attempts, shared by
+	// every account behind the address (successes do not count).
+	IPFailureLimit Limit
+	// ClientAuthFailureLimit is the budget of failed client authentications
+	// (wrong client secrets at the token, introspection and revocation
+	// endpoints) per client id and, apart, per IP.
+	ClientAuthFailureLimit Limit
+}
+
+// DefaultAccountsConfig is the documented default policy.
+func DefaultAccountsConfig() AccountsConfig {
+	return AccountsConfig{
+		PasswordCost: bcrypt.DefaultCost, MaxFailedLogins: 5, LockoutDuration: 15 * time.Minute,
+		TokenTTL: 24 * time.Hour, RememberTTL: 30 * 24 * time.Hour,
+		BrowserTTL: 24 * time.Hour, BrowserRememberTTL: 30 * 24 * time.Hour,
+		TrustDeviceTTL: 30 * 24 * time.Hour, ChallengeTTL: 10 * time.Minute, MaxCodeAttempts: 5,
+		EmailCodeTTL: 10 * time.Minute, MaxPINFailures: 5, PINLockout: 15 * time.Minute,
+		PasswordHistory: 5, ActivityInterval: time.Minute,
+		LoginLimit:     Limit{Name: "login", Rate: 5, Period: time.Minute},
+		TwoFactorLimit: Limit{Name: "2fa", Rate: 5, Period: time.Minute},
+		PINLimit:       Limit{Name: "pin", Rate: 5, Period: time.Minute},
+		ForgotLimit:    Limit{Name: "forgot", Rate: 5, Period: time.Hour},
+		// Issue 8: failure budgets.
+		IPFailureLimit:         Limit{Name: "ipfail", Rate: 30, Period: time.Minute},
+		ClientAuthFailureLimit: Limit{Name: "client_auth", Rate: 10, Period: time.Minute},
+	}
+}
+
+// AccountDeps are what every account service (Login, Account, Password,
+// TwoFactor, PIN, Sessions, StepUp) is built from besides its store; each
+// constructor names the ones it requires. One value serves them all.
+type AccountDeps struct {
+	// Limiter keeps the rate limits and failure budgets (shared through
+	// Redis when configured).
+	Limiter Limiter
+	// Mailer sends the lock notices and e-mailed codes (the MailQueue).
+	Mailer Mailer
+	// Sealer seals TOTP secrets and keys the hashes of e-mailed and
+	// recovery codes.
+	Sealer Sealer
+	// StepUps is where step-up flags live: a step-up done with the
+	// password stands in for the password when a factor is enrolled.
+	StepUps StepUpCache
+	Config  AccountsConfig
+	// Now is the clock; Log gets what cannot be returned (a failed mail,
+	// a failed rate-limit reset, an audit row with no transaction).
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// UserLookup finds tenants and users.
+type UserLookup interface {
+	// GetTenantBySlug returns the tenant with that slug, or NotFound "tenant".
+	GetTenantBySlug(ctx context.Context, slug string) (*models.Tenant, error)
+	// GetTenant returns the tenant with that id, or NotFound "tenant".
+	GetTenant(ctx context.Context, id string) (*models.Tenant, error)
+	// GetUserByEmail returns the tenant's user with that e-mail address
+	// (any case), or NotFound "user".
+	GetUserByEmail(ctx context.Context, tenantID, email string) (*models.User, error)
+	// GetUser returns the tenant's user with that id; an unknown id, or a
+	// user of another tenant, is NotFound "user".
+	GetUser(ctx context.Context, tenantID, id string) (*models.User, error)
+}
+
+// CredentialStore is what the credential checks shared by the account
+// services need: the user, the password history, the e-mailed and recovery
+// codes, and the atomic brute-force counters. Each counter is one SQL
+// statement, so concurrent requests cannot slip past a limit; each returns
+// NotFound "user" for an unknown user.
+type CredentialStore interface {
+	AuditWriter
+	UserLookup
+	UserUpdater
+	EmailCodeStore
+	RecoveryCodeStore
+
+	// RecordLoginFailure counts a wrong password and locks the account for
+	// lockFor when the count reaches max; an expired lock restarts the
+	// count, an active one is never extended. JustLocked is true for the
+	// one failure that set the lock, however many race.
+	RecordLoginFailure(ctx context.Context, tenantID, userID string, max int, lockFor time.Duration) (models.FailureResult, error)
+	// ClearLoginFailures resets the count after a correct password, unless
+	// the account is locked (by a concurrent failure too): false then, and
+	// the caller must refuse.
+	ClearLoginFailures(ctx context.Context, tenantID, userID string) (bool, error)
+	// RecordPINFailure and ClearPINFailures are the same for the PIN.
+	RecordPINFailure(ctx context.Context, tenantID, userID string, max int, lockFor time.Duration) (models.FailureResult, error)
+	ClearPINFailures(ctx context.Context, tenantID, userID string) (bool, error)
+	// ClaimTOTPStep records step as the last accepted TOTP step if it is
+	// newer than the recorded one; false means a replay (the same code,
+	// or an older one, already used, concurrently too).
+	ClaimTOTPStep(ctx context.Context, tenantID, userID string, step int64) (bool, error)
+	// ListPasswordHistory returns the user's newest n earlier password
+	// hashes (none for an unknown user).
+	ListPasswordHistory(ctx context.Context, tenantID, userID string, n int) ([]string, error)
+	// AddPasswordHistory records a hash and keeps the newest keep.
+	AddPasswordHistory(ctx context.Context, tenantID, userID, hash string, keep int) error
+}
+
+// credentials are the checks of a user's secrets that several account
+// services share (the current password, a PIN, a second factor, the rate
+// limits around them), with what they need. Each service holds its own;
+// none calls another service.
+type credentials struct {
+	store   CredentialStore
+	audit   Auditor
+	limiter Limiter
+	mailer  Mailer
+	sealer  Sealer
+	stepUps StepUpCache
+	cfg     AccountsConfig
+	clock   func() time.Time
+	log     *slog.Logger
+
+	dummyOnce sync.Once
+	dummy     []byte
+}
+
+// newCredentials checks the dependencies every credential check uses.
+func newCredentials(ctor string, store CredentialStore, d AccountDeps) (*credentials, error) {
+	if err := checkDeps(strings.TrimPrefix(ctor, "New"), dep{"Store", store == nil}, dep{"Limiter", d.Limiter == nil}, dep{"Mailer", d.Mailer == nil},
+		dep{"Sealer", d.Sealer == nil}, dep{"Now", d.Now == nil}, dep{"Log", d.Log == nil}); err != nil {
+		return nil, err
+	}
+	return &credentials{store: store, audit: Auditor{Store: store}, limiter: d.Limiter, mailer: d.Mailer, sealer: d.Sealer,
+		stepUps: d.StepUps, cfg: d.Config, clock: d.Now, log: d.Log}, nil
+}
+
+func (c *credentials) now() time.Time { return c.clock().UTC() }
+
+// dummyHash is what an unknown account's password is compared against, so
+// it costs the same bcrypt time as a wrong password.
+func (c *credentials) dummyHash() []byte {
+	c.dummyOnce.Do(func() {
+		c.dummy, _ = bcrypt.GenerateFromPassword([]byte("no such account: timing equaliser"), c.cfg.PasswordCost)
+	})
+	return c.dummy
+}
+
+func sha(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// ErrLocked reports a locked account or PIN.
+func ErrLocked(code, msg string, until time.Time, now time.Time) *models.Error {
+	return &models.Error{Kind: models.KindLocked, Code: code, Msg: msg, RetryAfter: until.Sub(now)}
+}
+
+// recordOutside writes an event that has no transaction to join (a failed
+// attempt changes nothing else); a failure is logged, not returned, because
+// what it records already happened. p is the zero Principal while nobody is
+// signed in yet: the Auditor then names the event's subject.
+func (c *credentials) recordOutside(ctx context.Context, p Principal, ev Event) {
+	if err := c.audit.Record(ctx, p, ev); err != nil {
+		c.log.ErrorContext(ctx, "write audit log", "action", ev.Action, "err", err)
+	}
+}
+
+// onLocked records the lock and tells the user by e-mail.
+func (c *credentials) onLocked(ctx context.Context, p Principal, user *models.User, until time.Time, meta Meta) {
+	c.recordOutside(ctx, p, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLocked, Meta: meta, Metadata: map[string]any{"until": until}})
+	c.mail(ctx, Message{To: user.Email, Subject: "Your account was locked",
+		Text: fmt.Sprintf("Hello,\n\nAfter %d failed sign-in attempts your account was locked until %s UTC.\nIf this was not you, change your password when the lock ends.\n",
+			c.cfg.MaxFailedLogins, until.Format("2006-01-02 15:04"))})
+}
+
+func (c *credentials) mail(ctx context.Context, m Message) {
+	if err := c.mailer.Send(ctx, m); err != nil {
+		c.log.ErrorContext(ctx, "send mail", "subject", m.Subject, "err", err)
+	}
+}

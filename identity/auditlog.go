@@ -97,7 +97,7 @@ func (s *AuditLog) Export(ctx context.Context, a Actor, f models.AuditFilter, fo
 	if !f.To.IsZero() {
 		md["to"] = f.To
 	}
-	if err := s.audit.RecordActor(ctx, a, Event{Action: AuditExported, Metadata: md}); err != nil {
+	if err := s.audit.RecordActor(ctx, a, Event{UserID: a.UserID, Action: AuditExported, Metadata: md}); err != nil {
 		return err
 	}
 	return s.store.StreamAuditLogs(ctx, f, fn)

@@ -261,7 +261,7 @@ func (s *Tenants) Delete(ctx context.Context, a Actor, id string) error {
 		if err := s.store.DeleteTenant(ctx, id); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditTenantDeleted,
+		return s.audit.RecordActor(ctx, a, Event{UserID: a.UserID, Action: AuditTenantDeleted,
 			Metadata: map[string]any{"tenant_id": t.ID, "slug": t.Slug, "name": t.Name}})
 	})
 }

@@ -22,7 +22,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *models.APIKey) error {
 
 // ListAPIKeys returns the live (unrevoked) keys of a service account, newest first.
 func (s *Store) ListAPIKeys(ctx context.Context, tenantID, serviceAccountID string) ([]models.APIKey, error) {
-	if !validUUID(serviceAccountID) {
+	if !models.ValidID(serviceAccountID) {
 		return nil, models.ErrNotFound("service_account")
 	}
 	var out []models.APIKey
@@ -37,7 +37,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, tenantID, serviceAccountID stri
 // GetAPIKeyForUpdate returns a key of the tenant's service account, locked
 // for the rest of the caller's transaction.
 func (s *Store) GetAPIKeyForUpdate(ctx context.Context, tenantID, serviceAccountID, id string) (*models.APIKey, error) {
-	if !validUUID(serviceAccountID, id) {
+	if !models.ValidID(serviceAccountID) || !models.ValidID(id) {
 		return nil, models.ErrNotFound("api_key")
 	}
 	var k models.APIKey
@@ -51,7 +51,7 @@ func (s *Store) GetAPIKeyForUpdate(ctx context.Context, tenantID, serviceAccount
 // RevokeAPIKey stamps revoked_at on a key of the tenant's service account
 // (idempotent: a revoked key keeps its first stamp). An unknown key is NotFound.
 func (s *Store) RevokeAPIKey(ctx context.Context, tenantID, serviceAccountID, id string) error {
-	if !validUUID(serviceAccountID, id) {
+	if !models.ValidID(serviceAccountID) || !models.ValidID(id) {
 		return models.ErrNotFound("api_key")
 	}
 	res := s.db(ctx).Model(&models.APIKey{}).Where("tenant_id = ? AND service_account_id = ? AND id = ?", tenantID, serviceAccountID, id).

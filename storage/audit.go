@@ -14,13 +14,13 @@ import (
 func (s *Store) auditQuery(ctx context.Context, f models.AuditFilter) *gorm.DB {
 	q := s.db(ctx).Model(&models.AuditLog{})
 	if f.TenantID != "" {
-		if _, err := uuid.Parse(f.TenantID); err != nil {
+		if !models.ValidID(f.TenantID) {
 			return q.Where("1 = 0")
 		}
 		q = q.Where("tenant_id = ?", f.TenantID)
 	}
 	if f.Actor != "" {
-		if _, err := uuid.Parse(f.Actor); err == nil {
+		if models.ValidID(f.Actor) {
 			q = q.Where("(user_id = ? OR actor_id = ?)", f.Actor, f.Actor)
 		} else {
 			q = q.Where("actor_id = ?", f.Actor)

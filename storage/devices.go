@@ -44,7 +44,7 @@ func (s *Store) GetDeviceByToken(ctx context.Context, tenantID, userID, tokenHas
 
 // GetDevice returns a tenant user's device by id.
 func (s *Store) GetDevice(ctx context.Context, tenantID, userID, id string) (*models.Device, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("device")
 	}
 	var d models.Device
@@ -87,7 +87,7 @@ func (s *Store) ListDevices(ctx context.Context, tenantID, userID string) ([]mod
 
 // RevokeDevice revokes a device and every session started from it.
 func (s *Store) RevokeDevice(ctx context.Context, tenantID, userID, id string) error {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return models.ErrNotFound("device")
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {

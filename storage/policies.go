@@ -20,7 +20,7 @@ func (s *Store) ListPolicies(ctx context.Context, tenantID string) ([]models.Pol
 
 // GetPolicy returns a tenant's policy; another tenant's is NotFound.
 func (s *Store) GetPolicy(ctx context.Context, tenantID, id string) (*models.Policy, error) {
-	if !validID(id) {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("policy")
 	}
 	var p models.Policy
@@ -46,7 +46,7 @@ func (s *Store) CreatePolicy(ctx context.Context, p *models.Policy) error {
 
 // UpdatePolicy sets name, description and permissions of a tenant's policy.
 func (s *Store) UpdatePolicy(ctx context.Context, tenantID string, p *models.Policy) error {
-	if !validID(p.ID) {
+	if !models.ValidID(p.ID) {
 		return models.ErrNotFound("policy")
 	}
 	p.UpdatedAt = s.now()
@@ -63,7 +63,7 @@ func (s *Store) UpdatePolicy(ctx context.Context, tenantID string, p *models.Pol
 
 // DeletePolicy deletes a tenant's policy and its assignments.
 func (s *Store) DeletePolicy(ctx context.Context, tenantID, id string) error {
-	if !validID(id) {
+	if !models.ValidID(id) {
 		return models.ErrNotFound("policy")
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
@@ -95,7 +95,7 @@ func (s *Store) AssignPolicy(ctx context.Context, tenantID, principalID, princip
 // UnassignPolicy takes a policy away from a principal; NotFound when the
 // principal does not hold it.
 func (s *Store) UnassignPolicy(ctx context.Context, tenantID, principalID, policyID string) error {
-	if !validID(principalID) || !validID(policyID) {
+	if !models.ValidID(principalID) || !models.ValidID(policyID) {
 		return models.ErrNotFound("policy_assignment")
 	}
 	res := s.db(ctx).Where("tenant_id = ? AND principal_id = ? AND policy_id = ?", tenantID, principalID, policyID).Delete(&models.PolicyAssignment{})

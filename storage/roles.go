@@ -23,7 +23,7 @@ func (s *Store) ListRoles(ctx context.Context, tenantID string) ([]models.Role, 
 // GetRole returns a role of the tenant or a global role; another tenant's
 // role is NotFound.
 func (s *Store) GetRole(ctx context.Context, tenantID, id string) (*models.Role, error) {
-	if !validID(id) {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("role")
 	}
 	var r models.Role
@@ -51,7 +51,7 @@ func (s *Store) CreateRole(ctx context.Context, r *models.Role) error {
 // UpdateRole sets name, description and permissions of a tenant's role or
 // a global role (the caller decides who may edit which).
 func (s *Store) UpdateRole(ctx context.Context, tenantID string, r *models.Role) error {
-	if !validID(r.ID) {
+	if !models.ValidID(r.ID) {
 		return models.ErrNotFound("role")
 	}
 	r.UpdatedAt = s.now()
@@ -69,7 +69,7 @@ func (s *Store) UpdateRole(ctx context.Context, tenantID string, r *models.Role)
 // DeleteRole deletes a tenant's role or a global role; its assignments go
 // with it.
 func (s *Store) DeleteRole(ctx context.Context, tenantID, id string) error {
-	if !validID(id) {
+	if !models.ValidID(id) {
 		return models.ErrNotFound("role")
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
@@ -91,7 +91,7 @@ func (s *Store) DeleteRole(ctx context.Context, tenantID, id string) error {
 // UnassignRole takes a role away from a principal of the tenant; NotFound
 // when the principal does not hold it.
 func (s *Store) UnassignRole(ctx context.Context, tenantID, principalID, roleID string) error {
-	if !validID(principalID) || !validID(roleID) {
+	if !models.ValidID(principalID) || !models.ValidID(roleID) {
 		return models.ErrNotFound("role_assignment")
 	}
 	res := s.db(ctx).Where("tenant_id = ? AND principal_id = ? AND role_id = ?", tenantID, principalID, roleID).Delete(&models.RoleAssignment{})

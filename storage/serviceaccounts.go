@@ -12,15 +12,6 @@ import (
 // A tenant's service accounts and the roles they hold. Every method takes
 // the tenant; ids that are not UUIDs are NotFound, never a SQL error.
 
-func validUUID(ids ...string) bool {
-	for _, id := range ids {
-		if _, err := uuid.Parse(id); err != nil {
-			return false
-		}
-	}
-	return true
-}
-
 // ListServiceAccounts returns the tenant's service accounts by name.
 func (s *Store) ListServiceAccounts(ctx context.Context, tenantID string) ([]models.ServiceAccount, error) {
 	var out []models.ServiceAccount
@@ -42,7 +33,7 @@ func (s *Store) CreateServiceAccount(ctx context.Context, sa *models.ServiceAcco
 
 // GetServiceAccount returns the tenant's service account.
 func (s *Store) GetServiceAccount(ctx context.Context, tenantID, id string) (*models.ServiceAccount, error) {
-	if !validUUID(id) {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("service_account")
 	}
 	var sa models.ServiceAccount
@@ -55,7 +46,7 @@ func (s *Store) GetServiceAccount(ctx context.Context, tenantID, id string) (*mo
 // UpdateServiceAccount runs fn on the tenant's service account under a row
 // lock and saves its name, description and active flag.
 func (s *Store) UpdateServiceAccount(ctx context.Context, tenantID, id string, fn func(sa *models.ServiceAccount) error) (*models.ServiceAccount, error) {
-	if !validUUID(id) {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("service_account")
 	}
 	var sa models.ServiceAccount
@@ -86,7 +77,7 @@ func (s *Store) UpdateServiceAccount(ctx context.Context, tenantID, id string, f
 // and policy assignments; its API keys go with it (ON DELETE CASCADE) and
 // clients it held stop acting as it (ON DELETE SET NULL).
 func (s *Store) DeleteServiceAccount(ctx context.Context, tenantID, id string) error {
-	if !validUUID(id) {
+	if !models.ValidID(id) {
 		return models.ErrNotFound("service_account")
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
@@ -110,7 +101,7 @@ func (s *Store) DeleteServiceAccount(ctx context.Context, tenantID, id string) e
 
 // ListServiceAccountRoles returns the roles a service account holds.
 func (s *Store) ListServiceAccountRoles(ctx context.Context, tenantID, id string) ([]models.Role, error) {
-	if !validUUID(id) {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("service_account")
 	}
 	var out []models.Role
@@ -128,7 +119,7 @@ func (s *Store) ListServiceAccountRoles(ctx context.Context, tenantID, id string
 // tenant (or a global role). Another tenant's role is NotFound; holding it
 // already is a Conflict.
 func (s *Store) AssignServiceAccountRole(ctx context.Context, tenantID, serviceAccountID, roleID string) (*models.Role, error) {
-	if !validUUID(roleID) {
+	if !models.ValidID(roleID) {
 		return nil, models.ErrNotFound("role")
 	}
 	var r models.Role
@@ -150,7 +141,7 @@ func (s *Store) AssignServiceAccountRole(ctx context.Context, tenantID, serviceA
 // RemoveServiceAccountRole takes a role from the tenant's service account;
 // a role it does not hold is NotFound.
 func (s *Store) RemoveServiceAccountRole(ctx context.Context, tenantID, serviceAccountID, roleID string) error {
-	if !validUUID(serviceAccountID, roleID) {
+	if !models.ValidID(serviceAccountID) || !models.ValidID(roleID) {
 		return models.ErrNotFound("role_assignment")
 	}
 	res := s.db(ctx).Where("tenant_id = ? AND principal_id = ? AND principal_type = ? AND role_id = ?",
@@ -173,7 +164,7 @@ func (s *Store) ServiceAccountOfClient(ctx context.Context, tenantID, clientID s
 		IsActive  bool
 		Suspended bool
 	}
-	if !validUUID(tenantID) {
+	if !models.ValidID(tenantID) {
 		return "", false, models.ErrNotFound("service_account")
 	}
 	err := s.db(ctx).Raw(`SELECT sa.id, sa.is_active, t.suspended_at IS NOT NULL AS suspended
@@ -188,9 +179,4 @@ func (s *Store) ServiceAccountOfClient(ctx context.Context, tenantID, clientID s
 		return "", false, models.ErrNotFound("service_account")
 	}
 	return rows[0].ID, rows[0].IsActive && !rows[0].Suspended, nil
-}
-
-func validID(id string) bool {
-	_, err := uuid.Parse(id)
-	return err == nil
 }

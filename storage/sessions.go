@@ -25,7 +25,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *models.Session) error {
 
 // GetSession returns a tenant user's live session by id.
 func (s *Store) GetSession(ctx context.Context, tenantID, userID, id string) (*models.Session, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("session")
 	}
 	var sess models.Session
@@ -63,7 +63,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, interval time.Durat
 // cookie stops working, and every token issued under it is deleted, in one
 // transaction. Returns NotFound for a session that is not the user's.
 func (s *Store) RevokeSession(ctx context.Context, tenantID, userID, id string) error {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return models.ErrNotFound("session")
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {

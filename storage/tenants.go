@@ -34,7 +34,7 @@ func (s *Store) GetTenantBySlug(ctx context.Context, slug string) (*models.Tenan
 
 // GetTenant returns the tenant with that id.
 func (s *Store) GetTenant(ctx context.Context, id string) (*models.Tenant, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("tenant")
 	}
 	var t models.Tenant
@@ -71,7 +71,7 @@ func escapeLike(s string) string {
 // UpdateTenant changes the named columns of a tenant (name,
 // audit_retention_days) and returns it; NotFound for an unknown id.
 func (s *Store) UpdateTenant(ctx context.Context, id string, fields map[string]any) (*models.Tenant, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("tenant")
 	}
 	var t models.Tenant
@@ -112,7 +112,7 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, fields map[string]a
 // skips clients of suspended tenants). Suspending a suspended tenant keeps
 // its first suspended_at and revokes again. Returns the tenant.
 func (s *Store) SuspendTenant(ctx context.Context, id string) (*models.Tenant, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("tenant")
 	}
 	var t models.Tenant
@@ -160,7 +160,7 @@ func (s *Store) UnsuspendTenant(ctx context.Context, id string) (*models.Tenant,
 }
 
 func (s *Store) updateTenantRaw(ctx context.Context, id string, upd map[string]any) (*models.Tenant, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("tenant")
 	}
 	var t models.Tenant
@@ -188,7 +188,7 @@ func (s *Store) updateTenantRaw(ctx context.Context, id string, upd map[string]a
 // cleared in the same transaction. Audit rows stay (the trail outlives the
 // tenant) until retention prunes them.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return models.ErrNotFound("tenant")
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {

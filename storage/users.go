@@ -43,7 +43,7 @@ func (s *Store) GetUserByEmail(ctx context.Context, tenantID, email string) (*mo
 
 // GetUser returns the tenant's user with that id; another tenant's is NotFound.
 func (s *Store) GetUser(ctx context.Context, tenantID, id string) (*models.User, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("user")
 	}
 	var u models.User
@@ -56,7 +56,7 @@ func (s *Store) GetUser(ctx context.Context, tenantID, id string) (*models.User,
 // GetUserAndTenantState returns the tenant's user and whether its tenant is
 // suspended, in one query.
 func (s *Store) GetUserAndTenantState(ctx context.Context, tenantID, id string) (*models.User, bool, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return nil, false, models.ErrNotFound("user")
 	}
 	var row struct {
@@ -87,7 +87,7 @@ func (s *Store) GetUserAndTenantState(ctx context.Context, tenantID, id string) 
 //
 // Inside InTx the update joins the caller's transaction.
 func (s *Store) UpdateUser(ctx context.Context, tenantID, userID string, fn func(u *models.User) error) (*models.User, error) {
-	if !validID(userID) {
+	if !models.ValidID(userID) {
 		return nil, models.ErrNotFound("user")
 	}
 	var u models.User
@@ -147,40 +147,40 @@ func likePattern(q string) string {
 }
 
 // ListUsers returns one page of the tenant's users ordered by e-mail, and
-// how many match in all. query searches e-mail and name (case-insensitive);
-// nil filters are off; role is a role id or a role name (tenant or global).
+// how many match in all. f.Query searches e-mail and name
+// (case-insensitive); nil filters are off; f.Role is a role id or a role
+// name (tenant or global).
 func (s *Store) ListUsers(ctx context.Context, f models.UserFilter) ([]models.User, int, error) {
-	tenantID, query, active, locked, twoFactor, role, offset, limit := f.TenantID, f.Query, f.Active, f.Locked, f.TwoFactor, f.Role, f.Offset, f.Limit
 	now := s.now()
-	q := s.db(ctx).Model(&models.User{}).Where("users.tenant_id = ?", tenantID)
-	if query != "" {
-		p := likePattern(query)
+	q := s.db(ctx).Model(&models.User{}).Where("users.tenant_id = ?", f.TenantID)
+	if f.Query != "" {
+		p := likePattern(f.Query)
 		q = q.Where(`(LOWER(users.email) LIKE ? ESCAPE '\' OR LOWER(users.name) LIKE ? ESCAPE '\')`, p, p)
 	}
-	if active != nil {
-		q = q.Where("users.is_active = ?", *active)
+	if f.Active != nil {
+		q = q.Where("users.is_active = ?", *f.Active)
 	}
-	if locked != nil {
-		if *locked {
+	if f.Locked != nil {
+		if *f.Locked {
 			q = q.Where("users.locked_until IS NOT NULL AND users.locked_until > ?", now)
 		} else {
 			q = q.Where("(users.locked_until IS NULL OR users.locked_until <= ?)", now)
 		}
 	}
-	if twoFactor != nil {
-		if *twoFactor {
+	if f.TwoFactor != nil {
+		if *f.TwoFactor {
 			q = q.Where("(users.totp_enabled OR users.email_2fa_enabled)")
 		} else {
 			q = q.Where("NOT (users.totp_enabled OR users.email_2fa_enabled)")
 		}
 	}
-	if role != "" {
+	if f.Role != "" {
 		sub := `EXISTS (SELECT 1 FROM role_assignments a JOIN roles r ON r.id = a.role_id
 			WHERE a.principal_id = users.id AND a.tenant_id = ? AND (r.tenant_id = ? OR r.tenant_id IS NULL) AND `
-		if validID(role) {
-			q = q.Where(sub+"r.id = ?)", tenantID, tenantID, role)
+		if models.ValidID(f.Role) {
+			q = q.Where(sub+"r.id = ?)", f.TenantID, f.TenantID, f.Role)
 		} else {
-			q = q.Where(sub+"r.name = ?)", tenantID, tenantID, role)
+			q = q.Where(sub+"r.name = ?)", f.TenantID, f.TenantID, f.Role)
 		}
 	}
 	var total int64
@@ -188,7 +188,7 @@ func (s *Store) ListUsers(ctx context.Context, f models.UserFilter) ([]models.Us
 		return nil, 0, fmt.Errorf("count users: %w", repoErr(err, "user"))
 	}
 	var out []models.User
-	if err := q.Order("users.email, users.id").Offset(offset).Limit(limit).Find(&out).Error; err != nil {
+	if err := q.Order("users.email, users.id").Offset(f.Offset).Limit(f.Limit).Find(&out).Error; err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", repoErr(err, "user"))
 	}
 	return out, int(total), nil
@@ -198,7 +198,7 @@ func (s *Store) ListUsers(ctx context.Context, f models.UserFilter) ([]models.Us
 // (sessions, devices and codes go with it by cascade). The caller revokes
 // tokens first, in the same transaction.
 func (s *Store) DeleteUser(ctx context.Context, tenantID, id string) error {
-	if !validID(id) {
+	if !models.ValidID(id) {
 		return models.ErrNotFound("user")
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {

@@ -171,6 +171,7 @@ func (s *Store) RotateClientSecret(ctx context.Context, tenantID, id, newHash st
 		if err != nil {
 			return fmt.Errorf("rotate client secret: %w", repoErr(err, "client"))
 		}
+		s.invalidateLookups(ctx)
 		return nil
 	})
 }
@@ -211,6 +212,7 @@ func (s *Store) UpdateTenantClient(ctx context.Context, tenantID, id string, fn 
 		if err != nil {
 			return fmt.Errorf("update client: %w", repoErr(err, "client"))
 		}
+		s.invalidateLookups(ctx)
 		return nil
 	})
 	if err != nil {
@@ -236,6 +238,7 @@ func (s *Store) DeleteTenantClient(ctx context.Context, tenantID, id string) err
 				return fmt.Errorf("delete client tokens: %w", repoErr(err, "client"))
 			}
 		}
+		s.invalidateLookups(ctx)
 		return nil
 	})
 }

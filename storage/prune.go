@@ -107,6 +107,9 @@ func (s *Store) PruneExpired(ctx context.Context, opts models.PruneOptions) (map
 	for _, st := range steps {
 		n, err := s.deleteBatched(ctx, st.table, st.pk, opts.Batch, st.cond, st.args...)
 		out[st.table] = n
+		if st.table == tableAccess && n > 0 {
+			s.invalidateLookups(ctx)
+		}
 		if err != nil {
 			return out, err
 		}

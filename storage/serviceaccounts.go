@@ -95,6 +95,9 @@ func (s *Store) DeleteServiceAccount(ctx context.Context, tenantID, id string) e
 		if err := db.Where("tenant_id = ? AND principal_id = ?", tenantID, id).Delete(&models.PolicyAssignment{}).Error; err != nil {
 			return fmt.Errorf("delete service account policies: %w", repoErr(err, "policy_assignment"))
 		}
+		// The clients it held lost their service_account_id (ON DELETE
+		// SET NULL): a cached client would still name it.
+		s.invalidateLookups(ctx)
 		return nil
 	})
 }

@@ -96,6 +96,7 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, fields map[string]a
 		if err := db.Where("id = ?", id).Take(&t).Error; err != nil {
 			return fmt.Errorf("update tenant: %w", repoErr(err, "tenant"))
 		}
+		s.invalidateLookups(ctx)
 		return nil
 	})
 	if err != nil {
@@ -145,6 +146,7 @@ func (s *Store) SuspendTenant(ctx context.Context, id string) (*models.Tenant, e
 		if err := db.Where("tenant_id = ?", id).Delete(&models.AuthChallenge{}).Error; err != nil {
 			return fmt.Errorf("suspend tenant: delete challenges: %w", repoErr(err, "challenge"))
 		}
+		s.invalidateLookups(ctx)
 		return nil
 	})
 	if err != nil {
@@ -174,6 +176,7 @@ func (s *Store) updateTenantRaw(ctx context.Context, id string, upd map[string]a
 		if res.RowsAffected == 0 {
 			return models.ErrNotFound("tenant")
 		}
+		s.invalidateLookups(ctx)
 		return repoErr(db.Where("id = ?", id).Take(&t).Error, "tenant")
 	})
 	if err != nil {
@@ -205,6 +208,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 		if res.RowsAffected == 0 {
 			return models.ErrNotFound("tenant")
 		}
+		s.invalidateLookups(ctx)
 		return nil
 	})
 }

@@ -178,9 +178,10 @@ func (s *Store) EnableLookupCache(gen Generation, size int) error {
 // a client or a tenant (a cached client carries its tenant's suspension).
 // Every Store method that makes such a change calls it after its writes;
 // nothing infers it from the SQL. Inside a transaction the bump is deferred
-// to the outermost Commit (and dropped by a rollback), so no instance can
-// read the old generation, miss, and cache the row as it was before the
-// commit; outside one it happens now. A failed bump is retried (bump).
+// to the outermost Commit (and dropped by a rollback): bumped any earlier,
+// another instance could read the new generation, miss, and cache the row
+// as it was before the commit. Outside one it happens now. A failed bump is
+// retried (see bump).
 //
 // storage/lookupcache_invalidation_test.go lists the methods that call it
 // and proves each one makes a cached lookup miss.

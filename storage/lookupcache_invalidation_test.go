@@ -236,25 +236,9 @@ func TestLookupInvalidationCoversEveryChange(t *testing.T) {
 	}
 }
 
-// lookupGeneration is the generation the test stores share: Redis when
-// IDENTITY_TEST_REDIS_URL is set (under a key of the test's own), else the
-// in-process counter.
-func lookupGeneration(t *testing.T) storage.Generation {
-	t.Helper()
-	u := storagetest.RedisURL(t)
-	if u == "" {
-		return &storage.MemoryGeneration{}
-	}
-	c, err := storage.NewRedisCache(t.Context(), u)
-	must(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	key := "identity-test:" + randomID(t) + ":lookup-gen"
-	t.Cleanup(func() { c.Client().Del(context.Background(), key) })
-	return storage.NewRedisGeneration(c.Client(), key)
-}
-
-// TestLookupInvalidation proves that every method of invalidations makes a
-// cached lookup miss: called alone, its bump is immediate; inside a
+// TestLookupInvalidation proves, on every backend and with the generation in
+// Redis when IDENTITY_TEST_REDIS_URL is set, that every method of
+// invalidations makes a cached lookup miss: called alone, its bump is immediate; inside a
 // transaction it waits for the commit; a rollback drops it. A bystander
 // tenant's cached client and token, which the call does not touch, must miss
 // too (the generation moved), while a write that invalidates nothing keeps
@@ -265,7 +249,7 @@ func TestLookupInvalidation(t *testing.T) {
 		for _, inv := range invalidations {
 			t.Run(inv.method, func(t *testing.T) {
 				s := open(t, storage.Options{})
-				gen := lookupGeneration(t)
+				gen := storagetest.LookupGeneration(t)
 				must(t, s.EnableLookupCache(gen, 1000))
 				count := storage.CountStatements(s)
 				current := func() int64 {

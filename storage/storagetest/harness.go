@@ -124,6 +124,27 @@ func Caches(t testing.TB) map[string]storage.Cache {
 	return out
 }
 
+// LookupGeneration returns a lookup-cache generation for a test: through
+// Redis when IDENTITY_TEST_REDIS_URL is set (under a key of the test's own,
+// deleted when it ends), else the in-process counter.
+func LookupGeneration(t testing.TB) storage.Generation {
+	t.Helper()
+	u := RedisURL(t)
+	if u == "" {
+		return &storage.MemoryGeneration{}
+	}
+	c, err := storage.NewRedisCache(context.Background(), u)
+	if err != nil {
+		t.Fatalf("redis: %v", err)
+	}
+	key := "identity-test:" + randomHex(t, 6) + ":lookup-gen"
+	t.Cleanup(func() {
+		c.Client().Del(context.Background(), key)
+		_ = c.Close()
+	})
+	return storage.NewRedisGeneration(c.Client(), key)
+}
+
 // OpenStore opens and migrates a Store on b.
 func OpenStore(t testing.TB, b Backend, opts storage.Options) *storage.Store {
 	t.Helper()

@@ -24,7 +24,8 @@ type LookupCacheStore interface {
 
 var _ = claim[LookupCacheStore]("RunLookupCacheSuite", "EnableLookupCache")
 
-// RunLookupCacheSuite checks that with the lookup cache on, nothing it
+// RunLookupCacheSuite checks that with the lookup cache on (its generation in
+// Redis when IDENTITY_TEST_REDIS_URL is set), nothing it
 // caches outlives a change: a revoked token is gone, a rotated secret is
 // seen, a suspended tenant's client stops authenticating, each at once and
 // after the entry was cached. (The fosite and transaction suites run with
@@ -33,7 +34,7 @@ func RunLookupCacheSuite[S LookupCacheStore](t *testing.T, newStore func(t *test
 	t.Helper()
 	runSubTests(t, func(t *testing.T) LookupCacheStore {
 		s := newStore(t)
-		must(t, s.EnableLookupCache(&storage.MemoryGeneration{}, 100), "enable lookup cache")
+		must(t, s.EnableLookupCache(LookupGeneration(t), 100), "enable lookup cache")
 		return s
 	}, []subTest[LookupCacheStore]{
 		{"RevokedToken", testCachedRevokedToken},

@@ -171,6 +171,74 @@ func (s *Store) RotateClientSecret(ctx context.Context, tenantID, id, newHash st
 		if err != nil {
 			return fmt.Errorf("rotate client secret: %w", repoErr(err, "client"))
 		}
+		s.invalidateLookups(ctx)
+		return nil
+	})
+}
+
+// ListTenantClients returns the tenant's clients, oldest first.
+func (s *Store) ListTenantClients(ctx context.Context, tenantID string) ([]models.Client, error) {
+	var out []models.Client
+	if err := s.db(ctx).Where("tenant_id = ?", tenantID).Order("created_at, id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list clients: %w", repoErr(err, "client"))
+	}
+	return out, nil
+}
+
+// UpdateTenantClient runs fn on the tenant's client under a row lock and
+// saves the fields an administrator may change: name, redirect URIs, grant
+// and response types, scopes, audience, skip-consent, token format,
+// post-logout redirect URIs, accepted authentication methods and
+// all-tenant introspection. The
+// tenant, the secret hashes and the service account never change here.
+func (s *Store) UpdateTenantClient(ctx context.Context, tenantID, id string, fn func(c *models.Client) error) (*models.Client, error) {
+	var m models.Client
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		if err := db.Scopes(s.forUpdate).Where("tenant_id = ? AND id = ?", tenantID, id).Take(&m).Error; err != nil {
+			return fmt.Errorf("update client: %w", repoErr(err, "client"))
+		}
+		if err := fn(&m); err != nil {
+			return err
+		}
+		m.UpdatedAt = s.now()
+		err := db.Model(&models.Client{}).Where("tenant_id = ? AND id = ?", tenantID, id).
+			Select("name", "redirect_uris", "grant_types", "response_types", "scopes", "audience", "skip_consent", "access_token_format",
+				"post_logout_redirect_uris", "token_endpoint_auth_method", "token_endpoint_auth_methods", "introspect_all_tenants", "updated_at").
+			Updates(&models.Client{Name: m.Name, RedirectURIs: m.RedirectURIs, GrantTypes: m.GrantTypes, ResponseTypes: m.ResponseTypes,
+				Scopes: m.Scopes, Audience: m.Audience, SkipConsent: m.SkipConsent, AccessTokenFormat: m.AccessTokenFormat,
+				PostLogoutRedirectURIs: m.PostLogoutRedirectURIs, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
+				TokenEndpointAuthMethods: m.TokenEndpointAuthMethods, IntrospectAllTenants: m.IntrospectAllTenants, UpdatedAt: m.UpdatedAt}).Error
+		if err != nil {
+			return fmt.Errorf("update client: %w", repoErr(err, "client"))
+		}
+		s.invalidateLookups(ctx)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// DeleteTenantClient deletes the tenant's client and, in the same
+// transaction, every token, code and session issued to it.
+func (s *Store) DeleteTenantClient(ctx context.Context, tenantID, id string) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		res := db.Where("tenant_id = ? AND id = ?", tenantID, id).Delete(&models.Client{})
+		if res.Error != nil {
+			return fmt.Errorf("delete client: %w", repoErr(res.Error, "client"))
+		}
+		if res.RowsAffected == 0 {
+			return models.ErrNotFound("client")
+		}
+		for _, table := range []string{tableAccess, tableRefresh, tableCodes, tablePKCE, tableOIDC} {
+			if err := db.Table(table).Where("client_id = ?", id).Delete(&requestRow{}).Error; err != nil {
+				return fmt.Errorf("delete client tokens: %w", repoErr(err, "client"))
+			}
+		}
+		s.invalidateLookups(ctx)
 		return nil
 	})
 }

@@ -267,7 +267,11 @@ func (s *Store) GetAccessTokenSession(ctx context.Context, signature string, ses
 
 // DeleteAccessTokenSession removes one access token.
 func (s *Store) DeleteAccessTokenSession(ctx context.Context, signature string) error {
-	return s.deleteRequest(ctx, tableAccess, signature)
+	if err := s.deleteRequest(ctx, tableAccess, signature); err != nil {
+		return err
+	}
+	s.invalidateLookups(ctx)
+	return nil
 }
 
 // CreateRefreshTokenSession stores a refresh token, remembering the access
@@ -342,6 +346,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 		if err := db.Table(tableAccess).Where("request_id = ?", requestID).Delete(&requestRow{}).Error; err != nil {
 			return fmt.Errorf("rotate refresh token: revoke access tokens: %w", mapErr(err))
 		}
+		s.invalidateLookups(ctx)
 		return nil
 	}
 	var row refreshRow
@@ -367,6 +372,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 	if err := q.Delete(&requestRow{}).Error; err != nil {
 		return fmt.Errorf("rotate refresh token: revoke access token: %w", mapErr(err))
 	}
+	s.invalidateLookups(ctx)
 	return nil
 }
 
@@ -394,6 +400,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
 	if err := s.db(ctx).Table(tableAccess).Where("request_id = ?", requestID).Delete(&requestRow{}).Error; err != nil {
 		return fmt.Errorf("revoke access tokens: %w", mapErr(err))
 	}
+	s.invalidateLookups(ctx)
 	return nil
 }
 

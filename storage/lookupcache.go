@@ -4,18 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
-	"gorm.io/gorm"
 
 	"github.com/identityd/identityd/models"
 )
@@ -173,50 +170,30 @@ func (s *Store) EnableLookupCache(gen Generation, size int) error {
 		return fmt.Errorf("lookup cache: %w", err)
 	}
 	s.cache = &lookupCache{gen: gen, tokens: tokens, clients: clients, stop: make(chan struct{}), log: s.log}
-	cb := s.gdb.Callback()
-	return errors.Join(
-		cb.Delete().After("gorm:delete").Register("identity:invalidate_delete", s.invalidateAfter),
-		cb.Update().After("gorm:update").Register("identity:invalidate_update", s.invalidateAfter),
-		cb.Raw().After("gorm:raw").Register("identity:invalidate_raw", s.invalidateAfter),
-	)
+	return nil
 }
 
-// invalidatingTables are the tables whose changes can make an entry stale.
-var invalidatingTables = []string{tableAccess, "oauth_clients", "tenants"}
-
-// invalidateAfter runs after every GORM delete, update and raw statement: if
-// it touched an invalidating table, the generation is bumped after the
-// transaction commits (or now, outside one).
-func (s *Store) invalidateAfter(db *gorm.DB) {
-	if db.Error != nil || db.Statement == nil || s.cache == nil {
+// invalidateLookups records that ctx's caller changed something a cached
+// lookup may hold: deleted or revoked an access token, or changed or deleted
+// a client or a tenant (a cached client carries its tenant's suspension).
+// Every Store method that makes such a change calls it after its writes;
+// nothing infers it from the SQL. Inside a transaction the bump is deferred
+// to the outermost Commit (and dropped by a rollback): bumped any earlier,
+// another instance could read the new generation, miss, and cache the row
+// as it was before the commit. Outside one it happens now. A failed bump is
+// retried (see bump).
+//
+// storage/lookupcache_invalidation_test.go lists the methods that call it
+// and proves each one makes a cached lookup miss.
+func (s *Store) invalidateLookups(ctx context.Context) {
+	if s.cache == nil {
 		return
 	}
-	touched := false
-	table := db.Statement.Table
-	sql := ""
-	if db.Statement.SQL.Len() > 0 {
-		sql = db.Statement.SQL.String()
-	}
-	for _, t := range invalidatingTables {
-		if table == t || strings.Contains(sql, t) && isWrite(sql) {
-			touched = true
-			break
-		}
-	}
-	if !touched {
-		return
-	}
-	ctx := db.Statement.Context
 	if st, ok := ctx.Value(txKey{}).(*txState); ok {
 		*st.dirty = true
 		return
 	}
 	s.bump(ctx)
-}
-
-func isWrite(sql string) bool {
-	head := strings.ToUpper(strings.TrimSpace(sql))
-	return strings.HasPrefix(head, "UPDATE") || strings.HasPrefix(head, "DELETE")
 }
 
 func (s *Store) bump(ctx context.Context) {

@@ -54,8 +54,8 @@ type Options struct {
 const MaxRefreshGracePeriod = 5 * time.Minute
 
 // Store is the one GORM-backed store: it implements every fosite storage
-// interface the composed handlers use, and the repositories of tenants,
-// users, clients, keys, consents and login sessions.
+// interface the composed handlers use, and the repository of every
+// aggregate, one file each (doc.go lists them).
 type Store struct {
 	// OnRefreshReuse, when set, is told of every detected refresh-token reuse
 	// (a rotated token presented after its grace period); fosite then revokes

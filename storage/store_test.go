@@ -69,11 +69,44 @@ func TestTransactions(t *testing.T) {
 	})
 }
 
+// TestRepositories runs the conformance suite of every aggregate (and of
+// the store's lookup cache and lifecycle), each on every backend, each case
+// on a fresh database. storagetest's coverage test proves every exported
+// Store method is claimed by one of these suites or by the fosite, grace and
+// transaction suites above.
 func TestRepositories(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, open storagetest.OpenFunc) {
-		storagetest.RunRepositorySuite(t, defaults(open))
-	})
+	suites := []struct {
+		name string
+		run  func(t *testing.T, open storagetest.OpenFunc)
+	}{
+		{"Tenants", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunTenantsSuite(t, defaults(open)) }},
+		{"Users", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunUsersSuite(t, defaults(open)) }},
+		{"Credentials", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunCredentialsSuite(t, defaults(open)) }},
+		{"Challenges", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunChallengesSuite(t, defaults(open)) }},
+		{"Clients", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunClientsSuite(t, defaults(open)) }},
+		{"Roles", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunRolesSuite(t, defaults(open)) }},
+		{"Policies", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunPoliciesSuite(t, defaults(open)) }},
+		{"ServiceAccounts", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunServiceAccountsSuite(t, defaults(open)) }},
+		{"APIKeys", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunAPIKeysSuite(t, defaults(open)) }},
+		{"Sessions", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunSessionsSuite(t, defaults(open)) }},
+		{"Devices", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunDevicesSuite(t, defaults(open)) }},
+		{"Audit", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunAuditSuite(t, open) }},
+		{"Prune", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunPruneSuite(t, open) }},
+		{"Leases", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunLeasesSuite(t, open) }},
+		{"MailOutbox", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunMailOutboxSuite(t, open) }},
+		{"Consents", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunConsentsSuite(t, defaults(open)) }},
+		{"Keys", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunKeysSuite(t, defaults(open)) }},
+		{"LoginSessions", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunLoginSessionsSuite(t, defaults(open)) }},
+		{"LookupCache", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunLookupCacheSuite(t, defaults(open)) }},
+		{"Lifecycle", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunLifecycleSuite(t, defaults(open)) }},
+	}
+	for _, suite := range suites {
+		t.Run(suite.name, func(t *testing.T) {
+			t.Parallel()
+			forEachBackend(t, suite.run)
+		})
+	}
 }
 
 func TestOpenGracePeriodBounds(t *testing.T) {

@@ -23,16 +23,17 @@ type txState struct {
 	// cancel ends the transaction's context: armed by a timer around BEGIN,
 	// COMMIT and ROLLBACK (the store's deadline), called once it is over.
 	cancel context.CancelFunc
-	// dirty is shared with nested states: set when the transaction changed
-	// something the lookup cache may hold, so Commit bumps the generation.
+	// dirty is shared with nested states: set by invalidateLookups when the
+	// transaction changed something the lookup cache may hold, so Commit
+	// bumps the generation.
 	dirty *bool
 }
 
 // db returns the transaction carried in ctx, or the pool bound to ctx.
 func (s *Store) db(ctx context.Context) *gorm.DB {
 	if st, ok := ctx.Value(txKey{}).(*txState); ok {
-		// The statement's context must carry the transaction state, so the
-		// cache-invalidation callback can defer its bump to the commit.
+		// The statement runs under the caller's context (its deadline and
+		// values), on the transaction's connection.
 		return st.tx.WithContext(ctx)
 	}
 	return s.gdb.WithContext(ctx)

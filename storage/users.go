@@ -2,10 +2,13 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/identityd/identityd/models"
 )
@@ -40,7 +43,7 @@ func (s *Store) GetUserByEmail(ctx context.Context, tenantID, email string) (*mo
 
 // GetUser returns the tenant's user with that id; another tenant's is NotFound.
 func (s *Store) GetUser(ctx context.Context, tenantID, id string) (*models.User, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("user")
 	}
 	var u models.User
@@ -53,7 +56,7 @@ func (s *Store) GetUser(ctx context.Context, tenantID, id string) (*models.User,
 // GetUserAndTenantState returns the tenant's user and whether its tenant is
 // suspended, in one query.
 func (s *Store) GetUserAndTenantState(ctx context.Context, tenantID, id string) (*models.User, bool, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !models.ValidID(id) {
 		return nil, false, models.ErrNotFound("user")
 	}
 	var row struct {
@@ -84,7 +87,7 @@ func (s *Store) GetUserAndTenantState(ctx context.Context, tenantID, id string) 
 //
 // Inside InTx the update joins the caller's transaction.
 func (s *Store) UpdateUser(ctx context.Context, tenantID, userID string, fn func(u *models.User) error) (*models.User, error) {
-	if !validID(userID) {
+	if !models.ValidID(userID) {
 		return nil, models.ErrNotFound("user")
 	}
 	var u models.User
@@ -134,4 +137,189 @@ func nullString(s string) any {
 		return nil
 	}
 	return s
+}
+
+// likePattern escapes LIKE wildcards in a search term and wraps it in %…%
+// (the query uses ESCAPE '\').
+func likePattern(q string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(q)) + "%"
+}
+
+// ListUsers returns one page of the tenant's users ordered by e-mail, and
+// how many match in all. f.Query searches e-mail and name
+// (case-insensitive); nil filters are off; f.Role is a role id or a role
+// name (tenant or global).
+func (s *Store) ListUsers(ctx context.Context, f models.UserFilter) ([]models.User, int, error) {
+	now := s.now()
+	q := s.db(ctx).Model(&models.User{}).Where("users.tenant_id = ?", f.TenantID)
+	if f.Query != "" {
+		p := likePattern(f.Query)
+		q = q.Where(`(LOWER(users.email) LIKE ? ESCAPE '\' OR LOWER(users.name) LIKE ? ESCAPE '\')`, p, p)
+	}
+	if f.Active != nil {
+		q = q.Where("users.is_active = ?", *f.Active)
+	}
+	if f.Locked != nil {
+		if *f.Locked {
+			q = q.Where("users.locked_until IS NOT NULL AND users.locked_until > ?", now)
+		} else {
+			q = q.Where("(users.locked_until IS NULL OR users.locked_until <= ?)", now)
+		}
+	}
+	if f.TwoFactor != nil {
+		if *f.TwoFactor {
+			q = q.Where("(users.totp_enabled OR users.email_2fa_enabled)")
+		} else {
+			q = q.Where("NOT (users.totp_enabled OR users.email_2fa_enabled)")
+		}
+	}
+	if f.Role != "" {
+		sub := `EXISTS (SELECT 1 FROM role_assignments a JOIN roles r ON r.id = a.role_id
+			WHERE a.principal_id = users.id AND a.tenant_id = ? AND (r.tenant_id = ? OR r.tenant_id IS NULL) AND `
+		if models.ValidID(f.Role) {
+			q = q.Where(sub+"r.id = ?)", f.TenantID, f.TenantID, f.Role)
+		} else {
+			q = q.Where(sub+"r.name = ?)", f.TenantID, f.TenantID, f.Role)
+		}
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count users: %w", repoErr(err, "user"))
+	}
+	var out []models.User
+	if err := q.Order("users.email, users.id").Offset(f.Offset).Limit(f.Limit).Find(&out).Error; err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", repoErr(err, "user"))
+	}
+	return out, int(total), nil
+}
+
+// DeleteUser deletes a tenant's user with its role and policy assignments
+// (sessions, devices and codes go with it by cascade). The caller revokes
+// tokens first, in the same transaction.
+func (s *Store) DeleteUser(ctx context.Context, tenantID, id string) error {
+	if !models.ValidID(id) {
+		return models.ErrNotFound("user")
+	}
+	return s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		if err := db.Where("tenant_id = ? AND principal_id = ?", tenantID, id).Delete(&models.RoleAssignment{}).Error; err != nil {
+			return fmt.Errorf("delete user roles: %w", repoErr(err, "role_assignment"))
+		}
+		if err := db.Where("tenant_id = ? AND principal_id = ?", tenantID, id).Delete(&models.PolicyAssignment{}).Error; err != nil {
+			return fmt.Errorf("delete user policies: %w", repoErr(err, "policy_assignment"))
+		}
+		res := db.Where("tenant_id = ? AND id = ?", tenantID, id).Delete(&models.User{})
+		if res.Error != nil {
+			return fmt.Errorf("delete user: %w", repoErr(res.Error, "user"))
+		}
+		if res.RowsAffected == 0 {
+			return models.ErrNotFound("user")
+		}
+		return nil
+	})
+}
+
+// Counters that guard brute force change in one SQL statement each, so
+// concurrent requests cannot slip past a limit (DESIGN.md, security model).
+
+// failureSQL counts one failure and locks at the limit, in one statement. An
+// expired lock restarts the count; an active lock is never extended.
+const failureSQL = `UPDATE users SET
+  %[1]s = CASE WHEN %[2]s IS NOT NULL AND %[2]s <= @now THEN 1 ELSE %[1]s + 1 END,
+  %[2]s = CASE
+    WHEN %[2]s IS NOT NULL AND %[2]s > @now THEN %[2]s
+    WHEN (CASE WHEN %[2]s IS NOT NULL AND %[2]s <= @now THEN 1 ELSE %[1]s + 1 END) >= @max THEN @until
+    ELSE NULL END,
+  updated_at = @now
+WHERE id = @id AND tenant_id = @tenant
+RETURNING %[1]s, %[2]s`
+
+func (s *Store) countFailure(ctx context.Context, counter, lockCol, tenantID, userID string, max int, lockFor time.Duration) (models.FailureResult, error) {
+	now := s.now()
+	var row struct {
+		Count int
+		Until *time.Time
+	}
+	q := fmt.Sprintf(failureSQL, counter, lockCol)
+	res := s.db(ctx).Raw(q, map[string]any{"now": now, "max": max, "until": now.Add(lockFor), "id": userID, "tenant": tenantID}).Row()
+	if err := res.Scan(&row.Count, &row.Until); err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) || err.Error() == "sql: no rows in result set" {
+			return models.FailureResult{}, models.ErrNotFound("user")
+		}
+		return models.FailureResult{}, fmt.Errorf("count %s: %w", counter, repoErr(err, "user"))
+	}
+	return models.FailureResult{Failures: row.Count, JustLocked: row.Count == max && row.Until != nil, LockedUntil: row.Until}, nil
+}
+
+// RecordLoginFailure counts a failed password and locks the account for
+// lockFor when the count reaches max.
+func (s *Store) RecordLoginFailure(ctx context.Context, tenantID, userID string, max int, lockFor time.Duration) (models.FailureResult, error) {
+	return s.countFailure(ctx, "failed_logins", "locked_until", tenantID, userID, max, lockFor)
+}
+
+// ClearLoginFailures resets the counter after a correct password, unless the
+// account is locked: it reports false then, and the login must be refused.
+func (s *Store) ClearLoginFailures(ctx context.Context, tenantID, userID string) (bool, error) {
+	now := s.now()
+	res := s.db(ctx).Exec(`UPDATE users SET failed_logins = 0, locked_until = NULL
+		WHERE id = ? AND tenant_id = ? AND (locked_until IS NULL OR locked_until <= ?)`, userID, tenantID, now)
+	if res.Error != nil {
+		return false, fmt.Errorf("clear login failures: %w", repoErr(res.Error, "user"))
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// UnlockUser lifts a login lock.
+func (s *Store) UnlockUser(ctx context.Context, tenantID, userID string) error {
+	return s.updateUser(ctx, tenantID, userID, map[string]any{"failed_logins": 0, "locked_until": nil})
+}
+
+// UpdateUserFields sets columns of a tenant's user (the caller names them;
+// services never pass request input here unfiltered).
+func (s *Store) UpdateUserFields(ctx context.Context, tenantID, userID string, fields map[string]any) error {
+	return s.updateUser(ctx, tenantID, userID, fields)
+}
+
+func (s *Store) updateUser(ctx context.Context, tenantID, userID string, fields map[string]any) error {
+	fields["updated_at"] = s.now()
+	res := s.db(ctx).Model(&models.User{}).Where("id = ? AND tenant_id = ?", userID, tenantID).Updates(fields)
+	if res.Error != nil {
+		return fmt.Errorf("update user: %w", repoErr(res.Error, "user"))
+	}
+	if res.RowsAffected == 0 {
+		return models.ErrNotFound("user")
+	}
+	return nil
+}
+
+// AddPasswordHistory records a password hash and keeps the newest keep.
+func (s *Store) AddPasswordHistory(ctx context.Context, tenantID, userID, hash string, keep int) error {
+	db := s.db(ctx)
+	h := models.PasswordHistory{ID: uuid.NewString(), TenantID: tenantID, UserID: userID, Hash: hash, CreatedAt: s.now()}
+	if err := db.Create(&h).Error; err != nil {
+		return fmt.Errorf("add password history: %w", repoErr(err, "password_history"))
+	}
+	var ids []string
+	if err := db.Model(&models.PasswordHistory{}).Where("user_id = ?", userID).
+		Order("created_at DESC").Offset(keep).Pluck("id", &ids).Error; err != nil {
+		return fmt.Errorf("trim password history: %w", repoErr(err, "password_history"))
+	}
+	if len(ids) > 0 {
+		if err := db.Where("id IN ?", ids).Delete(&models.PasswordHistory{}).Error; err != nil {
+			return fmt.Errorf("trim password history: %w", repoErr(err, "password_history"))
+		}
+	}
+	return nil
+}
+
+// ListPasswordHistory returns the newest n hashes of a user.
+func (s *Store) ListPasswordHistory(ctx context.Context, tenantID, userID string, n int) ([]string, error) {
+	var hashes []string
+	err := s.db(ctx).Model(&models.PasswordHistory{}).Where("tenant_id = ? AND user_id = ?", tenantID, userID).
+		Order("created_at DESC").Limit(n).Pluck("hash", &hashes).Error
+	if err != nil {
+		return nil, fmt.Errorf("list password history: %w", repoErr(err, "password_history"))
+	}
+	return hashes, nil
 }

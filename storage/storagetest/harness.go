@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,6 +124,27 @@ func Caches(t testing.TB) map[string]storage.Cache {
 	return out
 }
 
+// LookupGeneration returns a lookup-cache generation for a test: through
+// Redis when IDENTITY_TEST_REDIS_URL is set (under a key of the test's own,
+// deleted when it ends), else the in-process counter.
+func LookupGeneration(t testing.TB) storage.Generation {
+	t.Helper()
+	u := RedisURL(t)
+	if u == "" {
+		return &storage.MemoryGeneration{}
+	}
+	c, err := storage.NewRedisCache(context.Background(), u)
+	if err != nil {
+		t.Fatalf("redis: %v", err)
+	}
+	key := "identity-test:" + randomHex(t, 6) + ":lookup-gen"
+	t.Cleanup(func() {
+		c.Client().Del(context.Background(), key)
+		_ = c.Close()
+	})
+	return storage.NewRedisGeneration(c.Client(), key)
+}
+
 // OpenStore opens and migrates a Store on b.
 func OpenStore(t testing.TB, b Backend, opts storage.Options) *storage.Store {
 	t.Helper()
@@ -146,4 +168,32 @@ func randomHex(t testing.TB, n int) string {
 		t.Fatalf("random: %v", err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// OpenFunc returns a fresh, migrated, empty store opened with opts
+// (DatabaseURL is the caller's business). The grace suite uses it to set the
+// grace period and a fake clock.
+type OpenFunc func(t *testing.T, opts storage.Options) *storage.Store
+
+// FakeClock is a settable clock for storage.Options.Now.
+type FakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewFakeClock returns a clock stopped at start.
+func NewFakeClock(start time.Time) *FakeClock { return &FakeClock{now: start} }
+
+// Now returns the clock's time.
+func (c *FakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *FakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

@@ -24,11 +24,12 @@ type UserStore interface {
 	// Create assigns the id; an e-mail address the tenant already has
 	// is a Conflict (two concurrent creations: one wins, one Conflict).
 	CreateUser(ctx context.Context, u *models.User) error
-	// UpdateUserFields sets the named columns of the user under its row
-	// lock; the service names them itself and never passes request input
-	// through unfiltered. A missing user is NotFound, an e-mail address
-	// taken in the tenant a Conflict.
-	UpdateUserFields(ctx context.Context, tenantID, userID string, fields map[string]any) error
+	// UpdateUser runs fn on the user in a transaction with the row locked
+	// and writes back what fn left (storage.Store.UpdateUser): a missing
+	// user, or another tenant's, is NotFound and fn is not called; fn's error
+	// is returned and nothing is written; an e-mail address taken in the
+	// tenant is a Conflict.
+	UpdateUser(ctx context.Context, tenantID, userID string, fn func(u *models.User) error) (*models.User, error)
 	// List returns one page ordered by e-mail and the total count; nil
 	// filters are off, role is a role id or name. No match is an empty page.
 	ListUsers(ctx context.Context, f models.UserFilter) ([]models.User, int, error)
@@ -447,7 +448,18 @@ func (s *Users) Update(ctx context.Context, a Actor, id string, in UserPatch) (*
 		if len(set) == 0 {
 			return nil
 		}
-		if err := s.store.UpdateUserFields(ctx, a.TenantID, u.ID, set); err != nil {
+		if _, err := s.store.UpdateUser(ctx, a.TenantID, u.ID, func(row *models.User) error {
+			if v, ok := set["name"]; ok {
+				row.Name = v.(string)
+			}
+			if v, ok := set["email"]; ok {
+				row.Email, row.EmailVerified = v.(string), false
+			}
+			if v, ok := set["is_active"]; ok {
+				row.IsActive = v.(bool)
+			}
+			return nil
+		}); err != nil {
 			if models.IsKind(err, models.KindConflict) {
 				return &models.Error{Kind: models.KindConflict, Code: "email_taken", Msg: "Another user of this tenant has that e-mail address.",
 					Fields: map[string]string{"email": "Already in use."}}
@@ -498,7 +510,10 @@ func (s *Users) Deactivate(ctx context.Context, a Actor, id string) (*UserDetail
 		if u.ID == a.UserID {
 			return errSelf("deactivate")
 		}
-		if err := s.store.UpdateUserFields(ctx, a.TenantID, u.ID, map[string]any{"is_active": false}); err != nil {
+		if _, err := s.store.UpdateUser(ctx, a.TenantID, u.ID, func(row *models.User) error {
+			row.IsActive = false
+			return nil
+		}); err != nil {
 			return err
 		}
 		n, err := s.store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true)
@@ -537,7 +552,7 @@ func (s *Users) Delete(ctx context.Context, a Actor, id string) error {
 // login, and ends every session and token of the user (OAuth grants
 // included), so no token issued before the force keeps working.
 func (s *Users) ForcePasswordChange(ctx context.Context, a Actor, id string) (*UserDetail, error) {
-	return s.simpleChange(ctx, a, id, AuditUserForcePasswordChange, map[string]any{"force_password_change": true},
+	return s.simpleChange(ctx, a, id, AuditUserForcePasswordChange, func(u *models.User) { u.ForcePasswordChange = true },
 		func(ctx context.Context, u *models.User) error {
 			_, err := s.store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true)
 			return err
@@ -550,14 +565,16 @@ func (s *Users) ForcePasswordChange(ctx context.Context, a Actor, id string) (*U
 // password guessing.
 func (s *Users) Unlock(ctx context.Context, a Actor, id string) (*UserDetail, error) {
 	return s.simpleChange(ctx, a, id, AuditUserUnlocked,
-		map[string]any{"failed_logins": 0, "locked_until": nil, "pin_failed": 0, "pin_locked_until": nil}, nil)
+		func(u *models.User) { u.FailedLogins, u.LockedUntil, u.PINFailed, u.PINLockedUntil = 0, nil, 0, nil }, nil)
 }
 
 // ResetTwoFactor clears TOTP (confirmed and pending), e-mail 2FA, the
 // recovery codes and the trust of every device of the user.
 func (s *Users) ResetTwoFactor(ctx context.Context, a Actor, id string) (*UserDetail, error) {
 	return s.simpleChange(ctx, a, id, AuditUser2FAReset,
-		map[string]any{"totp_enabled": false, "totp_secret_sealed": nil, "totp_pending_sealed": nil, "email_2fa_enabled": false},
+		func(u *models.User) {
+			u.TOTPEnabled, u.TOTPSecretSealed, u.TOTPPendingSealed, u.Email2FAEnabled = false, nil, nil, false
+		},
 		func(ctx context.Context, u *models.User) error {
 			if err := s.store.ReplaceRecoveryCodes(ctx, a.TenantID, u.ID, nil); err != nil {
 				return err
@@ -566,13 +583,18 @@ func (s *Users) ResetTwoFactor(ctx context.Context, a Actor, id string) (*UserDe
 		})
 }
 
-func (s *Users) simpleChange(ctx context.Context, a Actor, id string, action string, set map[string]any, more func(ctx context.Context, u *models.User) error) (*UserDetail, error) {
+// simpleChange applies change to a user the actor may act on, then more
+// (other rows of the same change), and audits action, in one transaction.
+func (s *Users) simpleChange(ctx context.Context, a Actor, id string, action string, change func(u *models.User), more func(ctx context.Context, u *models.User) error) (*UserDetail, error) {
 	err := s.tx.InTx(ctx, func(ctx context.Context) error {
 		u, err := target(ctx, s.store, s.grants, a, id)
 		if err != nil {
 			return err
 		}
-		if err := s.store.UpdateUserFields(ctx, a.TenantID, u.ID, set); err != nil {
+		if _, err := s.store.UpdateUser(ctx, a.TenantID, u.ID, func(row *models.User) error {
+			change(row)
+			return nil
+		}); err != nil {
 			return err
 		}
 		if more != nil {
@@ -612,7 +634,10 @@ func (s *Users) SetSystemAdmin(ctx context.Context, a Actor, tenantID, userID st
 		if !on && u.ID == a.UserID && u.TenantID == a.TenantID {
 			return errSelf("revoke system administration of")
 		}
-		if err := s.store.UpdateUserFields(ctx, tenantID, u.ID, map[string]any{"is_system_admin": on}); err != nil {
+		if _, err := s.store.UpdateUser(ctx, tenantID, u.ID, func(row *models.User) error {
+			row.IsSystemAdmin = on
+			return nil
+		}); err != nil {
 			return err
 		}
 		action := AuditSystemAdminGranted

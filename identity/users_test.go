@@ -242,7 +242,10 @@ func TestDirectoryUsers(t *testing.T) {
 					t.Fatal(err)
 				}
 				sealed := []byte("sealed")
-				if err := e.st.UpdateUserFields(ctx, e.tenant.ID, u.ID, map[string]any{"totp_enabled": true, "totp_secret_sealed": sealed, "email_2fa_enabled": true}); err != nil {
+				if _, err := e.st.UpdateUser(ctx, e.tenant.ID, u.ID, func(u *models.User) error {
+					u.TOTPEnabled, u.TOTPSecretSealed, u.Email2FAEnabled = true, sealed, true
+					return nil
+				}); err != nil {
 					t.Fatal(err)
 				}
 				if err := e.st.ReplaceRecoveryCodes(ctx, e.tenant.ID, u.ID, []string{"h1", "h2"}); err != nil {

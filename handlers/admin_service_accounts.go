@@ -60,23 +60,6 @@ func (s *Server) withMachines(h func(c echo.Context, m MachineAdmin, a identity.
 	}
 }
 
-// serviceAccountRoutes is the admin API of a tenant's service accounts, their
-// roles and their API keys.
-func (s *Server) serviceAccountRoutes(e *echo.Echo) {
-	const base = "/api/service-accounts"
-	s.api(e, http.MethodGet, base, "identity.service_accounts.read", true, s.withMachines(apiListServiceAccounts))
-	s.api(e, http.MethodPost, base, "identity.service_accounts.create", true, s.withMachines(apiCreateServiceAccount))
-	s.api(e, http.MethodGet, base+"/:id", "identity.service_accounts.read", true, s.withMachines(apiGetServiceAccount))
-	s.api(e, http.MethodPatch, base+"/:id", "identity.service_accounts.update", true, s.withMachines(apiUpdateServiceAccount))
-	s.api(e, http.MethodDelete, base+"/:id", "identity.service_accounts.delete", true, s.withMachines(apiDeleteServiceAccount))
-	s.api(e, http.MethodPost, base+"/:id/roles", "identity.membership.assign_role", true, s.withMachines(apiAssignServiceAccountRole))
-	s.api(e, http.MethodDelete, base+"/:id/roles/:role_id", "identity.membership.assign_role", true, s.withMachines(apiRemoveServiceAccountRole))
-	s.api(e, http.MethodPost, base+"/:id/api-keys", "identity.api_keys.create", true, s.withMachines(apiCreateAPIKey))
-	s.api(e, http.MethodGet, base+"/:id/api-keys", "identity.service_account.api_keys.list", true, s.withMachines(apiListAPIKeys))
-	s.api(e, http.MethodDelete, base+"/:id/api-keys/:key_id", "identity.api_keys.delete", true, s.withMachines(apiRevokeAPIKey))
-	s.api(e, http.MethodPost, base+"/:id/api-keys/:key_id/rotate", "identity.api_keys.rotate", true, s.withMachines(apiRotateAPIKey))
-}
-
 type saRoleRef struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`

@@ -90,7 +90,7 @@ func (s *Server) authorize(c echo.Context) error {
 			if !ls.AuthTime.Before(requestedAt) {
 				// Signed in afresh for this very request and still no second
 				// factor: this account cannot meet the requirement.
-				s.authorizeError(c, ar, oauth.ErrUnmetAuthenticationRequirements)
+				s.authorizeError(c, ar, oauth.ErrUnmetAuthenticationRequirements())
 				return nil
 			}
 			needLogin = true

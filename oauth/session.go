@@ -127,14 +127,6 @@ const (
 	ACRMultiFactor = "urn:identity:acr:mfa"
 )
 
-// ErrUnmetAuthenticationRequirements answers an acr_values the user's
-// account cannot satisfy (OpenID Connect Core 1.0 errata, RFC 9470 §3).
-var ErrUnmetAuthenticationRequirements = &fosite.RFC6749Error{
-	ErrorField:       "unmet_authentication_requirements",
-	DescriptionField: "The authentication requirements of the request (acr_values) cannot be met for this account.",
-	CodeField:        400,
-}
-
 // AMRAndACR turns a login's methods into the RFC 8176 amr values of an ID
 // token (pwd, otp, pin, and mfa when a second factor was used) and its acr.
 func AMRAndACR(methods []string) ([]string, string) {

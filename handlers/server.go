@@ -26,12 +26,6 @@ type ClientStore interface {
 	GetClient(ctx context.Context, id string) (fosite.Client, error)
 }
 
-// ConsentStore remembers what users granted to clients.
-type ConsentStore interface {
-	GetConsent(ctx context.Context, tenantID, userID, clientID string) (*models.Consent, error)
-	GrantConsent(ctx context.Context, tenantID, userID, clientID string, scopes []string) error
-}
-
 // TenantStore finds tenants.
 type TenantStore interface {
 	GetTenant(ctx context.Context, id string) (*models.Tenant, error)
@@ -53,7 +47,7 @@ type Deps struct {
 	Machines   MachineAuth
 	Activity   ActivityCache
 	Clients    ClientStore
-	Consents   ConsentStore
+	Consents   oauth.ConsentStore
 	Tenants    TenantStore
 	Ring       *keyring.Keyring
 	Health     []HealthCheck
@@ -91,6 +85,8 @@ type Server struct {
 	secure bool
 	// assets serves the pages' static files (templates/static).
 	assets echo.HandlerFunc
+	// consent decides authorization requests and records consents.
+	consent *oauth.ConsentStrategy
 }
 
 // maxFormBytes bounds the body of every form and OAuth request.
@@ -107,6 +103,7 @@ func New(d Deps) (*echo.Echo, error) {
 		d.Now = time.Now
 	}
 	s := &Server{Deps: d, secure: strings.HasPrefix(d.Issuer, "https://")}
+	s.consent = &oauth.ConsentStrategy{Issuer: d.Issuer, Ring: d.Ring, Consents: d.Consents, Logins: d.Accounts}
 	if err := s.loadPages(); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -197,13 +198,7 @@ func decide(in AuthorizeInput, look authorizeLookups, issuer string) Decision {
 	if ls.SessionID != nil {
 		sess.SessionID = *ls.SessionID // the grant's tokens end with the browser session
 	}
-	if scopes.Has("email") {
-		sess.Claims.Extra["email"] = user.Email
-		sess.Claims.Extra["email_verified"] = user.EmailVerified
-	}
-	if scopes.Has("profile") && user.Name != "" {
-		sess.Claims.Extra["name"] = user.Name
-	}
+	maps.Copy(sess.Claims.Extra, UserClaims(user, scopes))
 	return Decision{Outcome: OutcomeIssue, Session: sess, Scopes: scopes}
 }
 

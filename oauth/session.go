@@ -61,7 +61,10 @@ func NewUserSession(issuer, tenantID, userID, clientID string, authTime, request
 }
 
 // NewClientSession returns the session of a client acting for itself
-// (client credentials): the subject is the client id.
+// (client credentials): the subject is the client id. It is the session the
+// token endpoint issues (Provider.GrantClientCredentials) and the one tests
+// build. The issuer is set as in every user session, though no ID token is
+// ever signed from a client's session.
 func NewClientSession(issuer, tenantID, clientID string) *Session {
 	s := NewSession()
 	s.Kind = KindClient

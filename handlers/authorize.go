@@ -10,12 +10,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
 
-	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/oauth"
 )
 
 const (
-	sessionCookie = "identity_session"
 	authorizePath = "/api/oauth/authorize"
 	// loginCtxParam carries, signed, when the authorization request was first
 	// seen; prompt=login and max_age are judged against it.
@@ -203,17 +201,4 @@ func (s *Server) verifyReturnTo(signed string) (*url.URL, bool) {
 		return nil, false
 	}
 	return u, true
-}
-
-// currentLogin returns the browser's login session and user, if any.
-func (s *Server) currentLogin(c echo.Context) (*models.LoginSession, *models.User) {
-	ck, err := c.Cookie(sessionCookie)
-	if err != nil || ck.Value == "" {
-		return nil, nil
-	}
-	ls, u, err := s.Accounts.BrowserSession(c.Request().Context(), ck.Value)
-	if err != nil {
-		return nil, nil
-	}
-	return ls, u
 }

@@ -22,15 +22,6 @@ type Lifespans struct {
 	IDToken       time.Duration
 }
 
-// DefaultLifespans are the defaults: access 1 h, refresh 7 days, code 10 min,
-// ID token 1 h.
-var DefaultLifespans = Lifespans{
-	AccessToken:   time.Hour,
-	RefreshToken:  7 * 24 * time.Hour,
-	AuthorizeCode: 10 * time.Minute,
-	IDToken:       time.Hour,
-}
-
 // Storage is everything fosite's composed handlers need from storage.
 type Storage interface {
 	fosite.Storage
@@ -163,7 +154,11 @@ func (p *Provider) GrantClientCredentials(ar fosite.AccessRequester) error {
 // FirstPartyClientID is the id of a tenant's own client, under which the
 // login API issues its tokens. It has no secret and no grant types, so no
 // one can authenticate as it at the token endpoint.
-func FirstPartyClientID(tenantID string) string { return "first-party-" + tenantID }
+func FirstPartyClientID(tenantID string) string { return FirstPartyClientPrefix + tenantID }
+
+// FirstPartyClientPrefix starts the id of every tenant's first-party
+// client: the admin API neither lists nor changes those clients.
+const FirstPartyClientPrefix = "first-party-"
 
 // FirstPartyToken is an access token minted by the login API.
 type FirstPartyToken struct {

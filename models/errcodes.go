@@ -1,5 +1,7 @@
 package models
 
+import "time"
+
 // The machine codes of the JSON API's errors: the "error" member of
 // {"error", "message", "fields"}, which clients match on, so each is a
 // contract (docs/openapi.json components/schemas/Error names the common
@@ -74,6 +76,10 @@ const (
 	CodeInvalidChallenge = "invalid_challenge"
 	// CodeAccountInactive: 401, the account was deactivated.
 	CodeAccountInactive = "account_inactive"
+	// CodeAccountLocked: 429 with Retry-After, too many failed sign-ins.
+	CodeAccountLocked = "account_locked"
+	// CodePINLocked: 429 with Retry-After, too many wrong PINs.
+	CodePINLocked = "pin_locked"
 
 	// CodePasswordPolicy: 422, the password breaks the rules (in "fields").
 	CodePasswordPolicy = "password_policy"
@@ -124,6 +130,13 @@ const (
 // for a call site that says more than the constructor's default.
 func (e *Error) WithMessage(msg string) *Error {
 	e.Msg = msg
+	return e
+}
+
+// WithFields sets the per-field problems of a freshly built error and
+// returns it.
+func (e *Error) WithFields(fields map[string]string) *Error {
+	e.Fields = fields
 	return e
 }
 
@@ -252,6 +265,20 @@ func ErrInvalidChallenge() *Error {
 // ErrAccountInactive reports a deactivated account.
 func ErrAccountInactive() *Error {
 	return &Error{Kind: KindUnauthenticated, Code: CodeAccountInactive, Msg: "This account is not active. Sign in again or contact your administrator."}
+}
+
+// ErrAccountLocked reports an account locked after too many failed
+// sign-ins, for retryAfter more.
+func ErrAccountLocked(retryAfter time.Duration) *Error {
+	return &Error{Kind: KindLocked, Code: CodeAccountLocked,
+		Msg: "This account is locked after too many failed sign-in attempts. Try again later.", RetryAfter: retryAfter}
+}
+
+// ErrPINLocked reports a PIN locked after too many wrong tries, for
+// retryAfter more.
+func ErrPINLocked(retryAfter time.Duration) *Error {
+	return &Error{Kind: KindLocked, Code: CodePINLocked,
+		Msg: "The PIN is locked after too many wrong tries. Unlock it with your password or wait.", RetryAfter: retryAfter}
 }
 
 // ErrPasswordPolicy reports the password rules broken, one per field key.

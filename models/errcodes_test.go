@@ -43,6 +43,8 @@ func TestErrorConstructors(t *testing.T) {
 		{"code", models.ErrInvalidCode, models.KindUnauthenticated, models.CodeInvalidCode},
 		{"challenge", models.ErrInvalidChallenge, models.KindUnauthenticated, models.CodeInvalidChallenge},
 		{"inactive", models.ErrAccountInactive, models.KindUnauthenticated, models.CodeAccountInactive},
+		{"account locked", func() *models.Error { return models.ErrAccountLocked(time.Minute) }, models.KindLocked, models.CodeAccountLocked},
+		{"pin locked", func() *models.Error { return models.ErrPINLocked(time.Minute) }, models.KindLocked, models.CodePINLocked},
 		{"password policy", func() *models.Error { return models.ErrPasswordPolicy(map[string]string{"password.length": "x"}) }, models.KindInvalid, models.CodePasswordPolicy},
 		{"password reused", func() *models.Error { return models.ErrPasswordReused(nil) }, models.KindInvalid, models.CodePasswordReused},
 		{"pin policy", func() *models.Error { return models.ErrPINPolicy(nil) }, models.KindInvalid, models.CodePINPolicy},
@@ -73,8 +75,8 @@ func TestErrorConstructors(t *testing.T) {
 			}
 			// Each call is a fresh value: changing one changes no other.
 			msg := e.Msg
-			e.WithMessage("changed").Code = "changed"
-			if again := tt.new(); again == e || again.Msg != msg || again.Code != tt.code {
+			e.WithMessage("changed").WithFields(map[string]string{"x": "y"}).Code = "changed"
+			if again := tt.new(); again == e || again.Msg != msg || again.Code != tt.code || again.Fields["x"] != "" {
 				t.Errorf("the constructor returned a shared value: %+v", again)
 			}
 		})

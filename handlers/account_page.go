@@ -103,58 +103,76 @@ func (s *Server) accountAction(fn func(c echo.Context, p identity.Principal) (ac
 	}
 }
 
-func (s *Server) accountRoutes(g *echo.Echo, csrf echo.MiddlewareFunc) {
-	g.GET("/account/security", s.accountPage, csrf)
-	g.POST("/account/security/password", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		if c.FormValue("new_password") != c.FormValue("confirm_password") {
-			return accountPageData{}, models.ErrInvalid(map[string]string{"confirm_password": "The two passwords differ."})
-		}
-		err := s.Password.Change(c.Request().Context(), p, c.FormValue("current_password"), c.FormValue("new_password"), meta(c))
-		return accountPageData{notice: "Your password is changed; your other sessions were signed out."}, err
-	}), csrf)
-	g.POST("/account/security/2fa/setup", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		setup, err := s.TwoFactor.SetupTOTP(c.Request().Context(), p, c.FormValue("password"), meta(c))
-		return accountPageData{setup: setup}, err
-	}), csrf)
-	g.POST("/account/security/2fa/enable", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		codes, err := s.TwoFactor.EnableTOTP(c.Request().Context(), p, c.FormValue("code"), c.FormValue("password"), meta(c))
-		return accountPageData{notice: "Two-step verification is on.", codes: codes}, err
-	}), csrf)
-	g.POST("/account/security/2fa/email", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		codes, err := s.TwoFactor.EnableEmail(c.Request().Context(), p, c.FormValue("password"), meta(c))
-		return accountPageData{notice: "Two-step verification with e-mailed codes is on.", codes: codes}, err
-	}), csrf)
-	g.POST("/account/security/2fa/recovery", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		codes, err := s.TwoFactor.RegenerateRecoveryCodes(c.Request().Context(), p, c.FormValue("password"), meta(c))
-		return accountPageData{notice: "New recovery codes; the old ones no longer work.", codes: codes}, err
-	}), csrf)
-	g.POST("/account/security/2fa/disable", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		code := strings.TrimSpace(c.FormValue("code"))
-		totp, recovery := code, ""
-		if !isSixDigits(code) {
-			totp, recovery = "", code
-		}
-		err := s.TwoFactor.Disable(c.Request().Context(), p, c.FormValue("password"), totp, recovery, meta(c))
-		return accountPageData{notice: "Two-step verification is off."}, err
-	}), csrf)
-	g.POST("/account/security/pin", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		err := s.PIN.Set(c.Request().Context(), p, c.FormValue("pin"), c.FormValue("password"), meta(c))
-		return accountPageData{notice: "Your PIN is saved."}, err
-	}), csrf)
-	g.POST("/account/security/pin/unlock", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		err := s.PIN.Unlock(c.Request().Context(), p, c.FormValue("password"), meta(c))
-		return accountPageData{notice: "Your PIN is unlocked."}, err
-	}), csrf)
-	g.POST("/account/security/sessions/:id/revoke", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		err := s.Sessions.Revoke(c.Request().Context(), p, c.Param("id"), meta(c))
-		return accountPageData{notice: "The session was signed out."}, err
-	}), csrf)
-	g.POST("/account/security/sessions/:id/untrust", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		err := s.Sessions.Untrust(c.Request().Context(), p, c.Param("id"), meta(c))
-		return accountPageData{notice: "That device will be asked for the second step again."}, err
-	}), csrf)
-	g.POST("/account/security/logout-all", s.accountAction(func(c echo.Context, p identity.Principal) (accountPageData, error) {
-		_, err := s.Sessions.LogoutAll(c.Request().Context(), p, meta(c))
-		return accountPageData{}, err
-	}), csrf)
+// accountChangePassword changes the password from the account page.
+func (s *Server) accountChangePassword(c echo.Context, p identity.Principal) (accountPageData, error) {
+	if c.FormValue("new_password") != c.FormValue("confirm_password") {
+		return accountPageData{}, models.ErrInvalid(map[string]string{"confirm_password": "The two passwords differ."})
+	}
+	err := s.Password.Change(c.Request().Context(), p, c.FormValue("current_password"), c.FormValue("new_password"), meta(c))
+	return accountPageData{notice: "Your password is changed; your other sessions were signed out."}, err
+}
+
+// accountSetupTOTP starts enrolling an authenticator app.
+func (s *Server) accountSetupTOTP(c echo.Context, p identity.Principal) (accountPageData, error) {
+	setup, err := s.TwoFactor.SetupTOTP(c.Request().Context(), p, c.FormValue("password"), meta(c))
+	return accountPageData{setup: setup}, err
+}
+
+// accountEnableTOTP turns on the authenticator app with its first code.
+func (s *Server) accountEnableTOTP(c echo.Context, p identity.Principal) (accountPageData, error) {
+	codes, err := s.TwoFactor.EnableTOTP(c.Request().Context(), p, c.FormValue("code"), c.FormValue("password"), meta(c))
+	return accountPageData{notice: "Two-step verification is on.", codes: codes}, err
+}
+
+// accountEnableEmail2FA turns on e-mailed codes as the second step.
+func (s *Server) accountEnableEmail2FA(c echo.Context, p identity.Principal) (accountPageData, error) {
+	codes, err := s.TwoFactor.EnableEmail(c.Request().Context(), p, c.FormValue("password"), meta(c))
+	return accountPageData{notice: "Two-step verification with e-mailed codes is on.", codes: codes}, err
+}
+
+// accountRegenerateRecoveryCodes replaces the recovery codes.
+func (s *Server) accountRegenerateRecoveryCodes(c echo.Context, p identity.Principal) (accountPageData, error) {
+	codes, err := s.TwoFactor.RegenerateRecoveryCodes(c.Request().Context(), p, c.FormValue("password"), meta(c))
+	return accountPageData{notice: "New recovery codes; the old ones no longer work.", codes: codes}, err
+}
+
+// accountDisable2FA turns the second step off.
+func (s *Server) accountDisable2FA(c echo.Context, p identity.Principal) (accountPageData, error) {
+	code := strings.TrimSpace(c.FormValue("code"))
+	totp, recovery := code, ""
+	if !isSixDigits(code) {
+		totp, recovery = "", code
+	}
+	err := s.TwoFactor.Disable(c.Request().Context(), p, c.FormValue("password"), totp, recovery, meta(c))
+	return accountPageData{notice: "Two-step verification is off."}, err
+}
+
+// accountSetPIN sets the PIN.
+func (s *Server) accountSetPIN(c echo.Context, p identity.Principal) (accountPageData, error) {
+	err := s.PIN.Set(c.Request().Context(), p, c.FormValue("pin"), c.FormValue("password"), meta(c))
+	return accountPageData{notice: "Your PIN is saved."}, err
+}
+
+// accountUnlockPIN unlocks a locked PIN.
+func (s *Server) accountUnlockPIN(c echo.Context, p identity.Principal) (accountPageData, error) {
+	err := s.PIN.Unlock(c.Request().Context(), p, c.FormValue("password"), meta(c))
+	return accountPageData{notice: "Your PIN is unlocked."}, err
+}
+
+// accountRevokeSession signs one session out.
+func (s *Server) accountRevokeSession(c echo.Context, p identity.Principal) (accountPageData, error) {
+	err := s.Sessions.Revoke(c.Request().Context(), p, c.Param("id"), meta(c))
+	return accountPageData{notice: "The session was signed out."}, err
+}
+
+// accountUntrustSession makes a device ask for the second step again.
+func (s *Server) accountUntrustSession(c echo.Context, p identity.Principal) (accountPageData, error) {
+	err := s.Sessions.Untrust(c.Request().Context(), p, c.Param("id"), meta(c))
+	return accountPageData{notice: "That device will be asked for the second step again."}, err
+}
+
+// accountLogoutAll signs every session out.
+func (s *Server) accountLogoutAll(c echo.Context, p identity.Principal) (accountPageData, error) {
+	_, err := s.Sessions.LogoutAll(c.Request().Context(), p, meta(c))
+	return accountPageData{}, err
 }

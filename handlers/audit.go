@@ -20,15 +20,6 @@ type AuditLogService interface {
 	Export(ctx context.Context, a identity.Actor, f models.AuditFilter, format string, fn func(*models.AuditLog) error) error
 }
 
-// auditRoutes are the audit log API: the tenant's log (the tenant taken
-// from the principal, never the request), its streamed export, and the
-// system admins' view across tenants.
-func (s *Server) auditRoutes(e *echo.Echo) {
-	s.api(e, http.MethodGet, "/api/audit", "identity.audit.read", true, s.apiAudit)
-	s.api(e, http.MethodGet, "/api/audit/export", "identity.audit.export", true, s.apiAuditExport)
-	s.api(e, http.MethodGet, "/api/admin/audit", "admin.audit.read", false, s.adminAudit)
-}
-
 // auditRecordView is one audit row as the audit API shows it.
 type auditRecordView struct {
 	ID        string         `json:"id"`

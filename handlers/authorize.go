@@ -3,7 +3,6 @@ package handlers
 import (
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,12 +10,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/ory/fosite"
 
-	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/oauth"
 )
 
 const (
-	sessionCookie = "identity_session"
 	authorizePath = "/api/oauth/authorize"
 	// loginCtxParam carries, signed, when the authorization request was first
 	// seen; prompt=login and max_age are judged against it.
@@ -29,9 +26,10 @@ const (
 
 // authorize is the authorization endpoint (RFC 6749 §3.1, OpenID Connect
 // Core §3.1.2). fosite validates the client, redirect URI, response type,
-// scopes and PKCE; then the browser must be signed in to the client's tenant
-// (again for prompt=login or an exceeded max_age) and have consented, and
-// the code is issued with a session naming the user, tenant and auth_time.
+// scopes and PKCE; then oauth.ConsentStrategy decides whether the browser
+// must sign in (again for prompt=login or an exceeded max_age) or consent
+// first, and the code is issued with the session it built, naming the
+// user, tenant and auth_time.
 func (s *Server) authorize(c echo.Context) error {
 	ctx := c.Request().Context()
 	unsupported := requestObjectError(c.Request())
@@ -62,100 +60,36 @@ func (s *Server) authorize(c echo.Context) error {
 		s.authorizeError(c, ar, fosite.ErrInvalidRequest.WithHintf("The nonce must be at least %d characters long.", s.Provider.Config.GetMinParameterEntropy(ctx)))
 		return nil
 	}
-	client := ar.GetClient()
-	tc, ok := client.(tenantClient)
-	if !ok {
-		s.authorizeError(c, ar, fosite.ErrServerError.WithHint("client has no tenant"))
-		return nil
-	}
 	form := ar.GetRequestForm()
 	now := s.Now().UTC()
 	requestedAt := now
 	if rt, ok := s.requestTime(form.Get(loginCtxParam), now); ok {
 		requestedAt = rt
 	}
-	prompts := strings.Fields(form.Get("prompt"))
-
 	ls, user := s.currentLogin(c)
-	needLogin := ls == nil || ls.TenantID != tc.GetTenantID() ||
-		(slices.Contains(prompts, "login") && ls.AuthTime.Before(requestedAt))
-	// RFC 9470 style: acr_values asking for multi-factor needs a session
-	// whose login passed a second factor; otherwise sign in again, with the
-	// second factor forced even on a trusted device.
-	wantsMFA := slices.Contains(strings.Fields(form.Get("acr_values")), oauth.ACRMultiFactor)
-	var amr []string
-	if !needLogin {
-		amr = s.Login.BrowserSessionAMR(ctx, ls)
-		if wantsMFA && !slices.Contains(amr, "otp") {
-			if !ls.AuthTime.Before(requestedAt) {
-				// Signed in afresh for this very request and still no second
-				// factor: this account cannot meet the requirement.
-				s.authorizeError(c, ar, oauth.ErrUnmetAuthenticationRequirements)
-				return nil
-			}
-			needLogin = true
-		}
-	}
-	if !needLogin && form.Get("max_age") != "" {
-		maxAge, err := strconv.ParseInt(form.Get("max_age"), 10, 64)
-		if err != nil || maxAge < 0 {
-			s.authorizeError(c, ar, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer."))
-			return nil
-		}
-		needLogin = !maxAgeSatisfied(ls.AuthTime, requestedAt, now, maxAge)
-	}
-	if needLogin {
-		if slices.Contains(prompts, "none") {
-			s.authorizeError(c, ar, fosite.ErrLoginRequired)
-			return nil
-		}
+	d := s.consent.Decide(ctx, oauth.AuthorizeInput{Request: ar, Login: ls, User: user,
+		RequestedAt: requestedAt, Now: now, ConsentMarker: form.Get(consentCtxParam)})
+	switch d.Outcome {
+	case oauth.OutcomeLogin:
 		return c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(s.returnTo(form, requestedAt)))
-	}
-
-	scopes := ar.GetRequestedScopes()
-	consented := s.hasConsent(c, ar, tc.GetTenantID(), user.ID, requestedAt, prompts)
-	if !consented {
-		if slices.Contains(prompts, "none") {
-			s.authorizeError(c, ar, fosite.ErrConsentRequired)
-			return nil
-		}
+	case oauth.OutcomeConsent:
 		return c.Redirect(http.StatusSeeOther, "/consent?return_to="+url.QueryEscape(s.returnTo(form, requestedAt)))
+	case oauth.OutcomeIssue:
+	default:
+		s.authorizeError(c, ar, d.Err)
+		return nil
 	}
-	for _, scope := range scopes {
+	for _, scope := range d.Scopes {
 		ar.GrantScope(scope)
 	}
 	oauth.GrantAudience(ar)
-	sess := oauth.NewUserSession(s.Issuer, tc.GetTenantID(), user.ID, client.GetID(), ls.AuthTime, requestedAt)
-	sess.Claims.AuthenticationMethodsReferences, sess.Claims.AuthenticationContextClassReference = oauth.AMRAndACR(amr)
-	if ls.SessionID != nil {
-		sess.SessionID = *ls.SessionID // the grant's tokens end with the browser session
-	}
-	if scopes.Has("email") {
-		sess.Claims.Extra["email"] = user.Email
-		sess.Claims.Extra["email_verified"] = user.EmailVerified
-	}
-	if scopes.Has("profile") && user.Name != "" {
-		sess.Claims.Extra["name"] = user.Name
-	}
-	resp, err := s.Provider.NewAuthorizeResponse(ctx, ar, sess)
+	resp, err := s.Provider.NewAuthorizeResponse(ctx, ar, d.Session)
 	if err != nil {
 		s.authorizeError(c, ar, err)
 		return nil
 	}
 	s.Provider.WriteAuthorizeResponse(ctx, c.Response(), ar, resp)
 	return nil
-}
-
-// maxAgeSatisfied reports whether a login at authTime meets max_age for a
-// request first seen at requestedAt (OpenID Connect Core §3.1.2.1): a login
-// no older than max_age, or one made at or after the request itself, which
-// is what max_age=0 (like prompt=login) asks for. Without the second rule a
-// fresh login would be sent back to the login page forever.
-func maxAgeSatisfied(authTime, requestedAt, now time.Time, maxAge int64) bool {
-	if !authTime.Before(requestedAt) {
-		return true
-	}
-	return !authTime.Add(time.Duration(maxAge) * time.Second).Before(now)
 }
 
 // requestObjectError is the answer to an authorization request that passes
@@ -219,37 +153,6 @@ func (s *Server) authorizeError(c echo.Context, ar fosite.AuthorizeRequester, er
 	s.Provider.WriteAuthorizeError(ctx, c.Response(), ar, err)
 }
 
-// hasConsent reports whether the request may skip the consent page: the
-// client skips consent, or the user granted every requested scope before
-// (and, for prompt=consent, just now for this very request).
-func (s *Server) hasConsent(c echo.Context, ar fosite.AuthorizeRequester, tenantID, userID string, requestedAt time.Time, prompts []string) bool {
-	form := ar.GetRequestForm()
-	if slices.Contains(prompts, "consent") {
-		v, ok := s.Ring.Verify(form.Get(consentCtxParam))
-		return ok && v == consentMarker(userID, requestedAt)
-	}
-	if cl, ok := ar.GetClient().(interface{ GetSkipConsent() bool }); ok && cl.GetSkipConsent() {
-		return true
-	}
-	if v, ok := s.Ring.Verify(form.Get(consentCtxParam)); ok && v == consentMarker(userID, requestedAt) {
-		return true
-	}
-	consent, err := s.Consents.GetConsent(c.Request().Context(), tenantID, userID, ar.GetClient().GetID())
-	if err != nil || consent == nil {
-		return false
-	}
-	for _, scope := range ar.GetRequestedScopes() {
-		if !consent.Scopes.Has(scope) {
-			return false
-		}
-	}
-	return true
-}
-
-func consentMarker(userID string, requestedAt time.Time) string {
-	return "consent:" + userID + ":" + strconv.FormatInt(requestedAt.Unix(), 10)
-}
-
 // requestTime reads the signed first-seen time of an authorization request.
 func (s *Server) requestTime(signed string, now time.Time) (time.Time, bool) {
 	v, ok := s.Ring.Verify(signed)
@@ -298,17 +201,4 @@ func (s *Server) verifyReturnTo(signed string) (*url.URL, bool) {
 		return nil, false
 	}
 	return u, true
-}
-
-// currentLogin returns the browser's login session and user, if any.
-func (s *Server) currentLogin(c echo.Context) (*models.LoginSession, *models.User) {
-	ck, err := c.Cookie(sessionCookie)
-	if err != nil || ck.Value == "" {
-		return nil, nil
-	}
-	ls, u, err := s.Login.BrowserSession(c.Request().Context(), ck.Value)
-	if err != nil {
-		return nil, nil
-	}
-	return ls, u
 }

@@ -62,22 +62,6 @@ func (s *Server) require(permission string) echo.MiddlewareFunc {
 	}
 }
 
-// Route names carry authorization metadata that tests read from the route
-// table: "perm:<permission>" and, for routes acting on one tenant's objects,
-// "|tenant".
-const tenantScoped = "|tenant"
-
-// api registers an authenticated, permission-checked /api route. scoped marks
-// routes that act on the principal's tenant's objects (the isolation test
-// covers every one of them).
-func (s *Server) api(e *echo.Echo, method, path, permission string, scoped bool, h echo.HandlerFunc) {
-	r := e.Add(method, path, h, s.authenticate, s.require(permission))
-	r.Name = "perm:" + permission
-	if scoped {
-		r.Name += tenantScoped
-	}
-}
-
 func (s *Server) apiStepUp(c echo.Context) error {
 	var in struct {
 		Password string `json:"password"`
@@ -137,19 +121,6 @@ func (s *Server) apiCheck(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, d)
-}
-
-// apiRoutes registers the permission-gated API of a tenant's objects and
-// the system administrators'. Each aggregate lives in its own file and
-// registers through s.api, so every route carries its permission and
-// tenant-scope in the route table.
-func (s *Server) apiRoutes(e *echo.Echo) {
-	s.userRoutes(e)
-	s.roleRoutes(e)
-	s.clientRoutes(e)
-	s.serviceAccountRoutes(e)
-	s.tenantRoutes(e)
-	s.auditRoutes(e)
 }
 
 // actor is the principal with its permissions, resolved once per

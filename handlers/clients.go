@@ -21,17 +21,6 @@ type ClientService interface {
 	RotateSecret(ctx context.Context, a identity.Actor, id string) (string, *time.Time, error)
 }
 
-// clientRoutes is the admin API of a tenant's OAuth clients. The tenant is
-// always the principal's; first-party clients are neither listed nor changed.
-func (s *Server) clientRoutes(e *echo.Echo) {
-	s.api(e, http.MethodGet, "/api/clients", "identity.oauth_clients.read", true, s.apiListClients)
-	s.api(e, http.MethodPost, "/api/clients", "identity.oauth_clients.create", true, s.apiCreateClient)
-	s.api(e, http.MethodGet, "/api/clients/:id", "identity.oauth_clients.read", true, s.apiGetClient)
-	s.api(e, http.MethodPatch, "/api/clients/:id", "identity.oauth_clients.update", true, s.apiUpdateClient)
-	s.api(e, http.MethodDelete, "/api/clients/:id", "identity.oauth_clients.delete", true, s.apiDeleteClient)
-	s.api(e, http.MethodPost, "/api/clients/:id/rotate-secret", "identity.oauth_client.rotate", true, s.apiRotateClientSecret)
-}
-
 // clientView is a client as the API shows it: never a secret or its hash.
 type clientView struct {
 	ClientID                string   `json:"client_id"`

@@ -73,12 +73,12 @@ func (s *Server) consentSubmit(c echo.Context) error {
 		if !ok || tc.GetTenantID() != ls.TenantID {
 			return s.renderMessage(c, http.StatusBadRequest, "Link not valid", "The application is not known.", true)
 		}
-		if err := s.Consents.GrantConsent(ctx, ls.TenantID, user.ID, cl.GetID(), strings.Fields(q.Get("scope"))); err != nil {
+		if err := s.consent.Record(ctx, ls.TenantID, user.ID, cl.GetID(), strings.Fields(q.Get("scope"))); err != nil {
 			return err
 		}
 		rt, ok := s.requestTime(q.Get(loginCtxParam), s.Now().UTC())
 		if ok {
-			q.Set(consentCtxParam, s.Ring.Sign(consentMarker(user.ID, rt)))
+			q.Set(consentCtxParam, s.consent.Marker(user.ID, rt))
 		}
 		return c.Redirect(http.StatusSeeOther, authorizePath+"?"+q.Encode())
 	case "deny":

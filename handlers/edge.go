@@ -13,6 +13,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/identityd/identityd/models"
 )
 
 // Edge hardening: the middleware every request passes before it reaches a
@@ -56,7 +58,7 @@ func (s *Server) denyIPs(next echo.HandlerFunc) echo.HandlerFunc {
 				h.Set("Cache-Control", "no-store")
 				s.Logger.LogAttrs(c.Request().Context(), slog.LevelInfo, "request denied by IP deny list",
 					slog.String("remote_ip", ip.String()), slog.String("method", c.Request().Method))
-				return c.JSON(http.StatusForbidden, apiError{Error: "ip_denied", Message: "Requests from your network address are not accepted."})
+				return c.JSON(http.StatusForbidden, apiError{Error: models.CodeIPDenied, Message: "Requests from your network address are not accepted."})
 			}
 		}
 		return next(c)

@@ -43,7 +43,8 @@ func statusOf(k models.Kind) int {
 }
 
 // errorHandler is the one place errors become responses. Pages get the
-// message page; the API gets JSON. Causes are logged, never rendered.
+// message page; the API gets JSON. Causes are logged, never rendered; a
+// models.Error is logged at its LogLevel.
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -61,7 +62,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		// A dependency is down or too slow, even if a service wrapped the
 		// cause in an internal error: 503 and a time to come back.
 		status = http.StatusServiceUnavailable
-		body = apiError{Error: "temporarily_unavailable", Message: "The service is temporarily unavailable. Try again shortly."}
+		body = apiError{Error: models.CodeUnavailable, Message: "The service is temporarily unavailable. Try again shortly."}
 		retryAfter(c.Response().Header())
 		s.Logger.ErrorContext(ctx, "request failed: dependency unavailable", "path", c.Request().URL.Path, "status", status, "err", err)
 	case errors.As(err, &me):
@@ -73,19 +74,22 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 			su.TTLSeconds = int(s.StepUp.TTL().Seconds())
 			body.StepUp = &su
 		}
+		// Every Error is logged at its own level: server errors at Error,
+		// lockouts and rate limits at Warn, the caller's mistakes at Info.
+		// LogValue writes kind, code and cause, never the fields' values.
+		s.Logger.Log(ctx, me.LogLevel(), "request failed", "path", c.Request().URL.Path, "status", status, "err", me)
 		if me.Kind == models.KindInternal {
-			s.Logger.ErrorContext(ctx, "request failed", "path", c.Request().URL.Path, "err", me)
-			body = apiError{Error: "internal_error", Message: "Something went wrong on our side."}
+			body = apiError{Error: models.CodeInternal, Message: "Something went wrong on our side."}
 		}
 		if me.RetryAfter > 0 {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(me.RetryAfter.Seconds()))))
 		}
 		if me.Kind == models.KindInvalid && body.Error == "" {
-			body.Error = "validation_failed"
+			body.Error = models.CodeValidationFailed
 		}
 	case errors.As(err, &mbe):
 		status = http.StatusRequestEntityTooLarge
-		body = apiError{Error: "payload_too_large", Message: "The request body is too large."}
+		body = apiError{Error: models.CodePayloadTooLarge, Message: "The request body is too large."}
 	case errors.As(err, &he):
 		status = he.Code
 		body = apiError{Error: strings.ReplaceAll(strings.ToLower(http.StatusText(he.Code)), " ", "_"), Message: http.StatusText(he.Code) + "."}
@@ -94,7 +98,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		}
 	default:
 		status = http.StatusInternalServerError
-		body = apiError{Error: "internal_error", Message: "Something went wrong on our side."}
+		body = apiError{Error: models.CodeInternal, Message: "Something went wrong on our side."}
 		s.Logger.ErrorContext(ctx, "request failed", "path", c.Request().URL.Path, "err", err)
 	}
 	if status == http.StatusTooManyRequests && c.Response().Header().Get("Retry-After") == "" {

@@ -49,9 +49,8 @@ func badText(s string, multiLine bool) bool { return identity.BadText(s, multiLi
 
 // controlCharError names the first bad field (in a stable order).
 func controlCharError(field string) *models.Error {
-	return &models.Error{Kind: models.KindInvalid, Code: "validation_failed",
-		Msg:    "The field " + strconv.Quote(field) + " contains a control character or invalid text.",
-		Fields: map[string]string{field: "Remove control characters (such as NUL, tab or line breaks); use plain UTF-8 text."}}
+	return models.ErrInvalid(map[string]string{field: "Remove control characters (such as NUL, tab or line breaks); use plain UTF-8 text."}).
+		WithMessage("The field " + strconv.Quote(field) + " contains a control character or invalid text.")
 }
 
 // firstBadValue returns the first key of vals (sorted) with a bad key or value.

@@ -7,13 +7,39 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/templates"
 )
 
+// The browser's cookies.
+const (
+	// sessionCookie carries the browser's login session (the login page
+	// sets it; authorization, consent and the account page read it).
+	sessionCookie = "identity_session"
+	// deviceCookie carries the device token of a browser (2FA trust, PIN login).
+	deviceCookie    = "identity_device"
+	deviceCookieTTL = 400 * 24 * time.Hour
+)
+
+// currentLogin returns the browser's login session and user, if any.
+func (s *Server) currentLogin(c echo.Context) (*models.LoginSession, *models.User) {
+	ck, err := c.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return nil, nil
+	}
+	ls, u, err := s.Login.BrowserSession(c.Request().Context(), ck.Value)
+	if err != nil {
+		return nil, nil
+	}
+	return ls, u
+}
+
+// loadPages parses every page template once, at start-up.
 func (s *Server) loadPages() error {
 	s.pages = map[string]*template.Template{}
 	for _, name := range []string{"login", "consent", "logout", "message", "twofactor", "password_change", "account"} {

@@ -19,21 +19,6 @@ type RoleService interface {
 	Delete(ctx context.Context, a identity.Actor, id string) error
 }
 
-// The permission model of a tenant: its roles (and the global roles, which
-// tenant principals may read and assign but not edit) and its policies.
-func (s *Server) roleRoutes(e *echo.Echo) {
-	s.api(e, http.MethodGet, "/api/roles", "identity.roles.read", true, s.apiListRoles)
-	s.api(e, http.MethodPost, "/api/roles", "identity.roles.create", true, s.apiCreateRole)
-	s.api(e, http.MethodGet, "/api/roles/:id", "identity.roles.read", true, s.apiGetRole)
-	s.api(e, http.MethodPatch, "/api/roles/:id", "identity.roles.update", true, s.apiUpdateRole)
-	s.api(e, http.MethodDelete, "/api/roles/:id", "identity.roles.delete", true, s.apiDeleteRole)
-	s.api(e, http.MethodGet, "/api/policies", "identity.policies.read", true, s.apiListPolicies)
-	s.api(e, http.MethodPost, "/api/policies", "identity.policies.create", true, s.apiCreatePolicy)
-	s.api(e, http.MethodGet, "/api/policies/:id", "identity.policies.read", true, s.apiGetPolicy)
-	s.api(e, http.MethodPatch, "/api/policies/:id", "identity.policies.update", true, s.apiUpdatePolicy)
-	s.api(e, http.MethodDelete, "/api/policies/:id", "identity.policies.delete", true, s.apiDeletePolicy)
-}
-
 // permissionSetPatch is the body of a role or policy update: only these
 // fields are read (a tenant_id or system flag in the body changes nothing).
 type permissionSetPatch struct {

@@ -25,12 +25,6 @@ type ClientStore interface {
 	GetClient(ctx context.Context, id string) (fosite.Client, error)
 }
 
-// ConsentStore remembers what users granted to clients.
-type ConsentStore interface {
-	GetConsent(ctx context.Context, tenantID, userID, clientID string) (*models.Consent, error)
-	GrantConsent(ctx context.Context, tenantID, userID, clientID string, scopes []string) error
-}
-
 // TenantStore finds tenants.
 type TenantStore interface {
 	GetTenant(ctx context.Context, id string) (*models.Tenant, error)
@@ -42,8 +36,8 @@ type HealthCheck struct {
 	Check func(ctx context.Context) error
 }
 
-// Deps are what the HTTP layer needs. The account services (Login through
-// ClientAuth) are required: New names a missing one.
+// Deps are what the HTTP layer needs. Every service is required: New
+// names a missing one.
 type Deps struct {
 	Issuer   string
 	Provider *oauth.Provider
@@ -74,7 +68,7 @@ type Deps struct {
 	AuditLog        AuditLogService
 	Activity        ActivityCache
 	Clients         ClientStore
-	Consents        ConsentStore
+	Consents        oauth.ConsentStore
 	Tenants         TenantStore
 	Ring            *keyring.Keyring
 	Health          []HealthCheck
@@ -107,12 +101,17 @@ type Server struct {
 	Deps
 	pages  map[string]*template.Template
 	secure bool
+	// assets serves the pages' static files (templates/static).
+	assets echo.HandlerFunc
+	// consent decides authorization requests and records consents.
+	consent *oauth.ConsentStrategy
 }
 
 // maxFormBytes bounds the body of every form and OAuth request.
 const maxFormBytes = 64 << 10
 
-// New builds the echo instance with every route.
+// New builds the echo instance with every route of the route table
+// (routes.go).
 func New(d Deps) (*echo.Echo, error) {
 	if err := d.checkServices(); err != nil {
 		return nil, err
@@ -125,6 +124,7 @@ func New(d Deps) (*echo.Echo, error) {
 		d.Now = time.Now
 	}
 	s := &Server{Deps: d, secure: strings.HasPrefix(d.Issuer, "https://")}
+	s.consent = &oauth.ConsentStrategy{Issuer: d.Issuer, Ring: d.Ring, Consents: d.Consents, Logins: d.Login}
 	if err := s.loadPages(); err != nil {
 		return nil, err
 	}
@@ -159,67 +159,15 @@ func New(d Deps) (*echo.Echo, error) {
 	// UTF-8 in the path, query, form or JSON body (handlers/inputcheck.go).
 	e.Use(s.rejectControlChars)
 
-	e.GET("/.well-known/openid-configuration", s.discovery)
-	e.GET("/.well-known/jwks.json", s.jwks)
-	e.GET("/api/health", s.health)
-	// A no-op route: the baseline the load tool compares hot paths with.
-	e.GET("/api/ping", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
-	e.GET("/api/openapi.json", s.openAPI)
-
-	o := e.Group("/api/oauth")
-	o.GET("/authorize", s.authorize)
-	o.POST("/authorize", s.authorize)
-	o.POST("/token", s.token, s.clientAuthGuard)
-	o.POST("/introspect", s.introspect, s.clientAuthGuard)
-	o.POST("/revoke", s.revoke, s.clientAuthGuard)
-	o.GET("/userinfo", s.userinfo)
-	o.POST("/userinfo", s.userinfo)
-
-	a := e.Group("/api/auth")
-	a.POST("/login", s.apiLogin)
-	a.POST("/2fa/verify", s.apiVerify2FA)
-	a.POST("/2fa/resend", s.apiResend2FA)
-	a.POST("/password/change-required", s.apiChangeRequiredPassword)
-	a.POST("/password/forgot", s.apiForgotPassword)
-	a.POST("/password/reset", s.apiResetPassword)
-	a.POST("/pin/login", s.apiPINLogin)
-	// requireUser is attached route by route: a group with middleware would
-	// register a catch-all that answers 401 on every unknown /api path.
-	u := routeGroup{e: e, mw: s.requireUser}
-	u.POST("/api/auth/logout", s.apiLogout)
-	u.POST("/api/auth/logout-all", s.apiLogoutAll)
-	u.GET("/api/auth/me", s.apiMe)
-	u.PATCH("/api/auth/me", s.apiUpdateMe)
-	u.POST("/api/auth/password", s.apiChangePassword)
-	u.POST("/api/auth/2fa/setup", s.api2FASetup)
-	u.POST("/api/auth/2fa/enable", s.api2FAEnable)
-	u.POST("/api/auth/2fa/email/enable", s.api2FAEmailEnable)
-	u.POST("/api/auth/2fa/disable", s.api2FADisable)
-	u.POST("/api/auth/2fa/recovery-codes", s.api2FARecoveryCodes)
-	u.PUT("/api/auth/pin", s.apiSetPIN)
-	u.POST("/api/auth/pin/verify", s.apiVerifyPIN)
-	u.POST("/api/auth/pin/unlock", s.apiUnlockPIN)
-	u.GET("/api/devices", s.apiDevices)
-	u.DELETE("/api/devices/:id", s.apiRevokeDevice)
-	u.DELETE("/api/devices/:id/trust", s.apiUntrustDevice)
-	u.GET("/api/sessions", s.apiSessions)
-	u.DELETE("/api/sessions/:id", s.apiRevokeSession)
-	u.GET("/api/audit/me", s.apiMyAudit)
-	u.POST("/api/auth/step-up", s.apiStepUp)
-	u.GET("/api/auth/step-up/status", s.apiStepUpStatus)
-	u.DELETE("/api/auth/step-up", s.apiEndStepUp)
-	e.POST("/api/authorizations/check", s.apiCheck, s.authenticate)
-	s.apiRoutes(e)
-
 	static, err := fs.Sub(templates.FS, "static")
 	if err != nil {
 		return nil, err
 	}
-	e.GET("/assets/*", echo.WrapHandler(http.StripPrefix("/assets/", http.FileServer(http.FS(static)))))
-
-	// CSRF guards the pages route by route: a group with middleware would
-	// register a catch-all that runs it on every unknown path (a POST to an
-	// unknown /api route would get the HTML "Request expired" page, not 404).
+	s.assets = echo.WrapHandler(http.StripPrefix("/assets/", http.FileServer(http.FS(static))))
+	// CSRF guards the pages route by route (routes.go): a group with
+	// middleware would register a catch-all that runs it on every unknown
+	// path (a POST to an unknown /api route would get the HTML "Request
+	// expired" page, not 404).
 	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "form:csrf",
 		CookieName:     "identity_csrf",
@@ -231,15 +179,7 @@ func New(d Deps) (*echo.Echo, error) {
 			return s.renderMessage(c, http.StatusForbidden, "Request expired", "This form has expired. Go back, reload the page and try again.", true)
 		},
 	})
-	e.GET("/login", s.loginPage, csrf)
-	e.POST("/login", s.loginSubmit, csrf)
-	e.POST("/login/2fa", s.twoFactorSubmit, csrf)
-	e.POST("/login/password", s.passwordChangeSubmit, csrf)
-	e.GET("/consent", s.consentPage, csrf)
-	e.POST("/consent", s.consentSubmit, csrf)
-	s.accountRoutes(e, csrf)
-	e.GET("/logout", s.logoutPage, csrf)
-	e.POST("/logout", s.logoutSubmit, csrf)
+	s.register(e, csrf)
 	return e, nil
 }
 
@@ -292,16 +232,3 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
-
-// routeGroup registers routes on e with one middleware each, without the
-// catch-all routes that an echo.Group with middleware adds.
-type routeGroup struct {
-	e  *echo.Echo
-	mw echo.MiddlewareFunc
-}
-
-func (g routeGroup) GET(path string, h echo.HandlerFunc)    { g.e.GET(path, h, g.mw) }
-func (g routeGroup) POST(path string, h echo.HandlerFunc)   { g.e.POST(path, h, g.mw) }
-func (g routeGroup) PUT(path string, h echo.HandlerFunc)    { g.e.PUT(path, h, g.mw) }
-func (g routeGroup) PATCH(path string, h echo.HandlerFunc)  { g.e.PATCH(path, h, g.mw) }
-func (g routeGroup) DELETE(path string, h echo.HandlerFunc) { g.e.DELETE(path, h, g.mw) }

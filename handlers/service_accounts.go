@@ -23,23 +23,6 @@ type ServiceAccountService interface {
 	RemoveRole(ctx context.Context, a identity.Actor, id, roleID string) error
 }
 
-// serviceAccountRoutes is the admin API of a tenant's service accounts, their
-// roles and their API keys.
-func (s *Server) serviceAccountRoutes(e *echo.Echo) {
-	const base = "/api/service-accounts"
-	s.api(e, http.MethodGet, base, "identity.service_accounts.read", true, s.apiListServiceAccounts)
-	s.api(e, http.MethodPost, base, "identity.service_accounts.create", true, s.apiCreateServiceAccount)
-	s.api(e, http.MethodGet, base+"/:id", "identity.service_accounts.read", true, s.apiGetServiceAccount)
-	s.api(e, http.MethodPatch, base+"/:id", "identity.service_accounts.update", true, s.apiUpdateServiceAccount)
-	s.api(e, http.MethodDelete, base+"/:id", "identity.service_accounts.delete", true, s.apiDeleteServiceAccount)
-	s.api(e, http.MethodPost, base+"/:id/roles", "identity.membership.assign_role", true, s.apiAssignServiceAccountRole)
-	s.api(e, http.MethodDelete, base+"/:id/roles/:role_id", "identity.membership.assign_role", true, s.apiRemoveServiceAccountRole)
-	s.api(e, http.MethodPost, base+"/:id/api-keys", "identity.api_keys.create", true, s.apiCreateAPIKey)
-	s.api(e, http.MethodGet, base+"/:id/api-keys", "identity.service_account.api_keys.list", true, s.apiListAPIKeys)
-	s.api(e, http.MethodDelete, base+"/:id/api-keys/:key_id", "identity.api_keys.delete", true, s.apiRevokeAPIKey)
-	s.api(e, http.MethodPost, base+"/:id/api-keys/:key_id/rotate", "identity.api_keys.rotate", true, s.apiRotateAPIKey)
-}
-
 type saRoleRef struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`

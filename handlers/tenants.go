@@ -23,19 +23,6 @@ type TenantService interface {
 	Delete(ctx context.Context, a identity.Actor, id string) error
 }
 
-// tenantRoutes are the system admins' tenant API and impersonation.
-// They name tenants in the path on purpose, so they are not tenant-scoped.
-func (s *Server) tenantRoutes(e *echo.Echo) {
-	s.api(e, http.MethodGet, "/api/admin/tenants", "admin.tenants.read", false, s.adminListTenants)
-	s.api(e, http.MethodPost, "/api/admin/tenants", "admin.tenants.create", false, s.adminCreateTenant)
-	s.api(e, http.MethodGet, "/api/admin/tenants/:id", "admin.tenants.read", false, s.adminGetTenant)
-	s.api(e, http.MethodPatch, "/api/admin/tenants/:id", "admin.tenants.update", false, s.adminUpdateTenant)
-	s.api(e, http.MethodPost, "/api/admin/tenants/:id/suspend", "admin.tenants.suspend", false, s.adminSuspendTenant)
-	s.api(e, http.MethodPost, "/api/admin/tenants/:id/unsuspend", "admin.tenants.suspend", false, s.adminUnsuspendTenant)
-	s.api(e, http.MethodDelete, "/api/admin/tenants/:id", "admin.tenants.delete", false, s.adminDeleteTenant)
-	s.api(e, http.MethodPost, "/api/admin/impersonate", "admin.users.impersonate", false, s.adminImpersonate)
-}
-
 type tenantView struct {
 	ID                 string     `json:"id"`
 	Slug               string     `json:"slug"`

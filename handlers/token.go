@@ -41,24 +41,12 @@ func (s *Server) token(c echo.Context) error {
 		return nil
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
-		// The client acts for itself (RFC 6749 §4.4): its id is the subject and
-		// its tenant the token's. fosite already checked the requested scopes
-		// and audience against the client's; grant them.
-		client := ar.GetClient()
-		tc, ok := client.(tenantClient)
-		if !ok {
-			s.writeAccessError(ctx, c, ar, fosite.ErrServerError.WithHint("client has no tenant"))
+		// The client acts for itself (RFC 6749 §4.4): its id is the subject
+		// and its tenant the token's.
+		if err := s.Provider.GrantClientCredentials(ar); err != nil {
+			s.writeAccessError(ctx, c, ar, err)
 			return nil
 		}
-		sess.Kind = oauth.KindClient
-		sess.TenantID = tc.GetTenantID()
-		sess.ClientID = client.GetID()
-		sess.Subject = client.GetID()
-		sess.Claims.Subject = client.GetID()
-		for _, scope := range ar.GetRequestedScopes() {
-			ar.GrantScope(scope)
-		}
-		oauth.GrantAudience(ar)
 	}
 	resp, err := s.Provider.NewAccessResponse(ctx, ar)
 	if err != nil {

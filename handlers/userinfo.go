@@ -15,8 +15,9 @@ import (
 // userinfo is the OpenID Connect UserInfo endpoint (Core §5.3). The access
 // token comes as a Bearer header only (RFC 6750 §2.1; the form field and
 // query of §2.2–2.3 are not accepted); refresh tokens are refused. Claims follow
-// the granted scopes: sub always; email and email_verified with "email";
-// name with "profile"; tenant_id always.
+// the granted scopes, as in the ID token (oauth.UserClaims): sub and
+// tenant_id always; email and email_verified with "email"; name with
+// "profile", left out when the user has none (Core §5.3.2).
 func (s *Server) userinfo(c echo.Context) error {
 	ctx := c.Request().Context()
 	token := bearerToken(c.Request())
@@ -47,14 +48,8 @@ func (s *Server) userinfo(c echo.Context) error {
 		}
 		return bearerError(c, http.StatusUnauthorized, "invalid_token", "The user of this token is not active.")
 	}
-	claims := map[string]any{"sub": user.ID, "tenant_id": user.TenantID}
-	if ar.GetGrantedScopes().Has("email") {
-		claims["email"] = user.Email
-		claims["email_verified"] = user.EmailVerified
-	}
-	if ar.GetGrantedScopes().Has("profile") {
-		claims["name"] = user.Name
-	}
+	claims := oauth.UserClaims(user, ar.GetGrantedScopes())
+	claims["sub"] = user.ID
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, claims)
 }

@@ -34,25 +34,6 @@ type MembershipService interface {
 	UnassignPolicy(ctx context.Context, a identity.Actor, userID, policyID string) (*identity.UserDetail, error)
 }
 
-// The users of a tenant, managed by its administrators: the tenant is the
-// principal's, whatever the request names; another tenant's user is 404.
-func (s *Server) userRoutes(e *echo.Echo) {
-	s.api(e, http.MethodGet, "/api/users", "identity.users.read", true, s.apiListUsers)
-	s.api(e, http.MethodPost, "/api/users", "identity.users.create", true, s.apiCreateUser)
-	s.api(e, http.MethodGet, "/api/users/:id", "identity.users.read", true, s.apiGetUser)
-	s.api(e, http.MethodPatch, "/api/users/:id", "identity.users.update", true, s.apiUpdateUser)
-	s.api(e, http.MethodDelete, "/api/users/:id", "identity.users.delete", true, s.apiDeleteUser)
-	s.api(e, http.MethodPost, "/api/users/:id/deactivate", "identity.users.deactivate", true, s.apiDeactivateUser)
-	s.api(e, http.MethodPost, "/api/users/:id/force-password-change", "identity.users.force_password_change", true, s.apiForcePasswordChange)
-	s.api(e, http.MethodPost, "/api/users/:id/unlock", "identity.users.unlock", true, s.apiUnlockUser)
-	s.api(e, http.MethodPost, "/api/users/:id/reset-2fa", "identity.users.reset_2fa", true, s.apiResetUser2FA)
-	s.api(e, http.MethodPost, "/api/users/:id/roles", "identity.membership.assign_role", true, s.apiAssignUserRole)
-	s.api(e, http.MethodDelete, "/api/users/:id/roles/:role_id", "identity.membership.assign_role", true, s.apiUnassignUserRole)
-	s.api(e, http.MethodPost, "/api/users/:id/policies/:policy_id", "identity.membership.manage", true, s.apiAssignUserPolicy)
-	s.api(e, http.MethodDelete, "/api/users/:id/policies/:policy_id", "identity.membership.manage", true, s.apiUnassignUserPolicy)
-	s.api(e, http.MethodPut, "/api/admin/users/:id/system-admin", "admin.users.system_admin", false, s.apiSetSystemAdmin)
-}
-
 // roleRef is a role as a user's listing names it.
 type roleRef struct {
 	ID     string `json:"id"`

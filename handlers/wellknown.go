@@ -11,6 +11,11 @@ import (
 	"github.com/identityd/identityd/oauth"
 )
 
+// ping is a no-op route: the baseline the load tool compares hot paths with.
+func (s *Server) ping(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
+
+// discovery serves the OpenID Provider Metadata (OpenID Connect Discovery
+// 1.0 §4).
 func (s *Server) discovery(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.JSON(http.StatusOK, oauth.NewDiscovery(s.Issuer))

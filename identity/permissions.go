@@ -2,29 +2,30 @@ package identity
 
 import "strings"
 
-// Permissions are dotted strings. This file is the one list of them: role
-// seeding and the runtime read the same values, so they cannot drift.
+// Permissions are dotted strings, named once in permission_names.go. This
+// file lists them: role seeding and the runtime read the same values, so
+// they cannot drift.
 
 // Catalogue is every permission this service checks.
 var Catalogue = []string{
-	"identity.users.read", "identity.users.create", "identity.users.update", "identity.users.delete",
-	"identity.users.deactivate", "identity.users.force_password_change", "identity.users.unlock", "identity.users.reset_2fa",
-	"identity.tenants.read", "identity.tenants.update",
-	"identity.roles.read", "identity.roles.create", "identity.roles.update", "identity.roles.delete",
-	"identity.policies.read", "identity.policies.create", "identity.policies.update", "identity.policies.delete",
-	"identity.audit.read", "identity.audit.export",
-	"identity.devices.read", "identity.devices.delete",
-	"identity.profile.read", "identity.profile.update",
-	"identity.authorizations.check",
-	"identity.service_accounts.read", "identity.service_accounts.create", "identity.service_accounts.update", "identity.service_accounts.delete",
-	"identity.api_keys.create", "identity.api_keys.delete", "identity.api_keys.rotate",
-	"identity.service_account.api_keys.list",
-	"identity.oauth_clients.read", "identity.oauth_clients.create", "identity.oauth_clients.update", "identity.oauth_clients.delete",
-	"identity.oauth_client.rotate", "identity.oauth_clients.bind",
-	"identity.membership.manage", "identity.membership.assign_role",
-	"admin.tenants.read", "admin.tenants.create", "admin.tenants.update", "admin.tenants.delete", "admin.tenants.suspend",
-	"admin.users.read", "admin.users.system_admin", "admin.users.impersonate",
-	"admin.audit.read",
+	PermUsersRead, PermUsersCreate, PermUsersUpdate, PermUsersDelete,
+	PermUsersDeactivate, PermUsersForcePasswordChange, PermUsersUnlock, PermUsersReset2FA,
+	PermTenantsRead, PermTenantsUpdate,
+	PermRolesRead, PermRolesCreate, PermRolesUpdate, PermRolesDelete,
+	PermPoliciesRead, PermPoliciesCreate, PermPoliciesUpdate, PermPoliciesDelete,
+	PermAuditRead, PermAuditExport,
+	PermDevicesRead, PermDevicesDelete,
+	PermProfileRead, PermProfileUpdate,
+	PermAuthorizationsCheck,
+	PermServiceAccountsRead, PermServiceAccountsCreate, PermServiceAccountsUpdate, PermServiceAccountsDelete,
+	PermAPIKeysCreate, PermAPIKeysDelete, PermAPIKeysRotate,
+	PermServiceAccountAPIKeysList,
+	PermOAuthClientsRead, PermOAuthClientsCreate, PermOAuthClientsUpdate, PermOAuthClientsDelete,
+	PermOAuthClientRotate, PermOAuthClientsBind,
+	PermMembershipManage, PermMembershipAssignRole,
+	PermAdminTenantsRead, PermAdminTenantsCreate, PermAdminTenantsUpdate, PermAdminTenantsDelete, PermAdminTenantsSuspend,
+	PermAdminUsersRead, PermAdminUsersSystemAdmin, PermAdminUsersImpersonate,
+	PermAdminAuditRead,
 }
 
 // DangerActions are the destructive actions that need a recent step-up even
@@ -32,25 +33,25 @@ var Catalogue = []string{
 // The Owner role never carries them; the danger-zone policy grants them.
 var DangerActions = []string{
 	// identity
-	"identity.users.delete",
-	"identity.users.reset_2fa",
-	"identity.tenants.update",
-	"identity.roles.delete",
-	"identity.policies.delete",
-	"identity.service_accounts.delete",
-	"identity.api_keys.delete",
-	"identity.api_keys.rotate",
-	"identity.oauth_clients.delete",
-	"identity.oauth_client.rotate",
-	"identity.audit.export",
-	"identity.membership.assign_role",
+	PermUsersDelete,
+	PermUsersReset2FA,
+	PermTenantsUpdate,
+	PermRolesDelete,
+	PermPoliciesDelete,
+	PermServiceAccountsDelete,
+	PermAPIKeysDelete,
+	PermAPIKeysRotate,
+	PermOAuthClientsDelete,
+	PermOAuthClientRotate,
+	PermAuditExport,
+	PermMembershipAssignRole,
 	// Every path that can grant a danger action is one itself (issue 8):
 	// assigning a policy, editing a role's or a policy's permissions, binding
 	// an OAuth client to a service account (identity.oauth_clients.bind).
-	"identity.membership.manage",
-	"identity.roles.update",
-	"identity.policies.update",
-	"identity.oauth_clients.bind",
+	PermMembershipManage,
+	PermRolesUpdate,
+	PermPoliciesUpdate,
+	PermOAuthClientsBind,
 	// crm
 	"tenant.*.crm.contacts.delete",
 	"tenant.*.crm.companies.delete",
@@ -217,15 +218,15 @@ func SystemRoles() map[string][]string {
 	for _, p := range owner {
 		switch {
 		case strings.HasPrefix(p, "identity.tenants."),
-			strings.HasPrefix(p, "identity.roles.") && p != "identity.roles.read",
-			strings.HasPrefix(p, "identity.policies.") && p != "identity.policies.read":
+			strings.HasPrefix(p, "identity.roles.") && p != PermRolesRead,
+			strings.HasPrefix(p, "identity.policies.") && p != PermPoliciesRead:
 		default:
 			admin = append(admin, p)
 		}
 	}
 	manager := pick("identity.users.read", "identity.users.update", "identity.users.unlock", "identity.devices.",
 		"identity.profile.", "identity.authorizations.", "identity.roles.read", "identity.audit.read")
-	member := pick("identity.profile.", "identity.authorizations.check")
+	member := pick("identity.profile.", PermAuthorizationsCheck)
 	return map[string][]string{RoleOwner: owner, RoleAdmin: admin, RoleManager: manager, RoleMember: member}
 }
 

@@ -99,15 +99,25 @@ func (e *Error) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// LogLevel is the level at which the error deserves to be logged.
+// LogLevel is the level at which the error deserves to be logged (the HTTP
+// layer's errorHandler logs every Error at it): Error for the server's own
+// failures and outages, Warn for lockouts and rate limits (someone may be
+// guessing), Info for the rest, which are the caller's mistakes.
 func (e *Error) LogLevel() slog.Level {
-	if e.Kind == KindInternal || e.Kind == KindUnavailable {
+	switch e.Kind {
+	case KindInternal, KindUnavailable:
 		return slog.LevelError
+	case KindLocked, KindRateLimited:
+		return slog.LevelWarn
+	default:
+		return slog.LevelInfo
 	}
-	return slog.LevelInfo
 }
 
-// NewError builds an Error.
+// NewError builds an Error from a free code.
+//
+// Deprecated: use the constructor of the code (errcodes.go), so every code
+// is written once.
 func NewError(kind Kind, code, msg string, cause error) *Error {
 	return &Error{Kind: kind, Code: code, Msg: msg, Err: cause}
 }
@@ -120,19 +130,21 @@ func ErrNotFound(what string) *Error {
 	return &Error{Kind: KindNotFound, Code: what + "_not_found", Msg: "The " + what + " was not found."}
 }
 
-// ErrConflict reports a uniqueness conflict.
+// ErrConflict reports a conflict under a free code.
+//
+// Deprecated: use the constructor of the code (errcodes.go), or ErrExists.
 func ErrConflict(code, msg string) *Error {
 	return &Error{Kind: KindConflict, Code: code, Msg: msg}
 }
 
 // ErrInvalid reports a validation failure with one entry per bad field.
 func ErrInvalid(fields map[string]string) *Error {
-	return &Error{Kind: KindInvalid, Code: "validation_failed", Msg: "The request is not valid.", Fields: fields}
+	return &Error{Kind: KindInvalid, Code: CodeValidationFailed, Msg: "The request is not valid.", Fields: fields}
 }
 
 // ErrInternal wraps an unexpected failure; its cause is logged, never shown.
 func ErrInternal(cause error) *Error {
-	return &Error{Kind: KindInternal, Code: "internal_error", Msg: "Something went wrong on our side.", Err: cause}
+	return &Error{Kind: KindInternal, Code: CodeInternal, Msg: "Something went wrong on our side.", Err: cause}
 }
 
 // IsKind reports whether err is an *Error of the given kind.
@@ -143,7 +155,7 @@ func IsKind(err error, kind Kind) bool {
 
 // ErrRateLimited reports too many attempts; retry after d.
 func ErrRateLimited(d time.Duration) *Error {
-	return &Error{Kind: KindRateLimited, Code: "rate_limited", Msg: "Too many attempts. Wait a moment and try again.", RetryAfter: d}
+	return &Error{Kind: KindRateLimited, Code: CodeRateLimited, Msg: "Too many attempts. Wait a moment and try again.", RetryAfter: d}
 }
 
 // StepUpInfo is the step_up member of a step_up_required error.
@@ -160,7 +172,7 @@ const UnavailableRetryAfter = 2 * time.Second
 // answer in time; what names it ("database", "redis"). The caller should
 // retry after RetryAfter; the cause is logged, never shown.
 func ErrUnavailable(what string, cause error) *Error {
-	return &Error{Kind: KindUnavailable, Code: "temporarily_unavailable",
+	return &Error{Kind: KindUnavailable, Code: CodeUnavailable,
 		Msg: "The service is temporarily unavailable. Try again shortly.", RetryAfter: UnavailableRetryAfter,
 		Fields: nil, Err: fmt.Errorf("%s unavailable: %w", what, cause)}
 }

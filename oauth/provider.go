@@ -22,15 +22,6 @@ type Lifespans struct {
 	IDToken       time.Duration
 }
 
-// DefaultLifespans are the defaults: access 1 h, refresh 7 days, code 10 min,
-// ID token 1 h.
-var DefaultLifespans = Lifespans{
-	AccessToken:   time.Hour,
-	RefreshToken:  7 * 24 * time.Hour,
-	AuthorizeCode: 10 * time.Minute,
-	IDToken:       time.Hour,
-}
-
 // Storage is everything fosite's composed handlers need from storage.
 type Storage interface {
 	fosite.Storage
@@ -136,10 +127,38 @@ func (p *Provider) IntrospectAccessToken(ctx context.Context, token string) (fos
 	return ar, s, nil
 }
 
+// GrantClientCredentials completes a client-credentials request fosite has
+// accepted (RFC 6749 §4.4): the client acts for itself, so the request's
+// session becomes NewClientSession's (the client's id the subject, its
+// tenant the token's), keeping the access-token expiry fosite set; and the
+// requested scopes and audience, which fosite checked against the
+// client's, are granted.
+func (p *Provider) GrantClientCredentials(ar fosite.AccessRequester) error {
+	client := ar.GetClient()
+	tc, ok := client.(tenantClient)
+	if !ok {
+		return fosite.ErrServerError.WithHint("client has no tenant")
+	}
+	sess := NewClientSession(p.Issuer, tc.GetTenantID(), client.GetID())
+	if prev := ar.GetSession(); prev != nil {
+		sess.SetExpiresAt(fosite.AccessToken, prev.GetExpiresAt(fosite.AccessToken))
+	}
+	ar.SetSession(sess)
+	for _, scope := range ar.GetRequestedScopes() {
+		ar.GrantScope(scope)
+	}
+	GrantAudience(ar)
+	return nil
+}
+
 // FirstPartyClientID is the id of a tenant's own client, under which the
 // login API issues its tokens. It has no secret and no grant types, so no
 // one can authenticate as it at the token endpoint.
-func FirstPartyClientID(tenantID string) string { return "first-party-" + tenantID }
+func FirstPartyClientID(tenantID string) string { return FirstPartyClientPrefix + tenantID }
+
+// FirstPartyClientPrefix starts the id of every tenant's first-party
+// client: the admin API neither lists nor changes those clients.
+const FirstPartyClientPrefix = "first-party-"
 
 // FirstPartyToken is an access token minted by the login API.
 type FirstPartyToken struct {

@@ -61,7 +61,10 @@ func NewUserSession(issuer, tenantID, userID, clientID string, authTime, request
 }
 
 // NewClientSession returns the session of a client acting for itself
-// (client credentials): the subject is the client id.
+// (client credentials): the subject is the client id. It is the session the
+// token endpoint issues (Provider.GrantClientCredentials) and the one tests
+// build. The issuer is set as in every user session, though no ID token is
+// ever signed from a client's session.
 func NewClientSession(issuer, tenantID, clientID string) *Session {
 	s := NewSession()
 	s.Kind = KindClient
@@ -126,14 +129,6 @@ const (
 	ACRPassword    = "urn:identity:acr:pwd"
 	ACRMultiFactor = "urn:identity:acr:mfa"
 )
-
-// ErrUnmetAuthenticationRequirements answers an acr_values the user's
-// account cannot satisfy (OpenID Connect Core 1.0 errata, RFC 9470 §3).
-var ErrUnmetAuthenticationRequirements = &fosite.RFC6749Error{
-	ErrorField:       "unmet_authentication_requirements",
-	DescriptionField: "The authentication requirements of the request (acr_values) cannot be met for this account.",
-	CodeField:        400,
-}
 
 // AMRAndACR turns a login's methods into the RFC 8176 amr values of an ID
 // token (pwd, otp, pin, and mfa when a second factor was used) and its acr.

@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"context"
-	"crypto/rsa"
 	"fmt"
 
 	"github.com/ory/fosite/token/jwt"
@@ -72,9 +71,4 @@ func (s *Signer) GetSignature(ctx context.Context, token string) (string, error)
 // GetSigningMethodLength is RS256's hash size.
 func (s *Signer) GetSigningMethodLength(ctx context.Context) int {
 	return (&jwt.DefaultSigner{}).GetSigningMethodLength(ctx)
-}
-
-// PublicKeyFor exposes key lookup by kid for verification elsewhere.
-func (s *Signer) PublicKeyFor(ctx context.Context, kid string) (*rsa.PublicKey, error) {
-	return s.Keys.PublicKey(ctx, kid)
 }

@@ -39,8 +39,6 @@ type TokenStrategy struct {
 
 var _ oauth2.CoreStrategy = (*TokenStrategy)(nil)
 
-var errWrongPrefix = fosite.ErrInvalidTokenFormat.WithHint("The token does not have the expected prefix.")
-
 func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
 
 // AccessTokenSignature returns the part of the token storage keys it by.
@@ -82,7 +80,7 @@ func (s *TokenStrategy) ValidateAccessToken(ctx context.Context, r fosite.Reques
 	}
 	raw, ok := strings.CutPrefix(token, PrefixAccess)
 	if !ok {
-		return errWrongPrefix
+		return errWrongPrefix()
 	}
 	return s.HMAC.ValidateAccessToken(ctx, r, raw)
 }
@@ -149,7 +147,7 @@ func (s *TokenStrategy) GenerateRefreshToken(ctx context.Context, r fosite.Reque
 func (s *TokenStrategy) ValidateRefreshToken(ctx context.Context, r fosite.Requester, token string) error {
 	raw, ok := strings.CutPrefix(token, PrefixRefresh)
 	if !ok {
-		return errWrongPrefix
+		return errWrongPrefix()
 	}
 	return s.HMAC.ValidateRefreshToken(ctx, r, raw)
 }
@@ -172,7 +170,7 @@ func (s *TokenStrategy) GenerateAuthorizeCode(ctx context.Context, r fosite.Requ
 func (s *TokenStrategy) ValidateAuthorizeCode(ctx context.Context, r fosite.Requester, token string) error {
 	raw, ok := strings.CutPrefix(token, PrefixCode)
 	if !ok {
-		return errWrongPrefix
+		return errWrongPrefix()
 	}
 	return s.HMAC.ValidateAuthorizeCode(ctx, r, raw)
 }

@@ -7,6 +7,10 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
+// Reading what a request sends beyond its JSON body (bind): the page size
+// of a list.
+
+// parseLimit reads a list's limit query parameter: 1 to 100.
 func parseLimit(v string) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > 100 {
@@ -15,6 +19,8 @@ func parseLimit(v string) (int, error) {
 	return n, nil
 }
 
+// decodeMetadata renders an audit row's stored metadata JSON as an object
+// (empty when it does not parse) for the audit views.
 func decodeMetadata(s string) map[string]any {
 	out := map[string]any{}
 	_ = json.Unmarshal([]byte(s), &out)

@@ -1,0 +1,280 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/identityd/identityd/identity"
+)
+
+// Auth is what a route asks of its caller, and so which middleware guards it.
+type Auth string
+
+// The guards a route can have. Each route carries its own: an echo.Group
+// with middleware would register a catch-all route, so every unknown path
+// under it would answer 401 (requireUser, authenticate) or the HTML
+// "Request expired" page (CSRF) instead of 404, and a wrong method 404
+// instead of 405.
+const (
+	// AuthNone is a public route: discovery, health, the login API, assets.
+	AuthNone Auth = "none"
+	// AuthClient is an OAuth endpoint where the client authenticates
+	// (fosite checks the credentials; clientAuthGuard throttles failures).
+	AuthClient Auth = "client"
+	// AuthAccessToken is a route whose handler checks an access token itself
+	// and answers in RFC 6750 form (userinfo).
+	AuthAccessToken Auth = "access_token"
+	// AuthUser is the account API: a first-party user token (requireUser).
+	AuthUser Auth = "user"
+	// AuthPrincipal is any authenticated principal: a user, an API key or a
+	// service account's client-credentials token (authenticate).
+	AuthPrincipal Auth = "principal"
+	// AuthPermission is a principal holding the route's permission, past the
+	// step-up gate for danger actions (authenticate, then require).
+	AuthPermission Auth = "permission"
+	// AuthPage is an HTML page with CSRF-protected forms; the handler reads
+	// the browser's login cookie itself.
+	AuthPage Auth = "page"
+)
+
+// scope says whether a permission-checked route acts on the principal's
+// tenant's objects (the isolation test covers every tenant route).
+type scope bool
+
+const (
+	anyTenant scope = false
+	ownTenant scope = true
+)
+
+// route is one row of the route table.
+type route struct {
+	method     string
+	path       string
+	auth       Auth
+	permission string // AuthPermission only
+	scope      scope  // AuthPermission only
+	handler    echo.HandlerFunc
+}
+
+// routes is every route the server answers, in one table: New registers
+// them in one loop, the tests read it through Routes. Handlers are bound to
+// s, which may be a zero Server when only the table's shape is wanted.
+func (s *Server) routes() []route {
+	const (
+		get, post, put, patch, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
+		none, client, token, user  = AuthNone, AuthClient, AuthAccessToken, AuthUser
+		principal, perm, page      = AuthPrincipal, AuthPermission, AuthPage
+	)
+	return []route{
+		// Discovery, keys, health and the API's own description.
+		{get, "/.well-known/openid-configuration", none, "", anyTenant, s.discovery},
+		{get, "/.well-known/jwks.json", none, "", anyTenant, s.jwks},
+		{get, "/api/health", none, "", anyTenant, s.health},
+		{get, "/api/ping", none, "", anyTenant, s.ping},
+		{get, "/api/openapi.json", none, "", anyTenant, s.openAPI},
+
+		// OAuth 2.0 and OpenID Connect: fosite's endpoints.
+		{get, "/api/oauth/authorize", none, "", anyTenant, s.authorize},
+		{post, "/api/oauth/authorize", none, "", anyTenant, s.authorize},
+		{post, "/api/oauth/token", client, "", anyTenant, s.token},
+		{post, "/api/oauth/introspect", client, "", anyTenant, s.introspect},
+		{post, "/api/oauth/revoke", client, "", anyTenant, s.revoke},
+		{get, "/api/oauth/userinfo", token, "", anyTenant, s.userinfo},
+		{post, "/api/oauth/userinfo", token, "", anyTenant, s.userinfo},
+
+		// The login API: public, it is where tokens come from.
+		{post, "/api/auth/login", none, "", anyTenant, s.apiLogin},
+		{post, "/api/auth/2fa/verify", none, "", anyTenant, s.apiVerify2FA},
+		{post, "/api/auth/2fa/resend", none, "", anyTenant, s.apiResend2FA},
+		{post, "/api/auth/password/change-required", none, "", anyTenant, s.apiChangeRequiredPassword},
+		{post, "/api/auth/password/forgot", none, "", anyTenant, s.apiForgotPassword},
+		{post, "/api/auth/password/reset", none, "", anyTenant, s.apiResetPassword},
+		{post, "/api/auth/pin/login", none, "", anyTenant, s.apiPINLogin},
+
+		// The account API: the signed-in user's own account and sessions.
+		{post, "/api/auth/logout", user, "", anyTenant, s.apiLogout},
+		{post, "/api/auth/logout-all", user, "", anyTenant, s.apiLogoutAll},
+		{get, "/api/auth/me", user, "", anyTenant, s.apiMe},
+		{patch, "/api/auth/me", user, "", anyTenant, s.apiUpdateMe},
+		{post, "/api/auth/password", user, "", anyTenant, s.apiChangePassword},
+		{post, "/api/auth/2fa/setup", user, "", anyTenant, s.api2FASetup},
+		{post, "/api/auth/2fa/enable", user, "", anyTenant, s.api2FAEnable},
+		{post, "/api/auth/2fa/email/enable", user, "", anyTenant, s.api2FAEmailEnable},
+		{post, "/api/auth/2fa/disable", user, "", anyTenant, s.api2FADisable},
+		{post, "/api/auth/2fa/recovery-codes", user, "", anyTenant, s.api2FARecoveryCodes},
+		{put, "/api/auth/pin", user, "", anyTenant, s.apiSetPIN},
+		{post, "/api/auth/pin/verify", user, "", anyTenant, s.apiVerifyPIN},
+		{post, "/api/auth/pin/unlock", user, "", anyTenant, s.apiUnlockPIN},
+		{get, "/api/devices", user, "", anyTenant, s.apiDevices},
+		{del, "/api/devices/:id", user, "", anyTenant, s.apiRevokeDevice},
+		{del, "/api/devices/:id/trust", user, "", anyTenant, s.apiUntrustDevice},
+		{get, "/api/sessions", user, "", anyTenant, s.apiSessions},
+		{del, "/api/sessions/:id", user, "", anyTenant, s.apiRevokeSession},
+		{get, "/api/audit/me", user, "", anyTenant, s.apiMyAudit},
+		{post, "/api/auth/step-up", user, "", anyTenant, s.apiStepUp},
+		{get, "/api/auth/step-up/status", user, "", anyTenant, s.apiStepUpStatus},
+		{del, "/api/auth/step-up", user, "", anyTenant, s.apiEndStepUp},
+
+		// Other services ask whether the caller holds a permission.
+		{post, "/api/authorizations/check", principal, "", anyTenant, s.apiCheck},
+
+		// The users of a tenant, managed by its administrators: the tenant is
+		// the principal's, whatever the request names; another tenant's user
+		// is 404.
+		{get, "/api/users", perm, identity.PermUsersRead, ownTenant, s.apiListUsers},
+		{post, "/api/users", perm, identity.PermUsersCreate, ownTenant, s.apiCreateUser},
+		{get, "/api/users/:id", perm, identity.PermUsersRead, ownTenant, s.apiGetUser},
+		{patch, "/api/users/:id", perm, identity.PermUsersUpdate, ownTenant, s.apiUpdateUser},
+		{del, "/api/users/:id", perm, identity.PermUsersDelete, ownTenant, s.apiDeleteUser},
+		{post, "/api/users/:id/deactivate", perm, identity.PermUsersDeactivate, ownTenant, s.apiDeactivateUser},
+		{post, "/api/users/:id/force-password-change", perm, identity.PermUsersForcePasswordChange, ownTenant, s.apiForcePasswordChange},
+		{post, "/api/users/:id/unlock", perm, identity.PermUsersUnlock, ownTenant, s.apiUnlockUser},
+		{post, "/api/users/:id/reset-2fa", perm, identity.PermUsersReset2FA, ownTenant, s.apiResetUser2FA},
+		{post, "/api/users/:id/roles", perm, identity.PermMembershipAssignRole, ownTenant, s.apiAssignUserRole},
+		{del, "/api/users/:id/roles/:role_id", perm, identity.PermMembershipAssignRole, ownTenant, s.apiUnassignUserRole},
+		{post, "/api/users/:id/policies/:policy_id", perm, identity.PermMembershipManage, ownTenant, s.apiAssignUserPolicy},
+		{del, "/api/users/:id/policies/:policy_id", perm, identity.PermMembershipManage, ownTenant, s.apiUnassignUserPolicy},
+		{put, "/api/admin/users/:id/system-admin", perm, identity.PermAdminUsersSystemAdmin, anyTenant, s.apiSetSystemAdmin},
+
+		// The permission model of a tenant: its roles (and the global roles,
+		// which tenant principals may read and assign but not edit) and its
+		// policies.
+		{get, "/api/roles", perm, identity.PermRolesRead, ownTenant, s.apiListRoles},
+		{post, "/api/roles", perm, identity.PermRolesCreate, ownTenant, s.apiCreateRole},
+		{get, "/api/roles/:id", perm, identity.PermRolesRead, ownTenant, s.apiGetRole},
+		{patch, "/api/roles/:id", perm, identity.PermRolesUpdate, ownTenant, s.apiUpdateRole},
+		{del, "/api/roles/:id", perm, identity.PermRolesDelete, ownTenant, s.apiDeleteRole},
+		{get, "/api/policies", perm, identity.PermPoliciesRead, ownTenant, s.apiListPolicies},
+		{post, "/api/policies", perm, identity.PermPoliciesCreate, ownTenant, s.apiCreatePolicy},
+		{get, "/api/policies/:id", perm, identity.PermPoliciesRead, ownTenant, s.apiGetPolicy},
+		{patch, "/api/policies/:id", perm, identity.PermPoliciesUpdate, ownTenant, s.apiUpdatePolicy},
+		{del, "/api/policies/:id", perm, identity.PermPoliciesDelete, ownTenant, s.apiDeletePolicy},
+
+		// A tenant's OAuth clients. The tenant is always the principal's;
+		// first-party clients are neither listed nor changed.
+		{get, "/api/clients", perm, identity.PermOAuthClientsRead, ownTenant, s.apiListClients},
+		{post, "/api/clients", perm, identity.PermOAuthClientsCreate, ownTenant, s.apiCreateClient},
+		{get, "/api/clients/:id", perm, identity.PermOAuthClientsRead, ownTenant, s.apiGetClient},
+		{patch, "/api/clients/:id", perm, identity.PermOAuthClientsUpdate, ownTenant, s.apiUpdateClient},
+		{del, "/api/clients/:id", perm, identity.PermOAuthClientsDelete, ownTenant, s.apiDeleteClient},
+		{post, "/api/clients/:id/rotate-secret", perm, identity.PermOAuthClientRotate, ownTenant, s.apiRotateClientSecret},
+
+		// A tenant's service accounts, their roles and their API keys.
+		{get, "/api/service-accounts", perm, identity.PermServiceAccountsRead, ownTenant, s.apiListServiceAccounts},
+		{post, "/api/service-accounts", perm, identity.PermServiceAccountsCreate, ownTenant, s.apiCreateServiceAccount},
+		{get, "/api/service-accounts/:id", perm, identity.PermServiceAccountsRead, ownTenant, s.apiGetServiceAccount},
+		{patch, "/api/service-accounts/:id", perm, identity.PermServiceAccountsUpdate, ownTenant, s.apiUpdateServiceAccount},
+		{del, "/api/service-accounts/:id", perm, identity.PermServiceAccountsDelete, ownTenant, s.apiDeleteServiceAccount},
+		{post, "/api/service-accounts/:id/roles", perm, identity.PermMembershipAssignRole, ownTenant, s.apiAssignServiceAccountRole},
+		{del, "/api/service-accounts/:id/roles/:role_id", perm, identity.PermMembershipAssignRole, ownTenant, s.apiRemoveServiceAccountRole},
+		{post, "/api/service-accounts/:id/api-keys", perm, identity.PermAPIKeysCreate, ownTenant, s.apiCreateAPIKey},
+		{get, "/api/service-accounts/:id/api-keys", perm, identity.PermServiceAccountAPIKeysList, ownTenant, s.apiListAPIKeys},
+		{del, "/api/service-accounts/:id/api-keys/:key_id", perm, identity.PermAPIKeysDelete, ownTenant, s.apiRevokeAPIKey},
+		{post, "/api/service-accounts/:id/api-keys/:key_id/rotate", perm, identity.PermAPIKeysRotate, ownTenant, s.apiRotateAPIKey},
+
+		// The system admins' tenant API and impersonation. They name tenants
+		// in the path on purpose, so they are not tenant-scoped.
+		{get, "/api/admin/tenants", perm, identity.PermAdminTenantsRead, anyTenant, s.adminListTenants},
+		{post, "/api/admin/tenants", perm, identity.PermAdminTenantsCreate, anyTenant, s.adminCreateTenant},
+		{get, "/api/admin/tenants/:id", perm, identity.PermAdminTenantsRead, anyTenant, s.adminGetTenant},
+		{patch, "/api/admin/tenants/:id", perm, identity.PermAdminTenantsUpdate, anyTenant, s.adminUpdateTenant},
+		{post, "/api/admin/tenants/:id/suspend", perm, identity.PermAdminTenantsSuspend, anyTenant, s.adminSuspendTenant},
+		{post, "/api/admin/tenants/:id/unsuspend", perm, identity.PermAdminTenantsSuspend, anyTenant, s.adminUnsuspendTenant},
+		{del, "/api/admin/tenants/:id", perm, identity.PermAdminTenantsDelete, anyTenant, s.adminDeleteTenant},
+		{post, "/api/admin/impersonate", perm, identity.PermAdminUsersImpersonate, anyTenant, s.adminImpersonate},
+
+		// The audit log: the tenant's (the tenant taken from the principal,
+		// never the request), its streamed export, and the system admins'
+		// view across tenants.
+		{get, "/api/audit", perm, identity.PermAuditRead, ownTenant, s.apiAudit},
+		{get, "/api/audit/export", perm, identity.PermAuditExport, ownTenant, s.apiAuditExport},
+		{get, "/api/admin/audit", perm, identity.PermAdminAuditRead, anyTenant, s.adminAudit},
+
+		// Static files of the pages.
+		{get, "/assets/*", none, "", anyTenant, s.assets},
+
+		// The browser pages: login, consent, the account page, logout.
+		{get, "/login", page, "", anyTenant, s.loginPage},
+		{post, "/login", page, "", anyTenant, s.loginSubmit},
+		{post, "/login/2fa", page, "", anyTenant, s.twoFactorSubmit},
+		{post, "/login/password", page, "", anyTenant, s.passwordChangeSubmit},
+		{get, "/consent", page, "", anyTenant, s.consentPage},
+		{post, "/consent", page, "", anyTenant, s.consentSubmit},
+		{get, "/account/security", page, "", anyTenant, s.accountPage},
+		{post, "/account/security/password", page, "", anyTenant, s.accountAction(s.accountChangePassword)},
+		{post, "/account/security/2fa/setup", page, "", anyTenant, s.accountAction(s.accountSetupTOTP)},
+		{post, "/account/security/2fa/enable", page, "", anyTenant, s.accountAction(s.accountEnableTOTP)},
+		{post, "/account/security/2fa/email", page, "", anyTenant, s.accountAction(s.accountEnableEmail2FA)},
+		{post, "/account/security/2fa/recovery", page, "", anyTenant, s.accountAction(s.accountRegenerateRecoveryCodes)},
+		{post, "/account/security/2fa/disable", page, "", anyTenant, s.accountAction(s.accountDisable2FA)},
+		{post, "/account/security/pin", page, "", anyTenant, s.accountAction(s.accountSetPIN)},
+		{post, "/account/security/pin/unlock", page, "", anyTenant, s.accountAction(s.accountUnlockPIN)},
+		{post, "/account/security/sessions/:id/revoke", page, "", anyTenant, s.accountAction(s.accountRevokeSession)},
+		{post, "/account/security/sessions/:id/untrust", page, "", anyTenant, s.accountAction(s.accountUntrustSession)},
+		{post, "/account/security/logout-all", page, "", anyTenant, s.accountAction(s.accountLogoutAll)},
+		{get, "/logout", page, "", anyTenant, s.logoutPage},
+		{post, "/logout", page, "", anyTenant, s.logoutSubmit},
+	}
+}
+
+// guards returns the middleware of a route: its Auth, and for a permission
+// route the permission check (with the step-up gate) after authentication.
+func (s *Server) guards(r route, csrf echo.MiddlewareFunc) []echo.MiddlewareFunc {
+	switch r.auth {
+	case AuthClient:
+		return []echo.MiddlewareFunc{s.clientAuthGuard}
+	case AuthUser:
+		return []echo.MiddlewareFunc{s.requireUser}
+	case AuthPrincipal:
+		return []echo.MiddlewareFunc{s.authenticate}
+	case AuthPermission:
+		return []echo.MiddlewareFunc{s.authenticate, s.require(r.permission)}
+	case AuthPage:
+		return []echo.MiddlewareFunc{csrf}
+	default:
+		return nil
+	}
+}
+
+// Route names carry authorization metadata that tests read from echo's
+// route list: "perm:<permission>" and, for routes acting on one tenant's
+// objects, "|tenant". Routes gives the same, typed.
+const tenantScoped = "|tenant"
+
+// register adds every route of the table to e.
+func (s *Server) register(e *echo.Echo, csrf echo.MiddlewareFunc) {
+	for _, r := range s.routes() {
+		er := e.Add(r.method, r.path, r.handler, s.guards(r, csrf)...)
+		if r.auth == AuthPermission {
+			er.Name = "perm:" + r.permission
+			if r.scope == ownTenant {
+				er.Name += tenantScoped
+			}
+		}
+	}
+}
+
+// RouteInfo is one route as the route table declares it.
+type RouteInfo struct {
+	Method string
+	// Path is echo's form: /api/users/:id.
+	Path string
+	Auth Auth
+	// Permission is what an AuthPermission route requires ("" otherwise).
+	Permission string
+	// TenantScoped marks permission routes that act on the principal's
+	// tenant's objects, whatever tenant the request names.
+	TenantScoped bool
+}
+
+// Routes returns the route table, a fresh copy on every call: every route
+// New registers, with how it is guarded.
+func Routes() []RouteInfo {
+	table := (&Server{}).routes()
+	out := make([]RouteInfo, 0, len(table))
+	for _, r := range table {
+		out = append(out, RouteInfo{Method: r.method, Path: r.path, Auth: r.auth, Permission: r.permission, TenantScoped: bool(r.scope)})
+	}
+	return out
+}

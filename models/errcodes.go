@@ -1,0 +1,378 @@
+package models
+
+import "time"
+
+// The machine codes of the JSON API's errors: the "error" member of
+// {"error", "message", "fields"}, which clients match on, so each is a
+// contract (docs/openapi.json components/schemas/Error names the common
+// ones; README and docs/security.md the rest). This is the one list: every
+// code is a constant here, and every models.Error is built by one of the
+// constructors below, which return a fresh value each call (as zitadel/oidc
+// pkg/oidc/error.go does), so no caller can change a shared error.
+//
+// The OAuth endpoints answer RFC 6749 codes through fosite instead
+// (oauth/errors.go); the {Kind}_not_found and {what}_exists codes are
+// built from the object's name by ErrNotFound and ErrExists.
+const (
+	// CodeValidationFailed: 422, one entry per bad field in "fields".
+	CodeValidationFailed = "validation_failed"
+	// CodeInvalidBody: 422, the body is not JSON of this endpoint's shape.
+	CodeInvalidBody = "invalid_body"
+	// CodePayloadTooLarge: 413, the body is over the limit.
+	CodePayloadTooLarge = "payload_too_large"
+	// CodeInternal: 500, the cause is logged, never shown.
+	CodeInternal = "internal_error"
+	// CodeUnavailable: 503 with Retry-After, a dependency is down or slow.
+	CodeUnavailable = "temporarily_unavailable"
+	// CodeRateLimited: 429 with Retry-After.
+	CodeRateLimited = "rate_limited"
+	// CodeIPDenied: 403, the client's address is on the deny list.
+	CodeIPDenied = "ip_denied"
+
+	// CodeUnauthenticated: 401, no bearer credential at all.
+	CodeUnauthenticated = "unauthenticated"
+	// CodeInvalidToken: 401, the bearer credential is not (or no longer) valid.
+	CodeInvalidToken = "invalid_token"
+	// CodeFirstPartyTokenRequired: 403, the account API needs a token of
+	// the login API.
+	CodeFirstPartyTokenRequired = "first_party_token_required"
+	// CodePrincipalNotAllowed: 403, a valid token of a principal this API
+	// does not serve.
+	CodePrincipalNotAllowed = "principal_not_allowed"
+	// CodeForbidden: 403, naming required_permission when one is missing.
+	CodeForbidden = "forbidden"
+	// CodeStepUpRequired: 403 with step_up, the action needs a recent
+	// re-authentication.
+	CodeStepUpRequired = "step_up_required"
+	// CodeStepUpNotAvailable: 403, service accounts do not step up.
+	CodeStepUpNotAvailable = "step_up_not_available"
+	// CodeFactorEnrolledInSession: 403, a factor set up in this session
+	// cannot elevate it.
+	CodeFactorEnrolledInSession = "factor_enrolled_in_session"
+	// CodeImpersonationForbidden: 403, an impersonation token may not touch
+	// credentials or security settings.
+	CodeImpersonationForbidden = "impersonation_forbidden"
+	// CodeCannotImpersonate: 403, system administrators cannot be impersonated.
+	CodeCannotImpersonate = "cannot_impersonate"
+	// CodePasswordRequired: 403, changing a sign-in factor needs the
+	// current password or a step-up.
+	CodePasswordRequired = "password_required"
+	// CodePasswordChangeRequired: 403, the user must choose a new password.
+	CodePasswordChangeRequired = "password_change_required"
+	// CodeTenantSuspended: 403 at sign-in, 409 for an action on a suspended
+	// tenant's user.
+	CodeTenantSuspended = "tenant_suspended"
+
+	// CodeInvalidCredentials: 401, a failed login (one message, whatever
+	// failed, so accounts cannot be enumerated).
+	CodeInvalidCredentials = "invalid_credentials"
+	// CodeInvalidPassword: 401, a re-entered password is wrong.
+	CodeInvalidPassword = "invalid_password"
+	// CodeInvalidPIN: 401, a re-entered PIN is wrong.
+	CodeInvalidPIN = "invalid_pin"
+	// CodeInvalidCode: 401, a one-time or reset code is wrong or expired.
+	CodeInvalidCode = "invalid_code"
+	// CodeInvalidChallenge: 401, the sign-in step is unknown, spent or expired.
+	CodeInvalidChallenge = "invalid_challenge"
+	// CodeAccountInactive: 401, the account was deactivated.
+	CodeAccountInactive = "account_inactive"
+	// CodeAccountLocked: 429 with Retry-After, too many failed sign-ins.
+	CodeAccountLocked = "account_locked"
+	// CodePINLocked: 429 with Retry-After, too many wrong PINs.
+	CodePINLocked = "pin_locked"
+
+	// CodePasswordPolicy: 422, the password breaks the rules (in "fields").
+	CodePasswordPolicy = "password_policy"
+	// CodePasswordReused: 422, the password was used recently.
+	CodePasswordReused = "password_reused"
+	// CodePINPolicy: 422, the PIN breaks the rules (in "fields").
+	CodePINPolicy = "pin_policy"
+
+	// CodePINNotSet: 409.
+	CodePINNotSet = "pin_not_set"
+	// Code2FAAlreadyEnabled: 409.
+	Code2FAAlreadyEnabled = "2fa_already_enabled"
+	// Code2FANotSetUp: 409, enabling before the set-up.
+	Code2FANotSetUp = "2fa_not_set_up"
+	// Code2FANotEnabled: 409.
+	Code2FANotEnabled = "2fa_not_enabled"
+	// CodeEmail2FANotEnabled: 409, e-mail codes are not the second factor.
+	CodeEmail2FANotEnabled = "email_2fa_not_enabled"
+	// CodeCannotTargetSelf: 409, an administrator acting on their own account.
+	CodeCannotTargetSelf = "cannot_target_self"
+	// CodeOwnTenant: 409, a system admin acting on the tenant they are in.
+	CodeOwnTenant = "own_tenant"
+	// CodeUserInactive: 409, the user acted on is deactivated.
+	CodeUserInactive = "user_inactive"
+	// CodeEmailTaken: 409, another user of the tenant has the address.
+	CodeEmailTaken = "email_taken"
+	// CodeNameTaken: 409, a role or policy of that name exists.
+	CodeNameTaken = "name_taken"
+	// CodeSystemRole: 409, system roles keep their name and cannot be deleted.
+	CodeSystemRole = "system_role"
+	// CodeRoleAlreadyAssigned: 409.
+	CodeRoleAlreadyAssigned = "role_already_assigned"
+	// CodePolicyAlreadyAssigned: 409.
+	CodePolicyAlreadyAssigned = "policy_already_assigned"
+	// CodePublicClient: 409, a public client has no secret to rotate.
+	CodePublicClient = "public_client"
+	// CodeAPIKeyInactive: 409, a revoked or expired key cannot be rotated.
+	CodeAPIKeyInactive = "api_key_inactive"
+)
+
+// Step-up endpoints a step_up_required error points to.
+const (
+	StepUpRequestEndpoint = "/api/auth/step-up"
+	StepUpStatusEndpoint  = "/api/auth/step-up/status"
+)
+
+// WithMessage replaces the message of a freshly built error and returns it,
+// for a call site that says more than the constructor's default.
+func (e *Error) WithMessage(msg string) *Error {
+	e.Msg = msg
+	return e
+}
+
+// WithFields sets the per-field problems of a freshly built error and
+// returns it.
+func (e *Error) WithFields(fields map[string]string) *Error {
+	e.Fields = fields
+	return e
+}
+
+// ErrExists reports a uniqueness conflict on a what ("tenant", "client"):
+// code {what}_exists.
+func ErrExists(what string) *Error {
+	return &Error{Kind: KindConflict, Code: what + "_exists", Msg: "A " + what + " with these details already exists."}
+}
+
+// ErrInvalidBody reports a body that is not JSON of the endpoint's shape.
+func ErrInvalidBody() *Error {
+	return &Error{Kind: KindInvalid, Code: CodeInvalidBody, Msg: "The request body is not valid JSON for this endpoint."}
+}
+
+// ErrUnauthenticated reports a request with no bearer credential.
+func ErrUnauthenticated() *Error {
+	return &Error{Kind: KindUnauthenticated, Code: CodeUnauthenticated, Msg: "Sign in first: send an access token or API key as Authorization: Bearer."}
+}
+
+// ErrInvalidToken reports a bearer credential that is not valid; the
+// message may say which (WithMessage).
+func ErrInvalidToken() *Error {
+	return &Error{Kind: KindUnauthenticated, Code: CodeInvalidToken, Msg: "The access token is not active."}
+}
+
+// ErrFirstPartyTokenRequired reports a token of another client, or of a
+// service account, at the account API.
+func ErrFirstPartyTokenRequired() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeFirstPartyTokenRequired, Msg: "This API needs a token from /api/auth/login."}
+}
+
+// ErrPrincipalNotAllowed reports a valid token whose principal this API
+// does not serve.
+func ErrPrincipalNotAllowed() *Error {
+	return &Error{Kind: KindForbidden, Code: CodePrincipalNotAllowed, Msg: "This token cannot use this API."}
+}
+
+// ErrForbidden reports a missing permission (named when permission is set).
+func ErrForbidden(permission string) *Error {
+	return &Error{Kind: KindForbidden, Code: CodeForbidden, Msg: "You do not have the permission this action needs.", RequiredPermission: permission}
+}
+
+// ErrStepUpRequired reports an action (permission, or the pattern a grant
+// touches) that needs a recent re-authentication. StepUp.TTLSeconds is left
+// 0 for the HTTP layer to fill from its configuration.
+func ErrStepUpRequired(permission string) *Error {
+	return &Error{Kind: KindStepUpRequired, Code: CodeStepUpRequired, Msg: "This action needs a recent re-authentication.",
+		RequiredPermission: permission,
+		StepUp:             &StepUpInfo{RequestEndpoint: StepUpRequestEndpoint, StatusEndpoint: StepUpStatusEndpoint}}
+}
+
+// ErrStepUpNotAvailable reports a step-up asked by a service account.
+func ErrStepUpNotAvailable() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeStepUpNotAvailable, Msg: "Service accounts do not step up."}
+}
+
+// ErrFactorEnrolledInSession refuses a step-up with a factor enrolled in the
+// session being elevated: whoever enrolled it may hold only a stolen token.
+func ErrFactorEnrolledInSession() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeFactorEnrolledInSession,
+		Msg: "A factor set up in this session cannot confirm it. Step up with your password, or sign in again."}
+}
+
+// ErrImpersonationForbidden is the answer to an impersonation token that
+// tries to change the user's credentials or security settings, or to step up.
+func ErrImpersonationForbidden() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeImpersonationForbidden,
+		Msg: "An impersonation token cannot change credentials or security settings, or step up."}
+}
+
+// ErrCannotImpersonate refuses to impersonate a system administrator.
+func ErrCannotImpersonate() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeCannotImpersonate, Msg: "System administrators cannot be impersonated."}
+}
+
+// ErrPasswordRequired asks for the current password (or a step-up with it)
+// before a sign-in factor changes.
+func ErrPasswordRequired() *Error {
+	return &Error{Kind: KindForbidden, Code: CodePasswordRequired, Msg: "Enter your current password (or step up with it) to change a sign-in factor."}
+}
+
+// ErrPasswordChangeRequired reports a user whose administrator asked for a
+// new password.
+func ErrPasswordChangeRequired() *Error {
+	return &Error{Kind: KindForbidden, Code: CodePasswordChangeRequired,
+		Msg: "Your administrator asked you to choose a new password: sign in with your password."}
+}
+
+// ErrTenantSuspended refuses a principal of a suspended tenant (403).
+func ErrTenantSuspended() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeTenantSuspended, Msg: "This organisation's account is suspended. Contact your administrator."}
+}
+
+// ErrTargetTenantSuspended refuses an action on a user of a suspended
+// tenant (409: the state of the object acted on, not the caller's).
+func ErrTargetTenantSuspended() *Error {
+	return &Error{Kind: KindConflict, Code: CodeTenantSuspended, Msg: "The tenant is suspended."}
+}
+
+// ErrInvalidCredentials is the one answer to a failed login.
+func ErrInvalidCredentials() *Error {
+	return &Error{Kind: KindUnauthenticated, Code: CodeInvalidCredentials, Msg: "The e-mail address or password is not correct."}
+}
+
+// ErrInvalidPassword reports a wrong re-entered password.
+func ErrInvalidPassword() *Error {
+	return &Error{Kind: KindUnauthenticated, Code: CodeInvalidPassword, Msg: "The password is not correct."}
+}
+
+// ErrInvalidPIN reports a wrong re-entered PIN.
+func ErrInvalidPIN() *Error {
+	return &Error{Kind: KindUnauthenticated, Code: CodeInvalidPIN, Msg: "The PIN is not correct."}
+}
+
+// ErrInvalidCode reports a wrong or expired one-time or reset code.
+func ErrInvalidCode() *Error {
+	return &Error{Kind: KindUnauthenticated, Code: CodeInvalidCode, Msg: "The code is not correct."}
+}
+
+// ErrInvalidChallenge reports a sign-in step that is unknown, spent or
+// expired; the message says which (WithMessage).
+func ErrInvalidChallenge() *Error {
+	return &Error{Kind: KindUnauthenticated, Code: CodeInvalidChallenge, Msg: "This sign-in step has expired. Sign in again."}
+}
+
+// ErrAccountInactive reports a deactivated account.
+func ErrAccountInactive() *Error {
+	return &Error{Kind: KindUnauthenticated, Code: CodeAccountInactive, Msg: "This account is not active. Sign in again or contact your administrator."}
+}
+
+// ErrAccountLocked reports an account locked after too many failed
+// sign-ins, for retryAfter more.
+func ErrAccountLocked(retryAfter time.Duration) *Error {
+	return &Error{Kind: KindLocked, Code: CodeAccountLocked,
+		Msg: "This account is locked after too many failed sign-in attempts. Try again later.", RetryAfter: retryAfter}
+}
+
+// ErrPINLocked reports a PIN locked after too many wrong tries, for
+// retryAfter more.
+func ErrPINLocked(retryAfter time.Duration) *Error {
+	return &Error{Kind: KindLocked, Code: CodePINLocked,
+		Msg: "The PIN is locked after too many wrong tries. Unlock it with your password or wait.", RetryAfter: retryAfter}
+}
+
+// ErrPasswordPolicy reports the password rules broken, one per field key.
+func ErrPasswordPolicy(fields map[string]string) *Error {
+	return &Error{Kind: KindInvalid, Code: CodePasswordPolicy, Msg: "The password does not meet the policy.", Fields: fields}
+}
+
+// ErrPasswordReused reports a password among the recent ones.
+func ErrPasswordReused(fields map[string]string) *Error {
+	return &Error{Kind: KindInvalid, Code: CodePasswordReused, Msg: "Choose a password you have not used recently.", Fields: fields}
+}
+
+// ErrPINPolicy reports the PIN rules broken, one per field key.
+func ErrPINPolicy(fields map[string]string) *Error {
+	return &Error{Kind: KindInvalid, Code: CodePINPolicy, Msg: "The PIN does not meet the rules.", Fields: fields}
+}
+
+// ErrPINNotSet reports a PIN action on an account without one.
+func ErrPINNotSet() *Error {
+	return &Error{Kind: KindConflict, Code: CodePINNotSet, Msg: "No PIN is set."}
+}
+
+// Err2FAAlreadyEnabled reports enrolling a second factor twice.
+func Err2FAAlreadyEnabled() *Error {
+	return &Error{Kind: KindConflict, Code: Code2FAAlreadyEnabled, Msg: "Two-factor authentication is already on."}
+}
+
+// Err2FANotSetUp reports enabling an authenticator app before its set-up.
+func Err2FANotSetUp() *Error {
+	return &Error{Kind: KindConflict, Code: Code2FANotSetUp, Msg: "Start the set-up first."}
+}
+
+// Err2FANotEnabled reports a second-factor action with none enabled.
+func Err2FANotEnabled() *Error {
+	return &Error{Kind: KindConflict, Code: Code2FANotEnabled, Msg: "Two-factor authentication is off."}
+}
+
+// ErrEmail2FANotEnabled reports an e-mailed code asked by an account whose
+// second factor is not e-mail.
+func ErrEmail2FANotEnabled() *Error {
+	return &Error{Kind: KindConflict, Code: CodeEmail2FANotEnabled, Msg: "E-mail codes are not this account's second factor."}
+}
+
+// ErrCannotTargetSelf refuses an administrator's action (such as
+// "deactivate") on their own account.
+func ErrCannotTargetSelf(action string) *Error {
+	return &Error{Kind: KindConflict, Code: CodeCannotTargetSelf, Msg: "You cannot " + action + " your own account."}
+}
+
+// ErrOwnTenant refuses a system admin's action (such as "suspend") on the
+// tenant they are signed in to.
+func ErrOwnTenant(action string) *Error {
+	return &Error{Kind: KindConflict, Code: CodeOwnTenant, Msg: "You cannot " + action + " the tenant you are signed in to."}
+}
+
+// ErrUserInactive reports an action on a deactivated user.
+func ErrUserInactive() *Error {
+	return &Error{Kind: KindConflict, Code: CodeUserInactive, Msg: "The user is deactivated."}
+}
+
+// ErrEmailTaken reports an e-mail address another user of the tenant has.
+func ErrEmailTaken() *Error {
+	return &Error{Kind: KindConflict, Code: CodeEmailTaken, Msg: "Another user of this tenant has that e-mail address.",
+		Fields: map[string]string{"email": "Already in use."}}
+}
+
+// ErrNameTaken reports a role or policy name already in use.
+func ErrNameTaken() *Error {
+	return &Error{Kind: KindConflict, Code: CodeNameTaken, Msg: "A role or policy with that name already exists.",
+		Fields: map[string]string{"name": "Already in use."}}
+}
+
+// ErrSystemRole refuses to rename or delete a system role; the message
+// says which (WithMessage).
+func ErrSystemRole() *Error {
+	return &Error{Kind: KindConflict, Code: CodeSystemRole, Msg: "System roles cannot be deleted."}
+}
+
+// ErrRoleAlreadyAssigned reports assigning a role the principal holds.
+func ErrRoleAlreadyAssigned() *Error {
+	return &Error{Kind: KindConflict, Code: CodeRoleAlreadyAssigned, Msg: "The user already holds this role."}
+}
+
+// ErrPolicyAlreadyAssigned reports assigning a policy the user holds.
+func ErrPolicyAlreadyAssigned() *Error {
+	return &Error{Kind: KindConflict, Code: CodePolicyAlreadyAssigned, Msg: "The user already holds this policy."}
+}
+
+// ErrPublicClient refuses to rotate the secret of a public client.
+func ErrPublicClient() *Error {
+	return &Error{Kind: KindConflict, Code: CodePublicClient, Msg: "A public client has no secret to rotate."}
+}
+
+// ErrAPIKeyInactive refuses to rotate a revoked or expired API key.
+func ErrAPIKeyInactive() *Error {
+	return &Error{Kind: KindConflict, Code: CodeAPIKeyInactive, Msg: "A revoked or expired key cannot be rotated; create a new one."}
+}

@@ -1,0 +1,27 @@
+package oauth
+
+import (
+	"slices"
+
+	"github.com/identityd/identityd/models"
+)
+
+// UserClaims are the claims about u that the granted scopes release (OpenID
+// Connect Core §5.4): email and email_verified with "email", name with
+// "profile", and tenant_id always. Both the ID token and the UserInfo
+// response are built from it, so they never differ. A claim with no value
+// is left out, as Core §5.3.2 asks ("If a Claim is not returned, that Claim
+// Name SHOULD be omitted from the JSON object representing the Claims; it
+// SHOULD NOT be present with a null or empty string value"). sub is the
+// caller's: the token's subject.
+func UserClaims(u *models.User, scopes []string) map[string]any {
+	claims := map[string]any{"tenant_id": u.TenantID}
+	if slices.Contains(scopes, "email") && u.Email != "" {
+		claims["email"] = u.Email
+		claims["email_verified"] = u.EmailVerified
+	}
+	if slices.Contains(scopes, "profile") && u.Name != "" {
+		claims["name"] = u.Name
+	}
+	return claims
+}

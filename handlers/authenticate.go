@@ -54,7 +54,7 @@ func (pi providerIntrospector) Introspect(ctx context.Context, token string) (id
 		return identity.TokenInfo{}, models.ErrUnavailable("token lookup", err)
 	}
 	if err != nil {
-		return identity.TokenInfo{}, models.NewError(models.KindUnauthenticated, "invalid_token", "The access token is not active.", err)
+		return identity.TokenInfo{}, models.ErrInvalidToken().WithCause(err)
 	}
 	info := identity.TokenInfo{TenantID: sess.TenantID, Subject: sess.Subject, ClientID: ar.GetClient().GetID(), SessionID: sess.SessionID}
 	switch sess.Kind {

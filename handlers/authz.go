@@ -48,14 +48,12 @@ func (s *Server) require(permission string) echo.MiddlewareFunc {
 				return err
 			}
 			if d.StepUpRequired {
-				return &models.Error{Kind: models.KindStepUpRequired, Code: "step_up_required",
-					Msg: "This action needs a recent re-authentication.", RequiredPermission: permission,
-					StepUp: &models.StepUpInfo{RequestEndpoint: "/api/auth/step-up", StatusEndpoint: "/api/auth/step-up/status",
-						TTLSeconds: int(s.StepUp.TTL().Seconds())}}
+				e := models.ErrStepUpRequired(permission)
+				e.StepUp.TTLSeconds = int(s.StepUp.TTL().Seconds())
+				return e
 			}
 			if !d.Allowed {
-				return &models.Error{Kind: models.KindForbidden, Code: "forbidden",
-					Msg: "You do not have the permission this action needs.", RequiredPermission: permission}
+				return models.ErrForbidden(permission)
 			}
 			return next(c)
 		}

@@ -139,7 +139,9 @@ func (r *logRecorder) failures() map[slog.Level]string {
 // request's secrets.
 func TestErrorHandlerLogsAtTheErrorsLevel(t *testing.T) {
 	rec := &logRecorder{}
-	e, err := handlers.New(handlers.Deps{Logger: slog.New(rec)})
+	d := fullDeps()
+	d.Logger = slog.New(rec)
+	e, err := handlers.New(d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return s.authenticate(func(c echo.Context) error {
 		p := principal(c)
 		if p.Kind != models.PrincipalUser {
-			return models.NewError(models.KindForbidden, "first_party_token_required", "This API needs a token from /api/auth/login.", nil)
+			return models.ErrFirstPartyTokenRequired()
 		}
 		if p.ActorID != "" && !impersonationAllowedRoute(c.Request().Method, c.Path()) {
 			return identity.ErrImpersonationForbidden()
@@ -66,7 +66,7 @@ func meta(c echo.Context) identity.Meta {
 // bind decodes a JSON body into v; a malformed body is a 400 in our shape.
 func bind(c echo.Context, v any) error {
 	if err := (&echo.DefaultBinder{}).BindBody(c, v); err != nil {
-		return models.NewError(models.KindInvalid, "invalid_body", "The request body is not valid JSON for this endpoint.", nil)
+		return models.ErrInvalidBody()
 	}
 	return nil
 }

@@ -130,7 +130,7 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 // table, with the permission metadata in echo's route names, and serves
 // docs/openapi.json as it is.
 func TestRoutesAreRegistered(t *testing.T) {
-	e, err := handlers.New(handlers.Deps{})
+	e, err := handlers.New(fullDeps())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestRoutesAreRegistered(t *testing.T) {
 // guard: an unknown path answers 404 and a known path's wrong method 405,
 // never the 401 of an authenticating group or the CSRF page of a form group.
 func TestUnknownPathsAreNotGuarded(t *testing.T) {
-	e, err := handlers.New(handlers.Deps{})
+	e, err := handlers.New(fullDeps())
 	if err != nil {
 		t.Fatal(err)
 	}

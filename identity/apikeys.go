@@ -179,7 +179,7 @@ func (s *APIKeys) Rotate(ctx context.Context, a Actor, serviceAccountID, keyID s
 		}
 		now := s.now()
 		if old.RevokedAt != nil || old.ExpiresAt != nil && !old.ExpiresAt.After(now) {
-			return models.NewError(models.KindConflict, "api_key_inactive", "A revoked or expired key cannot be rotated; create a new one.", nil)
+			return models.ErrAPIKeyInactive()
 		}
 		var expires *time.Time
 		if old.ExpiresAt != nil {

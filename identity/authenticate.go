@@ -141,24 +141,24 @@ func (s *Authenticator) Resolve(ctx context.Context, bearer string) (Principal, 
 		return Principal{}, unavailableAs("token lookup", err)
 	}
 	if err != nil {
-		return Principal{}, models.NewError(models.KindUnauthenticated, "invalid_token", "The access token is not active.", nil)
+		return Principal{}, models.ErrInvalidToken()
 	}
 	switch info.Kind {
 	case TokenOfUser:
 		if info.ClientID != firstPartyPrefix+info.TenantID {
-			return Principal{}, models.NewError(models.KindForbidden, "first_party_token_required", "This API needs a token from /api/auth/login.", nil)
+			return Principal{}, models.ErrFirstPartyTokenRequired()
 		}
 		p := Principal{Kind: models.PrincipalUser, TenantID: info.TenantID, UserID: info.Subject, SessionID: info.SessionID,
 			ClientID: info.ClientID, Token: bearer, AuthTime: info.AuthTime, AMR: info.AMR, ActorID: info.ActorID}
 		u, suspended, err := s.store.GetUserAndTenantState(ctx, p.TenantID, p.UserID)
 		if err == nil && (!u.IsActive || suspended) {
-			err = models.NewError(models.KindUnauthenticated, "invalid_token", "", nil)
+			err = models.ErrInvalidToken().WithMessage("")
 		}
 		if err != nil {
 			if models.IsKind(err, models.KindInternal) {
 				return Principal{}, err
 			}
-			return Principal{}, models.NewError(models.KindUnauthenticated, "invalid_token", "The user of this token is not active.", nil)
+			return Principal{}, models.ErrInvalidToken().WithMessage("The user of this token is not active.")
 		}
 		p.SystemAdmin = u.IsSystemAdmin && p.ActorID == ""
 		return p, nil
@@ -172,17 +172,17 @@ func (s *Authenticator) Resolve(ctx context.Context, bearer string) (Principal, 
 			return p, nil
 		}
 	}
-	return Principal{}, models.NewError(models.KindForbidden, "principal_not_allowed", "This token cannot use this API.", nil)
+	return Principal{}, models.ErrPrincipalNotAllowed()
 }
 
 func errUnauthenticated() error {
-	return models.NewError(models.KindUnauthenticated, "unauthenticated", "Sign in first: send an access token or API key as Authorization: Bearer.", nil)
+	return models.ErrUnauthenticated()
 }
 
 // errBadKey is the one answer for every unusable key, so a caller cannot
 // tell unknown from revoked, expired or suspended.
 func errBadKey() error {
-	return models.NewError(models.KindUnauthenticated, "invalid_token", "The API key is not valid.", nil)
+	return models.ErrInvalidToken().WithMessage("The API key is not valid.")
 }
 
 // AuthenticateAPIKey returns the service-account principal of a live key:
@@ -222,7 +222,7 @@ func (s *Authenticator) ServiceAccountForClient(ctx context.Context, tenantID, c
 		return Principal{}, false, err
 	}
 	if !live {
-		return Principal{}, false, models.NewError(models.KindUnauthenticated, "invalid_token", "The service account of this client is not active.", nil)
+		return Principal{}, false, models.ErrInvalidToken().WithMessage("The service account of this client is not active.")
 	}
 	return Principal{Kind: models.PrincipalServiceAccount, TenantID: tenantID, UserID: saID, ClientID: clientID}, true, nil
 }

@@ -185,7 +185,7 @@ func (s *Clients) Create(ctx context.Context, a Actor, in NewClient) (*CreatedCl
 // would let a client see every tenant's tokens, and any change to (or the
 // secret of) a client that has it.
 func errIntrospectAllTenants() error {
-	return models.NewError(models.KindForbidden, "forbidden", "Only a system admin can let a client introspect every tenant's tokens.", nil)
+	return models.ErrForbidden("").WithMessage("Only a system admin can let a client introspect every tenant's tokens.")
 }
 
 // ClientPatch is a partial update of a client; nil fields stay as they are.
@@ -343,7 +343,7 @@ func (s *Clients) RotateSecret(ctx context.Context, a Actor, id string) (secret 
 			return errIntrospectAllTenants()
 		}
 		if c.Public {
-			return models.NewError(models.KindConflict, "public_client", "A public client has no secret to rotate.", nil)
+			return models.ErrPublicClient()
 		}
 		if secret, err = keyring.RandomToken(32); err != nil {
 			return models.ErrInternal(err)

@@ -188,11 +188,6 @@ func sha(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// ErrLocked reports a locked account or PIN.
-func ErrLocked(code, msg string, until time.Time, now time.Time) *models.Error {
-	return &models.Error{Kind: models.KindLocked, Code: code, Msg: msg, RetryAfter: until.Sub(now)}
-}
-
 // recordOutside writes an event that has no transaction to join (a failed
 // attempt changes nothing else); a failure is logged, not returned, because
 // what it records already happened. p is the zero Principal while nobody is

@@ -47,9 +47,7 @@ func (a Actor) elevated(ctx context.Context) (bool, error) {
 // errStepUpForGrant is the answer when the covering needs an elevation the
 // actor has not made.
 func errStepUpForGrant(pattern string) *models.Error {
-	return &models.Error{Kind: models.KindStepUpRequired, Code: "step_up_required",
-		Msg: "This grants or touches a danger action: step up first.", RequiredPermission: pattern,
-		StepUp: &models.StepUpInfo{RequestEndpoint: "/api/auth/step-up", StatusEndpoint: "/api/auth/step-up/status"}}
+	return models.ErrStepUpRequired(pattern).WithMessage("This grants or touches a danger action: step up first.")
 }
 
 // checkCovers enforces the rule above for patterns (what is granted, or what
@@ -93,7 +91,7 @@ func CanActOn(ctx context.Context, a Actor, targetPerms []string) error {
 }
 
 func errForbidden(msg, permission string) *models.Error {
-	return &models.Error{Kind: models.KindForbidden, Code: "forbidden", Msg: msg, RequiredPermission: permission}
+	return models.ErrForbidden(permission).WithMessage(msg)
 }
 
 // grantsAdmin reports whether p covers any admin.* permission.

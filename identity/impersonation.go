@@ -81,7 +81,7 @@ type ImpersonationToken struct {
 // user.impersonated in the target's, in one transaction with the token.
 func (s *Impersonation) Impersonate(ctx context.Context, p Principal, in ImpersonationInput) (*ImpersonationToken, error) {
 	if !p.SystemAdmin || p.ActorID != "" || p.Kind == models.PrincipalServiceAccount {
-		return nil, &models.Error{Kind: models.KindForbidden, Code: "forbidden", Msg: "Only a system administrator may impersonate.", RequiredPermission: "admin.users.impersonate"}
+		return nil, models.ErrForbidden(PermAdminUsersImpersonate).WithMessage("Only a system administrator may impersonate.")
 	}
 	bad := map[string]string{}
 	reason := strings.TrimSpace(in.Reason)
@@ -102,17 +102,17 @@ func (s *Impersonation) Impersonate(ctx context.Context, p Principal, in Imperso
 		return nil, err
 	}
 	if t.SuspendedAt != nil {
-		return nil, models.NewError(models.KindConflict, "tenant_suspended", "The tenant is suspended.", nil)
+		return nil, models.ErrTargetTenantSuspended()
 	}
 	u, err := s.store.GetUser(ctx, t.ID, in.UserID)
 	if err != nil {
 		return nil, err
 	}
 	if u.IsSystemAdmin || u.ID == p.UserID {
-		return nil, models.NewError(models.KindForbidden, "cannot_impersonate", "System administrators cannot be impersonated.", nil)
+		return nil, models.ErrCannotImpersonate()
 	}
 	if !u.IsActive {
-		return nil, models.NewError(models.KindConflict, "user_inactive", "The user is deactivated.", nil)
+		return nil, models.ErrUserInactive()
 	}
 	ttl := s.ttl
 	out := &ImpersonationToken{User: u}

@@ -91,7 +91,7 @@ func NewLogin(d LoginDeps) (*Login, error) {
 // ErrBadCredentials is the one answer to a wrong tenant, e-mail or password,
 // so that none of them can be told apart.
 func ErrBadCredentials() *models.Error {
-	return models.NewError(models.KindUnauthenticated, "invalid_credentials", "The e-mail address or password is not correct.", nil)
+	return models.ErrInvalidCredentials()
 }
 
 // BrowserSession returns the live browser login of a session cookie and its
@@ -172,7 +172,7 @@ type challengeData struct {
 // ErrPasswordChangeRequired refuses a login path that cannot change the
 // password (a PIN) while an administrator's forced change is pending.
 func ErrPasswordChangeRequired() *models.Error {
-	return models.NewError(models.KindForbidden, "password_change_required", "Your administrator asked you to choose a new password: sign in with your password.", nil)
+	return models.ErrPasswordChangeRequired()
 }
 
 // WithPassword checks a password and completes the login or names the next step.
@@ -236,7 +236,7 @@ func (l *Login) withPassword(ctx context.Context, in LoginInput) (*LoginResult, 
 			// neither that the account exists nor that it is locked.
 			return nil, ErrBadCredentials()
 		}
-		return nil, ErrLocked("account_locked", "This account is locked after too many failed sign-in attempts. Try again later.", *user.LockedUntil, now)
+		return nil, models.ErrAccountLocked(user.LockedUntil.Sub(now))
 	}
 	if !match {
 		res, err := l.store.RecordLoginFailure(ctx, user.TenantID, user.ID, l.cfg.MaxFailedLogins, l.cfg.LockoutDuration)
@@ -259,7 +259,7 @@ func (l *Login) withPassword(ctx context.Context, in LoginInput) (*LoginResult, 
 		return nil, err
 	}
 	if !ok { // locked by a concurrent failure after we read the user
-		return nil, ErrLocked("account_locked", "This account is locked after too many failed sign-in attempts. Try again later.", now.Add(l.cfg.LockoutDuration), now)
+		return nil, models.ErrAccountLocked(l.cfg.LockoutDuration)
 	}
 	data := challengeData{Browser: in.Browser, Remember: in.Remember, DeviceName: in.DeviceName, AMR: []string{"pwd"}, AuthTime: now.UnixNano()}
 	if in.DeviceToken != "" {
@@ -331,7 +331,7 @@ func (l *Login) newChallenge(ctx context.Context, user *models.User, kind string
 // loadChallenge returns a live challenge of kind and its data.
 func (l *Login) loadChallenge(ctx context.Context, token, kind string) (*models.AuthChallenge, *models.User, challengeData, error) {
 	var data challengeData
-	bad := models.NewError(models.KindUnauthenticated, "invalid_challenge", "This sign-in step has expired. Sign in again.", nil)
+	bad := models.ErrInvalidChallenge()
 	if token == "" {
 		return nil, nil, data, bad
 	}
@@ -538,7 +538,7 @@ func (l *Login) VerifySecondFactor(ctx context.Context, in VerifyInput) (*LoginR
 	}
 	if !ok {
 		at.failed(ctx)
-		return nil, models.NewError(models.KindUnauthenticated, "invalid_challenge", "Too many wrong codes. Sign in again.", nil)
+		return nil, models.ErrInvalidChallenge().WithMessage("Too many wrong codes. Sign in again.")
 	}
 	method, ok, err := l.checkSecondFactor(ctx, user, in.Code, in.RecoveryCode)
 	if err != nil {
@@ -553,7 +553,7 @@ func (l *Login) VerifySecondFactor(ctx context.Context, in VerifyInput) (*LoginR
 	if consumed, err := l.store.ConsumeChallenge(ctx, c.ID); err != nil {
 		return nil, err
 	} else if !consumed {
-		return nil, models.NewError(models.KindUnauthenticated, "invalid_challenge", "This sign-in step was already completed.", nil)
+		return nil, models.ErrInvalidChallenge().WithMessage("This sign-in step was already completed.")
 	}
 	l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FAVerified, Meta: in.Meta, Metadata: map[string]any{"method": method}})
 	if method == "recovery_code" {
@@ -579,7 +579,7 @@ func (l *Login) ResendEmailCode(ctx context.Context, challenge string, meta Meta
 		return err
 	}
 	if !user.Email2FAEnabled {
-		return models.NewError(models.KindConflict, "email_2fa_not_enabled", "E-mail codes are not this account's second factor.", nil)
+		return models.ErrEmail2FANotEnabled()
 	}
 	if err := l.limit(ctx, l.cfg.TwoFactorLimit, "send:"+user.ID); err != nil {
 		return err
@@ -610,7 +610,7 @@ func (l *Login) WithPIN(ctx context.Context, in PINLoginInput) (*LoginResult, er
 }
 
 func (l *Login) withPIN(ctx context.Context, in PINLoginInput) (*LoginResult, error) {
-	bad := models.NewError(models.KindUnauthenticated, "invalid_credentials", "The PIN is not correct, or this device cannot sign in with a PIN.", nil)
+	bad := models.ErrInvalidCredentials().WithMessage("The PIN is not correct, or this device cannot sign in with a PIN.")
 	tenant, err := l.store.GetTenantBySlug(ctx, strings.TrimSpace(in.Tenant))
 	if err != nil {
 		_ = bcrypt.CompareHashAndPassword(l.dummyHash(), []byte(in.PIN))
@@ -627,7 +627,7 @@ func (l *Login) withPIN(ctx context.Context, in PINLoginInput) (*LoginResult, er
 		return nil, bad
 	}
 	if user.Locked(l.now()) {
-		return nil, ErrLocked("account_locked", "This account is locked after too many failed sign-in attempts. Try again later.", *user.LockedUntil, l.now())
+		return nil, models.ErrAccountLocked(user.LockedUntil.Sub(l.now()))
 	}
 	if err := l.comparePIN(ctx, Principal{}, user, in.PIN, in.Meta); err != nil {
 		return nil, err
@@ -649,7 +649,7 @@ func (l *Login) ChangeRequiredPassword(ctx context.Context, challenge, newPasswo
 			return err
 		}
 		if !ok {
-			return models.NewError(models.KindUnauthenticated, "invalid_challenge", "This sign-in step was already completed.", nil)
+			return models.ErrInvalidChallenge().WithMessage("This sign-in step was already completed.")
 		}
 		if err := l.setPassword(ctx, user, newPassword); err != nil {
 			return err

@@ -96,7 +96,7 @@ func (s *Memberships) AssignRole(ctx context.Context, a Actor, userID, roleRef s
 		}
 		if err := s.store.AssignRole(ctx, a.TenantID, u.ID, models.PrincipalUser, r.ID); err != nil {
 			if models.IsKind(err, models.KindConflict) {
-				return models.NewError(models.KindConflict, "role_already_assigned", "The user already holds this role.", nil)
+				return models.ErrRoleAlreadyAssigned()
 			}
 			return err
 		}
@@ -147,7 +147,7 @@ func (s *Memberships) AssignPolicy(ctx context.Context, a Actor, userID, policyI
 		}
 		if err := s.store.AssignPolicy(ctx, a.TenantID, u.ID, models.PrincipalUser, p.ID); err != nil {
 			if models.IsKind(err, models.KindConflict) {
-				return models.NewError(models.KindConflict, "policy_already_assigned", "The user already holds this policy.", nil)
+				return models.ErrPolicyAlreadyAssigned()
 			}
 			return err
 		}

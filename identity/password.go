@@ -53,7 +53,7 @@ func CheckPassword(pw, email string) error {
 	if len(fields) == 0 {
 		return nil
 	}
-	return &models.Error{Kind: models.KindInvalid, Code: "password_policy", Msg: "The password does not meet the policy.", Fields: fields}
+	return models.ErrPasswordPolicy(fields)
 }
 
 // PasswordStore is what Password needs from storage: the credential
@@ -98,8 +98,7 @@ func (c *credentials) setPassword(ctx context.Context, user *models.User, newPas
 	}
 	for _, h := range append([]string{user.PasswordHash}, history...) {
 		if bcrypt.CompareHashAndPassword([]byte(h), []byte(newPassword)) == nil {
-			return &models.Error{Kind: models.KindInvalid, Code: "password_reused", Msg: "Choose a password you have not used recently.",
-				Fields: map[string]string{"password.history": "Do not reuse any of your last 5 passwords."}}
+			return models.ErrPasswordReused(map[string]string{"password.history": "Do not reuse any of your last 5 passwords."})
 		}
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(newPassword), c.cfg.PasswordCost)
@@ -163,7 +162,7 @@ func (pw *Password) Forgot(ctx context.Context, tenant, email string, meta Meta)
 // errBadResetCode is the one answer to every reset that does not carry a
 // valid code: unknown tenant, unknown account, wrong, used or expired code.
 func errBadResetCode() *models.Error {
-	return models.NewError(models.KindUnauthenticated, "invalid_code", "The reset code is not correct or has expired.", nil)
+	return models.ErrInvalidCode().WithMessage("The reset code is not correct or has expired.")
 }
 
 // Reset sets a new password with an e-mailed reset code and ends

@@ -141,10 +141,10 @@ func (n *PIN) Unlock(ctx context.Context, p Principal, password string, meta Met
 func (c *credentials) comparePIN(ctx context.Context, p Principal, user *models.User, pin string, meta Meta) error {
 	now := c.now()
 	if user.PINHash == "" {
-		return models.NewError(models.KindConflict, "pin_not_set", "No PIN is set.", nil)
+		return models.ErrPINNotSet()
 	}
 	if user.PINLockedUntil != nil && now.Before(*user.PINLockedUntil) {
-		return ErrLocked("pin_locked", "The PIN is locked after too many wrong tries. Unlock it with your password or wait.", *user.PINLockedUntil, now)
+		return models.ErrPINLocked(user.PINLockedUntil.Sub(now))
 	}
 	if len(pin) > maxPasswordBytes || bcrypt.CompareHashAndPassword([]byte(user.PINHash), []byte(pin)) != nil {
 		res, err := c.store.RecordPINFailure(ctx, user.TenantID, user.ID, c.cfg.MaxPINFailures, c.cfg.PINLockout)
@@ -157,14 +157,14 @@ func (c *credentials) comparePIN(ctx context.Context, p Principal, user *models.
 			c.mail(ctx, Message{To: user.Email, Subject: "Your PIN was locked",
 				Text: fmt.Sprintf("Hello,\n\nAfter %d wrong PIN entries your PIN was locked until %s UTC.\nYou can unlock it early with your password.\n", c.cfg.MaxPINFailures, res.LockedUntil.Format("2006-01-02 15:04"))})
 		}
-		return models.NewError(models.KindUnauthenticated, "invalid_pin", "The PIN is not correct.", nil)
+		return models.ErrInvalidPIN()
 	}
 	ok, err := c.store.ClearPINFailures(ctx, user.TenantID, user.ID)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return ErrLocked("pin_locked", "The PIN is locked after too many wrong tries. Unlock it with your password or wait.", now.Add(c.cfg.PINLockout), now)
+		return models.ErrPINLocked(c.cfg.PINLockout)
 	}
 	return nil
 }

@@ -13,16 +13,15 @@ import (
 // ErrImpersonationForbidden is the answer to an impersonation token that
 // tries to change the user's credentials or security settings, or to step up.
 func ErrImpersonationForbidden() *models.Error {
-	return models.NewError(models.KindForbidden, "impersonation_forbidden",
-		"An impersonation token cannot change credentials or security settings, or step up.", nil)
+	return models.ErrImpersonationForbidden()
 }
 
 func errInvalidPassword() *models.Error {
-	return models.NewError(models.KindUnauthenticated, "invalid_password", "The password is not correct.", nil)
+	return models.ErrInvalidPassword()
 }
 
 func errAccountLocked(until, now time.Time) *models.Error {
-	return ErrLocked("account_locked", "This account is locked after too many failed sign-in attempts. Try again later.", until, now)
+	return models.ErrAccountLocked(until.Sub(now))
 }
 
 // verifyPassword is the one check of the current password of a signed-in
@@ -90,14 +89,13 @@ func (c *credentials) proveForFactorChange(ctx context.Context, p Principal, pas
 			return c.store.GetUser(ctx, p.TenantID, p.UserID)
 		}
 	}
-	return nil, &models.Error{Kind: models.KindForbidden, Code: "password_required",
-		Msg: "Enter your current password (or step up with it) to change a sign-in factor."}
+	return nil, models.ErrPasswordRequired()
 }
 
 // errInactive is the answer to a pending login step of a user deactivated
 // since the step began.
 func errInactive() *models.Error {
-	return models.NewError(models.KindUnauthenticated, "account_inactive", "This account is not active. Sign in again or contact your administrator.", nil)
+	return models.ErrAccountInactive()
 }
 
 // checkActive is asked at every step of every login path and by bearer

@@ -147,8 +147,7 @@ func (s *Roles) Create(ctx context.Context, a Actor, in RoleInput) (*models.Role
 
 func roleConflict(err error) error {
 	if models.IsKind(err, models.KindConflict) {
-		return &models.Error{Kind: models.KindConflict, Code: "name_taken", Msg: "A role or policy with that name already exists.",
-			Fields: map[string]string{"name": "Already in use."}}
+		return models.ErrNameTaken()
 	}
 	return err
 }
@@ -161,7 +160,7 @@ func (s *Roles) editableRole(ctx context.Context, a Actor, id string) (*models.R
 		return nil, err
 	}
 	if r.TenantID == nil && !a.SystemAdmin {
-		return nil, models.NewError(models.KindForbidden, "forbidden", "Global roles are managed by system admins.", nil)
+		return nil, models.ErrForbidden("").WithMessage("Global roles are managed by system admins.")
 	}
 	return r, nil
 }
@@ -192,8 +191,8 @@ func (s *Roles) Update(ctx context.Context, a Actor, id string, in RolePatch) (*
 			return models.ErrInvalid(fields)
 		}
 		if r.System && name != r.Name {
-			return &models.Error{Kind: models.KindConflict, Code: "system_role", Msg: "System roles cannot be renamed.",
-				Fields: map[string]string{"name": "System roles keep their name."}}
+			return models.ErrSystemRole().WithMessage("System roles cannot be renamed.").
+				WithFields(map[string]string{"name": "System roles keep their name."})
 		}
 		if err := CanGrant(ctx, a, perms); err != nil {
 			return err
@@ -218,7 +217,7 @@ func (s *Roles) Delete(ctx context.Context, a Actor, id string) error {
 			return err
 		}
 		if r.System {
-			return models.NewError(models.KindConflict, "system_role", "System roles cannot be deleted.", nil)
+			return models.ErrSystemRole()
 		}
 		if err := s.store.DeleteRole(ctx, a.TenantID, r.ID); err != nil {
 			return err

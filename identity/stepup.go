@@ -71,7 +71,7 @@ type StepUpInput struct {
 // of identity; the flag lives in the shared cache.
 func (su *StepUp) Elevate(ctx context.Context, p Principal, in StepUpInput) (time.Time, error) {
 	if p.Kind == models.PrincipalServiceAccount {
-		return time.Time{}, models.NewError(models.KindForbidden, "step_up_not_available", "Service accounts do not step up.", nil)
+		return time.Time{}, models.ErrStepUpNotAvailable()
 	}
 	if p.ActorID != "" {
 		return time.Time{}, ErrImpersonationForbidden()
@@ -138,8 +138,7 @@ func (su *StepUp) End(ctx context.Context, p Principal) error {
 // errEnrolledInSession refuses a step-up with a factor enrolled in the
 // session being elevated: whoever enrolled it may hold only a stolen token.
 func errEnrolledInSession() *models.Error {
-	return models.NewError(models.KindForbidden, "factor_enrolled_in_session",
-		"A factor set up in this session cannot confirm it. Step up with your password, or sign in again.", nil)
+	return models.ErrFactorEnrolledInSession()
 }
 
 // enrolledHere reports whether a factor enrolled by session enrolledBy

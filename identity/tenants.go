@@ -206,7 +206,7 @@ func (s *Tenants) Update(ctx context.Context, a Actor, id string, in TenantUpdat
 }
 
 func errOwnTenant(what string) error {
-	return models.NewError(models.KindConflict, "own_tenant", "You cannot "+what+" the tenant you are signed in to.", nil)
+	return models.ErrOwnTenant(what)
 }
 
 // Suspend refuses every login and token of the tenant at once: one
@@ -269,5 +269,5 @@ func (s *Tenants) Delete(ctx context.Context, a Actor, id string) error {
 // ErrTenantSuspended refuses a login into a suspended tenant (to a caller
 // who proved the password; others get ErrBadCredentials).
 func ErrTenantSuspended() *models.Error {
-	return models.NewError(models.KindForbidden, "tenant_suspended", "This organisation's account is suspended. Contact your administrator.", nil)
+	return models.ErrTenantSuspended()
 }

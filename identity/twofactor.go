@@ -29,7 +29,7 @@ const (
 var totpOpts = totp.ValidateOpts{Period: totpPeriod, Skew: 0, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
 
 func errInvalidCode() *models.Error {
-	return models.NewError(models.KindUnauthenticated, "invalid_code", "The code is not correct.", nil)
+	return models.ErrInvalidCode()
 }
 
 // EmailCodeStore keeps the e-mailed one-time codes (second factor,
@@ -161,7 +161,7 @@ func (t *TwoFactor) SetupTOTP(ctx context.Context, p Principal, password string,
 		return nil, err
 	}
 	if user.TOTPEnabled {
-		return nil, models.NewError(models.KindConflict, "2fa_already_enabled", "Two-factor authentication is already on. Turn it off first.", nil)
+		return nil, models.Err2FAAlreadyEnabled().WithMessage("Two-factor authentication is already on. Turn it off first.")
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: t.issuer, AccountName: user.Email, Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1, SecretSize: 20})
 	if err != nil {
@@ -196,10 +196,10 @@ func (t *TwoFactor) EnableTOTP(ctx context.Context, p Principal, code, password 
 		return nil, err
 	}
 	if user.TOTPEnabled {
-		return nil, models.NewError(models.KindConflict, "2fa_already_enabled", "Two-factor authentication is already on.", nil)
+		return nil, models.Err2FAAlreadyEnabled()
 	}
 	if len(user.TOTPPendingSealed) == 0 {
-		return nil, models.NewError(models.KindConflict, "2fa_not_set_up", "Start the set-up first.", nil)
+		return nil, models.Err2FANotSetUp()
 	}
 	ok, err := t.checkTOTP(ctx, user, user.TOTPPendingSealed, strings.TrimSpace(code), true)
 	if err != nil {
@@ -239,7 +239,7 @@ func (t *TwoFactor) Disable(ctx context.Context, p Principal, password, code, re
 		return err
 	}
 	if !user.TwoFactorEnabled() {
-		return models.NewError(models.KindConflict, "2fa_not_enabled", "Two-factor authentication is off.", nil)
+		return models.Err2FANotEnabled()
 	}
 	if _, ok, err := t.checkSecondFactor(ctx, user, code, recovery); err != nil {
 		return err
@@ -270,7 +270,7 @@ func (t *TwoFactor) RegenerateRecoveryCodes(ctx context.Context, p Principal, pa
 		return nil, err
 	}
 	if !user.TwoFactorEnabled() {
-		return nil, models.NewError(models.KindConflict, "2fa_not_enabled", "Turn two-factor authentication on first.", nil)
+		return nil, models.Err2FANotEnabled().WithMessage("Turn two-factor authentication on first.")
 	}
 	codes, hashes, err := t.newRecoveryCodes(user.ID)
 	if err != nil {
@@ -296,7 +296,7 @@ func (t *TwoFactor) EnableEmail(ctx context.Context, p Principal, password strin
 		return nil, err
 	}
 	if user.TwoFactorEnabled() {
-		return nil, models.NewError(models.KindConflict, "2fa_already_enabled", "Two-factor authentication is already on.", nil)
+		return nil, models.Err2FAAlreadyEnabled()
 	}
 	codes, hashes, err := t.newRecoveryCodes(user.ID)
 	if err != nil {

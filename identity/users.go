@@ -123,7 +123,7 @@ func target(ctx context.Context, users UserStore, grants MembershipStore, a Acto
 		return u, nil
 	}
 	if u.IsSystemAdmin {
-		return nil, models.NewError(models.KindForbidden, "forbidden", "Only a system admin can change a system admin.", nil)
+		return nil, models.ErrForbidden("").WithMessage("Only a system admin can change a system admin.")
 	}
 	if u.ID == a.UserID {
 		return u, nil
@@ -139,7 +139,7 @@ func target(ctx context.Context, users UserStore, grants MembershipStore, a Acto
 }
 
 func errSelf(action string) *models.Error {
-	return models.NewError(models.KindConflict, "cannot_target_self", "You cannot "+action+" your own account.", nil)
+	return models.ErrCannotTargetSelf(action)
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -461,8 +461,7 @@ func (s *Users) Update(ctx context.Context, a Actor, id string, in UserPatch) (*
 			return nil
 		}); err != nil {
 			if models.IsKind(err, models.KindConflict) {
-				return &models.Error{Kind: models.KindConflict, Code: "email_taken", Msg: "Another user of this tenant has that e-mail address.",
-					Fields: map[string]string{"email": "Already in use."}}
+				return models.ErrEmailTaken()
 			}
 			return err
 		}

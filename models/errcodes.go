@@ -133,6 +133,13 @@ func (e *Error) WithMessage(msg string) *Error {
 	return e
 }
 
+// WithCause keeps err as the freshly built error's cause: logged, never
+// shown (LogValue hides it from the response).
+func (e *Error) WithCause(err error) *Error {
+	e.Err = err
+	return e
+}
+
 // WithFields sets the per-field problems of a freshly built error and
 // returns it.
 func (e *Error) WithFields(fields map[string]string) *Error {

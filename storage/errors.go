@@ -68,7 +68,7 @@ func repoErr(err error, what string) error {
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return models.ErrNotFound(what)
 	case errors.Is(err, gorm.ErrDuplicatedKey):
-		return models.ErrConflict(what+"_exists", "A "+what+" with these details already exists.")
+		return models.ErrExists(what)
 	case errors.Is(err, gorm.ErrForeignKeyViolated):
 		return models.ErrNotFound(what)
 	}

@@ -129,7 +129,7 @@ func (s *Server) apiCreateClient(c echo.Context) error {
 	if in.ServiceAccountID != "" {
 		// Binding a client to a service account hands out the account's
 		// power: its own danger permission, with its step-up.
-		if err := s.require("identity.oauth_clients.bind")(func(echo.Context) error { return nil })(c); err != nil {
+		if err := s.require(identity.PermOAuthClientsBind)(func(echo.Context) error { return nil })(c); err != nil {
 			return err
 		}
 	}

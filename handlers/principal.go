@@ -62,11 +62,3 @@ func principal(c echo.Context) identity.Principal {
 func meta(c echo.Context) identity.Meta {
 	return identity.Meta{IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
 }
-
-// bind decodes a JSON body into v; a malformed body is a 400 in our shape.
-func bind(c echo.Context, v any) error {
-	if err := (&echo.DefaultBinder{}).BindBody(c, v); err != nil {
-		return models.ErrInvalidBody()
-	}
-	return nil
-}

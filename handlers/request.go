@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/identityd/identityd/models"
+	"github.com/labstack/echo/v4"
 )
 
 // Reading what a request sends beyond its JSON body (bind): the page size
@@ -25,4 +26,12 @@ func decodeMetadata(s string) map[string]any {
 	out := map[string]any{}
 	_ = json.Unmarshal([]byte(s), &out)
 	return out
+}
+
+// bind decodes a JSON body into v; a malformed body is a 400 in our shape.
+func bind(c echo.Context, v any) error {
+	if err := (&echo.DefaultBinder{}).BindBody(c, v); err != nil {
+		return models.ErrInvalidBody()
+	}
+	return nil
 }

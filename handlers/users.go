@@ -174,7 +174,7 @@ func (s *Server) apiCreateUser(c echo.Context) error {
 	}
 	if len(in.Roles) > 0 {
 		// Giving roles is assigning roles: that permission, with its step-up.
-		if err := s.require("identity.membership.assign_role")(func(echo.Context) error { return nil })(c); err != nil {
+		if err := s.require(identity.PermMembershipAssignRole)(func(echo.Context) error { return nil })(c); err != nil {
 			return err
 		}
 	}

@@ -145,7 +145,7 @@ func (s *Authenticator) Resolve(ctx context.Context, bearer string) (Principal, 
 	}
 	switch info.Kind {
 	case TokenOfUser:
-		if info.ClientID != firstPartyPrefix+info.TenantID {
+		if info.ClientID != models.FirstPartyClientPrefix+info.TenantID {
 			return Principal{}, models.ErrFirstPartyTokenRequired()
 		}
 		p := Principal{Kind: models.PrincipalUser, TenantID: info.TenantID, UserID: info.Subject, SessionID: info.SessionID,

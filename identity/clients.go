@@ -79,10 +79,6 @@ func NewClients(d ClientsDeps) (*Clients, error) {
 	return &Clients{store: d.Store, tx: d.Tx, audit: d.Auditor, hasher: d.Hasher, rotation: d.RotationWindow, now: clockOr(d.Now)}, nil
 }
 
-// firstPartyPrefix marks the tenants' first-party clients, which the login
-// API owns: the admin API neither lists nor changes them.
-const firstPartyPrefix = "first-party-"
-
 func errClientNotFound() error { return models.ErrNotFound("client") }
 
 // actOnClient applies actOnServiceAccount to the holder of a client, if it
@@ -111,7 +107,7 @@ func (s *Clients) List(ctx context.Context, p Principal) ([]models.Client, error
 	}
 	out := make([]models.Client, 0, len(all))
 	for _, c := range all {
-		if !strings.HasPrefix(c.ID, firstPartyPrefix) {
+		if !strings.HasPrefix(c.ID, models.FirstPartyClientPrefix) {
 			out = append(out, c)
 		}
 	}
@@ -120,7 +116,7 @@ func (s *Clients) List(ctx context.Context, p Principal) ([]models.Client, error
 
 // Get returns one of the tenant's clients.
 func (s *Clients) Get(ctx context.Context, p Principal, id string) (*models.Client, error) {
-	if strings.HasPrefix(id, firstPartyPrefix) {
+	if strings.HasPrefix(id, models.FirstPartyClientPrefix) {
 		return nil, errClientNotFound()
 	}
 	return s.store.GetTenantClient(ctx, p.TenantID, id)
@@ -209,7 +205,7 @@ type ClientPatch struct {
 // Update applies patch to the tenant's client, validating the result as
 // Create validates a new one.
 func (s *Clients) Update(ctx context.Context, a Actor, id string, patch ClientPatch) (*models.Client, error) {
-	if strings.HasPrefix(id, firstPartyPrefix) {
+	if strings.HasPrefix(id, models.FirstPartyClientPrefix) {
 		return nil, errClientNotFound()
 	}
 	if patch.IntrospectAllTenants != nil && !a.SystemAdmin {
@@ -309,7 +305,7 @@ func applyClientPatch(c *models.Client, p ClientPatch) []string {
 
 // Delete deletes the tenant's client and revokes every token issued to it.
 func (s *Clients) Delete(ctx context.Context, a Actor, id string) error {
-	if strings.HasPrefix(id, firstPartyPrefix) {
+	if strings.HasPrefix(id, models.FirstPartyClientPrefix) {
 		return errClientNotFound()
 	}
 	return s.tx.InTx(ctx, func(ctx context.Context) error {
@@ -328,7 +324,7 @@ func (s *Clients) Delete(ctx context.Context, a Actor, id string) error {
 // (until, nil when there is none). The rotation and its audit row are one
 // transaction.
 func (s *Clients) RotateSecret(ctx context.Context, a Actor, id string) (secret string, until *time.Time, err error) {
-	if strings.HasPrefix(id, firstPartyPrefix) {
+	if strings.HasPrefix(id, models.FirstPartyClientPrefix) {
 		return "", nil, errClientNotFound()
 	}
 	err = s.tx.InTx(ctx, func(ctx context.Context) error {

@@ -436,8 +436,8 @@ func (s *Users) Update(ctx context.Context, a Actor, id string, in UserPatch) (*
 		}
 		deactivate := false
 		if in.IsActive != nil && *in.IsActive != u.IsActive {
-			if !a.SystemAdmin && !a.Perms.Has("identity.users.deactivate") {
-				return errForbidden("Changing whether a user is active needs another permission.", "identity.users.deactivate")
+			if !a.SystemAdmin && !a.Perms.Has(PermUsersDeactivate) {
+				return errForbidden("Changing whether a user is active needs another permission.", PermUsersDeactivate)
 			}
 			if u.ID == a.UserID {
 				return errSelf("deactivate")
@@ -614,7 +614,7 @@ func (s *Users) simpleChange(ctx context.Context, a Actor, id string, action str
 // is audited in the user's tenant; a system admin cannot revoke itself.
 func (s *Users) SetSystemAdmin(ctx context.Context, a Actor, tenantID, userID string, on bool) (*UserDetail, error) {
 	if !a.SystemAdmin {
-		return nil, errForbidden("Only a system admin can do this.", "admin.users.system_admin")
+		return nil, errForbidden("Only a system admin can do this.", PermAdminUsersSystemAdmin)
 	}
 	if tenantID == "" {
 		tenantID = a.TenantID

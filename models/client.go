@@ -70,3 +70,9 @@ type Consent struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// FirstPartyClientPrefix starts the id of every tenant's first-party client
+// (FirstPartyClientPrefix + tenant id): the client the login API issues
+// tokens to. Such clients are neither listed nor changed by the clients
+// API, and the account API takes only their tokens.
+const FirstPartyClientPrefix = "first-party-"

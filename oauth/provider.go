@@ -12,6 +12,7 @@ import (
 	"github.com/ory/fosite/token/hmac"
 
 	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/models"
 )
 
 // Lifespans of what the provider issues.
@@ -154,11 +155,7 @@ func (p *Provider) GrantClientCredentials(ar fosite.AccessRequester) error {
 // FirstPartyClientID is the id of a tenant's own client, under which the
 // login API issues its tokens. It has no secret and no grant types, so no
 // one can authenticate as it at the token endpoint.
-func FirstPartyClientID(tenantID string) string { return FirstPartyClientPrefix + tenantID }
-
-// FirstPartyClientPrefix starts the id of every tenant's first-party
-// client: the admin API neither lists nor changes those clients.
-const FirstPartyClientPrefix = "first-party-"
+func FirstPartyClientID(tenantID string) string { return models.FirstPartyClientPrefix + tenantID }
 
 // FirstPartyToken is an access token minted by the login API.
 type FirstPartyToken struct {

@@ -2,14 +2,21 @@
 // method one use case. It never sees HTTP, GORM or fosite: each service
 // declares the small store interface it needs beside it (with what each
 // method returns on not-found, conflict and race), storage implements them
-// without importing this package, and cmd/identityd/wire.go checks that
+// without importing this package, and internal/app checks that
 // with compile-time assertions.
 //
 // The services, one file each:
 //
-//   - Accounts (accounts.go, login.go, twofactor.go, pinflow.go,
-//     selfservice.go): login, two-factor, PIN, passwords, sessions and the
-//     user's own profile; Authorizer (authz.go): permissions and step-up.
+//   - Login (login.go): password login, the second-factor step, PIN login,
+//     the forced password change and browser sessions; Account
+//     (account.go): the user's own profile; Password (password.go): change,
+//     forgot and reset, and the password rules; TwoFactor (twofactor.go):
+//     TOTP, e-mailed codes and recovery codes; PIN (pin.go); Sessions
+//     (sessions.go): a user's sessions and devices; StepUp (stepup.go);
+//     Authorizer (authz.go): a principal's permissions and the step-up gate;
+//     ClientAuthThrottle (clientauth_throttle.go). The checks of a password,
+//     code or PIN they share are one unexported type (credentials.go,
+//     reauth.go, ratelimit.go), so no service calls another.
 //   - Authenticator (authenticate.go): a bearer credential to a Principal:
 //     API keys, first-party user tokens (impersonation included) and
 //     client-credentials tokens of clients held by a service account. The

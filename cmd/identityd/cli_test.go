@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/app"
 	"github.com/identityd/identityd/storage"
 )
 
@@ -67,13 +68,13 @@ func cliCount(t *testing.T, env map[string]string, table string) int {
 }
 
 // cliApp builds the app over the data dir, to check what the CLI created.
-func cliApp(t *testing.T, env map[string]string) *App {
+func cliApp(t *testing.T, env map[string]string) *app.App {
 	t.Helper()
-	cfg, err := LoadConfig(withDefaults(cfgEnv(env)))
+	cfg, err := app.LoadConfig(app.WithDefaults(cfgEnv(env)))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	app, err := Build(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	app, err := app.Build(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -301,4 +302,9 @@ func TestCLIValidationErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cfgEnv is a getenv over a map.
+func cfgEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
 }

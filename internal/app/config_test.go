@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ func cfgEnv(m map[string]string) func(string) string {
 }
 
 func TestLoadConfigDefaults(t *testing.T) {
-	cfg, err := LoadConfig(withDefaults(cfgEnv(nil)))
+	cfg, err := LoadConfig(WithDefaults(cfgEnv(nil)))
 	if err != nil {
 		t.Fatalf("empty environment: %v", err)
 	}
@@ -57,7 +57,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 func TestLoadConfigValues(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := LoadConfig(withDefaults(cfgEnv(map[string]string{
+	cfg, err := LoadConfig(WithDefaults(cfgEnv(map[string]string{
 		"IDENTITY_ADDR":                 "0.0.0.0:9000",
 		"IDENTITY_ISSUER":               "https://id.example.com/",
 		"IDENTITY_DATA_DIR":             dir,
@@ -133,7 +133,7 @@ func TestLoadConfigRejects(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := LoadConfig(withDefaults(cfgEnv(tc.env)))
+			_, err := LoadConfig(WithDefaults(cfgEnv(tc.env)))
 			if err == nil {
 				t.Fatalf("LoadConfig(%v) accepted it", tc.env)
 			}
@@ -172,7 +172,7 @@ func TestLoadConfigAcceptsEdges(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := LoadConfig(withDefaults(cfgEnv(tc.env))); err != nil {
+			if _, err := LoadConfig(WithDefaults(cfgEnv(tc.env))); err != nil {
 				t.Fatalf("LoadConfig(%v): %v", tc.env, err)
 			}
 		})
@@ -180,7 +180,7 @@ func TestLoadConfigAcceptsEdges(t *testing.T) {
 }
 
 func TestLoadConfigReportsEveryProblem(t *testing.T) {
-	_, err := LoadConfig(withDefaults(cfgEnv(map[string]string{
+	_, err := LoadConfig(WithDefaults(cfgEnv(map[string]string{
 		"DATABASE_URL":                  "postgres://app@db/identity",
 		"REDIS_URL":                     "memcached://x",
 		"IDENTITY_BCRYPT_COST":          "4",
@@ -208,7 +208,7 @@ func TestLoadConfigReportsEveryProblem(t *testing.T) {
 
 func TestSecretNeverPrints(t *testing.T) {
 	const value = "super-secret-value-0123456789abcdef"
-	cfg, err := LoadConfig(withDefaults(cfgEnv(map[string]string{"IDENTITY_SECRET": value, "REDIS_URL": "redis://:pw-" + value + "@h:1"})))
+	cfg, err := LoadConfig(WithDefaults(cfgEnv(map[string]string{"IDENTITY_SECRET": value, "REDIS_URL": "redis://:pw-" + value + "@h:1"})))
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -229,7 +229,7 @@ func TestEnsureDevSecret(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "nested", "data")
 	load := func() *Config {
 		t.Helper()
-		cfg, err := LoadConfig(withDefaults(cfgEnv(map[string]string{"IDENTITY_DATA_DIR": dir})))
+		cfg, err := LoadConfig(WithDefaults(cfgEnv(map[string]string{"IDENTITY_DATA_DIR": dir})))
 		if err != nil {
 			t.Fatalf("load: %v", err)
 		}
@@ -267,7 +267,7 @@ func TestEnsureDevSecret(t *testing.T) {
 	}
 
 	other := filepath.Join(t.TempDir(), "other")
-	third, _ := LoadConfig(withDefaults(cfgEnv(map[string]string{"IDENTITY_DATA_DIR": other})))
+	third, _ := LoadConfig(WithDefaults(cfgEnv(map[string]string{"IDENTITY_DATA_DIR": other})))
 	if err := third.ensureDevSecret(); err != nil {
 		t.Fatalf("generate: %v", err)
 	}
@@ -277,7 +277,7 @@ func TestEnsureDevSecret(t *testing.T) {
 
 	t.Run("set secret writes no file", func(t *testing.T) {
 		d := t.TempDir()
-		cfg, _ := LoadConfig(withDefaults(cfgEnv(map[string]string{"IDENTITY_DATA_DIR": d, "IDENTITY_SECRET": "0123456789abcdef0123456789abcdef"})))
+		cfg, _ := LoadConfig(WithDefaults(cfgEnv(map[string]string{"IDENTITY_DATA_DIR": d, "IDENTITY_SECRET": "0123456789abcdef0123456789abcdef"})))
 		if err := cfg.ensureDevSecret(); err != nil {
 			t.Fatalf("ensure: %v", err)
 		}
@@ -293,7 +293,7 @@ func TestEnsureDevSecret(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(d, "identity.secret"), []byte("too-short\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg, _ := LoadConfig(withDefaults(cfgEnv(map[string]string{"IDENTITY_DATA_DIR": d})))
+		cfg, _ := LoadConfig(WithDefaults(cfgEnv(map[string]string{"IDENTITY_DATA_DIR": d})))
 		err := cfg.ensureDevSecret()
 		if err == nil || !strings.HasPrefix(err.Error(), "IDENTITY_SECRET: ") {
 			t.Fatalf("short secret file: %v, want an IDENTITY_SECRET error", err)
@@ -323,12 +323,12 @@ func TestLogMailerNeverLogsCodesAtInfo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			cfg, err := LoadConfig(withDefaults(cfgEnv(map[string]string{"IDENTITY_DATA_DIR": dir, "IDENTITY_DEV_LOG_MAIL": tt.dev, "IDENTITY_LOG_LEVEL": tt.level})))
+			cfg, err := LoadConfig(WithDefaults(cfgEnv(map[string]string{"IDENTITY_DATA_DIR": dir, "IDENTITY_DEV_LOG_MAIL": tt.dev, "IDENTITY_LOG_LEVEL": tt.level})))
 			if err != nil {
 				t.Fatal(err)
 			}
 			var logs bytes.Buffer
-			app, err := Build(t.Context(), cfg, newLogger(cfg, &logs))
+			app, err := Build(t.Context(), cfg, NewLogger(cfg, &logs))
 			if err != nil {
 				t.Fatal(err)
 			}

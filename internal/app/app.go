@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -256,8 +256,8 @@ func (a *App) Close() {
 	a.closers = nil
 }
 
-// newLogger builds the process logger.
-func newLogger(cfg *Config, w interface{ Write([]byte) (int, error) }) *slog.Logger {
+// NewLogger builds the process logger: JSON (or text) at the configured level.
+func NewLogger(cfg *Config, w interface{ Write([]byte) (int, error) }) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if strings.EqualFold(cfg.LogFormat, "text") {
 		return slog.New(slog.NewTextHandler(w, opts))

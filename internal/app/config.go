@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"crypto/rand"
@@ -18,7 +18,9 @@ import (
 	"github.com/identityd/identityd/keyring"
 )
 
-func splitComma(s string) []string {
+// SplitComma splits a comma-separated list, trimming each item and
+// dropping empty ones: the shape of every list variable and CLI flag.
+func SplitComma(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -179,6 +181,23 @@ var envVars = []envVar{
 	{"IDENTITY_LOG_FORMAT", "json", "json or text"},
 }
 
+// WithDefaults wraps getenv so that DATABASE_URL, when unset, is the SQLite
+// database under IDENTITY_DATA_DIR (./data by default): what LoadConfig is
+// given at start-up.
+func WithDefaults(getenv func(string) string) func(string) string {
+	return func(name string) string {
+		v := getenv(name)
+		if name == "DATABASE_URL" && strings.TrimSpace(v) == "" {
+			dir := strings.TrimSpace(getenv("IDENTITY_DATA_DIR"))
+			if dir == "" {
+				dir = "./data"
+			}
+			return "sqlite:" + filepath.Join(dir, "identity.db")
+		}
+		return v
+	}
+}
+
 // LoadConfig reads and validates the environment, reporting every problem at
 // once, each naming its variable.
 func LoadConfig(getenv func(string) string) (*Config, error) {
@@ -266,13 +285,13 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.ImpersonationTTL = time.Duration(integer("IMPERSONATION_TTL_MINUTES", 1, 24*60)) * time.Minute
 	c.AuditRetention = integer("AUDIT_RETENTION_DAYS", 1, 100*365)
 	c.PruneInterval = dur("IDENTITY_PRUNE_INTERVAL", 0, 7*24*time.Hour)
-	for _, o := range splitComma(get("IDENTITY_CORS_ORIGINS")) {
+	for _, o := range SplitComma(get("IDENTITY_CORS_ORIGINS")) {
 		if !validOrigin(o) {
 			bad("IDENTITY_CORS_ORIGINS", "%q is not an origin (scheme://host[:port], * allowed as the first label)", o)
 		}
 		c.CORSOrigins = append(c.CORSOrigins, o)
 	}
-	for _, o := range splitComma(get("IDENTITY_REDIRECT_ALLOWED_ORIGINS")) {
+	for _, o := range SplitComma(get("IDENTITY_REDIRECT_ALLOWED_ORIGINS")) {
 		if !validOrigin(o) {
 			bad("IDENTITY_REDIRECT_ALLOWED_ORIGINS", "%q is not an origin (scheme://host[:port], * allowed as the first label)", o)
 		}
@@ -280,7 +299,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 	cidrs := func(name string) []*net.IPNet {
 		var out []*net.IPNet
-		for _, cidr := range splitComma(get(name)) {
+		for _, cidr := range SplitComma(get(name)) {
 			if !strings.Contains(cidr, "/") {
 				if ip := net.ParseIP(cidr); ip != nil {
 					if ip.To4() != nil {

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,218 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
-
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage"
-	"github.com/identityd/identityd/storage/storagetest"
 )
-
-// cxPassword is the password of the account tests' users.
-const cxPassword = "Concurrency-Test-Pw-2024!"
-
-// cxMailer is an identity.Mailer that keeps every message, for tests that
-// count or read the e-mails a server sends.
-type cxMailer struct {
-	mu   sync.Mutex
-	msgs []identity.Message
-}
-
-func (m *cxMailer) Send(_ context.Context, msg identity.Message) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.msgs = append(m.msgs, msg)
-	return nil
-}
-
-// to returns the messages sent to addr whose subject contains subject.
-func (m *cxMailer) to(addr, subject string) []identity.Message {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []identity.Message
-	for _, msg := range m.msgs {
-		if msg.To == addr && strings.Contains(msg.Subject, subject) {
-			out = append(out, msg)
-		}
-	}
-	return out
-}
-
-// cxEnv is a running server with one tenant and a capturing mailer.
-type cxEnv struct {
-	srv    *testServer
-	mail   *cxMailer
-	tenant *models.Tenant
-}
-
-// cxStart starts a server on b with a capturing mailer and a fresh tenant.
-func cxStart(t *testing.T, b storagetest.Backend, redisURL string, mutate func(*Config)) *cxEnv {
-	t.Helper()
-	srv := newTestServer(t, b, redisURL, mutate)
-	return cxOn(t, srv)
-}
-
-// cxOn creates a tenant on a running server and swaps its mailer for a
-// capturing one (before any request, so no handler sees the old one).
-func cxOn(t *testing.T, srv *testServer) *cxEnv {
-	t.Helper()
-	m := &cxMailer{}
-	srv.Accounts.Mailer = m
-	slug := "cx-" + randomID(t, 8)
-	tenant, err := srv.Admin.CreateTenant(context.Background(), slug, "Tenant "+slug)
-	if err != nil {
-		t.Fatalf("create tenant: %v", err)
-	}
-	return &cxEnv{srv: srv, mail: m, tenant: tenant}
-}
-
-// user creates a user with cxPassword in the env's tenant.
-func (e *cxEnv) user(t *testing.T, name string) *models.User {
-	t.Helper()
-	u, err := e.srv.Admin.CreateUser(context.Background(), identity.NewUser{
-		TenantSlug: e.tenant.Slug, Email: name + "-" + randomID(t, 5) + "@example.com", Password: cxPassword, Name: name,
-	})
-	if err != nil {
-		t.Fatalf("create user: %v", err)
-	}
-	return u
-}
-
-// cxResp is an API answer.
-type cxResp struct {
-	Status int
-	Header http.Header
-	Raw    []byte
-	Body   map[string]any
-}
-
-func (r *cxResp) str(key string) string {
-	s, _ := r.Body[key].(string)
-	return s
-}
-
-func (r *cxResp) String() string { return fmt.Sprintf("%d %s", r.Status, r.Raw) }
-
-// cxCall sends a JSON request. It does not touch t, so goroutines may call
-// it; headers come in pairs (name, value).
-func cxCall(method, url, bearer string, body any, headers ...string) (*cxResp, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	out := &cxResp{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
-	if len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		if err := json.Unmarshal(raw, &out.Body); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", raw, err)
-		}
-	}
-	return out, nil
-}
-
-// call is cxCall on the env's server, failing the test on a transport error.
-func (e *cxEnv) call(t *testing.T, method, path, bearer string, body any, headers ...string) *cxResp {
-	t.Helper()
-	r, err := cxCall(method, e.srv.URL+path, bearer, body, headers...)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return r
-}
-
-// login posts a password login.
-func (e *cxEnv) login(t *testing.T, u *models.User, password string) *cxResp {
-	t.Helper()
-	return e.call(t, http.MethodPost, "/api/auth/login", "", map[string]any{"tenant": e.tenant.Slug, "email": u.Email, "password": password})
-}
-
-// token signs u in (no second factor) and returns the bearer token.
-func (e *cxEnv) token(t *testing.T, u *models.User) string {
-	t.Helper()
-	r := e.login(t, u, cxPassword)
-	if r.Status != http.StatusOK || r.str("access_token") == "" {
-		t.Fatalf("login: %s", r)
-	}
-	return r.str("access_token")
-}
-
-// challenge signs u in with the password and returns the 2FA challenge.
-func (e *cxEnv) challenge(t *testing.T, u *models.User) string {
-	t.Helper()
-	r := e.login(t, u, cxPassword)
-	if r.Status != http.StatusOK || r.Body["two_factor_required"] != true || r.str("challenge") == "" {
-		t.Fatalf("login of a 2FA user: %s", r)
-	}
-	return r.str("challenge")
-}
-
-// enableTOTP turns TOTP on for u through the API and returns the secret and
-// the recovery codes.
-func (e *cxEnv) enableTOTP(t *testing.T, u *models.User) (string, []string) {
-	t.Helper()
-	tok := e.token(t, u)
-	setup := e.call(t, http.MethodPost, "/api/auth/2fa/setup", tok, map[string]any{"password": cxPassword})
-	secret := setup.str("secret")
-	if setup.Status != http.StatusOK || secret == "" {
-		t.Fatalf("2fa setup: %s", setup)
-	}
-	code := cxTOTP(t, secret, time.Now())
-	en := e.call(t, http.MethodPost, "/api/auth/2fa/enable", tok, map[string]any{"code": code, "password": cxPassword})
-	if en.Status != http.StatusOK {
-		t.Fatalf("2fa enable: %s", en)
-	}
-	raw, _ := en.Body["recovery_codes"].([]any)
-	var codes []string
-	for _, c := range raw {
-		codes = append(codes, c.(string))
-	}
-	if len(codes) != 8 {
-		t.Fatalf("2fa enable returned %d recovery codes: %s", len(codes), en)
-	}
-	return secret, codes
-}
-
-// cxTOTP is the RFC 6238 code of secret at when.
-func cxTOTP(t testing.TB, secret string, when time.Time) string {
-	t.Helper()
-	code, err := totp.GenerateCodeCustom(secret, when, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		t.Fatalf("totp: %v", err)
-	}
-	return code
-}
-
-// cxFastBcrypt lowers the bcrypt cost below what the configuration accepts
-// (10): under -race one cost-10 comparison takes most of a second, and these
-// tests are about counters, not hashing cost.
-func cxFastBcrypt(cfg *Config) { cfg.BcryptCost = 4 }
 
 // rebind turns ? placeholders into $n for PostgreSQL.
 func rebind(d storage.Dialect, q string) string {
@@ -245,33 +35,33 @@ func rebind(d storage.Dialect, q string) string {
 }
 
 // queryInt runs a query returning one integer, straight on the database.
-func (e *cxEnv) queryInt(t *testing.T, q string, args ...any) int {
+func (e *accountEnv) queryInt(t *testing.T, q string, args ...any) int {
 	t.Helper()
-	db, err := e.srv.Store.SQLDB()
+	db, err := e.Server.Store.SQLDB()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n int
-	if err := db.QueryRow(rebind(e.srv.Store.Dialect(), q), args...).Scan(&n); err != nil {
+	if err := db.QueryRow(rebind(e.Server.Store.Dialect(), q), args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return n
 }
 
 // auditCount counts u's audit rows of action.
-func (e *cxEnv) auditCount(t *testing.T, u *models.User, action string) int {
+func (e *accountEnv) auditCount(t *testing.T, u *models.User, action string) int {
 	t.Helper()
 	return e.queryInt(t, "SELECT COUNT(*) FROM audit_logs WHERE user_id = ? AND action = ?", u.ID, action)
 }
 
 // auditMetadata returns the decoded metadata of u's audit rows of action.
-func (e *cxEnv) auditMetadata(t *testing.T, u *models.User, action string) []map[string]any {
+func (e *accountEnv) auditMetadata(t *testing.T, u *models.User, action string) []map[string]any {
 	t.Helper()
-	db, err := e.srv.Store.SQLDB()
+	db, err := e.Server.Store.SQLDB()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.Query(rebind(e.srv.Store.Dialect(), "SELECT metadata FROM audit_logs WHERE user_id = ? AND action = ?"), u.ID, action)
+	rows, err := db.Query(rebind(e.Server.Store.Dialect(), "SELECT metadata FROM audit_logs WHERE user_id = ? AND action = ?"), u.ID, action)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,9 +86,9 @@ func (e *cxEnv) auditMetadata(t *testing.T, u *models.User, action string) []map
 
 // parallel runs fn(i) for i in [0, n) at once (released together) and
 // returns the answers; a transport error fails the test.
-func parallel(t *testing.T, n int, fn func(i int) (*cxResp, error)) []*cxResp {
+func parallel(t *testing.T, n int, fn func(i int) (*apptest.Result, error)) []*apptest.Result {
 	t.Helper()
-	out := make([]*cxResp, n)
+	out := make([]*apptest.Result, n)
 	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -321,11 +111,11 @@ func parallel(t *testing.T, n int, fn func(i int) (*cxResp, error)) []*cxResp {
 }
 
 // statuses counts answers by status and error code ("401 invalid_code").
-func statuses(rs []*cxResp) map[string]int {
+func statuses(rs []*apptest.Result) map[string]int {
 	m := map[string]int{}
 	for _, r := range rs {
 		k := fmt.Sprint(r.Status)
-		if e := r.str("error"); e != "" {
+		if e := r.Str("error"); e != "" {
 			k += " " + e
 		}
 		m[k]++
@@ -336,17 +126,16 @@ func statuses(rs []*cxResp) map[string]int {
 // TestAccountConcurrency: the counters that guard brute force hold under
 // concurrent requests, on every database.
 func TestAccountConcurrency(t *testing.T) {
-	for _, b := range storagetest.Backends(t) {
-		redisURL := storagetest.RedisURL(t)
+	for _, b := range apptest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			srv := newTestServer(t, b, redisURL, cxFastBcrypt)
-			e := cxOn(t, srv)
+			srv := apptest.New(t, b, nil)
+			e := accountOn(t, srv)
 
 			t.Run("50 wrong passwords lock once", func(t *testing.T) {
-				u := e.user(t, "lock")
-				rs := parallel(t, 50, func(int) (*cxResp, error) {
-					return cxCall(http.MethodPost, e.srv.URL+"/api/auth/login", "",
-						map[string]any{"tenant": e.tenant.Slug, "email": u.Email, "password": "Wrong-Password-123!"})
+				u := e.newUser(t)
+				rs := parallel(t, 50, func(int) (*apptest.Result, error) {
+					return apptest.Send(e.Server.URL, apptest.Request{Method: http.MethodPost, Path: "/api/auth/login", Token: "", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": "Wrong-Password-123!"}})
+
 				})
 				got := statuses(rs)
 				bad, locked := got["401 invalid_credentials"], got["429 account_locked"]
@@ -365,7 +154,7 @@ func TestAccountConcurrency(t *testing.T) {
 				if n := e.auditCount(t, u, identity.AuditLocked); n != 1 {
 					t.Errorf("%d user.locked audit rows, want exactly 1", n)
 				}
-				if n := len(e.mail.to(u.Email, "locked")); n != 1 {
+				if n := len(e.mail.To(u.Email, "locked")); n != 1 {
 					t.Errorf("%d lockout e-mails, want exactly 1", n)
 				}
 				// Every counted failure has its audit row, and the counts
@@ -401,9 +190,9 @@ func TestAccountConcurrency(t *testing.T) {
 				}
 				// The right password is refused during the lock, also
 				// concurrently, and nothing signed in.
-				rs = parallel(t, 5, func(int) (*cxResp, error) {
-					return cxCall(http.MethodPost, e.srv.URL+"/api/auth/login", "",
-						map[string]any{"tenant": e.tenant.Slug, "email": u.Email, "password": cxPassword})
+				rs = parallel(t, 5, func(int) (*apptest.Result, error) {
+					return apptest.Send(e.Server.URL, apptest.Request{Method: http.MethodPost, Path: "/api/auth/login", Token: "", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": apptest.Password}})
+
 				})
 				if got := statuses(rs); got["429 account_locked"] != 5 {
 					t.Errorf("the correct password during the lock: %v, want 429 account_locked", got)
@@ -417,15 +206,15 @@ func TestAccountConcurrency(t *testing.T) {
 			})
 
 			t.Run("20 uses of one recovery code", func(t *testing.T) {
-				u := e.user(t, "recovery")
-				_, codes := e.enableTOTP(t, u)
+				u := e.newUser(t)
+				_, codes := e.enableTOTP(t, e.token(t, u).Token)
 				challenges := make([]string, 20)
 				for i := range challenges {
-					challenges[i] = e.challenge(t, u)
+					challenges[i] = e.challenge(t, u, "").Challenge
 				}
-				rs := parallel(t, 20, func(i int) (*cxResp, error) {
-					return cxCall(http.MethodPost, e.srv.URL+"/api/auth/2fa/verify", "",
-						map[string]any{"challenge": challenges[i], "recovery_code": codes[0]})
+				rs := parallel(t, 20, func(i int) (*apptest.Result, error) {
+					return apptest.Send(e.Server.URL, apptest.Request{Method: http.MethodPost, Path: "/api/auth/2fa/verify", Token: "", Body: map[string]any{"challenge": challenges[i], "recovery_code": codes[0]}})
+
 				})
 				got := statuses(rs)
 				if got["200"] != 1 || got["401 invalid_code"] != 19 {
@@ -438,37 +227,37 @@ func TestAccountConcurrency(t *testing.T) {
 					t.Errorf("%d unused recovery codes left, want 7", n)
 				}
 				// The code stays spent; another one still works.
-				r := e.call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": e.challenge(t, u), "recovery_code": codes[0]})
+				r := e.Call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": e.challenge(t, u, "").Challenge, "recovery_code": codes[0]})
 				if r.Status != http.StatusUnauthorized {
 					t.Errorf("the spent recovery code again: %s", r)
 				}
-				r = e.call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": e.challenge(t, u), "recovery_code": codes[1]})
-				if r.Status != http.StatusOK || r.str("access_token") == "" {
+				r = e.Call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": e.challenge(t, u, "").Challenge, "recovery_code": codes[1]})
+				if r.Status != http.StatusOK || r.Str("access_token") == "" {
 					t.Errorf("an unused recovery code: %s", r)
 				}
 			})
 
 			t.Run("e-mail code attempts never exceed 5", func(t *testing.T) {
-				u := e.user(t, "emailcode")
-				tok := e.token(t, u)
-				if r := e.call(t, http.MethodPost, "/api/auth/2fa/email/enable", tok, map[string]any{"password": cxPassword}); r.Status != http.StatusOK {
+				u := e.newUser(t)
+				tok := e.token(t, u).Token
+				if r := e.Call(t, http.MethodPost, "/api/auth/2fa/email/enable", tok, map[string]any{"password": apptest.Password}); r.Status != http.StatusOK {
 					t.Fatalf("enable e-mail codes: %s", r)
 				}
 				// Five logins: five challenges (5 attempts each); each sent a
 				// code and retired the one before, so the last one is live.
 				challenges := make([]string, 5)
 				for i := range challenges {
-					challenges[i] = e.challenge(t, u)
+					challenges[i] = e.challenge(t, u, "").Challenge
 				}
-				mails := e.mail.to(u.Email, "sign-in code")
+				mails := e.mail.To(u.Email, "sign-in code")
 				if len(mails) != 5 {
 					t.Fatalf("%d sign-in code e-mails, want 5", len(mails))
 				}
-				code := cxCodeIn(t, mails[len(mails)-1].Text)
+				code := apptest.CodeIn(t, mails[len(mails)-1].Text)
 				wrong := fmt.Sprintf("%06d", (mustAtoi(t, code)+1)%1000000)
-				rs := parallel(t, 20, func(i int) (*cxResp, error) {
-					return cxCall(http.MethodPost, e.srv.URL+"/api/auth/2fa/verify", "",
-						map[string]any{"challenge": challenges[i%5], "code": wrong})
+				rs := parallel(t, 20, func(i int) (*apptest.Result, error) {
+					return apptest.Send(e.Server.URL, apptest.Request{Method: http.MethodPost, Path: "/api/auth/2fa/verify", Token: "", Body: map[string]any{"challenge": challenges[i%5], "code": wrong}})
+
 				})
 				if got := statuses(rs); got["401 invalid_code"] != 20 {
 					t.Errorf("20 wrong codes: %v, want 401 invalid_code each", got)
@@ -481,8 +270,8 @@ func TestAccountConcurrency(t *testing.T) {
 				}
 				// Each challenge has one attempt left, but the code has none:
 				// the right code now fails.
-				r := e.call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": challenges[0], "code": code})
-				if r.Status != http.StatusUnauthorized || r.str("access_token") != "" {
+				r := e.Call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": challenges[0], "code": code})
+				if r.Status != http.StatusUnauthorized || r.Str("access_token") != "" {
 					t.Errorf("the right code after 5 wrong attempts on it: %s, want 401", r)
 				}
 				if n := e.auditCount(t, u, identity.AuditLogin); n != 1 {
@@ -491,23 +280,23 @@ func TestAccountConcurrency(t *testing.T) {
 			})
 
 			t.Run("TOTP code replayed on 10 challenges", func(t *testing.T) {
-				u := e.user(t, "totp")
-				secret, _ := e.enableTOTP(t, u)
+				u := e.newUser(t)
+				secret, _ := e.enableTOTP(t, e.token(t, u).Token)
 				challenges := make([]string, 10)
 				for i := range challenges {
-					challenges[i] = e.challenge(t, u)
+					challenges[i] = e.challenge(t, u, "").Challenge
 				}
 				// The next step's code: enable used the current one, and the
 				// server accepts one step either side.
-				code := cxTOTP(t, secret, time.Now().Add(30*time.Second))
-				rs := parallel(t, 10, func(i int) (*cxResp, error) {
-					return cxCall(http.MethodPost, e.srv.URL+"/api/auth/2fa/verify", "",
-						map[string]any{"challenge": challenges[i], "code": code})
+				code := apptest.TOTPAt(t, secret, time.Now().Add(30*time.Second))
+				rs := parallel(t, 10, func(i int) (*apptest.Result, error) {
+					return apptest.Send(e.Server.URL, apptest.Request{Method: http.MethodPost, Path: "/api/auth/2fa/verify", Token: "", Body: map[string]any{"challenge": challenges[i], "code": code}})
+
 				})
 				if got := statuses(rs); got["200"] != 1 || got["401 invalid_code"] != 9 {
 					t.Errorf("one TOTP code on 10 challenges: %v, want exactly one 200", got)
 				}
-				r := e.call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": e.challenge(t, u), "code": code})
+				r := e.Call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": e.challenge(t, u, "").Challenge, "code": code})
 				if r.Status != http.StatusUnauthorized {
 					t.Errorf("the used code once more: %s", r)
 				}
@@ -517,13 +306,13 @@ func TestAccountConcurrency(t *testing.T) {
 			})
 
 			t.Run("20 wrong PINs lock once", func(t *testing.T) {
-				u := e.user(t, "pin")
-				tok := e.token(t, u)
-				if r := e.call(t, http.MethodPut, "/api/auth/pin", tok, map[string]any{"pin": "246810", "password": cxPassword}); r.Status != http.StatusNoContent {
+				u := e.newUser(t)
+				tok := e.token(t, u).Token
+				if r := e.Call(t, http.MethodPut, "/api/auth/pin", tok, map[string]any{"pin": "246810", "password": apptest.Password}); r.Status != http.StatusNoContent {
 					t.Fatalf("set PIN: %s", r)
 				}
-				rs := parallel(t, 20, func(int) (*cxResp, error) {
-					return cxCall(http.MethodPost, e.srv.URL+"/api/auth/pin/verify", tok, map[string]any{"pin": "135792"})
+				rs := parallel(t, 20, func(int) (*apptest.Result, error) {
+					return apptest.Send(e.Server.URL, apptest.Request{Method: http.MethodPost, Path: "/api/auth/pin/verify", Token: tok, Body: map[string]any{"pin": "135792"}})
 				})
 				got := statuses(rs)
 				if got["401 invalid_pin"]+got["429 pin_locked"] != 20 || got["401 invalid_pin"] < 5 {
@@ -532,32 +321,19 @@ func TestAccountConcurrency(t *testing.T) {
 				if n := e.auditCount(t, u, identity.AuditPINLocked); n != 1 {
 					t.Errorf("%d pin.locked audit rows, want exactly 1", n)
 				}
-				if n := len(e.mail.to(u.Email, "PIN was locked")); n != 1 {
+				if n := len(e.mail.To(u.Email, "PIN was locked")); n != 1 {
 					t.Errorf("%d PIN lock e-mails, want 1", n)
 				}
 				if failed := e.queryInt(t, "SELECT pin_failed FROM users WHERE id = ?", u.ID); failed != got["401 invalid_pin"] {
 					t.Errorf("pin_failed=%d, but %d wrong PINs were counted", failed, got["401 invalid_pin"])
 				}
-				r := e.call(t, http.MethodPost, "/api/auth/pin/verify", tok, map[string]any{"pin": "246810"})
-				if r.Status != http.StatusTooManyRequests || r.str("error") != "pin_locked" {
+				r := e.Call(t, http.MethodPost, "/api/auth/pin/verify", tok, map[string]any{"pin": "246810"})
+				if r.Status != http.StatusTooManyRequests || r.Str("error") != "pin_locked" {
 					t.Errorf("the right PIN while locked: %s", r)
 				}
 			})
 		})
 	}
-}
-
-// cxCodeIn finds the 6-digit code in an e-mail.
-func cxCodeIn(t *testing.T, text string) string {
-	t.Helper()
-	for f := range strings.FieldsSeq(text) {
-		f = strings.Trim(f, ".,")
-		if len(f) == 6 && strings.Trim(f, "0123456789") == "" {
-			return f
-		}
-	}
-	t.Fatalf("no 6-digit code in %q", text)
-	return ""
 }
 
 func mustAtoi(t *testing.T, s string) int {

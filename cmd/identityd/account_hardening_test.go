@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/oauth"
 	"github.com/identityd/identityd/storage"
@@ -25,7 +26,7 @@ import (
 
 // hdBearer sends method path with the bearer token placed as where says:
 // "header", "query" (?access_token=) or "form" (access_token field).
-func hdBearer(t *testing.T, srv *testServer, method, path, token, where string) *httpResult {
+func hdBearer(t *testing.T, srv *apptest.Server, method, path, token, where string) *apptest.Result {
 	t.Helper()
 	target := srv.URL + path
 	var body *strings.Reader
@@ -50,52 +51,52 @@ func hdBearer(t *testing.T, srv *testServer, method, path, token, where string) 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	return readResult(t, resp)
+	return apptest.ReadResult(t, resp)
 }
 
 // TestBearerAccessTokensOnly: a refresh token or an authorization code is
 // never a bearer credential, at userinfo or on the API (401 invalid_token).
 func TestBearerAccessTokensOnly(t *testing.T) {
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
-		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, "email", oidc.ScopeOfflineAccess)
-		br := newBrowser(t, e.srv)
-		tok, _ := loggedInGrant(t, e.e2eEnv, br, cfg)
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID, "email", oidc.ScopeOfflineAccess)
+		br := e.Server.NewBrowser(t)
+		tok, _ := loggedInGrant(t, e.Env, br, cfg)
 		ar := newAuthRequest(cfg)
-		code := br.authorize(e.e2eEnv, ar.URL, false, "").Code(t, ar.State)
+		code := br.Authorize(e.Env, ar.URL, false, "").Code(t, ar.State)
 
-		res := hdBearer(t, e.srv, http.MethodGet, "/api/oauth/userinfo", tok.AccessToken, "header")
+		res := hdBearer(t, e.Server, http.MethodGet, "/api/oauth/userinfo", tok.AccessToken, "header")
 		require.Equal(t, http.StatusOK, res.Status, "the access token works: %s", res.Body)
 		for name, cred := range map[string]string{"refresh token": tok.RefreshToken, "authorization code": code} {
 			t.Run(name, func(t *testing.T) {
 				for _, path := range []string{"/api/oauth/userinfo", "/api/auth/me", "/api/users"} {
-					res := hdBearer(t, e.srv, http.MethodGet, path, cred, "header")
+					res := hdBearer(t, e.Server, http.MethodGet, path, cred, "header")
 					require.Equal(t, http.StatusUnauthorized, res.Status, "%s at %s: %s", name, path, res.Body)
 					require.Equal(t, "invalid_token", res.JSON(t)["error"], "%s at %s: %s", name, path, res.Body)
 				}
 			})
 		}
 		// The refresh token itself still refreshes: only its bearer use is refused.
-		requireTokens(t, refreshRequest(t, e.srv, web, tok.RefreshToken))
+		requireTokens(t, refreshRequest(t, e.Server, web, tok.RefreshToken))
 	})
 }
 
 // TestBearerHeaderOnly: access tokens and API keys are read from the
 // Authorization header only, never from ?access_token= or a form field.
 func TestBearerHeaderOnly(t *testing.T) {
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
-		m := machTenant(t, e.e2eEnv)
-		sa := machWant(t, machDo(t, e.srv, http.MethodPost, "/api/service-accounts", m.token, map[string]any{"name": "hd-bot"}), http.StatusCreated, "")
-		machStepUp(t, e.srv, m.token)
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
+		m := machTenant(t, e.Env)
+		sa := machWant(t, e.Server.Call(t, http.MethodPost, "/api/service-accounts", m.token, map[string]any{"name": "hd-bot"}).NotServerError(t), http.StatusCreated, "")
+		e.Server.StepUp(t, m.token, apptest.Password)
 		_, key := machNewKey(t, m, sa["id"].(string), map[string]any{"name": "hd"})
-		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
-		oidcTok, _ := loggedInGrant(t, e.e2eEnv, newBrowser(t, e.srv), cfg)
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		oidcTok, _ := loggedInGrant(t, e.Env, e.Server.NewBrowser(t), cfg)
 
 		cases := []struct {
 			name, method, path, token string
 		}{
-			{"first-party token", http.MethodGet, "/api/auth/me", e.token(t, e.user).Token},
+			{"first-party token", http.MethodGet, "/api/auth/me", e.token(t, e.User).Token},
 			{"API key", http.MethodPost, "/api/authorizations/check", key},
 			{"userinfo access token", http.MethodGet, "/api/oauth/userinfo", oidcTok.AccessToken},
 			{"userinfo access token (POST)", http.MethodPost, "/api/oauth/userinfo", oidcTok.AccessToken},
@@ -106,10 +107,10 @@ func TestBearerHeaderOnly(t *testing.T) {
 					if where == "form" && tc.method == http.MethodGet {
 						continue
 					}
-					res := hdBearer(t, e.srv, tc.method, tc.path, tc.token, where)
+					res := hdBearer(t, e.Server, tc.method, tc.path, tc.token, where)
 					require.Equal(t, http.StatusUnauthorized, res.Status, "%s in the %s: %s", tc.name, where, res.Body)
 				}
-				res := hdBearer(t, e.srv, tc.method, tc.path, tc.token, "header")
+				res := hdBearer(t, e.Server, tc.method, tc.path, tc.token, "header")
 				require.NotEqual(t, http.StatusUnauthorized, res.Status, "%s in the header: %s", tc.name, res.Body)
 				require.Less(t, res.Status, 500, "%s in the header: %s", tc.name, res.Body)
 			})
@@ -118,11 +119,11 @@ func TestBearerHeaderOnly(t *testing.T) {
 }
 
 // hdExec runs SQL on the env's database.
-func hdExec(t *testing.T, e *accEnv, q string, args ...any) {
+func hdExec(t *testing.T, e *accountEnv, q string, args ...any) {
 	t.Helper()
-	db, err := e.srv.Store.SQLDB()
+	db, err := e.Server.Store.SQLDB()
 	require.NoError(t, err)
-	if e.srv.Store.Dialect() == storage.Postgres {
+	if e.Server.Store.Dialect() == storage.Postgres {
 		for i := range args {
 			q = strings.Replace(q, "?", fmt.Sprintf("$%d", i+1), 1)
 		}
@@ -136,7 +137,7 @@ func hdExec(t *testing.T, e *accEnv, q string, args ...any) {
 // cannot finish it, on the API and the HTML pages; and a bearer token of an
 // inactive user (or a suspended tenant) is refused.
 func TestLoginStepsRefuseInactive(t *testing.T) {
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		deactivate := func(t *testing.T, u *models.User) {
 			hdExec(t, e, "UPDATE users SET is_active = ? WHERE id = ?", false, u.ID)
 		}
@@ -144,33 +145,33 @@ func TestLoginStepsRefuseInactive(t *testing.T) {
 			// A tenant of its own, so other subtests keep theirs.
 			hdExec(t, e, "UPDATE tenants SET suspended_at = ? WHERE id = ?", time.Now().UTC(), u.TenantID)
 		}
-		newUser := func(t *testing.T, own bool) (*accEnv, *models.User) {
+		newUser := func(t *testing.T, own bool) (*accountEnv, *models.User) {
 			if !own {
 				return e, e.newUser(t)
 			}
-			o := &accEnv{e2eEnv: seedE2E(t, e.srv), rs: e.rs, mail: e.mail}
-			return o, o.user
+			o := &accountEnv{Env: apptest.Seed(t, e.Server), rs: e.rs, mail: e.mail}
+			return o, o.User
 		}
 		type step struct {
 			name string
 			// start readies a pending step and returns a func that tries
 			// to finish it.
-			start func(t *testing.T, env *accEnv, u *models.User) func() *httpResult
+			start func(t *testing.T, env *accountEnv, u *models.User) func() *apptest.Result
 		}
 		steps := []step{
-			{"2fa api", func(t *testing.T, env *accEnv, u *models.User) func() *httpResult {
+			{"2fa api", func(t *testing.T, env *accountEnv, u *models.User) func() *apptest.Result {
 				secret, _ := env.enableTOTP(t, env.token(t, u).Token)
 				ch := env.challenge(t, u, "")
-				return func() *httpResult {
-					return env.verify(t, map[string]any{"challenge": ch.Challenge, "code": accTOTP(t, secret, 0)})
+				return func() *apptest.Result {
+					return env.verify(t, map[string]any{"challenge": ch.Challenge, "code": apptest.TOTP(t, secret, 0)})
 				}
 			}},
-			{"forced change api", func(t *testing.T, env *accEnv, u *models.User) func() *httpResult {
+			{"forced change api", func(t *testing.T, env *accountEnv, u *models.User) func() *apptest.Result {
 				hdExec(t, env, "UPDATE users SET force_password_change = ? WHERE id = ?", true, u.ID)
-				l := env.login(t, u, e2ePassword, nil)
+				l := env.login(t, u, apptest.Password, nil)
 				require.Equal(t, true, l.Body["password_change_required"], "%v", l.Body)
-				return func() *httpResult {
-					return env.do(t, accReq{Path: "/api/auth/password/change-required", Body: map[string]any{"challenge": l.Challenge, "new_password": "Another#Password42"}})
+				return func() *apptest.Result {
+					return env.Do(t, apptest.Request{Path: "/api/auth/password/change-required", Body: map[string]any{"challenge": l.Challenge, "new_password": "Another#Password42"}})
 				}
 			}},
 		}
@@ -193,18 +194,18 @@ func TestLoginStepsRefuseInactive(t *testing.T) {
 		t.Run("2fa page", func(t *testing.T) {
 			u := e.newUser(t)
 			secret, _ := e.enableTOTP(t, e.token(t, u).Token)
-			web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-			ar := newAuthRequest(oauthConfig(e.srv, web, oidc.ScopeOpenID))
-			br := newBrowser(t, e.srv)
-			page := br.get(ar.URL)
-			require.True(t, br.isPage(page, "/login"), "the login page: %s", page.Body)
-			res := br.loginAs(page, e.tenant.Slug, u.Email, e2ePassword)
+			web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+			ar := newAuthRequest(e.Server.OAuthConfig(web, oidc.ScopeOpenID))
+			br := e.Server.NewBrowser(t)
+			page := br.Get(ar.URL)
+			require.True(t, br.IsPage(page, "/login"), "the login page: %s", page.Body)
+			res := br.LoginAs(page, e.Tenant.Slug, u.Email, apptest.Password)
 			require.Equal(t, http.StatusOK, res.Status)
-			form := parseForm(t, res)
+			form := apptest.ParseForm(t, res)
 			require.Contains(t, form.Action, "/login/2fa", "the 2FA page: %s", res.Body)
 			deactivate(t, u)
-			form.Fields.Set("code", accTOTP(t, secret, 0))
-			out := br.post(form.Action, form.Fields)
+			form.Fields.Set("code", apptest.TOTP(t, secret, 0))
+			out := br.Post(form.Action, form.Fields)
 			if loc := out.Location(t); loc != nil {
 				require.NotContains(t, loc.String(), "code=", "no authorization code for a deactivated user")
 			}
@@ -213,25 +214,25 @@ func TestLoginStepsRefuseInactive(t *testing.T) {
 		t.Run("forced change page", func(t *testing.T) {
 			u := e.newUser(t)
 			hdExec(t, e, "UPDATE users SET force_password_change = ? WHERE id = ?", true, u.ID)
-			web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-			ar := newAuthRequest(oauthConfig(e.srv, web, oidc.ScopeOpenID))
-			br := newBrowser(t, e.srv)
-			page := br.get(ar.URL)
-			require.True(t, br.isPage(page, "/login"), "the login page: %s", page.Body)
-			res := br.loginAs(page, e.tenant.Slug, u.Email, e2ePassword)
-			form := parseForm(t, res)
+			web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+			ar := newAuthRequest(e.Server.OAuthConfig(web, oidc.ScopeOpenID))
+			br := e.Server.NewBrowser(t)
+			page := br.Get(ar.URL)
+			require.True(t, br.IsPage(page, "/login"), "the login page: %s", page.Body)
+			res := br.LoginAs(page, e.Tenant.Slug, u.Email, apptest.Password)
+			form := apptest.ParseForm(t, res)
 			require.Contains(t, form.Action, "/login/password", "the forced-change page: %s", res.Body)
 			deactivate(t, u)
 			form.Fields.Set("new_password", "Another#Password42")
 			form.Fields.Set("confirm_password", "Another#Password42")
-			out := br.post(form.Action, form.Fields)
+			out := br.Post(form.Action, form.Fields)
 			if loc := out.Location(t); loc != nil {
 				require.NotContains(t, loc.String(), "code=", "no authorization code for a deactivated user")
 			}
 			require.Less(t, out.Status, 500, "%s", out.Body)
 			// The password was not changed either: the step stopped first.
 			hdExec(t, e, "UPDATE users SET is_active = ? WHERE id = ?", true, u.ID)
-			l := e.login(t, u, e2ePassword, nil)
+			l := e.login(t, u, apptest.Password, nil)
 			require.Equal(t, true, l.Body["password_change_required"], "the old password still signs in: %v", l.Body)
 		})
 		t.Run("bearer of an inactive user", func(t *testing.T) {
@@ -244,8 +245,8 @@ func TestLoginStepsRefuseInactive(t *testing.T) {
 				} else {
 					suspend(t, u)
 				}
-				res := env.do(t, accReq{Method: http.MethodGet, Path: "/api/auth/me", Token: tok})
-				accErr(t, res, http.StatusUnauthorized, "invalid_token")
+				res := env.Do(t, apptest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok})
+				requireErrorShape(t, res, http.StatusUnauthorized, "invalid_token")
 			}
 		})
 	})
@@ -256,25 +257,25 @@ func TestLoginStepsRefuseInactive(t *testing.T) {
 // change challenge), PIN (refused), a 2FA login pending when it was forced
 // (a change challenge, not a token).
 func TestForcedPasswordChangeRevokesAndBinds(t *testing.T) {
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
-		owner := azUser(t, e.srv, e.tenant, azUserOpts{role: identity.RoleOwner})
-		otok := azLogin(t, e.srv, e.tenant, owner)
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
+		owner := azUser(t, e.Server, e.Tenant, azUserOpts{role: identity.RoleOwner})
+		otok := e.Server.Login(t, e.Tenant.Slug, owner.Email, apptest.Password)
 		force := func(t *testing.T, u *models.User) {
-			res := azDo(t, e.srv, http.MethodPost, "/api/users/"+u.ID+"/force-password-change", otok, nil)
+			res := e.Server.Call(t, http.MethodPost, "/api/users/"+u.ID+"/force-password-change", otok, nil)
 			require.Equal(t, http.StatusOK, res.Status, "force: %s", res.Body)
 		}
 
 		u := e.newUser(t)
 		l := e.token(t, u)
-		require.Equal(t, http.StatusNoContent, e.do(t, accReq{Method: http.MethodPut, Path: "/api/auth/pin", Token: l.Token, Body: map[string]any{"pin": "258147", "password": e2ePassword}}).Status)
+		require.Equal(t, http.StatusNoContent, e.Do(t, apptest.Request{Method: http.MethodPut, Path: "/api/auth/pin", Token: l.Token, Body: map[string]any{"pin": "258147", "password": apptest.Password}}).Status)
 		e.requireLive(t, l.Token)
 		force(t, u)
 		e.requireDead(t, l.Token)
 		// PIN login from the known device: refused, it cannot change the password.
-		res := e.do(t, accReq{Path: "/api/auth/pin/login", Device: l.Device, Body: map[string]any{"tenant": e.tenant.Slug, "email": u.Email, "pin": "258147"}})
-		accErr(t, res, http.StatusForbidden, "password_change_required")
+		res := e.Do(t, apptest.Request{Path: "/api/auth/pin/login", Device: l.Device, Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "pin": "258147"}})
+		requireErrorShape(t, res, http.StatusForbidden, "password_change_required")
 		// Password login: the change comes first.
-		pl := e.login(t, u, e2ePassword, nil)
+		pl := e.login(t, u, apptest.Password, nil)
 		require.Equal(t, true, pl.Body["password_change_required"], "%v", pl.Body)
 		require.Empty(t, pl.Token)
 
@@ -283,7 +284,7 @@ func TestForcedPasswordChangeRevokesAndBinds(t *testing.T) {
 		secret, _ := e.enableTOTP(t, e.token(t, v).Token)
 		ch := e.challenge(t, v, "")
 		force(t, v)
-		res = e.verify(t, map[string]any{"challenge": ch.Challenge, "code": accTOTP(t, secret, 0)})
+		res = e.verify(t, map[string]any{"challenge": ch.Challenge, "code": apptest.TOTP(t, secret, 0)})
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		m := res.JSON(t)
 		require.Equal(t, true, m["password_change_required"], "the change comes before the token: %v", m)
@@ -312,32 +313,32 @@ func TestPasswordRecheckCountsTowardsLockout(t *testing.T) {
 		{http.MethodPost, "/api/auth/2fa/enable", func(pw string) map[string]any { return map[string]any{"password": pw, "code": "123456"} }},
 		{http.MethodPost, "/api/auth/step-up", func(pw string) map[string]any { return map[string]any{"password": pw} }},
 	}
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		for _, ep := range endpoints {
 			t.Run(ep.method+" "+ep.path, func(t *testing.T) {
 				u := e.newUser(t)
 				tok := e.token(t, u).Token
 				for i := 1; i <= 5; i++ {
-					res := e.do(t, accReq{Method: ep.method, Path: ep.path, Token: tok, Body: ep.body("Wrong-Password-1")})
-					accErr(t, res, http.StatusUnauthorized, "invalid_password")
+					res := e.Do(t, apptest.Request{Method: ep.method, Path: ep.path, Token: tok, Body: ep.body("Wrong-Password-1")})
+					requireErrorShape(t, res, http.StatusUnauthorized, "invalid_password")
 				}
-				res := e.do(t, accReq{Method: ep.method, Path: ep.path, Token: tok, Body: ep.body(e2ePassword)})
-				accErr(t, res, http.StatusTooManyRequests, "account_locked")
-				res = e.do(t, accReq{Path: "/api/auth/login", Body: map[string]any{"tenant": e.tenant.Slug, "email": u.Email, "password": e2ePassword}})
-				accErr(t, res, http.StatusTooManyRequests, "account_locked")
+				res := e.Do(t, apptest.Request{Method: ep.method, Path: ep.path, Token: tok, Body: ep.body(apptest.Password)})
+				requireErrorShape(t, res, http.StatusTooManyRequests, "account_locked")
+				res = e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": apptest.Password}})
+				requireErrorShape(t, res, http.StatusTooManyRequests, "account_locked")
 			})
 		}
 	})
 	// Throttled like login: the 6th re-check in a minute from one address
 	// is 429 rate_limited before the password is compared.
-	accEachBackend(t, rlProduction, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, rlProduction, func(t *testing.T, e *accountEnv) {
 		u := e.newUser(t)
 		tok := e.token(t, u).Token
 		for i := 1; i <= 5; i++ {
-			res := e.do(t, accReq{Path: "/api/auth/step-up", Token: tok, Body: map[string]any{"password": "Wrong-Password-1"}})
-			accErr(t, res, http.StatusUnauthorized, "invalid_password")
+			res := e.Do(t, apptest.Request{Path: "/api/auth/step-up", Token: tok, Body: map[string]any{"password": "Wrong-Password-1"}})
+			requireErrorShape(t, res, http.StatusUnauthorized, "invalid_password")
 		}
-		accErr(t, e.do(t, accReq{Path: "/api/auth/step-up", Token: tok, Body: map[string]any{"password": e2ePassword}}), http.StatusTooManyRequests, "rate_limited")
+		requireErrorShape(t, e.Do(t, apptest.Request{Path: "/api/auth/step-up", Token: tok, Body: map[string]any{"password": apptest.Password}}), http.StatusTooManyRequests, "rate_limited")
 	})
 }
 
@@ -345,10 +346,10 @@ func TestPasswordRecheckCountsTowardsLockout(t *testing.T) {
 // change a factor; the password (or a step-up with it in this session)
 // can, a step-up with another factor cannot.
 func TestFactorEnrolmentNeedsPassword(t *testing.T) {
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		u := e.newUser(t)
 		tok := e.token(t, u).Token
-		enrol := []accReq{
+		enrol := []apptest.Request{
 			{Path: "/api/auth/2fa/setup", Body: map[string]any{}},
 			{Path: "/api/auth/2fa/enable", Body: map[string]any{"code": "123456"}},
 			{Path: "/api/auth/2fa/email/enable", Body: map[string]any{}},
@@ -357,24 +358,24 @@ func TestFactorEnrolmentNeedsPassword(t *testing.T) {
 		}
 		for _, r := range enrol {
 			r.Token = tok
-			accErr(t, e.do(t, r), http.StatusForbidden, "password_required")
+			requireErrorShape(t, e.Do(t, r), http.StatusForbidden, "password_required")
 		}
 		// A PIN step-up does not stand in for the password.
-		require.Equal(t, http.StatusNoContent, e.do(t, accReq{Method: http.MethodPut, Path: "/api/auth/pin", Token: tok, Body: map[string]any{"pin": "258147", "password": e2ePassword}}).Status)
+		require.Equal(t, http.StatusNoContent, e.Do(t, apptest.Request{Method: http.MethodPut, Path: "/api/auth/pin", Token: tok, Body: map[string]any{"pin": "258147", "password": apptest.Password}}).Status)
 		other := e.token(t, u).Token
-		require.Equal(t, http.StatusOK, e.do(t, accReq{Path: "/api/auth/step-up", Token: other, Body: map[string]any{"pin": "258147"}}).Status)
-		accErr(t, e.do(t, accReq{Path: "/api/auth/2fa/setup", Token: other, Body: map[string]any{}}), http.StatusForbidden, "password_required")
+		require.Equal(t, http.StatusOK, e.Do(t, apptest.Request{Path: "/api/auth/step-up", Token: other, Body: map[string]any{"pin": "258147"}}).Status)
+		requireErrorShape(t, e.Do(t, apptest.Request{Path: "/api/auth/2fa/setup", Token: other, Body: map[string]any{}}), http.StatusForbidden, "password_required")
 		// A password step-up does, for this session only.
-		require.Equal(t, http.StatusOK, e.do(t, accReq{Path: "/api/auth/step-up", Token: tok, Body: map[string]any{"password": e2ePassword}}).Status)
-		res := e.do(t, accReq{Path: "/api/auth/2fa/setup", Token: tok, Body: map[string]any{}})
+		require.Equal(t, http.StatusOK, e.Do(t, apptest.Request{Path: "/api/auth/step-up", Token: tok, Body: map[string]any{"password": apptest.Password}}).Status)
+		res := e.Do(t, apptest.Request{Path: "/api/auth/2fa/setup", Token: tok, Body: map[string]any{}})
 		require.Equal(t, http.StatusOK, res.Status, "setup after a password step-up: %s", res.Body)
-		accErr(t, e.do(t, accReq{Path: "/api/auth/2fa/setup", Token: other, Body: map[string]any{}}), http.StatusForbidden, "password_required")
+		requireErrorShape(t, e.Do(t, apptest.Request{Path: "/api/auth/2fa/setup", Token: other, Body: map[string]any{}}), http.StatusForbidden, "password_required")
 	})
 }
 
 // hdImpersonate mints an impersonation token for u on behalf of adminID, as
 // POST /api/admin/impersonate does.
-func hdImpersonate(t *testing.T, srv *testServer, u *models.User, adminID string) string {
+func hdImpersonate(t *testing.T, srv *apptest.Server, u *models.User, adminID string) string {
 	t.Helper()
 	fp := &oauth.FirstParty{Provider: srv.Provider, Clients: srv.Store}
 	tok, _, err := fp.IssueImpersonationToken(context.Background(), u, adminID, u.TenantID, 10*time.Minute)
@@ -403,19 +404,19 @@ var hdPublicAuth = map[string]bool{
 // so a security route added later is refused too. Admin routes that change
 // someone's credentials are refused the same way, whatever the user holds.
 func TestImpersonationRefusedOnSecurityRoutes(t *testing.T) {
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
-		u := azUser(t, e.srv, e.tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
-		imp := hdImpersonate(t, e.srv, u, uuid.NewString())
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
+		u := azUser(t, e.Server, e.Tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
+		imp := hdImpersonate(t, e.Server, u, uuid.NewString())
 		checked := 0
-		for _, r := range e.srv.Echo.Routes() {
+		for _, r := range e.Server.Echo.Routes() {
 			key := r.Method + " " + r.Path
 			account := strings.HasPrefix(r.Path, "/api/auth/") || strings.HasPrefix(r.Path, "/api/devices") || r.Path == "/api/audit/me"
 			if !account || hdPublicAuth[key] || r.Method == "echo_route_not_found" || hdImpersonationAllowed[key] {
 				continue
 			}
 			path := oaParamRE.ReplaceAllStringFunc(r.Path, func(string) string { return uuid.NewString() })
-			res := e.do(t, accReq{Method: r.Method, Path: path, Token: imp, Body: map[string]any{"password": e2ePassword, "pin": "258147", "code": "123456"}})
-			accErr(t, res, http.StatusForbidden, "impersonation_forbidden")
+			res := e.Do(t, apptest.Request{Method: r.Method, Path: path, Token: imp, Body: map[string]any{"password": apptest.Password, "pin": "258147", "code": "123456"}})
+			requireErrorShape(t, res, http.StatusForbidden, "impersonation_forbidden")
 			checked++
 		}
 		require.GreaterOrEqual(t, checked, 12, "the walk reached the security routes")
@@ -428,35 +429,35 @@ func TestImpersonationRefusedOnSecurityRoutes(t *testing.T) {
 			if method == http.MethodPatch {
 				body = map[string]any{"name": "Impersonated"}
 			}
-			res := e.do(t, accReq{Method: method, Path: path, Token: imp, Body: body})
+			res := e.Do(t, apptest.Request{Method: method, Path: path, Token: imp, Body: body})
 			require.Equal(t, http.StatusOK, res.Status, "%s under impersonation: %s", key, res.Body)
 		}
 		// Admin routes that change someone's credentials or security settings.
-		for _, r := range azRoutes(e.srv) {
+		for _, r := range azRoutes(e.Server) {
 			last := r.Permission[strings.LastIndexByte(r.Permission, '.')+1:]
 			if !(last == "force_password_change" || last == "unlock" || last == "reset_2fa" || last == "rotate" || strings.HasPrefix(r.Permission, "identity.api_keys.")) {
 				continue
 			}
 			path := oaParamRE.ReplaceAllStringFunc(r.Path, func(string) string { return uuid.NewString() })
-			accErr(t, e.do(t, accReq{Method: r.Method, Path: path, Token: imp, Body: map[string]any{}}), http.StatusForbidden, "impersonation_forbidden")
+			requireErrorShape(t, e.Do(t, apptest.Request{Method: r.Method, Path: path, Token: imp, Body: map[string]any{}}), http.StatusForbidden, "impersonation_forbidden")
 		}
 		// The user's own token is not affected.
-		utok := azLogin(t, e.srv, e.tenant, u)
-		require.Equal(t, http.StatusOK, e.do(t, accReq{Path: "/api/auth/step-up", Token: utok, Body: map[string]any{"password": e2ePassword}}).Status)
+		utok := e.Server.Login(t, e.Tenant.Slug, u.Email, apptest.Password)
+		require.Equal(t, http.StatusOK, e.Do(t, apptest.Request{Path: "/api/auth/step-up", Token: utok, Body: map[string]any{"password": apptest.Password}}).Status)
 	})
 }
 
 // TestImpersonationAuditNamesAdmin: an action taken with an impersonation
 // token is audited with the admin as actor_id and the user as subject.
 func TestImpersonationAuditNamesAdmin(t *testing.T) {
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		u := e.newUser(t)
 		adminID := uuid.NewString()
-		imp := hdImpersonate(t, e.srv, u, adminID)
-		res := e.do(t, accReq{Method: http.MethodPatch, Path: "/api/auth/me", Token: imp, Body: map[string]any{"name": "Changed By Support"}})
+		imp := hdImpersonate(t, e.Server, u, adminID)
+		res := e.Do(t, apptest.Request{Method: http.MethodPatch, Path: "/api/auth/me", Token: imp, Body: map[string]any{"name": "Changed By Support"}})
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		var found bool
-		for _, row := range accRows(t, e.srv, "audit_logs") {
+		for _, row := range tableRows(t, e.Server, "audit_logs") {
 			if row["action"] != identity.AuditProfileUpdated || row["user_id"] != u.ID {
 				continue
 			}
@@ -468,13 +469,13 @@ func TestImpersonationAuditNamesAdmin(t *testing.T) {
 
 		// The directory (another service, its own audit helper) follows the
 		// same rule: an Owner impersonated renames a member.
-		owner := azUser(t, e.srv, e.tenant, azUserOpts{role: identity.RoleOwner})
+		owner := azUser(t, e.Server, e.Tenant, azUserOpts{role: identity.RoleOwner})
 		member := e.newUser(t)
-		imp = hdImpersonate(t, e.srv, owner, adminID)
-		res = e.do(t, accReq{Method: http.MethodPatch, Path: "/api/users/" + member.ID, Token: imp, Body: map[string]any{"name": "Renamed By Support"}})
+		imp = hdImpersonate(t, e.Server, owner, adminID)
+		res = e.Do(t, apptest.Request{Method: http.MethodPatch, Path: "/api/users/" + member.ID, Token: imp, Body: map[string]any{"name": "Renamed By Support"}})
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		found = false
-		for _, row := range accRows(t, e.srv, "audit_logs") {
+		for _, row := range tableRows(t, e.Server, "audit_logs") {
 			if row["action"] != identity.AuditUserUpdated || row["user_id"] != member.ID {
 				continue
 			}

@@ -14,14 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // seedAudit writes n audit rows into tenantID in one transaction: actions
 // alternate between test.a and test.b, test.b rows name userID, and every
 // row's user agent starts like a spreadsheet formula.
-func seedAudit(t *testing.T, srv *testServer, tenantID, userID string, n int) {
+func seedAudit(t *testing.T, srv *apptest.Server, tenantID, userID string, n int) {
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, srv.Store.InTx(ctx, func(ctx context.Context) error {
@@ -41,7 +41,7 @@ func seedAudit(t *testing.T, srv *testServer, tenantID, userID string, n int) {
 }
 
 // tenantAuditCount is how many audit rows the tenant has matching f.
-func tenantAuditCount(t *testing.T, srv *testServer, f models.AuditFilter) int {
+func tenantAuditCount(t *testing.T, srv *apptest.Server, f models.AuditFilter) int {
 	t.Helper()
 	n := 0
 	require.NoError(t, srv.Store.StreamAuditLogs(context.Background(), f, func(*models.AuditLog) error { n++; return nil }))
@@ -49,11 +49,11 @@ func tenantAuditCount(t *testing.T, srv *testServer, f models.AuditFilter) int {
 }
 
 // auditPages walks every page of path (with query q) and returns the rows.
-func auditPages(t *testing.T, srv *testServer, token, path string, q url.Values) []map[string]any {
+func auditPages(t *testing.T, srv *apptest.Server, token, path string, q url.Values) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for range 1000 {
-		res := opAPI(t, srv, http.MethodGet, path+"?"+q.Encode(), token, nil)
+		res := srv.Call(t, http.MethodGet, path+"?"+q.Encode(), token, nil)
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		page := res.JSON(t)
 		for _, it := range page["items"].([]any) {
@@ -71,22 +71,22 @@ func auditPages(t *testing.T, srv *testServer, token, path string, q url.Values)
 
 func TestAuditAPI(t *testing.T) {
 	t.Parallel()
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		env := newOpEnv(t, b, redisURL, nil)
-		srv, tok := env.srv, env.adminToken
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		env := newOpEnv(t, b, nil)
+		srv, tok := env.Server, env.adminToken
 		other := newVictim(t, srv)
-		seedAudit(t, srv, env.tenant.ID, env.user.ID, 250)
-		seedAudit(t, srv, other.tenant.ID, other.user.ID, 20)
-		total := tenantAuditCount(t, srv, models.AuditFilter{TenantID: env.tenant.ID})
+		seedAudit(t, srv, env.Tenant.ID, env.User.ID, 250)
+		seedAudit(t, srv, other.Tenant.ID, other.User.ID, 20)
+		total := tenantAuditCount(t, srv, models.AuditFilter{TenantID: env.Tenant.ID})
 
 		// Every row of the tenant, once, newest first; never another tenant's,
 		// whatever tenant_id the query names.
-		rows := auditPages(t, srv, tok, "/api/audit", url.Values{"limit": {"37"}, "tenant_id": {other.tenant.ID}})
+		rows := auditPages(t, srv, tok, "/api/audit", url.Values{"limit": {"37"}, "tenant_id": {other.Tenant.ID}})
 		require.Len(t, rows, total)
 		seen := map[string]bool{}
 		var prev time.Time
 		for _, r := range rows {
-			require.Equal(t, env.tenant.ID, r["tenant_id"])
+			require.Equal(t, env.Tenant.ID, r["tenant_id"])
 			require.False(t, seen[r["id"].(string)])
 			seen[r["id"].(string)] = true
 			at, err := time.Parse(time.RFC3339Nano, r["created_at"].(string))
@@ -100,7 +100,7 @@ func TestAuditAPI(t *testing.T) {
 		// Filters.
 		byAction := auditPages(t, srv, tok, "/api/audit", url.Values{"action": {"test.b"}, "limit": {"100"}})
 		require.Len(t, byAction, 125)
-		byActor := auditPages(t, srv, tok, "/api/audit", url.Values{"actor": {env.user.ID}, "action": {"test.b"}, "limit": {"100"}})
+		byActor := auditPages(t, srv, tok, "/api/audit", url.Values{"actor": {env.User.ID}, "action": {"test.b"}, "limit": {"100"}})
 		require.Len(t, byActor, 125)
 		require.Equal(t, map[string]any{"i": float64(249)}, byActor[0]["metadata"])
 		byText := auditPages(t, srv, tok, "/api/audit", url.Values{"actor": {"seed"}, "limit": {"100"}})
@@ -113,48 +113,48 @@ func TestAuditAPI(t *testing.T) {
 			{"from": {"yesterday"}}, {"to": {"2025-13-01T00:00:00Z"}}, {"cursor": {"garbage"}}, {"limit": {"0"}},
 			{"limit": {"1000"}}, {"from": {future}, "to": {"2020-01-01T00:00:00Z"}},
 		} {
-			m := requireAPIError(t, opAPI(t, srv, http.MethodGet, "/api/audit?"+q.Encode(), tok, nil), http.StatusUnprocessableEntity, "validation_failed")
+			m := requireAPIError(t, srv.Call(t, http.MethodGet, "/api/audit?"+q.Encode(), tok, nil), http.StatusUnprocessableEntity, "validation_failed")
 			require.NotEmpty(t, m["fields"], "%v", q)
 		}
 
 		// The Owner reads the tenant's audit log but cannot export it
 		// without the danger-zone grant.
-		res := opAPI(t, srv, http.MethodGet, "/api/audit?limit=1", env.ownerToken, nil)
+		res := srv.Call(t, http.MethodGet, "/api/audit?limit=1", env.ownerToken, nil)
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
-		m := requireAPIError(t, opAPI(t, srv, http.MethodGet, "/api/audit/export?format=csv", env.ownerToken, nil), http.StatusForbidden, "forbidden")
+		m := requireAPIError(t, srv.Call(t, http.MethodGet, "/api/audit/export?format=csv", env.ownerToken, nil), http.StatusForbidden, "forbidden")
 		require.Equal(t, "identity.audit.export", m["required_permission"])
-		userTok := opLogin(t, srv, env.tenant.Slug, env.user.Email)
-		m = requireAPIError(t, opAPI(t, srv, http.MethodGet, "/api/audit", userTok, nil), http.StatusForbidden, "forbidden")
+		userTok := srv.Login(t, env.Tenant.Slug, env.User.Email, apptest.Password)
+		m = requireAPIError(t, srv.Call(t, http.MethodGet, "/api/audit", userTok, nil), http.StatusForbidden, "forbidden")
 		require.Equal(t, "identity.audit.read", m["required_permission"])
 
 		// The system admins' view spans tenants and filters by one.
-		adminRows := auditPages(t, srv, tok, "/api/admin/audit", url.Values{"tenant_id": {other.tenant.ID}, "limit": {"100"}})
-		require.Len(t, adminRows, tenantAuditCount(t, srv, models.AuditFilter{TenantID: other.tenant.ID}))
+		adminRows := auditPages(t, srv, tok, "/api/admin/audit", url.Values{"tenant_id": {other.Tenant.ID}, "limit": {"100"}})
+		require.Len(t, adminRows, tenantAuditCount(t, srv, models.AuditFilter{TenantID: other.Tenant.ID}))
 		for _, r := range adminRows {
-			require.Equal(t, other.tenant.ID, r["tenant_id"])
+			require.Equal(t, other.Tenant.ID, r["tenant_id"])
 		}
 		all := auditPages(t, srv, tok, "/api/admin/audit", url.Values{"action": {"test.a"}, "limit": {"100"}})
 		require.Len(t, all, 125+10)
-		requireAPIError(t, opAPI(t, srv, http.MethodGet, "/api/admin/audit?tenant_id=nope", tok, nil), http.StatusUnprocessableEntity, "validation_failed")
+		requireAPIError(t, srv.Call(t, http.MethodGet, "/api/admin/audit?tenant_id=nope", tok, nil), http.StatusUnprocessableEntity, "validation_failed")
 	})
 }
 
 func TestAuditExport(t *testing.T) {
 	t.Parallel()
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		env := newOpEnv(t, b, redisURL, nil)
-		srv, tok := env.srv, env.adminToken
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		env := newOpEnv(t, b, nil)
+		srv, tok := env.Server, env.adminToken
 		other := newVictim(t, srv)
-		seedAudit(t, srv, env.tenant.ID, env.user.ID, 3000)
-		seedAudit(t, srv, other.tenant.ID, other.user.ID, 5)
+		seedAudit(t, srv, env.Tenant.ID, env.User.ID, 3000)
+		seedAudit(t, srv, other.Tenant.ID, other.User.ID, 5)
 		// The export is counted before it is audited: the export row is the
 		// newest row of the file.
-		total := tenantAuditCount(t, srv, models.AuditFilter{TenantID: env.tenant.ID}) + 1
+		total := tenantAuditCount(t, srv, models.AuditFilter{TenantID: env.Tenant.ID}) + 1
 
-		res := opAPI(t, srv, http.MethodGet, "/api/audit/export?format=csv", tok, nil)
+		res := srv.Call(t, http.MethodGet, "/api/audit/export?format=csv", tok, nil)
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		require.Equal(t, "text/csv; charset=utf-8", res.Header.Get("Content-Type"))
-		require.True(t, strings.HasPrefix(res.Header.Get("Content-Disposition"), `attachment; filename="audit-`+env.tenant.ID), res.Header.Get("Content-Disposition"))
+		require.True(t, strings.HasPrefix(res.Header.Get("Content-Disposition"), `attachment; filename="audit-`+env.Tenant.ID), res.Header.Get("Content-Disposition"))
 		records, err := csv.NewReader(strings.NewReader(string(res.Body))).ReadAll()
 		require.NoError(t, err, "the export is valid CSV")
 		require.Equal(t, []string{"id", "created_at", "tenant_id", "user_id", "actor_id", "action", "ip_address", "user_agent", "metadata"}, records[0])
@@ -162,7 +162,7 @@ func TestAuditExport(t *testing.T) {
 		require.Equal(t, identity.AuditExported, records[1][5], "the export itself is audited, first")
 		formulas := 0
 		for _, r := range records[1:] {
-			require.Equal(t, env.tenant.ID, r[2])
+			require.Equal(t, env.Tenant.ID, r[2])
 			if r[5] == "test.a" || r[5] == "test.b" {
 				require.Equal(t, `'=HYPERLINK("x"), "quoted"`, r[7], "formulas are neutralised")
 				formulas++
@@ -172,7 +172,7 @@ func TestAuditExport(t *testing.T) {
 		}
 		require.Equal(t, 3000, formulas)
 
-		res = opAPI(t, srv, http.MethodGet, "/api/audit/export?format=json&action=test.b", tok, nil)
+		res = srv.Call(t, http.MethodGet, "/api/audit/export?format=json&action=test.b", tok, nil)
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		require.Contains(t, res.Header.Get("Content-Type"), "application/json")
 		require.Contains(t, res.Header.Get("Content-Disposition"), ".json")
@@ -181,16 +181,16 @@ func TestAuditExport(t *testing.T) {
 		require.Len(t, items, 1500)
 		for _, it := range items {
 			require.Equal(t, "test.b", it["action"])
-			require.Equal(t, env.user.ID, it["user_id"])
+			require.Equal(t, env.User.ID, it["user_id"])
 		}
 
-		res = opAPI(t, srv, http.MethodGet, "/api/audit/export?format=json&action=nothing.matches", tok, nil)
+		res = srv.Call(t, http.MethodGet, "/api/audit/export?format=json&action=nothing.matches", tok, nil)
 		require.Equal(t, http.StatusOK, res.Status)
 		require.JSONEq(t, "[]", string(res.Body))
 
-		requireAPIError(t, opAPI(t, srv, http.MethodGet, "/api/audit/export?format=xml", tok, nil), http.StatusUnprocessableEntity, "validation_failed")
-		requireAPIError(t, opAPI(t, srv, http.MethodGet, "/api/audit/export?from=soon", tok, nil), http.StatusUnprocessableEntity, "validation_failed")
-		exports := auditRows(t, srv, env.tenant.ID, identity.AuditExported)
+		requireAPIError(t, srv.Call(t, http.MethodGet, "/api/audit/export?format=xml", tok, nil), http.StatusUnprocessableEntity, "validation_failed")
+		requireAPIError(t, srv.Call(t, http.MethodGet, "/api/audit/export?from=soon", tok, nil), http.StatusUnprocessableEntity, "validation_failed")
+		exports := auditRows(t, srv, env.Tenant.ID, identity.AuditExported)
 		require.Len(t, exports, 3, "every export is audited")
 		require.Equal(t, env.admin.ID, *exports[0].UserID)
 	})

@@ -13,9 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage"
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // machAdminRole is the role the machine tests give their administrator:
@@ -31,59 +32,40 @@ var machAdminPerms = []string{
 // machEnv is a server with a tenant whose user administers its machines,
 // signed in through the login API.
 type machEnv struct {
-	*e2eEnv
+	*apptest.Env
 	token string
 }
 
 // machSetup starts a server on b and signs in a machine administrator.
-func machSetup(t *testing.T, b storagetest.Backend, redisURL string, mutate func(*Config)) *machEnv {
+func machSetup(t *testing.T, b apptest.Backend, mutate func(*app.Config)) *machEnv {
 	t.Helper()
-	return machTenant(t, newE2E(t, b, redisURL, mutate))
+	return machTenant(t, apptest.NewEnv(t, b, mutate))
 }
 
 // machTenant gives e's user the machine-admin role and signs it in.
-func machTenant(t *testing.T, e *e2eEnv) *machEnv {
+func machTenant(t *testing.T, e *apptest.Env) *machEnv {
 	t.Helper()
 	ctx := context.Background()
-	st := e.srv.Store
+	st := e.Server.Store
 	// It also holds the Admin role's permissions, so it covers (and may
 	// give service accounts) that role (issue 8: nobody grants more than
 	// they hold, service accounts included).
 	perms := append(slices.Clone(machAdminPerms), identity.SystemRoles()[identity.RoleAdmin]...)
-	require.NoError(t, st.SeedTenantRoles(ctx, e.tenant.ID, map[string][]string{machAdminRole: perms}, identity.DangerZonePolicy, identity.DangerActions))
-	r, err := st.GetRoleByName(ctx, e.tenant.ID, machAdminRole)
+	require.NoError(t, st.SeedTenantRoles(ctx, e.Tenant.ID, map[string][]string{machAdminRole: perms}, identity.DangerZonePolicy, identity.DangerActions))
+	r, err := st.GetRoleByName(ctx, e.Tenant.ID, machAdminRole)
 	require.NoError(t, err)
-	require.NoError(t, st.AssignRole(ctx, e.tenant.ID, e.user.ID, models.PrincipalUser, r.ID))
-	return &machEnv{e2eEnv: e, token: machLogin(t, e.srv, e.tenant.Slug, e.user.Email)}
+	require.NoError(t, st.AssignRole(ctx, e.Tenant.ID, e.User.ID, models.PrincipalUser, r.ID))
+	return &machEnv{Env: e, token: e.Server.Login(t, e.Tenant.Slug, e.User.Email, apptest.Password)}
 }
 
 // machOtherTenant makes a second tenant with its own administrator on the same server.
 func machOtherTenant(t *testing.T, e *machEnv) *machEnv {
 	t.Helper()
-	return machTenant(t, seedE2E(t, e.srv))
-}
-
-// machLogin signs in through POST /api/auth/login and returns the token.
-func machLogin(t *testing.T, srv *testServer, tenant, email string) string {
-	t.Helper()
-	res := machDo(t, srv, http.MethodPost, "/api/auth/login", "", map[string]any{"tenant": tenant, "email": email, "password": e2ePassword})
-	require.Equal(t, http.StatusOK, res.Status, "login: %s", res.Body)
-	tok, _ := res.JSON(t)["access_token"].(string)
-	require.NotEmpty(t, tok)
-	return tok
-}
-
-// machDo sends a JSON request (body: nil, a string sent as is, or a value
-// to encode) with a bearer token.
-func machDo(t *testing.T, srv *testServer, method, path, token string, body any) *httpResult {
-	t.Helper()
-	res := apiCall(t, srv, method, path, token, body)
-	require.Less(t, res.Status, 500, "%s %s answered %d: %s", method, path, res.Status, res.Body)
-	return res
+	return machTenant(t, apptest.Seed(t, e.Server))
 }
 
 // machWant asserts a status and, for errors, the documented shape and code.
-func machWant(t *testing.T, res *httpResult, status int, code string) map[string]any {
+func machWant(t *testing.T, res *apptest.Result, status int, code string) map[string]any {
 	t.Helper()
 	require.Equal(t, status, res.Status, "body: %s", res.Body)
 	if len(res.Body) == 0 {
@@ -98,21 +80,14 @@ func machWant(t *testing.T, res *httpResult, status int, code string) map[string
 }
 
 // machForbidden asserts a 403 naming the permission.
-func machForbidden(t *testing.T, res *httpResult, perm string) {
+func machForbidden(t *testing.T, res *apptest.Result, perm string) {
 	t.Helper()
 	m := machWant(t, res, http.StatusForbidden, "forbidden")
 	require.Equal(t, perm, m["required_permission"], "body: %s", res.Body)
 }
 
-// machStepUp elevates the session of token with the user's password.
-func machStepUp(t *testing.T, srv *testServer, token string) {
-	t.Helper()
-	res := machDo(t, srv, http.MethodPost, "/api/auth/step-up", token, map[string]any{"password": e2ePassword, "reason": "test"})
-	require.Equal(t, http.StatusOK, res.Status, "step-up: %s", res.Body)
-}
-
 // machStepUpRequired asserts 403 step_up_required with the step_up member.
-func machStepUpRequired(t *testing.T, res *httpResult) {
+func machStepUpRequired(t *testing.T, res *apptest.Result) {
 	t.Helper()
 	m := machWant(t, res, http.StatusForbidden, "step_up_required")
 	su, ok := m["step_up"].(map[string]any)
@@ -181,17 +156,17 @@ func machAuditActions(t *testing.T, st *storage.Store, tenantID string) []string
 }
 
 // machClient is a client the API created, as the OAuth helpers take it.
-func machClient(id, secret string) *identity.CreatedClient {
-	return &identity.CreatedClient{Client: &models.Client{ID: id, TokenEndpointAuthMethod: "client_secret_basic"}, Secret: secret}
+func machClient(id, secret string) *apptest.CreatedClient {
+	return &apptest.CreatedClient{Client: &models.Client{ID: id, TokenEndpointAuthMethod: "client_secret_basic"}, Secret: secret}
 }
 
 // machCC asks for a client-credentials token and returns the result.
-func machCC(t *testing.T, srv *testServer, id, secret string) *httpResult {
+func machCC(t *testing.T, srv *apptest.Server, id, secret string) *apptest.Result {
 	t.Helper()
-	return tokenRequest(t, srv, machClient(id, secret), url.Values{"grant_type": {"client_credentials"}})
+	return srv.TokenRequest(t, machClient(id, secret), url.Values{"grant_type": {"client_credentials"}})
 }
 
-func machCCToken(t *testing.T, srv *testServer, id, secret string) string {
+func machCCToken(t *testing.T, srv *apptest.Server, id, secret string) string {
 	t.Helper()
 	res := machCC(t, srv, id, secret)
 	require.Equal(t, http.StatusOK, res.Status, "client credentials: %s", res.Body)
@@ -201,25 +176,26 @@ func machCCToken(t *testing.T, srv *testServer, id, secret string) string {
 }
 
 func TestAdminClientsCRUD(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := machSetup(t, b, redisURL, func(c *Config) { c.SecretRotation = time.Hour })
-		srv := e.srv
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := machSetup(t, b, func(c *app.Config) { c.SecretRotation = time.Hour })
+		srv := e.Server
 		other := machOtherTenant(t, e)
 
 		// Unauthenticated, and a user without the permission.
-		machWant(t, machDo(t, srv, http.MethodGet, "/api/clients", "", nil), http.StatusUnauthorized, "unauthenticated")
-		plain, err := srv.Admin.CreateUser(context.Background(), identity.NewUser{TenantSlug: e.tenant.Slug, Email: "plain." + e.tenant.Slug + "@example.com", Password: e2ePassword})
+		machWant(t, srv.Call(t, http.MethodGet, "/api/clients", "", nil).NotServerError(t), http.StatusUnauthorized, "unauthenticated")
+		plain, err := srv.CreateUser(t, apptest.NewUser{TenantSlug: e.Tenant.Slug, Email: "plain." + e.Tenant.Slug + "@example.com", Password: apptest.Password})
 		require.NoError(t, err)
-		plainToken := machLogin(t, srv, e.tenant.Slug, plain.Email)
-		machForbidden(t, machDo(t, srv, http.MethodGet, "/api/clients", plainToken, nil), "identity.oauth_clients.read")
-		machForbidden(t, machDo(t, srv, http.MethodPost, "/api/clients", plainToken, map[string]any{"grant_types": []string{"client_credentials"}}), "identity.oauth_clients.create")
+		plainToken := srv.Login(t, e.Tenant.Slug, plain.Email, apptest.Password)
+		machForbidden(t, srv.Call(t, http.MethodGet, "/api/clients", plainToken, nil).NotServerError(t), "identity.oauth_clients.read")
+		machForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", plainToken, map[string]any{"grant_types": []string{"client_credentials"}}).NotServerError(t), "identity.oauth_clients.create")
 
 		// Create: the tenant is the principal's, whatever the body says; the
 		// secret is shown once.
-		res := machDo(t, srv, http.MethodPost, "/api/clients", e.token, map[string]any{
+		res := srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{
 			"name": "billing", "grant_types": []string{"client_credentials"}, "scopes": []string{"orders.read"},
-			"tenant_id": other.tenant.ID, "id": "chosen-id", "client_id": "chosen-id", "client_secret": "chosen-secret-0123456789",
-		})
+			"tenant_id": other.Tenant.ID, "id": "chosen-id", "client_id": "chosen-id", "client_secret": "chosen-secret-0123456789",
+		}).NotServerError(t)
+
 		created := machWant(t, res, http.StatusCreated, "")
 		id, _ := created["client_id"].(string)
 		secret, _ := created["client_secret"].(string)
@@ -229,7 +205,7 @@ func TestAdminClientsCRUD(t *testing.T) {
 		require.GreaterOrEqual(t, len(secret), 32)
 		require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
 		require.NotContains(t, created, "secret_hash")
-		stored, err := srv.Store.GetTenantClient(context.Background(), e.tenant.ID, id)
+		stored, err := srv.Store.GetTenantClient(context.Background(), e.Tenant.ID, id)
 		require.NoError(t, err, "the client is the principal's tenant's")
 		require.NotContains(t, stored.SecretHash, secret)
 		machCCToken(t, srv, id, secret)
@@ -251,18 +227,18 @@ func TestAdminClientsCRUD(t *testing.T) {
 			{"bad scope", map[string]any{"grant_types": []string{"client_credentials"}, "scopes": []string{"a\"b"}}, "scopes"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				m := machWant(t, machDo(t, srv, http.MethodPost, "/api/clients", e.token, tc.body), http.StatusUnprocessableEntity, "validation_failed")
+				m := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, tc.body).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
 				fields, _ := m["fields"].(map[string]any)
 				require.Contains(t, fields, tc.field, "body: %v", m)
 			})
 		}
 		for _, raw := range []string{"{", "[]", `{"grant_types":"client_credentials"}`, `{"public":"yes"}`} {
-			r := machDo(t, srv, http.MethodPost, "/api/clients", e.token, raw)
+			r := srv.Call(t, http.MethodPost, "/api/clients", e.token, raw).NotServerError(t)
 			require.Contains(t, []int{400, 422}, r.Status, "%s: %s", raw, r.Body)
 		}
 
 		// List and get; first-party clients (the login API made one) are hidden.
-		list := machWant(t, machDo(t, srv, http.MethodGet, "/api/clients", e.token, nil), http.StatusOK, "")
+		list := machWant(t, srv.Call(t, http.MethodGet, "/api/clients", e.token, nil).NotServerError(t), http.StatusOK, "")
 		var ids []string
 		for _, c := range list["clients"].([]any) {
 			ids = append(ids, c.(map[string]any)["client_id"].(string))
@@ -272,96 +248,97 @@ func TestAdminClientsCRUD(t *testing.T) {
 		for _, cid := range ids {
 			require.False(t, strings.HasPrefix(cid, "first-party-"), "first-party client listed: %v", ids)
 		}
-		_, err = srv.Store.GetClient(context.Background(), "first-party-"+e.tenant.ID)
+		_, err = srv.Store.GetClient(context.Background(), "first-party-"+e.Tenant.ID)
 		require.NoError(t, err, "signing in made the first-party client")
-		got := machWant(t, machDo(t, srv, http.MethodGet, "/api/clients/"+id, e.token, nil), http.StatusOK, "")
+		got := machWant(t, srv.Call(t, http.MethodGet, "/api/clients/"+id, e.token, nil).NotServerError(t), http.StatusOK, "")
 		require.Equal(t, "billing", got["name"])
-		fp := "/api/clients/first-party-" + e.tenant.ID
-		machWant(t, machDo(t, srv, http.MethodGet, fp, e.token, nil), http.StatusNotFound, "client_not_found")
-		machWant(t, machDo(t, srv, http.MethodPatch, fp, e.token, map[string]any{"name": "mine"}), http.StatusNotFound, "client_not_found")
-		machWant(t, machDo(t, srv, http.MethodGet, "/api/clients/no-such-client", e.token, nil), http.StatusNotFound, "client_not_found")
+		fp := "/api/clients/first-party-" + e.Tenant.ID
+		machWant(t, srv.Call(t, http.MethodGet, fp, e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
+		machWant(t, srv.Call(t, http.MethodPatch, fp, e.token, map[string]any{"name": "mine"}).NotServerError(t), http.StatusNotFound, "client_not_found")
+		machWant(t, srv.Call(t, http.MethodGet, "/api/clients/no-such-client", e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
 
 		// Update: the administrable fields change, the tenant and secret never.
-		res = machDo(t, srv, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{
+		res = srv.Call(t, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{
 			"name": "billing v2", "scopes": []string{"orders.read", "orders.write"}, "audience": []string{"https://api.example"},
 			"access_token_format": "jwt", "skip_consent": true,
-			"tenant_id": other.tenant.ID, "client_secret": "overwritten-secret-0123456789", "secret_hash": "x", "public": true,
-		})
+			"tenant_id": other.Tenant.ID, "client_secret": "overwritten-secret-0123456789", "secret_hash": "x", "public": true,
+		}).NotServerError(t)
+
 		upd := machWant(t, res, http.StatusOK, "")
 		require.Equal(t, "billing v2", upd["name"])
 		require.Equal(t, "jwt", upd["access_token_format"])
 		require.Equal(t, true, upd["skip_consent"])
 		require.Equal(t, false, upd["public"])
 		require.ElementsMatch(t, []any{"orders.read", "orders.write"}, upd["scopes"])
-		after, err := srv.Store.GetTenantClient(context.Background(), e.tenant.ID, id)
+		after, err := srv.Store.GetTenantClient(context.Background(), e.Tenant.ID, id)
 		require.NoError(t, err)
 		require.Equal(t, stored.SecretHash, after.SecretHash)
 		machCCToken(t, srv, id, secret)
-		m := machWant(t, machDo(t, srv, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{"grant_types": []string{"implicit"}}), http.StatusUnprocessableEntity, "validation_failed")
+		m := machWant(t, srv.Call(t, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{"grant_types": []string{"implicit"}}).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
 		require.Contains(t, m["fields"], "grant_types")
-		machWant(t, machDo(t, srv, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{"access_token_format": ""}), http.StatusUnprocessableEntity, "validation_failed")
-		machForbidden(t, machDo(t, srv, http.MethodPatch, "/api/clients/"+id, plainToken, map[string]any{"name": "x"}), "identity.oauth_clients.update")
+		machWant(t, srv.Call(t, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{"access_token_format": ""}).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
+		machForbidden(t, srv.Call(t, http.MethodPatch, "/api/clients/"+id, plainToken, map[string]any{"name": "x"}).NotServerError(t), "identity.oauth_clients.update")
 
 		// Cross-tenant: the other tenant's administrator sees nothing of it.
-		for _, r := range []*httpResult{
-			machDo(t, srv, http.MethodGet, "/api/clients/"+id, other.token, nil),
-			machDo(t, srv, http.MethodPatch, "/api/clients/"+id, other.token, map[string]any{"name": "stolen"}),
+		for _, r := range []*apptest.Result{
+			srv.Call(t, http.MethodGet, "/api/clients/"+id, other.token, nil).NotServerError(t),
+			srv.Call(t, http.MethodPatch, "/api/clients/"+id, other.token, map[string]any{"name": "stolen"}).NotServerError(t),
 		} {
 			machWant(t, r, http.StatusNotFound, "client_not_found")
 		}
-		olist := machWant(t, machDo(t, srv, http.MethodGet, "/api/clients", other.token, nil), http.StatusOK, "")
+		olist := machWant(t, srv.Call(t, http.MethodGet, "/api/clients", other.token, nil).NotServerError(t), http.StatusOK, "")
 		require.Empty(t, olist["clients"])
-		machStepUp(t, srv, other.token)
-		machWant(t, machDo(t, srv, http.MethodPost, "/api/clients/"+id+"/rotate-secret", other.token, nil), http.StatusNotFound, "client_not_found")
-		machWant(t, machDo(t, srv, http.MethodDelete, "/api/clients/"+id, other.token, nil), http.StatusNotFound, "client_not_found")
+		srv.StepUp(t, other.token, apptest.Password)
+		machWant(t, srv.Call(t, http.MethodPost, "/api/clients/"+id+"/rotate-secret", other.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
+		machWant(t, srv.Call(t, http.MethodDelete, "/api/clients/"+id, other.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
 		machCCToken(t, srv, id, secret)
 
 		// Delete is a danger action: step-up first. It revokes the client's tokens.
 		tok := machCCToken(t, srv, id, secret)
-		introspector := e.serviceClient(t, nil)
-		requireActive(t, srv, introspector, tok)
-		machStepUpRequired(t, machDo(t, srv, http.MethodDelete, "/api/clients/"+id, e.token, nil))
-		machStepUp(t, srv, e.token)
-		machWant(t, machDo(t, srv, http.MethodDelete, fp, e.token, nil), http.StatusNotFound, "client_not_found")
+		introspector := e.ServiceClient(t, nil)
+		srv.RequireActive(t, introspector, tok)
+		machStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/clients/"+id, e.token, nil).NotServerError(t))
+		srv.StepUp(t, e.token, apptest.Password)
+		machWant(t, srv.Call(t, http.MethodDelete, fp, e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
 		// Binding a client to a service account is a danger action too
 		// (issue 8); stepped up, a bad account is a 422 with the field.
 		for _, said := range []string{"0b7c3f9e-1d2a-4c5b-8e6f-7a8b9c0d1e2f", "x'; DROP TABLE oauth_clients; --"} {
-			m := machWant(t, machDo(t, srv, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": said}),
+			m := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": said}).NotServerError(t),
 				http.StatusUnprocessableEntity, "validation_failed")
 			require.Contains(t, m["fields"], "service_account_id", "body: %v", m)
 		}
-		machWant(t, machDo(t, srv, http.MethodDelete, "/api/clients/"+id, e.token, nil), http.StatusNoContent, "")
-		machWant(t, machDo(t, srv, http.MethodGet, "/api/clients/"+id, e.token, nil), http.StatusNotFound, "client_not_found")
-		requireInactive(t, srv, introspector, tok)
-		requireOAuthError(t, machCC(t, srv, id, secret), http.StatusUnauthorized, "invalid_client")
+		machWant(t, srv.Call(t, http.MethodDelete, "/api/clients/"+id, e.token, nil).NotServerError(t), http.StatusNoContent, "")
+		machWant(t, srv.Call(t, http.MethodGet, "/api/clients/"+id, e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
+		srv.RequireInactive(t, introspector, tok)
+		apptest.RequireOAuthError(t, machCC(t, srv, id, secret), http.StatusUnauthorized, "invalid_client")
 		require.Empty(t, machRows(t, srv.Store, "SELECT signature FROM oauth_access_tokens WHERE client_id = '"+id+"'"))
 
-		actions := machAuditActions(t, srv.Store, e.tenant.ID)
+		actions := machAuditActions(t, srv.Store, e.Tenant.ID)
 		for _, a := range []string{identity.AuditClientCreated, identity.AuditClientUpdated, identity.AuditClientDeleted} {
 			require.Contains(t, actions, a)
 		}
-		for _, r := range machRows(t, srv.Store, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.tenant.ID+"'") {
+		for _, r := range machRows(t, srv.Store, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.Tenant.ID+"'") {
 			require.NotContains(t, r[0], secret, "an audit row holds the secret")
 		}
 	})
 }
 
 func TestAdminClientRotateSecret(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		t.Run("window", func(t *testing.T) {
 			// The window is closed below by editing the row behind the server's
 			// back, which the lookup cache (rightly) does not see: run without it.
-			e := machSetup(t, b, redisURL, func(c *Config) { c.SecretRotation = time.Hour; c.LookupCacheSize = 0 })
-			srv := e.srv
-			created := machWant(t, machDo(t, srv, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}}), http.StatusCreated, "")
+			e := machSetup(t, b, func(c *app.Config) { c.SecretRotation = time.Hour; c.LookupCacheSize = 0 })
+			srv := e.Server
+			created := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}}).NotServerError(t), http.StatusCreated, "")
 			id, oldSecret := created["client_id"].(string), created["client_secret"].(string)
 			machCCToken(t, srv, id, oldSecret) // warms the verified-secret cache
 
 			path := "/api/clients/" + id + "/rotate-secret"
-			machStepUpRequired(t, machDo(t, srv, http.MethodPost, path, e.token, nil))
+			machStepUpRequired(t, srv.Call(t, http.MethodPost, path, e.token, nil).NotServerError(t))
 			machCCToken(t, srv, id, oldSecret)
-			machStepUp(t, srv, e.token)
-			res := machDo(t, srv, http.MethodPost, path, e.token, nil)
+			srv.StepUp(t, e.token, apptest.Password)
+			res := srv.Call(t, http.MethodPost, path, e.token, nil).NotServerError(t)
 			rot := machWant(t, res, http.StatusOK, "")
 			newSecret, _ := rot["client_secret"].(string)
 			require.NotEmpty(t, newSecret)
@@ -371,36 +348,37 @@ func TestAdminClientRotateSecret(t *testing.T) {
 
 			machCCToken(t, srv, id, newSecret)
 			machCCToken(t, srv, id, oldSecret) // inside the window
-			requireOAuthError(t, machCC(t, srv, id, "not-the-secret-at-all-0123"), http.StatusUnauthorized, "invalid_client")
+			apptest.RequireOAuthError(t, machCC(t, srv, id, "not-the-secret-at-all-0123"), http.StatusUnauthorized, "invalid_client")
 
 			// The window closes: the old secret stops, the new one goes on.
 			machExec(t, srv.Store, "UPDATE oauth_clients SET rotated_secret_expires_at = '2001-01-01 00:00:00+00:00' WHERE id = '"+id+"'")
-			requireOAuthError(t, machCC(t, srv, id, oldSecret), http.StatusUnauthorized, "invalid_client")
+			apptest.RequireOAuthError(t, machCC(t, srv, id, oldSecret), http.StatusUnauthorized, "invalid_client")
 			machCCToken(t, srv, id, newSecret)
 
 			// A public client has no secret to rotate; a first-party client is not the API's.
-			pub := machWant(t, machDo(t, srv, http.MethodPost, "/api/clients", e.token, map[string]any{
-				"grant_types": []string{"authorization_code"}, "redirect_uris": []string{"https://app.example/cb"}, "public": true}), http.StatusCreated, "")
+			pub := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{
+				"grant_types": []string{"authorization_code"}, "redirect_uris": []string{"https://app.example/cb"}, "public": true}).NotServerError(t),
+				http.StatusCreated, "")
 			require.Empty(t, pub["client_secret"])
-			machWant(t, machDo(t, srv, http.MethodPost, "/api/clients/"+pub["client_id"].(string)+"/rotate-secret", e.token, nil), http.StatusConflict, "public_client")
-			machWant(t, machDo(t, srv, http.MethodPost, "/api/clients/first-party-"+e.tenant.ID+"/rotate-secret", e.token, nil), http.StatusNotFound, "client_not_found")
+			machWant(t, srv.Call(t, http.MethodPost, "/api/clients/"+pub["client_id"].(string)+"/rotate-secret", e.token, nil).NotServerError(t), http.StatusConflict, "public_client")
+			machWant(t, srv.Call(t, http.MethodPost, "/api/clients/first-party-"+e.Tenant.ID+"/rotate-secret", e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
 
-			require.Contains(t, machAuditActions(t, srv.Store, e.tenant.ID), identity.AuditClientSecretRotated)
-			for _, r := range machRows(t, srv.Store, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.tenant.ID+"'") {
+			require.Contains(t, machAuditActions(t, srv.Store, e.Tenant.ID), identity.AuditClientSecretRotated)
+			for _, r := range machRows(t, srv.Store, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.Tenant.ID+"'") {
 				require.NotContains(t, r[0], newSecret)
 				require.NotContains(t, r[0], oldSecret)
 			}
 		})
 		t.Run("no window", func(t *testing.T) {
-			e := machSetup(t, b, redisURL, func(c *Config) { c.SecretRotation = 0 })
-			srv := e.srv
-			created := machWant(t, machDo(t, srv, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}}), http.StatusCreated, "")
+			e := machSetup(t, b, func(c *app.Config) { c.SecretRotation = 0 })
+			srv := e.Server
+			created := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}}).NotServerError(t), http.StatusCreated, "")
 			id, oldSecret := created["client_id"].(string), created["client_secret"].(string)
 			machCCToken(t, srv, id, oldSecret)
-			machStepUp(t, srv, e.token)
-			rot := machWant(t, machDo(t, srv, http.MethodPost, "/api/clients/"+id+"/rotate-secret", e.token, nil), http.StatusOK, "")
+			srv.StepUp(t, e.token, apptest.Password)
+			rot := machWant(t, srv.Call(t, http.MethodPost, "/api/clients/"+id+"/rotate-secret", e.token, nil).NotServerError(t), http.StatusOK, "")
 			require.Nil(t, rot["previous_secret_expires_at"])
-			requireOAuthError(t, machCC(t, srv, id, oldSecret), http.StatusUnauthorized, "invalid_client")
+			apptest.RequireOAuthError(t, machCC(t, srv, id, oldSecret), http.StatusUnauthorized, "invalid_client")
 			machCCToken(t, srv, id, rot["client_secret"].(string))
 		})
 	})

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // Issue 8, section 1: who may grant. Grants and changes of principals are
@@ -28,13 +28,13 @@ const grPayouts = "billing.payouts.approve"
 func grServiceAccount(t *testing.T, e *auEnv, tenantID string, perms ...string) string {
 	t.Helper()
 	ctx := context.Background()
-	sa := &models.ServiceAccount{TenantID: tenantID, Name: "bot-" + randomID(t, 6), IsActive: true}
-	require.NoError(t, e.srv.Store.CreateServiceAccount(ctx, sa))
+	sa := &models.ServiceAccount{TenantID: tenantID, Name: "bot-" + apptest.RandomID(t, 6), IsActive: true}
+	require.NoError(t, e.Server.Store.CreateServiceAccount(ctx, sa))
 	if len(perms) > 0 {
 		tid := tenantID
-		r := &models.Role{TenantID: &tid, Name: "Bot role " + randomID(t, 6), Permissions: models.StringList(perms)}
-		require.NoError(t, e.srv.Store.CreateRole(ctx, r))
-		require.NoError(t, e.srv.Store.AssignRole(ctx, tenantID, sa.ID, models.PrincipalServiceAccount, r.ID))
+		r := &models.Role{TenantID: &tid, Name: "Bot role " + apptest.RandomID(t, 6), Permissions: models.StringList(perms)}
+		require.NoError(t, e.Server.Store.CreateRole(ctx, r))
+		require.NoError(t, e.Server.Store.AssignRole(ctx, tenantID, sa.ID, models.PrincipalServiceAccount, r.ID))
 	}
 	return sa.ID
 }
@@ -45,91 +45,90 @@ func grOwnerWithDanger(t *testing.T, e *auEnv, name string) (*models.User, strin
 	t.Helper()
 	u := e.addUser(t, name, identity.RoleOwner, false)
 	e.grantDangerZone(t, u)
-	return u, e.login(t, u)
+	return u, e.Login(t, e.Tenant.Slug, u.Email, apptest.Password)
 }
 
 // TestGrantEscalationsOverHTTP: the escalations of issue 8 (section 1,
 // first bullet) are refused over HTTP, on every database.
 func TestGrantEscalationsOverHTTP(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newAuEnv(t, b, redisURL)
-		srv, ctx := e.srv, context.Background()
-		slugAll := "tenant." + e.tenant.Slug + ".*"
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := newAuEnv(t, b)
+		srv, ctx := e.Server, context.Background()
+		slugAll := "tenant." + e.Tenant.Slug + ".*"
 
 		// A tenant Owner cannot make a policy of every permission of its
 		// tenant's services, nor of one outside the catalogue.
 		for _, p := range []string{slugAll, "tenant.*", grPayouts, "billing.*"} {
-			auForbidden(t, auDo(t, srv, e.ownerToken, http.MethodPost, "/api/policies", map[string]any{"name": "Mine " + p, "permissions": []string{p}}), p)
+			auForbidden(t, srv.Call(t, http.MethodPost, "/api/policies", e.ownerToken, map[string]any{"name": "Mine " + p, "permissions": []string{p}}), p)
 		}
 
 		// Assigning a policy, editing a role's or a policy's permissions are
 		// danger actions: not without step-up, even when held.
 		dz, dzToken := grOwnerWithDanger(t, e, "dz-owner")
-		readers := auStatus(t, auDo(t, srv, dzToken, http.MethodPost, "/api/policies", map[string]any{"name": "Readers", "permissions": []string{"identity.users.read"}}), http.StatusCreated)["id"].(string)
-		role := auStatus(t, auDo(t, srv, dzToken, http.MethodPost, "/api/roles", map[string]any{"name": "Helpers", "permissions": []string{"identity.users.read"}}), http.StatusCreated)["id"].(string)
-		auStepUpRequired(t, auDo(t, srv, dzToken, http.MethodPost, "/api/users/"+e.user.ID+"/policies/"+readers, nil), "identity.membership.manage")
-		auStepUpRequired(t, auDo(t, srv, dzToken, http.MethodDelete, "/api/users/"+e.user.ID+"/policies/"+readers, nil), "identity.membership.manage")
-		auStepUpRequired(t, auDo(t, srv, dzToken, http.MethodPatch, "/api/roles/"+role, map[string]any{"permissions": []string{"identity.users.read"}}), "identity.roles.update")
-		auStepUpRequired(t, auDo(t, srv, dzToken, http.MethodPatch, "/api/policies/"+readers, map[string]any{"permissions": []string{"identity.users.read"}}), "identity.policies.update")
+		readers := auStatus(t, srv.Call(t, http.MethodPost, "/api/policies", dzToken, map[string]any{"name": "Readers", "permissions": []string{"identity.users.read"}}), http.StatusCreated)["id"].(string)
+		role := auStatus(t, srv.Call(t, http.MethodPost, "/api/roles", dzToken, map[string]any{"name": "Helpers", "permissions": []string{"identity.users.read"}}), http.StatusCreated)["id"].(string)
+		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/policies/"+readers, dzToken, nil), "identity.membership.manage")
+		auStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/users/"+e.User.ID+"/policies/"+readers, dzToken, nil), "identity.membership.manage")
+		auStepUpRequired(t, srv.Call(t, http.MethodPatch, "/api/roles/"+role, dzToken, map[string]any{"permissions": []string{"identity.users.read"}}), "identity.roles.update")
+		auStepUpRequired(t, srv.Call(t, http.MethodPatch, "/api/policies/"+readers, dzToken, map[string]any{"permissions": []string{"identity.users.read"}}), "identity.policies.update")
 		// Creating a role that carries a danger action needs it too.
-		auStepUpRequired(t, auDo(t, srv, dzToken, http.MethodPost, "/api/roles", map[string]any{"name": "Deleters", "permissions": []string{"identity.users.delete"}}), "identity.users.delete")
+		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/roles", dzToken, map[string]any{"name": "Deleters", "permissions": []string{"identity.users.delete"}}), "identity.users.delete")
 		// The plain Owner does not even hold these.
-		auForbidden(t, auDo(t, srv, e.ownerToken, http.MethodPost, "/api/users/"+e.user.ID+"/policies/"+readers, nil), "identity.membership.manage")
-		auForbidden(t, auDo(t, srv, e.ownerToken, http.MethodPatch, "/api/roles/"+role, map[string]any{"name": "x"}), "identity.roles.update")
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/policies/"+readers, e.ownerToken, nil), "identity.membership.manage")
+		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/roles/"+role, e.ownerToken, map[string]any{"name": "x"}), "identity.roles.update")
 
 		// Stepped up, the Danger Zone Owner still cannot self-assign a policy
 		// of tenant.<slug>.* (made by an operator), nor put billing
 		// permissions in a role.
-		auStepUp(t, srv, dzToken)
-		all := &models.Policy{TenantID: e.tenant.ID, Name: "Everything", Permissions: models.StringList{slugAll}}
+		srv.StepUp(t, dzToken, apptest.Password)
+		all := &models.Policy{TenantID: e.Tenant.ID, Name: "Everything", Permissions: models.StringList{slugAll}}
 		require.NoError(t, srv.Store.CreatePolicy(ctx, all))
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, "/api/users/"+dz.ID+"/policies/"+all.ID, nil), slugAll)
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, "/api/policies", map[string]any{"name": "All", "permissions": []string{slugAll}}), slugAll)
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodPatch, "/api/roles/"+role, map[string]any{"permissions": []string{"identity.users.read", grPayouts}}), grPayouts)
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodPatch, "/api/policies/"+readers, map[string]any{"permissions": []string{grPayouts}}), grPayouts)
-		payouts := &models.Policy{TenantID: e.tenant.ID, Name: "Payouts", Permissions: models.StringList{grPayouts}}
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+dz.ID+"/policies/"+all.ID, dzToken, nil), slugAll)
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/policies", dzToken, map[string]any{"name": "All", "permissions": []string{slugAll}}), slugAll)
+		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/roles/"+role, dzToken, map[string]any{"permissions": []string{"identity.users.read", grPayouts}}), grPayouts)
+		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/policies/"+readers, dzToken, map[string]any{"permissions": []string{grPayouts}}), grPayouts)
+		payouts := &models.Policy{TenantID: e.Tenant.ID, Name: "Payouts", Permissions: models.StringList{grPayouts}}
 		require.NoError(t, srv.Store.CreatePolicy(ctx, payouts))
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, "/api/users/"+dz.ID+"/policies/"+payouts.ID, nil), grPayouts)
-		perms := auStatus(t, auDo(t, srv, dzToken, http.MethodGet, "/api/users/"+dz.ID, nil), http.StatusOK)["permissions"]
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+dz.ID+"/policies/"+payouts.ID, dzToken, nil), grPayouts)
+		perms := auStatus(t, srv.Call(t, http.MethodGet, "/api/users/"+dz.ID, dzToken, nil), http.StatusOK)["permissions"]
 		require.NotContains(t, perms, slugAll)
 		require.NotContains(t, perms, grPayouts)
 		// What it holds, it may grant: stepped up, danger actions included.
-		auStatus(t, auDo(t, srv, dzToken, http.MethodPost, "/api/users/"+e.user.ID+"/policies/"+readers, nil), http.StatusOK)
-		auStatus(t, auDo(t, srv, dzToken, http.MethodPost, "/api/roles", map[string]any{"name": "Deleters", "permissions": []string{"identity.users.delete"}}), http.StatusCreated)
+		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/policies/"+readers, dzToken, nil), http.StatusOK)
+		auStatus(t, srv.Call(t, http.MethodPost, "/api/roles", dzToken, map[string]any{"name": "Deleters", "permissions": []string{"identity.users.delete"}}), http.StatusCreated)
 
 		// A Manager cannot change the e-mail of a user who holds a
 		// permission it lacks (the mailbox would reset the password).
-		mail := &accMailer{}
-		srv.Directory.Mailer = mail
-		managerToken := e.login(t, e.addUser(t, "manager", identity.RoleManager, false))
+		mail := srv.CaptureAdminMail()
+		managerToken := e.Login(t, e.Tenant.Slug, e.addUser(t, "manager", identity.RoleManager, false).Email, apptest.Password)
 		payer := e.addUser(t, "payer", identity.RoleMember, false)
-		require.NoError(t, srv.Store.AssignPolicy(ctx, e.tenant.ID, payer.ID, models.PrincipalUser, payouts.ID))
-		auForbidden(t, auDo(t, srv, managerToken, http.MethodPatch, "/api/users/"+payer.ID, map[string]any{"email": "attacker@evil.example"}), grPayouts)
-		auForbidden(t, auDo(t, srv, managerToken, http.MethodPost, "/api/users/"+payer.ID+"/unlock", nil), grPayouts)
-		got, err := srv.Store.GetUser(ctx, e.tenant.ID, payer.ID)
+		require.NoError(t, srv.Store.AssignPolicy(ctx, e.Tenant.ID, payer.ID, models.PrincipalUser, payouts.ID))
+		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/users/"+payer.ID, managerToken, map[string]any{"email": "attacker@evil.example"}), grPayouts)
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+payer.ID+"/unlock", managerToken, nil), grPayouts)
+		got, err := srv.Store.GetUser(ctx, e.Tenant.ID, payer.ID)
 		require.NoError(t, err)
 		require.Equal(t, payer.Email, got.Email)
-		auForbidden(t, auDo(t, srv, e.ownerToken, http.MethodPatch, "/api/users/"+payer.ID, map[string]any{"email": "attacker@evil.example"}), grPayouts)
-		require.Empty(t, mail.sent(payer.Email))
+		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/users/"+payer.ID, e.ownerToken, map[string]any{"email": "attacker@evil.example"}), grPayouts)
+		require.Empty(t, mail.Sent(payer.Email))
 
 		// A user it covers it may change; the old address is told, and the
 		// change is audited with both addresses.
 		member := e.addUser(t, "member", identity.RoleMember, false)
-		newEmail := "member.new." + e.tenant.Slug + "@example.com"
-		m := auStatus(t, auDo(t, srv, managerToken, http.MethodPatch, "/api/users/"+member.ID, map[string]any{"email": newEmail}), http.StatusOK)
+		newEmail := "member.new." + e.Tenant.Slug + "@example.com"
+		m := auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+member.ID, managerToken, map[string]any{"email": newEmail}), http.StatusOK)
 		require.Equal(t, newEmail, m["email"])
-		msgs := mail.sent(member.Email)
+		msgs := mail.Sent(member.Email)
 		require.Len(t, msgs, 1, "the old address is told")
 		require.Contains(t, msgs[0].Text, newEmail)
-		require.Empty(t, mail.sent(newEmail), "the new address is not the one told")
+		require.Empty(t, mail.Sent(newEmail), "the new address is not the one told")
 		md := azScalar(t, srv, fmt.Sprintf("SELECT metadata FROM audit_logs WHERE action = %s AND user_id = %s",
 			azQ(identity.AuditUserEmailChanged), azQ(member.ID)))
 		require.Contains(t, md, member.Email)
 		require.Contains(t, md, newEmail)
 		// A name change sends nothing.
-		auStatus(t, auDo(t, srv, managerToken, http.MethodPatch, "/api/users/"+member.ID, map[string]any{"name": "Renamed"}), http.StatusOK)
-		require.Len(t, mail.sent(member.Email), 1)
-		require.Empty(t, mail.sent(newEmail))
+		auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+member.ID, managerToken, map[string]any{"name": "Renamed"}), http.StatusOK)
+		require.Len(t, mail.Sent(member.Email), 1)
+		require.Empty(t, mail.Sent(newEmail))
 	})
 }
 
@@ -137,42 +136,42 @@ func TestGrantEscalationsOverHTTP(t *testing.T) {
 // (issue 8, section 1, second bullet): roles, API keys, bound clients and
 // rotation need the actor to cover the account and what it is given.
 func TestServiceAccountGrantsOverHTTP(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newAuEnv(t, b, redisURL)
-		srv, ctx := e.srv, context.Background()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := newAuEnv(t, b)
+		srv, ctx := e.Server, context.Background()
 		base := "/api/service-accounts/"
-		adminToken := e.login(t, e.addUser(t, "admin", identity.RoleAdmin, false))
+		adminToken := e.Login(t, e.Tenant.Slug, e.addUser(t, "admin", identity.RoleAdmin, false).Email, apptest.Password)
 		_, dzToken := grOwnerWithDanger(t, e, "dz-owner")
-		auStepUp(t, srv, dzToken)
+		srv.StepUp(t, dzToken, apptest.Password)
 
 		// An account with nothing: the Admin may mint its keys.
-		weak := grServiceAccount(t, e, e.tenant.ID)
-		k := auStatus(t, auDo(t, srv, adminToken, http.MethodPost, base+weak+"/api-keys", map[string]any{"name": "ci"}), http.StatusCreated)
+		weak := grServiceAccount(t, e, e.Tenant.ID)
+		k := auStatus(t, srv.Call(t, http.MethodPost, base+weak+"/api-keys", adminToken, map[string]any{"name": "ci"}), http.StatusCreated)
 		weakKey := k["id"].(string)
 
 		// An account holding more than the Admin (and than the Owner).
-		strong := grServiceAccount(t, e, e.tenant.ID, grPayouts)
-		auForbidden(t, auDo(t, srv, adminToken, http.MethodPost, base+strong+"/api-keys", map[string]any{"name": "ci"}), grPayouts)
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, base+strong+"/api-keys", map[string]any{"name": "ci"}), grPayouts)
+		strong := grServiceAccount(t, e, e.Tenant.ID, grPayouts)
+		auForbidden(t, srv.Call(t, http.MethodPost, base+strong+"/api-keys", adminToken, map[string]any{"name": "ci"}), grPayouts)
+		auForbidden(t, srv.Call(t, http.MethodPost, base+strong+"/api-keys", dzToken, map[string]any{"name": "ci"}), grPayouts)
 		// Binding a client: its own danger permission the Admin lacks, and
 		// coverage for whoever holds it.
 		cc := map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": strong}
-		auForbidden(t, auDo(t, srv, adminToken, http.MethodPost, "/api/clients", cc), "identity.oauth_clients.bind")
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, "/api/clients", cc), grPayouts)
-		auForbidden(t, auDo(t, srv, adminToken, http.MethodPatch, base+strong, map[string]any{"is_active": false}), grPayouts)
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, base+strong+"/roles", map[string]any{"role_id": e.roleID(t, e.tenant.ID, identity.RoleMember)}), grPayouts)
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", adminToken, cc), "identity.oauth_clients.bind")
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", dzToken, cc), grPayouts)
+		auForbidden(t, srv.Call(t, http.MethodPatch, base+strong, adminToken, map[string]any{"is_active": false}), grPayouts)
+		auForbidden(t, srv.Call(t, http.MethodPost, base+strong+"/roles", dzToken, map[string]any{"role_id": e.roleID(t, e.Tenant.ID, identity.RoleMember)}), grPayouts)
 		n := azScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE service_account_id = %s", azQ(strong)))
 		require.Equal(t, "0", n)
 		require.Empty(t, azStrings(t, srv, fmt.Sprintf("SELECT id FROM oauth_clients WHERE service_account_id = %s", azQ(strong))))
 
 		// Giving a role: the actor covers the role (no more assignment
 		// without a grant check).
-		payRole := &models.Role{TenantID: &e.tenant.ID, Name: "Payers", Permissions: models.StringList{grPayouts}}
+		payRole := &models.Role{TenantID: &e.Tenant.ID, Name: "Payers", Permissions: models.StringList{grPayouts}}
 		require.NoError(t, srv.Store.CreateRole(ctx, payRole))
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, base+weak+"/roles", map[string]any{"role_id": payRole.ID}), grPayouts)
-		auStatus(t, auDo(t, srv, dzToken, http.MethodPost, base+weak+"/roles", map[string]any{"role_id": e.roleID(t, e.tenant.ID, identity.RoleOwner)}), http.StatusCreated)
+		auForbidden(t, srv.Call(t, http.MethodPost, base+weak+"/roles", dzToken, map[string]any{"role_id": payRole.ID}), grPayouts)
+		auStatus(t, srv.Call(t, http.MethodPost, base+weak+"/roles", dzToken, map[string]any{"role_id": e.roleID(t, e.Tenant.ID, identity.RoleOwner)}), http.StatusCreated)
 		// Now weak holds the Owner role: the Admin no longer covers it.
-		res := auDo(t, srv, adminToken, http.MethodPost, base+weak+"/api-keys", map[string]any{"name": "ci2"})
+		res := srv.Call(t, http.MethodPost, base+weak+"/api-keys", adminToken, map[string]any{"name": "ci2"})
 		m := auStatus(t, res, http.StatusForbidden)
 		missing, _ := m["required_permission"].(string)
 		require.Equal(t, "forbidden", m["error"], "body: %s", res.Body)
@@ -180,18 +179,18 @@ func TestServiceAccountGrantsOverHTTP(t *testing.T) {
 		require.NotContains(t, identity.SystemRoles()[identity.RoleAdmin], missing, "body: %s", res.Body)
 		// A client bound while it was coverable, then the account grew: the
 		// client's rotation, the key's rotation and revocation are refused.
-		bound := auStatus(t, auDo(t, srv, dzToken, http.MethodPost, "/api/clients", map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": weak}), http.StatusCreated)
+		bound := auStatus(t, srv.Call(t, http.MethodPost, "/api/clients", dzToken, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": weak}), http.StatusCreated)
 		boundID := bound["client_id"].(string)
-		require.NoError(t, srv.Store.AssignRole(ctx, e.tenant.ID, weak, models.PrincipalServiceAccount, payRole.ID))
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, "/api/clients/"+boundID+"/rotate-secret", nil), grPayouts)
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodPatch, "/api/clients/"+boundID, map[string]any{"scopes": []string{"a"}}), grPayouts)
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodPost, base+weak+"/api-keys/"+weakKey+"/rotate", nil), grPayouts)
-		auForbidden(t, auDo(t, srv, dzToken, http.MethodDelete, base+weak+"/api-keys/"+weakKey, nil), grPayouts)
+		require.NoError(t, srv.Store.AssignRole(ctx, e.Tenant.ID, weak, models.PrincipalServiceAccount, payRole.ID))
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/clients/"+boundID+"/rotate-secret", dzToken, nil), grPayouts)
+		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/clients/"+boundID, dzToken, map[string]any{"scopes": []string{"a"}}), grPayouts)
+		auForbidden(t, srv.Call(t, http.MethodPost, base+weak+"/api-keys/"+weakKey+"/rotate", dzToken, nil), grPayouts)
+		auForbidden(t, srv.Call(t, http.MethodDelete, base+weak+"/api-keys/"+weakKey, dzToken, nil), grPayouts)
 		// Binding needs step-up even for a covered account.
 		_, freshToken := grOwnerWithDanger(t, e, "dz-fresh")
-		empty := grServiceAccount(t, e, e.tenant.ID)
-		auStepUpRequired(t, auDo(t, srv, freshToken, http.MethodPost, "/api/clients", map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": empty}), "identity.oauth_clients.bind")
-		auStatus(t, auDo(t, srv, freshToken, http.MethodPost, "/api/clients", map[string]any{"grant_types": []string{"client_credentials"}}), http.StatusCreated)
+		empty := grServiceAccount(t, e, e.Tenant.ID)
+		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/clients", freshToken, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": empty}), "identity.oauth_clients.bind")
+		auStatus(t, srv.Call(t, http.MethodPost, "/api/clients", freshToken, map[string]any{"grant_types": []string{"client_credentials"}}), http.StatusCreated)
 	})
 }
 
@@ -202,25 +201,25 @@ func TestServiceAccountGrantsOverHTTP(t *testing.T) {
 // the Danger Zone policy, stepped up, so that neither a missing route
 // permission nor the step-up gate can mask the answer.
 func TestCoverageRuleFromRouteTable(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newAuEnv(t, b, redisURL)
-		srv, ctx := e.srv, context.Background()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := newAuEnv(t, b)
+		srv, ctx := e.Server, context.Background()
 		_, tok := grOwnerWithDanger(t, e, "dz-owner")
-		auStepUp(t, srv, tok)
+		srv.StepUp(t, tok, apptest.Password)
 
 		target := e.addUser(t, "target", identity.RoleMember, false)
 		e.grantPerms(t, target, grPayouts)
-		sa := grServiceAccount(t, e, e.tenant.ID, grPayouts)
+		sa := grServiceAccount(t, e, e.Tenant.ID, grPayouts)
 		key := uuid.NewString()
 		azExec(t, srv, fmt.Sprintf(`INSERT INTO api_keys (id, tenant_id, service_account_id, name, prefix, key_hash, created_at)
-			VALUES (%s, %s, %s, 'probe', 'idk_probe', %s, CURRENT_TIMESTAMP)`, azQ(key), azQ(e.tenant.ID), azQ(sa), azQ("probe-"+uuid.NewString())))
-		cc, err := srv.Admin.CreateClient(ctx, identity.NewClient{TenantSlug: e.tenant.Slug, Name: "bound", GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa})
+			VALUES (%s, %s, %s, 'probe', 'idk_probe', %s, CURRENT_TIMESTAMP)`, azQ(key), azQ(e.Tenant.ID), azQ(sa), azQ("probe-"+uuid.NewString())))
+		cc, err := srv.CreateClient(t, apptest.NewClient{TenantSlug: e.Tenant.Slug, Name: "bound", GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa})
 		require.NoError(t, err)
-		member := e.roleID(t, e.tenant.ID, identity.RoleMember)
-		harmless := &models.Policy{TenantID: e.tenant.ID, Name: "Harmless", Permissions: models.StringList{"identity.users.read"}}
+		member := e.roleID(t, e.Tenant.ID, identity.RoleMember)
+		harmless := &models.Policy{TenantID: e.Tenant.ID, Name: "Harmless", Permissions: models.StringList{"identity.users.read"}}
 		require.NoError(t, srv.Store.CreatePolicy(ctx, harmless))
 		ids := map[string]string{"user": target.ID, "service_account": sa, "client": cc.Client.ID, "api_key": key, "role": member, "policy": harmless.ID}
-		body := map[string]any{"name": "Probe", "description": "probe", "email": "probe." + e.tenant.Slug + "@example.com",
+		body := map[string]any{"name": "Probe", "description": "probe", "email": "probe." + e.Tenant.Slug + "@example.com",
 			"role_id": member, "is_active": true, "scopes": []string{"a"}, "expires_in_days": 1}
 
 		tested := map[string]bool{}
@@ -246,14 +245,14 @@ func TestCoverageRuleFromRouteTable(t *testing.T) {
 			if r.Method != http.MethodDelete {
 				b = body
 			}
-			res := auDo(t, srv, tok, r.Method, path, b)
+			res := srv.Call(t, r.Method, path, tok, b)
 			if res.Status != http.StatusForbidden || !strings.Contains(string(res.Body), `"required_permission":"`+grPayouts+`"`) {
 				t.Errorf("%s %s (%s): want 403 naming %s for a target the actor does not cover, got %d: %s", r.Method, r.Path, r.Permission, grPayouts, res.Status, res.Body)
 			}
 			tested[r.Method+" "+r.Path] = true
 		}
 		// Creating credentials bound to the account is acting on it too.
-		auForbidden(t, auDo(t, srv, tok, http.MethodPost, "/api/clients", map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": sa}), grPayouts)
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", tok, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": sa}), grPayouts)
 		t.Logf("covered %d routes", len(tested))
 		for _, want := range []string{
 			"PATCH /api/users/:id", "DELETE /api/users/:id", "POST /api/users/:id/deactivate", "POST /api/users/:id/unlock",
@@ -266,7 +265,7 @@ func TestCoverageRuleFromRouteTable(t *testing.T) {
 		}
 
 		// Nothing changed.
-		got, err := srv.Store.GetUser(ctx, e.tenant.ID, target.ID)
+		got, err := srv.Store.GetUser(ctx, e.Tenant.ID, target.ID)
 		require.NoError(t, err)
 		require.True(t, got.IsActive)
 		require.Equal(t, target.Email, got.Email)

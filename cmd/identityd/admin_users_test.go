@@ -10,41 +10,35 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // auEnv is a server with two tenants: in the first an Owner (signed in
 // through POST /api/auth/login), in the second a user of its own.
 type auEnv struct {
-	*e2eEnv
+	*apptest.Env
 	owner      *models.User
 	ownerToken string
-	other      *e2eEnv
+	other      *apptest.Env
 }
 
-func newAuEnv(t *testing.T, b storagetest.Backend, redisURL string) *auEnv {
+func newAuEnv(t *testing.T, b apptest.Backend) *auEnv {
 	t.Helper()
-	e := newE2E(t, b, redisURL, nil)
-	env := &auEnv{e2eEnv: e, other: seedE2E(t, e.srv)}
+	e := apptest.NewEnv(t, b, nil)
+	env := &auEnv{Env: e, other: apptest.Seed(t, e.Server)}
 	env.owner = env.addUser(t, "owner", identity.RoleOwner, false)
-	env.ownerToken = auLogin(t, e.srv, e.tenant.Slug, env.owner.Email, e2ePassword)
+	env.ownerToken = e.Server.Login(t, e.Tenant.Slug, env.owner.Email, apptest.Password)
 	return env
 }
 
 // addUser creates a user of the first tenant with a role, as the CLI does.
 func (e *auEnv) addUser(t *testing.T, name, role string, systemAdmin bool) *models.User {
 	t.Helper()
-	u, err := e.srv.Admin.CreateUser(context.Background(), identity.NewUser{TenantSlug: e.tenant.Slug,
-		Email: name + "." + e.tenant.Slug + "@example.com", Password: e2ePassword, Name: name, Role: role, SystemAdmin: systemAdmin})
+	u, err := e.Server.CreateUser(t, apptest.NewUser{TenantSlug: e.Tenant.Slug,
+		Email: name + "." + e.Tenant.Slug + "@example.com", Password: apptest.Password, Name: name, Role: role, SystemAdmin: systemAdmin})
 	require.NoError(t, err, "create user %s", name)
 	return u
-}
-
-// login signs u in and returns the bearer token.
-func (e *auEnv) login(t *testing.T, u *models.User) string {
-	t.Helper()
-	return auLogin(t, e.srv, e.tenant.Slug, u.Email, e2ePassword)
 }
 
 // grantDangerZone gives u the tenant's danger-zone policy directly in the
@@ -52,11 +46,11 @@ func (e *auEnv) login(t *testing.T, u *models.User) string {
 func (e *auEnv) grantDangerZone(t *testing.T, u *models.User) {
 	t.Helper()
 	ctx := context.Background()
-	ps, err := e.srv.Store.ListPolicies(ctx, u.TenantID)
+	ps, err := e.Server.Store.ListPolicies(ctx, u.TenantID)
 	require.NoError(t, err)
 	for _, p := range ps {
 		if p.Name == identity.DangerZonePolicy {
-			require.NoError(t, e.srv.Store.AssignPolicy(ctx, u.TenantID, u.ID, models.PrincipalUser, p.ID))
+			require.NoError(t, e.Server.Store.AssignPolicy(ctx, u.TenantID, u.ID, models.PrincipalUser, p.ID))
 			return
 		}
 	}
@@ -69,37 +63,20 @@ func (e *auEnv) grantDangerZone(t *testing.T, u *models.User) {
 func (e *auEnv) grantPerms(t *testing.T, u *models.User, perms ...string) {
 	t.Helper()
 	ctx := context.Background()
-	p := &models.Policy{TenantID: u.TenantID, Name: "Test grants " + randomID(t, 6), Permissions: models.StringList(perms)}
-	require.NoError(t, e.srv.Store.CreatePolicy(ctx, p))
-	require.NoError(t, e.srv.Store.AssignPolicy(ctx, u.TenantID, u.ID, models.PrincipalUser, p.ID))
+	p := &models.Policy{TenantID: u.TenantID, Name: "Test grants " + apptest.RandomID(t, 6), Permissions: models.StringList(perms)}
+	require.NoError(t, e.Server.Store.CreatePolicy(ctx, p))
+	require.NoError(t, e.Server.Store.AssignPolicy(ctx, u.TenantID, u.ID, models.PrincipalUser, p.ID))
 }
 
 func (e *auEnv) roleID(t *testing.T, tenantID, name string) string {
 	t.Helper()
-	r, err := e.srv.Store.GetRoleByName(context.Background(), tenantID, name)
+	r, err := e.Server.Store.GetRoleByName(context.Background(), tenantID, name)
 	require.NoError(t, err)
 	return r.ID
 }
 
-// auLogin signs in through POST /api/auth/login and returns the token.
-func auLogin(t *testing.T, srv *testServer, tenant, email, password string) string {
-	t.Helper()
-	res := auDo(t, srv, "", http.MethodPost, "/api/auth/login", map[string]any{"tenant": tenant, "email": email, "password": password})
-	require.Equal(t, http.StatusOK, res.Status, "login: %s", res.Body)
-	tok, _ := res.JSON(t)["access_token"].(string)
-	require.NotEmpty(t, tok, "login gave no token: %s", res.Body)
-	return tok
-}
-
-// auDo sends a JSON request (body nil: none; a string: sent as is) with the
-// bearer token, if any.
-func auDo(t *testing.T, srv *testServer, token, method, path string, body any) *httpResult {
-	t.Helper()
-	return apiCall(t, srv, method, path, token, body)
-}
-
 // auStatus asserts the status and returns the decoded body (nil for 204).
-func auStatus(t *testing.T, res *httpResult, status int) map[string]any {
+func auStatus(t *testing.T, res *apptest.Result, status int) map[string]any {
 	t.Helper()
 	require.Equal(t, status, res.Status, "body: %s", res.Body)
 	if status == http.StatusNoContent {
@@ -109,7 +86,7 @@ func auStatus(t *testing.T, res *httpResult, status int) map[string]any {
 }
 
 // auForbidden asserts 403 {"error":"forbidden","required_permission":perm}.
-func auForbidden(t *testing.T, res *httpResult, perm string) {
+func auForbidden(t *testing.T, res *apptest.Result, perm string) {
 	t.Helper()
 	m := auStatus(t, res, http.StatusForbidden)
 	require.Equal(t, "forbidden", m["error"], "body: %s", res.Body)
@@ -117,7 +94,7 @@ func auForbidden(t *testing.T, res *httpResult, perm string) {
 }
 
 // auStepUpRequired asserts 403 step_up_required with the step_up object.
-func auStepUpRequired(t *testing.T, res *httpResult, perm string) {
+func auStepUpRequired(t *testing.T, res *apptest.Result, perm string) {
 	t.Helper()
 	m := auStatus(t, res, http.StatusForbidden)
 	require.Equal(t, "step_up_required", m["error"], "body: %s", res.Body)
@@ -131,16 +108,10 @@ func auStepUpRequired(t *testing.T, res *httpResult, perm string) {
 
 // auBadBody asserts the answer to a body that is not JSON: invalid_body,
 // 400 or 422 (never a 500).
-func auBadBody(t *testing.T, res *httpResult) {
+func auBadBody(t *testing.T, res *apptest.Result) {
 	t.Helper()
 	require.Contains(t, []int{http.StatusBadRequest, http.StatusUnprocessableEntity}, res.Status, "body: %s", res.Body)
 	require.Equal(t, "invalid_body", res.JSON(t)["error"], "body: %s", res.Body)
-}
-
-func auStepUp(t *testing.T, srv *testServer, token string) {
-	t.Helper()
-	m := auStatus(t, auDo(t, srv, token, http.MethodPost, "/api/auth/step-up", map[string]any{"password": e2ePassword, "reason": "test"}), http.StatusOK)
-	require.Equal(t, true, m["elevated"])
 }
 
 func auEmails(t *testing.T, m map[string]any) []string {
@@ -153,142 +124,148 @@ func auEmails(t *testing.T, m map[string]any) []string {
 }
 
 func TestAdminUsersAuthorization(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newAuEnv(t, b, redisURL)
-		srv := e.srv
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := newAuEnv(t, b)
+		srv := e.Server
 
 		// 401 without a token, with a bad token.
 		for _, tok := range []string{"", "not-a-token"} {
-			res := auDo(t, srv, tok, http.MethodGet, "/api/users", nil)
+			res := srv.Call(t, http.MethodGet, "/api/users", tok, nil)
 			m := auStatus(t, res, http.StatusUnauthorized)
 			require.Contains(t, []any{"unauthenticated", "invalid_token"}, m["error"])
 		}
 		// 403 naming the permission for a Member, on every kind of route.
-		memberToken := e.login(t, e.addUser(t, "member", identity.RoleMember, false))
-		auForbidden(t, auDo(t, srv, memberToken, http.MethodGet, "/api/users", nil), "identity.users.read")
-		auForbidden(t, auDo(t, srv, memberToken, http.MethodPost, "/api/users", map[string]any{"email": "x@example.com"}), "identity.users.create")
-		auForbidden(t, auDo(t, srv, memberToken, http.MethodDelete, "/api/users/"+e.user.ID, nil), "identity.users.delete")
-		auForbidden(t, auDo(t, srv, memberToken, http.MethodPost, "/api/users/"+e.user.ID+"/roles", map[string]any{"role_id": "x"}), "identity.membership.assign_role")
-		auForbidden(t, auDo(t, srv, memberToken, http.MethodGet, "/api/roles", nil), "identity.roles.read")
+		memberToken := e.Login(t, e.Tenant.Slug, e.addUser(t, "member", identity.RoleMember, false).Email, apptest.Password)
+		auForbidden(t, srv.Call(t, http.MethodGet, "/api/users", memberToken, nil), "identity.users.read")
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users", memberToken, map[string]any{"email": "x@example.com"}), "identity.users.create")
+		auForbidden(t, srv.Call(t, http.MethodDelete, "/api/users/"+e.User.ID, memberToken, nil), "identity.users.delete")
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/roles", memberToken, map[string]any{"role_id": "x"}), "identity.membership.assign_role")
+		auForbidden(t, srv.Call(t, http.MethodGet, "/api/roles", memberToken, nil), "identity.roles.read")
 		// The Owner lacks the danger actions: plain forbidden, no step-up offer.
-		auForbidden(t, auDo(t, srv, e.ownerToken, http.MethodPost, "/api/users/"+e.user.ID+"/roles",
-			map[string]any{"role_id": e.roleID(t, e.tenant.ID, identity.RoleMember)}), "identity.membership.assign_role")
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/roles", e.ownerToken,
+			map[string]any{"role_id": e.roleID(t, e.Tenant.ID, identity.RoleMember)}),
+			"identity.membership.assign_role")
 		// And admin.* belongs to system admins.
-		auForbidden(t, auDo(t, srv, e.ownerToken, http.MethodPut, "/api/admin/users/"+e.user.ID+"/system-admin",
-			map[string]any{"is_system_admin": true}), "admin.users.system_admin")
-		m := auStatus(t, auDo(t, srv, e.ownerToken, http.MethodGet, "/api/users", nil), http.StatusOK)
+		auForbidden(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+e.User.ID+"/system-admin", e.ownerToken,
+			map[string]any{"is_system_admin": true}),
+			"admin.users.system_admin")
+		m := auStatus(t, srv.Call(t, http.MethodGet, "/api/users", e.ownerToken, nil), http.StatusOK)
 		require.EqualValues(t, 3, m["total"])
 	})
 }
 
 func TestAdminUsersLifecycle(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newAuEnv(t, b, redisURL)
-		srv, tok := e.srv, e.ownerToken
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := newAuEnv(t, b)
+		srv, tok := e.Server, e.ownerToken
 		ctx := context.Background()
 
 		// Validation: 422 with one entry per field, never a 500.
-		m := auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": "nope", "password": "short"}), http.StatusUnprocessableEntity)
+		m := auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "nope", "password": "short"}), http.StatusUnprocessableEntity)
 		require.Contains(t, m["fields"], "email")
-		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": "weak@example.com", "password": "alllowercaseletters"}), http.StatusUnprocessableEntity)
+		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "weak@example.com", "password": "alllowercaseletters"}), http.StatusUnprocessableEntity)
 		require.Contains(t, m["fields"], "password.uppercase")
-		auBadBody(t, auDo(t, srv, tok, http.MethodPost, "/api/users", `{"email":`))
-		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": 5}), http.StatusUnprocessableEntity)
+		auBadBody(t, srv.Call(t, http.MethodPost, "/api/users", tok, `{"email":`))
+		auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": 5}), http.StatusUnprocessableEntity)
 		for _, q := range []string{"page=0", "page=x", "per_page=101", "is_active=maybe", "locked=2", "two_factor=?"} {
-			auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?"+q, nil), http.StatusUnprocessableEntity)
+			auStatus(t, srv.Call(t, http.MethodGet, "/api/users?"+q, tok, nil), http.StatusUnprocessableEntity)
 		}
 
 		// Create with a password.
-		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users",
-			map[string]any{"email": "Bob@Example.com", "name": "Bob Builder", "password": "Sturdy#Password1"}), http.StatusCreated)
+		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok,
+			map[string]any{"email": "Bob@Example.com", "name": "Bob Builder", "password": "Sturdy#Password1"}),
+			http.StatusCreated)
 		bob := m["user"].(map[string]any)
 		bobID := bob["id"].(string)
 		require.Equal(t, "bob@example.com", bob["email"])
 		require.Equal(t, false, bob["force_password_change"])
 		require.NotContains(t, m, "initial_password")
-		require.NotContains(t, string(auDo(t, srv, tok, http.MethodGet, "/api/users/"+bobID, nil).Body), "$2a$")
-		bobToken := auLogin(t, srv, e.tenant.Slug, "bob@example.com", "Sturdy#Password1")
-		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": "bob@example.com", "password": "Sturdy#Password1"}), http.StatusConflict)
+		require.NotContains(t, string(srv.Call(t, http.MethodGet, "/api/users/"+bobID, tok, nil).Body), "$2a$")
+		bobToken := srv.Login(t, e.Tenant.Slug, "bob@example.com", "Sturdy#Password1")
+		auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "bob@example.com", "password": "Sturdy#Password1"}), http.StatusConflict)
 
 		// Create without: a generated password, to be changed at first login.
-		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": "carol@example.com", "name": "Carol"}), http.StatusCreated)
+		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "carol@example.com", "name": "Carol"}), http.StatusCreated)
 		initial, _ := m["initial_password"].(string)
 		require.NoError(t, identity.CheckPassword(initial, "carol@example.com"))
 		require.Equal(t, true, m["user"].(map[string]any)["force_password_change"])
 		carolID := m["user"].(map[string]any)["id"].(string)
-		login := auStatus(t, auDo(t, srv, "", http.MethodPost, "/api/auth/login",
-			map[string]any{"tenant": e.tenant.Slug, "email": "carol@example.com", "password": initial}), http.StatusOK)
+		login := auStatus(t, srv.Call(t, http.MethodPost, "/api/auth/login", "",
+			map[string]any{"tenant": e.Tenant.Slug, "email": "carol@example.com", "password": initial}),
+			http.StatusOK)
 		require.Equal(t, true, login["password_change_required"])
 
 		// List: search over e-mail and name, filters, pages with a total.
-		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?q=builder", nil), http.StatusOK)
+		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?q=builder", tok, nil), http.StatusOK)
 		require.Equal(t, []string{"bob@example.com"}, auEmails(t, m))
-		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?q=CAROL%40", nil), http.StatusOK)
+		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?q=CAROL%40", tok, nil), http.StatusOK)
 		require.Equal(t, []string{"carol@example.com"}, auEmails(t, m))
-		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?per_page=2&page=2", nil), http.StatusOK)
+		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?per_page=2&page=2", tok, nil), http.StatusOK)
 		require.EqualValues(t, 4, m["total"])
 		require.EqualValues(t, 2, m["page"])
 		require.Len(t, m["users"], 2)
-		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?role=Owner", nil), http.StatusOK)
+		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?role=Owner", tok, nil), http.StatusOK)
 		require.Equal(t, []string{e.owner.Email}, auEmails(t, m))
-		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?q="+url.QueryEscape(e.other.user.Email), nil), http.StatusOK)
+		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?q="+url.QueryEscape(e.other.User.Email), tok, nil), http.StatusOK)
 		require.EqualValues(t, 0, m["total"], "another tenant's user is listed")
 
 		// Lock Bob out, then unlock him.
-		_, err := srv.Store.RecordLoginFailure(ctx, e.tenant.ID, bobID, 1, 3600e9)
+		_, err := srv.Store.RecordLoginFailure(ctx, e.Tenant.ID, bobID, 1, 3600e9)
 		require.NoError(t, err)
-		_, err = srv.Store.RecordPINFailure(ctx, e.tenant.ID, bobID, 1, 3600e9)
+		_, err = srv.Store.RecordPINFailure(ctx, e.Tenant.ID, bobID, 1, 3600e9)
 		require.NoError(t, err)
-		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?locked=true", nil), http.StatusOK)
+		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?locked=true", tok, nil), http.StatusOK)
 		require.Equal(t, []string{"bob@example.com"}, auEmails(t, m))
-		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+bobID+"/unlock", nil), http.StatusOK)
+		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+bobID+"/unlock", tok, nil), http.StatusOK)
 		require.Equal(t, false, m["locked"])
-		u, err := srv.Store.GetUser(ctx, e.tenant.ID, bobID)
+		u, err := srv.Store.GetUser(ctx, e.Tenant.ID, bobID)
 		require.NoError(t, err)
 		require.Nil(t, u.LockedUntil)
 		require.Nil(t, u.PINLockedUntil)
 		require.Zero(t, u.FailedLogins+u.PINFailed)
 
 		// Update: name and e-mail.
-		m = auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/users/"+bobID, map[string]any{"name": "Robert"}), http.StatusOK)
+		m = auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+bobID, tok, map[string]any{"name": "Robert"}), http.StatusOK)
 		require.Equal(t, "Robert", m["name"])
-		auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/users/"+bobID, map[string]any{"email": "carol@example.com"}), http.StatusConflict)
-		m = auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/users/"+bobID, map[string]any{"email": "x"}), http.StatusUnprocessableEntity)
+		auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+bobID, tok, map[string]any{"email": "carol@example.com"}), http.StatusConflict)
+		m = auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+bobID, tok, map[string]any{"email": "x"}), http.StatusUnprocessableEntity)
 		require.Contains(t, m["fields"], "email")
 
 		// Force a password change: the next login asks for one.
-		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+bobID+"/force-password-change", nil), http.StatusOK)
+		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+bobID+"/force-password-change", tok, nil), http.StatusOK)
 		require.Equal(t, true, m["force_password_change"])
-		login = auStatus(t, auDo(t, srv, "", http.MethodPost, "/api/auth/login",
-			map[string]any{"tenant": e.tenant.Slug, "email": "bob@example.com", "password": "Sturdy#Password1"}), http.StatusOK)
+		login = auStatus(t, srv.Call(t, http.MethodPost, "/api/auth/login", "",
+			map[string]any{"tenant": e.Tenant.Slug, "email": "bob@example.com", "password": "Sturdy#Password1"}),
+			http.StatusOK)
 		require.Equal(t, true, login["password_change_required"])
 		// Issue 8: forcing the change ended Bob's sessions and tokens.
-		auStatus(t, auDo(t, srv, bobToken, http.MethodGet, "/api/auth/me", nil), http.StatusUnauthorized)
-		changed := auStatus(t, auDo(t, srv, "", http.MethodPost, "/api/auth/password/change-required",
-			map[string]any{"challenge": login["challenge"], "new_password": "Sturdier#Password2"}), http.StatusOK)
+		auStatus(t, srv.Call(t, http.MethodGet, "/api/auth/me", bobToken, nil), http.StatusUnauthorized)
+		changed := auStatus(t, srv.Call(t, http.MethodPost, "/api/auth/password/change-required", "",
+			map[string]any{"challenge": login["challenge"], "new_password": "Sturdier#Password2"}),
+			http.StatusOK)
 		bobToken, _ = changed["access_token"].(string)
 		require.NotEmpty(t, bobToken, "the forced change completes the login: %v", changed)
 
 		// Deactivate: Bob's token dies at once.
-		auStatus(t, auDo(t, srv, bobToken, http.MethodGet, "/api/auth/me", nil), http.StatusOK)
-		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+bobID+"/deactivate", nil), http.StatusOK)
+		auStatus(t, srv.Call(t, http.MethodGet, "/api/auth/me", bobToken, nil), http.StatusOK)
+		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+bobID+"/deactivate", tok, nil), http.StatusOK)
 		require.Equal(t, false, m["is_active"])
-		auStatus(t, auDo(t, srv, bobToken, http.MethodGet, "/api/auth/me", nil), http.StatusUnauthorized)
-		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?is_active=false", nil), http.StatusOK)
+		auStatus(t, srv.Call(t, http.MethodGet, "/api/auth/me", bobToken, nil), http.StatusUnauthorized)
+		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?is_active=false", tok, nil), http.StatusOK)
 		require.Equal(t, []string{"bob@example.com"}, auEmails(t, m))
-		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+e.owner.ID+"/deactivate", nil), http.StatusConflict)
+		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+e.owner.ID+"/deactivate", tok, nil), http.StatusConflict)
 
 		// Reset 2FA and delete are danger actions: the Owner needs the
 		// danger-zone policy and a step-up.
-		auForbidden(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", nil), "identity.users.reset_2fa")
+		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", tok, nil), "identity.users.reset_2fa")
 		e.grantDangerZone(t, e.owner)
-		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", nil), "identity.users.reset_2fa")
-		auStepUpRequired(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+bobID, nil), "identity.users.delete")
-		auStepUp(t, srv, tok)
-		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", nil), http.StatusOK)
-		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+bobID, nil), http.StatusNoContent)
-		auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users/"+bobID, nil), http.StatusNotFound)
-		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+bobID, nil), http.StatusNotFound)
+		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", tok, nil), "identity.users.reset_2fa")
+		auStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/users/"+bobID, tok, nil), "identity.users.delete")
+		srv.StepUp(t, tok, apptest.Password)
+		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", tok, nil), http.StatusOK)
+		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+bobID, tok, nil), http.StatusNoContent)
+		auStatus(t, srv.Call(t, http.MethodGet, "/api/users/"+bobID, tok, nil), http.StatusNotFound)
+		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+bobID, tok, nil), http.StatusNotFound)
 
 		// Every change left an audit row in the tenant.
 		var actions []string
@@ -309,7 +286,7 @@ func TestAdminUsersLifecycle(t *testing.T) {
 		}
 
 		// Another tenant's user: 404 on every route, never 403.
-		other := e.other.user.ID
+		other := e.other.User.ID
 		for _, r := range []struct{ method, path string }{
 			{http.MethodGet, "/api/users/" + other},
 			{http.MethodPatch, "/api/users/" + other},
@@ -320,9 +297,9 @@ func TestAdminUsersLifecycle(t *testing.T) {
 			{http.MethodDelete, "/api/users/" + other},
 			{http.MethodGet, "/api/users/not-a-uuid"},
 		} {
-			auStatus(t, auDo(t, srv, tok, r.method, r.path, map[string]any{"name": "x"}), http.StatusNotFound)
+			auStatus(t, srv.Call(t, r.method, r.path, tok, map[string]any{"name": "x"}), http.StatusNotFound)
 		}
-		got, err := srv.Store.GetUser(ctx, e.other.tenant.ID, other)
+		got, err := srv.Store.GetUser(ctx, e.other.Tenant.ID, other)
 		require.NoError(t, err)
 		require.True(t, got.IsActive)
 		require.Equal(t, "Ada Lovelace", got.Name)
@@ -330,48 +307,49 @@ func TestAdminUsersLifecycle(t *testing.T) {
 }
 
 func TestAdminUsersMassAssignment(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newAuEnv(t, b, redisURL)
-		srv, tok := e.srv, e.ownerToken
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := newAuEnv(t, b)
+		srv, tok := e.Server, e.ownerToken
 		ctx := context.Background()
-		before, err := srv.Store.GetUser(ctx, e.tenant.ID, e.user.ID)
+		before, err := srv.Store.GetUser(ctx, e.Tenant.ID, e.User.ID)
 		require.NoError(t, err)
 
-		evil := map[string]any{"is_system_admin": true, "tenant_id": e.other.tenant.ID, "password_hash": "$2a$10$forged",
+		evil := map[string]any{"is_system_admin": true, "tenant_id": e.other.Tenant.ID, "password_hash": "$2a$10$forged",
 			"is_active": true, "id": "00000000-0000-0000-0000-000000000001", "failed_logins": 0, "totp_enabled": true, "email_verified": true}
 		// Alone, these fields change nothing at all.
-		auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/users/"+e.user.ID, evil), http.StatusOK)
+		auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+e.User.ID, tok, evil), http.StatusOK)
 		// Beside an allowed field, only that field changes.
 		evil["name"] = "Renamed"
-		auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/users/"+e.user.ID, evil), http.StatusOK)
+		auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+e.User.ID, tok, evil), http.StatusOK)
 		// Not on yourself either.
-		auStatus(t, auDo(t, srv, tok, http.MethodPatch, "/api/users/"+e.owner.ID, evil), http.StatusOK)
+		auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+e.owner.ID, tok, evil), http.StatusOK)
 
-		for _, id := range []string{e.user.ID, e.owner.ID} {
-			after, err := srv.Store.GetUser(ctx, e.tenant.ID, id)
+		for _, id := range []string{e.User.ID, e.owner.ID} {
+			after, err := srv.Store.GetUser(ctx, e.Tenant.ID, id)
 			require.NoError(t, err, "the user must still be in its tenant")
 			require.False(t, after.IsSystemAdmin, "is_system_admin changed")
-			require.Equal(t, e.tenant.ID, after.TenantID)
+			require.Equal(t, e.Tenant.ID, after.TenantID)
 			require.NotEqual(t, "$2a$10$forged", after.PasswordHash)
 			require.False(t, after.TOTPEnabled)
 			require.False(t, after.EmailVerified)
 			require.Equal(t, "Renamed", after.Name)
 		}
-		after, _ := srv.Store.GetUser(ctx, e.tenant.ID, e.user.ID)
+		after, _ := srv.Store.GetUser(ctx, e.Tenant.ID, e.User.ID)
 		require.Equal(t, before.PasswordHash, after.PasswordHash)
 		require.Equal(t, before.Email, after.Email)
-		_, err = srv.Store.GetUser(ctx, e.other.tenant.ID, e.user.ID)
+		_, err = srv.Store.GetUser(ctx, e.other.Tenant.ID, e.User.ID)
 		require.True(t, models.IsKind(err, models.KindNotFound), "the user moved tenant")
 
 		// The token still works as a plain Owner: no admin.* route opens.
-		auForbidden(t, auDo(t, srv, tok, http.MethodPut, "/api/admin/users/"+e.owner.ID+"/system-admin",
-			map[string]any{"is_system_admin": true}), "admin.users.system_admin")
+		auForbidden(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+e.owner.ID+"/system-admin", tok,
+			map[string]any{"is_system_admin": true}),
+			"admin.users.system_admin")
 
 		// Creating a user ignores them too.
 		evil["email"], evil["password"] = "mallory@example.com", "Quiet#Harbor9lights"
-		m := auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", evil), http.StatusCreated)
+		m := auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, evil), http.StatusCreated)
 		id := m["user"].(map[string]any)["id"].(string)
-		created, err := srv.Store.GetUser(ctx, e.tenant.ID, id)
+		created, err := srv.Store.GetUser(ctx, e.Tenant.ID, id)
 		require.NoError(t, err)
 		require.False(t, created.IsSystemAdmin)
 		require.NotEqual(t, "00000000-0000-0000-0000-000000000001", created.ID)
@@ -380,91 +358,94 @@ func TestAdminUsersMassAssignment(t *testing.T) {
 }
 
 func TestAdminUsersRolesAndStepUp(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newAuEnv(t, b, redisURL)
-		srv, tok := e.srv, e.ownerToken
-		target := e.user.ID
-		member := e.roleID(t, e.tenant.ID, identity.RoleMember)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := newAuEnv(t, b)
+		srv, tok := e.Server, e.ownerToken
+		target := e.User.ID
+		member := e.roleID(t, e.Tenant.ID, identity.RoleMember)
 		e.grantDangerZone(t, e.owner)
 
 		// Permitted but not elevated: step_up_required with the step_up object.
-		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": member}), "identity.membership.assign_role")
-		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": "r@example.com", "roles": []string{"Member"}}), "identity.membership.assign_role")
-		st := auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/auth/step-up/status", nil), http.StatusOK)
+		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), "identity.membership.assign_role")
+		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "r@example.com", "roles": []string{"Member"}}), "identity.membership.assign_role")
+		st := auStatus(t, srv.Call(t, http.MethodGet, "/api/auth/step-up/status", tok, nil), http.StatusOK)
 		require.Equal(t, false, st["elevated"])
 		// A wrong password does not elevate.
-		res := auDo(t, srv, tok, http.MethodPost, "/api/auth/step-up", map[string]any{"password": "wrong password"})
+		res := srv.Call(t, http.MethodPost, "/api/auth/step-up", tok, map[string]any{"password": "wrong password"})
 		require.NotEqual(t, http.StatusOK, res.Status)
-		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": member}), "identity.membership.assign_role")
+		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), "identity.membership.assign_role")
 
-		auStepUp(t, srv, tok)
-		m := auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": member}), http.StatusOK)
+		srv.StepUp(t, tok, apptest.Password)
+		m := auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), http.StatusOK)
 		require.Equal(t, "Member", m["roles"].([]any)[0].(map[string]any)["name"])
-		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": member}), http.StatusConflict)
-		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": e.roleID(t, e.other.tenant.ID, "Member")}), http.StatusUnprocessableEntity)
-		auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{}), http.StatusUnprocessableEntity)
-		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users", map[string]any{"email": "r@example.com", "roles": []string{"Manager"}}), http.StatusCreated)
+		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), http.StatusConflict)
+		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": e.roleID(t, e.other.Tenant.ID, "Member")}), http.StatusUnprocessableEntity)
+		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{}), http.StatusUnprocessableEntity)
+		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "r@example.com", "roles": []string{"Manager"}}), http.StatusCreated)
 		require.Equal(t, "Manager", m["user"].(map[string]any)["roles"].([]any)[0].(map[string]any)["name"])
-		m = auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/users?role=Member", nil), http.StatusOK)
-		require.Equal(t, []string{e.user.Email}, auEmails(t, m))
-		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+target+"/roles/"+member, nil), http.StatusOK)
-		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+target+"/roles/"+member, nil), http.StatusNotFound)
+		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?role=Member", tok, nil), http.StatusOK)
+		require.Equal(t, []string{e.User.Email}, auEmails(t, m))
+		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+target+"/roles/"+member, tok, nil), http.StatusOK)
+		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+target+"/roles/"+member, tok, nil), http.StatusNotFound)
 
 		// Ending the elevation brings the gate back.
-		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/auth/step-up", nil), http.StatusNoContent)
-		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/roles", map[string]any{"role_id": member}), "identity.membership.assign_role")
+		auStatus(t, srv.Call(t, http.MethodDelete, "/api/auth/step-up", tok, nil), http.StatusNoContent)
+		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), "identity.membership.assign_role")
 
 		// Policies: membership.manage, a danger action too (issue 8: it can
 		// grant danger actions); no granting what you lack.
-		ps := auStatus(t, auDo(t, srv, tok, http.MethodGet, "/api/policies", nil), http.StatusOK)["policies"].([]any)
+		ps := auStatus(t, srv.Call(t, http.MethodGet, "/api/policies", tok, nil), http.StatusOK)["policies"].([]any)
 		danger := ps[0].(map[string]any)["id"].(string)
 		e.grantPerms(t, e.owner, "tenant.*.reports.read")
-		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/policies", map[string]any{"name": "Reports", "permissions": []string{"tenant.*.reports.read"}}), http.StatusCreated)
+		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "Reports", "permissions": []string{"tenant.*.reports.read"}}), http.StatusCreated)
 		reports := m["id"].(string)
-		auStepUpRequired(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/policies/"+reports, nil), "identity.membership.manage")
-		auStepUp(t, srv, tok)
-		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/policies/"+reports, nil), http.StatusOK)
+		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/policies/"+reports, tok, nil), "identity.membership.manage")
+		srv.StepUp(t, tok, apptest.Password)
+		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/policies/"+reports, tok, nil), http.StatusOK)
 		require.Equal(t, "Reports", m["policies"].([]any)[0].(map[string]any)["name"])
-		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+target+"/policies/"+reports, nil), http.StatusOK)
-		auStatus(t, auDo(t, srv, tok, http.MethodDelete, "/api/users/"+target+"/policies/"+reports, nil), http.StatusNotFound)
+		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+target+"/policies/"+reports, tok, nil), http.StatusOK)
+		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+target+"/policies/"+reports, tok, nil), http.StatusNotFound)
 		adminUser := e.addUser(t, "admin", identity.RoleAdmin, false)
-		adminToken := e.login(t, adminUser)
-		res = auDo(t, srv, adminToken, http.MethodPost, "/api/users/"+adminUser.ID+"/policies/"+danger, nil)
+		adminToken := e.Login(t, e.Tenant.Slug, adminUser.Email, apptest.Password)
+		res = srv.Call(t, http.MethodPost, "/api/users/"+adminUser.ID+"/policies/"+danger, adminToken, nil)
 		m = auStatus(t, res, http.StatusForbidden)
 		require.Equal(t, "forbidden", m["error"])
 		require.True(t, identity.IsDangerAction(m["required_permission"].(string)), "body: %s", res.Body)
 
 		// A system admin (of another tenant, even) bypasses every check and
 		// acts in its own tenant.
-		sys, err := srv.Admin.CreateUser(context.Background(), identity.NewUser{TenantSlug: e.other.tenant.Slug, Email: "root@example.com", Password: e2ePassword, SystemAdmin: true})
+		sys, err := srv.CreateUser(t, apptest.NewUser{TenantSlug: e.other.Tenant.Slug, Email: "root@example.com", Password: apptest.Password, SystemAdmin: true})
 		require.NoError(t, err)
-		sysToken := auLogin(t, srv, e.other.tenant.Slug, "root@example.com", e2ePassword)
-		m = auStatus(t, auDo(t, srv, sysToken, http.MethodGet, "/api/users", nil), http.StatusOK)
-		require.ElementsMatch(t, []string{e.other.user.Email, "root@example.com"}, auEmails(t, m))
-		auStatus(t, auDo(t, srv, sysToken, http.MethodGet, "/api/users/"+target, nil), http.StatusNotFound)
-		auStatus(t, auDo(t, srv, sysToken, http.MethodPost, "/api/users/"+e.other.user.ID+"/reset-2fa", nil), http.StatusOK)
+		sysToken := srv.Login(t, e.other.Tenant.Slug, "root@example.com", apptest.Password)
+		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users", sysToken, nil), http.StatusOK)
+		require.ElementsMatch(t, []string{e.other.User.Email, "root@example.com"}, auEmails(t, m))
+		auStatus(t, srv.Call(t, http.MethodGet, "/api/users/"+target, sysToken, nil), http.StatusNotFound)
+		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+e.other.User.ID+"/reset-2fa", sysToken, nil), http.StatusOK)
 		// It grants system administration, in its tenant or another.
-		m = auStatus(t, auDo(t, srv, sysToken, http.MethodPut, "/api/admin/users/"+target+"/system-admin",
-			map[string]any{"is_system_admin": true, "tenant_id": e.tenant.ID}), http.StatusOK)
+		m = auStatus(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken,
+			map[string]any{"is_system_admin": true, "tenant_id": e.Tenant.ID}),
+			http.StatusOK)
 		require.Equal(t, true, m["is_system_admin"])
 		// The new system admin is one at once: no step-up, no danger policy.
-		targetToken := auLogin(t, srv, e.tenant.Slug, e.user.Email, e2ePassword)
-		auStatus(t, auDo(t, srv, targetToken, http.MethodDelete, "/api/users/"+adminUser.ID, nil), http.StatusNoContent)
+		targetToken := srv.Login(t, e.Tenant.Slug, e.User.Email, apptest.Password)
+		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+adminUser.ID, targetToken, nil), http.StatusNoContent)
 		// The Owner cannot touch a system admin.
-		auStepUp(t, srv, tok)
-		m = auStatus(t, auDo(t, srv, tok, http.MethodPost, "/api/users/"+target+"/force-password-change", nil), http.StatusForbidden)
+		srv.StepUp(t, tok, apptest.Password)
+		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/force-password-change", tok, nil), http.StatusForbidden)
 		require.Equal(t, "forbidden", m["error"])
-		m = auStatus(t, auDo(t, srv, sysToken, http.MethodPut, "/api/admin/users/"+target+"/system-admin",
-			map[string]any{"is_system_admin": false, "tenant_id": e.tenant.ID}), http.StatusOK)
+		m = auStatus(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken,
+			map[string]any{"is_system_admin": false, "tenant_id": e.Tenant.ID}),
+			http.StatusOK)
 		require.Equal(t, false, m["is_system_admin"])
-		auForbidden(t, auDo(t, srv, targetToken, http.MethodGet, "/api/users", nil), "identity.users.read")
+		auForbidden(t, srv.Call(t, http.MethodGet, "/api/users", targetToken, nil), "identity.users.read")
 		for _, body := range []any{map[string]any{}, map[string]any{"is_system_admin": true, "tenant_id": "nope"}} {
-			res := auDo(t, srv, sysToken, http.MethodPut, "/api/admin/users/"+target+"/system-admin", body)
+			res := srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken, body)
 			auStatus(t, res, http.StatusUnprocessableEntity)
 		}
-		auBadBody(t, auDo(t, srv, sysToken, http.MethodPut, "/api/admin/users/"+target+"/system-admin", `[`))
-		auStatus(t, auDo(t, srv, sysToken, http.MethodPut, "/api/admin/users/"+target+"/system-admin",
-			map[string]any{"is_system_admin": true}), http.StatusNotFound) // not in the admin's own tenant
+		auBadBody(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken, `[`))
+		auStatus(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken,
+			map[string]any{"is_system_admin": true}),
+			http.StatusNotFound) // not in the admin's own tenant
 
 		db, err := srv.Store.SQLDB()
 		require.NoError(t, err)
@@ -475,6 +456,6 @@ func TestAdminUsersRolesAndStepUp(t *testing.T) {
 			identity.AuditSystemAdminRevoked, target, sys.ID).Scan(&revoked))
 		require.Equal(t, 1, granted)
 		require.Equal(t, 1, revoked)
-		require.False(t, strings.Contains(srv.Logs.String(), e2ePassword), "a password reached the log")
+		require.False(t, strings.Contains(srv.Logs.String(), apptest.Password), "a password reached the log")
 	})
 }

@@ -7,25 +7,25 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
-	"github.com/identityd/identityd/storage/storagetest"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // TestAuthzCheck: other services ask POST /api/authorizations/check
 // {permission} with the caller's token and get {allowed, reason}.
 func TestAuthzCheck(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		srv := newTestServer(t, b, redisURL, nil)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		srv := apptest.New(t, b, nil)
 		tenant := azTenant(t, srv)
 		owner := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner})
 		danger := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
 		member := azUser(t, srv, tenant, azUserOpts{role: identity.RoleMember})
 		admin := azUser(t, srv, tenant, azUserOpts{systemAdmin: true})
-		ownerTok, dangerTok := azLogin(t, srv, tenant, owner), azLogin(t, srv, tenant, danger)
-		memberTok, adminTok := azLogin(t, srv, tenant, member), azLogin(t, srv, tenant, admin)
+		ownerTok, dangerTok := srv.Login(t, tenant.Slug, owner.Email, apptest.Password), srv.Login(t, tenant.Slug, danger.Email, apptest.Password)
+		memberTok, adminTok := srv.Login(t, tenant.Slug, member.Email, apptest.Password), srv.Login(t, tenant.Slug, admin.Email, apptest.Password)
 
 		check := func(t *testing.T, token, perm string) map[string]any {
 			t.Helper()
-			res := azDo(t, srv, http.MethodPost, "/api/authorizations/check", token, map[string]any{"permission": perm})
+			res := srv.Call(t, http.MethodPost, "/api/authorizations/check", token, map[string]any{"permission": perm})
 			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 			return res.JSON(t)
 		}
@@ -53,25 +53,25 @@ func TestAuthzCheck(t *testing.T) {
 			})
 		}
 		t.Run("danger after step-up", func(t *testing.T) {
-			azStepUp(t, srv, dangerTok)
+			srv.StepUp(t, dangerTok, apptest.Password)
 			m := check(t, dangerTok, "identity.users.delete")
 			require.Equal(t, true, m["allowed"], "%v", m)
 			require.Equal(t, "granted_elevated", m["reason"])
 		})
 		t.Run("wildcards and bad input are 422", func(t *testing.T) {
 			for _, perm := range []string{"identity.*", "*", "", "Identity.Users.Read", "a..b"} {
-				res := azDo(t, srv, http.MethodPost, "/api/authorizations/check", ownerTok, map[string]any{"permission": perm})
+				res := srv.Call(t, http.MethodPost, "/api/authorizations/check", ownerTok, map[string]any{"permission": perm})
 				require.Equal(t, http.StatusUnprocessableEntity, res.Status, "%q: %s", perm, res.Body)
 			}
 		})
 		t.Run("needs a token", func(t *testing.T) {
-			azError(t, azDo(t, srv, http.MethodPost, "/api/authorizations/check", "", map[string]any{"permission": "identity.users.read"}), http.StatusUnauthorized, "unauthenticated")
-			azError(t, azDo(t, srv, http.MethodPost, "/api/authorizations/check", "not-a-token", map[string]any{"permission": "identity.users.read"}), http.StatusUnauthorized, "invalid_token")
+			azError(t, srv.Call(t, http.MethodPost, "/api/authorizations/check", "", map[string]any{"permission": "identity.users.read"}), http.StatusUnauthorized, "unauthenticated")
+			azError(t, srv.Call(t, http.MethodPost, "/api/authorizations/check", "not-a-token", map[string]any{"permission": "identity.users.read"}), http.StatusUnauthorized, "invalid_token")
 		})
 		t.Run("introspection carries tenant_id", func(t *testing.T) {
-			e := &e2eEnv{srv: srv, tenant: tenant, user: owner}
-			rs := e.serviceClient(t, nil)
-			m := requireActive(t, srv, rs, ownerTok)
+			e := &apptest.Env{Server: srv, Tenant: tenant, User: owner}
+			rs := e.ServiceClient(t, nil)
+			m := srv.RequireActive(t, rs, ownerTok)
 			require.Equal(t, tenant.ID, m["tenant_id"], "%v", m)
 			require.Equal(t, owner.ID, m["sub"], "%v", m)
 		})

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -11,8 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/identityd/identityd/identity"
-	"github.com/identityd/identityd/storage/storagetest"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // rfcErrorCodes are the error codes an OAuth endpoint may answer with:
@@ -38,13 +36,12 @@ const (
 )
 
 // biSetup creates a tenant and a confidential client that may use every grant.
-func biSetup(t testing.TB, ts *testServer) {
+func biSetup(t testing.TB, ts *apptest.Server) {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := ts.Admin.CreateTenant(ctx, "acme", "Acme"); err != nil {
+	if _, err := ts.CreateTenant(t, "acme", "Acme"); err != nil {
 		t.Fatalf("create tenant: %v", err)
 	}
-	if _, err := ts.Admin.CreateClient(ctx, identity.NewClient{
+	if _, err := ts.CreateClient(t, apptest.NewClient{
 		TenantSlug: "acme", ID: biClientID, Secret: biClientSecret, Name: "Bad Input",
 		GrantTypes:   []string{"authorization_code", "client_credentials", "refresh_token"},
 		Scopes:       []string{"openid", "offline_access", "read"},
@@ -98,7 +95,6 @@ func biNoRedirect() *http.Client {
 }
 
 func TestBadInput(t *testing.T) {
-	redisURL := storagetest.RedisURL(t)
 	form := "application/x-www-form-urlencoded"
 	huge := strings.Repeat("a", 70<<10)
 	long := strings.Repeat("x", 8<<10)
@@ -190,9 +186,9 @@ func TestBadInput(t *testing.T) {
 		{name: "authorize/DELETE", method: "DELETE", path: "/api/oauth/authorize", query: goodAuthz(func(q url.Values) {}), want: biAPIError, wantStatus: 405},
 	}
 
-	for _, b := range storagetest.Backends(t) {
+	for _, b := range apptest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			ts := newTestServer(t, b, redisURL, nil)
+			ts := apptest.New(t, b, nil)
 			biSetup(t, ts)
 			hc := biNoRedirect()
 			for _, tc := range cases {
@@ -342,10 +338,9 @@ func biNoLeak(t *testing.T, text string) {
 }
 
 func TestAPIErrorsAndHealth(t *testing.T) {
-	redisURL := storagetest.RedisURL(t)
-	for _, b := range storagetest.Backends(t) {
+	for _, b := range apptest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			ts := newTestServer(t, b, redisURL, nil)
+			ts := apptest.New(t, b, nil)
 
 			t.Run("unknown api route", func(t *testing.T) {
 				for _, r := range []struct{ method, path string }{
@@ -376,7 +371,7 @@ func TestAPIErrorsAndHealth(t *testing.T) {
 			})
 
 			wantChecks := []string{"database", "cache"}
-			if redisURL != "" {
+			if b.RedisURL != "" {
 				wantChecks = append(wantChecks, "redis")
 			}
 			health := func(t *testing.T) (int, map[string]any) {

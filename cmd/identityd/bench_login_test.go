@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +16,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/identityd/identityd/identity"
-	"github.com/identityd/identityd/storage/storagetest"
+	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // TestLoginThroughput measures POST /api/auth/login against a real server
@@ -35,24 +35,22 @@ func TestLoginThroughput(t *testing.T) {
 		duration = d
 	}
 	workers := 2 * runtime.GOMAXPROCS(0)
-	for _, b := range storagetest.Backends(t) {
-		redisURL := storagetest.RedisURL(t)
+	for _, b := range apptest.Backends(t) {
 		name := b.Name
-		if redisURL != "" {
+		if b.RedisURL != "" {
 			name += "+redis"
 		}
 		t.Run(name, func(t *testing.T) {
-			srv := newTestServer(t, b, redisURL, func(cfg *Config) {
+			srv := apptest.New(t, b, func(cfg *app.Config) {
 				cfg.BcryptCost = 12
 				cfg.RateLogin = identity.Limit{Name: "login", Rate: 100000, Period: time.Minute}
 			})
-			ctx := context.Background()
-			slug := "bench-" + randomID(t, 6)
-			if _, err := srv.Admin.CreateTenant(ctx, slug, "Bench"); err != nil {
+			slug := "bench-" + apptest.RandomID(t, 6)
+			if _, err := srv.CreateTenant(t, slug, "Bench"); err != nil {
 				t.Fatal(err)
 			}
 			const email, password = "bench@example.com", "Bench-Password-2024!"
-			if _, err := srv.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: slug, Email: email, Password: password, Name: "Bench"}); err != nil {
+			if _, err := srv.CreateUser(t, apptest.NewUser{TenantSlug: slug, Email: email, Password: password, Name: "Bench"}); err != nil {
 				t.Fatal(err)
 			}
 			body, _ := json.Marshal(map[string]string{"tenant": slug, "email": email, "password": password})

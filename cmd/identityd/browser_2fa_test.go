@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/identityd/identityd/identity"
-	"github.com/identityd/identityd/storage/storagetest"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // b2Phone is the viewport of the screenshots: a phone, 390 CSS pixels wide.
@@ -90,10 +90,10 @@ func jsString(s string) string {
 // second asks for the password again but skips the second factor.
 func TestBrowserTwoFactorTrustDevice(t *testing.T) {
 	chromium := brChromium(t)
-	ts := newTestServer(t, storagetest.SQLiteBackend(t), "", cxFastBcrypt)
-	e := cxOn(t, ts)
-	u := e.user(t, "dora")
-	secret, _ := e.enableTOTP(t, u)
+	ts := apptest.New(t, apptest.SQLite(t), nil)
+	e := accountOn(t, ts)
+	u := e.newUser(t)
+	secret, _ := e.enableTOTP(t, e.token(t, u).Token)
 
 	const (
 		clientID = "browser-2fa-web"
@@ -103,8 +103,8 @@ func TestBrowserTwoFactorTrustDevice(t *testing.T) {
 	client := httptest.NewServer(cb)
 	t.Cleanup(client.Close)
 	redirectURI := client.URL + "/cb"
-	if _, err := ts.Admin.CreateClient(context.Background(), identity.NewClient{
-		TenantSlug: e.tenant.Slug, ID: clientID, Secret: clientSK, Name: "Two-Factor App",
+	if _, err := ts.CreateClient(t, apptest.NewClient{
+		TenantSlug: e.Tenant.Slug, ID: clientID, Secret: clientSK, Name: "Two-Factor App",
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile", "email"},
 		RedirectURIs: []string{redirectURI},
 	}); err != nil {
@@ -189,7 +189,7 @@ func TestBrowserTwoFactorTrustDevice(t *testing.T) {
 	b2Shot(t, bctx, shots, "login-phone.png")
 	if err := chromedp.Do(bctx,
 		chromedp.SendKeys(chromedp.ID("email"), u.Email),
-		chromedp.SendKeys(chromedp.ID("password"), cxPassword),
+		chromedp.SendKeys(chromedp.ID("password"), apptest.Password),
 		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("code")),
 	); err != nil {
@@ -199,8 +199,8 @@ func TestBrowserTwoFactorTrustDevice(t *testing.T) {
 		t.Errorf("the 2FA page: %s", page)
 	}
 	b2Shot(t, bctx, shots, "2fa-phone.png")
-	// enableTOTP used the current step; the next one is within the window.
-	code := cxTOTP(t, secret, time.Now().Add(30*time.Second))
+	// enableTOTP used the previous step; the next one is within the window.
+	code := apptest.TOTPAt(t, secret, time.Now().Add(30*time.Second))
 	if err := chromedp.Do(bctx,
 		chromedp.SendKeys(chromedp.ID("code"), code),
 		chromedp.Click(chromedp.CSS(`input[name="trust_device"]`)),
@@ -245,7 +245,7 @@ func TestBrowserTwoFactorTrustDevice(t *testing.T) {
 	}
 	if err := chromedp.Do(bctx,
 		chromedp.SendKeys(chromedp.ID("email"), u.Email),
-		chromedp.SendKeys(chromedp.ID("password"), cxPassword),
+		chromedp.SendKeys(chromedp.ID("password"), apptest.Password),
 		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
 	); err != nil {
 		t.Fatalf("second sign-in: %v", err)

@@ -16,8 +16,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/identityd/identityd/identity"
-	"github.com/identityd/identityd/storage/storagetest"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // brChromium finds a Chromium binary, or skips the test (fails it when
@@ -64,8 +63,7 @@ func (c *brCallback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // with a code that the client then exchanges with PKCE.
 func TestBrowserAuthorizationCode(t *testing.T) {
 	chromium := brChromium(t)
-	ts := newTestServer(t, storagetest.SQLiteBackend(t), "", nil)
-	ctx := context.Background()
+	ts := apptest.New(t, apptest.SQLite(t), nil)
 	const (
 		tenant   = "browser-co"
 		email    = "carol@browser.example"
@@ -78,14 +76,14 @@ func TestBrowserAuthorizationCode(t *testing.T) {
 	t.Cleanup(client.Close)
 	redirectURI := client.URL + "/cb"
 
-	if _, err := ts.Admin.CreateTenant(ctx, tenant, "Browser Co"); err != nil {
+	if _, err := ts.CreateTenant(t, tenant, "Browser Co"); err != nil {
 		t.Fatal(err)
 	}
-	user, err := ts.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: tenant, Email: email, Password: password, Name: "Carol"})
+	user, err := ts.CreateUser(t, apptest.NewUser{TenantSlug: tenant, Email: email, Password: password, Name: "Carol"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.Admin.CreateClient(ctx, identity.NewClient{
+	if _, err := ts.CreateClient(t, apptest.NewClient{
 		TenantSlug: tenant, ID: clientID, Secret: secret, Name: "Browser App",
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile", "email", "offline_access"},
 		RedirectURIs: []string{redirectURI},

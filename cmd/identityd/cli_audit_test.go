@@ -8,11 +8,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // caScalar runs a one-value query on the CLI's database.
-func caScalar(t *testing.T, app *App, q string, args ...any) string {
+func caScalar(t *testing.T, app *app.App, q string, args ...any) string {
 	t.Helper()
 	db, err := app.Store.SQLDB()
 	require.NoError(t, err)
@@ -33,7 +35,7 @@ func TestCLICreatesGoThroughTheServices(t *testing.T) {
 			env["DATABASE_URL"] = b.URL
 			env["IDENTITY_SECRET"] = "cli-test-secret-cli-test-secret-0123456789"
 			env["IDENTITY_DEV_LOG_MAIL"] = "1"
-			slug := "cli-" + strings.ToLower(randomID(t, 6))
+			slug := "cli-" + strings.ToLower(apptest.RandomID(t, 6))
 			tenant := cliOK(t, env, "tenants", "create", "--slug", slug, "--name", "CLI Co")
 			app := cliApp(t, env)
 			q := func(sql string, args ...any) string {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/identityd/identityd/internal/apptest"
 	"golang.org/x/oauth2"
 )
 
@@ -49,13 +50,13 @@ func TestCLIClientProtocolFlags(t *testing.T) {
 	app := cliApp(t, env)
 	srv := httptest.NewServer(app.Echo)
 	t.Cleanup(srv.Close)
-	ts := &testServer{App: app, URL: srv.URL}
-	res := postForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"},
+	ts := &apptest.Server{App: app, URL: srv.URL}
+	res := apptest.PostForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"},
 		"client_id": {"billing"}, "client_secret": {"billing-secret-123456"}, "scope": {"service"}}, "", "")
 	if res.Status != 200 {
 		t.Fatalf("documented form-post call: %d %s", res.Status, res.Body)
 	}
-	res = postForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"service"}}, "billing", "billing-secret-123456")
+	res = apptest.PostForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"service"}}, "billing", "billing-secret-123456")
 	if res.Status != 200 {
 		t.Fatalf("HTTP Basic call: %d %s", res.Status, res.Body)
 	}

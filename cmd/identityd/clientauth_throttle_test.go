@@ -12,10 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/app"
 )
 
 // ctProduction sets the documented client-authentication failure budget.
-func ctProduction(cfg *Config) {
+func ctProduction(cfg *app.Config) {
 	cfg.RateClientAuthFailures = identity.Limit{Name: "client_auth", Rate: 10, Period: time.Minute}
 }
 
@@ -53,21 +54,21 @@ var ctGrant = url.Values{"grant_type": {"client_credentials"}, "scope": {"orders
 // client ids from one address are throttled per IP; a correct client whose
 // secret is verified keeps getting tokens.
 func TestClientAuthFailuresThrottled(t *testing.T) {
-	accEachBackend(t, ctProduction, func(t *testing.T, e *accEnv) {
-		good := e.serviceClient(t, nil)
-		tokenURL := e.srv.URL + "/api/oauth/token"
+	eachAccountEnv(t, ctProduction, func(t *testing.T, e *accountEnv) {
+		good := e.ServiceClient(t, nil)
+		tokenURL := e.Server.URL + "/api/oauth/token"
 		st, _, body := ctPost(tokenURL, good.Client.ID, good.Secret, ctGrant)
 		require.Equal(t, http.StatusOK, st, "the correct client: %s", body)
 
 		t.Run("per client id", func(t *testing.T) {
-			bad := e.serviceClient(t, nil)
+			bad := e.ServiceClient(t, nil)
 			for i := 1; i <= 10; i++ {
 				st, _, body := ctPost(tokenURL, bad.Client.ID, "wrong-secret-"+strconv.Itoa(i), ctGrant)
 				require.Equal(t, http.StatusUnauthorized, st, "wrong secret %d: %s", i, body)
 				require.Contains(t, body, "invalid_client")
 			}
 			for _, ep := range []string{"/api/oauth/token", "/api/oauth/introspect", "/api/oauth/revoke"} {
-				st, h, body := ctPost(e.srv.URL+ep, bad.Client.ID, "wrong-secret-11", url.Values{"token": {"x"}, "grant_type": {"client_credentials"}})
+				st, h, body := ctPost(e.Server.URL+ep, bad.Client.ID, "wrong-secret-11", url.Values{"token": {"x"}, "grant_type": {"client_credentials"}})
 				require.Equal(t, http.StatusTooManyRequests, st, "%s after the budget: %s", ep, body)
 				require.Contains(t, body, `"error":"slow_down"`, "RFC 6749 JSON error body")
 				secs, err := strconv.Atoi(h.Get("Retry-After"))
@@ -80,17 +81,17 @@ func TestClientAuthFailuresThrottled(t *testing.T) {
 		})
 	})
 	// Per IP: wrong secrets for 10 different clients from one address.
-	accEachBackend(t, ctProduction, func(t *testing.T, e *accEnv) {
-		tokenURL := e.srv.URL + "/api/oauth/token"
-		good := e.serviceClient(t, nil)
+	eachAccountEnv(t, ctProduction, func(t *testing.T, e *accountEnv) {
+		tokenURL := e.Server.URL + "/api/oauth/token"
+		good := e.ServiceClient(t, nil)
 		st, _, body := ctPost(tokenURL, good.Client.ID, good.Secret, ctGrant)
 		require.Equal(t, http.StatusOK, st, "%s", body)
 		for i := 1; i <= 10; i++ {
-			c := e.serviceClient(t, nil)
+			c := e.ServiceClient(t, nil)
 			st, _, body := ctPost(tokenURL, c.Client.ID, "wrong", ctGrant)
 			require.Equal(t, http.StatusUnauthorized, st, "client %d: %s", i, body)
 		}
-		c := e.serviceClient(t, nil)
+		c := e.ServiceClient(t, nil)
 		st, _, body = ctPost(tokenURL, c.Client.ID, "wrong", ctGrant)
 		require.Equal(t, http.StatusTooManyRequests, st, "the 11th failure from the address: %s", body)
 		// The verified secret of a correct client never meets the gate.
@@ -104,11 +105,11 @@ func TestClientAuthFailuresThrottled(t *testing.T) {
 // secrets runs in a bounded number of slots and the rest are refused at
 // once, while the correct client's verified secret needs no slot.
 func TestClientAuthFloodDoesNotStarve(t *testing.T) {
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		// Real bcrypt cost for client secrets: a wrong secret costs time.
-		good := e.serviceClient(t, nil)
-		bad := e.serviceClient(t, nil)
-		tokenURL := e.srv.URL + "/api/oauth/token"
+		good := e.ServiceClient(t, nil)
+		bad := e.ServiceClient(t, nil)
+		tokenURL := e.Server.URL + "/api/oauth/token"
 		st, _, body := ctPost(tokenURL, good.Client.ID, good.Secret, ctGrant)
 		require.Equal(t, http.StatusOK, st, "%s", body)
 

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
-	"github.com/identityd/identityd/storage/storagetest"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // ccBad are the strings every input must refuse: NUL (PostgreSQL answered
@@ -29,7 +29,7 @@ var ccBad = []struct{ name, value string }{
 
 // ccDo sends one request with the body as given (Content-Type ctype, when
 // set) and does not follow redirects.
-func ccDo(t *testing.T, srv *testServer, method, target, token, ctype, body string) *httpResult {
+func ccDo(t *testing.T, srv *apptest.Server, method, target, token, ctype, body string) *apptest.Result {
 	t.Helper()
 	var rd io.Reader = http.NoBody
 	if body != "" {
@@ -45,7 +45,7 @@ func ccDo(t *testing.T, srv *testServer, method, target, token, ctype, body stri
 	}
 	resp, err := biNoRedirect().Do(req)
 	require.NoError(t, err)
-	return readResult(t, resp)
+	return apptest.ReadResult(t, resp)
 }
 
 // ccJSON encodes a JSON object by hand: encoding/json would replace the
@@ -79,7 +79,7 @@ func ccJSON(fields map[string]string) string {
 }
 
 // ccRequireAPI422 asserts the JSON API's validation answer naming field.
-func ccRequireAPI422(t *testing.T, res *httpResult, field, what string) {
+func ccRequireAPI422(t *testing.T, res *apptest.Result, field, what string) {
 	t.Helper()
 	require.Equal(t, http.StatusUnprocessableEntity, res.Status, "%s: %s", what, res.Body)
 	m := res.JSON(t)
@@ -96,11 +96,11 @@ func ccRequireAPI422(t *testing.T, res *httpResult, field, what string) {
 // stored row, on SQLite and PostgreSQL. A route added later is covered
 // without touching this test.
 func TestControlCharactersRefusedEverywhere(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		srv := newTestServer(t, b, redisURL, nil)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		srv := apptest.New(t, b, nil)
 		tenant := azTenant(t, srv)
 		admin := azUser(t, srv, tenant, azUserOpts{systemAdmin: true, role: identity.RoleOwner})
-		tok := azLogin(t, srv, tenant, admin)
+		tok := srv.Login(t, tenant.Slug, admin.Email, apptest.Password)
 		users := azScalar(t, srv, "SELECT CAST(COUNT(*) AS TEXT) FROM users")
 
 		seen := map[string]bool{}
@@ -113,7 +113,7 @@ func TestControlCharactersRefusedEverywhere(t *testing.T) {
 			seen[key] = true
 			isOAuth := strings.HasPrefix(r.Path, "/api/oauth/")
 			isAPI := strings.HasPrefix(r.Path, "/api/") || strings.HasPrefix(r.Path, "/.well-known/")
-			check := func(t *testing.T, res *httpResult, field, what string) {
+			check := func(t *testing.T, res *apptest.Result, field, what string) {
 				t.Helper()
 				require.NotEqual(t, http.StatusInternalServerError, res.Status, "%s %s: %s", key, what, res.Body)
 				switch {
@@ -164,11 +164,11 @@ func TestControlCharactersRefusedEverywhere(t *testing.T) {
 						check(t, ccDo(t, srv, r.Method, clean, "", "application/x-www-form-urlencoded", form), "client_id", "form "+bad.name)
 					case isAPI:
 						api++
-						body := ccJSON(map[string]string{"tenant": tenant.Slug, "email": admin.Email, "name": bad.value, "password": e2ePassword})
+						body := ccJSON(map[string]string{"tenant": tenant.Slug, "email": admin.Email, "name": bad.value, "password": apptest.Password})
 						check(t, ccDo(t, srv, r.Method, clean, tok, "application/json", body), "name", "body "+bad.name)
 					default:
 						pages++
-						form := url.Values{"tenant": {tenant.Slug}, "email": {bad.value}, "password": {e2ePassword}}.Encode()
+						form := url.Values{"tenant": {tenant.Slug}, "email": {bad.value}, "password": {apptest.Password}}.Encode()
 						check(t, ccDo(t, srv, r.Method, clean, "", "application/x-www-form-urlencoded", form), "email", "form "+bad.name)
 					}
 				}
@@ -186,7 +186,7 @@ func TestControlCharactersRefusedEverywhere(t *testing.T) {
 			path   string
 			fields map[string]string
 		}{
-			{"/api/auth/login", map[string]string{"tenant": tenant.Slug, "email": admin.Email, "password": e2ePassword, "device_name": "laptop"}},
+			{"/api/auth/login", map[string]string{"tenant": tenant.Slug, "email": admin.Email, "password": apptest.Password, "device_name": "laptop"}},
 			{"/api/auth/password/forgot", map[string]string{"tenant": tenant.Slug, "email": admin.Email}},
 			{"/api/auth/password/reset", map[string]string{"tenant": tenant.Slug, "email": admin.Email, "code": "123456", "new_password": "Another-Passw0rd!"}},
 			{"/api/auth/pin/login", map[string]string{"tenant": tenant.Slug, "email": admin.Email, "pin": "123456"}},
@@ -206,7 +206,7 @@ func TestControlCharactersRefusedEverywhere(t *testing.T) {
 		}
 		// The login page, field by field.
 		for _, field := range []string{"tenant", "email", "password", "return_to"} {
-			form := url.Values{"tenant": {tenant.Slug}, "email": {admin.Email}, "password": {e2ePassword}}
+			form := url.Values{"tenant": {tenant.Slug}, "email": {admin.Email}, "password": {apptest.Password}}
 			form.Set(field, "x\x00y")
 			res := ccDo(t, srv, http.MethodPost, "/login", "", "application/x-www-form-urlencoded", form.Encode())
 			require.Equal(t, http.StatusUnprocessableEntity, res.Status, "/login %s: %s", field, res.Body)
@@ -216,6 +216,6 @@ func TestControlCharactersRefusedEverywhere(t *testing.T) {
 		require.Equal(t, "0", azScalar(t, srv, fmt.Sprintf("SELECT CAST(failed_logins AS TEXT) FROM users WHERE id = %s", azQ(admin.ID))),
 			"a refused login is not counted")
 		// The right answer still works.
-		azStepUp(t, srv, tok)
+		srv.StepUp(t, tok, apptest.Password)
 	})
 }

@@ -14,11 +14,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // accAuditPages walks GET /api/audit/me with limit per page and returns
 // every item in order.
-func accAuditPages(t *testing.T, e *accEnv, token string, limit int) []map[string]any {
+func accountAuditPages(t *testing.T, e *accountEnv, token string, limit int) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	cursor := ""
@@ -28,7 +29,7 @@ func accAuditPages(t *testing.T, e *accEnv, token string, limit int) []map[strin
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		res := e.do(t, accReq{Method: http.MethodGet, Path: "/api/audit/me?" + q.Encode(), Token: token})
+		res := e.Do(t, apptest.Request{Method: http.MethodGet, Path: "/api/audit/me?" + q.Encode(), Token: token})
 		require.Equal(t, http.StatusOK, res.Status, "audit: %s", res.Body)
 		m := res.JSON(t)
 		items, ok := m["items"].([]any)
@@ -48,7 +49,7 @@ func accAuditPages(t *testing.T, e *accEnv, token string, limit int) []map[strin
 
 func TestAccountAudit(t *testing.T) {
 	t.Parallel()
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		ctx := context.Background()
 		u := e.newUser(t)
 		var secrets []string
@@ -60,37 +61,37 @@ func TestAccountAudit(t *testing.T) {
 			}
 		}
 		const newPassword = "Audit-Passw0rd-1"
-		keep(e2ePassword, newPassword, "Wrong-Password-1", "258147", "369258", "951753")
-		ok := func(res *httpResult, status int) {
+		keep(apptest.Password, newPassword, "Wrong-Password-1", "258147", "369258", "951753")
+		ok := func(res *apptest.Result, status int) {
 			t.Helper()
 			require.Equal(t, status, res.Status, "%s %s", res.URL, res.Body)
 		}
 
 		a := e.token(t, u) // user.login, device.added
 		keep(a.Token, a.Device)
-		accErr(t, e.do(t, accReq{Path: "/api/auth/login", Body: map[string]any{"tenant": e.tenant.Slug, "email": u.Email, "password": "Wrong-Password-1"}}),
+		requireErrorShape(t, e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": "Wrong-Password-1"}}),
 			http.StatusUnauthorized, "invalid_credentials") // user.login_failed
-		ok(e.do(t, accReq{Method: http.MethodPatch, Path: "/api/auth/me", Token: a.Token, Body: map[string]any{"name": "Grace Hopper"}}), http.StatusOK)
-		ok(e.do(t, accReq{Path: "/api/auth/password", Token: a.Token, Body: map[string]any{"current_password": e2ePassword, "new_password": newPassword}}), http.StatusNoContent)
+		ok(e.Do(t, apptest.Request{Method: http.MethodPatch, Path: "/api/auth/me", Token: a.Token, Body: map[string]any{"name": "Grace Hopper"}}), http.StatusOK)
+		ok(e.Do(t, apptest.Request{Path: "/api/auth/password", Token: a.Token, Body: map[string]any{"current_password": apptest.Password, "new_password": newPassword}}), http.StatusNoContent)
 
 		// PIN: set, changed, verified, failed ×5 → locked, unlocked.
-		ok(e.do(t, accReq{Method: http.MethodPut, Path: "/api/auth/pin", Token: a.Token, Body: map[string]any{"pin": "258147", "password": newPassword}}), http.StatusNoContent)
-		ok(e.do(t, accReq{Method: http.MethodPut, Path: "/api/auth/pin", Token: a.Token, Body: map[string]any{"pin": "369258", "password": newPassword}}), http.StatusNoContent)
-		ok(e.do(t, accReq{Path: "/api/auth/pin/verify", Token: a.Token, Body: map[string]any{"pin": "369258"}}), http.StatusOK)
+		ok(e.Do(t, apptest.Request{Method: http.MethodPut, Path: "/api/auth/pin", Token: a.Token, Body: map[string]any{"pin": "258147", "password": newPassword}}), http.StatusNoContent)
+		ok(e.Do(t, apptest.Request{Method: http.MethodPut, Path: "/api/auth/pin", Token: a.Token, Body: map[string]any{"pin": "369258", "password": newPassword}}), http.StatusNoContent)
+		ok(e.Do(t, apptest.Request{Path: "/api/auth/pin/verify", Token: a.Token, Body: map[string]any{"pin": "369258"}}), http.StatusOK)
 		for i := 0; i < 5; i++ {
-			ok(e.do(t, accReq{Path: "/api/auth/pin/verify", Token: a.Token, Body: map[string]any{"pin": "951753"}}), http.StatusUnauthorized)
+			ok(e.Do(t, apptest.Request{Path: "/api/auth/pin/verify", Token: a.Token, Body: map[string]any{"pin": "951753"}}), http.StatusUnauthorized)
 		}
-		ok(e.do(t, accReq{Path: "/api/auth/pin/unlock", Token: a.Token, Body: map[string]any{"password": newPassword}}), http.StatusNoContent)
+		ok(e.Do(t, apptest.Request{Path: "/api/auth/pin/unlock", Token: a.Token, Body: map[string]any{"password": newPassword}}), http.StatusNoContent)
 
 		// 2FA by e-mail: enabled, failed, verified (trusting the device),
 		// recovery used, recovery regenerated, disabled.
-		res := e.do(t, accReq{Path: "/api/auth/2fa/email/enable", Token: a.Token, Body: map[string]any{"password": newPassword}})
+		res := e.Do(t, apptest.Request{Path: "/api/auth/2fa/email/enable", Token: a.Token, Body: map[string]any{"password": newPassword}})
 		ok(res, http.StatusOK)
-		codes := accStrings(t, res.JSON(t)["recovery_codes"])
+		codes := stringList(t, res.JSON(t)["recovery_codes"])
 		keep(codes...)
 		c := e.login(t, u, newPassword, nil)
 		keep(c.Challenge)
-		code, _ := e.mail.lastCode(t, u.Email)
+		code, _ := e.mail.LastCode(t, u.Email)
 		keep(code)
 		wrong := "000000"
 		if code == wrong {
@@ -99,46 +100,46 @@ func TestAccountAudit(t *testing.T) {
 		ok(e.verify(t, map[string]any{"challenge": c.Challenge, "code": wrong}), http.StatusUnauthorized)
 		res = e.verify(t, map[string]any{"challenge": c.Challenge, "code": code, "trust_device": true})
 		ok(res, http.StatusOK)
-		trusted := accParseLogin(t, res)
+		trusted := apptest.ParseLogin(t, res)
 		keep(trusted.Token, trusted.Device)
 		c = e.login(t, u, newPassword, nil)
 		keep(c.Challenge)
 		res = e.verify(t, map[string]any{"challenge": c.Challenge, "recovery_code": codes[0]})
 		ok(res, http.StatusOK)
-		keep(accParseLogin(t, res).Token, accParseLogin(t, res).Device)
-		res = e.do(t, accReq{Path: "/api/auth/2fa/recovery-codes", Token: a.Token, Body: map[string]any{"password": newPassword}})
+		keep(apptest.ParseLogin(t, res).Token, apptest.ParseLogin(t, res).Device)
+		res = e.Do(t, apptest.Request{Path: "/api/auth/2fa/recovery-codes", Token: a.Token, Body: map[string]any{"password": newPassword}})
 		ok(res, http.StatusOK)
-		fresh := accStrings(t, res.JSON(t)["recovery_codes"])
+		fresh := stringList(t, res.JSON(t)["recovery_codes"])
 		keep(fresh...)
-		ok(e.do(t, accReq{Path: "/api/auth/2fa/disable", Token: a.Token, Body: map[string]any{"password": newPassword, "recovery_code": fresh[0]}}), http.StatusOK)
+		ok(e.Do(t, apptest.Request{Path: "/api/auth/2fa/disable", Token: a.Token, Body: map[string]any{"password": newPassword, "recovery_code": fresh[0]}}), http.StatusOK)
 
 		// session.revoked through the API; device.revoked through the service.
 		b := e.login(t, u, newPassword, nil)
 		keep(b.Token, b.Device)
-		ok(e.do(t, accReq{Method: http.MethodDelete, Path: "/api/sessions/" + b.SessionID, Token: a.Token}), http.StatusNoContent)
-		dev := accFind(e.devices(t, a.Token), trusted.SessionID)
+		ok(e.Do(t, apptest.Request{Method: http.MethodDelete, Path: "/api/sessions/" + b.SessionID, Token: a.Token}), http.StatusNoContent)
+		dev := findSession(e.devices(t, a.Token), trusted.SessionID)
 		require.NotNil(t, dev)
-		require.NoError(t, e.srv.Accounts.RevokeDevice(ctx, identity.Principal{TenantID: e.tenant.ID, UserID: u.ID},
-			dev["device_id"].(string), identity.Meta{IP: "127.0.0.1", UserAgent: accChromeUA}))
+		require.NoError(t, e.Server.Accounts.RevokeDevice(ctx, identity.Principal{TenantID: e.Tenant.ID, UserID: u.ID},
+			dev["device_id"].(string), identity.Meta{IP: "127.0.0.1", UserAgent: apptest.ChromeUA}))
 		e.requireDead(t, trusted.Token)
 
 		// user.locked on another user.
 		v := e.newUser(t)
 		for i := 0; i < 5; i++ {
-			e.do(t, accReq{Path: "/api/auth/login", Body: map[string]any{"tenant": e.tenant.Slug, "email": v.Email, "password": "Wrong-Password-1"}})
+			e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": v.Email, "password": "Wrong-Password-1"}})
 		}
 
 		// oauth.refresh_reuse_detected for the e2e user: a rotated refresh token replayed.
-		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
-		grant, _ := loggedInGrant(t, e.e2eEnv, newBrowser(t, e.srv), cfg)
-		rotated := requireTokens(t, refreshRequest(t, e.srv, web, grant.RefreshToken))
-		requireOAuthError(t, refreshRequest(t, e.srv, web, grant.RefreshToken), http.StatusBadRequest, "invalid_grant")
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		grant, _ := loggedInGrant(t, e.Env, e.Server.NewBrowser(t), cfg)
+		rotated := requireTokens(t, refreshRequest(t, e.Server, web, grant.RefreshToken))
+		apptest.RequireOAuthError(t, refreshRequest(t, e.Server, web, grant.RefreshToken), http.StatusBadRequest, "invalid_grant")
 		keep(grant.AccessToken, grant.RefreshToken, rotated.Access, rotated.Refresh, web.Secret)
 
 		// The user's own activity, newest first, page by page.
-		all := accAuditPages(t, e, a.Token, 100)
-		paged := accAuditPages(t, e, a.Token, 2)
+		all := accountAuditPages(t, e, a.Token, 100)
+		paged := accountAuditPages(t, e, a.Token, 2)
 		require.Equal(t, all, paged, "walking pages of 2 gives the same list")
 		seen := map[string]bool{}
 		var prev time.Time
@@ -146,7 +147,7 @@ func TestAccountAudit(t *testing.T) {
 			id := it["id"].(string)
 			require.False(t, seen[id], "no duplicates across pages")
 			seen[id] = true
-			at := accTime(t, it["created_at"])
+			at := jsonTime(t, it["created_at"])
 			if i > 0 {
 				require.False(t, at.After(prev), "newest first")
 			}
@@ -156,9 +157,9 @@ func TestAccountAudit(t *testing.T) {
 		require.Equal(t, identity.AuditDeviceRevoked, paged[0]["action"], "the newest event comes first")
 
 		// Log out last, then read the table.
-		ok(e.do(t, accReq{Path: "/api/auth/logout", Token: a.Token}), http.StatusNoContent)
+		ok(e.Do(t, apptest.Request{Path: "/api/auth/logout", Token: a.Token}), http.StatusNoContent)
 
-		rows := accRows(t, e.srv, "audit_logs")
+		rows := tableRows(t, e.Server, "audit_logs")
 		want := map[string]string{ // action → whose
 			identity.AuditLogin: u.ID, identity.AuditLoginFailed: u.ID, identity.AuditLogout: u.ID, identity.AuditLocked: v.ID,
 			identity.AuditPasswordChanged: u.ID, identity.AuditProfileUpdated: u.ID,
@@ -167,7 +168,7 @@ func TestAccountAudit(t *testing.T) {
 			identity.AuditPINSet: u.ID, identity.AuditPINChanged: u.ID, identity.AuditPINVerified: u.ID, identity.AuditPINFailed: u.ID,
 			identity.AuditPINLocked: u.ID, identity.AuditPINUnlocked: u.ID,
 			identity.AuditDeviceAdded: u.ID, identity.AuditDeviceTrusted: u.ID, identity.AuditDeviceRevoked: u.ID,
-			identity.AuditSessionRevoked: u.ID, identity.AuditRefreshReuse: e.user.ID,
+			identity.AuditSessionRevoked: u.ID, identity.AuditRefreshReuse: e.User.ID,
 		}
 		for action, userID := range want {
 			var found []map[string]string
@@ -178,7 +179,7 @@ func TestAccountAudit(t *testing.T) {
 			}
 			require.NotEmpty(t, found, "an audit row for %s", action)
 			for _, r := range found {
-				require.Equal(t, e.tenant.ID, r["tenant_id"], "%s tenant", action)
+				require.Equal(t, e.Tenant.ID, r["tenant_id"], "%s tenant", action)
 				require.NotEmpty(t, r["id"])
 				require.NotEmpty(t, r["created_at"])
 				require.NotEmpty(t, r["ip_address"], "%s ip_address", action)

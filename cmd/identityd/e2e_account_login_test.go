@@ -13,13 +13,14 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/stretchr/testify/require"
 
-	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
 )
 
 func TestAccountLoginAPI(t *testing.T) {
 	t.Parallel()
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		u := e.newUser(t)
 
 		t.Run("token", func(t *testing.T) {
@@ -33,15 +34,15 @@ func TestAccountLoginAPI(t *testing.T) {
 			user := m["user"].(map[string]any)
 			require.Equal(t, u.ID, user["id"])
 			require.Equal(t, u.Email, user["email"])
-			require.Equal(t, e.tenant.ID, user["tenant_id"])
+			require.Equal(t, e.Tenant.ID, user["tenant_id"])
 			require.NotContains(t, user, "password_hash")
 
-			in := requireActive(t, e.srv, e.rs, l.Token)
-			require.Equal(t, e.tenant.ID, in["tenant_id"])
+			in := e.Server.RequireActive(t, e.rs, l.Token)
+			require.Equal(t, e.Tenant.ID, in["tenant_id"])
 			require.Equal(t, u.ID, in["sub"])
 			require.InDelta(t, float64(time.Now().Add(24*time.Hour).Unix()), in["exp"], 60)
 
-			res := e.do(t, accReq{Method: http.MethodGet, Path: "/api/auth/me", Token: l.Token})
+			res := e.Do(t, apptest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: l.Token})
 			require.Equal(t, http.StatusOK, res.Status, "me: %s", res.Body)
 			me := res.JSON(t)
 			require.Equal(t, u.ID, me["user"].(map[string]any)["id"])
@@ -50,80 +51,80 @@ func TestAccountLoginAPI(t *testing.T) {
 
 		t.Run("remember", func(t *testing.T) {
 			t.Parallel()
-			l := e.login(t, u, e2ePassword, func(_ *accReq, b map[string]any) { b["remember"] = true })
+			l := e.login(t, u, apptest.Password, func(_ *apptest.Request, b map[string]any) { b["remember"] = true })
 			require.NotEmpty(t, l.Token)
 			require.InDelta(t, (30 * 24 * time.Hour).Seconds(), l.Body["expires_in"], 60, "30 days")
-			in := requireActive(t, e.srv, e.rs, l.Token)
+			in := e.Server.RequireActive(t, e.rs, l.Token)
 			require.InDelta(t, float64(time.Now().Add(30*24*time.Hour).Unix()), in["exp"], 60)
 		})
 
 		t.Run("no or bad token", func(t *testing.T) {
 			t.Parallel()
-			accErr(t, e.do(t, accReq{Method: http.MethodGet, Path: "/api/auth/me"}), http.StatusUnauthorized, "unauthenticated")
-			accErr(t, e.do(t, accReq{Method: http.MethodGet, Path: "/api/auth/me", Token: "idt_at_nonsense"}), http.StatusUnauthorized, "invalid_token")
+			requireErrorShape(t, e.Do(t, apptest.Request{Method: http.MethodGet, Path: "/api/auth/me"}), http.StatusUnauthorized, "unauthenticated")
+			requireErrorShape(t, e.Do(t, apptest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: "idt_at_nonsense"}), http.StatusUnauthorized, "invalid_token")
 			// A client-credentials token is valid but not a user's (nor a
 			// service account's): authenticated, and refused.
-			cc := e.serviceClient(t, nil)
-			tok := requireTokens(t, tokenRequest(t, e.srv, cc, map[string][]string{"grant_type": {"client_credentials"}}))
-			accErr(t, e.do(t, accReq{Method: http.MethodGet, Path: "/api/auth/me", Token: tok.Access}), http.StatusForbidden, "principal_not_allowed")
+			cc := e.ServiceClient(t, nil)
+			tok := requireTokens(t, e.Server.TokenRequest(t, cc, map[string][]string{"grant_type": {"client_credentials"}}))
+			requireErrorShape(t, e.Do(t, apptest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok.Access}), http.StatusForbidden, "principal_not_allowed")
 		})
 
 		t.Run("third-party token refused", func(t *testing.T) {
 			t.Parallel()
-			web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-			cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
-			tok, _ := loggedInGrant(t, e.e2eEnv, newBrowser(t, e.srv), cfg)
-			requireActive(t, e.srv, e.rs, tok.AccessToken)
-			accErr(t, e.do(t, accReq{Method: http.MethodGet, Path: "/api/auth/me", Token: tok.AccessToken}), http.StatusForbidden, "first_party_token_required")
-			accErr(t, e.do(t, accReq{Method: http.MethodPost, Path: "/api/auth/logout-all", Token: tok.AccessToken}), http.StatusForbidden, "first_party_token_required")
+			web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+			cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+			tok, _ := loggedInGrant(t, e.Env, e.Server.NewBrowser(t), cfg)
+			e.Server.RequireActive(t, e.rs, tok.AccessToken)
+			requireErrorShape(t, e.Do(t, apptest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok.AccessToken}), http.StatusForbidden, "first_party_token_required")
+			requireErrorShape(t, e.Do(t, apptest.Request{Method: http.MethodPost, Path: "/api/auth/logout-all", Token: tok.AccessToken}), http.StatusForbidden, "first_party_token_required")
 		})
 	})
 }
 
 func TestAccountLoginValidation(t *testing.T) {
 	t.Parallel()
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		tok := e.token(t, e.newUser(t)).Token
 		cases := []struct {
 			name   string
-			req    accReq
+			req    apptest.Request
 			status int
 			code   string
 			fields []string
 		}{
-			{"login/empty object", accReq{Path: "/api/auth/login", Body: map[string]any{}}, 422, "validation_failed", []string{"email", "password", "tenant"}},
-			{"login/no password", accReq{Path: "/api/auth/login", Body: map[string]any{"tenant": e.tenant.Slug, "email": e.user.Email}}, 422, "validation_failed", []string{"password"}},
-			{"login/no tenant", accReq{Path: "/api/auth/login", Body: map[string]any{"email": e.user.Email, "password": "x"}}, 422, "validation_failed", []string{"tenant"}},
-			{"login/bad json", accReq{Path: "/api/auth/login", Body: `{"tenant":`}, 0, "invalid_body", nil},
-			{"login/wrong types", accReq{Path: "/api/auth/login", Body: `{"tenant":1,"email":[],"password":{}}`}, 0, "invalid_body", nil},
-			{"login/array", accReq{Path: "/api/auth/login", Body: `[]`}, 0, "invalid_body", nil},
-			{"verify/missing code", accReq{Path: "/api/auth/2fa/verify", Body: map[string]any{"challenge": "x"}}, 422, "validation_failed", []string{"code"}},
-			{"verify/bad json", accReq{Path: "/api/auth/2fa/verify", Body: `nope`}, 0, "invalid_body", nil},
-			{"verify/unknown challenge", accReq{Path: "/api/auth/2fa/verify", Body: map[string]any{"challenge": "x", "code": "123456"}}, 401, "invalid_challenge", nil},
-			{"change-required/bad json", accReq{Path: "/api/auth/password/change-required", Body: `{`}, 0, "invalid_body", nil},
-			{"change-required/unknown challenge", accReq{Path: "/api/auth/password/change-required", Body: map[string]any{"challenge": "x", "new_password": "Good-Password-42"}}, 401, "invalid_challenge", nil},
-			{"pin login/bad json", accReq{Path: "/api/auth/pin/login", Body: `{"pin":`}, 0, "invalid_body", nil},
-			{"reset/bad json", accReq{Path: "/api/auth/password/reset", Body: `{"code":`}, 0, "invalid_body", nil},
-			{"me/patch without name", accReq{Method: http.MethodPatch, Path: "/api/auth/me", Token: tok, Body: map[string]any{}}, 422, "validation_failed", []string{"name"}},
-			{"me/patch long name", accReq{Method: http.MethodPatch, Path: "/api/auth/me", Token: tok, Body: map[string]any{"name": strings.Repeat("n", 201)}}, 422, "validation_failed", []string{"name"}},
-			{"password/bad json", accReq{Path: "/api/auth/password", Token: tok, Body: `{{`}, 0, "invalid_body", nil},
-			{"pin/bad json", accReq{Method: http.MethodPut, Path: "/api/auth/pin", Token: tok, Body: `1`}, 0, "invalid_body", nil},
-			{"audit/bad limit", accReq{Method: http.MethodGet, Path: "/api/audit/me?limit=0", Token: tok}, 422, "validation_failed", []string{"limit"}},
-			{"audit/bad cursor", accReq{Method: http.MethodGet, Path: "/api/audit/me?cursor=zzz", Token: tok}, 422, "validation_failed", []string{"cursor"}},
+			{"login/empty object", apptest.Request{Path: "/api/auth/login", Body: map[string]any{}}, 422, "validation_failed", []string{"email", "password", "tenant"}},
+			{"login/no password", apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": e.User.Email}}, 422, "validation_failed", []string{"password"}},
+			{"login/no tenant", apptest.Request{Path: "/api/auth/login", Body: map[string]any{"email": e.User.Email, "password": "x"}}, 422, "validation_failed", []string{"tenant"}},
+			{"login/bad json", apptest.Request{Path: "/api/auth/login", Body: `{"tenant":`}, 0, "invalid_body", nil},
+			{"login/wrong types", apptest.Request{Path: "/api/auth/login", Body: `{"tenant":1,"email":[],"password":{}}`}, 0, "invalid_body", nil},
+			{"login/array", apptest.Request{Path: "/api/auth/login", Body: `[]`}, 0, "invalid_body", nil},
+			{"verify/missing code", apptest.Request{Path: "/api/auth/2fa/verify", Body: map[string]any{"challenge": "x"}}, 422, "validation_failed", []string{"code"}},
+			{"verify/bad json", apptest.Request{Path: "/api/auth/2fa/verify", Body: `nope`}, 0, "invalid_body", nil},
+			{"verify/unknown challenge", apptest.Request{Path: "/api/auth/2fa/verify", Body: map[string]any{"challenge": "x", "code": "123456"}}, 401, "invalid_challenge", nil},
+			{"change-required/bad json", apptest.Request{Path: "/api/auth/password/change-required", Body: `{`}, 0, "invalid_body", nil},
+			{"change-required/unknown challenge", apptest.Request{Path: "/api/auth/password/change-required", Body: map[string]any{"challenge": "x", "new_password": "Good-Password-42"}}, 401, "invalid_challenge", nil},
+			{"pin login/bad json", apptest.Request{Path: "/api/auth/pin/login", Body: `{"pin":`}, 0, "invalid_body", nil},
+			{"reset/bad json", apptest.Request{Path: "/api/auth/password/reset", Body: `{"code":`}, 0, "invalid_body", nil},
+			{"me/patch without name", apptest.Request{Method: http.MethodPatch, Path: "/api/auth/me", Token: tok, Body: map[string]any{}}, 422, "validation_failed", []string{"name"}},
+			{"me/patch long name", apptest.Request{Method: http.MethodPatch, Path: "/api/auth/me", Token: tok, Body: map[string]any{"name": strings.Repeat("n", 201)}}, 422, "validation_failed", []string{"name"}},
+			{"password/bad json", apptest.Request{Path: "/api/auth/password", Token: tok, Body: `{{`}, 0, "invalid_body", nil},
+			{"pin/bad json", apptest.Request{Method: http.MethodPut, Path: "/api/auth/pin", Token: tok, Body: `1`}, 0, "invalid_body", nil},
+			{"audit/bad limit", apptest.Request{Method: http.MethodGet, Path: "/api/audit/me?limit=0", Token: tok}, 422, "validation_failed", []string{"limit"}},
+			{"audit/bad cursor", apptest.Request{Method: http.MethodGet, Path: "/api/audit/me?cursor=zzz", Token: tok}, 422, "validation_failed", []string{"cursor"}},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				res := e.do(t, tc.req)
+				res := e.Do(t, tc.req)
 				require.Less(t, res.Status, 500, "never a server error: %s", res.Body)
 				status := tc.status
 				if status == 0 { // a malformed body: 400 or 422, in our shape
 					require.Contains(t, []int{400, 422}, res.Status, "body: %s", res.Body)
 					status = res.Status
 				}
-				m := accErr(t, res, status, tc.code)
+				m := requireErrorShape(t, res, status, tc.code)
 				if tc.fields != nil {
-					require.ElementsMatch(t, tc.fields, accFields(t, m))
+					require.ElementsMatch(t, tc.fields, errorFields(t, m))
 				}
 			})
 		}
@@ -132,21 +133,21 @@ func TestAccountLoginValidation(t *testing.T) {
 
 func TestAccountLoginEnumeration(t *testing.T) {
 	t.Parallel()
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		inactive := e.newUser(t)
-		require.NoError(t, e.srv.Store.UpdateUserFields(context.Background(), e.tenant.ID, inactive.ID, map[string]any{"is_active": false}))
-		attempt := func(tenant, email, password string) *httpResult {
-			return e.do(t, accReq{Path: "/api/auth/login", Body: map[string]any{"tenant": tenant, "email": email, "password": password}})
+		require.NoError(t, e.Server.Store.UpdateUserFields(context.Background(), e.Tenant.ID, inactive.ID, map[string]any{"is_active": false}))
+		attempt := func(tenant, email, password string) *apptest.Result {
+			return e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": tenant, "email": email, "password": password}})
 		}
-		wrong := attempt(e.tenant.Slug, e.user.Email, "Wrong-Password-1")
-		accErr(t, wrong, http.StatusUnauthorized, "invalid_credentials")
-		for name, res := range map[string]*httpResult{
-			"unknown e-mail":         attempt(e.tenant.Slug, "nobody-"+randomID(t, 6)+"@example.com", "Wrong-Password-1"),
-			"unknown tenant":         attempt("no-such-tenant-"+randomID(t, 6), e.user.Email, e2ePassword),
-			"inactive user":          attempt(e.tenant.Slug, inactive.Email, e2ePassword),
-			"e-mail in other case":   attempt(e.tenant.Slug, strings.ToUpper(e.user.Email), "Wrong-Password-1"),
-			"over-long password":     attempt(e.tenant.Slug, e.user.Email, strings.Repeat("p", 100)),
-			"wrong password (again)": attempt(e.tenant.Slug, e.user.Email, "another wrong one"),
+		wrong := attempt(e.Tenant.Slug, e.User.Email, "Wrong-Password-1")
+		requireErrorShape(t, wrong, http.StatusUnauthorized, "invalid_credentials")
+		for name, res := range map[string]*apptest.Result{
+			"unknown e-mail":         attempt(e.Tenant.Slug, "nobody-"+apptest.RandomID(t, 6)+"@example.com", "Wrong-Password-1"),
+			"unknown tenant":         attempt("no-such-tenant-"+apptest.RandomID(t, 6), e.User.Email, apptest.Password),
+			"inactive user":          attempt(e.Tenant.Slug, inactive.Email, apptest.Password),
+			"e-mail in other case":   attempt(e.Tenant.Slug, strings.ToUpper(e.User.Email), "Wrong-Password-1"),
+			"over-long password":     attempt(e.Tenant.Slug, e.User.Email, strings.Repeat("p", 100)),
+			"wrong password (again)": attempt(e.Tenant.Slug, e.User.Email, "another wrong one"),
 		} {
 			require.Equal(t, wrong.Status, res.Status, name)
 			require.True(t, bytes.Equal(wrong.Body, res.Body), "%s: body %q differs from %q", name, res.Body, wrong.Body)
@@ -158,22 +159,22 @@ func TestAccountLoginEnumeration(t *testing.T) {
 func TestAccountLockout(t *testing.T) {
 	t.Parallel()
 	const lock = 3 * time.Second
-	accEachBackend(t, func(c *Config) { c.LockoutDuration = lock }, func(t *testing.T, e *accEnv) {
-		wrong := func(u string) *httpResult {
-			return e.do(t, accReq{Path: "/api/auth/login", Body: map[string]any{"tenant": e.tenant.Slug, "email": u, "password": "Wrong-Password-1"}})
+	eachAccountEnv(t, func(c *app.Config) { c.LockoutDuration = lock }, func(t *testing.T, e *accountEnv) {
+		wrong := func(u string) *apptest.Result {
+			return e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u, "password": "Wrong-Password-1"}})
 		}
-		right := func(u string) *httpResult {
-			return e.do(t, accReq{Path: "/api/auth/login", Body: map[string]any{"tenant": e.tenant.Slug, "email": u, "password": e2ePassword}})
+		right := func(u string) *apptest.Result {
+			return e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u, "password": apptest.Password}})
 		}
 
 		t.Run("locks after 5 and unlocks", func(t *testing.T) {
 			t.Parallel()
 			u := e.newUser(t)
 			for i := 0; i < 5; i++ {
-				accErr(t, wrong(u.Email), http.StatusUnauthorized, "invalid_credentials")
+				requireErrorShape(t, wrong(u.Email), http.StatusUnauthorized, "invalid_credentials")
 			}
 			res := right(u.Email)
-			accErr(t, res, http.StatusTooManyRequests, "account_locked")
+			requireErrorShape(t, res, http.StatusTooManyRequests, "account_locked")
 			ra, err := strconv.Atoi(res.Header.Get("Retry-After"))
 			require.NoError(t, err, "Retry-After is whole seconds")
 			require.GreaterOrEqual(t, ra, 1)
@@ -181,18 +182,18 @@ func TestAccountLockout(t *testing.T) {
 			// A wrong password during the lock gets the answer of any wrong
 			// password (the lock shows only to the right one), and does not
 			// extend it.
-			accErr(t, wrong(u.Email), http.StatusUnauthorized, "invalid_credentials")
-			msgs := e.mail.sent(u.Email)
+			requireErrorShape(t, wrong(u.Email), http.StatusUnauthorized, "invalid_credentials")
+			msgs := e.mail.Sent(u.Email)
 			require.Len(t, msgs, 1, "the user is told once")
 			require.Contains(t, strings.ToLower(msgs[0].Subject), "locked")
-			require.NotContains(t, msgs[0].Text, e2ePassword)
+			require.NotContains(t, msgs[0].Text, apptest.Password)
 
 			time.Sleep(lock + 500*time.Millisecond)
 			l := e.token(t, u)
 			e.requireLive(t, l.Token)
 			// The counter starts again from zero after the lock ends.
 			for i := 0; i < 4; i++ {
-				accErr(t, wrong(u.Email), http.StatusUnauthorized, "invalid_credentials")
+				requireErrorShape(t, wrong(u.Email), http.StatusUnauthorized, "invalid_credentials")
 			}
 			e.token(t, u)
 		})
@@ -201,14 +202,14 @@ func TestAccountLockout(t *testing.T) {
 			t.Parallel()
 			u := e.newUser(t)
 			for i := 0; i < 4; i++ {
-				accErr(t, wrong(u.Email), http.StatusUnauthorized, "invalid_credentials")
+				requireErrorShape(t, wrong(u.Email), http.StatusUnauthorized, "invalid_credentials")
 			}
 			e.token(t, u)
 			for i := 0; i < 4; i++ {
-				accErr(t, wrong(u.Email), http.StatusUnauthorized, "invalid_credentials")
+				requireErrorShape(t, wrong(u.Email), http.StatusUnauthorized, "invalid_credentials")
 			}
 			e.token(t, u)
-			require.Empty(t, e.mail.sent(u.Email), "never locked")
+			require.Empty(t, e.mail.Sent(u.Email), "never locked")
 		})
 
 		t.Run("lock is per account", func(t *testing.T) {
@@ -217,7 +218,7 @@ func TestAccountLockout(t *testing.T) {
 			for i := 0; i < 5; i++ {
 				wrong(a.Email)
 			}
-			accErr(t, right(a.Email), http.StatusTooManyRequests, "account_locked")
+			requireErrorShape(t, right(a.Email), http.StatusTooManyRequests, "account_locked")
 			e.token(t, b)
 		})
 	})
@@ -225,20 +226,20 @@ func TestAccountLockout(t *testing.T) {
 
 func TestAccountForcedPasswordChange(t *testing.T) {
 	t.Parallel()
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		ctx := context.Background()
 		u := e.newUser(t)
 		old := e.token(t, u)
-		require.NoError(t, e.srv.Store.UpdateUserFields(ctx, e.tenant.ID, u.ID, map[string]any{"force_password_change": true}))
+		require.NoError(t, e.Server.Store.UpdateUserFields(ctx, e.Tenant.ID, u.ID, map[string]any{"force_password_change": true}))
 
-		l := e.login(t, u, e2ePassword, nil)
+		l := e.login(t, u, apptest.Password, nil)
 		require.Equal(t, true, l.Body["password_change_required"], "body: %v", l.Body)
 		require.NotEmpty(t, l.Challenge)
 		require.NotContains(t, l.Body, "access_token")
 		require.NotContains(t, l.Body, "device_token")
 
-		change := func(challenge, pw string) *httpResult {
-			return e.do(t, accReq{Path: "/api/auth/password/change-required", Body: map[string]any{"challenge": challenge, "new_password": pw}})
+		change := func(challenge, pw string) *apptest.Result {
+			return e.Do(t, apptest.Request{Path: "/api/auth/password/change-required", Body: map[string]any{"challenge": challenge, "new_password": pw}})
 		}
 		local := strings.Split(u.Email, "@")[0]
 		for _, tc := range []struct {
@@ -250,24 +251,24 @@ func TestAccountForcedPasswordChange(t *testing.T) {
 			{"ALLUPPERCASE99", []string{"password.lowercase", "password.special"}},
 			{"X-" + local + "-99", []string{"password.contains_email"}},
 		} {
-			m := accErr(t, change(l.Challenge, tc.pw), http.StatusUnprocessableEntity, "password_policy")
-			require.ElementsMatch(t, tc.fields, accFields(t, m), "password %q", tc.pw)
+			m := requireErrorShape(t, change(l.Challenge, tc.pw), http.StatusUnprocessableEntity, "password_policy")
+			require.ElementsMatch(t, tc.fields, errorFields(t, m), "password %q", tc.pw)
 		}
 		// The old password is not a new one.
-		accErr(t, change(l.Challenge, e2ePassword), http.StatusUnprocessableEntity, "password_policy")
+		requireErrorShape(t, change(l.Challenge, apptest.Password), http.StatusUnprocessableEntity, "password_policy")
 
 		const next = "Brand-New-Passw0rd"
 		res := change(l.Challenge, next)
 		require.Equal(t, http.StatusOK, res.Status, "change: %s", res.Body)
-		done := accParseLogin(t, res)
+		done := apptest.ParseLogin(t, res)
 		require.NotEmpty(t, done.Token)
 		e.requireLive(t, done.Token)
 		require.Equal(t, false, done.Body["user"].(map[string]any)["force_password_change"])
 		// The challenge is spent, and sessions from before the change are over.
-		accErr(t, change(l.Challenge, "Another-Passw0rd!"), http.StatusUnauthorized, "invalid_challenge")
+		requireErrorShape(t, change(l.Challenge, "Another-Passw0rd!"), http.StatusUnauthorized, "invalid_challenge")
 		e.requireDead(t, old.Token)
 
-		accErr(t, e.do(t, accReq{Path: "/api/auth/login", Body: map[string]any{"tenant": e.tenant.Slug, "email": u.Email, "password": e2ePassword}}),
+		requireErrorShape(t, e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": apptest.Password}}),
 			http.StatusUnauthorized, "invalid_credentials")
 		require.NotEmpty(t, e.login(t, u, next, nil).Token, "the next login is a normal one")
 	})
@@ -277,25 +278,25 @@ func TestAccountForcedPasswordChange(t *testing.T) {
 // PostgreSQL the loser's INSERT must not break its login transaction.
 func TestAccountFirstLoginsConcurrent(t *testing.T) {
 	t.Parallel()
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		const n = 8
 		users := make([]*models.User, n)
 		for i := range users {
 			users[i] = e.newUser(t)
 		}
-		results := make([]*httpResult, n)
+		results := make([]*apptest.Result, n)
 		var wg sync.WaitGroup
 		for i, u := range users {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i] = e.do(t, accReq{Path: "/api/auth/login", Body: map[string]any{"tenant": e.tenant.Slug, "email": u.Email, "password": e2ePassword}})
+				results[i] = e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": apptest.Password}})
 			}()
 		}
 		wg.Wait()
 		for i, res := range results {
-			require.Equal(t, http.StatusOK, res.Status, "login %d: %s %s", i, res.Body, accErrorLogs(e.srv))
-			e.requireLive(t, accParseLogin(t, res).Token)
+			require.Equal(t, http.StatusOK, res.Status, "login %d: %s %s", i, res.Body, e.Server.ErrorLogs())
+			e.requireLive(t, apptest.ParseLogin(t, res).Token)
 		}
 	})
 }

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/identityd/identityd/identity"
-	"github.com/identityd/identityd/storage/storagetest"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // authRequest is one authorization request a relying party starts.
@@ -68,53 +68,53 @@ func verifyIDToken(t *testing.T, provider *oidc.Provider, clientID string, tok *
 }
 
 func TestE2EAuthorizationCodeOIDC(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := context.Background()
-		e := newE2E(t, b, redisURL, nil)
-		web := e.webClient(t, nil)
-		rs := e.serviceClient(t, nil)
-		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, "email", "profile", oidc.ScopeOfflineAccess)
-		br := newBrowser(t, e.srv)
+		e := apptest.NewEnv(t, b, nil)
+		web := e.WebClient(t, nil)
+		rs := e.ServiceClient(t, nil)
+		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID, "email", "profile", oidc.ScopeOfflineAccess)
+		br := e.Server.NewBrowser(t)
 
 		ar := newAuthRequest(cfg)
-		f := br.authorize(e, ar.URL, true, "allow")
+		f := br.Authorize(e, ar.URL, true, "allow")
 		require.Equal(t, 1, f.LoginPages, "signed in once")
 		require.Equal(t, 1, f.ConsentPages, "asked for consent once")
-		require.NotEmpty(t, br.cookie("identity_session"), "a browser session was started")
+		require.NotEmpty(t, br.Cookie("identity_session"), "a browser session was started")
 		code := f.Code(t, ar.State)
 		require.True(t, strings.HasPrefix(code, "idt_ac_"))
 		tok := ar.exchange(t, cfg, code)
 		require.NotEmpty(t, tok.AccessToken)
 		require.NotEmpty(t, tok.RefreshToken, "offline_access gives a refresh token")
 
-		provider, err := oidc.NewProvider(ctx, e.srv.URL)
+		provider, err := oidc.NewProvider(ctx, e.Server.URL)
 		require.NoError(t, err, "discovery")
 		idt, claims := verifyIDToken(t, provider, web.Client.ID, tok, ar.Nonce)
-		require.Equal(t, e.user.ID, idt.Subject)
-		require.Equal(t, e.srv.URL, idt.Issuer)
+		require.Equal(t, e.User.ID, idt.Subject)
+		require.Equal(t, e.Server.URL, idt.Issuer)
 		require.Equal(t, []string{web.Client.ID}, idt.Audience)
-		require.Equal(t, e.tenant.ID, claims.TenantID)
+		require.Equal(t, e.Tenant.ID, claims.TenantID)
 		require.InDelta(t, time.Now().Unix(), claims.AuthTime, 120)
 		firstAuthTime := claims.AuthTime
 
 		// The ID token's kid is in the JWKS (go-oidc found it; check explicitly).
-		h, _ := verifyJWT(t, e.srv, tok.Extra("id_token").(string))
+		h, _ := verifyJWT(t, e.Server, tok.Extra("id_token").(string))
 		require.NotEmpty(t, h.KeyID)
 
 		ui, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 		require.NoError(t, err, "userinfo")
-		require.Equal(t, e.user.ID, ui.Subject)
-		require.Equal(t, e.user.Email, ui.Email)
+		require.Equal(t, e.User.ID, ui.Subject)
+		require.Equal(t, e.User.Email, ui.Email)
 		require.False(t, ui.EmailVerified)
 		var uiClaims map[string]any
 		require.NoError(t, ui.Claims(&uiClaims))
 		require.Equal(t, "Ada Lovelace", uiClaims["name"])
-		require.Equal(t, e.tenant.ID, uiClaims["tenant_id"])
+		require.Equal(t, e.Tenant.ID, uiClaims["tenant_id"])
 		require.Contains(t, uiClaims, "email_verified")
 
-		m := requireActive(t, e.srv, rs, tok.AccessToken)
-		require.Equal(t, e.user.ID, m["sub"])
-		require.Equal(t, e.tenant.ID, m["tenant_id"])
+		m := e.Server.RequireActive(t, rs, tok.AccessToken)
+		require.Equal(t, e.User.ID, m["sub"])
+		require.Equal(t, e.Tenant.ID, m["tenant_id"])
 		require.Equal(t, web.Client.ID, m["client_id"])
 		require.Equal(t, "user", m["principal_type"])
 		require.Equal(t, "openid email profile offline_access", m["scope"])
@@ -122,7 +122,7 @@ func TestE2EAuthorizationCodeOIDC(t *testing.T) {
 		// A second flow in the same browser, already consented: straight back
 		// with a code, no login and no consent page.
 		ar2 := newAuthRequest(cfg)
-		f2 := br.authorize(e, ar2.URL, false, "")
+		f2 := br.Authorize(e, ar2.URL, false, "")
 		require.Zero(t, f2.LoginPages)
 		require.Zero(t, f2.ConsentPages)
 		tok2 := ar2.exchange(t, cfg, f2.Code(t, ar2.State))
@@ -130,9 +130,9 @@ func TestE2EAuthorizationCodeOIDC(t *testing.T) {
 		require.Equal(t, firstAuthTime, claims2.AuthTime, "the same login session")
 
 		// Fewer scopes: userinfo follows the granted scopes.
-		narrow := oauthConfig(e.srv, web, oidc.ScopeOpenID)
+		narrow := e.Server.OAuthConfig(web, oidc.ScopeOpenID)
 		ar3 := newAuthRequest(narrow)
-		f3 := br.authorize(e, ar3.URL, false, "")
+		f3 := br.Authorize(e, ar3.URL, false, "")
 		require.Zero(t, f3.ConsentPages, "a subset of consented scopes needs no consent")
 		tok3 := ar3.exchange(t, narrow, f3.Code(t, ar3.State))
 		require.Empty(t, tok3.RefreshToken, "no offline_access, no refresh token")
@@ -140,30 +140,30 @@ func TestE2EAuthorizationCodeOIDC(t *testing.T) {
 		require.Empty(t, claims3.Email)
 		require.Nil(t, claims3.EmailVerified)
 		require.Empty(t, claims3.Name)
-		require.Equal(t, e.tenant.ID, claims3.TenantID)
+		require.Equal(t, e.Tenant.ID, claims3.TenantID)
 		ui3, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok3))
 		require.NoError(t, err)
-		require.Equal(t, e.user.ID, ui3.Subject)
+		require.Equal(t, e.User.ID, ui3.Subject)
 		var ui3Claims map[string]any
 		require.NoError(t, ui3.Claims(&ui3Claims))
-		require.Equal(t, map[string]any{"sub": e.user.ID, "tenant_id": e.tenant.ID}, ui3Claims)
+		require.Equal(t, map[string]any{"sub": e.User.ID, "tenant_id": e.Tenant.ID}, ui3Claims)
 	})
 }
 
 func TestE2EAuthorizationCodePromptLogin(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newE2E(t, b, redisURL, nil)
-		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID)
-		provider, err := oidc.NewProvider(context.Background(), e.srv.URL)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID)
+		provider, err := oidc.NewProvider(context.Background(), e.Server.URL)
 		require.NoError(t, err)
 
 		// prompt=login right after a login (the same second, most likely)
 		// and again later: the login form must show every time.
 		for i := range 3 {
-			br := newBrowser(t, e.srv)
+			br := e.Server.NewBrowser(t)
 			ar := newAuthRequest(cfg)
-			f := br.authorize(e, ar.URL, true, "")
+			f := br.Authorize(e, ar.URL, true, "")
 			require.Equal(t, 1, f.LoginPages)
 			tok := ar.exchange(t, cfg, f.Code(t, ar.State))
 			_, first := verifyIDToken(t, provider, web.Client.ID, tok, ar.Nonce)
@@ -172,10 +172,10 @@ func TestE2EAuthorizationCodePromptLogin(t *testing.T) {
 				time.Sleep(time.Until(time.Unix(first.AuthTime+1, 100_000_000)))
 			}
 			ar2 := newAuthRequest(cfg, oauth2.SetAuthURLParam("prompt", "login"))
-			f2 := br.authorize(e, ar2.URL, false, "")
+			f2 := br.Authorize(e, ar2.URL, false, "")
 			require.Equal(t, 1, f2.LoginPages, "prompt=login shows the login form although a session exists")
 			require.Nil(t, f2.Callback)
-			f2 = br.authorize(e, ar2.URL, true, "")
+			f2 = br.Authorize(e, ar2.URL, true, "")
 			require.Equal(t, 1, f2.LoginPages)
 			tok2 := ar2.exchange(t, cfg, f2.Code(t, ar2.State))
 			_, second := verifyIDToken(t, provider, web.Client.ID, tok2, ar2.Nonce)
@@ -183,7 +183,7 @@ func TestE2EAuthorizationCodePromptLogin(t *testing.T) {
 
 			// Without prompt, the new session is used as is.
 			ar3 := newAuthRequest(cfg)
-			f3 := br.authorize(e, ar3.URL, false, "")
+			f3 := br.Authorize(e, ar3.URL, false, "")
 			require.Zero(t, f3.LoginPages)
 			f3.Code(t, ar3.State)
 		}
@@ -191,36 +191,36 @@ func TestE2EAuthorizationCodePromptLogin(t *testing.T) {
 }
 
 func TestE2EAuthorizationCodeConsent(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newE2E(t, b, redisURL, nil)
-		web := e.webClient(t, nil)
-		first := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		web := e.WebClient(t, nil)
+		first := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
 
 		// Deny: back to the client with access_denied and the state.
-		br := newBrowser(t, e.srv)
-		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, "email")
+		br := e.Server.NewBrowser(t)
+		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID, "email")
 		ar := newAuthRequest(cfg)
-		f := br.authorize(e, ar.URL, true, "deny")
+		f := br.Authorize(e, ar.URL, true, "deny")
 		require.Equal(t, 1, f.ConsentPages)
 		require.Equal(t, "access_denied", f.Error(t))
 		require.Equal(t, ar.State, f.Callback.Query().Get("state"))
 
 		// A denial grants nothing: the next request asks again.
 		ar = newAuthRequest(cfg)
-		f = br.authorize(e, ar.URL, false, "")
+		f = br.Authorize(e, ar.URL, false, "")
 		require.Zero(t, f.LoginPages)
 		require.Equal(t, 1, f.ConsentPages)
 
 		// prompt=none with a session but no consent: consent_required.
 		ar = newAuthRequest(cfg, oauth2.SetAuthURLParam("prompt", "none"))
-		f = br.authorize(e, ar.URL, false, "")
+		f = br.Authorize(e, ar.URL, false, "")
 		require.Equal(t, "consent_required", f.Error(t))
 
 		// A skip-consent client never shows the consent page.
-		br2 := newBrowser(t, e.srv)
-		fcfg := oauthConfig(e.srv, first, oidc.ScopeOpenID, "email", "profile")
+		br2 := e.Server.NewBrowser(t)
+		fcfg := e.Server.OAuthConfig(first, oidc.ScopeOpenID, "email", "profile")
 		ar = newAuthRequest(fcfg)
-		f = br2.authorize(e, ar.URL, true, "")
+		f = br2.Authorize(e, ar.URL, true, "")
 		require.Equal(t, 1, f.LoginPages)
 		require.Zero(t, f.ConsentPages)
 		tok := ar.exchange(t, fcfg, f.Code(t, ar.State))
@@ -229,71 +229,71 @@ func TestE2EAuthorizationCodeConsent(t *testing.T) {
 }
 
 func TestE2EAuthorizationCodePromptNone(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newE2E(t, b, redisURL, nil)
-		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID)
-		br := newBrowser(t, e.srv)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID)
+		br := e.Server.NewBrowser(t)
 
 		ar := newAuthRequest(cfg, oauth2.SetAuthURLParam("prompt", "none"))
-		f := br.authorize(e, ar.URL, false, "")
+		f := br.Authorize(e, ar.URL, false, "")
 		require.Zero(t, f.LoginPages, "prompt=none never shows the login page")
 		require.Equal(t, "login_required", f.Error(t))
 		require.Equal(t, ar.State, f.Callback.Query().Get("state"))
 
 		// With a session, prompt=none answers with a code.
 		ar = newAuthRequest(cfg)
-		f = br.authorize(e, ar.URL, true, "")
+		f = br.Authorize(e, ar.URL, true, "")
 		f.Code(t, ar.State)
 		ar = newAuthRequest(cfg, oauth2.SetAuthURLParam("prompt", "none"))
-		f = br.authorize(e, ar.URL, false, "")
+		f = br.Authorize(e, ar.URL, false, "")
 		require.Zero(t, f.LoginPages)
 		ar.exchange(t, cfg, f.Code(t, ar.State))
 	})
 }
 
 func TestE2EAuthorizationCodePublicClientPKCE(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newE2E(t, b, redisURL, nil)
-		spa := e.webClient(t, func(in *identity.NewClient) { in.Public = true; in.SkipConsent = true })
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		spa := e.WebClient(t, func(in *apptest.NewClient) { in.Public = true; in.SkipConsent = true })
 		require.Empty(t, spa.Secret)
 		require.Equal(t, "none", spa.Client.TokenEndpointAuthMethod)
-		cfg := oauthConfig(e.srv, spa, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
-		br := newBrowser(t, e.srv)
+		cfg := e.Server.OAuthConfig(spa, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		br := e.Server.NewBrowser(t)
 
 		// No code_challenge: refused, at the redirect URI.
 		state := rand.Text()
-		f := br.authorize(e, cfg.AuthCodeURL(state, oauth2.SetAuthURLParam("nonce", rand.Text())), true, "")
+		f := br.Authorize(e, cfg.AuthCodeURL(state, oauth2.SetAuthURLParam("nonce", rand.Text())), true, "")
 		require.Equal(t, "invalid_request", f.Error(t))
 		require.Equal(t, state, f.Callback.Query().Get("state"))
 
 		// The plain method: refused.
 		verifier := oauth2.GenerateVerifier()
-		f = br.authorize(e, cfg.AuthCodeURL(state,
+		f = br.Authorize(e, cfg.AuthCodeURL(state,
 			oauth2.SetAuthURLParam("code_challenge", verifier),
 			oauth2.SetAuthURLParam("code_challenge_method", "plain")), true, "")
 		require.Equal(t, "invalid_request", f.Error(t))
 
 		// S256: works, and the verifier is checked.
 		ar := newAuthRequest(cfg)
-		f = br.authorize(e, ar.URL, true, "")
+		f = br.Authorize(e, ar.URL, true, "")
 		code := f.Code(t, ar.State)
 		_, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(oauth2.GenerateVerifier()))
-		require.Equal(t, "invalid_grant", retrieveError(t, err).ErrorCode, "a wrong verifier")
+		require.Equal(t, "invalid_grant", apptest.RetrieveError(t, err).ErrorCode, "a wrong verifier")
 
 		ar = newAuthRequest(cfg)
-		f = br.authorize(e, ar.URL, true, "")
+		f = br.Authorize(e, ar.URL, true, "")
 		code = f.Code(t, ar.State)
 		_, err = cfg.Exchange(context.Background(), code)
-		re := retrieveError(t, err)
+		re := apptest.RetrieveError(t, err)
 		require.Contains(t, []string{"invalid_grant", "invalid_request"}, re.ErrorCode, "no verifier")
 
 		ar = newAuthRequest(cfg)
-		f = br.authorize(e, ar.URL, true, "")
+		f = br.Authorize(e, ar.URL, true, "")
 		tok := ar.exchange(t, cfg, f.Code(t, ar.State))
 		require.NotEmpty(t, tok.Extra("id_token"))
 		require.NotEmpty(t, tok.RefreshToken)
-		provider, err := oidc.NewProvider(context.Background(), e.srv.URL)
+		provider, err := oidc.NewProvider(context.Background(), e.Server.URL)
 		require.NoError(t, err)
 		verifyIDToken(t, provider, spa.Client.ID, tok, ar.Nonce)
 
@@ -305,21 +305,21 @@ func TestE2EAuthorizationCodePublicClientPKCE(t *testing.T) {
 }
 
 func TestE2EAuthorizationCodeRedirectURI(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newE2E(t, b, redisURL, nil)
-		web := e.webClient(t, nil)
-		br := newBrowser(t, e.srv)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		web := e.WebClient(t, nil)
+		br := e.Server.NewBrowser(t)
 
 		for _, evil := range []string{
 			"https://evil.example/callback",
-			e2eRedirectURI + "/more",
-			e2eRedirectURI + "?x=1",
+			apptest.RedirectURI + "/more",
+			apptest.RedirectURI + "?x=1",
 			"https://client.example.evil.example/callback",
 		} {
-			cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID)
+			cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID)
 			cfg.RedirectURL = evil
 			ar := newAuthRequest(cfg)
-			res := br.get(ar.URL)
+			res := br.Get(ar.URL)
 			require.NotContains(t, []int{http.StatusFound, http.StatusSeeOther, http.StatusMovedPermanently, http.StatusTemporaryRedirect}, res.Status,
 				"no redirect for unregistered %s", evil)
 			require.Empty(t, res.Header.Get("Location"))
@@ -331,24 +331,24 @@ func TestE2EAuthorizationCodeRedirectURI(t *testing.T) {
 }
 
 func TestE2ELoginWrongPassword(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newE2E(t, b, redisURL, nil)
-		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID)
-		br := newBrowser(t, e.srv)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID)
+		br := e.Server.NewBrowser(t)
 		ar := newAuthRequest(cfg)
-		f := br.authorize(e, ar.URL, false, "")
+		f := br.Authorize(e, ar.URL, false, "")
 		require.Equal(t, 1, f.LoginPages)
 		loginPage := f.Last
 
 		sentence := identity.ErrBadCredentials().Msg
 		var bodies []string
 		for _, tc := range []struct{ email, password string }{
-			{e.user.Email, "wrong password!"},
-			{"nobody@example.com", e2ePassword},
-			{e.user.Email, ""},
+			{e.User.Email, "wrong password!"},
+			{"nobody@example.com", apptest.Password},
+			{e.User.Email, ""},
 		} {
-			res := br.loginAs(loginPage, e.tenant.Slug, tc.email, tc.password)
+			res := br.LoginAs(loginPage, e.Tenant.Slug, tc.email, tc.password)
 			require.Equal(t, http.StatusUnauthorized, res.Status)
 			require.Equal(t, "/login", res.URL.Path)
 			body := string(res.Body)
@@ -357,60 +357,60 @@ func TestE2ELoginWrongPassword(t *testing.T) {
 			for _, h := range res.Header.Values("Set-Cookie") {
 				require.False(t, strings.HasPrefix(h, "identity_session="), "no session cookie: %s", h)
 			}
-			require.Empty(t, br.cookie("identity_session"))
+			require.Empty(t, br.Cookie("identity_session"))
 			// The page can be submitted again: it keeps the return_to.
-			form := parseForm(t, res)
-			require.Equal(t, parseForm(t, loginPage).Fields.Get("return_to"), form.Fields.Get("return_to"))
+			form := apptest.ParseForm(t, res)
+			require.Equal(t, apptest.ParseForm(t, loginPage).Fields.Get("return_to"), form.Fields.Get("return_to"))
 			bodies = append(bodies, strings.ReplaceAll(body, form.Fields.Get("csrf"), ""))
 			loginPage = res
 		}
 		// A wrong password and an unknown e-mail read the same (but for the
 		// echoed e-mail address).
-		require.Equal(t, bodies[0], strings.ReplaceAll(bodies[1], "nobody@example.com", e.user.Email))
+		require.Equal(t, bodies[0], strings.ReplaceAll(bodies[1], "nobody@example.com", e.User.Email))
 
 		// Signing in from the re-rendered page finishes the flow.
-		res := br.loginAs(loginPage, e.tenant.Slug, e.user.Email, e2ePassword)
+		res := br.LoginAs(loginPage, e.Tenant.Slug, e.User.Email, apptest.Password)
 		loc := res.Location(t)
 		require.NotNil(t, loc, "redirect to the client: %d %s", res.Status, res.Body)
 		require.Equal(t, ar.State, loc.Query().Get("state"))
 		require.NotEmpty(t, loc.Query().Get("code"))
-		require.NotEmpty(t, br.cookie("identity_session"))
+		require.NotEmpty(t, br.Cookie("identity_session"))
 	})
 }
 
 // TestE2EAuthorizationCodeSingleUse: a code works once; a second exchange
 // fails and revokes what the first one issued (RFC 6749 §4.1.2).
 func TestE2EAuthorizationCodeSingleUse(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newE2E(t, b, redisURL, nil)
-		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		rs := e.serviceClient(t, nil)
-		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
-		br := newBrowser(t, e.srv)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		rs := e.ServiceClient(t, nil)
+		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		br := e.Server.NewBrowser(t)
 
 		ar := newAuthRequest(cfg)
-		code := br.authorize(e, ar.URL, true, "").Code(t, ar.State)
+		code := br.Authorize(e, ar.URL, true, "").Code(t, ar.State)
 		tok := ar.exchange(t, cfg, code)
 		require.NotEmpty(t, tok.RefreshToken)
-		requireActive(t, e.srv, rs, tok.AccessToken)
-		requireActive(t, e.srv, rs, tok.RefreshToken)
+		e.Server.RequireActive(t, rs, tok.AccessToken)
+		e.Server.RequireActive(t, rs, tok.RefreshToken)
 
 		_, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(ar.Verifier))
-		re := retrieveError(t, err)
+		re := apptest.RetrieveError(t, err)
 		require.Equal(t, "invalid_grant", re.ErrorCode)
 		require.Equal(t, http.StatusBadRequest, re.Response.StatusCode)
 
-		requireInactive(t, e.srv, rs, tok.AccessToken)
-		requireInactive(t, e.srv, rs, tok.RefreshToken)
+		e.Server.RequireInactive(t, rs, tok.AccessToken)
+		e.Server.RequireInactive(t, rs, tok.RefreshToken)
 		_, err = cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
-		require.Equal(t, "invalid_grant", retrieveError(t, err).ErrorCode)
+		require.Equal(t, "invalid_grant", apptest.RetrieveError(t, err).ErrorCode)
 
 		// Another client cannot use a code either.
-		other := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		ocfg := oauthConfig(e.srv, other, oidc.ScopeOpenID)
+		other := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		ocfg := e.Server.OAuthConfig(other, oidc.ScopeOpenID)
 		ar = newAuthRequest(cfg)
-		code = br.authorize(e, ar.URL, false, "").Code(t, ar.State)
+		code = br.Authorize(e, ar.URL, false, "").Code(t, ar.State)
 		_, err = ocfg.Exchange(context.Background(), code, oauth2.VerifierOption(ar.Verifier))
-		require.Equal(t, "invalid_grant", retrieveError(t, err).ErrorCode)
+		require.Equal(t, "invalid_grant", apptest.RetrieveError(t, err).ErrorCode)
 	})
 }

@@ -14,12 +14,12 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/keyring"
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
-func ccConfig(srv *testServer, cc *identity.CreatedClient, style oauth2.AuthStyle, scopes ...string) *clientcredentials.Config {
+func ccConfig(srv *apptest.Server, cc *apptest.CreatedClient, style oauth2.AuthStyle, scopes ...string) *clientcredentials.Config {
 	return &clientcredentials.Config{
 		ClientID:     cc.Client.ID,
 		ClientSecret: cc.Secret,
@@ -30,21 +30,21 @@ func ccConfig(srv *testServer, cc *identity.CreatedClient, style oauth2.AuthStyl
 }
 
 func TestE2EClientCredentials(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := context.Background()
-		e := newE2E(t, b, redisURL, nil)
-		svc := e.serviceClient(t, nil)
-		rs := e.serviceClient(t, nil) // a resource server that introspects
+		e := apptest.NewEnv(t, b, nil)
+		svc := e.ServiceClient(t, nil)
+		rs := e.ServiceClient(t, nil) // a resource server that introspects
 
-		tok, err := ccConfig(e.srv, svc, oauth2.AuthStyleInHeader, "orders.read").Token(ctx)
+		tok, err := ccConfig(e.Server, svc, oauth2.AuthStyleInHeader, "orders.read").Token(ctx)
 		require.NoError(t, err)
 		require.True(t, strings.HasPrefix(tok.AccessToken, "idt_at_"), "opaque access token: %q", tok.AccessToken)
 		require.True(t, strings.EqualFold(tok.TokenType, "bearer"), "token_type %q", tok.TokenType)
 		require.Empty(t, tok.RefreshToken, "client credentials issue no refresh token")
 		require.WithinDuration(t, time.Now().Add(time.Hour), tok.Expiry, time.Minute)
 
-		m := requireActive(t, e.srv, rs, tok.AccessToken)
-		require.Equal(t, e.tenant.ID, m["tenant_id"])
+		m := e.Server.RequireActive(t, rs, tok.AccessToken)
+		require.Equal(t, e.Tenant.ID, m["tenant_id"])
 		require.Equal(t, svc.Client.ID, m["client_id"])
 		require.Equal(t, svc.Client.ID, m["sub"])
 		require.Equal(t, "orders.read", m["scope"])
@@ -52,78 +52,78 @@ func TestE2EClientCredentials(t *testing.T) {
 		require.Equal(t, "client", m["principal_type"])
 
 		// A token the client introspects itself is just as active.
-		requireActive(t, e.srv, svc, tok.AccessToken)
+		e.Server.RequireActive(t, svc, tok.AccessToken)
 
 		// Introspection requires client authentication.
-		res := postForm(t, e.srv.URL+"/api/oauth/introspect", url.Values{"token": {tok.AccessToken}}, "", "")
+		res := apptest.PostForm(t, e.Server.URL+"/api/oauth/introspect", url.Values{"token": {tok.AccessToken}}, "", "")
 		require.Equal(t, http.StatusUnauthorized, res.Status, "%s", res.Body)
-		res = postForm(t, e.srv.URL+"/api/oauth/introspect", url.Values{"token": {tok.AccessToken}}, rs.Client.ID, "wrong-secret-wrong-secret")
+		res = apptest.PostForm(t, e.Server.URL+"/api/oauth/introspect", url.Values{"token": {tok.AccessToken}}, rs.Client.ID, "wrong-secret-wrong-secret")
 		require.Equal(t, http.StatusUnauthorized, res.Status, "%s", res.Body)
 
 		// A scope the client does not have is refused.
-		_, err = ccConfig(e.srv, svc, oauth2.AuthStyleInHeader, "admin").Token(ctx)
-		re := retrieveError(t, err)
+		_, err = ccConfig(e.Server, svc, oauth2.AuthStyleInHeader, "admin").Token(ctx)
+		re := apptest.RetrieveError(t, err)
 		require.Equal(t, "invalid_scope", re.ErrorCode)
 
 		// Revocation (RFC 7009) ends the token at once.
-		revoke(t, e.srv, svc, tok.AccessToken)
-		requireInactive(t, e.srv, rs, tok.AccessToken)
+		e.Server.Revoke(t, svc, tok.AccessToken)
+		e.Server.RequireInactive(t, rs, tok.AccessToken)
 		// Revoking again, or an unknown token, is still 200.
-		revoke(t, e.srv, svc, tok.AccessToken)
-		revoke(t, e.srv, svc, "idt_at_not-a-token.at-all")
+		e.Server.Revoke(t, svc, tok.AccessToken)
+		e.Server.Revoke(t, svc, "idt_at_not-a-token.at-all")
 
 		// Garbage and unknown tokens are inactive.
-		requireInactive(t, e.srv, rs, "idt_at_bogus.bogus")
-		requireInactive(t, e.srv, rs, "not-a-token")
+		e.Server.RequireInactive(t, rs, "idt_at_bogus.bogus")
+		e.Server.RequireInactive(t, rs, "not-a-token")
 	})
 }
 
 func TestE2EClientCredentialsAuthentication(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := context.Background()
-		e := newE2E(t, b, redisURL, nil)
+		e := apptest.NewEnv(t, b, nil)
 		// Each client is restricted to the one method named (a client
 		// created without one accepts both: TestE2EClientAuthBothMethods).
-		basic := e.serviceClient(t, func(in *identity.NewClient) { in.AuthMethod = "client_secret_basic" })
-		post := e.serviceClient(t, func(in *identity.NewClient) { in.AuthMethod = "client_secret_post" })
+		basic := e.ServiceClient(t, func(in *apptest.NewClient) { in.AuthMethod = "client_secret_basic" })
+		post := e.ServiceClient(t, func(in *apptest.NewClient) { in.AuthMethod = "client_secret_post" })
 
 		// Wrong secret: 401 invalid_client, with either method.
 		wrong := *basic
 		wrong.Secret = "not-the-secret-not-the-secret"
-		_, err := ccConfig(e.srv, &wrong, oauth2.AuthStyleInHeader).Token(ctx)
-		re := retrieveError(t, err)
+		_, err := ccConfig(e.Server, &wrong, oauth2.AuthStyleInHeader).Token(ctx)
+		re := apptest.RetrieveError(t, err)
 		require.Equal(t, http.StatusUnauthorized, re.Response.StatusCode)
 		require.Equal(t, "invalid_client", re.ErrorCode)
-		res := tokenRequest(t, e.srv, &wrong, url.Values{"grant_type": {"client_credentials"}})
-		requireOAuthError(t, res, http.StatusUnauthorized, "invalid_client")
+		res := e.Server.TokenRequest(t, &wrong, url.Values{"grant_type": {"client_credentials"}})
+		apptest.RequireOAuthError(t, res, http.StatusUnauthorized, "invalid_client")
 
 		wrongPost := *post
 		wrongPost.Secret = "not-the-secret-not-the-secret"
-		res = tokenRequest(t, e.srv, &wrongPost, url.Values{"grant_type": {"client_credentials"}})
-		requireOAuthError(t, res, http.StatusUnauthorized, "invalid_client")
+		res = e.Server.TokenRequest(t, &wrongPost, url.Values{"grant_type": {"client_credentials"}})
+		apptest.RequireOAuthError(t, res, http.StatusUnauthorized, "invalid_client")
 
 		// An unknown client is invalid_client too.
 		unknown := *basic
 		c := *basic.Client
 		c.ID = "no-such-client"
 		unknown.Client = &c
-		res = tokenRequest(t, e.srv, &unknown, url.Values{"grant_type": {"client_credentials"}})
-		requireOAuthError(t, res, http.StatusUnauthorized, "invalid_client")
+		res = e.Server.TokenRequest(t, &unknown, url.Values{"grant_type": {"client_credentials"}})
+		apptest.RequireOAuthError(t, res, http.StatusUnauthorized, "invalid_client")
 
 		// client_secret_post: form credentials work, Basic is refused.
-		tok, err := ccConfig(e.srv, post, oauth2.AuthStyleInParams).Token(ctx)
+		tok, err := ccConfig(e.Server, post, oauth2.AuthStyleInParams).Token(ctx)
 		require.NoError(t, err)
-		requireActive(t, e.srv, basic, tok.AccessToken)
-		_, err = ccConfig(e.srv, post, oauth2.AuthStyleInHeader).Token(ctx)
-		re = retrieveError(t, err)
+		e.Server.RequireActive(t, basic, tok.AccessToken)
+		_, err = ccConfig(e.Server, post, oauth2.AuthStyleInHeader).Token(ctx)
+		re = apptest.RetrieveError(t, err)
 		require.Equal(t, "invalid_client", re.ErrorCode)
 
 		// client_secret_basic: Basic works, form credentials are refused.
-		tok, err = ccConfig(e.srv, basic, oauth2.AuthStyleInHeader).Token(ctx)
+		tok, err = ccConfig(e.Server, basic, oauth2.AuthStyleInHeader).Token(ctx)
 		require.NoError(t, err)
-		requireActive(t, e.srv, basic, tok.AccessToken)
-		_, err = ccConfig(e.srv, basic, oauth2.AuthStyleInParams).Token(ctx)
-		re = retrieveError(t, err)
+		e.Server.RequireActive(t, basic, tok.AccessToken)
+		_, err = ccConfig(e.Server, basic, oauth2.AuthStyleInParams).Token(ctx)
+		re = apptest.RetrieveError(t, err)
 		require.Equal(t, "invalid_client", re.ErrorCode)
 	})
 }
@@ -133,95 +133,95 @@ func TestE2EClientCredentialsAuthentication(t *testing.T) {
 // outlives a rotation: the old secret is refused at once although it was
 // just cached.
 func TestE2EClientSecretCache(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := context.Background()
-		e := newE2E(t, b, redisURL, func(c *Config) { c.SecretRotation = 0 })
-		svc := e.serviceClient(t, nil)
+		e := apptest.NewEnv(t, b, func(c *app.Config) { c.SecretRotation = 0 })
+		svc := e.ServiceClient(t, nil)
 
 		cacheKey := func() string {
 			t.Helper()
-			m, err := e.srv.Store.GetTenantClient(ctx, e.tenant.ID, svc.Client.ID)
+			m, err := e.Server.Store.GetTenantClient(ctx, e.Tenant.ID, svc.Client.ID)
 			require.NoError(t, err)
-			return "cs:" + e.srv.Ring.MAC(keyring.PurposeSecretCache, []byte(m.SecretHash), []byte(svc.Secret))
+			return "cs:" + e.Server.Ring.MAC(keyring.PurposeSecretCache, []byte(m.SecretHash), []byte(svc.Secret))
 		}
 		key := cacheKey()
-		_, hit, err := e.srv.Cache.Get(ctx, key)
+		_, hit, err := e.Server.Cache.Get(ctx, key)
 		require.NoError(t, err)
 		require.False(t, hit, "nothing cached before the first request")
 
-		cfg := ccConfig(e.srv, svc, oauth2.AuthStyleInHeader)
+		cfg := ccConfig(e.Server, svc, oauth2.AuthStyleInHeader)
 		_, err = cfg.Token(ctx)
 		require.NoError(t, err)
-		_, hit, err = e.srv.Cache.Get(ctx, key)
+		_, hit, err = e.Server.Cache.Get(ctx, key)
 		require.NoError(t, err)
 		require.True(t, hit, "the verified secret is cached after the first success")
 
 		// A wrong secret is never cached as verified.
 		wrong := *svc
 		wrong.Secret = "not-the-secret-not-the-secret"
-		_, err = ccConfig(e.srv, &wrong, oauth2.AuthStyleInHeader).Token(ctx)
-		require.Equal(t, "invalid_client", retrieveError(t, err).ErrorCode)
-		m, err := e.srv.Store.GetTenantClient(ctx, e.tenant.ID, svc.Client.ID)
+		_, err = ccConfig(e.Server, &wrong, oauth2.AuthStyleInHeader).Token(ctx)
+		require.Equal(t, "invalid_client", apptest.RetrieveError(t, err).ErrorCode)
+		m, err := e.Server.Store.GetTenantClient(ctx, e.Tenant.ID, svc.Client.ID)
 		require.NoError(t, err)
-		_, hit, err = e.srv.Cache.Get(ctx, "cs:"+e.srv.Ring.MAC(keyring.PurposeSecretCache, []byte(m.SecretHash), []byte(wrong.Secret)))
+		_, hit, err = e.Server.Cache.Get(ctx, "cs:"+e.Server.Ring.MAC(keyring.PurposeSecretCache, []byte(m.SecretHash), []byte(wrong.Secret)))
 		require.NoError(t, err)
 		require.False(t, hit)
 
 		// The second request is served (from the cache entry above).
 		tok, err := cfg.Token(ctx)
 		require.NoError(t, err)
-		requireActive(t, e.srv, svc, tok.AccessToken)
+		e.Server.RequireActive(t, svc, tok.AccessToken)
 
 		// Rotation with no window: the old secret stops at once.
-		newSecret, err := e.srv.Admin.RotateClientSecret(ctx, e.tenant.ID, svc.Client.ID)
+		newSecret, err := e.Server.RotateClientSecret(t, e.Tenant.ID, svc.Client.ID)
 		require.NoError(t, err)
-		_, hit, err = e.srv.Cache.Get(ctx, key)
+		_, hit, err = e.Server.Cache.Get(ctx, key)
 		require.NoError(t, err)
 		require.True(t, hit, "the old entry may still sit in the cache")
 		_, err = cfg.Token(ctx)
-		re := retrieveError(t, err)
+		re := apptest.RetrieveError(t, err)
 		require.Equal(t, http.StatusUnauthorized, re.Response.StatusCode)
 		require.Equal(t, "invalid_client", re.ErrorCode)
 		// Nor does the old secret authenticate introspection.
-		res := postForm(t, e.srv.URL+"/api/oauth/introspect", url.Values{"token": {tok.AccessToken}}, svc.Client.ID, svc.Secret)
+		res := apptest.PostForm(t, e.Server.URL+"/api/oauth/introspect", url.Values{"token": {tok.AccessToken}}, svc.Client.ID, svc.Secret)
 		require.Equal(t, http.StatusUnauthorized, res.Status)
 
 		rotated := *svc
 		rotated.Secret = newSecret
-		tok2, err := ccConfig(e.srv, &rotated, oauth2.AuthStyleInHeader).Token(ctx)
+		tok2, err := ccConfig(e.Server, &rotated, oauth2.AuthStyleInHeader).Token(ctx)
 		require.NoError(t, err)
-		requireActive(t, e.srv, &rotated, tok2.AccessToken)
+		e.Server.RequireActive(t, &rotated, tok2.AccessToken)
 		// Tokens issued before the rotation stay valid.
-		requireActive(t, e.srv, &rotated, tok.AccessToken)
+		e.Server.RequireActive(t, &rotated, tok.AccessToken)
 	})
 }
 
 // TestE2EClientSecretRotationWindow: with a rotation window, old and new
 // secrets both work.
 func TestE2EClientSecretRotationWindow(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := context.Background()
-		e := newE2E(t, b, redisURL, func(c *Config) { c.SecretRotation = time.Hour })
-		svc := e.serviceClient(t, nil)
-		_, err := ccConfig(e.srv, svc, oauth2.AuthStyleInHeader).Token(ctx)
+		e := apptest.NewEnv(t, b, func(c *app.Config) { c.SecretRotation = time.Hour })
+		svc := e.ServiceClient(t, nil)
+		_, err := ccConfig(e.Server, svc, oauth2.AuthStyleInHeader).Token(ctx)
 		require.NoError(t, err)
-		newSecret, err := e.srv.Admin.RotateClientSecret(ctx, e.tenant.ID, svc.Client.ID)
+		newSecret, err := e.Server.RotateClientSecret(t, e.Tenant.ID, svc.Client.ID)
 		require.NoError(t, err)
-		_, err = ccConfig(e.srv, svc, oauth2.AuthStyleInHeader).Token(ctx)
+		_, err = ccConfig(e.Server, svc, oauth2.AuthStyleInHeader).Token(ctx)
 		require.NoError(t, err, "the old secret works inside the window")
 		rotated := *svc
 		rotated.Secret = newSecret
-		_, err = ccConfig(e.srv, &rotated, oauth2.AuthStyleInHeader).Token(ctx)
+		_, err = ccConfig(e.Server, &rotated, oauth2.AuthStyleInHeader).Token(ctx)
 		require.NoError(t, err, "the new secret works")
 	})
 }
 
 // fetchJWKS reads the key set a server publishes.
-func fetchJWKS(t *testing.T, srv *testServer) jose.JSONWebKeySet {
+func fetchJWKS(t *testing.T, srv *apptest.Server) jose.JSONWebKeySet {
 	t.Helper()
 	resp, err := http.Get(srv.URL + "/.well-known/jwks.json")
 	require.NoError(t, err)
-	res := readResult(t, resp)
+	res := apptest.ReadResult(t, resp)
 	require.Equal(t, http.StatusOK, res.Status)
 	var set jose.JSONWebKeySet
 	require.NoError(t, json.Unmarshal(res.Body, &set))
@@ -234,7 +234,7 @@ func fetchJWKS(t *testing.T, srv *testServer) jose.JSONWebKeySet {
 
 // verifyJWT checks a compact JWS against the JWKS of srv and returns its
 // header and claims.
-func verifyJWT(t *testing.T, srv *testServer, token string) (jose.Header, map[string]any) {
+func verifyJWT(t *testing.T, srv *apptest.Server, token string) (jose.Header, map[string]any) {
 	t.Helper()
 	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
 	require.NoError(t, err)
@@ -252,53 +252,53 @@ func verifyJWT(t *testing.T, srv *testServer, token string) (jose.Header, map[st
 }
 
 func TestE2EJWTAccessToken(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := context.Background()
-		e := newE2E(t, b, redisURL, nil)
-		svc := e.serviceClient(t, func(in *identity.NewClient) {
+		e := apptest.NewEnv(t, b, nil)
+		svc := e.ServiceClient(t, func(in *apptest.NewClient) {
 			in.AccessTokenFormat = "jwt"
 			in.Audience = []string{"https://api.example.com"}
 		})
-		rs := e.serviceClient(t, nil)
+		rs := e.ServiceClient(t, nil)
 
-		cfg := ccConfig(e.srv, svc, oauth2.AuthStyleInHeader, "orders.read", "orders.write")
+		cfg := ccConfig(e.Server, svc, oauth2.AuthStyleInHeader, "orders.read", "orders.write")
 		cfg.EndpointParams = url.Values{"audience": {"https://api.example.com"}}
 		tok, err := cfg.Token(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 2, strings.Count(tok.AccessToken, "."), "a JWS: %q", tok.AccessToken)
 
-		h, claims := verifyJWT(t, e.srv, tok.AccessToken)
+		h, claims := verifyJWT(t, e.Server, tok.AccessToken)
 		require.Equal(t, "at+jwt", h.ExtraHeaders[jose.HeaderType])
 		require.Equal(t, "RS256", h.Algorithm)
-		require.Equal(t, e.srv.Config.Issuer, claims["iss"])
+		require.Equal(t, e.Server.Config.Issuer, claims["iss"])
 		require.Equal(t, svc.Client.ID, claims["sub"])
 		require.Equal(t, svc.Client.ID, claims["client_id"])
 		require.Equal(t, []any{"https://api.example.com"}, claims["aud"])
 		require.Equal(t, "orders.read orders.write", claims["scope"])
-		require.Equal(t, e.tenant.ID, claims["tenant_id"])
+		require.Equal(t, e.Tenant.ID, claims["tenant_id"])
 		require.NotEmpty(t, claims["jti"])
 		now := float64(time.Now().Unix())
 		require.InDelta(t, now, claims["iat"], 60)
 		require.InDelta(t, now+3600, claims["exp"], 60)
 
-		m := requireActive(t, e.srv, rs, tok.AccessToken)
-		require.Equal(t, e.tenant.ID, m["tenant_id"])
+		m := e.Server.RequireActive(t, rs, tok.AccessToken)
+		require.Equal(t, e.Tenant.ID, m["tenant_id"])
 		require.Equal(t, svc.Client.ID, m["client_id"])
 		require.Equal(t, svc.Client.ID, m["sub"])
 
 		// Each token is distinct.
 		tok2, err := cfg.Token(ctx)
 		require.NoError(t, err)
-		_, claims2 := verifyJWT(t, e.srv, tok2.AccessToken)
+		_, claims2 := verifyJWT(t, e.Server, tok2.AccessToken)
 		require.NotEqual(t, claims["jti"], claims2["jti"])
 
 		// A JWT whose signature was tampered with is inactive.
 		parts := strings.Split(tok2.AccessToken, ".")
 		forged := parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2]))
-		requireInactive(t, e.srv, rs, forged)
+		e.Server.RequireInactive(t, rs, forged)
 
-		revoke(t, e.srv, svc, tok.AccessToken)
-		requireInactive(t, e.srv, rs, tok.AccessToken)
-		requireActive(t, e.srv, rs, tok2.AccessToken)
+		e.Server.Revoke(t, svc, tok.AccessToken)
+		e.Server.RequireInactive(t, rs, tok.AccessToken)
+		e.Server.RequireActive(t, rs, tok2.AccessToken)
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // dvFind returns the entry of list with id, or nil.
@@ -24,10 +25,10 @@ func dvFind(list []map[string]any, id string) map[string]any {
 }
 
 // dvAudit returns the metadata of the user's audit rows of action.
-func dvAudit(t *testing.T, e *accEnv, userID, action string) []map[string]any {
+func dvAudit(t *testing.T, e *accountEnv, userID, action string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
-	for _, row := range accRows(t, e.srv, "audit_logs") {
+	for _, row := range tableRows(t, e.Server, "audit_logs") {
 		if row["user_id"] == userID && row["action"] == action {
 			m := map[string]any{}
 			require.NoError(t, json.Unmarshal([]byte(row["metadata"]), &m))
@@ -44,15 +45,15 @@ func dvAudit(t *testing.T, e *accEnv, userID, action string) []map[string]any {
 // one session and leaves the device. Before issue 8 the device route took
 // a session id, ended only that session and logged session.revoked.
 func TestDevicesAreNotSessions(t *testing.T) {
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		u := e.newUser(t)
 		first := e.token(t, u) // device D, session 1
 		require.NotEmpty(t, first.Device)
-		onD := func(r *accReq, _ map[string]any) { r.Device = first.Device }
-		second := e.login(t, u, e2ePassword, onD) // device D, session 2
+		onD := func(r *apptest.Request, _ map[string]any) { r.Device = first.Device }
+		second := e.login(t, u, apptest.Password, onD) // device D, session 2
 		require.Empty(t, second.Device, "a known device gets no new token")
-		other := e.login(t, u, e2ePassword, func(r *accReq, _ map[string]any) { r.UA = accFirefoxUA }) // device E
-		otherSession2 := e.login(t, u, e2ePassword, func(r *accReq, _ map[string]any) { r.Device = other.Device; r.UA = accFirefoxUA })
+		other := e.login(t, u, apptest.Password, func(r *apptest.Request, _ map[string]any) { r.UA = apptest.FirefoxUA }) // device E
+		otherSession2 := e.login(t, u, apptest.Password, func(r *apptest.Request, _ map[string]any) { r.Device = other.Device; r.UA = apptest.FirefoxUA })
 
 		sessions := e.devices(t, other.Token)
 		devD, _ := dvFind(sessions, first.SessionID)["device_id"].(string)
@@ -62,7 +63,7 @@ func TestDevicesAreNotSessions(t *testing.T) {
 		require.Equal(t, devD, dvFind(sessions, second.SessionID)["device_id"])
 		// Trust the device (as a completed 2FA with trust_device would).
 		until := time.Now().Add(time.Hour)
-		require.NoError(t, e.srv.Store.SetDeviceTrust(context.Background(), e.tenant.ID, u.ID, devD, &until))
+		require.NoError(t, e.Server.Store.SetDeviceTrust(context.Background(), e.Tenant.ID, u.ID, devD, &until))
 
 		devices := e.deviceList(t, other.Token)
 		require.Len(t, devices, 2, "%v", devices)
@@ -80,13 +81,13 @@ func TestDevicesAreNotSessions(t *testing.T) {
 		stranger := e.token(t, e.newUser(t))
 		strangerDev, _ := dvFind(e.devices(t, stranger.Token), stranger.SessionID)["device_id"].(string)
 		for _, id := range []string{uuid.NewString(), "not-a-uuid", strangerDev, first.SessionID} {
-			accErr(t, e.do(t, accReq{Method: http.MethodDelete, Path: "/api/devices/" + id, Token: other.Token}), http.StatusNotFound, "device_not_found")
+			requireErrorShape(t, e.Do(t, apptest.Request{Method: http.MethodDelete, Path: "/api/devices/" + id, Token: other.Token}), http.StatusNotFound, "device_not_found")
 		}
 		e.requireLive(t, stranger.Token)
 		e.requireLive(t, first.Token)
 
 		// Revoking device D ends both its sessions and its trust, at once.
-		res := e.do(t, accReq{Method: http.MethodDelete, Path: "/api/devices/" + devD, Token: other.Token})
+		res := e.Do(t, apptest.Request{Method: http.MethodDelete, Path: "/api/devices/" + devD, Token: other.Token})
 		require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
 		e.requireDead(t, first.Token)
 		e.requireDead(t, second.Token)
@@ -94,9 +95,9 @@ func TestDevicesAreNotSessions(t *testing.T) {
 		e.requireLive(t, otherSession2.Token)
 		require.Nil(t, dvFind(e.deviceList(t, other.Token), devD), "a revoked device is not listed")
 		require.Nil(t, dvFind(e.devices(t, other.Token), first.SessionID))
-		accErr(t, e.do(t, accReq{Method: http.MethodDelete, Path: "/api/devices/" + devD, Token: other.Token}), http.StatusNotFound, "device_not_found")
+		requireErrorShape(t, e.Do(t, apptest.Request{Method: http.MethodDelete, Path: "/api/devices/" + devD, Token: other.Token}), http.StatusNotFound, "device_not_found")
 		// Its device token is forgotten: signing in with it makes a new device.
-		again := e.login(t, u, e2ePassword, onD)
+		again := e.login(t, u, apptest.Password, onD)
 		require.NotEmpty(t, again.Device, "the revoked device's token is not recognised")
 		revoked := dvAudit(t, e, u.ID, identity.AuditDeviceRevoked)
 		require.Len(t, revoked, 1, "one device.revoked row")
@@ -105,7 +106,7 @@ func TestDevicesAreNotSessions(t *testing.T) {
 		require.Empty(t, dvAudit(t, e, u.ID, identity.AuditSessionRevoked), "revoking a device is not logged as a session revocation")
 
 		// Ending one session leaves its device and the device's other session.
-		res = e.do(t, accReq{Method: http.MethodDelete, Path: "/api/sessions/" + otherSession2.SessionID, Token: other.Token})
+		res = e.Do(t, apptest.Request{Method: http.MethodDelete, Path: "/api/sessions/" + otherSession2.SessionID, Token: other.Token})
 		require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
 		e.requireDead(t, otherSession2.Token)
 		e.requireLive(t, other.Token)

@@ -12,21 +12,21 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/identityd/identityd/identity"
-	"github.com/identityd/identityd/storage/storagetest"
+	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // twoInstances starts two servers on the same database and Redis, behind one
 // issuer (A's URL), as behind a load balancer; keys reload every second.
-func twoInstances(t *testing.T, b storagetest.Backend, redisURL string) (*testServer, *testServer) {
+func twoInstances(t *testing.T, b apptest.Backend) (*apptest.Server, *apptest.Server) {
 	t.Helper()
-	if redisURL == "" {
+	if b.RedisURL == "" {
 		// Instances share rate limits, step-up flags and the lookup cache's
 		// invalidation through Redis: without it, one instance is the design.
 		t.Skip("several instances share state through Redis: set IDENTITY_TEST_REDIS_URL")
 	}
-	a := startServer(t, testConfig(t, b, redisURL), func(c *Config) { c.KeyReloadInterval = time.Second })
-	bb := startServer(t, testConfig(t, b, redisURL), func(c *Config) {
+	a := apptest.Start(t, apptest.Config(t, b), func(c *app.Config) { c.KeyReloadInterval = time.Second })
+	bb := apptest.Start(t, apptest.Config(t, b), func(c *app.Config) {
 		c.KeyReloadInterval = time.Second
 		c.Issuer = a.URL
 	})
@@ -35,13 +35,13 @@ func twoInstances(t *testing.T, b storagetest.Backend, redisURL string) (*testSe
 }
 
 // onInstance is the env e seen through another instance.
-func onInstance(e *e2eEnv, srv *testServer) *e2eEnv {
-	return &e2eEnv{srv: srv, tenant: e.tenant, user: e.user}
+func onInstance(e *apptest.Env, srv *apptest.Server) *apptest.Env {
+	return &apptest.Env{Server: srv, Tenant: e.Tenant, User: e.User}
 }
 
 // idTokenVerifier verifies ID tokens of issuer against the JWKS that srv
 // serves (a fresh key set, so nothing is cached between calls).
-func idTokenVerifier(srv *testServer, issuer, clientID string) *oidc.IDTokenVerifier {
+func idTokenVerifier(srv *apptest.Server, issuer, clientID string) *oidc.IDTokenVerifier {
 	keys := oidc.NewRemoteKeySet(context.Background(), srv.URL+"/.well-known/jwks.json")
 	return oidc.NewVerifier(issuer, keys, &oidc.Config{ClientID: clientID})
 }
@@ -53,7 +53,7 @@ func jwtKID(t *testing.T, token string) string {
 	return jws.Signatures[0].Header.KeyID
 }
 
-func jwksKIDs(t *testing.T, srv *testServer) []string {
+func jwksKIDs(t *testing.T, srv *apptest.Server) []string {
 	t.Helper()
 	var out []string
 	for _, k := range fetchJWKS(t, srv).Keys {
@@ -63,39 +63,39 @@ func jwksKIDs(t *testing.T, srv *testServer) []string {
 }
 
 func TestE2EMultiInstanceTokens(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := context.Background()
-		a, bb := twoInstances(t, b, redisURL)
-		e := seedE2E(t, a)
-		svc := e.serviceClient(t, nil)
-		rs := e.serviceClient(t, nil)
+		a, bb := twoInstances(t, b)
+		e := apptest.Seed(t, a)
+		svc := e.ServiceClient(t, nil)
+		rs := e.ServiceClient(t, nil)
 
 		// Issued by A, active on B; revoked on B, inactive on A at once.
 		tok, err := ccConfig(a, svc, oauth2.AuthStyleInHeader, "orders.read").Token(ctx)
 		require.NoError(t, err)
-		m := requireActive(t, bb, rs, tok.AccessToken)
-		require.Equal(t, e.tenant.ID, m["tenant_id"])
+		m := bb.RequireActive(t, rs, tok.AccessToken)
+		require.Equal(t, e.Tenant.ID, m["tenant_id"])
 		require.Equal(t, svc.Client.ID, m["sub"])
-		revoke(t, bb, svc, tok.AccessToken)
-		requireInactive(t, a, rs, tok.AccessToken)
-		requireInactive(t, bb, rs, tok.AccessToken)
+		bb.Revoke(t, svc, tok.AccessToken)
+		a.RequireInactive(t, rs, tok.AccessToken)
+		bb.RequireInactive(t, rs, tok.AccessToken)
 
 		// And the other way round.
 		tok, err = ccConfig(bb, svc, oauth2.AuthStyleInHeader, "orders.read").Token(ctx)
 		require.NoError(t, err)
-		requireActive(t, a, rs, tok.AccessToken)
-		revoke(t, a, svc, tok.AccessToken)
-		requireInactive(t, bb, rs, tok.AccessToken)
+		a.RequireActive(t, rs, tok.AccessToken)
+		a.Revoke(t, svc, tok.AccessToken)
+		bb.RequireInactive(t, rs, tok.AccessToken)
 
 		// A secret rotated on A (no window) is refused on B at once, although
 		// B has just verified and cached it.
-		a.Admin.RotationWindow = 0
+		a.SetSecretRotationWindow(0)
 		_, err = ccConfig(bb, svc, oauth2.AuthStyleInHeader).Token(ctx)
 		require.NoError(t, err)
-		newSecret, err := a.Admin.RotateClientSecret(ctx, e.tenant.ID, svc.Client.ID)
+		newSecret, err := a.RotateClientSecret(t, e.Tenant.ID, svc.Client.ID)
 		require.NoError(t, err)
 		_, err = ccConfig(bb, svc, oauth2.AuthStyleInHeader).Token(ctx)
-		require.Equal(t, "invalid_client", retrieveError(t, err).ErrorCode)
+		require.Equal(t, "invalid_client", apptest.RetrieveError(t, err).ErrorCode)
 		rotated := *svc
 		rotated.Secret = newSecret
 		_, err = ccConfig(bb, &rotated, oauth2.AuthStyleInHeader).Token(ctx)
@@ -104,45 +104,45 @@ func TestE2EMultiInstanceTokens(t *testing.T) {
 		// The browser flow across instances: signed in on A, code exchanged
 		// on B, refreshed on A; reuse of the old refresh token on B revokes
 		// the grant everywhere.
-		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		br := newBrowser(t, a)
-		cfgA := oauthConfig(a, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
-		cfgB := oauthConfig(bb, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		br := a.NewBrowser(t)
+		cfgA := a.OAuthConfig(web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		cfgB := bb.OAuthConfig(web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
 		ar := newAuthRequest(cfgA)
-		code := br.authorize(e, ar.URL, true, "").Code(t, ar.State)
+		code := br.Authorize(e, ar.URL, true, "").Code(t, ar.State)
 		ut := ar.exchange(t, cfgB, code)
-		requireActive(t, a, rs, ut.AccessToken)
+		a.RequireActive(t, rs, ut.AccessToken)
 		// The code is spent for A too.
 		_, err = cfgA.Exchange(ctx, code, oauth2.VerifierOption(ar.Verifier))
-		require.Equal(t, "invalid_grant", retrieveError(t, err).ErrorCode)
-		requireInactive(t, bb, rs, ut.AccessToken)
+		require.Equal(t, "invalid_grant", apptest.RetrieveError(t, err).ErrorCode)
+		bb.RequireInactive(t, rs, ut.AccessToken)
 
 		ar = newAuthRequest(cfgA)
-		ut = ar.exchange(t, cfgB, br.authorize(e, ar.URL, false, "").Code(t, ar.State))
+		ut = ar.exchange(t, cfgB, br.Authorize(e, ar.URL, false, "").Code(t, ar.State))
 		r1 := requireTokens(t, refreshRequest(t, a, web, ut.RefreshToken))
-		requireActive(t, bb, rs, r1.Access)
-		requireOAuthError(t, refreshRequest(t, bb, web, ut.RefreshToken), http.StatusBadRequest, "invalid_grant")
-		requireInactive(t, a, rs, r1.Access)
-		requireInactive(t, a, rs, r1.Refresh)
+		bb.RequireActive(t, rs, r1.Access)
+		apptest.RequireOAuthError(t, refreshRequest(t, bb, web, ut.RefreshToken), http.StatusBadRequest, "invalid_grant")
+		a.RequireInactive(t, rs, r1.Access)
+		a.RequireInactive(t, rs, r1.Refresh)
 	})
 }
 
 func TestE2EMultiInstanceKeyRotation(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := context.Background()
-		a, bb := twoInstances(t, b, redisURL)
-		e := seedE2E(t, a)
-		eb := onInstance(e, bb)
-		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		rs := e.serviceClient(t, nil)
-		jwtSvc := e.serviceClient(t, func(in *identity.NewClient) { in.AccessTokenFormat = "jwt" })
-		cfgB := oauthConfig(bb, web, oidc.ScopeOpenID)
-		br := newBrowser(t, bb)
+		a, bb := twoInstances(t, b)
+		e := apptest.Seed(t, a)
+		eb := e.On(bb)
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		rs := e.ServiceClient(t, nil)
+		jwtSvc := e.ServiceClient(t, func(in *apptest.NewClient) { in.AccessTokenFormat = "jwt" })
+		cfgB := bb.OAuthConfig(web, oidc.ScopeOpenID)
+		br := bb.NewBrowser(t)
 
 		oldKID, _, err := a.Keys.Signer(ctx)
 		require.NoError(t, err)
 		ar := newAuthRequest(cfgB)
-		before := ar.exchange(t, cfgB, br.authorize(eb, ar.URL, true, "").Code(t, ar.State))
+		before := ar.exchange(t, cfgB, br.Authorize(eb, ar.URL, true, "").Code(t, ar.State))
 		beforeID := before.Extra("id_token").(string)
 		require.Equal(t, oldKID, jwtKID(t, beforeID))
 
@@ -152,7 +152,7 @@ func TestE2EMultiInstanceKeyRotation(t *testing.T) {
 		require.NotEqual(t, oldKID, newKID)
 		// Both instances publish both keys at once: the JWKS is read from
 		// the database.
-		for _, srv := range []*testServer{a, bb} {
+		for _, srv := range []*apptest.Server{a, bb} {
 			kids := jwksKIDs(t, srv)
 			require.Contains(t, kids, oldKID)
 			require.Contains(t, kids, newKID)
@@ -161,14 +161,14 @@ func TestE2EMultiInstanceKeyRotation(t *testing.T) {
 		// Right after the rotation B may still sign with the old key (it
 		// reloads every KeyReloadInterval); either way its ID token verifies.
 		ar = newAuthRequest(cfgB)
-		soon := ar.exchange(t, cfgB, br.authorize(eb, ar.URL, false, "").Code(t, ar.State))
+		soon := ar.exchange(t, cfgB, br.Authorize(eb, ar.URL, false, "").Code(t, ar.State))
 		soonID := soon.Extra("id_token").(string)
 		require.Contains(t, []string{oldKID, newKID}, jwtKID(t, soonID))
 
 		// After its reload interval B signs with the new key too.
 		time.Sleep(bb.Config.KeyReloadInterval + 200*time.Millisecond)
 		ar = newAuthRequest(cfgB)
-		f := br.authorize(eb, ar.URL, false, "")
+		f := br.Authorize(eb, ar.URL, false, "")
 		require.Zero(t, f.LoginPages)
 		after := ar.exchange(t, cfgB, f.Code(t, ar.State))
 		afterID := after.Extra("id_token").(string)
@@ -178,14 +178,14 @@ func TestE2EMultiInstanceKeyRotation(t *testing.T) {
 		jt, err := ccConfig(a, jwtSvc, oauth2.AuthStyleInHeader).Token(ctx)
 		require.NoError(t, err)
 		require.Equal(t, newKID, jwtKID(t, jt.AccessToken))
-		requireActive(t, bb, rs, jt.AccessToken)
+		bb.RequireActive(t, rs, jt.AccessToken)
 
 		// Every ID token verifies with go-oidc against either instance's JWKS.
-		for _, srv := range []*testServer{a, bb} {
+		for _, srv := range []*apptest.Server{a, bb} {
 			for _, raw := range []string{beforeID, soonID, afterID} {
 				idt, err := idTokenVerifier(srv, a.URL, web.Client.ID).Verify(ctx, raw)
 				require.NoError(t, err, "ID token (kid %s) against the JWKS of %s", jwtKID(t, raw), srv.URL)
-				require.Equal(t, e.user.ID, idt.Subject)
+				require.Equal(t, e.User.ID, idt.Subject)
 			}
 		}
 		// Discovery on A names A's JWKS; the provider verifies B's token.

@@ -11,17 +11,16 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
-
-	"github.com/identityd/identityd/identity"
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // refreshRequest posts a refresh_token grant as the client cc.
-func refreshRequest(t *testing.T, srv *testServer, cc *identity.CreatedClient, refreshToken string) *httpResult {
+func refreshRequest(t *testing.T, srv *apptest.Server, cc *apptest.CreatedClient, refreshToken string) *apptest.Result {
 	t.Helper()
-	return tokenRequest(t, srv, cc, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}})
+	return srv.TokenRequest(t, cc, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}})
 }
 
 // tokenSet is a token response.
@@ -29,7 +28,7 @@ type tokenSet struct {
 	Access, Refresh, ID string
 }
 
-func requireTokens(t *testing.T, res *httpResult) tokenSet {
+func requireTokens(t *testing.T, res *apptest.Result) tokenSet {
 	t.Helper()
 	require.Equal(t, http.StatusOK, res.Status, "token response: %s", res.Body)
 	m := res.JSON(t)
@@ -43,29 +42,29 @@ func requireTokens(t *testing.T, res *httpResult) tokenSet {
 
 // loggedInGrant runs the authorization code flow for a skip-consent client
 // with openid and offline_access and returns the tokens and the request.
-func loggedInGrant(t *testing.T, e *e2eEnv, br *browser, cfg *oauth2.Config) (*oauth2.Token, authRequest) {
+func loggedInGrant(t *testing.T, e *apptest.Env, br *apptest.Browser, cfg *oauth2.Config) (*oauth2.Token, authRequest) {
 	t.Helper()
 	ar := newAuthRequest(cfg)
-	f := br.authorize(e, ar.URL, true, "")
+	f := br.Authorize(e, ar.URL, true, "")
 	tok := ar.exchange(t, cfg, f.Code(t, ar.State))
 	require.NotEmpty(t, tok.RefreshToken)
 	return tok, ar
 }
 
 func TestE2ERefreshRotationAndReuse(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := context.Background()
-		e := newE2E(t, b, redisURL, nil)
-		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		rs := e.serviceClient(t, nil)
-		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, "email", oidc.ScopeOfflineAccess)
-		tok, ar := loggedInGrant(t, e, newBrowser(t, e.srv), cfg)
-		provider, err := oidc.NewProvider(ctx, e.srv.URL)
+		e := apptest.NewEnv(t, b, nil)
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		rs := e.ServiceClient(t, nil)
+		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID, "email", oidc.ScopeOfflineAccess)
+		tok, ar := loggedInGrant(t, e, e.Server.NewBrowser(t), cfg)
+		provider, err := oidc.NewProvider(ctx, e.Server.URL)
 		require.NoError(t, err)
 		_, first := verifyIDToken(t, provider, web.Client.ID, tok, ar.Nonce)
 
 		// Refresh: new access, refresh and ID tokens.
-		r1 := requireTokens(t, refreshRequest(t, e.srv, web, tok.RefreshToken))
+		r1 := requireTokens(t, refreshRequest(t, e.Server, web, tok.RefreshToken))
 		require.NotEqual(t, tok.RefreshToken, r1.Refresh, "the refresh token rotates")
 		require.NotEmpty(t, r1.Refresh)
 		require.NotEqual(t, tok.AccessToken, r1.Access)
@@ -73,59 +72,59 @@ func TestE2ERefreshRotationAndReuse(t *testing.T) {
 		require.NotEqual(t, tok.Extra("id_token"), r1.ID)
 		idt, err := provider.Verifier(&oidc.Config{ClientID: web.Client.ID}).Verify(ctx, r1.ID)
 		require.NoError(t, err)
-		require.Equal(t, e.user.ID, idt.Subject)
+		require.Equal(t, e.User.ID, idt.Subject)
 		require.NoError(t, idt.VerifyAccessToken(r1.Access))
 		var c idTokenClaims
 		require.NoError(t, idt.Claims(&c))
 		require.Equal(t, first.AuthTime, c.AuthTime, "auth_time is the original login's")
-		require.Equal(t, e.tenant.ID, c.TenantID)
+		require.Equal(t, e.Tenant.ID, c.TenantID)
 
-		m := requireActive(t, e.srv, rs, r1.Access)
-		require.Equal(t, e.user.ID, m["sub"])
+		m := e.Server.RequireActive(t, rs, r1.Access)
+		require.Equal(t, e.User.ID, m["sub"])
 		require.Equal(t, "openid email offline_access", m["scope"])
-		requireActive(t, e.srv, rs, r1.Refresh)
-		requireInactive(t, e.srv, rs, tok.AccessToken)
-		requireInactive(t, e.srv, rs, tok.RefreshToken)
+		e.Server.RequireActive(t, rs, r1.Refresh)
+		e.Server.RequireInactive(t, rs, tok.AccessToken)
+		e.Server.RequireInactive(t, rs, tok.RefreshToken)
 
 		// The new pair refreshes again (and so the chain goes on).
-		r2 := requireTokens(t, refreshRequest(t, e.srv, web, r1.Refresh))
-		requireActive(t, e.srv, rs, r2.Access)
-		requireInactive(t, e.srv, rs, r1.Access)
+		r2 := requireTokens(t, refreshRequest(t, e.Server, web, r1.Refresh))
+		e.Server.RequireActive(t, rs, r2.Access)
+		e.Server.RequireInactive(t, rs, r1.Access)
 
 		// The old refresh token is refused, and presenting it is treated as
 		// theft: the grant is revoked, newest tokens included.
-		requireOAuthError(t, refreshRequest(t, e.srv, web, r1.Refresh), http.StatusBadRequest, "invalid_grant")
-		requireInactive(t, e.srv, rs, r2.Access)
-		requireInactive(t, e.srv, rs, r2.Refresh)
-		requireOAuthError(t, refreshRequest(t, e.srv, web, r2.Refresh), http.StatusBadRequest, "invalid_grant")
-		requireOAuthError(t, refreshRequest(t, e.srv, web, tok.RefreshToken), http.StatusBadRequest, "invalid_grant")
+		apptest.RequireOAuthError(t, refreshRequest(t, e.Server, web, r1.Refresh), http.StatusBadRequest, "invalid_grant")
+		e.Server.RequireInactive(t, rs, r2.Access)
+		e.Server.RequireInactive(t, rs, r2.Refresh)
+		apptest.RequireOAuthError(t, refreshRequest(t, e.Server, web, r2.Refresh), http.StatusBadRequest, "invalid_grant")
+		apptest.RequireOAuthError(t, refreshRequest(t, e.Server, web, tok.RefreshToken), http.StatusBadRequest, "invalid_grant")
 
 		// Another grant of the same user is untouched.
-		tok2, _ := loggedInGrant(t, e, newBrowser(t, e.srv), cfg)
-		other := requireTokens(t, refreshRequest(t, e.srv, web, tok2.RefreshToken))
-		requireActive(t, e.srv, rs, other.Access)
+		tok2, _ := loggedInGrant(t, e, e.Server.NewBrowser(t), cfg)
+		other := requireTokens(t, refreshRequest(t, e.Server, web, tok2.RefreshToken))
+		e.Server.RequireActive(t, rs, other.Access)
 
 		// A refresh token works only for the client it was issued to.
-		web2 := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		requireOAuthError(t, refreshRequest(t, e.srv, web2, other.Refresh), http.StatusBadRequest, "invalid_grant")
+		web2 := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		apptest.RequireOAuthError(t, refreshRequest(t, e.Server, web2, other.Refresh), http.StatusBadRequest, "invalid_grant")
 
 		// Revoking the refresh token revokes the grant's access token too.
-		revoke(t, e.srv, web, other.Refresh)
-		requireInactive(t, e.srv, rs, other.Refresh)
-		requireInactive(t, e.srv, rs, other.Access)
+		e.Server.Revoke(t, web, other.Refresh)
+		e.Server.RequireInactive(t, rs, other.Refresh)
+		e.Server.RequireInactive(t, rs, other.Access)
 	})
 }
 
 func TestE2ERefreshConcurrent(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newE2E(t, b, redisURL, nil)
-		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
-		tok, _ := loggedInGrant(t, e, newBrowser(t, e.srv), cfg)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		tok, _ := loggedInGrant(t, e, e.Server.NewBrowser(t), cfg)
 		// Warm the verified-secret cache so the requests meet at the database.
-		rs := e.serviceClient(t, nil)
-		requireActive(t, e.srv, web, tok.AccessToken)
-		requireActive(t, e.srv, rs, tok.RefreshToken)
+		rs := e.ServiceClient(t, nil)
+		e.Server.RequireActive(t, web, tok.AccessToken)
+		e.Server.RequireActive(t, rs, tok.RefreshToken)
 
 		const n = 20
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}.Encode()
@@ -140,7 +139,7 @@ func TestE2ERefreshConcurrent(t *testing.T) {
 		for i := range n {
 			wg.Go(func() {
 				<-start
-				req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/api/oauth/token", strings.NewReader(form))
+				req, err := http.NewRequest(http.MethodPost, e.Server.URL+"/api/oauth/token", strings.NewReader(form))
 				if err != nil {
 					results[i].err = err
 					return
@@ -173,37 +172,37 @@ func TestE2ERefreshConcurrent(t *testing.T) {
 			}
 		}
 		require.Equal(t, 1, ok, "exactly one concurrent refresh wins: %v", results)
-		require.NotContains(t, e.srv.Logs.String(), `"level":"ERROR"`, "no request failed on the server side")
+		require.NotContains(t, e.Server.Logs.String(), `"level":"ERROR"`, "no request failed on the server side")
 	})
 }
 
 func TestE2ERefreshGracePeriod(t *testing.T) {
 	const grace = 8 * time.Second // headroom for two refreshes on a loaded machine
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newE2E(t, b, redisURL, func(c *Config) { c.RefreshGrace = grace })
-		web := e.webClient(t, func(in *identity.NewClient) { in.SkipConsent = true })
-		rs := e.serviceClient(t, nil)
-		cfg := oauthConfig(e.srv, web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
-		tok, _ := loggedInGrant(t, e, newBrowser(t, e.srv), cfg)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, func(c *app.Config) { c.RefreshGrace = grace })
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		rs := e.ServiceClient(t, nil)
+		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		tok, _ := loggedInGrant(t, e, e.Server.NewBrowser(t), cfg)
 
 		firstUse := time.Now()
-		r1 := requireTokens(t, refreshRequest(t, e.srv, web, tok.RefreshToken))
+		r1 := requireTokens(t, refreshRequest(t, e.Server, web, tok.RefreshToken))
 		require.NotEqual(t, tok.RefreshToken, r1.Refresh)
 		// Inside the window the old refresh token works again (a client that
 		// lost the response retries), and what it gave before stays valid.
-		r2 := requireTokens(t, refreshRequest(t, e.srv, web, tok.RefreshToken))
+		r2 := requireTokens(t, refreshRequest(t, e.Server, web, tok.RefreshToken))
 		require.NotEqual(t, r1.Refresh, r2.Refresh)
 		require.Less(t, time.Since(firstUse), grace, "the retry happened inside the window")
-		requireActive(t, e.srv, rs, r2.Access)
-		requireActive(t, e.srv, rs, r1.Refresh)
-		requireActive(t, e.srv, rs, r2.Refresh)
+		e.Server.RequireActive(t, rs, r2.Access)
+		e.Server.RequireActive(t, rs, r1.Refresh)
+		e.Server.RequireActive(t, rs, r2.Refresh)
 
 		// After the window (counted from the first use), the old token is
 		// reuse: refused, and the grant is revoked.
 		time.Sleep(time.Until(firstUse.Add(grace + 500*time.Millisecond)))
-		requireOAuthError(t, refreshRequest(t, e.srv, web, tok.RefreshToken), http.StatusBadRequest, "invalid_grant")
-		requireInactive(t, e.srv, rs, r2.Access)
-		requireInactive(t, e.srv, rs, r2.Refresh)
-		requireInactive(t, e.srv, rs, r1.Refresh)
+		apptest.RequireOAuthError(t, refreshRequest(t, e.Server, web, tok.RefreshToken), http.StatusBadRequest, "invalid_grant")
+		e.Server.RequireInactive(t, rs, r2.Access)
+		e.Server.RequireInactive(t, rs, r2.Refresh)
+		e.Server.RequireInactive(t, rs, r1.Refresh)
 	})
 }

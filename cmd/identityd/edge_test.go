@@ -12,15 +12,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/handlers"
-	"github.com/identityd/identityd/storage/storagetest"
+	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
-func edgeGet(t *testing.T, target string, hdr map[string]string) *httpResult {
+func edgeGet(t *testing.T, target string, hdr map[string]string) *apptest.Result {
 	t.Helper()
 	return edgeDo(t, http.MethodGet, target, hdr)
 }
 
-func edgeDo(t *testing.T, method, target string, hdr map[string]string) *httpResult {
+func edgeDo(t *testing.T, method, target string, hdr map[string]string) *apptest.Result {
 	t.Helper()
 	req, err := http.NewRequest(method, target, nil)
 	require.NoError(t, err)
@@ -30,14 +31,14 @@ func edgeDo(t *testing.T, method, target string, hdr map[string]string) *httpRes
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	require.NoError(t, err)
-	return readResult(t, resp)
+	return apptest.ReadResult(t, resp)
 }
 
 func TestEdgeSecurityHeaders(t *testing.T) {
 	for _, https := range []bool{false, true} {
 		name := map[bool]string{false: "http issuer", true: "https issuer"}[https]
 		t.Run(name, func(t *testing.T) {
-			srv := newTestServer(t, storagetest.SQLiteBackend(t), "", func(c *Config) {
+			srv := apptest.New(t, apptest.SQLite(t), func(c *app.Config) {
 				if https {
 					c.Issuer = "https://id.example.com"
 				}
@@ -67,7 +68,7 @@ func TestEdgeSecurityHeaders(t *testing.T) {
 				require.NotEmpty(t, csp, "every response has a CSP: %s", path)
 			}
 			// The OAuth token endpoint's errors too.
-			res := postForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "", "")
+			res := apptest.PostForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "", "")
 			require.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"))
 			require.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
 		})
@@ -106,10 +107,10 @@ func TestCORSOriginMatching(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
-	srv := newTestServer(t, storagetest.SQLiteBackend(t), "", func(c *Config) {
+	srv := apptest.New(t, apptest.SQLite(t), func(c *app.Config) {
 		c.CORSOrigins = []string{"https://app.example.com", "https://*.example.org"}
 	})
-	preflight := func(origin string) *httpResult {
+	preflight := func(origin string) *apptest.Result {
 		return edgeDo(t, http.MethodOptions, srv.URL+"/api/users", map[string]string{
 			"Origin": origin, "Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "authorization,content-type"})
 	}
@@ -139,7 +140,7 @@ func TestCORS(t *testing.T) {
 	require.Empty(t, res.Header.Get("Access-Control-Allow-Origin"))
 
 	t.Run("no origins configured", func(t *testing.T) {
-		plain := newTestServer(t, storagetest.SQLiteBackend(t), "", nil)
+		plain := apptest.New(t, apptest.SQLite(t), nil)
 		for _, method := range []string{http.MethodOptions, http.MethodGet} {
 			res := edgeDo(t, method, plain.URL+"/api/health", map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"})
 			for k := range res.Header {
@@ -155,7 +156,7 @@ func TestDenyList(t *testing.T) {
 	_, local, _ := net.ParseCIDR("127.0.0.1/32")
 
 	t.Run("denied before anything runs", func(t *testing.T) {
-		srv := newTestServer(t, storagetest.SQLiteBackend(t), "", func(c *Config) { c.IPDenyList = []*net.IPNet{loopback} })
+		srv := apptest.New(t, apptest.SQLite(t), func(c *app.Config) { c.IPDenyList = []*net.IPNet{loopback} })
 		for _, path := range []string{"/api/health", "/login", "/.well-known/jwks.json", "/api/nope", "/no-such-page"} {
 			res := edgeGet(t, srv.URL+path, nil)
 			require.Equal(t, http.StatusForbidden, res.Status, path)
@@ -164,19 +165,19 @@ func TestDenyList(t *testing.T) {
 			require.Equal(t, "ip_denied", m["error"], path)
 			require.NotEmpty(t, m["message"], path)
 		}
-		res := postForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "x", "y")
+		res := apptest.PostForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "x", "y")
 		require.Equal(t, http.StatusForbidden, res.Status)
 		res = edgeDo(t, http.MethodOptions, srv.URL+"/api/health", map[string]string{"Origin": "https://a.example", "Access-Control-Request-Method": "GET"})
 		require.Equal(t, http.StatusForbidden, res.Status)
 		require.NotContains(t, srv.Logs.String(), `"msg":"request"`, "no handler or request log ran")
 	})
 	t.Run("X-Forwarded-For is ignored without trusted proxies", func(t *testing.T) {
-		srv := newTestServer(t, storagetest.SQLiteBackend(t), "", func(c *Config) { c.IPDenyList = []*net.IPNet{private} })
+		srv := apptest.New(t, apptest.SQLite(t), func(c *app.Config) { c.IPDenyList = []*net.IPNet{private} })
 		res := edgeGet(t, srv.URL+"/api/health", map[string]string{"X-Forwarded-For": "10.1.2.3", "X-Real-IP": "10.1.2.3"})
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 	})
 	t.Run("X-Forwarded-For from a trusted proxy", func(t *testing.T) {
-		srv := newTestServer(t, storagetest.SQLiteBackend(t), "", func(c *Config) {
+		srv := apptest.New(t, apptest.SQLite(t), func(c *app.Config) {
 			c.IPDenyList = []*net.IPNet{private}
 			c.TrustedProxies = []*net.IPNet{local}
 		})
@@ -190,11 +191,11 @@ func TestDenyList(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, res.Status)
 	})
 	t.Run("configuration", func(t *testing.T) {
-		cfg, err := LoadConfig(cfgEnv(map[string]string{"IDENTITY_IP_DENY_LIST": "10.0.0.0/8, 192.0.2.7", "IDENTITY_TRUSTED_PROXIES": "127.0.0.1"}))
+		cfg, err := app.LoadConfig(cfgEnv(map[string]string{"IDENTITY_IP_DENY_LIST": "10.0.0.0/8, 192.0.2.7", "IDENTITY_TRUSTED_PROXIES": "127.0.0.1"}))
 		require.NoError(t, err)
 		require.Len(t, cfg.IPDenyList, 2)
 		require.Len(t, cfg.TrustedProxies, 1)
-		_, err = LoadConfig(cfgEnv(map[string]string{"IDENTITY_TRUSTED_PROXIES": "not-an-ip"}))
+		_, err = app.LoadConfig(cfgEnv(map[string]string{"IDENTITY_TRUSTED_PROXIES": "not-an-ip"}))
 		require.ErrorContains(t, err, "IDENTITY_TRUSTED_PROXIES")
 	})
 }
@@ -202,7 +203,7 @@ func TestDenyList(t *testing.T) {
 var traceparentRE = regexp.MustCompile(`^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$`)
 
 func TestEdgeRequestIDAndTraceparent(t *testing.T) {
-	srv := newTestServer(t, storagetest.SQLiteBackend(t), "", nil)
+	srv := apptest.New(t, apptest.SQLite(t), nil)
 
 	a, b := edgeGet(t, srv.URL+"/api/health", nil), edgeGet(t, srv.URL+"/no-such-page", nil)
 	require.NotEmpty(t, a.Header.Get("X-Request-Id"))
@@ -262,29 +263,29 @@ func TestEdgeRequestIDAndTraceparent(t *testing.T) {
 // optional next/redirect_uri is followed only to an allowed origin or a path
 // of this server.
 func TestEdgeLoginRedirect(t *testing.T) {
-	srv := newTestServer(t, storagetest.SQLiteBackend(t), "", func(c *Config) {
+	srv := apptest.New(t, apptest.SQLite(t), func(c *app.Config) {
 		c.RedirectOrigins = []string{"https://app.example.com", "https://*.example.org"}
 	})
-	e := seedE2E(t, srv)
-	login := func(query string, override url.Values) *httpResult {
-		br := newBrowser(t, srv)
-		page := br.get(srv.URL + "/login?" + query)
+	e := apptest.Seed(t, srv)
+	login := func(query string, override url.Values) *apptest.Result {
+		br := srv.NewBrowser(t)
+		page := br.Get(srv.URL + "/login?" + query)
 		require.Equal(t, http.StatusOK, page.Status)
-		f := parseForm(t, page)
-		f.Fields.Set("tenant", e.tenant.Slug)
-		f.Fields.Set("email", e.user.Email)
-		f.Fields.Set("password", e2ePassword)
+		f := apptest.ParseForm(t, page)
+		f.Fields.Set("tenant", e.Tenant.Slug)
+		f.Fields.Set("email", e.User.Email)
+		f.Fields.Set("password", apptest.Password)
 		for k, v := range override {
 			f.Fields[k] = v
 		}
 		req, err := http.NewRequest(http.MethodPost, f.Action, strings.NewReader(f.Fields.Encode()))
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		client := *br.client
+		client := *br.HTTPClient()
 		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 		resp, err := client.Do(req)
 		require.NoError(t, err)
-		return readResult(t, resp)
+		return apptest.ReadResult(t, resp)
 	}
 	tests := []struct {
 		name, query string

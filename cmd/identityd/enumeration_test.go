@@ -1,26 +1,21 @@
 package main
 
 import (
-	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/mail"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/stretchr/testify/require"
-
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // enSame asserts two answers are the same to a client: status, error code,
 // the whole body and its content type.
-func enSame(t *testing.T, want, got *httpResult, what string) {
+func enSame(t *testing.T, want, got *apptest.Result, what string) {
 	t.Helper()
 	require.Equal(t, want.Status, got.Status, "%s: status (want %s, got %s)", what, want.Body, got.Body)
 	require.Equal(t, string(want.Body), string(got.Body), "%s: body", what)
@@ -32,43 +27,43 @@ func enSame(t *testing.T, want, got *httpResult, what string) {
 // tenant, whatever the new password (the policy used to answer 422 for a
 // real account only, before the code was checked).
 func TestPasswordResetAnswersAlike(t *testing.T) {
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		u := e.newUser(t)
 		// A real account with a live code, so "no code" is not what differs.
-		res := e.do(t, accReq{Path: "/api/auth/password/forgot", Body: map[string]any{"tenant": e.tenant.Slug, "email": u.Email}})
+		res := e.Do(t, apptest.Request{Path: "/api/auth/password/forgot", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email}})
 		require.Equal(t, http.StatusAccepted, res.Status, "%s", res.Body)
-		code, _ := e.mail.lastCode(t, u.Email)
+		code, _ := e.mail.LastCode(t, u.Email)
 		wrong := "000000"
 		if code == wrong {
 			wrong = "111111"
 		}
-		reset := func(tenant, email, code, pw string) *httpResult {
-			return e.do(t, accReq{Path: "/api/auth/password/reset", Body: map[string]any{"tenant": tenant, "email": email, "code": code, "new_password": pw}})
+		reset := func(tenant, email, code, pw string) *apptest.Result {
+			return e.Do(t, apptest.Request{Path: "/api/auth/password/reset", Body: map[string]any{"tenant": tenant, "email": email, "code": code, "new_password": pw}})
 		}
 		passwords := []struct{ name, pw string }{
 			{"weak password", "weak"},
 			{"password without digit", "No-Digits-Here-At-All!"},
-			{"password reusing the current one", e2ePassword},
+			{"password reusing the current one", apptest.Password},
 			{"good password", "Reset-Passw0rd-Good!"},
 			{"empty password", ""},
 		}
 		for _, p := range passwords {
 			t.Run(p.name, func(t *testing.T) {
-				unknown := reset(e.tenant.Slug, "nobody-"+randomID(t, 6)+"@example.com", wrong, p.pw)
+				unknown := reset(e.Tenant.Slug, "nobody-"+apptest.RandomID(t, 6)+"@example.com", wrong, p.pw)
 				require.Equal(t, http.StatusUnauthorized, unknown.Status, "%s", unknown.Body)
 				require.Equal(t, "invalid_code", unknown.JSON(t)["error"])
-				enSame(t, unknown, reset(e.tenant.Slug, u.Email, wrong, p.pw), "real account, wrong code")
-				enSame(t, unknown, reset(e.tenant.Slug, u.Email, "", p.pw), "real account, no code")
-				enSame(t, unknown, reset("no-such-tenant-"+randomID(t, 4), u.Email, wrong, p.pw), "unknown tenant")
+				enSame(t, unknown, reset(e.Tenant.Slug, u.Email, wrong, p.pw), "real account, wrong code")
+				enSame(t, unknown, reset(e.Tenant.Slug, u.Email, "", p.pw), "real account, no code")
+				enSame(t, unknown, reset("no-such-tenant-"+apptest.RandomID(t, 4), u.Email, wrong, p.pw), "unknown tenant")
 			})
 		}
 		// The wrong codes above used up the code's attempts: a fresh one.
 		// With the right code the policy speaks, and the code survives it.
-		res = e.do(t, accReq{Path: "/api/auth/password/forgot", Body: map[string]any{"tenant": e.tenant.Slug, "email": u.Email}})
+		res = e.Do(t, apptest.Request{Path: "/api/auth/password/forgot", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email}})
 		require.Equal(t, http.StatusAccepted, res.Status, "%s", res.Body)
-		code, _ = e.mail.lastCode(t, u.Email)
-		accErr(t, reset(e.tenant.Slug, u.Email, code, "weak"), http.StatusUnprocessableEntity, "password_policy")
-		res = reset(e.tenant.Slug, u.Email, code, "Reset-Passw0rd-Good!")
+		code, _ = e.mail.LastCode(t, u.Email)
+		requireErrorShape(t, reset(e.Tenant.Slug, u.Email, code, "weak"), http.StatusUnprocessableEntity, "password_policy")
+		res = reset(e.Tenant.Slug, u.Email, code, "Reset-Passw0rd-Good!")
 		require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
 	})
 }
@@ -77,76 +72,23 @@ func TestPasswordResetAnswersAlike(t *testing.T) {
 // answers exactly like a wrong password on an unlocked or unknown account;
 // only the right password learns of the lock.
 func TestLockShownOnlyToTheRightPassword(t *testing.T) {
-	accEachBackend(t, nil, func(t *testing.T, e *accEnv) {
-		login := func(email, pw string) *httpResult {
-			return e.do(t, accReq{Path: "/api/auth/login", Body: map[string]any{"tenant": e.tenant.Slug, "email": email, "password": pw}})
+	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
+		login := func(email, pw string) *apptest.Result {
+			return e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": email, "password": pw}})
 		}
 		locked, open := e.newUser(t), e.newUser(t)
 		for i := 0; i < 5; i++ {
-			accErr(t, login(locked.Email, "Wrong-Password-1"), http.StatusUnauthorized, "invalid_credentials")
+			requireErrorShape(t, login(locked.Email, "Wrong-Password-1"), http.StatusUnauthorized, "invalid_credentials")
 		}
-		unknown := login("nobody-"+randomID(t, 6)+"@example.com", "Wrong-Password-1")
+		unknown := login("nobody-"+apptest.RandomID(t, 6)+"@example.com", "Wrong-Password-1")
 		require.Equal(t, http.StatusUnauthorized, unknown.Status)
 		enSame(t, unknown, login(open.Email, "Wrong-Password-1"), "wrong password, unlocked account")
 		for _, pw := range []string{"Wrong-Password-1", "another-wrong-one", "x"} {
 			enSame(t, unknown, login(locked.Email, pw), "wrong password "+pw+", locked account")
 		}
-		accErr(t, login(locked.Email, e2ePassword), http.StatusTooManyRequests, "account_locked")
+		requireErrorShape(t, login(locked.Email, apptest.Password), http.StatusTooManyRequests, "account_locked")
 	})
 }
-
-// enGatedSMTP is a real SMTP server whose DATA waits until release is
-// closed: a request that sent mail inline would wait with it.
-type enGatedSMTP struct {
-	Addr    string
-	release chan struct{}
-	once    sync.Once
-	mu      sync.Mutex
-	msgs    [][]byte
-}
-
-func enStartGatedSMTP(t *testing.T) *enGatedSMTP {
-	t.Helper()
-	g := &enGatedSMTP{release: make(chan struct{})}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &enSession{g: g}, nil }))
-	srv.Domain = "localhost"
-	srv.ReadTimeout, srv.WriteTimeout = time.Minute, time.Minute
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	g.Addr = ln.Addr().String()
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { g.open(); _ = srv.Close() })
-	return g
-}
-
-// open lets every held and later message through.
-func (g *enGatedSMTP) open() { g.once.Do(func() { close(g.release) }) }
-
-func (g *enGatedSMTP) messages() [][]byte {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([][]byte(nil), g.msgs...)
-}
-
-type enSession struct{ g *enGatedSMTP }
-
-func (s *enSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *enSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *enSession) Reset()                               {}
-func (s *enSession) Logout() error                        { return nil }
-func (s *enSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	<-s.g.release
-	s.g.mu.Lock()
-	defer s.g.mu.Unlock()
-	s.g.msgs = append(s.g.msgs, b)
-	return nil
-}
-
-var enCodeRE = regexp.MustCompile(`\b(\d{6})\b`)
 
 // TestForgotPasswordMailLeavesTheRequestPath: with the server's own mailer
 // (SMTP_URL), forgot-password answers while the SMTP server still holds the
@@ -155,21 +97,21 @@ var enCodeRE = regexp.MustCompile(`\b(\d{6})\b`)
 // then resets the password. The answer for a real account is the answer for
 // an unknown one.
 func TestForgotPasswordMailLeavesTheRequestPath(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		smtpSrv := enStartGatedSMTP(t)
-		srv := newTestServer(t, b, redisURL, func(cfg *Config) {
-			cfg.SMTPURL = Secret("smtp://" + smtpSrv.Addr + "?from=identity@example.com&tls=none")
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		smtpSrv := apptest.StartHeldSMTP(t)
+		srv := apptest.New(t, b, func(cfg *app.Config) {
+			cfg.SMTPURL = smtpSrv.URL()
 		})
-		e := &cxEnv{srv: srv}
-		tenant, err := srv.Admin.CreateTenant(context.Background(), "fp-"+randomID(t, 8), "Forgot Co")
+		e := &accountEnv{Env: &apptest.Env{Server: srv}}
+		tenant, err := srv.CreateTenant(t, "fp-"+apptest.RandomID(t, 8), "Forgot Co")
 		require.NoError(t, err)
-		e.tenant = tenant
-		u := e.user(t, "ada")
+		e.Tenant = tenant
+		u := e.newUser(t)
 
-		forgot := func(email string) *httpResult {
-			done := make(chan *httpResult, 1)
+		forgot := func(email string) *apptest.Result {
+			done := make(chan *apptest.Result, 1)
 			go func() {
-				done <- apiCall(t, srv, http.MethodPost, "/api/auth/password/forgot", "", map[string]any{"tenant": tenant.Slug, "email": email})
+				done <- srv.Call(t, http.MethodPost, "/api/auth/password/forgot", "", map[string]any{"tenant": tenant.Slug, "email": email})
 			}()
 			select {
 			case r := <-done:
@@ -181,41 +123,40 @@ func TestForgotPasswordMailLeavesTheRequestPath(t *testing.T) {
 		}
 		known := forgot(u.Email)
 		require.Equal(t, http.StatusAccepted, known.Status, "%s", known.Body)
-		enSame(t, known, forgot("nobody-"+randomID(t, 6)+"@example.com"), "unknown account")
+		enSame(t, known, forgot("nobody-"+apptest.RandomID(t, 6)+"@example.com"), "unknown account")
 
 		// The code waits in the outbox, sealed.
-		rows := accRows(t, srv, "mail_outbox")
+		rows := tableRows(t, srv, "mail_outbox")
 		require.NotEmpty(t, rows, "the reset mail is in the outbox")
 		for _, row := range rows {
 			for col, v := range row {
 				require.NotContains(t, v, u.Email, "outbox column %s holds the message in clear", col)
 			}
 		}
-		require.Empty(t, smtpSrv.messages())
+		require.Empty(t, smtpSrv.Messages())
 
-		smtpSrv.open()
+		smtpSrv.Release()
 		deadline := time.Now().Add(60 * time.Second)
-		for len(smtpSrv.messages()) == 0 {
+		for len(smtpSrv.Messages()) == 0 {
 			require.False(t, time.Now().After(deadline), "the mail worker never delivered the reset code")
 			time.Sleep(20 * time.Millisecond)
 		}
-		msgs := smtpSrv.messages()
+		msgs := smtpSrv.Messages()
 		require.Len(t, msgs, 1, "one message: none for the unknown account")
-		m, err := mail.ReadMessage(strings.NewReader(string(msgs[0])))
+		m, err := mail.ReadMessage(strings.NewReader(string(msgs[0].Data)))
 		require.NoError(t, err)
 		body, _ := io.ReadAll(m.Body)
-		match := enCodeRE.FindStringSubmatch(string(body))
-		require.NotNil(t, match, "no code in %q", body)
-		for _, row := range accRows(t, srv, "mail_outbox") {
+		code := apptest.CodeIn(t, string(body))
+		for _, row := range tableRows(t, srv, "mail_outbox") {
 			for col, v := range row {
-				require.NotContains(t, v, match[1], "outbox column %s holds the code", col)
+				require.NotContains(t, v, code, "outbox column %s holds the code", col)
 			}
 		}
-		res := apiCall(t, srv, http.MethodPost, "/api/auth/password/reset", "", map[string]any{
-			"tenant": tenant.Slug, "email": u.Email, "code": match[1], "new_password": "Reset-Passw0rd-Good!"})
+		res := srv.Call(t, http.MethodPost, "/api/auth/password/reset", "", map[string]any{
+			"tenant": tenant.Slug, "email": u.Email, "code": code, "new_password": "Reset-Passw0rd-Good!"})
 		require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
 		deadline = time.Now().Add(60 * time.Second)
-		for len(accRows(t, srv, "mail_outbox")) != 0 {
+		for len(tableRows(t, srv, "mail_outbox")) != 0 {
 			require.False(t, time.Now().After(deadline), "delivered mail stays in the outbox")
 			time.Sleep(20 * time.Millisecond)
 		}

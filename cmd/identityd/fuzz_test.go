@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/identityd/identityd/storage/storagetest"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // FuzzTokenEndpoint posts arbitrary bodies, with arbitrary content types and
@@ -18,7 +18,7 @@ import (
 //
 //	go test ./cmd/identityd -run '^$' -fuzz FuzzTokenEndpoint -fuzztime 10s
 func FuzzTokenEndpoint(f *testing.F) {
-	ts := newTestServer(f, storagetest.SQLiteBackend(f), "", nil)
+	ts := apptest.New(f, apptest.SQLite(f), nil)
 	biSetup(f, ts)
 	form := "application/x-www-form-urlencoded"
 	seeds := []struct {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // Tenant isolation, generated from the route table: every route registered
@@ -34,7 +33,7 @@ import (
 
 // isoObjects are the ids of one tenant's objects, by kind.
 type isoObjects struct {
-	tenant *models.Tenant
+	Tenant *models.Tenant
 	ids    map[string]string // kind → id
 	email  string
 }
@@ -42,21 +41,20 @@ type isoObjects struct {
 // isoSeed creates one object of every kind in tenant: a user, a client, a
 // service account with an API key (inserted as storage rows: no service
 // creates them outside the API), and the seeded role and policy.
-func isoSeed(t *testing.T, srv *testServer, tenant *models.Tenant) *isoObjects {
+func isoSeed(t *testing.T, srv *apptest.Server, tenant *models.Tenant) *isoObjects {
 	t.Helper()
-	ctx := context.Background()
 	u := azUser(t, srv, tenant, azUserOpts{role: identity.RoleMember})
-	cc, err := srv.Admin.CreateClient(ctx, identity.NewClient{TenantSlug: tenant.Slug, Name: "iso client",
+	cc, err := srv.CreateClient(t, apptest.NewClient{TenantSlug: tenant.Slug, Name: "iso client",
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"orders.read"}})
 	require.NoError(t, err)
 	sa, key := uuid.NewString(), uuid.NewString()
 	azExec(t, srv, fmt.Sprintf(`INSERT INTO service_accounts (id, tenant_id, name, description, is_active, created_at, updated_at)
-		VALUES (%s, %s, %s, '', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`, azQ(sa), azQ(tenant.ID), azQ("iso-sa-"+randomID(t, 6))))
+		VALUES (%s, %s, %s, '', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`, azQ(sa), azQ(tenant.ID), azQ("iso-sa-"+apptest.RandomID(t, 6))))
 	azExec(t, srv, fmt.Sprintf(`INSERT INTO api_keys (id, tenant_id, service_account_id, name, prefix, key_hash, created_at)
 		VALUES (%s, %s, %s, 'iso', 'idk_iso', %s, CURRENT_TIMESTAMP)`, azQ(key), azQ(tenant.ID), azQ(sa), azQ("iso-"+uuid.NewString())))
 	role := azScalar(t, srv, fmt.Sprintf("SELECT id FROM roles WHERE tenant_id = %s AND name = %s", azQ(tenant.ID), azQ(identity.RoleMember)))
 	policy := azScalar(t, srv, fmt.Sprintf("SELECT id FROM policies WHERE tenant_id = %s AND name = %s", azQ(tenant.ID), azQ(identity.DangerZonePolicy)))
-	return &isoObjects{tenant: tenant, email: u.Email, ids: map[string]string{
+	return &isoObjects{Tenant: tenant, email: u.Email, ids: map[string]string{
 		"user": u.ID, "client": cc.Client.ID, "service_account": sa, "api_key": key, "role": role, "policy": policy, "tenant": tenant.ID,
 	}}
 }
@@ -107,15 +105,15 @@ func isoFill(path string, pick func(param, kind string, i int) string) string {
 // the given role and policy, and tenant B in every tenant field.
 func isoBody(t *testing.T, roleID, policyID string, b *isoObjects) map[string]any {
 	return map[string]any{
-		"name": "Isolation " + randomID(t, 6), "description": "isolation probe", "email": "iso-" + randomID(t, 8) + "@example.com",
+		"name": "Isolation " + apptest.RandomID(t, 6), "description": "isolation probe", "email": "iso-" + apptest.RandomID(t, 8) + "@example.com",
 		"password": "Iso-Probe-Passw0rd!", "permissions": []string{"identity.users.read"}, "role_id": roleID, "policy_id": policyID,
 		"grant_types": []string{"client_credentials"}, "scopes": []string{"orders.read"}, "reason": "isolation test",
-		"tenant_id": b.tenant.ID, "tenant": b.tenant.Slug,
+		"tenant_id": b.Tenant.ID, "tenant": b.Tenant.Slug,
 	}
 }
 
 // isoSnapshot is what tenant B holds, to prove nothing of it changed.
-func isoSnapshot(t *testing.T, srv *testServer, tenantID string) map[string]string {
+func isoSnapshot(t *testing.T, srv *apptest.Server, tenantID string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, table := range []string{"users", "roles", "policies", "oauth_clients", "service_accounts", "api_keys", "role_assignments", "policy_assignments"} {
@@ -133,13 +131,13 @@ func isoSnapshot(t *testing.T, srv *testServer, tenantID string) map[string]stri
 }
 
 func TestIsolationFromRouteTable(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		srv := newTestServer(t, b, redisURL, nil)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		srv := apptest.New(t, b, nil)
 		tenantA, tenantB := azTenant(t, srv), azTenant(t, srv)
 		ownerA := azUser(t, srv, tenantA, azUserOpts{role: identity.RoleOwner, dangerZone: true})
 		objA, objB := isoSeed(t, srv, tenantA), isoSeed(t, srv, tenantB)
-		tok := azLogin(t, srv, tenantA, ownerA)
-		azStepUp(t, srv, tok)
+		tok := srv.Login(t, tenantA.Slug, ownerA.Email, apptest.Password)
+		srv.StepUp(t, tok, apptest.Password)
 		before := isoSnapshot(t, srv, tenantB.ID)
 
 		routes := azRoutes(srv)
@@ -172,12 +170,12 @@ func TestIsolationFromRouteTable(t *testing.T) {
 		}
 		require.NotZero(t, withParams+lists, "no tenant-scoped route is registered: nothing was tested")
 		require.Equal(t, before, isoSnapshot(t, srv, tenantB.ID), "tenant B's rows changed while tenant A probed them")
-		azStepUp(t, srv, tok) // the session is still ours and usable
+		srv.StepUp(t, tok, apptest.Password) // the session is still ours and usable
 	})
 }
 
 // isoParamRoute: every B id in the path answers 404.
-func isoParamRoute(t *testing.T, srv *testServer, tok string, r azRoute, a, b *isoObjects) {
+func isoParamRoute(t *testing.T, srv *apptest.Server, tok string, r azRoute, a, b *isoObjects) {
 	t.Helper()
 	params := oaParamRE.FindAllString(r.Path, -1)
 	idOf := func(o *isoObjects, kind string) string {
@@ -204,7 +202,7 @@ func isoParamRoute(t *testing.T, srv *testServer, tok string, r azRoute, a, b *i
 		if r.Method != http.MethodGet && r.Method != http.MethodDelete {
 			body = isoBody(t, b.ids["role"], b.ids["policy"], b)
 		}
-		res := azDo(t, srv, r.Method, v.path, tok, body)
+		res := srv.Call(t, r.Method, v.path, tok, body)
 		if res.Status != http.StatusNotFound {
 			t.Errorf("%s %s (%s, %s): want 404 for another tenant's object, got %d: %s", r.Method, r.Path, r.Permission, v.name, res.Status, res.Body)
 		}
@@ -212,11 +210,11 @@ func isoParamRoute(t *testing.T, srv *testServer, tok string, r azRoute, a, b *i
 }
 
 // isoListRoute: B's ids never appear, whatever tenant the query names.
-func isoListRoute(t *testing.T, srv *testServer, tok string, r azRoute, b *isoObjects) {
+func isoListRoute(t *testing.T, srv *apptest.Server, tok string, r azRoute, b *isoObjects) {
 	t.Helper()
-	q := url.Values{"tenant_id": {b.tenant.ID}, "tenant": {b.tenant.Slug}}
+	q := url.Values{"tenant_id": {b.Tenant.ID}, "tenant": {b.Tenant.Slug}}
 	for _, path := range []string{r.Path, r.Path + "?" + q.Encode()} {
-		res := azDo(t, srv, http.MethodGet, path, tok, nil)
+		res := srv.Call(t, http.MethodGet, path, tok, nil)
 		if res.Status != http.StatusOK {
 			t.Errorf("GET %s (%s): want 200 for A's Owner, got %d: %s", path, r.Permission, res.Status, res.Body)
 			continue
@@ -234,20 +232,20 @@ func isoListRoute(t *testing.T, srv *testServer, tok string, r azRoute, b *isoOb
 }
 
 // isoCreateRoute: a tenant_id of B in the query and the body is ignored.
-func isoCreateRoute(t *testing.T, srv *testServer, tok string, r azRoute, a, b *isoObjects) bool {
+func isoCreateRoute(t *testing.T, srv *apptest.Server, tok string, r azRoute, a, b *isoObjects) bool {
 	t.Helper()
-	q := url.Values{"tenant_id": {b.tenant.ID}, "tenant": {b.tenant.Slug}}
-	res := azDo(t, srv, http.MethodPost, r.Path+"?"+q.Encode(), tok, isoBody(t, a.ids["role"], a.ids["policy"], b))
+	q := url.Values{"tenant_id": {b.Tenant.ID}, "tenant": {b.Tenant.Slug}}
+	res := srv.Call(t, http.MethodPost, r.Path+"?"+q.Encode(), tok, isoBody(t, a.ids["role"], a.ids["policy"], b))
 	switch {
 	case res.Status >= 200 && res.Status < 300:
-		if strings.Contains(string(res.Body), b.tenant.ID) {
+		if strings.Contains(string(res.Body), b.Tenant.ID) {
 			t.Errorf("POST %s (%s): the answer names tenant B: %s", r.Path, r.Permission, res.Body)
 		}
 		var m map[string]any
 		if err := json.Unmarshal(res.Body, &m); err == nil {
 			if tid, ok := m["tenant_id"].(string); ok {
-				if tid != a.tenant.ID {
-					t.Errorf("POST %s (%s): created in tenant %s, want A's %s", r.Path, r.Permission, tid, a.tenant.ID)
+				if tid != a.Tenant.ID {
+					t.Errorf("POST %s (%s): created in tenant %s, want A's %s", r.Path, r.Permission, tid, a.Tenant.ID)
 				}
 				return true
 			}

@@ -7,37 +7,36 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
-
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // With the lookup cache warm on instance B, a revocation made through
 // instance A must make B's very next introspection answer inactive: the cache
 // may never answer "active" for a revoked token on any instance.
 func TestLookupCacheRevocationSeenAtOnceOnSecondInstance(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := context.Background()
-		a, bb := twoInstances(t, b, redisURL)
-		e := seedE2E(t, a)
-		svc := e.serviceClient(t, nil)
-		rs := e.serviceClient(t, nil)
+		a, bb := twoInstances(t, b)
+		e := apptest.Seed(t, a)
+		svc := e.ServiceClient(t, nil)
+		rs := e.ServiceClient(t, nil)
 
 		tok, err := ccConfig(a, svc, oauth2.AuthStyleInHeader, "orders.read").Token(ctx)
 		require.NoError(t, err)
 		for i := 0; i < 3; i++ { // warm both caches
-			requireActive(t, bb, rs, tok.AccessToken)
-			requireActive(t, a, rs, tok.AccessToken)
+			bb.RequireActive(t, rs, tok.AccessToken)
+			a.RequireActive(t, rs, tok.AccessToken)
 		}
-		revoke(t, a, svc, tok.AccessToken)
-		requireInactive(t, bb, rs, tok.AccessToken)
-		requireInactive(t, a, rs, tok.AccessToken)
+		a.Revoke(t, svc, tok.AccessToken)
+		bb.RequireInactive(t, rs, tok.AccessToken)
+		a.RequireInactive(t, rs, tok.AccessToken)
 
 		// A first-party token cached on B dies at once when its session is
 		// signed out on A.
-		login := func(srv *testServer) string {
-			body, _ := json.Marshal(map[string]string{"tenant": e.tenant.Slug, "email": e.user.Email, "password": e2ePassword})
+		login := func(srv *apptest.Server) string {
+			body, _ := json.Marshal(map[string]string{"tenant": e.Tenant.Slug, "email": e.User.Email, "password": apptest.Password})
 			resp, err := http.Post(srv.URL+"/api/auth/login", "application/json", bytes.NewReader(body))
 			require.NoError(t, err)
 			defer resp.Body.Close()
@@ -48,7 +47,7 @@ func TestLookupCacheRevocationSeenAtOnceOnSecondInstance(t *testing.T) {
 			require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 			return out.AccessToken
 		}
-		me := func(srv *testServer, token string) int {
+		me := func(srv *apptest.Server, token string) int {
 			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/auth/me", nil)
 			req.Header.Set("Authorization", "Bearer "+token)
 			resp, err := http.DefaultClient.Do(req)
@@ -73,7 +72,7 @@ func TestLookupCacheRevocationSeenAtOnceOnSecondInstance(t *testing.T) {
 		// client cache held the old hash.
 		_, err = ccConfig(bb, svc, oauth2.AuthStyleInHeader, "orders.read").Token(ctx)
 		require.NoError(t, err)
-		_, err = a.Admin.RotateClientSecret(ctx, e.tenant.ID, svc.Client.ID)
+		_, err = a.RotateClientSecret(t, e.Tenant.ID, svc.Client.ID)
 		require.NoError(t, err)
 		_, err = ccConfig(bb, svc, oauth2.AuthStyleInHeader, "orders.read").Token(ctx)
 		if a.Config.SecretRotation == 0 {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/identityd/identityd/docs"
 	"github.com/identityd/identityd/identity"
-	"github.com/identityd/identityd/storage/storagetest"
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // oaOperation is the part of an OpenAPI operation the tests read.
@@ -61,11 +61,11 @@ func oaPath(echoPath string) string {
 // permission its route carries and bearer security. A route added later
 // without documentation fails here, naming itself.
 func TestOpenAPICoversEveryRoute(t *testing.T) {
-	srv := newTestServer(t, storagetest.SQLiteBackend(t), "", nil)
+	srv := apptest.New(t, apptest.SQLite(t), nil)
 
 	resp, err := http.Get(srv.URL + "/api/openapi.json")
 	require.NoError(t, err)
-	res := readResult(t, resp)
+	res := apptest.ReadResult(t, resp)
 	require.Equal(t, http.StatusOK, res.Status)
 	require.Contains(t, res.Header.Get("Content-Type"), "application/json")
 	require.True(t, bytes.Equal(docs.OpenAPI, res.Body), "GET /api/openapi.json serves docs/openapi.json")

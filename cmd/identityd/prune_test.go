@@ -16,9 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/oauth"
 	"github.com/identityd/identityd/storage"
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // openCLIStore opens the CLI data dir's database with a fixed clock.
@@ -35,7 +36,7 @@ func openCLIStore(t *testing.T, env map[string]string, at time.Time) *storage.St
 
 // seedExpiredTokens stores n expired access tokens of cc's tenant, in one
 // transaction, as the token endpoint would have.
-func seedExpiredTokens(t *testing.T, srv *testServer, tenantID, clientID string, n int) {
+func seedExpiredTokens(t *testing.T, srv *apptest.Server, tenantID, clientID string, n int) {
 	t.Helper()
 	ctx := context.Background()
 	client, err := srv.Store.GetClient(ctx, clientID)
@@ -46,7 +47,7 @@ func seedExpiredTokens(t *testing.T, srv *testServer, tenantID, clientID string,
 			sess := oauth.NewClientSession(srv.Config.Issuer, tenantID, clientID)
 			sess.SetExpiresAt(fosite.AccessToken, past.Add(time.Hour))
 			req := fosite.NewRequest()
-			req.ID = randomID(t, 20)
+			req.ID = apptest.RandomID(t, 20)
 			req.Client = client
 			req.RequestedAt = past
 			req.Session = sess
@@ -63,13 +64,13 @@ func seedExpiredTokens(t *testing.T, srv *testServer, tenantID, clientID string,
 // deletes exactly the expired rows, and the new tokens stay active.
 func TestPruneDuringIssuance(t *testing.T) {
 	t.Parallel()
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		env := newE2E(t, b, redisURL, nil)
-		srv := env.srv
-		cc := env.serviceClient(t, nil)
-		intro := env.serviceClient(t, nil)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		env := apptest.NewEnv(t, b, nil)
+		srv := env.Server
+		cc := env.ServiceClient(t, nil)
+		intro := env.ServiceClient(t, nil)
 		const expired = 6000
-		seedExpiredTokens(t, srv, env.tenant.ID, cc.Client.ID, expired)
+		seedExpiredTokens(t, srv, env.Tenant.ID, cc.Client.ID, expired)
 		live := ccToken(t, srv, cc)
 		require.Equal(t, http.StatusOK, live.Status, "%s", live.Body)
 
@@ -118,9 +119,9 @@ func TestPruneDuringIssuance(t *testing.T) {
 		require.Positive(t, issued.Load())
 		require.EqualValues(t, expired, res.Deleted["oauth_access_tokens"], "%v", res)
 		require.EqualValues(t, expired, res.Total)
-		requireActive(t, srv, intro, live.JSON(t)["access_token"].(string))
+		srv.RequireActive(t, intro, live.JSON(t)["access_token"].(string))
 		for _, tok := range []string{tokens[0], tokens[len(tokens)/2], tokens[len(tokens)-1]} {
-			requireActive(t, srv, intro, tok)
+			srv.RequireActive(t, intro, tok)
 		}
 		t.Logf("%s: pruned %d rows while issuing %d tokens", b.Name, res.Total, issued.Load())
 	})
@@ -142,7 +143,7 @@ func (r rawToken) String() string {
 
 // tokenRequestNoT fetches a client-credentials token without a *testing.T,
 // for goroutines.
-func tokenRequestNoT(srv *testServer, cc *identity.CreatedClient) rawToken {
+func tokenRequestNoT(srv *apptest.Server, cc *apptest.CreatedClient) rawToken {
 	req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/oauth/token", strings.NewReader("grant_type=client_credentials&scope=orders.read"))
 	if err != nil {
 		return rawToken{err: err}
@@ -166,16 +167,15 @@ func tokenRequestNoT(srv *testServer, cc *identity.CreatedClient) rawToken {
 // one deployment at the same moment: exactly one runs the prunes.
 func TestPrunerLease(t *testing.T) {
 	t.Parallel()
-	for _, b := range storagetest.Backends(t) {
+	for _, b := range apptest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			redisURL := storagetest.RedisURL(t)
-			cfg := testConfig(t, b, redisURL)
+			cfg := apptest.Config(t, b)
 			cfg.PruneInterval = time.Hour
-			first := startServer(t, cfg, nil)
-			second := startServer(t, testConfig(t, b, redisURL), func(c *Config) { c.PruneInterval = time.Hour })
+			first := apptest.Start(t, cfg, nil)
+			second := apptest.Start(t, apptest.Config(t, b), func(c *app.Config) { c.PruneInterval = time.Hour })
 			var ran atomic.Int32
 			var wg sync.WaitGroup
-			for _, srv := range []*testServer{first, second, first, second} {
+			for _, srv := range []*apptest.Server{first, second, first, second} {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()

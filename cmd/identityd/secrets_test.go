@@ -17,10 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/storage"
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // secBrowser is a minimal browser: a cookie jar, no automatic redirects, and
@@ -90,7 +89,7 @@ func (b *secBrowser) redirect(resp *http.Response, body string) string {
 }
 
 // cookie returns the value of the named cookie the server set.
-func (b *secBrowser) cookie(name string) string {
+func (b *secBrowser) Cookie(name string) string {
 	b.t.Helper()
 	u, _ := url.Parse(b.base)
 	for _, c := range b.hc.Jar.Cookies(u) {
@@ -287,11 +286,9 @@ func secDump(t testing.TB, st *storage.Store) map[string][]string {
 }
 
 func TestSecretsRestNowhere(t *testing.T) {
-	redisURL := storagetest.RedisURL(t)
-	for _, be := range storagetest.Backends(t) {
+	for _, be := range apptest.Backends(t) {
 		t.Run(be.Name, func(t *testing.T) {
-			ts := newTestServer(t, be, redisURL, nil)
-			ctx := context.Background()
+			ts := apptest.New(t, be, nil)
 			const (
 				tenant      = "sec-tenant"
 				email       = "alice@sec.example"
@@ -300,20 +297,20 @@ func TestSecretsRestNowhere(t *testing.T) {
 				webSecret   = "sec-web-secret-0123456789abcdef"
 				redirectURI = "http://127.0.0.1:1/sec/callback"
 			)
-			if _, err := ts.Admin.CreateTenant(ctx, tenant, "Secrets"); err != nil {
+			if _, err := ts.CreateTenant(t, tenant, "Secrets"); err != nil {
 				t.Fatalf("tenant: %v", err)
 			}
-			if _, err := ts.Admin.CreateUser(ctx, identity.NewUser{TenantSlug: tenant, Email: email, Password: password, Name: "Alice"}); err != nil {
+			if _, err := ts.CreateUser(t, apptest.NewUser{TenantSlug: tenant, Email: email, Password: password, Name: "Alice"}); err != nil {
 				t.Fatalf("user: %v", err)
 			}
-			if _, err := ts.Admin.CreateClient(ctx, identity.NewClient{
+			if _, err := ts.CreateClient(t, apptest.NewClient{
 				TenantSlug: tenant, ID: webID, Secret: webSecret, Name: "Sec Web",
 				GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "offline_access", "profile", "email"},
 				RedirectURIs: []string{redirectURI},
 			}); err != nil {
 				t.Fatalf("web client: %v", err)
 			}
-			svc, err := ts.Admin.CreateClient(ctx, identity.NewClient{
+			svc, err := ts.CreateClient(t, apptest.NewClient{
 				TenantSlug: tenant, ID: "sec-svc", Name: "Sec Service",
 				GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"},
 			})
@@ -347,7 +344,7 @@ func TestSecretsRestNowhere(t *testing.T) {
 				"code_challenge": {challenge}, "code_challenge_method": {"S256"},
 			}.Encode()
 			code := secAuthorizeCode(t, b, authURL, tenant, email, password, redirectURI, state)
-			sessionCookie := b.cookie("identity_session")
+			sessionCookie := b.Cookie("identity_session")
 			if sessionCookie == "" {
 				t.Fatal("no session cookie after login")
 			}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // stReadyBound is how long a test waits for a server to become ready: a
@@ -43,7 +45,7 @@ func TestServeWithNoConfiguration(t *testing.T) {
 	env := map[string]string{"IDENTITY_DATA_DIR": dir, "IDENTITY_ADDR": addr}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &apptest.LogBuffer{}, &apptest.LogBuffer{}
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- run(ctx, []string{"serve"}, cfgEnv(env), stdout, stderr) }()
@@ -137,7 +139,7 @@ func TestServeBadConfigurationStops(t *testing.T) {
 		env := map[string]string{"IDENTITY_DATA_DIR": t.TempDir(), "IDENTITY_ADDR": ln.Addr().String()}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		stderr := &syncBuffer{}
+		stderr := &apptest.LogBuffer{}
 		err = run(ctx, []string{"serve"}, cfgEnv(env), io.Discard, stderr)
 		if err == nil || !strings.Contains(err.Error(), "IDENTITY_ADDR") || !strings.Contains(err.Error(), "cannot listen on "+ln.Addr().String()) {
 			t.Fatalf("serve on a taken port: %v, want an IDENTITY_ADDR error naming the address", err)
@@ -155,7 +157,7 @@ func TestReadyLoggedAfterBind(t *testing.T) {
 	env := map[string]string{"IDENTITY_DATA_DIR": t.TempDir(), "IDENTITY_ADDR": addr}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stderr := &syncBuffer{}
+	stderr := &apptest.LogBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, cfgEnv(env), io.Discard, stderr) }()
 	deadline := time.Now().Add(stReadyBound)

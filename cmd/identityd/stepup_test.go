@@ -14,18 +14,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // Authorization fixtures shared by the step-up, isolation and
 // authorizations/check tests.
 
 // azTenant creates a tenant (its roles and danger-zone policy are seeded).
-func azTenant(t *testing.T, srv *testServer) *models.Tenant {
+func azTenant(t *testing.T, srv *apptest.Server) *models.Tenant {
 	t.Helper()
-	slug := "az-" + randomID(t, 8)
-	tenant, err := srv.Admin.CreateTenant(context.Background(), slug, "Tenant "+slug)
+	slug := "az-" + apptest.RandomID(t, 8)
+	tenant, err := srv.CreateTenant(t, slug, "Tenant "+slug)
 	require.NoError(t, err)
 	return tenant
 }
@@ -37,11 +37,11 @@ type azUserOpts struct {
 	systemAdmin bool
 }
 
-// azUser creates a user in tenant with e2ePassword.
-func azUser(t *testing.T, srv *testServer, tenant *models.Tenant, o azUserOpts) *models.User {
+// azUser creates a user in tenant with apptest.Password.
+func azUser(t *testing.T, srv *apptest.Server, tenant *models.Tenant, o azUserOpts) *models.User {
 	t.Helper()
-	u, err := srv.Admin.CreateUser(context.Background(), identity.NewUser{
-		TenantSlug: tenant.Slug, Email: "u-" + randomID(t, 8) + "@example.com", Password: e2ePassword,
+	u, err := srv.CreateUser(t, apptest.NewUser{
+		TenantSlug: tenant.Slug, Email: "u-" + apptest.RandomID(t, 8) + "@example.com", Password: apptest.Password,
 		Name: "Test User", Role: o.role, SystemAdmin: o.systemAdmin,
 	})
 	require.NoError(t, err)
@@ -57,7 +57,7 @@ func azUser(t *testing.T, srv *testServer, tenant *models.Tenant, o azUserOpts) 
 // on SQLite and PostgreSQL, whose placeholders differ).
 func azQ(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-func azExec(t *testing.T, srv *testServer, query string) {
+func azExec(t *testing.T, srv *apptest.Server, query string) {
 	t.Helper()
 	db, err := srv.Store.SQLDB()
 	require.NoError(t, err)
@@ -65,7 +65,7 @@ func azExec(t *testing.T, srv *testServer, query string) {
 	require.NoError(t, err, query)
 }
 
-func azStrings(t *testing.T, srv *testServer, query string) []string {
+func azStrings(t *testing.T, srv *apptest.Server, query string) []string {
 	t.Helper()
 	db, err := srv.Store.SQLDB()
 	require.NoError(t, err)
@@ -82,34 +82,11 @@ func azStrings(t *testing.T, srv *testServer, query string) []string {
 	return out
 }
 
-func azScalar(t *testing.T, srv *testServer, query string) string {
+func azScalar(t *testing.T, srv *apptest.Server, query string) string {
 	t.Helper()
 	v := azStrings(t, srv, query)
 	require.Len(t, v, 1, query)
 	return v[0]
-}
-
-// azLogin signs in through POST /api/auth/login and returns the token.
-func azLogin(t *testing.T, srv *testServer, tenant *models.Tenant, u *models.User) string {
-	t.Helper()
-	res := azDo(t, srv, http.MethodPost, "/api/auth/login", "", map[string]any{"tenant": tenant.Slug, "email": u.Email, "password": e2ePassword})
-	require.Equal(t, http.StatusOK, res.Status, "login: %s", res.Body)
-	tok, _ := res.JSON(t)["access_token"].(string)
-	require.NotEmpty(t, tok, "login: %s", res.Body)
-	return tok
-}
-
-// azDo sends a JSON request with a bearer token.
-func azDo(t *testing.T, srv *testServer, method, path, token string, body any) *httpResult {
-	t.Helper()
-	return apiCall(t, srv, method, path, token, body)
-}
-
-// azStepUp elevates the token's session with a password.
-func azStepUp(t *testing.T, srv *testServer, token string) {
-	t.Helper()
-	res := azDo(t, srv, http.MethodPost, "/api/auth/step-up", token, map[string]any{"password": e2ePassword, "reason": "test"})
-	require.Equal(t, http.StatusOK, res.Status, "step-up: %s", res.Body)
 }
 
 // azRoute is one registered route with its authorization metadata.
@@ -119,7 +96,7 @@ type azRoute struct {
 }
 
 // azRoutes reads the route table: every route registered through s.api.
-func azRoutes(srv *testServer) []azRoute {
+func azRoutes(srv *apptest.Server) []azRoute {
 	var out []azRoute
 	seen := map[string]bool{}
 	for _, r := range srv.Echo.Routes() {
@@ -137,7 +114,7 @@ func azRoutes(srv *testServer) []azRoute {
 // parameters and returns it with every parameter set to a random UUID: the
 // gate decides before the handler, and past the gate the handler answers
 // 404 without touching anything.
-func azDangerProbe(t *testing.T, srv *testServer) (azRoute, string) {
+func azDangerProbe(t *testing.T, srv *apptest.Server) (azRoute, string) {
 	t.Helper()
 	for _, r := range azRoutes(srv) {
 		if r.Scoped && strings.Contains(r.Path, ":") && identity.IsDangerAction(r.Permission) && r.Method == http.MethodDelete {
@@ -150,7 +127,7 @@ func azDangerProbe(t *testing.T, srv *testServer) (azRoute, string) {
 
 // azError asserts a JSON API error; code "" accepts any code
 // (404s name the kind of object: "user_not_found", …).
-func azError(t *testing.T, res *httpResult, status int, code string) map[string]any {
+func azError(t *testing.T, res *apptest.Result, status int, code string) map[string]any {
 	t.Helper()
 	require.Equal(t, status, res.Status, "body: %s", res.Body)
 	m := res.JSON(t)
@@ -187,8 +164,8 @@ func TestStepUpDangerPatterns(t *testing.T) {
 }
 
 func TestStepUpGate(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		srv := newTestServer(t, b, redisURL, nil)
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		srv := apptest.New(t, b, nil)
 		tenant := azTenant(t, srv)
 		owner := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
 		member := azUser(t, srv, tenant, azUserOpts{role: identity.RoleMember})
@@ -196,9 +173,9 @@ func TestStepUpGate(t *testing.T) {
 		route, path := azDangerProbe(t, srv)
 		t.Logf("probing the gate with %s %s (%s)", route.Method, route.Path, route.Permission)
 
-		tok := azLogin(t, srv, tenant, owner)
+		tok := srv.Login(t, tenant.Slug, owner.Email, apptest.Password)
 		t.Run("unelevated is step_up_required", func(t *testing.T) {
-			m := azError(t, azDo(t, srv, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+			m := azError(t, srv.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
 			require.Equal(t, route.Permission, m["required_permission"])
 			su, ok := m["step_up"].(map[string]any)
 			require.True(t, ok, "step_up object: %v", m)
@@ -207,50 +184,50 @@ func TestStepUpGate(t *testing.T) {
 			require.EqualValues(t, srv.Config.StepUpTTL.Seconds(), su["ttl_seconds"])
 		})
 		t.Run("status before", func(t *testing.T) {
-			res := azDo(t, srv, http.MethodGet, "/api/auth/step-up/status", tok, nil)
+			res := srv.Call(t, http.MethodGet, "/api/auth/step-up/status", tok, nil)
 			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 			require.Equal(t, false, res.JSON(t)["elevated"])
 		})
 		t.Run("wrong password does not elevate", func(t *testing.T) {
-			res := azDo(t, srv, http.MethodPost, "/api/auth/step-up", tok, map[string]any{"password": "wrong password!"})
+			res := srv.Call(t, http.MethodPost, "/api/auth/step-up", tok, map[string]any{"password": "wrong password!"})
 			require.Equal(t, http.StatusUnauthorized, res.Status, "%s", res.Body)
-			azError(t, azDo(t, srv, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+			azError(t, srv.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
 		})
 		t.Run("elevated passes", func(t *testing.T) {
-			azStepUp(t, srv, tok)
-			res := azDo(t, srv, http.MethodGet, "/api/auth/step-up/status", tok, nil)
+			srv.StepUp(t, tok, apptest.Password)
+			res := srv.Call(t, http.MethodGet, "/api/auth/step-up/status", tok, nil)
 			require.Equal(t, http.StatusOK, res.Status)
 			m := res.JSON(t)
 			require.Equal(t, true, m["elevated"])
 			rem, _ := m["remaining_seconds"].(float64)
 			require.True(t, rem > 0 && rem <= srv.Config.StepUpTTL.Seconds(), "remaining_seconds %v", rem)
 			// Past the gate: the handler answers for the random id.
-			azError(t, azDo(t, srv, route.Method, path, tok, nil), http.StatusNotFound, "")
+			azError(t, srv.Call(t, route.Method, path, tok, nil), http.StatusNotFound, "")
 		})
 		t.Run("elevation is per session", func(t *testing.T) {
-			other := azLogin(t, srv, tenant, owner)
-			azError(t, azDo(t, srv, route.Method, path, other, nil), http.StatusForbidden, "step_up_required")
+			other := srv.Login(t, tenant.Slug, owner.Email, apptest.Password)
+			azError(t, srv.Call(t, route.Method, path, other, nil), http.StatusForbidden, "step_up_required")
 		})
 		t.Run("DELETE ends it", func(t *testing.T) {
-			res := azDo(t, srv, http.MethodDelete, "/api/auth/step-up", tok, nil)
+			res := srv.Call(t, http.MethodDelete, "/api/auth/step-up", tok, nil)
 			require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
-			require.Equal(t, false, azDo(t, srv, http.MethodGet, "/api/auth/step-up/status", tok, nil).JSON(t)["elevated"])
-			azError(t, azDo(t, srv, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+			require.Equal(t, false, srv.Call(t, http.MethodGet, "/api/auth/step-up/status", tok, nil).JSON(t)["elevated"])
+			azError(t, srv.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
 		})
 		t.Run("system admin bypasses", func(t *testing.T) {
-			atok := azLogin(t, srv, tenant, admin)
-			azError(t, azDo(t, srv, route.Method, path, atok, nil), http.StatusNotFound, "")
+			atok := srv.Login(t, tenant.Slug, admin.Email, apptest.Password)
+			azError(t, srv.Call(t, route.Method, path, atok, nil), http.StatusNotFound, "")
 		})
 		t.Run("no permission is plain forbidden", func(t *testing.T) {
-			mtok := azLogin(t, srv, tenant, member)
-			azStepUp(t, srv, mtok) // elevation never grants a permission
-			m := azError(t, azDo(t, srv, route.Method, path, mtok, nil), http.StatusForbidden, "forbidden")
+			mtok := srv.Login(t, tenant.Slug, member.Email, apptest.Password)
+			srv.StepUp(t, mtok, apptest.Password) // elevation never grants a permission
+			m := azError(t, srv.Call(t, route.Method, path, mtok, nil), http.StatusForbidden, "forbidden")
 			require.Equal(t, route.Permission, m["required_permission"])
 			require.NotContains(t, m, "step_up")
 		})
 		t.Run("unauthenticated is 401", func(t *testing.T) {
-			azError(t, azDo(t, srv, route.Method, path, "", nil), http.StatusUnauthorized, "unauthenticated")
-			azError(t, azDo(t, srv, http.MethodPost, "/api/auth/step-up", "", map[string]any{"password": e2ePassword}), http.StatusUnauthorized, "unauthenticated")
+			azError(t, srv.Call(t, route.Method, path, "", nil), http.StatusUnauthorized, "unauthenticated")
+			azError(t, srv.Call(t, http.MethodPost, "/api/auth/step-up", "", map[string]any{"password": apptest.Password}), http.StatusUnauthorized, "unauthenticated")
 		})
 		// Issue 8: a factor enrolled in a session cannot elevate that
 		// session (a stolen token alone must not reach a danger action);
@@ -258,28 +235,28 @@ func TestStepUpGate(t *testing.T) {
 		// works.
 		t.Run("by PIN", func(t *testing.T) {
 			u := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
-			ptok := azLogin(t, srv, tenant, u)
-			other := azLogin(t, srv, tenant, u)
-			res := azDo(t, srv, http.MethodPut, "/api/auth/pin", ptok, map[string]any{"pin": "482916", "password": e2ePassword})
+			ptok := srv.Login(t, tenant.Slug, u.Email, apptest.Password)
+			other := srv.Login(t, tenant.Slug, u.Email, apptest.Password)
+			res := srv.Call(t, http.MethodPut, "/api/auth/pin", ptok, map[string]any{"pin": "482916", "password": apptest.Password})
 			require.Equal(t, http.StatusNoContent, res.Status, "set PIN: %s", res.Body)
-			azError(t, azDo(t, srv, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"pin": "482916"}), http.StatusForbidden, "factor_enrolled_in_session")
-			azError(t, azDo(t, srv, route.Method, path, ptok, nil), http.StatusForbidden, "step_up_required")
-			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", other, map[string]any{"pin": "000000"})
+			azError(t, srv.Call(t, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"pin": "482916"}), http.StatusForbidden, "factor_enrolled_in_session")
+			azError(t, srv.Call(t, route.Method, path, ptok, nil), http.StatusForbidden, "step_up_required")
+			res = srv.Call(t, http.MethodPost, "/api/auth/step-up", other, map[string]any{"pin": "000000"})
 			require.Equal(t, http.StatusUnauthorized, res.Status, "wrong PIN: %s", res.Body)
-			azError(t, azDo(t, srv, route.Method, path, other, nil), http.StatusForbidden, "step_up_required")
-			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", other, map[string]any{"pin": "482916", "reason": "pin"})
+			azError(t, srv.Call(t, route.Method, path, other, nil), http.StatusForbidden, "step_up_required")
+			res = srv.Call(t, http.MethodPost, "/api/auth/step-up", other, map[string]any{"pin": "482916", "reason": "pin"})
 			require.Equal(t, http.StatusOK, res.Status, "step-up by PIN: %s", res.Body)
-			azError(t, azDo(t, srv, route.Method, path, other, nil), http.StatusNotFound, "")
-			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"password": e2ePassword})
+			azError(t, srv.Call(t, route.Method, path, other, nil), http.StatusNotFound, "")
+			res = srv.Call(t, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"password": apptest.Password})
 			require.Equal(t, http.StatusOK, res.Status, "the password elevates the enrolling session: %s", res.Body)
 		})
 		t.Run("by TOTP code", func(t *testing.T) {
 			u := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
-			ttok := azLogin(t, srv, tenant, u)
-			other := azLogin(t, srv, tenant, u)
+			ttok := srv.Login(t, tenant.Slug, u.Email, apptest.Password)
+			other := srv.Login(t, tenant.Slug, u.Email, apptest.Password)
 			// Set-up and confirmation need the password.
-			azError(t, azDo(t, srv, http.MethodPost, "/api/auth/2fa/setup", ttok, map[string]any{}), http.StatusForbidden, "password_required")
-			res := azDo(t, srv, http.MethodPost, "/api/auth/2fa/setup", ttok, map[string]any{"password": e2ePassword})
+			azError(t, srv.Call(t, http.MethodPost, "/api/auth/2fa/setup", ttok, map[string]any{}), http.StatusForbidden, "password_required")
+			res := srv.Call(t, http.MethodPost, "/api/auth/2fa/setup", ttok, map[string]any{"password": apptest.Password})
 			require.Equal(t, http.StatusOK, res.Status, "2fa setup: %s", res.Body)
 			secret, _ := res.JSON(t)["secret"].(string)
 			require.NotEmpty(t, secret)
@@ -289,16 +266,16 @@ func TestStepUpGate(t *testing.T) {
 				return c
 			}
 			now := time.Now()
-			azError(t, azDo(t, srv, http.MethodPost, "/api/auth/2fa/enable", ttok, map[string]any{"code": code(now)}), http.StatusForbidden, "password_required")
-			res = azDo(t, srv, http.MethodPost, "/api/auth/2fa/enable", ttok, map[string]any{"code": code(now), "password": e2ePassword})
+			azError(t, srv.Call(t, http.MethodPost, "/api/auth/2fa/enable", ttok, map[string]any{"code": code(now)}), http.StatusForbidden, "password_required")
+			res = srv.Call(t, http.MethodPost, "/api/auth/2fa/enable", ttok, map[string]any{"code": code(now), "password": apptest.Password})
 			require.Equal(t, http.StatusOK, res.Status, "2fa enable: %s", res.Body)
-			azError(t, azDo(t, srv, route.Method, path, ttok, nil), http.StatusForbidden, "step_up_required")
+			azError(t, srv.Call(t, route.Method, path, ttok, nil), http.StatusForbidden, "step_up_required")
 			// The next time step: the enabling code's step is spent.
-			azError(t, azDo(t, srv, http.MethodPost, "/api/auth/step-up", ttok, map[string]any{"code": code(now.Add(30 * time.Second))}), http.StatusForbidden, "factor_enrolled_in_session")
-			azError(t, azDo(t, srv, route.Method, path, ttok, nil), http.StatusForbidden, "step_up_required")
-			res = azDo(t, srv, http.MethodPost, "/api/auth/step-up", other, map[string]any{"code": code(now.Add(30 * time.Second)), "reason": "totp"})
+			azError(t, srv.Call(t, http.MethodPost, "/api/auth/step-up", ttok, map[string]any{"code": code(now.Add(30 * time.Second))}), http.StatusForbidden, "factor_enrolled_in_session")
+			azError(t, srv.Call(t, route.Method, path, ttok, nil), http.StatusForbidden, "step_up_required")
+			res = srv.Call(t, http.MethodPost, "/api/auth/step-up", other, map[string]any{"code": code(now.Add(30 * time.Second)), "reason": "totp"})
 			require.Equal(t, http.StatusOK, res.Status, "step-up by code: %s", res.Body)
-			azError(t, azDo(t, srv, route.Method, path, other, nil), http.StatusNotFound, "")
+			azError(t, srv.Call(t, route.Method, path, other, nil), http.StatusNotFound, "")
 		})
 		t.Run("audited", func(t *testing.T) {
 			n := azScalar(t, srv, fmt.Sprintf("SELECT COUNT(*) FROM audit_logs WHERE tenant_id = %s AND user_id = %s AND action = %s",
@@ -311,24 +288,24 @@ func TestStepUpGate(t *testing.T) {
 // TestStepUpSeenBySecondInstance: two servers on one database and one Redis
 // are one deployment; an elevation on one is honoured by the other.
 func TestStepUpSeenBySecondInstance(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		if redisURL == "" {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		if b.RedisURL == "" {
 			t.Skip("IDENTITY_TEST_REDIS_URL is unset: step-up flags are shared across instances only through Redis")
 		}
-		one := startServer(t, testConfig(t, b, redisURL), nil)
-		two := startServer(t, testConfig(t, b, redisURL), nil)
+		one := apptest.Start(t, apptest.Config(t, b), nil)
+		two := apptest.Start(t, apptest.Config(t, b), nil)
 		tenant := azTenant(t, one)
 		owner := azUser(t, one, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
 		route, path := azDangerProbe(t, two)
-		tok := azLogin(t, one, tenant, owner)
+		tok := one.Login(t, tenant.Slug, owner.Email, apptest.Password)
 
-		azError(t, azDo(t, two, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
-		azStepUp(t, one, tok)
-		res := azDo(t, two, http.MethodGet, "/api/auth/step-up/status", tok, nil)
+		azError(t, two.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+		one.StepUp(t, tok, apptest.Password)
+		res := two.Call(t, http.MethodGet, "/api/auth/step-up/status", tok, nil)
 		require.Equal(t, true, res.JSON(t)["elevated"], "instance two sees the elevation: %s", res.Body)
-		azError(t, azDo(t, two, route.Method, path, tok, nil), http.StatusNotFound, "")
+		azError(t, two.Call(t, route.Method, path, tok, nil), http.StatusNotFound, "")
 
-		require.Equal(t, http.StatusNoContent, azDo(t, two, http.MethodDelete, "/api/auth/step-up", tok, nil).Status)
-		azError(t, azDo(t, one, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+		require.Equal(t, http.StatusNoContent, two.Call(t, http.MethodDelete, "/api/auth/step-up", tok, nil).Status)
+		azError(t, one.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
 	})
 }

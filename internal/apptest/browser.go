@@ -223,3 +223,10 @@ func (b *Browser) Authorize(e *Env, authURL string, login bool, decision string)
 	b.t.Fatalf("authorization did not finish: %d %s %s", res.Status, res.URL, res.Body)
 	return nil
 }
+
+// Server is the server the browser talks to.
+func (b *Browser) Server() *Server { return b.srv }
+
+// HTTPClient is the browser's client (its cookie jar and redirect rule),
+// for requests the helpers do not cover.
+func (b *Browser) HTTPClient() *http.Client { return b.client }

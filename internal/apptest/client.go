@@ -81,7 +81,7 @@ type Request struct {
 	Token  string // sent as a Bearer token when set
 	Body   any    // none when nil; a string is sent as is, anything else as JSON
 	Device string // X-Device-Token
-	UA     string // User-Agent; Go's default when empty
+	UA     string // User-Agent; ChromeUA when empty (a browser, as the device list expects)
 	Header map[string]string
 }
 
@@ -116,9 +116,10 @@ func Send(base string, r Request) (*Result, error) {
 	if r.Device != "" {
 		req.Header.Set("X-Device-Token", r.Device)
 	}
-	if r.UA != "" {
-		req.Header.Set("User-Agent", r.UA)
+	if r.UA == "" {
+		r.UA = ChromeUA
 	}
+	req.Header.Set("User-Agent", r.UA)
 	for k, v := range r.Header {
 		req.Header.Set(k, v)
 	}
@@ -212,4 +213,25 @@ func (s *Server) StepUp(t testing.TB, token, password string) {
 	res := s.Call(t, http.MethodPost, "/api/auth/step-up", token, map[string]any{"password": password, "reason": "test"})
 	require.Equal(t, http.StatusOK, res.Status, "step-up: %s", res.Body)
 	require.Equal(t, true, res.JSON(t)["elevated"], "step-up: %s", res.Body)
+}
+
+// LoginAnswer is what a password login answered, decoded.
+type LoginAnswer struct {
+	Body      map[string]any
+	Token     string // access_token
+	Device    string // device_token
+	SessionID string // session_id
+	Challenge string // the second-factor challenge
+}
+
+// ParseLogin decodes the answer of a password login.
+func ParseLogin(t testing.TB, res *Result) LoginAnswer {
+	t.Helper()
+	m := res.JSON(t)
+	l := LoginAnswer{Body: m}
+	l.Token, _ = m["access_token"].(string)
+	l.Device, _ = m["device_token"].(string)
+	l.SessionID, _ = m["session_id"].(string)
+	l.Challenge, _ = m["challenge"].(string)
+	return l
 }

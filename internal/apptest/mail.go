@@ -29,8 +29,14 @@ type Mailbox struct {
 // so no handler sees the old mailer.
 func (s *Server) CaptureMail() *Mailbox {
 	m := &Mailbox{}
-	s.Accounts.Mailer = m
+	s.DeliverTo(m)
 	return m
+}
+
+// DeliverTo makes the account services send straight into m: several
+// instances of one deployment may share a mailbox.
+func (s *Server) DeliverTo(m *Mailbox) {
+	s.Accounts.Mailer = m
 }
 
 // Send keeps msg.
@@ -161,4 +167,13 @@ func (s *smtpSession) Data(r io.Reader) error {
 	defer s.srv.mu.Unlock()
 	s.srv.msgs = append(s.srv.msgs, SMTPMessage{From: s.from, To: s.to, Data: b})
 	return nil
+}
+
+// CaptureAdminMail makes the user administration (the notices it sends when
+// an administrator changes a user's e-mail or password) send straight into
+// a new Mailbox, and returns it.
+func (s *Server) CaptureAdminMail() *Mailbox {
+	m := &Mailbox{}
+	s.Directory.Mailer = m
+	return m
 }

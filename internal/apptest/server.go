@@ -168,3 +168,10 @@ func (s *Server) ErrorLogs() string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// SQLite is a fresh SQLite database without Redis: for tests about the
+// server itself rather than about a backend.
+func SQLite(t testing.TB) Backend {
+	t.Helper()
+	return Backend{Backend: storagetest.SQLiteBackend(t)}
+}

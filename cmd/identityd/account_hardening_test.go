@@ -5,7 +5,6 @@ package main
 // re-check, factor enrolment, impersonation.
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -85,10 +84,10 @@ func TestBearerAccessTokensOnly(t *testing.T) {
 // Authorization header only, never from ?access_token= or a form field.
 func TestBearerHeaderOnly(t *testing.T) {
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
-		m := machTenant(t, e.Env)
-		sa := machWant(t, e.Server.Call(t, http.MethodPost, "/api/service-accounts", m.token, map[string]any{"name": "hd-bot"}).NotServerError(t), http.StatusCreated, "")
+		m := withClientsAdmin(t, e.Env)
+		sa := requireAnswer(t, e.Server.Call(t, http.MethodPost, "/api/service-accounts", m.token, map[string]any{"name": "hd-bot"}).NotServerError(t), http.StatusCreated, "")
 		e.Server.StepUp(t, m.token, apptest.Password)
-		_, key := machNewKey(t, m, sa["id"].(string), map[string]any{"name": "hd"})
+		_, key := newAPIKey(t, m, sa["id"].(string), map[string]any{"name": "hd"})
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
 		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
 		oidcTok, _ := loggedInGrant(t, e.Env, e.Server.NewBrowser(t), cfg)
@@ -128,7 +127,7 @@ func hdExec(t *testing.T, e *accountEnv, q string, args ...any) {
 			q = strings.Replace(q, "?", fmt.Sprintf("$%d", i+1), 1)
 		}
 	}
-	_, err = db.ExecContext(context.Background(), q, args...)
+	_, err = db.ExecContext(t.Context(), q, args...)
 	require.NoError(t, err, q)
 }
 
@@ -258,7 +257,7 @@ func TestLoginStepsRefuseInactive(t *testing.T) {
 // (a change challenge, not a token).
 func TestForcedPasswordChangeRevokesAndBinds(t *testing.T) {
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
-		owner := azUser(t, e.Server, e.Tenant, azUserOpts{role: identity.RoleOwner})
+		owner := newRoleUser(t, e.Server, e.Tenant, userOpts{role: identity.RoleOwner})
 		otok := e.Server.Login(t, e.Tenant.Slug, owner.Email, apptest.Password)
 		force := func(t *testing.T, u *models.User) {
 			res := e.Server.Call(t, http.MethodPost, "/api/users/"+u.ID+"/force-password-change", otok, nil)
@@ -378,7 +377,7 @@ func TestFactorEnrolmentNeedsPassword(t *testing.T) {
 func hdImpersonate(t *testing.T, srv *apptest.Server, u *models.User, adminID string) string {
 	t.Helper()
 	fp := &oauth.FirstParty{Provider: srv.Provider, Clients: srv.Store}
-	tok, _, err := fp.IssueImpersonationToken(context.Background(), u, adminID, u.TenantID, 10*time.Minute)
+	tok, _, err := fp.IssueImpersonationToken(t.Context(), u, adminID, u.TenantID, 10*time.Minute)
 	require.NoError(t, err)
 	return tok
 }
@@ -405,7 +404,7 @@ var hdPublicAuth = map[string]bool{
 // someone's credentials are refused the same way, whatever the user holds.
 func TestImpersonationRefusedOnSecurityRoutes(t *testing.T) {
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
-		u := azUser(t, e.Server, e.Tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
+		u := newRoleUser(t, e.Server, e.Tenant, userOpts{role: identity.RoleOwner, dangerZone: true})
 		imp := hdImpersonate(t, e.Server, u, uuid.NewString())
 		checked := 0
 		for _, r := range e.Server.Echo.Routes() {
@@ -433,7 +432,7 @@ func TestImpersonationRefusedOnSecurityRoutes(t *testing.T) {
 			require.Equal(t, http.StatusOK, res.Status, "%s under impersonation: %s", key, res.Body)
 		}
 		// Admin routes that change someone's credentials or security settings.
-		for _, r := range azRoutes(e.Server) {
+		for _, r := range routesOf(e.Server) {
 			last := r.Permission[strings.LastIndexByte(r.Permission, '.')+1:]
 			if !(last == "force_password_change" || last == "unlock" || last == "reset_2fa" || last == "rotate" || strings.HasPrefix(r.Permission, "identity.api_keys.")) {
 				continue
@@ -469,7 +468,7 @@ func TestImpersonationAuditNamesAdmin(t *testing.T) {
 
 		// The directory (another service, its own audit helper) follows the
 		// same rule: an Owner impersonated renames a member.
-		owner := azUser(t, e.Server, e.Tenant, azUserOpts{role: identity.RoleOwner})
+		owner := newRoleUser(t, e.Server, e.Tenant, userOpts{role: identity.RoleOwner})
 		member := e.newUser(t)
 		imp = hdImpersonate(t, e.Server, owner, adminID)
 		res = e.Do(t, apptest.Request{Method: http.MethodPatch, Path: "/api/users/" + member.ID, Token: imp, Body: map[string]any{"name": "Renamed By Support"}})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,7 +22,7 @@ import (
 // row's user agent starts like a spreadsheet formula.
 func seedAudit(t *testing.T, srv *apptest.Server, tenantID, userID string, n int) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	require.NoError(t, srv.Store.InTx(ctx, func(ctx context.Context) error {
 		for i := range n {
 			ev := identity.Event{TenantID: tenantID, ActorID: "seed", Action: "test.a",
@@ -44,7 +43,7 @@ func seedAudit(t *testing.T, srv *apptest.Server, tenantID, userID string, n int
 func tenantAuditCount(t *testing.T, srv *apptest.Server, f models.AuditFilter) int {
 	t.Helper()
 	n := 0
-	require.NoError(t, srv.Store.StreamAuditLogs(context.Background(), f, func(*models.AuditLog) error { n++; return nil }))
+	require.NoError(t, srv.Store.StreamAuditLogs(t.Context(), f, func(*models.AuditLog) error { n++; return nil }))
 	return n
 }
 
@@ -72,7 +71,7 @@ func auditPages(t *testing.T, srv *apptest.Server, token, path string, q url.Val
 func TestAuditAPI(t *testing.T) {
 	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		env := newOpEnv(t, b, nil)
+		env := newSystemAdminEnv(t, b, nil)
 		srv, tok := env.Server, env.adminToken
 		other := newVictim(t, srv)
 		seedAudit(t, srv, env.Tenant.ID, env.User.ID, 250)
@@ -142,7 +141,7 @@ func TestAuditAPI(t *testing.T) {
 func TestAuditExport(t *testing.T) {
 	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		env := newOpEnv(t, b, nil)
+		env := newSystemAdminEnv(t, b, nil)
 		srv, tok := env.Server, env.adminToken
 		other := newVictim(t, srv)
 		seedAudit(t, srv, env.Tenant.ID, env.User.ID, 3000)
@@ -194,34 +193,4 @@ func TestAuditExport(t *testing.T) {
 		require.Len(t, exports, 3, "every export is audited")
 		require.Equal(t, env.admin.ID, *exports[0].UserID)
 	})
-}
-
-// TestAuditPruneCLI runs `identityd audit prune` and `identityd tokens
-// prune` on rows written with a clock in the past.
-func TestAuditPruneCLI(t *testing.T) {
-	t.Parallel()
-	env := cliEnv(t)
-	cliOK(t, env, "migrate")
-	tn := cliOK(t, env, "tenants", "create", "--slug", "cli-prune", "--name", "CLI")
-	tenantID := tn["id"].(string)
-	st := openCLIStore(t, env, time.Now().Add(-400*24*time.Hour))
-	ctx := context.Background()
-	for i := range 7 {
-		require.NoError(t, identity.WriteAudit(ctx, st, identity.Event{TenantID: tenantID, Action: fmt.Sprint("old.", i)}))
-	}
-	require.NoError(t, st.Close())
-
-	out := cliOK(t, env, "audit", "prune", "--batch", "2")
-	require.EqualValues(t, 7, out["deleted"], "%v", out)
-	require.EqualValues(t, 365, out["default_retention_days"])
-	out = cliOK(t, env, "audit", "prune")
-	require.EqualValues(t, 0, out["deleted"])
-
-	out = cliOK(t, env, "tokens", "prune")
-	require.Contains(t, out, "deleted")
-	require.Contains(t, out["deleted"], "oauth_access_tokens")
-	_, _, err := cliRun(t, env, "tokens", "prune", "--batch", "-1")
-	require.Error(t, err)
-	_, _, err = cliRun(t, env, "audit", "prune", "extra")
-	require.Error(t, err)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -19,53 +18,53 @@ import (
 	"github.com/identityd/identityd/storage"
 )
 
-// machAdminRole is the role the machine tests give their administrator:
+// clientsAdminRole is the role the machine tests give their administrator:
 // every permission of the client and service-account APIs, danger ones too.
-const machAdminRole = "Machine Admin"
+const clientsAdminRole = "Machine Admin"
 
-var machAdminPerms = []string{
+var clientsAdminPerms = []string{
 	"identity.oauth_clients.*", "identity.oauth_client.rotate",
 	"identity.service_accounts.*", "identity.api_keys.*", "identity.service_account.api_keys.list",
 	"identity.membership.assign_role",
 }
 
-// machEnv is a server with a tenant whose user administers its machines,
+// clientsEnv is a server with a tenant whose user administers its machines,
 // signed in through the login API.
-type machEnv struct {
+type clientsEnv struct {
 	*apptest.Env
 	token string
 }
 
-// machSetup starts a server on b and signs in a machine administrator.
-func machSetup(t *testing.T, b apptest.Backend, mutate func(*app.Config)) *machEnv {
+// newClientsEnv starts a server on b and signs in a machine administrator.
+func newClientsEnv(t *testing.T, b apptest.Backend, mutate func(*app.Config)) *clientsEnv {
 	t.Helper()
-	return machTenant(t, apptest.NewEnv(t, b, mutate))
+	return withClientsAdmin(t, apptest.NewEnv(t, b, mutate))
 }
 
-// machTenant gives e's user the machine-admin role and signs it in.
-func machTenant(t *testing.T, e *apptest.Env) *machEnv {
+// withClientsAdmin gives e's user the machine-admin role and signs it in.
+func withClientsAdmin(t *testing.T, e *apptest.Env) *clientsEnv {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	st := e.Server.Store
 	// It also holds the Admin role's permissions, so it covers (and may
 	// give service accounts) that role (issue 8: nobody grants more than
 	// they hold, service accounts included).
-	perms := append(slices.Clone(machAdminPerms), identity.SystemRoles()[identity.RoleAdmin]...)
-	require.NoError(t, st.SeedTenantRoles(ctx, e.Tenant.ID, map[string][]string{machAdminRole: perms}, identity.DangerZonePolicy, identity.DangerActions))
-	r, err := st.GetRoleByName(ctx, e.Tenant.ID, machAdminRole)
+	perms := append(slices.Clone(clientsAdminPerms), identity.SystemRoles()[identity.RoleAdmin]...)
+	require.NoError(t, st.SeedTenantRoles(ctx, e.Tenant.ID, map[string][]string{clientsAdminRole: perms}, identity.DangerZonePolicy, identity.DangerActions))
+	r, err := st.GetRoleByName(ctx, e.Tenant.ID, clientsAdminRole)
 	require.NoError(t, err)
 	require.NoError(t, st.AssignRole(ctx, e.Tenant.ID, e.User.ID, models.PrincipalUser, r.ID))
-	return &machEnv{Env: e, token: e.Server.Login(t, e.Tenant.Slug, e.User.Email, apptest.Password)}
+	return &clientsEnv{Env: e, token: e.Server.Login(t, e.Tenant.Slug, e.User.Email, apptest.Password)}
 }
 
-// machOtherTenant makes a second tenant with its own administrator on the same server.
-func machOtherTenant(t *testing.T, e *machEnv) *machEnv {
+// otherClientsTenant makes a second tenant with its own administrator on the same server.
+func otherClientsTenant(t *testing.T, e *clientsEnv) *clientsEnv {
 	t.Helper()
-	return machTenant(t, apptest.Seed(t, e.Server))
+	return withClientsAdmin(t, apptest.Seed(t, e.Server))
 }
 
-// machWant asserts a status and, for errors, the documented shape and code.
-func machWant(t *testing.T, res *apptest.Result, status int, code string) map[string]any {
+// requireAnswer asserts a status and, for errors, the documented shape and code.
+func requireAnswer(t *testing.T, res *apptest.Result, status int, code string) map[string]any {
 	t.Helper()
 	require.Equal(t, status, res.Status, "body: %s", res.Body)
 	if len(res.Body) == 0 {
@@ -79,26 +78,8 @@ func machWant(t *testing.T, res *apptest.Result, status int, code string) map[st
 	return m
 }
 
-// machForbidden asserts a 403 naming the permission.
-func machForbidden(t *testing.T, res *apptest.Result, perm string) {
-	t.Helper()
-	m := machWant(t, res, http.StatusForbidden, "forbidden")
-	require.Equal(t, perm, m["required_permission"], "body: %s", res.Body)
-}
-
-// machStepUpRequired asserts 403 step_up_required with the step_up member.
-func machStepUpRequired(t *testing.T, res *apptest.Result) {
-	t.Helper()
-	m := machWant(t, res, http.StatusForbidden, "step_up_required")
-	su, ok := m["step_up"].(map[string]any)
-	require.True(t, ok, "step_up member: %s", res.Body)
-	require.Equal(t, "/api/auth/step-up", su["request_endpoint"])
-	require.NotEmpty(t, su["status_endpoint"])
-	require.NotZero(t, su["ttl_seconds"])
-}
-
-// machExec runs a statement on the server's database.
-func machExec(t *testing.T, st *storage.Store, q string) {
+// execSQL runs a statement on the server's database.
+func execSQL(t *testing.T, st *storage.Store, q string) {
 	t.Helper()
 	db, err := st.SQLDB()
 	require.NoError(t, err)
@@ -106,8 +87,8 @@ func machExec(t *testing.T, st *storage.Store, q string) {
 	require.NoError(t, err, q)
 }
 
-// machRows returns every column of every row of a query as text.
-func machRows(t *testing.T, st *storage.Store, q string) [][]string {
+// queryRows returns every column of every row of a query as text.
+func queryRows(t *testing.T, st *storage.Store, q string) [][]string {
 	t.Helper()
 	db, err := st.SQLDB()
 	require.NoError(t, err)
@@ -145,30 +126,30 @@ func machRows(t *testing.T, st *storage.Store, q string) [][]string {
 	return out
 }
 
-// machAuditActions lists the tenant's audit actions.
-func machAuditActions(t *testing.T, st *storage.Store, tenantID string) []string {
+// auditActions lists the tenant's audit actions.
+func auditActions(t *testing.T, st *storage.Store, tenantID string) []string {
 	t.Helper()
 	var out []string
-	for _, r := range machRows(t, st, "SELECT action, metadata FROM audit_logs WHERE tenant_id = '"+tenantID+"'") {
+	for _, r := range queryRows(t, st, "SELECT action, metadata FROM audit_logs WHERE tenant_id = '"+tenantID+"'") {
 		out = append(out, r[0])
 	}
 	return out
 }
 
-// machClient is a client the API created, as the OAuth helpers take it.
-func machClient(id, secret string) *apptest.CreatedClient {
+// clientCreds is a client the API created, as the OAuth helpers take it.
+func clientCreds(id, secret string) *apptest.CreatedClient {
 	return &apptest.CreatedClient{Client: &models.Client{ID: id, TokenEndpointAuthMethod: "client_secret_basic"}, Secret: secret}
 }
 
-// machCC asks for a client-credentials token and returns the result.
-func machCC(t *testing.T, srv *apptest.Server, id, secret string) *apptest.Result {
+// clientCredentials asks for a client-credentials token and returns the result.
+func clientCredentials(t *testing.T, srv *apptest.Server, id, secret string) *apptest.Result {
 	t.Helper()
-	return srv.TokenRequest(t, machClient(id, secret), url.Values{"grant_type": {"client_credentials"}})
+	return srv.TokenRequest(t, clientCreds(id, secret), url.Values{"grant_type": {"client_credentials"}})
 }
 
-func machCCToken(t *testing.T, srv *apptest.Server, id, secret string) string {
+func clientCredentialsToken(t *testing.T, srv *apptest.Server, id, secret string) string {
 	t.Helper()
-	res := machCC(t, srv, id, secret)
+	res := clientCredentials(t, srv, id, secret)
 	require.Equal(t, http.StatusOK, res.Status, "client credentials: %s", res.Body)
 	tok, _ := res.JSON(t)["access_token"].(string)
 	require.NotEmpty(t, tok)
@@ -177,17 +158,17 @@ func machCCToken(t *testing.T, srv *apptest.Server, id, secret string) string {
 
 func TestAdminClientsCRUD(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := machSetup(t, b, func(c *app.Config) { c.SecretRotation = time.Hour })
+		e := newClientsEnv(t, b, func(c *app.Config) { c.SecretRotation = time.Hour })
 		srv := e.Server
-		other := machOtherTenant(t, e)
+		other := otherClientsTenant(t, e)
 
 		// Unauthenticated, and a user without the permission.
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients", "", nil).NotServerError(t), http.StatusUnauthorized, "unauthenticated")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", "", nil).NotServerError(t), http.StatusUnauthorized, "unauthenticated")
 		plain, err := srv.CreateUser(t, apptest.NewUser{TenantSlug: e.Tenant.Slug, Email: "plain." + e.Tenant.Slug + "@example.com", Password: apptest.Password})
 		require.NoError(t, err)
 		plainToken := srv.Login(t, e.Tenant.Slug, plain.Email, apptest.Password)
-		machForbidden(t, srv.Call(t, http.MethodGet, "/api/clients", plainToken, nil).NotServerError(t), "identity.oauth_clients.read")
-		machForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", plainToken, map[string]any{"grant_types": []string{"client_credentials"}}).NotServerError(t), "identity.oauth_clients.create")
+		requireForbidden(t, srv.Call(t, http.MethodGet, "/api/clients", plainToken, nil).NotServerError(t), "identity.oauth_clients.read")
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", plainToken, map[string]any{"grant_types": []string{"client_credentials"}}).NotServerError(t), "identity.oauth_clients.create")
 
 		// Create: the tenant is the principal's, whatever the body says; the
 		// secret is shown once.
@@ -196,7 +177,7 @@ func TestAdminClientsCRUD(t *testing.T) {
 			"tenant_id": other.Tenant.ID, "id": "chosen-id", "client_id": "chosen-id", "client_secret": "chosen-secret-0123456789",
 		}).NotServerError(t)
 
-		created := machWant(t, res, http.StatusCreated, "")
+		created := requireAnswer(t, res, http.StatusCreated, "")
 		id, _ := created["client_id"].(string)
 		secret, _ := created["client_secret"].(string)
 		require.NotEmpty(t, id)
@@ -205,10 +186,10 @@ func TestAdminClientsCRUD(t *testing.T) {
 		require.GreaterOrEqual(t, len(secret), 32)
 		require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
 		require.NotContains(t, created, "secret_hash")
-		stored, err := srv.Store.GetTenantClient(context.Background(), e.Tenant.ID, id)
+		stored, err := srv.Store.GetTenantClient(t.Context(), e.Tenant.ID, id)
 		require.NoError(t, err, "the client is the principal's tenant's")
 		require.NotContains(t, stored.SecretHash, secret)
-		machCCToken(t, srv, id, secret)
+		clientCredentialsToken(t, srv, id, secret)
 
 		// Validation: 422 with the field, never a 500.
 		for _, tc := range []struct {
@@ -227,7 +208,7 @@ func TestAdminClientsCRUD(t *testing.T) {
 			{"bad scope", map[string]any{"grant_types": []string{"client_credentials"}, "scopes": []string{"a\"b"}}, "scopes"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				m := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, tc.body).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
+				m := requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, tc.body).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
 				fields, _ := m["fields"].(map[string]any)
 				require.Contains(t, fields, tc.field, "body: %v", m)
 			})
@@ -238,7 +219,7 @@ func TestAdminClientsCRUD(t *testing.T) {
 		}
 
 		// List and get; first-party clients (the login API made one) are hidden.
-		list := machWant(t, srv.Call(t, http.MethodGet, "/api/clients", e.token, nil).NotServerError(t), http.StatusOK, "")
+		list := requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", e.token, nil).NotServerError(t), http.StatusOK, "")
 		var ids []string
 		for _, c := range list["clients"].([]any) {
 			ids = append(ids, c.(map[string]any)["client_id"].(string))
@@ -248,14 +229,14 @@ func TestAdminClientsCRUD(t *testing.T) {
 		for _, cid := range ids {
 			require.False(t, strings.HasPrefix(cid, "first-party-"), "first-party client listed: %v", ids)
 		}
-		_, err = srv.Store.GetClient(context.Background(), "first-party-"+e.Tenant.ID)
+		_, err = srv.Store.GetClient(t.Context(), "first-party-"+e.Tenant.ID)
 		require.NoError(t, err, "signing in made the first-party client")
-		got := machWant(t, srv.Call(t, http.MethodGet, "/api/clients/"+id, e.token, nil).NotServerError(t), http.StatusOK, "")
+		got := requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients/"+id, e.token, nil).NotServerError(t), http.StatusOK, "")
 		require.Equal(t, "billing", got["name"])
 		fp := "/api/clients/first-party-" + e.Tenant.ID
-		machWant(t, srv.Call(t, http.MethodGet, fp, e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
-		machWant(t, srv.Call(t, http.MethodPatch, fp, e.token, map[string]any{"name": "mine"}).NotServerError(t), http.StatusNotFound, "client_not_found")
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients/no-such-client", e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
+		requireAnswer(t, srv.Call(t, http.MethodGet, fp, e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
+		requireAnswer(t, srv.Call(t, http.MethodPatch, fp, e.token, map[string]any{"name": "mine"}).NotServerError(t), http.StatusNotFound, "client_not_found")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients/no-such-client", e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
 
 		// Update: the administrable fields change, the tenant and secret never.
 		res = srv.Call(t, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{
@@ -264,60 +245,60 @@ func TestAdminClientsCRUD(t *testing.T) {
 			"tenant_id": other.Tenant.ID, "client_secret": "overwritten-secret-0123456789", "secret_hash": "x", "public": true,
 		}).NotServerError(t)
 
-		upd := machWant(t, res, http.StatusOK, "")
+		upd := requireAnswer(t, res, http.StatusOK, "")
 		require.Equal(t, "billing v2", upd["name"])
 		require.Equal(t, "jwt", upd["access_token_format"])
 		require.Equal(t, true, upd["skip_consent"])
 		require.Equal(t, false, upd["public"])
 		require.ElementsMatch(t, []any{"orders.read", "orders.write"}, upd["scopes"])
-		after, err := srv.Store.GetTenantClient(context.Background(), e.Tenant.ID, id)
+		after, err := srv.Store.GetTenantClient(t.Context(), e.Tenant.ID, id)
 		require.NoError(t, err)
 		require.Equal(t, stored.SecretHash, after.SecretHash)
-		machCCToken(t, srv, id, secret)
-		m := machWant(t, srv.Call(t, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{"grant_types": []string{"implicit"}}).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
+		clientCredentialsToken(t, srv, id, secret)
+		m := requireAnswer(t, srv.Call(t, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{"grant_types": []string{"implicit"}}).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
 		require.Contains(t, m["fields"], "grant_types")
-		machWant(t, srv.Call(t, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{"access_token_format": ""}).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
-		machForbidden(t, srv.Call(t, http.MethodPatch, "/api/clients/"+id, plainToken, map[string]any{"name": "x"}).NotServerError(t), "identity.oauth_clients.update")
+		requireAnswer(t, srv.Call(t, http.MethodPatch, "/api/clients/"+id, e.token, map[string]any{"access_token_format": ""}).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
+		requireForbidden(t, srv.Call(t, http.MethodPatch, "/api/clients/"+id, plainToken, map[string]any{"name": "x"}).NotServerError(t), "identity.oauth_clients.update")
 
 		// Cross-tenant: the other tenant's administrator sees nothing of it.
 		for _, r := range []*apptest.Result{
 			srv.Call(t, http.MethodGet, "/api/clients/"+id, other.token, nil).NotServerError(t),
 			srv.Call(t, http.MethodPatch, "/api/clients/"+id, other.token, map[string]any{"name": "stolen"}).NotServerError(t),
 		} {
-			machWant(t, r, http.StatusNotFound, "client_not_found")
+			requireAnswer(t, r, http.StatusNotFound, "client_not_found")
 		}
-		olist := machWant(t, srv.Call(t, http.MethodGet, "/api/clients", other.token, nil).NotServerError(t), http.StatusOK, "")
+		olist := requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", other.token, nil).NotServerError(t), http.StatusOK, "")
 		require.Empty(t, olist["clients"])
 		srv.StepUp(t, other.token, apptest.Password)
-		machWant(t, srv.Call(t, http.MethodPost, "/api/clients/"+id+"/rotate-secret", other.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
-		machWant(t, srv.Call(t, http.MethodDelete, "/api/clients/"+id, other.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
-		machCCToken(t, srv, id, secret)
+		requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients/"+id+"/rotate-secret", other.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
+		requireAnswer(t, srv.Call(t, http.MethodDelete, "/api/clients/"+id, other.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
+		clientCredentialsToken(t, srv, id, secret)
 
 		// Delete is a danger action: step-up first. It revokes the client's tokens.
-		tok := machCCToken(t, srv, id, secret)
+		tok := clientCredentialsToken(t, srv, id, secret)
 		introspector := e.ServiceClient(t, nil)
 		srv.RequireActive(t, introspector, tok)
-		machStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/clients/"+id, e.token, nil).NotServerError(t))
+		requireStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/clients/"+id, e.token, nil).NotServerError(t), "")
 		srv.StepUp(t, e.token, apptest.Password)
-		machWant(t, srv.Call(t, http.MethodDelete, fp, e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
+		requireAnswer(t, srv.Call(t, http.MethodDelete, fp, e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
 		// Binding a client to a service account is a danger action too
 		// (issue 8); stepped up, a bad account is a 422 with the field.
 		for _, said := range []string{"0b7c3f9e-1d2a-4c5b-8e6f-7a8b9c0d1e2f", "x'; DROP TABLE oauth_clients; --"} {
-			m := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": said}).NotServerError(t),
+			m := requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": said}).NotServerError(t),
 				http.StatusUnprocessableEntity, "validation_failed")
 			require.Contains(t, m["fields"], "service_account_id", "body: %v", m)
 		}
-		machWant(t, srv.Call(t, http.MethodDelete, "/api/clients/"+id, e.token, nil).NotServerError(t), http.StatusNoContent, "")
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients/"+id, e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
+		requireAnswer(t, srv.Call(t, http.MethodDelete, "/api/clients/"+id, e.token, nil).NotServerError(t), http.StatusNoContent, "")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients/"+id, e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
 		srv.RequireInactive(t, introspector, tok)
-		apptest.RequireOAuthError(t, machCC(t, srv, id, secret), http.StatusUnauthorized, "invalid_client")
-		require.Empty(t, machRows(t, srv.Store, "SELECT signature FROM oauth_access_tokens WHERE client_id = '"+id+"'"))
+		apptest.RequireOAuthError(t, clientCredentials(t, srv, id, secret), http.StatusUnauthorized, "invalid_client")
+		require.Empty(t, queryRows(t, srv.Store, "SELECT signature FROM oauth_access_tokens WHERE client_id = '"+id+"'"))
 
-		actions := machAuditActions(t, srv.Store, e.Tenant.ID)
+		actions := auditActions(t, srv.Store, e.Tenant.ID)
 		for _, a := range []string{identity.AuditClientCreated, identity.AuditClientUpdated, identity.AuditClientDeleted} {
 			require.Contains(t, actions, a)
 		}
-		for _, r := range machRows(t, srv.Store, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.Tenant.ID+"'") {
+		for _, r := range queryRows(t, srv.Store, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.Tenant.ID+"'") {
 			require.NotContains(t, r[0], secret, "an audit row holds the secret")
 		}
 	})
@@ -328,58 +309,58 @@ func TestAdminClientRotateSecret(t *testing.T) {
 		t.Run("window", func(t *testing.T) {
 			// The window is closed below by editing the row behind the server's
 			// back, which the lookup cache (rightly) does not see: run without it.
-			e := machSetup(t, b, func(c *app.Config) { c.SecretRotation = time.Hour; c.LookupCacheSize = 0 })
+			e := newClientsEnv(t, b, func(c *app.Config) { c.SecretRotation = time.Hour; c.LookupCacheSize = 0 })
 			srv := e.Server
-			created := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}}).NotServerError(t), http.StatusCreated, "")
+			created := requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}}).NotServerError(t), http.StatusCreated, "")
 			id, oldSecret := created["client_id"].(string), created["client_secret"].(string)
-			machCCToken(t, srv, id, oldSecret) // warms the verified-secret cache
+			clientCredentialsToken(t, srv, id, oldSecret) // warms the verified-secret cache
 
 			path := "/api/clients/" + id + "/rotate-secret"
-			machStepUpRequired(t, srv.Call(t, http.MethodPost, path, e.token, nil).NotServerError(t))
-			machCCToken(t, srv, id, oldSecret)
+			requireStepUpRequired(t, srv.Call(t, http.MethodPost, path, e.token, nil).NotServerError(t), "")
+			clientCredentialsToken(t, srv, id, oldSecret)
 			srv.StepUp(t, e.token, apptest.Password)
 			res := srv.Call(t, http.MethodPost, path, e.token, nil).NotServerError(t)
-			rot := machWant(t, res, http.StatusOK, "")
+			rot := requireAnswer(t, res, http.StatusOK, "")
 			newSecret, _ := rot["client_secret"].(string)
 			require.NotEmpty(t, newSecret)
 			require.NotEqual(t, oldSecret, newSecret)
 			require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
 			require.NotEmpty(t, rot["previous_secret_expires_at"])
 
-			machCCToken(t, srv, id, newSecret)
-			machCCToken(t, srv, id, oldSecret) // inside the window
-			apptest.RequireOAuthError(t, machCC(t, srv, id, "not-the-secret-at-all-0123"), http.StatusUnauthorized, "invalid_client")
+			clientCredentialsToken(t, srv, id, newSecret)
+			clientCredentialsToken(t, srv, id, oldSecret) // inside the window
+			apptest.RequireOAuthError(t, clientCredentials(t, srv, id, "not-the-secret-at-all-0123"), http.StatusUnauthorized, "invalid_client")
 
 			// The window closes: the old secret stops, the new one goes on.
-			machExec(t, srv.Store, "UPDATE oauth_clients SET rotated_secret_expires_at = '2001-01-01 00:00:00+00:00' WHERE id = '"+id+"'")
-			apptest.RequireOAuthError(t, machCC(t, srv, id, oldSecret), http.StatusUnauthorized, "invalid_client")
-			machCCToken(t, srv, id, newSecret)
+			execSQL(t, srv.Store, "UPDATE oauth_clients SET rotated_secret_expires_at = '2001-01-01 00:00:00+00:00' WHERE id = '"+id+"'")
+			apptest.RequireOAuthError(t, clientCredentials(t, srv, id, oldSecret), http.StatusUnauthorized, "invalid_client")
+			clientCredentialsToken(t, srv, id, newSecret)
 
 			// A public client has no secret to rotate; a first-party client is not the API's.
-			pub := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{
+			pub := requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{
 				"grant_types": []string{"authorization_code"}, "redirect_uris": []string{"https://app.example/cb"}, "public": true}).NotServerError(t),
 				http.StatusCreated, "")
 			require.Empty(t, pub["client_secret"])
-			machWant(t, srv.Call(t, http.MethodPost, "/api/clients/"+pub["client_id"].(string)+"/rotate-secret", e.token, nil).NotServerError(t), http.StatusConflict, "public_client")
-			machWant(t, srv.Call(t, http.MethodPost, "/api/clients/first-party-"+e.Tenant.ID+"/rotate-secret", e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
+			requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients/"+pub["client_id"].(string)+"/rotate-secret", e.token, nil).NotServerError(t), http.StatusConflict, "public_client")
+			requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients/first-party-"+e.Tenant.ID+"/rotate-secret", e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
 
-			require.Contains(t, machAuditActions(t, srv.Store, e.Tenant.ID), identity.AuditClientSecretRotated)
-			for _, r := range machRows(t, srv.Store, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.Tenant.ID+"'") {
+			require.Contains(t, auditActions(t, srv.Store, e.Tenant.ID), identity.AuditClientSecretRotated)
+			for _, r := range queryRows(t, srv.Store, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.Tenant.ID+"'") {
 				require.NotContains(t, r[0], newSecret)
 				require.NotContains(t, r[0], oldSecret)
 			}
 		})
 		t.Run("no window", func(t *testing.T) {
-			e := machSetup(t, b, func(c *app.Config) { c.SecretRotation = 0 })
+			e := newClientsEnv(t, b, func(c *app.Config) { c.SecretRotation = 0 })
 			srv := e.Server
-			created := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}}).NotServerError(t), http.StatusCreated, "")
+			created := requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}}).NotServerError(t), http.StatusCreated, "")
 			id, oldSecret := created["client_id"].(string), created["client_secret"].(string)
-			machCCToken(t, srv, id, oldSecret)
+			clientCredentialsToken(t, srv, id, oldSecret)
 			srv.StepUp(t, e.token, apptest.Password)
-			rot := machWant(t, srv.Call(t, http.MethodPost, "/api/clients/"+id+"/rotate-secret", e.token, nil).NotServerError(t), http.StatusOK, "")
+			rot := requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients/"+id+"/rotate-secret", e.token, nil).NotServerError(t), http.StatusOK, "")
 			require.Nil(t, rot["previous_secret_expires_at"])
-			apptest.RequireOAuthError(t, machCC(t, srv, id, oldSecret), http.StatusUnauthorized, "invalid_client")
-			machCCToken(t, srv, id, rot["client_secret"].(string))
+			apptest.RequireOAuthError(t, clientCredentials(t, srv, id, oldSecret), http.StatusUnauthorized, "invalid_client")
+			clientCredentialsToken(t, srv, id, rot["client_secret"].(string))
 		})
 	})
 }

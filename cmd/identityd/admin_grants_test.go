@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -25,9 +24,9 @@ const grPayouts = "billing.payouts.approve"
 
 // grServiceAccount inserts a service account of tenantID holding perms
 // (through a role of its own), as storage rows.
-func grServiceAccount(t *testing.T, e *auEnv, tenantID string, perms ...string) string {
+func grServiceAccount(t *testing.T, e *ownerEnv, tenantID string, perms ...string) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	sa := &models.ServiceAccount{TenantID: tenantID, Name: "bot-" + apptest.RandomID(t, 6), IsActive: true}
 	require.NoError(t, e.Server.Store.CreateServiceAccount(ctx, sa))
 	if len(perms) > 0 {
@@ -41,7 +40,7 @@ func grServiceAccount(t *testing.T, e *auEnv, tenantID string, perms ...string) 
 
 // grOwnerWithDanger is an Owner that also holds the Danger Zone policy,
 // signed in (not yet stepped up).
-func grOwnerWithDanger(t *testing.T, e *auEnv, name string) (*models.User, string) {
+func grOwnerWithDanger(t *testing.T, e *ownerEnv, name string) (*models.User, string) {
 	t.Helper()
 	u := e.addUser(t, name, identity.RoleOwner, false)
 	e.grantDangerZone(t, u)
@@ -52,30 +51,30 @@ func grOwnerWithDanger(t *testing.T, e *auEnv, name string) (*models.User, strin
 // first bullet) are refused over HTTP, on every database.
 func TestGrantEscalationsOverHTTP(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := newAuEnv(t, b)
-		srv, ctx := e.Server, context.Background()
+		e := newOwnerEnv(t, b)
+		srv, ctx := e.Server, t.Context()
 		slugAll := "tenant." + e.Tenant.Slug + ".*"
 
 		// A tenant Owner cannot make a policy of every permission of its
 		// tenant's services, nor of one outside the catalogue.
 		for _, p := range []string{slugAll, "tenant.*", grPayouts, "billing.*"} {
-			auForbidden(t, srv.Call(t, http.MethodPost, "/api/policies", e.ownerToken, map[string]any{"name": "Mine " + p, "permissions": []string{p}}), p)
+			requireForbidden(t, srv.Call(t, http.MethodPost, "/api/policies", e.ownerToken, map[string]any{"name": "Mine " + p, "permissions": []string{p}}), p)
 		}
 
 		// Assigning a policy, editing a role's or a policy's permissions are
 		// danger actions: not without step-up, even when held.
 		dz, dzToken := grOwnerWithDanger(t, e, "dz-owner")
-		readers := auStatus(t, srv.Call(t, http.MethodPost, "/api/policies", dzToken, map[string]any{"name": "Readers", "permissions": []string{"identity.users.read"}}), http.StatusCreated)["id"].(string)
-		role := auStatus(t, srv.Call(t, http.MethodPost, "/api/roles", dzToken, map[string]any{"name": "Helpers", "permissions": []string{"identity.users.read"}}), http.StatusCreated)["id"].(string)
-		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/policies/"+readers, dzToken, nil), "identity.membership.manage")
-		auStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/users/"+e.User.ID+"/policies/"+readers, dzToken, nil), "identity.membership.manage")
-		auStepUpRequired(t, srv.Call(t, http.MethodPatch, "/api/roles/"+role, dzToken, map[string]any{"permissions": []string{"identity.users.read"}}), "identity.roles.update")
-		auStepUpRequired(t, srv.Call(t, http.MethodPatch, "/api/policies/"+readers, dzToken, map[string]any{"permissions": []string{"identity.users.read"}}), "identity.policies.update")
+		readers := requireStatus(t, srv.Call(t, http.MethodPost, "/api/policies", dzToken, map[string]any{"name": "Readers", "permissions": []string{"identity.users.read"}}), http.StatusCreated)["id"].(string)
+		role := requireStatus(t, srv.Call(t, http.MethodPost, "/api/roles", dzToken, map[string]any{"name": "Helpers", "permissions": []string{"identity.users.read"}}), http.StatusCreated)["id"].(string)
+		requireStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/policies/"+readers, dzToken, nil), "identity.membership.manage")
+		requireStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/users/"+e.User.ID+"/policies/"+readers, dzToken, nil), "identity.membership.manage")
+		requireStepUpRequired(t, srv.Call(t, http.MethodPatch, "/api/roles/"+role, dzToken, map[string]any{"permissions": []string{"identity.users.read"}}), "identity.roles.update")
+		requireStepUpRequired(t, srv.Call(t, http.MethodPatch, "/api/policies/"+readers, dzToken, map[string]any{"permissions": []string{"identity.users.read"}}), "identity.policies.update")
 		// Creating a role that carries a danger action needs it too.
-		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/roles", dzToken, map[string]any{"name": "Deleters", "permissions": []string{"identity.users.delete"}}), "identity.users.delete")
+		requireStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/roles", dzToken, map[string]any{"name": "Deleters", "permissions": []string{"identity.users.delete"}}), "identity.users.delete")
 		// The plain Owner does not even hold these.
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/policies/"+readers, e.ownerToken, nil), "identity.membership.manage")
-		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/roles/"+role, e.ownerToken, map[string]any{"name": "x"}), "identity.roles.update")
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/policies/"+readers, e.ownerToken, nil), "identity.membership.manage")
+		requireForbidden(t, srv.Call(t, http.MethodPatch, "/api/roles/"+role, e.ownerToken, map[string]any{"name": "x"}), "identity.roles.update")
 
 		// Stepped up, the Danger Zone Owner still cannot self-assign a policy
 		// of tenant.<slug>.* (made by an operator), nor put billing
@@ -83,19 +82,19 @@ func TestGrantEscalationsOverHTTP(t *testing.T) {
 		srv.StepUp(t, dzToken, apptest.Password)
 		all := &models.Policy{TenantID: e.Tenant.ID, Name: "Everything", Permissions: models.StringList{slugAll}}
 		require.NoError(t, srv.Store.CreatePolicy(ctx, all))
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+dz.ID+"/policies/"+all.ID, dzToken, nil), slugAll)
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/policies", dzToken, map[string]any{"name": "All", "permissions": []string{slugAll}}), slugAll)
-		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/roles/"+role, dzToken, map[string]any{"permissions": []string{"identity.users.read", grPayouts}}), grPayouts)
-		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/policies/"+readers, dzToken, map[string]any{"permissions": []string{grPayouts}}), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+dz.ID+"/policies/"+all.ID, dzToken, nil), slugAll)
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/policies", dzToken, map[string]any{"name": "All", "permissions": []string{slugAll}}), slugAll)
+		requireForbidden(t, srv.Call(t, http.MethodPatch, "/api/roles/"+role, dzToken, map[string]any{"permissions": []string{"identity.users.read", grPayouts}}), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPatch, "/api/policies/"+readers, dzToken, map[string]any{"permissions": []string{grPayouts}}), grPayouts)
 		payouts := &models.Policy{TenantID: e.Tenant.ID, Name: "Payouts", Permissions: models.StringList{grPayouts}}
 		require.NoError(t, srv.Store.CreatePolicy(ctx, payouts))
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+dz.ID+"/policies/"+payouts.ID, dzToken, nil), grPayouts)
-		perms := auStatus(t, srv.Call(t, http.MethodGet, "/api/users/"+dz.ID, dzToken, nil), http.StatusOK)["permissions"]
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+dz.ID+"/policies/"+payouts.ID, dzToken, nil), grPayouts)
+		perms := requireStatus(t, srv.Call(t, http.MethodGet, "/api/users/"+dz.ID, dzToken, nil), http.StatusOK)["permissions"]
 		require.NotContains(t, perms, slugAll)
 		require.NotContains(t, perms, grPayouts)
 		// What it holds, it may grant: stepped up, danger actions included.
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/policies/"+readers, dzToken, nil), http.StatusOK)
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/roles", dzToken, map[string]any{"name": "Deleters", "permissions": []string{"identity.users.delete"}}), http.StatusCreated)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/policies/"+readers, dzToken, nil), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/roles", dzToken, map[string]any{"name": "Deleters", "permissions": []string{"identity.users.delete"}}), http.StatusCreated)
 
 		// A Manager cannot change the e-mail of a user who holds a
 		// permission it lacks (the mailbox would reset the password).
@@ -103,30 +102,30 @@ func TestGrantEscalationsOverHTTP(t *testing.T) {
 		managerToken := e.Login(t, e.Tenant.Slug, e.addUser(t, "manager", identity.RoleManager, false).Email, apptest.Password)
 		payer := e.addUser(t, "payer", identity.RoleMember, false)
 		require.NoError(t, srv.Store.AssignPolicy(ctx, e.Tenant.ID, payer.ID, models.PrincipalUser, payouts.ID))
-		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/users/"+payer.ID, managerToken, map[string]any{"email": "attacker@evil.example"}), grPayouts)
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+payer.ID+"/unlock", managerToken, nil), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPatch, "/api/users/"+payer.ID, managerToken, map[string]any{"email": "attacker@evil.example"}), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+payer.ID+"/unlock", managerToken, nil), grPayouts)
 		got, err := srv.Store.GetUser(ctx, e.Tenant.ID, payer.ID)
 		require.NoError(t, err)
 		require.Equal(t, payer.Email, got.Email)
-		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/users/"+payer.ID, e.ownerToken, map[string]any{"email": "attacker@evil.example"}), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPatch, "/api/users/"+payer.ID, e.ownerToken, map[string]any{"email": "attacker@evil.example"}), grPayouts)
 		require.Empty(t, mail.Sent(payer.Email))
 
 		// A user it covers it may change; the old address is told, and the
 		// change is audited with both addresses.
 		member := e.addUser(t, "member", identity.RoleMember, false)
 		newEmail := "member.new." + e.Tenant.Slug + "@example.com"
-		m := auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+member.ID, managerToken, map[string]any{"email": newEmail}), http.StatusOK)
+		m := requireStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+member.ID, managerToken, map[string]any{"email": newEmail}), http.StatusOK)
 		require.Equal(t, newEmail, m["email"])
 		msgs := mail.Sent(member.Email)
 		require.Len(t, msgs, 1, "the old address is told")
 		require.Contains(t, msgs[0].Text, newEmail)
 		require.Empty(t, mail.Sent(newEmail), "the new address is not the one told")
-		md := azScalar(t, srv, fmt.Sprintf("SELECT metadata FROM audit_logs WHERE action = %s AND user_id = %s",
-			azQ(identity.AuditUserEmailChanged), azQ(member.ID)))
+		md := sqlScalar(t, srv, fmt.Sprintf("SELECT metadata FROM audit_logs WHERE action = %s AND user_id = %s",
+			sqlQuote(identity.AuditUserEmailChanged), sqlQuote(member.ID)))
 		require.Contains(t, md, member.Email)
 		require.Contains(t, md, newEmail)
 		// A name change sends nothing.
-		auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+member.ID, managerToken, map[string]any{"name": "Renamed"}), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+member.ID, managerToken, map[string]any{"name": "Renamed"}), http.StatusOK)
 		require.Len(t, mail.Sent(member.Email), 1)
 		require.Empty(t, mail.Sent(newEmail))
 	})
@@ -137,8 +136,8 @@ func TestGrantEscalationsOverHTTP(t *testing.T) {
 // rotation need the actor to cover the account and what it is given.
 func TestServiceAccountGrantsOverHTTP(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := newAuEnv(t, b)
-		srv, ctx := e.Server, context.Background()
+		e := newOwnerEnv(t, b)
+		srv, ctx := e.Server, t.Context()
 		base := "/api/service-accounts/"
 		adminToken := e.Login(t, e.Tenant.Slug, e.addUser(t, "admin", identity.RoleAdmin, false).Email, apptest.Password)
 		_, dzToken := grOwnerWithDanger(t, e, "dz-owner")
@@ -146,51 +145,51 @@ func TestServiceAccountGrantsOverHTTP(t *testing.T) {
 
 		// An account with nothing: the Admin may mint its keys.
 		weak := grServiceAccount(t, e, e.Tenant.ID)
-		k := auStatus(t, srv.Call(t, http.MethodPost, base+weak+"/api-keys", adminToken, map[string]any{"name": "ci"}), http.StatusCreated)
+		k := requireStatus(t, srv.Call(t, http.MethodPost, base+weak+"/api-keys", adminToken, map[string]any{"name": "ci"}), http.StatusCreated)
 		weakKey := k["id"].(string)
 
 		// An account holding more than the Admin (and than the Owner).
 		strong := grServiceAccount(t, e, e.Tenant.ID, grPayouts)
-		auForbidden(t, srv.Call(t, http.MethodPost, base+strong+"/api-keys", adminToken, map[string]any{"name": "ci"}), grPayouts)
-		auForbidden(t, srv.Call(t, http.MethodPost, base+strong+"/api-keys", dzToken, map[string]any{"name": "ci"}), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPost, base+strong+"/api-keys", adminToken, map[string]any{"name": "ci"}), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPost, base+strong+"/api-keys", dzToken, map[string]any{"name": "ci"}), grPayouts)
 		// Binding a client: its own danger permission the Admin lacks, and
 		// coverage for whoever holds it.
 		cc := map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": strong}
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", adminToken, cc), "identity.oauth_clients.bind")
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", dzToken, cc), grPayouts)
-		auForbidden(t, srv.Call(t, http.MethodPatch, base+strong, adminToken, map[string]any{"is_active": false}), grPayouts)
-		auForbidden(t, srv.Call(t, http.MethodPost, base+strong+"/roles", dzToken, map[string]any{"role_id": e.roleID(t, e.Tenant.ID, identity.RoleMember)}), grPayouts)
-		n := azScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE service_account_id = %s", azQ(strong)))
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", adminToken, cc), "identity.oauth_clients.bind")
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", dzToken, cc), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPatch, base+strong, adminToken, map[string]any{"is_active": false}), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPost, base+strong+"/roles", dzToken, map[string]any{"role_id": e.roleID(t, e.Tenant.ID, identity.RoleMember)}), grPayouts)
+		n := sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE service_account_id = %s", sqlQuote(strong)))
 		require.Equal(t, "0", n)
-		require.Empty(t, azStrings(t, srv, fmt.Sprintf("SELECT id FROM oauth_clients WHERE service_account_id = %s", azQ(strong))))
+		require.Empty(t, sqlStrings(t, srv, fmt.Sprintf("SELECT id FROM oauth_clients WHERE service_account_id = %s", sqlQuote(strong))))
 
 		// Giving a role: the actor covers the role (no more assignment
 		// without a grant check).
 		payRole := &models.Role{TenantID: &e.Tenant.ID, Name: "Payers", Permissions: models.StringList{grPayouts}}
 		require.NoError(t, srv.Store.CreateRole(ctx, payRole))
-		auForbidden(t, srv.Call(t, http.MethodPost, base+weak+"/roles", dzToken, map[string]any{"role_id": payRole.ID}), grPayouts)
-		auStatus(t, srv.Call(t, http.MethodPost, base+weak+"/roles", dzToken, map[string]any{"role_id": e.roleID(t, e.Tenant.ID, identity.RoleOwner)}), http.StatusCreated)
+		requireForbidden(t, srv.Call(t, http.MethodPost, base+weak+"/roles", dzToken, map[string]any{"role_id": payRole.ID}), grPayouts)
+		requireStatus(t, srv.Call(t, http.MethodPost, base+weak+"/roles", dzToken, map[string]any{"role_id": e.roleID(t, e.Tenant.ID, identity.RoleOwner)}), http.StatusCreated)
 		// Now weak holds the Owner role: the Admin no longer covers it.
 		res := srv.Call(t, http.MethodPost, base+weak+"/api-keys", adminToken, map[string]any{"name": "ci2"})
-		m := auStatus(t, res, http.StatusForbidden)
+		m := requireStatus(t, res, http.StatusForbidden)
 		missing, _ := m["required_permission"].(string)
 		require.Equal(t, "forbidden", m["error"], "body: %s", res.Body)
 		require.Contains(t, identity.SystemRoles()[identity.RoleOwner], missing, "body: %s", res.Body)
 		require.NotContains(t, identity.SystemRoles()[identity.RoleAdmin], missing, "body: %s", res.Body)
 		// A client bound while it was coverable, then the account grew: the
 		// client's rotation, the key's rotation and revocation are refused.
-		bound := auStatus(t, srv.Call(t, http.MethodPost, "/api/clients", dzToken, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": weak}), http.StatusCreated)
+		bound := requireStatus(t, srv.Call(t, http.MethodPost, "/api/clients", dzToken, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": weak}), http.StatusCreated)
 		boundID := bound["client_id"].(string)
 		require.NoError(t, srv.Store.AssignRole(ctx, e.Tenant.ID, weak, models.PrincipalServiceAccount, payRole.ID))
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/clients/"+boundID+"/rotate-secret", dzToken, nil), grPayouts)
-		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/clients/"+boundID, dzToken, map[string]any{"scopes": []string{"a"}}), grPayouts)
-		auForbidden(t, srv.Call(t, http.MethodPost, base+weak+"/api-keys/"+weakKey+"/rotate", dzToken, nil), grPayouts)
-		auForbidden(t, srv.Call(t, http.MethodDelete, base+weak+"/api-keys/"+weakKey, dzToken, nil), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/clients/"+boundID+"/rotate-secret", dzToken, nil), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPatch, "/api/clients/"+boundID, dzToken, map[string]any{"scopes": []string{"a"}}), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPost, base+weak+"/api-keys/"+weakKey+"/rotate", dzToken, nil), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodDelete, base+weak+"/api-keys/"+weakKey, dzToken, nil), grPayouts)
 		// Binding needs step-up even for a covered account.
 		_, freshToken := grOwnerWithDanger(t, e, "dz-fresh")
 		empty := grServiceAccount(t, e, e.Tenant.ID)
-		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/clients", freshToken, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": empty}), "identity.oauth_clients.bind")
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/clients", freshToken, map[string]any{"grant_types": []string{"client_credentials"}}), http.StatusCreated)
+		requireStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/clients", freshToken, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": empty}), "identity.oauth_clients.bind")
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/clients", freshToken, map[string]any{"grant_types": []string{"client_credentials"}}), http.StatusCreated)
 	})
 }
 
@@ -202,8 +201,8 @@ func TestServiceAccountGrantsOverHTTP(t *testing.T) {
 // permission nor the step-up gate can mask the answer.
 func TestCoverageRuleFromRouteTable(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := newAuEnv(t, b)
-		srv, ctx := e.Server, context.Background()
+		e := newOwnerEnv(t, b)
+		srv, ctx := e.Server, t.Context()
 		_, tok := grOwnerWithDanger(t, e, "dz-owner")
 		srv.StepUp(t, tok, apptest.Password)
 
@@ -211,8 +210,8 @@ func TestCoverageRuleFromRouteTable(t *testing.T) {
 		e.grantPerms(t, target, grPayouts)
 		sa := grServiceAccount(t, e, e.Tenant.ID, grPayouts)
 		key := uuid.NewString()
-		azExec(t, srv, fmt.Sprintf(`INSERT INTO api_keys (id, tenant_id, service_account_id, name, prefix, key_hash, created_at)
-			VALUES (%s, %s, %s, 'probe', 'idk_probe', %s, CURRENT_TIMESTAMP)`, azQ(key), azQ(e.Tenant.ID), azQ(sa), azQ("probe-"+uuid.NewString())))
+		sqlExec(t, srv, fmt.Sprintf(`INSERT INTO api_keys (id, tenant_id, service_account_id, name, prefix, key_hash, created_at)
+			VALUES (%s, %s, %s, 'probe', 'idk_probe', %s, CURRENT_TIMESTAMP)`, sqlQuote(key), sqlQuote(e.Tenant.ID), sqlQuote(sa), sqlQuote("probe-"+uuid.NewString())))
 		cc, err := srv.CreateClient(t, apptest.NewClient{TenantSlug: e.Tenant.Slug, Name: "bound", GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa})
 		require.NoError(t, err)
 		member := e.roleID(t, e.Tenant.ID, identity.RoleMember)
@@ -223,7 +222,7 @@ func TestCoverageRuleFromRouteTable(t *testing.T) {
 			"role_id": member, "is_active": true, "scopes": []string{"a"}, "expires_in_days": 1}
 
 		tested := map[string]bool{}
-		for _, r := range azRoutes(srv) {
+		for _, r := range routesOf(srv) {
 			if !r.Scoped || r.Method == http.MethodGet || !strings.Contains(r.Path, ":") {
 				continue
 			}
@@ -252,7 +251,7 @@ func TestCoverageRuleFromRouteTable(t *testing.T) {
 			tested[r.Method+" "+r.Path] = true
 		}
 		// Creating credentials bound to the account is acting on it too.
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", tok, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": sa}), grPayouts)
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", tok, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": sa}), grPayouts)
 		t.Logf("covered %d routes", len(tested))
 		for _, want := range []string{
 			"PATCH /api/users/:id", "DELETE /api/users/:id", "POST /api/users/:id/deactivate", "POST /api/users/:id/unlock",
@@ -269,7 +268,7 @@ func TestCoverageRuleFromRouteTable(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, got.IsActive)
 		require.Equal(t, target.Email, got.Email)
-		require.Equal(t, "1", azScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE service_account_id = %s AND revoked_at IS NULL", azQ(sa))))
-		require.Equal(t, "1", azScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM oauth_clients WHERE service_account_id = %s", azQ(sa))))
+		require.Equal(t, "1", sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE service_account_id = %s AND revoked_at IS NULL", sqlQuote(sa))))
+		require.Equal(t, "1", sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM oauth_clients WHERE service_account_id = %s", sqlQuote(sa))))
 	})
 }

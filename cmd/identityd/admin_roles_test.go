@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"testing"
 
@@ -27,20 +26,20 @@ func arRoleNames(t *testing.T, m map[string]any) map[string]map[string]any {
 // may do perm.
 func arCheck(t *testing.T, srv *apptest.Server, token, perm string) bool {
 	t.Helper()
-	m := auStatus(t, srv.Call(t, http.MethodPost, "/api/authorizations/check", token, map[string]any{"permission": perm}), http.StatusOK)
+	m := requireStatus(t, srv.Call(t, http.MethodPost, "/api/authorizations/check", token, map[string]any{"permission": perm}), http.StatusOK)
 	return m["allowed"] == true
 }
 
 func TestAdminRolesCRUD(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := newAuEnv(t, b)
+		e := newOwnerEnv(t, b)
 		srv, tok := e.Server, e.ownerToken
-		ctx := context.Background()
+		ctx := t.Context()
 
 		// The seeded roles are listed, with their permissions; so are global roles.
 		global := &models.Role{Name: "Auditor (global)", Permissions: models.StringList{"tenant.*.reports.read"}}
 		require.NoError(t, srv.Store.CreateRole(ctx, global))
-		roles := arRoleNames(t, auStatus(t, srv.Call(t, http.MethodGet, "/api/roles", tok, nil), http.StatusOK))
+		roles := arRoleNames(t, requireStatus(t, srv.Call(t, http.MethodGet, "/api/roles", tok, nil), http.StatusOK))
 		for _, n := range []string{"Owner", "Admin", "Manager", "Member", global.Name} {
 			require.Contains(t, roles, n)
 		}
@@ -51,22 +50,22 @@ func TestAdminRolesCRUD(t *testing.T) {
 		ownerID := roles["Owner"]["id"].(string)
 
 		// Create: validated, 422 per field, 409 on a taken name.
-		m := auStatus(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "", "permissions": []string{"Not A Permission"}}), http.StatusUnprocessableEntity)
+		m := requireStatus(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "", "permissions": []string{"Not A Permission"}}), http.StatusUnprocessableEntity)
 		require.Contains(t, m["fields"], "name")
 		require.Contains(t, m["fields"], "permissions")
 		for _, p := range []string{"*", "admin.*", "admin.tenants.delete"} {
-			m = auStatus(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "Up", "permissions": []string{p}}), http.StatusUnprocessableEntity)
+			m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "Up", "permissions": []string{p}}), http.StatusUnprocessableEntity)
 			require.Contains(t, m["fields"], "permissions")
 		}
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "Owner"}), http.StatusConflict)
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "G", "global": true}), http.StatusForbidden)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "Owner"}), http.StatusConflict)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "G", "global": true}), http.StatusForbidden)
 		// The Owner holds no danger action, so it cannot put one in a role.
 		// The refusal names the pattern not covered.
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "Deleters", "permissions": []string{"identity.users.*"}}), "identity.users.*")
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "Deleters", "permissions": []string{"identity.users.*"}}), "identity.users.*")
 		// Nor a tenant permission it does not hold (issue 8); given it, it may.
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "Support", "permissions": []string{"tenant.*.crm.contacts.read"}}), "tenant.*.crm.contacts.read")
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "Support", "permissions": []string{"tenant.*.crm.contacts.read"}}), "tenant.*.crm.contacts.read")
 		e.grantPerms(t, e.owner, "tenant.*.crm.contacts.read")
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{
 			"name": "Support", "description": "Helps users", "permissions": []string{"identity.users.read", "identity.users.unlock", "tenant.*.crm.contacts.read"},
 			"tenant_id": e.other.Tenant.ID, "system": true}),
 
@@ -77,15 +76,15 @@ func TestAdminRolesCRUD(t *testing.T) {
 
 		// Read, update. Editing a role's permissions grants them to its
 		// holders: a danger action (issue 8), like deleting a role.
-		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/roles/"+support, tok, nil), http.StatusOK)
+		m = requireStatus(t, srv.Call(t, http.MethodGet, "/api/roles/"+support, tok, nil), http.StatusOK)
 		require.Equal(t, "Support", m["name"])
-		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/roles/"+support, tok, map[string]any{"name": "x"}), "identity.roles.update")
-		auForbidden(t, srv.Call(t, http.MethodDelete, "/api/roles/"+support, tok, nil), "identity.roles.delete")
+		requireForbidden(t, srv.Call(t, http.MethodPatch, "/api/roles/"+support, tok, map[string]any{"name": "x"}), "identity.roles.update")
+		requireForbidden(t, srv.Call(t, http.MethodDelete, "/api/roles/"+support, tok, nil), "identity.roles.delete")
 		e.grantDangerZone(t, e.owner)
-		auStepUpRequired(t, srv.Call(t, http.MethodPatch, "/api/roles/"+support, tok, map[string]any{"name": "x"}), "identity.roles.update")
-		auStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/roles/"+support, tok, nil), "identity.roles.delete")
+		requireStepUpRequired(t, srv.Call(t, http.MethodPatch, "/api/roles/"+support, tok, map[string]any{"name": "x"}), "identity.roles.update")
+		requireStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/roles/"+support, tok, nil), "identity.roles.delete")
 		srv.StepUp(t, tok, apptest.Password)
-		m = auStatus(t, srv.Call(t, http.MethodPatch, "/api/roles/"+support, tok, map[string]any{
+		m = requireStatus(t, srv.Call(t, http.MethodPatch, "/api/roles/"+support, tok, map[string]any{
 			"name": "Support desk", "permissions": []string{"identity.users.read"}, "system": true, "tenant_id": e.other.Tenant.ID}),
 			http.StatusOK)
 		require.Equal(t, "Support desk", m["name"])
@@ -93,28 +92,28 @@ func TestAdminRolesCRUD(t *testing.T) {
 		require.Equal(t, "Helps users", m["description"])
 		require.Equal(t, false, m["system"])
 		require.Equal(t, e.Tenant.ID, m["tenant_id"])
-		m = auStatus(t, srv.Call(t, http.MethodPatch, "/api/roles/"+support, tok, map[string]any{"permissions": []string{"bad perm"}}), http.StatusUnprocessableEntity)
+		m = requireStatus(t, srv.Call(t, http.MethodPatch, "/api/roles/"+support, tok, map[string]any{"permissions": []string{"bad perm"}}), http.StatusUnprocessableEntity)
 		require.Contains(t, m["fields"], "permissions")
 
 		// System roles: no rename, no delete; global roles: read-only here.
-		auStatus(t, srv.Call(t, http.MethodPatch, "/api/roles/"+ownerID, tok, map[string]any{"name": "Boss"}), http.StatusConflict)
-		auStatus(t, srv.Call(t, http.MethodGet, "/api/roles/"+global.ID, tok, nil), http.StatusOK)
-		m = auStatus(t, srv.Call(t, http.MethodPatch, "/api/roles/"+global.ID, tok, map[string]any{"description": "mine"}), http.StatusForbidden)
+		requireStatus(t, srv.Call(t, http.MethodPatch, "/api/roles/"+ownerID, tok, map[string]any{"name": "Boss"}), http.StatusConflict)
+		requireStatus(t, srv.Call(t, http.MethodGet, "/api/roles/"+global.ID, tok, nil), http.StatusOK)
+		m = requireStatus(t, srv.Call(t, http.MethodPatch, "/api/roles/"+global.ID, tok, map[string]any{"description": "mine"}), http.StatusForbidden)
 		require.Equal(t, "forbidden", m["error"])
 
 		// Delete (stepped up above).
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/roles/"+ownerID, tok, nil), http.StatusConflict)
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/roles/"+global.ID, tok, nil), http.StatusForbidden)
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/roles/"+support, tok, nil), http.StatusNoContent)
-		auStatus(t, srv.Call(t, http.MethodGet, "/api/roles/"+support, tok, nil), http.StatusNotFound)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/roles/"+ownerID, tok, nil), http.StatusConflict)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/roles/"+global.ID, tok, nil), http.StatusForbidden)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/roles/"+support, tok, nil), http.StatusNoContent)
+		requireStatus(t, srv.Call(t, http.MethodGet, "/api/roles/"+support, tok, nil), http.StatusNotFound)
 
 		// Another tenant's role: 404 everywhere.
 		otherRole := e.roleID(t, e.other.Tenant.ID, "Member")
 		for _, method := range []string{http.MethodGet, http.MethodPatch, http.MethodDelete} {
-			auStatus(t, srv.Call(t, method, "/api/roles/"+otherRole, tok, map[string]any{"description": "x"}), http.StatusNotFound)
+			requireStatus(t, srv.Call(t, method, "/api/roles/"+otherRole, tok, map[string]any{"description": "x"}), http.StatusNotFound)
 		}
-		auStatus(t, srv.Call(t, http.MethodGet, "/api/roles/not-a-uuid", tok, nil), http.StatusNotFound)
-		otherNames := arRoleNames(t, auStatus(t, srv.Call(t, http.MethodGet, "/api/roles", tok, nil), http.StatusOK))
+		requireStatus(t, srv.Call(t, http.MethodGet, "/api/roles/not-a-uuid", tok, nil), http.StatusNotFound)
+		otherNames := arRoleNames(t, requireStatus(t, srv.Call(t, http.MethodGet, "/api/roles", tok, nil), http.StatusOK))
 		for _, r := range otherNames {
 			if r["tenant_id"] != nil {
 				require.Equal(t, e.Tenant.ID, r["tenant_id"], "another tenant's role is listed")
@@ -125,51 +124,51 @@ func TestAdminRolesCRUD(t *testing.T) {
 
 func TestAdminPoliciesCRUD(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := newAuEnv(t, b)
+		e := newOwnerEnv(t, b)
 		srv, tok := e.Server, e.ownerToken
 
-		m := auStatus(t, srv.Call(t, http.MethodGet, "/api/policies", tok, nil), http.StatusOK)
+		m := requireStatus(t, srv.Call(t, http.MethodGet, "/api/policies", tok, nil), http.StatusOK)
 		require.Len(t, m["policies"], 1)
 		require.Equal(t, identity.DangerZonePolicy, m["policies"].([]any)[0].(map[string]any)["name"])
 
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "Shop", "permissions": []string{"tenant.*.webshop.orders.read"}}), "tenant.*.webshop.orders.read")
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "Shop", "permissions": []string{"tenant.*.webshop.orders.read"}}), "tenant.*.webshop.orders.read")
 		e.grantPerms(t, e.owner, "tenant.*.webshop.orders.read")
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "Shop", "permissions": []string{"tenant.*.webshop.orders.read"}}), http.StatusCreated)
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "Shop", "permissions": []string{"tenant.*.webshop.orders.read"}}), http.StatusCreated)
 		shop := m["id"].(string)
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "Shop"}), http.StatusConflict)
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "X", "permissions": []string{"admin.users.read"}}), http.StatusUnprocessableEntity)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "Shop"}), http.StatusConflict)
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "X", "permissions": []string{"admin.users.read"}}), http.StatusUnprocessableEntity)
 		require.Contains(t, m["fields"], "permissions")
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/policies", tok,
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/policies", tok,
 			map[string]any{"name": "Refunds", "permissions": []string{"tenant.*.webshop.orders.refund"}}),
 			"tenant.*.webshop.orders.refund")
 		// Editing a policy is a danger action (issue 8).
-		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/policies/"+shop, tok, map[string]any{"description": "Shop staff"}), "identity.policies.update")
+		requireForbidden(t, srv.Call(t, http.MethodPatch, "/api/policies/"+shop, tok, map[string]any{"description": "Shop staff"}), "identity.policies.update")
 		e.grantDangerZone(t, e.owner)
-		auStepUpRequired(t, srv.Call(t, http.MethodPatch, "/api/policies/"+shop, tok, map[string]any{"description": "Shop staff"}), "identity.policies.update")
-		auStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/policies/"+shop, tok, nil), "identity.policies.delete")
+		requireStepUpRequired(t, srv.Call(t, http.MethodPatch, "/api/policies/"+shop, tok, map[string]any{"description": "Shop staff"}), "identity.policies.update")
+		requireStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/policies/"+shop, tok, nil), "identity.policies.delete")
 		srv.StepUp(t, tok, apptest.Password)
-		m = auStatus(t, srv.Call(t, http.MethodPatch, "/api/policies/"+shop, tok, map[string]any{"description": "Shop staff", "tenant_id": e.other.Tenant.ID}), http.StatusOK)
+		m = requireStatus(t, srv.Call(t, http.MethodPatch, "/api/policies/"+shop, tok, map[string]any{"description": "Shop staff", "tenant_id": e.other.Tenant.ID}), http.StatusOK)
 		require.Equal(t, "Shop staff", m["description"])
 		require.Equal(t, e.Tenant.ID, m["tenant_id"])
-		auStatus(t, srv.Call(t, http.MethodGet, "/api/policies/"+shop, tok, nil), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodGet, "/api/policies/"+shop, tok, nil), http.StatusOK)
 
 		// A Manager may read roles but not policies, nor change them.
 		managerToken := e.Login(t, e.Tenant.Slug, e.addUser(t, "manager", identity.RoleManager, false).Email, apptest.Password)
-		auStatus(t, srv.Call(t, http.MethodGet, "/api/roles", managerToken, nil), http.StatusOK)
-		auForbidden(t, srv.Call(t, http.MethodGet, "/api/policies", managerToken, nil), "identity.policies.read")
-		auForbidden(t, srv.Call(t, http.MethodPatch, "/api/policies/"+shop, managerToken, map[string]any{"name": "y"}), "identity.policies.update")
+		requireStatus(t, srv.Call(t, http.MethodGet, "/api/roles", managerToken, nil), http.StatusOK)
+		requireForbidden(t, srv.Call(t, http.MethodGet, "/api/policies", managerToken, nil), "identity.policies.read")
+		requireForbidden(t, srv.Call(t, http.MethodPatch, "/api/policies/"+shop, managerToken, map[string]any{"name": "y"}), "identity.policies.update")
 
 		// Another tenant's policy: 404.
-		ps, err := srv.Store.ListPolicies(context.Background(), e.other.Tenant.ID)
+		ps, err := srv.Store.ListPolicies(t.Context(), e.other.Tenant.ID)
 		require.NoError(t, err)
 		for _, method := range []string{http.MethodGet, http.MethodPatch} {
-			auStatus(t, srv.Call(t, method, "/api/policies/"+ps[0].ID, tok, map[string]any{"name": "z"}), http.StatusNotFound)
+			requireStatus(t, srv.Call(t, method, "/api/policies/"+ps[0].ID, tok, map[string]any{"name": "z"}), http.StatusNotFound)
 		}
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/policies/"+ps[0].ID, tok, nil), http.StatusNotFound)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/policies/"+ps[0].ID, tok, nil), http.StatusNotFound)
 
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/policies/"+ps[0].ID, tok, nil), http.StatusNotFound)
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/policies/"+shop, tok, nil), http.StatusNoContent)
-		auStatus(t, srv.Call(t, http.MethodGet, "/api/policies/"+shop, tok, nil), http.StatusNotFound)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/policies/"+ps[0].ID, tok, nil), http.StatusNotFound)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/policies/"+shop, tok, nil), http.StatusNoContent)
+		requireStatus(t, srv.Call(t, http.MethodGet, "/api/policies/"+shop, tok, nil), http.StatusNotFound)
 	})
 }
 
@@ -177,18 +176,18 @@ func TestAdminPoliciesCRUD(t *testing.T) {
 // roles and its roles in the tenant.
 func TestAdminRolesPermissionUnion(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := newAuEnv(t, b)
+		e := newOwnerEnv(t, b)
 		srv, tok := e.Server, e.ownerToken
-		ctx := context.Background()
+		ctx := t.Context()
 		e.grantDangerZone(t, e.owner)
 		e.grantPerms(t, e.owner, "tenant.*.reports.read", "tenant.*.crm.contacts.*", "tenant.acme.warehouse.items.read")
 		srv.StepUp(t, tok, apptest.Password)
 
 		global := &models.Role{Name: "Reports (global)", Permissions: models.StringList{"tenant.*.reports.read"}}
 		require.NoError(t, srv.Store.CreateRole(ctx, global))
-		m := auStatus(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "CRM", "permissions": []string{"tenant.*.crm.contacts.*"}}), http.StatusCreated)
+		m := requireStatus(t, srv.Call(t, http.MethodPost, "/api/roles", tok, map[string]any{"name": "CRM", "permissions": []string{"tenant.*.crm.contacts.*"}}), http.StatusCreated)
 		crm := m["id"].(string)
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "Stock", "permissions": []string{"tenant.acme.warehouse.items.read"}}), http.StatusCreated)
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "Stock", "permissions": []string{"tenant.acme.warehouse.items.read"}}), http.StatusCreated)
 		stock := m["id"].(string)
 
 		u := e.User
@@ -197,9 +196,9 @@ func TestAdminRolesPermissionUnion(t *testing.T) {
 		for _, p := range perms {
 			require.False(t, arCheck(t, srv, uToken, p), "%s before any grant", p)
 		}
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+u.ID+"/roles", tok, map[string]any{"role_id": global.ID}), http.StatusOK)
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+u.ID+"/roles", tok, map[string]any{"role_id": crm}), http.StatusOK)
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+u.ID+"/policies/"+stock, tok, nil), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+u.ID+"/roles", tok, map[string]any{"role_id": global.ID}), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+u.ID+"/roles", tok, map[string]any{"role_id": crm}), http.StatusOK)
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+u.ID+"/policies/"+stock, tok, nil), http.StatusOK)
 		require.ElementsMatch(t, []any{"tenant.*.reports.read", "tenant.*.crm.contacts.*", "tenant.acme.warehouse.items.read"}, m["permissions"])
 		require.Len(t, m["roles"], 2)
 		require.Len(t, m["policies"], 1)
@@ -212,11 +211,11 @@ func TestAdminRolesPermissionUnion(t *testing.T) {
 		require.False(t, arCheck(t, srv, uToken, "tenant.x.y.crm.contacts.read"), "* is one segment")
 
 		// Each source alone: take the others away and the permission stays.
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+u.ID+"/roles/"+crm, tok, nil), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+u.ID+"/roles/"+crm, tok, nil), http.StatusOK)
 		require.False(t, arCheck(t, srv, uToken, "tenant.acme.crm.contacts.update"))
 		require.True(t, arCheck(t, srv, uToken, "tenant.acme.reports.read"))
 		require.True(t, arCheck(t, srv, uToken, "tenant.acme.warehouse.items.read"))
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+u.ID+"/policies/"+stock, tok, nil), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+u.ID+"/policies/"+stock, tok, nil), http.StatusOK)
 		require.False(t, arCheck(t, srv, uToken, "tenant.acme.warehouse.items.read"))
 		require.True(t, arCheck(t, srv, uToken, "tenant.acme.reports.read"))
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,19 +11,19 @@ import (
 	"github.com/identityd/identityd/internal/apptest"
 )
 
-// machRoleID returns the id of the tenant's role called name.
-func machRoleID(t *testing.T, e *machEnv, name string) string {
+// roleIDOf returns the id of the tenant's role called name.
+func roleIDOf(t *testing.T, e *clientsEnv, name string) string {
 	t.Helper()
-	r, err := e.Server.Store.GetRoleByName(context.Background(), e.Tenant.ID, name)
+	r, err := e.Server.Store.GetRoleByName(t.Context(), e.Tenant.ID, name)
 	require.NoError(t, err)
 	return r.ID
 }
 
-// machNewKey creates an API key through the API and returns its id and key.
-func machNewKey(t *testing.T, e *machEnv, saID string, body any) (string, string) {
+// newAPIKey creates an API key through the API and returns its id and key.
+func newAPIKey(t *testing.T, e *clientsEnv, saID string, body any) (string, string) {
 	t.Helper()
 	res := e.Server.Call(t, http.MethodPost, "/api/service-accounts/"+saID+"/api-keys", e.token, body).NotServerError(t)
-	m := machWant(t, res, http.StatusCreated, "")
+	m := requireAnswer(t, res, http.StatusCreated, "")
 	require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
 	key, _ := m["key"].(string)
 	id, _ := m["id"].(string)
@@ -37,58 +36,58 @@ func machNewKey(t *testing.T, e *machEnv, saID string, body any) (string, string
 
 func TestAdminServiceAccounts(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := machSetup(t, b, nil)
+		e := newClientsEnv(t, b, nil)
 		srv := e.Server
-		other := machOtherTenant(t, e)
+		other := otherClientsTenant(t, e)
 		base := "/api/service-accounts"
 
 		// CRUD.
-		sa := machWant(t, srv.Call(t, http.MethodPost, base, e.token, map[string]any{
+		sa := requireAnswer(t, srv.Call(t, http.MethodPost, base, e.token, map[string]any{
 			"name": "billing-bot", "description": "Bills", "tenant_id": other.Tenant.ID, "is_active": true}).NotServerError(t),
 			http.StatusCreated, "")
 		saID := sa["id"].(string)
 		require.Equal(t, true, sa["is_active"])
-		machWant(t, srv.Call(t, http.MethodPost, base, e.token, map[string]any{"name": "billing-bot"}).NotServerError(t), http.StatusConflict, "service_account_exists")
+		requireAnswer(t, srv.Call(t, http.MethodPost, base, e.token, map[string]any{"name": "billing-bot"}).NotServerError(t), http.StatusConflict, "service_account_exists")
 		for _, body := range []any{map[string]any{}, map[string]any{"name": "  "}, map[string]any{"name": "a\u0000"}, map[string]any{"name": strings.Repeat("n", 201)}, `{"name": 5}`, "{"} {
 			r := srv.Call(t, http.MethodPost, base, e.token, body).NotServerError(t)
 			require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%v: %s", body, r.Body)
 		}
-		list := machWant(t, srv.Call(t, http.MethodGet, base, e.token, nil).NotServerError(t), http.StatusOK, "")
+		list := requireAnswer(t, srv.Call(t, http.MethodGet, base, e.token, nil).NotServerError(t), http.StatusOK, "")
 		require.Len(t, list["service_accounts"], 1)
-		upd := machWant(t, srv.Call(t, http.MethodPatch, base+"/"+saID, e.token, map[string]any{"description": "Sends bills"}).NotServerError(t), http.StatusOK, "")
+		upd := requireAnswer(t, srv.Call(t, http.MethodPatch, base+"/"+saID, e.token, map[string]any{"description": "Sends bills"}).NotServerError(t), http.StatusOK, "")
 		require.Equal(t, "Sends bills", upd["description"])
 		require.Equal(t, "billing-bot", upd["name"])
-		got := machWant(t, srv.Call(t, http.MethodGet, base+"/"+saID, e.token, nil).NotServerError(t), http.StatusOK, "")
+		got := requireAnswer(t, srv.Call(t, http.MethodGet, base+"/"+saID, e.token, nil).NotServerError(t), http.StatusOK, "")
 		require.Equal(t, "Sends bills", got["description"])
 		require.Empty(t, got["roles"])
-		machWant(t, srv.Call(t, http.MethodGet, base+"/not-a-uuid", e.token, nil).NotServerError(t), http.StatusNotFound, "service_account_not_found")
+		requireAnswer(t, srv.Call(t, http.MethodGet, base+"/not-a-uuid", e.token, nil).NotServerError(t), http.StatusNotFound, "service_account_not_found")
 
 		// Roles: assigning is a danger action (identity.membership.assign_role).
-		adminRole := machRoleID(t, e, identity.RoleAdmin)
-		machStepUpRequired(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", e.token, map[string]any{"role_id": adminRole}).NotServerError(t))
+		adminRole := roleIDOf(t, e, identity.RoleAdmin)
+		requireStepUpRequired(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", e.token, map[string]any{"role_id": adminRole}).NotServerError(t), "")
 		srv.StepUp(t, e.token, apptest.Password)
-		machWant(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", e.token, map[string]any{"role_id": machRoleID(t, other, identity.RoleAdmin)}).NotServerError(t), http.StatusNotFound, "role_not_found")
-		machWant(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", e.token, map[string]any{"role_id": "nope"}).NotServerError(t), http.StatusNotFound, "role_not_found")
-		machWant(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", e.token, map[string]any{}).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
-		machWant(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", e.token, map[string]any{"role_id": adminRole}).NotServerError(t), http.StatusCreated, "")
-		machWant(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", e.token, map[string]any{"role_id": adminRole}).NotServerError(t), http.StatusConflict, "")
-		got = machWant(t, srv.Call(t, http.MethodGet, base+"/"+saID, e.token, nil).NotServerError(t), http.StatusOK, "")
+		requireAnswer(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", e.token, map[string]any{"role_id": roleIDOf(t, other, identity.RoleAdmin)}).NotServerError(t), http.StatusNotFound, "role_not_found")
+		requireAnswer(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", e.token, map[string]any{"role_id": "nope"}).NotServerError(t), http.StatusNotFound, "role_not_found")
+		requireAnswer(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", e.token, map[string]any{}).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
+		requireAnswer(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", e.token, map[string]any{"role_id": adminRole}).NotServerError(t), http.StatusCreated, "")
+		requireAnswer(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", e.token, map[string]any{"role_id": adminRole}).NotServerError(t), http.StatusConflict, "")
+		got = requireAnswer(t, srv.Call(t, http.MethodGet, base+"/"+saID, e.token, nil).NotServerError(t), http.StatusOK, "")
 		require.Len(t, got["roles"], 1)
 
 		// API keys: shown once, stored only as a keyed hash.
-		keyID, key := machNewKey(t, e, saID, map[string]any{"name": "ci", "expires_in_days": 30})
-		keys := machWant(t, srv.Call(t, http.MethodGet, base+"/"+saID+"/api-keys", e.token, nil).NotServerError(t), http.StatusOK, "")
+		keyID, key := newAPIKey(t, e, saID, map[string]any{"name": "ci", "expires_in_days": 30})
+		keys := requireAnswer(t, srv.Call(t, http.MethodGet, base+"/"+saID+"/api-keys", e.token, nil).NotServerError(t), http.StatusOK, "")
 		require.Len(t, keys["api_keys"], 1)
 		k0 := keys["api_keys"].([]any)[0].(map[string]any)
-		require.ElementsMatch(t, []string{"id", "prefix", "name", "created_at", "last_used_at", "expires_at"}, machKeys(k0))
+		require.ElementsMatch(t, []string{"id", "prefix", "name", "created_at", "last_used_at", "expires_at"}, keysOf(k0))
 		require.Nil(t, k0["last_used_at"])
 		require.NotNil(t, k0["expires_at"])
-		for _, row := range machRows(t, srv.Store, "SELECT * FROM api_keys") {
+		for _, row := range queryRows(t, srv.Store, "SELECT * FROM api_keys") {
 			for _, col := range row {
 				require.NotContains(t, col, key[4:], "the api_keys table holds the key in plaintext")
 			}
 		}
-		hashes := machRows(t, srv.Store, "SELECT key_hash FROM api_keys WHERE id = '"+keyID+"'")
+		hashes := queryRows(t, srv.Store, "SELECT key_hash FROM api_keys WHERE id = '"+keyID+"'")
 		require.Len(t, hashes, 1)
 		require.Len(t, hashes[0][0], 64)
 		require.Equal(t, srv.Ring.MAC("identity/lookup/v1", []byte(key)), hashes[0][0], "keyed SHA-256 under the lookup key")
@@ -99,59 +98,59 @@ func TestAdminServiceAccounts(t *testing.T) {
 
 		// The key authenticates as the service account (role Admin): allowed
 		// where Admin is, 403 naming the permission where it is not.
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients", key, nil).NotServerError(t), http.StatusOK, "")
-		sal := machWant(t, srv.Call(t, http.MethodGet, base, key, nil).NotServerError(t), http.StatusOK, "")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", key, nil).NotServerError(t), http.StatusOK, "")
+		sal := requireAnswer(t, srv.Call(t, http.MethodGet, base, key, nil).NotServerError(t), http.StatusOK, "")
 		require.Len(t, sal["service_accounts"], 1)
-		machForbidden(t, srv.Call(t, http.MethodDelete, base+"/"+saID, key, nil).NotServerError(t), "identity.service_accounts.delete")
-		machForbidden(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", key, map[string]any{"role_id": adminRole}).NotServerError(t), "identity.membership.assign_role")
-		chk := machWant(t, srv.Call(t, http.MethodPost, "/api/authorizations/check", key, map[string]any{"permission": "identity.oauth_clients.read"}).NotServerError(t), http.StatusOK, "")
+		requireForbidden(t, srv.Call(t, http.MethodDelete, base+"/"+saID, key, nil).NotServerError(t), "identity.service_accounts.delete")
+		requireForbidden(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/roles", key, map[string]any{"role_id": adminRole}).NotServerError(t), "identity.membership.assign_role")
+		chk := requireAnswer(t, srv.Call(t, http.MethodPost, "/api/authorizations/check", key, map[string]any{"permission": "identity.oauth_clients.read"}).NotServerError(t), http.StatusOK, "")
 		require.Equal(t, true, chk["allowed"])
-		keys = machWant(t, srv.Call(t, http.MethodGet, base+"/"+saID+"/api-keys", e.token, nil).NotServerError(t), http.StatusOK, "")
+		keys = requireAnswer(t, srv.Call(t, http.MethodGet, base+"/"+saID+"/api-keys", e.token, nil).NotServerError(t), http.StatusOK, "")
 		require.NotNil(t, keys["api_keys"].([]any)[0].(map[string]any)["last_used_at"], "use is recorded")
-		require.Len(t, machRows(t, srv.Store, "SELECT id FROM audit_logs WHERE actor_id = '"+saID+"'"), 0, "reads leave no audit rows")
+		require.Len(t, queryRows(t, srv.Store, "SELECT id FROM audit_logs WHERE actor_id = '"+saID+"'"), 0, "reads leave no audit rows")
 
 		// Bad keys are 401, never 500.
 		for _, bad := range []string{"idk_", "idk_" + strings.Repeat("A", 43), key + "x", key[:len(key)-1] + "A", "idk_%00"} {
 			if bad == key {
 				continue
 			}
-			machWant(t, srv.Call(t, http.MethodGet, "/api/clients", bad, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
+			requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", bad, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
 		}
 
 		// Expired.
-		expID, expKey := machNewKey(t, e, saID, map[string]any{"name": "short", "expires_in_days": 1})
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients", expKey, nil).NotServerError(t), http.StatusOK, "")
-		machExec(t, srv.Store, "UPDATE api_keys SET expires_at = '2001-01-01 00:00:00+00:00' WHERE id = '"+expID+"'")
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients", expKey, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
+		expID, expKey := newAPIKey(t, e, saID, map[string]any{"name": "short", "expires_in_days": 1})
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", expKey, nil).NotServerError(t), http.StatusOK, "")
+		execSQL(t, srv.Store, "UPDATE api_keys SET expires_at = '2001-01-01 00:00:00+00:00' WHERE id = '"+expID+"'")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", expKey, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
 
 		// Deactivated service account: its keys stop; reactivated, they work.
-		machWant(t, srv.Call(t, http.MethodPatch, base+"/"+saID, e.token, map[string]any{"is_active": false}).NotServerError(t), http.StatusOK, "")
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients", key, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
-		machWant(t, srv.Call(t, http.MethodPatch, base+"/"+saID, e.token, map[string]any{"is_active": true}).NotServerError(t), http.StatusOK, "")
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients", key, nil).NotServerError(t), http.StatusOK, "")
+		requireAnswer(t, srv.Call(t, http.MethodPatch, base+"/"+saID, e.token, map[string]any{"is_active": false}).NotServerError(t), http.StatusOK, "")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", key, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
+		requireAnswer(t, srv.Call(t, http.MethodPatch, base+"/"+saID, e.token, map[string]any{"is_active": true}).NotServerError(t), http.StatusOK, "")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", key, nil).NotServerError(t), http.StatusOK, "")
 
 		// Rotate: a new key, the old one revoked at once.
-		rot := machWant(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/api-keys/"+keyID+"/rotate", e.token, nil).NotServerError(t), http.StatusOK, "")
+		rot := requireAnswer(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/api-keys/"+keyID+"/rotate", e.token, nil).NotServerError(t), http.StatusOK, "")
 		newKey := rot["key"].(string)
 		require.NotEqual(t, key, newKey)
 		require.Equal(t, "ci", rot["name"])
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients", key, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients", newKey, nil).NotServerError(t), http.StatusOK, "")
-		machWant(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/api-keys/"+keyID+"/rotate", e.token, nil).NotServerError(t), http.StatusConflict, "api_key_inactive")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", key, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", newKey, nil).NotServerError(t), http.StatusOK, "")
+		requireAnswer(t, srv.Call(t, http.MethodPost, base+"/"+saID+"/api-keys/"+keyID+"/rotate", e.token, nil).NotServerError(t), http.StatusConflict, "api_key_inactive")
 
 		// Revoke.
-		machWant(t, srv.Call(t, http.MethodDelete, base+"/"+saID+"/api-keys/"+rot["id"].(string), e.token, nil).NotServerError(t), http.StatusNoContent, "")
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients", newKey, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
-		keys = machWant(t, srv.Call(t, http.MethodGet, base+"/"+saID+"/api-keys", e.token, nil).NotServerError(t), http.StatusOK, "")
+		requireAnswer(t, srv.Call(t, http.MethodDelete, base+"/"+saID+"/api-keys/"+rot["id"].(string), e.token, nil).NotServerError(t), http.StatusNoContent, "")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", newKey, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
+		keys = requireAnswer(t, srv.Call(t, http.MethodGet, base+"/"+saID+"/api-keys", e.token, nil).NotServerError(t), http.StatusOK, "")
 		for _, k := range keys["api_keys"].([]any) {
 			require.NotEqual(t, rot["id"], k.(map[string]any)["id"], "revoked keys are not listed")
 		}
-		machWant(t, srv.Call(t, http.MethodDelete, base+"/"+saID+"/api-keys/not-a-uuid", e.token, nil).NotServerError(t), http.StatusNotFound, "api_key_not_found")
+		requireAnswer(t, srv.Call(t, http.MethodDelete, base+"/"+saID+"/api-keys/not-a-uuid", e.token, nil).NotServerError(t), http.StatusNotFound, "api_key_not_found")
 
 		// Cross-tenant: every route answers 404 to the other tenant.
 		srv.StepUp(t, other.token, apptest.Password)
-		liveID, liveKey := machNewKey(t, e, saID, map[string]any{"name": "live"})
-		otherRole := machRoleID(t, other, identity.RoleMember)
+		liveID, liveKey := newAPIKey(t, e, saID, map[string]any{"name": "live"})
+		otherRole := roleIDOf(t, other, identity.RoleMember)
 		for _, r := range []struct{ method, path string }{
 			{http.MethodGet, base + "/" + saID},
 			{http.MethodPatch, base + "/" + saID},
@@ -166,34 +165,34 @@ func TestAdminServiceAccounts(t *testing.T) {
 			res := srv.Call(t, r.method, r.path, other.token, map[string]any{"name": "stolen", "role_id": otherRole, "is_active": false}).NotServerError(t)
 			require.Equal(t, http.StatusNotFound, res.Status, "%s %s: %s", r.method, r.path, res.Body)
 		}
-		olist := machWant(t, srv.Call(t, http.MethodGet, base, other.token, nil).NotServerError(t), http.StatusOK, "")
+		olist := requireAnswer(t, srv.Call(t, http.MethodGet, base, other.token, nil).NotServerError(t), http.StatusOK, "")
 		require.Empty(t, olist["service_accounts"])
 		// The other tenant's key does not reach this tenant's objects either.
-		osa := machWant(t, srv.Call(t, http.MethodPost, base, other.token, map[string]any{"name": "spy"}).NotServerError(t), http.StatusCreated, "")
-		machWant(t, srv.Call(t, http.MethodPost, base+"/"+osa["id"].(string)+"/roles", other.token, map[string]any{"role_id": machRoleID(t, other, identity.RoleAdmin)}).NotServerError(t), http.StatusCreated, "")
-		_, spyKey := machNewKey(t, other, osa["id"].(string), map[string]any{})
-		machWant(t, srv.Call(t, http.MethodGet, base+"/"+saID, spyKey, nil).NotServerError(t), http.StatusNotFound, "service_account_not_found")
-		machWant(t, srv.Call(t, http.MethodGet, base+"/"+saID+"/api-keys", spyKey, nil).NotServerError(t), http.StatusNotFound, "service_account_not_found")
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients", liveKey, nil).NotServerError(t), http.StatusOK, "")
+		osa := requireAnswer(t, srv.Call(t, http.MethodPost, base, other.token, map[string]any{"name": "spy"}).NotServerError(t), http.StatusCreated, "")
+		requireAnswer(t, srv.Call(t, http.MethodPost, base+"/"+osa["id"].(string)+"/roles", other.token, map[string]any{"role_id": roleIDOf(t, other, identity.RoleAdmin)}).NotServerError(t), http.StatusCreated, "")
+		_, spyKey := newAPIKey(t, other, osa["id"].(string), map[string]any{})
+		requireAnswer(t, srv.Call(t, http.MethodGet, base+"/"+saID, spyKey, nil).NotServerError(t), http.StatusNotFound, "service_account_not_found")
+		requireAnswer(t, srv.Call(t, http.MethodGet, base+"/"+saID+"/api-keys", spyKey, nil).NotServerError(t), http.StatusNotFound, "service_account_not_found")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", liveKey, nil).NotServerError(t), http.StatusOK, "")
 
 		// Remove the role: the key loses its permissions.
-		machWant(t, srv.Call(t, http.MethodDelete, base+"/"+saID+"/roles/"+adminRole, e.token, nil).NotServerError(t), http.StatusNoContent, "")
-		machWant(t, srv.Call(t, http.MethodDelete, base+"/"+saID+"/roles/"+adminRole, e.token, nil).NotServerError(t), http.StatusNotFound, "")
-		machForbidden(t, srv.Call(t, http.MethodGet, "/api/clients", liveKey, nil).NotServerError(t), "identity.oauth_clients.read")
+		requireAnswer(t, srv.Call(t, http.MethodDelete, base+"/"+saID+"/roles/"+adminRole, e.token, nil).NotServerError(t), http.StatusNoContent, "")
+		requireAnswer(t, srv.Call(t, http.MethodDelete, base+"/"+saID+"/roles/"+adminRole, e.token, nil).NotServerError(t), http.StatusNotFound, "")
+		requireForbidden(t, srv.Call(t, http.MethodGet, "/api/clients", liveKey, nil).NotServerError(t), "identity.oauth_clients.read")
 
 		// Delete (danger; the session is still elevated): keys die with it.
-		machWant(t, srv.Call(t, http.MethodDelete, base+"/"+saID, e.token, nil).NotServerError(t), http.StatusNoContent, "")
-		machWant(t, srv.Call(t, http.MethodGet, "/api/clients", liveKey, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
-		machWant(t, srv.Call(t, http.MethodGet, base+"/"+saID, e.token, nil).NotServerError(t), http.StatusNotFound, "service_account_not_found")
-		require.Empty(t, machRows(t, srv.Store, "SELECT role_id FROM role_assignments WHERE principal_id = '"+saID+"'"))
+		requireAnswer(t, srv.Call(t, http.MethodDelete, base+"/"+saID, e.token, nil).NotServerError(t), http.StatusNoContent, "")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", liveKey, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
+		requireAnswer(t, srv.Call(t, http.MethodGet, base+"/"+saID, e.token, nil).NotServerError(t), http.StatusNotFound, "service_account_not_found")
+		require.Empty(t, queryRows(t, srv.Store, "SELECT role_id FROM role_assignments WHERE principal_id = '"+saID+"'"))
 
-		actions := machAuditActions(t, srv.Store, e.Tenant.ID)
+		actions := auditActions(t, srv.Store, e.Tenant.ID)
 		for _, a := range []string{identity.AuditServiceAccountCreated, identity.AuditServiceAccountUpdated, identity.AuditServiceAccountDeleted,
 			identity.AuditServiceAccountRoleAssigned, identity.AuditServiceAccountRoleRemoved,
 			identity.AuditAPIKeyCreated, identity.AuditAPIKeyRotated, identity.AuditAPIKeyRevoked} {
 			require.Contains(t, actions, a)
 		}
-		for _, r := range machRows(t, srv.Store, "SELECT metadata FROM audit_logs") {
+		for _, r := range queryRows(t, srv.Store, "SELECT metadata FROM audit_logs") {
 			for _, k := range []string{key, newKey, liveKey, expKey} {
 				require.NotContains(t, r[0], k[4:], "an audit row holds a key")
 			}
@@ -205,46 +204,46 @@ func TestAdminServiceAccounts(t *testing.T) {
 // gets client-credentials tokens that act as the account on the API.
 func TestServiceAccountClientCredentials(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := machSetup(t, b, nil)
+		e := newClientsEnv(t, b, nil)
 		srv := e.Server
-		other := machOtherTenant(t, e)
-		sa := machWant(t, srv.Call(t, http.MethodPost, "/api/service-accounts", e.token, map[string]any{"name": "worker"}).NotServerError(t), http.StatusCreated, "")
+		other := otherClientsTenant(t, e)
+		sa := requireAnswer(t, srv.Call(t, http.MethodPost, "/api/service-accounts", e.token, map[string]any{"name": "worker"}).NotServerError(t), http.StatusCreated, "")
 		saID := sa["id"].(string)
 		srv.StepUp(t, e.token, apptest.Password)
-		machWant(t, srv.Call(t, http.MethodPost, "/api/service-accounts/"+saID+"/roles", e.token, map[string]any{"role_id": machRoleID(t, e, identity.RoleAdmin)}).NotServerError(t), http.StatusCreated, "")
+		requireAnswer(t, srv.Call(t, http.MethodPost, "/api/service-accounts/"+saID+"/roles", e.token, map[string]any{"role_id": roleIDOf(t, e, identity.RoleAdmin)}).NotServerError(t), http.StatusCreated, "")
 
 		// Only a confidential client_credentials client of the same tenant.
 		for _, body := range []map[string]any{
 			{"grant_types": []string{"authorization_code"}, "redirect_uris": []string{"https://app.example/cb"}, "service_account_id": saID},
 			{"grant_types": []string{"client_credentials"}, "service_account_id": saID, "public": true},
 		} {
-			machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, body).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
+			requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, body).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
 		}
 		srv.StepUp(t, other.token, apptest.Password) // binding is a danger action (issue 8)
-		m := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", other.token, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": saID}).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
+		m := requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients", other.token, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": saID}).NotServerError(t), http.StatusUnprocessableEntity, "validation_failed")
 		require.Contains(t, m["fields"], "service_account_id")
 
-		held := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": saID}).NotServerError(t), http.StatusCreated, "")
+		held := requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}, "service_account_id": saID}).NotServerError(t), http.StatusCreated, "")
 		require.Equal(t, saID, held["service_account_id"])
 		id, secret := held["client_id"].(string), held["client_secret"].(string)
-		tok := machCCToken(t, srv, id, secret)
-		list := machWant(t, srv.Call(t, http.MethodGet, "/api/service-accounts", tok, nil).NotServerError(t), http.StatusOK, "")
+		tok := clientCredentialsToken(t, srv, id, secret)
+		list := requireAnswer(t, srv.Call(t, http.MethodGet, "/api/service-accounts", tok, nil).NotServerError(t), http.StatusOK, "")
 		require.Len(t, list["service_accounts"], 1)
-		machForbidden(t, srv.Call(t, http.MethodDelete, "/api/clients/"+id, tok, nil).NotServerError(t), "identity.oauth_clients.delete")
-		machWant(t, srv.Call(t, http.MethodGet, "/api/auth/me", tok, nil).NotServerError(t), http.StatusForbidden, "first_party_token_required")
+		requireForbidden(t, srv.Call(t, http.MethodDelete, "/api/clients/"+id, tok, nil).NotServerError(t), "identity.oauth_clients.delete")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/auth/me", tok, nil).NotServerError(t), http.StatusForbidden, "first_party_token_required")
 
 		// A client that no service account holds cannot use the API.
-		plain := machWant(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}}).NotServerError(t), http.StatusCreated, "")
-		ptok := machCCToken(t, srv, plain["client_id"].(string), plain["client_secret"].(string))
-		machWant(t, srv.Call(t, http.MethodGet, "/api/service-accounts", ptok, nil).NotServerError(t), http.StatusForbidden, "principal_not_allowed")
+		plain := requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients", e.token, map[string]any{"grant_types": []string{"client_credentials"}}).NotServerError(t), http.StatusCreated, "")
+		ptok := clientCredentialsToken(t, srv, plain["client_id"].(string), plain["client_secret"].(string))
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/service-accounts", ptok, nil).NotServerError(t), http.StatusForbidden, "principal_not_allowed")
 
 		// Deactivating the account stops its tokens at once.
-		machWant(t, srv.Call(t, http.MethodPatch, "/api/service-accounts/"+saID, e.token, map[string]any{"is_active": false}).NotServerError(t), http.StatusOK, "")
-		machWant(t, srv.Call(t, http.MethodGet, "/api/service-accounts", tok, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
+		requireAnswer(t, srv.Call(t, http.MethodPatch, "/api/service-accounts/"+saID, e.token, map[string]any{"is_active": false}).NotServerError(t), http.StatusOK, "")
+		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/service-accounts", tok, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
 	})
 }
 
-func machKeys(m map[string]any) []string {
+func keysOf(m map[string]any) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

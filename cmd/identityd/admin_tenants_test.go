@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -18,9 +17,9 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
-// opEnv is a server with a tenant holding a system admin, a tenant Owner
+// systemAdminEnv is a server with a tenant holding a system admin, a tenant Owner
 // and a client used to introspect tokens.
-type opEnv struct {
+type systemAdminEnv struct {
 	*apptest.Env
 	admin      *models.User
 	adminToken string
@@ -29,14 +28,14 @@ type opEnv struct {
 	intro      *apptest.CreatedClient
 }
 
-func newOpEnv(t *testing.T, b apptest.Backend, mutate func(*app.Config)) *opEnv {
+func newSystemAdminEnv(t *testing.T, b apptest.Backend, mutate func(*app.Config)) *systemAdminEnv {
 	t.Helper()
 	e := apptest.NewEnv(t, b, mutate)
 	admin, err := e.Server.CreateUser(t, apptest.NewUser{TenantSlug: e.Tenant.Slug, Email: "root@" + e.Tenant.Slug + ".example", Password: apptest.Password, SystemAdmin: true})
 	require.NoError(t, err)
 	owner, err := e.Server.CreateUser(t, apptest.NewUser{TenantSlug: e.Tenant.Slug, Email: "owner@" + e.Tenant.Slug + ".example", Password: apptest.Password, Role: identity.RoleOwner})
 	require.NoError(t, err)
-	env := &opEnv{Env: e, admin: admin, owner: owner, intro: e.ServiceClient(t, func(in *apptest.NewClient) {
+	env := &systemAdminEnv{Env: e, admin: admin, owner: owner, intro: e.ServiceClient(t, func(in *apptest.NewClient) {
 		in.IntrospectAllTenants = true // a system-level resource server: it introspects other tenants' tokens
 	})}
 	env.adminToken = e.Server.Login(t, e.Tenant.Slug, admin.Email, apptest.Password)
@@ -57,7 +56,7 @@ func requireAPIError(t *testing.T, res *apptest.Result, status int, code string)
 // auditRows returns the tenant's audit rows with action.
 func auditRows(t *testing.T, srv *apptest.Server, tenantID, action string) []models.AuditLog {
 	t.Helper()
-	rows, err := srv.Store.ListAuditLogs(context.Background(), models.AuditFilter{TenantID: tenantID, Action: action}, 1000)
+	rows, err := srv.Store.ListAuditLogs(t.Context(), models.AuditFilter{TenantID: tenantID, Action: action}, 1000)
 	require.NoError(t, err)
 	return rows
 }
@@ -65,7 +64,7 @@ func auditRows(t *testing.T, srv *apptest.Server, tenantID, action string) []mod
 func TestTenantAdminCRUD(t *testing.T) {
 	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		env := newOpEnv(t, b, nil)
+		env := newSystemAdminEnv(t, b, nil)
 		srv, tok := env.Server, env.adminToken
 		prefix := "zz-" + apptest.RandomID(t, 5)
 
@@ -75,7 +74,7 @@ func TestTenantAdminCRUD(t *testing.T) {
 		id := created["id"].(string)
 		require.Equal(t, "active", created["status"])
 		require.EqualValues(t, 0, created["audit_retention_days"])
-		_, err := srv.Store.GetRoleByName(context.Background(), id, identity.RoleOwner)
+		_, err := srv.Store.GetRoleByName(t.Context(), id, identity.RoleOwner)
 		require.NoError(t, err, "a new tenant has its roles seeded")
 		rows := auditRows(t, srv, id, identity.AuditTenantCreated)
 		require.Len(t, rows, 1)
@@ -154,7 +153,7 @@ func TestTenantAdminCRUD(t *testing.T) {
 		require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
 		requireAPIError(t, srv.Call(t, http.MethodGet, "/api/admin/tenants/"+id, tok, nil), http.StatusNotFound, "tenant_not_found")
 		requireAPIError(t, srv.Call(t, http.MethodDelete, "/api/admin/tenants/"+id, tok, nil), http.StatusNotFound, "tenant_not_found")
-		_, err = srv.Store.GetRoleByName(context.Background(), id, identity.RoleOwner)
+		_, err = srv.Store.GetRoleByName(t.Context(), id, identity.RoleOwner)
 		require.True(t, models.IsKind(err, models.KindNotFound), "roles go with the tenant")
 		del := auditRows(t, srv, env.Tenant.ID, identity.AuditTenantDeleted)
 		require.Len(t, del, 1)
@@ -189,7 +188,7 @@ func ccToken(t *testing.T, srv *apptest.Server, cc *apptest.CreatedClient) *appt
 func TestTenantSuspension(t *testing.T) {
 	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		env := newOpEnv(t, b, nil)
+		env := newSystemAdminEnv(t, b, nil)
 		srv, tok := env.Server, env.adminToken
 		v := newVictim(t, srv)
 		userTok := srv.Login(t, v.Tenant.Slug, v.User.Email, apptest.Password)
@@ -245,7 +244,7 @@ func TestTenantSuspension(t *testing.T) {
 func TestImpersonation(t *testing.T) {
 	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		env := newOpEnv(t, b, func(c *app.Config) { c.ImpersonationTTL = 7 * time.Minute })
+		env := newSystemAdminEnv(t, b, func(c *app.Config) { c.ImpersonationTTL = 7 * time.Minute })
 		srv, tok := env.Server, env.adminToken
 		v := newVictim(t, srv)
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,26 +13,26 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
-// auEnv is a server with two tenants: in the first an Owner (signed in
+// ownerEnv is a server with two tenants: in the first an Owner (signed in
 // through POST /api/auth/login), in the second a user of its own.
-type auEnv struct {
+type ownerEnv struct {
 	*apptest.Env
 	owner      *models.User
 	ownerToken string
 	other      *apptest.Env
 }
 
-func newAuEnv(t *testing.T, b apptest.Backend) *auEnv {
+func newOwnerEnv(t *testing.T, b apptest.Backend) *ownerEnv {
 	t.Helper()
 	e := apptest.NewEnv(t, b, nil)
-	env := &auEnv{Env: e, other: apptest.Seed(t, e.Server)}
+	env := &ownerEnv{Env: e, other: apptest.Seed(t, e.Server)}
 	env.owner = env.addUser(t, "owner", identity.RoleOwner, false)
 	env.ownerToken = e.Server.Login(t, e.Tenant.Slug, env.owner.Email, apptest.Password)
 	return env
 }
 
 // addUser creates a user of the first tenant with a role, as the CLI does.
-func (e *auEnv) addUser(t *testing.T, name, role string, systemAdmin bool) *models.User {
+func (e *ownerEnv) addUser(t *testing.T, name, role string, systemAdmin bool) *models.User {
 	t.Helper()
 	u, err := e.Server.CreateUser(t, apptest.NewUser{TenantSlug: e.Tenant.Slug,
 		Email: name + "." + e.Tenant.Slug + "@example.com", Password: apptest.Password, Name: name, Role: role, SystemAdmin: systemAdmin})
@@ -43,9 +42,9 @@ func (e *auEnv) addUser(t *testing.T, name, role string, systemAdmin bool) *mode
 
 // grantDangerZone gives u the tenant's danger-zone policy directly in the
 // store (only a system admin could do it over HTTP).
-func (e *auEnv) grantDangerZone(t *testing.T, u *models.User) {
+func (e *ownerEnv) grantDangerZone(t *testing.T, u *models.User) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	ps, err := e.Server.Store.ListPolicies(ctx, u.TenantID)
 	require.NoError(t, err)
 	for _, p := range ps {
@@ -60,23 +59,23 @@ func (e *auEnv) grantDangerZone(t *testing.T, u *models.User) {
 // grantPerms gives u a policy of perms directly in the store: a principal
 // grants (roles, policies) only what it holds, so tests that hand out
 // tenant permissions first give them to the granter.
-func (e *auEnv) grantPerms(t *testing.T, u *models.User, perms ...string) {
+func (e *ownerEnv) grantPerms(t *testing.T, u *models.User, perms ...string) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	p := &models.Policy{TenantID: u.TenantID, Name: "Test grants " + apptest.RandomID(t, 6), Permissions: models.StringList(perms)}
 	require.NoError(t, e.Server.Store.CreatePolicy(ctx, p))
 	require.NoError(t, e.Server.Store.AssignPolicy(ctx, u.TenantID, u.ID, models.PrincipalUser, p.ID))
 }
 
-func (e *auEnv) roleID(t *testing.T, tenantID, name string) string {
+func (e *ownerEnv) roleID(t *testing.T, tenantID, name string) string {
 	t.Helper()
-	r, err := e.Server.Store.GetRoleByName(context.Background(), tenantID, name)
+	r, err := e.Server.Store.GetRoleByName(t.Context(), tenantID, name)
 	require.NoError(t, err)
 	return r.ID
 }
 
-// auStatus asserts the status and returns the decoded body (nil for 204).
-func auStatus(t *testing.T, res *apptest.Result, status int) map[string]any {
+// requireStatus asserts the status and returns the decoded body (nil for 204).
+func requireStatus(t *testing.T, res *apptest.Result, status int) map[string]any {
 	t.Helper()
 	require.Equal(t, status, res.Status, "body: %s", res.Body)
 	if status == http.StatusNoContent {
@@ -85,20 +84,22 @@ func auStatus(t *testing.T, res *apptest.Result, status int) map[string]any {
 	return res.JSON(t)
 }
 
-// auForbidden asserts 403 {"error":"forbidden","required_permission":perm}.
-func auForbidden(t *testing.T, res *apptest.Result, perm string) {
+// requireForbidden asserts 403 {"error":"forbidden","message":…,
+// "required_permission":perm}.
+func requireForbidden(t *testing.T, res *apptest.Result, perm string) {
 	t.Helper()
-	m := auStatus(t, res, http.StatusForbidden)
-	require.Equal(t, "forbidden", m["error"], "body: %s", res.Body)
+	m := requireAnswer(t, res, http.StatusForbidden, "forbidden")
 	require.Equal(t, perm, m["required_permission"], "body: %s", res.Body)
 }
 
-// auStepUpRequired asserts 403 step_up_required with the step_up object.
-func auStepUpRequired(t *testing.T, res *apptest.Result, perm string) {
+// requireStepUpRequired asserts 403 step_up_required with the step_up
+// object; perm, when set, is the required_permission.
+func requireStepUpRequired(t *testing.T, res *apptest.Result, perm string) {
 	t.Helper()
-	m := auStatus(t, res, http.StatusForbidden)
-	require.Equal(t, "step_up_required", m["error"], "body: %s", res.Body)
-	require.Equal(t, perm, m["required_permission"], "body: %s", res.Body)
+	m := requireAnswer(t, res, http.StatusForbidden, "step_up_required")
+	if perm != "" {
+		require.Equal(t, perm, m["required_permission"], "body: %s", res.Body)
+	}
 	su, ok := m["step_up"].(map[string]any)
 	require.True(t, ok, "no step_up object: %s", res.Body)
 	require.Equal(t, "/api/auth/step-up", su["request_endpoint"])
@@ -106,15 +107,15 @@ func auStepUpRequired(t *testing.T, res *apptest.Result, perm string) {
 	require.Greater(t, su["ttl_seconds"], float64(0))
 }
 
-// auBadBody asserts the answer to a body that is not JSON: invalid_body,
+// requireBadBody asserts the answer to a body that is not JSON: invalid_body,
 // 400 or 422 (never a 500).
-func auBadBody(t *testing.T, res *apptest.Result) {
+func requireBadBody(t *testing.T, res *apptest.Result) {
 	t.Helper()
 	require.Contains(t, []int{http.StatusBadRequest, http.StatusUnprocessableEntity}, res.Status, "body: %s", res.Body)
 	require.Equal(t, "invalid_body", res.JSON(t)["error"], "body: %s", res.Body)
 }
 
-func auEmails(t *testing.T, m map[string]any) []string {
+func emailsOf(t *testing.T, m map[string]any) []string {
 	t.Helper()
 	var out []string
 	for _, u := range m["users"].([]any) {
@@ -125,54 +126,54 @@ func auEmails(t *testing.T, m map[string]any) []string {
 
 func TestAdminUsersAuthorization(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := newAuEnv(t, b)
+		e := newOwnerEnv(t, b)
 		srv := e.Server
 
 		// 401 without a token, with a bad token.
 		for _, tok := range []string{"", "not-a-token"} {
 			res := srv.Call(t, http.MethodGet, "/api/users", tok, nil)
-			m := auStatus(t, res, http.StatusUnauthorized)
+			m := requireStatus(t, res, http.StatusUnauthorized)
 			require.Contains(t, []any{"unauthenticated", "invalid_token"}, m["error"])
 		}
 		// 403 naming the permission for a Member, on every kind of route.
 		memberToken := e.Login(t, e.Tenant.Slug, e.addUser(t, "member", identity.RoleMember, false).Email, apptest.Password)
-		auForbidden(t, srv.Call(t, http.MethodGet, "/api/users", memberToken, nil), "identity.users.read")
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users", memberToken, map[string]any{"email": "x@example.com"}), "identity.users.create")
-		auForbidden(t, srv.Call(t, http.MethodDelete, "/api/users/"+e.User.ID, memberToken, nil), "identity.users.delete")
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/roles", memberToken, map[string]any{"role_id": "x"}), "identity.membership.assign_role")
-		auForbidden(t, srv.Call(t, http.MethodGet, "/api/roles", memberToken, nil), "identity.roles.read")
+		requireForbidden(t, srv.Call(t, http.MethodGet, "/api/users", memberToken, nil), "identity.users.read")
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/users", memberToken, map[string]any{"email": "x@example.com"}), "identity.users.create")
+		requireForbidden(t, srv.Call(t, http.MethodDelete, "/api/users/"+e.User.ID, memberToken, nil), "identity.users.delete")
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/roles", memberToken, map[string]any{"role_id": "x"}), "identity.membership.assign_role")
+		requireForbidden(t, srv.Call(t, http.MethodGet, "/api/roles", memberToken, nil), "identity.roles.read")
 		// The Owner lacks the danger actions: plain forbidden, no step-up offer.
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/roles", e.ownerToken,
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+e.User.ID+"/roles", e.ownerToken,
 			map[string]any{"role_id": e.roleID(t, e.Tenant.ID, identity.RoleMember)}),
 			"identity.membership.assign_role")
 		// And admin.* belongs to system admins.
-		auForbidden(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+e.User.ID+"/system-admin", e.ownerToken,
+		requireForbidden(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+e.User.ID+"/system-admin", e.ownerToken,
 			map[string]any{"is_system_admin": true}),
 			"admin.users.system_admin")
-		m := auStatus(t, srv.Call(t, http.MethodGet, "/api/users", e.ownerToken, nil), http.StatusOK)
+		m := requireStatus(t, srv.Call(t, http.MethodGet, "/api/users", e.ownerToken, nil), http.StatusOK)
 		require.EqualValues(t, 3, m["total"])
 	})
 }
 
 func TestAdminUsersLifecycle(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := newAuEnv(t, b)
+		e := newOwnerEnv(t, b)
 		srv, tok := e.Server, e.ownerToken
-		ctx := context.Background()
+		ctx := t.Context()
 
 		// Validation: 422 with one entry per field, never a 500.
-		m := auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "nope", "password": "short"}), http.StatusUnprocessableEntity)
+		m := requireStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "nope", "password": "short"}), http.StatusUnprocessableEntity)
 		require.Contains(t, m["fields"], "email")
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "weak@example.com", "password": "alllowercaseletters"}), http.StatusUnprocessableEntity)
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "weak@example.com", "password": "alllowercaseletters"}), http.StatusUnprocessableEntity)
 		require.Contains(t, m["fields"], "password.uppercase")
-		auBadBody(t, srv.Call(t, http.MethodPost, "/api/users", tok, `{"email":`))
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": 5}), http.StatusUnprocessableEntity)
+		requireBadBody(t, srv.Call(t, http.MethodPost, "/api/users", tok, `{"email":`))
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": 5}), http.StatusUnprocessableEntity)
 		for _, q := range []string{"page=0", "page=x", "per_page=101", "is_active=maybe", "locked=2", "two_factor=?"} {
-			auStatus(t, srv.Call(t, http.MethodGet, "/api/users?"+q, tok, nil), http.StatusUnprocessableEntity)
+			requireStatus(t, srv.Call(t, http.MethodGet, "/api/users?"+q, tok, nil), http.StatusUnprocessableEntity)
 		}
 
 		// Create with a password.
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok,
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok,
 			map[string]any{"email": "Bob@Example.com", "name": "Bob Builder", "password": "Sturdy#Password1"}),
 			http.StatusCreated)
 		bob := m["user"].(map[string]any)
@@ -182,31 +183,31 @@ func TestAdminUsersLifecycle(t *testing.T) {
 		require.NotContains(t, m, "initial_password")
 		require.NotContains(t, string(srv.Call(t, http.MethodGet, "/api/users/"+bobID, tok, nil).Body), "$2a$")
 		bobToken := srv.Login(t, e.Tenant.Slug, "bob@example.com", "Sturdy#Password1")
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "bob@example.com", "password": "Sturdy#Password1"}), http.StatusConflict)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "bob@example.com", "password": "Sturdy#Password1"}), http.StatusConflict)
 
 		// Create without: a generated password, to be changed at first login.
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "carol@example.com", "name": "Carol"}), http.StatusCreated)
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "carol@example.com", "name": "Carol"}), http.StatusCreated)
 		initial, _ := m["initial_password"].(string)
 		require.NoError(t, identity.CheckPassword(initial, "carol@example.com"))
 		require.Equal(t, true, m["user"].(map[string]any)["force_password_change"])
 		carolID := m["user"].(map[string]any)["id"].(string)
-		login := auStatus(t, srv.Call(t, http.MethodPost, "/api/auth/login", "",
+		login := requireStatus(t, srv.Call(t, http.MethodPost, "/api/auth/login", "",
 			map[string]any{"tenant": e.Tenant.Slug, "email": "carol@example.com", "password": initial}),
 			http.StatusOK)
 		require.Equal(t, true, login["password_change_required"])
 
 		// List: search over e-mail and name, filters, pages with a total.
-		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?q=builder", tok, nil), http.StatusOK)
-		require.Equal(t, []string{"bob@example.com"}, auEmails(t, m))
-		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?q=CAROL%40", tok, nil), http.StatusOK)
-		require.Equal(t, []string{"carol@example.com"}, auEmails(t, m))
-		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?per_page=2&page=2", tok, nil), http.StatusOK)
+		m = requireStatus(t, srv.Call(t, http.MethodGet, "/api/users?q=builder", tok, nil), http.StatusOK)
+		require.Equal(t, []string{"bob@example.com"}, emailsOf(t, m))
+		m = requireStatus(t, srv.Call(t, http.MethodGet, "/api/users?q=CAROL%40", tok, nil), http.StatusOK)
+		require.Equal(t, []string{"carol@example.com"}, emailsOf(t, m))
+		m = requireStatus(t, srv.Call(t, http.MethodGet, "/api/users?per_page=2&page=2", tok, nil), http.StatusOK)
 		require.EqualValues(t, 4, m["total"])
 		require.EqualValues(t, 2, m["page"])
 		require.Len(t, m["users"], 2)
-		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?role=Owner", tok, nil), http.StatusOK)
-		require.Equal(t, []string{e.owner.Email}, auEmails(t, m))
-		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?q="+url.QueryEscape(e.other.User.Email), tok, nil), http.StatusOK)
+		m = requireStatus(t, srv.Call(t, http.MethodGet, "/api/users?role=Owner", tok, nil), http.StatusOK)
+		require.Equal(t, []string{e.owner.Email}, emailsOf(t, m))
+		m = requireStatus(t, srv.Call(t, http.MethodGet, "/api/users?q="+url.QueryEscape(e.other.User.Email), tok, nil), http.StatusOK)
 		require.EqualValues(t, 0, m["total"], "another tenant's user is listed")
 
 		// Lock Bob out, then unlock him.
@@ -214,9 +215,9 @@ func TestAdminUsersLifecycle(t *testing.T) {
 		require.NoError(t, err)
 		_, err = srv.Store.RecordPINFailure(ctx, e.Tenant.ID, bobID, 1, 3600e9)
 		require.NoError(t, err)
-		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?locked=true", tok, nil), http.StatusOK)
-		require.Equal(t, []string{"bob@example.com"}, auEmails(t, m))
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+bobID+"/unlock", tok, nil), http.StatusOK)
+		m = requireStatus(t, srv.Call(t, http.MethodGet, "/api/users?locked=true", tok, nil), http.StatusOK)
+		require.Equal(t, []string{"bob@example.com"}, emailsOf(t, m))
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+bobID+"/unlock", tok, nil), http.StatusOK)
 		require.Equal(t, false, m["locked"])
 		u, err := srv.Store.GetUser(ctx, e.Tenant.ID, bobID)
 		require.NoError(t, err)
@@ -225,47 +226,47 @@ func TestAdminUsersLifecycle(t *testing.T) {
 		require.Zero(t, u.FailedLogins+u.PINFailed)
 
 		// Update: name and e-mail.
-		m = auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+bobID, tok, map[string]any{"name": "Robert"}), http.StatusOK)
+		m = requireStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+bobID, tok, map[string]any{"name": "Robert"}), http.StatusOK)
 		require.Equal(t, "Robert", m["name"])
-		auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+bobID, tok, map[string]any{"email": "carol@example.com"}), http.StatusConflict)
-		m = auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+bobID, tok, map[string]any{"email": "x"}), http.StatusUnprocessableEntity)
+		requireStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+bobID, tok, map[string]any{"email": "carol@example.com"}), http.StatusConflict)
+		m = requireStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+bobID, tok, map[string]any{"email": "x"}), http.StatusUnprocessableEntity)
 		require.Contains(t, m["fields"], "email")
 
 		// Force a password change: the next login asks for one.
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+bobID+"/force-password-change", tok, nil), http.StatusOK)
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+bobID+"/force-password-change", tok, nil), http.StatusOK)
 		require.Equal(t, true, m["force_password_change"])
-		login = auStatus(t, srv.Call(t, http.MethodPost, "/api/auth/login", "",
+		login = requireStatus(t, srv.Call(t, http.MethodPost, "/api/auth/login", "",
 			map[string]any{"tenant": e.Tenant.Slug, "email": "bob@example.com", "password": "Sturdy#Password1"}),
 			http.StatusOK)
 		require.Equal(t, true, login["password_change_required"])
 		// Issue 8: forcing the change ended Bob's sessions and tokens.
-		auStatus(t, srv.Call(t, http.MethodGet, "/api/auth/me", bobToken, nil), http.StatusUnauthorized)
-		changed := auStatus(t, srv.Call(t, http.MethodPost, "/api/auth/password/change-required", "",
+		requireStatus(t, srv.Call(t, http.MethodGet, "/api/auth/me", bobToken, nil), http.StatusUnauthorized)
+		changed := requireStatus(t, srv.Call(t, http.MethodPost, "/api/auth/password/change-required", "",
 			map[string]any{"challenge": login["challenge"], "new_password": "Sturdier#Password2"}),
 			http.StatusOK)
 		bobToken, _ = changed["access_token"].(string)
 		require.NotEmpty(t, bobToken, "the forced change completes the login: %v", changed)
 
 		// Deactivate: Bob's token dies at once.
-		auStatus(t, srv.Call(t, http.MethodGet, "/api/auth/me", bobToken, nil), http.StatusOK)
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+bobID+"/deactivate", tok, nil), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodGet, "/api/auth/me", bobToken, nil), http.StatusOK)
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+bobID+"/deactivate", tok, nil), http.StatusOK)
 		require.Equal(t, false, m["is_active"])
-		auStatus(t, srv.Call(t, http.MethodGet, "/api/auth/me", bobToken, nil), http.StatusUnauthorized)
-		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?is_active=false", tok, nil), http.StatusOK)
-		require.Equal(t, []string{"bob@example.com"}, auEmails(t, m))
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+e.owner.ID+"/deactivate", tok, nil), http.StatusConflict)
+		requireStatus(t, srv.Call(t, http.MethodGet, "/api/auth/me", bobToken, nil), http.StatusUnauthorized)
+		m = requireStatus(t, srv.Call(t, http.MethodGet, "/api/users?is_active=false", tok, nil), http.StatusOK)
+		require.Equal(t, []string{"bob@example.com"}, emailsOf(t, m))
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+e.owner.ID+"/deactivate", tok, nil), http.StatusConflict)
 
 		// Reset 2FA and delete are danger actions: the Owner needs the
 		// danger-zone policy and a step-up.
-		auForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", tok, nil), "identity.users.reset_2fa")
+		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", tok, nil), "identity.users.reset_2fa")
 		e.grantDangerZone(t, e.owner)
-		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", tok, nil), "identity.users.reset_2fa")
-		auStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/users/"+bobID, tok, nil), "identity.users.delete")
+		requireStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", tok, nil), "identity.users.reset_2fa")
+		requireStepUpRequired(t, srv.Call(t, http.MethodDelete, "/api/users/"+bobID, tok, nil), "identity.users.delete")
 		srv.StepUp(t, tok, apptest.Password)
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", tok, nil), http.StatusOK)
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+bobID, tok, nil), http.StatusNoContent)
-		auStatus(t, srv.Call(t, http.MethodGet, "/api/users/"+bobID, tok, nil), http.StatusNotFound)
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+bobID, tok, nil), http.StatusNotFound)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+carolID+"/reset-2fa", tok, nil), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+bobID, tok, nil), http.StatusNoContent)
+		requireStatus(t, srv.Call(t, http.MethodGet, "/api/users/"+bobID, tok, nil), http.StatusNotFound)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+bobID, tok, nil), http.StatusNotFound)
 
 		// Every change left an audit row in the tenant.
 		var actions []string
@@ -297,7 +298,7 @@ func TestAdminUsersLifecycle(t *testing.T) {
 			{http.MethodDelete, "/api/users/" + other},
 			{http.MethodGet, "/api/users/not-a-uuid"},
 		} {
-			auStatus(t, srv.Call(t, r.method, r.path, tok, map[string]any{"name": "x"}), http.StatusNotFound)
+			requireStatus(t, srv.Call(t, r.method, r.path, tok, map[string]any{"name": "x"}), http.StatusNotFound)
 		}
 		got, err := srv.Store.GetUser(ctx, e.other.Tenant.ID, other)
 		require.NoError(t, err)
@@ -308,21 +309,21 @@ func TestAdminUsersLifecycle(t *testing.T) {
 
 func TestAdminUsersMassAssignment(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := newAuEnv(t, b)
+		e := newOwnerEnv(t, b)
 		srv, tok := e.Server, e.ownerToken
-		ctx := context.Background()
+		ctx := t.Context()
 		before, err := srv.Store.GetUser(ctx, e.Tenant.ID, e.User.ID)
 		require.NoError(t, err)
 
 		evil := map[string]any{"is_system_admin": true, "tenant_id": e.other.Tenant.ID, "password_hash": "$2a$10$forged",
 			"is_active": true, "id": "00000000-0000-0000-0000-000000000001", "failed_logins": 0, "totp_enabled": true, "email_verified": true}
 		// Alone, these fields change nothing at all.
-		auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+e.User.ID, tok, evil), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+e.User.ID, tok, evil), http.StatusOK)
 		// Beside an allowed field, only that field changes.
 		evil["name"] = "Renamed"
-		auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+e.User.ID, tok, evil), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+e.User.ID, tok, evil), http.StatusOK)
 		// Not on yourself either.
-		auStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+e.owner.ID, tok, evil), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodPatch, "/api/users/"+e.owner.ID, tok, evil), http.StatusOK)
 
 		for _, id := range []string{e.User.ID, e.owner.ID} {
 			after, err := srv.Store.GetUser(ctx, e.Tenant.ID, id)
@@ -341,13 +342,13 @@ func TestAdminUsersMassAssignment(t *testing.T) {
 		require.True(t, models.IsKind(err, models.KindNotFound), "the user moved tenant")
 
 		// The token still works as a plain Owner: no admin.* route opens.
-		auForbidden(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+e.owner.ID+"/system-admin", tok,
+		requireForbidden(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+e.owner.ID+"/system-admin", tok,
 			map[string]any{"is_system_admin": true}),
 			"admin.users.system_admin")
 
 		// Creating a user ignores them too.
 		evil["email"], evil["password"] = "mallory@example.com", "Quiet#Harbor9lights"
-		m := auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, evil), http.StatusCreated)
+		m := requireStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, evil), http.StatusCreated)
 		id := m["user"].(map[string]any)["id"].(string)
 		created, err := srv.Store.GetUser(ctx, e.Tenant.ID, id)
 		require.NoError(t, err)
@@ -359,56 +360,56 @@ func TestAdminUsersMassAssignment(t *testing.T) {
 
 func TestAdminUsersRolesAndStepUp(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		e := newAuEnv(t, b)
+		e := newOwnerEnv(t, b)
 		srv, tok := e.Server, e.ownerToken
 		target := e.User.ID
 		member := e.roleID(t, e.Tenant.ID, identity.RoleMember)
 		e.grantDangerZone(t, e.owner)
 
 		// Permitted but not elevated: step_up_required with the step_up object.
-		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), "identity.membership.assign_role")
-		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "r@example.com", "roles": []string{"Member"}}), "identity.membership.assign_role")
-		st := auStatus(t, srv.Call(t, http.MethodGet, "/api/auth/step-up/status", tok, nil), http.StatusOK)
+		requireStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), "identity.membership.assign_role")
+		requireStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "r@example.com", "roles": []string{"Member"}}), "identity.membership.assign_role")
+		st := requireStatus(t, srv.Call(t, http.MethodGet, "/api/auth/step-up/status", tok, nil), http.StatusOK)
 		require.Equal(t, false, st["elevated"])
 		// A wrong password does not elevate.
 		res := srv.Call(t, http.MethodPost, "/api/auth/step-up", tok, map[string]any{"password": "wrong password"})
 		require.NotEqual(t, http.StatusOK, res.Status)
-		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), "identity.membership.assign_role")
+		requireStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), "identity.membership.assign_role")
 
 		srv.StepUp(t, tok, apptest.Password)
-		m := auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), http.StatusOK)
+		m := requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), http.StatusOK)
 		require.Equal(t, "Member", m["roles"].([]any)[0].(map[string]any)["name"])
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), http.StatusConflict)
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": e.roleID(t, e.other.Tenant.ID, "Member")}), http.StatusUnprocessableEntity)
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{}), http.StatusUnprocessableEntity)
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "r@example.com", "roles": []string{"Manager"}}), http.StatusCreated)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), http.StatusConflict)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": e.roleID(t, e.other.Tenant.ID, "Member")}), http.StatusUnprocessableEntity)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{}), http.StatusUnprocessableEntity)
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/users", tok, map[string]any{"email": "r@example.com", "roles": []string{"Manager"}}), http.StatusCreated)
 		require.Equal(t, "Manager", m["user"].(map[string]any)["roles"].([]any)[0].(map[string]any)["name"])
-		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users?role=Member", tok, nil), http.StatusOK)
-		require.Equal(t, []string{e.User.Email}, auEmails(t, m))
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+target+"/roles/"+member, tok, nil), http.StatusOK)
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+target+"/roles/"+member, tok, nil), http.StatusNotFound)
+		m = requireStatus(t, srv.Call(t, http.MethodGet, "/api/users?role=Member", tok, nil), http.StatusOK)
+		require.Equal(t, []string{e.User.Email}, emailsOf(t, m))
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+target+"/roles/"+member, tok, nil), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+target+"/roles/"+member, tok, nil), http.StatusNotFound)
 
 		// Ending the elevation brings the gate back.
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/auth/step-up", tok, nil), http.StatusNoContent)
-		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), "identity.membership.assign_role")
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/auth/step-up", tok, nil), http.StatusNoContent)
+		requireStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/roles", tok, map[string]any{"role_id": member}), "identity.membership.assign_role")
 
 		// Policies: membership.manage, a danger action too (issue 8: it can
 		// grant danger actions); no granting what you lack.
-		ps := auStatus(t, srv.Call(t, http.MethodGet, "/api/policies", tok, nil), http.StatusOK)["policies"].([]any)
+		ps := requireStatus(t, srv.Call(t, http.MethodGet, "/api/policies", tok, nil), http.StatusOK)["policies"].([]any)
 		danger := ps[0].(map[string]any)["id"].(string)
 		e.grantPerms(t, e.owner, "tenant.*.reports.read")
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "Reports", "permissions": []string{"tenant.*.reports.read"}}), http.StatusCreated)
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/policies", tok, map[string]any{"name": "Reports", "permissions": []string{"tenant.*.reports.read"}}), http.StatusCreated)
 		reports := m["id"].(string)
-		auStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/policies/"+reports, tok, nil), "identity.membership.manage")
+		requireStepUpRequired(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/policies/"+reports, tok, nil), "identity.membership.manage")
 		srv.StepUp(t, tok, apptest.Password)
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/policies/"+reports, tok, nil), http.StatusOK)
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/policies/"+reports, tok, nil), http.StatusOK)
 		require.Equal(t, "Reports", m["policies"].([]any)[0].(map[string]any)["name"])
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+target+"/policies/"+reports, tok, nil), http.StatusOK)
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+target+"/policies/"+reports, tok, nil), http.StatusNotFound)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+target+"/policies/"+reports, tok, nil), http.StatusOK)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+target+"/policies/"+reports, tok, nil), http.StatusNotFound)
 		adminUser := e.addUser(t, "admin", identity.RoleAdmin, false)
 		adminToken := e.Login(t, e.Tenant.Slug, adminUser.Email, apptest.Password)
 		res = srv.Call(t, http.MethodPost, "/api/users/"+adminUser.ID+"/policies/"+danger, adminToken, nil)
-		m = auStatus(t, res, http.StatusForbidden)
+		m = requireStatus(t, res, http.StatusForbidden)
 		require.Equal(t, "forbidden", m["error"])
 		require.True(t, identity.IsDangerAction(m["required_permission"].(string)), "body: %s", res.Body)
 
@@ -417,33 +418,33 @@ func TestAdminUsersRolesAndStepUp(t *testing.T) {
 		sys, err := srv.CreateUser(t, apptest.NewUser{TenantSlug: e.other.Tenant.Slug, Email: "root@example.com", Password: apptest.Password, SystemAdmin: true})
 		require.NoError(t, err)
 		sysToken := srv.Login(t, e.other.Tenant.Slug, "root@example.com", apptest.Password)
-		m = auStatus(t, srv.Call(t, http.MethodGet, "/api/users", sysToken, nil), http.StatusOK)
-		require.ElementsMatch(t, []string{e.other.User.Email, "root@example.com"}, auEmails(t, m))
-		auStatus(t, srv.Call(t, http.MethodGet, "/api/users/"+target, sysToken, nil), http.StatusNotFound)
-		auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+e.other.User.ID+"/reset-2fa", sysToken, nil), http.StatusOK)
+		m = requireStatus(t, srv.Call(t, http.MethodGet, "/api/users", sysToken, nil), http.StatusOK)
+		require.ElementsMatch(t, []string{e.other.User.Email, "root@example.com"}, emailsOf(t, m))
+		requireStatus(t, srv.Call(t, http.MethodGet, "/api/users/"+target, sysToken, nil), http.StatusNotFound)
+		requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+e.other.User.ID+"/reset-2fa", sysToken, nil), http.StatusOK)
 		// It grants system administration, in its tenant or another.
-		m = auStatus(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken,
+		m = requireStatus(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken,
 			map[string]any{"is_system_admin": true, "tenant_id": e.Tenant.ID}),
 			http.StatusOK)
 		require.Equal(t, true, m["is_system_admin"])
 		// The new system admin is one at once: no step-up, no danger policy.
 		targetToken := srv.Login(t, e.Tenant.Slug, e.User.Email, apptest.Password)
-		auStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+adminUser.ID, targetToken, nil), http.StatusNoContent)
+		requireStatus(t, srv.Call(t, http.MethodDelete, "/api/users/"+adminUser.ID, targetToken, nil), http.StatusNoContent)
 		// The Owner cannot touch a system admin.
 		srv.StepUp(t, tok, apptest.Password)
-		m = auStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/force-password-change", tok, nil), http.StatusForbidden)
+		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+target+"/force-password-change", tok, nil), http.StatusForbidden)
 		require.Equal(t, "forbidden", m["error"])
-		m = auStatus(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken,
+		m = requireStatus(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken,
 			map[string]any{"is_system_admin": false, "tenant_id": e.Tenant.ID}),
 			http.StatusOK)
 		require.Equal(t, false, m["is_system_admin"])
-		auForbidden(t, srv.Call(t, http.MethodGet, "/api/users", targetToken, nil), "identity.users.read")
+		requireForbidden(t, srv.Call(t, http.MethodGet, "/api/users", targetToken, nil), "identity.users.read")
 		for _, body := range []any{map[string]any{}, map[string]any{"is_system_admin": true, "tenant_id": "nope"}} {
 			res := srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken, body)
-			auStatus(t, res, http.StatusUnprocessableEntity)
+			requireStatus(t, res, http.StatusUnprocessableEntity)
 		}
-		auBadBody(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken, `[`))
-		auStatus(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken,
+		requireBadBody(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken, `[`))
+		requireStatus(t, srv.Call(t, http.MethodPut, "/api/admin/users/"+target+"/system-admin", sysToken,
 			map[string]any{"is_system_admin": true}),
 			http.StatusNotFound) // not in the admin's own tenant
 

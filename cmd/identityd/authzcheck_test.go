@@ -15,11 +15,11 @@ import (
 func TestAuthzCheck(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
-		tenant := azTenant(t, srv)
-		owner := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner})
-		danger := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
-		member := azUser(t, srv, tenant, azUserOpts{role: identity.RoleMember})
-		admin := azUser(t, srv, tenant, azUserOpts{systemAdmin: true})
+		tenant := newTestTenant(t, srv)
+		owner := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner})
+		danger := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner, dangerZone: true})
+		member := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleMember})
+		admin := newRoleUser(t, srv, tenant, userOpts{systemAdmin: true})
 		ownerTok, dangerTok := srv.Login(t, tenant.Slug, owner.Email, apptest.Password), srv.Login(t, tenant.Slug, danger.Email, apptest.Password)
 		memberTok, adminTok := srv.Login(t, tenant.Slug, member.Email, apptest.Password), srv.Login(t, tenant.Slug, admin.Email, apptest.Password)
 
@@ -65,8 +65,8 @@ func TestAuthzCheck(t *testing.T) {
 			}
 		})
 		t.Run("needs a token", func(t *testing.T) {
-			azError(t, srv.Call(t, http.MethodPost, "/api/authorizations/check", "", map[string]any{"permission": "identity.users.read"}), http.StatusUnauthorized, "unauthenticated")
-			azError(t, srv.Call(t, http.MethodPost, "/api/authorizations/check", "not-a-token", map[string]any{"permission": "identity.users.read"}), http.StatusUnauthorized, "invalid_token")
+			requireErrorCode(t, srv.Call(t, http.MethodPost, "/api/authorizations/check", "", map[string]any{"permission": "identity.users.read"}), http.StatusUnauthorized, "unauthenticated")
+			requireErrorCode(t, srv.Call(t, http.MethodPost, "/api/authorizations/check", "not-a-token", map[string]any{"permission": "identity.users.read"}), http.StatusUnauthorized, "invalid_token")
 		})
 		t.Run("introspection carries tenant_id", func(t *testing.T) {
 			e := &apptest.Env{Server: srv, Tenant: tenant, User: owner}

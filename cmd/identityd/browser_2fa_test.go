@@ -149,7 +149,7 @@ func TestBrowserTwoFactorTrustDevice(t *testing.T) {
 		return nil
 	}
 
-	parent, cancelParent := context.WithTimeout(context.Background(), 120*time.Second)
+	parent, cancelParent := context.WithTimeout(t.Context(), 120*time.Second)
 	defer cancelParent()
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent,
 		chromedp.ExecPath(chromium),

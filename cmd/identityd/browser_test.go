@@ -98,7 +98,7 @@ func TestBrowserAuthorizationCode(t *testing.T) {
 		"code_challenge": {challenge}, "code_challenge_method": {"S256"},
 	}.Encode()
 
-	parent, cancelParent := context.WithTimeout(context.Background(), 90*time.Second)
+	parent, cancelParent := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancelParent()
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent,
 		chromedp.ExecPath(chromium),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -19,7 +18,7 @@ func caScalar(t *testing.T, app *app.App, q string, args ...any) string {
 	db, err := app.Store.SQLDB()
 	require.NoError(t, err)
 	var s string
-	require.NoError(t, db.QueryRowContext(context.Background(), q, args...).Scan(&s), "%s", q)
+	require.NoError(t, db.QueryRowContext(t.Context(), q, args...).Scan(&s), "%s", q)
 	return s
 }
 
@@ -61,7 +60,7 @@ func TestCLICreatesGoThroughTheServices(t *testing.T) {
 			require.Equal(t, identity.SystemActorID, q("SELECT actor_id FROM audit_logs WHERE action = ? AND user_id = ?", identity.AuditUserCreated, uid), "users create is audited")
 			require.Equal(t, identity.SystemActorID, q("SELECT actor_id FROM audit_logs WHERE action = ? AND user_id = ?", identity.AuditSystemAdminGranted, uid), "system admin grant is audited")
 			require.Equal(t, "1", q("SELECT CAST(COUNT(*) AS TEXT) FROM role_assignments ra JOIN roles r ON r.id = ra.role_id WHERE ra.principal_id = ? AND r.name = 'Admin'", uid))
-			if _, err := app.Accounts.Login(context.Background(), identity.LoginInput{Tenant: slug, Email: "ada@example.com", Password: "Correct-Horse-Battery-9"}); err != nil {
+			if _, err := app.Accounts.Login(t.Context(), identity.LoginInput{Tenant: slug, Email: "ada@example.com", Password: "Correct-Horse-Battery-9"}); err != nil {
 				t.Fatalf("the created user cannot sign in: %v", err)
 			}
 			// An unknown role creates nothing.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -17,7 +16,7 @@ import (
 	"github.com/identityd/identityd/internal/apptest"
 )
 
-// accAuditPages walks GET /api/audit/me with limit per page and returns
+// accountAuditPages walks GET /api/audit/me with limit per page and returns
 // every item in order.
 func accountAuditPages(t *testing.T, e *accountEnv, token string, limit int) []map[string]any {
 	t.Helper()
@@ -50,7 +49,6 @@ func accountAuditPages(t *testing.T, e *accountEnv, token string, limit int) []m
 func TestAccountAudit(t *testing.T) {
 	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
-		ctx := context.Background()
 		u := e.newUser(t)
 		var secrets []string
 		keep := func(s ...string) {
@@ -119,8 +117,7 @@ func TestAccountAudit(t *testing.T) {
 		ok(e.Do(t, apptest.Request{Method: http.MethodDelete, Path: "/api/sessions/" + b.SessionID, Token: a.Token}), http.StatusNoContent)
 		dev := findSession(e.devices(t, a.Token), trusted.SessionID)
 		require.NotNil(t, dev)
-		require.NoError(t, e.Server.Accounts.RevokeDevice(ctx, identity.Principal{TenantID: e.Tenant.ID, UserID: u.ID},
-			dev["device_id"].(string), identity.Meta{IP: "127.0.0.1", UserAgent: apptest.ChromeUA}))
+		require.NoError(t, e.RevokeDevice(t, e.Tenant.ID, u.ID, dev["device_id"].(string)))
 		e.requireDead(t, trusted.Token)
 
 		// user.locked on another user.

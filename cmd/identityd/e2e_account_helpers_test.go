@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -62,7 +61,7 @@ func (e *accountEnv) newUser(t *testing.T) *models.User {
 	return u
 }
 
-// accErr asserts a JSON API error with status and code, in the API's shape,
+// requireErrorShape asserts a JSON API error with status and code, in the API's shape,
 // and returns the decoded body.
 func requireErrorShape(t *testing.T, res *apptest.Result, status int, code string) map[string]any {
 	t.Helper()
@@ -81,7 +80,7 @@ func requireErrorShape(t *testing.T, res *apptest.Result, status int, code strin
 	return m
 }
 
-// accFields returns the sorted field names of a 422 body.
+// errorFields returns the sorted field names of a 422 body.
 func errorFields(t *testing.T, m map[string]any) []string {
 	t.Helper()
 	f, ok := m["fields"].(map[string]any)
@@ -213,7 +212,7 @@ func (e *accountEnv) listOf(t *testing.T, token, path, key string) []map[string]
 	return out
 }
 
-// accFind returns the device entry of session id, or nil.
+// findSession returns the device entry of session id, or nil.
 func findSession(list []map[string]any, sessionID string) map[string]any {
 	for _, d := range list {
 		if d["id"] == sessionID {
@@ -223,12 +222,12 @@ func findSession(list []map[string]any, sessionID string) map[string]any {
 	return nil
 }
 
-// accRows reads every row of table as column → text (raw SQL, no mocks).
+// tableRows reads every row of table as column → text (raw SQL, no mocks).
 func tableRows(t *testing.T, srv *apptest.Server, table string) []map[string]string {
 	t.Helper()
 	db, err := srv.Store.SQLDB()
 	require.NoError(t, err)
-	rows, err := db.QueryContext(context.Background(), "SELECT * FROM "+table)
+	rows, err := db.QueryContext(t.Context(), "SELECT * FROM "+table)
 	require.NoError(t, err)
 	defer rows.Close()
 	cols, err := rows.Columns()
@@ -266,7 +265,7 @@ type htmlPage struct {
 	Forms map[string]url.Values
 }
 
-// accParsePage parses every POST form of page (text, hidden and password
+// parsePage parses every POST form of page (text, hidden and password
 // inputs with their values).
 func parsePage(t *testing.T, res *apptest.Result) *htmlPage {
 	t.Helper()

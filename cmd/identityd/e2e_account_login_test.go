@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -135,7 +134,8 @@ func TestAccountLoginEnumeration(t *testing.T) {
 	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		inactive := e.newUser(t)
-		require.NoError(t, e.Server.Store.UpdateUserFields(context.Background(), e.Tenant.ID, inactive.ID, map[string]any{"is_active": false}))
+		_, err := e.Server.Store.UpdateUser(t.Context(), e.Tenant.ID, inactive.ID, func(u *models.User) error { u.IsActive = false; return nil })
+		require.NoError(t, err)
 		attempt := func(tenant, email, password string) *apptest.Result {
 			return e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": tenant, "email": email, "password": password}})
 		}
@@ -227,10 +227,11 @@ func TestAccountLockout(t *testing.T) {
 func TestAccountForcedPasswordChange(t *testing.T) {
 	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
-		ctx := context.Background()
+		ctx := t.Context()
 		u := e.newUser(t)
 		old := e.token(t, u)
-		require.NoError(t, e.Server.Store.UpdateUserFields(ctx, e.Tenant.ID, u.ID, map[string]any{"force_password_change": true}))
+		_, err := e.Server.Store.UpdateUser(ctx, e.Tenant.ID, u.ID, func(u *models.User) error { u.ForcePasswordChange = true; return nil })
+		require.NoError(t, err)
 
 		l := e.login(t, u, apptest.Password, nil)
 		require.Equal(t, true, l.Body["password_change_required"], "body: %v", l.Body)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"html"
 	"net/http"
@@ -12,16 +11,17 @@ import (
 	"testing"
 
 	"github.com/identityd/identityd/internal/apptest"
+	"github.com/identityd/identityd/models"
 	"github.com/stretchr/testify/require"
 	xhtml "golang.org/x/net/html"
 )
 
 var (
-	accKeyText       = regexp.MustCompile(`Key: <code>([A-Z2-7]+)</code>`)
-	accRecoveryCodes = regexp.MustCompile(`<li><code>([A-Z0-9]{5}-[A-Z0-9]{5})</code></li>`)
+	totpKeyText       = regexp.MustCompile(`Key: <code>([A-Z2-7]+)</code>`)
+	recoveryCodeItems = regexp.MustCompile(`<li><code>([A-Z0-9]{5}-[A-Z0-9]{5})</code></li>`)
 )
 
-// accPageLogin signs in on /login (no return_to) and returns the page the
+// pageLogin signs in on /login (no return_to) and returns the page the
 // browser ends on.
 func pageLogin(t *testing.T, br *apptest.Browser, tenant, email, password string) *htmlPage {
 	t.Helper()
@@ -30,7 +30,7 @@ func pageLogin(t *testing.T, br *apptest.Browser, tenant, email, password string
 	return login.submit(t, br, "/login", map[string]string{"tenant": tenant, "email": email, "password": password})
 }
 
-// accImgSrc returns the (entity-decoded) src of the page's img with class.
+// imgSrc returns the (entity-decoded) src of the page's img with class.
 func imgSrc(t *testing.T, res *apptest.Result, class string) string {
 	t.Helper()
 	doc, err := xhtml.Parse(bytes.NewReader(res.Body))
@@ -128,12 +128,12 @@ func TestAccountPages(t *testing.T) {
 			png, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(src, "data:image/png;base64,"))
 			require.NoError(t, err)
 			require.True(t, bytes.HasPrefix(png, []byte("\x89PNG")), "a PNG image")
-			key := accKeyText.FindStringSubmatch(string(p.Body))
+			key := totpKeyText.FindStringSubmatch(string(p.Body))
 			require.NotNil(t, key, "the key is shown for typing")
 			p = p.submit(t, br, "/account/security/2fa/enable", map[string]string{"code": apptest.TOTP(t, key[1], -1), "password": next})
 			p.requireAccount(t)
 			require.Contains(t, p.text(), "Two-step verification is on.")
-			require.Len(t, accRecoveryCodes.FindAllStringSubmatch(string(p.Body), -1), 8)
+			require.Len(t, recoveryCodeItems.FindAllStringSubmatch(string(p.Body), -1), 8)
 			require.Contains(t, p.Forms, "/account/security/2fa/disable")
 			require.Equal(t, true, e.login(t, u, next, nil).Body["two_factor_required"], "the API login now asks for the second step")
 
@@ -192,7 +192,8 @@ func TestAccountPages(t *testing.T) {
 		t.Run("forced password change page", func(t *testing.T) {
 			t.Parallel()
 			u := e.newUser(t)
-			require.NoError(t, e.Server.Store.UpdateUserFields(context.Background(), e.Tenant.ID, u.ID, map[string]any{"force_password_change": true}))
+			_, err := e.Server.Store.UpdateUser(t.Context(), e.Tenant.ID, u.ID, func(u *models.User) error { u.ForcePasswordChange = true; return nil })
+			require.NoError(t, err)
 			br := e.Server.NewBrowser(t)
 			p := pageLogin(t, br, e.Tenant.Slug, u.Email, apptest.Password)
 			require.Contains(t, p.Forms, "/login/password", "the forced change page: %s", p.Body)
@@ -207,7 +208,7 @@ func TestAccountPages(t *testing.T) {
 			p = p.submit(t, br, "/login/password", map[string]string{"new_password": "Forced-Passw0rd-1", "confirm_password": "Forced-Passw0rd-1"})
 			p.requireOn(t, "/account/security")
 			require.Contains(t, p.text(), u.Email)
-			fresh, err := e.Server.Accounts.User(context.Background(), e.Tenant.ID, u.ID)
+			fresh, err := e.Server.Store.GetUser(t.Context(), e.Tenant.ID, u.ID)
 			require.NoError(t, err)
 			require.False(t, fresh.ForcePasswordChange)
 			require.NotEmpty(t, e.login(t, u, "Forced-Passw0rd-1", nil).Token)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -25,7 +24,7 @@ func idClaims(t *testing.T, tok *oauth2.Token) map[string]any {
 // tokens carry acr and amr.
 func TestE2EAuthorizationACRValues(t *testing.T) {
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
-		ctx := context.Background()
+		ctx := t.Context()
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
 		cfg := e.Server.OAuthConfig(web, "openid")
 		exchange := func(code, verifier string) map[string]any {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"net/http"
 	"strings"
@@ -33,7 +32,7 @@ func newAuthRequest(cfg *oauth2.Config, opts ...oauth2.AuthCodeOption) authReque
 // exchange trades a code for tokens with the request's PKCE verifier.
 func (r authRequest) exchange(t *testing.T, cfg *oauth2.Config, code string) *oauth2.Token {
 	t.Helper()
-	tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(r.Verifier))
+	tok, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(r.Verifier))
 	require.NoError(t, err, "exchange code")
 	return tok
 }
@@ -55,7 +54,7 @@ func verifyIDToken(t *testing.T, provider *oidc.Provider, clientID string, tok *
 	t.Helper()
 	raw, ok := tok.Extra("id_token").(string)
 	require.True(t, ok, "the token response carries an id_token")
-	idt, err := provider.Verifier(&oidc.Config{ClientID: clientID}).Verify(context.Background(), raw)
+	idt, err := provider.Verifier(&oidc.Config{ClientID: clientID}).Verify(t.Context(), raw)
 	require.NoError(t, err, "ID token verifies")
 	require.Equal(t, nonce, idt.Nonce, "nonce")
 	require.NotEmpty(t, idt.AccessTokenHash, "at_hash present")
@@ -69,7 +68,7 @@ func verifyIDToken(t *testing.T, provider *oidc.Provider, clientID string, tok *
 
 func TestE2EAuthorizationCodeOIDC(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, nil)
 		rs := e.ServiceClient(t, nil)
@@ -155,7 +154,7 @@ func TestE2EAuthorizationCodePromptLogin(t *testing.T) {
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
 		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID)
-		provider, err := oidc.NewProvider(context.Background(), e.Server.URL)
+		provider, err := oidc.NewProvider(t.Context(), e.Server.URL)
 		require.NoError(t, err)
 
 		// prompt=login right after a login (the same second, most likely)
@@ -278,13 +277,13 @@ func TestE2EAuthorizationCodePublicClientPKCE(t *testing.T) {
 		ar := newAuthRequest(cfg)
 		f = br.Authorize(e, ar.URL, true, "")
 		code := f.Code(t, ar.State)
-		_, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(oauth2.GenerateVerifier()))
+		_, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(oauth2.GenerateVerifier()))
 		require.Equal(t, "invalid_grant", apptest.RetrieveError(t, err).ErrorCode, "a wrong verifier")
 
 		ar = newAuthRequest(cfg)
 		f = br.Authorize(e, ar.URL, true, "")
 		code = f.Code(t, ar.State)
-		_, err = cfg.Exchange(context.Background(), code)
+		_, err = cfg.Exchange(t.Context(), code)
 		re := apptest.RetrieveError(t, err)
 		require.Contains(t, []string{"invalid_grant", "invalid_request"}, re.ErrorCode, "no verifier")
 
@@ -293,12 +292,12 @@ func TestE2EAuthorizationCodePublicClientPKCE(t *testing.T) {
 		tok := ar.exchange(t, cfg, f.Code(t, ar.State))
 		require.NotEmpty(t, tok.Extra("id_token"))
 		require.NotEmpty(t, tok.RefreshToken)
-		provider, err := oidc.NewProvider(context.Background(), e.Server.URL)
+		provider, err := oidc.NewProvider(t.Context(), e.Server.URL)
 		require.NoError(t, err)
 		verifyIDToken(t, provider, spa.Client.ID, tok, ar.Nonce)
 
 		// The public client refreshes with its client_id alone.
-		fresh, err := cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		fresh, err := cfg.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 		require.NoError(t, err)
 		require.NotEqual(t, tok.RefreshToken, fresh.RefreshToken)
 	})
@@ -395,14 +394,14 @@ func TestE2EAuthorizationCodeSingleUse(t *testing.T) {
 		e.Server.RequireActive(t, rs, tok.AccessToken)
 		e.Server.RequireActive(t, rs, tok.RefreshToken)
 
-		_, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(ar.Verifier))
+		_, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(ar.Verifier))
 		re := apptest.RetrieveError(t, err)
 		require.Equal(t, "invalid_grant", re.ErrorCode)
 		require.Equal(t, http.StatusBadRequest, re.Response.StatusCode)
 
 		e.Server.RequireInactive(t, rs, tok.AccessToken)
 		e.Server.RequireInactive(t, rs, tok.RefreshToken)
-		_, err = cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		_, err = cfg.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 		require.Equal(t, "invalid_grant", apptest.RetrieveError(t, err).ErrorCode)
 
 		// Another client cannot use a code either.
@@ -410,7 +409,7 @@ func TestE2EAuthorizationCodeSingleUse(t *testing.T) {
 		ocfg := e.Server.OAuthConfig(other, oidc.ScopeOpenID)
 		ar = newAuthRequest(cfg)
 		code = br.Authorize(e, ar.URL, false, "").Code(t, ar.State)
-		_, err = ocfg.Exchange(context.Background(), code, oauth2.VerifierOption(ar.Verifier))
+		_, err = ocfg.Exchange(t.Context(), code, oauth2.VerifierOption(ar.Verifier))
 		require.Equal(t, "invalid_grant", apptest.RetrieveError(t, err).ErrorCode)
 	})
 }

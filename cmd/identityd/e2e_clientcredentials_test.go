@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -31,7 +30,7 @@ func ccConfig(srv *apptest.Server, cc *apptest.CreatedClient, style oauth2.AuthS
 
 func TestE2EClientCredentials(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
 		svc := e.ServiceClient(t, nil)
 		rs := e.ServiceClient(t, nil) // a resource server that introspects
@@ -80,7 +79,7 @@ func TestE2EClientCredentials(t *testing.T) {
 
 func TestE2EClientCredentialsAuthentication(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
 		// Each client is restricted to the one method named (a client
 		// created without one accepts both: TestE2EClientAuthBothMethods).
@@ -134,7 +133,7 @@ func TestE2EClientCredentialsAuthentication(t *testing.T) {
 // just cached.
 func TestE2EClientSecretCache(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		e := apptest.NewEnv(t, b, func(c *app.Config) { c.SecretRotation = 0 })
 		svc := e.ServiceClient(t, nil)
 
@@ -200,7 +199,7 @@ func TestE2EClientSecretCache(t *testing.T) {
 // secrets both work.
 func TestE2EClientSecretRotationWindow(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		e := apptest.NewEnv(t, b, func(c *app.Config) { c.SecretRotation = time.Hour })
 		svc := e.ServiceClient(t, nil)
 		_, err := ccConfig(e.Server, svc, oauth2.AuthStyleInHeader).Token(ctx)
@@ -253,7 +252,7 @@ func verifyJWT(t *testing.T, srv *apptest.Server, token string) (jose.Header, ma
 
 func TestE2EJWTAccessToken(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
 		svc := e.ServiceClient(t, func(in *apptest.NewClient) {
 			in.AccessTokenFormat = "jwt"

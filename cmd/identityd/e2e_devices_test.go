@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -63,7 +62,7 @@ func TestDevicesAreNotSessions(t *testing.T) {
 		require.Equal(t, devD, dvFind(sessions, second.SessionID)["device_id"])
 		// Trust the device (as a completed 2FA with trust_device would).
 		until := time.Now().Add(time.Hour)
-		require.NoError(t, e.Server.Store.SetDeviceTrust(context.Background(), e.Tenant.ID, u.ID, devD, &until))
+		require.NoError(t, e.Server.Store.SetDeviceTrust(t.Context(), e.Tenant.ID, u.ID, devD, &until))
 
 		devices := e.deviceList(t, other.Token)
 		require.Len(t, devices, 2, "%v", devices)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -34,15 +33,10 @@ func twoInstances(t *testing.T, b apptest.Backend) (*apptest.Server, *apptest.Se
 	return a, bb
 }
 
-// onInstance is the env e seen through another instance.
-func onInstance(e *apptest.Env, srv *apptest.Server) *apptest.Env {
-	return &apptest.Env{Server: srv, Tenant: e.Tenant, User: e.User}
-}
-
 // idTokenVerifier verifies ID tokens of issuer against the JWKS that srv
 // serves (a fresh key set, so nothing is cached between calls).
-func idTokenVerifier(srv *apptest.Server, issuer, clientID string) *oidc.IDTokenVerifier {
-	keys := oidc.NewRemoteKeySet(context.Background(), srv.URL+"/.well-known/jwks.json")
+func idTokenVerifier(t *testing.T, srv *apptest.Server, issuer, clientID string) *oidc.IDTokenVerifier {
+	keys := oidc.NewRemoteKeySet(t.Context(), srv.URL+"/.well-known/jwks.json")
 	return oidc.NewVerifier(issuer, keys, &oidc.Config{ClientID: clientID})
 }
 
@@ -64,7 +58,7 @@ func jwksKIDs(t *testing.T, srv *apptest.Server) []string {
 
 func TestE2EMultiInstanceTokens(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		a, bb := twoInstances(t, b)
 		e := apptest.Seed(t, a)
 		svc := e.ServiceClient(t, nil)
@@ -129,7 +123,7 @@ func TestE2EMultiInstanceTokens(t *testing.T) {
 
 func TestE2EMultiInstanceKeyRotation(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		a, bb := twoInstances(t, b)
 		e := apptest.Seed(t, a)
 		eb := e.On(bb)
@@ -183,7 +177,7 @@ func TestE2EMultiInstanceKeyRotation(t *testing.T) {
 		// Every ID token verifies with go-oidc against either instance's JWKS.
 		for _, srv := range []*apptest.Server{a, bb} {
 			for _, raw := range []string{beforeID, soonID, afterID} {
-				idt, err := idTokenVerifier(srv, a.URL, web.Client.ID).Verify(ctx, raw)
+				idt, err := idTokenVerifier(t, srv, a.URL, web.Client.ID).Verify(ctx, raw)
 				require.NoError(t, err, "ID token (kid %s) against the JWKS of %s", jwtKID(t, raw), srv.URL)
 				require.Equal(t, e.User.ID, idt.Subject)
 			}
@@ -196,7 +190,7 @@ func TestE2EMultiInstanceKeyRotation(t *testing.T) {
 		// A token signed by a key that is not published is refused.
 		parts := strings.Split(afterID, ".")
 		forged := parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2]))
-		_, err = idTokenVerifier(bb, a.URL, web.Client.ID).Verify(ctx, forged)
+		_, err = idTokenVerifier(t, bb, a.URL, web.Client.ID).Verify(ctx, forged)
 		require.Error(t, err)
 	})
 }

@@ -4,7 +4,6 @@ package main
 // real clients (golang.org/x/oauth2, go-oidc) on every configured backend.
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -42,7 +41,7 @@ func rawGet(t *testing.T, target string) *apptest.Result {
 // no login form.
 func TestE2EMaxAge(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
 		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID)
@@ -186,7 +185,7 @@ func TestE2EShortNonce(t *testing.T) {
 					require.Equal(t, "state-"+tt.name, f.Callback.Query().Get("state"))
 					return
 				}
-				tok, err := cfg.Exchange(context.Background(), f.Code(t, "state-"+tt.name), oauth2.VerifierOption(v))
+				tok, err := cfg.Exchange(t.Context(), f.Code(t, "state-"+tt.name), oauth2.VerifierOption(v))
 				require.NoError(t, err)
 				require.NotEmpty(t, tok.Extra("id_token"))
 			})
@@ -201,7 +200,7 @@ func TestE2EShortNonce(t *testing.T) {
 // signed-out page and no redirect. state is passed back.
 func TestE2ELogoutRedirect(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		e := apptest.NewEnv(t, b, func(c *app.Config) {
 			// Allowed for plain logins, and no longer for logouts.
 			c.RedirectOrigins = []string{"https://app.example.com"}
@@ -502,7 +501,7 @@ func ccClient(srv *apptest.Server, id, secret string, style oauth2.AuthStyle, sc
 // at creation or later) accepts only that one.
 func TestE2EClientAuthBothMethods(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
 		// The fields `identityd clients create --tenant acme --id billing
 		// --secret ... --grant-types client_credentials --scopes service` sets.
@@ -524,13 +523,13 @@ func TestE2EClientAuthBothMethods(t *testing.T) {
 
 		// Restricted through the admin API: created with one method, then
 		// switched to the other with PATCH.
-		m := machTenant(t, e)
+		m := withClientsAdmin(t, e)
 		res = e.Server.Call(t, http.MethodPost, "/api/clients", m.token, map[string]any{
 			"name": "post-only", "grant_types": []string{"client_credentials"}, "scopes": []string{"service"},
 			"token_endpoint_auth_method": "client_secret_post",
 		}).NotServerError(t)
 
-		created := machWant(t, res, http.StatusCreated, "")
+		created := requireAnswer(t, res, http.StatusCreated, "")
 		require.Equal(t, []any{"client_secret_post"}, created["token_endpoint_auth_methods"])
 		id, secret := created["client_id"].(string), created["client_secret"].(string)
 		expect := func(style oauth2.AuthStyle, ok bool) {
@@ -549,21 +548,21 @@ func TestE2EClientAuthBothMethods(t *testing.T) {
 		expect(oauth2.AuthStyleInHeader, false)
 
 		res = e.Server.Call(t, http.MethodPatch, "/api/clients/"+id, m.token, map[string]any{"token_endpoint_auth_methods": []string{"client_secret_basic"}}).NotServerError(t)
-		patched := machWant(t, res, http.StatusOK, "")
+		patched := requireAnswer(t, res, http.StatusOK, "")
 		require.Equal(t, "client_secret_basic", patched["token_endpoint_auth_method"])
 		require.Equal(t, []any{"client_secret_basic"}, patched["token_endpoint_auth_methods"])
 		expect(oauth2.AuthStyleInParams, false)
 		expect(oauth2.AuthStyleInHeader, true)
 
 		res = e.Server.Call(t, http.MethodPatch, "/api/clients/"+id, m.token, map[string]any{"token_endpoint_auth_methods": []string{"client_secret_basic", "client_secret_post"}}).NotServerError(t)
-		machWant(t, res, http.StatusOK, "")
+		requireAnswer(t, res, http.StatusOK, "")
 		expect(oauth2.AuthStyleInParams, true)
 		expect(oauth2.AuthStyleInHeader, true)
 
 		res = e.Server.Call(t, http.MethodPatch, "/api/clients/"+id, m.token, map[string]any{"token_endpoint_auth_methods": []string{"none"}}).NotServerError(t)
-		machWant(t, res, http.StatusUnprocessableEntity, "validation_failed")
+		requireAnswer(t, res, http.StatusUnprocessableEntity, "validation_failed")
 		res = e.Server.Call(t, http.MethodPatch, "/api/clients/"+id, m.token, map[string]any{"token_endpoint_auth_methods": []string{"private_key_jwt"}}).NotServerError(t)
-		machWant(t, res, http.StatusUnprocessableEntity, "validation_failed")
+		requireAnswer(t, res, http.StatusUnprocessableEntity, "validation_failed")
 	})
 }
 
@@ -584,7 +583,7 @@ func jwtClaims(t *testing.T, token string) map[string]any {
 // agrees); a named audience wins; a client without one gets its own id.
 func TestE2EJWTAccessTokenAudience(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
 		rs := e.ServiceClient(t, nil)
 		withAud := e.ServiceClient(t, func(in *apptest.NewClient) {
@@ -671,7 +670,7 @@ func TestE2EIntrospectionTokenType(t *testing.T) {
 // tenant's token.
 func TestE2EIntrospectionTenantScope(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		env := newOpEnv(t, b, nil) // tenant A, with a system admin and an Owner
+		env := newSystemAdminEnv(t, b, nil) // tenant A, with a system admin and an Owner
 		srv := env.Server
 		require.Positive(t, srv.Config.LookupCacheSize, "the lookup cache is on")
 		a := env.Env
@@ -720,7 +719,7 @@ func TestE2EIntrospectionTenantScope(t *testing.T) {
 
 		// The setting: a tenant Owner may not set it, a system admin may.
 		// tenantAdmin holds every client permission (danger ones too, stepped up).
-		tenantAdmin := machTenant(t, a).token
+		tenantAdmin := withClientsAdmin(t, a).token
 		srv.StepUp(t, tenantAdmin, apptest.Password)
 		notSystemAdmin := func(res *apptest.Result) {
 			t.Helper()

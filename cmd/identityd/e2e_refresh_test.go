@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -53,7 +52,7 @@ func loggedInGrant(t *testing.T, e *apptest.Env, br *apptest.Browser, cfg *oauth
 
 func TestE2ERefreshRotationAndReuse(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
 		rs := e.ServiceClient(t, nil)

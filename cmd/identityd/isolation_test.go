@@ -43,17 +43,17 @@ type isoObjects struct {
 // creates them outside the API), and the seeded role and policy.
 func isoSeed(t *testing.T, srv *apptest.Server, tenant *models.Tenant) *isoObjects {
 	t.Helper()
-	u := azUser(t, srv, tenant, azUserOpts{role: identity.RoleMember})
+	u := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleMember})
 	cc, err := srv.CreateClient(t, apptest.NewClient{TenantSlug: tenant.Slug, Name: "iso client",
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"orders.read"}})
 	require.NoError(t, err)
 	sa, key := uuid.NewString(), uuid.NewString()
-	azExec(t, srv, fmt.Sprintf(`INSERT INTO service_accounts (id, tenant_id, name, description, is_active, created_at, updated_at)
-		VALUES (%s, %s, %s, '', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`, azQ(sa), azQ(tenant.ID), azQ("iso-sa-"+apptest.RandomID(t, 6))))
-	azExec(t, srv, fmt.Sprintf(`INSERT INTO api_keys (id, tenant_id, service_account_id, name, prefix, key_hash, created_at)
-		VALUES (%s, %s, %s, 'iso', 'idk_iso', %s, CURRENT_TIMESTAMP)`, azQ(key), azQ(tenant.ID), azQ(sa), azQ("iso-"+uuid.NewString())))
-	role := azScalar(t, srv, fmt.Sprintf("SELECT id FROM roles WHERE tenant_id = %s AND name = %s", azQ(tenant.ID), azQ(identity.RoleMember)))
-	policy := azScalar(t, srv, fmt.Sprintf("SELECT id FROM policies WHERE tenant_id = %s AND name = %s", azQ(tenant.ID), azQ(identity.DangerZonePolicy)))
+	sqlExec(t, srv, fmt.Sprintf(`INSERT INTO service_accounts (id, tenant_id, name, description, is_active, created_at, updated_at)
+		VALUES (%s, %s, %s, '', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`, sqlQuote(sa), sqlQuote(tenant.ID), sqlQuote("iso-sa-"+apptest.RandomID(t, 6))))
+	sqlExec(t, srv, fmt.Sprintf(`INSERT INTO api_keys (id, tenant_id, service_account_id, name, prefix, key_hash, created_at)
+		VALUES (%s, %s, %s, 'iso', 'idk_iso', %s, CURRENT_TIMESTAMP)`, sqlQuote(key), sqlQuote(tenant.ID), sqlQuote(sa), sqlQuote("iso-"+uuid.NewString())))
+	role := sqlScalar(t, srv, fmt.Sprintf("SELECT id FROM roles WHERE tenant_id = %s AND name = %s", sqlQuote(tenant.ID), sqlQuote(identity.RoleMember)))
+	policy := sqlScalar(t, srv, fmt.Sprintf("SELECT id FROM policies WHERE tenant_id = %s AND name = %s", sqlQuote(tenant.ID), sqlQuote(identity.DangerZonePolicy)))
 	return &isoObjects{Tenant: tenant, email: u.Email, ids: map[string]string{
 		"user": u.ID, "client": cc.Client.ID, "service_account": sa, "api_key": key, "role": role, "policy": policy, "tenant": tenant.ID,
 	}}
@@ -117,30 +117,30 @@ func isoSnapshot(t *testing.T, srv *apptest.Server, tenantID string) map[string]
 	t.Helper()
 	out := map[string]string{}
 	for _, table := range []string{"users", "roles", "policies", "oauth_clients", "service_accounts", "api_keys", "role_assignments", "policy_assignments"} {
-		q := fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM %s WHERE tenant_id = %s", table, azQ(tenantID))
-		out[table] = azScalar(t, srv, q)
+		q := fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM %s WHERE tenant_id = %s", table, sqlQuote(tenantID))
+		out[table] = sqlScalar(t, srv, q)
 	}
 	for _, table := range []string{"users", "roles", "policies", "oauth_clients", "service_accounts"} {
-		q := fmt.Sprintf("SELECT COALESCE(CAST(MAX(updated_at) AS TEXT), '') FROM %s WHERE tenant_id = %s", table, azQ(tenantID))
-		out[table+".updated_at"] = azScalar(t, srv, q)
+		q := fmt.Sprintf("SELECT COALESCE(CAST(MAX(updated_at) AS TEXT), '') FROM %s WHERE tenant_id = %s", table, sqlQuote(tenantID))
+		out[table+".updated_at"] = sqlScalar(t, srv, q)
 	}
-	out["users.active"] = azScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM users WHERE tenant_id = %s AND is_active AND NOT force_password_change AND NOT is_system_admin", azQ(tenantID)))
-	out["api_keys.live"] = azScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE tenant_id = %s AND revoked_at IS NULL", azQ(tenantID)))
-	out["tenant"] = azScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM tenants WHERE id = %s AND suspended_at IS NULL", azQ(tenantID)))
+	out["users.active"] = sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM users WHERE tenant_id = %s AND is_active AND NOT force_password_change AND NOT is_system_admin", sqlQuote(tenantID)))
+	out["api_keys.live"] = sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE tenant_id = %s AND revoked_at IS NULL", sqlQuote(tenantID)))
+	out["tenant"] = sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM tenants WHERE id = %s AND suspended_at IS NULL", sqlQuote(tenantID)))
 	return out
 }
 
 func TestIsolationFromRouteTable(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
-		tenantA, tenantB := azTenant(t, srv), azTenant(t, srv)
-		ownerA := azUser(t, srv, tenantA, azUserOpts{role: identity.RoleOwner, dangerZone: true})
+		tenantA, tenantB := newTestTenant(t, srv), newTestTenant(t, srv)
+		ownerA := newRoleUser(t, srv, tenantA, userOpts{role: identity.RoleOwner, dangerZone: true})
 		objA, objB := isoSeed(t, srv, tenantA), isoSeed(t, srv, tenantB)
 		tok := srv.Login(t, tenantA.Slug, ownerA.Email, apptest.Password)
 		srv.StepUp(t, tok, apptest.Password)
 		before := isoSnapshot(t, srv, tenantB.ID)
 
-		routes := azRoutes(srv)
+		routes := routesOf(srv)
 		var withParams, lists, creates, createdInA int
 		for _, r := range routes {
 			if !r.Scoped {
@@ -175,7 +175,7 @@ func TestIsolationFromRouteTable(t *testing.T) {
 }
 
 // isoParamRoute: every B id in the path answers 404.
-func isoParamRoute(t *testing.T, srv *apptest.Server, tok string, r azRoute, a, b *isoObjects) {
+func isoParamRoute(t *testing.T, srv *apptest.Server, tok string, r routeInfo, a, b *isoObjects) {
 	t.Helper()
 	params := oaParamRE.FindAllString(r.Path, -1)
 	idOf := func(o *isoObjects, kind string) string {
@@ -210,7 +210,7 @@ func isoParamRoute(t *testing.T, srv *apptest.Server, tok string, r azRoute, a, 
 }
 
 // isoListRoute: B's ids never appear, whatever tenant the query names.
-func isoListRoute(t *testing.T, srv *apptest.Server, tok string, r azRoute, b *isoObjects) {
+func isoListRoute(t *testing.T, srv *apptest.Server, tok string, r routeInfo, b *isoObjects) {
 	t.Helper()
 	q := url.Values{"tenant_id": {b.Tenant.ID}, "tenant": {b.Tenant.Slug}}
 	for _, path := range []string{r.Path, r.Path + "?" + q.Encode()} {
@@ -232,7 +232,7 @@ func isoListRoute(t *testing.T, srv *apptest.Server, tok string, r azRoute, b *i
 }
 
 // isoCreateRoute: a tenant_id of B in the query and the body is ignored.
-func isoCreateRoute(t *testing.T, srv *apptest.Server, tok string, r azRoute, a, b *isoObjects) bool {
+func isoCreateRoute(t *testing.T, srv *apptest.Server, tok string, r routeInfo, a, b *isoObjects) bool {
 	t.Helper()
 	q := url.Values{"tenant_id": {b.Tenant.ID}, "tenant": {b.Tenant.Slug}}
 	res := srv.Call(t, http.MethodPost, r.Path+"?"+q.Encode(), tok, isoBody(t, a.ids["role"], a.ids["policy"], b))

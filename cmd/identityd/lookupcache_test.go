@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -17,7 +16,7 @@ import (
 // may never answer "active" for a revoked token on any instance.
 func TestLookupCacheRevocationSeenAtOnceOnSecondInstance(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
-		ctx := context.Background()
+		ctx := t.Context()
 		a, bb := twoInstances(t, b)
 		e := apptest.Seed(t, a)
 		svc := e.ServiceClient(t, nil)

@@ -7,7 +7,6 @@ package main
 // and that no token that got a 200 is lost (docs/operations.md).
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -427,7 +426,7 @@ func TestOutageSuite(t *testing.T) {
 		genKey := r.inst[1].Config.RedisPrefix + "lookup-gen"
 		rdb := redis.NewClient(&redis.Options{Addr: r.redis.Addr()})
 		defer rdb.Close()
-		ctx := context.Background()
+		ctx := t.Context()
 		stamp, err := rdb.Get(ctx, genKey).Int64()
 		require.NoError(t, err)
 		r.redis.Stop()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,26 +18,13 @@ import (
 	"github.com/identityd/identityd/internal/app"
 	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/oauth"
-	"github.com/identityd/identityd/storage"
 )
-
-// openCLIStore opens the CLI data dir's database with a fixed clock.
-func openCLIStore(t *testing.T, env map[string]string, at time.Time) *storage.Store {
-	t.Helper()
-	st, err := storage.Open(context.Background(), storage.Options{
-		DatabaseURL: "sqlite:" + filepath.Join(env["IDENTITY_DATA_DIR"], "identity.db"),
-		Now:         func() time.Time { return at },
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
 
 // seedExpiredTokens stores n expired access tokens of cc's tenant, in one
 // transaction, as the token endpoint would have.
 func seedExpiredTokens(t *testing.T, srv *apptest.Server, tenantID, clientID string, n int) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	client, err := srv.Store.GetClient(ctx, clientID)
 	require.NoError(t, err)
 	past := time.Now().Add(-2 * time.Hour)
@@ -108,8 +94,7 @@ func TestPruneDuringIssuance(t *testing.T) {
 		for range 4 {
 			<-started
 		}
-		srv.Operator.TokenPruneBatch = 250
-		res, err := srv.Operator.PruneTokens(context.Background())
+		res, err := srv.PruneTokens(t, 250)
 		// Keep issuing a little after the prune, then stop.
 		time.Sleep(50 * time.Millisecond)
 		stop.Store(true)
@@ -179,8 +164,7 @@ func TestPrunerLease(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					p := &identity.Pruner{Operator: srv.Operator, Interval: time.Hour}
-					ok, _, _, err := p.RunOnce(context.Background())
+					ok, err := srv.RunPrunerOnce(t, time.Hour)
 					if err != nil {
 						t.Errorf("RunOnce: %v", err)
 					}
@@ -191,7 +175,7 @@ func TestPrunerLease(t *testing.T) {
 			}
 			wg.Wait()
 			require.EqualValues(t, 1, ran.Load(), "one instance at a time")
-			lease, err := first.Store.GetLease(context.Background(), identity.PruneLease)
+			lease, err := first.Store.GetLease(t.Context(), identity.PruneLease)
 			require.NoError(t, err)
 			require.WithinDuration(t, time.Now().Add(54*time.Minute), lease.LeasedUntil, time.Minute, "the lease lasts 90%% of the interval")
 		})

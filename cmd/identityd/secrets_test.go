@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -222,7 +221,7 @@ func secDump(t testing.TB, st *storage.Store) map[string][]string {
 	if err != nil {
 		t.Fatalf("sql db: %v", err)
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	q := `SELECT name FROM sqlite_master WHERE type = 'table'`
 	if st.Dialect() == storage.Postgres {
 		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`

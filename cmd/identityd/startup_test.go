@@ -43,7 +43,7 @@ func TestServeWithNoConfiguration(t *testing.T) {
 	dir := t.TempDir()
 	addr := stFreeAddr(t)
 	env := map[string]string{"IDENTITY_DATA_DIR": dir, "IDENTITY_ADDR": addr}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	stdout, stderr := &apptest.LogBuffer{}, &apptest.LogBuffer{}
 	done := make(chan error, 1)
@@ -125,7 +125,7 @@ func TestServeWithNoConfiguration(t *testing.T) {
 func TestServeBadConfigurationStops(t *testing.T) {
 	t.Run("bad variable", func(t *testing.T) {
 		env := map[string]string{"IDENTITY_DATA_DIR": t.TempDir(), "IDENTITY_ADDR": stFreeAddr(t), "IDENTITY_BCRYPT_COST": "3"}
-		err := run(context.Background(), []string{"serve"}, cfgEnv(env), io.Discard, io.Discard)
+		err := run(t.Context(), []string{"serve"}, cfgEnv(env), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "IDENTITY_BCRYPT_COST") {
 			t.Fatalf("serve with a bad cost: %v", err)
 		}
@@ -137,7 +137,7 @@ func TestServeBadConfigurationStops(t *testing.T) {
 		}
 		defer ln.Close()
 		env := map[string]string{"IDENTITY_DATA_DIR": t.TempDir(), "IDENTITY_ADDR": ln.Addr().String()}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 		defer cancel()
 		stderr := &apptest.LogBuffer{}
 		err = run(ctx, []string{"serve"}, cfgEnv(env), io.Discard, stderr)
@@ -155,7 +155,7 @@ func TestServeBadConfigurationStops(t *testing.T) {
 func TestReadyLoggedAfterBind(t *testing.T) {
 	addr := stFreeAddr(t)
 	env := map[string]string{"IDENTITY_DATA_DIR": t.TempDir(), "IDENTITY_ADDR": addr}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	stderr := &apptest.LogBuffer{}
 	done := make(chan error, 1)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -21,8 +20,8 @@ import (
 // Authorization fixtures shared by the step-up, isolation and
 // authorizations/check tests.
 
-// azTenant creates a tenant (its roles and danger-zone policy are seeded).
-func azTenant(t *testing.T, srv *apptest.Server) *models.Tenant {
+// newTestTenant creates a tenant (its roles and danger-zone policy are seeded).
+func newTestTenant(t *testing.T, srv *apptest.Server) *models.Tenant {
 	t.Helper()
 	slug := "az-" + apptest.RandomID(t, 8)
 	tenant, err := srv.CreateTenant(t, slug, "Tenant "+slug)
@@ -30,15 +29,15 @@ func azTenant(t *testing.T, srv *apptest.Server) *models.Tenant {
 	return tenant
 }
 
-// azUserOpts say what a test user holds.
-type azUserOpts struct {
+// userOpts say what a test user holds.
+type userOpts struct {
 	role        string // a seeded role name, or ""
 	dangerZone  bool   // also holds the Danger Zone policy
 	systemAdmin bool
 }
 
-// azUser creates a user in tenant with apptest.Password.
-func azUser(t *testing.T, srv *apptest.Server, tenant *models.Tenant, o azUserOpts) *models.User {
+// newRoleUser creates a user in tenant with apptest.Password.
+func newRoleUser(t *testing.T, srv *apptest.Server, tenant *models.Tenant, o userOpts) *models.User {
 	t.Helper()
 	u, err := srv.CreateUser(t, apptest.NewUser{
 		TenantSlug: tenant.Slug, Email: "u-" + apptest.RandomID(t, 8) + "@example.com", Password: apptest.Password,
@@ -46,30 +45,30 @@ func azUser(t *testing.T, srv *apptest.Server, tenant *models.Tenant, o azUserOp
 	})
 	require.NoError(t, err)
 	if o.dangerZone {
-		policyID := azScalar(t, srv, fmt.Sprintf("SELECT id FROM policies WHERE tenant_id = %s AND name = %s", azQ(tenant.ID), azQ(identity.DangerZonePolicy)))
-		azExec(t, srv, fmt.Sprintf("INSERT INTO policy_assignments (tenant_id, principal_id, principal_type, policy_id, created_at) VALUES (%s, %s, 'user', %s, CURRENT_TIMESTAMP)",
-			azQ(tenant.ID), azQ(u.ID), azQ(policyID)))
+		policyID := sqlScalar(t, srv, fmt.Sprintf("SELECT id FROM policies WHERE tenant_id = %s AND name = %s", sqlQuote(tenant.ID), sqlQuote(identity.DangerZonePolicy)))
+		sqlExec(t, srv, fmt.Sprintf("INSERT INTO policy_assignments (tenant_id, principal_id, principal_type, policy_id, created_at) VALUES (%s, %s, 'user', %s, CURRENT_TIMESTAMP)",
+			sqlQuote(tenant.ID), sqlQuote(u.ID), sqlQuote(policyID)))
 	}
 	return u
 }
 
-// azQ quotes a SQL string literal (the tests build SQL that runs unchanged
+// sqlQuote quotes a SQL string literal (the tests build SQL that runs unchanged
 // on SQLite and PostgreSQL, whose placeholders differ).
-func azQ(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+func sqlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-func azExec(t *testing.T, srv *apptest.Server, query string) {
+func sqlExec(t *testing.T, srv *apptest.Server, query string) {
 	t.Helper()
 	db, err := srv.Store.SQLDB()
 	require.NoError(t, err)
-	_, err = db.ExecContext(context.Background(), query)
+	_, err = db.ExecContext(t.Context(), query)
 	require.NoError(t, err, query)
 }
 
-func azStrings(t *testing.T, srv *apptest.Server, query string) []string {
+func sqlStrings(t *testing.T, srv *apptest.Server, query string) []string {
 	t.Helper()
 	db, err := srv.Store.SQLDB()
 	require.NoError(t, err)
-	rows, err := db.QueryContext(context.Background(), query)
+	rows, err := db.QueryContext(t.Context(), query)
 	require.NoError(t, err, query)
 	defer rows.Close()
 	var out []string
@@ -82,22 +81,22 @@ func azStrings(t *testing.T, srv *apptest.Server, query string) []string {
 	return out
 }
 
-func azScalar(t *testing.T, srv *apptest.Server, query string) string {
+func sqlScalar(t *testing.T, srv *apptest.Server, query string) string {
 	t.Helper()
-	v := azStrings(t, srv, query)
+	v := sqlStrings(t, srv, query)
 	require.Len(t, v, 1, query)
 	return v[0]
 }
 
-// azRoute is one registered route with its authorization metadata.
-type azRoute struct {
+// routeInfo is one registered route with its authorization metadata.
+type routeInfo struct {
 	Method, Path, Permission string
 	Scoped                   bool
 }
 
-// azRoutes reads the route table: every route registered through s.api.
-func azRoutes(srv *apptest.Server) []azRoute {
-	var out []azRoute
+// routesOf reads the route table: every route registered through s.api.
+func routesOf(srv *apptest.Server) []routeInfo {
+	var out []routeInfo
 	seen := map[string]bool{}
 	for _, r := range srv.Echo.Routes() {
 		perm := oaRoutePermission(r.Name)
@@ -105,29 +104,29 @@ func azRoutes(srv *apptest.Server) []azRoute {
 			continue
 		}
 		seen[r.Method+" "+r.Path] = true
-		out = append(out, azRoute{Method: r.Method, Path: r.Path, Permission: perm, Scoped: strings.Contains(r.Name, "|tenant")})
+		out = append(out, routeInfo{Method: r.Method, Path: r.Path, Permission: perm, Scoped: strings.Contains(r.Name, "|tenant")})
 	}
 	return out
 }
 
-// azDangerProbe finds a registered, tenant-scoped danger route with path
+// dangerProbe finds a registered, tenant-scoped danger route with path
 // parameters and returns it with every parameter set to a random UUID: the
 // gate decides before the handler, and past the gate the handler answers
 // 404 without touching anything.
-func azDangerProbe(t *testing.T, srv *apptest.Server) (azRoute, string) {
+func dangerProbe(t *testing.T, srv *apptest.Server) (routeInfo, string) {
 	t.Helper()
-	for _, r := range azRoutes(srv) {
+	for _, r := range routesOf(srv) {
 		if r.Scoped && strings.Contains(r.Path, ":") && identity.IsDangerAction(r.Permission) && r.Method == http.MethodDelete {
 			return r, oaParamRE.ReplaceAllStringFunc(r.Path, func(string) string { return uuid.NewString() })
 		}
 	}
 	t.Fatalf("no tenant-scoped DELETE route with a danger permission is registered; the step-up gate cannot be exercised")
-	return azRoute{}, ""
+	return routeInfo{}, ""
 }
 
-// azError asserts a JSON API error; code "" accepts any code
+// requireErrorCode asserts a JSON API error; code "" accepts any code
 // (404s name the kind of object: "user_not_found", …).
-func azError(t *testing.T, res *apptest.Result, status int, code string) map[string]any {
+func requireErrorCode(t *testing.T, res *apptest.Result, status int, code string) map[string]any {
 	t.Helper()
 	require.Equal(t, status, res.Status, "body: %s", res.Body)
 	m := res.JSON(t)
@@ -166,16 +165,16 @@ func TestStepUpDangerPatterns(t *testing.T) {
 func TestStepUpGate(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
-		tenant := azTenant(t, srv)
-		owner := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
-		member := azUser(t, srv, tenant, azUserOpts{role: identity.RoleMember})
-		admin := azUser(t, srv, tenant, azUserOpts{systemAdmin: true})
-		route, path := azDangerProbe(t, srv)
+		tenant := newTestTenant(t, srv)
+		owner := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner, dangerZone: true})
+		member := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleMember})
+		admin := newRoleUser(t, srv, tenant, userOpts{systemAdmin: true})
+		route, path := dangerProbe(t, srv)
 		t.Logf("probing the gate with %s %s (%s)", route.Method, route.Path, route.Permission)
 
 		tok := srv.Login(t, tenant.Slug, owner.Email, apptest.Password)
 		t.Run("unelevated is step_up_required", func(t *testing.T) {
-			m := azError(t, srv.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+			m := requireErrorCode(t, srv.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
 			require.Equal(t, route.Permission, m["required_permission"])
 			su, ok := m["step_up"].(map[string]any)
 			require.True(t, ok, "step_up object: %v", m)
@@ -191,7 +190,7 @@ func TestStepUpGate(t *testing.T) {
 		t.Run("wrong password does not elevate", func(t *testing.T) {
 			res := srv.Call(t, http.MethodPost, "/api/auth/step-up", tok, map[string]any{"password": "wrong password!"})
 			require.Equal(t, http.StatusUnauthorized, res.Status, "%s", res.Body)
-			azError(t, srv.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+			requireErrorCode(t, srv.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
 		})
 		t.Run("elevated passes", func(t *testing.T) {
 			srv.StepUp(t, tok, apptest.Password)
@@ -202,60 +201,60 @@ func TestStepUpGate(t *testing.T) {
 			rem, _ := m["remaining_seconds"].(float64)
 			require.True(t, rem > 0 && rem <= srv.Config.StepUpTTL.Seconds(), "remaining_seconds %v", rem)
 			// Past the gate: the handler answers for the random id.
-			azError(t, srv.Call(t, route.Method, path, tok, nil), http.StatusNotFound, "")
+			requireErrorCode(t, srv.Call(t, route.Method, path, tok, nil), http.StatusNotFound, "")
 		})
 		t.Run("elevation is per session", func(t *testing.T) {
 			other := srv.Login(t, tenant.Slug, owner.Email, apptest.Password)
-			azError(t, srv.Call(t, route.Method, path, other, nil), http.StatusForbidden, "step_up_required")
+			requireErrorCode(t, srv.Call(t, route.Method, path, other, nil), http.StatusForbidden, "step_up_required")
 		})
 		t.Run("DELETE ends it", func(t *testing.T) {
 			res := srv.Call(t, http.MethodDelete, "/api/auth/step-up", tok, nil)
 			require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
 			require.Equal(t, false, srv.Call(t, http.MethodGet, "/api/auth/step-up/status", tok, nil).JSON(t)["elevated"])
-			azError(t, srv.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+			requireErrorCode(t, srv.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
 		})
 		t.Run("system admin bypasses", func(t *testing.T) {
 			atok := srv.Login(t, tenant.Slug, admin.Email, apptest.Password)
-			azError(t, srv.Call(t, route.Method, path, atok, nil), http.StatusNotFound, "")
+			requireErrorCode(t, srv.Call(t, route.Method, path, atok, nil), http.StatusNotFound, "")
 		})
 		t.Run("no permission is plain forbidden", func(t *testing.T) {
 			mtok := srv.Login(t, tenant.Slug, member.Email, apptest.Password)
 			srv.StepUp(t, mtok, apptest.Password) // elevation never grants a permission
-			m := azError(t, srv.Call(t, route.Method, path, mtok, nil), http.StatusForbidden, "forbidden")
+			m := requireErrorCode(t, srv.Call(t, route.Method, path, mtok, nil), http.StatusForbidden, "forbidden")
 			require.Equal(t, route.Permission, m["required_permission"])
 			require.NotContains(t, m, "step_up")
 		})
 		t.Run("unauthenticated is 401", func(t *testing.T) {
-			azError(t, srv.Call(t, route.Method, path, "", nil), http.StatusUnauthorized, "unauthenticated")
-			azError(t, srv.Call(t, http.MethodPost, "/api/auth/step-up", "", map[string]any{"password": apptest.Password}), http.StatusUnauthorized, "unauthenticated")
+			requireErrorCode(t, srv.Call(t, route.Method, path, "", nil), http.StatusUnauthorized, "unauthenticated")
+			requireErrorCode(t, srv.Call(t, http.MethodPost, "/api/auth/step-up", "", map[string]any{"password": apptest.Password}), http.StatusUnauthorized, "unauthenticated")
 		})
 		// Issue 8: a factor enrolled in a session cannot elevate that
 		// session (a stolen token alone must not reach a danger action);
 		// another session of the user may use it, and the password always
 		// works.
 		t.Run("by PIN", func(t *testing.T) {
-			u := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
+			u := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner, dangerZone: true})
 			ptok := srv.Login(t, tenant.Slug, u.Email, apptest.Password)
 			other := srv.Login(t, tenant.Slug, u.Email, apptest.Password)
 			res := srv.Call(t, http.MethodPut, "/api/auth/pin", ptok, map[string]any{"pin": "482916", "password": apptest.Password})
 			require.Equal(t, http.StatusNoContent, res.Status, "set PIN: %s", res.Body)
-			azError(t, srv.Call(t, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"pin": "482916"}), http.StatusForbidden, "factor_enrolled_in_session")
-			azError(t, srv.Call(t, route.Method, path, ptok, nil), http.StatusForbidden, "step_up_required")
+			requireErrorCode(t, srv.Call(t, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"pin": "482916"}), http.StatusForbidden, "factor_enrolled_in_session")
+			requireErrorCode(t, srv.Call(t, route.Method, path, ptok, nil), http.StatusForbidden, "step_up_required")
 			res = srv.Call(t, http.MethodPost, "/api/auth/step-up", other, map[string]any{"pin": "000000"})
 			require.Equal(t, http.StatusUnauthorized, res.Status, "wrong PIN: %s", res.Body)
-			azError(t, srv.Call(t, route.Method, path, other, nil), http.StatusForbidden, "step_up_required")
+			requireErrorCode(t, srv.Call(t, route.Method, path, other, nil), http.StatusForbidden, "step_up_required")
 			res = srv.Call(t, http.MethodPost, "/api/auth/step-up", other, map[string]any{"pin": "482916", "reason": "pin"})
 			require.Equal(t, http.StatusOK, res.Status, "step-up by PIN: %s", res.Body)
-			azError(t, srv.Call(t, route.Method, path, other, nil), http.StatusNotFound, "")
+			requireErrorCode(t, srv.Call(t, route.Method, path, other, nil), http.StatusNotFound, "")
 			res = srv.Call(t, http.MethodPost, "/api/auth/step-up", ptok, map[string]any{"password": apptest.Password})
 			require.Equal(t, http.StatusOK, res.Status, "the password elevates the enrolling session: %s", res.Body)
 		})
 		t.Run("by TOTP code", func(t *testing.T) {
-			u := azUser(t, srv, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
+			u := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner, dangerZone: true})
 			ttok := srv.Login(t, tenant.Slug, u.Email, apptest.Password)
 			other := srv.Login(t, tenant.Slug, u.Email, apptest.Password)
 			// Set-up and confirmation need the password.
-			azError(t, srv.Call(t, http.MethodPost, "/api/auth/2fa/setup", ttok, map[string]any{}), http.StatusForbidden, "password_required")
+			requireErrorCode(t, srv.Call(t, http.MethodPost, "/api/auth/2fa/setup", ttok, map[string]any{}), http.StatusForbidden, "password_required")
 			res := srv.Call(t, http.MethodPost, "/api/auth/2fa/setup", ttok, map[string]any{"password": apptest.Password})
 			require.Equal(t, http.StatusOK, res.Status, "2fa setup: %s", res.Body)
 			secret, _ := res.JSON(t)["secret"].(string)
@@ -266,20 +265,20 @@ func TestStepUpGate(t *testing.T) {
 				return c
 			}
 			now := time.Now()
-			azError(t, srv.Call(t, http.MethodPost, "/api/auth/2fa/enable", ttok, map[string]any{"code": code(now)}), http.StatusForbidden, "password_required")
+			requireErrorCode(t, srv.Call(t, http.MethodPost, "/api/auth/2fa/enable", ttok, map[string]any{"code": code(now)}), http.StatusForbidden, "password_required")
 			res = srv.Call(t, http.MethodPost, "/api/auth/2fa/enable", ttok, map[string]any{"code": code(now), "password": apptest.Password})
 			require.Equal(t, http.StatusOK, res.Status, "2fa enable: %s", res.Body)
-			azError(t, srv.Call(t, route.Method, path, ttok, nil), http.StatusForbidden, "step_up_required")
+			requireErrorCode(t, srv.Call(t, route.Method, path, ttok, nil), http.StatusForbidden, "step_up_required")
 			// The next time step: the enabling code's step is spent.
-			azError(t, srv.Call(t, http.MethodPost, "/api/auth/step-up", ttok, map[string]any{"code": code(now.Add(30 * time.Second))}), http.StatusForbidden, "factor_enrolled_in_session")
-			azError(t, srv.Call(t, route.Method, path, ttok, nil), http.StatusForbidden, "step_up_required")
+			requireErrorCode(t, srv.Call(t, http.MethodPost, "/api/auth/step-up", ttok, map[string]any{"code": code(now.Add(30 * time.Second))}), http.StatusForbidden, "factor_enrolled_in_session")
+			requireErrorCode(t, srv.Call(t, route.Method, path, ttok, nil), http.StatusForbidden, "step_up_required")
 			res = srv.Call(t, http.MethodPost, "/api/auth/step-up", other, map[string]any{"code": code(now.Add(30 * time.Second)), "reason": "totp"})
 			require.Equal(t, http.StatusOK, res.Status, "step-up by code: %s", res.Body)
-			azError(t, srv.Call(t, route.Method, path, other, nil), http.StatusNotFound, "")
+			requireErrorCode(t, srv.Call(t, route.Method, path, other, nil), http.StatusNotFound, "")
 		})
 		t.Run("audited", func(t *testing.T) {
-			n := azScalar(t, srv, fmt.Sprintf("SELECT COUNT(*) FROM audit_logs WHERE tenant_id = %s AND user_id = %s AND action = %s",
-				azQ(tenant.ID), azQ(owner.ID), azQ(identity.AuditStepUp)))
+			n := sqlScalar(t, srv, fmt.Sprintf("SELECT COUNT(*) FROM audit_logs WHERE tenant_id = %s AND user_id = %s AND action = %s",
+				sqlQuote(tenant.ID), sqlQuote(owner.ID), sqlQuote(identity.AuditStepUp)))
 			require.NotEqual(t, "0", n, "step-up is audited")
 		})
 	})
@@ -294,18 +293,18 @@ func TestStepUpSeenBySecondInstance(t *testing.T) {
 		}
 		one := apptest.Start(t, apptest.Config(t, b), nil)
 		two := apptest.Start(t, apptest.Config(t, b), nil)
-		tenant := azTenant(t, one)
-		owner := azUser(t, one, tenant, azUserOpts{role: identity.RoleOwner, dangerZone: true})
-		route, path := azDangerProbe(t, two)
+		tenant := newTestTenant(t, one)
+		owner := newRoleUser(t, one, tenant, userOpts{role: identity.RoleOwner, dangerZone: true})
+		route, path := dangerProbe(t, two)
 		tok := one.Login(t, tenant.Slug, owner.Email, apptest.Password)
 
-		azError(t, two.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+		requireErrorCode(t, two.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
 		one.StepUp(t, tok, apptest.Password)
 		res := two.Call(t, http.MethodGet, "/api/auth/step-up/status", tok, nil)
 		require.Equal(t, true, res.JSON(t)["elevated"], "instance two sees the elevation: %s", res.Body)
-		azError(t, two.Call(t, route.Method, path, tok, nil), http.StatusNotFound, "")
+		requireErrorCode(t, two.Call(t, route.Method, path, tok, nil), http.StatusNotFound, "")
 
 		require.Equal(t, http.StatusNoContent, two.Call(t, http.MethodDelete, "/api/auth/step-up", tok, nil).Status)
-		azError(t, one.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
+		requireErrorCode(t, one.Call(t, route.Method, path, tok, nil), http.StatusForbidden, "step_up_required")
 	})
 }

@@ -39,7 +39,7 @@ func TestCLICreatesGoThroughTheServices(t *testing.T) {
 			app := cliApp(t, env)
 			q := func(sql string, args ...any) string {
 				t.Helper()
-				return caScalar(t, app, rebind(app.Store.Dialect(), sql), args...)
+				return caScalar(t, app, apptest.Rebind(app.Store.Dialect(), sql), args...)
 			}
 			actor := func(action, tenantID string) string {
 				return q("SELECT COALESCE(MAX(actor_id), '') FROM audit_logs WHERE action = ? AND tenant_id = ?", action, tenantID)

@@ -60,11 +60,11 @@ func TestCLIClientProtocolFlags(t *testing.T) {
 		t.Fatalf("HTTP Basic call: %d %s", res.Status, res.Body)
 	}
 	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInParams, oauth2.AuthStyleInHeader} {
-		if _, err := ccClient(ts, "billing", "billing-secret-123456", style, "service").Token(t.Context()); err != nil {
+		if _, err := ts.ClientCredentialsConfig("billing", "billing-secret-123456", style, "service").Token(t.Context()); err != nil {
 			t.Errorf("x/oauth2 auth style %d: %v", style, err)
 		}
 	}
-	if _, err := ccClient(ts, "post-only", "post-only-secret-123456", oauth2.AuthStyleInHeader, "service").Token(t.Context()); err == nil {
+	if _, err := ts.ClientCredentialsConfig("post-only", "post-only-secret-123456", oauth2.AuthStyleInHeader, "service").Token(t.Context()); err == nil {
 		t.Error("a client restricted to client_secret_post accepted HTTP Basic")
 	}
 }

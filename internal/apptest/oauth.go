@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // OAuthConfig is the golang.org/x/oauth2 configuration of a client of s,
@@ -100,4 +101,10 @@ func RetrieveError(t testing.TB, err error) *oauth2.RetrieveError {
 	var re *oauth2.RetrieveError
 	require.ErrorAs(t, err, &re)
 	return re
+}
+
+// ClientCredentialsConfig is the golang.org/x/oauth2 client-credentials
+// configuration of client id with secret at s's token endpoint.
+func (s *Server) ClientCredentialsConfig(id, secret string, style oauth2.AuthStyle, scopes ...string) *clientcredentials.Config {
+	return &clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: s.URL + "/api/oauth/token", AuthStyle: style, Scopes: scopes}
 }

@@ -63,7 +63,7 @@ func TestAccount2FATOTP(t *testing.T) {
 		// The secret is stored sealed: no users row holds it, as text or bytes.
 		raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
 		require.NoError(t, err)
-		for _, row := range tableRows(t, e.Server, "users") {
+		for _, row := range e.Server.TableRows(t, "users") {
 			for col, v := range row {
 				require.NotContains(t, strings.ToUpper(v), secret, "users.%s holds the TOTP secret", col)
 				require.False(t, strings.Contains(v, string(raw)), "users.%s holds the raw TOTP secret", col)
@@ -125,7 +125,7 @@ func TestAccount2FATOTP(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.Status, "disable: %s", res.Body)
 		l := e.login(t, u, apptest.Password, nil)
 		require.NotEmpty(t, l.Token, "no second factor any more: %v", l.Body)
-		for _, row := range tableRows(t, e.Server, "users") {
+		for _, row := range e.Server.TableRows(t, "users") {
 			if row["id"] == u.ID {
 				require.Empty(t, row["totp_secret_sealed"], "the secret is gone")
 			}

@@ -156,7 +156,7 @@ func TestAccountAudit(t *testing.T) {
 		// Log out last, then read the table.
 		ok(e.Do(t, apptest.Request{Path: "/api/auth/logout", Token: a.Token}), http.StatusNoContent)
 
-		rows := tableRows(t, e.Server, "audit_logs")
+		rows := e.Server.TableRows(t, "audit_logs")
 		want := map[string]string{ // action → whose
 			identity.AuditLogin: u.ID, identity.AuditLoginFailed: u.ID, identity.AuditLogout: u.ID, identity.AuditLocked: v.ID,
 			identity.AuditPasswordChanged: u.ID, identity.AuditProfileUpdated: u.ID,

@@ -14,24 +14,10 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
-// queryInt runs a query returning one integer, straight on the database.
-func (e *accountEnv) queryInt(t *testing.T, q string, args ...any) int {
-	t.Helper()
-	db, err := e.Server.Store.SQLDB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := db.QueryRow(apptest.Rebind(e.Server.Store.Dialect(), q), args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
-
 // auditCount counts u's audit rows of action.
 func (e *accountEnv) auditCount(t *testing.T, u *models.User, action string) int {
 	t.Helper()
-	return e.queryInt(t, "SELECT COUNT(*) FROM audit_logs WHERE user_id = ? AND action = ?", u.ID, action)
+	return e.Int(t, "SELECT COUNT(*) FROM audit_logs WHERE user_id = ? AND action = ?", u.ID, action)
 }
 
 // auditMetadata returns the decoded metadata of u's audit rows of action.
@@ -139,7 +125,7 @@ func TestAccountConcurrency(t *testing.T) {
 				}
 				// Every counted failure has its audit row, and the counts
 				// they saw are 1..N once each: no increment was lost.
-				failed := e.queryInt(t, "SELECT failed_logins FROM users WHERE id = ?", u.ID)
+				failed := e.Int(t, "SELECT failed_logins FROM users WHERE id = ?", u.ID)
 				var counts []int
 				reasons := map[string]int{}
 				for _, m := range e.auditMetadata(t, u, identity.AuditLoginFailed) {
@@ -164,7 +150,7 @@ func TestAccountConcurrency(t *testing.T) {
 				if locked != 0 {
 					t.Errorf("%d wrong passwords were told the account is locked; want the generic 401", locked)
 				}
-				lockedUntil := e.queryInt(t, "SELECT COUNT(*) FROM users WHERE id = ? AND locked_until IS NOT NULL", u.ID)
+				lockedUntil := e.Int(t, "SELECT COUNT(*) FROM users WHERE id = ? AND locked_until IS NOT NULL", u.ID)
 				if lockedUntil != 1 {
 					t.Fatal("the account is not locked after 50 wrong passwords")
 				}
@@ -180,7 +166,7 @@ func TestAccountConcurrency(t *testing.T) {
 				if n := e.auditCount(t, u, identity.AuditLogin); n != 0 {
 					t.Errorf("%d successful logins recorded for a locked account", n)
 				}
-				if n := e.queryInt(t, "SELECT COUNT(*) FROM sessions WHERE user_id = ?", u.ID); n != 0 {
+				if n := e.Int(t, "SELECT COUNT(*) FROM sessions WHERE user_id = ?", u.ID); n != 0 {
 					t.Errorf("%d sessions exist for a locked account", n)
 				}
 			})
@@ -203,7 +189,7 @@ func TestAccountConcurrency(t *testing.T) {
 				if n := e.auditCount(t, u, identity.Audit2FARecoveryUsed); n != 1 {
 					t.Errorf("%d 2fa.recovery_used rows, want 1", n)
 				}
-				if n := e.queryInt(t, "SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL", u.ID); n != 7 {
+				if n := e.Int(t, "SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL", u.ID); n != 7 {
 					t.Errorf("%d unused recovery codes left, want 7", n)
 				}
 				// The code stays spent; another one still works.
@@ -242,10 +228,10 @@ func TestAccountConcurrency(t *testing.T) {
 				if got := statuses(rs); got["401 invalid_code"] != 20 {
 					t.Errorf("20 wrong codes: %v, want 401 invalid_code each", got)
 				}
-				if n := e.queryInt(t, "SELECT COALESCE(MAX(attempts), 0) FROM email_codes WHERE user_id = ?", u.ID); n > 5 {
+				if n := e.Int(t, "SELECT COALESCE(MAX(attempts), 0) FROM email_codes WHERE user_id = ?", u.ID); n > 5 {
 					t.Errorf("an e-mail code has %d attempts recorded, want at most 5", n)
 				}
-				if n := e.queryInt(t, "SELECT attempts FROM email_codes WHERE user_id = ? AND consumed_at IS NULL", u.ID); n != 5 {
+				if n := e.Int(t, "SELECT attempts FROM email_codes WHERE user_id = ? AND consumed_at IS NULL", u.ID); n != 5 {
 					t.Errorf("the live code has %d attempts recorded, want 5 (every claim up to the limit)", n)
 				}
 				// Each challenge has one attempt left, but the code has none:
@@ -304,7 +290,7 @@ func TestAccountConcurrency(t *testing.T) {
 				if n := len(e.mail.To(u.Email, "PIN was locked")); n != 1 {
 					t.Errorf("%d PIN lock e-mails, want 1", n)
 				}
-				if failed := e.queryInt(t, "SELECT pin_failed FROM users WHERE id = ?", u.ID); failed != got["401 invalid_pin"] {
+				if failed := e.Int(t, "SELECT pin_failed FROM users WHERE id = ?", u.ID); failed != got["401 invalid_pin"] {
 					t.Errorf("pin_failed=%d, but %d wrong PINs were counted", failed, got["401 invalid_pin"])
 				}
 				r := e.Call(t, http.MethodPost, "/api/auth/pin/verify", tok, map[string]any{"pin": "246810"})

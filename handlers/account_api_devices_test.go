@@ -27,7 +27,7 @@ func dvFind(list []map[string]any, id string) map[string]any {
 func dvAudit(t *testing.T, e *accountEnv, userID, action string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
-	for _, row := range tableRows(t, e.Server, "audit_logs") {
+	for _, row := range e.Server.TableRows(t, "audit_logs") {
 		if row["user_id"] == userID && row["action"] == action {
 			m := map[string]any{}
 			require.NoError(t, json.Unmarshal([]byte(row["metadata"]), &m))

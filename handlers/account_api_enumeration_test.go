@@ -126,7 +126,7 @@ func TestForgotPasswordMailLeavesTheRequestPath(t *testing.T) {
 		enSame(t, known, forgot("nobody-"+apptest.RandomID(t, 6)+"@example.com"), "unknown account")
 
 		// The code waits in the outbox, sealed.
-		rows := tableRows(t, srv, "mail_outbox")
+		rows := srv.TableRows(t, "mail_outbox")
 		require.NotEmpty(t, rows, "the reset mail is in the outbox")
 		for _, row := range rows {
 			for col, v := range row {
@@ -147,7 +147,7 @@ func TestForgotPasswordMailLeavesTheRequestPath(t *testing.T) {
 		require.NoError(t, err)
 		body, _ := io.ReadAll(m.Body)
 		code := apptest.CodeIn(t, string(body))
-		for _, row := range tableRows(t, srv, "mail_outbox") {
+		for _, row := range srv.TableRows(t, "mail_outbox") {
 			for col, v := range row {
 				require.NotContains(t, v, code, "outbox column %s holds the code", col)
 			}
@@ -156,7 +156,7 @@ func TestForgotPasswordMailLeavesTheRequestPath(t *testing.T) {
 			"tenant": tenant.Slug, "email": u.Email, "code": code, "new_password": "Reset-Passw0rd-Good!"})
 		require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
 		deadline = time.Now().Add(60 * time.Second)
-		for len(tableRows(t, srv, "mail_outbox")) != 0 {
+		for len(srv.TableRows(t, "mail_outbox")) != 0 {
 			require.False(t, time.Now().After(deadline), "delivered mail stays in the outbox")
 			time.Sleep(20 * time.Millisecond)
 		}

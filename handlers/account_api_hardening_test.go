@@ -5,7 +5,6 @@ package handlers_test
 // re-check, factor enrolment, impersonation.
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/oauth"
-	"github.com/identityd/identityd/storage"
 )
 
 // hdBearer sends method path with the bearer token placed as where says:
@@ -117,20 +115,6 @@ func TestBearerHeaderOnly(t *testing.T) {
 	})
 }
 
-// hdExec runs SQL on the env's database.
-func hdExec(t *testing.T, e *accountEnv, q string, args ...any) {
-	t.Helper()
-	db, err := e.Server.Store.SQLDB()
-	require.NoError(t, err)
-	if e.Server.Store.Dialect() == storage.Postgres {
-		for i := range args {
-			q = strings.Replace(q, "?", fmt.Sprintf("$%d", i+1), 1)
-		}
-	}
-	_, err = db.ExecContext(t.Context(), q, args...)
-	require.NoError(t, err, q)
-}
-
 // TestLoginStepsRefuseInactive: a user deactivated (or a tenant suspended)
 // while a login waits at the second factor or the forced password change
 // cannot finish it, on the API and the HTML pages; and a bearer token of an
@@ -138,11 +122,11 @@ func hdExec(t *testing.T, e *accountEnv, q string, args ...any) {
 func TestLoginStepsRefuseInactive(t *testing.T) {
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		deactivate := func(t *testing.T, u *models.User) {
-			hdExec(t, e, "UPDATE users SET is_active = ? WHERE id = ?", false, u.ID)
+			e.Exec(t, "UPDATE users SET is_active = ? WHERE id = ?", false, u.ID)
 		}
 		suspend := func(t *testing.T, u *models.User) {
 			// A tenant of its own, so other subtests keep theirs.
-			hdExec(t, e, "UPDATE tenants SET suspended_at = ? WHERE id = ?", time.Now().UTC(), u.TenantID)
+			e.Exec(t, "UPDATE tenants SET suspended_at = ? WHERE id = ?", time.Now().UTC(), u.TenantID)
 		}
 		newUser := func(t *testing.T, own bool) (*accountEnv, *models.User) {
 			if !own {
@@ -166,7 +150,7 @@ func TestLoginStepsRefuseInactive(t *testing.T) {
 				}
 			}},
 			{"forced change api", func(t *testing.T, env *accountEnv, u *models.User) func() *apptest.Result {
-				hdExec(t, env, "UPDATE users SET force_password_change = ? WHERE id = ?", true, u.ID)
+				env.Exec(t, "UPDATE users SET force_password_change = ? WHERE id = ?", true, u.ID)
 				l := env.login(t, u, apptest.Password, nil)
 				require.Equal(t, true, l.Body["password_change_required"], "%v", l.Body)
 				return func() *apptest.Result {
@@ -212,7 +196,7 @@ func TestLoginStepsRefuseInactive(t *testing.T) {
 		})
 		t.Run("forced change page", func(t *testing.T) {
 			u := e.newUser(t)
-			hdExec(t, e, "UPDATE users SET force_password_change = ? WHERE id = ?", true, u.ID)
+			e.Exec(t, "UPDATE users SET force_password_change = ? WHERE id = ?", true, u.ID)
 			web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
 			ar := newAuthRequest(e.Server.OAuthConfig(web, oidc.ScopeOpenID))
 			br := e.Server.NewBrowser(t)
@@ -230,7 +214,7 @@ func TestLoginStepsRefuseInactive(t *testing.T) {
 			}
 			require.Less(t, out.Status, 500, "%s", out.Body)
 			// The password was not changed either: the step stopped first.
-			hdExec(t, e, "UPDATE users SET is_active = ? WHERE id = ?", true, u.ID)
+			e.Exec(t, "UPDATE users SET is_active = ? WHERE id = ?", true, u.ID)
 			l := e.login(t, u, apptest.Password, nil)
 			require.Equal(t, true, l.Body["password_change_required"], "the old password still signs in: %v", l.Body)
 		})
@@ -456,7 +440,7 @@ func TestImpersonationAuditNamesAdmin(t *testing.T) {
 		res := e.Do(t, apptest.Request{Method: http.MethodPatch, Path: "/api/auth/me", Token: imp, Body: map[string]any{"name": "Changed By Support"}})
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		var found bool
-		for _, row := range tableRows(t, e.Server, "audit_logs") {
+		for _, row := range e.Server.TableRows(t, "audit_logs") {
 			if row["action"] != identity.AuditProfileUpdated || row["user_id"] != u.ID {
 				continue
 			}
@@ -474,7 +458,7 @@ func TestImpersonationAuditNamesAdmin(t *testing.T) {
 		res = e.Do(t, apptest.Request{Method: http.MethodPatch, Path: "/api/users/" + member.ID, Token: imp, Body: map[string]any{"name": "Renamed By Support"}})
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		found = false
-		for _, row := range tableRows(t, e.Server, "audit_logs") {
+		for _, row := range e.Server.TableRows(t, "audit_logs") {
 			if row["action"] != identity.AuditUserUpdated || row["user_id"] != member.ID {
 				continue
 			}

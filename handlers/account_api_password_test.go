@@ -49,7 +49,7 @@ func TestAccountPasswordChange(t *testing.T) {
 		me := e.Do(t, apptest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: cur.Token}).JSON(t)["user"].(map[string]any)
 		require.NotEmpty(t, me["password_changed_at"])
 		require.NotEmpty(t, e.login(t, u, current, nil).Token)
-		for _, row := range tableRows(t, e.Server, "password_history") {
+		for _, row := range e.Server.TableRows(t, "password_history") {
 			for col, v := range row {
 				for _, p := range pw {
 					require.NotContains(t, v, p, "password_history.%s holds a password", col)

@@ -40,7 +40,7 @@ func TestAccountPIN(t *testing.T) {
 		require.Equal(t, http.StatusNoContent, setPIN(map[string]any{"pin": "258147", "password": apptest.Password}).Status)
 		me := e.Do(t, apptest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: tok}).JSON(t)["user"].(map[string]any)
 		require.Equal(t, true, me["pin_set"])
-		for _, row := range tableRows(t, e.Server, "users") {
+		for _, row := range e.Server.TableRows(t, "users") {
 			if row["id"] == u.ID {
 				require.NotContains(t, row["pin_hash"], "258147", "the PIN is stored hashed")
 				require.Contains(t, row["pin_hash"], "$2", "bcrypt")

@@ -98,7 +98,7 @@ func TestAccountSessionsAndDevices(t *testing.T) {
 				require.Equal(t, http.StatusOK, e.me(t, l.Token))
 			}
 			require.Equal(t, first, findSession(e.devices(t, l.Token), l.SessionID)["last_active_at"])
-			for _, row := range tableRows(t, e.Server, "sessions") {
+			for _, row := range e.Server.TableRows(t, "sessions") {
 				if row["id"] == l.SessionID {
 					require.Equal(t, row["created_at"], row["last_active_at"], "no write within the minute")
 				}

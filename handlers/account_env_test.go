@@ -2,12 +2,10 @@ package handlers_test
 
 import (
 	"bytes"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/html"
@@ -220,43 +218,6 @@ func findSession(list []map[string]any, sessionID string) map[string]any {
 		}
 	}
 	return nil
-}
-
-// tableRows reads every row of table as column → text (raw SQL, no mocks).
-func tableRows(t *testing.T, srv *apptest.Server, table string) []map[string]string {
-	t.Helper()
-	db, err := srv.Store.SQLDB()
-	require.NoError(t, err)
-	rows, err := db.QueryContext(t.Context(), "SELECT * FROM "+table)
-	require.NoError(t, err)
-	defer rows.Close()
-	cols, err := rows.Columns()
-	require.NoError(t, err)
-	var out []map[string]string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		require.NoError(t, rows.Scan(ptrs...))
-		row := map[string]string{}
-		for i, c := range cols {
-			switch v := vals[i].(type) {
-			case nil:
-				row[c] = ""
-			case []byte:
-				row[c] = string(v)
-			case time.Time:
-				row[c] = v.UTC().Format(time.RFC3339Nano)
-			default:
-				row[c] = fmt.Sprint(v)
-			}
-		}
-		out = append(out, row)
-	}
-	require.NoError(t, rows.Err())
-	return out
 }
 
 // htmlPage is an HTML page with its POST forms by action path.

@@ -45,8 +45,8 @@ func newRoleUser(t *testing.T, srv *apptest.Server, tenant *models.Tenant, o use
 	})
 	require.NoError(t, err)
 	if o.dangerZone {
-		policyID := sqlScalar(t, srv, fmt.Sprintf("SELECT id FROM policies WHERE tenant_id = %s AND name = %s", sqlQuote(tenant.ID), sqlQuote(identity.DangerZonePolicy)))
-		sqlExec(t, srv, fmt.Sprintf("INSERT INTO policy_assignments (tenant_id, principal_id, principal_type, policy_id, created_at) VALUES (%s, %s, 'user', %s, CURRENT_TIMESTAMP)",
+		policyID := srv.Scalar(t, fmt.Sprintf("SELECT id FROM policies WHERE tenant_id = %s AND name = %s", sqlQuote(tenant.ID), sqlQuote(identity.DangerZonePolicy)))
+		srv.Exec(t, fmt.Sprintf("INSERT INTO policy_assignments (tenant_id, principal_id, principal_type, policy_id, created_at) VALUES (%s, %s, 'user', %s, CURRENT_TIMESTAMP)",
 			sqlQuote(tenant.ID), sqlQuote(u.ID), sqlQuote(policyID)))
 	}
 	return u
@@ -55,38 +55,6 @@ func newRoleUser(t *testing.T, srv *apptest.Server, tenant *models.Tenant, o use
 // sqlQuote quotes a SQL string literal (the tests build SQL that runs unchanged
 // on SQLite and PostgreSQL, whose placeholders differ).
 func sqlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-func sqlExec(t *testing.T, srv *apptest.Server, query string) {
-	t.Helper()
-	db, err := srv.Store.SQLDB()
-	require.NoError(t, err)
-	_, err = db.ExecContext(t.Context(), query)
-	require.NoError(t, err, query)
-}
-
-func sqlStrings(t *testing.T, srv *apptest.Server, query string) []string {
-	t.Helper()
-	db, err := srv.Store.SQLDB()
-	require.NoError(t, err)
-	rows, err := db.QueryContext(t.Context(), query)
-	require.NoError(t, err, query)
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		require.NoError(t, rows.Scan(&s))
-		out = append(out, s)
-	}
-	require.NoError(t, rows.Err())
-	return out
-}
-
-func sqlScalar(t *testing.T, srv *apptest.Server, query string) string {
-	t.Helper()
-	v := sqlStrings(t, srv, query)
-	require.Len(t, v, 1, query)
-	return v[0]
-}
 
 // routeInfo is one registered route with its authorization metadata.
 type routeInfo struct {
@@ -277,7 +245,7 @@ func TestStepUpGate(t *testing.T) {
 			requireErrorCode(t, srv.Call(t, route.Method, path, other, nil), http.StatusNotFound, "")
 		})
 		t.Run("audited", func(t *testing.T) {
-			n := sqlScalar(t, srv, fmt.Sprintf("SELECT COUNT(*) FROM audit_logs WHERE tenant_id = %s AND user_id = %s AND action = %s",
+			n := srv.Scalar(t, fmt.Sprintf("SELECT COUNT(*) FROM audit_logs WHERE tenant_id = %s AND user_id = %s AND action = %s",
 				sqlQuote(tenant.ID), sqlQuote(owner.ID), sqlQuote(identity.AuditStepUp)))
 			require.NotEqual(t, "0", n, "step-up is audited")
 		})

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,7 +14,6 @@ import (
 	"github.com/identityd/identityd/internal/app"
 	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
-	"github.com/identityd/identityd/storage"
 )
 
 // clientsAdminRole is the role the machine tests give their administrator:
@@ -78,59 +76,11 @@ func requireAnswer(t *testing.T, res *apptest.Result, status int, code string) m
 	return m
 }
 
-// execSQL runs a statement on the server's database.
-func execSQL(t *testing.T, st *storage.Store, q string) {
-	t.Helper()
-	db, err := st.SQLDB()
-	require.NoError(t, err)
-	_, err = db.Exec(q)
-	require.NoError(t, err, q)
-}
-
-// queryRows returns every column of every row of a query as text.
-func queryRows(t *testing.T, st *storage.Store, q string) [][]string {
-	t.Helper()
-	db, err := st.SQLDB()
-	require.NoError(t, err)
-	rows, err := db.Query(q)
-	require.NoError(t, err, q)
-	defer rows.Close()
-	cols, err := rows.Columns()
-	require.NoError(t, err)
-	var out [][]string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		require.NoError(t, rows.Scan(ptrs...))
-		row := make([]string, len(cols))
-		for i, v := range vals {
-			switch x := v.(type) {
-			case nil:
-			case []byte:
-				row[i] = string(x)
-			case string:
-				row[i] = x
-			case time.Time:
-				row[i] = x.UTC().Format(time.RFC3339Nano)
-			default:
-				b, _ := json.Marshal(x)
-				row[i] = string(b)
-			}
-		}
-		out = append(out, row)
-	}
-	require.NoError(t, rows.Err())
-	return out
-}
-
 // auditActions lists the tenant's audit actions.
-func auditActions(t *testing.T, st *storage.Store, tenantID string) []string {
+func auditActions(t *testing.T, srv *apptest.Server, tenantID string) []string {
 	t.Helper()
 	var out []string
-	for _, r := range queryRows(t, st, "SELECT action, metadata FROM audit_logs WHERE tenant_id = '"+tenantID+"'") {
+	for _, r := range srv.Rows(t, "SELECT action, metadata FROM audit_logs WHERE tenant_id = '"+tenantID+"'") {
 		out = append(out, r[0])
 	}
 	return out
@@ -292,13 +242,13 @@ func TestAdminClientsCRUD(t *testing.T) {
 		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients/"+id, e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
 		srv.RequireInactive(t, introspector, tok)
 		apptest.RequireOAuthError(t, clientCredentials(t, srv, id, secret), http.StatusUnauthorized, "invalid_client")
-		require.Empty(t, queryRows(t, srv.Store, "SELECT signature FROM oauth_access_tokens WHERE client_id = '"+id+"'"))
+		require.Empty(t, srv.Rows(t, "SELECT signature FROM oauth_access_tokens WHERE client_id = '"+id+"'"))
 
-		actions := auditActions(t, srv.Store, e.Tenant.ID)
+		actions := auditActions(t, srv, e.Tenant.ID)
 		for _, a := range []string{identity.AuditClientCreated, identity.AuditClientUpdated, identity.AuditClientDeleted} {
 			require.Contains(t, actions, a)
 		}
-		for _, r := range queryRows(t, srv.Store, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.Tenant.ID+"'") {
+		for _, r := range srv.Rows(t, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.Tenant.ID+"'") {
 			require.NotContains(t, r[0], secret, "an audit row holds the secret")
 		}
 	})
@@ -332,7 +282,7 @@ func TestAdminClientRotateSecret(t *testing.T) {
 			apptest.RequireOAuthError(t, clientCredentials(t, srv, id, "not-the-secret-at-all-0123"), http.StatusUnauthorized, "invalid_client")
 
 			// The window closes: the old secret stops, the new one goes on.
-			execSQL(t, srv.Store, "UPDATE oauth_clients SET rotated_secret_expires_at = '2001-01-01 00:00:00+00:00' WHERE id = '"+id+"'")
+			srv.Exec(t, "UPDATE oauth_clients SET rotated_secret_expires_at = '2001-01-01 00:00:00+00:00' WHERE id = '"+id+"'")
 			apptest.RequireOAuthError(t, clientCredentials(t, srv, id, oldSecret), http.StatusUnauthorized, "invalid_client")
 			clientCredentialsToken(t, srv, id, newSecret)
 
@@ -344,8 +294,8 @@ func TestAdminClientRotateSecret(t *testing.T) {
 			requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients/"+pub["client_id"].(string)+"/rotate-secret", e.token, nil).NotServerError(t), http.StatusConflict, "public_client")
 			requireAnswer(t, srv.Call(t, http.MethodPost, "/api/clients/first-party-"+e.Tenant.ID+"/rotate-secret", e.token, nil).NotServerError(t), http.StatusNotFound, "client_not_found")
 
-			require.Contains(t, auditActions(t, srv.Store, e.Tenant.ID), identity.AuditClientSecretRotated)
-			for _, r := range queryRows(t, srv.Store, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.Tenant.ID+"'") {
+			require.Contains(t, auditActions(t, srv, e.Tenant.ID), identity.AuditClientSecretRotated)
+			for _, r := range srv.Rows(t, "SELECT metadata FROM audit_logs WHERE tenant_id = '"+e.Tenant.ID+"'") {
 				require.NotContains(t, r[0], newSecret)
 				require.NotContains(t, r[0], oldSecret)
 			}

@@ -101,7 +101,7 @@ func TestControlCharactersRefusedEverywhere(t *testing.T) {
 		tenant := newTestTenant(t, srv)
 		admin := newRoleUser(t, srv, tenant, userOpts{systemAdmin: true, role: identity.RoleOwner})
 		tok := srv.Login(t, tenant.Slug, admin.Email, apptest.Password)
-		users := sqlScalar(t, srv, "SELECT CAST(COUNT(*) AS TEXT) FROM users")
+		users := srv.Scalar(t, "SELECT CAST(COUNT(*) AS TEXT) FROM users")
 
 		seen := map[string]bool{}
 		var api, oauth, pages, params int
@@ -212,8 +212,8 @@ func TestControlCharactersRefusedEverywhere(t *testing.T) {
 			require.Equal(t, http.StatusUnprocessableEntity, res.Status, "/login %s: %s", field, res.Body)
 			require.Contains(t, string(res.Body), field, "the page names the field")
 		}
-		require.Equal(t, users, sqlScalar(t, srv, "SELECT CAST(COUNT(*) AS TEXT) FROM users"), "no user was created")
-		require.Equal(t, "0", sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(failed_logins AS TEXT) FROM users WHERE id = %s", sqlQuote(admin.ID))),
+		require.Equal(t, users, srv.Scalar(t, "SELECT CAST(COUNT(*) AS TEXT) FROM users"), "no user was created")
+		require.Equal(t, "0", srv.Scalar(t, fmt.Sprintf("SELECT CAST(failed_logins AS TEXT) FROM users WHERE id = %s", sqlQuote(admin.ID))),
 			"a refused login is not counted")
 		// The right answer still works.
 		srv.StepUp(t, tok, apptest.Password)

@@ -120,7 +120,7 @@ func TestGrantEscalationsOverHTTP(t *testing.T) {
 		require.Len(t, msgs, 1, "the old address is told")
 		require.Contains(t, msgs[0].Text, newEmail)
 		require.Empty(t, mail.Sent(newEmail), "the new address is not the one told")
-		md := sqlScalar(t, srv, fmt.Sprintf("SELECT metadata FROM audit_logs WHERE action = %s AND user_id = %s",
+		md := srv.Scalar(t, fmt.Sprintf("SELECT metadata FROM audit_logs WHERE action = %s AND user_id = %s",
 			sqlQuote(identity.AuditUserEmailChanged), sqlQuote(member.ID)))
 		require.Contains(t, md, member.Email)
 		require.Contains(t, md, newEmail)
@@ -159,9 +159,9 @@ func TestServiceAccountGrantsOverHTTP(t *testing.T) {
 		requireForbidden(t, srv.Call(t, http.MethodPost, "/api/clients", dzToken, cc), grPayouts)
 		requireForbidden(t, srv.Call(t, http.MethodPatch, base+strong, adminToken, map[string]any{"is_active": false}), grPayouts)
 		requireForbidden(t, srv.Call(t, http.MethodPost, base+strong+"/roles", dzToken, map[string]any{"role_id": e.roleID(t, e.Tenant.ID, identity.RoleMember)}), grPayouts)
-		n := sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE service_account_id = %s", sqlQuote(strong)))
+		n := srv.Scalar(t, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE service_account_id = %s", sqlQuote(strong)))
 		require.Equal(t, "0", n)
-		require.Empty(t, sqlStrings(t, srv, fmt.Sprintf("SELECT id FROM oauth_clients WHERE service_account_id = %s", sqlQuote(strong))))
+		require.Empty(t, srv.Strings(t, fmt.Sprintf("SELECT id FROM oauth_clients WHERE service_account_id = %s", sqlQuote(strong))))
 
 		// Giving a role: the actor covers the role (no more assignment
 		// without a grant check).
@@ -210,7 +210,7 @@ func TestCoverageRuleFromRouteTable(t *testing.T) {
 		e.grantPerms(t, target, grPayouts)
 		sa := grServiceAccount(t, e, e.Tenant.ID, grPayouts)
 		key := uuid.NewString()
-		sqlExec(t, srv, fmt.Sprintf(`INSERT INTO api_keys (id, tenant_id, service_account_id, name, prefix, key_hash, created_at)
+		srv.Exec(t, fmt.Sprintf(`INSERT INTO api_keys (id, tenant_id, service_account_id, name, prefix, key_hash, created_at)
 			VALUES (%s, %s, %s, 'probe', 'idk_probe', %s, CURRENT_TIMESTAMP)`, sqlQuote(key), sqlQuote(e.Tenant.ID), sqlQuote(sa), sqlQuote("probe-"+uuid.NewString())))
 		cc, err := srv.CreateClient(t, apptest.NewClient{TenantSlug: e.Tenant.Slug, Name: "bound", GrantTypes: []string{"client_credentials"}, ServiceAccountID: sa})
 		require.NoError(t, err)
@@ -268,7 +268,7 @@ func TestCoverageRuleFromRouteTable(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, got.IsActive)
 		require.Equal(t, target.Email, got.Email)
-		require.Equal(t, "1", sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE service_account_id = %s AND revoked_at IS NULL", sqlQuote(sa))))
-		require.Equal(t, "1", sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM oauth_clients WHERE service_account_id = %s", sqlQuote(sa))))
+		require.Equal(t, "1", srv.Scalar(t, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE service_account_id = %s AND revoked_at IS NULL", sqlQuote(sa))))
+		require.Equal(t, "1", srv.Scalar(t, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM oauth_clients WHERE service_account_id = %s", sqlQuote(sa))))
 	})
 }

@@ -48,12 +48,12 @@ func isoSeed(t *testing.T, srv *apptest.Server, tenant *models.Tenant) *isoObjec
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"orders.read"}})
 	require.NoError(t, err)
 	sa, key := uuid.NewString(), uuid.NewString()
-	sqlExec(t, srv, fmt.Sprintf(`INSERT INTO service_accounts (id, tenant_id, name, description, is_active, created_at, updated_at)
+	srv.Exec(t, fmt.Sprintf(`INSERT INTO service_accounts (id, tenant_id, name, description, is_active, created_at, updated_at)
 		VALUES (%s, %s, %s, '', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`, sqlQuote(sa), sqlQuote(tenant.ID), sqlQuote("iso-sa-"+apptest.RandomID(t, 6))))
-	sqlExec(t, srv, fmt.Sprintf(`INSERT INTO api_keys (id, tenant_id, service_account_id, name, prefix, key_hash, created_at)
+	srv.Exec(t, fmt.Sprintf(`INSERT INTO api_keys (id, tenant_id, service_account_id, name, prefix, key_hash, created_at)
 		VALUES (%s, %s, %s, 'iso', 'idk_iso', %s, CURRENT_TIMESTAMP)`, sqlQuote(key), sqlQuote(tenant.ID), sqlQuote(sa), sqlQuote("iso-"+uuid.NewString())))
-	role := sqlScalar(t, srv, fmt.Sprintf("SELECT id FROM roles WHERE tenant_id = %s AND name = %s", sqlQuote(tenant.ID), sqlQuote(identity.RoleMember)))
-	policy := sqlScalar(t, srv, fmt.Sprintf("SELECT id FROM policies WHERE tenant_id = %s AND name = %s", sqlQuote(tenant.ID), sqlQuote(identity.DangerZonePolicy)))
+	role := srv.Scalar(t, fmt.Sprintf("SELECT id FROM roles WHERE tenant_id = %s AND name = %s", sqlQuote(tenant.ID), sqlQuote(identity.RoleMember)))
+	policy := srv.Scalar(t, fmt.Sprintf("SELECT id FROM policies WHERE tenant_id = %s AND name = %s", sqlQuote(tenant.ID), sqlQuote(identity.DangerZonePolicy)))
 	return &isoObjects{Tenant: tenant, email: u.Email, ids: map[string]string{
 		"user": u.ID, "client": cc.Client.ID, "service_account": sa, "api_key": key, "role": role, "policy": policy, "tenant": tenant.ID,
 	}}
@@ -118,15 +118,15 @@ func isoSnapshot(t *testing.T, srv *apptest.Server, tenantID string) map[string]
 	out := map[string]string{}
 	for _, table := range []string{"users", "roles", "policies", "oauth_clients", "service_accounts", "api_keys", "role_assignments", "policy_assignments"} {
 		q := fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM %s WHERE tenant_id = %s", table, sqlQuote(tenantID))
-		out[table] = sqlScalar(t, srv, q)
+		out[table] = srv.Scalar(t, q)
 	}
 	for _, table := range []string{"users", "roles", "policies", "oauth_clients", "service_accounts"} {
 		q := fmt.Sprintf("SELECT COALESCE(CAST(MAX(updated_at) AS TEXT), '') FROM %s WHERE tenant_id = %s", table, sqlQuote(tenantID))
-		out[table+".updated_at"] = sqlScalar(t, srv, q)
+		out[table+".updated_at"] = srv.Scalar(t, q)
 	}
-	out["users.active"] = sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM users WHERE tenant_id = %s AND is_active AND NOT force_password_change AND NOT is_system_admin", sqlQuote(tenantID)))
-	out["api_keys.live"] = sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE tenant_id = %s AND revoked_at IS NULL", sqlQuote(tenantID)))
-	out["tenant"] = sqlScalar(t, srv, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM tenants WHERE id = %s AND suspended_at IS NULL", sqlQuote(tenantID)))
+	out["users.active"] = srv.Scalar(t, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM users WHERE tenant_id = %s AND is_active AND NOT force_password_change AND NOT is_system_admin", sqlQuote(tenantID)))
+	out["api_keys.live"] = srv.Scalar(t, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM api_keys WHERE tenant_id = %s AND revoked_at IS NULL", sqlQuote(tenantID)))
+	out["tenant"] = srv.Scalar(t, fmt.Sprintf("SELECT CAST(COUNT(*) AS TEXT) FROM tenants WHERE id = %s AND suspended_at IS NULL", sqlQuote(tenantID)))
 	return out
 }
 

@@ -82,12 +82,12 @@ func TestAdminServiceAccounts(t *testing.T) {
 		require.ElementsMatch(t, []string{"id", "prefix", "name", "created_at", "last_used_at", "expires_at"}, keysOf(k0))
 		require.Nil(t, k0["last_used_at"])
 		require.NotNil(t, k0["expires_at"])
-		for _, row := range queryRows(t, srv.Store, "SELECT * FROM api_keys") {
+		for _, row := range srv.Rows(t, "SELECT * FROM api_keys") {
 			for _, col := range row {
 				require.NotContains(t, col, key[4:], "the api_keys table holds the key in plaintext")
 			}
 		}
-		hashes := queryRows(t, srv.Store, "SELECT key_hash FROM api_keys WHERE id = '"+keyID+"'")
+		hashes := srv.Rows(t, "SELECT key_hash FROM api_keys WHERE id = '"+keyID+"'")
 		require.Len(t, hashes, 1)
 		require.Len(t, hashes[0][0], 64)
 		require.Equal(t, srv.Ring.MAC("identity/lookup/v1", []byte(key)), hashes[0][0], "keyed SHA-256 under the lookup key")
@@ -107,7 +107,7 @@ func TestAdminServiceAccounts(t *testing.T) {
 		require.Equal(t, true, chk["allowed"])
 		keys = requireAnswer(t, srv.Call(t, http.MethodGet, base+"/"+saID+"/api-keys", e.token, nil).NotServerError(t), http.StatusOK, "")
 		require.NotNil(t, keys["api_keys"].([]any)[0].(map[string]any)["last_used_at"], "use is recorded")
-		require.Len(t, queryRows(t, srv.Store, "SELECT id FROM audit_logs WHERE actor_id = '"+saID+"'"), 0, "reads leave no audit rows")
+		require.Len(t, srv.Rows(t, "SELECT id FROM audit_logs WHERE actor_id = '"+saID+"'"), 0, "reads leave no audit rows")
 
 		// Bad keys are 401, never 500.
 		for _, bad := range []string{"idk_", "idk_" + strings.Repeat("A", 43), key + "x", key[:len(key)-1] + "A", "idk_%00"} {
@@ -120,7 +120,7 @@ func TestAdminServiceAccounts(t *testing.T) {
 		// Expired.
 		expID, expKey := newAPIKey(t, e, saID, map[string]any{"name": "short", "expires_in_days": 1})
 		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", expKey, nil).NotServerError(t), http.StatusOK, "")
-		execSQL(t, srv.Store, "UPDATE api_keys SET expires_at = '2001-01-01 00:00:00+00:00' WHERE id = '"+expID+"'")
+		srv.Exec(t, "UPDATE api_keys SET expires_at = '2001-01-01 00:00:00+00:00' WHERE id = '"+expID+"'")
 		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", expKey, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
 
 		// Deactivated service account: its keys stop; reactivated, they work.
@@ -184,15 +184,15 @@ func TestAdminServiceAccounts(t *testing.T) {
 		requireAnswer(t, srv.Call(t, http.MethodDelete, base+"/"+saID, e.token, nil).NotServerError(t), http.StatusNoContent, "")
 		requireAnswer(t, srv.Call(t, http.MethodGet, "/api/clients", liveKey, nil).NotServerError(t), http.StatusUnauthorized, "invalid_token")
 		requireAnswer(t, srv.Call(t, http.MethodGet, base+"/"+saID, e.token, nil).NotServerError(t), http.StatusNotFound, "service_account_not_found")
-		require.Empty(t, queryRows(t, srv.Store, "SELECT role_id FROM role_assignments WHERE principal_id = '"+saID+"'"))
+		require.Empty(t, srv.Rows(t, "SELECT role_id FROM role_assignments WHERE principal_id = '"+saID+"'"))
 
-		actions := auditActions(t, srv.Store, e.Tenant.ID)
+		actions := auditActions(t, srv, e.Tenant.ID)
 		for _, a := range []string{identity.AuditServiceAccountCreated, identity.AuditServiceAccountUpdated, identity.AuditServiceAccountDeleted,
 			identity.AuditServiceAccountRoleAssigned, identity.AuditServiceAccountRoleRemoved,
 			identity.AuditAPIKeyCreated, identity.AuditAPIKeyRotated, identity.AuditAPIKeyRevoked} {
 			require.Contains(t, actions, a)
 		}
-		for _, r := range queryRows(t, srv.Store, "SELECT metadata FROM audit_logs") {
+		for _, r := range srv.Rows(t, "SELECT metadata FROM audit_logs") {
 			for _, k := range []string{key, newKey, liveKey, expKey} {
 				require.NotContains(t, r[0], k[4:], "an audit row holds a key")
 			}

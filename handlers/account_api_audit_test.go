@@ -67,7 +67,7 @@ func TestAccountAudit(t *testing.T) {
 
 		a := e.token(t, u) // user.login, device.added
 		keep(a.Token, a.Device)
-		requireErrorShape(t, e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": "Wrong-Password-1"}}),
+		requireErrorShape(t, e.PasswordLogin(t, e.Tenant.Slug, u.Email, "Wrong-Password-1", nil),
 			http.StatusUnauthorized, "invalid_credentials") // user.login_failed
 		ok(e.Do(t, apptest.Request{Method: http.MethodPatch, Path: "/api/auth/me", Token: a.Token, Body: map[string]any{"name": "Grace Hopper"}}), http.StatusOK)
 		ok(e.Do(t, apptest.Request{Path: "/api/auth/password", Token: a.Token, Body: map[string]any{"current_password": apptest.Password, "new_password": newPassword}}), http.StatusNoContent)
@@ -123,7 +123,7 @@ func TestAccountAudit(t *testing.T) {
 		// user.locked on another user.
 		v := e.newUser(t)
 		for i := 0; i < 5; i++ {
-			e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": v.Email, "password": "Wrong-Password-1"}})
+			e.PasswordLogin(t, e.Tenant.Slug, v.Email, "Wrong-Password-1", nil)
 		}
 
 		// oauth.refresh_reuse_detected for the e2e user: a rotated refresh token replayed.

@@ -100,7 +100,7 @@ func TestAccountConcurrency(t *testing.T) {
 			t.Run("50 wrong passwords lock once", func(t *testing.T) {
 				u := e.newUser(t)
 				rs := parallel(t, 50, func(int) (*apptest.Result, error) {
-					return apptest.Send(e.Server.URL, apptest.Request{Method: http.MethodPost, Path: "/api/auth/login", Token: "", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": "Wrong-Password-123!"}})
+					return apptest.Send(e.Server.URL, apptest.LoginRequest(e.Tenant.Slug, u.Email, "Wrong-Password-123!", nil))
 
 				})
 				got := statuses(rs)
@@ -157,7 +157,7 @@ func TestAccountConcurrency(t *testing.T) {
 				// The right password is refused during the lock, also
 				// concurrently, and nothing signed in.
 				rs = parallel(t, 5, func(int) (*apptest.Result, error) {
-					return apptest.Send(e.Server.URL, apptest.Request{Method: http.MethodPost, Path: "/api/auth/login", Token: "", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": apptest.Password}})
+					return apptest.Send(e.Server.URL, apptest.LoginRequest(e.Tenant.Slug, u.Email, apptest.Password, nil))
 
 				})
 				if got := statuses(rs); got["429 account_locked"] != 5 {

@@ -74,7 +74,7 @@ func TestPasswordResetAnswersAlike(t *testing.T) {
 func TestLockShownOnlyToTheRightPassword(t *testing.T) {
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		login := func(email, pw string) *apptest.Result {
-			return e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": email, "password": pw}})
+			return e.PasswordLogin(t, e.Tenant.Slug, email, pw, nil)
 		}
 		locked, open := e.newUser(t), e.newUser(t)
 		for i := 0; i < 5; i++ {

@@ -307,7 +307,7 @@ func TestPasswordRecheckCountsTowardsLockout(t *testing.T) {
 				}
 				res := e.Do(t, apptest.Request{Method: ep.method, Path: ep.path, Token: tok, Body: ep.body(apptest.Password)})
 				requireErrorShape(t, res, http.StatusTooManyRequests, "account_locked")
-				res = e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": apptest.Password}})
+				res = e.PasswordLogin(t, e.Tenant.Slug, u.Email, apptest.Password, nil)
 				requireErrorShape(t, res, http.StatusTooManyRequests, "account_locked")
 			})
 		}

@@ -137,7 +137,7 @@ func TestAccountLoginEnumeration(t *testing.T) {
 		_, err := e.Server.Store.UpdateUser(t.Context(), e.Tenant.ID, inactive.ID, func(u *models.User) error { u.IsActive = false; return nil })
 		require.NoError(t, err)
 		attempt := func(tenant, email, password string) *apptest.Result {
-			return e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": tenant, "email": email, "password": password}})
+			return e.PasswordLogin(t, tenant, email, password, nil)
 		}
 		wrong := attempt(e.Tenant.Slug, e.User.Email, "Wrong-Password-1")
 		requireErrorShape(t, wrong, http.StatusUnauthorized, "invalid_credentials")
@@ -161,10 +161,10 @@ func TestAccountLockout(t *testing.T) {
 	const lock = 3 * time.Second
 	eachAccountEnv(t, func(c *app.Config) { c.LockoutDuration = lock }, func(t *testing.T, e *accountEnv) {
 		wrong := func(u string) *apptest.Result {
-			return e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u, "password": "Wrong-Password-1"}})
+			return e.PasswordLogin(t, e.Tenant.Slug, u, "Wrong-Password-1", nil)
 		}
 		right := func(u string) *apptest.Result {
-			return e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u, "password": apptest.Password}})
+			return e.PasswordLogin(t, e.Tenant.Slug, u, apptest.Password, nil)
 		}
 
 		t.Run("locks after 5 and unlocks", func(t *testing.T) {
@@ -269,7 +269,7 @@ func TestAccountForcedPasswordChange(t *testing.T) {
 		requireErrorShape(t, change(l.Challenge, "Another-Passw0rd!"), http.StatusUnauthorized, "invalid_challenge")
 		e.requireDead(t, old.Token)
 
-		requireErrorShape(t, e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": apptest.Password}}),
+		requireErrorShape(t, e.PasswordLogin(t, e.Tenant.Slug, u.Email, apptest.Password, nil),
 			http.StatusUnauthorized, "invalid_credentials")
 		require.NotEmpty(t, e.login(t, u, next, nil).Token, "the next login is a normal one")
 	})
@@ -291,7 +291,7 @@ func TestAccountFirstLoginsConcurrent(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i] = e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": apptest.Password}})
+				results[i] = e.PasswordLogin(t, e.Tenant.Slug, u.Email, apptest.Password, nil)
 			}()
 		}
 		wg.Wait()

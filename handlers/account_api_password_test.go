@@ -35,7 +35,7 @@ func TestAccountPasswordChange(t *testing.T) {
 				// The other session is over; this one goes on.
 				e.requireDead(t, other.Token)
 				e.requireLive(t, cur.Token)
-				requireErrorShape(t, e.Do(t, apptest.Request{Path: "/api/auth/login", Body: map[string]any{"tenant": e.Tenant.Slug, "email": u.Email, "password": apptest.Password}}),
+				requireErrorShape(t, e.PasswordLogin(t, e.Tenant.Slug, u.Email, apptest.Password, nil),
 					http.StatusUnauthorized, "invalid_credentials")
 				require.NotEmpty(t, e.login(t, u, next, nil).Token)
 			}

@@ -191,8 +191,8 @@ func TestAdminUsersLifecycle(t *testing.T) {
 		require.NoError(t, identity.CheckPassword(initial, "carol@example.com"))
 		require.Equal(t, true, m["user"].(map[string]any)["force_password_change"])
 		carolID := m["user"].(map[string]any)["id"].(string)
-		login := requireStatus(t, srv.Call(t, http.MethodPost, "/api/auth/login", "",
-			map[string]any{"tenant": e.Tenant.Slug, "email": "carol@example.com", "password": initial}),
+		login := requireStatus(t, srv.PasswordLogin(t, e.Tenant.Slug, "carol@example.com", initial, nil),
+
 			http.StatusOK)
 		require.Equal(t, true, login["password_change_required"])
 
@@ -235,8 +235,8 @@ func TestAdminUsersLifecycle(t *testing.T) {
 		// Force a password change: the next login asks for one.
 		m = requireStatus(t, srv.Call(t, http.MethodPost, "/api/users/"+bobID+"/force-password-change", tok, nil), http.StatusOK)
 		require.Equal(t, true, m["force_password_change"])
-		login = requireStatus(t, srv.Call(t, http.MethodPost, "/api/auth/login", "",
-			map[string]any{"tenant": e.Tenant.Slug, "email": "bob@example.com", "password": "Sturdy#Password1"}),
+		login = requireStatus(t, srv.PasswordLogin(t, e.Tenant.Slug, "bob@example.com", "Sturdy#Password1", nil),
+
 			http.StatusOK)
 		require.Equal(t, true, login["password_change_required"])
 		// Issue 8: forcing the change ended Bob's sessions and tokens.

@@ -1,23 +1,24 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // caScalar runs a one-value query on the CLI's database.
-func caScalar(t *testing.T, app *App, q string, args ...any) string {
+func caScalar(t *testing.T, app *app.App, q string, args ...any) string {
 	t.Helper()
 	db, err := app.Store.SQLDB()
 	require.NoError(t, err)
 	var s string
-	require.NoError(t, db.QueryRowContext(context.Background(), q, args...).Scan(&s), "%s", q)
+	require.NoError(t, db.QueryRowContext(t.Context(), q, args...).Scan(&s), "%s", q)
 	return s
 }
 
@@ -33,12 +34,12 @@ func TestCLICreatesGoThroughTheServices(t *testing.T) {
 			env["DATABASE_URL"] = b.URL
 			env["IDENTITY_SECRET"] = "cli-test-secret-cli-test-secret-0123456789"
 			env["IDENTITY_DEV_LOG_MAIL"] = "1"
-			slug := "cli-" + strings.ToLower(randomID(t, 6))
+			slug := "cli-" + strings.ToLower(apptest.RandomID(t, 6))
 			tenant := cliOK(t, env, "tenants", "create", "--slug", slug, "--name", "CLI Co")
 			app := cliApp(t, env)
 			q := func(sql string, args ...any) string {
 				t.Helper()
-				return caScalar(t, app, rebind(app.Store.Dialect(), sql), args...)
+				return caScalar(t, app, apptest.Rebind(app.Store.Dialect(), sql), args...)
 			}
 			actor := func(action, tenantID string) string {
 				return q("SELECT COALESCE(MAX(actor_id), '') FROM audit_logs WHERE action = ? AND tenant_id = ?", action, tenantID)
@@ -59,7 +60,7 @@ func TestCLICreatesGoThroughTheServices(t *testing.T) {
 			require.Equal(t, identity.SystemActorID, q("SELECT actor_id FROM audit_logs WHERE action = ? AND user_id = ?", identity.AuditUserCreated, uid), "users create is audited")
 			require.Equal(t, identity.SystemActorID, q("SELECT actor_id FROM audit_logs WHERE action = ? AND user_id = ?", identity.AuditSystemAdminGranted, uid), "system admin grant is audited")
 			require.Equal(t, "1", q("SELECT CAST(COUNT(*) AS TEXT) FROM role_assignments ra JOIN roles r ON r.id = ra.role_id WHERE ra.principal_id = ? AND r.name = 'Admin'", uid))
-			if _, err := app.Login.WithPassword(context.Background(), identity.LoginInput{Tenant: slug, Email: "ada@example.com", Password: "Correct-Horse-Battery-9"}); err != nil {
+			if _, err := app.Login.WithPassword(t.Context(), identity.LoginInput{Tenant: slug, Email: "ada@example.com", Password: "Correct-Horse-Battery-9"}); err != nil {
 				t.Fatalf("the created user cannot sign in: %v", err)
 			}
 			// An unknown role creates nothing.

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"context"
 	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"testing"
 
+	"github.com/identityd/identityd/internal/apptest"
 	"golang.org/x/oauth2"
 )
 
@@ -49,22 +49,22 @@ func TestCLIClientProtocolFlags(t *testing.T) {
 	app := cliApp(t, env)
 	srv := httptest.NewServer(app.Echo)
 	t.Cleanup(srv.Close)
-	ts := &testServer{App: app, Admin: fixtures(app), URL: srv.URL}
-	res := postForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"},
+	ts := &apptest.Server{App: app, URL: srv.URL}
+	res := apptest.PostForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"},
 		"client_id": {"billing"}, "client_secret": {"billing-secret-123456"}, "scope": {"service"}}, "", "")
 	if res.Status != 200 {
 		t.Fatalf("documented form-post call: %d %s", res.Status, res.Body)
 	}
-	res = postForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"service"}}, "billing", "billing-secret-123456")
+	res = apptest.PostForm(t, srv.URL+"/api/oauth/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"service"}}, "billing", "billing-secret-123456")
 	if res.Status != 200 {
 		t.Fatalf("HTTP Basic call: %d %s", res.Status, res.Body)
 	}
 	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInParams, oauth2.AuthStyleInHeader} {
-		if _, err := ccClient(ts, "billing", "billing-secret-123456", style, "service").Token(context.Background()); err != nil {
+		if _, err := ts.ClientCredentialsConfig("billing", "billing-secret-123456", style, "service").Token(t.Context()); err != nil {
 			t.Errorf("x/oauth2 auth style %d: %v", style, err)
 		}
 	}
-	if _, err := ccClient(ts, "post-only", "post-only-secret-123456", oauth2.AuthStyleInHeader, "service").Token(context.Background()); err == nil {
+	if _, err := ts.ClientCredentialsConfig("post-only", "post-only-secret-123456", oauth2.AuthStyleInHeader, "service").Token(t.Context()); err == nil {
 		t.Error("a client restricted to client_secret_post accepted HTTP Basic")
 	}
 }

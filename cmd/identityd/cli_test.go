@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/app"
 	"github.com/identityd/identityd/storage"
 )
 
@@ -28,7 +29,7 @@ func cliEnv(t *testing.T) map[string]string {
 func cliRun(t *testing.T, env map[string]string, args ...string) (string, string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), args, cfgEnv(env), &stdout, &stderr)
+	err := run(t.Context(), args, cfgEnv(env), &stdout, &stderr)
 	return stdout.String(), stderr.String(), err
 }
 
@@ -49,7 +50,7 @@ func cliOK(t *testing.T, env map[string]string, args ...string) map[string]any {
 // cliCount counts the rows of table in the data dir's database.
 func cliCount(t *testing.T, env map[string]string, table string) int {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	st, err := storage.Open(ctx, storage.Options{DatabaseURL: "sqlite:" + filepath.Join(env["IDENTITY_DATA_DIR"], "identity.db")})
 	if err != nil {
 		t.Fatalf("open: %v", err)
@@ -67,13 +68,13 @@ func cliCount(t *testing.T, env map[string]string, table string) int {
 }
 
 // cliApp builds the app over the data dir, to check what the CLI created.
-func cliApp(t *testing.T, env map[string]string) *App {
+func cliApp(t *testing.T, env map[string]string) *app.App {
 	t.Helper()
-	cfg, err := LoadConfig(withDefaults(cfgEnv(env)))
+	cfg, err := app.LoadConfig(app.WithDefaults(cfgEnv(env)))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	app, err := Build(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	app, err := app.Build(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -83,7 +84,7 @@ func cliApp(t *testing.T, env map[string]string) *App {
 
 func TestCLICreates(t *testing.T) {
 	env := cliEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 
 	out := cliOK(t, env, "migrate")
 	if out["migrated"] != true || out["dialect"] != "sqlite" {
@@ -175,7 +176,7 @@ func TestCLIKeysRotate(t *testing.T) {
 	}
 	// Both keys stay published (older tokens must still verify).
 	app := cliApp(t, env)
-	set, err := app.Keys.JWKS(context.Background())
+	set, err := app.Keys.JWKS(t.Context())
 	if err != nil {
 		t.Fatalf("jwks: %v", err)
 	}
@@ -183,7 +184,7 @@ func TestCLIKeysRotate(t *testing.T) {
 	if !strings.Contains(string(raw), k1) || !strings.Contains(string(raw), k2) {
 		t.Errorf("JWKS %s does not publish both %s and %s", raw, k1, k2)
 	}
-	kid, _, err := app.Keys.Signer(context.Background())
+	kid, _, err := app.Keys.Signer(t.Context())
 	if err != nil || kid != k2 {
 		t.Errorf("signing with %q (%v), want the newest %q", kid, err, k2)
 	}
@@ -301,4 +302,9 @@ func TestCLIValidationErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cfgEnv is a getenv over a map.
+func cfgEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
 }

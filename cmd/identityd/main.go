@@ -23,13 +23,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/app"
 	"github.com/identityd/identityd/models"
 )
 
@@ -107,13 +107,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	cfg, err := LoadConfig(withDefaults(getenv))
+	cfg, err := app.LoadConfig(app.WithDefaults(getenv))
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
+	log := app.NewLogger(cfg, stderr)
 	start := time.Now()
-	app, err := Build(ctx, cfg, log)
+	app, err := app.Build(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // policy, role rules, user.created audit row) acting as the system
 // principal, and --system-admin through the audited SetSystemAdmin, in one
 // transaction.
-func createUser(ctx context.Context, app *App, c cliFlags) (*models.User, error) {
+func createUser(ctx context.Context, app *app.App, c cliFlags) (*models.User, error) {
 	t, err := app.Store.GetTenantBySlug(ctx, strings.TrimSpace(c.tenant))
 	if err != nil {
 		return nil, err
@@ -228,6 +228,10 @@ func createUser(ctx context.Context, app *App, c cliFlags) (*models.User, error)
 	return app.Store.GetUser(ctx, t.ID, id)
 }
 
+// splitComma splits a comma-separated flag (run's variable app shadows the
+// package there).
+var splitComma = app.SplitComma
+
 // badFlag names the first flag whose value holds a control character or
 // invalid UTF-8 (the rule every HTTP input follows too).
 func badFlag(fs *flag.FlagSet) string {
@@ -238,21 +242,6 @@ func badFlag(fs *flag.FlagSet) string {
 		}
 	})
 	return name
-}
-
-// withDefaults derives DATABASE_URL from IDENTITY_DATA_DIR when unset.
-func withDefaults(getenv func(string) string) func(string) string {
-	return func(name string) string {
-		v := getenv(name)
-		if name == "DATABASE_URL" && strings.TrimSpace(v) == "" {
-			dir := strings.TrimSpace(getenv("IDENTITY_DATA_DIR"))
-			if dir == "" {
-				dir = "./data"
-			}
-			return "sqlite:" + filepath.Join(dir, "identity.db")
-		}
-		return v
-	}
 }
 
 type cliFlags struct {
@@ -347,7 +336,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 // serve runs the HTTP server until ctx ends, then drains (shutdown).
-func serve(ctx context.Context, app *App, start time.Time) error {
+func serve(ctx context.Context, app *app.App, start time.Time) error {
 	d := &drainer{next: app.Echo}
 	srv := &http.Server{
 		Addr:              app.Config.Addr,
@@ -421,7 +410,7 @@ func (d *drainer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 //     straggler; only then are the pools closed (run's deferred App.Close).
 //
 // Past the grace, remaining connections are cut and serve reports it (exit 1).
-func shutdown(ctx context.Context, srv *http.Server, ln net.Listener, d *drainer, app *App) error {
+func shutdown(ctx context.Context, srv *http.Server, ln net.Listener, d *drainer, app *app.App) error {
 	grace := app.Config.ShutdownGrace
 	app.Log.Info("shutting down", "grace", grace.String(), "in_flight", d.active.Load())
 	deadline := time.Now().Add(grace)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -18,7 +17,7 @@ import (
 func TestOutageRedisBreaker(t *testing.T) {
 	rs := startRedis(t)
 	p := startProxy(t, rs.Addr())
-	ctx := context.Background()
+	ctx := t.Context()
 	for name, url := range map[string]string{"direct": rs.URL(), "proxied": p.URL()} {
 		c, err := storage.OpenRedis(ctx, url, storage.RedisOptions{Timeout: 200 * time.Millisecond})
 		require.NoError(t, err, name)

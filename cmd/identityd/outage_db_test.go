@@ -7,9 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/stretchr/testify/require"
-
-	"github.com/identityd/identityd/storage/storagetest"
 )
 
 // With the database unreachable (here: its pool closed), the OAuth endpoints
@@ -18,38 +17,38 @@ import (
 // revocation that did not happen — and every 503 is logged with its cause.
 // After the database returns the token is still active: nothing was lost.
 func TestOutageDatabaseUnreachable(t *testing.T) {
-	e2eEachBackend(t, func(t *testing.T, b storagetest.Backend, redisURL string) {
-		e := newE2E(t, b, redisURL, nil)
-		cc := e.serviceClient(t, nil)
-		res := tokenRequest(t, e.srv, cc, url.Values{"grant_type": {"client_credentials"}})
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		cc := e.ServiceClient(t, nil)
+		res := e.Server.TokenRequest(t, cc, url.Values{"grant_type": {"client_credentials"}})
 		require.Equal(t, http.StatusOK, res.Status, res.Body)
 		tok, _ := res.JSON(t)["access_token"].(string)
 		require.NotEmpty(t, tok)
 
-		require.NoError(t, e.srv.Store.Close())
-		login, _ := json.Marshal(map[string]string{"tenant": e.tenant.Slug, "email": e.user.Email, "password": e2ePassword})
+		require.NoError(t, e.Server.Store.Close())
+		login, _ := json.Marshal(map[string]string{"tenant": e.Tenant.Slug, "email": e.User.Email, "password": apptest.Password})
 		cases := []struct {
 			name string
-			do   func() *httpResult
+			do   func() *apptest.Result
 		}{
-			{"token", func() *httpResult {
-				return tokenRequest(t, e.srv, cc, url.Values{"grant_type": {"client_credentials"}})
+			{"token", func() *apptest.Result {
+				return e.Server.TokenRequest(t, cc, url.Values{"grant_type": {"client_credentials"}})
 			}},
-			{"introspection of a valid, uncached token", func() *httpResult {
-				return postForm(t, e.srv.URL+"/api/oauth/introspect", url.Values{"token": {tok}}, cc.Client.ID, cc.Secret)
+			{"introspection of a valid, uncached token", func() *apptest.Result {
+				return apptest.PostForm(t, e.Server.URL+"/api/oauth/introspect", url.Values{"token": {tok}}, cc.Client.ID, cc.Secret)
 			}},
-			{"revocation", func() *httpResult {
-				return postForm(t, e.srv.URL+"/api/oauth/revoke", url.Values{"token": {tok}}, cc.Client.ID, cc.Secret)
+			{"revocation", func() *apptest.Result {
+				return apptest.PostForm(t, e.Server.URL+"/api/oauth/revoke", url.Values{"token": {tok}}, cc.Client.ID, cc.Secret)
 			}},
-			{"login", func() *httpResult {
-				req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/auth/login", strings.NewReader(string(login)))
+			{"login", func() *apptest.Result {
+				req, _ := http.NewRequest(http.MethodPost, e.Server.URL+"/api/auth/login", strings.NewReader(string(login)))
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := http.DefaultClient.Do(req)
 				require.NoError(t, err)
-				return readResult(t, resp)
+				return apptest.ReadResult(t, resp)
 			}},
-			{"bearer API call", func() *httpResult {
-				return apiCall(t, e.srv, http.MethodGet, "/api/auth/me", tok, nil)
+			{"bearer API call", func() *apptest.Result {
+				return e.Server.Call(t, http.MethodGet, "/api/auth/me", tok, nil)
 			}},
 		}
 		for _, c := range cases {
@@ -61,7 +60,7 @@ func TestOutageDatabaseUnreachable(t *testing.T) {
 				require.NotContains(t, string(res.Body), "sql")
 			})
 		}
-		logs := e.srv.Logs.String()
+		logs := e.Server.Logs.String()
 		require.Contains(t, logs, "database is closed", "the 503s are logged with their cause")
 	})
 }

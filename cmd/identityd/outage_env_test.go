@@ -8,7 +8,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -269,7 +268,7 @@ func (r *redisServer) Start() {
 	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer c.Close()
 	deadline := time.Now().Add(20 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
+	for c.Ping(r.t.Context()).Err() != nil {
 		if time.Now().After(deadline) {
 			outageUnavailable(r.t, "redis-server on port %d did not answer", r.port)
 		}

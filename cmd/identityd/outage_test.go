@@ -7,7 +7,6 @@ package main
 // and that no token that got a 200 is lost (docs/operations.md).
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,7 +21,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/storage/storagetest"
 )
 
@@ -59,9 +59,9 @@ type outageRig struct {
 	pg    *pgCluster
 	redis *redisServer
 	proxy *tcpProxy
-	inst  [2]*testServer
-	env   *e2eEnv
-	cc    *identity.CreatedClient
+	inst  [2]*apptest.Server
+	env   *apptest.Env
+	cc    *apptest.CreatedClient
 	http  *http.Client
 	// issued are the tokens that got a 200, in order.
 	mu     sync.Mutex
@@ -76,7 +76,7 @@ func newOutageRig(t *testing.T) *outageRig {
 	r.redis = startRedis(t)
 	r.proxy = startProxy(t, r.redis.Addr())
 	b := storagetest.Backend{Name: "postgres", URL: r.pg.URL("identity")}
-	mutate := func(c *Config) {
+	mutate := func(c *app.Config) {
 		c.DBTimeout = outageDBTimeout
 		c.RedisTimeout = outageRedisTimeout
 		c.KeyReloadInterval = time.Second
@@ -84,12 +84,12 @@ func newOutageRig(t *testing.T) *outageRig {
 	}
 	// Instance 0 reaches Redis through the proxy (so it can be cut off);
 	// instance 1 directly. Both share one prefix: one deployment.
-	cfg0 := testConfig(t, b, r.proxy.URL())
-	cfg1 := testConfig(t, b, r.redis.URL())
-	r.inst[0] = startServer(t, cfg0, mutate)
-	r.inst[1] = startServer(t, cfg1, func(c *Config) { mutate(c); c.Issuer = r.inst[0].URL })
-	r.env = seedE2E(t, r.inst[0])
-	r.cc = r.env.serviceClient(t, nil)
+	cfg0 := apptest.Config(t, apptest.Backend{Backend: b, RedisURL: r.proxy.URL()})
+	cfg1 := apptest.Config(t, apptest.Backend{Backend: b, RedisURL: r.redis.URL()})
+	r.inst[0] = apptest.Start(t, cfg0, mutate)
+	r.inst[1] = apptest.Start(t, cfg1, func(c *app.Config) { mutate(c); c.Issuer = r.inst[0].URL })
+	r.env = apptest.Seed(t, r.inst[0])
+	r.cc = r.env.ServiceClient(t, nil)
 	return r
 }
 
@@ -107,7 +107,7 @@ func (r *outageRig) do(i int, op string, token string) outageResult {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(r.cc.Client.ID, r.cc.Secret)
 	case "login":
-		body, _ := json.Marshal(map[string]string{"tenant": r.env.tenant.Slug, "email": r.env.user.Email, "password": e2ePassword})
+		body, _ := json.Marshal(map[string]string{"tenant": r.env.Tenant.Slug, "email": r.env.User.Email, "password": apptest.Password})
 		req, _ = http.NewRequest(http.MethodPost, srv.URL+"/api/auth/login", strings.NewReader(string(body)))
 		req.Header.Set("Content-Type", "application/json")
 	case "health":
@@ -426,7 +426,7 @@ func TestOutageSuite(t *testing.T) {
 		genKey := r.inst[1].Config.RedisPrefix + "lookup-gen"
 		rdb := redis.NewClient(&redis.Options{Addr: r.redis.Addr()})
 		defer rdb.Close()
-		ctx := context.Background()
+		ctx := t.Context()
 		stamp, err := rdb.Get(ctx, genKey).Int64()
 		require.NoError(t, err)
 		r.redis.Stop()

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/identityd/identityd/internal/apptest"
 )
 
 // stReadyBound is how long a test waits for a server to become ready: a
@@ -41,9 +43,9 @@ func TestServeWithNoConfiguration(t *testing.T) {
 	dir := t.TempDir()
 	addr := stFreeAddr(t)
 	env := map[string]string{"IDENTITY_DATA_DIR": dir, "IDENTITY_ADDR": addr}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &apptest.LogBuffer{}, &apptest.LogBuffer{}
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- run(ctx, []string{"serve"}, cfgEnv(env), stdout, stderr) }()
@@ -123,7 +125,7 @@ func TestServeWithNoConfiguration(t *testing.T) {
 func TestServeBadConfigurationStops(t *testing.T) {
 	t.Run("bad variable", func(t *testing.T) {
 		env := map[string]string{"IDENTITY_DATA_DIR": t.TempDir(), "IDENTITY_ADDR": stFreeAddr(t), "IDENTITY_BCRYPT_COST": "3"}
-		err := run(context.Background(), []string{"serve"}, cfgEnv(env), io.Discard, io.Discard)
+		err := run(t.Context(), []string{"serve"}, cfgEnv(env), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "IDENTITY_BCRYPT_COST") {
 			t.Fatalf("serve with a bad cost: %v", err)
 		}
@@ -135,9 +137,9 @@ func TestServeBadConfigurationStops(t *testing.T) {
 		}
 		defer ln.Close()
 		env := map[string]string{"IDENTITY_DATA_DIR": t.TempDir(), "IDENTITY_ADDR": ln.Addr().String()}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 		defer cancel()
-		stderr := &syncBuffer{}
+		stderr := &apptest.LogBuffer{}
 		err = run(ctx, []string{"serve"}, cfgEnv(env), io.Discard, stderr)
 		if err == nil || !strings.Contains(err.Error(), "IDENTITY_ADDR") || !strings.Contains(err.Error(), "cannot listen on "+ln.Addr().String()) {
 			t.Fatalf("serve on a taken port: %v, want an IDENTITY_ADDR error naming the address", err)
@@ -153,9 +155,9 @@ func TestServeBadConfigurationStops(t *testing.T) {
 func TestReadyLoggedAfterBind(t *testing.T) {
 	addr := stFreeAddr(t)
 	env := map[string]string{"IDENTITY_DATA_DIR": t.TempDir(), "IDENTITY_ADDR": addr}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	stderr := &syncBuffer{}
+	stderr := &apptest.LogBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, cfgEnv(env), io.Discard, stderr) }()
 	deadline := time.Now().Add(stReadyBound)

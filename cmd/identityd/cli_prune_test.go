@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/storage"
+)
+
+// TestAuditPruneCLI runs `identityd audit prune` and `identityd tokens
+// prune` on rows written with a clock in the past.
+func TestAuditPruneCLI(t *testing.T) {
+	t.Parallel()
+	env := cliEnv(t)
+	cliOK(t, env, "migrate")
+	tn := cliOK(t, env, "tenants", "create", "--slug", "cli-prune", "--name", "CLI")
+	tenantID := tn["id"].(string)
+	st := openCLIStore(t, env, time.Now().Add(-400*24*time.Hour))
+	ctx := t.Context()
+	for i := range 7 {
+		require.NoError(t, identity.WriteAudit(ctx, st, identity.Event{TenantID: tenantID, Action: fmt.Sprint("old.", i)}))
+	}
+	require.NoError(t, st.Close())
+
+	out := cliOK(t, env, "audit", "prune", "--batch", "2")
+	require.EqualValues(t, 7, out["deleted"], "%v", out)
+	require.EqualValues(t, 365, out["default_retention_days"])
+	out = cliOK(t, env, "audit", "prune")
+	require.EqualValues(t, 0, out["deleted"])
+
+	out = cliOK(t, env, "tokens", "prune")
+	require.Contains(t, out, "deleted")
+	require.Contains(t, out["deleted"], "oauth_access_tokens")
+	_, _, err := cliRun(t, env, "tokens", "prune", "--batch", "-1")
+	require.Error(t, err)
+	_, _, err = cliRun(t, env, "audit", "prune", "extra")
+	require.Error(t, err)
+}
+
+// openCLIStore opens the CLI data dir's database with a fixed clock.
+func openCLIStore(t *testing.T, env map[string]string, at time.Time) *storage.Store {
+	t.Helper()
+	st, err := storage.Open(context.Background(), storage.Options{
+		DatabaseURL: "sqlite:" + filepath.Join(env["IDENTITY_DATA_DIR"], "identity.db"),
+		Now:         func() time.Time { return at },
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}

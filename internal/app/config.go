@@ -1,0 +1,408 @@
+package app
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/keyring"
+)
+
+// SplitComma splits a comma-separated list, trimming each item and
+// dropping empty ones: the shape of every list variable and CLI flag.
+func SplitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// validOrigin accepts scheme://host[:port] with an optional leading "*." label.
+func validOrigin(o string) bool {
+	u, err := url.Parse(strings.Replace(o, "://*.", "://wildcard.", 1))
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == "" && u.RawQuery == "" && u.User == nil
+}
+
+// parseRate reads "N/duration" (5/1m, 100/1h).
+func parseRate(v string) (identity.Limit, error) {
+	n, per, ok := strings.Cut(v, "/")
+	count, err := strconv.Atoi(n)
+	if !ok || err != nil || count < 1 || count > 100000 {
+		return identity.Limit{}, fmt.Errorf("%q must look like 5/1m (count/duration)", v)
+	}
+	d, err := time.ParseDuration(per)
+	if err != nil || d < time.Second || d > 24*time.Hour {
+		return identity.Limit{}, fmt.Errorf("%q must look like 5/1m with a duration from 1s to 24h", v)
+	}
+	return identity.Limit{Rate: count, Period: d}, nil
+}
+
+// Secret is a configuration value that never prints.
+type Secret string
+
+// LogValue hides the secret from slog.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// String hides the secret from fmt.
+func (Secret) String() string { return "[redacted]" }
+
+// Config is everything identityd reads from the environment.
+type Config struct {
+	Addr              string
+	Issuer            string
+	DatabaseURL       Secret
+	RedisURL          Secret
+	RedisPrefix       string
+	Secret            Secret
+	DataDir           string
+	AccessTokenTTL    time.Duration
+	RefreshTokenTTL   time.Duration
+	AuthCodeTTL       time.Duration
+	IDTokenTTL        time.Duration
+	RefreshGrace      time.Duration
+	BcryptCost        int
+	SecretRotation    time.Duration
+	SecretCacheTTL    time.Duration
+	SessionTTL        time.Duration
+	RememberTTL       time.Duration
+	KeyReloadInterval time.Duration
+	DBMaxConns        int
+	LookupCacheSize   int
+	DBTimeout         time.Duration
+	MaxInFlight       int
+	RedisTimeout      time.Duration
+	ShutdownGrace     time.Duration
+	SMTPURL           Secret
+	LockoutThreshold  int
+	LockoutDuration   time.Duration
+	LoginTokenTTL     time.Duration
+	LoginRememberTTL  time.Duration
+	TrustedDeviceTTL  time.Duration
+	PINLockThreshold  int
+	PINLockDuration   time.Duration
+	RateLogin         identity.Limit
+	Rate2FA           identity.Limit
+	RatePIN           identity.Limit
+	RateForgot        identity.Limit
+	StepUpTTL         time.Duration
+	ImpersonationTTL  time.Duration
+	AuditRetention    int // days
+	CORSOrigins       []string
+	IPDenyList        []*net.IPNet
+	TrustedProxies    []*net.IPNet
+	RedirectOrigins   []string
+	PruneInterval     time.Duration
+	LogLevel          slog.Level
+	LogFormat         string
+	generatedSecret   bool
+	secretFile        string
+
+	// Issue 8: failure budgets (successes never count).
+	// RateIPFailures is the per-IP budget of failed credential checks
+	// (login, re-checked passwords, 2FA, PIN, reset codes); successes
+	// never count against it.
+	RateIPFailures identity.Limit
+	// RateClientAuthFailures is the budget of failed client
+	// authentications per client id and per IP.
+	RateClientAuthFailures identity.Limit
+	// DevLogMail allows the log mailer with PostgreSQL and lets it log the
+	// whole message (one-time codes included) at debug level.
+	DevLogMail bool
+}
+
+// envVar documents one variable: its name, default and meaning. The README's
+// table is written from the same list.
+type envVar struct {
+	name, def, help string
+}
+
+var envVars = []envVar{
+	{"IDENTITY_ADDR", "127.0.0.1:8000", "listen address (host:port)"},
+	{"IDENTITY_ISSUER", "http://localhost:8000", "public base URL; the OIDC issuer. https makes cookies Secure"},
+	{"DATABASE_URL", "sqlite:$IDENTITY_DATA_DIR/identity.db", "postgres://… for PostgreSQL, or sqlite:PATH"},
+	{"REDIS_URL", "", "redis://… for shared cache state; unset: in-process"},
+	{"IDENTITY_REDIS_PREFIX", "identity:", "prefix of every Redis key (to share one Redis between deployments)"},
+	{"IDENTITY_SECRET", "", "root secret, at least 32 bytes; required with PostgreSQL. Unset with SQLite: generated into the data dir"},
+	{"IDENTITY_DATA_DIR", "./data", "where the SQLite database and a generated dev secret live"},
+	{"IDENTITY_ACCESS_TOKEN_TTL", "1h", "access token lifetime"},
+	{"IDENTITY_REFRESH_TOKEN_TTL", "168h", "refresh token lifetime"},
+	{"IDENTITY_AUTH_CODE_TTL", "10m", "authorization code lifetime"},
+	{"IDENTITY_ID_TOKEN_TTL", "1h", "ID token lifetime"},
+	{"IDENTITY_REFRESH_GRACE_PERIOD", "0s", "how long a rotated refresh token still works (0: strict; at most 5m)"},
+	{"IDENTITY_BCRYPT_COST", "12", "bcrypt cost for passwords and client secrets (10..16)"},
+	{"IDENTITY_CLIENT_SECRET_ROTATION_WINDOW", "24h", "how long a rotated client secret stays valid"},
+	{"IDENTITY_SECRET_CACHE_TTL", "5m", "how long a verified client secret skips bcrypt (0 disables)"},
+	{"IDENTITY_SESSION_TTL", "24h", "browser login session lifetime"},
+	{"IDENTITY_REMEMBER_TTL", "720h", "browser login session lifetime with \"keep me signed in\""},
+	{"IDENTITY_KEY_RELOAD_INTERVAL", "10s", "how often an instance reloads signing keys from the database"},
+	{"IDENTITY_DB_MAX_CONNS", "20", "PostgreSQL connection pool size"},
+	{"IDENTITY_LOOKUP_CACHE_SIZE", "20000", "access tokens kept in each instance's lookup cache (invalidated through Redis on any revocation; 0 disables)"},
+	{"IDENTITY_DB_TIMEOUT", "5s", "deadline of every PostgreSQL statement and transaction (pool wait included); past it the request answers 503"},
+	{"IDENTITY_MAX_INFLIGHT", "0", "requests served at once before the rest are shed with 503 (0: 8 per database connection, at least 128)"},
+	{"IDENTITY_REDIS_TIMEOUT", "250ms", "deadline of every Redis call; a circuit breaker then skips Redis while it is down"},
+	{"IDENTITY_SHUTDOWN_GRACE", "15s", "on SIGTERM, how long in-flight requests may take to finish before the process exits"},
+	{"SMTP_URL", "", "smtp://[user:pass@]host[:port]?from=addr[&tls=starttls|tls|none]; unset: e-mail is written to the log"},
+	{"IDENTITY_DEV_LOG_MAIL", "0", "1: development only. Allows PostgreSQL without SMTP_URL, and lets the log mailer write whole messages (one-time codes included) at debug level; otherwise it logs recipient and subject only"},
+	{"IDENTITY_LOCKOUT_THRESHOLD", "5", "failed logins that lock an account"},
+	{"IDENTITY_LOCKOUT_DURATION", "15m", "how long a locked account stays locked"},
+	{"IDENTITY_LOGIN_TOKEN_TTL", "24h", "lifetime of a token from POST /api/auth/login"},
+	{"IDENTITY_LOGIN_REMEMBER_TTL", "720h", "the same with remember: true"},
+	{"IDENTITY_TRUSTED_DEVICE_TTL", "720h", "how long a trusted device skips the second factor"},
+	{"IDENTITY_PIN_LOCKOUT_THRESHOLD", "5", "wrong PINs that lock the PIN"},
+	{"IDENTITY_PIN_LOCKOUT_DURATION", "15m", "how long a locked PIN stays locked"},
+	{"IDENTITY_RATE_LOGIN", "5/1m", "login attempts per (IP, account) pair (N/duration); a successful login clears the pair"},
+	{"IDENTITY_RATE_2FA", "5/1m", "second-factor attempts per (IP, account) pair; a success clears the pair"},
+	{"IDENTITY_RATE_PIN", "5/1m", "PIN attempts per (IP, account) pair; a success clears the pair"},
+	{"IDENTITY_RATE_FORGOT", "5/1h", "password-reset requests per (IP, account) pair"},
+	{"IDENTITY_RATE_LOGIN_IP_FAILURES", "30/1m", "failed credential checks per IP, across all accounts (login, 2FA, PIN, reset; each flow counted apart); successes do not count"},
+	{"IDENTITY_RATE_CLIENT_AUTH_FAILURES", "10/1m", "failed client authentications at the token, introspection and revocation endpoints, per client id and per IP; then 429"},
+	{"IDENTITY_STEP_UP_TTL", "300s", "how long a step-up elevation lasts"},
+	{"IMPERSONATION_TTL_MINUTES", "15", "lifetime of an impersonation token, in minutes"},
+	{"AUDIT_RETENTION_DAYS", "365", "default audit-log retention per tenant, in days"},
+	{"IDENTITY_CORS_ORIGINS", "", "comma-separated origins allowed by CORS; https://*.example.com allows subdomains"},
+	{"IDENTITY_IP_DENY_LIST", "", "comma-separated CIDRs (or IPs) refused with 403 before anything else runs"},
+	{"IDENTITY_TRUSTED_PROXIES", "", "comma-separated CIDRs (or IPs) of reverse proxies whose X-Forwarded-For is believed; unset: the client is the connection's address"},
+	{"IDENTITY_REDIRECT_ALLOWED_ORIGINS", "", "comma-separated origins allowed as post-login and post-logout redirect targets (wildcard subdomains allowed)"},
+	{"IDENTITY_PRUNE_INTERVAL", "24h", "how often one instance prunes expired tokens, sessions and old audit rows (0 disables)"},
+	{"IDENTITY_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"IDENTITY_LOG_FORMAT", "json", "json or text"},
+}
+
+// WithDefaults wraps getenv so that DATABASE_URL, when unset, is the SQLite
+// database under IDENTITY_DATA_DIR (./data by default): what LoadConfig is
+// given at start-up.
+func WithDefaults(getenv func(string) string) func(string) string {
+	return func(name string) string {
+		v := getenv(name)
+		if name == "DATABASE_URL" && strings.TrimSpace(v) == "" {
+			dir := strings.TrimSpace(getenv("IDENTITY_DATA_DIR"))
+			if dir == "" {
+				dir = "./data"
+			}
+			return "sqlite:" + filepath.Join(dir, "identity.db")
+		}
+		return v
+	}
+}
+
+// LoadConfig reads and validates the environment, reporting every problem at
+// once, each naming its variable.
+func LoadConfig(getenv func(string) string) (*Config, error) {
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, e := range envVars {
+			if e.name == name {
+				return e.def
+			}
+		}
+		return ""
+	}
+	var problems []string
+	bad := func(name, format string, args ...any) {
+		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
+	}
+	dur := func(name string, min, max time.Duration) time.Duration {
+		d, err := time.ParseDuration(get(name))
+		if err != nil {
+			bad(name, "%q is not a duration (use e.g. 30s, 15m, 1h)", get(name))
+			return 0
+		}
+		if d < min || (max > 0 && d > max) {
+			if max > 0 {
+				bad(name, "%s is outside %s..%s", d, min, max)
+			} else {
+				bad(name, "%s is below %s", d, min)
+			}
+		}
+		return d
+	}
+	integer := func(name string, min, max int) int {
+		n, err := strconv.Atoi(get(name))
+		if err != nil || n < min || n > max {
+			bad(name, "%q must be a whole number from %d to %d", get(name), min, max)
+		}
+		return n
+	}
+	c := &Config{
+		Addr:              get("IDENTITY_ADDR"),
+		Issuer:            strings.TrimRight(get("IDENTITY_ISSUER"), "/"),
+		DatabaseURL:       Secret(get("DATABASE_URL")),
+		RedisURL:          Secret(get("REDIS_URL")),
+		RedisPrefix:       get("IDENTITY_REDIS_PREFIX"),
+		Secret:            Secret(getenv("IDENTITY_SECRET")),
+		DataDir:           get("IDENTITY_DATA_DIR"),
+		AccessTokenTTL:    dur("IDENTITY_ACCESS_TOKEN_TTL", time.Minute, 24*time.Hour),
+		RefreshTokenTTL:   dur("IDENTITY_REFRESH_TOKEN_TTL", time.Hour, 365*24*time.Hour),
+		AuthCodeTTL:       dur("IDENTITY_AUTH_CODE_TTL", 30*time.Second, time.Hour),
+		IDTokenTTL:        dur("IDENTITY_ID_TOKEN_TTL", time.Minute, 24*time.Hour),
+		RefreshGrace:      dur("IDENTITY_REFRESH_GRACE_PERIOD", 0, 5*time.Minute),
+		BcryptCost:        integer("IDENTITY_BCRYPT_COST", 10, 16),
+		SecretRotation:    dur("IDENTITY_CLIENT_SECRET_ROTATION_WINDOW", 0, 30*24*time.Hour),
+		SecretCacheTTL:    dur("IDENTITY_SECRET_CACHE_TTL", 0, time.Hour),
+		SessionTTL:        dur("IDENTITY_SESSION_TTL", 5*time.Minute, 0),
+		RememberTTL:       dur("IDENTITY_REMEMBER_TTL", 5*time.Minute, 0),
+		KeyReloadInterval: dur("IDENTITY_KEY_RELOAD_INTERVAL", time.Second, 10*time.Minute),
+		DBMaxConns:        integer("IDENTITY_DB_MAX_CONNS", 1, 1000),
+		LookupCacheSize:   integer("IDENTITY_LOOKUP_CACHE_SIZE", 0, 10000000),
+		DBTimeout:         dur("IDENTITY_DB_TIMEOUT", 100*time.Millisecond, 5*time.Minute),
+		MaxInFlight:       integer("IDENTITY_MAX_INFLIGHT", 0, 1000000),
+		RedisTimeout:      dur("IDENTITY_REDIS_TIMEOUT", 10*time.Millisecond, time.Minute),
+		ShutdownGrace:     dur("IDENTITY_SHUTDOWN_GRACE", 0, 10*time.Minute),
+		LogFormat:         get("IDENTITY_LOG_FORMAT"),
+		SMTPURL:           Secret(get("SMTP_URL")),
+		LockoutThreshold:  integer("IDENTITY_LOCKOUT_THRESHOLD", 1, 100),
+		LockoutDuration:   dur("IDENTITY_LOCKOUT_DURATION", time.Minute, 24*time.Hour),
+		LoginTokenTTL:     dur("IDENTITY_LOGIN_TOKEN_TTL", 5*time.Minute, 30*24*time.Hour),
+		LoginRememberTTL:  dur("IDENTITY_LOGIN_REMEMBER_TTL", 5*time.Minute, 365*24*time.Hour),
+		TrustedDeviceTTL:  dur("IDENTITY_TRUSTED_DEVICE_TTL", time.Hour, 365*24*time.Hour),
+		PINLockThreshold:  integer("IDENTITY_PIN_LOCKOUT_THRESHOLD", 1, 100),
+		PINLockDuration:   dur("IDENTITY_PIN_LOCKOUT_DURATION", time.Minute, 24*time.Hour),
+	}
+	rate := func(name, limitName string) identity.Limit {
+		l, err := parseRate(get(name))
+		if err != nil {
+			bad(name, "%v", err)
+		}
+		l.Name = limitName
+		return l
+	}
+	c.StepUpTTL = dur("IDENTITY_STEP_UP_TTL", 30*time.Second, time.Hour)
+	c.ImpersonationTTL = time.Duration(integer("IMPERSONATION_TTL_MINUTES", 1, 24*60)) * time.Minute
+	c.AuditRetention = integer("AUDIT_RETENTION_DAYS", 1, 100*365)
+	c.PruneInterval = dur("IDENTITY_PRUNE_INTERVAL", 0, 7*24*time.Hour)
+	for _, o := range SplitComma(get("IDENTITY_CORS_ORIGINS")) {
+		if !validOrigin(o) {
+			bad("IDENTITY_CORS_ORIGINS", "%q is not an origin (scheme://host[:port], * allowed as the first label)", o)
+		}
+		c.CORSOrigins = append(c.CORSOrigins, o)
+	}
+	for _, o := range SplitComma(get("IDENTITY_REDIRECT_ALLOWED_ORIGINS")) {
+		if !validOrigin(o) {
+			bad("IDENTITY_REDIRECT_ALLOWED_ORIGINS", "%q is not an origin (scheme://host[:port], * allowed as the first label)", o)
+		}
+		c.RedirectOrigins = append(c.RedirectOrigins, o)
+	}
+	cidrs := func(name string) []*net.IPNet {
+		var out []*net.IPNet
+		for _, cidr := range SplitComma(get(name)) {
+			if !strings.Contains(cidr, "/") {
+				if ip := net.ParseIP(cidr); ip != nil {
+					if ip.To4() != nil {
+						cidr += "/32"
+					} else {
+						cidr += "/128"
+					}
+				}
+			}
+			_, n, err := net.ParseCIDR(cidr)
+			if err != nil {
+				bad(name, "%q is not a CIDR or IP address", cidr)
+				continue
+			}
+			out = append(out, n)
+		}
+		return out
+	}
+	c.IPDenyList = cidrs("IDENTITY_IP_DENY_LIST")
+	c.TrustedProxies = cidrs("IDENTITY_TRUSTED_PROXIES")
+	c.RateLogin = rate("IDENTITY_RATE_LOGIN", "login")
+	c.Rate2FA = rate("IDENTITY_RATE_2FA", "2fa")
+	c.RatePIN = rate("IDENTITY_RATE_PIN", "pin")
+	c.RateForgot = rate("IDENTITY_RATE_FORGOT", "forgot")
+	c.RateIPFailures = rate("IDENTITY_RATE_LOGIN_IP_FAILURES", "ipfail")
+	c.RateClientAuthFailures = rate("IDENTITY_RATE_CLIENT_AUTH_FAILURES", "client_auth")
+	if u := string(c.SMTPURL); u != "" && !strings.HasPrefix(u, "smtp://") && !strings.HasPrefix(u, "smtps://") {
+		bad("SMTP_URL", "must start with smtp:// or smtps://")
+	}
+	switch strings.ToLower(get("IDENTITY_DEV_LOG_MAIL")) {
+	case "1", "true", "yes", "on":
+		c.DevLogMail = true
+	case "0", "false", "no", "off":
+	default:
+		bad("IDENTITY_DEV_LOG_MAIL", "use 1 or 0")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("IDENTITY_ADDR", "%q is not host:port", c.Addr)
+	}
+	if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		bad("IDENTITY_ISSUER", "%q must be an http(s) URL with no query or fragment", c.Issuer)
+	}
+	db := string(c.DatabaseURL)
+	isPostgres := strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+	if !isPostgres && !strings.HasPrefix(db, "sqlite:") {
+		bad("DATABASE_URL", "must start with postgres:// or sqlite:")
+	}
+	if isPostgres && c.SMTPURL == "" && !c.DevLogMail {
+		// The log mailer would write reset and sign-in codes into a
+		// production log.
+		bad("SMTP_URL", "is required with PostgreSQL (without it e-mail, one-time codes included, would go to the log); set SMTP_URL, or IDENTITY_DEV_LOG_MAIL=1 on a development machine")
+	}
+	if r := string(c.RedisURL); r != "" && !strings.HasPrefix(r, "redis://") && !strings.HasPrefix(r, "rediss://") {
+		bad("REDIS_URL", "must start with redis:// or rediss://")
+	}
+	switch {
+	case c.Secret != "" && len(c.Secret) < keyring.MinSecretLen:
+		bad("IDENTITY_SECRET", "must be at least %d bytes (got %d)", keyring.MinSecretLen, len(c.Secret))
+	case c.Secret == "" && isPostgres:
+		bad("IDENTITY_SECRET", "is required with PostgreSQL (at least %d bytes; e.g. openssl rand -base64 48)", keyring.MinSecretLen)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("IDENTITY_LOG_LEVEL"))); err != nil {
+		bad("IDENTITY_LOG_LEVEL", "use debug, info, warn or error")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("IDENTITY_LOG_FORMAT", "use json or text")
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("configuration: " + strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+// ensureDevSecret gives the embedded default a secret: read from, or
+// generated into, the data directory (mode 0600).
+func (c *Config) ensureDevSecret() error {
+	if c.Secret != "" {
+		return nil
+	}
+	c.secretFile = filepath.Join(c.DataDir, "identity.secret")
+	if b, err := os.ReadFile(c.secretFile); err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < keyring.MinSecretLen {
+			return fmt.Errorf("IDENTITY_SECRET: %s holds fewer than %d bytes", c.secretFile, keyring.MinSecretLen)
+		}
+		c.Secret = Secret(s)
+		c.generatedSecret = true
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("IDENTITY_SECRET: read %s: %w", c.secretFile, err)
+	}
+	raw := make([]byte, 48)
+	if _, err := rand.Read(raw); err != nil {
+		return fmt.Errorf("IDENTITY_SECRET: generate: %w", err)
+	}
+	s := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("IDENTITY_DATA_DIR: create %s: %w", c.DataDir, err)
+	}
+	if err := os.WriteFile(c.secretFile, []byte(s+"\n"), 0o600); err != nil {
+		return fmt.Errorf("IDENTITY_SECRET: write %s: %w", c.secretFile, err)
+	}
+	c.Secret = Secret(s)
+	c.generatedSecret = true
+	return nil
+}

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -349,10 +350,14 @@ func serve(ctx context.Context, app *app.App, start time.Time) error {
 	}
 	// Bind first: "identityd ready" means the port accepts connections, and
 	// a port already taken stops the process with a clear error.
-	ln, err := net.Listen("tcp", app.Config.Addr)
+	bound, err := net.Listen("tcp", app.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("IDENTITY_ADDR: cannot listen on %s: %w", app.Config.Addr, err)
 	}
+	// shutdown closes the listener first (no new connections while the
+	// in-flight ones drain), then http.Server.Shutdown closes it again:
+	// only the first close may report an error.
+	ln := &closeOnce{Listener: bound}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	// The background prune (IDENTITY_PRUNE_INTERVAL; 0 disables it) runs on
@@ -430,4 +435,18 @@ func shutdown(ctx context.Context, srv *http.Server, ln net.Listener, d *drainer
 	}
 	app.Log.Info("shut down: every in-flight request finished")
 	return nil
+}
+
+// closeOnce is a listener whose Close runs once; later calls return the
+// first call's result instead of "use of closed network connection".
+type closeOnce struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+// Close closes the listener the first time it is called.
+func (l *closeOnce) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }

@@ -25,13 +25,15 @@ func seedAudit(t *testing.T, srv *apptest.Server, tenantID, userID string, n int
 	ctx := t.Context()
 	require.NoError(t, srv.Store.InTx(ctx, func(ctx context.Context) error {
 		for i := range n {
-			ev := identity.Event{TenantID: tenantID, ActorID: "seed", Action: "test.a",
+			by := identity.Principal{UserID: "seed"}
+			ev := identity.Event{TenantID: tenantID, Action: "test.a",
 				Meta:     identity.Meta{IP: "192.0.2.1", UserAgent: `=HYPERLINK("x"), "quoted"`},
 				Metadata: map[string]any{"i": i}}
 			if i%2 == 1 {
-				ev.Action, ev.UserID, ev.ActorID = "test.b", userID, ""
+				// No principal: the subject is the actor.
+				ev.Action, ev.UserID, by = "test.b", userID, identity.Principal{}
 			}
-			if err := identity.WriteAudit(ctx, srv.Store, ev); err != nil {
+			if err := (identity.Auditor{Store: srv.Store}).Record(ctx, by, ev); err != nil {
 				return err
 			}
 		}

@@ -105,7 +105,7 @@ type impersonation struct{ actorID, userID string }
 
 // WithImpersonation marks ctx as a request made with an impersonation token:
 // actorID (the admin) acts as userID. Every audit row written under it
-// names the admin as actor and the user as subject (see WriteAudit): one
+// names the admin as actor and the user as subject (see Auditor): one
 // rule for every service, whatever its own event says.
 func WithImpersonation(ctx context.Context, actorID, userID string) context.Context {
 	return context.WithValue(ctx, impersonationKey{}, impersonation{actorID: actorID, userID: userID})
@@ -120,40 +120,16 @@ type AuditWriter interface {
 // Event is one audit event. Metadata must never hold a secret.
 type Event struct {
 	TenantID string
-	// UserID is the subject: the user the event is about.
-	UserID string
-	// ActorID is ignored by Auditor (the actor comes from the principal);
-	// only the deprecated WriteAudit reads it.
-	ActorID  string
+	// UserID is the subject: the user the event is about. The actor is
+	// never part of the event: Auditor takes it from the principal.
+	UserID   string
 	Action   string
 	Meta     Meta
 	Metadata map[string]any
 }
 
-// WriteAudit records ev with the actor ev names (ActorID, or the subject).
-// Deprecated: services record through Auditor, whose rule takes the actor
-// from the principal.
-func WriteAudit(ctx context.Context, w AuditWriter, ev Event) error {
-	if imp, ok := ctx.Value(impersonationKey{}).(impersonation); ok && imp.actorID != "" {
-		ev.ActorID = imp.actorID
-		if ev.UserID == "" {
-			ev.UserID = imp.userID
-		}
-		md := make(map[string]any, len(ev.Metadata)+2)
-		for k, v := range ev.Metadata {
-			md[k] = v
-		}
-		md["impersonated_by"], md["on_behalf_of"] = imp.actorID, imp.userID
-		ev.Metadata = md
-	}
-	if ev.ActorID == "" {
-		ev.ActorID = ev.UserID
-	}
-	return writeAudit(ctx, w, ev)
-}
-
-// writeAudit inserts ev as it is.
-func writeAudit(ctx context.Context, w AuditWriter, ev Event) error {
+// writeAudit inserts ev, done by actor.
+func writeAudit(ctx context.Context, w AuditWriter, ev Event, actor string) error {
 	md := "{}"
 	if len(ev.Metadata) > 0 {
 		b, err := json.Marshal(ev.Metadata)
@@ -162,7 +138,7 @@ func writeAudit(ctx context.Context, w AuditWriter, ev Event) error {
 		}
 		md = string(b)
 	}
-	row := &models.AuditLog{Action: ev.Action, ActorID: ev.ActorID, IPAddress: ev.Meta.IP, UserAgent: truncate(ev.Meta.UserAgent, 512), Metadata: md}
+	row := &models.AuditLog{Action: ev.Action, ActorID: actor, IPAddress: ev.Meta.IP, UserAgent: truncate(ev.Meta.UserAgent, 512), Metadata: md}
 	if ev.TenantID != "" {
 		row.TenantID = &ev.TenantID
 	}
@@ -206,11 +182,12 @@ type Auditor struct {
 // Record writes ev as done by p (see Auditor for the rule). A failure is
 // returned: the caller's transaction then rolls back with it.
 func (a Auditor) Record(ctx context.Context, p Principal, ev Event) error {
-	return writeAudit(ctx, a.Store, auditRow(ctx, p, ev))
+	ev, actor := auditRow(ctx, p, ev)
+	return writeAudit(ctx, a.Store, ev, actor)
 }
 
-// auditRow applies Auditor's rule: the event as written.
-func auditRow(ctx context.Context, p Principal, ev Event) Event {
+// auditRow applies Auditor's rule: the event as written, and its actor.
+func auditRow(ctx context.Context, p Principal, ev Event) (Event, string) {
 	md := make(map[string]any, len(ev.Metadata)+3)
 	for k, v := range ev.Metadata {
 		md[k] = v
@@ -230,11 +207,10 @@ func auditRow(ctx context.Context, p Principal, ev Event) Event {
 	switch {
 	case actor != "":
 		md["impersonated_by"], md["on_behalf_of"] = actor, onBehalfOf
-		ev.ActorID = actor
 	case p.UserID != "":
-		ev.ActorID = p.UserID
+		actor = p.UserID
 	default:
-		ev.ActorID = ev.UserID
+		actor = ev.UserID
 	}
 	if p.Kind == models.PrincipalServiceAccount {
 		md["actor_kind"] = models.PrincipalServiceAccount
@@ -243,7 +219,7 @@ func auditRow(ctx context.Context, p Principal, ev Event) Event {
 		md["actor_tenant_id"] = p.TenantID
 	}
 	ev.Metadata = md
-	return ev
+	return ev, actor
 }
 
 // RecordActor is Record for an Actor: its principal, and its Meta (where

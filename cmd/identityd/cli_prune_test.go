@@ -24,7 +24,7 @@ func TestAuditPruneCLI(t *testing.T) {
 	st := openCLIStore(t, env, time.Now().Add(-400*24*time.Hour))
 	ctx := t.Context()
 	for i := range 7 {
-		require.NoError(t, identity.WriteAudit(ctx, st, identity.Event{TenantID: tenantID, Action: fmt.Sprint("old.", i)}))
+		require.NoError(t, identity.Auditor{Store: st}.Record(ctx, identity.Principal{}, identity.Event{TenantID: tenantID, Action: fmt.Sprint("old.", i)}))
 	}
 	require.NoError(t, st.Close())
 

@@ -35,7 +35,7 @@ func (f *authFakes) Introspect(_ context.Context, token string) (identity.TokenI
 	}
 	info, ok := f.tokens[token]
 	if !ok {
-		return identity.TokenInfo{}, models.NewError(models.KindUnauthenticated, "invalid_token", "", nil)
+		return identity.TokenInfo{}, models.ErrInvalidToken()
 	}
 	return info, nil
 }

@@ -13,7 +13,7 @@ import (
 // descending run (123456, 654321, 345678), not one digit repeated (000000).
 func CheckPIN(pin string) error {
 	bad := func(code, msg string) error {
-		return &models.Error{Kind: models.KindInvalid, Code: "pin_policy", Msg: "The PIN does not meet the rules.", Fields: map[string]string{"pin." + code: msg}}
+		return models.ErrPINPolicy(map[string]string{"pin." + code: msg})
 	}
 	if len(pin) != 6 {
 		return bad("length", "Use exactly 6 digits.")

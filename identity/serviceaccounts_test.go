@@ -70,7 +70,7 @@ type machines struct {
 type noTokens struct{}
 
 func (noTokens) Introspect(context.Context, string) (identity.TokenInfo, error) {
-	return identity.TokenInfo{}, models.NewError(models.KindUnauthenticated, "invalid_token", "", nil)
+	return identity.TokenInfo{}, models.ErrInvalidToken()
 }
 
 func storagetestID(t *testing.T) string {

@@ -114,27 +114,12 @@ func (e *Error) LogLevel() slog.Level {
 	}
 }
 
-// NewError builds an Error from a free code.
-//
-// Deprecated: use the constructor of the code (errcodes.go), so every code
-// is written once.
-func NewError(kind Kind, code, msg string, cause error) *Error {
-	return &Error{Kind: kind, Code: code, Msg: msg, Err: cause}
-}
-
 // ErrNotFound reports a missing object; what names it ("user", "client").
 func ErrNotFound(what string) *Error {
 	if what == "" {
 		return &Error{Kind: KindNotFound, Msg: "Not found."}
 	}
 	return &Error{Kind: KindNotFound, Code: what + "_not_found", Msg: "The " + what + " was not found."}
-}
-
-// ErrConflict reports a conflict under a free code.
-//
-// Deprecated: use the constructor of the code (errcodes.go), or ErrExists.
-func ErrConflict(code, msg string) *Error {
-	return &Error{Kind: KindConflict, Code: code, Msg: msg}
 }
 
 // ErrInvalid reports a validation failure with one entry per bad field.

@@ -12,7 +12,7 @@
 // in storagetest has the same names):
 //
 //   - users.go: users (create, get, list with models.UserFilter, delete,
-//     UpdateUser and the older UpdateUserFields), the login-failure counter
+//     UpdateUser: an updater under the row lock), the login-failure counter
 //     and lock, password history.
 //   - credentials.go: a user's second factors: the PIN failure counter, the
 //     last TOTP step, recovery codes.

@@ -275,12 +275,8 @@ func (s *Store) UnlockUser(ctx context.Context, tenantID, userID string) error {
 	return s.updateUser(ctx, tenantID, userID, map[string]any{"failed_logins": 0, "locked_until": nil})
 }
 
-// UpdateUserFields sets columns of a tenant's user (the caller names them;
-// services never pass request input here unfiltered).
-func (s *Store) UpdateUserFields(ctx context.Context, tenantID, userID string, fields map[string]any) error {
-	return s.updateUser(ctx, tenantID, userID, fields)
-}
-
+// updateUser sets the counter columns of UnlockUser in one statement; the
+// fields are this file's own, never a caller's.
 func (s *Store) updateUser(ctx context.Context, tenantID, userID string, fields map[string]any) error {
 	fields["updated_at"] = s.now()
 	res := s.db(ctx).Model(&models.User{}).Where("id = ? AND tenant_id = ?", userID, tenantID).Updates(fields)

@@ -34,7 +34,10 @@ func TestGetUserAndTenantState(t *testing.T) {
 			if n := count() - before; n != 1 {
 				t.Errorf("%d statements, want 1", n)
 			}
-			if err := st.UpdateUserFields(ctx, tenant.ID, u.ID, map[string]any{"pin_session_id": "s-1"}); err != nil {
+			if _, err := st.UpdateUser(ctx, tenant.ID, u.ID, func(u *models.User) error {
+				u.PINSessionID = "s-1"
+				return nil
+			}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := st.SuspendTenant(ctx, tenant.ID); err != nil {

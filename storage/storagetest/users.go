@@ -36,8 +36,6 @@ type UserStore interface {
 	// ID, TenantID and CreatedAt; fn's error writes nothing; NotFound (fn not
 	// called) as GetUser; a taken e-mail is a Conflict.
 	UpdateUser(ctx context.Context, tenantID, userID string, fn func(u *models.User) error) (*models.User, error)
-	// UpdateUserFields sets the named columns; NotFound as GetUser.
-	UpdateUserFields(ctx context.Context, tenantID, userID string, fields map[string]any) error
 	// RecordLoginFailure counts a failure in one statement, locking for
 	// lockFor at max; an active lock is never extended, an expired one
 	// restarts the count. NotFound for an unknown user.
@@ -56,7 +54,7 @@ type UserStore interface {
 }
 
 var _ = claim[UserStore]("RunUsersSuite", "CreateUser", "GetUser", "GetUserByEmail", "GetUserAndTenantState",
-	"ListUsers", "DeleteUser", "UpdateUser", "UpdateUserFields", "RecordLoginFailure", "ClearLoginFailures",
+	"ListUsers", "DeleteUser", "UpdateUser", "RecordLoginFailure", "ClearLoginFailures",
 	"UnlockUser", "AddPasswordHistory", "ListPasswordHistory")
 
 // RunUsersSuite checks the users repository: create and get in any case of
@@ -72,7 +70,6 @@ func RunUsersSuite[S UserStore](t *testing.T, newStore func(t *testing.T) S) {
 		{"Delete", testUserDelete},
 		{"UpdateUser", testUpdateUser},
 		{"UpdateUserConcurrentWithCounter", testUpdateUserConcurrentCounter},
-		{"UpdateUserFields", testUpdateUserFields},
 		{"LoginFailures", testLoginFailures},
 		{"LoginFailuresConcurrent", testLoginFailuresConcurrent},
 		{"PasswordHistory", testPasswordHistory},
@@ -315,19 +312,6 @@ func testUpdateUserConcurrentCounter(t *testing.T, s UserStore) {
 	back, err := s.GetUser(ctx, tn.ID, u.ID)
 	must(t, err, "get")
 	wantEqual(t, back.FailedLogins, n, "failures counted while updaters ran")
-}
-
-func testUpdateUserFields(t *testing.T, s UserStore) {
-	ctx := t.Context()
-	tn, other := newTenant(t, s), newTenant(t, s)
-	u := newUser(t, s, tn.ID)
-	must(t, s.UpdateUserFields(ctx, tn.ID, u.ID, map[string]any{"name": "Fields", "email_verified": true}), "update fields")
-	back, err := s.GetUser(ctx, tn.ID, u.ID)
-	must(t, err, "get")
-	wantEqual(t, back.Name, "Fields", "name")
-	wantEqual(t, back.EmailVerified, true, "email_verified")
-	wantNotFound(t, s.UpdateUserFields(ctx, other.ID, u.ID, map[string]any{"name": "x"}), "another tenant's user")
-	wantNotFound(t, s.UpdateUserFields(ctx, tn.ID, unknownID, map[string]any{"name": "x"}), "unknown user")
 }
 
 func testLoginFailures(t *testing.T, s UserStore) {

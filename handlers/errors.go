@@ -68,7 +68,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	case errors.As(err, &me):
 		status = statusOf(me.Kind)
 		body = apiError{Error: me.Code, Message: me.Msg, Fields: me.Fields, RequiredPermission: me.RequiredPermission, StepUp: me.StepUp}
-		if me.StepUp != nil && me.StepUp.TTLSeconds == 0 && s.StepUp != nil {
+		if me.StepUp != nil && me.StepUp.TTLSeconds == 0 {
 			// A service's step-up answer (the grant rules) lacks the TTL.
 			su := *me.StepUp
 			su.TTLSeconds = int(s.StepUp.TTL().Seconds())

@@ -6,10 +6,15 @@
 // It holds one of each helper the tests share: the server (New, Start,
 // EachBackend), the API client (Server.Do, Server.Call, Send), the login
 // (Server.PasswordLogin, Server.Login), the mailbox (Mailbox, SMTPServer),
-// the fixtures that create tenants, users and clients (Server.Tenant,
-// Server.User, Server.Client), and a cookie-keeping Browser for the pages.
-// The fixtures are the only place the tests reach the identity services, so
-// a renamed service changes this package and no test.
+// the fixtures that create tenants, users and clients (Server.AddTenant,
+// Server.AddUser, Server.AddClient, and Env's Client, ServiceClient and
+// WebClient), raw SQL on the server's database (Server.Exec, Scalar, Rows,
+// TableRows), the OAuth helpers (Introspect, Revoke, TokenRequest) and a
+// cookie-keeping Browser for the pages.
+// The fixtures are the only place the handlers' tests reach the identity
+// services (Admin, Accounts, Directory, Operator), so a renamed service
+// changes this package and no test; the tests still name identity's
+// constants and plain functions (roles, audit actions, limits).
 //
 // PostgreSQL and Redis are used when IDENTITY_TEST_DATABASE_URL and
 // IDENTITY_TEST_REDIS_URL are set; a test fails (never skips) when a

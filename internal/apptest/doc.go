@@ -11,8 +11,8 @@
 // WebClient), raw SQL on the server's database (Server.Exec, Scalar, Rows,
 // TableRows), the OAuth helpers (Introspect, Revoke, TokenRequest) and a
 // cookie-keeping Browser for the pages.
-// The fixtures are the only place the handlers' tests reach the identity
-// services (Admin, Accounts, Directory, Operator), so a renamed service
+// The fixtures (over identity/identitytest) and services.go are the only
+// places the handlers' tests reach the identity services, so a renamed service
 // changes this package and no test; the tests still name identity's
 // constants and plain functions (roles, audit actions, limits).
 //

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/identityd/identityd/docs"
+	"github.com/identityd/identityd/handlers"
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/internal/apptest"
 )
@@ -73,7 +74,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 
 	var missing, wrongPerm, wrongSecurity []string
 	registered := map[string]bool{}
-	for _, r := range srv.Echo.Routes() {
+	for _, r := range handlers.Routes() {
 		if !strings.HasPrefix(r.Path, "/api/") {
 			continue
 		}
@@ -82,7 +83,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			continue
 		}
 		registered[key] = true
-		perm := oaRoutePermission(r.Name)
+		perm := r.Permission
 		op, ok := ops[key]
 		if !ok {
 			hint := ""
@@ -124,16 +125,6 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		// are still being built. Once every route exists this list is empty.
 		t.Logf("%d documented operation(s) not registered (yet): %s", len(stale), strings.Join(stale, ", "))
 	}
-}
-
-// oaRoutePermission reads "perm:<permission>[|tenant]" from a route name.
-func oaRoutePermission(name string) string {
-	p, ok := strings.CutPrefix(name, "perm:")
-	if !ok {
-		return ""
-	}
-	p, _, _ = strings.Cut(p, "|")
-	return p
 }
 
 func oaHasScheme(sec []map[string][]string, name string) bool {

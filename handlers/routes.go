@@ -237,21 +237,11 @@ func (s *Server) guards(r route, csrf echo.MiddlewareFunc) []echo.MiddlewareFunc
 	}
 }
 
-// Route names carry authorization metadata that tests read from echo's
-// route list: "perm:<permission>" and, for routes acting on one tenant's
-// objects, "|tenant". Routes gives the same, typed.
-const tenantScoped = "|tenant"
-
-// register adds every route of the table to e.
+// register adds every route of the table to e. What a route requires is
+// read from the table (Routes), never from echo's route names.
 func (s *Server) register(e *echo.Echo, csrf echo.MiddlewareFunc) {
 	for _, r := range s.routes() {
-		er := e.Add(r.method, r.path, r.handler, s.guards(r, csrf)...)
-		if r.auth == AuthPermission {
-			er.Name = "perm:" + r.permission
-			if r.scope == ownTenant {
-				er.Name += tenantScoped
-			}
-		}
+		e.Add(r.method, r.path, r.handler, s.guards(r, csrf)...)
 	}
 }
 

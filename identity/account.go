@@ -8,13 +8,8 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
-// AccountStore is what Account needs from storage.
-type AccountStore interface {
-	Tx
-	AuditWriter
-	UserLookup
-	UserUpdater
-	SessionStore
+// ActivityStore reads a user's own audit trail.
+type ActivityStore interface {
 	// ListUserAuditLogs returns one page of the events whose subject is the
 	// user, newest first: at most limit rows older than the keyset cursor
 	// (beforeTime, beforeID; zero values for the first page). An unknown
@@ -25,32 +20,42 @@ type AccountStore interface {
 // Account is a signed-in user's own profile: who they are (Me), their
 // display name, and their activity in the audit log.
 type Account struct {
-	store AccountStore
-	audit Auditor
+	users    UserLookup
+	updater  UserUpdater
+	sessions SessionStore
+	activity ActivityStore
+	tx       Tx
+	audit    Auditor
 }
 
-// AccountServiceDeps are what NewAccount needs; Store is required.
+// AccountServiceDeps are what NewAccount needs; every field is required.
 type AccountServiceDeps struct {
-	Store AccountStore
+	Users    UserLookup
+	Updater  UserUpdater
+	Sessions SessionStore
+	Activity ActivityStore
+	Tx       Tx
+	Auditor  Auditor
 }
 
 // NewAccount builds the profile service.
 func NewAccount(d AccountServiceDeps) (*Account, error) {
-	if err := checkDeps("Account", dep{"Store", d.Store == nil}); err != nil {
+	if err := checkDeps("Account", dep{"Users", d.Users == nil}, dep{"Updater", d.Updater == nil}, dep{"Sessions", d.Sessions == nil},
+		dep{"Activity", d.Activity == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}); err != nil {
 		return nil, err
 	}
-	return &Account{store: d.Store, audit: Auditor{Store: d.Store}}, nil
+	return &Account{users: d.Users, updater: d.Updater, sessions: d.Sessions, activity: d.Activity, tx: d.Tx, audit: d.Auditor}, nil
 }
 
 // Me returns the principal's user and session.
 func (a *Account) Me(ctx context.Context, p Principal) (*models.User, *models.Session, error) {
-	user, err := a.store.GetUser(ctx, p.TenantID, p.UserID)
+	user, err := a.users.GetUser(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return nil, nil, err
 	}
 	var sess *models.Session
 	if p.SessionID != "" {
-		sess, _ = a.store.GetSession(ctx, p.TenantID, p.UserID, p.SessionID)
+		sess, _ = a.sessions.GetSession(ctx, p.TenantID, p.UserID, p.SessionID)
 	}
 	return user, sess, nil
 }
@@ -61,8 +66,8 @@ func (a *Account) UpdateProfile(ctx context.Context, p Principal, name string, m
 	if len(name) > 200 {
 		return nil, models.ErrInvalid(map[string]string{"name": "Use at most 200 characters."})
 	}
-	err := a.store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := a.store.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
+	err := a.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := a.updater.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
 			u.Name = name
 			return nil
 		}); err != nil {
@@ -73,7 +78,7 @@ func (a *Account) UpdateProfile(ctx context.Context, p Principal, name string, m
 	if err != nil {
 		return nil, err
 	}
-	return a.store.GetUser(ctx, p.TenantID, p.UserID)
+	return a.users.GetUser(ctx, p.TenantID, p.UserID)
 }
 
 // AuditPage is one page of the user's own activity, newest first.
@@ -98,7 +103,7 @@ func (a *Account) Activity(ctx context.Context, p Principal, limit int, cursor s
 		}
 		before, beforeID = t, id
 	}
-	items, err := a.store.ListUserAuditLogs(ctx, p.TenantID, p.UserID, limit+1, before, beforeID)
+	items, err := a.activity.ListUserAuditLogs(ctx, p.TenantID, p.UserID, limit+1, before, beforeID)
 	if err != nil {
 		return nil, err
 	}
@@ -113,5 +118,5 @@ func (a *Account) Activity(ctx context.Context, p Principal, limit int, cursor s
 
 // User returns the tenant's user with that id.
 func (a *Account) User(ctx context.Context, tenantID, userID string) (*models.User, error) {
-	return a.store.GetUser(ctx, tenantID, userID)
+	return a.users.GetUser(ctx, tenantID, userID)
 }

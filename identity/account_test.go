@@ -45,6 +45,27 @@ func acctDeps(t *testing.T) identity.AccountDeps {
 		StepUps: storage.NewMemoryCache(), Config: cfg, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 }
 
+// credStores are the credential checks' stores, all st.
+func credStores(st *storage.Store) identity.CredentialStores {
+	return identity.CredentialStores{Users: st, Updater: st, Codes: st, Recovery: st, Counters: st, Auditor: identity.Auditor{Store: st}}
+}
+
+// loginDeps are complete LoginDeps over st.
+func loginDeps(d identity.AccountDeps, st *storage.Store) identity.LoginDeps {
+	return identity.LoginDeps{AccountDeps: d, CredentialStores: credStores(st), Tx: st, Sessions: st, Revoker: st, Devices: st,
+		Challenges: st, Browser: st, UserState: st, Tokens: acctTokens{}}
+}
+
+// sessionsDeps are complete SessionsDeps over st.
+func sessionsDeps(st *storage.Store) identity.SessionsDeps {
+	return identity.SessionsDeps{Sessions: st, Devices: st, Revoker: st, Tx: st, Auditor: identity.Auditor{Store: st}, Tokens: acctTokens{}, Now: time.Now}
+}
+
+// accountServiceDeps are complete AccountServiceDeps over st.
+func accountServiceDeps(st *storage.Store) identity.AccountServiceDeps {
+	return identity.AccountServiceDeps{Users: st, Updater: st, Sessions: st, Activity: st, Tx: st, Auditor: identity.Auditor{Store: st}}
+}
+
 // TestAccountConstructorsRejectMissingDeps: every account service refuses
 // to be built without what it needs, and says what is missing.
 func TestAccountConstructorsRejectMissingDeps(t *testing.T) {
@@ -52,48 +73,79 @@ func TestAccountConstructorsRejectMissingDeps(t *testing.T) {
 	full := acctDeps(t)
 	noMailer, noClock, noStepUps := full, full, full
 	noMailer.Mailer, noClock.Now, noStepUps.StepUps = nil, nil, nil
+	creds := credStores(st)
 	tests := []struct {
 		name, want string
 		build      func() error
 	}{
-		{"login without store", "NewLogin: missing Store", func() error {
+		{"login without stores", "NewLogin: missing Users, Updater, Codes, Recovery, Counters, Auditor", func() error {
 			_, err := identity.NewLogin(identity.LoginDeps{AccountDeps: full, Tokens: acctTokens{}})
 			return err
 		}},
+		{"login without its own stores", "NewLogin: missing Tx, Sessions, Revoker, Devices, Challenges, Browser, UserState", func() error {
+			_, err := identity.NewLogin(identity.LoginDeps{AccountDeps: full, CredentialStores: creds, Tokens: acctTokens{}})
+			return err
+		}},
 		{"login without tokens", "NewLogin: missing Tokens", func() error {
-			_, err := identity.NewLogin(identity.LoginDeps{AccountDeps: full, Store: st})
+			d := loginDeps(full, st)
+			d.Tokens = nil
+			_, err := identity.NewLogin(d)
 			return err
 		}},
 		{"login without mailer", "NewLogin: missing Mailer", func() error {
-			_, err := identity.NewLogin(identity.LoginDeps{AccountDeps: noMailer, Store: st, Tokens: acctTokens{}})
+			_, err := identity.NewLogin(loginDeps(noMailer, st))
 			return err
 		}},
 		{"password without clock", "NewPassword: missing Now", func() error {
-			_, err := identity.NewPassword(identity.PasswordDeps{AccountDeps: noClock, Store: st})
+			_, err := identity.NewPassword(identity.PasswordDeps{AccountDeps: noClock, CredentialStores: creds, Tx: st, Revoker: st})
+			return err
+		}},
+		{"password without revoker", "NewPassword: missing Tx, Revoker", func() error {
+			_, err := identity.NewPassword(identity.PasswordDeps{AccountDeps: full, CredentialStores: creds})
 			return err
 		}},
 		{"two-factor without step-up flags", "NewTwoFactor: missing StepUps", func() error {
-			_, err := identity.NewTwoFactor(identity.TwoFactorDeps{AccountDeps: noStepUps, Store: st, Issuer: "Test"})
+			_, err := identity.NewTwoFactor(identity.TwoFactorDeps{AccountDeps: noStepUps, CredentialStores: creds, Tx: st, Issuer: "Test"})
 			return err
 		}},
 		{"two-factor without issuer", "NewTwoFactor: missing Issuer", func() error {
-			_, err := identity.NewTwoFactor(identity.TwoFactorDeps{AccountDeps: full, Store: st})
+			_, err := identity.NewTwoFactor(identity.TwoFactorDeps{AccountDeps: full, CredentialStores: creds, Tx: st})
+			return err
+		}},
+		{"two-factor without tx", "NewTwoFactor: missing Tx", func() error {
+			_, err := identity.NewTwoFactor(identity.TwoFactorDeps{AccountDeps: full, CredentialStores: creds, Issuer: "Test"})
 			return err
 		}},
 		{"PIN without step-up flags", "NewPIN: missing StepUps", func() error {
-			_, err := identity.NewPIN(identity.PINDeps{AccountDeps: noStepUps, Store: st})
+			_, err := identity.NewPIN(identity.PINDeps{AccountDeps: noStepUps, CredentialStores: creds, Tx: st, PINs: st})
+			return err
+		}},
+		{"PIN without its store", "NewPIN: missing Tx, PINs", func() error {
+			_, err := identity.NewPIN(identity.PINDeps{AccountDeps: full, CredentialStores: creds})
 			return err
 		}},
 		{"step-up without TTL", "NewStepUp: missing TTL", func() error {
-			_, err := identity.NewStepUp(identity.StepUpDeps{AccountDeps: full, Store: st})
+			_, err := identity.NewStepUp(identity.StepUpDeps{AccountDeps: full, CredentialStores: creds})
 			return err
 		}},
-		{"account without store", "NewAccount: missing Store", func() error {
+		{"step-up without counters", "NewStepUp: missing Counters", func() error {
+			c := creds
+			c.Counters = nil
+			_, err := identity.NewStepUp(identity.StepUpDeps{AccountDeps: full, CredentialStores: c, TTL: time.Minute})
+			return err
+		}},
+		{"account without stores", "NewAccount: missing Users, Updater, Sessions, Activity, Tx, Auditor", func() error {
 			_, err := identity.NewAccount(identity.AccountServiceDeps{})
 			return err
 		}},
 		{"sessions without tokens", "NewSessions: missing Tokens", func() error {
-			_, err := identity.NewSessions(identity.SessionsDeps{Store: st, Now: time.Now})
+			d := sessionsDeps(st)
+			d.Tokens = nil
+			_, err := identity.NewSessions(d)
+			return err
+		}},
+		{"sessions without stores", "NewSessions: missing Sessions, Devices, Revoker, Tx, Auditor", func() error {
+			_, err := identity.NewSessions(identity.SessionsDeps{Tokens: acctTokens{}, Now: time.Now})
 			return err
 		}},
 		{"authorizer without step-up flags", "NewAuthorizer: missing StepUps", func() error {
@@ -113,8 +165,14 @@ func TestAccountConstructorsRejectMissingDeps(t *testing.T) {
 			}
 		})
 	}
-	if _, err := identity.NewLogin(identity.LoginDeps{AccountDeps: full, Store: st, Tokens: acctTokens{}}); err != nil {
+	if _, err := identity.NewLogin(loginDeps(full, st)); err != nil {
 		t.Fatalf("complete deps: %v", err)
+	}
+	if _, err := identity.NewSessions(sessionsDeps(st)); err != nil {
+		t.Fatalf("complete sessions deps: %v", err)
+	}
+	if _, err := identity.NewAccount(accountServiceDeps(st)); err != nil {
+		t.Fatalf("complete account deps: %v", err)
 	}
 }
 
@@ -142,15 +200,15 @@ func TestImpersonatedSelfServiceNamesTheAdmin(t *testing.T) {
 			p := identity.Principal{Kind: models.PrincipalUser, TenantID: tenant.ID, UserID: u.ID, ActorID: admin}
 			meta := identity.Meta{IP: "192.0.2.7", UserAgent: "imp-test"}
 
-			account, err := identity.NewAccount(identity.AccountServiceDeps{Store: st})
+			account, err := identity.NewAccount(accountServiceDeps(st))
 			if err != nil {
 				t.Fatal(err)
 			}
-			sessions, err := identity.NewSessions(identity.SessionsDeps{Store: st, Tokens: acctTokens{}, Now: time.Now})
+			sessions, err := identity.NewSessions(sessionsDeps(st))
 			if err != nil {
 				t.Fatal(err)
 			}
-			pin, err := identity.NewPIN(identity.PINDeps{AccountDeps: acctDeps(t), Store: st})
+			pin, err := identity.NewPIN(identity.PINDeps{AccountDeps: acctDeps(t), CredentialStores: credStores(st), Tx: st, PINs: st})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -62,7 +62,9 @@ func benchAccounts(b *testing.B) (*identity.Login, string, string) {
 	a, err := identity.NewLogin(identity.LoginDeps{
 		AccountDeps: identity.AccountDeps{Limiter: storage.NewMemoryLimiter(), Sealer: ring, Config: cfg,
 			Mailer: &mailer.LogMailer{Log: slog.New(slog.DiscardHandler)}, Now: time.Now, Log: slog.New(slog.DiscardHandler)},
-		Store: st, Tokens: &oauth.FirstParty{Provider: provider, Clients: st},
+		CredentialStores: identity.CredentialStores{Users: st, Updater: st, Codes: st, Recovery: st, Counters: st, Auditor: identity.Auditor{Store: st}},
+		Tx:               st, Sessions: st, Revoker: st, Devices: st, Challenges: st, Browser: st, UserState: st,
+		Tokens: &oauth.FirstParty{Provider: provider, Clients: st},
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -72,9 +72,9 @@ func DefaultAccountsConfig() AccountsConfig {
 	}
 }
 
-// AccountDeps are what every account service (Login, Account, Password,
-// TwoFactor, PIN, Sessions, StepUp) is built from besides its store; each
-// constructor names the ones it requires. One value serves them all.
+// AccountDeps are what the account services that check credentials (Login,
+// Password, TwoFactor, PIN, StepUp) are built from besides their stores;
+// each constructor names the ones it requires. One value serves them all.
 type AccountDeps struct {
 	// Limiter keeps the rate limits and failure budgets (shared through
 	// Redis when configured).
@@ -108,18 +108,11 @@ type UserLookup interface {
 	GetUser(ctx context.Context, tenantID, id string) (*models.User, error)
 }
 
-// CredentialStore is what the credential checks shared by the account
-// services need: the user, the password history, the e-mailed and recovery
-// codes, and the atomic brute-force counters. Each counter is one SQL
-// statement, so concurrent requests cannot slip past a limit; each returns
-// NotFound "user" for an unknown user.
-type CredentialStore interface {
-	AuditWriter
-	UserLookup
-	UserUpdater
-	EmailCodeStore
-	RecoveryCodeStore
-
+// CounterStore keeps the atomic brute-force counters of a user's secrets
+// and the password history. Each counter is one SQL statement, so
+// concurrent requests cannot slip past a limit; each returns NotFound
+// "user" for an unknown user.
+type CounterStore interface {
 	// RecordLoginFailure counts a wrong password and locks the account for
 	// lockFor when the count reaches max; an expired lock restarts the
 	// count, an active one is never extended. JustLocked is true for the
@@ -143,33 +136,52 @@ type CredentialStore interface {
 	AddPasswordHistory(ctx context.Context, tenantID, userID, hash string, keep int) error
 }
 
+// CredentialStores are the stores behind the credential checks that
+// Login, Password, TwoFactor, PIN and StepUp share (the user, the e-mailed
+// and recovery codes, the counters and password history), and the Auditor
+// that records what the checks see. Every field is required.
+type CredentialStores struct {
+	Users    UserLookup
+	Updater  UserUpdater
+	Codes    EmailCodeStore
+	Recovery RecoveryCodeStore
+	Counters CounterStore
+	Auditor  Auditor
+}
+
 // credentials are the checks of a user's secrets that several account
 // services share (the current password, a PIN, a second factor, the rate
 // limits around them), with what they need. Each service holds its own;
 // none calls another service.
 type credentials struct {
-	store   CredentialStore
-	audit   Auditor
-	limiter Limiter
-	mailer  Mailer
-	sealer  Sealer
-	stepUps StepUpCache
-	cfg     AccountsConfig
-	clock   func() time.Time
-	log     *slog.Logger
+	users    UserLookup
+	updater  UserUpdater
+	codes    EmailCodeStore
+	recovery RecoveryCodeStore
+	counters CounterStore
+	audit    Auditor
+	limiter  Limiter
+	mailer   Mailer
+	sealer   Sealer
+	stepUps  StepUpCache
+	cfg      AccountsConfig
+	clock    func() time.Time
+	log      *slog.Logger
 
 	dummyOnce sync.Once
 	dummy     []byte
 }
 
 // newCredentials checks the dependencies every credential check uses.
-func newCredentials(ctor string, store CredentialStore, d AccountDeps) (*credentials, error) {
-	if err := checkDeps(strings.TrimPrefix(ctor, "New"), dep{"Store", store == nil}, dep{"Limiter", d.Limiter == nil}, dep{"Mailer", d.Mailer == nil},
+func newCredentials(ctor string, s CredentialStores, d AccountDeps) (*credentials, error) {
+	if err := checkDeps(strings.TrimPrefix(ctor, "New"), dep{"Users", s.Users == nil}, dep{"Updater", s.Updater == nil},
+		dep{"Codes", s.Codes == nil}, dep{"Recovery", s.Recovery == nil}, dep{"Counters", s.Counters == nil}, dep{"Auditor", s.Auditor.Store == nil},
+		dep{"Limiter", d.Limiter == nil}, dep{"Mailer", d.Mailer == nil},
 		dep{"Sealer", d.Sealer == nil}, dep{"Now", d.Now == nil}, dep{"Log", d.Log == nil}); err != nil {
 		return nil, err
 	}
-	return &credentials{store: store, audit: Auditor{Store: store}, limiter: d.Limiter, mailer: d.Mailer, sealer: d.Sealer,
-		stepUps: d.StepUps, cfg: d.Config, clock: d.Now, log: d.Log}, nil
+	return &credentials{users: s.Users, updater: s.Updater, codes: s.Codes, recovery: s.Recovery, counters: s.Counters, audit: s.Auditor,
+		limiter: d.Limiter, mailer: d.Mailer, sealer: d.Sealer, stepUps: d.StepUps, cfg: d.Config, clock: d.Now, log: d.Log}, nil
 }
 
 func (c *credentials) now() time.Time { return c.clock().UTC() }

@@ -42,15 +42,8 @@ type BrowserSessionStore interface {
 	DeleteLoginSession(ctx context.Context, tokenHash string) error
 }
 
-// LoginStore is what Login needs from storage: the credential checks, the
-// pending steps, and the devices, sessions and browser logins a completed
-// login creates.
-type LoginStore interface {
-	Tx
-	CredentialStore
-	SessionStore
-	ChallengeStore
-	BrowserSessionStore
+// UserStateLookup answers bearer authentication's question about a user.
+type UserStateLookup interface {
 	// GetUserAndTenantState returns the tenant's user and whether the
 	// tenant is suspended, in one query (bearer authentication asks it on
 	// every request); NotFound "user" for an unknown user or another
@@ -64,28 +57,47 @@ type LoginStore interface {
 // and the HTML pages.
 type Login struct {
 	*credentials
-	store  LoginStore
-	tokens TokenIssuer
+	tx         Tx
+	sessions   SessionStore
+	revoker    SessionRevoker
+	devices    DeviceStore
+	challenges ChallengeStore
+	browser    BrowserSessionStore
+	state      UserStateLookup
+	tokens     TokenIssuer
 }
 
-// LoginDeps are what NewLogin needs; every field is required.
+// LoginDeps are what NewLogin needs; every field is required. Besides the
+// credential checks' stores, a login needs the pending steps (Challenges)
+// and the devices, sessions and browser logins a completed login creates.
 type LoginDeps struct {
 	AccountDeps
-	Store LoginStore
+	CredentialStores
+	Tx         Tx
+	Sessions   SessionStore
+	Revoker    SessionRevoker
+	Devices    DeviceStore
+	Challenges ChallengeStore
+	Browser    BrowserSessionStore
+	// UserState answers ActiveUser (bearer authentication).
+	UserState UserStateLookup
 	// Tokens mints the first-party access token of an API login.
 	Tokens TokenIssuer
 }
 
 // NewLogin builds the login service.
 func NewLogin(d LoginDeps) (*Login, error) {
-	c, err := newCredentials("NewLogin", d.Store, d.AccountDeps)
+	c, err := newCredentials("NewLogin", d.CredentialStores, d.AccountDeps)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkDeps("Login", dep{"Tokens", d.Tokens == nil}); err != nil {
+	if err := checkDeps("Login", dep{"Tx", d.Tx == nil}, dep{"Sessions", d.Sessions == nil}, dep{"Revoker", d.Revoker == nil},
+		dep{"Devices", d.Devices == nil}, dep{"Challenges", d.Challenges == nil}, dep{"Browser", d.Browser == nil},
+		dep{"UserState", d.UserState == nil}, dep{"Tokens", d.Tokens == nil}); err != nil {
 		return nil, err
 	}
-	return &Login{credentials: c, store: d.Store, tokens: d.Tokens}, nil
+	return &Login{credentials: c, tx: d.Tx, sessions: d.Sessions, revoker: d.Revoker, devices: d.Devices, challenges: d.Challenges,
+		browser: d.Browser, state: d.UserState, tokens: d.Tokens}, nil
 }
 
 // ErrBadCredentials is the one answer to a wrong tenant, e-mail or password,
@@ -100,11 +112,11 @@ func (l *Login) BrowserSession(ctx context.Context, cookieToken string) (*models
 	if cookieToken == "" {
 		return nil, nil, models.ErrNotFound("login_session")
 	}
-	ls, err := l.store.GetLoginSession(ctx, sha(cookieToken))
+	ls, err := l.browser.GetLoginSession(ctx, sha(cookieToken))
 	if err != nil {
 		return nil, nil, err
 	}
-	u, err := l.store.GetUser(ctx, ls.TenantID, ls.UserID)
+	u, err := l.users.GetUser(ctx, ls.TenantID, ls.UserID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,7 +132,7 @@ func (l *Login) BrowserSessionAMR(ctx context.Context, ls *models.LoginSession) 
 	if ls == nil || ls.SessionID == nil {
 		return []string{"pwd"}
 	}
-	s, err := l.store.GetSession(ctx, ls.TenantID, ls.UserID, *ls.SessionID)
+	s, err := l.sessions.GetSession(ctx, ls.TenantID, ls.UserID, *ls.SessionID)
 	if err != nil || len(s.AuthMethods) == 0 {
 		return []string{"pwd"}
 	}
@@ -191,12 +203,12 @@ func (l *Login) WithPassword(ctx context.Context, in LoginInput) (*LoginResult, 
 func (l *Login) withPassword(ctx context.Context, in LoginInput) (*LoginResult, error) {
 	var user *models.User
 	hash := l.dummyHash()
-	tenant, err := l.store.GetTenantBySlug(ctx, strings.TrimSpace(in.Tenant))
+	tenant, err := l.users.GetTenantBySlug(ctx, strings.TrimSpace(in.Tenant))
 	if err != nil && !models.IsKind(err, models.KindNotFound) {
 		return nil, err
 	}
 	if tenant != nil {
-		u, err := l.store.GetUserByEmail(ctx, tenant.ID, in.Email)
+		u, err := l.users.GetUserByEmail(ctx, tenant.ID, in.Email)
 		if err != nil && !models.IsKind(err, models.KindNotFound) {
 			return nil, err
 		}
@@ -239,7 +251,7 @@ func (l *Login) withPassword(ctx context.Context, in LoginInput) (*LoginResult, 
 		return nil, models.ErrAccountLocked(user.LockedUntil.Sub(now))
 	}
 	if !match {
-		res, err := l.store.RecordLoginFailure(ctx, user.TenantID, user.ID, l.cfg.MaxFailedLogins, l.cfg.LockoutDuration)
+		res, err := l.counters.RecordLoginFailure(ctx, user.TenantID, user.ID, l.cfg.MaxFailedLogins, l.cfg.LockoutDuration)
 		if err != nil {
 			return nil, err
 		}
@@ -254,7 +266,7 @@ func (l *Login) withPassword(ctx context.Context, in LoginInput) (*LoginResult, 
 		l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "inactive"}})
 		return nil, ErrBadCredentials()
 	}
-	ok, err := l.store.ClearLoginFailures(ctx, user.TenantID, user.ID)
+	ok, err := l.counters.ClearLoginFailures(ctx, user.TenantID, user.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +275,7 @@ func (l *Login) withPassword(ctx context.Context, in LoginInput) (*LoginResult, 
 	}
 	data := challengeData{Browser: in.Browser, Remember: in.Remember, DeviceName: in.DeviceName, AMR: []string{"pwd"}, AuthTime: now.UnixNano()}
 	if in.DeviceToken != "" {
-		if d, err := l.store.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken)); err == nil {
+		if d, err := l.devices.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken)); err == nil {
 			data.DeviceID = d.ID
 			if d.Trusted(now) && user.TwoFactorEnabled() && !in.ForceSecondFactor {
 				data.AMR = append(data.AMR, "trusted_device")
@@ -306,7 +318,7 @@ func (l *Login) methods(ctx context.Context, user *models.User) []string {
 	} else if user.Email2FAEnabled {
 		m = append(m, "email")
 	}
-	if n, err := l.store.CountRecoveryCodes(ctx, user.TenantID, user.ID); err == nil && n > 0 {
+	if n, err := l.recovery.CountRecoveryCodes(ctx, user.TenantID, user.ID); err == nil && n > 0 {
 		m = append(m, "recovery_code")
 	}
 	return m
@@ -322,7 +334,7 @@ func (l *Login) newChallenge(ctx context.Context, user *models.User, kind string
 		return nil, models.ErrInternal(err)
 	}
 	c := &models.AuthChallenge{TokenHash: sha(token), TenantID: user.TenantID, UserID: user.ID, Kind: kind, Data: string(raw), ExpiresAt: l.now().Add(l.cfg.ChallengeTTL)}
-	if err := l.store.CreateChallenge(ctx, c); err != nil {
+	if err := l.challenges.CreateChallenge(ctx, c); err != nil {
 		return nil, err
 	}
 	return &LoginResult{User: user, Challenge: token, ChallengeKind: kind, Methods: methods}, nil
@@ -335,7 +347,7 @@ func (l *Login) loadChallenge(ctx context.Context, token, kind string) (*models.
 	if token == "" {
 		return nil, nil, data, bad
 	}
-	c, err := l.store.GetChallenge(ctx, sha(token))
+	c, err := l.challenges.GetChallenge(ctx, sha(token))
 	if err != nil {
 		if models.IsKind(err, models.KindNotFound) {
 			return nil, nil, data, bad
@@ -348,7 +360,7 @@ func (l *Login) loadChallenge(ctx context.Context, token, kind string) (*models.
 	if err := json.Unmarshal([]byte(c.Data), &data); err != nil {
 		return nil, nil, data, models.ErrInternal(err)
 	}
-	u, err := l.store.GetUser(ctx, c.TenantID, c.UserID)
+	u, err := l.users.GetUser(ctx, c.TenantID, c.UserID)
 	if err != nil {
 		return nil, nil, data, bad
 	}
@@ -373,7 +385,7 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 	// Every way in (password, second factor, forced change, PIN, trusted
 	// device) ends here: a user deactivated, a tenant suspended or a
 	// password change forced since the first step is honoured too.
-	fresh, err := l.store.GetUser(ctx, user.TenantID, user.ID)
+	fresh, err := l.users.GetUser(ctx, user.TenantID, user.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -406,7 +418,7 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 			return nil, err
 		}
 	}
-	err = l.store.InTx(ctx, func(ctx context.Context) error {
+	err = l.tx.InTx(ctx, func(ctx context.Context) error {
 		deviceID := data.DeviceID
 		if deviceID == "" {
 			token, err := keyring.RandomToken(32)
@@ -414,19 +426,19 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 				return models.ErrInternal(err)
 			}
 			d := &models.Device{TenantID: user.TenantID, UserID: user.ID, TokenHash: sha(token), Name: truncate(name, 100), Browser: truncate(browser, 100), OS: truncate(osName, 100)}
-			if err := l.store.CreateDevice(ctx, d); err != nil {
+			if err := l.devices.CreateDevice(ctx, d); err != nil {
 				return err
 			}
 			deviceID, res.DeviceToken = d.ID, token
 			if err := l.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditDeviceAdded, Meta: meta, Metadata: map[string]any{"device_id": d.ID, "name": d.Name}}); err != nil {
 				return err
 			}
-		} else if err := l.store.TouchDevice(ctx, deviceID); err != nil {
+		} else if err := l.devices.TouchDevice(ctx, deviceID); err != nil {
 			return err
 		}
 		if trust {
 			until := now.Add(l.cfg.TrustDeviceTTL)
-			if err := l.store.SetDeviceTrust(ctx, user.TenantID, user.ID, deviceID, &until); err != nil {
+			if err := l.devices.SetDeviceTrust(ctx, user.TenantID, user.ID, deviceID, &until); err != nil {
 				return err
 			}
 			if err := l.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditDeviceTrusted, Meta: meta, Metadata: map[string]any{"device_id": deviceID, "until": until}}); err != nil {
@@ -449,7 +461,7 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 		s := &models.Session{TenantID: user.TenantID, UserID: user.ID, DeviceID: &deviceID, Kind: kind,
 			DeviceName: truncate(name, 100), Browser: truncate(browser, 100), OS: truncate(osName, 100),
 			IPAddress: truncate(meta.IP, 64), UserAgent: truncate(meta.UserAgent, 512), AuthMethods: amr, ExpiresAt: now.Add(ttl)}
-		if err := l.store.CreateSession(ctx, s); err != nil {
+		if err := l.sessions.CreateSession(ctx, s); err != nil {
 			return err
 		}
 		res.Session = s
@@ -465,7 +477,7 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 			sid := s.ID
 			ls := &models.LoginSession{TokenHash: sha(token), TenantID: user.TenantID, UserID: user.ID, AuthTime: authTime,
 				Remember: data.Remember, ExpiresAt: s.ExpiresAt, SessionID: &sid}
-			if err := l.store.CreateLoginSession(ctx, ls); err != nil {
+			if err := l.browser.CreateLoginSession(ctx, ls); err != nil {
 				return err
 			}
 			res.BrowserToken, res.ExpiresAt = token, s.ExpiresAt
@@ -532,7 +544,7 @@ func (l *Login) VerifySecondFactor(ctx context.Context, in VerifyInput) (*LoginR
 	if err != nil {
 		return nil, err
 	}
-	ok, err := l.store.ClaimChallengeAttempt(ctx, c.ID, l.cfg.MaxCodeAttempts)
+	ok, err := l.challenges.ClaimChallengeAttempt(ctx, c.ID, l.cfg.MaxCodeAttempts)
 	if err != nil {
 		return nil, err
 	}
@@ -550,14 +562,14 @@ func (l *Login) VerifySecondFactor(ctx context.Context, in VerifyInput) (*LoginR
 		return nil, errInvalidCode()
 	}
 	at.succeeded(ctx)
-	if consumed, err := l.store.ConsumeChallenge(ctx, c.ID); err != nil {
+	if consumed, err := l.challenges.ConsumeChallenge(ctx, c.ID); err != nil {
 		return nil, err
 	} else if !consumed {
 		return nil, models.ErrInvalidChallenge().WithMessage("This sign-in step was already completed.")
 	}
 	l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FAVerified, Meta: in.Meta, Metadata: map[string]any{"method": method}})
 	if method == "recovery_code" {
-		left, _ := l.store.CountRecoveryCodes(ctx, user.TenantID, user.ID)
+		left, _ := l.recovery.CountRecoveryCodes(ctx, user.TenantID, user.ID)
 		l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: Audit2FARecoveryUsed, Meta: in.Meta, Metadata: map[string]any{"remaining": left}})
 	}
 	data.AMR = append(data.AMR, "otp")
@@ -611,17 +623,17 @@ func (l *Login) WithPIN(ctx context.Context, in PINLoginInput) (*LoginResult, er
 
 func (l *Login) withPIN(ctx context.Context, in PINLoginInput) (*LoginResult, error) {
 	bad := models.ErrInvalidCredentials().WithMessage("The PIN is not correct, or this device cannot sign in with a PIN.")
-	tenant, err := l.store.GetTenantBySlug(ctx, strings.TrimSpace(in.Tenant))
+	tenant, err := l.users.GetTenantBySlug(ctx, strings.TrimSpace(in.Tenant))
 	if err != nil {
 		_ = bcrypt.CompareHashAndPassword(l.dummyHash(), []byte(in.PIN))
 		return nil, bad
 	}
-	user, err := l.store.GetUserByEmail(ctx, tenant.ID, in.Email)
+	user, err := l.users.GetUserByEmail(ctx, tenant.ID, in.Email)
 	if err != nil || !user.IsActive || user.PINHash == "" || in.DeviceToken == "" {
 		_ = bcrypt.CompareHashAndPassword(l.dummyHash(), []byte(in.PIN))
 		return nil, bad
 	}
-	device, err := l.store.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken))
+	device, err := l.devices.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken))
 	if err != nil {
 		_ = bcrypt.CompareHashAndPassword(l.dummyHash(), []byte(in.PIN))
 		return nil, bad
@@ -643,8 +655,8 @@ func (l *Login) ChangeRequiredPassword(ctx context.Context, challenge, newPasswo
 	if err != nil {
 		return nil, err
 	}
-	err = l.store.InTx(ctx, func(ctx context.Context) error {
-		ok, err := l.store.ConsumeChallenge(ctx, c.ID)
+	err = l.tx.InTx(ctx, func(ctx context.Context) error {
+		ok, err := l.challenges.ConsumeChallenge(ctx, c.ID)
 		if err != nil {
 			return err
 		}
@@ -654,7 +666,7 @@ func (l *Login) ChangeRequiredPassword(ctx context.Context, challenge, newPasswo
 		if err := l.setPassword(ctx, user, newPassword); err != nil {
 			return err
 		}
-		if _, err := l.store.RevokeUserSessions(ctx, user.TenantID, user.ID, "", true); err != nil {
+		if _, err := l.revoker.RevokeUserSessions(ctx, user.TenantID, user.ID, "", true); err != nil {
 			return err
 		}
 		return l.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"forced": true}})
@@ -662,7 +674,7 @@ func (l *Login) ChangeRequiredPassword(ctx context.Context, challenge, newPasswo
 	if err != nil {
 		return nil, err
 	}
-	user, err = l.store.GetUser(ctx, user.TenantID, user.ID)
+	user, err = l.users.GetUser(ctx, user.TenantID, user.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -675,19 +687,19 @@ func (l *Login) EndBrowserSession(ctx context.Context, cookieToken string, meta 
 	if cookieToken == "" {
 		return nil
 	}
-	ls, err := l.store.GetLoginSession(ctx, sha(cookieToken))
+	ls, err := l.browser.GetLoginSession(ctx, sha(cookieToken))
 	if err != nil {
 		if models.IsKind(err, models.KindNotFound) {
 			return nil
 		}
 		return err
 	}
-	return l.store.InTx(ctx, func(ctx context.Context) error {
-		if err := l.store.DeleteLoginSession(ctx, ls.TokenHash); err != nil {
+	return l.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := l.browser.DeleteLoginSession(ctx, ls.TokenHash); err != nil {
 			return err
 		}
 		if ls.SessionID != nil {
-			if err := l.store.RevokeSession(ctx, ls.TenantID, ls.UserID, *ls.SessionID); err != nil && !models.IsKind(err, models.KindNotFound) {
+			if err := l.revoker.RevokeSession(ctx, ls.TenantID, ls.UserID, *ls.SessionID); err != nil && !models.IsKind(err, models.KindNotFound) {
 				return err
 			}
 		}
@@ -698,7 +710,7 @@ func (l *Login) EndBrowserSession(ctx context.Context, cookieToken string, meta 
 // ActiveUser returns the user of a bearer token, or an error when the user
 // no longer exists, is deactivated, or its tenant is suspended.
 func (l *Login) ActiveUser(ctx context.Context, tenantID, userID string) (*models.User, error) {
-	u, suspended, err := l.store.GetUserAndTenantState(ctx, tenantID, userID)
+	u, suspended, err := l.state.GetUserAndTenantState(ctx, tenantID, userID)
 	if err != nil {
 		return nil, err
 	}

@@ -56,34 +56,33 @@ func CheckPassword(pw, email string) error {
 	return models.ErrPasswordPolicy(fields)
 }
 
-// PasswordStore is what Password needs from storage: the credential
-// checks, and the sessions a changed password ends.
-type PasswordStore interface {
-	Tx
-	CredentialStore
-	SessionRevoker
-}
-
 // Password is a user's password: changing it, and forgetting and resetting
 // it with an e-mailed code. (The forced change at login is Login's.)
 type Password struct {
 	*credentials
-	store PasswordStore
+	tx      Tx
+	revoker SessionRevoker
 }
 
 // PasswordDeps are what NewPassword needs; every field is required.
+// Revoker ends the sessions a changed password ends.
 type PasswordDeps struct {
 	AccountDeps
-	Store PasswordStore
+	CredentialStores
+	Tx      Tx
+	Revoker SessionRevoker
 }
 
 // NewPassword builds the password service.
 func NewPassword(d PasswordDeps) (*Password, error) {
-	c, err := newCredentials("NewPassword", d.Store, d.AccountDeps)
+	c, err := newCredentials("NewPassword", d.CredentialStores, d.AccountDeps)
 	if err != nil {
 		return nil, err
 	}
-	return &Password{credentials: c, store: d.Store}, nil
+	if err := checkDeps("Password", dep{"Tx", d.Tx == nil}, dep{"Revoker", d.Revoker == nil}); err != nil {
+		return nil, err
+	}
+	return &Password{credentials: c, tx: d.Tx, revoker: d.Revoker}, nil
 }
 
 // setPassword checks the policy and history, stores the new hash, keeps the
@@ -92,7 +91,7 @@ func (c *credentials) setPassword(ctx context.Context, user *models.User, newPas
 	if err := CheckPassword(newPassword, user.Email); err != nil {
 		return err
 	}
-	history, err := c.store.ListPasswordHistory(ctx, user.TenantID, user.ID, c.cfg.PasswordHistory)
+	history, err := c.counters.ListPasswordHistory(ctx, user.TenantID, user.ID, c.cfg.PasswordHistory)
 	if err != nil {
 		return err
 	}
@@ -105,11 +104,11 @@ func (c *credentials) setPassword(ctx context.Context, user *models.User, newPas
 	if err != nil {
 		return models.ErrInternal(err)
 	}
-	if err := c.store.AddPasswordHistory(ctx, user.TenantID, user.ID, user.PasswordHash, c.cfg.PasswordHistory); err != nil {
+	if err := c.counters.AddPasswordHistory(ctx, user.TenantID, user.ID, user.PasswordHash, c.cfg.PasswordHistory); err != nil {
 		return err
 	}
 	now := c.now()
-	_, err = c.store.UpdateUser(ctx, user.TenantID, user.ID, func(u *models.User) error {
+	_, err = c.updater.UpdateUser(ctx, user.TenantID, user.ID, func(u *models.User) error {
 		u.PasswordHash, u.PasswordChangedAt, u.ForcePasswordChange = string(hash), &now, false
 		return nil
 	})
@@ -123,11 +122,11 @@ func (pw *Password) Change(ctx context.Context, p Principal, current, newPasswor
 	if err != nil {
 		return err
 	}
-	return pw.store.InTx(ctx, func(ctx context.Context) error {
+	return pw.tx.InTx(ctx, func(ctx context.Context) error {
 		if err := pw.setPassword(ctx, user, newPassword); err != nil {
 			return err
 		}
-		n, err := pw.store.RevokeUserSessions(ctx, p.TenantID, p.UserID, p.SessionID, true)
+		n, err := pw.revoker.RevokeUserSessions(ctx, p.TenantID, p.UserID, p.SessionID, true)
 		if err != nil {
 			return err
 		}
@@ -148,15 +147,15 @@ func (pw *Password) Forgot(ctx context.Context, tenant, email string, meta Meta)
 		return err
 	}
 	at.failed(ctx)
-	t, err := pw.store.GetTenantBySlug(ctx, strings.TrimSpace(tenant))
+	t, err := pw.users.GetTenantBySlug(ctx, strings.TrimSpace(tenant))
 	if err != nil {
 		return nil
 	}
-	user, err := pw.store.GetUserByEmail(ctx, t.ID, email)
+	user, err := pw.users.GetUserByEmail(ctx, t.ID, email)
 	if err != nil || !user.IsActive {
 		return nil
 	}
-	return pw.store.InTx(ctx, func(ctx context.Context) error { return pw.sendEmailCode(ctx, user, "reset") })
+	return pw.tx.InTx(ctx, func(ctx context.Context) error { return pw.sendEmailCode(ctx, user, "reset") })
 }
 
 // errBadResetCode is the one answer to every reset that does not carry a
@@ -185,14 +184,14 @@ func (pw *Password) Reset(ctx context.Context, tenant, email, code, newPassword 
 }
 
 func (pw *Password) reset(ctx context.Context, tenant, email, code, newPassword string, meta Meta) error {
-	t, err := pw.store.GetTenantBySlug(ctx, strings.TrimSpace(tenant))
+	t, err := pw.users.GetTenantBySlug(ctx, strings.TrimSpace(tenant))
 	if err != nil {
 		if !models.IsKind(err, models.KindNotFound) {
 			return err
 		}
 		return errBadResetCode()
 	}
-	user, err := pw.store.GetUserByEmail(ctx, t.ID, email)
+	user, err := pw.users.GetUserByEmail(ctx, t.ID, email)
 	if err != nil {
 		if !models.IsKind(err, models.KindNotFound) {
 			return err
@@ -206,8 +205,8 @@ func (pw *Password) reset(ctx context.Context, tenant, email, code, newPassword 
 	if !ok {
 		return errBadResetCode()
 	}
-	return pw.store.InTx(ctx, func(ctx context.Context) error {
-		consumed, err := pw.store.ConsumeEmailCode(ctx, codeID)
+	return pw.tx.InTx(ctx, func(ctx context.Context) error {
+		consumed, err := pw.codes.ConsumeEmailCode(ctx, codeID)
 		if err != nil {
 			return err
 		}
@@ -217,7 +216,7 @@ func (pw *Password) reset(ctx context.Context, tenant, email, code, newPassword 
 		if err := pw.setPassword(ctx, user, newPassword); err != nil {
 			return err
 		}
-		if _, err := pw.store.RevokeUserSessions(ctx, user.TenantID, user.ID, "", true); err != nil {
+		if _, err := pw.revoker.RevokeUserSessions(ctx, user.TenantID, user.ID, "", true); err != nil {
 			return err
 		}
 		return pw.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"reset": true}})

@@ -39,10 +39,8 @@ func CheckPIN(pin string) error {
 	return nil
 }
 
-// PINStore is what PIN needs from storage.
+// PINStore is what PIN needs from storage besides the credential checks.
 type PINStore interface {
-	Tx
-	CredentialStore
 	// UnlockPIN lifts the user's PIN lock and clears its failure count;
 	// NotFound "user" for an unknown user.
 	UnlockPIN(ctx context.Context, tenantID, userID string) error
@@ -53,25 +51,28 @@ type PINStore interface {
 // in with a PIN is Login.WithPIN.)
 type PIN struct {
 	*credentials
-	store PINStore
+	tx   Tx
+	pins PINStore
 }
 
 // PINDeps are what NewPIN needs; every field is required.
 type PINDeps struct {
 	AccountDeps
-	Store PINStore
+	CredentialStores
+	Tx   Tx
+	PINs PINStore
 }
 
 // NewPIN builds the PIN service.
 func NewPIN(d PINDeps) (*PIN, error) {
-	c, err := newCredentials("NewPIN", d.Store, d.AccountDeps)
+	c, err := newCredentials("NewPIN", d.CredentialStores, d.AccountDeps)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkDeps("PIN", dep{"StepUps", d.StepUps == nil}); err != nil {
+	if err := checkDeps("PIN", dep{"StepUps", d.StepUps == nil}, dep{"Tx", d.Tx == nil}, dep{"PINs", d.PINs == nil}); err != nil {
 		return nil, err
 	}
-	return &PIN{credentials: c, store: d.Store}, nil
+	return &PIN{credentials: c, tx: d.Tx, pins: d.PINs}, nil
 }
 
 // Set sets or changes the PIN. Either needs the current password (or a
@@ -93,8 +94,8 @@ func (n *PIN) Set(ctx context.Context, p Principal, pin, password string, meta M
 	if err != nil {
 		return models.ErrInternal(err)
 	}
-	return n.store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := n.store.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
+	return n.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := n.updater.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
 			u.PINHash, u.PINFailed, u.PINLockedUntil, u.PINSessionID = string(hash), 0, nil, p.SessionID
 			return nil
 		}); err != nil {
@@ -110,7 +111,7 @@ func (n *PIN) Verify(ctx context.Context, p Principal, pin string, meta Meta) er
 	if err != nil {
 		return err
 	}
-	user, err := n.store.GetUser(ctx, p.TenantID, p.UserID)
+	user, err := n.users.GetUser(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return err
 	}
@@ -128,8 +129,8 @@ func (n *PIN) Unlock(ctx context.Context, p Principal, password string, meta Met
 	if _, err := n.verifyPassword(ctx, p, password, meta); err != nil {
 		return err
 	}
-	return n.store.InTx(ctx, func(ctx context.Context) error {
-		if err := n.store.UnlockPIN(ctx, p.TenantID, p.UserID); err != nil {
+	return n.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := n.pins.UnlockPIN(ctx, p.TenantID, p.UserID); err != nil {
 			return err
 		}
 		return n.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPINUnlocked, Meta: meta})
@@ -147,7 +148,7 @@ func (c *credentials) comparePIN(ctx context.Context, p Principal, user *models.
 		return models.ErrPINLocked(user.PINLockedUntil.Sub(now))
 	}
 	if len(pin) > maxPasswordBytes || bcrypt.CompareHashAndPassword([]byte(user.PINHash), []byte(pin)) != nil {
-		res, err := c.store.RecordPINFailure(ctx, user.TenantID, user.ID, c.cfg.MaxPINFailures, c.cfg.PINLockout)
+		res, err := c.counters.RecordPINFailure(ctx, user.TenantID, user.ID, c.cfg.MaxPINFailures, c.cfg.PINLockout)
 		if err != nil {
 			return err
 		}
@@ -159,7 +160,7 @@ func (c *credentials) comparePIN(ctx context.Context, p Principal, user *models.
 		}
 		return models.ErrInvalidPIN()
 	}
-	ok, err := c.store.ClearPINFailures(ctx, user.TenantID, user.ID)
+	ok, err := c.counters.ClearPINFailures(ctx, user.TenantID, user.ID)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func (c *credentials) verifyPassword(ctx context.Context, p Principal, password 
 	if p.ActorID != "" {
 		return nil, ErrImpersonationForbidden()
 	}
-	user, err := c.store.GetUser(ctx, p.TenantID, p.UserID)
+	user, err := c.users.GetUser(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (c *credentials) verifyPassword(ctx context.Context, p Principal, password 
 	}
 	if len(password) > maxPasswordBytes || bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(password)) != nil {
 		at.failed(ctx)
-		res, err := c.store.RecordLoginFailure(ctx, user.TenantID, user.ID, c.cfg.MaxFailedLogins, c.cfg.LockoutDuration)
+		res, err := c.counters.RecordLoginFailure(ctx, user.TenantID, user.ID, c.cfg.MaxFailedLogins, c.cfg.LockoutDuration)
 		if err != nil {
 			return nil, err
 		}
@@ -57,7 +57,7 @@ func (c *credentials) verifyPassword(ctx context.Context, p Principal, password 
 		}
 		return nil, errInvalidPassword()
 	}
-	ok, err := c.store.ClearLoginFailures(ctx, user.TenantID, user.ID)
+	ok, err := c.counters.ClearLoginFailures(ctx, user.TenantID, user.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (c *credentials) proveForFactorChange(ctx context.Context, p Principal, pas
 			return nil, models.ErrInternal(fmt.Errorf("step-up flag: %w", err))
 		}
 		if until, method, parsed := parseStepUpFlag(v); ok && parsed && method == "password" && c.now().Before(until) {
-			return c.store.GetUser(ctx, p.TenantID, p.UserID)
+			return c.users.GetUser(ctx, p.TenantID, p.UserID)
 		}
 	}
 	return nil, models.ErrPasswordRequired()
@@ -104,7 +104,7 @@ func (c *credentials) checkActive(ctx context.Context, user *models.User) error 
 	if !user.IsActive {
 		return errInactive()
 	}
-	t, err := c.store.GetTenant(ctx, user.TenantID)
+	t, err := c.users.GetTenant(ctx, user.TenantID)
 	if err != nil {
 		return err
 	}

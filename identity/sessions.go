@@ -46,14 +46,9 @@ type SessionRevoker interface {
 	RevokeUserSessions(ctx context.Context, tenantID, userID, keepID string, oauthGrants bool) (int, error)
 }
 
-// SessionStore is what Sessions needs from storage: the login sessions
-// (one per sign-in, the row every token of that sign-in hangs on) and the
-// devices they run on.
+// SessionStore keeps the login sessions: one per sign-in, the row every
+// token of that sign-in hangs on.
 type SessionStore interface {
-	Tx
-	AuditWriter
-	DeviceStore
-	SessionRevoker
 	// CreateSession stores a session; it gives s its id.
 	CreateSession(ctx context.Context, s *models.Session) error
 	// GetSession returns the user's live session by id, or NotFound
@@ -76,17 +71,24 @@ type TokenRevoker interface {
 // Sessions are a signed-in user's sessions and devices: listing them,
 // ending one or all, and removing a device's trust.
 type Sessions struct {
-	store            SessionStore
+	sessions         SessionStore
+	devices          DeviceStore
+	revoker          SessionRevoker
+	tx               Tx
 	tokens           TokenRevoker
 	audit            Auditor
 	now              func() time.Time
 	activityInterval time.Duration
 }
 
-// SessionsDeps are what NewSessions needs; Store, Tokens and Now are
-// required. ActivityInterval is AccountsConfig.ActivityInterval.
+// SessionsDeps are what NewSessions needs; every field but ActivityInterval
+// is required. ActivityInterval is AccountsConfig.ActivityInterval.
 type SessionsDeps struct {
-	Store            SessionStore
+	Sessions         SessionStore
+	Devices          DeviceStore
+	Revoker          SessionRevoker
+	Tx               Tx
+	Auditor          Auditor
 	Tokens           TokenRevoker
 	Now              func() time.Time
 	ActivityInterval time.Duration
@@ -94,23 +96,25 @@ type SessionsDeps struct {
 
 // NewSessions builds the sessions service.
 func NewSessions(d SessionsDeps) (*Sessions, error) {
-	if err := checkDeps("Sessions", dep{"Store", d.Store == nil}, dep{"Tokens", d.Tokens == nil}, dep{"Now", d.Now == nil}); err != nil {
+	if err := checkDeps("Sessions", dep{"Sessions", d.Sessions == nil}, dep{"Devices", d.Devices == nil}, dep{"Revoker", d.Revoker == nil},
+		dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}, dep{"Tokens", d.Tokens == nil}, dep{"Now", d.Now == nil}); err != nil {
 		return nil, err
 	}
-	return &Sessions{store: d.Store, tokens: d.Tokens, audit: Auditor{Store: d.Store}, now: d.Now, activityInterval: d.ActivityInterval}, nil
+	return &Sessions{sessions: d.Sessions, devices: d.Devices, revoker: d.Revoker, tx: d.Tx, tokens: d.Tokens, audit: d.Auditor,
+		now: d.Now, activityInterval: d.ActivityInterval}, nil
 }
 
 // Logout ends the principal's session: this token, and the session's other
 // tokens and browser cookie with it.
 func (ss *Sessions) Logout(ctx context.Context, p Principal, meta Meta) error {
-	err := ss.store.InTx(ctx, func(ctx context.Context) error {
+	err := ss.tx.InTx(ctx, func(ctx context.Context) error {
 		if p.Token != "" {
 			if err := ss.tokens.RevokeToken(ctx, p.Token); err != nil {
 				return err
 			}
 		}
 		if p.SessionID != "" {
-			if err := ss.store.RevokeSession(ctx, p.TenantID, p.UserID, p.SessionID); err != nil && !models.IsKind(err, models.KindNotFound) {
+			if err := ss.revoker.RevokeSession(ctx, p.TenantID, p.UserID, p.SessionID); err != nil && !models.IsKind(err, models.KindNotFound) {
 				return err
 			}
 		}
@@ -122,9 +126,9 @@ func (ss *Sessions) Logout(ctx context.Context, p Principal, meta Meta) error {
 // LogoutAll ends every session and token of the user, OAuth grants included.
 func (ss *Sessions) LogoutAll(ctx context.Context, p Principal, meta Meta) (int, error) {
 	var n int
-	err := ss.store.InTx(ctx, func(ctx context.Context) error {
+	err := ss.tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if n, err = ss.store.RevokeUserSessions(ctx, p.TenantID, p.UserID, "", true); err != nil {
+		if n, err = ss.revoker.RevokeUserSessions(ctx, p.TenantID, p.UserID, "", true); err != nil {
 			return err
 		}
 		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditLogout, Meta: meta, Metadata: map[string]any{"all": true, "sessions": n}})
@@ -142,11 +146,11 @@ type SessionView struct {
 
 // List returns the user's live sessions with their devices' trust.
 func (ss *Sessions) List(ctx context.Context, p Principal) ([]SessionView, error) {
-	sessions, err := ss.store.ListSessions(ctx, p.TenantID, p.UserID)
+	sessions, err := ss.sessions.ListSessions(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
-	devices, err := ss.store.ListDevices(ctx, p.TenantID, p.UserID)
+	devices, err := ss.devices.ListDevices(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -170,8 +174,8 @@ func (ss *Sessions) List(ctx context.Context, p Principal) ([]SessionView, error
 
 // Revoke ends one of the user's sessions; its tokens stop at once.
 func (ss *Sessions) Revoke(ctx context.Context, p Principal, id string, meta Meta) error {
-	return ss.store.InTx(ctx, func(ctx context.Context) error {
-		if err := ss.store.RevokeSession(ctx, p.TenantID, p.UserID, id); err != nil {
+	return ss.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := ss.revoker.RevokeSession(ctx, p.TenantID, p.UserID, id); err != nil {
 			return err
 		}
 		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditSessionRevoked, Meta: meta, Metadata: map[string]any{"session_id": id}})
@@ -180,15 +184,15 @@ func (ss *Sessions) Revoke(ctx context.Context, p Principal, id string, meta Met
 
 // Untrust removes the 2FA trust of the device behind a session.
 func (ss *Sessions) Untrust(ctx context.Context, p Principal, id string, meta Meta) error {
-	s, err := ss.store.GetSession(ctx, p.TenantID, p.UserID, id)
+	s, err := ss.sessions.GetSession(ctx, p.TenantID, p.UserID, id)
 	if err != nil {
 		return err
 	}
 	if s.DeviceID == nil {
 		return models.ErrNotFound("device")
 	}
-	return ss.store.InTx(ctx, func(ctx context.Context) error {
-		if err := ss.store.SetDeviceTrust(ctx, p.TenantID, p.UserID, *s.DeviceID, nil); err != nil {
+	return ss.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := ss.devices.SetDeviceTrust(ctx, p.TenantID, p.UserID, *s.DeviceID, nil); err != nil {
 			return err
 		}
 		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceUntrusted, Meta: meta, Metadata: map[string]any{"device_id": *s.DeviceID}})
@@ -207,11 +211,11 @@ type DeviceView struct {
 
 // ListDevices returns the user's live devices, most recently seen first.
 func (ss *Sessions) ListDevices(ctx context.Context, p Principal) ([]DeviceView, error) {
-	devices, err := ss.store.ListDevices(ctx, p.TenantID, p.UserID)
+	devices, err := ss.devices.ListDevices(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
-	sessions, err := ss.store.ListSessions(ctx, p.TenantID, p.UserID)
+	sessions, err := ss.sessions.ListSessions(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -235,8 +239,8 @@ func (ss *Sessions) ListDevices(ctx context.Context, p Principal) ([]DeviceView,
 
 // UntrustDevice removes a device's 2FA trust; its sessions go on.
 func (ss *Sessions) UntrustDevice(ctx context.Context, p Principal, deviceID string, meta Meta) error {
-	return ss.store.InTx(ctx, func(ctx context.Context) error {
-		if err := ss.store.SetDeviceTrust(ctx, p.TenantID, p.UserID, deviceID, nil); err != nil {
+	return ss.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := ss.devices.SetDeviceTrust(ctx, p.TenantID, p.UserID, deviceID, nil); err != nil {
 			return err
 		}
 		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceUntrusted, Meta: meta, Metadata: map[string]any{"device_id": deviceID}})
@@ -248,9 +252,9 @@ func (ss *Sessions) UntrustDevice(ctx context.Context, p Principal, deviceID str
 // transaction with one device.revoked row naming the sessions it ended.
 // Revoking one session is Revoke (session.revoked).
 func (ss *Sessions) RevokeDevice(ctx context.Context, p Principal, deviceID string, meta Meta) error {
-	return ss.store.InTx(ctx, func(ctx context.Context) error {
+	return ss.tx.InTx(ctx, func(ctx context.Context) error {
 		var ended []string
-		if sessions, err := ss.store.ListSessions(ctx, p.TenantID, p.UserID); err == nil {
+		if sessions, err := ss.sessions.ListSessions(ctx, p.TenantID, p.UserID); err == nil {
 			for _, s := range sessions {
 				if s.DeviceID != nil && *s.DeviceID == deviceID {
 					ended = append(ended, s.ID)
@@ -259,7 +263,7 @@ func (ss *Sessions) RevokeDevice(ctx context.Context, p Principal, deviceID stri
 		} else {
 			return err
 		}
-		if err := ss.store.RevokeDevice(ctx, p.TenantID, p.UserID, deviceID); err != nil {
+		if err := ss.devices.RevokeDevice(ctx, p.TenantID, p.UserID, deviceID); err != nil {
 			return err
 		}
 		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceRevoked, Meta: meta,
@@ -272,5 +276,5 @@ func (ss *Sessions) Touch(ctx context.Context, sessionID string) error {
 	if sessionID == "" {
 		return nil
 	}
-	return ss.store.TouchSession(ctx, sessionID, ss.activityInterval)
+	return ss.sessions.TouchSession(ctx, sessionID, ss.activityInterval)
 }

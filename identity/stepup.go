@@ -17,38 +17,33 @@ type StepUpCache interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// StepUpStore is what StepUp needs from storage: the credential checks.
-type StepUpStore interface {
-	CredentialStore
-}
-
 // StepUp elevates a signed-in user's session for a while after a fresh
 // proof (the password, the PIN or a second-factor code), so that danger
 // actions pass the Authorizer's gate; the flag lives in the shared cache.
 type StepUp struct {
 	*credentials
-	store StepUpStore
-	ttl   time.Duration
+	ttl time.Duration
 }
 
-// StepUpDeps are what NewStepUp needs; every field is required.
+// StepUpDeps are what NewStepUp needs; every field is required. Its only
+// stores are the credential checks'.
 type StepUpDeps struct {
 	AccountDeps
-	Store StepUpStore
+	CredentialStores
 	// TTL is how long a step-up lasts.
 	TTL time.Duration
 }
 
 // NewStepUp builds the step-up service.
 func NewStepUp(d StepUpDeps) (*StepUp, error) {
-	c, err := newCredentials("NewStepUp", d.Store, d.AccountDeps)
+	c, err := newCredentials("NewStepUp", d.CredentialStores, d.AccountDeps)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkDeps("StepUp", dep{"StepUps", d.StepUps == nil}, dep{"TTL", d.TTL <= 0}); err != nil {
 		return nil, err
 	}
-	return &StepUp{credentials: c, store: d.Store, ttl: d.TTL}, nil
+	return &StepUp{credentials: c, ttl: d.TTL}, nil
 }
 
 // TTL is how long a step-up lasts.
@@ -152,7 +147,7 @@ func (su *StepUp) withPIN(ctx context.Context, p Principal, in StepUpInput) erro
 	if err != nil {
 		return err
 	}
-	user, err := su.store.GetUser(ctx, p.TenantID, p.UserID)
+	user, err := su.users.GetUser(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return err
 	}
@@ -172,7 +167,7 @@ func (su *StepUp) withCode(ctx context.Context, p Principal, in StepUpInput) err
 	if err != nil {
 		return err
 	}
-	user, err := su.store.GetUser(ctx, p.TenantID, p.UserID)
+	user, err := su.users.GetUser(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return err
 	}

@@ -65,44 +65,39 @@ type RecoveryCodeStore interface {
 	CountRecoveryCodes(ctx context.Context, tenantID, userID string) (int, error)
 }
 
-// TwoFactorStore is what TwoFactor needs from storage.
-type TwoFactorStore interface {
-	Tx
-	CredentialStore
-}
-
 // TwoFactor is the second factor of a signed-in user: TOTP set-up and
 // confirmation, e-mailed codes, recovery codes, and turning it off.
 type TwoFactor struct {
 	*credentials
-	store  TwoFactorStore
+	tx     Tx
 	issuer string
 }
 
 // TwoFactorDeps are what NewTwoFactor needs; every field is required.
 type TwoFactorDeps struct {
 	AccountDeps
-	Store TwoFactorStore
+	CredentialStores
+	Tx Tx
 	// Issuer names this service in authenticator apps.
 	Issuer string
 }
 
 // NewTwoFactor builds the second-factor service.
 func NewTwoFactor(d TwoFactorDeps) (*TwoFactor, error) {
-	c, err := newCredentials("NewTwoFactor", d.Store, d.AccountDeps)
+	c, err := newCredentials("NewTwoFactor", d.CredentialStores, d.AccountDeps)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkDeps("TwoFactor", dep{"StepUps", d.StepUps == nil}, dep{"Issuer", d.Issuer == ""}); err != nil {
+	if err := checkDeps("TwoFactor", dep{"StepUps", d.StepUps == nil}, dep{"Tx", d.Tx == nil}, dep{"Issuer", d.Issuer == ""}); err != nil {
 		return nil, err
 	}
-	return &TwoFactor{credentials: c, store: d.Store, issuer: d.Issuer}, nil
+	return &TwoFactor{credentials: c, tx: d.Tx, issuer: d.Issuer}, nil
 }
 
 // checkSecondFactor verifies a recovery code, or a TOTP or e-mail code.
 func (c *credentials) checkSecondFactor(ctx context.Context, user *models.User, code, recovery string) (string, bool, error) {
 	if strings.TrimSpace(recovery) != "" {
-		ok, err := c.store.ClaimRecoveryCode(ctx, user.TenantID, user.ID, c.recoveryHash(user.ID, recovery))
+		ok, err := c.recovery.ClaimRecoveryCode(ctx, user.TenantID, user.ID, c.recoveryHash(user.ID, recovery))
 		return "recovery_code", ok, err
 	}
 	code = strings.TrimSpace(code)
@@ -139,7 +134,7 @@ func (c *credentials) checkTOTP(ctx context.Context, user *models.User, sealed [
 			if !claim {
 				return true, nil
 			}
-			return c.store.ClaimTOTPStep(ctx, user.TenantID, user.ID, s)
+			return c.counters.ClaimTOTPStep(ctx, user.TenantID, user.ID, s)
 		}
 	}
 	return false, nil
@@ -171,7 +166,7 @@ func (t *TwoFactor) SetupTOTP(ctx context.Context, p Principal, password string,
 	if err != nil {
 		return nil, models.ErrInternal(err)
 	}
-	if _, err := t.store.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
+	if _, err := t.updater.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
 		u.TOTPPendingSealed = sealed
 		return nil
 	}); err != nil {
@@ -212,15 +207,15 @@ func (t *TwoFactor) EnableTOTP(ctx context.Context, p Principal, code, password 
 	if err != nil {
 		return nil, err
 	}
-	err = t.store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := t.store.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
+	err = t.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := t.updater.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
 			u.TOTPEnabled, u.TOTPSecretSealed, u.TOTPPendingSealed = true, user.TOTPPendingSealed, nil
 			u.TOTPSessionID = p.SessionID
 			return nil
 		}); err != nil {
 			return err
 		}
-		if err := t.store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
+		if err := t.recovery.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
 			return err
 		}
 		return t.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FAEnabled, Meta: meta, Metadata: map[string]any{"method": "totp"}})
@@ -247,15 +242,15 @@ func (t *TwoFactor) Disable(ctx context.Context, p Principal, password, code, re
 		t.recordOutside(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FAFailed, Meta: meta, Metadata: map[string]any{"purpose": "disable"}})
 		return errInvalidCode()
 	}
-	return t.store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := t.store.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
+	return t.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := t.updater.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
 			u.TOTPEnabled, u.TOTPSecretSealed, u.TOTPPendingSealed, u.Email2FAEnabled = false, nil, nil, false
 			u.TOTPSessionID, u.Email2FASessionID = "", ""
 			return nil
 		}); err != nil {
 			return err
 		}
-		if err := t.store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, nil); err != nil {
+		if err := t.recovery.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, nil); err != nil {
 			return err
 		}
 		return t.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FADisabled, Meta: meta})
@@ -276,8 +271,8 @@ func (t *TwoFactor) RegenerateRecoveryCodes(ctx context.Context, p Principal, pa
 	if err != nil {
 		return nil, err
 	}
-	err = t.store.InTx(ctx, func(ctx context.Context) error {
-		if err := t.store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
+	err = t.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := t.recovery.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
 			return err
 		}
 		return t.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FARecoveryRegen, Meta: meta})
@@ -302,14 +297,14 @@ func (t *TwoFactor) EnableEmail(ctx context.Context, p Principal, password strin
 	if err != nil {
 		return nil, err
 	}
-	err = t.store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := t.store.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
+	err = t.tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := t.updater.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
 			u.Email2FAEnabled, u.Email2FASessionID = true, p.SessionID
 			return nil
 		}); err != nil {
 			return err
 		}
-		if err := t.store.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
+		if err := t.recovery.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, hashes); err != nil {
 			return err
 		}
 		return t.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FAEnabled, Meta: meta, Metadata: map[string]any{"method": "email"}})
@@ -328,7 +323,7 @@ func (c *credentials) sendEmailCode(ctx context.Context, user *models.User, purp
 	}
 	ec := &models.EmailCode{TenantID: user.TenantID, UserID: user.ID, Purpose: purpose,
 		CodeHash: c.emailCodeHash(user.ID, purpose, code), ExpiresAt: c.now().Add(c.cfg.EmailCodeTTL)}
-	if err := c.store.CreateEmailCode(ctx, ec); err != nil {
+	if err := c.codes.CreateEmailCode(ctx, ec); err != nil {
 		return err
 	}
 	c.mail(ctx, Message{To: user.Email, Subject: "Your sign-in code",
@@ -339,14 +334,14 @@ func (c *credentials) sendEmailCode(ctx context.Context, user *models.User, purp
 // checkEmailCode claims one of the code's attempts (UPDATE … WHERE
 // attempts < max) before comparing, so no more than max comparisons happen.
 func (c *credentials) checkEmailCode(ctx context.Context, user *models.User, purpose, code string) (bool, error) {
-	ec, err := c.store.LatestEmailCode(ctx, user.TenantID, user.ID, purpose)
+	ec, err := c.codes.LatestEmailCode(ctx, user.TenantID, user.ID, purpose)
 	if err != nil {
 		if models.IsKind(err, models.KindNotFound) {
 			return false, nil
 		}
 		return false, err
 	}
-	ok, err := c.store.ClaimEmailCodeAttempt(ctx, ec.ID, c.cfg.MaxCodeAttempts)
+	ok, err := c.codes.ClaimEmailCodeAttempt(ctx, ec.ID, c.cfg.MaxCodeAttempts)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -354,7 +349,7 @@ func (c *credentials) checkEmailCode(ctx context.Context, user *models.User, pur
 	if subtle.ConstantTimeCompare([]byte(want), []byte(ec.CodeHash)) != 1 {
 		return false, nil
 	}
-	return c.store.ConsumeEmailCode(ctx, ec.ID)
+	return c.codes.ConsumeEmailCode(ctx, ec.ID)
 }
 
 func (c *credentials) emailCodeHash(userID, purpose, code string) string {
@@ -407,14 +402,14 @@ func randomDigits(n int) (string, error) {
 // compares it, without consuming it: the caller consumes it (by id) in the
 // transaction of what the code allows.
 func (c *credentials) verifyEmailCode(ctx context.Context, user *models.User, purpose, code string) (string, bool, error) {
-	ec, err := c.store.LatestEmailCode(ctx, user.TenantID, user.ID, purpose)
+	ec, err := c.codes.LatestEmailCode(ctx, user.TenantID, user.ID, purpose)
 	if err != nil {
 		if models.IsKind(err, models.KindNotFound) {
 			return "", false, nil
 		}
 		return "", false, err
 	}
-	ok, err := c.store.ClaimEmailCodeAttempt(ctx, ec.ID, c.cfg.MaxCodeAttempts)
+	ok, err := c.codes.ClaimEmailCodeAttempt(ctx, ec.ID, c.cfg.MaxCodeAttempts)
 	if err != nil || !ok {
 		return "", false, err
 	}

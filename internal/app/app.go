@@ -292,27 +292,32 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 		StepUps: a.Cache, // a password step-up stands in for the password at factor enrolment
 		Config:  acfg, Now: time.Now, Log: log,
 	}
+	audit := identity.Auditor{Store: a.Store}
+	creds := identity.CredentialStores{Users: a.Store, Updater: a.Store, Codes: a.Store, Recovery: a.Store, Counters: a.Store, Auditor: audit}
 	tokens := &oauth.FirstParty{Provider: a.Provider, Clients: a.Store}
 	var err error
-	if a.Login, err = identity.NewLogin(identity.LoginDeps{AccountDeps: deps, Store: a.Store, Tokens: tokens}); err != nil {
+	if a.Login, err = identity.NewLogin(identity.LoginDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store,
+		Sessions: a.Store, Revoker: a.Store, Devices: a.Store, Challenges: a.Store, Browser: a.Store, UserState: a.Store, Tokens: tokens}); err != nil {
 		return err
 	}
-	if a.Account, err = identity.NewAccount(identity.AccountServiceDeps{Store: a.Store}); err != nil {
+	if a.Account, err = identity.NewAccount(identity.AccountServiceDeps{Users: a.Store, Updater: a.Store, Sessions: a.Store,
+		Activity: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
 		return err
 	}
-	if a.Password, err = identity.NewPassword(identity.PasswordDeps{AccountDeps: deps, Store: a.Store}); err != nil {
+	if a.Password, err = identity.NewPassword(identity.PasswordDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store, Revoker: a.Store}); err != nil {
 		return err
 	}
-	if a.TwoFactor, err = identity.NewTwoFactor(identity.TwoFactorDeps{AccountDeps: deps, Store: a.Store, Issuer: issuerName(cfg.Issuer)}); err != nil {
+	if a.TwoFactor, err = identity.NewTwoFactor(identity.TwoFactorDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store, Issuer: issuerName(cfg.Issuer)}); err != nil {
 		return err
 	}
-	if a.PIN, err = identity.NewPIN(identity.PINDeps{AccountDeps: deps, Store: a.Store}); err != nil {
+	if a.PIN, err = identity.NewPIN(identity.PINDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store, PINs: a.Store}); err != nil {
 		return err
 	}
-	if a.Sessions, err = identity.NewSessions(identity.SessionsDeps{Store: a.Store, Tokens: tokens, Now: time.Now, ActivityInterval: acfg.ActivityInterval}); err != nil {
+	if a.Sessions, err = identity.NewSessions(identity.SessionsDeps{Sessions: a.Store, Devices: a.Store, Revoker: a.Store, Tx: a.Store,
+		Auditor: audit, Tokens: tokens, Now: time.Now, ActivityInterval: acfg.ActivityInterval}); err != nil {
 		return err
 	}
-	if a.StepUp, err = identity.NewStepUp(identity.StepUpDeps{AccountDeps: deps, Store: a.Store, TTL: cfg.StepUpTTL}); err != nil {
+	if a.StepUp, err = identity.NewStepUp(identity.StepUpDeps{AccountDeps: deps, CredentialStores: creds, TTL: cfg.StepUpTTL}); err != nil {
 		return err
 	}
 	if a.Authorizer, err = identity.NewAuthorizer(identity.AuthorizerDeps{Store: a.Store, StepUps: a.Cache, Now: time.Now}); err != nil {
@@ -322,25 +327,23 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 	return err
 }
 
-// The Store is every account service's store.
+// The Store implements every small store interface of the account
+// services.
 var (
-	_ identity.LoginStore     = (*storage.Store)(nil)
-	_ identity.AccountStore   = (*storage.Store)(nil)
-	_ identity.PasswordStore  = (*storage.Store)(nil)
-	_ identity.TwoFactorStore = (*storage.Store)(nil)
-	_ identity.PINStore       = (*storage.Store)(nil)
-	_ identity.SessionStore   = (*storage.Store)(nil)
-	_ identity.StepUpStore    = (*storage.Store)(nil)
-	_ identity.AuthzStore     = (*storage.Store)(nil)
-	// The parts they are composed of.
-	_ identity.CredentialStore     = (*storage.Store)(nil)
 	_ identity.UserLookup          = (*storage.Store)(nil)
+	_ identity.UserUpdater         = (*storage.Store)(nil)
 	_ identity.EmailCodeStore      = (*storage.Store)(nil)
 	_ identity.RecoveryCodeStore   = (*storage.Store)(nil)
+	_ identity.CounterStore        = (*storage.Store)(nil)
+	_ identity.SessionStore        = (*storage.Store)(nil)
+	_ identity.SessionRevoker      = (*storage.Store)(nil)
+	_ identity.DeviceStore         = (*storage.Store)(nil)
 	_ identity.ChallengeStore      = (*storage.Store)(nil)
 	_ identity.BrowserSessionStore = (*storage.Store)(nil)
-	_ identity.DeviceStore         = (*storage.Store)(nil)
-	_ identity.SessionRevoker      = (*storage.Store)(nil)
+	_ identity.UserStateLookup     = (*storage.Store)(nil)
+	_ identity.PINStore            = (*storage.Store)(nil)
+	_ identity.ActivityStore       = (*storage.Store)(nil)
+	_ identity.AuthzStore          = (*storage.Store)(nil)
 )
 
 // mailRelay is a Mailer that forwards to the one Use set last.

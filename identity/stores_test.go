@@ -1,0 +1,168 @@
+package identity_test
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/identityd/identityd/identity"
+)
+
+// maxInterfaceMethods is the size a consumer-side interface may grow to
+// (STYLE.md: small, about ten methods at most, embedding included).
+const maxInterfaceMethods = 10
+
+// typeOf is the reflect type of interface I.
+func typeOf[I any]() reflect.Type { return reflect.TypeOf((*I)(nil)).Elem() }
+
+// identityInterfaces lists every exported interface of package identity:
+// the store dependencies of the services first, then the other
+// collaborators. TestInterfacesAreSmall checks each one's full method set
+// and that none is missing from here.
+var identityInterfaces = []reflect.Type{
+	// The stores.
+	typeOf[identity.Tx](),
+	typeOf[identity.AuditWriter](),
+	typeOf[identity.UserLookup](),
+	typeOf[identity.UserUpdater](),
+	typeOf[identity.UserStateLookup](),
+	typeOf[identity.EmailCodeStore](),
+	typeOf[identity.RecoveryCodeStore](),
+	typeOf[identity.CounterStore](),
+	typeOf[identity.PINStore](),
+	typeOf[identity.ChallengeStore](),
+	typeOf[identity.BrowserSessionStore](),
+	typeOf[identity.SessionStore](),
+	typeOf[identity.SessionRevoker](),
+	typeOf[identity.DeviceStore](),
+	typeOf[identity.ActivityStore](),
+	typeOf[identity.AuthzStore](),
+	typeOf[identity.MailStore](),
+	typeOf[identity.UserStore](),
+	typeOf[identity.MembershipStore](),
+	typeOf[identity.RoleStore](),
+	typeOf[identity.PolicyStore](),
+	typeOf[identity.ClientStore](),
+	typeOf[identity.ServiceAccountStore](),
+	typeOf[identity.APIKeyStore](),
+	typeOf[identity.TenantStore](),
+	typeOf[identity.ImpersonationStore](),
+	typeOf[identity.AuditLogStore](),
+	typeOf[identity.PruneStore](),
+	typeOf[identity.AuthenticatorStore](),
+	// The other collaborators.
+	typeOf[identity.Sealer](),
+	typeOf[identity.Limiter](),
+	typeOf[identity.Mailer](),
+	typeOf[identity.StepUpCache](),
+	typeOf[identity.TokenIssuer](),
+	typeOf[identity.TokenRevoker](),
+	typeOf[identity.TokenIntrospector](),
+	typeOf[identity.ImpersonationIssuer](),
+	typeOf[identity.KeyedHasher](),
+	typeOf[identity.SecretHasher](),
+}
+
+// tooBig names the interfaces of types with more than max methods in
+// their method sets.
+func tooBig(types []reflect.Type, max int) []string {
+	var out []string
+	for _, t := range types {
+		if n := t.NumMethod(); n > max {
+			out = append(out, fmt.Sprintf("%s (%d methods)", t.Name(), n))
+		}
+	}
+	return out
+}
+
+// exportedInterfaces parses the package's non-test files in dir and
+// returns the names of its exported interface types.
+func exportedInterfaces(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	var names []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range file.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.TYPE {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				ts := spec.(*ast.TypeSpec)
+				if _, ok := ts.Type.(*ast.InterfaceType); ok && ts.Name.IsExported() {
+					names = append(names, ts.Name.Name)
+				}
+			}
+		}
+	}
+	return names
+}
+
+// TestInterfacesAreSmall: no interface a service declares for what it
+// depends on (a store above all) has more than ten methods in its full
+// method set, embedded interfaces included, and every exported interface
+// of the package is in the table, so a new one is checked too.
+func TestInterfacesAreSmall(t *testing.T) {
+	if big := tooBig(identityInterfaces, maxInterfaceMethods); len(big) > 0 {
+		t.Errorf("interfaces over %d methods: %s; split them into small interfaces held by separate fields", maxInterfaceMethods, strings.Join(big, ", "))
+	}
+	listed := map[string]bool{}
+	for _, it := range identityInterfaces {
+		if it.Kind() != reflect.Interface || it.PkgPath() != "github.com/identityd/identityd/identity" {
+			t.Errorf("%v is not an interface of package identity", it)
+		}
+		listed[it.Name()] = true
+	}
+	declared := exportedInterfaces(t, ".")
+	var stores int
+	for _, name := range declared {
+		if strings.HasSuffix(name, "Store") {
+			stores++
+		}
+		if !listed[name] {
+			t.Errorf("exported interface %s is not in identityInterfaces: add it (its method set is checked there)", name)
+		}
+	}
+	if stores == 0 || len(declared) < len(identityInterfaces) {
+		t.Fatalf("parsed %d exported interfaces (%d stores), the table lists %d: the parse missed some", len(declared), stores, len(identityInterfaces))
+	}
+	for name := range listed {
+		if !slices.Contains(declared, name) {
+			t.Errorf("%s is in the table but not declared in the package's files", name)
+		}
+	}
+}
+
+// unionStore is the shape the check exists to refuse: small interfaces
+// embedded into one big one.
+type unionStore interface {
+	identity.DeviceStore
+	identity.SessionStore
+	identity.ChallengeStore
+}
+
+// TestInterfacesAreSmallCatchesAUnion: the size check counts embedded
+// methods, so a union of small interfaces fails it.
+func TestInterfacesAreSmallCatchesAUnion(t *testing.T) {
+	big := tooBig([]reflect.Type{typeOf[unionStore](), typeOf[identity.DeviceStore]()}, maxInterfaceMethods)
+	if len(big) != 1 || !strings.HasPrefix(big[0], "unionStore (14 methods)") {
+		t.Fatalf("tooBig = %v, want only unionStore with 14 methods", big)
+	}
+}

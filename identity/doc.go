@@ -1,9 +1,10 @@
 // Package identity holds the domain services: one per aggregate, each
 // method one use case. It never sees HTTP, GORM or fosite: each service
-// declares the small store interface it needs beside it (with what each
-// method returns on not-found, conflict and race), storage implements them
-// without importing this package, and internal/app checks that
-// with compile-time assertions.
+// holds the small store interfaces it needs, declared beside it (at most
+// ten methods each, kept by stores_test.go, with what each method returns
+// on not-found, conflict and race); storage implements them without
+// importing this package, and internal/app checks that with compile-time
+// assertions.
 //
 // The services, one file each:
 //

@@ -77,7 +77,7 @@ func (s *Store) PruneAuditLogs(ctx context.Context, defaultDays, batch int) (int
 // PruneExpired deletes what has expired, table by table and in batches:
 // access and refresh tokens, codes, OIDC and PKCE sessions past expires_at
 // (and codes, OIDC and PKCE rows without one after a day), client-assertion
-// JTIs, login challenges and e-mail codes, browser login sessions, and device
+// JTIs, login challenges, e-mail codes and one-time codes, browser login sessions, and device
 // sessions that were revoked or expired more than SessionRetention ago. It
 // returns the count per table.
 func (s *Store) PruneExpired(ctx context.Context, opts models.PruneOptions) (map[string]int64, error) {
@@ -100,6 +100,7 @@ func (s *Store) PruneExpired(ctx context.Context, opts models.PruneOptions) (map
 		{"oauth_jtis", "jti_hash", "expires_at < ?", []any{now}},
 		{"auth_challenges", "id", "expires_at < ?", []any{now}},
 		{"email_codes", "id", "expires_at < ?", []any{now}},
+		{"one_time_codes", "id", "expires_at < ?", []any{now}},
 		{"login_sessions", "id", "expires_at < ?", []any{now}},
 		{"sessions", "id", "(expires_at < ? OR revoked_at < ?)", []any{ended, ended}},
 	}

@@ -94,6 +94,7 @@ func TestRepositories(t *testing.T) {
 		{"Audit", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunAuditSuite(t, open) }},
 		{"Prune", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunPruneSuite(t, open) }},
 		{"Leases", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunLeasesSuite(t, open) }},
+		{"OneTimeCodes", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunOneTimeCodesSuite(t, open) }},
 		{"MailOutbox", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunMailOutboxSuite(t, open) }},
 		{"Consents", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunConsentsSuite(t, defaults(open)) }},
 		{"Keys", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunKeysSuite(t, defaults(open)) }},

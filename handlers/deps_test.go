@@ -20,6 +20,7 @@ func fullDeps() handlers.Deps {
 		Roles: (*identity.Roles)(nil), Policies: (*identity.Policies)(nil), ClientRegistry: (*identity.Clients)(nil),
 		ServiceAccounts: (*identity.ServiceAccounts)(nil), APIKeys: (*identity.APIKeys)(nil), TenantRegistry: (*identity.Tenants)(nil),
 		Impersonation: (*identity.Impersonation)(nil), AuditLog: (*identity.AuditLog)(nil),
+		OneTimeCodes: (*identity.OneTimeCodes)(nil),
 	}
 }
 
@@ -27,6 +28,7 @@ var services = []struct {
 	field string
 	clear func(d *handlers.Deps)
 }{
+	{"OneTimeCodes", func(d *handlers.Deps) { d.OneTimeCodes = nil }},
 	{"Login", func(d *handlers.Deps) { d.Login = nil }},
 	{"Account", func(d *handlers.Deps) { d.Account = nil }},
 	{"Password", func(d *handlers.Deps) { d.Password = nil }},

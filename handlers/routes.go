@@ -119,6 +119,14 @@ func (s *Server) routes() []route {
 		// Other services ask whether the caller holds a permission.
 		{post, "/api/authorizations/check", principal, "", anyTenant, s.apiCheck},
 
+		// One-time codes (issue 10 §6): a user for themself, or a service
+		// account for a user of its tenant. The permission
+		// (identity.otp.send / identity.otp.verify) is checked by the
+		// service, since a user needs none; docs/openapi.json names it in
+		// x-service-permission.
+		{post, "/api/otp/generate", principal, "", anyTenant, s.apiGenerateOTP},
+		{post, "/api/otp/verify", principal, "", anyTenant, s.apiVerifyOTP},
+
 		// The users of a tenant, managed by its administrators: the tenant is
 		// the principal's, whatever the request names; another tenant's user
 		// is 404.

@@ -94,6 +94,10 @@ type Deps struct {
 	TrustedProxies []*net.IPNet
 	// RedirectOrigins are where post-login and post-logout redirects may go.
 	RedirectOrigins []string
+
+	// OneTimeCodes generates and verifies codes for other services
+	// (issue 10 §6; required).
+	OneTimeCodes OneTimeCodeService
 }
 
 // Server holds the handlers' dependencies.

@@ -102,6 +102,15 @@ const (
 	// PermMembershipAssignRole assigns and removes roles (a danger action).
 	PermMembershipAssignRole = "identity.membership.assign_role"
 
+	// PermOTPSend has Identity generate a one-time code for a user of the
+	// tenant and send it to them (POST /api/otp/generate). It acts only
+	// for service accounts: a user asks for codes only for themself, with
+	// or without it; the Owner and Admin roles hold it to grant it.
+	PermOTPSend = "identity.otp.send"
+	// PermOTPVerify checks a user's one-time code (POST /api/otp/verify);
+	// like PermOTPSend, it acts only for service accounts.
+	PermOTPVerify = "identity.otp.verify"
+
 	// PermAdminTenantsRead lists and reads every tenant (system administrators).
 	PermAdminTenantsRead = "admin.tenants.read"
 	// PermAdminTenantsCreate creates tenants.

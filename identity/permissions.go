@@ -23,6 +23,7 @@ var Catalogue = []string{
 	PermOAuthClientsRead, PermOAuthClientsCreate, PermOAuthClientsUpdate, PermOAuthClientsDelete,
 	PermOAuthClientRotate, PermOAuthClientsBind,
 	PermMembershipManage, PermMembershipAssignRole,
+	PermOTPSend, PermOTPVerify,
 	PermAdminTenantsRead, PermAdminTenantsCreate, PermAdminTenantsUpdate, PermAdminTenantsDelete, PermAdminTenantsSuspend,
 	PermAdminUsersRead, PermAdminUsersSystemAdmin, PermAdminUsersImpersonate,
 	PermAdminAuditRead,

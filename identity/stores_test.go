@@ -36,6 +36,7 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.RecoveryCodeStore](),
 	typeOf[identity.CounterStore](),
 	typeOf[identity.PINStore](),
+	typeOf[identity.OneTimeCodeStore](),
 	typeOf[identity.ChallengeStore](),
 	typeOf[identity.BrowserSessionStore](),
 	typeOf[identity.SessionStore](),

@@ -65,6 +65,9 @@ type App struct {
 	// AccountMail is the Mailer the account services send through: the
 	// outbox (MailQueue); tests point it at a capturing mailer (Use).
 	AccountMail *mailRelay
+
+	// OneTimeCodes generates and verifies codes for other services (issue 10 §6).
+	OneTimeCodes *identity.OneTimeCodes
 }
 
 // Build connects to the database (migrating it) and Redis, loads the keys,
@@ -200,6 +203,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Authenticator: a.Authenticator, Users: a.Users, Memberships: a.Memberships, Roles: a.Roles, Policies: a.Policies,
 		ClientRegistry: a.Clients, ServiceAccounts: a.ServiceAccounts, APIKeys: a.APIKeys, TenantRegistry: a.Tenants,
 		Impersonation: a.Impersonation, AuditLog: a.AuditLog,
+		OneTimeCodes:   a.OneTimeCodes,
 		RequestContext: storage.WithLookupSnapshot,
 		Clients:        a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log,
@@ -260,6 +264,12 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	// The background prune starts in serve (never in tests or one-shot commands).
 	if a.Pruner, err = identity.NewPruner(identity.PrunerDeps{Store: a.Store, Interval: cfg.PruneInterval, Holder: pruneHolder(),
 		AuditRetentionDays: cfg.AuditRetention, Log: a.Log}); err != nil {
+		return err
+	}
+	// One-time codes mail through AccountMail (the outbox; tests capture it).
+	if a.OneTimeCodes, err = identity.NewOneTimeCodes(identity.OneTimeCodesDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
+		Keys: a.Ring, Mailer: a.AccountMail, Limiter: a.Limiter, Log: a.Log, Config: identity.OneTimeCodesConfig{
+			TTL: cfg.OTPTTL, GenerateLimit: cfg.RateOTPGenerate, CallerLimit: cfg.RateOTPCaller, VerifyLimit: cfg.RateOTPVerify}}); err != nil {
 		return err
 	}
 	return a.Tenants.SeedMissingRoles(ctx)
@@ -342,6 +352,7 @@ var (
 	_ identity.BrowserSessionStore = (*storage.Store)(nil)
 	_ identity.UserStateLookup     = (*storage.Store)(nil)
 	_ identity.PINStore            = (*storage.Store)(nil)
+	_ identity.OneTimeCodeStore    = (*storage.Store)(nil)
 	_ identity.ActivityStore       = (*storage.Store)(nil)
 	_ identity.AuthzStore          = (*storage.Store)(nil)
 )

@@ -118,6 +118,14 @@ type Config struct {
 	// RateClientAuthFailures is the budget of failed client
 	// authentications per client id and per IP.
 	RateClientAuthFailures identity.Limit
+	// Issue 10 §6: one-time codes for other services. RateOTPGenerate
+	// bounds new codes per (user, purpose), RateOTPCaller per caller,
+	// RateOTPVerify verification attempts per user. OTPTTL is the codes'
+	// lifetime: 5 minutes (seed 001), no variable; tests shorten it.
+	RateOTPGenerate identity.Limit
+	RateOTPCaller   identity.Limit
+	RateOTPVerify   identity.Limit
+	OTPTTL          time.Duration
 	// DevLogMail allows the log mailer with PostgreSQL and lets it log the
 	// whole message (one-time codes included) at debug level.
 	DevLogMail bool
@@ -168,6 +176,9 @@ var envVars = []envVar{
 	{"IDENTITY_RATE_PIN", "5/1m", "PIN attempts per (IP, account) pair; a success clears the pair"},
 	{"IDENTITY_RATE_FORGOT", "5/1h", "password-reset requests per (IP, account) pair"},
 	{"IDENTITY_RATE_LOGIN_IP_FAILURES", "30/1m", "failed credential checks per IP, across all accounts (login, 2FA, PIN, reset; each flow counted apart); successes do not count"},
+	{"IDENTITY_RATE_OTP_GENERATE", "5/15m", "one-time codes (POST /api/otp/generate) per (user, purpose)"},
+	{"IDENTITY_RATE_OTP_CALLER", "300/1m", "one-time codes generated per caller (a user or a service account), whatever the user"},
+	{"IDENTITY_RATE_OTP_VERIFY", "30/15m", "one-time code verifications per user, whatever the purpose (each code also allows only 5)"},
 	{"IDENTITY_RATE_CLIENT_AUTH_FAILURES", "10/1m", "failed client authentications at the token, introspection and revocation endpoints, per client id and per IP; then 429"},
 	{"IDENTITY_STEP_UP_TTL", "300s", "how long a step-up elevation lasts"},
 	{"IMPERSONATION_TTL_MINUTES", "15", "lifetime of an impersonation token, in minutes"},
@@ -326,6 +337,10 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.RateForgot = rate("IDENTITY_RATE_FORGOT", "forgot")
 	c.RateIPFailures = rate("IDENTITY_RATE_LOGIN_IP_FAILURES", "ipfail")
 	c.RateClientAuthFailures = rate("IDENTITY_RATE_CLIENT_AUTH_FAILURES", "client_auth")
+	c.RateOTPGenerate = rate("IDENTITY_RATE_OTP_GENERATE", "otp_generate")
+	c.RateOTPCaller = rate("IDENTITY_RATE_OTP_CALLER", "otp_caller")
+	c.RateOTPVerify = rate("IDENTITY_RATE_OTP_VERIFY", "otp_verify")
+	c.OTPTTL = identity.DefaultOTPTTL
 	if u := string(c.SMTPURL); u != "" && !strings.HasPrefix(u, "smtp://") && !strings.HasPrefix(u, "smtps://") {
 		bad("SMTP_URL", "must start with smtp:// or smtps://")
 	}

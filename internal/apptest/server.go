@@ -105,6 +105,10 @@ func Config(t testing.TB, b Backend) *app.Config {
 		// Issue 8's failure budgets, as high (rate-limit tests set them back).
 		"IDENTITY_RATE_LOGIN_IP_FAILURES":    "10000/1m",
 		"IDENTITY_RATE_CLIENT_AUTH_FAILURES": "10000/1m",
+		// Issue 10's one-time codes (the OTP rate-limit test sets them back).
+		"IDENTITY_RATE_OTP_GENERATE": "10000/1m",
+		"IDENTITY_RATE_OTP_CALLER":   "10000/1m",
+		"IDENTITY_RATE_OTP_VERIFY":   "10000/1m",
 	}
 	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
 	if err != nil {

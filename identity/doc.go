@@ -34,6 +34,8 @@
 //     Impersonation (impersonation.go); AuditLog (auditlog.go): the audit
 //     log's pages and export; Pruner (prune.go): retention and expiry
 //     under one job lease; MailQueue (mailqueue.go): the mail outbox.
+//   - OneTimeCodes (otp.go): codes other services have Identity generate,
+//     e-mail and verify for a user (issue 10 §6).
 //
 // Every change runs in one transaction (Tx) with its audit row, written by
 // the one Auditor (audit.go): the actor comes from the principal, the

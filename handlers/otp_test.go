@@ -400,3 +400,48 @@ func TestOTPRateLimits(t *testing.T) {
 		requireInvalidCode(t, e.verify(t, svc.token, map[string]any{"purpose": purpose, "code": "000000", "user_id": e.colleague.ID}))
 	})
 }
+
+// TestOTPUserPermissionsDoNotReachOthers: the Owner role holds
+// identity.otp.send and identity.otp.verify (to grant them to a service),
+// yet an Owner still asks for codes only for themself; and an
+// impersonation token asks for none.
+func TestOTPUserPermissionsDoNotReachOthers(t *testing.T) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		env := newSystemAdminEnv(t, b, nil)
+		srv := env.Server
+		mail := srv.CaptureMail()
+		require.Contains(t, identity.SystemRoles()[identity.RoleOwner], identity.PermOTPSend)
+		require.Contains(t, identity.SystemRoles()[identity.RoleAdmin], identity.PermOTPVerify)
+		require.NotContains(t, identity.SystemRoles()[identity.RoleMember], identity.PermOTPSend)
+		require.NotContains(t, identity.SystemRoles()[identity.RoleManager], identity.PermOTPSend)
+
+		res := srv.Call(t, http.MethodPost, "/api/otp/generate", env.ownerToken, map[string]any{"purpose": "payment.confirm", "user_id": env.User.ID}).NotServerError(t)
+		requireAnswer(t, res, http.StatusForbidden, "forbidden")
+		require.Empty(t, mail.Sent(env.User.Email))
+		res = srv.Call(t, http.MethodPost, "/api/otp/generate", env.ownerToken, map[string]any{"purpose": "payment.confirm"}).NotServerError(t)
+		requireAnswer(t, res, http.StatusAccepted, "")
+		require.Len(t, mail.Sent(env.owner.Email), 1)
+
+		res = srv.Call(t, http.MethodPost, "/api/admin/impersonate", env.adminToken,
+			map[string]any{"tenant_id": env.Tenant.ID, "user_id": env.owner.ID, "reason": "ticket 10"}).NotServerError(t)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		imp := res.JSON(t)["access_token"].(string)
+		for _, path := range []string{"/api/otp/generate", "/api/otp/verify"} {
+			res = srv.Call(t, http.MethodPost, path, imp, map[string]any{"purpose": "payment.confirm", "code": "123456"}).NotServerError(t)
+			requireAnswer(t, res, http.StatusForbidden, "impersonation_forbidden")
+		}
+		require.Len(t, mail.Sent(env.owner.Email), 1)
+	})
+}
+
+// TestOTPMailWording: the lifetime in the e-mail is written for people.
+func TestOTPMailWording(t *testing.T) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := newOTPEnv(t, b, func(c *app.Config) { c.OTPTTL = time.Minute })
+		e.generated(t, e.token, e.User, map[string]any{"purpose": "device:pair"})
+		text := e.mail.Sent(e.User.Email)[0].Text
+		require.Contains(t, text, "expires in 1 minute ")
+		require.Contains(t, text, "device:pair")
+		require.Contains(t, text, "If you did not ask for this code")
+	})
+}

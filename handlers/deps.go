@@ -35,6 +35,7 @@ func (d Deps) checkServices() error {
 		{"Impersonation", d.Impersonation == nil},
 		{"AuditLog", d.AuditLog == nil},
 		{"OneTimeCodes", d.OneTimeCodes == nil},
+		{"PushDevices", d.PushDevices == nil},
 	} {
 		if s.missing {
 			missing = append(missing, s.name)

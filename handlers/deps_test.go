@@ -21,6 +21,7 @@ func fullDeps() handlers.Deps {
 		ServiceAccounts: (*identity.ServiceAccounts)(nil), APIKeys: (*identity.APIKeys)(nil), TenantRegistry: (*identity.Tenants)(nil),
 		Impersonation: (*identity.Impersonation)(nil), AuditLog: (*identity.AuditLog)(nil),
 		OneTimeCodes: (*identity.OneTimeCodes)(nil),
+		PushDevices:  (*identity.PushDevices)(nil),
 	}
 }
 
@@ -49,6 +50,7 @@ var services = []struct {
 	{"TenantRegistry", func(d *handlers.Deps) { d.TenantRegistry = nil }},
 	{"Impersonation", func(d *handlers.Deps) { d.Impersonation = nil }},
 	{"AuditLog", func(d *handlers.Deps) { d.AuditLog = nil }},
+	{"PushDevices", func(d *handlers.Deps) { d.PushDevices = nil }},
 }
 
 // TestNewNamesMissingServices: a server wired without a service does not

@@ -199,6 +199,13 @@ func (s *Server) routes() []route {
 		{get, "/api/audit/export", perm, identity.PermAuditExport, ownTenant, s.apiAuditExport},
 		{get, "/api/admin/audit", perm, identity.PermAdminAuditRead, anyTenant, s.adminAudit},
 
+		// Push registrations (issue 10, part 7): the signed-in user's own,
+		// and a user's full tokens for a notification service.
+		{get, "/api/push-devices", user, "", anyTenant, s.apiListPushDevices},
+		{post, "/api/push-devices", user, "", anyTenant, s.apiRegisterPushDevice},
+		{del, "/api/push-devices/:id", user, "", anyTenant, s.apiRemovePushDevice},
+		{get, "/api/users/:id/push-devices", perm, identity.PermPushDevicesRead, ownTenant, s.apiUserPushDevices},
+
 		// Static files of the pages.
 		{get, "/assets/*", none, "", anyTenant, s.assets},
 

@@ -66,6 +66,7 @@ type Deps struct {
 	TenantRegistry  TenantService
 	Impersonation   Impersonator
 	AuditLog        AuditLogService
+	PushDevices     PushDeviceService
 	Activity        ActivityCache
 	Clients         ClientStore
 	Consents        oauth.ConsentStore

@@ -62,3 +62,53 @@ func TestDangerZoneMigration(t *testing.T) {
 		})
 	}
 }
+
+// TestPushDevicesDangerZoneMigration: migration 00009 gives an existing
+// tenant's Danger Zone policy identity.push_devices.read, once, on both
+// databases.
+func TestPushDevicesDangerZoneMigration(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			fsys := map[string]fs.FS{"sqlite": migrations.SQLite, "postgres": migrations.Postgres}[b.Name]
+			raw, err := fs.ReadFile(fsys, b.Name+"/00009_push_devices.sql")
+			if err != nil {
+				t.Fatal(err)
+			}
+			up, _, _ := strings.Cut(string(raw), "-- +goose Down")
+			_, update, _ := strings.Cut(up, "UPDATE policies")
+			update = "UPDATE policies" + update // only the policy change: the table exists already
+			_, st := adminOn(t, b)
+			ctx := context.Background()
+			db, err := st.SQLDB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var old []string
+			for _, p := range identity.DangerActions {
+				if p != identity.PermPushDevicesRead {
+					old = append(old, p)
+				}
+			}
+			oldJSON, _ := json.Marshal(old)
+			if _, err := db.ExecContext(ctx, "UPDATE policies SET permissions = $1 WHERE name = $2", string(oldJSON), identity.DangerZonePolicy); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // twice: the second run changes nothing
+				if _, err := db.ExecContext(ctx, update); err != nil {
+					t.Fatalf("migration: %v", err)
+				}
+			}
+			var got string
+			if err := db.QueryRowContext(ctx, "SELECT permissions FROM policies WHERE name = $1", identity.DangerZonePolicy).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			var perms []string
+			if err := json.Unmarshal([]byte(got), &perms); err != nil {
+				t.Fatalf("permissions %q: %v", got, err)
+			}
+			if !slices.Equal(perms, append(old, identity.PermPushDevicesRead)) {
+				t.Errorf("Danger Zone after the migration: %v", perms)
+			}
+		})
+	}
+}

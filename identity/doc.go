@@ -36,6 +36,8 @@
 //     under one job lease; MailQueue (mailqueue.go): the mail outbox.
 //   - OneTimeCodes (otp.go): codes other services have Identity generate,
 //     e-mail and verify for a user (issue 10 §6).
+//   - PushDevices (pushdevices.go): the users' push registrations
+//     (Firebase and APNs tokens, sealed) and a notification service's read.
 //
 // Every change runs in one transaction (Tx) with its audit row, written by
 // the one Auditor (audit.go): the actor comes from the principal, the

@@ -110,6 +110,9 @@ const (
 	// PermOTPVerify checks a user's one-time code (POST /api/otp/verify);
 	// like PermOTPSend, it acts only for service accounts.
 	PermOTPVerify = "identity.otp.verify"
+	// PermPushDevicesRead reads a user's push registrations with their full
+	// tokens (a notification service; a danger action, held by no system role).
+	PermPushDevicesRead = "identity.push_devices.read"
 
 	// PermAdminTenantsRead lists and reads every tenant (system administrators).
 	PermAdminTenantsRead = "admin.tenants.read"

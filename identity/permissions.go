@@ -24,6 +24,7 @@ var Catalogue = []string{
 	PermOAuthClientRotate, PermOAuthClientsBind,
 	PermMembershipManage, PermMembershipAssignRole,
 	PermOTPSend, PermOTPVerify,
+	PermPushDevicesRead,
 	PermAdminTenantsRead, PermAdminTenantsCreate, PermAdminTenantsUpdate, PermAdminTenantsDelete, PermAdminTenantsSuspend,
 	PermAdminUsersRead, PermAdminUsersSystemAdmin, PermAdminUsersImpersonate,
 	PermAdminAuditRead,
@@ -53,6 +54,8 @@ var DangerActions = []string{
 	PermRolesUpdate,
 	PermPoliciesUpdate,
 	PermOAuthClientsBind,
+	// Issue 10: a user's full push tokens, which let the holder notify them.
+	PermPushDevicesRead,
 	// crm
 	"tenant.*.crm.contacts.delete",
 	"tenant.*.crm.companies.delete",

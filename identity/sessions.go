@@ -25,8 +25,8 @@ type DeviceStore interface {
 	// ListDevices returns the user's live devices, most recently seen first.
 	ListDevices(ctx context.Context, tenantID, userID string) ([]models.Device, error)
 	// RevokeDevice revokes the user's device and every session started
-	// from it (their tokens and browser cookies with them), in one
-	// transaction; NotFound "device" when it is not the user's live device
+	// from it (their tokens and browser cookies with them) and removes the
+	// push registrations made from it, in one transaction; NotFound "device" when it is not the user's live device
 	// (already revoked, concurrently too).
 	RevokeDevice(ctx context.Context, tenantID, userID, id string) error
 }

@@ -52,6 +52,7 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.ClientStore](),
 	typeOf[identity.ServiceAccountStore](),
 	typeOf[identity.APIKeyStore](),
+	typeOf[identity.PushDeviceStore](),
 	typeOf[identity.TenantStore](),
 	typeOf[identity.ImpersonationStore](),
 	typeOf[identity.AuditLogStore](),

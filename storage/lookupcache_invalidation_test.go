@@ -194,6 +194,7 @@ var keepsLookups = map[string]string{
 	"DeleteLoginSession":             "login sessions are not cached",
 	"DeleteMail":                     "mail is not cached",
 	"PruneAuditLogs":                 "audit rows are not cached",
+	"DeletePushDevice":               "push registrations are not cached",
 }
 
 // invalidatingPrefixes are the verbs of methods that change or remove rows:

@@ -53,6 +53,7 @@ type App struct {
 	Tenants         *identity.Tenants
 	Impersonation   *identity.Impersonation
 	AuditLog        *identity.AuditLog
+	PushDevices     *identity.PushDevices
 	Pruner          *identity.Pruner
 	Limiter         identity.Limiter
 	Mailer          identity.Mailer
@@ -204,6 +205,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		ClientRegistry: a.Clients, ServiceAccounts: a.ServiceAccounts, APIKeys: a.APIKeys, TenantRegistry: a.Tenants,
 		Impersonation: a.Impersonation, AuditLog: a.AuditLog,
 		OneTimeCodes:   a.OneTimeCodes,
+		PushDevices:    a.PushDevices,
 		RequestContext: storage.WithLookupSnapshot,
 		Clients:        a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log,
@@ -256,6 +258,9 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	}
 	if a.Impersonation, err = identity.NewImpersonation(identity.ImpersonationDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
 		Tokens: &oauth.FirstParty{Provider: a.Provider, Clients: a.Store}, TTL: cfg.ImpersonationTTL}); err != nil {
+		return err
+	}
+	if a.PushDevices, err = identity.NewPushDevices(identity.PushDevicesDeps{Store: a.Store, Tx: a.Store, Auditor: audit, Sealer: a.Ring}); err != nil {
 		return err
 	}
 	if a.AuditLog, err = identity.NewAuditLog(identity.AuditLogDeps{Store: a.Store, Auditor: audit}); err != nil {
@@ -388,6 +393,7 @@ var (
 	_ identity.AuditLogStore       = (*storage.Store)(nil)
 	_ identity.PruneStore          = (*storage.Store)(nil)
 	_ identity.AuthenticatorStore  = (*storage.Store)(nil)
+	_ identity.PushDeviceStore     = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

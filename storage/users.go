@@ -212,20 +212,23 @@ var userExportColumns = []string{"users.id", "users.tenant_id", "users.email", "
 
 // StreamUsers calls fn with every user matching f's filters (f.Offset and
 // f.Limit are ignored), in pages of at most userStreamChunk ordered by
-// e-mail then id, each page read by keyset after the last one: memory
+// e-mail, each page read by keyset after the last one: memory
 // stays flat however many users match, and no connection (SQLite has
 // one) is held while fn runs, so fn may query the store. The users carry
 // no secret (PasswordHash, PINHash and the sealed TOTP secrets are empty).
 // fn's error stops the stream and is returned; no match calls fn never.
 func (s *Store) StreamUsers(ctx context.Context, f models.UserFilter, fn func([]models.User) error) error {
-	var afterEmail, afterID string
+	after := ""
 	for {
+		// E-mail addresses are unique in a tenant (users_tenant_email_key),
+		// so the e-mail alone is the keyset: a range on that index, where
+		// an OR with the id would make each page scan from the start.
 		q := s.userQuery(ctx, f).Select(userExportColumns)
-		if afterID != "" {
-			q = q.Where("(users.email > ? OR (users.email = ? AND users.id > ?))", afterEmail, afterEmail, afterID)
+		if after != "" {
+			q = q.Where("users.email > ?", after)
 		}
 		page := make([]models.User, 0, userStreamChunk)
-		if err := q.Order("users.email, users.id").Limit(userStreamChunk).Find(&page).Error; err != nil {
+		if err := q.Order("users.email").Limit(userStreamChunk).Find(&page).Error; err != nil {
 			return fmt.Errorf("stream users: %w", repoErr(err, "user"))
 		}
 		if len(page) == 0 {
@@ -237,8 +240,7 @@ func (s *Store) StreamUsers(ctx context.Context, f models.UserFilter, fn func([]
 		if len(page) < userStreamChunk {
 			return nil
 		}
-		last := page[len(page)-1]
-		afterEmail, afterID = last.Email, last.ID
+		after = page[len(page)-1].Email
 	}
 }
 

@@ -2,8 +2,10 @@ package handlers_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/internal/apptest"
+	"github.com/identityd/identityd/models"
 )
 
 var wantUserExportColumns = []string{"id", "email", "name", "email_verified", "is_active", "locked", "locked_until",
@@ -240,4 +243,41 @@ func newNamedUser(t *testing.T, srv *apptest.Server, slug, email, name string) s
 	u, err := srv.CreateUser(t, apptest.NewUser{TenantSlug: slug, Email: email, Password: apptest.Password, Name: name})
 	require.NoError(t, err)
 	return u.ID
+}
+
+// TestUsersExportCutShortIsAudited: an export the writer stops half-way
+// (a client hanging up, a failed write) is still audited, with the rows
+// written and complete false, even when the request's context is gone.
+func TestUsersExportCutShortIsAudited(t *testing.T) {
+	t.Parallel()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		srv := apptest.New(t, b, nil)
+		tenant := newTestTenant(t, srv)
+		admin := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleAdmin, dangerZone: true})
+		for range 3 {
+			newRoleUser(t, srv, tenant, userOpts{})
+		}
+		a := identity.Actor{Principal: identity.Principal{Kind: models.PrincipalUser, TenantID: tenant.ID, UserID: admin.ID}}
+		ctx, cancel := context.WithCancel(t.Context())
+		hungUp := errors.New("client hung up")
+		n, err := srv.Users.Export(ctx, a, identity.UserQuery{}, "csv", func(*models.User, []models.Role) error {
+			cancel()
+			return hungUp
+		})
+		require.ErrorIs(t, err, hungUp)
+		require.Zero(t, n)
+		n, err = srv.Users.Export(t.Context(), a, identity.UserQuery{Role: identity.RoleAdmin}, "xlsx", func(*models.User, []models.Role) error { return nil })
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		_, err = srv.Users.Export(t.Context(), a, identity.UserQuery{}, "pdf", func(*models.User, []models.Role) error { return nil })
+		require.Error(t, err, "an unknown format is refused before anything is read")
+
+		rows := auditRows(t, srv, tenant.ID, identity.AuditUserExported)
+		require.Len(t, rows, 2, "the refused export is not audited")
+		var md map[string]any
+		require.NoError(t, json.Unmarshal([]byte(rows[1].Metadata), &md))
+		require.Equal(t, map[string]any{"format": "csv", "rows": float64(0), "complete": false, "filters": map[string]any{}}, md)
+		require.NoError(t, json.Unmarshal([]byte(rows[0].Metadata), &md))
+		require.Equal(t, map[string]any{"format": "xlsx", "rows": float64(1), "complete": true, "filters": map[string]any{"role": identity.RoleAdmin}}, md)
+	})
 }

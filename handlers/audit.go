@@ -119,25 +119,12 @@ func (s *Server) adminAudit(c echo.Context) error {
 // csvColumns are the columns of a CSV export, in order.
 var csvColumns = []string{"id", "created_at", "tenant_id", "user_id", "actor_id", "action", "ip_address", "user_agent", "metadata"}
 
-// csvCell neutralises spreadsheet formulas (OWASP CSV injection): user
-// agents and metadata come from callers, and a cell starting with = + - @
-// would run as a formula when the export is opened.
-func csvCell(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
-}
-
 func deref(p *string) string {
 	if p == nil {
 		return ""
 	}
 	return *p
 }
-
-// flushEvery is how many rows are written between flushes of an export.
-const flushEvery = 200
 
 // apiAuditExport streams the tenant's audit log as CSV or a JSON array:
 // each row is written as storage reads it, so memory stays flat however
@@ -176,11 +163,8 @@ func (s *Server) apiAuditExport(c echo.Context) error {
 	)
 	start := func() error {
 		started = true
-		name := "audit-" + p.TenantID + "-" + s.Now().UTC().Format("20060102T150405Z") + "." + format
 		h := w.Header()
-		h.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Content-Type-Options", "nosniff")
+		setAttachment(h, exportFilename("audit", p.TenantID, s.Now(), format))
 		if format == "csv" {
 			h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 			w.WriteHeader(http.StatusOK)

@@ -145,6 +145,11 @@ func (s *Server) routes() []route {
 		{del, "/api/users/:id/policies/:policy_id", perm, identity.PermMembershipManage, ownTenant, s.apiUnassignUserPolicy},
 		{put, "/api/admin/users/:id/system-admin", perm, identity.PermAdminUsersSystemAdmin, anyTenant, s.apiSetSystemAdmin},
 
+		// The users export (issue 10, part 8): the listing's filters, the
+		// tenant's users streamed as CSV or XLSX; a danger action, like the
+		// audit export, because it hands over every e-mail address.
+		{get, "/api/users/export", perm, identity.PermUsersExport, ownTenant, s.apiExportUsers},
+
 		// The permission model of a tenant: its roles (and the global roles,
 		// which tenant principals may read and assign but not edit) and its
 		// policies.

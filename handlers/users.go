@@ -15,6 +15,7 @@ import (
 // UserService is the users of a tenant (identity.Users).
 type UserService interface {
 	List(ctx context.Context, tenantID string, q identity.UserQuery) (*identity.UserPage, error)
+	Export(ctx context.Context, a identity.Actor, q identity.UserQuery, format string, fn func(u *models.User, roles []models.Role) error) (int, error)
 	Get(ctx context.Context, tenantID, id string) (*identity.UserDetail, error)
 	Create(ctx context.Context, a identity.Actor, in identity.NewUser) (*identity.CreatedUser, error)
 	Update(ctx context.Context, a identity.Actor, id string, in identity.UserPatch) (*identity.UserDetail, error)
@@ -126,17 +127,22 @@ func parseIntParam(c echo.Context, name string, fields map[string]string) int {
 	return n
 }
 
-func (s *Server) apiListUsers(c echo.Context) error {
-	fields := map[string]string{}
-	q := identity.UserQuery{
+// userFilters reads the filters of the users listing and export: q,
+// is_active, locked, two_factor, role.
+func userFilters(c echo.Context, fields map[string]string) identity.UserQuery {
+	return identity.UserQuery{
 		Q:         c.QueryParam("q"),
 		Active:    parseBoolFilter(c, "is_active", fields),
 		Locked:    parseBoolFilter(c, "locked", fields),
 		TwoFactor: parseBoolFilter(c, "two_factor", fields),
 		Role:      c.QueryParam("role"),
-		Page:      parseIntParam(c, "page", fields),
-		PerPage:   parseIntParam(c, "per_page", fields),
 	}
+}
+
+func (s *Server) apiListUsers(c echo.Context) error {
+	fields := map[string]string{}
+	q := userFilters(c, fields)
+	q.Page, q.PerPage = parseIntParam(c, "page", fields), parseIntParam(c, "per_page", fields)
 	if len(fields) > 0 {
 		return models.ErrInvalid(fields)
 	}

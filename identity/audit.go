@@ -68,6 +68,7 @@ const (
 	AuditUserForcePasswordChange = "user.force_password_change"
 	AuditUserUnlocked            = "user.unlocked"
 	AuditUser2FAReset            = "user.2fa_reset"
+	AuditUserExported            = "user.exported"
 	AuditRoleAssigned            = "role.assigned"
 	AuditRoleUnassigned          = "role.unassigned"
 	AuditPolicyAssigned          = "policy.assigned"

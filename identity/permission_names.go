@@ -21,6 +21,9 @@ const (
 	PermUsersUnlock = "identity.users.unlock"
 	// PermUsersReset2FA removes a user's second factor (a danger action).
 	PermUsersReset2FA = "identity.users.reset_2fa"
+	// PermUsersExport exports the tenant's users with their e-mail
+	// addresses (a danger action, like the audit export).
+	PermUsersExport = "identity.users.export"
 
 	// PermTenantsRead reads the principal's own tenant.
 	PermTenantsRead = "identity.tenants.read"

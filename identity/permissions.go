@@ -10,6 +10,7 @@ import "strings"
 var Catalogue = []string{
 	PermUsersRead, PermUsersCreate, PermUsersUpdate, PermUsersDelete,
 	PermUsersDeactivate, PermUsersForcePasswordChange, PermUsersUnlock, PermUsersReset2FA,
+	PermUsersExport,
 	PermTenantsRead, PermTenantsUpdate,
 	PermRolesRead, PermRolesCreate, PermRolesUpdate, PermRolesDelete,
 	PermPoliciesRead, PermPoliciesCreate, PermPoliciesUpdate, PermPoliciesDelete,
@@ -46,6 +47,7 @@ var DangerActions = []string{
 	PermOAuthClientsDelete,
 	PermOAuthClientRotate,
 	PermAuditExport,
+	PermUsersExport,
 	PermMembershipAssignRole,
 	// Every path that can grant a danger action is one itself (issue 8):
 	// assigning a policy, editing a role's or a policy's permissions, binding

@@ -33,6 +33,12 @@ type UserStore interface {
 	// List returns one page ordered by e-mail and the total count; nil
 	// filters are off, role is a role id or name. No match is an empty page.
 	ListUsers(ctx context.Context, f models.UserFilter) ([]models.User, int, error)
+	// StreamUsers calls fn with successive pages of every user matching
+	// f's filters (its Offset and Limit are ignored), in ListUsers' order,
+	// each page bounded in size and read before fn runs (fn may use the
+	// store); the users carry no hash or sealed secret. fn's error stops
+	// the stream and is returned; no match never calls fn.
+	StreamUsers(ctx context.Context, f models.UserFilter, fn func([]models.User) error) error
 	// DeleteUser deletes the user with its assignments; a missing user is NotFound.
 	DeleteUser(ctx context.Context, tenantID, id string) error
 	// RevokeUserSessions ends every session of the user but keepID (and

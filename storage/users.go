@@ -151,6 +151,21 @@ func likePattern(q string) string {
 // (case-insensitive); nil filters are off; f.Role is a role id or a role
 // name (tenant or global).
 func (s *Store) ListUsers(ctx context.Context, f models.UserFilter) ([]models.User, int, error) {
+	q := s.userQuery(ctx, f)
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count users: %w", repoErr(err, "user"))
+	}
+	var out []models.User
+	if err := q.Order("users.email, users.id").Offset(f.Offset).Limit(f.Limit).Find(&out).Error; err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", repoErr(err, "user"))
+	}
+	return out, int(total), nil
+}
+
+// userQuery is the tenant's users matching f's filters (not its paging):
+// the one WHERE clause of the listing and the export.
+func (s *Store) userQuery(ctx context.Context, f models.UserFilter) *gorm.DB {
 	now := s.now()
 	q := s.db(ctx).Model(&models.User{}).Where("users.tenant_id = ?", f.TenantID)
 	if f.Query != "" {
@@ -183,15 +198,50 @@ func (s *Store) ListUsers(ctx context.Context, f models.UserFilter) ([]models.Us
 			q = q.Where(sub+"r.name = ?)", f.TenantID, f.TenantID, f.Role)
 		}
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, fmt.Errorf("count users: %w", repoErr(err, "user"))
+	return q
+}
+
+// userStreamChunk is how many users one page of StreamUsers reads.
+const userStreamChunk = 500
+
+// userExportColumns are the columns StreamUsers reads: no hash, sealed
+// secret or session binding is ever loaded.
+var userExportColumns = []string{"users.id", "users.tenant_id", "users.email", "users.name", "users.email_verified",
+	"users.is_active", "users.is_system_admin", "users.locked_until", "users.password_changed_at",
+	"users.force_password_change", "users.totp_enabled", "users.email_2fa_enabled", "users.created_at", "users.updated_at"}
+
+// StreamUsers calls fn with every user matching f's filters (f.Offset and
+// f.Limit are ignored), in pages of at most userStreamChunk ordered by
+// e-mail, each page read by keyset after the last one: memory
+// stays flat however many users match, and no connection (SQLite has
+// one) is held while fn runs, so fn may query the store. The users carry
+// no secret (PasswordHash, PINHash and the sealed TOTP secrets are empty).
+// fn's error stops the stream and is returned; no match calls fn never.
+func (s *Store) StreamUsers(ctx context.Context, f models.UserFilter, fn func([]models.User) error) error {
+	after := ""
+	for {
+		// E-mail addresses are unique in a tenant (users_tenant_email_key),
+		// so the e-mail alone is the keyset: a range on that index, where
+		// an OR with the id would make each page scan from the start.
+		q := s.userQuery(ctx, f).Select(userExportColumns)
+		if after != "" {
+			q = q.Where("users.email > ?", after)
+		}
+		page := make([]models.User, 0, userStreamChunk)
+		if err := q.Order("users.email").Limit(userStreamChunk).Find(&page).Error; err != nil {
+			return fmt.Errorf("stream users: %w", repoErr(err, "user"))
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		if len(page) < userStreamChunk {
+			return nil
+		}
+		after = page[len(page)-1].Email
 	}
-	var out []models.User
-	if err := q.Order("users.email, users.id").Offset(f.Offset).Limit(f.Limit).Find(&out).Error; err != nil {
-		return nil, 0, fmt.Errorf("list users: %w", repoErr(err, "user"))
-	}
-	return out, int(total), nil
 }
 
 // DeleteUser deletes a tenant's user with its role and policy assignments

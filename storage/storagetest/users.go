@@ -29,6 +29,10 @@ type UserStore interface {
 	GetUserAndTenantState(ctx context.Context, tenantID, id string) (*models.User, bool, error)
 	// ListUsers returns a page ordered by e-mail and the total matching f.
 	ListUsers(ctx context.Context, f models.UserFilter) ([]models.User, int, error)
+	// StreamUsers calls fn with pages of every user matching f's filters,
+	// ordered by e-mail then id (paging fields ignored), carrying no
+	// secret; fn's error stops it and is returned.
+	StreamUsers(ctx context.Context, f models.UserFilter, fn func([]models.User) error) error
 	// DeleteUser deletes the user and its role and policy assignments;
 	// NotFound as GetUser.
 	DeleteUser(ctx context.Context, tenantID, id string) error
@@ -54,7 +58,7 @@ type UserStore interface {
 }
 
 var _ = claim[UserStore]("RunUsersSuite", "CreateUser", "GetUser", "GetUserByEmail", "GetUserAndTenantState",
-	"ListUsers", "DeleteUser", "UpdateUser", "RecordLoginFailure", "ClearLoginFailures",
+	"ListUsers", "StreamUsers", "DeleteUser", "UpdateUser", "RecordLoginFailure", "ClearLoginFailures",
 	"UnlockUser", "AddPasswordHistory", "ListPasswordHistory")
 
 // RunUsersSuite checks the users repository: create and get in any case of
@@ -67,6 +71,7 @@ func RunUsersSuite[S UserStore](t *testing.T, newStore func(t *testing.T) S) {
 		{"CreateGet", testUserCreateGet},
 		{"GetUserAndTenantState", testUserAndTenantState},
 		{"List", testUserList},
+		{"Stream", testUserStream},
 		{"Delete", testUserDelete},
 		{"UpdateUser", testUpdateUser},
 		{"UpdateUserConcurrentWithCounter", testUpdateUserConcurrentCounter},
@@ -210,7 +215,75 @@ func testUserList(t *testing.T, s UserStore) {
 		if !slices.Equal(got, tt.want) || total != tt.wantTotal {
 			t.Errorf("%s: ListUsers = %v (total %d), want %v (total %d)", tt.name, got, total, tt.want, tt.wantTotal)
 		}
+		// The export applies the same filters, ignoring the paging.
+		f := tt.f
+		f.TenantID = tn.ID
+		var streamed []string
+		must(t, s.StreamUsers(ctx, f, func(page []models.User) error {
+			for _, u := range page {
+				streamed = append(streamed, u.Email)
+			}
+			return nil
+		}), "stream users")
+		want := tt.want
+		if tt.f.Limit > 0 {
+			want, _ = emails(models.UserFilter{Query: tt.f.Query, Active: tt.f.Active, Locked: tt.f.Locked, TwoFactor: tt.f.TwoFactor, Role: tt.f.Role})
+		}
+		if !slices.Equal(streamed, want) {
+			t.Errorf("%s: StreamUsers = %v, want %v", tt.name, streamed, want)
+		}
 	}
+}
+
+// testUserStream: StreamUsers pages through more users than one page
+// holds, each once, in e-mail order, never another tenant's, without a
+// secret; the callback may use the store between pages; its error stops
+// the stream.
+func testUserStream(t *testing.T, s UserStore) {
+	ctx := t.Context()
+	tn, other := newTenant(t, s), newTenant(t, s)
+	const n = 1203
+	for i := range n {
+		u := &models.User{TenantID: tn.ID, Email: fmt.Sprintf("user%05d@example.com", i), Name: "U", PasswordHash: "secret-hash", PINHash: "pin-hash",
+			TOTPSecretSealed: []byte("sealed")}
+		must(t, s.CreateUser(ctx, u), "create user")
+	}
+	newUser(t, s, other.ID)
+	var got []string
+	pages := 0
+	must(t, s.StreamUsers(ctx, models.UserFilter{TenantID: tn.ID, Limit: 3, Offset: 7}, func(page []models.User) error {
+		pages++
+		for _, u := range page {
+			if u.TenantID != tn.ID {
+				t.Errorf("user %s of tenant %s streamed", u.Email, u.TenantID)
+			}
+			if u.PasswordHash != "" || u.PINHash != "" || len(u.TOTPSecretSealed) != 0 || u.CreatedAt.IsZero() {
+				t.Errorf("user %s: hash %q, pin %q, totp %q, created %v", u.Email, u.PasswordHash, u.PINHash, u.TOTPSecretSealed, u.CreatedAt)
+			}
+			got = append(got, u.Email)
+		}
+		// The store is free between pages (SQLite has one connection).
+		_, err := s.GetUser(ctx, tn.ID, page[0].ID)
+		return err
+	}), "stream users")
+	if len(got) != n || pages < 2 {
+		t.Fatalf("streamed %d users in %d pages, want %d in several", len(got), pages, n)
+	}
+	for i, e := range got {
+		if want := fmt.Sprintf("user%05d@example.com", i); e != want {
+			t.Fatalf("user %d is %s, want %s", i, e, want)
+		}
+	}
+	stop := errors.New("stop")
+	calls := 0
+	err := s.StreamUsers(ctx, models.UserFilter{TenantID: tn.ID}, func([]models.User) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("callback error: %v after %d calls, want stop after 1", err, calls)
+	}
+	must(t, s.StreamUsers(ctx, models.UserFilter{TenantID: tn.ID, Query: "nobody"}, func([]models.User) error {
+		t.Error("no match calls fn")
+		return nil
+	}), "stream nothing")
 }
 
 func testUserDelete(t *testing.T, s UserStore) {

@@ -63,20 +63,31 @@ func TestDangerZoneMigration(t *testing.T) {
 	}
 }
 
-// TestPushDevicesDangerZoneMigration: migration 00009 gives an existing
-// tenant's Danger Zone policy identity.push_devices.read, once, on both
-// databases.
-func TestPushDevicesDangerZoneMigration(t *testing.T) {
+// TestIssue10DangerZoneMigrations: migrations 00009 and 00011 give an
+// existing tenant's Danger Zone policy identity.push_devices.read and
+// identity.users.export, once each, on both databases.
+func TestIssue10DangerZoneMigrations(t *testing.T) {
+	for _, tc := range []struct{ file, perm string }{
+		{"00009_push_devices.sql", identity.PermPushDevicesRead},
+		{"00011_users_export_grant.sql", identity.PermUsersExport},
+	} {
+		t.Run(tc.perm, func(t *testing.T) { testDangerZoneAppend(t, tc.file, tc.perm) })
+	}
+}
+
+// testDangerZoneAppend runs the policy update of migration file against a
+// Danger Zone policy without perm, twice, and expects perm added once.
+func testDangerZoneAppend(t *testing.T, file, perm string) {
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			fsys := map[string]fs.FS{"sqlite": migrations.SQLite, "postgres": migrations.Postgres}[b.Name]
-			raw, err := fs.ReadFile(fsys, b.Name+"/00009_push_devices.sql")
+			raw, err := fs.ReadFile(fsys, b.Name+"/"+file)
 			if err != nil {
 				t.Fatal(err)
 			}
 			up, _, _ := strings.Cut(string(raw), "-- +goose Down")
 			_, update, _ := strings.Cut(up, "UPDATE policies")
-			update = "UPDATE policies" + update // only the policy change: the table exists already
+			update = "UPDATE policies" + update // only the policy change: any table exists already
 			_, st := adminOn(t, b)
 			ctx := context.Background()
 			db, err := st.SQLDB()
@@ -85,7 +96,7 @@ func TestPushDevicesDangerZoneMigration(t *testing.T) {
 			}
 			var old []string
 			for _, p := range identity.DangerActions {
-				if p != identity.PermPushDevicesRead {
+				if p != perm {
 					old = append(old, p)
 				}
 			}
@@ -106,7 +117,7 @@ func TestPushDevicesDangerZoneMigration(t *testing.T) {
 			if err := json.Unmarshal([]byte(got), &perms); err != nil {
 				t.Fatalf("permissions %q: %v", got, err)
 			}
-			if !slices.Equal(perms, append(old, identity.PermPushDevicesRead)) {
+			if !slices.Equal(perms, append(old, perm)) {
 				t.Errorf("Danger Zone after the migration: %v", perms)
 			}
 		})

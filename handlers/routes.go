@@ -97,6 +97,9 @@ func (s *Server) routes() []route {
 		{post, "/api/auth/logout-all", user, "", anyTenant, s.apiLogoutAll},
 		{get, "/api/auth/me", user, "", anyTenant, s.apiMe},
 		{patch, "/api/auth/me", user, "", anyTenant, s.apiUpdateMe},
+		// The profile's phone number: verify the code sent to it, or send another.
+		{post, "/api/auth/me/phone/verify", user, "", anyTenant, s.apiVerifyPhone},
+		{post, "/api/auth/me/phone/resend", user, "", anyTenant, s.apiResendPhoneCode},
 		{post, "/api/auth/password", user, "", anyTenant, s.apiChangePassword},
 		{post, "/api/auth/2fa/setup", user, "", anyTenant, s.api2FASetup},
 		{post, "/api/auth/2fa/enable", user, "", anyTenant, s.api2FAEnable},

@@ -216,6 +216,11 @@ func (s *Server) routes() []route {
 		{post, "/account/security/sessions/:id/revoke", page, "", anyTenant, s.accountAction(s.accountRevokeSession)},
 		{post, "/account/security/sessions/:id/untrust", page, "", anyTenant, s.accountAction(s.accountUntrustSession)},
 		{post, "/account/security/logout-all", page, "", anyTenant, s.accountAction(s.accountLogoutAll)},
+		// The profile page (issue 10 part 5).
+		{get, "/account/profile", page, "", anyTenant, s.profilePage},
+		{post, "/account/profile", page, "", anyTenant, s.profileAction(s.profileSave)},
+		{post, "/account/profile/phone/verify", page, "", anyTenant, s.profileAction(s.profileVerifyPhone)},
+		{post, "/account/profile/phone/resend", page, "", anyTenant, s.profileAction(s.profileResendPhone)},
 		{get, "/logout", page, "", anyTenant, s.logoutPage},
 		{post, "/logout", page, "", anyTenant, s.logoutSubmit},
 	}

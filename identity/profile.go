@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	_ "time/tzdata" // zoneinfo is checked with time.LoadLocation: the zone database travels in every binary, whatever the host (distroless images have none)
 	"unicode/utf8"
 
 	"golang.org/x/text/language"

@@ -28,7 +28,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	_ "time/tzdata" // zoneinfo is validated with time.LoadLocation: the zone database travels in the binary (distroless images have none)
 
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/internal/app"

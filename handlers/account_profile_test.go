@@ -192,9 +192,9 @@ func TestE2EPhoneVerification(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r := srv.Call(t, http.MethodPost, "/api/auth/me/phone/verify", tok, map[string]any{"code": wrong(code)})
-				if r.Status != http.StatusUnauthorized {
-					t.Errorf("concurrent wrong code: %s", r)
+				r, err := apptest.Send(srv.URL, apptest.Request{Method: http.MethodPost, Path: "/api/auth/me/phone/verify", Token: tok, Body: map[string]any{"code": wrong(code)}})
+				if err != nil || r.Status != http.StatusUnauthorized {
+					t.Errorf("concurrent wrong code: %v %v", r, err)
 				}
 			}()
 		}
@@ -211,6 +211,46 @@ func TestE2EPhoneVerification(t *testing.T) {
 			}
 		}
 		t.Fatal("resend is never rate-limited")
+	})
+}
+
+// TestE2EPhoneVerifyConcurrent: 10 concurrent requests with the right code
+// verify the number once: one success, one user.phone_verified row.
+func TestE2EPhoneVerifyConcurrent(t *testing.T) {
+	t.Parallel()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		srv := e.Server
+		phone := srv.CapturePhone()
+		tok := srv.Login(t, e.Tenant.Slug, e.User.Email, apptest.Password)
+		res := srv.Call(t, http.MethodPatch, "/api/auth/me", tok, map[string]any{"phone_number": "+4915112345678"})
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		code := phone.LastCode("+4915112345678")
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			statuses = map[int]int{}
+		)
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := apptest.Send(srv.URL, apptest.Request{Method: http.MethodPost, Path: "/api/auth/me/phone/verify", Token: tok, Body: map[string]any{"code": code}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				statuses[r.Status]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		require.Equal(t, 1, statuses[http.StatusOK], "exactly one success: %v", statuses)
+		require.Len(t, auditRows(t, srv, e.Tenant.ID, identity.AuditPhoneVerified), 1)
+		for st := range statuses {
+			require.Contains(t, []int{http.StatusOK, http.StatusUnauthorized, http.StatusUnprocessableEntity}, st, "%v", statuses)
+		}
 	})
 }
 

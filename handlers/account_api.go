@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -15,8 +16,12 @@ import (
 type AccountService interface {
 	// Me returns the principal's user and, when known, its session.
 	Me(ctx context.Context, p identity.Principal) (*models.User, *models.Session, error)
-	// UpdateProfile changes the display name and returns the user.
-	UpdateProfile(ctx context.Context, p identity.Principal, name string, meta identity.Meta) (*models.User, error)
+	// UpdateMe applies a partial profile change and returns the user.
+	UpdateMe(ctx context.Context, p identity.Principal, ch identity.ProfileChange, meta identity.Meta) (*models.User, error)
+	// VerifyPhone checks the code sent to the user's phone number.
+	VerifyPhone(ctx context.Context, p identity.Principal, code string, meta identity.Meta) (*models.User, error)
+	// ResendPhoneCode sends a fresh code to the unverified phone number.
+	ResendPhoneCode(ctx context.Context, p identity.Principal) error
 	// Activity returns one page of the user's audit events, newest first.
 	Activity(ctx context.Context, p identity.Principal, limit int, cursor string) (*identity.AuditPage, error)
 }
@@ -97,6 +102,27 @@ func viewUser(u *models.User) userView {
 		v.TwoFactorMethod = "email"
 	}
 	return v
+}
+
+// meView is the signed-in user's own account, with the profile they edit.
+type meView struct {
+	userView
+	GivenName                  string     `json:"given_name"`
+	FamilyName                 string     `json:"family_name"`
+	Locale                     string     `json:"locale"`
+	Zoneinfo                   string     `json:"zoneinfo"`
+	Picture                    string     `json:"picture"`
+	PhoneNumber                string     `json:"phone_number"`
+	PhoneNumberVerified        bool       `json:"phone_number_verified"`
+	MarketingEmails            bool       `json:"marketing_emails"`
+	ProfileVisibleToColleagues bool       `json:"profile_visible_to_colleagues"`
+	ProfileUpdatedAt           *time.Time `json:"profile_updated_at,omitempty"`
+}
+
+func viewMe(u *models.User) meView {
+	return meView{userView: viewUser(u), GivenName: u.GivenName, FamilyName: u.FamilyName, Locale: u.Locale,
+		Zoneinfo: u.Zoneinfo, Picture: u.Picture, PhoneNumber: u.PhoneNumber, PhoneNumberVerified: u.PhoneNumberVerified,
+		MarketingEmails: u.MarketingEmails, ProfileVisibleToColleagues: u.ProfileVisibleToColleagues, ProfileUpdatedAt: u.ProfileUpdatedAt}
 }
 
 // loginResponse renders a login result: the token, or the next step.
@@ -255,28 +281,87 @@ func (s *Server) apiMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"user": viewUser(u)}
+	body := map[string]any{"user": viewMe(u)}
 	if sess != nil {
 		body["session"] = viewSession(identity.SessionView{Session: *sess, Current: true})
 	}
 	return c.JSON(http.StatusOK, body)
 }
 
+// apiUpdateMe is a partial update (RFC 7396 merge-patch semantics): an
+// absent member is left alone, null clears a text field; every bad field
+// is reported at once.
 func (s *Server) apiUpdateMe(c echo.Context) error {
+	var raw map[string]json.RawMessage
+	if err := bind(c, &raw); err != nil {
+		return err
+	}
+	ch, bad := profileChange(raw)
+	if len(bad) > 0 {
+		return models.ErrInvalid(bad)
+	}
+	u, err := s.Account.UpdateMe(c.Request().Context(), principal(c), ch, meta(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"user": viewMe(u)})
+}
+
+// profileChange reads the PATCH body's members into a ProfileChange;
+// unknown members and wrong types are field errors.
+func profileChange(raw map[string]json.RawMessage) (identity.ProfileChange, map[string]string) {
+	var ch identity.ProfileChange
+	bad := map[string]string{}
+	texts := map[string]**string{"name": &ch.Name, "given_name": &ch.GivenName, "family_name": &ch.FamilyName,
+		"locale": &ch.Locale, "zoneinfo": &ch.Zoneinfo, "picture": &ch.Picture, "phone_number": &ch.PhoneNumber}
+	bools := map[string]**bool{"marketing_emails": &ch.MarketingEmails, "profile_visible_to_colleagues": &ch.ProfileVisibleToColleagues}
+	for k, v := range raw {
+		null := string(v) == "null"
+		if dst, ok := texts[k]; ok {
+			var str string
+			if !null && json.Unmarshal(v, &str) != nil {
+				bad[k] = "Use a string, or null to clear it."
+				continue
+			}
+			*dst = &str
+			continue
+		}
+		if dst, ok := bools[k]; ok {
+			var b bool
+			if null || json.Unmarshal(v, &b) != nil {
+				bad[k] = "Use true or false."
+				continue
+			}
+			*dst = &b
+			continue
+		}
+		bad[k] = "This field does not exist or cannot be changed here."
+	}
+	if len(bad) == 0 && len(raw) == 0 {
+		bad["name"] = "Send at least one field to change."
+	}
+	return ch, bad
+}
+
+func (s *Server) apiVerifyPhone(c echo.Context) error {
 	var in struct {
-		Name *string `json:"name"`
+		Code string `json:"code"`
 	}
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if in.Name == nil {
-		return models.ErrInvalid(map[string]string{"name": "Send the field to change."})
-	}
-	u, err := s.Account.UpdateProfile(c.Request().Context(), principal(c), *in.Name, meta(c))
+	u, err := s.Account.VerifyPhone(c.Request().Context(), principal(c), in.Code, meta(c))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"user": viewUser(u)})
+	return c.JSON(http.StatusOK, map[string]any{"user": viewMe(u)})
+}
+
+func (s *Server) apiResendPhoneCode(c echo.Context) error {
+	if err := s.Account.ResendPhoneCode(c.Request().Context(), principal(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusAccepted)
 }
 
 func (s *Server) apiChangePassword(c echo.Context) error {

@@ -79,6 +79,12 @@ func (s *Server) renderAccount(c echo.Context, p identity.Principal, status int,
 // and renders the page with fn's outcome; a user-facing error is shown on
 // the page, anything else goes to the error handler.
 func (s *Server) accountAction(fn func(c echo.Context, p identity.Principal) (accountPageData, error)) echo.HandlerFunc {
+	return s.pageAction(fn, s.renderAccount)
+}
+
+// pageAction is accountAction for a page rendered by render.
+func (s *Server) pageAction(fn func(c echo.Context, p identity.Principal) (accountPageData, error),
+	render func(c echo.Context, p identity.Principal, status int, d accountPageData) error) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		p, ok := s.pagePrincipal(c)
 		if !ok {
@@ -94,12 +100,12 @@ func (s *Server) accountAction(fn func(c echo.Context, p identity.Principal) (ac
 			if len(me.Fields) > 0 {
 				msg += " " + strings.Join(sortedValues(me.Fields), " ")
 			}
-			return s.renderAccount(c, p, statusOf(me.Kind), accountPageData{errMsg: msg})
+			return render(c, p, statusOf(me.Kind), accountPageData{errMsg: msg})
 		}
 		if _, still := s.pagePrincipal(c); !still {
 			return c.Redirect(http.StatusSeeOther, "/login")
 		}
-		return s.renderAccount(c, p, http.StatusOK, d)
+		return render(c, p, http.StatusOK, d)
 	}
 }
 

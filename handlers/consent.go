@@ -15,7 +15,8 @@ var scopeDescriptions = map[string]string{
 	"openid":         "Confirm who you are",
 	"offline_access": "Stay connected when you are away",
 	"email":          "See your e-mail address",
-	"profile":        "See your name",
+	"profile":        "See your name, language, time zone and picture",
+	"phone":          "See your phone number",
 }
 
 func describeScopes(scopes []string) []scopeView {

@@ -97,6 +97,9 @@ func (s *Server) routes() []route {
 		{post, "/api/auth/logout-all", user, "", anyTenant, s.apiLogoutAll},
 		{get, "/api/auth/me", user, "", anyTenant, s.apiMe},
 		{patch, "/api/auth/me", user, "", anyTenant, s.apiUpdateMe},
+		// The profile's phone number: verify the code sent to it, or send another.
+		{post, "/api/auth/me/phone/verify", user, "", anyTenant, s.apiVerifyPhone},
+		{post, "/api/auth/me/phone/resend", user, "", anyTenant, s.apiResendPhoneCode},
 		{post, "/api/auth/password", user, "", anyTenant, s.apiChangePassword},
 		{post, "/api/auth/2fa/setup", user, "", anyTenant, s.api2FASetup},
 		{post, "/api/auth/2fa/enable", user, "", anyTenant, s.api2FAEnable},
@@ -233,6 +236,11 @@ func (s *Server) routes() []route {
 		{post, "/account/security/sessions/:id/revoke", page, "", anyTenant, s.accountAction(s.accountRevokeSession)},
 		{post, "/account/security/sessions/:id/untrust", page, "", anyTenant, s.accountAction(s.accountUntrustSession)},
 		{post, "/account/security/logout-all", page, "", anyTenant, s.accountAction(s.accountLogoutAll)},
+		// The profile page (issue 10 part 5).
+		{get, "/account/profile", page, "", anyTenant, s.profilePage},
+		{post, "/account/profile", page, "", anyTenant, s.profileAction(s.profileSave)},
+		{post, "/account/profile/phone/verify", page, "", anyTenant, s.profileAction(s.profileVerifyPhone)},
+		{post, "/account/profile/phone/resend", page, "", anyTenant, s.profileAction(s.profileResendPhone)},
 		{get, "/logout", page, "", anyTenant, s.logoutPage},
 		{post, "/logout", page, "", anyTenant, s.logoutSubmit},
 	}

@@ -16,8 +16,10 @@ import (
 // token comes as a Bearer header only (RFC 6750 §2.1; the form field and
 // query of §2.2–2.3 are not accepted); refresh tokens are refused. Claims follow
 // the granted scopes, as in the ID token (oauth.UserClaims): sub and
-// tenant_id always; email and email_verified with "email"; name with
-// "profile", left out when the user has none (Core §5.3.2).
+// tenant_id always; email and email_verified with "email"; name,
+// given_name, family_name, locale, zoneinfo, picture and updated_at with
+// "profile"; phone_number and phone_number_verified with "phone"; each
+// left out when the user has no value (Core §5.3.2).
 func (s *Server) userinfo(c echo.Context) error {
 	ctx := c.Request().Context()
 	token := bearerToken(c.Request())

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -18,7 +19,7 @@ type ActivityStore interface {
 }
 
 // Account is a signed-in user's own profile: who they are (Me), their
-// display name, and their activity in the audit log.
+// profile (UpdateMe, VerifyPhone), and their activity in the audit log.
 type Account struct {
 	users    UserLookup
 	updater  UserUpdater
@@ -26,9 +27,17 @@ type Account struct {
 	activity ActivityStore
 	tx       Tx
 	audit    Auditor
+	codes    EmailCodeStore
+	keys     KeyedHasher
+	sms      SMSSender
+	limiter  Limiter
+	cfg      ProfileConfig
+	clock    func() time.Time
+	log      *slog.Logger
 }
 
-// AccountServiceDeps are what NewAccount needs; every field is required.
+// AccountServiceDeps are what NewAccount needs; every field is required
+// but Config (DefaultProfileConfig when zero).
 type AccountServiceDeps struct {
 	Users    UserLookup
 	Updater  UserUpdater
@@ -36,16 +45,35 @@ type AccountServiceDeps struct {
 	Activity ActivityStore
 	Tx       Tx
 	Auditor  Auditor
+	// Codes keeps the phone verification codes (the e-mail code table,
+	// purpose "phone"), hashed with Keys; SMS sends them, Limiter bounds
+	// how many.
+	Codes   EmailCodeStore
+	Keys    KeyedHasher
+	SMS     SMSSender
+	Limiter Limiter
+	Config  ProfileConfig
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
 // NewAccount builds the profile service.
 func NewAccount(d AccountServiceDeps) (*Account, error) {
 	if err := checkDeps("Account", dep{"Users", d.Users == nil}, dep{"Updater", d.Updater == nil}, dep{"Sessions", d.Sessions == nil},
-		dep{"Activity", d.Activity == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}); err != nil {
+		dep{"Activity", d.Activity == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil},
+		dep{"Codes", d.Codes == nil}, dep{"Keys", d.Keys == nil}, dep{"SMS", d.SMS == nil}, dep{"Limiter", d.Limiter == nil},
+		dep{"Now", d.Now == nil}, dep{"Log", d.Log == nil}); err != nil {
 		return nil, err
 	}
-	return &Account{users: d.Users, updater: d.Updater, sessions: d.Sessions, activity: d.Activity, tx: d.Tx, audit: d.Auditor}, nil
+	cfg := d.Config
+	if cfg == (ProfileConfig{}) {
+		cfg = DefaultProfileConfig()
+	}
+	return &Account{users: d.Users, updater: d.Updater, sessions: d.Sessions, activity: d.Activity, tx: d.Tx, audit: d.Auditor,
+		codes: d.Codes, keys: d.Keys, sms: d.SMS, limiter: d.Limiter, cfg: cfg, clock: d.Now, log: d.Log}, nil
 }
+
+func (a *Account) now() time.Time { return a.clock().UTC() }
 
 // Me returns the principal's user and session.
 func (a *Account) Me(ctx context.Context, p Principal) (*models.User, *models.Session, error) {
@@ -60,25 +88,9 @@ func (a *Account) Me(ctx context.Context, p Principal) (*models.User, *models.Se
 	return user, sess, nil
 }
 
-// UpdateProfile changes the user's display name (the only self-editable field).
+// UpdateProfile changes the user's display name only (UpdateMe with Name).
 func (a *Account) UpdateProfile(ctx context.Context, p Principal, name string, meta Meta) (*models.User, error) {
-	name = strings.TrimSpace(name)
-	if len(name) > 200 {
-		return nil, models.ErrInvalid(map[string]string{"name": "Use at most 200 characters."})
-	}
-	err := a.tx.InTx(ctx, func(ctx context.Context) error {
-		if _, err := a.updater.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
-			u.Name = name
-			return nil
-		}); err != nil {
-			return err
-		}
-		return a.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditProfileUpdated, Meta: meta, Metadata: map[string]any{"fields": []string{"name"}}})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return a.users.GetUser(ctx, p.TenantID, p.UserID)
+	return a.UpdateMe(ctx, p, ProfileChange{Name: &name}, meta)
 }
 
 // AuditPage is one page of the user's own activity, newest first.

@@ -45,6 +45,11 @@ func acctDeps(t *testing.T) identity.AccountDeps {
 		StepUps: storage.NewMemoryCache(), Config: cfg, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 }
 
+// acctSMS drops text messages.
+type acctSMS struct{}
+
+func (acctSMS) SendSMS(context.Context, identity.SMS) error { return nil }
+
 // credStores are the credential checks' stores, all st.
 func credStores(st *storage.Store) identity.CredentialStores {
 	return identity.CredentialStores{Users: st, Updater: st, Codes: st, Recovery: st, Counters: st, Auditor: identity.Auditor{Store: st}}
@@ -63,7 +68,12 @@ func sessionsDeps(st *storage.Store) identity.SessionsDeps {
 
 // accountServiceDeps are complete AccountServiceDeps over st.
 func accountServiceDeps(st *storage.Store) identity.AccountServiceDeps {
-	return identity.AccountServiceDeps{Users: st, Updater: st, Sessions: st, Activity: st, Tx: st, Auditor: identity.Auditor{Store: st}}
+	ring, err := keyring.New([]byte("account-test-secret-0123456789abcdef"))
+	if err != nil {
+		panic(err)
+	}
+	return identity.AccountServiceDeps{Users: st, Updater: st, Sessions: st, Activity: st, Tx: st, Auditor: identity.Auditor{Store: st},
+		Codes: st, Keys: ring, SMS: acctSMS{}, Limiter: storage.NewMemoryLimiter(), Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 }
 
 // TestAccountConstructorsRejectMissingDeps: every account service refuses

@@ -16,6 +16,7 @@ const (
 	AuditLocked             = "user.locked"
 	AuditPasswordChanged    = "user.password_changed"
 	AuditProfileUpdated     = "user.profile_updated"
+	AuditPhoneVerified      = "user.phone_verified"
 	Audit2FAEnabled         = "2fa.enabled"
 	Audit2FADisabled        = "2fa.disabled"
 	Audit2FAVerified        = "2fa.verified"

@@ -10,8 +10,9 @@
 //
 //   - Login (login.go): password login, the second-factor step, PIN login,
 //     the forced password change and browser sessions; Account
-//     (account.go): the user's own profile; Password (password.go): change,
-//     forgot and reset, and the password rules; TwoFactor (twofactor.go):
+//     (account.go, profile.go): the user's own profile and the phone
+//     number's verification code (sent through SMSSender); Password
+//     (password.go): change, forgot and reset, and the password rules; TwoFactor (twofactor.go):
 //     TOTP, e-mailed codes and recovery codes; PIN (pin.go); Sessions
 //     (sessions.go): a user's sessions and devices; StepUp (stepup.go);
 //     Authorizer (authz.go): a principal's permissions and the step-up gate;

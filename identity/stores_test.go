@@ -62,6 +62,7 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.Sealer](),
 	typeOf[identity.Limiter](),
 	typeOf[identity.Mailer](),
+	typeOf[identity.SMSSender](),
 	typeOf[identity.StepUpCache](),
 	typeOf[identity.TokenIssuer](),
 	typeOf[identity.TokenRevoker](),

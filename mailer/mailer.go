@@ -1,6 +1,7 @@
-// Package mailer sends e-mail: LogMailer writes messages to the log (the
-// embedded default), SMTP sends them through the server SMTP_URL names, with
-// github.com/wneessen/go-mail.
+// Package mailer sends e-mail and text messages: LogMailer writes messages
+// to the log (the embedded default), SMTP sends them through the server
+// SMTP_URL names, with github.com/wneessen/go-mail; LogSMS logs text
+// messages (there is no SMS provider).
 package mailer
 
 import (

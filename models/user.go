@@ -37,8 +37,28 @@ type User struct {
 	TOTPSessionID     string `gorm:"column:totp_session_id;default:null" json:"-"`
 	Email2FASessionID string `gorm:"column:email_2fa_session_id;default:null" json:"-"`
 	PINSessionID      string `gorm:"column:pin_session_id;default:null" json:"-"`
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// The profile the user edits themself, released as OpenID Connect
+	// standard claims (Core §5.1) per scope: "" is unset. Locale is a
+	// canonical BCP 47 tag, Zoneinfo an IANA zone name, PhoneNumber E.164
+	// ("+" and digits), verified by a code sent to it; Picture an https URL.
+	GivenName   string
+	FamilyName  string
+	Locale      string
+	Zoneinfo    string
+	Picture     string
+	PhoneNumber string
+	// PhoneNumberVerified is true only after the code sent to PhoneNumber
+	// came back; changing the number clears it.
+	PhoneNumberVerified bool
+	// Privacy preferences, both off until the user turns them on (privacy
+	// by default, GDPR Art. 25).
+	MarketingEmails            bool
+	ProfileVisibleToColleagues bool
+	// ProfileUpdatedAt is when a profile field last changed (the claim
+	// updated_at); nil until the first change.
+	ProfileUpdatedAt *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // TwoFactorEnabled reports whether a login needs a second factor.

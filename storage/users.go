@@ -128,7 +128,11 @@ func userColumns(u *models.User) map[string]any {
 		"email_2fa_enabled": u.Email2FAEnabled, "pin_hash": u.PINHash, "pin_failed": u.PINFailed,
 		"pin_locked_until": u.PINLockedUntil, "totp_session_id": nullString(u.TOTPSessionID),
 		"email_2fa_session_id": nullString(u.Email2FASessionID), "pin_session_id": nullString(u.PINSessionID),
-		"updated_at": u.UpdatedAt,
+		"given_name": u.GivenName, "family_name": u.FamilyName, "locale": u.Locale, "zoneinfo": u.Zoneinfo,
+		"picture": u.Picture, "phone_number": u.PhoneNumber, "phone_number_verified": u.PhoneNumberVerified,
+		"marketing_emails": u.MarketingEmails, "profile_visible_to_colleagues": u.ProfileVisibleToColleagues,
+		"profile_updated_at": u.ProfileUpdatedAt,
+		"updated_at":         u.UpdatedAt,
 	}
 }
 

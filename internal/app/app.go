@@ -69,6 +69,9 @@ type App struct {
 
 	// OneTimeCodes generates and verifies codes for other services (issue 10 §6).
 	OneTimeCodes *identity.OneTimeCodes
+	// SMS sends the phone verification codes: the log sender (there is no
+	// SMS provider); tests point it at a capturing sender (Use).
+	SMS *smsRelay
 }
 
 // Build connects to the database (migrating it) and Redis, loads the keys,
@@ -315,8 +318,12 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 		Sessions: a.Store, Revoker: a.Store, Devices: a.Store, Challenges: a.Store, Browser: a.Store, UserState: a.Store, Tokens: tokens}); err != nil {
 		return err
 	}
+	a.SMS = &smsRelay{}
+	a.SMS.Use(&mailer.LogSMS{Log: log, ShowBody: cfg.DevLogMail})
 	if a.Account, err = identity.NewAccount(identity.AccountServiceDeps{Users: a.Store, Updater: a.Store, Sessions: a.Store,
-		Activity: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
+		Activity: a.Store, Tx: a.Store, Auditor: audit, Codes: a.Store, Keys: a.Ring, SMS: a.SMS, Limiter: a.Limiter,
+		Config: identity.ProfileConfig{PhoneCodeTTL: acfg.EmailCodeTTL, MaxCodeAttempts: acfg.MaxCodeAttempts,
+			PhoneCodeLimit: identity.DefaultProfileConfig().PhoneCodeLimit}, Now: time.Now, Log: log}); err != nil {
 		return err
 	}
 	if a.Password, err = identity.NewPassword(identity.PasswordDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store, Revoker: a.Store}); err != nil {
@@ -373,6 +380,19 @@ func (r *mailRelay) Use(m identity.Mailer) { r.to.Store(mailTarget{m}) }
 // Send implements identity.Mailer.
 func (r *mailRelay) Send(ctx context.Context, m identity.Message) error {
 	return r.to.Load().(mailTarget).Send(ctx, m)
+}
+
+// smsRelay is an SMSSender that forwards to the one Use set last.
+type smsRelay struct{ to atomic.Value }
+
+type smsTarget struct{ identity.SMSSender }
+
+// Use sends every later text message through m.
+func (r *smsRelay) Use(m identity.SMSSender) { r.to.Store(smsTarget{m}) }
+
+// SendSMS implements identity.SMSSender.
+func (r *smsRelay) SendSMS(ctx context.Context, m identity.SMS) error {
+	return r.to.Load().(smsTarget).SendSMS(ctx, m)
 }
 
 // *storage.Store implements every store interface of the services, and

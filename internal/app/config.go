@@ -163,7 +163,7 @@ var envVars = []envVar{
 	{"IDENTITY_REDIS_TIMEOUT", "250ms", "deadline of every Redis call; a circuit breaker then skips Redis while it is down"},
 	{"IDENTITY_SHUTDOWN_GRACE", "15s", "on SIGTERM, how long in-flight requests may take to finish before the process exits"},
 	{"SMTP_URL", "", "smtp://[user:pass@]host[:port]?from=addr[&tls=starttls|tls|none]; unset: e-mail is written to the log"},
-	{"IDENTITY_DEV_LOG_MAIL", "0", "1: development only. Allows PostgreSQL without SMTP_URL, and lets the log mailer write whole messages (one-time codes included) at debug level; otherwise it logs recipient and subject only"},
+	{"IDENTITY_DEV_LOG_MAIL", "0", "1: development only. Allows PostgreSQL without SMTP_URL, and lets the log mailer write whole messages (one-time codes included) and the SMS log sender the texts of phone codes at debug level; otherwise they log recipient and subject only"},
 	{"IDENTITY_LOCKOUT_THRESHOLD", "5", "failed logins that lock an account"},
 	{"IDENTITY_LOCKOUT_DURATION", "15m", "how long a locked account stays locked"},
 	{"IDENTITY_LOGIN_TOKEN_TTL", "24h", "lifetime of a token from POST /api/auth/login"},

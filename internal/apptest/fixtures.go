@@ -153,7 +153,7 @@ func (e *Env) WebClient(t testing.TB, mod func(*NewClient)) *CreatedClient {
 	t.Helper()
 	in := NewClient{
 		GrantTypes:   []string{"authorization_code", "refresh_token"},
-		Scopes:       []string{"openid", "offline_access", "email", "profile"},
+		Scopes:       []string{"openid", "offline_access", "email", "profile", "phone"},
 		RedirectURIs: []string{RedirectURI},
 	}
 	if mod != nil {

@@ -336,6 +336,34 @@ func testUpdateUser(t *testing.T, s UserStore) {
 	wantEqual(t, back.TenantID, tn.ID, "tenant kept")
 	wantTime(t, back.CreatedAt.Truncate(time.Microsecond), orig.CreatedAt.Truncate(time.Microsecond), "created_at kept")
 
+	// The profile columns (issue 10 part 5) round-trip, and clear again.
+	wantEqual(t, back.ProfileVisibleToColleagues, false, "profile hidden from colleagues by default")
+	at := base.Add(time.Hour)
+	_, err = s.UpdateUser(ctx, tn.ID, u.ID, func(m *models.User) error {
+		m.GivenName, m.FamilyName, m.Locale, m.Zoneinfo = "Ada", "Lovelace", "en-GB", "Europe/London"
+		m.Picture, m.PhoneNumber, m.PhoneNumberVerified = "https://example.com/a.png", "+447700900123", true
+		m.MarketingEmails, m.ProfileVisibleToColleagues, m.ProfileUpdatedAt = true, true, &at
+		return nil
+	})
+	must(t, err, "update profile")
+	back, err = s.GetUser(ctx, tn.ID, u.ID)
+	must(t, err, "get after profile update")
+	wantEqual(t, [...]string{back.GivenName, back.FamilyName, back.Locale, back.Zoneinfo, back.Picture, back.PhoneNumber},
+		[...]string{"Ada", "Lovelace", "en-GB", "Europe/London", "https://example.com/a.png", "+447700900123"}, "stored profile")
+	wantEqual(t, [...]bool{back.PhoneNumberVerified, back.MarketingEmails, back.ProfileVisibleToColleagues}, [...]bool{true, true, true}, "stored profile flags")
+	if back.ProfileUpdatedAt == nil {
+		t.Fatal("profile_updated_at not stored")
+	}
+	wantTime(t, back.ProfileUpdatedAt.Truncate(time.Microsecond), at.Truncate(time.Microsecond), "profile_updated_at")
+	_, err = s.UpdateUser(ctx, tn.ID, u.ID, func(m *models.User) error {
+		m.PhoneNumber, m.PhoneNumberVerified, m.ProfileVisibleToColleagues = "", false, false
+		return nil
+	})
+	must(t, err, "clear phone")
+	back, err = s.GetUser(ctx, tn.ID, u.ID)
+	must(t, err, "get after clearing")
+	wantEqual(t, [...]any{back.PhoneNumber, back.PhoneNumberVerified, back.ProfileVisibleToColleagues, back.GivenName}, [...]any{"", false, false, "Ada"}, "cleared phone, kept name")
+
 	boom := errors.New("boom")
 	_, err = s.UpdateUser(ctx, tn.ID, u.ID, func(m *models.User) error { m.Name = "Lost"; return boom })
 	wantErrIs(t, err, boom, "updater error")

@@ -241,6 +241,11 @@ func (s *Server) routes() []route {
 		{post, "/account/profile", page, "", anyTenant, s.profileAction(s.profileSave)},
 		{post, "/account/profile/phone/verify", page, "", anyTenant, s.profileAction(s.profileVerifyPhone)},
 		{post, "/account/profile/phone/resend", page, "", anyTenant, s.profileAction(s.profileResendPhone)},
+		// The forgotten-password pages (issue 10 part 11).
+		{get, "/forgot-password", page, "", anyTenant, s.forgotPasswordPage},
+		{post, "/forgot-password", page, "", anyTenant, s.forgotPasswordSubmit},
+		{get, "/reset-password", page, "", anyTenant, s.resetPasswordPage},
+		{post, "/reset-password", page, "", anyTenant, s.resetPasswordSubmit},
 		{get, "/logout", page, "", anyTenant, s.logoutPage},
 		{post, "/logout", page, "", anyTenant, s.logoutSubmit},
 	}

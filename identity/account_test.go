@@ -107,10 +107,10 @@ func TestAccountConstructorsRejectMissingDeps(t *testing.T) {
 			return err
 		}},
 		{"password without clock", "NewPassword: missing Now", func() error {
-			_, err := identity.NewPassword(identity.PasswordDeps{AccountDeps: noClock, CredentialStores: creds, Tx: st, Revoker: st})
+			_, err := identity.NewPassword(identity.PasswordDeps{AccountDeps: noClock, CredentialStores: creds, Tx: st, Revoker: st, ResetURL: "https://id.example.com/reset-password"})
 			return err
 		}},
-		{"password without revoker", "NewPassword: missing Tx, Revoker", func() error {
+		{"password without revoker", "NewPassword: missing Tx, Revoker, ResetURL", func() error {
 			_, err := identity.NewPassword(identity.PasswordDeps{AccountDeps: full, CredentialStores: creds})
 			return err
 		}},

@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"strings"
 	"unicode"
 
@@ -60,8 +62,9 @@ func CheckPassword(pw, email string) error {
 // it with an e-mailed code. (The forced change at login is Login's.)
 type Password struct {
 	*credentials
-	tx      Tx
-	revoker SessionRevoker
+	tx       Tx
+	revoker  SessionRevoker
+	resetURL string
 }
 
 // PasswordDeps are what NewPassword needs; every field is required.
@@ -71,6 +74,9 @@ type PasswordDeps struct {
 	CredentialStores
 	Tx      Tx
 	Revoker SessionRevoker
+	// ResetURL is the absolute URL of the reset page (the issuer's
+	// /reset-password); the reset e-mail links to it with the code.
+	ResetURL string
 }
 
 // NewPassword builds the password service.
@@ -79,10 +85,10 @@ func NewPassword(d PasswordDeps) (*Password, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkDeps("Password", dep{"Tx", d.Tx == nil}, dep{"Revoker", d.Revoker == nil}); err != nil {
+	if err := checkDeps("Password", dep{"Tx", d.Tx == nil}, dep{"Revoker", d.Revoker == nil}, dep{"ResetURL", d.ResetURL == ""}); err != nil {
 		return nil, err
 	}
-	return &Password{credentials: c, tx: d.Tx, revoker: d.Revoker}, nil
+	return &Password{credentials: c, tx: d.Tx, revoker: d.Revoker, resetURL: d.ResetURL}, nil
 }
 
 // setPassword checks the policy and history, stores the new hash, keeps the
@@ -155,7 +161,25 @@ func (pw *Password) Forgot(ctx context.Context, tenant, email string, meta Meta)
 	if err != nil || !user.IsActive {
 		return nil
 	}
-	return pw.tx.InTx(ctx, func(ctx context.Context) error { return pw.sendEmailCode(ctx, user, "reset") })
+	return pw.tx.InTx(ctx, func(ctx context.Context) error { return pw.sendResetCode(ctx, t.Slug, user) })
+}
+
+// sendResetCode creates a reset code and mails it as a password reset: a
+// link to the reset page carrying the code, and the code for typing.
+func (pw *Password) sendResetCode(ctx context.Context, tenantSlug string, user *models.User) error {
+	code, err := pw.newEmailCode(ctx, user, "reset")
+	if err != nil {
+		return err
+	}
+	link := pw.resetURL + "?" + url.Values{"code": {code}, "tenant": {tenantSlug}, "email": {user.Email}}.Encode()
+	pw.mail(ctx, Message{To: user.Email, Subject: "Reset your password",
+		Text: fmt.Sprintf("Someone asked to reset the password of your account %s.\n\n"+
+			"To choose a new password, open this link:\n%s\n\n"+
+			"Or enter this reset code on the password reset page: %s\n\n"+
+			"The code expires in %d minutes and works once.\n"+
+			"If you did not ask for this, ignore this e-mail: your password stays as it is.\n",
+			user.Email, link, code, int(pw.cfg.EmailCodeTTL.Minutes()))})
+	return nil
 }
 
 // errBadResetCode is the one answer to every reset that does not carry a

@@ -315,15 +315,24 @@ func (t *TwoFactor) EnableEmail(ctx context.Context, p Principal, password strin
 	return codes, nil
 }
 
-// sendEmailCode creates a 6-digit code (stored as a keyed hash) and mails it.
-func (c *credentials) sendEmailCode(ctx context.Context, user *models.User, purpose string) error {
+// newEmailCode creates a 6-digit code (stored as a keyed hash) and returns it.
+func (c *credentials) newEmailCode(ctx context.Context, user *models.User, purpose string) (string, error) {
 	code, err := randomDigits(6)
 	if err != nil {
-		return models.ErrInternal(err)
+		return "", models.ErrInternal(err)
 	}
 	ec := &models.EmailCode{TenantID: user.TenantID, UserID: user.ID, Purpose: purpose,
 		CodeHash: c.emailCodeHash(user.ID, purpose, code), ExpiresAt: c.now().Add(c.cfg.EmailCodeTTL)}
 	if err := c.codes.CreateEmailCode(ctx, ec); err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
+// sendEmailCode creates a sign-in code and mails it.
+func (c *credentials) sendEmailCode(ctx context.Context, user *models.User, purpose string) error {
+	code, err := c.newEmailCode(ctx, user, purpose)
+	if err != nil {
 		return err
 	}
 	c.mail(ctx, Message{To: user.Email, Subject: "Your sign-in code",

@@ -326,7 +326,8 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 			PhoneCodeLimit: identity.DefaultProfileConfig().PhoneCodeLimit}, Now: time.Now, Log: log}); err != nil {
 		return err
 	}
-	if a.Password, err = identity.NewPassword(identity.PasswordDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store, Revoker: a.Store}); err != nil {
+	if a.Password, err = identity.NewPassword(identity.PasswordDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store, Revoker: a.Store,
+		ResetURL: cfg.Issuer + "/reset-password"}); err != nil {
 		return err
 	}
 	if a.TwoFactor, err = identity.NewTwoFactor(identity.TwoFactorDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store, Issuer: issuerName(cfg.Issuer)}); err != nil {

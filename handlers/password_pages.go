@@ -35,6 +35,7 @@ func (s *Server) renderForgot(c echo.Context, status int, tenant, email, errMsg 
 	return s.render(c, status, "forgot_password", map[string]any{
 		"Title": "Forgot your password?", "CSRF": csrfToken(c), "Tenant": tenant, "Email": email,
 		"Error": errMsg, "Sent": sent, "LoginURL": pageURL("/login", "tenant", tenant),
+		"ForgotURL": pageURL("/forgot-password", "tenant", tenant, "email", email),
 	})
 }
 

@@ -50,7 +50,7 @@ func TestPasswordResetPages(t *testing.T) {
 				}
 			}
 			require.NotNil(t, link, "a link in %q", m.Text)
-			require.Equal(t, "/reset-password", link.Path)
+			require.Equal(t, srv.URL+"/reset-password", link.Scheme+"://"+link.Host+link.Path, "an absolute link to the issuer's reset page")
 			require.Equal(t, code, link.Query().Get("code"))
 			require.Equal(t, email, link.Query().Get("email"))
 			require.Equal(t, e.Tenant.Slug, link.Query().Get("tenant"))

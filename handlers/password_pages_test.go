@@ -156,6 +156,22 @@ func TestPasswordResetPages(t *testing.T) {
 			require.NotEmpty(t, srv.Login(t, e.Tenant.Slug, u.Email, apptest.Password))
 		})
 
+		t.Run("bad input is never a 500", func(t *testing.T) {
+			t.Parallel()
+			br := srv.NewBrowser(t)
+			long := strings.Repeat("a", 10000)
+			for _, v := range []string{"", long, "x\x00y", "\xff\xfe", "a@b\r\nBcc: c@d"} {
+				require.Less(t, br.Get(srv.URL+"/forgot-password?tenant="+url.QueryEscape(v)+"&email="+url.QueryEscape(v)).Status, 500)
+				require.Less(t, br.Get(srv.URL+"/reset-password?code="+url.QueryEscape(v)).Status, 500)
+				fp := parsePage(t, br.Get(srv.URL+"/forgot-password"))
+				sent := fp.submit(t, br, "/forgot-password", map[string]string{"tenant": v, "email": v})
+				require.Less(t, sent.Status, 500, "%q: %s", v, sent.Body)
+				rp := parsePage(t, br.Get(srv.URL+"/reset-password"))
+				res := rp.submit(t, br, "/reset-password", map[string]string{"tenant": v, "email": v, "code": v, "new_password": v, "confirm_password": v})
+				require.Less(t, res.Status, 500, "%q: %s", v, res.Body)
+			}
+		})
+
 		t.Run("expired code", func(t *testing.T) {
 			t.Parallel()
 			u := e.newUser(t)

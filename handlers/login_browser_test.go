@@ -57,7 +57,7 @@ func b2Shot(t *testing.T, bctx context.Context, dir, name string) {
 		if len(shot) > 200<<10 {
 			t.Errorf("screenshot %s is %d KB; keep the docs' copies under 200 KB", name, len(shot)>>10)
 		}
-		docs := filepath.Join("..", "..", "docs", "screenshots")
+		docs := filepath.Join("..", "docs", "screenshots")
 		if err := os.MkdirAll(docs, 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -286,3 +286,82 @@ func TestInvitationConcurrentAccept(t *testing.T) {
 		require.Len(t, auditRows(t, srv, e.Tenant.ID, identity.AuditInvitationAccepted), 1)
 	})
 }
+
+// TestInvitationAcceptPage: the server-rendered /invitations/accept page
+// (CSRF-protected form, no JavaScript) creates the account and signs the
+// browser in; an existing account is sent to sign in; a used, revoked or
+// unknown link answers in words.
+func TestInvitationAcceptPage(t *testing.T) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		srv, slug := e.Server, e.Tenant.Slug
+		mail := srv.CaptureMail()
+		_, ownerTok, _ := invInviters(t, e)
+		email := "paula." + slug + "@example.com"
+		requireAnswer(t, srv.Call(t, http.MethodPost, "/api/invitations", ownerTok, map[string]any{"email": email, "roles": []string{identity.RoleMember}}), http.StatusCreated, "")
+		token, msg := invToken(t, srv, mail, email)
+		link := invLinkRE.FindString(msg.Text)
+
+		br := srv.NewBrowser(t)
+		page := br.Get(link)
+		require.Equal(t, http.StatusOK, page.Status, "%s", page.Body)
+		body := string(page.Body)
+		require.Contains(t, body, "Olga Owner")
+		require.Contains(t, body, e.Tenant.Name)
+		require.Contains(t, body, email)
+		require.NotContains(t, body, "<script")
+		require.Contains(t, page.Header.Get("Content-Security-Policy"), "default-src 'none'")
+		form := apptest.ParseForm(t, page)
+		require.NotEmpty(t, form.Fields.Get("csrf"))
+
+		// Without the CSRF token: refused, nothing created.
+		res := br.Post(form.Action, url.Values{"token": {token}, "password": {invPassword}, "confirm_password": {invPassword}})
+		require.NotEqual(t, http.StatusOK, res.Status)
+		require.Zero(t, srv.Int(t, "SELECT COUNT(*) FROM users WHERE email = ?", email))
+
+		// Passwords that differ, then a weak one: the form again, in words.
+		form.Fields.Set("name", "Paula Page")
+		form.Fields.Set("password", invPassword)
+		form.Fields.Set("confirm_password", invPassword+"x")
+		res = br.Post(form.Action, form.Fields)
+		require.Equal(t, http.StatusUnprocessableEntity, res.Status)
+		require.Contains(t, string(res.Body), "The two passwords differ")
+		form.Fields.Set("password", "short")
+		form.Fields.Set("confirm_password", "short")
+		res = br.Post(form.Action, form.Fields)
+		require.Equal(t, http.StatusUnprocessableEntity, res.Status)
+		require.Contains(t, string(res.Body), "Use at least 12 characters")
+
+		// Accepted: signed in, on the account page.
+		form = apptest.ParseForm(t, res)
+		form.Fields.Set("name", "Paula Page")
+		form.Fields.Set("password", invPassword)
+		form.Fields.Set("confirm_password", invPassword)
+		res = br.Post(form.Action, form.Fields)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		require.Equal(t, "/account/security", res.URL.Path)
+		require.NotEmpty(t, br.Cookie("identity_session"))
+		require.Equal(t, 1, srv.Int(t, "SELECT COUNT(*) FROM users WHERE email = ?", email))
+
+		// The link again: already used, in words.
+		res = srv.NewBrowser(t).Get(link)
+		require.Equal(t, http.StatusConflict, res.Status)
+		require.Contains(t, string(res.Body), "already been accepted")
+		res = srv.NewBrowser(t).Get(srv.URL + "/invitations/accept?token=nope")
+		require.Equal(t, http.StatusNotFound, res.Status)
+		require.Contains(t, string(res.Body), "not valid")
+
+		// An existing account: one button, then the login page.
+		requireAnswer(t, srv.Call(t, http.MethodPost, "/api/invitations", ownerTok, map[string]any{"email": e.User.Email, "roles": []string{identity.RoleMember}}), http.StatusCreated, "")
+		_, msg = invToken(t, srv, mail, e.User.Email)
+		br2 := srv.NewBrowser(t)
+		page = br2.Get(invLinkRE.FindString(msg.Text))
+		require.Equal(t, http.StatusOK, page.Status)
+		require.Contains(t, string(page.Body), "You already have an account")
+		form = apptest.ParseForm(t, page)
+		require.NotContains(t, form.Fields, "password")
+		res = br2.Post(form.Action, form.Fields)
+		require.Equal(t, "/login", res.URL.Path, "%s", res.Body)
+		require.Equal(t, slug, res.URL.Query().Get("tenant"))
+	})
+}

@@ -234,6 +234,8 @@ func (s *Server) routes() []route {
 		{post, "/login/password", page, "", anyTenant, s.passwordChangeSubmit},
 		{get, "/consent", page, "", anyTenant, s.consentPage},
 		{post, "/consent", page, "", anyTenant, s.consentSubmit},
+		{get, "/invitations/accept", page, "", anyTenant, s.invitationPage},
+		{post, "/invitations/accept", page, "", anyTenant, s.invitationSubmit},
 		{get, "/account/security", page, "", anyTenant, s.accountPage},
 		{post, "/account/security/password", page, "", anyTenant, s.accountAction(s.accountChangePassword)},
 		{post, "/account/security/2fa/setup", page, "", anyTenant, s.accountAction(s.accountSetupTOTP)},

@@ -22,6 +22,7 @@ func fullDeps() handlers.Deps {
 		Impersonation: (*identity.Impersonation)(nil), AuditLog: (*identity.AuditLog)(nil),
 		OneTimeCodes: (*identity.OneTimeCodes)(nil),
 		PushDevices:  (*identity.PushDevices)(nil),
+		Invitations:  (*identity.Invitations)(nil),
 	}
 }
 
@@ -51,6 +52,7 @@ var services = []struct {
 	{"Impersonation", func(d *handlers.Deps) { d.Impersonation = nil }},
 	{"AuditLog", func(d *handlers.Deps) { d.AuditLog = nil }},
 	{"PushDevices", func(d *handlers.Deps) { d.PushDevices = nil }},
+	{"Invitations", func(d *handlers.Deps) { d.Invitations = nil }},
 }
 
 // TestNewNamesMissingServices: a server wired without a service does not

@@ -214,6 +214,16 @@ func (s *Server) routes() []route {
 		{del, "/api/push-devices/:id", user, "", anyTenant, s.apiRemovePushDevice},
 		{get, "/api/users/:id/push-devices", perm, identity.PermPushDevicesRead, ownTenant, s.apiUserPushDevices},
 
+		// Invitations (issue 10, part 4): the tenant's, by permission, and the
+		// public lookup and accept of a link's holder.
+		{get, "/api/invitations", perm, identity.PermInvitationsRead, ownTenant, s.apiListInvitations},
+		{post, "/api/invitations", perm, identity.PermInvitationsCreate, ownTenant, s.apiCreateInvitation},
+		{get, "/api/invitations/lookup", none, "", anyTenant, s.apiLookupInvitation},
+		{post, "/api/invitations/accept", none, "", anyTenant, s.apiAcceptInvitation},
+		{get, "/api/invitations/:id", perm, identity.PermInvitationsRead, ownTenant, s.apiGetInvitation},
+		{del, "/api/invitations/:id", perm, identity.PermInvitationsRevoke, ownTenant, s.apiRevokeInvitation},
+		{post, "/api/invitations/:id/resend", perm, identity.PermInvitationsCreate, ownTenant, s.apiResendInvitation},
+
 		// Static files of the pages.
 		{get, "/assets/*", none, "", anyTenant, s.assets},
 
@@ -224,6 +234,8 @@ func (s *Server) routes() []route {
 		{post, "/login/password", page, "", anyTenant, s.passwordChangeSubmit},
 		{get, "/consent", page, "", anyTenant, s.consentPage},
 		{post, "/consent", page, "", anyTenant, s.consentSubmit},
+		{get, "/invitations/accept", page, "", anyTenant, s.invitationPage},
+		{post, "/invitations/accept", page, "", anyTenant, s.invitationSubmit},
 		{get, "/account/security", page, "", anyTenant, s.accountPage},
 		{post, "/account/security/password", page, "", anyTenant, s.accountAction(s.accountChangePassword)},
 		{post, "/account/security/2fa/setup", page, "", anyTenant, s.accountAction(s.accountSetupTOTP)},

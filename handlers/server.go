@@ -67,6 +67,7 @@ type Deps struct {
 	Impersonation   Impersonator
 	AuditLog        AuditLogService
 	PushDevices     PushDeviceService
+	Invitations     InvitationService
 	Activity        ActivityCache
 	Clients         ClientStore
 	Consents        oauth.ConsentStore

@@ -39,6 +39,8 @@
 //     e-mail and verify for a user (issue 10 §6).
 //   - PushDevices (pushdevices.go): the users' push registrations
 //     (Firebase and APNs tokens, sealed) and a notification service's read.
+//   - Invitations (invitations.go): invitations by e-mail with roles the
+//     inviter could grant, a single-use link, and acceptance (issue 10 §4).
 //
 // Every change runs in one transaction (Tx) with its audit row, written by
 // the one Auditor (audit.go): the actor comes from the principal, the

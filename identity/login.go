@@ -722,3 +722,11 @@ func (l *Login) ActiveUser(ctx context.Context, tenantID, userID string) (*model
 	}
 	return u, nil
 }
+
+// SignInAccepted completes the sign-in of a user who has just set their
+// password by accepting an invitation (Invitations.Accept): the same
+// completion as a password login (device, session, audit, token or
+// browser session), with the second factor asked for when one is on.
+func (l *Login) SignInAccepted(ctx context.Context, user *models.User, browser bool, deviceName string, meta Meta) (*LoginResult, error) {
+	return l.afterPassword(ctx, user, challengeData{Browser: browser, DeviceName: deviceName, AMR: []string{"pwd"}}, meta)
+}

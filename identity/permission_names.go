@@ -117,6 +117,14 @@ const (
 	// tokens (a notification service; a danger action, held by no system role).
 	PermPushDevicesRead = "identity.push_devices.read"
 
+	// PermInvitationsRead lists and reads the tenant's invitations.
+	PermInvitationsRead = "identity.invitations.read"
+	// PermInvitationsCreate invites people (with roles the inviter could
+	// assign) and resends invitations.
+	PermInvitationsCreate = "identity.invitations.create"
+	// PermInvitationsRevoke withdraws a pending invitation.
+	PermInvitationsRevoke = "identity.invitations.revoke"
+
 	// PermAdminTenantsRead lists and reads every tenant (system administrators).
 	PermAdminTenantsRead = "admin.tenants.read"
 	// PermAdminTenantsCreate creates tenants.

@@ -26,6 +26,7 @@ var Catalogue = []string{
 	PermMembershipManage, PermMembershipAssignRole,
 	PermOTPSend, PermOTPVerify,
 	PermPushDevicesRead,
+	PermInvitationsRead, PermInvitationsCreate, PermInvitationsRevoke,
 	PermAdminTenantsRead, PermAdminTenantsCreate, PermAdminTenantsUpdate, PermAdminTenantsDelete, PermAdminTenantsSuspend,
 	PermAdminUsersRead, PermAdminUsersSystemAdmin, PermAdminUsersImpersonate,
 	PermAdminAuditRead,

@@ -88,6 +88,11 @@ const (
 	// CodePINPolicy: 422, the PIN breaks the rules (in "fields").
 	CodePINPolicy = "pin_policy"
 
+	// CodeInvitationExpired, CodeInvitationRevoked, CodeInvitationUsed:
+	// 409, an invitation link that can no longer be accepted (issue 10 §4).
+	CodeInvitationExpired = "invitation_expired"
+	CodeInvitationRevoked = "invitation_revoked"
+	CodeInvitationUsed    = "invitation_used"
 	// CodePINNotSet: 409.
 	CodePINNotSet = "pin_not_set"
 	// Code2FAAlreadyEnabled: 409.
@@ -382,4 +387,19 @@ func ErrPublicClient() *Error {
 // ErrAPIKeyInactive refuses to rotate a revoked or expired API key.
 func ErrAPIKeyInactive() *Error {
 	return &Error{Kind: KindConflict, Code: CodeAPIKeyInactive, Msg: "A revoked or expired key cannot be rotated; create a new one."}
+}
+
+// ErrInvitationExpired: the invitation's link is past its expiry.
+func ErrInvitationExpired() *Error {
+	return &Error{Kind: KindConflict, Code: CodeInvitationExpired, Msg: "This invitation has expired. Ask for a new one."}
+}
+
+// ErrInvitationRevoked: the invitation was withdrawn.
+func ErrInvitationRevoked() *Error {
+	return &Error{Kind: KindConflict, Code: CodeInvitationRevoked, Msg: "This invitation was withdrawn."}
+}
+
+// ErrInvitationUsed: the invitation was already accepted.
+func ErrInvitationUsed() *Error {
+	return &Error{Kind: KindConflict, Code: CodeInvitationUsed, Msg: "This invitation has already been used. Sign in instead."}
 }

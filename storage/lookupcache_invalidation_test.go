@@ -195,6 +195,8 @@ var keepsLookups = map[string]string{
 	"DeleteMail":                     "mail is not cached",
 	"PruneAuditLogs":                 "audit rows are not cached",
 	"DeletePushDevice":               "push registrations are not cached",
+	"RevokeInvitation":               "invitations are not cached",
+	"SetInvitationUser":              "invitations are not cached",
 }
 
 // invalidatingPrefixes are the verbs of methods that change or remove rows:

@@ -100,6 +100,7 @@ func TestRepositories(t *testing.T) {
 		{"Keys", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunKeysSuite(t, defaults(open)) }},
 		{"LoginSessions", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunLoginSessionsSuite(t, defaults(open)) }},
 		{"PushDevices", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunPushDevicesSuite(t, defaults(open)) }},
+		{"Invitations", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunInvitationsSuite(t, defaults(open)) }},
 		{"LookupCache", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunLookupCacheSuite(t, defaults(open)) }},
 		{"Lifecycle", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunLifecycleSuite(t, defaults(open)) }},
 	}

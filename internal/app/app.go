@@ -54,6 +54,7 @@ type App struct {
 	Impersonation   *identity.Impersonation
 	AuditLog        *identity.AuditLog
 	PushDevices     *identity.PushDevices
+	Invitations     *identity.Invitations
 	Pruner          *identity.Pruner
 	Limiter         identity.Limiter
 	Mailer          identity.Mailer
@@ -209,6 +210,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Impersonation: a.Impersonation, AuditLog: a.AuditLog,
 		OneTimeCodes:   a.OneTimeCodes,
 		PushDevices:    a.PushDevices,
+		Invitations:    a.Invitations,
 		RequestContext: storage.WithLookupSnapshot,
 		Clients:        a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log,
@@ -278,6 +280,13 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	if a.OneTimeCodes, err = identity.NewOneTimeCodes(identity.OneTimeCodesDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
 		Keys: a.Ring, Mailer: a.AccountMail, Limiter: a.Limiter, Log: a.Log, Config: identity.OneTimeCodesConfig{
 			TTL: cfg.OTPTTL, GenerateLimit: cfg.RateOTPGenerate, CallerLimit: cfg.RateOTPCaller, VerifyLimit: cfg.RateOTPVerify}}); err != nil {
+		return err
+	}
+	// Invitations mail through AccountMail and sign the new member in
+	// through Login's completion.
+	if a.Invitations, err = identity.NewInvitations(identity.InvitationsDeps{Store: a.Store, People: a.Store, Memberships: a.Store,
+		Tx: a.Store, Auditor: audit, Keys: a.Ring, Mailer: a.AccountMail, SignIn: a.Login, Issuer: cfg.Issuer,
+		TTL: cfg.InvitationTTL, PasswordCost: cfg.BcryptCost, Log: a.Log}); err != nil {
 		return err
 	}
 	return a.Tenants.SeedMissingRoles(ctx)
@@ -415,6 +424,8 @@ var (
 	_ identity.PruneStore          = (*storage.Store)(nil)
 	_ identity.AuthenticatorStore  = (*storage.Store)(nil)
 	_ identity.PushDeviceStore     = (*storage.Store)(nil)
+	_ identity.InvitationStore     = (*storage.Store)(nil)
+	_ identity.InvitationPeople    = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

@@ -19,7 +19,8 @@ type TenantStore interface {
 	// ListTenants returns up to limit tenants by slug after the slug
 	// after, whose slug or name contains search (none: empty).
 	ListTenants(ctx context.Context, search, after string, limit int) ([]models.Tenant, error)
-	// UpdateTenant sets the named columns (name, audit_retention_days)
+	// UpdateTenant sets the named columns (name, audit_retention_days,
+	// description, website, logo_url, primary_colour, default_locale)
 	// and returns the tenant as saved, or NotFound.
 	UpdateTenant(ctx context.Context, id string, fields map[string]any) (*models.Tenant, error)
 	// SuspendTenant sets suspended_at and, in the same transaction, deletes

@@ -14,6 +14,13 @@ type Tenant struct {
 	SuspendedAt *time.Time
 	// AuditRetentionDays overrides the global retention (0: the default).
 	AuditRetentionDays int
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// The tenant's own presentation (issue 10 §3), set by its Owner
+	// through PATCH /api/tenant; "" when unset.
+	Description   string
+	Website       string
+	LogoURL       string `gorm:"column:logo_url"`
+	PrimaryColour string `gorm:"column:primary_colour"`
+	DefaultLocale string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }

@@ -1,0 +1,147 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/apptest"
+)
+
+// TestOwnTenant: GET and PATCH /api/tenant read and change the caller's own
+// tenant, on both backends: the Owner and an Admin read it, a Member is
+// refused with the permission named; changing it is a danger action (the
+// Danger Zone policy and a step-up); a tenant_id in the body never picks
+// another tenant; every bad field is named in one 422; each change is one
+// tenant.updated audit row naming the fields.
+func TestOwnTenant(t *testing.T) {
+	t.Parallel()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		srv := apptest.New(t, b, nil)
+		tenant := newTestTenant(t, srv)
+		other := newTestTenant(t, srv)
+		owner := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner, dangerZone: true})
+		ownerTok := srv.Login(t, tenant.Slug, owner.Email, apptest.Password)
+		admin := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleAdmin})
+		adminTok := srv.Login(t, tenant.Slug, admin.Email, apptest.Password)
+		member := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleMember})
+		memberTok := srv.Login(t, tenant.Slug, member.Email, apptest.Password)
+		plainOwner := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner})
+		plainOwnerTok := srv.Login(t, tenant.Slug, plainOwner.Email, apptest.Password)
+
+		t.Run("read", func(t *testing.T) {
+			for _, tok := range []string{ownerTok, adminTok} {
+				res := srv.Call(t, http.MethodGet, "/api/tenant", tok, nil)
+				require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+				m := res.JSON(t)
+				require.Equal(t, tenant.ID, m["id"])
+				require.Equal(t, tenant.Slug, m["slug"])
+				require.Equal(t, tenant.Name, m["name"])
+				for _, k := range []string{"description", "website", "logo_url", "primary_colour", "default_locale"} {
+					require.Equal(t, "", m[k], k)
+				}
+			}
+			m := requireAPIError(t, srv.Call(t, http.MethodGet, "/api/tenant", memberTok, nil), http.StatusForbidden, "forbidden")
+			require.Equal(t, identity.PermTenantsRead, m["required_permission"])
+			requireErrorCode(t, srv.Call(t, http.MethodGet, "/api/tenant", "", nil), http.StatusUnauthorized, "")
+		})
+
+		t.Run("refusals", func(t *testing.T) {
+			body := map[string]any{"name": "Renamed"}
+			for _, tok := range []string{memberTok, adminTok, plainOwnerTok} {
+				m := requireAPIError(t, srv.Call(t, http.MethodPatch, "/api/tenant", tok, body), http.StatusForbidden, "forbidden")
+				require.Equal(t, identity.PermTenantsUpdate, m["required_permission"])
+			}
+			// Permitted but not stepped up.
+			requireErrorCode(t, srv.Call(t, http.MethodPatch, "/api/tenant", ownerTok, body), http.StatusForbidden, "step_up_required")
+		})
+
+		srv.StepUp(t, ownerTok, apptest.Password)
+
+		t.Run("update", func(t *testing.T) {
+			res := srv.Call(t, http.MethodPatch, "/api/tenant", ownerTok, map[string]any{
+				"tenant_id": other.ID, "id": other.ID, "slug": "hijack",
+				"name": "  Acme Ltd ", "description": "We make anvils.", "website": "https://acme.example",
+				"logo_url": "https://cdn.acme.example/logo.png", "primary_colour": "#1A2B3C", "default_locale": "pt-br",
+			})
+			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+			m := res.JSON(t)
+			require.Equal(t, tenant.ID, m["id"], "the tenant is the principal's")
+			require.Equal(t, tenant.Slug, m["slug"])
+			require.Equal(t, "Acme Ltd", m["name"])
+			require.Equal(t, "We make anvils.", m["description"])
+			require.Equal(t, "https://acme.example", m["website"])
+			require.Equal(t, "https://cdn.acme.example/logo.png", m["logo_url"])
+			require.Equal(t, "#1a2b3c", m["primary_colour"])
+			require.Equal(t, "pt-BR", m["default_locale"])
+
+			got, err := srv.Store.GetTenant(t.Context(), other.ID)
+			require.NoError(t, err)
+			require.Equal(t, other.Name, got.Name, "the other tenant is untouched")
+			require.Equal(t, other.Slug, got.Slug)
+
+			// Partial: one field changes, the others stay; "" clears.
+			res = srv.Call(t, http.MethodPatch, "/api/tenant", ownerTok, map[string]any{"website": ""})
+			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+			m = res.JSON(t)
+			require.Equal(t, "", m["website"])
+			require.Equal(t, "Acme Ltd", m["name"])
+			require.Equal(t, "#1a2b3c", m["primary_colour"])
+
+			res = srv.Call(t, http.MethodGet, "/api/tenant", adminTok, nil)
+			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+			require.Equal(t, "pt-BR", res.JSON(t)["default_locale"])
+		})
+
+		t.Run("validation", func(t *testing.T) {
+			m := requireAPIError(t, srv.Call(t, http.MethodPatch, "/api/tenant", ownerTok, map[string]any{
+				"name": " ", "description": strings.Repeat("x", 1001), "website": "http://acme.example",
+				"logo_url": "javascript:alert(1)", "primary_colour": "red", "default_locale": "not a tag",
+			}), http.StatusUnprocessableEntity, "validation_failed")
+			fields, _ := m["fields"].(map[string]any)
+			for _, k := range []string{"name", "description", "website", "logo_url", "primary_colour", "default_locale"} {
+				require.Contains(t, fields, k)
+			}
+			for _, bad := range []map[string]any{
+				{"name": strings.Repeat("n", 201)},
+				{"name": "A\x00B"},
+				{"website": "https://user:pw@acme.example"},
+				{"website": "https://"},
+				{"logo_url": "https://acme.example/" + strings.Repeat("a", 2000)},
+				{"primary_colour": "#12345"},
+				{"primary_colour": "#1234567"},
+				{"default_locale": strings.Repeat("a", 40)},
+				{},
+				{"tenant_id": other.ID},
+			} {
+				m := requireAPIError(t, srv.Call(t, http.MethodPatch, "/api/tenant", ownerTok, bad), http.StatusUnprocessableEntity, "validation_failed")
+				require.NotEmpty(t, m["fields"], "%v", bad)
+			}
+			res := srv.Do(t, apptest.Request{Method: http.MethodPatch, Path: "/api/tenant", Token: ownerTok, Body: "{"})
+			requireAPIError(t, res, http.StatusUnprocessableEntity, "invalid_body")
+			requireAPIError(t, srv.Call(t, http.MethodPatch, "/api/tenant", ownerTok, map[string]any{"name": 5}), http.StatusUnprocessableEntity, "invalid_body")
+			// One line each: a line break is refused like any control character.
+			requireAPIError(t, srv.Call(t, http.MethodPatch, "/api/tenant", ownerTok, map[string]any{"description": "a\nb"}), http.StatusUnprocessableEntity, "validation_failed")
+			// Nothing of the refused changes was saved.
+			got := srv.Call(t, http.MethodGet, "/api/tenant", ownerTok, nil).JSON(t)
+			require.Equal(t, "Acme Ltd", got["name"])
+		})
+
+		t.Run("audited", func(t *testing.T) {
+			rows := auditRows(t, srv, tenant.ID, identity.AuditTenantSelfUpdated)
+			require.Len(t, rows, 2, "the refusals write nothing")
+			require.Empty(t, auditRows(t, srv, other.ID, identity.AuditTenantSelfUpdated))
+			var md map[string]any
+			require.NoError(t, json.Unmarshal([]byte(rows[0].Metadata), &md))
+			require.Equal(t, owner.ID, rows[0].ActorID)
+			require.Equal(t, []any{"website"}, md["fields"])
+			require.NoError(t, json.Unmarshal([]byte(rows[1].Metadata), &md))
+			require.Equal(t, []any{"name", "description", "website", "logo_url", "primary_colour", "default_locale"}, md["fields"])
+			require.NotContains(t, rows[1].Metadata, "Acme", "the values are not in the audit row")
+		})
+	})
+}

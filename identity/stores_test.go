@@ -54,6 +54,7 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.APIKeyStore](),
 	typeOf[identity.PushDeviceStore](),
 	typeOf[identity.TenantStore](),
+	typeOf[identity.TenantGetter](),
 	typeOf[identity.ImpersonationStore](),
 	typeOf[identity.AuditLogStore](),
 	typeOf[identity.PruneStore](),

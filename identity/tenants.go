@@ -36,6 +36,9 @@ type TenantStore interface {
 	SeedTenantRoles(ctx context.Context, tenantID string, roles map[string][]string, dangerPolicy string, danger []string) error
 	// TenantsWithoutRoles returns the ids of tenants with no system role.
 	TenantsWithoutRoles(ctx context.Context) ([]string, error)
+	// GetRoleByName returns the tenant's (or a global) role with that
+	// name, or NotFound (the settings' default_role).
+	GetRoleByName(ctx context.Context, tenantID, name string) (*models.Role, error)
 }
 
 // Tenants is the system administrators' (and the command line's) service
@@ -44,9 +47,10 @@ type TenantStore interface {
 // transaction with its audit row, written in the target tenant (the
 // deletion in the actor's), so the tenant's own log shows who did it.
 type Tenants struct {
-	store TenantStore
-	tx    Tx
-	audit Auditor
+	store  TenantStore
+	tx     Tx
+	audit  Auditor
+	limits TenantLimits
 }
 
 // TenantsDeps are what NewTenants needs, all required.
@@ -54,6 +58,9 @@ type TenantsDeps struct {
 	Store   TenantStore
 	Tx      Tx
 	Auditor Auditor
+	// Limits bound the tenant's own settings (zero fields: the defaults
+	// of DefaultTenantLimits).
+	Limits TenantLimits
 }
 
 // NewTenants checks d and returns the service.
@@ -61,7 +68,7 @@ func NewTenants(d TenantsDeps) (*Tenants, error) {
 	if err := checkDeps("Tenants", dep{"Store", d.Store == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}); err != nil {
 		return nil, err
 	}
-	return &Tenants{store: d.Store, tx: d.Tx, audit: d.Auditor}, nil
+	return &Tenants{store: d.Store, tx: d.Tx, audit: d.Auditor, limits: d.Limits.withDefaults()}, nil
 }
 
 // MaxAuditRetentionDays bounds a tenant's audit retention.

@@ -21,6 +21,9 @@ type Tenant struct {
 	LogoURL       string `gorm:"column:logo_url"`
 	PrimaryColour string `gorm:"column:primary_colour"`
 	DefaultLocale string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// Settings is the tenant's own settings as a JSON object
+	// (identity.TenantSettings; "{}" holds the defaults).
+	Settings  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }

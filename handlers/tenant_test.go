@@ -275,3 +275,46 @@ func TestOwnTenantSettings(t *testing.T) {
 		})
 	})
 }
+
+// TestOwnTenantSettingsConcurrent: concurrent changes of different settings
+// all land (each change locks the tenant's row before it merges), on both
+// backends, with one audit row each.
+func TestOwnTenantSettingsConcurrent(t *testing.T) {
+	t.Parallel()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		srv := apptest.New(t, b, nil)
+		tenant := newTestTenant(t, srv)
+		owner := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner, dangerZone: true})
+		tok := srv.Login(t, tenant.Slug, owner.Email, apptest.Password)
+		srv.StepUp(t, tok, apptest.Password)
+		changes := []map[string]any{
+			{"self_registration": true}, {"default_role": "Admin"}, {"allow_unverified_sign_in": false},
+			{"password_min_length": 20}, {"session_ttl_seconds": 3600}, {"remember_ttl_seconds": 7200},
+		}
+		type answer struct {
+			res *apptest.Result
+			err error
+		}
+		out := make(chan answer, len(changes))
+		start := make(chan struct{})
+		for _, ch := range changes {
+			go func() {
+				<-start
+				res, err := apptest.Send(srv.URL, apptest.Request{Method: http.MethodPatch, Path: "/api/tenant", Token: tok, Body: map[string]any{"settings": ch}})
+				out <- answer{res, err}
+			}()
+		}
+		close(start)
+		for range changes {
+			a := <-out
+			require.NoError(t, a.err)
+			require.Equal(t, http.StatusOK, a.res.Status, "%s", a.res.Body)
+		}
+		res := srv.Call(t, http.MethodGet, "/api/tenant", tok, nil)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		require.Equal(t, map[string]any{"self_registration": true, "default_role": "Admin", "allow_unverified_sign_in": false,
+			"audit_retention_days": float64(0), "password_min_length": float64(20), "session_ttl_seconds": float64(3600),
+			"remember_ttl_seconds": float64(7200)}, res.JSON(t)["settings"])
+		require.Len(t, auditRows(t, srv, tenant.ID, identity.AuditTenantSelfUpdated), len(changes))
+	})
+}

@@ -50,8 +50,8 @@ func (s *Tenants) Own(ctx context.Context, a Actor) (*models.Tenant, error) {
 	return s.store.GetTenant(ctx, a.TenantID)
 }
 
-// UpdateOwn changes the presentation of the principal's own tenant: every
-// bad field is named in one 422; the change and its audit row
+// UpdateOwn changes the presentation and settings of the principal's own
+// tenant: every bad field is named in one 422 and nothing is saved; the change and its audit row
 // (tenant.updated, the changed field names) are one transaction.
 func (s *Tenants) UpdateOwn(ctx context.Context, a Actor, in TenantProfile) (*models.Tenant, error) {
 	fields := map[string]any{}
@@ -158,7 +158,7 @@ func (s *Tenants) UpdateOwn(ctx context.Context, a Actor, in TenantProfile) (*mo
 // tenant may only shorten them.
 type TenantLimits struct {
 	// AuditRetentionDays is the deployment's audit retention
-	// (IDENTITY_AUDIT_RETENTION_DAYS).
+	// (AUDIT_RETENTION_DAYS).
 	AuditRetentionDays int
 	// SessionTTL and RememberTTL are the deployment's login session
 	// lifetimes without and with "keep me signed in"
@@ -168,7 +168,7 @@ type TenantLimits struct {
 
 // DefaultTenantLimits are the deployment defaults of TenantLimits.
 func DefaultTenantLimits() TenantLimits {
-	return TenantLimits{AuditRetentionDays: 90, SessionTTL: 24 * time.Hour, RememberTTL: 720 * time.Hour}
+	return TenantLimits{AuditRetentionDays: 365, SessionTTL: 24 * time.Hour, RememberTTL: 720 * time.Hour}
 }
 
 func (l TenantLimits) withDefaults() TenantLimits {

@@ -189,6 +189,10 @@ func (s *Server) routes() []route {
 		{del, "/api/service-accounts/:id/api-keys/:key_id", perm, identity.PermAPIKeysDelete, ownTenant, s.apiRevokeAPIKey},
 		{post, "/api/service-accounts/:id/api-keys/:key_id/rotate", perm, identity.PermAPIKeysRotate, ownTenant, s.apiRotateAPIKey},
 
+		// The caller's own tenant (issue 10 §3): always the principal's.
+		{get, "/api/tenant", perm, identity.PermTenantsRead, ownTenant, s.apiOwnTenant},
+		{patch, "/api/tenant", perm, identity.PermTenantsUpdate, ownTenant, s.apiUpdateOwnTenant},
+
 		// The system admins' tenant API and impersonation. They name tenants
 		// in the path on purpose, so they are not tenant-scoped.
 		{get, "/api/admin/tenants", perm, identity.PermAdminTenantsRead, anyTenant, s.adminListTenants},

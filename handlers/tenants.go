@@ -21,6 +21,9 @@ type TenantService interface {
 	Suspend(ctx context.Context, a identity.Actor, id string) (*models.Tenant, error)
 	Unsuspend(ctx context.Context, a identity.Actor, id string) (*models.Tenant, error)
 	Delete(ctx context.Context, a identity.Actor, id string) error
+	// Own and UpdateOwn are the principal's own tenant (handlers/tenant.go).
+	Own(ctx context.Context, a identity.Actor) (*models.Tenant, error)
+	UpdateOwn(ctx context.Context, a identity.Actor, in identity.TenantProfile) (*models.Tenant, error)
 }
 
 type tenantView struct {

@@ -413,6 +413,11 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 		}
 	}
 	res := &LoginResult{User: user, Remember: data.Remember}
+	tenant, err := l.users.GetTenant(ctx, user.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	settings := SettingsOf(tenant) // its session lifetimes shorten the deployment's
 	if p, ok := l.tokens.(tokenPreparer); ok && !data.Browser {
 		if err := p.PrepareTenant(ctx, user.TenantID); err != nil {
 			return nil, err
@@ -457,6 +462,7 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 				ttl = l.cfg.BrowserRememberTTL
 			}
 		}
+		ttl = settings.SessionTTL(ttl, data.Remember)
 		amr := dedupe(data.AMR)
 		s := &models.Session{TenantID: user.TenantID, UserID: user.ID, DeviceID: &deviceID, Kind: kind,
 			DeviceName: truncate(name, 100), Browser: truncate(browser, 100), OS: truncate(osName, 100),

@@ -46,11 +46,20 @@ var PasswordRules = []PasswordRule{
 // CheckPassword applies the policy; the error lists every failed rule as
 // fields "password.<rule>" (422).
 func CheckPassword(pw, email string) error {
+	return CheckPasswordMin(pw, email, MinPasswordLen)
+}
+
+// CheckPasswordMin is CheckPassword with a tenant's minimum length
+// (never below MinPasswordLen).
+func CheckPasswordMin(pw, email string, minLen int) error {
 	fields := map[string]string{}
 	for _, r := range PasswordRules {
 		if r.fail(pw, email) {
 			fields["password."+r.Code] = r.Msg
 		}
+	}
+	if minLen > MinPasswordLen && len([]rune(pw)) < minLen {
+		fields["password.min_length"] = fmt.Sprintf("Use at least %d characters.", minLen)
 	}
 	if len(fields) == 0 {
 		return nil
@@ -94,7 +103,7 @@ func NewPassword(d PasswordDeps) (*Password, error) {
 // setPassword checks the policy and history, stores the new hash, keeps the
 // old one in the history, and clears a forced change: in the caller's tx.
 func (c *credentials) setPassword(ctx context.Context, user *models.User, newPassword string) error {
-	if err := CheckPassword(newPassword, user.Email); err != nil {
+	if err := checkTenantPassword(ctx, c.users, user.TenantID, newPassword, user.Email); err != nil {
 		return err
 	}
 	history, err := c.counters.ListPasswordHistory(ctx, user.TenantID, user.ID, c.cfg.PasswordHistory)
@@ -245,4 +254,23 @@ func (pw *Password) reset(ctx context.Context, tenant, email, code, newPassword 
 		}
 		return pw.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"reset": true}})
 	})
+}
+
+// TenantGetter reads a tenant (for its settings).
+type TenantGetter interface {
+	GetTenant(ctx context.Context, id string) (*models.Tenant, error)
+}
+
+// checkTenantPassword applies the policy with the tenant's password
+// minimum (issue 10 §3): a tenant can only make it stricter.
+func checkTenantPassword(ctx context.Context, tenants TenantGetter, tenantID, pw, email string) error {
+	minLen := MinPasswordLen
+	if tenants != nil {
+		t, err := tenants.GetTenant(ctx, tenantID)
+		if err != nil {
+			return err
+		}
+		minLen = SettingsOf(t).PasswordMinLength
+	}
+	return CheckPasswordMin(pw, email, minLen)
 }

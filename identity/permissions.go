@@ -220,11 +220,12 @@ func SystemRoles() map[string][]string {
 		return out
 	}
 	// Admin manages people, machines and clients, but not the tenant itself
-	// nor the permission model (roles and policies are read-only to it).
+	// nor the permission model (the tenant, roles and policies are
+	// read-only to it).
 	var admin []string
 	for _, p := range owner {
 		switch {
-		case strings.HasPrefix(p, "identity.tenants."),
+		case strings.HasPrefix(p, "identity.tenants.") && p != PermTenantsRead,
 			strings.HasPrefix(p, "identity.roles.") && p != PermRolesRead,
 			strings.HasPrefix(p, "identity.policies.") && p != PermPoliciesRead:
 		default:

@@ -57,6 +57,7 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.InvitationPeople](),
 	typeOf[identity.InvitationSignIn](),
 	typeOf[identity.TenantStore](),
+	typeOf[identity.TenantGetter](),
 	typeOf[identity.ImpersonationStore](),
 	typeOf[identity.AuditLogStore](),
 	typeOf[identity.PruneStore](),

@@ -19,7 +19,8 @@ type TenantStore interface {
 	// ListTenants returns up to limit tenants by slug after the slug
 	// after, whose slug or name contains search (none: empty).
 	ListTenants(ctx context.Context, search, after string, limit int) ([]models.Tenant, error)
-	// UpdateTenant sets the named columns (name, audit_retention_days)
+	// UpdateTenant sets the named columns (name, audit_retention_days,
+	// description, website, logo_url, primary_colour, default_locale)
 	// and returns the tenant as saved, or NotFound.
 	UpdateTenant(ctx context.Context, id string, fields map[string]any) (*models.Tenant, error)
 	// SuspendTenant sets suspended_at and, in the same transaction, deletes
@@ -35,6 +36,9 @@ type TenantStore interface {
 	SeedTenantRoles(ctx context.Context, tenantID string, roles map[string][]string, dangerPolicy string, danger []string) error
 	// TenantsWithoutRoles returns the ids of tenants with no system role.
 	TenantsWithoutRoles(ctx context.Context) ([]string, error)
+	// GetRoleByName returns the tenant's (or a global) role with that
+	// name, or NotFound (the settings' default_role).
+	GetRoleByName(ctx context.Context, tenantID, name string) (*models.Role, error)
 }
 
 // Tenants is the system administrators' (and the command line's) service
@@ -43,9 +47,10 @@ type TenantStore interface {
 // transaction with its audit row, written in the target tenant (the
 // deletion in the actor's), so the tenant's own log shows who did it.
 type Tenants struct {
-	store TenantStore
-	tx    Tx
-	audit Auditor
+	store  TenantStore
+	tx     Tx
+	audit  Auditor
+	limits TenantLimits
 }
 
 // TenantsDeps are what NewTenants needs, all required.
@@ -53,6 +58,9 @@ type TenantsDeps struct {
 	Store   TenantStore
 	Tx      Tx
 	Auditor Auditor
+	// Limits bound the tenant's own settings (zero fields: the defaults
+	// of DefaultTenantLimits).
+	Limits TenantLimits
 }
 
 // NewTenants checks d and returns the service.
@@ -60,7 +68,7 @@ func NewTenants(d TenantsDeps) (*Tenants, error) {
 	if err := checkDeps("Tenants", dep{"Store", d.Store == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}); err != nil {
 		return nil, err
 	}
-	return &Tenants{store: d.Store, tx: d.Tx, audit: d.Auditor}, nil
+	return &Tenants{store: d.Store, tx: d.Tx, audit: d.Auditor, limits: d.Limits.withDefaults()}, nil
 }
 
 // MaxAuditRetentionDays bounds a tenant's audit retention.

@@ -64,13 +64,14 @@ type UserStore interface {
 // permissions come only with system administration, never from a role or
 // policy. System admins pass both rules.
 type Users struct {
-	store  UserStore
-	grants MembershipStore
-	tx     Tx
-	audit  Auditor
-	mailer Mailer
-	cost   int
-	log    *slog.Logger
+	store   UserStore
+	tenants TenantGetter
+	grants  MembershipStore
+	tx      Tx
+	audit   Auditor
+	mailer  Mailer
+	cost    int
+	log     *slog.Logger
 }
 
 // UsersDeps are what NewUsers needs; Mailer and Log are optional.
@@ -87,6 +88,9 @@ type UsersDeps struct {
 	// (nil: no mail).
 	Mailer Mailer
 	Log    *slog.Logger
+	// Tenants reads a tenant's settings (its password minimum) when a user
+	// is created with a password; nil: the deployment's minimum.
+	Tenants TenantGetter
 }
 
 // NewUsers checks d and returns the service.
@@ -99,7 +103,7 @@ func NewUsers(d UsersDeps) (*Users, error) {
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
-	return &Users{store: d.Store, grants: d.Memberships, tx: d.Tx, audit: d.Auditor, mailer: d.Mailer, cost: cost, log: logOr(d.Log)}, nil
+	return &Users{store: d.Store, tenants: d.Tenants, grants: d.Memberships, tx: d.Tx, audit: d.Auditor, mailer: d.Mailer, cost: cost, log: logOr(d.Log)}, nil
 }
 
 // SetMailer replaces where the old-address notice goes (tests capture it).
@@ -311,7 +315,7 @@ func (s *Users) Create(ctx context.Context, a Actor, in NewUser) (*CreatedUser, 
 			return nil, models.ErrInternal(err)
 		}
 		out.InitialPassword, force = pw, true
-	} else if err := CheckPassword(pw, email); err != nil {
+	} else if err := checkTenantPassword(ctx, s.tenants, a.TenantID, pw, email); err != nil {
 		return nil, err
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(pw), s.cost)

@@ -14,6 +14,16 @@ type Tenant struct {
 	SuspendedAt *time.Time
 	// AuditRetentionDays overrides the global retention (0: the default).
 	AuditRetentionDays int
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// The tenant's own presentation (issue 10 §3), set by its Owner
+	// through PATCH /api/tenant; "" when unset.
+	Description   string
+	Website       string
+	LogoURL       string `gorm:"column:logo_url"`
+	PrimaryColour string `gorm:"column:primary_colour"`
+	DefaultLocale string
+	// Settings is the tenant's own settings as a JSON object
+	// (identity.TenantSettings; "{}" holds the defaults).
+	Settings  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }

@@ -17,6 +17,9 @@ func (s *Store) CreateTenant(ctx context.Context, t *models.Tenant) error {
 	}
 	now := s.now()
 	t.CreatedAt, t.UpdatedAt = now, now
+	if t.Settings == "" {
+		t.Settings = "{}"
+	}
 	if err := s.db(ctx).Create(t).Error; err != nil {
 		return fmt.Errorf("create tenant: %w", repoErr(err, "tenant"))
 	}
@@ -69,7 +72,8 @@ func escapeLike(s string) string {
 }
 
 // UpdateTenant changes the named columns of a tenant (name,
-// audit_retention_days) and returns it; NotFound for an unknown id.
+// audit_retention_days, and the presentation columns description, website,
+// logo_url, primary_colour, default_locale, and the settings JSON) and returns it; NotFound for an unknown id.
 func (s *Store) UpdateTenant(ctx context.Context, id string, fields map[string]any) (*models.Tenant, error) {
 	if !models.ValidID(id) {
 		return nil, models.ErrNotFound("tenant")
@@ -80,7 +84,7 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, fields map[string]a
 		upd := map[string]any{"updated_at": s.now()}
 		for k, v := range fields {
 			switch k {
-			case "name", "audit_retention_days":
+			case "name", "audit_retention_days", "description", "website", "logo_url", "primary_colour", "default_locale", "settings":
 				upd[k] = v
 			default:
 				return fmt.Errorf("update tenant: column %q cannot be changed", k)

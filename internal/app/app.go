@@ -236,7 +236,7 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	if a.Users, err = identity.NewUsers(identity.UsersDeps{Store: a.Store, Memberships: a.Store, Tx: a.Store, Auditor: audit,
-		PasswordCost: cfg.BcryptCost, Mailer: a.MailQueue, Log: a.Log}); err != nil {
+		PasswordCost: cfg.BcryptCost, Mailer: a.MailQueue, Log: a.Log, Tenants: a.Store}); err != nil {
 		return err
 	}
 	if a.Memberships, err = identity.NewMemberships(identity.MembershipsDeps{Users: a.Store, Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
@@ -258,7 +258,8 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	if a.APIKeys, err = identity.NewAPIKeys(identity.APIKeysDeps{Store: a.Store, Tx: a.Store, Auditor: audit, Keys: a.Ring}); err != nil {
 		return err
 	}
-	if a.Tenants, err = identity.NewTenants(identity.TenantsDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
+	if a.Tenants, err = identity.NewTenants(identity.TenantsDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
+		Limits: identity.TenantLimits{AuditRetentionDays: cfg.AuditRetention, SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberTTL}}); err != nil {
 		return err
 	}
 	if a.Impersonation, err = identity.NewImpersonation(identity.ImpersonationDeps{Store: a.Store, Tx: a.Store, Auditor: audit,

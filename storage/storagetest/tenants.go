@@ -24,8 +24,9 @@ type TenantStore interface {
 	// ListTenants returns a page ordered by slug after the cursor after,
 	// matching search in slug or name (case-insensitive, wildcards literal).
 	ListTenants(ctx context.Context, search, after string, limit int) ([]models.Tenant, error)
-	// UpdateTenant changes name and audit_retention_days; another column is
-	// an error and nothing changes; unknown is NotFound.
+	// UpdateTenant changes name, audit_retention_days, the presentation
+	// columns and settings; another column is an error and nothing changes;
+	// no column only locks the row and stamps updated_at; unknown is NotFound.
 	UpdateTenant(ctx context.Context, id string, fields map[string]any) (*models.Tenant, error)
 	// SuspendTenant stamps suspended_at once and deletes the tenant's tokens;
 	// its clients stop authenticating. Unknown is NotFound.
@@ -167,6 +168,21 @@ func testTenantUpdate(t *testing.T, s TenantStore) {
 		_, err := s.UpdateTenant(ctx, id, map[string]any{"name": "x"})
 		wantNotFound(t, err, "update "+id)
 	}
+
+	// Issue 10 §3: the tenant's own presentation and settings.
+	wantEqual(t, back.Settings, "{}", "a new tenant's settings")
+	_, err = s.UpdateTenant(ctx, tn.ID, map[string]any{"description": "Anvils", "website": "https://acme.example",
+		"logo_url": "https://acme.example/l.png", "primary_colour": "#aabbcc", "default_locale": "pt-BR",
+		"settings": `{"password_min_length":16}`})
+	must(t, err, "update presentation")
+	back, err = s.GetTenant(ctx, tn.ID)
+	must(t, err, "get")
+	wantEqual(t, [6]string{back.Description, back.Website, back.LogoURL, back.PrimaryColour, back.DefaultLocale, back.Settings},
+		[6]string{"Anvils", "https://acme.example", "https://acme.example/l.png", "#aabbcc", "pt-BR", `{"password_min_length":16}`}, "stored presentation")
+	locked, err := s.UpdateTenant(ctx, tn.ID, map[string]any{})
+	must(t, err, "empty update")
+	wantEqual(t, locked.Settings, back.Settings, "an empty update changes no column")
+	wantEqual(t, locked.Name, "Renamed", "name after an empty update")
 }
 
 func testTenantSuspend(t *testing.T, s TenantStore) {

@@ -1,0 +1,97 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
+)
+
+// The caller's own tenant (issue 10 §3): GET and PATCH /api/tenant. The
+// tenant is the principal's; the system admins' routes for any tenant are
+// in tenants.go.
+
+type ownTenantView struct {
+	ID            string       `json:"id"`
+	Slug          string       `json:"slug"`
+	Name          string       `json:"name"`
+	Description   string       `json:"description"`
+	Website       string       `json:"website"`
+	LogoURL       string       `json:"logo_url"`
+	PrimaryColour string       `json:"primary_colour"`
+	DefaultLocale string       `json:"default_locale"`
+	Settings      settingsView `json:"settings"`
+	CreatedAt     time.Time    `json:"created_at"`
+	UpdatedAt     time.Time    `json:"updated_at"`
+}
+
+// settingsView is identity.TenantSettings with the audit retention
+// (its own column).
+type settingsView struct {
+	identity.TenantSettings
+	AuditRetentionDays int `json:"audit_retention_days"`
+}
+
+func viewOwnTenant(t *models.Tenant) ownTenantView {
+	return ownTenantView{ID: t.ID, Slug: t.Slug, Name: t.Name, Description: t.Description, Website: t.Website,
+		LogoURL: t.LogoURL, PrimaryColour: t.PrimaryColour, DefaultLocale: t.DefaultLocale,
+		Settings:  settingsView{TenantSettings: identity.SettingsOf(t), AuditRetentionDays: t.AuditRetentionDays},
+		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
+}
+
+func (s *Server) apiOwnTenant(c echo.Context) error {
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.TenantRegistry.Own(c.Request().Context(), a)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewOwnTenant(t))
+}
+
+func (s *Server) apiUpdateOwnTenant(c echo.Context) error {
+	// No tenant_id, slug or id field: the tenant is the principal's, and
+	// the binder ignores what it does not name.
+	var in struct {
+		Name          *string `json:"name"`
+		Description   *string `json:"description"`
+		Website       *string `json:"website"`
+		LogoURL       *string `json:"logo_url"`
+		PrimaryColour *string `json:"primary_colour"`
+		DefaultLocale *string `json:"default_locale"`
+		Settings      *struct {
+			SelfRegistration      *bool   `json:"self_registration"`
+			DefaultRole           *string `json:"default_role"`
+			AllowUnverifiedSignIn *bool   `json:"allow_unverified_sign_in"`
+			AuditRetentionDays    *int    `json:"audit_retention_days"`
+			PasswordMinLength     *int    `json:"password_min_length"`
+			SessionTTLSeconds     *int    `json:"session_ttl_seconds"`
+			RememberTTLSeconds    *int    `json:"remember_ttl_seconds"`
+		} `json:"settings"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
+	p := identity.TenantProfile{Name: in.Name,
+		Description: in.Description, Website: in.Website, LogoURL: in.LogoURL, PrimaryColour: in.PrimaryColour,
+		DefaultLocale: in.DefaultLocale}
+	if st := in.Settings; st != nil {
+		p.Settings = &identity.TenantSettingsPatch{SelfRegistration: st.SelfRegistration, DefaultRole: st.DefaultRole,
+			AllowUnverifiedSignIn: st.AllowUnverifiedSignIn, AuditRetentionDays: st.AuditRetentionDays,
+			PasswordMinLength: st.PasswordMinLength, SessionTTLSeconds: st.SessionTTLSeconds, RememberTTLSeconds: st.RememberTTLSeconds}
+	}
+	t, err := s.TenantRegistry.UpdateOwn(c.Request().Context(), a, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewOwnTenant(t))
+}

@@ -36,6 +36,7 @@ func (d Deps) checkServices() error {
 		{"AuditLog", d.AuditLog == nil},
 		{"OneTimeCodes", d.OneTimeCodes == nil},
 		{"PushDevices", d.PushDevices == nil},
+		{"ConsentRegistry", d.ConsentRegistry == nil},
 	} {
 		if s.missing {
 			missing = append(missing, s.name)

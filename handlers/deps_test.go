@@ -20,8 +20,9 @@ func fullDeps() handlers.Deps {
 		Roles: (*identity.Roles)(nil), Policies: (*identity.Policies)(nil), ClientRegistry: (*identity.Clients)(nil),
 		ServiceAccounts: (*identity.ServiceAccounts)(nil), APIKeys: (*identity.APIKeys)(nil), TenantRegistry: (*identity.Tenants)(nil),
 		Impersonation: (*identity.Impersonation)(nil), AuditLog: (*identity.AuditLog)(nil),
-		OneTimeCodes: (*identity.OneTimeCodes)(nil),
-		PushDevices:  (*identity.PushDevices)(nil),
+		OneTimeCodes:    (*identity.OneTimeCodes)(nil),
+		PushDevices:     (*identity.PushDevices)(nil),
+		ConsentRegistry: (*identity.Consents)(nil),
 	}
 }
 
@@ -30,6 +31,7 @@ var services = []struct {
 	clear func(d *handlers.Deps)
 }{
 	{"OneTimeCodes", func(d *handlers.Deps) { d.OneTimeCodes = nil }},
+	{"ConsentRegistry", func(d *handlers.Deps) { d.ConsentRegistry = nil }},
 	{"Login", func(d *handlers.Deps) { d.Login = nil }},
 	{"Account", func(d *handlers.Deps) { d.Account = nil }},
 	{"Password", func(d *handlers.Deps) { d.Password = nil }},

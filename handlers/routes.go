@@ -214,6 +214,13 @@ func (s *Server) routes() []route {
 		{del, "/api/push-devices/:id", user, "", anyTenant, s.apiRemovePushDevice},
 		{get, "/api/users/:id/push-devices", perm, identity.PermPushDevicesRead, ownTenant, s.apiUserPushDevices},
 
+		// GDPR (issue 10, part 9): the applications the signed-in person
+		// allowed, and withdrawing one (its tokens die with it).
+		{get, "/api/auth/me/consents", user, "", anyTenant, s.apiListConsents},
+		{del, "/api/auth/me/consents/:client_id", user, "", anyTenant, s.apiRevokeConsent},
+		{get, "/account/apps", page, "", anyTenant, s.appsPage},
+		{post, "/account/apps/revoke", page, "", anyTenant, s.appsAction(s.appsRevoke)},
+
 		// Static files of the pages.
 		{get, "/assets/*", none, "", anyTenant, s.assets},
 

@@ -67,6 +67,7 @@ type Deps struct {
 	Impersonation   Impersonator
 	AuditLog        AuditLogService
 	PushDevices     PushDeviceService
+	ConsentRegistry ConsentService
 	Activity        ActivityCache
 	Clients         ClientStore
 	Consents        oauth.ConsentStore

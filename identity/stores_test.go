@@ -53,6 +53,7 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.ServiceAccountStore](),
 	typeOf[identity.APIKeyStore](),
 	typeOf[identity.PushDeviceStore](),
+	typeOf[identity.ConsentStore](),
 	typeOf[identity.TenantStore](),
 	typeOf[identity.ImpersonationStore](),
 	typeOf[identity.AuditLogStore](),

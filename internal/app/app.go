@@ -54,6 +54,7 @@ type App struct {
 	Impersonation   *identity.Impersonation
 	AuditLog        *identity.AuditLog
 	PushDevices     *identity.PushDevices
+	Consents        *identity.Consents
 	Pruner          *identity.Pruner
 	Limiter         identity.Limiter
 	Mailer          identity.Mailer
@@ -207,10 +208,11 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Authenticator: a.Authenticator, Users: a.Users, Memberships: a.Memberships, Roles: a.Roles, Policies: a.Policies,
 		ClientRegistry: a.Clients, ServiceAccounts: a.ServiceAccounts, APIKeys: a.APIKeys, TenantRegistry: a.Tenants,
 		Impersonation: a.Impersonation, AuditLog: a.AuditLog,
-		OneTimeCodes:   a.OneTimeCodes,
-		PushDevices:    a.PushDevices,
-		RequestContext: storage.WithLookupSnapshot,
-		Clients:        a.Store, Consents: a.Store, Tenants: a.Store,
+		OneTimeCodes:    a.OneTimeCodes,
+		PushDevices:     a.PushDevices,
+		ConsentRegistry: a.Consents,
+		RequestContext:  storage.WithLookupSnapshot,
+		Clients:         a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log,
 		CORSOrigins: cfg.CORSOrigins, IPDenyList: cfg.IPDenyList, TrustedProxies: cfg.TrustedProxies,
 		RedirectOrigins: cfg.RedirectOrigins,
@@ -264,6 +266,9 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	if a.PushDevices, err = identity.NewPushDevices(identity.PushDevicesDeps{Store: a.Store, Tx: a.Store, Auditor: audit, Sealer: a.Ring}); err != nil {
+		return err
+	}
+	if a.Consents, err = identity.NewConsents(identity.ConsentsDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
 		return err
 	}
 	if a.AuditLog, err = identity.NewAuditLog(identity.AuditLogDeps{Store: a.Store, Auditor: audit}); err != nil {
@@ -414,6 +419,7 @@ var (
 	_ identity.PruneStore          = (*storage.Store)(nil)
 	_ identity.AuthenticatorStore  = (*storage.Store)(nil)
 	_ identity.PushDeviceStore     = (*storage.Store)(nil)
+	_ identity.ConsentStore        = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

@@ -23,6 +23,7 @@ func fullDeps() handlers.Deps {
 		OneTimeCodes:    (*identity.OneTimeCodes)(nil),
 		PushDevices:     (*identity.PushDevices)(nil),
 		ConsentRegistry: (*identity.Consents)(nil),
+		Privacy:         (*identity.Privacy)(nil),
 	}
 }
 
@@ -32,6 +33,7 @@ var services = []struct {
 }{
 	{"OneTimeCodes", func(d *handlers.Deps) { d.OneTimeCodes = nil }},
 	{"ConsentRegistry", func(d *handlers.Deps) { d.ConsentRegistry = nil }},
+	{"Privacy", func(d *handlers.Deps) { d.Privacy = nil }},
 	{"Login", func(d *handlers.Deps) { d.Login = nil }},
 	{"Account", func(d *handlers.Deps) { d.Account = nil }},
 	{"Password", func(d *handlers.Deps) { d.Password = nil }},

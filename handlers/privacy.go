@@ -21,6 +21,27 @@ type ConsentService interface {
 	Revoke(ctx context.Context, p identity.Principal, clientID string, meta identity.Meta) error
 }
 
+// PrivacyService is a person's rights over their own data
+// (identity.Privacy).
+type PrivacyService interface {
+	// Export returns everything held about the signed-in person
+	// (user.data_exported).
+	Export(ctx context.Context, p identity.Principal, meta identity.Meta) (*identity.PersonalData, error)
+}
+
+// apiExportMe downloads everything held about the signed-in person as one
+// JSON document (docs/privacy.md lists its contents).
+func (s *Server) apiExportMe(c echo.Context) error {
+	d, err := s.Privacy.Export(c.Request().Context(), principal(c), meta(c))
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Disposition", `attachment; filename="personal-data.json"`)
+	return c.JSON(http.StatusOK, d)
+}
+
 // consentView is one allowed application as the API shows it.
 type consentView struct {
 	ClientID   string    `json:"client_id"`

@@ -100,3 +100,63 @@ func TestConsents(t *testing.T) {
 		srv.RequireInactive(t, rs, otherAT)
 	})
 }
+
+// TestExportMe: GET /api/auth/me/export downloads everything held about the
+// person as an attachment — profile, roles, sessions, devices, masked push
+// tokens, consents, their audit trail — and never a hash, secret or token;
+// user.data_exported is audited.
+func TestExportMe(t *testing.T) {
+	t.Parallel()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		srv := e.Server
+		web := e.WebClient(t, func(c *apptest.NewClient) { c.Name = "Shop Web" })
+		br := srv.NewBrowser(t)
+		cfg := srv.OAuthConfig(web, oidc.ScopeOpenID, "email")
+		ar := newAuthRequest(cfg)
+		ar.exchange(t, cfg, br.Authorize(e, ar.URL, true, "allow").Code(t, ar.State))
+		token := srv.Login(t, e.Tenant.Slug, e.User.Email, apptest.Password)
+		fcm := pdFCMToken(t)
+		requireAnswer(t, srv.Call(t, http.MethodPost, "/api/push-devices", token, map[string]any{"platform": "fcm", "token": fcm, "app_id": "com.example.shop"}), http.StatusOK, "")
+		// Someone else's data stays out.
+		bob := srv.AddUser(t, apptest.NewUser{TenantSlug: e.Tenant.Slug, Email: "bob." + e.Tenant.Slug + "@example.com", Password: apptest.Password, Name: "Bob Other"})
+		srv.Login(t, e.Tenant.Slug, bob.Email, apptest.Password)
+
+		require.Equal(t, http.StatusUnauthorized, srv.Call(t, http.MethodGet, "/api/auth/me/export", "", nil).Status)
+		res := srv.Call(t, http.MethodGet, "/api/auth/me/export", token, nil)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		require.Contains(t, res.Header.Get("Content-Disposition"), "attachment")
+		require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+		d := res.JSON(t)
+		require.ElementsMatch(t, []string{"format", "exported_at", "profile", "roles", "policies", "sessions", "devices", "push_devices", "consents", "activity"}, keysOf(d))
+		profile := d["profile"].(map[string]any)
+		require.Equal(t, e.User.Email, profile["email"])
+		require.Equal(t, e.User.ID, profile["id"])
+		require.NotEmpty(t, d["sessions"])
+		require.NotEmpty(t, d["devices"])
+		push := d["push_devices"].([]any)
+		require.Len(t, push, 1)
+		require.Equal(t, "…"+fcm[len(fcm)-6:], push[0].(map[string]any)["token"])
+		consents := d["consents"].([]any)
+		require.Len(t, consents, 1)
+		require.Equal(t, "Shop Web", consents[0].(map[string]any)["client_name"])
+		actions := map[string]bool{}
+		for _, a := range d["activity"].([]any) {
+			actions[a.(map[string]any)["action"].(string)] = true
+		}
+		require.True(t, actions["push_device.registered"], "own actions are in the trail: %v", actions)
+		require.True(t, actions["user.login"] || len(actions) > 1, "logins are in the trail: %v", actions)
+
+		// Never a secret: no hash, sealed value or whole token.
+		body := string(res.Body)
+		u, err := srv.Store.GetUser(t.Context(), e.Tenant.ID, e.User.ID)
+		require.NoError(t, err)
+		require.NotContains(t, body, u.PasswordHash)
+		require.NotContains(t, body, fcm)
+		require.NotContains(t, body, bob.Email, "another person's data is not in the archive")
+		for _, k := range []string{"password_hash", "pin_hash", "token_hash", "secret", "sealed"} {
+			require.NotContains(t, body, `"`+k, "no %s field", k)
+		}
+		require.Len(t, srv.Rows(t, "SELECT id FROM audit_logs WHERE action = 'user.data_exported' AND user_id = '"+e.User.ID+"'"), 1)
+	})
+}

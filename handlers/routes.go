@@ -218,6 +218,8 @@ func (s *Server) routes() []route {
 		// allowed, and withdrawing one (its tokens die with it).
 		{get, "/api/auth/me/consents", user, "", anyTenant, s.apiListConsents},
 		{del, "/api/auth/me/consents/:client_id", user, "", anyTenant, s.apiRevokeConsent},
+		// Everything held about the signed-in person, as one JSON download.
+		{get, "/api/auth/me/export", user, "", anyTenant, s.apiExportMe},
 		{get, "/account/apps", page, "", anyTenant, s.appsPage},
 		{post, "/account/apps/revoke", page, "", anyTenant, s.appsAction(s.appsRevoke)},
 

@@ -68,6 +68,7 @@ type Deps struct {
 	AuditLog        AuditLogService
 	PushDevices     PushDeviceService
 	ConsentRegistry ConsentService
+	Privacy         PrivacyService
 	Activity        ActivityCache
 	Clients         ClientStore
 	Consents        oauth.ConsentStore

@@ -54,6 +54,7 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.APIKeyStore](),
 	typeOf[identity.PushDeviceStore](),
 	typeOf[identity.ConsentStore](),
+	typeOf[identity.PrivacyStore](),
 	typeOf[identity.TenantStore](),
 	typeOf[identity.ImpersonationStore](),
 	typeOf[identity.AuditLogStore](),

@@ -55,6 +55,7 @@ type App struct {
 	AuditLog        *identity.AuditLog
 	PushDevices     *identity.PushDevices
 	Consents        *identity.Consents
+	Privacy         *identity.Privacy
 	Pruner          *identity.Pruner
 	Limiter         identity.Limiter
 	Mailer          identity.Mailer
@@ -211,6 +212,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		OneTimeCodes:    a.OneTimeCodes,
 		PushDevices:     a.PushDevices,
 		ConsentRegistry: a.Consents,
+		Privacy:         a.Privacy,
 		RequestContext:  storage.WithLookupSnapshot,
 		Clients:         a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log,
@@ -269,6 +271,9 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	if a.Consents, err = identity.NewConsents(identity.ConsentsDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
+		return err
+	}
+	if a.Privacy, err = identity.NewPrivacy(identity.PrivacyDeps{Store: a.Store, Tx: a.Store, Auditor: audit, Sealer: a.Ring}); err != nil {
 		return err
 	}
 	if a.AuditLog, err = identity.NewAuditLog(identity.AuditLogDeps{Store: a.Store, Auditor: audit}); err != nil {
@@ -420,6 +425,7 @@ var (
 	_ identity.AuthenticatorStore  = (*storage.Store)(nil)
 	_ identity.PushDeviceStore     = (*storage.Store)(nil)
 	_ identity.ConsentStore        = (*storage.Store)(nil)
+	_ identity.PrivacyStore        = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

@@ -27,6 +27,41 @@ type PrivacyService interface {
 	// Export returns everything held about the signed-in person
 	// (user.data_exported).
 	Export(ctx context.Context, p identity.Principal, meta identity.Meta) (*identity.PersonalData, error)
+	// EraseMe erases the signed-in person (step-up and password).
+	EraseMe(ctx context.Context, a identity.Actor, password string) error
+	// EraseUser erases a user of the actor's tenant.
+	EraseUser(ctx context.Context, a identity.Actor, id string) error
+}
+
+// apiEraseMe erases the signed-in person for good (user.erased): it needs
+// a step-up and the password in the body.
+func (s *Server) apiEraseMe(c echo.Context) error {
+	var in struct {
+		Password string `json:"password"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
+	if err := s.Privacy.EraseMe(c.Request().Context(), a, in.Password); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// apiEraseUser erases a user of the principal's tenant (identity.users.erase).
+func (s *Server) apiEraseUser(c echo.Context) error {
+	a, err := s.actor(c)
+	if err != nil {
+		return err
+	}
+	if err := s.Privacy.EraseUser(c.Request().Context(), a, c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 // apiExportMe downloads everything held about the signed-in person as one

@@ -220,6 +220,10 @@ func (s *Server) routes() []route {
 		{del, "/api/auth/me/consents/:client_id", user, "", anyTenant, s.apiRevokeConsent},
 		// Everything held about the signed-in person, as one JSON download.
 		{get, "/api/auth/me/export", user, "", anyTenant, s.apiExportMe},
+		// Erasure (GDPR Art. 17): oneself (step-up and password), or a user
+		// of the tenant by an administrator (a danger action).
+		{del, "/api/auth/me", user, "", anyTenant, s.apiEraseMe},
+		{post, "/api/users/:id/erase", perm, identity.PermUsersErase, ownTenant, s.apiEraseUser},
 		{get, "/account/apps", page, "", anyTenant, s.appsPage},
 		{post, "/account/apps/revoke", page, "", anyTenant, s.appsAction(s.appsRevoke)},
 

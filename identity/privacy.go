@@ -2,9 +2,13 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
 
+	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/models"
 )
 
@@ -33,36 +37,51 @@ type PrivacyStore interface {
 	StreamAuditLogs(ctx context.Context, f models.AuditFilter, fn func(*models.AuditLog) error) error
 }
 
+// ErasureStore is what Privacy needs from storage to erase a person.
+type ErasureStore interface {
+	// GetUser returns the tenant's user, or NotFound "user".
+	GetUser(ctx context.Context, tenantID, id string) (*models.User, error)
+	// ResolvePermissions returns every permission the principal holds.
+	ResolvePermissions(ctx context.Context, tenantID, principalID string) ([]string, error)
+	// UsersWithRole returns the ids of the tenant's users holding the
+	// named role, locking the tenant row so concurrent checks serialise.
+	UsersWithRole(ctx context.Context, tenantID, roleName string) ([]string, error)
+	// EraseUser deletes the user and every row stored for them (tokens,
+	// credentials, codes, devices, sessions, consents, assignments).
+	EraseUser(ctx context.Context, tenantID, id string) error
+	// PseudonymizeAuditLogs rewrites the person's audit trail.
+	PseudonymizeAuditLogs(ctx context.Context, e models.AuditErasure) (int, error)
+}
+
 // Privacy gives a person what the GDPR promises them over their own data:
 // a copy of it (Art. 15 and 20) and its erasure (Art. 17).
 type Privacy struct {
-	store PrivacyStore
-	tx    Tx
-	audit Auditor
-	seal  Sealer
-	now   func() time.Time
+	*credentials
+	store  PrivacyStore
+	eraser ErasureStore
+	tx     Tx
 }
 
-// PrivacyDeps are what NewPrivacy needs; Now defaults to time.Now.
+// PrivacyDeps are what NewPrivacy needs; every field is required. The
+// credential checks confirm the password of a person erasing themself.
 type PrivacyDeps struct {
-	Store   PrivacyStore
-	Tx      Tx
-	Auditor Auditor
-	// Sealer opens push tokens, to show them masked (keyring.Keyring).
-	Sealer Sealer
-	Now    func() time.Time
+	AccountDeps
+	CredentialStores
+	Store  PrivacyStore
+	Eraser ErasureStore
+	Tx     Tx
 }
 
 // NewPrivacy checks d and returns the service.
 func NewPrivacy(d PrivacyDeps) (*Privacy, error) {
-	if err := checkDeps("Privacy", dep{"Store", d.Store == nil}, dep{"Tx", d.Tx == nil},
-		dep{"Auditor", d.Auditor.Store == nil}, dep{"Sealer", d.Sealer == nil}); err != nil {
+	c, err := newCredentials("NewPrivacy", d.CredentialStores, d.AccountDeps)
+	if err != nil {
 		return nil, err
 	}
-	if d.Now == nil {
-		d.Now = time.Now
+	if err := checkDeps("Privacy", dep{"Store", d.Store == nil}, dep{"Eraser", d.Eraser == nil}, dep{"Tx", d.Tx == nil}); err != nil {
+		return nil, err
 	}
-	return &Privacy{store: d.Store, tx: d.Tx, audit: d.Auditor, seal: d.Sealer, now: d.Now}, nil
+	return &Privacy{credentials: c, store: d.Store, eraser: d.Eraser, tx: d.Tx}, nil
 }
 
 // PersonalData is the archive of everything held about a person. It is
@@ -218,7 +237,7 @@ func (s *Privacy) collect(ctx context.Context, tenantID, userID string) (*Person
 	if err != nil {
 		return nil, err
 	}
-	d := &PersonalData{Format: PersonalDataFormat, ExportedAt: s.now().UTC(), Profile: ExportProfile{
+	d := &PersonalData{Format: PersonalDataFormat, ExportedAt: s.now(), Profile: ExportProfile{
 		ID: u.ID, TenantID: u.TenantID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name,
 		GivenName: u.GivenName, FamilyName: u.FamilyName, Locale: u.Locale, Zoneinfo: u.Zoneinfo, Picture: u.Picture,
 		PhoneNumber: u.PhoneNumber, PhoneNumberVerified: u.PhoneNumberVerified, MarketingEmails: u.MarketingEmails,
@@ -264,7 +283,7 @@ func (s *Privacy) collect(ctx context.Context, tenantID, userID string) (*Person
 	}
 	d.PushDevices = make([]ExportPushDevice, 0, len(push))
 	for _, x := range push {
-		token, err := s.seal.Open(x.TokenSealed, pushTokenAD(x.TenantID, x.TokenHash))
+		token, err := s.sealer.Open(x.TokenSealed, pushTokenAD(x.TenantID, x.TokenHash))
 		if err != nil {
 			return nil, models.ErrInternal(err)
 		}
@@ -294,4 +313,118 @@ func (s *Privacy) collect(ctx context.Context, tenantID, userID string) (*Person
 		return nil, err
 	}
 	return d, nil
+}
+
+// AuditUserErased is a person erased (by themself or an administrator):
+// its subject and metadata carry only the pseudonym.
+const AuditUserErased = "user.erased"
+
+// auditPersonalKeys are the metadata keys whose value is personal on a
+// row about the person (models.AuditErasure.PersonalKeys).
+var auditPersonalKeys = []string{"email", "old_email", "new_email", "name", "old_name", "new_name",
+	"given_name", "family_name", "phone_number", "old_phone_number", "new_phone_number", "picture", "to", "recipient"}
+
+// ErasedPseudonym is the stable pseudonym of an erased user: a version-8
+// UUID from a keyed hash of the tenant and user ids, so the rows of one
+// person stay linkable, nobody without the key can tell whose they are,
+// and the value still fits the audit log's uuid column.
+func ErasedPseudonym(s Sealer, tenantID, userID string) string {
+	mac := s.MAC(keyring.PurposeLookup, []byte("erased-user"), []byte(tenantID), []byte(userID))
+	sum := sha256.Sum256([]byte(mac))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x80 // version 8
+	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// EraseMe erases the signed-in person for good (DELETE /api/auth/me): it
+// needs a step-up and the password again; an impersonation token never
+// can. The last Owner of the tenant cannot erase themself (409
+// last_owner): another Owner must be named first.
+func (s *Privacy) EraseMe(ctx context.Context, a Actor, password string) error {
+	if a.ActorID != "" {
+		return ErrImpersonationForbidden()
+	}
+	ok, err := a.elevated(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return models.ErrStepUpRequired("").WithMessage("Erasing your account needs a recent re-authentication: step up first.")
+	}
+	if password == "" {
+		return models.ErrPasswordRequired()
+	}
+	u, err := s.verifyPassword(ctx, a.Principal, password, a.Meta)
+	if err != nil {
+		return err
+	}
+	return s.tx.InTx(ctx, func(ctx context.Context) error {
+		pseudonym, err := s.erase(ctx, u)
+		if err != nil {
+			return err
+		}
+		// The row names the pseudonym only, and not the request's address:
+		// it is the erased person's.
+		p := Principal{Kind: a.Kind, TenantID: a.TenantID, UserID: pseudonym}
+		return s.audit.Record(ctx, p, Event{TenantID: a.TenantID, UserID: pseudonym, Action: AuditUserErased,
+			Metadata: map[string]any{"pseudonym": pseudonym, "by": "self"}})
+	})
+}
+
+// EraseUser erases a user of the actor's tenant for good (POST
+// /api/users/{id}/erase, identity.users.erase, a danger action). The
+// actor must cover the user's permissions (CanActOn), a system admin can
+// be erased only by a system admin, the actor's own account goes through
+// EraseMe, and the tenant's last Owner is refused (409 last_owner).
+func (s *Privacy) EraseUser(ctx context.Context, a Actor, id string) error {
+	return s.tx.InTx(ctx, func(ctx context.Context) error {
+		u, err := s.eraser.GetUser(ctx, a.TenantID, id)
+		if err != nil {
+			return err
+		}
+		if u.ID == a.UserID {
+			return errSelf("erase")
+		}
+		if u.IsSystemAdmin && !a.SystemAdmin {
+			return models.ErrForbidden("").WithMessage("Only a system admin can erase a system admin.")
+		}
+		if !a.SystemAdmin {
+			perms, err := s.eraser.ResolvePermissions(ctx, a.TenantID, u.ID)
+			if err != nil {
+				return err
+			}
+			if err := CanActOn(ctx, a, perms); err != nil {
+				return err
+			}
+		}
+		pseudonym, err := s.erase(ctx, u)
+		if err != nil {
+			return err
+		}
+		return s.audit.RecordActor(ctx, a, Event{UserID: pseudonym, Action: AuditUserErased,
+			Metadata: map[string]any{"pseudonym": pseudonym, "by": "admin"}})
+	})
+}
+
+// erase refuses the tenant's last Owner, deletes everything stored for u
+// and pseudonymises their audit trail, in the caller's transaction.
+func (s *Privacy) erase(ctx context.Context, u *models.User) (string, error) {
+	owners, err := s.eraser.UsersWithRole(ctx, u.TenantID, RoleOwner)
+	if err != nil {
+		return "", err
+	}
+	if slices.Contains(owners, u.ID) && len(owners) == 1 {
+		return "", models.ErrLastOwner()
+	}
+	if err := s.eraser.EraseUser(ctx, u.TenantID, u.ID); err != nil {
+		return "", err
+	}
+	pseudonym := ErasedPseudonym(s.sealer, u.TenantID, u.ID)
+	ids := []string{u.Email, u.Name, u.GivenName, u.FamilyName, u.PhoneNumber}
+	if _, err := s.eraser.PseudonymizeAuditLogs(ctx, models.AuditErasure{UserID: u.ID, Pseudonym: pseudonym,
+		Identifiers: ids, PersonalKeys: auditPersonalKeys}); err != nil {
+		return "", err
+	}
+	return pseudonym, nil
 }

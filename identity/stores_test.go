@@ -55,6 +55,7 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.PushDeviceStore](),
 	typeOf[identity.ConsentStore](),
 	typeOf[identity.PrivacyStore](),
+	typeOf[identity.ErasureStore](),
 	typeOf[identity.TenantStore](),
 	typeOf[identity.ImpersonationStore](),
 	typeOf[identity.AuditLogStore](),

@@ -168,6 +168,9 @@ var invalidations = []invalidation{
 		_, err := s.RevokeConsent(ctx, fx.tenant.ID, fx.user.ID, fx.client)
 		return err
 	}},
+	{"EraseUser", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+		return s.EraseUser(ctx, fx.tenant.ID, fx.user.ID)
+	}},
 	{"PruneExpired", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		_, err := s.PruneExpired(ctx, models.PruneOptions{})
 		return err

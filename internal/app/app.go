@@ -273,9 +273,6 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	if a.Consents, err = identity.NewConsents(identity.ConsentsDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
 		return err
 	}
-	if a.Privacy, err = identity.NewPrivacy(identity.PrivacyDeps{Store: a.Store, Tx: a.Store, Auditor: audit, Sealer: a.Ring}); err != nil {
-		return err
-	}
 	if a.AuditLog, err = identity.NewAuditLog(identity.AuditLogDeps{Store: a.Store, Auditor: audit}); err != nil {
 		return err
 	}
@@ -352,6 +349,9 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 	if a.StepUp, err = identity.NewStepUp(identity.StepUpDeps{AccountDeps: deps, CredentialStores: creds, TTL: cfg.StepUpTTL}); err != nil {
 		return err
 	}
+	if a.Privacy, err = identity.NewPrivacy(identity.PrivacyDeps{AccountDeps: deps, CredentialStores: creds, Store: a.Store, Eraser: a.Store, Tx: a.Store}); err != nil {
+		return err
+	}
 	if a.Authorizer, err = identity.NewAuthorizer(identity.AuthorizerDeps{Store: a.Store, StepUps: a.Cache, Now: time.Now}); err != nil {
 		return err
 	}
@@ -426,6 +426,7 @@ var (
 	_ identity.PushDeviceStore     = (*storage.Store)(nil)
 	_ identity.ConsentStore        = (*storage.Store)(nil)
 	_ identity.PrivacyStore        = (*storage.Store)(nil)
+	_ identity.ErasureStore        = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

@@ -2,12 +2,15 @@ package handlers_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/stretchr/testify/require"
 
+	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/internal/apptest"
+	"github.com/identityd/identityd/models"
 )
 
 // TestConsents: GET /api/auth/me/consents lists the applications the
@@ -158,5 +161,128 @@ func TestExportMe(t *testing.T) {
 			require.NotContains(t, body, `"`+k, "no %s field", k)
 		}
 		require.Len(t, srv.Rows(t, "SELECT id FROM audit_logs WHERE action = 'user.data_exported' AND user_id = '"+e.User.ID+"'"), 1)
+	})
+}
+
+// requireNoTrace asserts that no audit row of the whole table holds the
+// person's id, e-mail address or name, in any column.
+func requireNoTrace(t *testing.T, srv *apptest.Server, u *models.User) {
+	t.Helper()
+	for _, v := range []string{u.ID, strings.ToLower(u.Email), strings.ToLower(u.Name)} {
+		like := sqlQuote("%" + v + "%")
+		n := srv.Rows(t, "SELECT id FROM audit_logs WHERE LOWER(metadata) LIKE "+like+" OR LOWER(user_agent) LIKE "+like+
+			" OR actor_id = "+sqlQuote(u.ID)+" OR LOWER(CAST(user_id AS TEXT)) LIKE "+like)
+		require.Empty(t, n, "audit rows still naming %q", v)
+	}
+}
+
+// TestEraseMe: DELETE /api/auth/me needs a step-up and the password; it
+// refuses the tenant's last Owner (409 last_owner); it deletes the person
+// and every credential, kills every token (first-party and OAuth,
+// introspection inactive), and leaves an audit trail whole but
+// pseudonymised: the same pseudonym on every row of the person, and no
+// e-mail, name or id anywhere in the table.
+func TestEraseMe(t *testing.T) {
+	t.Parallel()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		srv := apptest.New(t, b, nil)
+		tenant := newTestTenant(t, srv)
+		owner := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner})
+		ownerTok := srv.Login(t, tenant.Slug, owner.Email, apptest.Password)
+		grace := srv.AddUser(t, apptest.NewUser{TenantSlug: tenant.Slug, Email: "grace." + apptest.RandomID(t, 6) + "@example.com",
+			Password: apptest.Password, Name: "Grace Hopper" + apptest.RandomID(t, 4), Role: identity.RoleMember})
+		e := &apptest.Env{Server: srv, Tenant: tenant, User: grace}
+		web := e.WebClient(t, nil)
+		rs := e.ServiceClient(t, nil)
+		cfg := srv.OAuthConfig(web, oidc.ScopeOpenID, "email", oidc.ScopeOfflineAccess)
+		ar := newAuthRequest(cfg)
+		tok := ar.exchange(t, cfg, srv.NewBrowser(t).Authorize(e, ar.URL, true, "allow").Code(t, ar.State))
+		token := srv.Login(t, tenant.Slug, grace.Email, apptest.Password)
+		requireAnswer(t, srv.Call(t, http.MethodPatch, "/api/auth/me", token, map[string]any{"given_name": "Grace", "family_name": "Hopper"}), http.StatusOK, "")
+		requireAnswer(t, srv.Call(t, http.MethodPost, "/api/push-devices", token, map[string]any{"platform": "fcm", "token": pdFCMToken(t), "app_id": "com.example.shop"}), http.StatusOK, "")
+		// A failed login names the address too.
+		srv.PasswordLogin(t, tenant.Slug, grace.Email, "wrong password 123456", nil)
+		srv.RequireActive(t, rs, tok.AccessToken)
+
+		// Step-up first, then the password.
+		m := requireErrorCode(t, srv.Call(t, http.MethodDelete, "/api/auth/me", token, map[string]any{"password": apptest.Password}), http.StatusForbidden, "step_up_required")
+		require.NotNil(t, m["step_up"])
+		srv.StepUp(t, token, apptest.Password)
+		requireAnswer(t, srv.Call(t, http.MethodDelete, "/api/auth/me", token, map[string]any{}), http.StatusForbidden, "password_required")
+		requireAnswer(t, srv.Call(t, http.MethodDelete, "/api/auth/me", token, map[string]any{"password": "not the password 1"}), http.StatusUnauthorized, "invalid_password")
+		require.NotEmpty(t, srv.Rows(t, "SELECT id FROM users WHERE id = "+sqlQuote(grace.ID)))
+
+		// The last Owner cannot erase themself.
+		srv.StepUp(t, ownerTok, apptest.Password)
+		requireAnswer(t, srv.Call(t, http.MethodDelete, "/api/auth/me", ownerTok, map[string]any{"password": apptest.Password}), http.StatusConflict, "last_owner")
+		require.NotEmpty(t, srv.Rows(t, "SELECT id FROM users WHERE id = "+sqlQuote(owner.ID)))
+
+		// Erase.
+		require.Equal(t, http.StatusNoContent, srv.Call(t, http.MethodDelete, "/api/auth/me", token, map[string]any{"password": apptest.Password}).Status)
+		require.Equal(t, http.StatusUnauthorized, srv.Call(t, http.MethodGet, "/api/auth/me", token, nil).Status, "the session token is dead")
+		srv.RequireInactive(t, rs, tok.AccessToken)
+		srv.RequireInactive(t, rs, tok.RefreshToken)
+		require.Equal(t, http.StatusUnauthorized, srv.PasswordLogin(t, tenant.Slug, grace.Email, apptest.Password, nil).Status)
+		for _, q := range []string{"users WHERE id", "sessions WHERE user_id", "devices WHERE user_id", "push_devices WHERE user_id",
+			"consents WHERE user_id", "password_history WHERE user_id", "role_assignments WHERE principal_id"} {
+			require.Empty(t, srv.Rows(t, "SELECT 1 FROM "+q+" = "+sqlQuote(grace.ID)), q)
+		}
+		for _, tbl := range []string{"oauth_access_tokens", "oauth_refresh_tokens", "oauth_codes"} {
+			require.Empty(t, srv.Rows(t, "SELECT 1 FROM "+tbl+" WHERE subject = "+sqlQuote(grace.ID)), tbl)
+		}
+		requireNoTrace(t, srv, grace)
+		erased := srv.Rows(t, "SELECT user_id, actor_id, ip_address FROM audit_logs WHERE action = 'user.erased'")
+		require.Len(t, erased, 1)
+		pseudonym := erased[0][0]
+		require.Equal(t, pseudonym, erased[0][1], "the erasure's actor is the pseudonym")
+		require.Empty(t, erased[0][2], "no address of the erased person")
+		rows := srv.Rows(t, "SELECT action FROM audit_logs WHERE user_id = "+sqlQuote(pseudonym))
+		require.GreaterOrEqual(t, len(rows), 4, "the trail stays whole and linkable: %v", rows)
+
+		// With a second Owner, the first may go.
+		second := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner})
+		_ = second
+		require.Equal(t, http.StatusNoContent, srv.Call(t, http.MethodDelete, "/api/auth/me", ownerTok, map[string]any{"password": apptest.Password}).Status)
+		requireNoTrace(t, srv, owner)
+	})
+}
+
+// TestEraseUser: POST /api/users/{id}/erase needs identity.users.erase (403
+// naming it), a step-up (a danger action), a user the actor covers, and
+// the actor's own tenant (another tenant's id is 404).
+func TestEraseUser(t *testing.T) {
+	t.Parallel()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		srv := apptest.New(t, b, nil)
+		tenant := newTestTenant(t, srv)
+		owner := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner})
+		admin := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleAdmin, dangerZone: true})
+		adminTok := srv.Login(t, tenant.Slug, admin.Email, apptest.Password)
+		manager := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleManager})
+		managerTok := srv.Login(t, tenant.Slug, manager.Email, apptest.Password)
+		member := srv.AddUser(t, apptest.NewUser{TenantSlug: tenant.Slug, Email: "linus." + apptest.RandomID(t, 6) + "@example.com",
+			Password: apptest.Password, Name: "Linus Torvalds" + apptest.RandomID(t, 4), Role: identity.RoleMember})
+		memberTok := srv.Login(t, tenant.Slug, member.Email, apptest.Password)
+		victim := newVictim(t, srv)
+		path := func(id string) string { return "/api/users/" + id + "/erase" }
+
+		m := requireErrorCode(t, srv.Call(t, http.MethodPost, path(member.ID), managerTok, nil), http.StatusForbidden, "forbidden")
+		require.Equal(t, identity.PermUsersErase, m["required_permission"])
+		requireErrorCode(t, srv.Call(t, http.MethodPost, path(member.ID), adminTok, nil), http.StatusForbidden, "step_up_required")
+		srv.StepUp(t, adminTok, apptest.Password)
+		requireAnswer(t, srv.Call(t, http.MethodPost, path(victim.User.ID), adminTok, nil), http.StatusNotFound, "user_not_found")
+		require.NotEmpty(t, srv.Rows(t, "SELECT id FROM users WHERE id = "+sqlQuote(victim.User.ID)))
+		requireAnswer(t, srv.Call(t, http.MethodPost, path("not-a-uuid"), adminTok, nil), http.StatusNotFound, "user_not_found")
+		requireErrorCode(t, srv.Call(t, http.MethodPost, path(owner.ID), adminTok, nil), http.StatusForbidden, "forbidden")
+		requireAnswer(t, srv.Call(t, http.MethodPost, path(admin.ID), adminTok, nil), http.StatusConflict, "cannot_target_self")
+
+		require.Equal(t, http.StatusNoContent, srv.Call(t, http.MethodPost, path(member.ID), adminTok, nil).Status)
+		require.Equal(t, http.StatusUnauthorized, srv.Call(t, http.MethodGet, "/api/auth/me", memberTok, nil).Status)
+		requireAnswer(t, srv.Call(t, http.MethodPost, path(member.ID), adminTok, nil), http.StatusNotFound, "user_not_found")
+		requireNoTrace(t, srv, member)
+		erased := srv.Rows(t, "SELECT user_id, actor_id FROM audit_logs WHERE action = 'user.erased' AND tenant_id = "+sqlQuote(tenant.ID))
+		require.Len(t, erased, 1)
+		require.Equal(t, admin.ID, erased[0][1], "the administrator is the actor")
+		require.NotEqual(t, member.ID, erased[0][0])
 	})
 }

@@ -353,7 +353,7 @@ func (s *Privacy) EraseMe(ctx context.Context, a Actor, password string) error {
 		return models.ErrStepUpRequired("").WithMessage("Erasing your account needs a recent re-authentication: step up first.")
 	}
 	if password == "" {
-		return models.ErrPasswordRequired()
+		return models.ErrPasswordRequired().WithMessage("Enter your password to erase your account.")
 	}
 	u, err := s.verifyPassword(ctx, a.Principal, password, a.Meta)
 	if err != nil {

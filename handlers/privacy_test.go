@@ -2,7 +2,9 @@ package handlers_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -284,5 +286,43 @@ func TestEraseUser(t *testing.T) {
 		require.Len(t, erased, 1)
 		require.Equal(t, admin.ID, erased[0][1], "the administrator is the actor")
 		require.NotEqual(t, member.ID, erased[0][0])
+	})
+}
+
+// TestEraseLastOwnersConcurrently: two Owners, the tenant's only ones,
+// erase themselves at the same time: exactly one goes, the other gets 409
+// last_owner, and the tenant keeps an Owner.
+func TestEraseLastOwnersConcurrently(t *testing.T) {
+	t.Parallel()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		srv := apptest.New(t, b, nil)
+		tenant := newTestTenant(t, srv)
+		var toks []string
+		for range 2 {
+			o := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner})
+			tok := srv.Login(t, tenant.Slug, o.Email, apptest.Password)
+			srv.StepUp(t, tok, apptest.Password)
+			toks = append(toks, tok)
+		}
+		statuses := make([]int, len(toks))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, tok := range toks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				res, err := apptest.Send(srv.URL, apptest.Request{Method: http.MethodDelete, Path: "/api/auth/me", Token: tok,
+					Body: map[string]any{"password": apptest.Password}})
+				if err == nil {
+					statuses[i] = res.Status
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		slices.Sort(statuses)
+		require.Equal(t, []int{http.StatusNoContent, http.StatusConflict}, statuses)
+		require.Len(t, srv.Rows(t, "SELECT u.id FROM users u JOIN role_assignments ra ON ra.principal_id = u.id JOIN roles r ON r.id = ra.role_id WHERE r.name = 'Owner' AND u.tenant_id = "+sqlQuote(tenant.ID)), 1)
 	})
 }

@@ -37,6 +37,8 @@ func (d Deps) checkServices() error {
 		{"OneTimeCodes", d.OneTimeCodes == nil},
 		{"PushDevices", d.PushDevices == nil},
 		{"Invitations", d.Invitations == nil},
+		{"ConsentRegistry", d.ConsentRegistry == nil},
+		{"Privacy", d.Privacy == nil},
 	} {
 		if s.missing {
 			missing = append(missing, s.name)

@@ -20,9 +20,11 @@ func fullDeps() handlers.Deps {
 		Roles: (*identity.Roles)(nil), Policies: (*identity.Policies)(nil), ClientRegistry: (*identity.Clients)(nil),
 		ServiceAccounts: (*identity.ServiceAccounts)(nil), APIKeys: (*identity.APIKeys)(nil), TenantRegistry: (*identity.Tenants)(nil),
 		Impersonation: (*identity.Impersonation)(nil), AuditLog: (*identity.AuditLog)(nil),
-		OneTimeCodes: (*identity.OneTimeCodes)(nil),
-		PushDevices:  (*identity.PushDevices)(nil),
-		Invitations:  (*identity.Invitations)(nil),
+		OneTimeCodes:    (*identity.OneTimeCodes)(nil),
+		PushDevices:     (*identity.PushDevices)(nil),
+		Invitations:     (*identity.Invitations)(nil),
+		ConsentRegistry: (*identity.Consents)(nil),
+		Privacy:         (*identity.Privacy)(nil),
 	}
 }
 
@@ -31,6 +33,8 @@ var services = []struct {
 	clear func(d *handlers.Deps)
 }{
 	{"OneTimeCodes", func(d *handlers.Deps) { d.OneTimeCodes = nil }},
+	{"ConsentRegistry", func(d *handlers.Deps) { d.ConsentRegistry = nil }},
+	{"Privacy", func(d *handlers.Deps) { d.Privacy = nil }},
 	{"Login", func(d *handlers.Deps) { d.Login = nil }},
 	{"Account", func(d *handlers.Deps) { d.Account = nil }},
 	{"Password", func(d *handlers.Deps) { d.Password = nil }},

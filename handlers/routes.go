@@ -227,6 +227,18 @@ func (s *Server) routes() []route {
 		{get, "/api/invitations/:id", perm, identity.PermInvitationsRead, ownTenant, s.apiGetInvitation},
 		{del, "/api/invitations/:id", perm, identity.PermInvitationsRevoke, ownTenant, s.apiRevokeInvitation},
 		{post, "/api/invitations/:id/resend", perm, identity.PermInvitationsCreate, ownTenant, s.apiResendInvitation},
+		// GDPR (issue 10, part 9): the applications the signed-in person
+		// allowed, and withdrawing one (its tokens die with it).
+		{get, "/api/auth/me/consents", user, "", anyTenant, s.apiListConsents},
+		{del, "/api/auth/me/consents/:client_id", user, "", anyTenant, s.apiRevokeConsent},
+		// Everything held about the signed-in person, as one JSON download.
+		{get, "/api/auth/me/export", user, "", anyTenant, s.apiExportMe},
+		// Erasure (GDPR Art. 17): oneself (step-up and password), or a user
+		// of the tenant by an administrator (a danger action).
+		{del, "/api/auth/me", user, "", anyTenant, s.apiEraseMe},
+		{post, "/api/users/:id/erase", perm, identity.PermUsersErase, ownTenant, s.apiEraseUser},
+		{get, "/account/apps", page, "", anyTenant, s.appsPage},
+		{post, "/account/apps/revoke", page, "", anyTenant, s.appsAction(s.appsRevoke)},
 
 		// Static files of the pages.
 		{get, "/assets/*", none, "", anyTenant, s.assets},

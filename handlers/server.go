@@ -68,6 +68,8 @@ type Deps struct {
 	AuditLog        AuditLogService
 	PushDevices     PushDeviceService
 	Invitations     InvitationService
+	ConsentRegistry ConsentService
+	Privacy         PrivacyService
 	Activity        ActivityCache
 	Clients         ClientStore
 	Consents        oauth.ConsentStore

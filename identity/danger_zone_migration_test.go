@@ -63,13 +63,14 @@ func TestDangerZoneMigration(t *testing.T) {
 	}
 }
 
-// TestIssue10DangerZoneMigrations: migrations 00009 and 00011 give an
+// TestIssue10DangerZoneMigrations: migrations 00009, 00011 and 00014 give an
 // existing tenant's Danger Zone policy identity.push_devices.read and
-// identity.users.export, once each, on both databases.
+// identity.users.export and identity.users.erase, once each, on both databases.
 func TestIssue10DangerZoneMigrations(t *testing.T) {
 	for _, tc := range []struct{ file, perm string }{
 		{"00009_push_devices.sql", identity.PermPushDevicesRead},
 		{"00011_users_export_grant.sql", identity.PermUsersExport},
+		{"00014_users_erase_grant.sql", identity.PermUsersErase},
 	} {
 		t.Run(tc.perm, func(t *testing.T) { testDangerZoneAppend(t, tc.file, tc.perm) })
 	}

@@ -24,6 +24,9 @@ const (
 	// PermUsersExport exports the tenant's users with their e-mail
 	// addresses (a danger action, like the audit export).
 	PermUsersExport = "identity.users.export"
+	// PermUsersErase erases a user for good under the GDPR: their data is
+	// deleted and their audit trail pseudonymised (a danger action).
+	PermUsersErase = "identity.users.erase"
 
 	// PermTenantsRead reads the principal's own tenant.
 	PermTenantsRead = "identity.tenants.read"

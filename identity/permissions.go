@@ -10,7 +10,7 @@ import "strings"
 var Catalogue = []string{
 	PermUsersRead, PermUsersCreate, PermUsersUpdate, PermUsersDelete,
 	PermUsersDeactivate, PermUsersForcePasswordChange, PermUsersUnlock, PermUsersReset2FA,
-	PermUsersExport,
+	PermUsersExport, PermUsersErase,
 	PermTenantsRead, PermTenantsUpdate,
 	PermRolesRead, PermRolesCreate, PermRolesUpdate, PermRolesDelete,
 	PermPoliciesRead, PermPoliciesCreate, PermPoliciesUpdate, PermPoliciesDelete,
@@ -59,6 +59,8 @@ var DangerActions = []string{
 	PermOAuthClientsBind,
 	// Issue 10: a user's full push tokens, which let the holder notify them.
 	PermPushDevicesRead,
+	// Issue 10, part 9: erasing a user (GDPR Art. 17).
+	PermUsersErase,
 	// crm
 	"tenant.*.crm.contacts.delete",
 	"tenant.*.crm.companies.delete",

@@ -31,3 +31,21 @@ type AuditFilter struct {
 	BeforeTime time.Time
 	BeforeID   string
 }
+
+// ErasedValue replaces a personal value in the audit metadata of an
+// erased person.
+const ErasedValue = "[erased]"
+
+// AuditErasure says how an erased person's audit trail is rewritten.
+type AuditErasure struct {
+	// UserID is the erased person's id; Pseudonym replaces it in user_id,
+	// actor_id and any metadata value (a UUID, as user_id is one).
+	UserID, Pseudonym string
+	// Identifiers are the person's e-mail address, names and phone number:
+	// no row may keep them, whoever's row it is.
+	Identifiers []string
+	// PersonalKeys are metadata keys whose value is personal on a row
+	// whose subject (user_id) is the person (email, name, …): replaced by
+	// ErasedValue.
+	PersonalKeys []string
+}

@@ -71,6 +71,13 @@ type Consent struct {
 	UpdatedAt time.Time
 }
 
+// ConsentListing is a consent with the name of its client, as the user's
+// list of allowed applications shows it.
+type ConsentListing struct {
+	Consent
+	ClientName string
+}
+
 // FirstPartyClientPrefix starts the id of every tenant's first-party client
 // (FirstPartyClientPrefix + tenant id): the client the login API issues
 // tokens to. Such clients are neither listed nor changed by the clients

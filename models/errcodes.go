@@ -107,6 +107,8 @@ const (
 	CodeCannotTargetSelf = "cannot_target_self"
 	// CodeOwnTenant: 409, a system admin acting on the tenant they are in.
 	CodeOwnTenant = "own_tenant"
+	// CodeLastOwner: 409, erasing the tenant's last Owner.
+	CodeLastOwner = "last_owner"
 	// CodeUserInactive: 409, the user acted on is deactivated.
 	CodeUserInactive = "user_inactive"
 	// CodeEmailTaken: 409, another user of the tenant has the address.
@@ -344,6 +346,12 @@ func ErrCannotTargetSelf(action string) *Error {
 // tenant they are signed in to.
 func ErrOwnTenant(action string) *Error {
 	return &Error{Kind: KindConflict, Code: CodeOwnTenant, Msg: "You cannot " + action + " the tenant you are signed in to."}
+}
+
+// ErrLastOwner refuses erasing the tenant's last Owner.
+func ErrLastOwner() *Error {
+	return &Error{Kind: KindConflict, Code: CodeLastOwner,
+		Msg: "This account is the organisation's last Owner: make someone else an Owner before erasing it."}
 }
 
 // ErrUserInactive reports an action on a deactivated user.

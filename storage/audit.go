@@ -2,7 +2,10 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -119,4 +122,127 @@ func (s *Store) ListUserAuditLogs(ctx context.Context, tenantID, userID string, 
 		return nil, fmt.Errorf("list audit logs: %w", repoErr(err, "audit_log"))
 	}
 	return out, nil
+}
+
+// PseudonymizeAuditLogs rewrites every audit row of the erased person, and
+// every other row that names them, so that no identifier is left while the
+// trail stays whole: their id becomes the pseudonym (the rows of one
+// person stay linkable), the personal metadata values become models.ErasedValue,
+// and their own requests lose their IP address and user agent. It returns
+// how many rows it changed.
+func (s *Store) PseudonymizeAuditLogs(ctx context.Context, e models.AuditErasure) (int, error) {
+	if !models.ValidID(e.UserID) || !models.ValidID(e.Pseudonym) {
+		return 0, models.ErrInvalid(map[string]string{"user_id": "Give the user's id and a UUID pseudonym."})
+	}
+	ids := make([]string, 0, len(e.Identifiers))
+	for _, v := range e.Identifiers {
+		if v = strings.TrimSpace(v); len(v) >= 3 {
+			ids = append(ids, strings.ToLower(v))
+		}
+	}
+	changed := 0
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		cond := []string{"user_id = ?", "actor_id = ?", "LOWER(metadata) LIKE ?"}
+		args := []any{e.UserID, e.UserID, "%" + strings.ToLower(e.UserID) + "%"}
+		for _, v := range ids {
+			like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(v) + "%"
+			cond = append(cond, `LOWER(metadata) LIKE ? ESCAPE '\'`, `LOWER(user_agent) LIKE ? ESCAPE '\'`)
+			args = append(args, like, like)
+		}
+		var rows []models.AuditLog
+		if err := db.Where(strings.Join(cond, " OR "), args...).Find(&rows).Error; err != nil {
+			return fmt.Errorf("pseudonymize audit logs: %w", repoErr(err, "audit_log"))
+		}
+		keys := map[string]bool{}
+		for _, k := range e.PersonalKeys {
+			keys[k] = true
+		}
+		for _, r := range rows {
+			subject := r.UserID != nil && *r.UserID == e.UserID
+			self := r.ActorID == e.UserID || (r.ActorID == "" && subject)
+			up := map[string]any{}
+			if subject {
+				up["user_id"] = e.Pseudonym
+			}
+			if r.ActorID == e.UserID {
+				up["actor_id"] = e.Pseudonym
+			}
+			ua := r.UserAgent
+			if self {
+				up["ip_address"], ua = "", ""
+			}
+			if nua := scrubString(ua, ids, e); nua != r.UserAgent {
+				up["user_agent"] = nua
+			}
+			var md any
+			if r.Metadata != "" && json.Unmarshal([]byte(r.Metadata), &md) == nil {
+				md = scrubValue(md, ids, e, keys, subject)
+				if b, err := json.Marshal(md); err == nil && string(b) != r.Metadata {
+					up["metadata"] = string(b)
+				}
+			} else if nmd := scrubString(r.Metadata, ids, e); nmd != r.Metadata {
+				up["metadata"] = nmd
+			}
+			if len(up) == 0 {
+				continue
+			}
+			if err := db.Model(&models.AuditLog{}).Where("id = ?", r.ID).Updates(up).Error; err != nil {
+				return fmt.Errorf("pseudonymize audit log: %w", repoErr(err, "audit_log"))
+			}
+			changed++
+		}
+		return nil
+	})
+	return changed, err
+}
+
+// scrubValue rewrites one metadata value: the person's id becomes the
+// pseudonym, an identifier inside a string becomes models.ErasedValue, and on
+// the person's own rows a personal key's value is erased.
+func scrubValue(v any, ids []string, e models.AuditErasure, keys map[string]bool, subject bool) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if _, isStr := val.(string); subject && keys[k] && isStr && val != "" {
+				x[k] = models.ErasedValue
+				continue
+			}
+			x[k] = scrubValue(val, ids, e, keys, subject)
+		}
+		return x
+	case []any:
+		for i := range x {
+			x[i] = scrubValue(x[i], ids, e, keys, subject)
+		}
+		return x
+	case string:
+		return scrubString(x, ids, e)
+	default:
+		return v
+	}
+}
+
+// scrubString replaces the person's id by the pseudonym and every
+// identifier (case-insensitively) by models.ErasedValue.
+func scrubString(s string, ids []string, e models.AuditErasure) string {
+	if s == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, e.UserID, e.Pseudonym)
+	for _, id := range ids {
+		if strings.Contains(strings.ToLower(s), id) || !isASCII(s) {
+			s = regexp.MustCompile(`(?i)`+regexp.QuoteMeta(id)).ReplaceAllLiteralString(s, models.ErasedValue)
+		}
+	}
+	return s
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

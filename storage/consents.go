@@ -54,3 +54,55 @@ func (s *Store) GrantConsent(ctx context.Context, tenantID, userID, clientID str
 		return nil
 	})
 }
+
+// ListConsents returns what the user granted each client, with the
+// client's name, most recently updated first. A malformed user id is
+// NotFound "user".
+func (s *Store) ListConsents(ctx context.Context, tenantID, userID string) ([]models.ConsentListing, error) {
+	var out []models.ConsentListing
+	err := s.db(ctx).Table("consents").
+		Select("consents.*, COALESCE(oauth_clients.name, '') AS client_name").
+		Joins("LEFT JOIN oauth_clients ON oauth_clients.id = consents.client_id AND oauth_clients.tenant_id = consents.tenant_id").
+		Where("consents.tenant_id = ? AND consents.user_id = ?", tenantID, userID).
+		Order("consents.updated_at DESC, consents.id").Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list consents: %w", repoErr(err, "user"))
+	}
+	for i := range out {
+		out[i].CreatedAt = out[i].CreatedAt.UTC()
+		out[i].UpdatedAt = out[i].UpdatedAt.UTC()
+	}
+	return out, nil
+}
+
+// RevokeConsent removes what the user granted the client and every grant
+// the client holds for the user (codes, access and refresh tokens, OIDC and
+// PKCE sessions), and returns the consent, or NotFound "consent".
+func (s *Store) RevokeConsent(ctx context.Context, tenantID, userID, clientID string) (*models.Consent, error) {
+	var c *models.Consent
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if c, err = s.GetConsent(ctx, tenantID, userID, clientID); err != nil {
+			return err
+		}
+		if c == nil {
+			return models.ErrNotFound("consent")
+		}
+		db := s.db(ctx)
+		if err := db.Where("id = ?", c.ID).Delete(&models.Consent{}).Error; err != nil {
+			return fmt.Errorf("revoke consent: %w", repoErr(err, "consent"))
+		}
+		for _, t := range []string{tableCodes, tableAccess, tableRefresh, tableOIDC, tablePKCE} {
+			if err := db.Table(t).Where("tenant_id = ? AND subject = ? AND client_id = ?", tenantID, userID, clientID).
+				Delete(&requestRow{}).Error; err != nil {
+				return fmt.Errorf("revoke consent grants: %w", mapErr(err))
+			}
+		}
+		s.invalidateLookups(ctx)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}

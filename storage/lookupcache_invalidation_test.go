@@ -161,6 +161,16 @@ var invalidations = []invalidation{
 	{"RevokeDevice", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.RevokeDevice(ctx, fx.tenant.ID, fx.user.ID, fx.device.ID)
 	}},
+	{"RevokeConsent", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+		if err := s.GrantConsent(ctx, fx.tenant.ID, fx.user.ID, fx.client, []string{"openid"}); err != nil {
+			return err
+		}
+		_, err := s.RevokeConsent(ctx, fx.tenant.ID, fx.user.ID, fx.client)
+		return err
+	}},
+	{"EraseUser", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+		return s.EraseUser(ctx, fx.tenant.ID, fx.user.ID)
+	}},
 	{"PruneExpired", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		_, err := s.PruneExpired(ctx, models.PruneOptions{})
 		return err

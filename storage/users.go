@@ -373,3 +373,79 @@ func (s *Store) ListPasswordHistory(ctx context.Context, tenantID, userID string
 	}
 	return hashes, nil
 }
+
+// erasedUserTables are the tables of rows that belong to one user: every
+// credential, code, device, session and consent. EraseUser deletes them
+// by hand rather than trusting ON DELETE CASCADE, so an erasure never
+// depends on a foreign key being enforced.
+var erasedUserTables = []string{
+	"password_history", "recovery_codes", "email_codes", "one_time_codes", "auth_challenges",
+	"push_devices", "login_sessions", "sessions", "devices", "consents",
+}
+
+// EraseUser deletes the user and everything stored for them: every OAuth
+// code, token and session issued to them (the lookup cache is
+// invalidated), their credentials, codes, devices, sessions, push
+// registrations, consents, password history, role and policy
+// assignments, and the user row. Unknown is NotFound "user". The audit
+// trail is left to PseudonymizeAuditLogs.
+func (s *Store) EraseUser(ctx context.Context, tenantID, id string) error {
+	if !models.ValidID(id) || !models.ValidID(tenantID) {
+		return models.ErrNotFound("user")
+	}
+	return s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		for _, t := range []string{tableCodes, tableAccess, tableRefresh, tableOIDC, tablePKCE} {
+			if err := db.Table(t).Where("tenant_id = ? AND subject = ?", tenantID, id).Delete(&requestRow{}).Error; err != nil {
+				return fmt.Errorf("erase user tokens: %w", mapErr(err))
+			}
+		}
+		s.invalidateLookups(ctx)
+		for _, t := range erasedUserTables {
+			if err := db.Exec("DELETE FROM "+t+" WHERE tenant_id = ? AND user_id = ?", tenantID, id).Error; err != nil {
+				return fmt.Errorf("erase user %s: %w", t, repoErr(err, "user"))
+			}
+		}
+		for _, t := range []string{"role_assignments", "policy_assignments"} {
+			if err := db.Exec("DELETE FROM "+t+" WHERE tenant_id = ? AND principal_id = ?", tenantID, id).Error; err != nil {
+				return fmt.Errorf("erase user %s: %w", t, repoErr(err, "user"))
+			}
+		}
+		res := db.Where("tenant_id = ? AND id = ?", tenantID, id).Delete(&models.User{})
+		if res.Error != nil {
+			return fmt.Errorf("erase user: %w", repoErr(res.Error, "user"))
+		}
+		if res.RowsAffected == 0 {
+			return models.ErrNotFound("user")
+		}
+		return nil
+	})
+}
+
+// UsersWithRole returns the ids of the tenant's users holding the role
+// named roleName (the tenant's or a global one). On PostgreSQL it first
+// locks the tenant row, so two transactions that each check "someone else
+// still holds it" before removing a holder run one after the other.
+func (s *Store) UsersWithRole(ctx context.Context, tenantID, roleName string) ([]string, error) {
+	if !models.ValidID(tenantID) {
+		return nil, models.ErrNotFound("tenant")
+	}
+	db := s.db(ctx)
+	var tid []string
+	if err := s.forUpdate(db.Model(&models.Tenant{}).Where("id = ?", tenantID)).Pluck("id", &tid).Error; err != nil {
+		return nil, fmt.Errorf("lock tenant: %w", repoErr(err, "tenant"))
+	}
+	if len(tid) == 0 {
+		return nil, models.ErrNotFound("tenant")
+	}
+	var ids []string
+	err := db.Table("role_assignments").
+		Joins("JOIN roles ON roles.id = role_assignments.role_id").
+		Where("role_assignments.tenant_id = ? AND role_assignments.principal_type = ? AND roles.name = ? AND (roles.tenant_id = ? OR roles.tenant_id IS NULL)",
+			tenantID, models.PrincipalUser, roleName, tenantID).
+		Distinct().Pluck("role_assignments.principal_id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("users with role: %w", repoErr(err, "role"))
+	}
+	return ids, nil
+}

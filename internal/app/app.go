@@ -55,6 +55,8 @@ type App struct {
 	AuditLog        *identity.AuditLog
 	PushDevices     *identity.PushDevices
 	Invitations     *identity.Invitations
+	Consents        *identity.Consents
+	Privacy         *identity.Privacy
 	Pruner          *identity.Pruner
 	Limiter         identity.Limiter
 	Mailer          identity.Mailer
@@ -208,11 +210,13 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Authenticator: a.Authenticator, Users: a.Users, Memberships: a.Memberships, Roles: a.Roles, Policies: a.Policies,
 		ClientRegistry: a.Clients, ServiceAccounts: a.ServiceAccounts, APIKeys: a.APIKeys, TenantRegistry: a.Tenants,
 		Impersonation: a.Impersonation, AuditLog: a.AuditLog,
-		OneTimeCodes:   a.OneTimeCodes,
-		PushDevices:    a.PushDevices,
-		Invitations:    a.Invitations,
-		RequestContext: storage.WithLookupSnapshot,
-		Clients:        a.Store, Consents: a.Store, Tenants: a.Store,
+		OneTimeCodes:    a.OneTimeCodes,
+		PushDevices:     a.PushDevices,
+		Invitations:     a.Invitations,
+		ConsentRegistry: a.Consents,
+		Privacy:         a.Privacy,
+		RequestContext:  storage.WithLookupSnapshot,
+		Clients:         a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log,
 		CORSOrigins: cfg.CORSOrigins, IPDenyList: cfg.IPDenyList, TrustedProxies: cfg.TrustedProxies,
 		RedirectOrigins: cfg.RedirectOrigins,
@@ -267,6 +271,9 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	if a.PushDevices, err = identity.NewPushDevices(identity.PushDevicesDeps{Store: a.Store, Tx: a.Store, Auditor: audit, Sealer: a.Ring}); err != nil {
+		return err
+	}
+	if a.Consents, err = identity.NewConsents(identity.ConsentsDeps{Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
 		return err
 	}
 	if a.AuditLog, err = identity.NewAuditLog(identity.AuditLogDeps{Store: a.Store, Auditor: audit}); err != nil {
@@ -353,6 +360,9 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 	if a.StepUp, err = identity.NewStepUp(identity.StepUpDeps{AccountDeps: deps, CredentialStores: creds, TTL: cfg.StepUpTTL}); err != nil {
 		return err
 	}
+	if a.Privacy, err = identity.NewPrivacy(identity.PrivacyDeps{AccountDeps: deps, CredentialStores: creds, Store: a.Store, Eraser: a.Store, Tx: a.Store}); err != nil {
+		return err
+	}
 	if a.Authorizer, err = identity.NewAuthorizer(identity.AuthorizerDeps{Store: a.Store, StepUps: a.Cache, Now: time.Now}); err != nil {
 		return err
 	}
@@ -427,6 +437,9 @@ var (
 	_ identity.PushDeviceStore     = (*storage.Store)(nil)
 	_ identity.InvitationStore     = (*storage.Store)(nil)
 	_ identity.InvitationPeople    = (*storage.Store)(nil)
+	_ identity.ConsentStore        = (*storage.Store)(nil)
+	_ identity.PrivacyStore        = (*storage.Store)(nil)
+	_ identity.ErasureStore        = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

@@ -48,9 +48,8 @@ func (s *Server) require(permission string) echo.MiddlewareFunc {
 				return err
 			}
 			if d.StepUpRequired {
-				e := models.ErrStepUpRequired(permission)
-				e.StepUp.TTLSeconds = int(s.StepUp.TTL().Seconds())
-				return e
+				// errorHandler adds the step-up TTL to every step-up answer.
+				return models.ErrStepUpRequired(permission)
 			}
 			if !d.Allowed {
 				return models.ErrForbidden(permission)

@@ -69,7 +69,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		status = statusOf(me.Kind)
 		body = apiError{Error: me.Code, Message: me.Msg, Fields: me.Fields, RequiredPermission: me.RequiredPermission, StepUp: me.StepUp}
 		if me.StepUp != nil && me.StepUp.TTLSeconds == 0 {
-			// A service's step-up answer (the grant rules) lacks the TTL.
+			// Step-up answers (the route guard's and the grant rules') carry
+			// no TTL: it is added here, in one place.
 			su := *me.StepUp
 			su.TTLSeconds = int(s.StepUp.TTL().Seconds())
 			body.StepUp = &su

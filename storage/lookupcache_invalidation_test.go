@@ -190,7 +190,6 @@ var keepsLookups = map[string]string{
 	"RevokeAPIKey":                   "API keys are looked up in the database every time",
 	"DeleteUser":                     "users are not cached; the caller revokes their tokens (RevokeUserSessions) first",
 	"UpdateUser":                     "users are not cached",
-	"UnlockUser":                     "users are not cached",
 	"UnlockPIN":                      "users are not cached",
 	"UpdateRole":                     "permissions are resolved from the database every time",
 	"DeleteRole":                     "permissions are resolved from the database every time",

@@ -324,13 +324,8 @@ func (s *Store) ClearLoginFailures(ctx context.Context, tenantID, userID string)
 	return res.RowsAffected == 1, nil
 }
 
-// UnlockUser lifts a login lock.
-func (s *Store) UnlockUser(ctx context.Context, tenantID, userID string) error {
-	return s.updateUser(ctx, tenantID, userID, map[string]any{"failed_logins": 0, "locked_until": nil})
-}
-
-// updateUser sets the counter columns of UnlockUser in one statement; the
-// fields are this file's own, never a caller's.
+// updateUser resets counter columns in one statement (UnlockPIN); the
+// fields are this package's own, never a caller's.
 func (s *Store) updateUser(ctx context.Context, tenantID, userID string, fields map[string]any) error {
 	fields["updated_at"] = s.now()
 	res := s.db(ctx).Model(&models.User{}).Where("id = ? AND tenant_id = ?", userID, tenantID).Updates(fields)

@@ -25,6 +25,7 @@ func fullDeps() handlers.Deps {
 		Invitations:     (*identity.Invitations)(nil),
 		ConsentRegistry: (*identity.Consents)(nil),
 		Privacy:         (*identity.Privacy)(nil),
+		Registration:    (*identity.Registration)(nil),
 	}
 }
 
@@ -35,6 +36,7 @@ var services = []struct {
 	{"OneTimeCodes", func(d *handlers.Deps) { d.OneTimeCodes = nil }},
 	{"ConsentRegistry", func(d *handlers.Deps) { d.ConsentRegistry = nil }},
 	{"Privacy", func(d *handlers.Deps) { d.Privacy = nil }},
+	{"Registration", func(d *handlers.Deps) { d.Registration = nil }},
 	{"Login", func(d *handlers.Deps) { d.Login = nil }},
 	{"Account", func(d *handlers.Deps) { d.Account = nil }},
 	{"Password", func(d *handlers.Deps) { d.Password = nil }},

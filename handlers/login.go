@@ -111,6 +111,7 @@ func (s *Server) renderLogin(c echo.Context, status int, t loginTarget, tenant, 
 		"Title": "Sign in", "CSRF": csrfToken(c), "ReturnTo": t.signed, "Next": t.next,
 		"Tenant": tenant, "TenantLocked": t.tenantSlug != "", "Email": email,
 		"ClientName": t.clientName, "Error": errMsg,
+		"SignUp": s.Registration.Options().Enabled,
 	}, t.formTargets)
 }
 

@@ -91,6 +91,8 @@ func (s *Server) routes() []route {
 		{post, "/api/auth/password/forgot", none, "", anyTenant, s.apiForgotPassword},
 		{post, "/api/auth/password/reset", none, "", anyTenant, s.apiResetPassword},
 		{post, "/api/auth/pin/login", none, "", anyTenant, s.apiPINLogin},
+		// Sign-up (issue 10 §1): public, rate-limited per IP.
+		{post, "/api/auth/register", none, "", anyTenant, s.apiRegister},
 
 		// The account API: the signed-in user's own account and sessions.
 		{post, "/api/auth/logout", user, "", anyTenant, s.apiLogout},
@@ -274,6 +276,9 @@ func (s *Server) routes() []route {
 		{post, "/forgot-password", page, "", anyTenant, s.forgotPasswordSubmit},
 		{get, "/reset-password", page, "", anyTenant, s.resetPasswordPage},
 		{post, "/reset-password", page, "", anyTenant, s.resetPasswordSubmit},
+		// The sign-up page (issue 10 §1).
+		{get, "/register", page, "", anyTenant, s.registerPage},
+		{post, "/register", page, "", anyTenant, s.registerSubmit},
 		{get, "/logout", page, "", anyTenant, s.logoutPage},
 		{post, "/logout", page, "", anyTenant, s.logoutSubmit},
 	}

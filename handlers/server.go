@@ -102,6 +102,8 @@ type Deps struct {
 	// OneTimeCodes generates and verifies codes for other services
 	// (issue 10 §6; required).
 	OneTimeCodes OneTimeCodeService
+	// Registration is sign-up (issue 10 §1; required).
+	Registration RegistrationService
 }
 
 // Server holds the handlers' dependencies.

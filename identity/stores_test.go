@@ -56,6 +56,8 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.InvitationStore](),
 	typeOf[identity.InvitationPeople](),
 	typeOf[identity.InvitationSignIn](),
+	typeOf[identity.RegistrationStore](),
+	typeOf[identity.VerificationStarter](),
 	typeOf[identity.ConsentStore](),
 	typeOf[identity.PrivacyStore](),
 	typeOf[identity.ErasureStore](),

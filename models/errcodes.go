@@ -93,6 +93,15 @@ const (
 	CodeInvitationExpired = "invitation_expired"
 	CodeInvitationRevoked = "invitation_revoked"
 	CodeInvitationUsed    = "invitation_used"
+	// CodeSignupDisabled, CodeCompanySignupDisabled: 403, sign-up, or the
+	// creation of a company by sign-up, is turned off in this deployment;
+	// CodeRegistrationClosed: 403, the tenant to join is unknown or does
+	// not allow self-registration (one answer for both); CodeSlugTaken:
+	// 409, another tenant has the slug (issue 10 §1).
+	CodeSignupDisabled        = "signup_disabled"
+	CodeCompanySignupDisabled = "company_signup_disabled"
+	CodeRegistrationClosed    = "registration_closed"
+	CodeSlugTaken             = "slug_taken"
 	// CodePINNotSet: 409.
 	CodePINNotSet = "pin_not_set"
 	// Code2FAAlreadyEnabled: 409.
@@ -410,4 +419,27 @@ func ErrInvitationRevoked() *Error {
 // ErrInvitationUsed: the invitation was already accepted.
 func ErrInvitationUsed() *Error {
 	return &Error{Kind: KindConflict, Code: CodeInvitationUsed, Msg: "This invitation has already been used. Sign in instead."}
+}
+
+// ErrSignupDisabled: the deployment does not allow sign-up.
+func ErrSignupDisabled() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeSignupDisabled, Msg: "Sign-up is turned off here. Ask your organisation for an invitation."}
+}
+
+// ErrCompanySignupDisabled: the deployment does not let sign-up create a company.
+func ErrCompanySignupDisabled() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeCompanySignupDisabled, Msg: "New organisations cannot be created by sign-up here."}
+}
+
+// ErrRegistrationClosed: the tenant to join is unknown or closed to
+// sign-up; the same answer for both, so tenants cannot be told apart.
+func ErrRegistrationClosed() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeRegistrationClosed,
+		Msg: "This organisation does not accept sign-ups. Check its name, or ask it for an invitation."}
+}
+
+// ErrSlugTaken: another tenant has the slug a sign-up asked for.
+func ErrSlugTaken() *Error {
+	return &Error{Kind: KindConflict, Code: CodeSlugTaken, Msg: "Another organisation already uses this short name: choose another.",
+		Fields: map[string]string{"company_slug": "Already taken: choose another."}}
 }

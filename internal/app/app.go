@@ -75,6 +75,9 @@ type App struct {
 	// SMS sends the phone verification codes: the log sender (there is no
 	// SMS provider); tests point it at a capturing sender (Use).
 	SMS *smsRelay
+
+	// Registration is sign-up (issue 10 §1).
+	Registration *identity.Registration
 }
 
 // Build connects to the database (migrating it) and Redis, loads the keys,
@@ -213,6 +216,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		OneTimeCodes:    a.OneTimeCodes,
 		PushDevices:     a.PushDevices,
 		Invitations:     a.Invitations,
+		Registration:    a.Registration,
 		ConsentRegistry: a.Consents,
 		Privacy:         a.Privacy,
 		RequestContext:  storage.WithLookupSnapshot,
@@ -295,6 +299,15 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	if a.Invitations, err = identity.NewInvitations(identity.InvitationsDeps{Store: a.Store, People: a.Store, Memberships: a.Store,
 		Tx: a.Store, Auditor: audit, Keys: a.Ring, Mailer: a.AccountMail, SignIn: a.Login, Issuer: cfg.Issuer,
 		TTL: cfg.InvitationTTL, PasswordCost: cfg.BcryptCost, Log: a.Log}); err != nil {
+		return err
+	}
+	// Sign-up mails through AccountMail. Verification is left nil until
+	// the e-mail verification service (issue 10 §2) is wired: then new
+	// accounts get no verification message.
+	if a.Registration, err = identity.NewRegistration(identity.RegistrationDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
+		Mailer: a.AccountMail, Limiter: a.Limiter, Issuer: cfg.Issuer, PasswordCost: cfg.BcryptCost, Log: a.Log,
+		Config: identity.RegistrationConfig{Enabled: cfg.SignupEnabled, CompanyCreation: cfg.SignupCompanyCreation,
+			AllowedDomains: cfg.SignupAllowedDomains, Limit: cfg.RateRegister}}); err != nil {
 		return err
 	}
 	return a.Tenants.SeedMissingRoles(ctx)
@@ -440,6 +453,7 @@ var (
 	_ identity.ConsentStore        = (*storage.Store)(nil)
 	_ identity.PrivacyStore        = (*storage.Store)(nil)
 	_ identity.ErasureStore        = (*storage.Store)(nil)
+	_ identity.RegistrationStore   = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

@@ -36,6 +36,26 @@ func validOrigin(o string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == "" && u.RawQuery == "" && u.User == nil
 }
 
+// validDomain accepts a DNS name of at least two labels (letters, digits,
+// inner hyphens).
+func validDomain(d string) bool {
+	labels := strings.Split(d, ".")
+	if len(d) > 253 || len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // parseRate reads "N/duration" (5/1m, 100/1h).
 func parseRate(v string) (identity.Limit, error) {
 	n, per, ok := strings.Cut(v, "/")
@@ -128,6 +148,14 @@ type Config struct {
 	OTPTTL          time.Duration
 	// InvitationTTL is how long an invitation link lasts (issue 10 §4).
 	InvitationTTL time.Duration
+	// Issue 10 §1: sign-up. SignupEnabled turns POST /api/auth/register
+	// and /register on, SignupCompanyCreation lets them create a tenant,
+	// SignupAllowedDomains (lower-case; empty: any) limits the e-mail
+	// domains, RateRegister bounds attempts per IP.
+	SignupEnabled         bool
+	SignupCompanyCreation bool
+	SignupAllowedDomains  []string
+	RateRegister          identity.Limit
 	// DevLogMail allows the log mailer with PostgreSQL and lets it log the
 	// whole message (one-time codes included) at debug level.
 	DevLogMail bool
@@ -182,6 +210,10 @@ var envVars = []envVar{
 	{"IDENTITY_RATE_OTP_CALLER", "300/1m", "one-time codes generated per caller (a user or a service account), whatever the user"},
 	{"IDENTITY_RATE_OTP_VERIFY", "30/15m", "one-time code verifications per user, whatever the purpose (each code also allows only 5)"},
 	{"IDENTITY_RATE_CLIENT_AUTH_FAILURES", "10/1m", "failed client authentications at the token, introspection and revocation endpoints, per client id and per IP; then 429"},
+	{"IDENTITY_SIGNUP_ENABLED", "1", "1: people may sign up (POST /api/auth/register, /register); 0: only operators and invitations add people"},
+	{"IDENTITY_SIGNUP_COMPANY_CREATION", "1", "1: sign-up may create a new organisation (tenant) with the person as its Owner; 0: sign-up only joins tenants that allow self-registration"},
+	{"IDENTITY_SIGNUP_ALLOWED_DOMAINS", "", "comma-separated e-mail domains that may sign up (exact match, e.g. example.com); empty: any"},
+	{"IDENTITY_RATE_REGISTER", "10/1h", "sign-up attempts per IP, successful or not"},
 	{"IDENTITY_INVITATION_TTL", "168h", "how long an invitation link lasts (a resend makes a new link with a new expiry)"},
 	{"IDENTITY_STEP_UP_TTL", "300s", "how long a step-up elevation lasts"},
 	{"IMPERSONATION_TTL_MINUTES", "15", "lifetime of an impersonation token, in minutes"},
@@ -287,6 +319,16 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		PINLockThreshold:  integer("IDENTITY_PIN_LOCKOUT_THRESHOLD", 1, 100),
 		PINLockDuration:   dur("IDENTITY_PIN_LOCKOUT_DURATION", time.Minute, 24*time.Hour),
 	}
+	boolean := func(name string) bool {
+		switch strings.ToLower(get(name)) {
+		case "1", "true", "yes", "on":
+			return true
+		case "0", "false", "no", "off":
+		default:
+			bad(name, "use 1 or 0")
+		}
+		return false
+	}
 	rate := func(name, limitName string) identity.Limit {
 		l, err := parseRate(get(name))
 		if err != nil {
@@ -345,6 +387,16 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.RateOTPCaller = rate("IDENTITY_RATE_OTP_CALLER", "otp_caller")
 	c.RateOTPVerify = rate("IDENTITY_RATE_OTP_VERIFY", "otp_verify")
 	c.OTPTTL = identity.DefaultOTPTTL
+	c.RateRegister = rate("IDENTITY_RATE_REGISTER", "register")
+	c.SignupEnabled = boolean("IDENTITY_SIGNUP_ENABLED")
+	c.SignupCompanyCreation = boolean("IDENTITY_SIGNUP_COMPANY_CREATION")
+	for _, d := range SplitComma(get("IDENTITY_SIGNUP_ALLOWED_DOMAINS")) {
+		d = strings.ToLower(strings.TrimPrefix(d, "@"))
+		if !validDomain(d) {
+			bad("IDENTITY_SIGNUP_ALLOWED_DOMAINS", "%q is not a domain name (such as example.com)", d)
+		}
+		c.SignupAllowedDomains = append(c.SignupAllowedDomains, d)
+	}
 	if u := string(c.SMTPURL); u != "" && !strings.HasPrefix(u, "smtp://") && !strings.HasPrefix(u, "smtps://") {
 		bad("SMTP_URL", "must start with smtp:// or smtps://")
 	}

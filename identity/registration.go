@@ -299,13 +299,16 @@ func canonicalLocale(l string) (string, bool) {
 	return tag.String(), true
 }
 
+// slugLetters spells the Latin letters that have no decomposition.
+var slugLetters = strings.NewReplacer("ø", "o", "æ", "ae", "œ", "oe", "ß", "ss", "đ", "d", "ð", "d", "ł", "l", "þ", "th", "ı", "i")
+
 // DeriveSlug makes a tenant slug of a company name: lower-case ASCII
-// letters and digits, accents dropped, every other run of characters one
+// letters and digits, accents dropped (ø as o, ß as ss), every other run of characters one
 // hyphen, at most 63 characters; "" when nothing is left.
 func DeriveSlug(name string) string {
 	var b strings.Builder
 	hyphen := false
-	for _, r := range norm.NFKD.String(strings.ToLower(name)) {
+	for _, r := range norm.NFKD.String(slugLetters.Replace(strings.ToLower(name))) {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
 			b.WriteRune(r)

@@ -41,6 +41,8 @@
 //     (Firebase and APNs tokens, sealed) and a notification service's read.
 //   - Invitations (invitations.go): invitations by e-mail with roles the
 //     inviter could grant, a single-use link, and acceptance (issue 10 §4).
+//   - Registration (registration.go): sign-up, creating a tenant with its
+//     Owner or joining a tenant that allows it (issue 10 §1).
 //
 // Every change runs in one transaction (Tx) with its audit row, written by
 // the one Auditor (audit.go): the actor comes from the principal, the

@@ -200,10 +200,11 @@ const (
 // (DefaultTenantSettings), so a tenant that never set any behaves as
 // before. Enforced today: PasswordMinLength (password changes, resets,
 // forced changes and users created with a password) and the session
-// lifetimes (at login). SelfRegistration, DefaultRole and
-// AllowUnverifiedSignIn are stored and validated for the sign-up and
-// e-mail verification parts of issue 10, not built yet: nothing reads
-// them. The audit retention is the tenants.audit_retention_days column
+// lifetimes (at login). SelfRegistration and DefaultRole are read by
+// sign-up (Registration: joining the tenant, and the role a joining person
+// gets; PasswordMinLength applies there too). AllowUnverifiedSignIn is
+// stored and validated for the e-mail verification part of issue 10, not
+// built yet: nothing reads it. The audit retention is the tenants.audit_retention_days column
 // the pruner already reads.
 type TenantSettings struct {
 	SelfRegistration      bool   `json:"self_registration"`

@@ -137,6 +137,9 @@ func (s *Server) registerSubmit(c echo.Context) error {
 		f.err = "Another organisation already uses the short name " + f.companySlug + ". Choose another short name below."
 		return s.renderRegister(c, http.StatusConflict, f)
 	case me.Kind == models.KindForbidden:
+		if me.Code == models.CodeCompanySignupDisabled {
+			f.mode = "join"
+		}
 		f.err = me.Msg
 		return s.renderRegister(c, http.StatusForbidden, f)
 	case me.Kind == models.KindRateLimited:

@@ -128,6 +128,13 @@ type Config struct {
 	OTPTTL          time.Duration
 	// InvitationTTL is how long an invitation link lasts (issue 10 §4).
 	InvitationTTL time.Duration
+	// Issue 10 §2: e-mail verification. EmailVerificationTTL is how long a
+	// link and its code work; RateEmailVerificationSend bounds the messages
+	// per address (resend, change of address), RateEmailVerificationVerify
+	// the verification attempts per IP and per address.
+	EmailVerificationTTL        time.Duration
+	RateEmailVerificationSend   identity.Limit
+	RateEmailVerificationVerify identity.Limit
 	// DevLogMail allows the log mailer with PostgreSQL and lets it log the
 	// whole message (one-time codes included) at debug level.
 	DevLogMail bool
@@ -183,6 +190,9 @@ var envVars = []envVar{
 	{"IDENTITY_RATE_OTP_VERIFY", "30/15m", "one-time code verifications per user, whatever the purpose (each code also allows only 5)"},
 	{"IDENTITY_RATE_CLIENT_AUTH_FAILURES", "10/1m", "failed client authentications at the token, introspection and revocation endpoints, per client id and per IP; then 429"},
 	{"IDENTITY_INVITATION_TTL", "168h", "how long an invitation link lasts (a resend makes a new link with a new expiry)"},
+	{"IDENTITY_EMAIL_VERIFICATION_TTL", "24h", "how long an e-mail verification link and its 6-digit code work (a new message replaces the old one)"},
+	{"IDENTITY_RATE_EMAIL_VERIFICATION_SEND", "5/1h", "verification messages per address (resend, change of address)"},
+	{"IDENTITY_RATE_EMAIL_VERIFICATION_VERIFY", "30/15m", "e-mail verification attempts (link or code) per IP, and per address for codes (each code also allows only 5)"},
 	{"IDENTITY_STEP_UP_TTL", "300s", "how long a step-up elevation lasts"},
 	{"IMPERSONATION_TTL_MINUTES", "15", "lifetime of an impersonation token, in minutes"},
 	{"AUDIT_RETENTION_DAYS", "365", "default audit-log retention per tenant, in days"},
@@ -297,6 +307,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 	c.StepUpTTL = dur("IDENTITY_STEP_UP_TTL", 30*time.Second, time.Hour)
 	c.InvitationTTL = dur("IDENTITY_INVITATION_TTL", time.Hour, 90*24*time.Hour)
+	c.EmailVerificationTTL = dur("IDENTITY_EMAIL_VERIFICATION_TTL", 5*time.Minute, 30*24*time.Hour)
 	c.ImpersonationTTL = time.Duration(integer("IMPERSONATION_TTL_MINUTES", 1, 24*60)) * time.Minute
 	c.AuditRetention = integer("AUDIT_RETENTION_DAYS", 1, 100*365)
 	c.PruneInterval = dur("IDENTITY_PRUNE_INTERVAL", 0, 7*24*time.Hour)
@@ -345,6 +356,8 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.RateOTPCaller = rate("IDENTITY_RATE_OTP_CALLER", "otp_caller")
 	c.RateOTPVerify = rate("IDENTITY_RATE_OTP_VERIFY", "otp_verify")
 	c.OTPTTL = identity.DefaultOTPTTL
+	c.RateEmailVerificationSend = rate("IDENTITY_RATE_EMAIL_VERIFICATION_SEND", "email_verification_send")
+	c.RateEmailVerificationVerify = rate("IDENTITY_RATE_EMAIL_VERIFICATION_VERIFY", "email_verification_verify")
 	if u := string(c.SMTPURL); u != "" && !strings.HasPrefix(u, "smtp://") && !strings.HasPrefix(u, "smtps://") {
 		bad("SMTP_URL", "must start with smtp:// or smtps://")
 	}

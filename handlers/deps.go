@@ -39,6 +39,7 @@ func (d Deps) checkServices() error {
 		{"Invitations", d.Invitations == nil},
 		{"ConsentRegistry", d.ConsentRegistry == nil},
 		{"Privacy", d.Privacy == nil},
+		{"EmailVerification", d.EmailVerification == nil},
 	} {
 		if s.missing {
 			missing = append(missing, s.name)

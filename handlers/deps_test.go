@@ -25,6 +25,8 @@ func fullDeps() handlers.Deps {
 		Invitations:     (*identity.Invitations)(nil),
 		ConsentRegistry: (*identity.Consents)(nil),
 		Privacy:         (*identity.Privacy)(nil),
+		// Issue 10 §2.
+		EmailVerification: (*identity.EmailVerification)(nil),
 	}
 }
 
@@ -57,6 +59,7 @@ var services = []struct {
 	{"AuditLog", func(d *handlers.Deps) { d.AuditLog = nil }},
 	{"PushDevices", func(d *handlers.Deps) { d.PushDevices = nil }},
 	{"Invitations", func(d *handlers.Deps) { d.Invitations = nil }},
+	{"EmailVerification", func(d *handlers.Deps) { d.EmailVerification = nil }},
 }
 
 // TestNewNamesMissingServices: a server wired without a service does not

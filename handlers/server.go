@@ -102,6 +102,10 @@ type Deps struct {
 	// OneTimeCodes generates and verifies codes for other services
 	// (issue 10 §6; required).
 	OneTimeCodes OneTimeCodeService
+
+	// EmailVerification proves addresses and changes them (issue 10 §2;
+	// required).
+	EmailVerification EmailVerificationService
 }
 
 // Server holds the handlers' dependencies.

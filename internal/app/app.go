@@ -75,6 +75,10 @@ type App struct {
 	// SMS sends the phone verification codes: the log sender (there is no
 	// SMS provider); tests point it at a capturing sender (Use).
 	SMS *smsRelay
+
+	// EmailVerification proves addresses and changes them (issue 10 §2);
+	// sign-up calls its StartVerification for a new user.
+	EmailVerification *identity.EmailVerification
 }
 
 // Build connects to the database (migrating it) and Redis, loads the keys,
@@ -215,7 +219,9 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Invitations:     a.Invitations,
 		ConsentRegistry: a.Consents,
 		Privacy:         a.Privacy,
-		RequestContext:  storage.WithLookupSnapshot,
+		// Issue 10 §2: e-mail verification.
+		EmailVerification: a.EmailVerification,
+		RequestContext:    storage.WithLookupSnapshot,
 		Clients:         a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log,
 		CORSOrigins: cfg.CORSOrigins, IPDenyList: cfg.IPDenyList, TrustedProxies: cfg.TrustedProxies,
@@ -363,6 +369,13 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 	if a.Privacy, err = identity.NewPrivacy(identity.PrivacyDeps{AccountDeps: deps, CredentialStores: creds, Store: a.Store, Eraser: a.Store, Tx: a.Store}); err != nil {
 		return err
 	}
+	// E-mail verification mails through AccountMail; a change of address
+	// re-checks the password with the shared lockout.
+	if a.EmailVerification, err = identity.NewEmailVerification(identity.EmailVerificationDeps{AccountDeps: deps, CredentialStores: creds,
+		Store: a.Store, Tx: a.Store, Issuer: cfg.Issuer, Config: identity.EmailVerificationConfig{TTL: cfg.EmailVerificationTTL,
+			SendLimit: cfg.RateEmailVerificationSend, VerifyLimit: cfg.RateEmailVerificationVerify}}); err != nil {
+		return err
+	}
 	if a.Authorizer, err = identity.NewAuthorizer(identity.AuthorizerDeps{Store: a.Store, StepUps: a.Cache, Now: time.Now}); err != nil {
 		return err
 	}
@@ -440,6 +453,8 @@ var (
 	_ identity.ConsentStore        = (*storage.Store)(nil)
 	_ identity.PrivacyStore        = (*storage.Store)(nil)
 	_ identity.ErasureStore        = (*storage.Store)(nil)
+	// Issue 10 §2.
+	_ identity.EmailVerificationStore = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

@@ -219,14 +219,15 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Invitations:     a.Invitations,
 		ConsentRegistry: a.Consents,
 		Privacy:         a.Privacy,
-		// Issue 10 §2: e-mail verification.
-		EmailVerification: a.EmailVerification,
-		RequestContext:    storage.WithLookupSnapshot,
+		RequestContext:  storage.WithLookupSnapshot,
 		Clients:         a.Store, Consents: a.Store, Tenants: a.Store,
 		Ring: ring, Health: health, Logger: log,
 		CORSOrigins: cfg.CORSOrigins, IPDenyList: cfg.IPDenyList, TrustedProxies: cfg.TrustedProxies,
 		RedirectOrigins: cfg.RedirectOrigins,
 		MaxInFlight:     maxInFlight(cfg),
+
+		// Issue 10 §2: e-mail verification.
+		EmailVerification: a.EmailVerification,
 	})
 	if err != nil {
 		a.Close()

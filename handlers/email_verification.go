@@ -168,7 +168,7 @@ func (s *Server) verifyEmailSubmit(c echo.Context) error {
 	token := strings.TrimSpace(c.FormValue("token"))
 	in := identity.VerifyEmailInput{Token: token, Meta: meta(c)}
 	if token == "" {
-		in.Tenant, in.Email, in.Code = f.tenant, f.email, strings.TrimSpace(c.FormValue("code"))
+		in = identity.VerifyEmailInput{Tenant: f.tenant, Email: f.email, Code: strings.TrimSpace(c.FormValue("code")), Meta: meta(c)}
 		if in.Tenant == "" || in.Email == "" || !isSixDigits(in.Code) {
 			f.err = "Enter your organisation, the e-mail address the message went to, and the 6 digits of the code."
 			return s.renderVerifyEmail(c, http.StatusUnprocessableEntity, f)

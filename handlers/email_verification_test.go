@@ -296,12 +296,19 @@ func TestAllowUnverifiedSignIn(t *testing.T) {
 		e := apptest.NewEnv(t, b, evRelaxed)
 		srv, slug := e.Server, e.Tenant.Slug
 		// Default: unverified users sign in (existing tenants keep working).
-		apptest.ParseLogin(t, srv.PasswordLogin(t, slug, e.User.Email, apptest.Password, nil))
+		l := apptest.ParseLogin(t, srv.PasswordLogin(t, slug, e.User.Email, apptest.Password, nil))
+		require.NotEmpty(t, l.Token)
+		require.Equal(t, http.StatusNoContent, srv.Call(t, http.MethodPut, "/api/auth/pin", l.Token, map[string]any{"pin": "258147", "password": apptest.Password}).Status)
+		pinLogin := func() *apptest.Result {
+			return srv.Do(t, apptest.Request{Path: "/api/auth/pin/login", Device: l.Device, Body: map[string]any{"tenant": slug, "email": e.User.Email, "pin": "258147"}})
+		}
+		requireAnswer(t, pinLogin(), http.StatusOK, "")
 
 		evRequireVerified(t, e, false)
 		mail := srv.CaptureMail()
 		res := srv.PasswordLogin(t, slug, e.User.Email, apptest.Password, nil)
 		requireAnswer(t, res, http.StatusForbidden, models.CodeEmailNotVerified)
+		requireAnswer(t, pinLogin(), http.StatusForbidden, models.CodeEmailNotVerified)
 		// Only the right password learns it.
 		requireAnswer(t, srv.PasswordLogin(t, slug, e.User.Email, "Wrong-Password-2026!", nil), http.StatusUnauthorized, models.CodeInvalidCredentials)
 
@@ -327,6 +334,7 @@ func TestAllowUnverifiedSignIn(t *testing.T) {
 		require.Equal(t, http.StatusOK, done.Status, "%s", done.Body)
 		require.Contains(t, string(done.Body), "is confirmed")
 		apptest.ParseLogin(t, srv.PasswordLogin(t, slug, e.User.Email, apptest.Password, nil))
+		requireAnswer(t, pinLogin(), http.StatusOK, "")
 		page = evPageLogin(t, br, slug, e.User.Email)
 		require.True(t, br.IsPage(page, "/account/security"), "signed in: %d %s", page.Status, page.URL)
 

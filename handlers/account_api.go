@@ -335,6 +335,11 @@ func profileChange(raw map[string]json.RawMessage) (identity.ProfileChange, map[
 			*dst = &b
 			continue
 		}
+		if k == "email" {
+			// The address changes only once the new one is proved.
+			bad[k] = "The e-mail address cannot be changed here: use POST /api/auth/me/email (with your password), which confirms the new address first."
+			continue
+		}
 		bad[k] = "This field does not exist or cannot be changed here."
 	}
 	if len(bad) == 0 && len(raw) == 0 {

@@ -40,6 +40,7 @@ func (d Deps) checkServices() error {
 		{"ConsentRegistry", d.ConsentRegistry == nil},
 		{"Privacy", d.Privacy == nil},
 		{"Registration", d.Registration == nil},
+		{"EmailVerification", d.EmailVerification == nil},
 	} {
 		if s.missing {
 			missing = append(missing, s.name)

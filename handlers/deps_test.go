@@ -26,6 +26,8 @@ func fullDeps() handlers.Deps {
 		ConsentRegistry: (*identity.Consents)(nil),
 		Privacy:         (*identity.Privacy)(nil),
 		Registration:    (*identity.Registration)(nil),
+		// Issue 10 §2.
+		EmailVerification: (*identity.EmailVerification)(nil),
 	}
 }
 
@@ -59,6 +61,7 @@ var services = []struct {
 	{"AuditLog", func(d *handlers.Deps) { d.AuditLog = nil }},
 	{"PushDevices", func(d *handlers.Deps) { d.PushDevices = nil }},
 	{"Invitations", func(d *handlers.Deps) { d.Invitations = nil }},
+	{"EmailVerification", func(d *handlers.Deps) { d.EmailVerification = nil }},
 }
 
 // TestNewNamesMissingServices: a server wired without a service does not

@@ -1,7 +1,10 @@
 package handlers
 
 import (
+	"context"
+
 	"github.com/labstack/echo/v4"
+	"github.com/ory/fosite"
 
 	"github.com/identityd/identityd/oauth"
 )
@@ -26,8 +29,44 @@ func (s *Server) introspect(c echo.Context) error {
 		s.Provider.WriteIntrospectionError(ctx, c.Response(), err)
 		return nil
 	}
-	s.writeIntrospection(c.Response(), ir)
+	s.writeIntrospection(c.Response(), ir, s.introspectedUserClaims(ctx, ir))
 	return nil
+}
+
+// introspectedUserClaims are email and email_verified of an active user's
+// token granted the "email" scope, read from the user now (as userinfo
+// does), so a resource server sees the truth after a verification or a
+// change of address; nil for anything else.
+func (s *Server) introspectedUserClaims(ctx context.Context, ir fosite.IntrospectionResponder) map[string]any {
+	if !ir.IsActive() || !ir.GetAccessRequester().GetGrantedScopes().Has("email") {
+		return nil
+	}
+	sess, ok := ir.GetAccessRequester().GetSession().(*oauth.Session)
+	if !ok || sess.Kind != oauth.KindUser {
+		return nil
+	}
+	u, err := s.Login.ActiveUser(ctx, sess.TenantID, sess.Subject)
+	if err != nil || u.Email == "" {
+		return nil
+	}
+	return map[string]any{"email": u.Email, "email_verified": u.EmailVerified}
+}
+
+// refreshUserClaims brings the user claims of a refresh grant's session up
+// to date before fosite signs the new ID token from it.
+func (s *Server) refreshUserClaims(ctx context.Context, ar fosite.AccessRequester) {
+	sess, ok := ar.GetSession().(*oauth.Session)
+	if !ok || sess.Kind != oauth.KindUser || sess.DefaultSession == nil || sess.Claims == nil {
+		return
+	}
+	u, err := s.Login.ActiveUser(ctx, sess.TenantID, sess.Subject)
+	if err != nil {
+		return // fosite answers for a grant whose user is gone
+	}
+	if sess.Claims.Extra == nil {
+		sess.Claims.Extra = map[string]any{}
+	}
+	oauth.SetUserClaims(sess.Claims.Extra, u, ar.GetGrantedScopes())
 }
 
 // revoke is RFC 7009 token revocation: revoking either token of a grant

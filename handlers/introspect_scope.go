@@ -105,7 +105,7 @@ func callerLookupError(err error) error {
 // writeIntrospection is fosite's WriteIntrospectionResponse (RFC 7662 §2.2)
 // with what it leaves out: token_type and token_use, and, for a refresh
 // token, the refresh token's own exp (fosite reports the access token's).
-func (s *Server) writeIntrospection(w http.ResponseWriter, ir fosite.IntrospectionResponder) {
+func (s *Server) writeIntrospection(w http.ResponseWriter, ir fosite.IntrospectionResponder, user map[string]any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
@@ -125,6 +125,9 @@ func (s *Server) writeIntrospection(w http.ResponseWriter, ir fosite.Introspecti
 				out[k] = v
 			}
 		}
+	}
+	for k, v := range user {
+		out[k] = v
 	}
 	out["active"] = true
 	use := fosite.AccessToken

@@ -107,10 +107,17 @@ func (s *Server) loginPage(c echo.Context) error {
 }
 
 func (s *Server) renderLogin(c echo.Context, status int, t loginTarget, tenant, email, errMsg string) error {
+	return s.renderLoginPage(c, status, t, tenant, email, errMsg, false)
+}
+
+// renderLoginPage is renderLogin; unverified adds the form that sends the
+// e-mail verification link again (a tenant that lets only verified
+// addresses sign in refused this one).
+func (s *Server) renderLoginPage(c echo.Context, status int, t loginTarget, tenant, email, errMsg string, unverified bool) error {
 	return s.renderPage(c, status, "login", map[string]any{
 		"Title": "Sign in", "CSRF": csrfToken(c), "ReturnTo": t.signed, "Next": t.next,
 		"Tenant": tenant, "TenantLocked": t.tenantSlug != "", "Email": email,
-		"ClientName": t.clientName, "Error": errMsg,
+		"ClientName": t.clientName, "Error": errMsg, "Unverified": unverified,
 		"SignUp": s.Registration.Options().Enabled,
 	}, t.formTargets)
 }
@@ -138,6 +145,10 @@ func (s *Server) loginSubmit(c echo.Context) error {
 			status := http.StatusUnauthorized
 			if me.Kind == models.KindLocked || me.Kind == models.KindRateLimited {
 				status = http.StatusTooManyRequests
+			}
+			if me.Code == models.CodeEmailNotVerified {
+				return s.renderLoginPage(c, http.StatusForbidden, t, tenant, email,
+					"Please confirm your e-mail address first: open the link in the e-mail we sent you. No e-mail? We can send it again.", true)
 			}
 			return s.renderLogin(c, status, t, tenant, email, me.Msg)
 		}

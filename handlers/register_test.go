@@ -107,12 +107,14 @@ func TestRegisterCompany(t *testing.T) {
 			require.NotContains(t, rows[0]["metadata"], regPassword)
 		}
 		require.Contains(t, regAudit(t, srv, tn.ID, identity.AuditTenantSignedUp)[0]["metadata"], slug)
-		require.Empty(t, mail.Sent(strings.ToLower(email)), "no verification mail until the verification service is wired")
+		// The new Owner is sent the verification message; its link proves the address.
+		link, _, _ := evMessage(t, srv, mail, strings.ToLower(email))
+		requireAnswer(t, srv.Call(t, http.MethodPost, "/api/auth/email/verify", "", map[string]any{"token": link}), http.StatusOK, "")
 
-		// Unverified users may sign in today: the Owner signs in and runs the tenant.
+		// The Owner signs in, verified, and runs the tenant.
 		tok := srv.Login(t, slug, email, regPassword)
 		me, _ := requireAnswer(t, srv.Call(t, http.MethodGet, "/api/auth/me", tok, nil), http.StatusOK, "")["user"].(map[string]any)
-		require.Equal(t, false, me["email_verified"])
+		require.Equal(t, true, me["email_verified"])
 		own := requireAnswer(t, srv.Call(t, http.MethodGet, "/api/tenant", tok, nil), http.StatusOK, "")
 		require.Equal(t, slug, own["slug"])
 
@@ -218,7 +220,8 @@ func TestRegisterJoin(t *testing.T) {
 		require.Equal(t, u.ID, rows[0]["user_id"])
 		require.Contains(t, rows[0]["metadata"], `"join"`)
 		require.Empty(t, regAudit(t, srv, e.Tenant.ID, identity.AuditTenantSignedUp), "joining creates no tenant")
-		require.Empty(t, mail.Sent(newEmail))
+		require.Len(t, mail.Sent(newEmail), 1, "only the verification message")
+		evMessage(t, srv, mail, newEmail)
 		require.NotEmpty(t, srv.Login(t, slug, newEmail, regPassword))
 
 		// Already registered: the same status and body, no second account,

@@ -93,6 +93,11 @@ func (s *Server) routes() []route {
 		{post, "/api/auth/pin/login", none, "", anyTenant, s.apiPINLogin},
 		// Sign-up (issue 10 §1): public, rate-limited per IP.
 		{post, "/api/auth/register", none, "", anyTenant, s.apiRegister},
+		// E-mail verification (issue 10 §2): the link's token or a code,
+		// public; a new message for the signed-in user (bearer) or for
+		// {tenant, email}, the same answer whatever the address.
+		{post, "/api/auth/email/verify", none, "", anyTenant, s.apiVerifyEmail},
+		{post, "/api/auth/email/verify/resend", none, "", anyTenant, s.apiResendEmailVerification},
 
 		// The account API: the signed-in user's own account and sessions.
 		{post, "/api/auth/logout", user, "", anyTenant, s.apiLogout},
@@ -102,6 +107,8 @@ func (s *Server) routes() []route {
 		// The profile's phone number: verify the code sent to it, or send another.
 		{post, "/api/auth/me/phone/verify", user, "", anyTenant, s.apiVerifyPhone},
 		{post, "/api/auth/me/phone/resend", user, "", anyTenant, s.apiResendPhoneCode},
+		// A new e-mail address, verified before it takes effect (issue 10 §2).
+		{post, "/api/auth/me/email", user, "", anyTenant, s.apiChangeEmail},
 		{post, "/api/auth/password", user, "", anyTenant, s.apiChangePassword},
 		{post, "/api/auth/2fa/setup", user, "", anyTenant, s.api2FASetup},
 		{post, "/api/auth/2fa/enable", user, "", anyTenant, s.api2FAEnable},
@@ -279,6 +286,10 @@ func (s *Server) routes() []route {
 		// The sign-up page (issue 10 §1).
 		{get, "/register", page, "", anyTenant, s.registerPage},
 		{post, "/register", page, "", anyTenant, s.registerSubmit},
+		// The e-mail verification page (issue 10 part 2).
+		{get, "/verify-email", page, "", anyTenant, s.verifyEmailPage},
+		{post, "/verify-email", page, "", anyTenant, s.verifyEmailSubmit},
+		{post, "/verify-email/resend", page, "", anyTenant, s.verifyEmailResend},
 		{get, "/logout", page, "", anyTenant, s.logoutPage},
 		{post, "/logout", page, "", anyTenant, s.logoutSubmit},
 	}

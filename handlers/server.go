@@ -104,6 +104,10 @@ type Deps struct {
 	OneTimeCodes OneTimeCodeService
 	// Registration is sign-up (issue 10 §1; required).
 	Registration RegistrationService
+
+	// EmailVerification proves addresses and changes them (issue 10 §2;
+	// required).
+	EmailVerification EmailVerificationService
 }
 
 // Server holds the handlers' dependencies.

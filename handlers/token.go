@@ -40,6 +40,9 @@ func (s *Server) token(c echo.Context) error {
 		s.writeAccessError(ctx, c, ar, concurrentAsInvalidGrant(err))
 		return nil
 	}
+	if ar.GetGrantTypes().ExactOne("refresh_token") {
+		s.refreshUserClaims(ctx, ar)
+	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// The client acts for itself (RFC 6749 §4.4): its id is the subject
 		// and its tenant the token's.

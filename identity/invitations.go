@@ -458,7 +458,7 @@ func (s *Invitations) Accept(ctx context.Context, in AcceptInput) (*Accepted, er
 			out.NewAccount = true
 		} else {
 			if u, err = s.people.UpdateUser(ctx, inv.TenantID, existing.ID, func(u *models.User) error {
-				u.EmailVerified = true
+				setEmail(u, u.Email, true) // the link went to this address
 				return nil
 			}); err != nil {
 				return err

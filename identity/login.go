@@ -273,6 +273,12 @@ func (l *Login) withPassword(ctx context.Context, in LoginInput) (*LoginResult, 
 	if !ok { // locked by a concurrent failure after we read the user
 		return nil, models.ErrAccountLocked(l.cfg.LockoutDuration)
 	}
+	// Only a caller who knows the password learns that the address must be
+	// verified first (complete asks again, for every other path).
+	if err := emailVerifiedForSignIn(tenant, user); err != nil {
+		l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "email_not_verified"}})
+		return nil, err
+	}
 	data := challengeData{Browser: in.Browser, Remember: in.Remember, DeviceName: in.DeviceName, AMR: []string{"pwd"}, AuthTime: now.UnixNano()}
 	if in.DeviceToken != "" {
 		if d, err := l.devices.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken)); err == nil {
@@ -415,6 +421,12 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 	res := &LoginResult{User: user, Remember: data.Remember}
 	tenant, err := l.users.GetTenant(ctx, user.TenantID)
 	if err != nil {
+		return nil, err
+	}
+	// The tenant may let only verified addresses in (one rule, every path:
+	// password, second factor, forced change, PIN, an accepted invitation).
+	if err := emailVerifiedForSignIn(tenant, user); err != nil {
+		l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: meta, Metadata: map[string]any{"reason": "email_not_verified"}})
 		return nil, err
 	}
 	settings := SettingsOf(tenant) // its session lifetimes shorten the deployment's

@@ -110,9 +110,8 @@ type Registration struct {
 	log    *slog.Logger
 }
 
-// RegistrationDeps are what NewRegistration needs. Verification is
-// optional (nil: no verification message); PasswordCost (0: bcrypt's
-// default) and Log too.
+// RegistrationDeps are what NewRegistration needs; PasswordCost (0:
+// bcrypt's default) and Log are optional.
 type RegistrationDeps struct {
 	Store   RegistrationStore
 	Tx      Tx
@@ -131,7 +130,8 @@ type RegistrationDeps struct {
 // NewRegistration checks d and returns the service.
 func NewRegistration(d RegistrationDeps) (*Registration, error) {
 	if err := checkDeps("Registration", dep{"Store", d.Store == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil},
-		dep{"Mailer", d.Mailer == nil}, dep{"Limiter", d.Limiter == nil}, dep{"Issuer", d.Issuer == ""}); err != nil {
+		dep{"Mailer", d.Mailer == nil}, dep{"Limiter", d.Limiter == nil}, dep{"Issuer", d.Issuer == ""},
+		dep{"Verification", d.Verification == nil}); err != nil {
 		return nil, err
 	}
 	cfg := d.Config
@@ -501,9 +501,6 @@ func (s *Registration) notifyExisting(ctx context.Context, t *models.Tenant, u *
 // startVerification asks for the new user's verification message; a
 // failure is logged (the account exists, and the message can be resent).
 func (s *Registration) startVerification(ctx context.Context, u *models.User) {
-	if s.verify == nil {
-		return
-	}
 	if err := s.verify.StartVerification(ctx, u.TenantID, u.ID); err != nil {
 		s.log.ErrorContext(ctx, "start e-mail verification", "tenant_id", u.TenantID, "user_id", u.ID, "err", err)
 	}

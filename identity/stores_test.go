@@ -67,6 +67,7 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.AuditLogStore](),
 	typeOf[identity.PruneStore](),
 	typeOf[identity.AuthenticatorStore](),
+	typeOf[identity.EmailVerificationStore](),
 	// The other collaborators.
 	typeOf[identity.Sealer](),
 	typeOf[identity.Limiter](),

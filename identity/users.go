@@ -463,7 +463,7 @@ func (s *Users) Update(ctx context.Context, a Actor, id string, in UserPatch) (*
 				row.Name = v.(string)
 			}
 			if v, ok := set["email"]; ok {
-				row.Email, row.EmailVerified = v.(string), false
+				setEmail(row, v.(string), false) // set without proof: unverified
 			}
 			if v, ok := set["is_active"]; ok {
 				row.IsActive = v.(bool)

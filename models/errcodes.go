@@ -102,6 +102,13 @@ const (
 	CodeCompanySignupDisabled = "company_signup_disabled"
 	CodeRegistrationClosed    = "registration_closed"
 	CodeSlugTaken             = "slug_taken"
+	// CodeEmailNotVerified: 403, the tenant lets only users with a
+	// verified e-mail address sign in (allow_unverified_sign_in false).
+	CodeEmailNotVerified = "email_not_verified"
+	// CodeEmailVerificationExpired, CodeEmailVerificationUsed: 409, an
+	// e-mail verification link that has expired or was already used.
+	CodeEmailVerificationExpired = "email_verification_expired"
+	CodeEmailVerificationUsed    = "email_verification_used"
 	// CodePINNotSet: 409.
 	CodePINNotSet = "pin_not_set"
 	// Code2FAAlreadyEnabled: 409.
@@ -442,4 +449,21 @@ func ErrRegistrationClosed() *Error {
 func ErrSlugTaken() *Error {
 	return &Error{Kind: KindConflict, Code: CodeSlugTaken, Msg: "Another organisation already uses this short name: choose another.",
 		Fields: map[string]string{"company_slug": "Already taken: choose another."}}
+}
+
+// ErrEmailNotVerified refuses a sign-in of a user whose address is not
+// verified, in a tenant that requires it.
+func ErrEmailNotVerified() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeEmailNotVerified,
+		Msg: "Confirm your e-mail address before you sign in: open the link we e-mailed you, or ask for a new one."}
+}
+
+// ErrEmailVerificationExpired: the verification link is past its expiry.
+func ErrEmailVerificationExpired() *Error {
+	return &Error{Kind: KindConflict, Code: CodeEmailVerificationExpired, Msg: "This link has expired. Ask for a new one."}
+}
+
+// ErrEmailVerificationUsed: the verification link was already used.
+func ErrEmailVerificationUsed() *Error {
+	return &Error{Kind: KindConflict, Code: CodeEmailVerificationUsed, Msg: "This link has already been used."}
 }

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/identityd/identityd/models"
@@ -16,6 +17,21 @@ import (
 // not returned, that Claim Name SHOULD be omitted from the JSON object
 // representing the Claims; it SHOULD NOT be present with a null or empty
 // string value"). sub is the caller's: the token's subject.
+// userClaimNames are the claims UserClaims may release (tenant_id aside).
+var userClaimNames = []string{"email", "email_verified", "name", "given_name", "family_name", "locale", "zoneinfo",
+	"picture", "updated_at", "phone_number", "phone_number_verified"}
+
+// SetUserClaims replaces the user claims in claims (an ID token session's
+// extra claims) with UserClaims(u, scopes): a refreshed ID token tells what
+// is true now (a verified address, a changed name), not what was true at
+// the first sign-in.
+func SetUserClaims(claims map[string]any, u *models.User, scopes []string) {
+	for _, k := range userClaimNames {
+		delete(claims, k)
+	}
+	maps.Copy(claims, UserClaims(u, scopes))
+}
+
 func UserClaims(u *models.User, scopes []string) map[string]any {
 	claims := map[string]any{"tenant_id": u.TenantID}
 	put := func(name, v string) {

@@ -101,6 +101,7 @@ func (s *Store) PruneExpired(ctx context.Context, opts models.PruneOptions) (map
 		{"auth_challenges", "id", "expires_at < ?", []any{now}},
 		{"email_codes", "id", "expires_at < ?", []any{now}},
 		{"one_time_codes", "id", "expires_at < ?", []any{now}},
+		{"email_verifications", "id", "expires_at < ?", []any{now}},
 		{"login_sessions", "id", "expires_at < ?", []any{now}},
 		{"sessions", "id", "(expires_at < ? OR revoked_at < ?)", []any{ended, ended}},
 	}

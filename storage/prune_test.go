@@ -110,6 +110,8 @@ func TestPruneExpired(t *testing.T) {
 		require.NoError(t, st.CreateEmailCode(ctx, &models.EmailCode{TenantID: tn.ID, UserID: u.ID, Purpose: "b", CodeHash: "h2", ExpiresAt: future}))
 		require.NoError(t, st.ReplaceOneTimeCode(ctx, &models.OneTimeCode{TenantID: tn.ID, UserID: u.ID, Purpose: "a", CodeHash: "h1", ExpiresAt: past}))
 		require.NoError(t, st.ReplaceOneTimeCode(ctx, &models.OneTimeCode{TenantID: tn.ID, UserID: u.ID, Purpose: "b", CodeHash: "h2", ExpiresAt: future}))
+		require.NoError(t, st.ReplaceEmailVerification(ctx, &models.EmailVerification{TenantID: tn.ID, UserID: u.ID, Purpose: "signup", NewEmail: "a@example.com", TokenHash: "ev1", CodeHash: "h1", ExpiresAt: past}))
+		require.NoError(t, st.ReplaceEmailVerification(ctx, &models.EmailVerification{TenantID: tn.ID, UserID: u.ID, Purpose: "change", NewEmail: "b@example.com", TokenHash: "ev2", CodeHash: "h2", ExpiresAt: future}))
 		require.NoError(t, st.CreateLoginSession(ctx, &models.LoginSession{TokenHash: "ls1", TenantID: tn.ID, UserID: u.ID, AuthTime: past, ExpiresAt: past}))
 		require.NoError(t, st.CreateLoginSession(ctx, &models.LoginSession{TokenHash: "ls2", TenantID: tn.ID, UserID: u.ID, AuthTime: past, ExpiresAt: future}))
 
@@ -141,12 +143,12 @@ func TestPruneExpired(t *testing.T) {
 		require.NoError(t, err)
 		want := map[string]int64{
 			"oauth_access_tokens": 25, "oauth_refresh_tokens": 3, "oauth_codes": 2, "oauth_oidc_sessions": 1,
-			"oauth_pkce_sessions": 1, "oauth_jtis": 1, "auth_challenges": 2, "email_codes": 1, "one_time_codes": 1, "login_sessions": 1, "sessions": 2,
+			"oauth_pkce_sessions": 1, "oauth_jtis": 1, "auth_challenges": 2, "email_codes": 1, "one_time_codes": 1, "email_verifications": 1, "login_sessions": 1, "sessions": 2,
 		}
 		require.Equal(t, want, got)
 		left := map[string]int{
 			"oauth_access_tokens": 5, "oauth_refresh_tokens": 2, "oauth_codes": 1, "oauth_oidc_sessions": 1,
-			"oauth_pkce_sessions": 1, "oauth_jtis": 1, "auth_challenges": 1, "email_codes": 1, "one_time_codes": 1, "login_sessions": 1, "sessions": 3,
+			"oauth_pkce_sessions": 1, "oauth_jtis": 1, "auth_challenges": 1, "email_codes": 1, "one_time_codes": 1, "email_verifications": 1, "login_sessions": 1, "sessions": 3,
 		}
 		for table, n := range left {
 			require.Equal(t, n, countRows(t, st, table), "rows left in %s", table)

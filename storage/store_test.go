@@ -102,6 +102,9 @@ func TestRepositories(t *testing.T) {
 		{"LoginSessions", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunLoginSessionsSuite(t, defaults(open)) }},
 		{"PushDevices", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunPushDevicesSuite(t, defaults(open)) }},
 		{"Invitations", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunInvitationsSuite(t, defaults(open)) }},
+		{"EmailVerifications", func(t *testing.T, open storagetest.OpenFunc) {
+			storagetest.RunEmailVerificationsSuite(t, defaults(open))
+		}},
 		{"LookupCache", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunLookupCacheSuite(t, defaults(open)) }},
 		{"Lifecycle", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunLifecycleSuite(t, defaults(open)) }},
 	}

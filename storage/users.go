@@ -374,7 +374,7 @@ func (s *Store) ListPasswordHistory(ctx context.Context, tenantID, userID string
 // by hand rather than trusting ON DELETE CASCADE, so an erasure never
 // depends on a foreign key being enforced.
 var erasedUserTables = []string{
-	"password_history", "recovery_codes", "email_codes", "one_time_codes", "auth_challenges",
+	"password_history", "recovery_codes", "email_codes", "one_time_codes", "email_verifications", "auth_challenges",
 	"push_devices", "login_sessions", "sessions", "devices", "consents",
 }
 

@@ -78,6 +78,9 @@ type App struct {
 
 	// Registration is sign-up (issue 10 §1).
 	Registration *identity.Registration
+	// EmailVerification proves addresses and changes them (issue 10 §2);
+	// sign-up calls its StartVerification for a new user.
+	EmailVerification *identity.EmailVerification
 }
 
 // Build connects to the database (migrating it) and Redis, loads the keys,
@@ -225,6 +228,9 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		CORSOrigins: cfg.CORSOrigins, IPDenyList: cfg.IPDenyList, TrustedProxies: cfg.TrustedProxies,
 		RedirectOrigins: cfg.RedirectOrigins,
 		MaxInFlight:     maxInFlight(cfg),
+
+		// Issue 10 §2: e-mail verification.
+		EmailVerification: a.EmailVerification,
 	})
 	if err != nil {
 		a.Close()
@@ -301,11 +307,10 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 		TTL: cfg.InvitationTTL, PasswordCost: cfg.BcryptCost, Log: a.Log}); err != nil {
 		return err
 	}
-	// Sign-up mails through AccountMail. Verification is left nil until
-	// the e-mail verification service (issue 10 §2) is wired: then new
-	// accounts get no verification message.
+	// Sign-up mails through AccountMail; each new account gets its
+	// verification message from EmailVerification.
 	if a.Registration, err = identity.NewRegistration(identity.RegistrationDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
-		Mailer: a.AccountMail, Limiter: a.Limiter, Issuer: cfg.Issuer, PasswordCost: cfg.BcryptCost, Log: a.Log,
+		Verification: a.EmailVerification, Mailer: a.AccountMail, Limiter: a.Limiter, Issuer: cfg.Issuer, PasswordCost: cfg.BcryptCost, Log: a.Log,
 		Config: identity.RegistrationConfig{Enabled: cfg.SignupEnabled, CompanyCreation: cfg.SignupCompanyCreation,
 			AllowedDomains: cfg.SignupAllowedDomains, Limit: cfg.RateRegister}}); err != nil {
 		return err
@@ -374,6 +379,13 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	if a.Privacy, err = identity.NewPrivacy(identity.PrivacyDeps{AccountDeps: deps, CredentialStores: creds, Store: a.Store, Eraser: a.Store, Tx: a.Store}); err != nil {
+		return err
+	}
+	// E-mail verification mails through AccountMail; a change of address
+	// re-checks the password with the shared lockout.
+	if a.EmailVerification, err = identity.NewEmailVerification(identity.EmailVerificationDeps{AccountDeps: deps, CredentialStores: creds,
+		Store: a.Store, Tx: a.Store, Issuer: cfg.Issuer, Config: identity.EmailVerificationConfig{TTL: cfg.EmailVerificationTTL,
+			SendLimit: cfg.RateEmailVerificationSend, VerifyLimit: cfg.RateEmailVerificationVerify}}); err != nil {
 		return err
 	}
 	if a.Authorizer, err = identity.NewAuthorizer(identity.AuthorizerDeps{Store: a.Store, StepUps: a.Cache, Now: time.Now}); err != nil {
@@ -454,6 +466,8 @@ var (
 	_ identity.PrivacyStore        = (*storage.Store)(nil)
 	_ identity.ErasureStore        = (*storage.Store)(nil)
 	_ identity.RegistrationStore   = (*storage.Store)(nil)
+	// Issue 10 §2.
+	_ identity.EmailVerificationStore = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

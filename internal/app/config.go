@@ -156,6 +156,13 @@ type Config struct {
 	SignupCompanyCreation bool
 	SignupAllowedDomains  []string
 	RateRegister          identity.Limit
+	// Issue 10 §2: e-mail verification. EmailVerificationTTL is how long a
+	// link and its code work; RateEmailVerificationSend bounds the messages
+	// per address (resend, change of address), RateEmailVerificationVerify
+	// the verification attempts per IP and per address.
+	EmailVerificationTTL        time.Duration
+	RateEmailVerificationSend   identity.Limit
+	RateEmailVerificationVerify identity.Limit
 	// DevLogMail allows the log mailer with PostgreSQL and lets it log the
 	// whole message (one-time codes included) at debug level.
 	DevLogMail bool
@@ -215,6 +222,9 @@ var envVars = []envVar{
 	{"IDENTITY_SIGNUP_ALLOWED_DOMAINS", "", "comma-separated e-mail domains that may sign up (exact match, e.g. example.com); empty: any"},
 	{"IDENTITY_RATE_REGISTER", "10/1h", "sign-up attempts per IP, successful or not"},
 	{"IDENTITY_INVITATION_TTL", "168h", "how long an invitation link lasts (a resend makes a new link with a new expiry)"},
+	{"IDENTITY_EMAIL_VERIFICATION_TTL", "24h", "how long an e-mail verification link and its 6-digit code work (a new message replaces the old one)"},
+	{"IDENTITY_RATE_EMAIL_VERIFICATION_SEND", "5/1h", "verification messages per address (resend, change of address)"},
+	{"IDENTITY_RATE_EMAIL_VERIFICATION_VERIFY", "30/15m", "e-mail verification attempts (link or code) per IP, and per address for codes (each code also allows only 5)"},
 	{"IDENTITY_STEP_UP_TTL", "300s", "how long a step-up elevation lasts"},
 	{"IMPERSONATION_TTL_MINUTES", "15", "lifetime of an impersonation token, in minutes"},
 	{"AUDIT_RETENTION_DAYS", "365", "default audit-log retention per tenant, in days"},
@@ -339,6 +349,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 	c.StepUpTTL = dur("IDENTITY_STEP_UP_TTL", 30*time.Second, time.Hour)
 	c.InvitationTTL = dur("IDENTITY_INVITATION_TTL", time.Hour, 90*24*time.Hour)
+	c.EmailVerificationTTL = dur("IDENTITY_EMAIL_VERIFICATION_TTL", 5*time.Minute, 30*24*time.Hour)
 	c.ImpersonationTTL = time.Duration(integer("IMPERSONATION_TTL_MINUTES", 1, 24*60)) * time.Minute
 	c.AuditRetention = integer("AUDIT_RETENTION_DAYS", 1, 100*365)
 	c.PruneInterval = dur("IDENTITY_PRUNE_INTERVAL", 0, 7*24*time.Hour)
@@ -397,6 +408,8 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		}
 		c.SignupAllowedDomains = append(c.SignupAllowedDomains, d)
 	}
+	c.RateEmailVerificationSend = rate("IDENTITY_RATE_EMAIL_VERIFICATION_SEND", "email_verification_send")
+	c.RateEmailVerificationVerify = rate("IDENTITY_RATE_EMAIL_VERIFICATION_VERIFY", "email_verification_verify")
 	if u := string(c.SMTPURL); u != "" && !strings.HasPrefix(u, "smtp://") && !strings.HasPrefix(u, "smtps://") {
 		bad("SMTP_URL", "must start with smtp:// or smtps://")
 	}

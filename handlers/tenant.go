@@ -65,13 +65,14 @@ func (s *Server) apiUpdateOwnTenant(c echo.Context) error {
 		PrimaryColour *string `json:"primary_colour"`
 		DefaultLocale *string `json:"default_locale"`
 		Settings      *struct {
-			SelfRegistration      *bool   `json:"self_registration"`
-			DefaultRole           *string `json:"default_role"`
-			AllowUnverifiedSignIn *bool   `json:"allow_unverified_sign_in"`
-			AuditRetentionDays    *int    `json:"audit_retention_days"`
-			PasswordMinLength     *int    `json:"password_min_length"`
-			SessionTTLSeconds     *int    `json:"session_ttl_seconds"`
-			RememberTTLSeconds    *int    `json:"remember_ttl_seconds"`
+			SelfRegistration      *bool     `json:"self_registration"`
+			DefaultRole           *string   `json:"default_role"`
+			AllowUnverifiedSignIn *bool     `json:"allow_unverified_sign_in"`
+			AuditRetentionDays    *int      `json:"audit_retention_days"`
+			PasswordMinLength     *int      `json:"password_min_length"`
+			SessionTTLSeconds     *int      `json:"session_ttl_seconds"`
+			RememberTTLSeconds    *int      `json:"remember_ttl_seconds"`
+			Require2FARoles       *[]string `json:"require_2fa_roles"`
 		} `json:"settings"`
 	}
 	if err := bind(c, &in); err != nil {
@@ -87,7 +88,8 @@ func (s *Server) apiUpdateOwnTenant(c echo.Context) error {
 	if st := in.Settings; st != nil {
 		p.Settings = &identity.TenantSettingsPatch{SelfRegistration: st.SelfRegistration, DefaultRole: st.DefaultRole,
 			AllowUnverifiedSignIn: st.AllowUnverifiedSignIn, AuditRetentionDays: st.AuditRetentionDays,
-			PasswordMinLength: st.PasswordMinLength, SessionTTLSeconds: st.SessionTTLSeconds, RememberTTLSeconds: st.RememberTTLSeconds}
+			PasswordMinLength: st.PasswordMinLength, SessionTTLSeconds: st.SessionTTLSeconds, RememberTTLSeconds: st.RememberTTLSeconds,
+			Require2FARoles: st.Require2FARoles}
 	}
 	t, err := s.TenantRegistry.UpdateOwn(c.Request().Context(), a, p)
 	if err != nil {

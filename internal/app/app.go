@@ -332,7 +332,8 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 	tokens := &oauth.FirstParty{Provider: a.Provider, Clients: a.Store}
 	var err error
 	if a.Login, err = identity.NewLogin(identity.LoginDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store,
-		Sessions: a.Store, Revoker: a.Store, Devices: a.Store, Challenges: a.Store, Browser: a.Store, UserState: a.Store, Tokens: tokens}); err != nil {
+		Sessions: a.Store, Revoker: a.Store, Devices: a.Store, Challenges: a.Store, Browser: a.Store, UserState: a.Store, Tokens: tokens,
+		Roles: a.Store, Issuer: issuerName(cfg.Issuer)}); err != nil {
 		return err
 	}
 	a.SMS = &smsRelay{}

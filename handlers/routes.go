@@ -91,6 +91,12 @@ func (s *Server) routes() []route {
 		{post, "/api/auth/password/forgot", none, "", anyTenant, s.apiForgotPassword},
 		{post, "/api/auth/password/reset", none, "", anyTenant, s.apiResetPassword},
 		{post, "/api/auth/pin/login", none, "", anyTenant, s.apiPINLogin},
+		// The forced second-factor enrolment step of a login (a tenant's
+		// settings.require_2fa_roles), authenticated by its challenge.
+		{post, "/api/auth/2fa/enrol/totp/setup", none, "", anyTenant, s.apiEnrolTOTPSetup},
+		{post, "/api/auth/2fa/enrol/totp", none, "", anyTenant, s.apiEnrolTOTP},
+		{post, "/api/auth/2fa/enrol/email/send", none, "", anyTenant, s.apiEnrolEmailSend},
+		{post, "/api/auth/2fa/enrol/email", none, "", anyTenant, s.apiEnrolEmail},
 
 		// The account API: the signed-in user's own account and sessions.
 		{post, "/api/auth/logout", user, "", anyTenant, s.apiLogout},
@@ -248,6 +254,8 @@ func (s *Server) routes() []route {
 		{post, "/login", page, "", anyTenant, s.loginSubmit},
 		{post, "/login/2fa", page, "", anyTenant, s.twoFactorSubmit},
 		{post, "/login/password", page, "", anyTenant, s.passwordChangeSubmit},
+		{post, "/login/2fa/enrol", page, "", anyTenant, s.enrolSubmit},
+		{post, "/login/2fa/enrol/email", page, "", anyTenant, s.enrolEmailSubmit},
 		{get, "/consent", page, "", anyTenant, s.consentPage},
 		{post, "/consent", page, "", anyTenant, s.consentSubmit},
 		{get, "/invitations/accept", page, "", anyTenant, s.invitationPage},

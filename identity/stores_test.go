@@ -65,6 +65,8 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.AuditLogStore](),
 	typeOf[identity.PruneStore](),
 	typeOf[identity.AuthenticatorStore](),
+	typeOf[identity.TenantDeletionStore](),
+	typeOf[identity.RoleHolderLookup](),
 	// The other collaborators.
 	typeOf[identity.Sealer](),
 	typeOf[identity.Limiter](),

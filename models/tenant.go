@@ -30,5 +30,5 @@ type Tenant struct {
 	DeletionScheduledAt *time.Time
 	DeletesAt           *time.Time
 	CreatedAt           time.Time
-	UpdatedAt time.Time
+	UpdatedAt           time.Time
 }

@@ -263,7 +263,8 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	if a.Tenants, err = identity.NewTenants(identity.TenantsDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
-		Limits: identity.TenantLimits{AuditRetentionDays: cfg.AuditRetention, SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberTTL}}); err != nil {
+		Limits:    identity.TenantLimits{AuditRetentionDays: cfg.AuditRetention, SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberTTL},
+		Deletions: a.Store, Mailer: a.AccountMail, DeletionGrace: cfg.TenantDeletionGrace, Now: time.Now}); err != nil {
 		return err
 	}
 	if a.Impersonation, err = identity.NewImpersonation(identity.ImpersonationDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
@@ -281,7 +282,7 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	}
 	// The background prune starts in serve (never in tests or one-shot commands).
 	if a.Pruner, err = identity.NewPruner(identity.PrunerDeps{Store: a.Store, Interval: cfg.PruneInterval, Holder: pruneHolder(),
-		AuditRetentionDays: cfg.AuditRetention, Log: a.Log}); err != nil {
+		AuditRetentionDays: cfg.AuditRetention, Log: a.Log, Tx: a.Store, Auditor: audit, Now: time.Now}); err != nil {
 		return err
 	}
 	// One-time codes mail through AccountMail (the outbox; tests capture it).
@@ -441,6 +442,9 @@ var (
 	_ identity.ConsentStore        = (*storage.Store)(nil)
 	_ identity.PrivacyStore        = (*storage.Store)(nil)
 	_ identity.ErasureStore        = (*storage.Store)(nil)
+	// Issue 10 §3: a tenant's own deletion, the sign-in rules' roles.
+	_ identity.TenantDeletionStore = (*storage.Store)(nil)
+	_ identity.RoleHolderLookup    = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

@@ -128,6 +128,9 @@ type Config struct {
 	OTPTTL          time.Duration
 	// InvitationTTL is how long an invitation link lasts (issue 10 §4).
 	InvitationTTL time.Duration
+	// TenantDeletionGrace is how long a tenant's own deletion waits before
+	// the pruner deletes it (issue 10 §3).
+	TenantDeletionGrace time.Duration
 	// DevLogMail allows the log mailer with PostgreSQL and lets it log the
 	// whole message (one-time codes included) at debug level.
 	DevLogMail bool
@@ -183,6 +186,7 @@ var envVars = []envVar{
 	{"IDENTITY_RATE_OTP_VERIFY", "30/15m", "one-time code verifications per user, whatever the purpose (each code also allows only 5)"},
 	{"IDENTITY_RATE_CLIENT_AUTH_FAILURES", "10/1m", "failed client authentications at the token, introspection and revocation endpoints, per client id and per IP; then 429"},
 	{"IDENTITY_INVITATION_TTL", "168h", "how long an invitation link lasts (a resend makes a new link with a new expiry)"},
+	{"IDENTITY_TENANT_DELETION_GRACE", "720h", "how long a tenant's own deletion (DELETE /api/tenant) waits before the pruner deletes it; an Owner can restore it until then"},
 	{"IDENTITY_STEP_UP_TTL", "300s", "how long a step-up elevation lasts"},
 	{"IMPERSONATION_TTL_MINUTES", "15", "lifetime of an impersonation token, in minutes"},
 	{"AUDIT_RETENTION_DAYS", "365", "default audit-log retention per tenant, in days"},
@@ -297,6 +301,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 	c.StepUpTTL = dur("IDENTITY_STEP_UP_TTL", 30*time.Second, time.Hour)
 	c.InvitationTTL = dur("IDENTITY_INVITATION_TTL", time.Hour, 90*24*time.Hour)
+	c.TenantDeletionGrace = dur("IDENTITY_TENANT_DELETION_GRACE", time.Hour, 365*24*time.Hour)
 	c.ImpersonationTTL = time.Duration(integer("IMPERSONATION_TTL_MINUTES", 1, 24*60)) * time.Minute
 	c.AuditRetention = integer("AUDIT_RETENTION_DAYS", 1, 100*365)
 	c.PruneInterval = dur("IDENTITY_PRUNE_INTERVAL", 0, 7*24*time.Hour)

@@ -198,6 +198,9 @@ func (s *Server) routes() []route {
 		// The caller's own tenant (issue 10 §3): always the principal's.
 		{get, "/api/tenant", perm, identity.PermTenantsRead, ownTenant, s.apiOwnTenant},
 		{patch, "/api/tenant", perm, identity.PermTenantsUpdate, ownTenant, s.apiUpdateOwnTenant},
+		// Its deletion after a grace period, and the cancellation (danger actions).
+		{del, "/api/tenant", perm, identity.PermTenantsDelete, ownTenant, s.apiDeleteOwnTenant},
+		{post, "/api/tenant/restore", perm, identity.PermTenantsDelete, ownTenant, s.apiRestoreOwnTenant},
 
 		// The system admins' tenant API and impersonation. They name tenants
 		// in the path on purpose, so they are not tenant-scoped.

@@ -286,6 +286,7 @@ func (s *Store) CancelTenantDeletion(ctx context.Context, id string) (*models.Te
 			return fmt.Errorf("cancel tenant deletion: %w", repoErr(err, "tenant"))
 		}
 		s.invalidateLookups(ctx)
+		t = models.Tenant{} // a NULL read back leaves a set pointer as it was
 		return repoErr(db.Where("id = ?", id).Take(&t).Error, "tenant")
 	})
 	if err != nil {

@@ -44,7 +44,7 @@ func viewOwnTenant(t *models.Tenant) ownTenantView {
 		LogoURL: t.LogoURL, PrimaryColour: t.PrimaryColour, DefaultLocale: t.DefaultLocale,
 		Settings:            settingsView{TenantSettings: identity.SettingsOf(t), AuditRetentionDays: t.AuditRetentionDays},
 		DeletionScheduledAt: utcOrNil(t.DeletionScheduledAt), DeletesAt: utcOrNil(t.DeletesAt),
-		CreatedAt:           t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
+		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
 }
 
 func utcOrNil(t *time.Time) *time.Time {

@@ -216,6 +216,16 @@ func TestRequire2FARoles(t *testing.T) {
 			enrolTOTP(t, srv, ch)
 		})
 
+		t.Run("accepted invitation", func(t *testing.T) {
+			// The sign-in an accepted invitation gives ends in the same step.
+			addr := "invitee-" + apptest.RandomID(t, 6) + "@example.com"
+			res := srv.Call(t, http.MethodPost, "/api/invitations", ownerTok, map[string]any{"email": addr, "roles": []string{identity.RoleAdmin}})
+			require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+			token, _ := invToken(t, srv, mail, addr)
+			res = srv.Call(t, http.MethodPost, "/api/invitations/accept", "", map[string]any{"token": token, "name": "New Admin", "password": "A brand new passphrase 42!"})
+			enrolTOTP(t, srv, enrolmentStep(t, res))
+		})
+
 		t.Run("other tenant unaffected", func(t *testing.T) {
 			u := newRoleUser(t, srv, other, userOpts{role: identity.RoleAdmin})
 			srv.Login(t, other.Slug, u.Email, apptest.Password)

@@ -132,6 +132,8 @@ func loginResponse(c echo.Context, res *identity.LoginResult) error {
 		return c.JSON(http.StatusOK, map[string]any{"two_factor_required": true, "challenge": res.Challenge, "methods": res.Methods})
 	case models.ChallengePasswordChange:
 		return c.JSON(http.StatusOK, map[string]any{"password_change_required": true, "challenge": res.Challenge})
+	case models.ChallengeTwoFactorEnrolment:
+		return c.JSON(http.StatusOK, map[string]any{"two_factor_enrolment_required": true, "challenge": res.Challenge, "methods": res.Methods})
 	}
 	body := map[string]any{
 		"access_token": res.AccessToken,
@@ -142,6 +144,9 @@ func loginResponse(c echo.Context, res *identity.LoginResult) error {
 	}
 	if res.DeviceToken != "" {
 		body["device_token"] = res.DeviceToken
+	}
+	if res.RecoveryCodes != nil {
+		body["recovery_codes"] = res.RecoveryCodes
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, body)

@@ -65,8 +65,13 @@ func (s *Server) apiResendEmailVerification(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if p.Kind != models.PrincipalUser || p.ActorID != "" {
+		// The account API's rule (requireUser): a user's first-party
+		// token, never an impersonation.
+		if p.Kind != models.PrincipalUser {
 			return models.ErrFirstPartyTokenRequired()
+		}
+		if p.ActorID != "" {
+			return identity.ErrImpersonationForbidden()
 		}
 		sent, err := s.EmailVerification.ResendMine(ctx, p, meta(c))
 		if err != nil {

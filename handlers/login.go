@@ -42,6 +42,14 @@ type LoginService interface {
 	// ActiveUser returns the user of a bearer token, or an error when it is
 	// gone, deactivated or its tenant suspended.
 	ActiveUser(ctx context.Context, tenantID, userID string) (*models.User, error)
+	// The forced second-factor enrolment step (ChallengeTwoFactorEnrolment):
+	// an authenticator app (set up, then confirmed with a code) or e-mailed
+	// codes (a code sent, then confirmed); each confirmation completes the
+	// login with the new recovery codes.
+	EnrolmentSetupTOTP(ctx context.Context, challenge string, again bool) (*identity.TOTPSetup, error)
+	EnrolTOTP(ctx context.Context, in identity.EnrolmentInput) (*identity.LoginResult, error)
+	EnrolmentSendEmailCode(ctx context.Context, challenge string, meta identity.Meta) error
+	EnrolEmail(ctx context.Context, in identity.EnrolmentInput) (*identity.LoginResult, error)
 }
 
 // loginTarget is what a signed return_to tells the login page: where to go
@@ -170,6 +178,8 @@ func (s *Server) loginNext(c echo.Context, t loginTarget, res *identity.LoginRes
 			"Title": "Choose a new password", "CSRF": csrfToken(c), "ReturnTo": t.signed, "Next": t.next, "Challenge": res.Challenge,
 			"Rules": identity.PasswordRules, "Error": errMsg,
 		}, t.formTargets)
+	case models.ChallengeTwoFactorEnrolment:
+		return s.renderEnrolment(c, t, res.Challenge, false, false, errMsg)
 	}
 	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" && ck.Value != res.BrowserToken {
 		_ = s.Login.EndBrowserSession(c.Request().Context(), ck.Value, meta(c)) // a new login never keeps the old cookie
@@ -184,13 +194,21 @@ func (s *Server) loginNext(c echo.Context, t loginTarget, res *identity.LoginRes
 		c.SetCookie(&http.Cookie{Name: deviceCookie, Value: res.DeviceToken, Path: "/", HttpOnly: true, Secure: s.secure,
 			SameSite: http.SameSiteLaxMode, MaxAge: int(deviceCookieTTL.Seconds())})
 	}
-	if t.path != "" {
-		return c.Redirect(http.StatusSeeOther, t.path)
+	next := "/account/security"
+	switch {
+	case t.path != "":
+		next = t.path
+	case t.next != "":
+		next = t.next
 	}
-	if t.next != "" {
-		return c.Redirect(http.StatusSeeOther, t.next)
+	if len(res.RecoveryCodes) > 0 {
+		// A forced enrolment just ended: the recovery codes are shown once,
+		// then the person goes on where the login was going.
+		return s.renderPage(c, http.StatusOK, "twofactor_enrolled", map[string]any{
+			"Title": "Two-step verification is on", "RecoveryCodes": res.RecoveryCodes, "Continue": next,
+		}, t.formTargets)
 	}
-	return c.Redirect(http.StatusSeeOther, "/account/security")
+	return c.Redirect(http.StatusSeeOther, next)
 }
 
 // twoFactorSubmit checks the code of the second step. One field takes a

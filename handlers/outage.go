@@ -72,7 +72,18 @@ func (s *Server) writeAccessError(ctx context.Context, c echo.Context, ar fosite
 	}
 	s.logOAuth5xx(ctx, err)
 	setClientChallenge(c.Response(), c.Request(), err)
-	s.Provider.WriteAccessError(ctx, c.Response(), ar, err)
+	s.Provider.WriteAccessError(ctx, c.Response(), ar, pendingDeletionNamed(err))
+}
+
+// pendingDeletionNamed answers a client of a tenant whose deletion is
+// pending (storage GetClient wraps models.ErrTenantPendingDeletion) as
+// invalid_client whose description names tenant_pending_deletion.
+func pendingDeletionNamed(err error) error {
+	var me *models.Error
+	if errors.As(err, &me) && me.Code == models.CodeTenantPendingDeletion {
+		return fosite.ErrInvalidClient.WithHint("The client's organisation is scheduled for deletion (tenant_pending_deletion).").WithWrap(err)
+	}
+	return err
 }
 
 // inflightWait is how long a request waits for a free slot before it is shed.

@@ -98,6 +98,12 @@ func (s *Server) routes() []route {
 		// {tenant, email}, the same answer whatever the address.
 		{post, "/api/auth/email/verify", none, "", anyTenant, s.apiVerifyEmail},
 		{post, "/api/auth/email/verify/resend", none, "", anyTenant, s.apiResendEmailVerification},
+		// The forced second-factor enrolment step of a login (a tenant's
+		// settings.require_2fa_roles), authenticated by its challenge.
+		{post, "/api/auth/2fa/enrol/totp/setup", none, "", anyTenant, s.apiEnrolTOTPSetup},
+		{post, "/api/auth/2fa/enrol/totp", none, "", anyTenant, s.apiEnrolTOTP},
+		{post, "/api/auth/2fa/enrol/email/send", none, "", anyTenant, s.apiEnrolEmailSend},
+		{post, "/api/auth/2fa/enrol/email", none, "", anyTenant, s.apiEnrolEmail},
 
 		// The account API: the signed-in user's own account and sessions.
 		{post, "/api/auth/logout", user, "", anyTenant, s.apiLogout},
@@ -201,6 +207,9 @@ func (s *Server) routes() []route {
 		// The caller's own tenant (issue 10 §3): always the principal's.
 		{get, "/api/tenant", perm, identity.PermTenantsRead, ownTenant, s.apiOwnTenant},
 		{patch, "/api/tenant", perm, identity.PermTenantsUpdate, ownTenant, s.apiUpdateOwnTenant},
+		// Its deletion after a grace period, and the cancellation (danger actions).
+		{del, "/api/tenant", perm, identity.PermTenantsDelete, ownTenant, s.apiDeleteOwnTenant},
+		{post, "/api/tenant/restore", perm, identity.PermTenantsDelete, ownTenant, s.apiRestoreOwnTenant},
 
 		// The system admins' tenant API and impersonation. They name tenants
 		// in the path on purpose, so they are not tenant-scoped.
@@ -257,6 +266,8 @@ func (s *Server) routes() []route {
 		{post, "/login", page, "", anyTenant, s.loginSubmit},
 		{post, "/login/2fa", page, "", anyTenant, s.twoFactorSubmit},
 		{post, "/login/password", page, "", anyTenant, s.passwordChangeSubmit},
+		{post, "/login/2fa/enrol", page, "", anyTenant, s.enrolSubmit},
+		{post, "/login/2fa/enrol/email", page, "", anyTenant, s.enrolEmailSubmit},
 		{get, "/consent", page, "", anyTenant, s.consentPage},
 		{post, "/consent", page, "", anyTenant, s.consentSubmit},
 		{get, "/invitations/accept", page, "", anyTenant, s.invitationPage},

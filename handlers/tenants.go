@@ -24,6 +24,10 @@ type TenantService interface {
 	// Own and UpdateOwn are the principal's own tenant (handlers/tenant.go).
 	Own(ctx context.Context, a identity.Actor) (*models.Tenant, error)
 	UpdateOwn(ctx context.Context, a identity.Actor, in identity.TenantProfile) (*models.Tenant, error)
+	// ScheduleOwnDeletion and RestoreOwn are the own tenant's deletion with
+	// its grace period, and its cancellation.
+	ScheduleOwnDeletion(ctx context.Context, a identity.Actor, confirm string) (*models.Tenant, error)
+	RestoreOwn(ctx context.Context, a identity.Actor) (*models.Tenant, error)
 }
 
 type tenantView struct {

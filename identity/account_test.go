@@ -58,7 +58,7 @@ func credStores(st *storage.Store) identity.CredentialStores {
 // loginDeps are complete LoginDeps over st.
 func loginDeps(d identity.AccountDeps, st *storage.Store) identity.LoginDeps {
 	return identity.LoginDeps{AccountDeps: d, CredentialStores: credStores(st), Tx: st, Sessions: st, Revoker: st, Devices: st,
-		Challenges: st, Browser: st, UserState: st, Tokens: acctTokens{}}
+		Challenges: st, Browser: st, UserState: st, Tokens: acctTokens{}, Roles: st, Issuer: "Identity"}
 }
 
 // sessionsDeps are complete SessionsDeps over st.

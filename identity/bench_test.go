@@ -64,7 +64,7 @@ func benchAccounts(b *testing.B) (*identity.Login, string, string) {
 			Mailer: &mailer.LogMailer{Log: slog.New(slog.DiscardHandler)}, Now: time.Now, Log: slog.New(slog.DiscardHandler)},
 		CredentialStores: identity.CredentialStores{Users: st, Updater: st, Codes: st, Recovery: st, Counters: st, Auditor: identity.Auditor{Store: st}},
 		Tx:               st, Sessions: st, Revoker: st, Devices: st, Challenges: st, Browser: st, UserState: st,
-		Tokens: &oauth.FirstParty{Provider: provider, Clients: st},
+		Tokens: &oauth.FirstParty{Provider: provider, Clients: st}, Roles: st, Issuer: "Identity",
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -71,6 +71,7 @@ func TestIssue10DangerZoneMigrations(t *testing.T) {
 		{"00009_push_devices.sql", identity.PermPushDevicesRead},
 		{"00011_users_export_grant.sql", identity.PermUsersExport},
 		{"00014_users_erase_grant.sql", identity.PermUsersErase},
+		{"00017_tenant_deletion.sql", identity.PermTenantsDelete},
 	} {
 		t.Run(tc.perm, func(t *testing.T) { testDangerZoneAppend(t, tc.file, tc.perm) })
 	}

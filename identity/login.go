@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,6 +66,8 @@ type Login struct {
 	browser    BrowserSessionStore
 	state      UserStateLookup
 	tokens     TokenIssuer
+	roles      RoleHolderLookup
+	issuer     string
 }
 
 // LoginDeps are what NewLogin needs; every field is required. Besides the
@@ -83,6 +86,18 @@ type LoginDeps struct {
 	UserState UserStateLookup
 	// Tokens mints the first-party access token of an API login.
 	Tokens TokenIssuer
+	// Roles tells which roles a user holds (the tenant's sign-in rules:
+	// forced second-factor enrolment, a pending deletion).
+	Roles RoleHolderLookup
+	// Issuer names this service in authenticator apps (forced enrolment).
+	Issuer string
+}
+
+// RoleHolderLookup reads the roles principals hold.
+type RoleHolderLookup interface {
+	// PrincipalRoles returns the roles each principal holds in the tenant
+	// (the tenant's and global ones), keyed by principal id, in one query.
+	PrincipalRoles(ctx context.Context, tenantID string, principalIDs []string) (map[string][]models.Role, error)
 }
 
 // NewLogin builds the login service.
@@ -93,11 +108,11 @@ func NewLogin(d LoginDeps) (*Login, error) {
 	}
 	if err := checkDeps("Login", dep{"Tx", d.Tx == nil}, dep{"Sessions", d.Sessions == nil}, dep{"Revoker", d.Revoker == nil},
 		dep{"Devices", d.Devices == nil}, dep{"Challenges", d.Challenges == nil}, dep{"Browser", d.Browser == nil},
-		dep{"UserState", d.UserState == nil}, dep{"Tokens", d.Tokens == nil}); err != nil {
+		dep{"UserState", d.UserState == nil}, dep{"Tokens", d.Tokens == nil}, dep{"Roles", d.Roles == nil}, dep{"Issuer", d.Issuer == ""}); err != nil {
 		return nil, err
 	}
 	return &Login{credentials: c, tx: d.Tx, sessions: d.Sessions, revoker: d.Revoker, devices: d.Devices, challenges: d.Challenges,
-		browser: d.Browser, state: d.UserState, tokens: d.Tokens}, nil
+		browser: d.Browser, state: d.UserState, tokens: d.Tokens, roles: d.Roles, issuer: d.Issuer}, nil
 }
 
 // ErrBadCredentials is the one answer to a wrong tenant, e-mail or password,
@@ -169,6 +184,9 @@ type LoginResult struct {
 	Challenge     string
 	ChallengeKind string
 	Methods       []string
+	// RecoveryCodes are the new recovery codes of a login that completed
+	// a forced second-factor enrolment, shown once.
+	RecoveryCodes []string
 }
 
 // challengeData is the login context a challenge carries to its next step.
@@ -273,10 +291,10 @@ func (l *Login) withPassword(ctx context.Context, in LoginInput) (*LoginResult, 
 	if !ok { // locked by a concurrent failure after we read the user
 		return nil, models.ErrAccountLocked(l.cfg.LockoutDuration)
 	}
-	// Only a caller who knows the password learns that the address must be
-	// verified first (complete asks again, for every other path).
-	if err := emailVerifiedForSignIn(tenant, user); err != nil {
-		l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "email_not_verified"}})
+	// Told before any further step, to a caller who proved the password:
+	// complete asks again on every path.
+	if _, err := l.signInRules(ctx, tenant, user); err != nil {
+		l.refused(ctx, user, in.Meta, err)
 		return nil, err
 	}
 	data := challengeData{Browser: in.Browser, Remember: in.Remember, DeviceName: in.DeviceName, AMR: []string{"pwd"}, AuthTime: now.UnixNano()}
@@ -406,6 +424,21 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 		}
 		return nil, ErrPasswordChangeRequired()
 	}
+	tenant, err := l.users.GetTenant(ctx, fresh.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	enrol, err := l.signInRules(ctx, tenant, fresh)
+	if err != nil {
+		l.refused(ctx, fresh, meta, err)
+		return nil, err
+	}
+	if enrol {
+		if slices.Contains(data.AMR, "pwd") { // the password was proven: enrol now
+			return l.newChallenge(ctx, fresh, models.ChallengeTwoFactorEnrolment, data, enrolmentMethods)
+		}
+		return nil, models.ErrTwoFactorEnrolmentRequired()
+	}
 	user = fresh
 	now := l.now()
 	ua := useragent.Parse(meta.UserAgent)
@@ -419,16 +452,6 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 		}
 	}
 	res := &LoginResult{User: user, Remember: data.Remember}
-	tenant, err := l.users.GetTenant(ctx, user.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	// The tenant may let only verified addresses in (one rule, every path:
-	// password, second factor, forced change, PIN, an accepted invitation).
-	if err := emailVerifiedForSignIn(tenant, user); err != nil {
-		l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLoginFailed, Meta: meta, Metadata: map[string]any{"reason": "email_not_verified"}})
-		return nil, err
-	}
 	settings := SettingsOf(tenant) // its session lifetimes shorten the deployment's
 	if p, ok := l.tokens.(tokenPreparer); ok && !data.Browser {
 		if err := p.PrepareTenant(ctx, user.TenantID); err != nil {

@@ -32,6 +32,9 @@ const (
 	PermTenantsRead = "identity.tenants.read"
 	// PermTenantsUpdate changes the principal's own tenant (a danger action).
 	PermTenantsUpdate = "identity.tenants.update"
+	// PermTenantsDelete deletes the principal's own tenant after a grace
+	// period, and cancels that deletion (a danger action).
+	PermTenantsDelete = "identity.tenants.delete"
 
 	// PermRolesRead lists and reads roles.
 	PermRolesRead = "identity.roles.read"

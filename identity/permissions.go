@@ -12,6 +12,7 @@ var Catalogue = []string{
 	PermUsersDeactivate, PermUsersForcePasswordChange, PermUsersUnlock, PermUsersReset2FA,
 	PermUsersExport, PermUsersErase,
 	PermTenantsRead, PermTenantsUpdate,
+	PermTenantsDelete,
 	PermRolesRead, PermRolesCreate, PermRolesUpdate, PermRolesDelete,
 	PermPoliciesRead, PermPoliciesCreate, PermPoliciesUpdate, PermPoliciesDelete,
 	PermAuditRead, PermAuditExport,
@@ -61,6 +62,8 @@ var DangerActions = []string{
 	PermPushDevicesRead,
 	// Issue 10, part 9: erasing a user (GDPR Art. 17).
 	PermUsersErase,
+	// Issue 10, part 3: deleting one's own tenant (and cancelling that).
+	PermTenantsDelete,
 	// crm
 	"tenant.*.crm.contacts.delete",
 	"tenant.*.crm.companies.delete",

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -20,6 +21,13 @@ type PruneStore interface {
 	// AcquireLease takes the named lease for holder until now+ttl when it is
 	// free or expired; of several concurrent callers exactly one gets true.
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	// TenantsDueForDeletion returns up to limit tenants whose own deletion
+	// fell due by now (deletes_at <= now), soonest first.
+	TenantsDueForDeletion(ctx context.Context, now time.Time, limit int) ([]models.Tenant, error)
+	// PurgeTenant deletes the tenant, if its deletion is still due by now,
+	// with everything it owns and its audit rows, in one transaction;
+	// false (nothing done) when it was restored meanwhile or is gone.
+	PurgeTenant(ctx context.Context, id string, now time.Time) (bool, error)
 }
 
 // Defaults of the Pruner.
@@ -48,6 +56,9 @@ type Pruner struct {
 	tokenBatch       int
 	sessionRetention time.Duration
 	log              *slog.Logger
+	tx               Tx
+	audit            Auditor
+	now              func() time.Time
 }
 
 // PrunerDeps are what NewPruner needs; Store and Holder are required.
@@ -68,15 +79,23 @@ type PrunerDeps struct {
 	// SessionRetention keeps ended device sessions this long (0: 30 days).
 	SessionRetention time.Duration
 	Log              *slog.Logger
+	// Tx and Auditor write the tenant.deleted row of a purged tenant in
+	// its purge's transaction; Now is the clock the grace periods are
+	// judged by (nil: time.Now).
+	Tx      Tx
+	Auditor Auditor
+	Now     func() time.Time
 }
 
 // NewPruner checks d and returns the service.
 func NewPruner(d PrunerDeps) (*Pruner, error) {
-	if err := checkDeps("Pruner", dep{"Store", d.Store == nil}, dep{"Holder", d.Holder == ""}); err != nil {
+	if err := checkDeps("Pruner", dep{"Store", d.Store == nil}, dep{"Holder", d.Holder == ""}, dep{"Tx", d.Tx == nil},
+		dep{"Auditor", d.Auditor.Store == nil}); err != nil {
 		return nil, err
 	}
 	p := &Pruner{store: d.Store, interval: d.Interval, holder: d.Holder, auditDays: d.AuditRetentionDays,
-		auditBatch: d.AuditPruneBatch, tokenBatch: d.TokenPruneBatch, sessionRetention: d.SessionRetention, log: logOr(d.Log)}
+		auditBatch: d.AuditPruneBatch, tokenBatch: d.TokenPruneBatch, sessionRetention: d.SessionRetention, log: logOr(d.Log),
+		tx: d.Tx, audit: d.Auditor, now: clockOr(d.Now)}
 	if p.auditDays <= 0 {
 		p.auditDays = DefaultAuditRetentionDays
 	}
@@ -148,7 +167,58 @@ func (p *Pruner) RunOnce(ctx context.Context) (ran bool, audit AuditPruneResult,
 		return true, audit, tokens, err
 	}
 	tokens, err = p.PruneTokens(ctx, 0)
+	if err != nil {
+		return true, audit, tokens, err
+	}
+	tenants, err := p.PruneTenants(ctx)
+	if tenants.Deleted > 0 {
+		p.log.InfoContext(ctx, "tenants deleted", "count", tenants.Deleted, "tenant_ids", tenants.TenantIDs)
+	}
 	return true, audit, tokens, err
+}
+
+// TenantPruneResult is what one tenant purge did.
+type TenantPruneResult struct {
+	Deleted   int      `json:"deleted"`
+	TenantIDs []string `json:"tenant_ids"`
+}
+
+// tenantPurgeBatch bounds the tenants one PruneTenants looks at; the next
+// run takes the rest.
+const tenantPurgeBatch = 100
+
+// PruneTenants deletes the tenants whose own deletion's grace period is
+// over: each in a transaction of its own (PurgeTenant) with its
+// tenant.deleted row, written by the system with no tenant (the tenant's
+// rows, its audit trail included, are gone), naming the tenant's id and
+// slug and when the deletion was asked for. A tenant restored meanwhile is
+// left alone.
+func (p *Pruner) PruneTenants(ctx context.Context) (TenantPruneResult, error) {
+	res := TenantPruneResult{TenantIDs: []string{}}
+	now := p.now()
+	due, err := p.store.TenantsDueForDeletion(ctx, now, tenantPurgeBatch)
+	if err != nil {
+		return res, err
+	}
+	for _, t := range due {
+		err := p.tx.InTx(ctx, func(ctx context.Context) error {
+			ok, err := p.store.PurgeTenant(ctx, t.ID, now)
+			if err != nil || !ok {
+				return err
+			}
+			res.Deleted++
+			res.TenantIDs = append(res.TenantIDs, t.ID)
+			md := map[string]any{"tenant_id": t.ID, "slug": t.Slug, "deletes_at": t.DeletesAt}
+			if t.DeletionScheduledAt != nil {
+				md["deletion_scheduled_at"] = *t.DeletionScheduledAt
+			}
+			return p.audit.Record(ctx, Principal{}, Event{Action: AuditTenantPurged, Metadata: md})
+		})
+		if err != nil {
+			return res, fmt.Errorf("prune tenant %s: %w", t.ID, err)
+		}
+	}
+	return res, nil
 }
 
 // Run prunes every Interval until ctx ends (Interval 0 disables it). The

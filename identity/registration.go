@@ -259,7 +259,7 @@ func (s *Registration) Register(ctx context.Context, in RegisterInput) (*Registe
 	if len(fields) > 0 {
 		return nil, models.ErrInvalid(fields)
 	}
-	u := &models.User{Email: email, Name: name, Locale: locale, EmailVerified: false, IsActive: true}
+	u := &models.User{Email: email, Name: name, Locale: locale, IsActive: true}
 	if company != "" {
 		return s.createCompany(ctx, in, u, company, slug)
 	}

@@ -68,6 +68,8 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.PruneStore](),
 	typeOf[identity.AuthenticatorStore](),
 	typeOf[identity.EmailVerificationStore](),
+	typeOf[identity.TenantDeletionStore](),
+	typeOf[identity.RoleHolderLookup](),
 	// The other collaborators.
 	typeOf[identity.Sealer](),
 	typeOf[identity.Limiter](),

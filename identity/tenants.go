@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/identityd/identityd/models"
 )
@@ -47,10 +48,14 @@ type TenantStore interface {
 // transaction with its audit row, written in the target tenant (the
 // deletion in the actor's), so the tenant's own log shows who did it.
 type Tenants struct {
-	store  TenantStore
-	tx     Tx
-	audit  Auditor
-	limits TenantLimits
+	store     TenantStore
+	tx        Tx
+	audit     Auditor
+	limits    TenantLimits
+	deletions TenantDeletionStore
+	mailer    Mailer
+	grace     time.Duration
+	now       func() time.Time
 }
 
 // TenantsDeps are what NewTenants needs, all required.
@@ -61,14 +66,27 @@ type TenantsDeps struct {
 	// Limits bound the tenant's own settings (zero fields: the defaults
 	// of DefaultTenantLimits).
 	Limits TenantLimits
+	// Deletions and Mailer serve a tenant's own deletion (the Owners are
+	// mailed when it is scheduled); DeletionGrace is how long it waits (0:
+	// DefaultTenantDeletionGrace). Now is the clock (nil: time.Now).
+	Deletions     TenantDeletionStore
+	Mailer        Mailer
+	DeletionGrace time.Duration
+	Now           func() time.Time
 }
 
 // NewTenants checks d and returns the service.
 func NewTenants(d TenantsDeps) (*Tenants, error) {
-	if err := checkDeps("Tenants", dep{"Store", d.Store == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}); err != nil {
+	if err := checkDeps("Tenants", dep{"Store", d.Store == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil},
+		dep{"Deletions", d.Deletions == nil}, dep{"Mailer", d.Mailer == nil}); err != nil {
 		return nil, err
 	}
-	return &Tenants{store: d.Store, tx: d.Tx, audit: d.Auditor, limits: d.Limits.withDefaults()}, nil
+	grace := d.DeletionGrace
+	if grace <= 0 {
+		grace = DefaultTenantDeletionGrace
+	}
+	return &Tenants{store: d.Store, tx: d.Tx, audit: d.Auditor, limits: d.Limits.withDefaults(),
+		deletions: d.Deletions, mailer: d.Mailer, grace: grace, now: clockOr(d.Now)}, nil
 }
 
 // MaxAuditRetentionDays bounds a tenant's audit retention.

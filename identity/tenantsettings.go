@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -215,6 +216,10 @@ type TenantSettings struct {
 	// lifetimes without and with "keep me signed in" (0: the deployment's).
 	SessionTTLSeconds  int `json:"session_ttl_seconds"`
 	RememberTTLSeconds int `json:"remember_ttl_seconds"`
+	// Require2FARoles names roles of the tenant whose holders must have a
+	// second factor: one who has none enrols one at their next sign-in,
+	// before any token (Login.complete; none: nobody is forced).
+	Require2FARoles []string `json:"require_2fa_roles"`
 }
 
 // DefaultTenantSettings are the settings of a tenant that set none.
@@ -238,7 +243,21 @@ func SettingsOf(t *models.Tenant) TenantSettings {
 		s.DefaultRole = RoleMember
 	}
 	s.SessionTTLSeconds, s.RememberTTLSeconds = max(s.SessionTTLSeconds, 0), max(s.RememberTTLSeconds, 0)
+	if s.Require2FARoles == nil {
+		s.Require2FARoles = []string{}
+	}
 	return s
+}
+
+// RequiresSecondFactor reports whether a holder of roles must have a second
+// factor in a tenant with these settings.
+func (s TenantSettings) RequiresSecondFactor(roles []string) bool {
+	for _, r := range roles {
+		if slices.Contains(s.Require2FARoles, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // SessionTTL returns the lifetime of a login session of the tenant: the
@@ -264,7 +283,12 @@ type TenantSettingsPatch struct {
 	PasswordMinLength     *int
 	SessionTTLSeconds     *int
 	RememberTTLSeconds    *int
+	// Require2FARoles replaces the list (an empty list: nobody is forced).
+	Require2FARoles *[]string
 }
+
+// maxRequire2FARoles bounds settings.require_2fa_roles.
+const maxRequire2FARoles = 50
 
 func (p *TenantSettingsPatch) empty() bool {
 	return p == nil || *p == TenantSettingsPatch{}
@@ -333,6 +357,14 @@ func (s *Tenants) applySettings(ctx context.Context, t *models.Tenant, p *Tenant
 	}
 	ttl("session_ttl_seconds", p.SessionTTLSeconds, s.limits.SessionTTL, &cur.SessionTTLSeconds)
 	ttl("remember_ttl_seconds", p.RememberTTLSeconds, s.limits.RememberTTL, &cur.RememberTTLSeconds)
+	if p.Require2FARoles != nil {
+		k := key("require_2fa_roles")
+		names, err := s.require2FARoles(ctx, t.ID, *p.Require2FARoles, k, bad)
+		if err != nil {
+			return nil, err
+		}
+		cur.Require2FARoles = names
+	}
 	raw, err := json.Marshal(cur)
 	if err != nil {
 		return nil, models.ErrInternal(err)
@@ -341,4 +373,39 @@ func (s *Tenants) applySettings(ctx context.Context, t *models.Tenant, p *Tenant
 		fields["settings"] = string(raw)
 	}
 	return changed, nil
+}
+
+// require2FARoles validates the roles of settings.require_2fa_roles: each
+// must be a role of the tenant (its system roles included); the bad ones
+// are named in one message under key. It returns the names trimmed and
+// without duplicates, in the order given.
+func (s *Tenants) require2FARoles(ctx context.Context, tenantID string, in []string, key string, bad map[string]string) ([]string, error) {
+	if len(in) > maxRequire2FARoles {
+		bad[key] = fmt.Sprintf("Name at most %d roles.", maxRequire2FARoles)
+		return nil, nil
+	}
+	names := make([]string, 0, len(in))
+	var unknown []string
+	for _, raw := range in {
+		name := strings.TrimSpace(raw)
+		if slices.Contains(names, name) {
+			continue
+		}
+		names = append(names, name)
+		if name == "" || len(name) > 100 || BadText(name, false) {
+			unknown = append(unknown, fmt.Sprintf("%q", truncate(name, 100)))
+			continue
+		}
+		r, err := s.store.GetRoleByName(ctx, tenantID, name)
+		switch {
+		case models.IsKind(err, models.KindNotFound) || (err == nil && (r.TenantID == nil || *r.TenantID != tenantID)):
+			unknown = append(unknown, fmt.Sprintf("%q", name))
+		case err != nil:
+			return nil, err
+		}
+	}
+	if len(unknown) > 0 {
+		bad[key] = fmt.Sprintf("No role %s in this tenant.", strings.Join(unknown, ", "))
+	}
+	return names, nil
 }

@@ -1,13 +1,10 @@
 package identity
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"fmt"
-	"image/png"
 	"math/big"
 	"strings"
 	"time"
@@ -158,9 +155,9 @@ func (t *TwoFactor) SetupTOTP(ctx context.Context, p Principal, password string,
 	if user.TOTPEnabled {
 		return nil, models.Err2FAAlreadyEnabled().WithMessage("Two-factor authentication is already on. Turn it off first.")
 	}
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: t.issuer, AccountName: user.Email, Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1, SecretSize: 20})
+	key, err := newTOTPKey(t.issuer, user, "")
 	if err != nil {
-		return nil, models.ErrInternal(fmt.Errorf("generate totp: %w", err))
+		return nil, models.ErrInternal(err)
 	}
 	sealed, err := t.sealer.Seal([]byte(key.Secret()), []byte("totp:"+user.ID))
 	if err != nil {
@@ -172,15 +169,7 @@ func (t *TwoFactor) SetupTOTP(ctx context.Context, p Principal, password string,
 	}); err != nil {
 		return nil, err
 	}
-	img, err := key.Image(240, 240)
-	if err != nil {
-		return nil, models.ErrInternal(fmt.Errorf("qr code: %w", err))
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return nil, models.ErrInternal(fmt.Errorf("qr code: %w", err))
-	}
-	return &TOTPSetup{Secret: key.Secret(), OTPAuthURI: key.URL(), QRCode: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
+	return totpSetupOf(key)
 }
 
 // EnableTOTP confirms the pending secret with a code from it, turns 2FA on

@@ -62,6 +62,16 @@ const (
 	// CodeTenantSuspended: 403 at sign-in, 409 for an action on a suspended
 	// tenant's user.
 	CodeTenantSuspended = "tenant_suspended"
+	// CodeTenantPendingDeletion: 403 at sign-in (a member who is not an
+	// Owner) and at the token endpoint's error_description, 409 when the
+	// tenant's deletion is already scheduled.
+	CodeTenantPendingDeletion = "tenant_pending_deletion"
+	// CodeTenantNotPendingDeletion: 409, there is no deletion to cancel.
+	CodeTenantNotPendingDeletion = "tenant_not_pending_deletion"
+	// CodeTwoFactorEnrolmentRequired: 403, the tenant requires a second
+	// factor for one of the user's roles: sign in with the password to set
+	// one up.
+	CodeTwoFactorEnrolmentRequired = "two_factor_enrolment_required"
 
 	// CodeInvalidCredentials: 401, a failed login (one message, whatever
 	// failed, so accounts cannot be enumerated).
@@ -466,4 +476,30 @@ func ErrEmailVerificationExpired() *Error {
 // ErrEmailVerificationUsed: the verification link was already used.
 func ErrEmailVerificationUsed() *Error {
 	return &Error{Kind: KindConflict, Code: CodeEmailVerificationUsed, Msg: "This link has already been used."}
+}
+
+// ErrTenantPendingDeletion refuses a sign-in of a member who is not an
+// Owner while the tenant's deletion is pending (403).
+func ErrTenantPendingDeletion() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeTenantPendingDeletion,
+		Msg: "This organisation is being deleted. Only its owners can sign in, to cancel the deletion."}
+}
+
+// ErrTenantDeletionScheduled refuses to schedule a deletion that is already
+// pending (409).
+func ErrTenantDeletionScheduled() *Error {
+	return &Error{Kind: KindConflict, Code: CodeTenantPendingDeletion, Msg: "The deletion of this organisation is already scheduled."}
+}
+
+// ErrTenantNotPendingDeletion refuses to restore a tenant whose deletion is
+// not pending (409).
+func ErrTenantNotPendingDeletion() *Error {
+	return &Error{Kind: KindConflict, Code: CodeTenantNotPendingDeletion, Msg: "This organisation is not scheduled for deletion."}
+}
+
+// ErrTwoFactorEnrolmentRequired refuses a sign-in that cannot set up a
+// second factor (a PIN) while the tenant requires one for the user (403).
+func ErrTwoFactorEnrolmentRequired() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeTwoFactorEnrolmentRequired,
+		Msg: "Your organisation requires two-step verification: sign in with your password to set it up."}
 }

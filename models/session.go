@@ -71,6 +71,10 @@ type Session struct {
 const (
 	ChallengeTwoFactor      = "2fa"
 	ChallengePasswordChange = "password_change"
+	// ChallengeTwoFactorEnrolment: the tenant requires a second factor for
+	// one of the user's roles and the user has none; it is enrolled before
+	// the login completes.
+	ChallengeTwoFactorEnrolment = "2fa_enrolment"
 )
 
 // AuthChallenge is a pending second step of a login; its token is shown

@@ -23,7 +23,12 @@ type Tenant struct {
 	DefaultLocale string
 	// Settings is the tenant's own settings as a JSON object
 	// (identity.TenantSettings; "{}" holds the defaults).
-	Settings  string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Settings string
+	// DeletionScheduledAt and DeletesAt are set while the tenant's own
+	// deletion is pending (DELETE /api/tenant): until DeletesAt only its
+	// Owners may sign in (to restore it); then the pruner deletes it.
+	DeletionScheduledAt *time.Time
+	DeletesAt           *time.Time
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
 }

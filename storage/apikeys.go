@@ -67,17 +67,18 @@ func (s *Store) RevokeAPIKey(ctx context.Context, tenantID, serviceAccountID, id
 
 // apiKeyLookupSQL is the whole API-key lookup: one read through the unique
 // key_hash index, joined by primary key to the service account (active) and
-// the tenant (not suspended), the key neither revoked nor expired at ?.
+// the tenant (neither suspended nor pending deletion), the key neither
+// revoked nor expired at ?.
 const apiKeyLookupSQL = `SELECT k.id AS key_id, k.tenant_id, k.service_account_id, k.last_used_at
 FROM api_keys k
 JOIN service_accounts sa ON sa.id = k.service_account_id AND sa.tenant_id = k.tenant_id
 JOIN tenants t ON t.id = k.tenant_id
 WHERE k.key_hash = ? AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?)
-AND sa.is_active AND t.suspended_at IS NULL`
+AND sa.is_active AND t.suspended_at IS NULL AND t.deletes_at IS NULL`
 
 // LookupAPIKey finds the live key whose keyed hash is keyHash, in one
 // indexed read. Unknown, revoked, expired, of an inactive service account or
-// of a suspended tenant: NotFound.
+// of a suspended tenant or one pending deletion: NotFound.
 func (s *Store) LookupAPIKey(ctx context.Context, keyHash string, now time.Time) (keyID, tenantID, serviceAccountID string, lastUsedAt *time.Time, err error) {
 	var rows []struct {
 		KeyID            string

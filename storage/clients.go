@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
@@ -108,7 +109,10 @@ func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" 
 // GetClient implements fosite.ClientManager. An unknown id is
 // fosite.ErrNotFound, and so is a client of a suspended tenant: the join
 // makes suspension refuse client authentication (and the loading of any
-// stored request of the tenant) at once, in the same indexed read.
+// stored request of the tenant) at once, in the same indexed read. While a
+// tenant's deletion is pending only its first-party client (the login API
+// its Owners sign in through) is found: any other is fosite.ErrNotFound
+// wrapping models.ErrTenantPendingDeletion, which the token endpoint names.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	gen, cached := s.cachedGeneration(ctx)
 	if cached {
@@ -116,14 +120,22 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 			return &Client{Client: e.client, now: s.now()}, nil
 		}
 	}
-	var m models.Client
-	err := s.db(ctx).Joins("JOIN tenants ON tenants.id = oauth_clients.tenant_id").
-		Where("oauth_clients.id = ? AND tenants.suspended_at IS NULL", id).Take(&m).Error
+	var row struct {
+		models.Client `gorm:"embedded"`
+		TenantPending bool
+	}
+	err := s.db(ctx).Table("oauth_clients").Select("oauth_clients.*, tenants.deletes_at IS NOT NULL AS tenant_pending").
+		Joins("JOIN tenants ON tenants.id = oauth_clients.tenant_id").
+		Where("oauth_clients.id = ? AND tenants.suspended_at IS NULL", id).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get client: %w", mapErr(err))
+	}
+	m := row.Client
+	if row.TenantPending && !strings.HasPrefix(m.ID, models.FirstPartyClientPrefix) {
+		return nil, fmt.Errorf("get client: %w: %w", fosite.ErrNotFound, models.ErrTenantPendingDeletion())
 	}
 	if cached {
 		s.cache.clients.Add(id, cachedClient{gen: gen, at: time.Now(), client: m})

@@ -175,6 +175,29 @@ var invalidations = []invalidation{
 		_, err := s.PruneExpired(ctx, models.PruneOptions{})
 		return err
 	}},
+	// Issue 10 §3: a tenant's own deletion hides its clients, its
+	// cancellation shows them again, the purge deletes them.
+	{"ScheduleTenantDeletion", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+		now := time.Now()
+		_, err := s.ScheduleTenantDeletion(ctx, fx.tenant.ID, now, now.Add(time.Hour))
+		return err
+	}},
+	{"CancelTenantDeletion", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+		now := time.Now()
+		if _, err := s.ScheduleTenantDeletion(ctx, fx.tenant.ID, now, now.Add(time.Hour)); err != nil {
+			return err
+		}
+		_, err := s.CancelTenantDeletion(ctx, fx.tenant.ID)
+		return err
+	}},
+	{"PurgeTenant", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+		now := time.Now()
+		if _, err := s.ScheduleTenantDeletion(ctx, fx.tenant.ID, now, now); err != nil {
+			return err
+		}
+		_, err := s.PurgeTenant(ctx, fx.tenant.ID, now.Add(time.Second))
+		return err
+	}},
 }
 
 // keepsLookups are the Store methods whose names say they change or remove
@@ -212,7 +235,7 @@ var keepsLookups = map[string]string{
 // every exported Store method named with one is in invalidations or in
 // keepsLookups, so the next such method has to choose.
 var invalidatingPrefixes = []string{"Revoke", "Delete", "Update", "Suspend", "Unsuspend", "Rotate", "Prune",
-	"Remove", "Invalidate", "Untrust", "Unlock", "Set"}
+	"Remove", "Invalidate", "Untrust", "Unlock", "Set", "Schedule", "Cancel", "Purge"}
 
 func TestLookupInvalidationCoversEveryChange(t *testing.T) {
 	listed := map[string]bool{}

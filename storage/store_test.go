@@ -81,6 +81,7 @@ func TestRepositories(t *testing.T) {
 		run  func(t *testing.T, open storagetest.OpenFunc)
 	}{
 		{"Tenants", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunTenantsSuite(t, defaults(open)) }},
+		{"TenantDeletion", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunTenantDeletionSuite(t, defaults(open)) }},
 		{"Users", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunUsersSuite(t, defaults(open)) }},
 		{"Credentials", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunCredentialsSuite(t, defaults(open)) }},
 		{"Challenges", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunChallengesSuite(t, defaults(open)) }},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -136,19 +137,8 @@ func (s *Store) SuspendTenant(ctx context.Context, id string) (*models.Tenant, e
 				return fmt.Errorf("suspend tenant: %w", repoErr(err, "tenant"))
 			}
 		}
-		for _, table := range []string{tableAccess, tableRefresh, tableCodes, tableOIDC, tablePKCE} {
-			if err := db.Table(table).Where("tenant_id = ?", id).Delete(&requestRow{}).Error; err != nil {
-				return fmt.Errorf("suspend tenant: delete %s: %w", table, mapErr(err))
-			}
-		}
-		if err := db.Model(&models.Session{}).Where("tenant_id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error; err != nil {
-			return fmt.Errorf("suspend tenant: revoke sessions: %w", repoErr(err, "session"))
-		}
-		if err := db.Where("tenant_id = ?", id).Delete(&models.LoginSession{}).Error; err != nil {
-			return fmt.Errorf("suspend tenant: delete login sessions: %w", repoErr(err, "login_session"))
-		}
-		if err := db.Where("tenant_id = ?", id).Delete(&models.AuthChallenge{}).Error; err != nil {
-			return fmt.Errorf("suspend tenant: delete challenges: %w", repoErr(err, "challenge"))
+		if err := s.endTenantAccess(ctx, id, now); err != nil {
+			return fmt.Errorf("suspend tenant: %w", err)
 		}
 		s.invalidateLookups(ctx)
 		return nil
@@ -215,4 +205,156 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 		s.invalidateLookups(ctx)
 		return nil
 	})
+}
+
+// endTenantAccess ends everything that lets anyone act in the tenant, in
+// the transaction of ctx: every token, code and OIDC/PKCE session is
+// deleted, the device sessions revoked, the browser logins and pending
+// login steps deleted. The caller invalidates the lookups.
+func (s *Store) endTenantAccess(ctx context.Context, id string, now time.Time) error {
+	db := s.db(ctx)
+	for _, table := range []string{tableAccess, tableRefresh, tableCodes, tableOIDC, tablePKCE} {
+		if err := db.Table(table).Where("tenant_id = ?", id).Delete(&requestRow{}).Error; err != nil {
+			return fmt.Errorf("delete %s: %w", table, mapErr(err))
+		}
+	}
+	if err := db.Model(&models.Session{}).Where("tenant_id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error; err != nil {
+		return fmt.Errorf("revoke sessions: %w", repoErr(err, "session"))
+	}
+	if err := db.Where("tenant_id = ?", id).Delete(&models.LoginSession{}).Error; err != nil {
+		return fmt.Errorf("delete login sessions: %w", repoErr(err, "login_session"))
+	}
+	if err := db.Where("tenant_id = ?", id).Delete(&models.AuthChallenge{}).Error; err != nil {
+		return fmt.Errorf("delete challenges: %w", repoErr(err, "challenge"))
+	}
+	return nil
+}
+
+// ScheduleTenantDeletion marks the tenant's own deletion pending
+// (deletion_scheduled_at now, deletes_at) and, in the same transaction,
+// ends every token, session, browser login and pending login step of the
+// tenant (endTenantAccess). The tenant row is locked first, so of two
+// concurrent schedules one wins and the other is Conflict
+// tenant_pending_deletion. NotFound for an unknown tenant.
+func (s *Store) ScheduleTenantDeletion(ctx context.Context, id string, now, deletesAt time.Time) (*models.Tenant, error) {
+	if !models.ValidID(id) {
+		return nil, models.ErrNotFound("tenant")
+	}
+	var t models.Tenant
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		if err := db.Scopes(s.forUpdate).Where("id = ?", id).Take(&t).Error; err != nil {
+			return fmt.Errorf("schedule tenant deletion: %w", repoErr(err, "tenant"))
+		}
+		if t.DeletesAt != nil {
+			return models.ErrTenantDeletionScheduled()
+		}
+		if err := db.Model(&models.Tenant{}).Where("id = ?", id).Updates(map[string]any{
+			"deletion_scheduled_at": now.UTC(), "deletes_at": deletesAt.UTC(), "updated_at": s.now()}).Error; err != nil {
+			return fmt.Errorf("schedule tenant deletion: %w", repoErr(err, "tenant"))
+		}
+		if err := s.endTenantAccess(ctx, id, s.now()); err != nil {
+			return fmt.Errorf("schedule tenant deletion: %w", err)
+		}
+		s.invalidateLookups(ctx)
+		return repoErr(db.Where("id = ?", id).Take(&t).Error, "tenant")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// CancelTenantDeletion clears a pending deletion (the tokens it ended stay
+// ended). Conflict tenant_not_pending_deletion when none is pending;
+// NotFound for an unknown (or already deleted) tenant.
+func (s *Store) CancelTenantDeletion(ctx context.Context, id string) (*models.Tenant, error) {
+	if !models.ValidID(id) {
+		return nil, models.ErrNotFound("tenant")
+	}
+	var t models.Tenant
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		if err := db.Scopes(s.forUpdate).Where("id = ?", id).Take(&t).Error; err != nil {
+			return fmt.Errorf("cancel tenant deletion: %w", repoErr(err, "tenant"))
+		}
+		if t.DeletesAt == nil {
+			return models.ErrTenantNotPendingDeletion()
+		}
+		if err := db.Model(&models.Tenant{}).Where("id = ?", id).Updates(map[string]any{
+			"deletion_scheduled_at": nil, "deletes_at": nil, "updated_at": s.now()}).Error; err != nil {
+			return fmt.Errorf("cancel tenant deletion: %w", repoErr(err, "tenant"))
+		}
+		s.invalidateLookups(ctx)
+		t = models.Tenant{} // a NULL read back leaves a set pointer as it was
+		return repoErr(db.Where("id = ?", id).Take(&t).Error, "tenant")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// ListTenantDeletions returns the tenants whose deletion is pending,
+// soonest first.
+func (s *Store) ListTenantDeletions(ctx context.Context) ([]models.Tenant, error) {
+	var out []models.Tenant
+	if err := s.db(ctx).Where("deletes_at IS NOT NULL").Order("deletes_at ASC, slug ASC").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list tenant deletions: %w", repoErr(err, "tenant"))
+	}
+	return out, nil
+}
+
+// TenantsDueForDeletion returns up to limit tenants whose deletes_at is at
+// or before now, soonest first.
+func (s *Store) TenantsDueForDeletion(ctx context.Context, now time.Time, limit int) ([]models.Tenant, error) {
+	var out []models.Tenant
+	if err := s.db(ctx).Where("deletes_at IS NOT NULL AND deletes_at <= ?", now.UTC()).
+		Order("deletes_at ASC").Limit(limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("tenants due for deletion: %w", repoErr(err, "tenant"))
+	}
+	return out, nil
+}
+
+// PurgeTenant deletes a tenant whose deletion fell due by now, in one
+// transaction: the tenant row is locked and checked (false, nothing done,
+// when it was restored meanwhile, is not due, or is gone), then its rows
+// in the fosite tables and its audit rows are deleted and the tenant
+// itself, whose foreign keys cascade to everything else it owns (users,
+// memberships, clients, consents, sessions, devices, invitations, codes,
+// push registrations, roles, policies, service accounts, API keys).
+func (s *Store) PurgeTenant(ctx context.Context, id string, now time.Time) (bool, error) {
+	if !models.ValidID(id) {
+		return false, nil
+	}
+	purged := false
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		var ids []string
+		if err := s.forUpdate(db.Model(&models.Tenant{}).Where("id = ? AND deletes_at IS NOT NULL AND deletes_at <= ?", id, now.UTC())).
+			Pluck("id", &ids).Error; err != nil {
+			return fmt.Errorf("purge tenant: %w", repoErr(err, "tenant"))
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		for _, table := range []string{tableAccess, tableRefresh, tableCodes, tableOIDC, tablePKCE} {
+			if err := db.Table(table).Where("tenant_id = ?", id).Delete(&requestRow{}).Error; err != nil {
+				return fmt.Errorf("purge tenant: %s: %w", table, mapErr(err))
+			}
+		}
+		if err := db.Where("tenant_id = ?", id).Delete(&models.AuditLog{}).Error; err != nil {
+			return fmt.Errorf("purge tenant: audit logs: %w", repoErr(err, "audit_log"))
+		}
+		if err := db.Where("id = ?", id).Delete(&models.Tenant{}).Error; err != nil {
+			return fmt.Errorf("purge tenant: %w", repoErr(err, "tenant"))
+		}
+		s.invalidateLookups(ctx)
+		purged = true
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return purged, nil
 }

@@ -54,3 +54,40 @@ func openCLIStore(t *testing.T, env map[string]string, at time.Time) *storage.St
 	t.Cleanup(func() { _ = st.Close() })
 	return st
 }
+
+// TestTenantDeletionCLI runs `identityd tenants deletions` and `identityd
+// tenants restore`: a tenant whose own deletion is pending is listed with
+// its dates until the operator restores it (audited in the tenant).
+func TestTenantDeletionCLI(t *testing.T) {
+	t.Parallel()
+	env := cliEnv(t)
+	cliOK(t, env, "migrate")
+	tn := cliOK(t, env, "tenants", "create", "--slug", "cli-doomed", "--name", "Doomed")
+	cliOK(t, env, "tenants", "create", "--slug", "cli-fine", "--name", "Fine")
+	out := cliOK(t, env, "tenants", "deletions")
+	require.Empty(t, out["tenants"])
+
+	st := openCLIStore(t, env, time.Now())
+	now := time.Now()
+	_, err := st.ScheduleTenantDeletion(t.Context(), tn["id"].(string), now, now.Add(30*24*time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+
+	out = cliOK(t, env, "tenants", "deletions")
+	list, _ := out["tenants"].([]any)
+	require.Len(t, list, 1, "%v", out)
+	row := list[0].(map[string]any)
+	require.Equal(t, "cli-doomed", row["slug"])
+	require.NotEmpty(t, row["deletes_at"])
+
+	out = cliOK(t, env, "tenants", "restore", "--slug", "cli-doomed")
+	require.Equal(t, true, out["restored"])
+	out = cliOK(t, env, "tenants", "deletions")
+	require.Empty(t, out["tenants"])
+	_, _, err = cliRun(t, env, "tenants", "restore", "--slug", "cli-doomed")
+	require.ErrorContains(t, err, "not scheduled for deletion")
+	_, _, err = cliRun(t, env, "tenants", "restore")
+	require.Error(t, err)
+	_, _, err = cliRun(t, env, "tenants", "restore", "--slug", "nope")
+	require.Error(t, err)
+}

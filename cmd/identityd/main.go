@@ -3,6 +3,7 @@
 //
 //	identityd serve | migrate
 //	identityd tenants create --slug S --name N
+//	identityd tenants deletions | tenants restore --slug S
 //	identityd clients create --tenant S [--id ID] [--secret SECRET] --grant-types a,b --scopes a,b [--redirect-uris u,v] [--public] [--skip-consent] [--name N]
 //	identityd users create --tenant S --email E --password P [--name N]
 //	identityd keys rotate
@@ -40,6 +41,8 @@ commands:
   serve                      run the server (migrates the database first)
   migrate                    apply database migrations and exit
   tenants create --slug S --name N
+  tenants deletions          list the tenants whose own deletion is pending (IDENTITY_TENANT_DELETION_GRACE)
+  tenants restore --slug S   cancel a tenant's pending deletion
   clients create --tenant S [--id ID] [--secret SECRET] --grant-types a,b --scopes a,b
                  [--redirect-uris u,v] [--audience a,b] [--public] [--skip-consent] [--name N]
                  [--token-endpoint-auth-method M] [--access-token-format opaque|jwt]
@@ -87,7 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate", "tenants create", "clients create", "users create", "keys rotate", "audit prune", "tokens prune":
+	case "serve", "migrate", "tenants create", "clients create", "users create", "keys rotate", "audit prune", "tokens prune",
+		"tenants deletions", "tenants restore":
 	default:
 		return errUsage{fmt.Sprintf("unknown command %q", strings.Join(strings.Fields(cmd), " "))}
 	}
@@ -154,6 +158,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return describe(err)
 		}
 		return printJSON(stdout, map[string]any{"id": t.ID, "slug": t.Slug, "name": t.Name})
+	case "tenants deletions":
+		list, err := app.Tenants.ListDeletions(ctx)
+		if err != nil {
+			return err
+		}
+		out := make([]map[string]any, 0, len(list))
+		for _, t := range list {
+			out = append(out, map[string]any{"id": t.ID, "slug": t.Slug, "name": t.Name,
+				"deletion_scheduled_at": t.DeletionScheduledAt, "deletes_at": t.DeletesAt})
+		}
+		return printJSON(stdout, map[string]any{"tenants": out})
+	case "tenants restore":
+		t, err := app.Tenants.Restore(ctx, identity.SystemActor(""), c.slug)
+		if err != nil {
+			return describe(err)
+		}
+		return printJSON(stdout, map[string]any{"id": t.ID, "slug": t.Slug, "restored": true})
 	case "users create":
 		u, err := createUser(ctx, app, c)
 		if err != nil {
@@ -274,6 +295,8 @@ func (c *cliFlags) register(cmd string, fs *flag.FlagSet) {
 		fs.StringVar(&c.tokenFormat, "access-token-format", "", "opaque (default) or jwt")
 		fs.StringVar(&c.postLogoutRedirectURIs, "post-logout-redirect-uris", "", "comma-separated URIs RP-initiated logout may return to (exact match)")
 		fs.BoolVar(&c.introspectAllTenants, "introspect-all-tenants", false, "a system-level resource server that may introspect every tenant's tokens")
+	case "tenants restore":
+		fs.StringVar(&c.slug, "slug", "", "tenant slug")
 	case "audit prune", "tokens prune":
 		fs.IntVar(&c.batch, "batch", 0, "rows per DELETE statement (default 5000 for audit, 1000 for tokens)")
 	case "users create":
@@ -297,6 +320,8 @@ func (c *cliFlags) validate(cmd string) error {
 	case "tenants create":
 		need("slug", c.slug)
 		need("name", c.name)
+	case "tenants restore":
+		need("slug", c.slug)
 	case "clients create":
 		need("tenant", c.tenant)
 		need("grant-types", c.grantTypes)

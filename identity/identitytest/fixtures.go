@@ -21,6 +21,7 @@ type Store interface {
 	identity.Tx
 	identity.AuditWriter
 	identity.TenantStore
+	identity.TenantDeletionStore
 	identity.ClientStore
 	GetTenantBySlug(ctx context.Context, slug string) (*models.Tenant, error)
 	CreateUser(ctx context.Context, u *models.User) error
@@ -48,8 +49,12 @@ type discard struct{}
 // CreateAuditLog keeps nothing.
 func (discard) CreateAuditLog(context.Context, *models.AuditLog) error { return nil }
 
+// Send sends nothing.
+func (discard) Send(context.Context, identity.Message) error { return nil }
+
 func (f *Fixtures) tenants() (*identity.Tenants, error) {
-	return identity.NewTenants(identity.TenantsDeps{Store: f.Store, Tx: f.Store, Auditor: identity.Auditor{Store: discard{}}})
+	return identity.NewTenants(identity.TenantsDeps{Store: f.Store, Tx: f.Store, Auditor: identity.Auditor{Store: discard{}},
+		Deletions: f.Store, Mailer: discard{}})
 }
 
 func (f *Fixtures) clients() (*identity.Clients, error) {

@@ -273,7 +273,8 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	if a.Tenants, err = identity.NewTenants(identity.TenantsDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
-		Limits: identity.TenantLimits{AuditRetentionDays: cfg.AuditRetention, SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberTTL}}); err != nil {
+		Limits:    identity.TenantLimits{AuditRetentionDays: cfg.AuditRetention, SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberTTL},
+		Deletions: a.Store, Mailer: a.AccountMail, DeletionGrace: cfg.TenantDeletionGrace, Now: time.Now}); err != nil {
 		return err
 	}
 	if a.Impersonation, err = identity.NewImpersonation(identity.ImpersonationDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
@@ -291,7 +292,7 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	}
 	// The background prune starts in serve (never in tests or one-shot commands).
 	if a.Pruner, err = identity.NewPruner(identity.PrunerDeps{Store: a.Store, Interval: cfg.PruneInterval, Holder: pruneHolder(),
-		AuditRetentionDays: cfg.AuditRetention, Log: a.Log}); err != nil {
+		AuditRetentionDays: cfg.AuditRetention, Log: a.Log, Tx: a.Store, Auditor: audit, Now: time.Now}); err != nil {
 		return err
 	}
 	// One-time codes mail through AccountMail (the outbox; tests capture it).
@@ -350,7 +351,8 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 	tokens := &oauth.FirstParty{Provider: a.Provider, Clients: a.Store}
 	var err error
 	if a.Login, err = identity.NewLogin(identity.LoginDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store,
-		Sessions: a.Store, Revoker: a.Store, Devices: a.Store, Challenges: a.Store, Browser: a.Store, UserState: a.Store, Tokens: tokens}); err != nil {
+		Sessions: a.Store, Revoker: a.Store, Devices: a.Store, Challenges: a.Store, Browser: a.Store, UserState: a.Store, Tokens: tokens,
+		Roles: a.Store, Issuer: issuerName(cfg.Issuer)}); err != nil {
 		return err
 	}
 	a.SMS = &smsRelay{}
@@ -468,6 +470,9 @@ var (
 	_ identity.RegistrationStore   = (*storage.Store)(nil)
 	// Issue 10 §2.
 	_ identity.EmailVerificationStore = (*storage.Store)(nil)
+	// Issue 10 §3: a tenant's own deletion, the sign-in rules' roles.
+	_ identity.TenantDeletionStore = (*storage.Store)(nil)
+	_ identity.RoleHolderLookup    = (*storage.Store)(nil)
 )
 
 // maxInFlight is IDENTITY_MAX_INFLIGHT, or 8 requests per database

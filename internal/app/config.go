@@ -163,6 +163,9 @@ type Config struct {
 	EmailVerificationTTL        time.Duration
 	RateEmailVerificationSend   identity.Limit
 	RateEmailVerificationVerify identity.Limit
+	// TenantDeletionGrace is how long a tenant's own deletion waits before
+	// the pruner deletes it (issue 10 §3).
+	TenantDeletionGrace time.Duration
 	// DevLogMail allows the log mailer with PostgreSQL and lets it log the
 	// whole message (one-time codes included) at debug level.
 	DevLogMail bool
@@ -225,6 +228,7 @@ var envVars = []envVar{
 	{"IDENTITY_EMAIL_VERIFICATION_TTL", "24h", "how long an e-mail verification link and its 6-digit code work (a new message replaces the old one)"},
 	{"IDENTITY_RATE_EMAIL_VERIFICATION_SEND", "5/1h", "verification messages per address (resend, change of address)"},
 	{"IDENTITY_RATE_EMAIL_VERIFICATION_VERIFY", "30/15m", "e-mail verification attempts (link or code) per IP, and per address for codes (each code also allows only 5)"},
+	{"IDENTITY_TENANT_DELETION_GRACE", "720h", "how long a tenant's own deletion (DELETE /api/tenant) waits before the pruner deletes it; an Owner can restore it until then"},
 	{"IDENTITY_STEP_UP_TTL", "300s", "how long a step-up elevation lasts"},
 	{"IMPERSONATION_TTL_MINUTES", "15", "lifetime of an impersonation token, in minutes"},
 	{"AUDIT_RETENTION_DAYS", "365", "default audit-log retention per tenant, in days"},
@@ -350,6 +354,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.StepUpTTL = dur("IDENTITY_STEP_UP_TTL", 30*time.Second, time.Hour)
 	c.InvitationTTL = dur("IDENTITY_INVITATION_TTL", time.Hour, 90*24*time.Hour)
 	c.EmailVerificationTTL = dur("IDENTITY_EMAIL_VERIFICATION_TTL", 5*time.Minute, 30*24*time.Hour)
+	c.TenantDeletionGrace = dur("IDENTITY_TENANT_DELETION_GRACE", time.Hour, 365*24*time.Hour)
 	c.ImpersonationTTL = time.Duration(integer("IMPERSONATION_TTL_MINUTES", 1, 24*60)) * time.Minute
 	c.AuditRetention = integer("AUDIT_RETENTION_DAYS", 1, 100*365)
 	c.PruneInterval = dur("IDENTITY_PRUNE_INTERVAL", 0, 7*24*time.Hour)

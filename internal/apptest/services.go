@@ -23,12 +23,25 @@ func (s *Server) PruneTokens(t testing.TB, batch int) (identity.TokenPruneResult
 // random lease holder, and reports whether it held the lease and ran.
 func (s *Server) RunPrunerOnce(t testing.TB, interval time.Duration) (bool, error) {
 	t.Helper()
-	p, err := identity.NewPruner(identity.PrunerDeps{Store: s.Store, Interval: interval, Holder: "test-" + RandomID(t, 8)})
+	p, err := identity.NewPruner(identity.PrunerDeps{Store: s.Store, Interval: interval, Holder: "test-" + RandomID(t, 8),
+		Tx: s.Store, Auditor: identity.Auditor{Store: s.Store}})
 	if err != nil {
 		return false, err
 	}
 	ran, _, _, err := p.RunOnce(t.Context())
 	return ran, err
+}
+
+// PruneTenantsAt deletes the tenants whose own deletion fell due by now, as
+// the background prune does, judged by the injected clock now.
+func (s *Server) PruneTenantsAt(t testing.TB, now time.Time) (identity.TenantPruneResult, error) {
+	t.Helper()
+	p, err := identity.NewPruner(identity.PrunerDeps{Store: s.Store, Holder: "test-" + RandomID(t, 8),
+		Tx: s.Store, Auditor: identity.Auditor{Store: s.Store}, Now: func() time.Time { return now }})
+	if err != nil {
+		return identity.TenantPruneResult{}, err
+	}
+	return p.PruneTenants(t.Context())
 }
 
 // RevokeDevice revokes one of the user's devices as the user would (from

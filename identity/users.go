@@ -189,21 +189,28 @@ const (
 	MaxPerPage     = 100
 )
 
+// checkPage applies the paging defaults of every page/per_page listing
+// (users, invitations) and names a bad value in fields.
+func checkPage(fields map[string]string, page, perPage int) (int, int) {
+	if page == 0 {
+		page = 1
+	}
+	if perPage == 0 {
+		perPage = DefaultPerPage
+	}
+	if page < 1 || page > 1_000_000 {
+		fields["page"] = "Use a whole number from 1."
+	}
+	if perPage < 1 || perPage > MaxPerPage {
+		fields["per_page"] = fmt.Sprintf("Use a whole number from 1 to %d.", MaxPerPage)
+	}
+	return page, perPage
+}
+
 // List returns one page of the tenant's users.
 func (s *Users) List(ctx context.Context, tenantID string, q UserQuery) (*UserPage, error) {
 	fields := map[string]string{}
-	if q.Page == 0 {
-		q.Page = 1
-	}
-	if q.PerPage == 0 {
-		q.PerPage = DefaultPerPage
-	}
-	if q.Page < 1 || q.Page > 1_000_000 {
-		fields["page"] = "Use a whole number from 1."
-	}
-	if q.PerPage < 1 || q.PerPage > MaxPerPage {
-		fields["per_page"] = fmt.Sprintf("Use a whole number from 1 to %d.", MaxPerPage)
-	}
+	q.Page, q.PerPage = checkPage(fields, q.Page, q.PerPage)
 	q.Q = strings.TrimSpace(q.Q)
 	if len(q.Q) > 200 {
 		fields["q"] = "Use at most 200 characters."

@@ -19,7 +19,15 @@ type PruneOptions struct {
 	// after they ended (0: DefaultSessionRetention), so recent sign-ins stay
 	// explainable.
 	SessionRetention time.Duration
+	// InvitationRetention keeps invitations this long after they ended
+	// (accepted, revoked or expired; 0: DefaultInvitationRetention), so an
+	// administrator still sees what became of a recent one.
+	InvitationRetention time.Duration
 }
 
 // DefaultSessionRetention is how long ended device sessions are kept.
 const DefaultSessionRetention = 30 * 24 * time.Hour
+
+// DefaultInvitationRetention is how long ended invitations are kept: as
+// long as ended sessions.
+const DefaultInvitationRetention = DefaultSessionRetention

@@ -78,16 +78,23 @@ func (s *Store) PruneAuditLogs(ctx context.Context, defaultDays, batch int) (int
 // access and refresh tokens, codes, OIDC and PKCE sessions past expires_at
 // (and codes, OIDC and PKCE rows without one after a day), client-assertion
 // JTIs, login challenges, e-mail codes and one-time codes, browser login sessions, and device
-// sessions that were revoked or expired more than SessionRetention ago. It
-// returns the count per table.
+// sessions that were revoked or expired more than SessionRetention ago, and
+// invitations accepted, revoked or expired more than InvitationRetention
+// ago (a pending one, or one that ended recently, stays and keeps its
+// status). It returns the count per table.
 func (s *Store) PruneExpired(ctx context.Context, opts models.PruneOptions) (map[string]int64, error) {
 	keep := opts.SessionRetention
 	if keep <= 0 {
 		keep = models.DefaultSessionRetention
 	}
+	keepInv := opts.InvitationRetention
+	if keepInv <= 0 {
+		keepInv = models.DefaultInvitationRetention
+	}
 	now := s.now()
 	stale := now.Add(-24 * time.Hour)
 	ended := now.Add(-keep)
+	invEnded := now.Add(-keepInv)
 	steps := []struct {
 		table, pk, cond string
 		args            []any
@@ -103,6 +110,10 @@ func (s *Store) PruneExpired(ctx context.Context, opts models.PruneOptions) (map
 		{"one_time_codes", "id", "expires_at < ?", []any{now}},
 		{"login_sessions", "id", "expires_at < ?", []any{now}},
 		{"sessions", "id", "(expires_at < ? OR revoked_at < ?)", []any{ended, ended}},
+		// An invitation ends when accepted, revoked or expired, whichever
+		// came first; it goes once that is InvitationRetention ago.
+		{"invitations", "id", "(accepted_at < ? OR revoked_at < ? OR (accepted_at IS NULL AND revoked_at IS NULL AND expires_at < ?))",
+			[]any{invEnded, invEnded, invEnded}},
 	}
 	out := make(map[string]int64, len(steps))
 	for _, st := range steps {

@@ -137,14 +137,42 @@ func TestPruneExpired(t *testing.T) {
 		live := &models.Session{TenantID: tn.ID, UserID: u.ID, Kind: models.SessionAPI, ExpiresAt: future}
 		require.NoError(t, st.CreateSession(ctx, live))
 
+		// Invitations: ended 40 days ago (accepted, revoked, expired) go;
+		// ended 10 days ago, and pending, stay.
+		day := 24 * time.Hour
+		invite := func(expiresAgo time.Duration) *models.Invitation {
+			t.Helper()
+			i := &models.Invitation{TenantID: tn.ID, Email: uuid.NewString() + "@example.com", TokenHash: uuid.NewString(), ExpiresAt: start.Add(-expiresAgo)}
+			require.NoError(t, st.CreateInvitation(ctx, i))
+			return i
+		}
+		accepted := func(ago time.Duration) string {
+			i := invite(-day)
+			ok, err := st.ClaimInvitation(ctx, i.ID, i.TokenHash, start.Add(-ago))
+			require.NoError(t, err)
+			require.True(t, ok)
+			return i.ID
+		}
+		revoked := func(ago time.Duration) string {
+			i := invite(-day)
+			ok, err := st.RevokeInvitation(ctx, tn.ID, i.ID, start.Add(-ago))
+			require.NoError(t, err)
+			require.True(t, ok)
+			return i.ID
+		}
+		accepted(40 * day)
+		revoked(40 * day)
+		invite(40 * day)
+		keepInv := []string{accepted(10 * day), revoked(10 * day), invite(10 * day).ID, invite(-day).ID}
+
 		got, err := st.PruneExpired(ctx, models.PruneOptions{Batch: 7})
 		require.NoError(t, err)
-		want := map[string]int64{
+		want := map[string]int64{"invitations": 3,
 			"oauth_access_tokens": 25, "oauth_refresh_tokens": 3, "oauth_codes": 2, "oauth_oidc_sessions": 1,
 			"oauth_pkce_sessions": 1, "oauth_jtis": 1, "auth_challenges": 2, "email_codes": 1, "one_time_codes": 1, "login_sessions": 1, "sessions": 2,
 		}
 		require.Equal(t, want, got)
-		left := map[string]int{
+		left := map[string]int{"invitations": 4,
 			"oauth_access_tokens": 5, "oauth_refresh_tokens": 2, "oauth_codes": 1, "oauth_oidc_sessions": 1,
 			"oauth_pkce_sessions": 1, "oauth_jtis": 1, "auth_challenges": 1, "email_codes": 1, "one_time_codes": 1, "login_sessions": 1, "sessions": 3,
 		}
@@ -157,6 +185,13 @@ func TestPruneExpired(t *testing.T) {
 			var n int
 			require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sessions WHERE id = "+placeholder(st)+"", id).Scan(&n))
 			require.Equal(t, 1, n, "session %s kept", id)
+		}
+
+		for k, id := range keepInv {
+			i, err := st.GetInvitation(ctx, tn.ID, id)
+			require.NoError(t, err, "invitation %d kept", k)
+			want := []string{models.InvitationAccepted, models.InvitationRevoked, models.InvitationExpired, models.InvitationPending}[k]
+			require.Equal(t, want, i.Status(start), "status of a kept invitation")
 		}
 
 		again, err := st.PruneExpired(ctx, models.PruneOptions{Batch: 7})

@@ -31,6 +31,9 @@ type PruneStore interface {
 	RevokeSession(ctx context.Context, tenantID, userID, id string) error
 	CreateAuditLog(ctx context.Context, a *models.AuditLog) error
 	UpdateTenant(ctx context.Context, id string, fields map[string]any) (*models.Tenant, error)
+	CreateInvitation(ctx context.Context, i *models.Invitation) error
+	GetInvitation(ctx context.Context, tenantID, id string) (*models.Invitation, error)
+	RevokeInvitation(ctx context.Context, tenantID, id string, now time.Time) (bool, error)
 }
 
 var _ = claim[PruneStore]("RunPruneSuite", "PruneExpired", "PruneAuditLogs")
@@ -46,6 +49,7 @@ func RunPruneSuite[S PruneStore](t *testing.T, open func(t *testing.T, opts stor
 	}, []subTest[clocked[PruneStore]]{
 		{"Expired", testPruneExpired},
 		{"AuditRetention", testPruneAuditLogs},
+		{"Invitations", testPruneInvitations},
 	})
 }
 
@@ -122,4 +126,40 @@ func testPruneAuditLogs(t *testing.T, c clocked[PruneStore]) {
 	must(t, err, "prune after eight days")
 	wantEqual(t, n, int64(3), "rows pruned after eight days (the default tenant's and the tenantless one)")
 	wantEqual(t, countRows(t, s, "audit_logs", ""), 0, "audit rows left")
+}
+
+// testPruneInvitations: an invitation that ended (here: expired, revoked)
+// stays, with its status, until InvitationRetention has passed since; a
+// pending one always stays.
+func testPruneInvitations(t *testing.T, c clocked[PruneStore]) {
+	ctx := t.Context()
+	s := c.s
+	tn := newTenant(t, s)
+	inv := func(ttl time.Duration) *models.Invitation {
+		t.Helper()
+		i := &models.Invitation{TenantID: tn.ID, Email: "p-" + randomHex(t, 4) + "@example.com", TokenHash: randomHex(t, 32), ExpiresAt: c.clock.Now().Add(ttl)}
+		must(t, s.CreateInvitation(ctx, i), "create invitation")
+		return i
+	}
+	expiring, revoked, pending := inv(time.Hour), inv(time.Hour), inv(30*24*time.Hour)
+	ok, err := s.RevokeInvitation(ctx, tn.ID, revoked.ID, c.clock.Now())
+	must(t, err, "revoke")
+	wantEqual(t, ok, true, "revoked")
+	opts := models.PruneOptions{Batch: 1, InvitationRetention: 24 * time.Hour}
+
+	c.clock.Advance(2 * time.Hour)
+	got, err := s.PruneExpired(ctx, opts)
+	must(t, err, "prune within the retention")
+	wantEqual(t, got["invitations"], int64(0), "invitations pruned within the retention")
+	i, err := s.GetInvitation(ctx, tn.ID, expiring.ID)
+	must(t, err, "get the expired invitation")
+	wantEqual(t, i.Status(c.clock.Now()), models.InvitationExpired, "status of an expired, unpruned invitation")
+
+	c.clock.Advance(24 * time.Hour)
+	got, err = s.PruneExpired(ctx, opts)
+	must(t, err, "prune after the retention")
+	wantEqual(t, got["invitations"], int64(2), "ended invitations pruned after the retention")
+	_, err = s.GetInvitation(ctx, tn.ID, pending.ID)
+	must(t, err, "the pending invitation stays")
+	wantEqual(t, countRows(t, s, "invitations", "tenant_id = ?", tn.ID), 1, "invitations left")
 }

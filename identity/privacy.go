@@ -51,6 +51,7 @@ type ErasureStore interface {
 	EraseUser(ctx context.Context, tenantID, id string) error
 	// PseudonymizeAuditLogs rewrites the person's audit trail.
 	PseudonymizeAuditLogs(ctx context.Context, e models.AuditErasure) (int, error)
+	PushRemover
 }
 
 // Privacy gives a person what the GDPR promises them over their own data:
@@ -360,7 +361,7 @@ func (s *Privacy) EraseMe(ctx context.Context, a Actor, password string) error {
 		return err
 	}
 	return s.tx.InTx(ctx, func(ctx context.Context) error {
-		pseudonym, err := s.erase(ctx, u)
+		pseudonym, err := s.erase(ctx, a.Principal, Meta{}, u)
 		if err != nil {
 			return err
 		}
@@ -398,7 +399,7 @@ func (s *Privacy) EraseUser(ctx context.Context, a Actor, id string) error {
 				return err
 			}
 		}
-		pseudonym, err := s.erase(ctx, u)
+		pseudonym, err := s.erase(ctx, a.Principal, a.Meta, u)
 		if err != nil {
 			return err
 		}
@@ -409,13 +410,19 @@ func (s *Privacy) EraseUser(ctx context.Context, a Actor, id string) error {
 
 // erase refuses the tenant's last Owner, deletes everything stored for u
 // and pseudonymises their audit trail, in the caller's transaction.
-func (s *Privacy) erase(ctx context.Context, u *models.User) (string, error) {
+func (s *Privacy) erase(ctx context.Context, p Principal, meta Meta, u *models.User) (string, error) {
 	owners, err := s.eraser.UsersWithRole(ctx, u.TenantID, RoleOwner)
 	if err != nil {
 		return "", err
 	}
 	if slices.Contains(owners, u.ID) && len(owners) == 1 {
 		return "", models.ErrLastOwner()
+	}
+	// The push registrations go first, each with its push_device.removed
+	// row, which the pseudonymisation below then rewrites like the rest.
+	if _, err := removePushDevices(ctx, s.eraser, s.audit, p, meta,
+		models.PushDeviceFilter{TenantID: u.TenantID, UserID: u.ID}, PushRemovedUserErased); err != nil {
+		return "", err
 	}
 	if err := s.eraser.EraseUser(ctx, u.TenantID, u.ID); err != nil {
 		return "", err

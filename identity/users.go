@@ -69,6 +69,7 @@ type Users struct {
 	grants  MembershipStore
 	tx      Tx
 	audit   Auditor
+	push    PushRemover
 	mailer  Mailer
 	cost    int
 	log     *slog.Logger
@@ -91,19 +92,21 @@ type UsersDeps struct {
 	// Tenants reads a tenant's settings (its password minimum) when a user
 	// is created with a password; nil: the deployment's minimum.
 	Tenants TenantGetter
+	// Push removes (and audits) a deleted user's push registrations.
+	Push PushRemover
 }
 
 // NewUsers checks d and returns the service.
 func NewUsers(d UsersDeps) (*Users, error) {
 	if err := checkDeps("Users", dep{"Store", d.Store == nil}, dep{"Memberships", d.Memberships == nil},
-		dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}); err != nil {
+		dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}, dep{"Push", d.Push == nil}); err != nil {
 		return nil, err
 	}
 	cost := d.PasswordCost
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
-	return &Users{store: d.Store, tenants: d.Tenants, grants: d.Memberships, tx: d.Tx, audit: d.Auditor, mailer: d.Mailer, cost: cost, log: logOr(d.Log)}, nil
+	return &Users{store: d.Store, tenants: d.Tenants, grants: d.Memberships, tx: d.Tx, audit: d.Auditor, push: d.Push, mailer: d.Mailer, cost: cost, log: logOr(d.Log)}, nil
 }
 
 // SetMailer replaces where the old-address notice goes (tests capture it).
@@ -544,7 +547,8 @@ func (s *Users) Deactivate(ctx context.Context, a Actor, id string) (*UserDetail
 	return s.Get(ctx, a.TenantID, id)
 }
 
-// Delete deletes a user, its sessions, tokens and assignments.
+// Delete deletes a user, its sessions, tokens, push registrations (each
+// audited as push_device.removed) and assignments.
 func (s *Users) Delete(ctx context.Context, a Actor, id string) error {
 	return s.tx.InTx(ctx, func(ctx context.Context) error {
 		u, err := target(ctx, s.store, s.grants, a, id)
@@ -555,6 +559,10 @@ func (s *Users) Delete(ctx context.Context, a Actor, id string) error {
 			return errSelf("delete")
 		}
 		if _, err := s.store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true); err != nil {
+			return err
+		}
+		if _, err := removePushDevices(ctx, s.push, s.audit, a.Principal, a.Meta,
+			models.PushDeviceFilter{TenantID: a.TenantID, UserID: u.ID}, PushRemovedUserDeleted); err != nil {
 			return err
 		}
 		if err := s.store.DeleteUser(ctx, a.TenantID, u.ID); err != nil {

@@ -203,7 +203,7 @@ var keepsLookups = map[string]string{
 	"DeleteLoginSession":             "login sessions are not cached",
 	"DeleteMail":                     "mail is not cached",
 	"PruneAuditLogs":                 "audit rows are not cached",
-	"DeletePushDevice":               "push registrations are not cached",
+	"DeletePushDevices":              "push registrations are not cached",
 	"RevokeInvitation":               "invitations are not cached",
 	"SetInvitationUser":              "invitations are not cached",
 }

@@ -236,7 +236,7 @@ func (s *Invitations) send(ctx context.Context, v *InvitationView, token string)
 	fmt.Fprintf(&b, "To accept, open this link:\n%s\n\n", s.AcceptURL(token))
 	fmt.Fprintf(&b, "The link works once and expires on %s.\nIf you did not expect this, ignore this e-mail.\n",
 		v.ExpiresAt.Format("2 January 2006 at 15:04 UTC"))
-	m := Message{To: v.Email, Subject: fmt.Sprintf("%s invited you to join %s", inviter, company), Text: b.String()}
+	m := Message{TenantID: v.TenantID, To: v.Email, Subject: fmt.Sprintf("%s invited you to join %s", inviter, company), Text: b.String()}
 	if err := s.mailer.Send(ctx, m); err != nil {
 		s.log.ErrorContext(ctx, "send invitation", "invitation_id", v.ID, "err", err)
 	}

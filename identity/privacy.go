@@ -52,6 +52,9 @@ type ErasureStore interface {
 	// PseudonymizeAuditLogs rewrites the person's audit trail.
 	PseudonymizeAuditLogs(ctx context.Context, e models.AuditErasure) (int, error)
 	PushRemover
+	// DeletePersonMail deletes the tenant's queued, unsent mail naming the
+	// user or addressed to one of recipientHashes, and counts it.
+	DeletePersonMail(ctx context.Context, tenantID, userID string, recipientHashes []string) (int, error)
 }
 
 // Privacy gives a person what the GDPR promises them over their own data:
@@ -409,7 +412,8 @@ func (s *Privacy) EraseUser(ctx context.Context, a Actor, id string) error {
 }
 
 // erase refuses the tenant's last Owner, deletes everything stored for u
-// and pseudonymises their audit trail, in the caller's transaction.
+// (their push registrations audited one by one) and the mail queued for
+// them, and pseudonymises their audit trail, in the caller's transaction.
 func (s *Privacy) erase(ctx context.Context, p Principal, meta Meta, u *models.User) (string, error) {
 	owners, err := s.eraser.UsersWithRole(ctx, u.TenantID, RoleOwner)
 	if err != nil {
@@ -425,6 +429,11 @@ func (s *Privacy) erase(ctx context.Context, p Principal, meta Meta, u *models.U
 		return "", err
 	}
 	if err := s.eraser.EraseUser(ctx, u.TenantID, u.ID); err != nil {
+		return "", err
+	}
+	// Mail queued for the person and not yet sent is withdrawn; the mail
+	// worker also looks again before sending one it had already claimed.
+	if _, err := s.eraser.DeletePersonMail(ctx, u.TenantID, u.ID, []string{mailRecipientHash(s.sealer, u.Email)}); err != nil {
 		return "", err
 	}
 	pseudonym := ErasedPseudonym(s.sealer, u.TenantID, u.ID)

@@ -511,7 +511,7 @@ func (s *Users) Update(ctx context.Context, a Actor, id string, in UserPatch) (*
 		return nil, err
 	}
 	if oldEmail != "" {
-		s.mail(ctx, Message{To: oldEmail, Subject: "The e-mail address of your account was changed",
+		s.mail(ctx, Message{TenantID: a.TenantID, UserID: id, To: oldEmail, Subject: "The e-mail address of your account was changed",
 			Text: fmt.Sprintf("Hello,\n\nAn administrator changed the e-mail address of your account from %s to %s.\n"+
 				"Messages about your account now go to the new address. If you did not expect this, contact your administrator at once.\n",
 				oldEmail, set["email"])})

@@ -25,6 +25,16 @@ type PruneOptions struct {
 	InvitationRetention time.Duration
 }
 
+// AuditPruneOptions say how audit rows are pruned: a tenant's own
+// retention (tenants.audit_retention_days), never below MinDays, or
+// DefaultDays where it has none (and for rows of no tenant).
+type AuditPruneOptions struct {
+	DefaultDays int
+	MinDays     int
+	// Batch is the most rows one DELETE statement removes (0: 1000).
+	Batch int
+}
+
 // DefaultSessionRetention is how long ended device sessions are kept.
 const DefaultSessionRetention = 30 * 24 * time.Hour
 

@@ -43,10 +43,12 @@ func (s *Store) deleteBatched(ctx context.Context, table, pk string, batch int, 
 }
 
 // PruneAuditLogs deletes audit rows older than their tenant's retention
-// (tenants.audit_retention_days, or defaultDays where that is 0, and for rows
-// of no tenant or of a deleted one), batch rows per statement. It returns
-// how many rows it deleted.
-func (s *Store) PruneAuditLogs(ctx context.Context, defaultDays, batch int) (int64, error) {
+// (tenants.audit_retention_days, raised to opts.MinDays when below it, or
+// opts.DefaultDays where that is 0, and for rows of no tenant or of a
+// deleted one), opts.Batch rows per statement. It returns how many rows it
+// deleted.
+func (s *Store) PruneAuditLogs(ctx context.Context, opts models.AuditPruneOptions) (int64, error) {
+	defaultDays, batch := opts.DefaultDays, opts.Batch
 	if defaultDays <= 0 {
 		return 0, errors.New("prune audit logs: default retention must be positive")
 	}
@@ -61,7 +63,7 @@ func (s *Store) PruneAuditLogs(ctx context.Context, defaultDays, batch int) (int
 	}
 	var total int64
 	for _, t := range custom {
-		cutoff := now.AddDate(0, 0, -t.AuditRetentionDays)
+		cutoff := now.AddDate(0, 0, -max(t.AuditRetentionDays, opts.MinDays))
 		n, err := s.deleteBatched(ctx, "audit_logs", "id", batch, "tenant_id = ? AND created_at < ?", t.ID, cutoff)
 		total += n
 		if err != nil {

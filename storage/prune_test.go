@@ -236,7 +236,7 @@ func TestPruneAuditLogsRetention(t *testing.T) {
 		gone = append(gone, write(a, 20*day), write(a, 11*day), write(b, 40*day), write(nil, 40*day))
 		kept = append(kept, write(a, 5*day), write(b, 20*day), write(nil, day))
 
-		n, err := st.PruneAuditLogs(ctx, 30, 1) // one row per statement: the loop must go on
+		n, err := st.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: 30, Batch: 1}) // one row per statement: the loop must go on
 		require.NoError(t, err)
 		require.EqualValues(t, len(gone), n)
 		rows, err := st.ListAuditLogs(ctx, models.AuditFilter{}, 100)
@@ -244,6 +244,49 @@ func TestPruneAuditLogsRetention(t *testing.T) {
 		var ids []string
 		for _, r := range rows {
 			ids = append(ids, r.ID)
+		}
+		require.ElementsMatch(t, kept, ids)
+	})
+}
+
+// TestPruneAuditLogsFloor: a tenant's own retention below the deployment's
+// floor (AUDIT_RETENTION_MIN_DAYS, set after the tenant chose) prunes as the
+// floor; one above it is the tenant's; the clock is the store's.
+func TestPruneAuditLogsFloor(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, open storagetest.OpenFunc) {
+		clk := newClock(time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))
+		st := open(t, clk.opts())
+		ctx := t.Context()
+		short, _ := seedTenantUser(t, st, "below-floor")
+		long, _ := seedTenantUser(t, st, "above-floor")
+		for tn, days := range map[*models.Tenant]int{short: 2, long: 20} {
+			_, err := st.UpdateTenant(ctx, tn.ID, map[string]any{"audit_retention_days": days})
+			require.NoError(t, err)
+		}
+		start := clk.now()
+		day := 24 * time.Hour
+		write := func(tn *models.Tenant, age time.Duration) string {
+			t.Helper()
+			clk.set(start.Add(-age))
+			row := &models.AuditLog{TenantID: &tn.ID, Action: "test.event", Metadata: "{}"}
+			require.NoError(t, st.CreateAuditLog(ctx, row))
+			clk.set(start)
+			return row.ID
+		}
+		kept := []string{write(short, 3*day), write(short, 9*day), write(long, 15*day)}
+		write(short, 11*day)
+		write(long, 21*day)
+		n, err := st.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: 365, MinDays: 10, Batch: 10})
+		require.NoError(t, err)
+		require.EqualValues(t, 2, n, "the 2-day tenant keeps 10 days, the 20-day tenant 20")
+		rows, err := st.ListAuditLogs(ctx, models.AuditFilter{}, 100)
+		require.NoError(t, err)
+		var ids []string
+		for _, r := range rows {
+			if r.Action == "test.event" {
+				ids = append(ids, r.ID)
+			}
 		}
 		require.ElementsMatch(t, kept, ids)
 	})

@@ -263,7 +263,8 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	if a.Tenants, err = identity.NewTenants(identity.TenantsDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
-		Limits: identity.TenantLimits{AuditRetentionDays: cfg.AuditRetention, SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberTTL}}); err != nil {
+		Limits: identity.TenantLimits{AuditRetentionDays: cfg.AuditRetention, SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberTTL,
+			MinAuditRetentionDays: cfg.AuditRetentionMin}}); err != nil {
 		return err
 	}
 	if a.Impersonation, err = identity.NewImpersonation(identity.ImpersonationDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
@@ -281,7 +282,7 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	}
 	// The background prune starts in serve (never in tests or one-shot commands).
 	if a.Pruner, err = identity.NewPruner(identity.PrunerDeps{Store: a.Store, Interval: cfg.PruneInterval, Holder: pruneHolder(),
-		AuditRetentionDays: cfg.AuditRetention, Log: a.Log}); err != nil {
+		AuditRetentionDays: cfg.AuditRetention, MinAuditRetentionDays: cfg.AuditRetentionMin, Log: a.Log}); err != nil {
 		return err
 	}
 	// One-time codes mail through AccountMail (the outbox; tests capture it).

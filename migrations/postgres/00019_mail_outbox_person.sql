@@ -6,7 +6,7 @@
 -- user); recipient_hash a keyed hash of the lower-cased address (never
 -- the address itself: the message stays sealed), for messages to an
 -- address that has no user yet, such as an invitation.
-ALTER TABLE mail_outbox ADD COLUMN user_id text;
+ALTER TABLE mail_outbox ADD COLUMN user_id uuid;
 ALTER TABLE mail_outbox ADD COLUMN recipient_hash text NOT NULL DEFAULT '';
 CREATE INDEX mail_outbox_person_idx ON mail_outbox (tenant_id, user_id);
 CREATE INDEX mail_outbox_recipient_idx ON mail_outbox (tenant_id, recipient_hash);

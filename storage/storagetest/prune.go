@@ -23,7 +23,7 @@ type PruneStore interface {
 	// PruneAuditLogs deletes audit rows older than their tenant's retention
 	// (defaultDays where it has none, and for rows of no tenant); a
 	// defaultDays below one is an error.
-	PruneAuditLogs(ctx context.Context, defaultDays, batch int) (int64, error)
+	PruneAuditLogs(ctx context.Context, opts models.AuditPruneOptions) (int64, error)
 	CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error
 	CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, req fosite.Requester) error
 	CreateAuthorizeCodeSession(ctx context.Context, code string, req fosite.Requester) error
@@ -107,22 +107,22 @@ func testPruneAuditLogs(t *testing.T, c clocked[PruneStore]) {
 	write(&deflt.ID, 2)
 	write(nil, 1)
 
-	_, err = s.PruneAuditLogs(ctx, 0, 100)
+	_, err = s.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: 0, Batch: 100})
 	if err == nil {
 		t.Fatal("PruneAuditLogs accepted a default retention of 0 days")
 	}
-	n, err := s.PruneAuditLogs(ctx, 7, 100)
+	n, err := s.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: 7, Batch: 100})
 	must(t, err, "prune fresh rows")
 	wantEqual(t, n, int64(0), "fresh rows pruned")
 
 	c.clock.Advance(2 * 24 * time.Hour)
-	n, err = s.PruneAuditLogs(ctx, 7, 2)
+	n, err = s.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: 7, Batch: 2})
 	must(t, err, "prune after two days")
 	wantEqual(t, n, int64(3), "rows pruned after two days (the one-day tenant's)")
 	wantEqual(t, countRows(t, s, "audit_logs", "tenant_id = ?", deflt.ID), 2, "the default tenant's rows after two days")
 
 	c.clock.Advance(6 * 24 * time.Hour)
-	n, err = s.PruneAuditLogs(ctx, 7, 2)
+	n, err = s.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: 7, Batch: 2})
 	must(t, err, "prune after eight days")
 	wantEqual(t, n, int64(3), "rows pruned after eight days (the default tenant's and the tenantless one)")
 	wantEqual(t, countRows(t, s, "audit_logs", ""), 0, "audit rows left")

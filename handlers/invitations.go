@@ -8,13 +8,14 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/models"
 )
 
 // InvitationService is the tenant's invitations (identity.Invitations).
 // Another tenant's invitation is NotFound.
 type InvitationService interface {
 	Create(ctx context.Context, a identity.Actor, in identity.NewInvitation) (*identity.InvitationView, error)
-	List(ctx context.Context, tenantID, status string) ([]identity.InvitationView, error)
+	List(ctx context.Context, tenantID string, q identity.InvitationQuery) (*identity.InvitationPage, error)
 	Get(ctx context.Context, tenantID, id string) (*identity.InvitationView, error)
 	Revoke(ctx context.Context, a identity.Actor, id string) error
 	Resend(ctx context.Context, a identity.Actor, id string) (*identity.InvitationView, error)
@@ -68,15 +69,21 @@ func (s *Server) apiCreateInvitation(c echo.Context) error {
 }
 
 func (s *Server) apiListInvitations(c echo.Context) error {
-	list, err := s.Invitations.List(c.Request().Context(), principal(c).TenantID, c.QueryParam("status"))
+	fields := map[string]string{}
+	q := identity.InvitationQuery{Status: c.QueryParam("status")}
+	q.Page, q.PerPage = parseIntParam(c, "page", fields), parseIntParam(c, "per_page", fields)
+	if len(fields) > 0 {
+		return models.ErrInvalid(fields)
+	}
+	page, err := s.Invitations.List(c.Request().Context(), principal(c).TenantID, q)
 	if err != nil {
 		return err
 	}
-	out := make([]invitationView, 0, len(list))
-	for k := range list {
-		out = append(out, viewInvitation(&list[k]))
+	out := make([]invitationView, 0, len(page.Invitations))
+	for k := range page.Invitations {
+		out = append(out, viewInvitation(&page.Invitations[k]))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"invitations": out})
+	return c.JSON(http.StatusOK, map[string]any{"invitations": out, "page": page.Page, "per_page": page.PerPage, "total": page.Total})
 }
 
 func (s *Server) apiGetInvitation(c echo.Context) error {

@@ -365,3 +365,52 @@ func TestInvitationAcceptPage(t *testing.T) {
 		require.Equal(t, slug, res.URL.Query().Get("tenant"))
 	})
 }
+
+// TestInvitationListPages: GET /api/invitations pages like GET /api/users
+// (page, per_page up to 100, total; 422 naming a bad parameter), the status
+// filter applies to the total, and the list is the tenant's only.
+func TestInvitationListPages(t *testing.T) {
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, nil)
+		srv, slug := e.Server, e.Tenant.Slug
+		srv.CaptureMail()
+		_, ownerTok, _ := invInviters(t, e)
+		var ids []string
+		for k := range 5 {
+			res := srv.Call(t, http.MethodPost, "/api/invitations", ownerTok, map[string]any{"email": "page" + string(rune('a'+k)) + "." + slug + "@example.com"})
+			ids = append(ids, requireAnswer(t, res, http.StatusCreated, "")["id"].(string))
+		}
+		requireAnswer(t, srv.Call(t, http.MethodDelete, "/api/invitations/"+ids[0], ownerTok, nil), http.StatusNoContent, "")
+
+		m := requireAnswer(t, srv.Call(t, http.MethodGet, "/api/invitations", ownerTok, nil), http.StatusOK, "")
+		require.EqualValues(t, 1, m["page"])
+		require.EqualValues(t, identity.DefaultPerPage, m["per_page"])
+		require.EqualValues(t, 5, m["total"])
+		seen := map[string]bool{}
+		for page := 1; page <= 3; page++ {
+			res := srv.Call(t, http.MethodGet, "/api/invitations?per_page=2&page="+string(rune('0'+page)), ownerTok, nil)
+			got := invIDs(t, res)
+			require.Len(t, got, min(2, 5-(page-1)*2), "page %d", page)
+			for _, id := range got {
+				require.False(t, seen[id], "invitation %s on two pages", id)
+				seen[id] = true
+			}
+		}
+		require.Len(t, seen, 5, "every invitation on some page")
+		m = requireAnswer(t, srv.Call(t, http.MethodGet, "/api/invitations?status=pending&per_page=3", ownerTok, nil), http.StatusOK, "")
+		require.EqualValues(t, 4, m["total"], "the filter applies to the total")
+		require.Len(t, m["invitations"], 3)
+		require.Empty(t, invIDs(t, srv.Call(t, http.MethodGet, "/api/invitations?page=9", ownerTok, nil)), "a page past the end is empty")
+
+		for q, field := range map[string]string{"page=0": "page", "page=x": "page", "per_page=0": "per_page", "per_page=101": "per_page",
+			"status=bogus": "status", "page=-1&per_page=500": "page"} {
+			m := requireAnswer(t, srv.Call(t, http.MethodGet, "/api/invitations?"+q, ownerTok, nil), http.StatusUnprocessableEntity, models.CodeValidationFailed)
+			require.Contains(t, m["fields"], field, "query %s", q)
+		}
+
+		other := apptest.Seed(t, srv)
+		_, otherTok, _ := invInviters(t, other)
+		m = requireAnswer(t, srv.Call(t, http.MethodGet, "/api/invitations", otherTok, nil), http.StatusOK, "")
+		require.EqualValues(t, 0, m["total"], "another tenant's list")
+	})
+}

@@ -63,7 +63,7 @@ func loginDeps(d identity.AccountDeps, st *storage.Store) identity.LoginDeps {
 
 // sessionsDeps are complete SessionsDeps over st.
 func sessionsDeps(st *storage.Store) identity.SessionsDeps {
-	return identity.SessionsDeps{Sessions: st, Devices: st, Revoker: st, Tx: st, Auditor: identity.Auditor{Store: st}, Tokens: acctTokens{}, Now: time.Now}
+	return identity.SessionsDeps{Sessions: st, Devices: st, Revoker: st, Tx: st, Auditor: identity.Auditor{Store: st}, Tokens: acctTokens{}, Push: st, Now: time.Now}
 }
 
 // accountServiceDeps are complete AccountServiceDeps over st.
@@ -154,7 +154,7 @@ func TestAccountConstructorsRejectMissingDeps(t *testing.T) {
 			_, err := identity.NewSessions(d)
 			return err
 		}},
-		{"sessions without stores", "NewSessions: missing Sessions, Devices, Revoker, Tx, Auditor", func() error {
+		{"sessions without stores", "NewSessions: missing Sessions, Devices, Revoker, Tx, Auditor, Push", func() error {
 			_, err := identity.NewSessions(identity.SessionsDeps{Tokens: acctTokens{}, Now: time.Now})
 			return err
 		}},

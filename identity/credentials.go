@@ -213,7 +213,7 @@ func (c *credentials) recordOutside(ctx context.Context, p Principal, ev Event) 
 // onLocked records the lock and tells the user by e-mail.
 func (c *credentials) onLocked(ctx context.Context, p Principal, user *models.User, until time.Time, meta Meta) {
 	c.recordOutside(ctx, p, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLocked, Meta: meta, Metadata: map[string]any{"until": until}})
-	c.mail(ctx, Message{To: user.Email, Subject: "Your account was locked",
+	c.mail(ctx, Message{TenantID: user.TenantID, UserID: user.ID, To: user.Email, Subject: "Your account was locked",
 		Text: fmt.Sprintf("Hello,\n\nAfter %d failed sign-in attempts your account was locked until %s UTC.\nIf this was not you, change your password when the lock ends.\n",
 			c.cfg.MaxFailedLogins, until.Format("2006-01-02 15:04"))})
 }

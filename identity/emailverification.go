@@ -222,7 +222,7 @@ func (s *EmailVerification) send(ctx context.Context, u *models.User, purpose, a
 		if err := s.store.ReplaceEmailVerification(ctx, v); err != nil {
 			return err
 		}
-		m := verificationMessage(v.NewEmail, company, purpose, s.VerifyURL(token), code, s.cfg.TTL)
+		m := verificationMessage(u.TenantID, u.ID, v.NewEmail, company, purpose, s.VerifyURL(token), code, s.cfg.TTL)
 		if err := s.mailer.Send(ctx, m); err != nil {
 			return models.ErrInternal(fmt.Errorf("e-mail verification: queue e-mail: %w", err))
 		}
@@ -495,7 +495,7 @@ func (s *EmailVerification) apply(ctx context.Context, v *models.EmailVerificati
 				Metadata: map[string]any{"old_email": old, "new_email": u.Email, "by": "self", "old_address_notified": true}}); err != nil {
 				return err
 			}
-			m := changedMessage(old, s.tenantName(ctx, u.TenantID), u.Email)
+			m := changedMessage(u.TenantID, u.ID, old, s.tenantName(ctx, u.TenantID), u.Email)
 			notice = &m
 		default:
 			if !strings.EqualFold(u.Email, v.NewEmail) {
@@ -567,10 +567,10 @@ func (s *EmailVerification) RequestChange(ctx context.Context, p Principal, newE
 			if err := s.send(ctx, user, models.EmailVerificationChange, email); err != nil {
 				return err
 			}
-		} else if err := s.mailer.Send(ctx, inUseMessage(email, company)); err != nil {
+		} else if err := s.mailer.Send(ctx, inUseMessage(existing.TenantID, existing.ID, email, company)); err != nil {
 			return models.ErrInternal(fmt.Errorf("e-mail change: queue notice: %w", err))
 		}
-		if err := s.mailer.Send(ctx, changingMessage(user.Email, company, email)); err != nil {
+		if err := s.mailer.Send(ctx, changingMessage(user.TenantID, user.ID, user.Email, company, email)); err != nil {
 			return models.ErrInternal(fmt.Errorf("e-mail change: queue notice: %w", err))
 		}
 		// The metadata never says whether the address was taken: the user
@@ -595,7 +595,7 @@ func lifetimeText(d time.Duration) string {
 }
 
 // verificationMessage is the e-mail with the link and the code.
-func verificationMessage(to, company, purpose, link, code string, ttl time.Duration) Message {
+func verificationMessage(tenantID, userID, to, company, purpose, link, code string, ttl time.Duration) Message {
 	intro := fmt.Sprintf("Please confirm that this is your e-mail address for your account at %s.", company)
 	subject := "Confirm your e-mail address"
 	ignore := "If you did not create an account, ignore this e-mail."
@@ -604,15 +604,15 @@ func verificationMessage(to, company, purpose, link, code string, ttl time.Durat
 		subject = "Confirm your new e-mail address"
 		ignore = "If you did not ask for this, ignore this e-mail: nothing changes."
 	}
-	return Message{To: to, Subject: subject, Text: fmt.Sprintf("Hello,\n\n%s\n\n"+
+	return Message{TenantID: tenantID, UserID: userID, To: to, Subject: subject, Text: fmt.Sprintf("Hello,\n\n%s\n\n"+
 		"Open this link and press the button on the page:\n%s\n\n"+
 		"Or, in the app, enter this code: %s\n\n"+
 		"The link and the code work once and expire in %s.\n%s\n", intro, link, code, lifetimeText(ttl), ignore)}
 }
 
 // changingMessage tells the old address that a change was asked for.
-func changingMessage(to, company, newEmail string) Message {
-	return Message{To: to, Subject: "Your e-mail address is being changed", Text: fmt.Sprintf("Hello,\n\n"+
+func changingMessage(tenantID, userID, to, company, newEmail string) Message {
+	return Message{TenantID: tenantID, UserID: userID, To: to, Subject: "Your e-mail address is being changed", Text: fmt.Sprintf("Hello,\n\n"+
 		"Someone signed in to your account at %s asked to change its e-mail address to %s.\n"+
 		"The change happens only once the new address is confirmed from a message sent to it.\n\n"+
 		"If this wasn't you, change your password now and sign out of your other sessions; "+
@@ -620,8 +620,8 @@ func changingMessage(to, company, newEmail string) Message {
 }
 
 // changedMessage tells the old address that the change is done.
-func changedMessage(to, company, newEmail string) Message {
-	return Message{To: to, Subject: "Your e-mail address was changed", Text: fmt.Sprintf("Hello,\n\n"+
+func changedMessage(tenantID, userID, to, company, newEmail string) Message {
+	return Message{TenantID: tenantID, UserID: userID, To: to, Subject: "Your e-mail address was changed", Text: fmt.Sprintf("Hello,\n\n"+
 		"The e-mail address of your account at %s was changed from %s to %s.\n"+
 		"Messages about your account now go to the new address.\n\n"+
 		"If this wasn't you, contact your administrator at once.\n", company, to, newEmail)}
@@ -629,8 +629,8 @@ func changedMessage(to, company, newEmail string) Message {
 
 // inUseMessage tells an address that someone tried to move another account
 // onto it.
-func inUseMessage(to, company string) Message {
-	return Message{To: to, Subject: "Someone tried to use your e-mail address", Text: fmt.Sprintf("Hello,\n\n"+
+func inUseMessage(tenantID, userID, to, company string) Message {
+	return Message{TenantID: tenantID, UserID: userID, To: to, Subject: "Someone tried to use your e-mail address", Text: fmt.Sprintf("Hello,\n\n"+
 		"Someone asked to change the e-mail address of an account at %s to this address (%s).\n"+
 		"This address already has an account there, so nothing was changed.\n\n"+
 		"If you did not ask for this, you can ignore this e-mail: your account is unchanged.\n", company, to)}

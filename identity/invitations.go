@@ -39,8 +39,9 @@ type InvitationStore interface {
 	CreateInvitation(ctx context.Context, i *models.Invitation) error
 	GetInvitation(ctx context.Context, tenantID, id string) (*models.Invitation, error)
 	GetInvitationByTokenHash(ctx context.Context, hash string) (*models.Invitation, error)
-	// ListInvitations filters by the status at now ("" for all).
-	ListInvitations(ctx context.Context, tenantID, status string, now time.Time) ([]models.Invitation, error)
+	// ListInvitations returns one page, newest first, and the count of
+	// all that match; the status ("" for all) is the state at f.Now.
+	ListInvitations(ctx context.Context, f models.InvitationFilter) ([]models.Invitation, int, error)
 	// RevokeInvitation withdraws a pending invitation in one statement;
 	// false when it was not pending.
 	RevokeInvitation(ctx context.Context, tenantID, id string, now time.Time) (bool, error)
@@ -235,21 +236,50 @@ func (s *Invitations) send(ctx context.Context, v *InvitationView, token string)
 	fmt.Fprintf(&b, "To accept, open this link:\n%s\n\n", s.AcceptURL(token))
 	fmt.Fprintf(&b, "The link works once and expires on %s.\nIf you did not expect this, ignore this e-mail.\n",
 		v.ExpiresAt.Format("2 January 2006 at 15:04 UTC"))
-	m := Message{To: v.Email, Subject: fmt.Sprintf("%s invited you to join %s", inviter, company), Text: b.String()}
+	m := Message{TenantID: v.TenantID, To: v.Email, Subject: fmt.Sprintf("%s invited you to join %s", inviter, company), Text: b.String()}
 	if err := s.mailer.Send(ctx, m); err != nil {
 		s.log.ErrorContext(ctx, "send invitation", "invitation_id", v.ID, "err", err)
 	}
 }
 
-// List returns the tenant's invitations, filtered by status ("" for all).
-func (s *Invitations) List(ctx context.Context, tenantID, status string) ([]InvitationView, error) {
-	list, err := s.store.ListInvitations(ctx, tenantID, strings.TrimSpace(status), s.now())
+// InvitationQuery selects a page of invitations: Status is pending,
+// accepted, expired, revoked or "" for all; Page and PerPage page like the
+// users listing (0: the defaults).
+type InvitationQuery struct {
+	Status  string
+	Page    int
+	PerPage int
+}
+
+// InvitationPage is one page of invitations, newest first.
+type InvitationPage struct {
+	Invitations []InvitationView
+	Page        int
+	PerPage     int
+	Total       int
+}
+
+// List returns one page of the tenant's invitations, filtered by status.
+func (s *Invitations) List(ctx context.Context, tenantID string, q InvitationQuery) (*InvitationPage, error) {
+	fields := map[string]string{}
+	q.Page, q.PerPage = checkPage(fields, q.Page, q.PerPage)
+	q.Status = strings.TrimSpace(q.Status)
+	switch q.Status {
+	case "", models.InvitationPending, models.InvitationAccepted, models.InvitationExpired, models.InvitationRevoked:
+	default:
+		fields["status"] = "Use pending, accepted, expired or revoked."
+	}
+	if len(fields) > 0 {
+		return nil, models.ErrInvalid(fields)
+	}
+	list, total, err := s.store.ListInvitations(ctx, models.InvitationFilter{TenantID: tenantID, Status: q.Status, Now: s.now(),
+		Offset: (q.Page - 1) * q.PerPage, Limit: q.PerPage})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]InvitationView, 0, len(list))
+	out := &InvitationPage{Invitations: make([]InvitationView, 0, len(list)), Page: q.Page, PerPage: q.PerPage, Total: total}
 	for k := range list {
-		out = append(out, s.view(ctx, &list[k]))
+		out.Invitations = append(out.Invitations, s.view(ctx, &list[k]))
 	}
 	return out, nil
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
+	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/models"
 )
 
@@ -19,6 +21,17 @@ type MailStore interface {
 	ClaimDueMail(ctx context.Context, limit int, lease time.Duration) ([]models.OutboxMail, error)
 	DeleteMail(ctx context.Context, id string) error
 	RetryMail(ctx context.Context, id string, next time.Time, lastError string) error
+	// MailDeliverable reports whether a claimed message is still queued
+	// and, when it names a user, that the user still exists: false for a
+	// message whose person was erased (or deleted) after it was claimed.
+	MailDeliverable(ctx context.Context, id string) (bool, error)
+}
+
+// mailRecipientHash is the keyed hash of a recipient address the outbox
+// keeps (never the address: the message stays sealed), so erasure finds
+// the mail queued for an address that has no user yet (an invitation).
+func mailRecipientHash(s Sealer, addr string) string {
+	return s.MAC(keyring.PurposeLookup, []byte("mail-recipient"), []byte(strings.ToLower(strings.TrimSpace(addr))))
 }
 
 // mailAAD binds a sealed outbox message to its purpose.
@@ -91,7 +104,14 @@ func (q *MailQueue) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return models.ErrInternal(fmt.Errorf("queue mail: seal: %w", err))
 	}
-	if err := q.store.EnqueueMail(ctx, &models.OutboxMail{Sealed: sealed, NextAttemptAt: q.now()}); err != nil {
+	row := &models.OutboxMail{Sealed: sealed, NextAttemptAt: q.now(), RecipientHash: mailRecipientHash(q.sealer, m.To)}
+	if m.TenantID != "" {
+		row.TenantID = &m.TenantID
+	}
+	if m.UserID != "" {
+		row.UserID = &m.UserID
+	}
+	if err := q.store.EnqueueMail(ctx, row); err != nil {
 		return err
 	}
 	select {
@@ -134,8 +154,32 @@ func (q *MailQueue) deliver(ctx context.Context, row models.OutboxMail) bool {
 	if err == nil {
 		err = json.Unmarshal(raw, &m)
 	}
+	if row.TenantID != nil {
+		m.TenantID = *row.TenantID
+	}
+	if row.UserID != nil {
+		m.UserID = *row.UserID
+	}
 	if err != nil {
 		log.ErrorContext(ctx, "mail queue: unreadable message dropped", "mail_id", row.ID, "err", err)
+		if err := q.store.DeleteMail(ctx, row.ID); err != nil {
+			log.ErrorContext(ctx, "mail queue: delete", "mail_id", row.ID, "err", err)
+		}
+		return false
+	}
+	// The person may have been erased since the claim (erasure deletes
+	// their queued mail, but this worker already holds the row): look
+	// again right before sending.
+	ok, err := q.store.MailDeliverable(ctx, row.ID)
+	if err != nil {
+		log.WarnContext(ctx, "mail queue: check message, will retry", "mail_id", row.ID, "err", err)
+		if err := q.store.RetryMail(ctx, row.ID, q.now().Add(backoff(row.Attempts)), truncate(err.Error(), 500)); err != nil {
+			log.ErrorContext(ctx, "mail queue: record failure", "mail_id", row.ID, "err", err)
+		}
+		return false
+	}
+	if !ok {
+		log.InfoContext(ctx, "mail queue: message withdrawn (its recipient was erased)", "mail_id", row.ID)
 		if err := q.store.DeleteMail(ctx, row.ID); err != nil {
 			log.ErrorContext(ctx, "mail queue: delete", "mail_id", row.ID, "err", err)
 		}
@@ -209,11 +253,17 @@ func (q *MailQueue) Run(ctx context.Context) {
 	}
 }
 
-// Message is one e-mail.
+// Message is one e-mail. TenantID and UserID name the person it is for
+// (UserID only when the recipient is a user): the outbox keeps them beside
+// the sealed message, so erasing the person deletes what was queued for
+// them, and the worker drops a message of a user who is gone. Every
+// message a service sends sets TenantID (TestMessagesNameTheirPerson).
 type Message struct {
-	To      string
-	Subject string
-	Text    string
+	TenantID string `json:"-"`
+	UserID   string `json:"-"`
+	To       string
+	Subject  string
+	Text     string
 }
 
 // Mailer sends e-mail: to the log by default, over SMTP when configured.

@@ -3,7 +3,9 @@ package identity_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage"
 	"github.com/identityd/identityd/storage/storagetest"
 )
@@ -213,6 +216,98 @@ func TestMailQueue(t *testing.T) {
 					time.Sleep(10 * time.Millisecond)
 				}
 			})
+		})
+	}
+}
+
+// hookMailer runs before on every delivery, then records it.
+type hookMailer struct {
+	mqMailer
+	before func(identity.Message)
+}
+
+func (h *hookMailer) Send(ctx context.Context, msg identity.Message) error {
+	if h.before != nil {
+		h.before(msg)
+	}
+	return h.mqMailer.Send(ctx, msg)
+}
+
+// TestMailQueueErasedRecipient: a message the worker has already claimed
+// is not sent when its person is erased (their mail withdrawn) or deleted
+// before its turn in the batch; its row is gone afterwards. The outbox row
+// names the person (tenant, user, keyed hash of the address) and never the
+// address itself.
+func TestMailQueueErasedRecipient(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := t.Context()
+			clock := &mqClock{t: time.Now().UTC()}
+			st := storagetest.OpenStore(t, b, storage.Options{Now: clock.Now})
+			tn := &models.Tenant{Slug: "mq-erased", Name: "MQ"}
+			if err := st.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			users := make([]*models.User, 3)
+			for i := range users {
+				users[i] = &models.User{TenantID: tn.ID, Email: fmt.Sprintf("person%d@example.com", i), PasswordHash: "x"}
+				if err := st.CreateUser(ctx, users[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			first, erased, deleted := users[0], users[1], users[2]
+			h := &hookMailer{}
+			q := mqQueue(t, st, clock, h)
+			for _, u := range users {
+				if err := q.Send(ctx, identity.Message{TenantID: u.TenantID, UserID: u.ID, To: u.Email, Subject: "code", Text: "123456"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// An invitation to the erased person's address (no user on it).
+			if err := q.Send(ctx, identity.Message{TenantID: tn.ID, To: strings.ToUpper(erased.Email), Subject: "invited", Text: "x"}); err != nil {
+				t.Fatal(err)
+			}
+			db, err := st.SQLDB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var named int
+			if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM mail_outbox WHERE tenant_id IS NOT NULL AND user_id IS NOT NULL AND recipient_hash <> ''").Scan(&named); err != nil {
+				t.Fatal(err)
+			}
+			if named != 3 {
+				t.Fatalf("%d outbox rows name their person, want 3", named)
+			}
+			// While the first message is being sent, one person is erased
+			// (their queued mail withdrawn, as Privacy.erase does) and
+			// another deleted.
+			h.before = func(m identity.Message) {
+				if m.UserID != first.ID {
+					return
+				}
+				if err := st.EraseUser(ctx, tn.ID, erased.ID); err != nil {
+					t.Error(err)
+				}
+				ring, _ := keyring.New([]byte("mail-queue-test-secret-0123456789abcdef"))
+				hash := ring.MAC(keyring.PurposeLookup, []byte("mail-recipient"), []byte(erased.Email))
+				if n, err := st.DeletePersonMail(ctx, tn.ID, erased.ID, []string{hash}); err != nil || n != 2 {
+					t.Errorf("withdrew %d messages (%v), want the erased person's 2", n, err)
+				}
+				if err := st.DeleteUser(ctx, tn.ID, deleted.ID); err != nil {
+					t.Error(err)
+				}
+			}
+			claimed, sent, err := q.DrainOnce(ctx)
+			if err != nil || claimed != 4 || sent != 1 {
+				t.Fatalf("drain: claimed %d sent %d err %v, want 4 claimed and only the first sent", claimed, sent, err)
+			}
+			got := h.sent()
+			if len(got) != 1 || got[0].To != first.Email || got[0].UserID != first.ID || got[0].TenantID != tn.ID {
+				t.Fatalf("delivered %+v, want only %s's message, naming them", got, first.Email)
+			}
+			if n := mqCount(t, st); n != 0 {
+				t.Fatalf("%d rows left: withdrawn messages stay queued", n)
+			}
 		})
 	}
 }

@@ -229,7 +229,7 @@ func (s *OneTimeCodes) Generate(ctx context.Context, a Actor, in GenerateOTP) (*
 		if err := s.store.ReplaceOneTimeCode(ctx, row); err != nil {
 			return err
 		}
-		if err := s.mail.Send(ctx, otpMessage(user.Email, in.Purpose, code, s.cfg.TTL)); err != nil {
+		if err := s.mail.Send(ctx, otpMessage(user, in.Purpose, code, s.cfg.TTL)); err != nil {
 			return models.ErrInternal(fmt.Errorf("one-time code: queue e-mail: %w", err))
 		}
 		return s.audit.Record(ctx, a.Principal, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditOTPGenerated, Meta: a.Meta,
@@ -378,8 +378,8 @@ func sixDigits(code string) bool {
 
 // otpMessage is the e-mail of a code: what it is for, how long it works,
 // and what to do when it was not asked for.
-func otpMessage(to, purpose, code string, ttl time.Duration) Message {
-	return Message{To: to, Subject: "Your one-time code",
+func otpMessage(user *models.User, purpose, code string, ttl time.Duration) Message {
+	return Message{TenantID: user.TenantID, UserID: user.ID, To: user.Email, Subject: "Your one-time code",
 		Text: fmt.Sprintf("Hello,\n\nYour one-time code is %s.\n\n"+
 			"It was requested to confirm this action: %s\n"+
 			"It expires in %s and works only once.\n\n"+

@@ -181,7 +181,7 @@ func (pw *Password) sendResetCode(ctx context.Context, tenantSlug string, user *
 		return err
 	}
 	link := pw.resetURL + "?" + url.Values{"code": {code}, "tenant": {tenantSlug}, "email": {user.Email}}.Encode()
-	pw.mail(ctx, Message{To: user.Email, Subject: "Reset your password",
+	pw.mail(ctx, Message{TenantID: user.TenantID, UserID: user.ID, To: user.Email, Subject: "Reset your password",
 		Text: fmt.Sprintf("Someone asked to reset the password of your account %s.\n\n"+
 			"To choose a new password, open this link:\n%s\n\n"+
 			"Or enter this reset code on the password reset page: %s\n\n"+

@@ -155,7 +155,7 @@ func (c *credentials) comparePIN(ctx context.Context, p Principal, user *models.
 		c.recordOutside(ctx, p, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPINFailed, Meta: meta, Metadata: map[string]any{"failures": res.Failures}})
 		if res.JustLocked {
 			c.recordOutside(ctx, p, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPINLocked, Meta: meta, Metadata: map[string]any{"until": res.LockedUntil}})
-			c.mail(ctx, Message{To: user.Email, Subject: "Your PIN was locked",
+			c.mail(ctx, Message{TenantID: user.TenantID, UserID: user.ID, To: user.Email, Subject: "Your PIN was locked",
 				Text: fmt.Sprintf("Hello,\n\nAfter %d wrong PIN entries your PIN was locked until %s UTC.\nYou can unlock it early with your password.\n", c.cfg.MaxPINFailures, res.LockedUntil.Format("2006-01-02 15:04"))})
 		}
 		return models.ErrInvalidPIN()

@@ -51,6 +51,10 @@ type ErasureStore interface {
 	EraseUser(ctx context.Context, tenantID, id string) error
 	// PseudonymizeAuditLogs rewrites the person's audit trail.
 	PseudonymizeAuditLogs(ctx context.Context, e models.AuditErasure) (int, error)
+	PushRemover
+	// DeletePersonMail deletes the tenant's queued, unsent mail naming the
+	// user or addressed to one of recipientHashes, and counts it.
+	DeletePersonMail(ctx context.Context, tenantID, userID string, recipientHashes []string) (int, error)
 }
 
 // Privacy gives a person what the GDPR promises them over their own data:
@@ -360,7 +364,7 @@ func (s *Privacy) EraseMe(ctx context.Context, a Actor, password string) error {
 		return err
 	}
 	return s.tx.InTx(ctx, func(ctx context.Context) error {
-		pseudonym, err := s.erase(ctx, u)
+		pseudonym, err := s.erase(ctx, a.Principal, Meta{}, u)
 		if err != nil {
 			return err
 		}
@@ -398,7 +402,7 @@ func (s *Privacy) EraseUser(ctx context.Context, a Actor, id string) error {
 				return err
 			}
 		}
-		pseudonym, err := s.erase(ctx, u)
+		pseudonym, err := s.erase(ctx, a.Principal, a.Meta, u)
 		if err != nil {
 			return err
 		}
@@ -408,8 +412,9 @@ func (s *Privacy) EraseUser(ctx context.Context, a Actor, id string) error {
 }
 
 // erase refuses the tenant's last Owner, deletes everything stored for u
-// and pseudonymises their audit trail, in the caller's transaction.
-func (s *Privacy) erase(ctx context.Context, u *models.User) (string, error) {
+// (their push registrations audited one by one) and the mail queued for
+// them, and pseudonymises their audit trail, in the caller's transaction.
+func (s *Privacy) erase(ctx context.Context, p Principal, meta Meta, u *models.User) (string, error) {
 	owners, err := s.eraser.UsersWithRole(ctx, u.TenantID, RoleOwner)
 	if err != nil {
 		return "", err
@@ -417,7 +422,18 @@ func (s *Privacy) erase(ctx context.Context, u *models.User) (string, error) {
 	if slices.Contains(owners, u.ID) && len(owners) == 1 {
 		return "", models.ErrLastOwner()
 	}
+	// The push registrations go first, each with its push_device.removed
+	// row, which the pseudonymisation below then rewrites like the rest.
+	if _, err := removePushDevices(ctx, s.eraser, s.audit, p, meta,
+		models.PushDeviceFilter{TenantID: u.TenantID, UserID: u.ID}, PushRemovedUserErased); err != nil {
+		return "", err
+	}
 	if err := s.eraser.EraseUser(ctx, u.TenantID, u.ID); err != nil {
+		return "", err
+	}
+	// Mail queued for the person and not yet sent is withdrawn; the mail
+	// worker also looks again before sending one it had already claimed.
+	if _, err := s.eraser.DeletePersonMail(ctx, u.TenantID, u.ID, []string{mailRecipientHash(s.sealer, u.Email)}); err != nil {
 		return "", err
 	}
 	pseudonym := ErasedPseudonym(s.sealer, u.TenantID, u.ID)

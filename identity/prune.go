@@ -12,9 +12,10 @@ import (
 // PruneStore is what Pruner needs from storage.
 type PruneStore interface {
 	// PruneAuditLogs deletes audit rows older than their tenant's
-	// retention (defaultDays for a tenant whose own is 0, rows of no tenant
-	// too), batch rows per statement, and returns how many it deleted.
-	PruneAuditLogs(ctx context.Context, defaultDays, batch int) (int64, error)
+	// retention (never below opts.MinDays; opts.DefaultDays for a tenant
+	// whose own is 0, rows of no tenant too), opts.Batch rows per
+	// statement, and returns how many it deleted.
+	PruneAuditLogs(ctx context.Context, opts models.AuditPruneOptions) (int64, error)
 	// PruneExpired deletes expired tokens, codes, challenges and ended
 	// sessions in batches and returns how many per table.
 	PruneExpired(ctx context.Context, opts models.PruneOptions) (map[string]int64, error)
@@ -52,6 +53,7 @@ type Pruner struct {
 	interval         time.Duration
 	holder           string
 	auditDays        int
+	auditMinDays     int
 	auditBatch       int
 	tokenBatch       int
 	sessionRetention time.Duration
@@ -72,6 +74,10 @@ type PrunerDeps struct {
 	// AuditRetentionDays applies to tenants whose own retention is 0
 	// (0: DefaultAuditRetentionDays).
 	AuditRetentionDays int
+	// MinAuditRetentionDays is the floor of every tenant's own retention
+	// (AUDIT_RETENTION_MIN_DAYS; 0: 1 day): a value stored below it (set
+	// before the floor was raised) prunes as the floor.
+	MinAuditRetentionDays int
 	// AuditPruneBatch and TokenPruneBatch are the rows per DELETE statement
 	// (0: the defaults).
 	AuditPruneBatch int
@@ -99,6 +105,7 @@ func NewPruner(d PrunerDeps) (*Pruner, error) {
 	if p.auditDays <= 0 {
 		p.auditDays = DefaultAuditRetentionDays
 	}
+	p.auditMinDays = min(max(d.MinAuditRetentionDays, 1), p.auditDays)
 	if p.auditBatch <= 0 {
 		p.auditBatch = DefaultAuditPruneBatch
 	}
@@ -120,7 +127,7 @@ func (p *Pruner) PruneAudit(ctx context.Context, batch int) (AuditPruneResult, e
 	if batch <= 0 {
 		batch = p.auditBatch
 	}
-	n, err := p.store.PruneAuditLogs(ctx, p.auditDays, batch)
+	n, err := p.store.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: p.auditDays, MinDays: p.auditMinDays, Batch: batch})
 	return AuditPruneResult{Deleted: n, DefaultRetentionDays: p.auditDays}, err
 }
 

@@ -34,9 +34,47 @@ type PushDeviceStore interface {
 	// ListPushDevices returns the user's registrations, newest first (a
 	// malformed user id is NotFound "user").
 	ListPushDevices(ctx context.Context, tenantID, userID string) ([]models.PushDevice, error)
-	// DeletePushDevice removes the user's registration and returns it, or
-	// NotFound "push_device".
-	DeletePushDevice(ctx context.Context, tenantID, userID, id string) (*models.PushDevice, error)
+	PushRemover
+}
+
+// PushRemover deletes push registrations. Every path that removes them
+// (DELETE /api/push-devices/{id}, a device's revocation, a user's deletion
+// and erasure) goes through removePushDevices, which writes one
+// push_device.removed row per registration in the caller's transaction.
+type PushRemover interface {
+	// DeletePushDevices removes the user's registrations f selects (all,
+	// one device's, or one id) and returns them; none selected (a
+	// malformed id too) is an empty result, not an error.
+	DeletePushDevices(ctx context.Context, f models.PushDeviceFilter) ([]models.PushDevice, error)
+}
+
+// Why push registrations were removed: the reason of push_device.removed.
+const (
+	PushRemovedByUser      = "removed"
+	PushRemovedWithDevice  = "device_revoked"
+	PushRemovedUserDeleted = "user_deleted"
+	PushRemovedUserErased  = "user_erased"
+)
+
+// removePushDevices deletes the registrations f selects and records one
+// push_device.removed row for each (its id, platform, app, device and
+// reason; never the token), done by p, in the caller's transaction. It is
+// the only caller of PushRemover.DeletePushDevices.
+func removePushDevices(ctx context.Context, store PushRemover, audit Auditor, p Principal, meta Meta, f models.PushDeviceFilter, reason string) ([]models.PushDevice, error) {
+	gone, err := store.DeletePushDevices(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range gone {
+		md := map[string]any{"push_device_id": d.ID, "platform": d.Platform, "app_id": d.AppID, "reason": reason}
+		if d.DeviceID != nil {
+			md["device_id"] = *d.DeviceID
+		}
+		if err := audit.Record(ctx, p, Event{TenantID: d.TenantID, UserID: d.UserID, Action: AuditPushDeviceRemoved, Meta: meta, Metadata: md}); err != nil {
+			return nil, err
+		}
+	}
+	return gone, nil
 }
 
 // PushDevices are the push registrations (Firebase and APNs tokens) of a
@@ -205,13 +243,19 @@ func (s *PushDevices) List(ctx context.Context, p Principal) ([]PushDeviceView, 
 // Remove deletes one of the signed-in user's registrations; another
 // user's is NotFound.
 func (s *PushDevices) Remove(ctx context.Context, p Principal, id string, meta Meta) error {
+	if !models.ValidID(id) { // "" would select every registration
+		return models.ErrNotFound("push_device")
+	}
 	return s.tx.InTx(ctx, func(ctx context.Context) error {
-		d, err := s.store.DeletePushDevice(ctx, p.TenantID, p.UserID, id)
+		gone, err := removePushDevices(ctx, s.store, s.audit, p, meta,
+			models.PushDeviceFilter{TenantID: p.TenantID, UserID: p.UserID, ID: id}, PushRemovedByUser)
 		if err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPushDeviceRemoved, Meta: meta,
-			Metadata: map[string]any{"push_device_id": d.ID, "platform": d.Platform, "app_id": d.AppID}})
+		if len(gone) == 0 {
+			return models.ErrNotFound("push_device")
+		}
+		return nil
 	})
 }
 

@@ -488,7 +488,7 @@ func (s *Registration) notifyExisting(ctx context.Context, t *models.Tenant, u *
 	}
 	login := s.issuer + "/login?" + url.Values{"tenant": {t.Slug}}.Encode()
 	forgot := s.issuer + "/forgot-password?" + url.Values{"tenant": {t.Slug}, "email": {u.Email}}.Encode()
-	m := Message{To: u.Email, Subject: "Someone tried to sign up with your e-mail address",
+	m := Message{TenantID: u.TenantID, UserID: u.ID, To: u.Email, Subject: "Someone tried to sign up with your e-mail address",
 		Text: fmt.Sprintf("Hello,\n\nSomeone, perhaps you, tried to create a new account at %s with this address (%s). "+
 			"You already have an account there, so no new one was made.\n\n"+
 			"If it was you, sign in:\n%s\n\nForgot your password? Choose a new one here:\n%s\n\n"+

@@ -77,6 +77,7 @@ type Sessions struct {
 	tx               Tx
 	tokens           TokenRevoker
 	audit            Auditor
+	push             PushRemover
 	now              func() time.Time
 	activityInterval time.Duration
 }
@@ -84,12 +85,14 @@ type Sessions struct {
 // SessionsDeps are what NewSessions needs; every field but ActivityInterval
 // is required. ActivityInterval is AccountsConfig.ActivityInterval.
 type SessionsDeps struct {
-	Sessions         SessionStore
-	Devices          DeviceStore
-	Revoker          SessionRevoker
-	Tx               Tx
-	Auditor          Auditor
-	Tokens           TokenRevoker
+	Sessions SessionStore
+	Devices  DeviceStore
+	Revoker  SessionRevoker
+	Tx       Tx
+	Auditor  Auditor
+	Tokens   TokenRevoker
+	// Push removes the push registrations of a revoked device.
+	Push             PushRemover
 	Now              func() time.Time
 	ActivityInterval time.Duration
 }
@@ -97,11 +100,11 @@ type SessionsDeps struct {
 // NewSessions builds the sessions service.
 func NewSessions(d SessionsDeps) (*Sessions, error) {
 	if err := checkDeps("Sessions", dep{"Sessions", d.Sessions == nil}, dep{"Devices", d.Devices == nil}, dep{"Revoker", d.Revoker == nil},
-		dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}, dep{"Tokens", d.Tokens == nil}, dep{"Now", d.Now == nil}); err != nil {
+		dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}, dep{"Tokens", d.Tokens == nil}, dep{"Push", d.Push == nil}, dep{"Now", d.Now == nil}); err != nil {
 		return nil, err
 	}
 	return &Sessions{sessions: d.Sessions, devices: d.Devices, revoker: d.Revoker, tx: d.Tx, tokens: d.Tokens, audit: d.Auditor,
-		now: d.Now, activityInterval: d.ActivityInterval}, nil
+		push: d.Push, now: d.Now, activityInterval: d.ActivityInterval}, nil
 }
 
 // Logout ends the principal's session: this token, and the session's other
@@ -247,8 +250,9 @@ func (ss *Sessions) UntrustDevice(ctx context.Context, p Principal, deviceID str
 	})
 }
 
-// RevokeDevice forgets a device: its trust, its token, and every session
-// started from it (with their tokens and browser cookies), in one
+// RevokeDevice forgets a device: its trust, its token, every session
+// started from it (with their tokens and browser cookies) and the push
+// registrations made from it (one push_device.removed row each), in one
 // transaction with one device.revoked row naming the sessions it ended.
 // Revoking one session is Revoke (session.revoked).
 func (ss *Sessions) RevokeDevice(ctx context.Context, p Principal, deviceID string, meta Meta) error {
@@ -264,6 +268,10 @@ func (ss *Sessions) RevokeDevice(ctx context.Context, p Principal, deviceID stri
 			return err
 		}
 		if err := ss.devices.RevokeDevice(ctx, p.TenantID, p.UserID, deviceID); err != nil {
+			return err
+		}
+		if _, err := removePushDevices(ctx, ss.push, ss.audit, p, meta,
+			models.PushDeviceFilter{TenantID: p.TenantID, UserID: p.UserID, DeviceID: deviceID}, PushRemovedWithDevice); err != nil {
 			return err
 		}
 		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceRevoked, Meta: meta,

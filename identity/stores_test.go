@@ -53,6 +53,7 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.ServiceAccountStore](),
 	typeOf[identity.APIKeyStore](),
 	typeOf[identity.PushDeviceStore](),
+	typeOf[identity.PushRemover](),
 	typeOf[identity.InvitationStore](),
 	typeOf[identity.InvitationPeople](),
 	typeOf[identity.InvitationSignIn](),

@@ -117,7 +117,7 @@ func (s *Tenants) mailOwners(ctx context.Context, t *models.Tenant, deletesAt ti
 			"On that date the organisation, its people, apps and history are deleted for good.\n\n"+
 			"If this is a mistake, sign in before then and cancel the deletion.\n",
 			displayName(u), t.Name, t.Slug, deletesAt.UTC().Format("2 January 2006 15:04 MST"))
-		if err := s.mailer.Send(ctx, Message{To: u.Email, Subject: "Your organisation is scheduled for deletion", Text: text}); err != nil {
+		if err := s.mailer.Send(ctx, Message{TenantID: u.TenantID, UserID: u.ID, To: u.Email, Subject: "Your organisation is scheduled for deletion", Text: text}); err != nil {
 			return fmt.Errorf("mail owner: %w", err)
 		}
 	}

@@ -165,6 +165,9 @@ type TenantLimits struct {
 	// lifetimes without and with "keep me signed in"
 	// (IDENTITY_SESSION_TTL, IDENTITY_REMEMBER_TTL).
 	SessionTTL, RememberTTL time.Duration
+	// MinAuditRetentionDays is the fewest days a tenant may keep its
+	// audit rows (AUDIT_RETENTION_MIN_DAYS, default 1).
+	MinAuditRetentionDays int
 }
 
 // DefaultTenantLimits are the deployment defaults of TenantLimits.
@@ -183,6 +186,7 @@ func (l TenantLimits) withDefaults() TenantLimits {
 	if l.RememberTTL <= 0 {
 		l.RememberTTL = d.RememberTTL
 	}
+	l.MinAuditRetentionDays = min(max(l.MinAuditRetentionDays, 1), l.AuditRetentionDays)
 	return l
 }
 
@@ -220,6 +224,12 @@ type TenantSettings struct {
 	// second factor: one who has none enrols one at their next sign-in,
 	// before any token (Login.complete; none: nobody is forced).
 	Require2FARoles []string `json:"require_2fa_roles"`
+	// AuditRetentionDays keeps the tenant's audit rows this many days (0:
+	// the deployment's AUDIT_RETENTION_DAYS). Its one home is the column
+	// tenants.audit_retention_days, which the pruner reads per tenant
+	// (never below AUDIT_RETENTION_MIN_DAYS): SettingsOf copies it in, and
+	// it is never written into the settings JSON.
+	AuditRetentionDays int `json:"-"`
 }
 
 // DefaultTenantSettings are the settings of a tenant that set none.
@@ -245,6 +255,9 @@ func SettingsOf(t *models.Tenant) TenantSettings {
 	s.SessionTTLSeconds, s.RememberTTLSeconds = max(s.SessionTTLSeconds, 0), max(s.RememberTTLSeconds, 0)
 	if s.Require2FARoles == nil {
 		s.Require2FARoles = []string{}
+	}
+	if t != nil {
+		s.AuditRetentionDays = max(t.AuditRetentionDays, 0)
 	}
 	return s
 }
@@ -333,8 +346,9 @@ func (s *Tenants) applySettings(ctx context.Context, t *models.Tenant, p *Tenant
 	}
 	if p.AuditRetentionDays != nil {
 		k := key("audit_retention_days")
-		if d := *p.AuditRetentionDays; d < 0 || d > s.limits.AuditRetentionDays {
-			bad[k] = fmt.Sprintf("Use 0 (the deployment's %d days) or fewer days, from 1 to %d.", s.limits.AuditRetentionDays, s.limits.AuditRetentionDays)
+		lo, hi := s.limits.MinAuditRetentionDays, s.limits.AuditRetentionDays
+		if d := *p.AuditRetentionDays; d != 0 && (d < lo || d > hi) {
+			bad[k] = fmt.Sprintf("Use 0 (the deployment's %d days) or %d to %d days.", hi, lo, hi)
 		}
 		fields["audit_retention_days"] = *p.AuditRetentionDays
 	}

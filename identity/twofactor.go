@@ -324,7 +324,7 @@ func (c *credentials) sendEmailCode(ctx context.Context, user *models.User, purp
 	if err != nil {
 		return err
 	}
-	c.mail(ctx, Message{To: user.Email, Subject: "Your sign-in code",
+	c.mail(ctx, Message{TenantID: user.TenantID, UserID: user.ID, To: user.Email, Subject: "Your sign-in code",
 		Text: fmt.Sprintf("Your sign-in code is %s. It expires in %d minutes.\nIf you did not try to sign in, change your password.\n", code, int(c.cfg.EmailCodeTTL.Minutes()))})
 	return nil
 }

@@ -69,6 +69,7 @@ type Users struct {
 	grants  MembershipStore
 	tx      Tx
 	audit   Auditor
+	push    PushRemover
 	mailer  Mailer
 	cost    int
 	log     *slog.Logger
@@ -91,19 +92,21 @@ type UsersDeps struct {
 	// Tenants reads a tenant's settings (its password minimum) when a user
 	// is created with a password; nil: the deployment's minimum.
 	Tenants TenantGetter
+	// Push removes (and audits) a deleted user's push registrations.
+	Push PushRemover
 }
 
 // NewUsers checks d and returns the service.
 func NewUsers(d UsersDeps) (*Users, error) {
 	if err := checkDeps("Users", dep{"Store", d.Store == nil}, dep{"Memberships", d.Memberships == nil},
-		dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}); err != nil {
+		dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}, dep{"Push", d.Push == nil}); err != nil {
 		return nil, err
 	}
 	cost := d.PasswordCost
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
-	return &Users{store: d.Store, tenants: d.Tenants, grants: d.Memberships, tx: d.Tx, audit: d.Auditor, mailer: d.Mailer, cost: cost, log: logOr(d.Log)}, nil
+	return &Users{store: d.Store, tenants: d.Tenants, grants: d.Memberships, tx: d.Tx, audit: d.Auditor, push: d.Push, mailer: d.Mailer, cost: cost, log: logOr(d.Log)}, nil
 }
 
 // SetMailer replaces where the old-address notice goes (tests capture it).
@@ -189,21 +192,28 @@ const (
 	MaxPerPage     = 100
 )
 
+// checkPage applies the paging defaults of every page/per_page listing
+// (users, invitations) and names a bad value in fields.
+func checkPage(fields map[string]string, page, perPage int) (int, int) {
+	if page == 0 {
+		page = 1
+	}
+	if perPage == 0 {
+		perPage = DefaultPerPage
+	}
+	if page < 1 || page > 1_000_000 {
+		fields["page"] = "Use a whole number from 1."
+	}
+	if perPage < 1 || perPage > MaxPerPage {
+		fields["per_page"] = fmt.Sprintf("Use a whole number from 1 to %d.", MaxPerPage)
+	}
+	return page, perPage
+}
+
 // List returns one page of the tenant's users.
 func (s *Users) List(ctx context.Context, tenantID string, q UserQuery) (*UserPage, error) {
 	fields := map[string]string{}
-	if q.Page == 0 {
-		q.Page = 1
-	}
-	if q.PerPage == 0 {
-		q.PerPage = DefaultPerPage
-	}
-	if q.Page < 1 || q.Page > 1_000_000 {
-		fields["page"] = "Use a whole number from 1."
-	}
-	if q.PerPage < 1 || q.PerPage > MaxPerPage {
-		fields["per_page"] = fmt.Sprintf("Use a whole number from 1 to %d.", MaxPerPage)
-	}
+	q.Page, q.PerPage = checkPage(fields, q.Page, q.PerPage)
 	q.Q = strings.TrimSpace(q.Q)
 	if len(q.Q) > 200 {
 		fields["q"] = "Use at most 200 characters."
@@ -501,7 +511,7 @@ func (s *Users) Update(ctx context.Context, a Actor, id string, in UserPatch) (*
 		return nil, err
 	}
 	if oldEmail != "" {
-		s.mail(ctx, Message{To: oldEmail, Subject: "The e-mail address of your account was changed",
+		s.mail(ctx, Message{TenantID: a.TenantID, UserID: id, To: oldEmail, Subject: "The e-mail address of your account was changed",
 			Text: fmt.Sprintf("Hello,\n\nAn administrator changed the e-mail address of your account from %s to %s.\n"+
 				"Messages about your account now go to the new address. If you did not expect this, contact your administrator at once.\n",
 				oldEmail, set["email"])})
@@ -537,7 +547,8 @@ func (s *Users) Deactivate(ctx context.Context, a Actor, id string) (*UserDetail
 	return s.Get(ctx, a.TenantID, id)
 }
 
-// Delete deletes a user, its sessions, tokens and assignments.
+// Delete deletes a user, its sessions, tokens, push registrations (each
+// audited as push_device.removed) and assignments.
 func (s *Users) Delete(ctx context.Context, a Actor, id string) error {
 	return s.tx.InTx(ctx, func(ctx context.Context) error {
 		u, err := target(ctx, s.store, s.grants, a, id)
@@ -548,6 +559,10 @@ func (s *Users) Delete(ctx context.Context, a Actor, id string) error {
 			return errSelf("delete")
 		}
 		if _, err := s.store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true); err != nil {
+			return err
+		}
+		if _, err := removePushDevices(ctx, s.push, s.audit, a.Principal, a.Meta,
+			models.PushDeviceFilter{TenantID: a.TenantID, UserID: u.ID}, PushRemovedUserDeleted); err != nil {
 			return err
 		}
 		if err := s.store.DeleteUser(ctx, a.TenantID, u.ID); err != nil {

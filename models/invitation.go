@@ -42,3 +42,13 @@ func (i *Invitation) Status(now time.Time) string {
 	}
 	return InvitationPending
 }
+
+// InvitationFilter selects a page of a tenant's invitations: Status ("" for
+// all) is the state at Now; newest first.
+type InvitationFilter struct {
+	TenantID string
+	Status   string
+	Now      time.Time
+	Offset   int
+	Limit    int
+}

@@ -29,3 +29,12 @@ type PushDevice struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
+
+// PushDeviceFilter selects the push registrations of one user of a tenant
+// to remove: all of them, those made from DeviceID, or the one with ID.
+type PushDeviceFilter struct {
+	TenantID string
+	UserID   string
+	DeviceID string
+	ID       string
+}

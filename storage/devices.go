@@ -85,8 +85,9 @@ func (s *Store) ListDevices(ctx context.Context, tenantID, userID string) ([]mod
 	return out, nil
 }
 
-// RevokeDevice revokes a device and every session started from it, and
-// removes the push registrations made from it.
+// RevokeDevice revokes a device and every session started from it. The
+// push registrations made from it are identity's to remove (and audit),
+// with DeletePushDevices in the same transaction.
 func (s *Store) RevokeDevice(ctx context.Context, tenantID, userID, id string) error {
 	if !models.ValidID(id) {
 		return models.ErrNotFound("device")
@@ -100,9 +101,6 @@ func (s *Store) RevokeDevice(ctx context.Context, tenantID, userID, id string) e
 		}
 		if res.RowsAffected == 0 {
 			return models.ErrNotFound("device")
-		}
-		if err := s.deleteDevicePushDevices(ctx, tenantID, userID, id); err != nil {
-			return err
 		}
 		var ids []string
 		if err := db.Model(&models.Session{}).Where("device_id = ? AND revoked_at IS NULL", id).Pluck("id", &ids).Error; err != nil {

@@ -59,31 +59,40 @@ func (s *Store) GetInvitationByTokenHash(ctx context.Context, hash string) (*mod
 	return &i, nil
 }
 
-// ListInvitations returns the tenant's invitations, newest first; status
-// ("" for all) filters by the state at now.
-func (s *Store) ListInvitations(ctx context.Context, tenantID, status string, now time.Time) ([]models.Invitation, error) {
-	q := s.db(ctx).Where("tenant_id = ?", tenantID)
-	switch status {
+// ListInvitations returns one page of the tenant's invitations, newest
+// first, and how many match in all; f.Status ("" for all) filters by the
+// state at f.Now.
+func (s *Store) ListInvitations(ctx context.Context, f models.InvitationFilter) ([]models.Invitation, int, error) {
+	q := s.db(ctx).Model(&models.Invitation{}).Where("tenant_id = ?", f.TenantID)
+	switch f.Status {
 	case "":
 	case models.InvitationAccepted:
 		q = q.Where("accepted_at IS NOT NULL")
 	case models.InvitationRevoked:
 		q = q.Where("accepted_at IS NULL AND revoked_at IS NOT NULL")
 	case models.InvitationExpired:
-		q = q.Where("accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= ?", now)
+		q = q.Where("accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= ?", f.Now)
 	case models.InvitationPending:
-		q = q.Where("accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?", now)
+		q = q.Where("accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?", f.Now)
 	default:
-		return nil, models.ErrInvalid(map[string]string{"status": "Use pending, accepted, expired or revoked."})
+		return nil, 0, models.ErrInvalid(map[string]string{"status": "Use pending, accepted, expired or revoked."})
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count invitations: %w", repoErr(err, "invitation"))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
 	}
 	var out []models.Invitation
-	if err := q.Order("created_at DESC, id").Limit(1000).Find(&out).Error; err != nil {
-		return nil, fmt.Errorf("list invitations: %w", repoErr(err, "invitation"))
+	if err := q.Order("created_at DESC, id").Offset(f.Offset).Limit(limit).Find(&out).Error; err != nil {
+		return nil, 0, fmt.Errorf("list invitations: %w", repoErr(err, "invitation"))
 	}
 	for k := range out {
 		utcInvitation(&out[k])
 	}
-	return out, nil
+	return out, int(total), nil
 }
 
 // pendingAt restricts a statement to invitations still pending at now.

@@ -225,8 +225,9 @@ var keepsLookups = map[string]string{
 	"SetClientAssertionJWT":          "JTIs are not cached",
 	"DeleteLoginSession":             "login sessions are not cached",
 	"DeleteMail":                     "mail is not cached",
+	"DeletePersonMail":               "mail is not cached",
 	"PruneAuditLogs":                 "audit rows are not cached",
-	"DeletePushDevice":               "push registrations are not cached",
+	"DeletePushDevices":              "push registrations are not cached",
 	"RevokeInvitation":               "invitations are not cached",
 	"SetInvitationUser":              "invitations are not cached",
 }

@@ -88,3 +88,39 @@ func (s *Store) CountMail(ctx context.Context) (int, error) {
 	}
 	return int(n), nil
 }
+
+// MailDeliverable reports whether the message id is still queued and,
+// when it names a user, that the user still exists: the mail worker asks
+// right before it sends a message it claimed, so a message withdrawn by an
+// erasure (or of a user deleted since) is not sent.
+func (s *Store) MailDeliverable(ctx context.Context, id string) (bool, error) {
+	var n int64
+	err := s.db(ctx).Model(&models.OutboxMail{}).
+		Where("id = ? AND (user_id IS NULL OR EXISTS (SELECT 1 FROM users WHERE users.id = mail_outbox.user_id))", id).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("check mail: %w", repoErr(err, "mail"))
+	}
+	return n == 1, nil
+}
+
+// DeletePersonMail deletes the tenant's queued messages for a person: those
+// naming userID and those to an address whose keyed hash is in
+// recipientHashes. Erasure calls it in its transaction; it returns how many
+// it deleted (a message being sent at that moment is past recall).
+func (s *Store) DeletePersonMail(ctx context.Context, tenantID, userID string, recipientHashes []string) (int, error) {
+	hashes := make([]string, 0, len(recipientHashes))
+	for _, h := range recipientHashes {
+		if h != "" {
+			hashes = append(hashes, h)
+		}
+	}
+	q := s.db(ctx).Where("tenant_id = ? AND user_id = ?", tenantID, userID)
+	if len(hashes) > 0 {
+		q = s.db(ctx).Where("tenant_id = ? AND (user_id = ? OR recipient_hash IN ?)", tenantID, userID, hashes)
+	}
+	res := q.Delete(&models.OutboxMail{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("delete person mail: %w", repoErr(res.Error, "mail"))
+	}
+	return int(res.RowsAffected), nil
+}

@@ -43,10 +43,12 @@ func (s *Store) deleteBatched(ctx context.Context, table, pk string, batch int, 
 }
 
 // PruneAuditLogs deletes audit rows older than their tenant's retention
-// (tenants.audit_retention_days, or defaultDays where that is 0, and for rows
-// of no tenant or of a deleted one), batch rows per statement. It returns
-// how many rows it deleted.
-func (s *Store) PruneAuditLogs(ctx context.Context, defaultDays, batch int) (int64, error) {
+// (tenants.audit_retention_days, raised to opts.MinDays when below it, or
+// opts.DefaultDays where that is 0, and for rows of no tenant or of a
+// deleted one), opts.Batch rows per statement. It returns how many rows it
+// deleted.
+func (s *Store) PruneAuditLogs(ctx context.Context, opts models.AuditPruneOptions) (int64, error) {
+	defaultDays, batch := opts.DefaultDays, opts.Batch
 	if defaultDays <= 0 {
 		return 0, errors.New("prune audit logs: default retention must be positive")
 	}
@@ -61,7 +63,7 @@ func (s *Store) PruneAuditLogs(ctx context.Context, defaultDays, batch int) (int
 	}
 	var total int64
 	for _, t := range custom {
-		cutoff := now.AddDate(0, 0, -t.AuditRetentionDays)
+		cutoff := now.AddDate(0, 0, -max(t.AuditRetentionDays, opts.MinDays))
 		n, err := s.deleteBatched(ctx, "audit_logs", "id", batch, "tenant_id = ? AND created_at < ?", t.ID, cutoff)
 		total += n
 		if err != nil {
@@ -78,16 +80,23 @@ func (s *Store) PruneAuditLogs(ctx context.Context, defaultDays, batch int) (int
 // access and refresh tokens, codes, OIDC and PKCE sessions past expires_at
 // (and codes, OIDC and PKCE rows without one after a day), client-assertion
 // JTIs, login challenges, e-mail codes and one-time codes, browser login sessions, and device
-// sessions that were revoked or expired more than SessionRetention ago. It
-// returns the count per table.
+// sessions that were revoked or expired more than SessionRetention ago, and
+// invitations accepted, revoked or expired more than InvitationRetention
+// ago (a pending one, or one that ended recently, stays and keeps its
+// status). It returns the count per table.
 func (s *Store) PruneExpired(ctx context.Context, opts models.PruneOptions) (map[string]int64, error) {
 	keep := opts.SessionRetention
 	if keep <= 0 {
 		keep = models.DefaultSessionRetention
 	}
+	keepInv := opts.InvitationRetention
+	if keepInv <= 0 {
+		keepInv = models.DefaultInvitationRetention
+	}
 	now := s.now()
 	stale := now.Add(-24 * time.Hour)
 	ended := now.Add(-keep)
+	invEnded := now.Add(-keepInv)
 	steps := []struct {
 		table, pk, cond string
 		args            []any
@@ -104,6 +113,10 @@ func (s *Store) PruneExpired(ctx context.Context, opts models.PruneOptions) (map
 		{"email_verifications", "id", "expires_at < ?", []any{now}},
 		{"login_sessions", "id", "expires_at < ?", []any{now}},
 		{"sessions", "id", "(expires_at < ? OR revoked_at < ?)", []any{ended, ended}},
+		// An invitation ends when accepted, revoked or expired, whichever
+		// came first; it goes once that is InvitationRetention ago.
+		{"invitations", "id", "(accepted_at < ? OR revoked_at < ? OR (accepted_at IS NULL AND revoked_at IS NULL AND expires_at < ?))",
+			[]any{invEnded, invEnded, invEnded}},
 	}
 	out := make(map[string]int64, len(steps))
 	for _, st := range steps {

@@ -139,14 +139,42 @@ func TestPruneExpired(t *testing.T) {
 		live := &models.Session{TenantID: tn.ID, UserID: u.ID, Kind: models.SessionAPI, ExpiresAt: future}
 		require.NoError(t, st.CreateSession(ctx, live))
 
+		// Invitations: ended 40 days ago (accepted, revoked, expired) go;
+		// ended 10 days ago, and pending, stay.
+		day := 24 * time.Hour
+		invite := func(expiresAgo time.Duration) *models.Invitation {
+			t.Helper()
+			i := &models.Invitation{TenantID: tn.ID, Email: uuid.NewString() + "@example.com", TokenHash: uuid.NewString(), ExpiresAt: start.Add(-expiresAgo)}
+			require.NoError(t, st.CreateInvitation(ctx, i))
+			return i
+		}
+		accepted := func(ago time.Duration) string {
+			i := invite(-day)
+			ok, err := st.ClaimInvitation(ctx, i.ID, i.TokenHash, start.Add(-ago))
+			require.NoError(t, err)
+			require.True(t, ok)
+			return i.ID
+		}
+		revoked := func(ago time.Duration) string {
+			i := invite(-day)
+			ok, err := st.RevokeInvitation(ctx, tn.ID, i.ID, start.Add(-ago))
+			require.NoError(t, err)
+			require.True(t, ok)
+			return i.ID
+		}
+		accepted(40 * day)
+		revoked(40 * day)
+		invite(40 * day)
+		keepInv := []string{accepted(10 * day), revoked(10 * day), invite(10 * day).ID, invite(-day).ID}
+
 		got, err := st.PruneExpired(ctx, models.PruneOptions{Batch: 7})
 		require.NoError(t, err)
-		want := map[string]int64{
+		want := map[string]int64{"invitations": 3,
 			"oauth_access_tokens": 25, "oauth_refresh_tokens": 3, "oauth_codes": 2, "oauth_oidc_sessions": 1,
 			"oauth_pkce_sessions": 1, "oauth_jtis": 1, "auth_challenges": 2, "email_codes": 1, "one_time_codes": 1, "email_verifications": 1, "login_sessions": 1, "sessions": 2,
 		}
 		require.Equal(t, want, got)
-		left := map[string]int{
+		left := map[string]int{"invitations": 4,
 			"oauth_access_tokens": 5, "oauth_refresh_tokens": 2, "oauth_codes": 1, "oauth_oidc_sessions": 1,
 			"oauth_pkce_sessions": 1, "oauth_jtis": 1, "auth_challenges": 1, "email_codes": 1, "one_time_codes": 1, "email_verifications": 1, "login_sessions": 1, "sessions": 3,
 		}
@@ -159,6 +187,13 @@ func TestPruneExpired(t *testing.T) {
 			var n int
 			require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sessions WHERE id = "+placeholder(st)+"", id).Scan(&n))
 			require.Equal(t, 1, n, "session %s kept", id)
+		}
+
+		for k, id := range keepInv {
+			i, err := st.GetInvitation(ctx, tn.ID, id)
+			require.NoError(t, err, "invitation %d kept", k)
+			want := []string{models.InvitationAccepted, models.InvitationRevoked, models.InvitationExpired, models.InvitationPending}[k]
+			require.Equal(t, want, i.Status(start), "status of a kept invitation")
 		}
 
 		again, err := st.PruneExpired(ctx, models.PruneOptions{Batch: 7})
@@ -203,7 +238,7 @@ func TestPruneAuditLogsRetention(t *testing.T) {
 		gone = append(gone, write(a, 20*day), write(a, 11*day), write(b, 40*day), write(nil, 40*day))
 		kept = append(kept, write(a, 5*day), write(b, 20*day), write(nil, day))
 
-		n, err := st.PruneAuditLogs(ctx, 30, 1) // one row per statement: the loop must go on
+		n, err := st.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: 30, Batch: 1}) // one row per statement: the loop must go on
 		require.NoError(t, err)
 		require.EqualValues(t, len(gone), n)
 		rows, err := st.ListAuditLogs(ctx, models.AuditFilter{}, 100)
@@ -211,6 +246,49 @@ func TestPruneAuditLogsRetention(t *testing.T) {
 		var ids []string
 		for _, r := range rows {
 			ids = append(ids, r.ID)
+		}
+		require.ElementsMatch(t, kept, ids)
+	})
+}
+
+// TestPruneAuditLogsFloor: a tenant's own retention below the deployment's
+// floor (AUDIT_RETENTION_MIN_DAYS, set after the tenant chose) prunes as the
+// floor; one above it is the tenant's; the clock is the store's.
+func TestPruneAuditLogsFloor(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, open storagetest.OpenFunc) {
+		clk := newClock(time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))
+		st := open(t, clk.opts())
+		ctx := t.Context()
+		short, _ := seedTenantUser(t, st, "below-floor")
+		long, _ := seedTenantUser(t, st, "above-floor")
+		for tn, days := range map[*models.Tenant]int{short: 2, long: 20} {
+			_, err := st.UpdateTenant(ctx, tn.ID, map[string]any{"audit_retention_days": days})
+			require.NoError(t, err)
+		}
+		start := clk.now()
+		day := 24 * time.Hour
+		write := func(tn *models.Tenant, age time.Duration) string {
+			t.Helper()
+			clk.set(start.Add(-age))
+			row := &models.AuditLog{TenantID: &tn.ID, Action: "test.event", Metadata: "{}"}
+			require.NoError(t, st.CreateAuditLog(ctx, row))
+			clk.set(start)
+			return row.ID
+		}
+		kept := []string{write(short, 3*day), write(short, 9*day), write(long, 15*day)}
+		write(short, 11*day)
+		write(long, 21*day)
+		n, err := st.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: 365, MinDays: 10, Batch: 10})
+		require.NoError(t, err)
+		require.EqualValues(t, 2, n, "the 2-day tenant keeps 10 days, the 20-day tenant 20")
+		rows, err := st.ListAuditLogs(ctx, models.AuditFilter{}, 100)
+		require.NoError(t, err)
+		var ids []string
+		for _, r := range rows {
+			if r.Action == "test.event" {
+				ids = append(ids, r.ID)
+			}
 		}
 		require.ElementsMatch(t, kept, ids)
 	})

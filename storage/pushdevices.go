@@ -78,41 +78,45 @@ func (s *Store) ListPushDevices(ctx context.Context, tenantID, userID string) ([
 	return out, nil
 }
 
-// DeletePushDevice removes one of a user's push registrations and returns
-// it; another user's, another tenant's, unknown or malformed is NotFound.
-func (s *Store) DeletePushDevice(ctx context.Context, tenantID, userID, id string) (*models.PushDevice, error) {
-	if !models.ValidID(id) {
-		return nil, models.ErrNotFound("push_device")
+// DeletePushDevices removes the push registrations of f's user that f
+// selects (all, those of f.DeviceID, or f.ID) and returns them, locked
+// first so two concurrent removals do not both return a row. It is the one
+// statement that deletes registrations: identity writes one
+// push_device.removed audit row per row it returns. A malformed id selects
+// nothing.
+func (s *Store) DeletePushDevices(ctx context.Context, f models.PushDeviceFilter) ([]models.PushDevice, error) {
+	if !models.ValidID(f.TenantID) || !models.ValidID(f.UserID) || (f.ID != "" && !models.ValidID(f.ID)) ||
+		(f.DeviceID != "" && !models.ValidID(f.DeviceID)) {
+		return nil, nil
 	}
-	var out *models.PushDevice
+	var out []models.PushDevice
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
-		var d models.PushDevice
-		if err := db.Scopes(s.forUpdate).Where("tenant_id = ? AND user_id = ? AND id = ?", tenantID, userID, id).Take(&d).Error; err != nil {
-			return fmt.Errorf("delete push device: %w", repoErr(err, "push_device"))
+		q := db.Scopes(s.forUpdate).Where("tenant_id = ? AND user_id = ?", f.TenantID, f.UserID)
+		if f.ID != "" {
+			q = q.Where("id = ?", f.ID)
 		}
-		res := db.Where("id = ?", d.ID).Delete(&models.PushDevice{})
-		if res.Error != nil {
-			return fmt.Errorf("delete push device: %w", repoErr(res.Error, "push_device"))
+		if f.DeviceID != "" {
+			q = q.Where("device_id = ?", f.DeviceID)
 		}
-		if res.RowsAffected == 0 {
-			return models.ErrNotFound("push_device")
+		if err := q.Order("created_at, id").Find(&out).Error; err != nil {
+			return fmt.Errorf("delete push devices: %w", repoErr(err, "push_device"))
 		}
-		out = &d
+		if len(out) == 0 {
+			return nil
+		}
+		ids := make([]string, len(out))
+		for i := range out {
+			ids[i] = out[i].ID
+			out[i].CreatedAt, out[i].UpdatedAt = out[i].CreatedAt.UTC(), out[i].UpdatedAt.UTC()
+		}
+		if err := db.Where("id IN ?", ids).Delete(&models.PushDevice{}).Error; err != nil {
+			return fmt.Errorf("delete push devices: %w", repoErr(err, "push_device"))
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
-}
-
-// deleteDevicePushDevices removes the push registrations made from a
-// device (RevokeDevice calls it in its transaction).
-func (s *Store) deleteDevicePushDevices(ctx context.Context, tenantID, userID, deviceID string) error {
-	err := s.db(ctx).Where("tenant_id = ? AND user_id = ? AND device_id = ?", tenantID, userID, deviceID).Delete(&models.PushDevice{}).Error
-	if err != nil {
-		return fmt.Errorf("delete device push devices: %w", repoErr(err, "push_device"))
-	}
-	return nil
 }

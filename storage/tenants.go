@@ -319,7 +319,7 @@ func (s *Store) TenantsDueForDeletion(ctx context.Context, now time.Time, limit 
 // PurgeTenant deletes a tenant whose deletion fell due by now, in one
 // transaction: the tenant row is locked and checked (false, nothing done,
 // when it was restored meanwhile, is not due, or is gone), then its rows
-// in the fosite tables and its audit rows are deleted and the tenant
+// in the fosite tables, its audit rows and its queued mail are deleted and the tenant
 // itself, whose foreign keys cascade to everything else it owns (users,
 // memberships, clients, consents, sessions, devices, invitations, codes,
 // push registrations, roles, policies, service accounts, API keys).
@@ -345,6 +345,10 @@ func (s *Store) PurgeTenant(ctx context.Context, id string, now time.Time) (bool
 		}
 		if err := db.Where("tenant_id = ?", id).Delete(&models.AuditLog{}).Error; err != nil {
 			return fmt.Errorf("purge tenant: audit logs: %w", repoErr(err, "audit_log"))
+		}
+		// Mail still queued for its people (sealed, but addressed to them).
+		if err := db.Where("tenant_id = ?", id).Delete(&models.OutboxMail{}).Error; err != nil {
+			return fmt.Errorf("purge tenant: mail outbox: %w", mapErr(err))
 		}
 		if err := db.Where("id = ?", id).Delete(&models.Tenant{}).Error; err != nil {
 			return fmt.Errorf("purge tenant: %w", repoErr(err, "tenant"))

@@ -370,7 +370,9 @@ func (s *Store) ListPasswordHistory(ctx context.Context, tenantID, userID string
 }
 
 // erasedUserTables are the tables of rows that belong to one user: every
-// credential, code, device, session and consent. EraseUser deletes them
+// credential, code, device, session and consent (push registrations are
+// removed and audited by identity first; their entry here is a backstop).
+// EraseUser deletes them
 // by hand rather than trusting ON DELETE CASCADE, so an erasure never
 // depends on a foreign key being enforced.
 var erasedUserTables = []string{

@@ -250,7 +250,7 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	if a.Users, err = identity.NewUsers(identity.UsersDeps{Store: a.Store, Memberships: a.Store, Tx: a.Store, Auditor: audit,
-		PasswordCost: cfg.BcryptCost, Mailer: a.MailQueue, Log: a.Log, Tenants: a.Store}); err != nil {
+		PasswordCost: cfg.BcryptCost, Mailer: a.MailQueue, Log: a.Log, Tenants: a.Store, Push: a.Store}); err != nil {
 		return err
 	}
 	if a.Memberships, err = identity.NewMemberships(identity.MembershipsDeps{Users: a.Store, Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
@@ -273,7 +273,8 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	if a.Tenants, err = identity.NewTenants(identity.TenantsDeps{Store: a.Store, Tx: a.Store, Auditor: audit,
-		Limits:    identity.TenantLimits{AuditRetentionDays: cfg.AuditRetention, SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberTTL},
+		Limits: identity.TenantLimits{AuditRetentionDays: cfg.AuditRetention, SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberTTL,
+			MinAuditRetentionDays: cfg.AuditRetentionMin},
 		Deletions: a.Store, Mailer: a.AccountMail, DeletionGrace: cfg.TenantDeletionGrace, Now: time.Now}); err != nil {
 		return err
 	}
@@ -292,7 +293,8 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	}
 	// The background prune starts in serve (never in tests or one-shot commands).
 	if a.Pruner, err = identity.NewPruner(identity.PrunerDeps{Store: a.Store, Interval: cfg.PruneInterval, Holder: pruneHolder(),
-		AuditRetentionDays: cfg.AuditRetention, Log: a.Log, Tx: a.Store, Auditor: audit, Now: time.Now}); err != nil {
+		AuditRetentionDays: cfg.AuditRetention, MinAuditRetentionDays: cfg.AuditRetentionMin, Log: a.Log,
+		Tx: a.Store, Auditor: audit, Now: time.Now}); err != nil {
 		return err
 	}
 	// One-time codes mail through AccountMail (the outbox; tests capture it).
@@ -374,7 +376,7 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	if a.Sessions, err = identity.NewSessions(identity.SessionsDeps{Sessions: a.Store, Devices: a.Store, Revoker: a.Store, Tx: a.Store,
-		Auditor: audit, Tokens: tokens, Now: time.Now, ActivityInterval: acfg.ActivityInterval}); err != nil {
+		Auditor: audit, Tokens: tokens, Push: a.Store, Now: time.Now, ActivityInterval: acfg.ActivityInterval}); err != nil {
 		return err
 	}
 	if a.StepUp, err = identity.NewStepUp(identity.StepUpDeps{AccountDeps: deps, CredentialStores: creds, TTL: cfg.StepUpTTL}); err != nil {
@@ -462,6 +464,7 @@ var (
 	_ identity.PruneStore          = (*storage.Store)(nil)
 	_ identity.AuthenticatorStore  = (*storage.Store)(nil)
 	_ identity.PushDeviceStore     = (*storage.Store)(nil)
+	_ identity.PushRemover         = (*storage.Store)(nil)
 	_ identity.InvitationStore     = (*storage.Store)(nil)
 	_ identity.InvitationPeople    = (*storage.Store)(nil)
 	_ identity.ConsentStore        = (*storage.Store)(nil)

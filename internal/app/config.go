@@ -120,6 +120,9 @@ type Config struct {
 	StepUpTTL         time.Duration
 	ImpersonationTTL  time.Duration
 	AuditRetention    int // days
+	// AuditRetentionMin is the fewest days a tenant may keep its audit
+	// rows (AUDIT_RETENTION_MIN_DAYS).
+	AuditRetentionMin int
 	CORSOrigins       []string
 	IPDenyList        []*net.IPNet
 	TrustedProxies    []*net.IPNet
@@ -232,6 +235,7 @@ var envVars = []envVar{
 	{"IDENTITY_STEP_UP_TTL", "300s", "how long a step-up elevation lasts"},
 	{"IMPERSONATION_TTL_MINUTES", "15", "lifetime of an impersonation token, in minutes"},
 	{"AUDIT_RETENTION_DAYS", "365", "default audit-log retention per tenant, in days"},
+	{"AUDIT_RETENTION_MIN_DAYS", "1", "the shortest audit retention a tenant may set for itself, in days (up to AUDIT_RETENTION_DAYS); the pruner never keeps a tenant's rows for less"},
 	{"IDENTITY_CORS_ORIGINS", "", "comma-separated origins allowed by CORS; https://*.example.com allows subdomains"},
 	{"IDENTITY_IP_DENY_LIST", "", "comma-separated CIDRs (or IPs) refused with 403 before anything else runs"},
 	{"IDENTITY_TRUSTED_PROXIES", "", "comma-separated CIDRs (or IPs) of reverse proxies whose X-Forwarded-For is believed; unset: the client is the connection's address"},
@@ -357,6 +361,10 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.TenantDeletionGrace = dur("IDENTITY_TENANT_DELETION_GRACE", time.Hour, 365*24*time.Hour)
 	c.ImpersonationTTL = time.Duration(integer("IMPERSONATION_TTL_MINUTES", 1, 24*60)) * time.Minute
 	c.AuditRetention = integer("AUDIT_RETENTION_DAYS", 1, 100*365)
+	c.AuditRetentionMin = integer("AUDIT_RETENTION_MIN_DAYS", 1, 100*365)
+	if c.AuditRetentionMin > c.AuditRetention && c.AuditRetention > 0 {
+		bad("AUDIT_RETENTION_MIN_DAYS", "%d is above AUDIT_RETENTION_DAYS (%d)", c.AuditRetentionMin, c.AuditRetention)
+	}
 	c.PruneInterval = dur("IDENTITY_PRUNE_INTERVAL", 0, 7*24*time.Hour)
 	for _, o := range SplitComma(get("IDENTITY_CORS_ORIGINS")) {
 		if !validOrigin(o) {

@@ -108,6 +108,8 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"code ttl too long", map[string]string{"IDENTITY_AUTH_CODE_TTL": "2h"}, "IDENTITY_AUTH_CODE_TTL", ""},
 		{"id token ttl number", map[string]string{"IDENTITY_ID_TOKEN_TTL": "3600"}, "IDENTITY_ID_TOKEN_TTL", ""},
 		{"refresh grace above 5m", map[string]string{"IDENTITY_REFRESH_GRACE_PERIOD": "5m1s"}, "IDENTITY_REFRESH_GRACE_PERIOD", ""},
+		{"audit floor above the retention", map[string]string{"AUDIT_RETENTION_DAYS": "30", "AUDIT_RETENTION_MIN_DAYS": "31"}, "AUDIT_RETENTION_MIN_DAYS", ""},
+		{"audit floor zero", map[string]string{"AUDIT_RETENTION_MIN_DAYS": "0"}, "AUDIT_RETENTION_MIN_DAYS", ""},
 		{"refresh grace 1h", map[string]string{"IDENTITY_REFRESH_GRACE_PERIOD": "1h"}, "IDENTITY_REFRESH_GRACE_PERIOD", ""},
 		{"refresh grace negative", map[string]string{"IDENTITY_REFRESH_GRACE_PERIOD": "-1s"}, "IDENTITY_REFRESH_GRACE_PERIOD", ""},
 		{"bcrypt cost low", map[string]string{"IDENTITY_BCRYPT_COST": "9"}, "IDENTITY_BCRYPT_COST", ""},

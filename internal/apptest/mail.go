@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,6 +101,7 @@ type SMTPServer struct {
 	once    sync.Once
 	mu      sync.Mutex
 	msgs    []SMTPMessage
+	holding atomic.Int32
 }
 
 // StartSMTP starts an SMTP server that takes every message at once.
@@ -140,6 +142,10 @@ func (s *SMTPServer) URL() app.Secret {
 // Release lets every held and later message through.
 func (s *SMTPServer) Release() { s.once.Do(func() { close(s.release) }) }
 
+// Holding counts the messages a held server is holding right now: their
+// sender is waiting for the answer to DATA.
+func (s *SMTPServer) Holding() int { return int(s.holding.Load()) }
+
 // Messages returns the messages received so far.
 func (s *SMTPServer) Messages() []SMTPMessage {
 	s.mu.Lock()
@@ -162,7 +168,9 @@ func (s *smtpSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	s.srv.holding.Add(1)
 	<-s.srv.release
+	s.srv.holding.Add(-1)
 	s.srv.mu.Lock()
 	defer s.srv.mu.Unlock()
 	s.srv.msgs = append(s.srv.msgs, SMTPMessage{From: s.from, To: s.to, Data: b})

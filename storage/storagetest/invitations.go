@@ -17,7 +17,7 @@ type InvitationStore interface {
 	CreateInvitation(ctx context.Context, i *models.Invitation) error
 	GetInvitation(ctx context.Context, tenantID, id string) (*models.Invitation, error)
 	GetInvitationByTokenHash(ctx context.Context, hash string) (*models.Invitation, error)
-	ListInvitations(ctx context.Context, tenantID, status string, now time.Time) ([]models.Invitation, error)
+	ListInvitations(ctx context.Context, f models.InvitationFilter) ([]models.Invitation, int, error)
 	RevokeInvitation(ctx context.Context, tenantID, id string, now time.Time) (bool, error)
 	ReissueInvitation(ctx context.Context, tenantID, id, tokenHash string, expiresAt time.Time) (bool, error)
 	ClaimInvitation(ctx context.Context, id, tokenHash string, now time.Time) (bool, error)
@@ -34,6 +34,7 @@ func RunInvitationsSuite[S InvitationStore](t *testing.T, newStore func(t *testi
 	t.Helper()
 	runSubTests(t, func(t *testing.T) InvitationStore { return newStore(t) }, []subTest[InvitationStore]{
 		{"CreateGetList", testInvitationCreateGetList},
+		{"ListPages", testInvitationListPages},
 		{"RevokeReissue", testInvitationRevokeReissue},
 		{"ClaimConcurrent", testInvitationClaimConcurrent},
 	})
@@ -69,14 +70,15 @@ func testInvitationCreateGetList(t *testing.T, s InvitationStore) {
 	wantNotFound(t, err, "unknown token hash")
 	now := time.Now().UTC()
 	for status, want := range map[string]int{"": 2, models.InvitationPending: 1, models.InvitationExpired: 1, models.InvitationAccepted: 0, models.InvitationRevoked: 0} {
-		list, err := s.ListInvitations(ctx, tn.ID, status, now)
+		list, total, err := s.ListInvitations(ctx, models.InvitationFilter{TenantID: tn.ID, Status: status, Now: now, Limit: 10})
 		must(t, err, "list "+status)
 		wantEqual(t, len(list), want, "invitations with status "+status)
+		wantEqual(t, total, want, "total of status "+status)
 	}
-	list, err := s.ListInvitations(ctx, other.ID, "", now)
+	list, _, err := s.ListInvitations(ctx, models.InvitationFilter{TenantID: other.ID, Now: now, Limit: 10})
 	must(t, err, "list other")
 	wantEqual(t, len(list), 0, "another tenant's list")
-	_, err = s.ListInvitations(ctx, tn.ID, "bogus", now)
+	_, _, err = s.ListInvitations(ctx, models.InvitationFilter{TenantID: tn.ID, Status: "bogus", Now: now, Limit: 10})
 	if !models.IsKind(err, models.KindInvalid) {
 		t.Fatalf("bad status: %v, want invalid", err)
 	}
@@ -148,7 +150,44 @@ func testInvitationClaimConcurrent(t *testing.T, s InvitationStore) {
 	if got.AcceptedUserID == nil || *got.AcceptedUserID != u.ID {
 		t.Fatalf("accepted user %v, want %s", got.AcceptedUserID, u.ID)
 	}
-	list, err := s.ListInvitations(ctx, tn.ID, models.InvitationAccepted, now)
+	list, _, err := s.ListInvitations(ctx, models.InvitationFilter{TenantID: tn.ID, Status: models.InvitationAccepted, Now: now, Limit: 10})
 	must(t, err, "list accepted")
 	wantEqual(t, len(list), 1, "accepted invitations")
+}
+
+// testInvitationListPages: pages are newest first, disjoint and complete,
+// and the total counts every match whatever the page.
+func testInvitationListPages(t *testing.T, s InvitationStore) {
+	ctx := t.Context()
+	tn := newTenant(t, s)
+	for range 5 {
+		newInvitation(t, s, tn.ID, time.Hour)
+	}
+	newInvitation(t, s, tn.ID, -time.Hour)
+	now := time.Now().UTC()
+	seen := map[string]bool{}
+	var last time.Time
+	for page := range 3 {
+		list, total, err := s.ListInvitations(ctx, models.InvitationFilter{TenantID: tn.ID, Now: now, Offset: page * 2, Limit: 2})
+		must(t, err, "list page")
+		wantEqual(t, total, 6, "total")
+		wantEqual(t, len(list), 2, "rows on a page")
+		for _, i := range list {
+			if seen[i.ID] {
+				t.Fatalf("invitation %s on two pages", i.ID)
+			}
+			if !last.IsZero() && i.CreatedAt.After(last) {
+				t.Fatalf("page not newest first: %v after %v", i.CreatedAt, last)
+			}
+			seen[i.ID], last = true, i.CreatedAt
+		}
+	}
+	list, total, err := s.ListInvitations(ctx, models.InvitationFilter{TenantID: tn.ID, Now: now, Offset: 6, Limit: 2})
+	must(t, err, "list past the end")
+	wantEqual(t, len(list), 0, "rows past the end")
+	wantEqual(t, total, 6, "total past the end")
+	list, total, err = s.ListInvitations(ctx, models.InvitationFilter{TenantID: tn.ID, Status: models.InvitationPending, Now: now, Offset: 4, Limit: 2})
+	must(t, err, "list pending")
+	wantEqual(t, len(list), 1, "pending rows on the last page")
+	wantEqual(t, total, 5, "pending total")
 }

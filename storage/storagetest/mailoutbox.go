@@ -26,9 +26,19 @@ type MailOutboxStore interface {
 	RetryMail(ctx context.Context, id string, next time.Time, lastError string) error
 	// CountMail counts the messages still waiting.
 	CountMail(ctx context.Context) (int, error)
+	// MailDeliverable is false for a message no longer queued or whose
+	// user no longer exists.
+	MailDeliverable(ctx context.Context, id string) (bool, error)
+	// DeletePersonMail deletes the tenant's messages naming the user or
+	// addressed to one of the recipient hashes, and counts them.
+	DeletePersonMail(ctx context.Context, tenantID, userID string, recipientHashes []string) (int, error)
+	TenantCreator
+	UserCreator
+	DeleteUser(ctx context.Context, tenantID, id string) error
 }
 
-var _ = claim[MailOutboxStore]("RunMailOutboxSuite", "EnqueueMail", "ClaimDueMail", "DeleteMail", "RetryMail", "CountMail")
+var _ = claim[MailOutboxStore]("RunMailOutboxSuite", "EnqueueMail", "ClaimDueMail", "DeleteMail", "RetryMail", "CountMail",
+	"MailDeliverable", "DeletePersonMail")
 
 // RunMailOutboxSuite checks the outbox: due messages are claimed once per
 // lease, a lost lease frees the message, a retry waits for its time, and
@@ -42,6 +52,7 @@ func RunMailOutboxSuite[S MailOutboxStore](t *testing.T, open func(t *testing.T,
 		{"ClaimLease", testMailClaim},
 		{"RetryDelete", testMailRetry},
 		{"ConcurrentWorkers", testMailConcurrent},
+		{"PersonMail", testMailPerson},
 	})
 }
 
@@ -157,4 +168,51 @@ func testMailConcurrent(t *testing.T, c clocked[MailOutboxStore]) {
 			t.Fatalf("message %s claimed by %d workers, want 1", id, n)
 		}
 	}
+}
+
+// testMailPerson: a person's queued mail (by user, or by recipient hash in
+// the tenant) is deleted with DeletePersonMail and nobody else's; a claimed
+// message stops being deliverable once deleted or once its user is gone.
+func testMailPerson(t *testing.T, c clocked[MailOutboxStore]) {
+	ctx := t.Context()
+	s := c.s
+	tn, other := newTenant(t, s), newTenant(t, s)
+	u, v := newUser(t, s, tn.ID), newUser(t, s, tn.ID)
+	add := func(tenantID string, userID *string, hash string) *models.OutboxMail {
+		t.Helper()
+		m := &models.OutboxMail{TenantID: &tenantID, UserID: userID, RecipientHash: hash, Sealed: []byte("sealed-" + randomHex(t, 4))}
+		must(t, s.EnqueueMail(ctx, m), "enqueue")
+		return m
+	}
+	mine := add(tn.ID, &u.ID, "hash-u")
+	invited := add(tn.ID, nil, "hash-u")
+	theirs := add(tn.ID, &v.ID, "hash-v")
+	elsewhere := add(other.ID, nil, "hash-u")
+	vs := add(tn.ID, &v.ID, "hash-v2")
+	claimed, err := s.ClaimDueMail(ctx, 10, time.Minute)
+	must(t, err, "claim")
+	wantEqual(t, len(claimed), 5, "claimed")
+	for _, m := range []*models.OutboxMail{mine, invited, theirs, elsewhere} {
+		ok, err := s.MailDeliverable(ctx, m.ID)
+		must(t, err, "deliverable")
+		wantEqual(t, ok, true, "a queued message is deliverable")
+	}
+	n, err := s.DeletePersonMail(ctx, tn.ID, u.ID, []string{"hash-u", ""})
+	must(t, err, "delete person mail")
+	wantEqual(t, n, 2, "the person's messages (by user and by address) deleted")
+	for m, want := range map[*models.OutboxMail]bool{mine: false, invited: false, theirs: true, elsewhere: true} {
+		ok, err := s.MailDeliverable(ctx, m.ID)
+		must(t, err, "deliverable")
+		wantEqual(t, ok, want, "deliverable after the erasure")
+	}
+	n, err = s.DeletePersonMail(ctx, tn.ID, u.ID, nil)
+	must(t, err, "delete again")
+	wantEqual(t, n, 0, "deleted twice")
+	must(t, s.DeleteUser(ctx, tn.ID, v.ID), "delete user")
+	ok, err := s.MailDeliverable(ctx, vs.ID)
+	must(t, err, "deliverable")
+	wantEqual(t, ok, false, "a message of a user who is gone")
+	ok, err = s.MailDeliverable(ctx, unknownID)
+	must(t, err, "deliverable unknown")
+	wantEqual(t, ok, false, "an unknown message")
 }

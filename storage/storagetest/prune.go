@@ -23,7 +23,7 @@ type PruneStore interface {
 	// PruneAuditLogs deletes audit rows older than their tenant's retention
 	// (defaultDays where it has none, and for rows of no tenant); a
 	// defaultDays below one is an error.
-	PruneAuditLogs(ctx context.Context, defaultDays, batch int) (int64, error)
+	PruneAuditLogs(ctx context.Context, opts models.AuditPruneOptions) (int64, error)
 	CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error
 	CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, req fosite.Requester) error
 	CreateAuthorizeCodeSession(ctx context.Context, code string, req fosite.Requester) error
@@ -31,6 +31,9 @@ type PruneStore interface {
 	RevokeSession(ctx context.Context, tenantID, userID, id string) error
 	CreateAuditLog(ctx context.Context, a *models.AuditLog) error
 	UpdateTenant(ctx context.Context, id string, fields map[string]any) (*models.Tenant, error)
+	CreateInvitation(ctx context.Context, i *models.Invitation) error
+	GetInvitation(ctx context.Context, tenantID, id string) (*models.Invitation, error)
+	RevokeInvitation(ctx context.Context, tenantID, id string, now time.Time) (bool, error)
 }
 
 var _ = claim[PruneStore]("RunPruneSuite", "PruneExpired", "PruneAuditLogs")
@@ -46,6 +49,7 @@ func RunPruneSuite[S PruneStore](t *testing.T, open func(t *testing.T, opts stor
 	}, []subTest[clocked[PruneStore]]{
 		{"Expired", testPruneExpired},
 		{"AuditRetention", testPruneAuditLogs},
+		{"Invitations", testPruneInvitations},
 	})
 }
 
@@ -103,23 +107,59 @@ func testPruneAuditLogs(t *testing.T, c clocked[PruneStore]) {
 	write(&deflt.ID, 2)
 	write(nil, 1)
 
-	_, err = s.PruneAuditLogs(ctx, 0, 100)
+	_, err = s.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: 0, Batch: 100})
 	if err == nil {
 		t.Fatal("PruneAuditLogs accepted a default retention of 0 days")
 	}
-	n, err := s.PruneAuditLogs(ctx, 7, 100)
+	n, err := s.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: 7, Batch: 100})
 	must(t, err, "prune fresh rows")
 	wantEqual(t, n, int64(0), "fresh rows pruned")
 
 	c.clock.Advance(2 * 24 * time.Hour)
-	n, err = s.PruneAuditLogs(ctx, 7, 2)
+	n, err = s.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: 7, Batch: 2})
 	must(t, err, "prune after two days")
 	wantEqual(t, n, int64(3), "rows pruned after two days (the one-day tenant's)")
 	wantEqual(t, countRows(t, s, "audit_logs", "tenant_id = ?", deflt.ID), 2, "the default tenant's rows after two days")
 
 	c.clock.Advance(6 * 24 * time.Hour)
-	n, err = s.PruneAuditLogs(ctx, 7, 2)
+	n, err = s.PruneAuditLogs(ctx, models.AuditPruneOptions{DefaultDays: 7, Batch: 2})
 	must(t, err, "prune after eight days")
 	wantEqual(t, n, int64(3), "rows pruned after eight days (the default tenant's and the tenantless one)")
 	wantEqual(t, countRows(t, s, "audit_logs", ""), 0, "audit rows left")
+}
+
+// testPruneInvitations: an invitation that ended (here: expired, revoked)
+// stays, with its status, until InvitationRetention has passed since; a
+// pending one always stays.
+func testPruneInvitations(t *testing.T, c clocked[PruneStore]) {
+	ctx := t.Context()
+	s := c.s
+	tn := newTenant(t, s)
+	inv := func(ttl time.Duration) *models.Invitation {
+		t.Helper()
+		i := &models.Invitation{TenantID: tn.ID, Email: "p-" + randomHex(t, 4) + "@example.com", TokenHash: randomHex(t, 32), ExpiresAt: c.clock.Now().Add(ttl)}
+		must(t, s.CreateInvitation(ctx, i), "create invitation")
+		return i
+	}
+	expiring, revoked, pending := inv(time.Hour), inv(time.Hour), inv(30*24*time.Hour)
+	ok, err := s.RevokeInvitation(ctx, tn.ID, revoked.ID, c.clock.Now())
+	must(t, err, "revoke")
+	wantEqual(t, ok, true, "revoked")
+	opts := models.PruneOptions{Batch: 1, InvitationRetention: 24 * time.Hour}
+
+	c.clock.Advance(2 * time.Hour)
+	got, err := s.PruneExpired(ctx, opts)
+	must(t, err, "prune within the retention")
+	wantEqual(t, got["invitations"], int64(0), "invitations pruned within the retention")
+	i, err := s.GetInvitation(ctx, tn.ID, expiring.ID)
+	must(t, err, "get the expired invitation")
+	wantEqual(t, i.Status(c.clock.Now()), models.InvitationExpired, "status of an expired, unpruned invitation")
+
+	c.clock.Advance(24 * time.Hour)
+	got, err = s.PruneExpired(ctx, opts)
+	must(t, err, "prune after the retention")
+	wantEqual(t, got["invitations"], int64(2), "ended invitations pruned after the retention")
+	_, err = s.GetInvitation(ctx, tn.ID, pending.ID)
+	must(t, err, "the pending invitation stays")
+	wantEqual(t, countRows(t, s, "invitations", "tenant_id = ?", tn.ID), 1, "invitations left")
 }

@@ -9,8 +9,8 @@ import (
 
 // PushDeviceStore is the push registrations repository: one row per token
 // hash and tenant, updated in place when the token is registered again
-// (by any user of the tenant), removed with the device it was made from
-// and with its user.
+// (by any user of the tenant), removed by one method (all of a user's,
+// one device's, or one), and by cascade with its user.
 type PushDeviceStore interface {
 	TenantCreator
 	UserCreator
@@ -22,24 +22,25 @@ type PushDeviceStore interface {
 	SavePushDevice(ctx context.Context, d *models.PushDevice) (*models.PushDevice, error)
 	// ListPushDevices returns the user's registrations, newest first.
 	ListPushDevices(ctx context.Context, tenantID, userID string) ([]models.PushDevice, error)
-	// DeletePushDevice removes the user's registration and returns it;
-	// another user's, tenant's, unknown or malformed is NotFound.
-	DeletePushDevice(ctx context.Context, tenantID, userID, id string) (*models.PushDevice, error)
+	// DeletePushDevices removes the user's registrations the filter
+	// selects and returns them; another user's, tenant's, unknown or
+	// malformed selects nothing.
+	DeletePushDevices(ctx context.Context, f models.PushDeviceFilter) ([]models.PushDevice, error)
 }
 
-var _ = claim[PushDeviceStore]("RunPushDevicesSuite", "SavePushDevice", "ListPushDevices", "DeletePushDevice")
+var _ = claim[PushDeviceStore]("RunPushDevicesSuite", "SavePushDevice", "ListPushDevices", "DeletePushDevices")
 
 // RunPushDevicesSuite checks push registrations: insert and re-register in
 // place (a token moving to another user), per-tenant uniqueness under
-// concurrency, deletion within the user, and removal with the device and
-// the user.
+// concurrency, deletion within the user (one, one device's, all), and
+// removal by cascade with the user.
 func RunPushDevicesSuite[S PushDeviceStore](t *testing.T, newStore func(t *testing.T) S) {
 	t.Helper()
 	runSubTests(t, func(t *testing.T) PushDeviceStore { return newStore(t) }, []subTest[PushDeviceStore]{
 		{"SaveList", testPushDeviceSaveList},
 		{"SaveConcurrent", testPushDeviceSaveConcurrent},
 		{"Delete", testPushDeviceDelete},
-		{"Cascade", testPushDeviceCascade},
+		{"DeleteByDevice", testPushDeviceDeleteByDevice},
 	})
 }
 
@@ -133,36 +134,55 @@ func testPushDeviceDelete(t *testing.T, s PushDeviceStore) {
 		{"unknown", tn.ID, u.ID, unknownID},
 		{"malformed", tn.ID, u.ID, "x"},
 	} {
-		_, err := s.DeletePushDevice(ctx, tt.tenant, tt.user, tt.id)
-		wantNotFound(t, err, "delete of "+tt.name)
+		gone, err := s.DeletePushDevices(ctx, models.PushDeviceFilter{TenantID: tt.tenant, UserID: tt.user, ID: tt.id})
+		must(t, err, "delete of "+tt.name)
+		wantEqual(t, len(gone), 0, "registrations deleted by "+tt.name)
 	}
-	got, err := s.DeletePushDevice(ctx, tn.ID, u.ID, d.ID)
+	got, err := s.DeletePushDevices(ctx, models.PushDeviceFilter{TenantID: tn.ID, UserID: u.ID, ID: d.ID})
 	must(t, err, "delete")
-	wantEqual(t, got.ID, d.ID, "deleted registration")
-	_, err = s.DeletePushDevice(ctx, tn.ID, u.ID, d.ID)
-	wantNotFound(t, err, "delete again")
+	if len(got) != 1 || got[0].ID != d.ID || got[0].AppID != d.AppID {
+		t.Fatalf("deleted %+v, want the registration %s", got, d.ID)
+	}
+	got, err = s.DeletePushDevices(ctx, models.PushDeviceFilter{TenantID: tn.ID, UserID: u.ID, ID: d.ID})
+	must(t, err, "delete again")
+	wantEqual(t, len(got), 0, "registrations deleted twice")
 }
 
-func testPushDeviceCascade(t *testing.T, s PushDeviceStore) {
+// testPushDeviceDeleteByDevice: a device filter removes only that device's
+// registrations; revoking the device leaves them to the caller; no filter
+// removes all of the user's and no one else's; the user's deletion
+// cascades.
+func testPushDeviceDeleteByDevice(t *testing.T, s PushDeviceStore) {
 	ctx := t.Context()
 	tn := newTenant(t, s)
-	u := newUser(t, s, tn.ID)
+	u, v := newUser(t, s, tn.ID), newUser(t, s, tn.ID)
 	dev := &models.Device{TenantID: tn.ID, UserID: u.ID, TokenHash: sha256Hex("device-" + randomHex(t, 8)), Name: "phone"}
 	must(t, s.CreateDevice(ctx, dev), "create device")
 	linked := newPushDevice(u, randomHex(t, 32), &dev.ID)
 	unlinked := newPushDevice(u, randomHex(t, 32), nil)
-	for _, d := range []*models.PushDevice{linked, unlinked} {
+	second := newPushDevice(u, randomHex(t, 32), nil)
+	others := newPushDevice(v, randomHex(t, 32), nil)
+	for _, d := range []*models.PushDevice{linked, unlinked, second, others} {
 		_, err := s.SavePushDevice(ctx, d)
 		must(t, err, "save")
 	}
 	must(t, s.RevokeDevice(ctx, tn.ID, u.ID, dev.ID), "revoke device")
 	list, err := s.ListPushDevices(ctx, tn.ID, u.ID)
 	must(t, err, "list")
-	if len(list) != 1 || list[0].ID != unlinked.ID {
-		t.Fatalf("registrations after revoking the device = %+v, want only the unlinked one", list)
+	wantEqual(t, len(list), 3, "registrations after revoking the device (identity removes them, audited)")
+	gone, err := s.DeletePushDevices(ctx, models.PushDeviceFilter{TenantID: tn.ID, UserID: u.ID, DeviceID: dev.ID})
+	must(t, err, "delete the device's")
+	if len(gone) != 1 || gone[0].ID != linked.ID {
+		t.Fatalf("deleted %+v, want only the device's registration", gone)
 	}
-	must(t, s.DeleteUser(ctx, tn.ID, u.ID), "delete user")
-	list, err = s.ListPushDevices(ctx, tn.ID, u.ID)
+	gone, err = s.DeletePushDevices(ctx, models.PushDeviceFilter{TenantID: tn.ID, UserID: u.ID})
+	must(t, err, "delete all of the user's")
+	wantEqual(t, len(gone), 2, "the user's other registrations")
+	list, err = s.ListPushDevices(ctx, tn.ID, v.ID)
+	must(t, err, "list another user's")
+	wantEqual(t, len(list), 1, "another user's registrations")
+	must(t, s.DeleteUser(ctx, tn.ID, v.ID), "delete user")
+	list, err = s.ListPushDevices(ctx, tn.ID, v.ID)
 	must(t, err, "list")
 	wantEqual(t, len(list), 0, "registrations of a deleted user")
 }

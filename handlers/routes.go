@@ -91,6 +91,8 @@ func (s *Server) routes() []route {
 		{post, "/api/auth/password/forgot", none, "", anyTenant, s.apiForgotPassword},
 		{post, "/api/auth/password/reset", none, "", anyTenant, s.apiResetPassword},
 		{post, "/api/auth/pin/login", none, "", anyTenant, s.apiPINLogin},
+		// A remembered login's refresh token is its credential (issue 10 §10).
+		{post, "/api/auth/refresh", none, "", anyTenant, s.apiRefresh},
 
 		// The account API: the signed-in user's own account and sessions.
 		{post, "/api/auth/logout", user, "", anyTenant, s.apiLogout},

@@ -93,6 +93,14 @@ const (
 	CodeInvitationExpired = "invitation_expired"
 	CodeInvitationRevoked = "invitation_revoked"
 	CodeInvitationUsed    = "invitation_used"
+
+	// CodeInvalidRefreshToken: 401, a first-party refresh token that is
+	// unknown, expired, rotated, revoked, or whose user may no longer sign
+	// in (issue 10 §10); one answer, whatever the reason.
+	CodeInvalidRefreshToken = "invalid_refresh_token"
+	// CodeSameOriginRequired: 403, a JSON login asked for a browser session
+	// from a request that is not a same-origin JSON call (login CSRF).
+	CodeSameOriginRequired = "same_origin_required"
 	// CodePINNotSet: 409.
 	CodePINNotSet = "pin_not_set"
 	// Code2FAAlreadyEnabled: 409.
@@ -410,4 +418,16 @@ func ErrInvitationRevoked() *Error {
 // ErrInvitationUsed: the invitation was already accepted.
 func ErrInvitationUsed() *Error {
 	return &Error{Kind: KindConflict, Code: CodeInvitationUsed, Msg: "This invitation has already been used. Sign in instead."}
+}
+
+// ErrInvalidRefreshToken refuses a first-party refresh, whatever was wrong.
+func ErrInvalidRefreshToken() *Error {
+	return &Error{Kind: KindUnauthenticated, Code: CodeInvalidRefreshToken, Msg: "The refresh token is not valid. Sign in again."}
+}
+
+// ErrSameOriginRequired refuses a JSON login's browser session asked for
+// from another origin, or not as JSON.
+func ErrSameOriginRequired() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeSameOriginRequired,
+		Msg: "A browser session can only be started by a JSON request from this server's own origin."}
 }

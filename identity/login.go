@@ -142,10 +142,10 @@ func (l *Login) BrowserSessionAMR(ctx context.Context, ls *models.LoginSession) 
 
 // LoginInput is a password login from the API or the login page.
 type LoginInput struct {
-	Tenant      string
-	Email       string
-	Password    string
-	DeviceName  string
+	Tenant     string
+	Email      string
+	Password   string
+	DeviceName string
 	// Remember keeps the login for the longer lifetime ("keep me signed
 	// in"): a page login's cookie, and an API login's session, which then
 	// also gets a refresh token (the access token keeps the usual lifetime).

@@ -249,7 +249,9 @@ func (s *Server) apiRefresh(c echo.Context) error {
 	if in.RefreshToken == "" {
 		return models.ErrInvalid(map[string]string{"refresh_token": "Required."})
 	}
-	res, err := s.Login.Refresh(c.Request().Context(), in.RefreshToken)
+	// The request's origin travels in ctx to the audit row of a detected
+	// reuse, which storage records from inside fosite (as at the token endpoint).
+	res, err := s.Login.Refresh(identity.WithMeta(c.Request().Context(), meta(c)), in.RefreshToken)
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,34 @@ func TestFirstPartyRefresh(t *testing.T) {
 			requireErrorShape(t, e.Do(t, apptest.Request{Method: http.MethodGet, Path: "/api/auth/me", Token: rt}), http.StatusUnauthorized, "invalid_token")
 		})
 
+		t.Run("the second-factor step finishes a remembered login", func(t *testing.T) {
+			t.Parallel()
+			u := e.newUser(t)
+			secret, _ := e.enableTOTP(t, e.token(t, u).Token)
+			same := func(r *apptest.Request, b map[string]any) {
+				b["remember"], b["session"] = true, true
+				r.Header = map[string]string{"Origin": e.Server.URL}
+			}
+			// A browser session was asked for: the finishing step must be
+			// same-origin too.
+			l := e.login(t, u, apptest.Password, same)
+			require.NotEmpty(t, l.Challenge)
+			requireErrorShape(t, e.verify(t, map[string]any{"challenge": l.Challenge, "code": apptest.TOTP(t, secret, 0)}),
+				http.StatusForbidden, "same_origin_required")
+			l = e.login(t, u, apptest.Password, same)
+			res := e.Do(t, apptest.Request{Path: "/api/auth/2fa/verify", Header: map[string]string{"Origin": e.Server.URL},
+				Body: map[string]any{"challenge": l.Challenge, "code": apptest.TOTP(t, secret, 1)}})
+			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+			done := apptest.ParseLogin(t, res)
+			require.Equal(t, true, done.Body["browser_session"])
+			require.Contains(t, res.Header.Get("Set-Cookie"), "identity_session=")
+			rt, _ := done.Body["refresh_token"].(string)
+			require.NotEmpty(t, rt, "remember carried through the challenge")
+			r := requireRotated(t, refreshFirstParty(t, e, rt), done.SessionID)
+			in := e.Server.RequireActive(t, e.rs, r.access)
+			require.Contains(t, in["amr"], "otp", "the refreshed token keeps how the login was made")
+		})
+
 		t.Run("rotation and reuse", func(t *testing.T) {
 			t.Parallel()
 			u := e.newUser(t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -148,8 +149,56 @@ func loginResponse(c echo.Context, res *identity.LoginResult) error {
 	if res.RecoveryCodes != nil {
 		body["recovery_codes"] = res.RecoveryCodes
 	}
+	if res.RefreshToken != "" {
+		body["refresh_token"] = res.RefreshToken
+	}
+	if res.BrowserToken != "" {
+		// The browser session travels only as the HttpOnly cookie
+		// (setLoginCookies); the body says it was started.
+		body["browser_session"] = true
+	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, body)
+}
+
+// apiLoginAnswer renders an API login that finished or goes on, setting the
+// browser session's cookie when the login asked for one ("session": true,
+// same-origin only) and finished.
+func (s *Server) apiLoginAnswer(c echo.Context, res *identity.LoginResult) error {
+	if res.ChallengeKind == "" && res.BrowserToken != "" {
+		s.setLoginCookies(c, res)
+	}
+	return loginResponse(c, res)
+}
+
+// loginMeta is meta(c) with whether the request may start a browser
+// session (sameOriginJSON), for the routes that finish a login.
+func (s *Server) loginMeta(c echo.Context) identity.Meta {
+	m := meta(c)
+	m.SameOrigin = s.sameOriginJSON(c)
+	return m
+}
+
+// sameOriginJSON reports a JSON request that a browser sent from this
+// server's own origin: the only kind of API login that may set the sign-in
+// cookie, so a page elsewhere cannot sign a visitor's browser in to an
+// account of its choosing (login CSRF). It needs all three: Content-Type
+// application/json (a cross-site form cannot send it, and a cross-site
+// fetch that does needs a CORS preflight, which runs without credentials
+// here, so no cookie could be set anyway); an Origin header equal to the
+// issuer's origin (browsers send it on every POST, and a page cannot forge
+// it); and, when the browser sends Sec-Fetch-Site, "same-origin".
+func (s *Server) sameOriginJSON(c echo.Context) bool {
+	r := c.Request()
+	ct := strings.ToLower(strings.TrimSpace(strings.SplitN(r.Header.Get(echo.HeaderContentType), ";", 2)[0]))
+	if ct != echo.MIMEApplicationJSON {
+		return false
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
+		return false
+	}
+	origin := r.Header.Get(echo.HeaderOrigin)
+	return origin != "" && originOf(s.Issuer) != "" && origin == originOf(s.Issuer)
 }
 
 func (s *Server) apiLogin(c echo.Context) error {
@@ -159,9 +208,14 @@ func (s *Server) apiLogin(c echo.Context) error {
 		Password   string `json:"password"`
 		DeviceName string `json:"device_name"`
 		Remember   bool   `json:"remember"`
+		Session    bool   `json:"session"`
 	}
 	if err := bind(c, &in); err != nil {
 		return err
+	}
+	m := s.loginMeta(c)
+	if in.Session && !m.SameOrigin {
+		return models.ErrSameOriginRequired()
 	}
 	fields := map[string]string{}
 	if in.Tenant == "" {
@@ -178,12 +232,42 @@ func (s *Server) apiLogin(c echo.Context) error {
 	}
 	res, err := s.Login.WithPassword(c.Request().Context(), identity.LoginInput{
 		Tenant: in.Tenant, Email: in.Email, Password: in.Password, DeviceName: in.DeviceName, Remember: in.Remember,
-		DeviceToken: c.Request().Header.Get(deviceHeader), Meta: meta(c),
+		WebSession: in.Session, DeviceToken: c.Request().Header.Get(deviceHeader), Meta: m,
 	})
 	if err != nil {
 		return err
 	}
-	return loginResponse(c, res)
+	return s.apiLoginAnswer(c, res)
+}
+
+// apiRefresh rotates the refresh token of a remembered first-party login
+// (issue 10 §10). It is public: the first-party client has no secret, and
+// the refresh token is the credential. The rule is the token endpoint's
+// (identity.Login.Refresh).
+func (s *Server) apiRefresh(c echo.Context) error {
+	var in struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if in.RefreshToken == "" {
+		return models.ErrInvalid(map[string]string{"refresh_token": "Required."})
+	}
+	// The request's origin travels in ctx to the audit row of a detected
+	// reuse, which storage records from inside fosite (as at the token endpoint).
+	res, err := s.Login.Refresh(identity.WithMeta(c.Request().Context(), meta(c)), in.RefreshToken)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]any{
+		"access_token":  res.AccessToken,
+		"token_type":    "Bearer",
+		"expires_in":    int64(time.Until(res.ExpiresAt).Seconds()),
+		"refresh_token": res.RefreshToken,
+		"session_id":    res.Session.ID,
+	})
 }
 
 func (s *Server) apiVerify2FA(c echo.Context) error {
@@ -200,12 +284,12 @@ func (s *Server) apiVerify2FA(c echo.Context) error {
 		return models.ErrInvalid(map[string]string{"code": "Send the challenge and a code or a recovery code."})
 	}
 	res, err := s.Login.VerifySecondFactor(c.Request().Context(), identity.VerifyInput{
-		Challenge: in.Challenge, Code: in.Code, RecoveryCode: in.RecoveryCode, TrustDevice: in.TrustDevice, Meta: meta(c),
+		Challenge: in.Challenge, Code: in.Code, RecoveryCode: in.RecoveryCode, TrustDevice: in.TrustDevice, Meta: s.loginMeta(c),
 	})
 	if err != nil {
 		return err
 	}
-	return loginResponse(c, res)
+	return s.apiLoginAnswer(c, res)
 }
 
 func (s *Server) apiResend2FA(c echo.Context) error {
@@ -229,11 +313,11 @@ func (s *Server) apiChangeRequiredPassword(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	res, err := s.Login.ChangeRequiredPassword(c.Request().Context(), in.Challenge, in.NewPassword, meta(c))
+	res, err := s.Login.ChangeRequiredPassword(c.Request().Context(), in.Challenge, in.NewPassword, s.loginMeta(c))
 	if err != nil {
 		return err
 	}
-	return loginResponse(c, res)
+	return s.apiLoginAnswer(c, res)
 }
 
 func (s *Server) apiForgotPassword(c echo.Context) error {
@@ -266,10 +350,14 @@ func (s *Server) apiResetPassword(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// apiLogout ends the token's login session: its other tokens (a refresh
+// token's whole grant included) and the browser session started with it
+// end too. A browser that sent the sign-in cookie gets it cleared.
 func (s *Server) apiLogout(c echo.Context) error {
 	if err := s.Sessions.Logout(c.Request().Context(), principal(c), meta(c)); err != nil {
 		return err
 	}
+	s.clearSessionCookie(c)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -278,7 +366,16 @@ func (s *Server) apiLogoutAll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.clearSessionCookie(c)
 	return c.JSON(http.StatusOK, map[string]any{"sessions_revoked": n})
+}
+
+// clearSessionCookie expires the sign-in cookie the request carried, if
+// any (its session is already ended on the server).
+func (s *Server) clearSessionCookie(c echo.Context) {
+	if _, err := c.Cookie(sessionCookie); err == nil {
+		c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	}
 }
 
 func (s *Server) apiMe(c echo.Context) error {
@@ -495,20 +592,27 @@ func (s *Server) apiVerifyPIN(c echo.Context) error {
 
 func (s *Server) apiPINLogin(c echo.Context) error {
 	var in struct {
-		Tenant string `json:"tenant"`
-		Email  string `json:"email"`
-		PIN    string `json:"pin"`
+		Tenant   string `json:"tenant"`
+		Email    string `json:"email"`
+		PIN      string `json:"pin"`
+		Remember bool   `json:"remember"`
+		Session  bool   `json:"session"`
 	}
 	if err := bind(c, &in); err != nil {
 		return err
 	}
+	m := s.loginMeta(c)
+	if in.Session && !m.SameOrigin {
+		return models.ErrSameOriginRequired()
+	}
 	res, err := s.Login.WithPIN(c.Request().Context(), identity.PINLoginInput{
-		Tenant: in.Tenant, Email: in.Email, PIN: in.PIN, DeviceToken: c.Request().Header.Get(deviceHeader), Meta: meta(c),
+		Tenant: in.Tenant, Email: in.Email, PIN: in.PIN, Remember: in.Remember, WebSession: in.Session,
+		DeviceToken: c.Request().Header.Get(deviceHeader), Meta: m,
 	})
 	if err != nil {
 		return err
 	}
-	return loginResponse(c, res)
+	return s.apiLoginAnswer(c, res)
 }
 
 func (s *Server) apiUnlockPIN(c echo.Context) error {

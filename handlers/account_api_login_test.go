@@ -50,11 +50,16 @@ func TestAccountLoginAPI(t *testing.T) {
 
 		t.Run("remember", func(t *testing.T) {
 			t.Parallel()
+			// A remembered login: the usual access token, and a refresh
+			// token that lasts the 30-day session (issue 10 §10).
 			l := e.login(t, u, apptest.Password, func(_ *apptest.Request, b map[string]any) { b["remember"] = true })
 			require.NotEmpty(t, l.Token)
-			require.InDelta(t, (30 * 24 * time.Hour).Seconds(), l.Body["expires_in"], 60, "30 days")
+			require.InDelta(t, (24 * time.Hour).Seconds(), l.Body["expires_in"], 60, "24 hours")
 			in := e.Server.RequireActive(t, e.rs, l.Token)
-			require.InDelta(t, float64(time.Now().Add(30*24*time.Hour).Unix()), in["exp"], 60)
+			require.InDelta(t, float64(time.Now().Add(24*time.Hour).Unix()), in["exp"], 60)
+			rt, _ := l.Body["refresh_token"].(string)
+			rin := e.Server.RequireActive(t, e.rs, rt)
+			require.InDelta(t, float64(time.Now().Add(30*24*time.Hour).Unix()), rin["exp"], 60, "30 days")
 		})
 
 		t.Run("no or bad token", func(t *testing.T) {

@@ -37,6 +37,8 @@ type LoginService interface {
 	BrowserSession(ctx context.Context, cookieToken string) (*models.LoginSession, *models.User, error)
 	// BrowserSessionAMR returns how a browser login was authenticated.
 	BrowserSessionAMR(ctx context.Context, ls *models.LoginSession) []string
+	// Refresh rotates a remembered API login's refresh token.
+	Refresh(ctx context.Context, refreshToken string) (*identity.LoginResult, error)
 	// EndBrowserSession signs a browser out (an unknown cookie is not an error).
 	EndBrowserSession(ctx context.Context, cookieToken string, meta identity.Meta) error
 	// ActiveUser returns the user of a bearer token, or an error when it is
@@ -181,19 +183,7 @@ func (s *Server) loginNext(c echo.Context, t loginTarget, res *identity.LoginRes
 	case models.ChallengeTwoFactorEnrolment:
 		return s.renderEnrolment(c, t, res.Challenge, false, false, errMsg)
 	}
-	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" && ck.Value != res.BrowserToken {
-		_ = s.Login.EndBrowserSession(c.Request().Context(), ck.Value, meta(c)) // a new login never keeps the old cookie
-	}
-	ck := &http.Cookie{Name: sessionCookie, Value: res.BrowserToken, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
-	if res.Remember {
-		ck.Expires = res.ExpiresAt
-		ck.MaxAge = int(time.Until(res.ExpiresAt).Seconds())
-	}
-	c.SetCookie(ck)
-	if res.DeviceToken != "" {
-		c.SetCookie(&http.Cookie{Name: deviceCookie, Value: res.DeviceToken, Path: "/", HttpOnly: true, Secure: s.secure,
-			SameSite: http.SameSiteLaxMode, MaxAge: int(deviceCookieTTL.Seconds())})
-	}
+	s.setLoginCookies(c, res)
 	next := "/account/security"
 	switch {
 	case t.path != "":
@@ -209,6 +199,26 @@ func (s *Server) loginNext(c echo.Context, t loginTarget, res *identity.LoginRes
 		}, t.formTargets)
 	}
 	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// setLoginCookies sets the browser session cookie of a finished login (and
+// the device cookie when the login made a new device), ending the session
+// of any older cookie: a new login never keeps the old one. The sign-in
+// page and an API login with "session": true share it.
+func (s *Server) setLoginCookies(c echo.Context, res *identity.LoginResult) {
+	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" && ck.Value != res.BrowserToken {
+		_ = s.Login.EndBrowserSession(c.Request().Context(), ck.Value, meta(c))
+	}
+	ck := &http.Cookie{Name: sessionCookie, Value: res.BrowserToken, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
+	if res.Remember {
+		ck.Expires = res.BrowserExpiresAt
+		ck.MaxAge = int(time.Until(res.BrowserExpiresAt).Seconds())
+	}
+	c.SetCookie(ck)
+	if res.DeviceToken != "" {
+		c.SetCookie(&http.Cookie{Name: deviceCookie, Value: res.DeviceToken, Path: "/", HttpOnly: true, Secure: s.secure,
+			SameSite: http.SameSiteLaxMode, MaxAge: int(deviceCookieTTL.Seconds())})
+	}
 }
 
 // twoFactorSubmit checks the code of the second step. One field takes a

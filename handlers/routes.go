@@ -104,6 +104,8 @@ func (s *Server) routes() []route {
 		{post, "/api/auth/2fa/enrol/totp", none, "", anyTenant, s.apiEnrolTOTP},
 		{post, "/api/auth/2fa/enrol/email/send", none, "", anyTenant, s.apiEnrolEmailSend},
 		{post, "/api/auth/2fa/enrol/email", none, "", anyTenant, s.apiEnrolEmail},
+		// A remembered login's refresh token is its credential (issue 10 §10).
+		{post, "/api/auth/refresh", none, "", anyTenant, s.apiRefresh},
 
 		// The account API: the signed-in user's own account and sessions.
 		{post, "/api/auth/logout", user, "", anyTenant, s.apiLogout},

@@ -26,8 +26,12 @@ func (acctMail) Send(context.Context, identity.Message) error { return nil }
 // acctTokens stands in for oauth.FirstParty where no token is minted.
 type acctTokens struct{}
 
-func (acctTokens) IssueUserToken(context.Context, *models.User, string, []string, time.Time, time.Duration) (string, time.Time, error) {
-	return "", time.Time{}, errors.New("not in this test")
+func (acctTokens) IssueUserTokens(context.Context, *models.User, string, []string, time.Time, time.Duration, time.Time) (string, string, time.Time, error) {
+	return "", "", time.Time{}, errors.New("not in this test")
+}
+
+func (acctTokens) RefreshUserToken(context.Context, string, func(context.Context, string, string, string) (time.Time, time.Duration, error)) (string, string, time.Time, error) {
+	return "", "", time.Time{}, errors.New("not in this test")
 }
 
 func (acctTokens) RevokeToken(context.Context, string) error { return nil }

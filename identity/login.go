@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -156,13 +157,20 @@ func (l *Login) BrowserSessionAMR(ctx context.Context, ls *models.LoginSession) 
 
 // LoginInput is a password login from the API or the login page.
 type LoginInput struct {
-	Tenant      string
-	Email       string
-	Password    string
-	DeviceName  string
+	Tenant     string
+	Email      string
+	Password   string
+	DeviceName string
+	// Remember keeps the login for the longer lifetime ("keep me signed
+	// in"): a page login's cookie, and an API login's session, which then
+	// also gets a refresh token (the access token keeps the usual lifetime).
 	Remember    bool
 	DeviceToken string // the device token the client presented, if any
 	Browser     bool   // a page login: a cookie session instead of a bearer token
+	// WebSession: an API login that also starts the browser session (the
+	// cookie the sign-in page sets), bound to the same login session as
+	// its tokens, so signing out of either ends both.
+	WebSession bool
 	// ForceSecondFactor asks for the second factor even on a trusted device
 	// (a relying party's acr_values asked for multi-factor).
 	ForceSecondFactor bool
@@ -180,6 +188,10 @@ type LoginResult struct {
 	BrowserToken string
 	DeviceToken  string
 	Remember     bool
+	// RefreshToken is set for a remembered API login (and a refresh).
+	RefreshToken string
+	// BrowserExpiresAt is when the browser session (BrowserToken) ends.
+	BrowserExpiresAt time.Time
 	// A pending step: ChallengeKind is models.Challenge*, Challenge its token.
 	Challenge     string
 	ChallengeKind string
@@ -192,6 +204,7 @@ type LoginResult struct {
 // challengeData is the login context a challenge carries to its next step.
 type challengeData struct {
 	Browser    bool     `json:"browser"`
+	WebSession bool     `json:"web_session,omitempty"`
 	Remember   bool     `json:"remember"`
 	DeviceName string   `json:"device_name"`
 	DeviceID   string   `json:"device_id"`
@@ -297,7 +310,8 @@ func (l *Login) withPassword(ctx context.Context, in LoginInput) (*LoginResult, 
 		l.refused(ctx, user, in.Meta, err)
 		return nil, err
 	}
-	data := challengeData{Browser: in.Browser, Remember: in.Remember, DeviceName: in.DeviceName, AMR: []string{"pwd"}, AuthTime: now.UnixNano()}
+	data := challengeData{Browser: in.Browser, WebSession: in.WebSession && !in.Browser, Remember: in.Remember, DeviceName: in.DeviceName,
+		AMR: []string{"pwd"}, AuthTime: now.UnixNano()}
 	if in.DeviceToken != "" {
 		if d, err := l.devices.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken)); err == nil {
 			data.DeviceID = d.ID
@@ -406,6 +420,12 @@ type tokenPreparer interface {
 // complete creates the device (if new), the session and the token or
 // browser session, in one transaction with their audit rows.
 func (l *Login) complete(ctx context.Context, user *models.User, data challengeData, trust bool, meta Meta) (*LoginResult, error) {
+	if data.WebSession && !meta.SameOrigin {
+		// The step that finishes a login that asked for a browser session
+		// must come from the same origin too, or a page elsewhere could
+		// finish someone else's login in its visitor's browser.
+		return nil, models.ErrSameOriginRequired()
+	}
 	// Every way in (password, second factor, forced change, PIN, trusted
 	// device) ends here: a user deactivated, a tenant suspended or a
 	// password change forced since the first step is honoured too.
@@ -413,16 +433,15 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 	if err != nil {
 		return nil, err
 	}
-	if err := l.checkActive(ctx, fresh); err != nil {
-		return nil, err
-	}
-	if fresh.ForcePasswordChange {
-		for _, m := range data.AMR {
-			if m == "pwd" { // the password was proven: change it now
-				return l.newChallenge(ctx, fresh, models.ChallengePasswordChange, data, nil)
+	if err := l.mayStaySignedIn(ctx, fresh); err != nil {
+		if errors.Is(err, ErrPasswordChangeRequired()) {
+			for _, m := range data.AMR {
+				if m == "pwd" { // the password was proven: change it now
+					return l.newChallenge(ctx, fresh, models.ChallengePasswordChange, data, nil)
+				}
 			}
 		}
-		return nil, ErrPasswordChangeRequired()
+		return nil, err
 	}
 	tenant, err := l.users.GetTenant(ctx, fresh.TenantID)
 	if err != nil {
@@ -453,7 +472,8 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 	}
 	res := &LoginResult{User: user, Remember: data.Remember}
 	settings := SettingsOf(tenant) // its session lifetimes shorten the deployment's
-	if p, ok := l.tokens.(tokenPreparer); ok && !data.Browser {
+	bearer, web := !data.Browser, data.Browser || data.WebSession
+	if p, ok := l.tokens.(tokenPreparer); ok && bearer {
 		if err := p.PrepareTenant(ctx, user.TenantID); err != nil {
 			return nil, err
 		}
@@ -485,12 +505,15 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 				return err
 			}
 		}
+		// The session's lifetime: an API login's (longer with remember), or
+		// a browser's when the login leaves a browser session (the page, or
+		// an API login that asked for one); the tenant may shorten either.
 		ttl := l.cfg.TokenTTL
 		kind := models.SessionAPI
 		if data.Remember {
 			ttl = l.cfg.RememberTTL
 		}
-		if data.Browser {
+		if web {
 			kind = models.SessionBrowser
 			ttl = l.cfg.BrowserTTL
 			if data.Remember {
@@ -510,7 +533,7 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 		if data.AuthTime == 0 {
 			authTime = now
 		}
-		if data.Browser {
+		if web {
 			token, err := keyring.RandomToken(32)
 			if err != nil {
 				return models.ErrInternal(err)
@@ -521,13 +544,23 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 			if err := l.browser.CreateLoginSession(ctx, ls); err != nil {
 				return err
 			}
-			res.BrowserToken, res.ExpiresAt = token, s.ExpiresAt
-		} else {
-			token, exp, err := l.tokens.IssueUserToken(ctx, user, s.ID, amr, authTime, ttl)
+			res.BrowserToken, res.ExpiresAt, res.BrowserExpiresAt = token, s.ExpiresAt, s.ExpiresAt
+		}
+		if bearer {
+			// Without remember the token lives as long as its session; with
+			// it, the usual lifetime, and a refresh token lasts the
+			// session out.
+			accessTTL, refreshUntil := ttl, time.Time{}
+			if data.Remember {
+				accessTTL, refreshUntil = l.accessTTL(settings, s.ExpiresAt), s.ExpiresAt
+			} else if web {
+				accessTTL = l.accessTTL(settings, s.ExpiresAt)
+			}
+			token, refresh, exp, err := l.tokens.IssueUserTokens(ctx, user, s.ID, amr, authTime, accessTTL, refreshUntil)
 			if err != nil {
 				return err
 			}
-			res.AccessToken, res.ExpiresAt = token, exp
+			res.AccessToken, res.RefreshToken, res.ExpiresAt = token, refresh, exp
 		}
 		return l.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditLogin, Meta: meta,
 			Metadata: map[string]any{"session_id": s.ID, "device_id": deviceID, "kind": kind, "amr": amr}})
@@ -552,12 +585,113 @@ func dedupe(in []string) []string {
 	return out
 }
 
-// TokenIssuer mints and revokes first-party access tokens (oauth implements it).
+// TokenIssuer mints, refreshes and revokes first-party tokens (oauth
+// implements it).
 type TokenIssuer interface {
-	// IssueUserToken mints an access token for the user under the tenant's
-	// first-party client, bound to the login session sessionID.
-	IssueUserToken(ctx context.Context, u *models.User, sessionID string, amr []string, authTime time.Time, ttl time.Duration) (token string, expiresAt time.Time, err error)
+	// IssueUserTokens mints an access token for the user under the
+	// tenant's first-party client, bound to the login session sessionID,
+	// and, when refreshUntil is set, a refresh token of the same grant
+	// valid until then ("" otherwise).
+	IssueUserTokens(ctx context.Context, u *models.User, sessionID string, amr []string, authTime time.Time, ttl time.Duration,
+		refreshUntil time.Time) (access, refresh string, expiresAt time.Time, err error)
+	// RefreshUserToken rotates a first-party refresh token by the token
+	// endpoint's one rule (rotation, reuse revokes the whole grant, one
+	// winner among concurrent refreshes). check runs once the token is
+	// accepted and before it is rotated, with the grant's tenant, user and
+	// login session; its error is returned unchanged and rotates nothing;
+	// it answers when the session ends and the new access token's lifetime.
+	// A refused token is models.ErrInvalidRefreshToken.
+	RefreshUserToken(ctx context.Context, refreshToken string,
+		check func(ctx context.Context, tenantID, userID, sessionID string) (sessionEnds time.Time, accessTTL time.Duration, err error),
+	) (access, refresh string, expiresAt time.Time, err error)
 	TokenRevoker
+}
+
+// accessTTL is the usual lifetime of a first-party access token (a plain
+// API login's, which the tenant may shorten), never past its session's end.
+func (l *Login) accessTTL(settings TenantSettings, sessionEnds time.Time) time.Duration {
+	ttl := settings.SessionTTL(l.cfg.TokenTTL, false)
+	if left := time.Until(sessionEnds); left < ttl {
+		ttl = left
+	}
+	return ttl
+}
+
+// mayStaySignedIn is the one rule on the user's state that every way into
+// a session (each login step's completion) and every refresh of one
+// applies: the user exists and is active, the tenant is not suspended, the
+// account is not locked, and no password change is pending.
+func (l *Login) mayStaySignedIn(ctx context.Context, u *models.User) error {
+	if err := l.checkActive(ctx, u); err != nil {
+		return err
+	}
+	if now := l.now(); u.Locked(now) {
+		return models.ErrAccountLocked(u.LockedUntil.Sub(now))
+	}
+	if u.ForcePasswordChange {
+		return ErrPasswordChangeRequired()
+	}
+	return nil
+}
+
+// Refresh rotates the refresh token of a remembered first-party login
+// (POST /api/auth/refresh): the token endpoint's rotation and reuse rule
+// (TokenIssuer.RefreshUserToken), then mayStaySignedIn for the grant's
+// user and a live login session (a logout, a revoked device or session,
+// an erasure all end it). A user who is gone, deactivated or whose tenant
+// is suspended gets ErrInvalidRefreshToken like a bad token; a lock or a
+// pending password change its own error, and the token is not rotated.
+// The new refresh token ends with the session; the access token has the
+// usual lifetime.
+func (l *Login) Refresh(ctx context.Context, refreshToken string) (*LoginResult, error) {
+	res := &LoginResult{Remember: true}
+	access, refresh, exp, err := l.tokens.RefreshUserToken(ctx, refreshToken,
+		func(ctx context.Context, tenantID, userID, sessionID string) (time.Time, time.Duration, error) {
+			dead := models.ErrInvalidRefreshToken()
+			u, err := l.users.GetUser(ctx, tenantID, userID)
+			if models.IsKind(err, models.KindNotFound) {
+				return time.Time{}, 0, dead
+			}
+			if err != nil {
+				return time.Time{}, 0, err
+			}
+			if err := l.mayStaySignedIn(ctx, u); err != nil {
+				if models.IsKind(err, models.KindInternal) || models.IsKind(err, models.KindLocked) || models.IsKind(err, models.KindUnavailable) ||
+					errors.Is(err, ErrPasswordChangeRequired()) {
+					return time.Time{}, 0, err
+				}
+				return time.Time{}, 0, dead.WithCause(err)
+			}
+			s, err := l.sessions.GetSession(ctx, tenantID, userID, sessionID)
+			if models.IsKind(err, models.KindNotFound) {
+				return time.Time{}, 0, dead
+			}
+			if err != nil {
+				return time.Time{}, 0, err
+			}
+			tenant, err := l.users.GetTenant(ctx, tenantID)
+			if err != nil {
+				return time.Time{}, 0, err
+			}
+			// The tenant's sign-in rules hold for a refresh as for a
+			// sign-in: a refresh never outlives them (a verified address
+			// required since, a pending deletion, a second factor now
+			// required: sign in with the password to enrol).
+			enrol, err := l.signInRules(ctx, tenant, u)
+			if err != nil {
+				return time.Time{}, 0, err
+			}
+			if enrol {
+				return time.Time{}, 0, models.ErrTwoFactorEnrolmentRequired()
+			}
+			res.User, res.Session = u, s
+			return s.ExpiresAt, l.accessTTL(SettingsOf(tenant), s.ExpiresAt), nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	res.AccessToken, res.RefreshToken, res.ExpiresAt = access, refresh, exp
+	return res, nil
 }
 
 // VerifyInput is the second step of a login.
@@ -647,7 +781,10 @@ type PINLoginInput struct {
 	Email       string
 	PIN         string
 	DeviceToken string
-	Meta        Meta
+	// Remember and WebSession mean what they mean in LoginInput.
+	Remember   bool
+	WebSession bool
+	Meta       Meta
 }
 
 // WithPIN signs in with the PIN; it needs the device token of a device
@@ -686,7 +823,8 @@ func (l *Login) withPIN(ctx context.Context, in PINLoginInput) (*LoginResult, er
 		return nil, err
 	}
 	l.recordOutside(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPINVerified, Meta: in.Meta, Metadata: map[string]any{"purpose": "login"}})
-	return l.complete(ctx, user, challengeData{DeviceID: device.ID, AMR: []string{"pin"}, AuthTime: l.now().UnixNano()}, false, in.Meta)
+	return l.complete(ctx, user, challengeData{DeviceID: device.ID, AMR: []string{"pin"}, AuthTime: l.now().UnixNano(),
+		Remember: in.Remember, WebSession: in.WebSession}, false, in.Meta)
 }
 
 // ChangeRequiredPassword completes a forced password change started by

@@ -23,4 +23,8 @@ type Principal struct {
 type Meta struct {
 	IP        string
 	UserAgent string
+	// SameOrigin: a JSON request a browser sent from the server's own
+	// origin, the only kind that may start a browser session from an API
+	// login (login CSRF); set by the routes that finish a login.
+	SameOrigin bool
 }

@@ -119,6 +119,14 @@ const (
 	// e-mail verification link that has expired or was already used.
 	CodeEmailVerificationExpired = "email_verification_expired"
 	CodeEmailVerificationUsed    = "email_verification_used"
+
+	// CodeInvalidRefreshToken: 401, a first-party refresh token that is
+	// unknown, expired, rotated, revoked, or whose user may no longer sign
+	// in (issue 10 §10); one answer, whatever the reason.
+	CodeInvalidRefreshToken = "invalid_refresh_token"
+	// CodeSameOriginRequired: 403, a JSON login asked for a browser session
+	// from a request that is not a same-origin JSON call (login CSRF).
+	CodeSameOriginRequired = "same_origin_required"
 	// CodePINNotSet: 409.
 	CodePINNotSet = "pin_not_set"
 	// Code2FAAlreadyEnabled: 409.
@@ -502,4 +510,16 @@ func ErrTenantNotPendingDeletion() *Error {
 func ErrTwoFactorEnrolmentRequired() *Error {
 	return &Error{Kind: KindForbidden, Code: CodeTwoFactorEnrolmentRequired,
 		Msg: "Your organisation requires two-step verification: sign in with your password to set it up."}
+}
+
+// ErrInvalidRefreshToken refuses a first-party refresh, whatever was wrong.
+func ErrInvalidRefreshToken() *Error {
+	return &Error{Kind: KindUnauthenticated, Code: CodeInvalidRefreshToken, Msg: "The refresh token is not valid. Sign in again."}
+}
+
+// ErrSameOriginRequired refuses a JSON login's browser session asked for
+// from another origin, or not as JSON.
+func ErrSameOriginRequired() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeSameOriginRequired,
+		Msg: "A browser session can only be started by a JSON request from this server's own origin."}
 }

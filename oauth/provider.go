@@ -157,16 +157,28 @@ func (p *Provider) GrantClientCredentials(ar fosite.AccessRequester) error {
 // one can authenticate as it at the token endpoint.
 func FirstPartyClientID(tenantID string) string { return models.FirstPartyClientPrefix + tenantID }
 
-// FirstPartyToken is an access token minted by the login API.
+// FirstPartyToken is an access token minted by the login API, and the
+// refresh token of its grant when one was asked for.
 type FirstPartyToken struct {
 	Token     string
 	ExpiresAt time.Time
+	// RefreshToken is set by MintTokens with a refresh expiry.
+	RefreshToken string
 }
 
 // MintAccessToken issues an access token outside the token endpoint (the
 // first-party login API), with the same strategy and storage fosite uses, so
 // introspection, revocation and logout treat it like any other token.
 func (p *Provider) MintAccessToken(ctx context.Context, client fosite.Client, sess *Session, scopes []string, ttl time.Duration) (*FirstPartyToken, error) {
+	return p.MintTokens(ctx, client, sess, scopes, ttl, time.Time{})
+}
+
+// MintTokens is MintAccessToken that, when refreshUntil is set, also issues
+// a refresh token of the same grant (one request id) expiring then, stored
+// as fosite's authorization-code exchange stores one: the token endpoint's
+// refresh handler (RotateRefreshToken, reuse detection) then treats it like
+// any other. Call it inside the caller's transaction: both rows or neither.
+func (p *Provider) MintTokens(ctx context.Context, client fosite.Client, sess *Session, scopes []string, ttl time.Duration, refreshUntil time.Time) (*FirstPartyToken, error) {
 	now := time.Now().UTC()
 	req := fosite.NewRequest()
 	id, err := keyring.RandomToken(16)
@@ -190,7 +202,20 @@ func (p *Provider) MintAccessToken(ctx context.Context, client fosite.Client, se
 	if err := p.store.CreateAccessTokenSession(ctx, sig, req); err != nil {
 		return nil, fmt.Errorf("mint access token: %w", err)
 	}
-	return &FirstPartyToken{Token: token, ExpiresAt: exp}, nil
+	out := &FirstPartyToken{Token: token, ExpiresAt: exp}
+	if refreshUntil.IsZero() {
+		return out, nil
+	}
+	sess.SetExpiresAt(fosite.RefreshToken, refreshUntil.UTC().Truncate(time.Second))
+	refresh, rsig, err := p.Strategy.GenerateRefreshToken(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("mint refresh token: %w", err)
+	}
+	if err := p.store.CreateRefreshTokenSession(ctx, rsig, sig, req); err != nil {
+		return nil, fmt.Errorf("mint refresh token: %w", err)
+	}
+	out.RefreshToken = refresh
+	return out, nil
 }
 
 // RevokeAccessToken deletes one access token (a logout of this token).

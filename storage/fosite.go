@@ -316,6 +316,21 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, se
 	return req, fosite.ErrInactiveToken
 }
 
+// GetRefreshTokenClientID returns the client a stored refresh token was
+// issued to, active or not, and nothing else: the first-party refresh needs
+// the client before fosite's handler reads the token (which is where reuse
+// is detected and reported, once). fosite.ErrNotFound when unknown.
+func (s *Store) GetRefreshTokenClientID(ctx context.Context, signature string) (string, error) {
+	var ids []string
+	if err := s.db(ctx).Table(tableRefresh).Where("signature = ?", hashKey(signature)).Limit(1).Pluck("client_id", &ids).Error; err != nil {
+		return "", fmt.Errorf("get refresh token client: %w", mapErr(err))
+	}
+	if len(ids) == 0 {
+		return "", fosite.ErrNotFound
+	}
+	return ids[0], nil
+}
+
 // DeleteRefreshTokenSession removes one refresh token.
 func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
 	return s.deleteRequest(ctx, tableRefresh, signature)

@@ -210,7 +210,7 @@ var envVars = []envVar{
 	{"IDENTITY_LOCKOUT_THRESHOLD", "5", "failed logins that lock an account"},
 	{"IDENTITY_LOCKOUT_DURATION", "15m", "how long a locked account stays locked"},
 	{"IDENTITY_LOGIN_TOKEN_TTL", "24h", "lifetime of a token from POST /api/auth/login"},
-	{"IDENTITY_LOGIN_REMEMBER_TTL", "720h", "the same with remember: true"},
+	{"IDENTITY_LOGIN_REMEMBER_TTL", "720h", "session lifetime of a login with remember: true (its refresh token ends with it; the access token keeps IDENTITY_LOGIN_TOKEN_TTL)"},
 	{"IDENTITY_TRUSTED_DEVICE_TTL", "720h", "how long a trusted device skips the second factor"},
 	{"IDENTITY_PIN_LOCKOUT_THRESHOLD", "5", "wrong PINs that lock the PIN"},
 	{"IDENTITY_PIN_LOCKOUT_DURATION", "15m", "how long a locked PIN stays locked"},

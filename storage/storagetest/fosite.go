@@ -156,6 +156,9 @@ type FositeStore interface {
 	oauth2.TokenRevocationStorage
 	openid.OpenIDConnectRequestStorage
 	pkce.PKCERequestStorage
+	// GetRefreshTokenClientID is the first-party refresh's look-up of a
+	// refresh token's client (oauth.FirstPartyClients).
+	GetRefreshTokenClientID(ctx context.Context, signature string) (string, error)
 }
 
 var _ = claim[FositeStore]("RunFositeSuite",
@@ -165,7 +168,7 @@ var _ = claim[FositeStore]("RunFositeSuite",
 	"RotateRefreshToken", "RevokeRefreshToken", "RevokeAccessToken",
 	"CreateOpenIDConnectSession", "GetOpenIDConnectSession", "DeleteOpenIDConnectSession",
 	"CreatePKCERequestSession", "GetPKCERequestSession", "DeletePKCERequestSession",
-	"ClientAssertionJWTValid", "SetClientAssertionJWT", "GetClient")
+	"ClientAssertionJWTValid", "SetClientAssertionJWT", "GetClient", "GetRefreshTokenClientID")
 
 // RunFositeSuite checks the fosite v0.49.0 storage contract (Hydra's
 // oauth2/fosite_store_helpers_test.go): CRUD per kind, nil sessions, session
@@ -187,6 +190,7 @@ func RunFositeSuite[S FositeStore](t *testing.T, newStore func(t *testing.T) S) 
 		{"refresh/strict_rotation", testStrictRotation},
 		{"refresh/concurrent_rotation", testConcurrentRotation},
 		{"refresh/pair_hashed", testRefreshPairHashed},
+		{"refresh/client_id", testRefreshTokenClientID},
 		{"revoke_by_request_id", testRevokeByRequestID},
 		{"jti", testJTI},
 		{"utc", testUTC},
@@ -346,6 +350,29 @@ func testStrictRotation(t *testing.T, s FositeStore) {
 
 	err = s.RotateRefreshToken(ctx, reqA.ID, rt1)
 	wantErrIs(t, err, fosite.ErrSerializationFailure, "rotate twice")
+}
+
+// testRefreshTokenClientID: the client of a refresh token, active or
+// rotated, and ErrNotFound for an unknown or revoked one; reading it is no
+// reuse (the token still rotates once).
+func testRefreshTokenClientID(t *testing.T, s FositeStore) {
+	ctx := t.Context()
+	f := newFixture(t, s)
+	req := f.request("grant-" + randomHex(t, 4))
+	rt := key(t, "ory_rt_")
+	must(t, s.CreateRefreshTokenSession(ctx, rt, "", req), "create rt")
+	id, err := s.GetRefreshTokenClientID(ctx, rt)
+	must(t, err, "client of an active token")
+	wantEqual(t, id, f.client.GetID(), "client id")
+	must(t, s.RotateRefreshToken(ctx, req.ID, rt), "rotate after the look-up")
+	id, err = s.GetRefreshTokenClientID(ctx, rt)
+	must(t, err, "client of a rotated token")
+	wantEqual(t, id, f.client.GetID(), "client id of a rotated token")
+	_, err = s.GetRefreshTokenClientID(ctx, key(t, "unknown_"))
+	wantErrIs(t, err, fosite.ErrNotFound, "unknown token")
+	must(t, s.RevokeRefreshToken(ctx, req.ID), "revoke")
+	_, err = s.GetRefreshTokenClientID(ctx, rt)
+	wantErrIs(t, err, fosite.ErrNotFound, "revoked token")
 }
 
 func testConcurrentRotation(t *testing.T, s FositeStore) {

@@ -379,7 +379,7 @@ var hdPublicAuth = map[string]bool{
 	"POST /api/auth/login": true, "POST /api/auth/2fa/verify": true, "POST /api/auth/2fa/resend": true,
 	"POST /api/auth/password/change-required": true, "POST /api/auth/password/forgot": true,
 	"POST /api/auth/password/reset": true, "POST /api/auth/pin/login": true,
-	"POST /api/auth/register": true, "POST /api/auth/email/verify": true,
+	"POST /api/auth/register": true, "POST /api/auth/email/verify": true, "POST /api/auth/refresh": true,
 	"POST /api/auth/2fa/enrol/totp/setup": true, "POST /api/auth/2fa/enrol/totp": true,
 	"POST /api/auth/2fa/enrol/email/send": true, "POST /api/auth/2fa/enrol/email": true,
 }

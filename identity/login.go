@@ -415,7 +415,8 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 	if err != nil {
 		return nil, err
 	}
-	if err := l.checkActive(ctx, fresh); err != nil {
+	tenant, err := l.activeTenant(ctx, fresh)
+	if err != nil {
 		return nil, err
 	}
 	if fresh.ForcePasswordChange {
@@ -425,10 +426,6 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 			}
 		}
 		return nil, ErrPasswordChangeRequired()
-	}
-	tenant, err := l.users.GetTenant(ctx, fresh.TenantID)
-	if err != nil {
-		return nil, err
 	}
 	enrol, err := l.signInRules(ctx, tenant, fresh)
 	if err != nil {

@@ -170,7 +170,8 @@ func TestOwnTenantSettings(t *testing.T) {
 			return srv.Call(t, http.MethodPatch, "/api/tenant", ownerTok, map[string]any{"settings": st})
 		}
 		defaults := map[string]any{"self_registration": false, "default_role": "Member", "allow_unverified_sign_in": true,
-			"audit_retention_days": float64(0), "password_min_length": float64(12), "session_ttl_seconds": float64(0), "remember_ttl_seconds": float64(0)}
+			"audit_retention_days": float64(0), "password_min_length": float64(12), "session_ttl_seconds": float64(0), "remember_ttl_seconds": float64(0),
+			"require_2fa_roles": []any{}}
 		require.Equal(t, defaults, settings())
 
 		// Every bad setting at once: all named, nothing saved.
@@ -198,7 +199,8 @@ func TestOwnTenantSettings(t *testing.T) {
 			"audit_retention_days": 30, "password_min_length": 16, "session_ttl_seconds": 600, "remember_ttl_seconds": 900})
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		want := map[string]any{"self_registration": true, "default_role": "Manager", "allow_unverified_sign_in": false,
-			"audit_retention_days": float64(30), "password_min_length": float64(16), "session_ttl_seconds": float64(600), "remember_ttl_seconds": float64(900)}
+			"audit_retention_days": float64(30), "password_min_length": float64(16), "session_ttl_seconds": float64(600), "remember_ttl_seconds": float64(900),
+			"require_2fa_roles": []any{}}
 		require.Equal(t, want, res.JSON(t)["settings"])
 		// Partial: one setting changes, the rest stay.
 		res = patch(map[string]any{"self_registration": false})
@@ -314,7 +316,7 @@ func TestOwnTenantSettingsConcurrent(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		require.Equal(t, map[string]any{"self_registration": true, "default_role": "Admin", "allow_unverified_sign_in": false,
 			"audit_retention_days": float64(0), "password_min_length": float64(20), "session_ttl_seconds": float64(3600),
-			"remember_ttl_seconds": float64(7200)}, res.JSON(t)["settings"])
+			"remember_ttl_seconds": float64(7200), "require_2fa_roles": []any{}}, res.JSON(t)["settings"])
 		require.Len(t, auditRows(t, srv, tenant.ID, identity.AuditTenantSelfUpdated), len(changes))
 	})
 }

@@ -9,7 +9,9 @@
 // The services, one file each:
 //
 //   - Login (login.go): password login, the second-factor step, PIN login,
-//     the forced password change and browser sessions; Account
+//     the forced password change and browser sessions, and the tenant's
+//     sign-in rules with the forced second-factor enrolment
+//     (enrolment.go); Account
 //     (account.go, profile.go): the user's own profile and the phone
 //     number's verification code (sent through SMSSender); Password
 //     (password.go): change, forgot and reset, and the password rules; TwoFactor (twofactor.go):
@@ -31,10 +33,12 @@
 //   - Clients (clients.go): OAuth clients, their validation and secret
 //     rotation; ServiceAccounts (serviceaccounts.go) and APIKeys
 //     (apikeys.go): a tenant's non-human callers.
-//   - Tenants (tenants.go): tenants with their seeded system roles;
+//   - Tenants (tenants.go): tenants with their seeded system roles, a
+//     tenant's own settings (tenantsettings.go) and its own deletion with a
+//     grace period (tenantdeletion.go);
 //     Impersonation (impersonation.go); AuditLog (auditlog.go): the audit
-//     log's pages and export; Pruner (prune.go): retention and expiry
-//     under one job lease; MailQueue (mailqueue.go): the mail outbox.
+//     log's pages and export; Pruner (prune.go): retention and expiry, and
+//     the tenants whose deletion fell due, under one job lease; MailQueue (mailqueue.go): the mail outbox.
 //   - OneTimeCodes (otp.go): codes other services have Identity generate,
 //     e-mail and verify for a user (issue 10 §6).
 //   - PushDevices (pushdevices.go): the users' push registrations

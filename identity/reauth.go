@@ -101,15 +101,21 @@ func errInactive() *models.Error {
 // checkActive is asked at every step of every login path and by bearer
 // authentication: the user is active and its tenant is not suspended.
 func (c *credentials) checkActive(ctx context.Context, user *models.User) error {
+	_, err := c.activeTenant(ctx, user)
+	return err
+}
+
+// activeTenant is checkActive returning the user's tenant.
+func (c *credentials) activeTenant(ctx context.Context, user *models.User) (*models.Tenant, error) {
 	if !user.IsActive {
-		return errInactive()
+		return nil, errInactive()
 	}
 	t, err := c.users.GetTenant(ctx, user.TenantID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if t.SuspendedAt != nil {
-		return ErrTenantSuspended()
+		return nil, ErrTenantSuspended()
 	}
-	return nil
+	return t, nil
 }

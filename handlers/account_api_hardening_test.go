@@ -379,6 +379,7 @@ var hdPublicAuth = map[string]bool{
 	"POST /api/auth/login": true, "POST /api/auth/2fa/verify": true, "POST /api/auth/2fa/resend": true,
 	"POST /api/auth/password/change-required": true, "POST /api/auth/password/forgot": true,
 	"POST /api/auth/password/reset": true, "POST /api/auth/pin/login": true,
+	"POST /api/auth/email/verify": true,
 }
 
 // TestImpersonationRefusedOnSecurityRoutes walks every route of the

@@ -65,7 +65,10 @@ func (s *Server) apiResendEmailVerification(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if p.Kind != models.PrincipalUser || p.ActorID != "" {
+		if p.ActorID != "" {
+			return identity.ErrImpersonationForbidden()
+		}
+		if p.Kind != models.PrincipalUser {
 			return models.ErrFirstPartyTokenRequired()
 		}
 		sent, err := s.EmailVerification.ResendMine(ctx, p, meta(c))

@@ -65,13 +65,11 @@ func (s *Server) apiResendEmailVerification(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		// The account API's rule (requireUser): a user's first-party
-		// token, never an impersonation.
-		if p.Kind != models.PrincipalUser {
-			return models.ErrFirstPartyTokenRequired()
-		}
 		if p.ActorID != "" {
 			return identity.ErrImpersonationForbidden()
+		}
+		if p.Kind != models.PrincipalUser {
+			return models.ErrFirstPartyTokenRequired()
 		}
 		sent, err := s.EmailVerification.ResendMine(ctx, p, meta(c))
 		if err != nil {

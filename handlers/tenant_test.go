@@ -219,6 +219,9 @@ func TestOwnTenantSettings(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(rows[1].Metadata), &md))
 		require.ElementsMatch(t, []any{"settings.self_registration", "settings.default_role", "settings.allow_unverified_sign_in",
 			"settings.audit_retention_days", "settings.password_min_length", "settings.session_ttl_seconds", "settings.remember_ttl_seconds"}, md["fields"])
+		// The subtests sign in users whose addresses nobody verified: the
+		// setting is enforced since e-mail verification (its own test).
+		require.Equal(t, http.StatusOK, patch(map[string]any{"allow_unverified_sign_in": true}).Status)
 
 		t.Run("password minimum", func(t *testing.T) {
 			// Creating a user with a password shorter than the tenant's minimum.

@@ -203,14 +203,12 @@ const (
 // TenantSettings are a tenant's own settings, stored as one JSON object
 // in tenants.settings; an absent member takes its default
 // (DefaultTenantSettings), so a tenant that never set any behaves as
-// before. Enforced today: PasswordMinLength (password changes, resets,
-// forced changes and users created with a password) and the session
-// lifetimes (at login). SelfRegistration and DefaultRole are read by
-// sign-up (Registration: joining the tenant, and the role a joining person
-// gets; PasswordMinLength applies there too). AllowUnverifiedSignIn is
-// stored and validated for the e-mail verification part of issue 10, not
-// built yet: nothing reads it. The audit retention is the tenants.audit_retention_days column
-// the pruner already reads.
+// before. Who reads them: PasswordMinLength (every password set in the
+// tenant, sign-up included), the session lifetimes (at login),
+// SelfRegistration and DefaultRole (sign-up: Registration),
+// AllowUnverifiedSignIn and Require2FARoles (every sign-in and refresh:
+// Login.signInRules). The audit retention is the
+// tenants.audit_retention_days column the pruner reads.
 type TenantSettings struct {
 	SelfRegistration      bool   `json:"self_registration"`
 	DefaultRole           string `json:"default_role"`

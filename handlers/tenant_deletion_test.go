@@ -89,6 +89,10 @@ func TestOwnTenantDeletion(t *testing.T) {
 		})
 
 		t.Run("grace period", func(t *testing.T) {
+			invitee := "invitee." + tenant.Slug + "@example.com"
+			requireAnswer(t, srv.Call(t, http.MethodPost, "/api/invitations", ownerTok, map[string]any{"email": invitee, "roles": []string{identity.RoleMember}}),
+				http.StatusCreated, "")
+			invTok, _ := invToken(t, srv, mail, invitee)
 			before := time.Now()
 			res := srv.Call(t, http.MethodDelete, "/api/tenant", ownerTok, confirm)
 			require.Equal(t, http.StatusAccepted, res.Status, "%s", res.Body)
@@ -117,6 +121,10 @@ func TestOwnTenantDeletion(t *testing.T) {
 				requireAPIError(t, srv.PasswordLogin(t, tenant.Slug, u.Email, apptest.Password, nil), http.StatusForbidden, "tenant_pending_deletion")
 				requireAPIError(t, srv.PasswordLogin(t, tenant.Slug, u.Email, "wrong password!", nil), http.StatusUnauthorized, "invalid_credentials")
 			}
+			// An invitation sent before cannot be accepted: no account is made.
+			requireAPIError(t, srv.Call(t, http.MethodPost, "/api/invitations/accept", "",
+				map[string]any{"token": invTok, "name": "Ivy Invitee", "password": invPassword}), http.StatusForbidden, "tenant_pending_deletion")
+			require.Zero(t, srv.Int(t, "SELECT COUNT(*) FROM users WHERE email = ?", invitee))
 			// Its clients get no token, with the reason named.
 			res = ccToken(t, srv, cc)
 			apptest.RequireOAuthError(t, res, http.StatusUnauthorized, "invalid_client")

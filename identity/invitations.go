@@ -439,6 +439,19 @@ func (s *Invitations) Accept(ctx context.Context, in AcceptInput) (*Accepted, er
 	if err := stateError(inv.Status(s.now())); err != nil {
 		return nil, err
 	}
+	// A suspended tenant, or one whose deletion is pending, takes no new
+	// members: refused before any account is made (the sign-in would be
+	// refused after it).
+	tenant, err := s.people.GetTenant(ctx, inv.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case tenant.SuspendedAt != nil:
+		return nil, ErrTenantSuspended()
+	case tenant.DeletesAt != nil:
+		return nil, models.ErrTenantPendingDeletion()
+	}
 	existing, err := s.people.GetUserByEmail(ctx, inv.TenantID, inv.Email)
 	if err != nil && !models.IsKind(err, models.KindNotFound) {
 		return nil, err

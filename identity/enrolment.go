@@ -196,19 +196,12 @@ func (l *Login) enrol(ctx context.Context, in EnrolmentInput, method string) (*L
 	if method == "totp" && len(user.TOTPPendingSealed) == 0 {
 		return nil, models.Err2FANotSetUp()
 	}
-	at, err := l.beginAttempt(ctx, l.cfg.TwoFactorLimit, in.Meta.IP, "user:"+user.ID)
+	at, err := l.claimCodeAttempt(ctx, c, user, in.Meta.IP)
 	if err != nil {
 		return nil, err
-	}
-	ok, err := l.challenges.ClaimChallengeAttempt(ctx, c.ID, l.cfg.MaxCodeAttempts)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		at.failed(ctx)
-		return nil, models.ErrInvalidChallenge().WithMessage("Too many wrong codes. Sign in again.")
 	}
 	code := strings.TrimSpace(in.Code)
+	var ok bool
 	if method == "totp" {
 		ok, err = l.checkTOTP(ctx, user, user.TOTPPendingSealed, code, true)
 	} else {

@@ -715,17 +715,9 @@ func (l *Login) VerifySecondFactor(ctx context.Context, in VerifyInput) (*LoginR
 		first.failed(ctx)
 		return nil, err
 	}
-	at, err := l.beginAttempt(ctx, l.cfg.TwoFactorLimit, in.Meta.IP, "user:"+user.ID)
+	at, err := l.claimCodeAttempt(ctx, c, user, in.Meta.IP)
 	if err != nil {
 		return nil, err
-	}
-	ok, err := l.challenges.ClaimChallengeAttempt(ctx, c.ID, l.cfg.MaxCodeAttempts)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		at.failed(ctx)
-		return nil, models.ErrInvalidChallenge().WithMessage("Too many wrong codes. Sign in again.")
 	}
 	method, ok, err := l.checkSecondFactor(ctx, user, in.Code, in.RecoveryCode)
 	if err != nil {
@@ -908,4 +900,24 @@ func (l *Login) ActiveUser(ctx context.Context, tenantID, userID string) (*model
 // browser session), with the second factor asked for when one is on.
 func (l *Login) SignInAccepted(ctx context.Context, user *models.User, browser bool, deviceName string, meta Meta) (*LoginResult, error) {
 	return l.afterPassword(ctx, user, challengeData{Browser: browser, DeviceName: deviceName, AMR: []string{"pwd"}}, meta)
+}
+
+// claimCodeAttempt is the budget of one code entered at a login step (the
+// second factor, or a forced enrolment's first code): the 2FA rate limits
+// of the IP and the (IP, user) pair, then one of the step's
+// MaxCodeAttempts, claimed atomically; a step out of attempts is dead.
+func (l *Login) claimCodeAttempt(ctx context.Context, c *models.AuthChallenge, user *models.User, ip string) (*attempt, error) {
+	at, err := l.beginAttempt(ctx, l.cfg.TwoFactorLimit, ip, "user:"+user.ID)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := l.challenges.ClaimChallengeAttempt(ctx, c.ID, l.cfg.MaxCodeAttempts)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		at.failed(ctx)
+		return nil, models.ErrInvalidChallenge().WithMessage("Too many wrong codes. Sign in again.")
+	}
+	return at, nil
 }

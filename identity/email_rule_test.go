@@ -2,10 +2,7 @@ package identity_test
 
 import (
 	"go/ast"
-	"go/parser"
-	"go/token"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -18,49 +15,37 @@ import (
 // here until it goes through setEmail.
 func TestEmailIsSetOnlyThroughSetEmail(t *testing.T) {
 	provedAtCreation := map[string]bool{"invitations.go": true}
-	fset := token.NewFileSet()
-	for _, dir := range []string{".", "../handlers", "../oauth", "../cmd/identityd"} {
-		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, name := range files {
-			if strings.HasSuffix(name, "_test.go") {
+	fset, files := sourceFiles(t, ".", "../handlers", "../oauth", "../cmd/identityd")
+	for _, file := range files {
+		name, dir := file.Name, filepath.Dir(file.Name)
+		for _, decl := range file.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Body == nil || (dir == "." && fn.Name.Name == "setEmail") {
 				continue
 			}
-			file, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, decl := range file.Decls {
-				fn, ok := decl.(*ast.FuncDecl)
-				if !ok || fn.Body == nil || (dir == "." && fn.Name.Name == "setEmail") {
-					continue
-				}
-				ast.Inspect(fn.Body, func(n ast.Node) bool {
-					switch n := n.(type) {
-					case *ast.AssignStmt:
-						for _, lhs := range n.Lhs {
-							if sel, ok := lhs.(*ast.SelectorExpr); ok && (sel.Sel.Name == "Email" || sel.Sel.Name == "EmailVerified") {
-								t.Errorf("%s: %s assigns .%s directly; use setEmail (an address set without proof is unverified)",
-									fset.Position(n.Pos()), fn.Name.Name, sel.Sel.Name)
-							}
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.AssignStmt:
+					for _, lhs := range n.Lhs {
+						if sel, ok := lhs.(*ast.SelectorExpr); ok && (sel.Sel.Name == "Email" || sel.Sel.Name == "EmailVerified") {
+							t.Errorf("%s: %s assigns .%s directly; use setEmail (an address set without proof is unverified)",
+								fset.Position(n.Pos()), fn.Name.Name, sel.Sel.Name)
 						}
-					case *ast.CompositeLit:
-						if sel, ok := n.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "User" {
-							for _, el := range n.Elts {
-								if kv, ok := el.(*ast.KeyValueExpr); ok {
-									if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "EmailVerified" && !provedAtCreation[filepath.Base(name)] {
-										t.Errorf("%s: %s creates a user with EmailVerified set where nothing proved the address",
-											fset.Position(n.Pos()), fn.Name.Name)
-									}
+					}
+				case *ast.CompositeLit:
+					if sel, ok := n.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "User" {
+						for _, el := range n.Elts {
+							if kv, ok := el.(*ast.KeyValueExpr); ok {
+								if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "EmailVerified" && !provedAtCreation[filepath.Base(name)] {
+									t.Errorf("%s: %s creates a user with EmailVerified set where nothing proved the address",
+										fset.Position(n.Pos()), fn.Name.Name)
 								}
 							}
 						}
 					}
-					return true
-				})
-			}
+				}
+				return true
+			})
 		}
 	}
 }

@@ -1,11 +1,9 @@
 package handlers_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -80,29 +78,12 @@ func TestProfilePage(t *testing.T) {
 // TestBrowserProfilePage edits the profile and confirms the phone number in
 // headless Chromium at phone width, without JavaScript on the page.
 func TestBrowserProfilePage(t *testing.T) {
-	chromium := brChromium(t)
 	srv := apptest.New(t, apptest.SQLite(t), nil)
 	e := apptest.Seed(t, srv)
 	phone := srv.CapturePhone()
 
-	parent, cancelParent := context.WithTimeout(t.Context(), 120*time.Second)
-	defer cancelParent()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent,
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true), chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("blink-settings", "scriptEnabled=false"), // the page needs no JavaScript
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	shots := t.TempDir()
-	if err := chromedp.Do(bctx, chromedp.EmulateViewport(b2PhoneWidth, b2PhoneHeight, chromedp.EmulateScale(1))); err != nil {
-		t.Fatalf("phone viewport: %v", err)
-	}
-	if err := chromedp.Do(bctx,
+	b := apptest.StartChrome(t, apptest.ChromeOptions{NoScript: true}) // the page needs no JavaScript
+	b.Do("sign in and open the profile",
 		chromedp.Navigate(srv.URL+"/login"),
 		chromedp.WaitVisible(chromedp.ID("email")),
 		chromedp.SendKeys(chromedp.ID("tenant"), e.Tenant.Slug),
@@ -112,10 +93,8 @@ func TestBrowserProfilePage(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/account/profile"]`)),
 		chromedp.Click(chromedp.CSS(`a[href="/account/profile"]`)),
 		chromedp.WaitVisible(chromedp.ID("given_name")),
-	); err != nil {
-		t.Fatalf("sign in and open the profile: %v; page %s", err, b2PageText(bctx))
-	}
-	if err := chromedp.Do(bctx,
+	)
+	b.Do("save the profile",
 		chromedp.SendKeys(chromedp.ID("given_name"), "Ada"),
 		chromedp.SendKeys(chromedp.ID("family_name"), "Lovelace"),
 		chromedp.SendKeys(chromedp.ID("zoneinfo"), "Europe/London"),
@@ -123,28 +102,18 @@ func TestBrowserProfilePage(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`input[name="profile_visible_to_colleagues"]`)),
 		chromedp.Click(chromedp.CSS(`form[action="/account/profile"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("phone_code")),
-	); err != nil {
-		t.Fatalf("save the profile: %v; page %s", err, b2PageText(bctx))
-	}
-	if page := b2PageText(bctx); !strings.Contains(page, "We sent a code to +447700900123") {
+	)
+	if page := b.Text(); !strings.Contains(page, "We sent a code to +447700900123") {
 		t.Errorf("after saving: %s", page)
 	}
-	b2Shot(t, bctx, shots, "profile-phone.png")
+	b.Shot("profile-phone.png")
 	code := phone.LastCode("+447700900123")
-	if err := chromedp.Do(bctx,
+	b.Do("confirm the phone",
 		chromedp.SendKeys(chromedp.ID("phone_code"), code),
 		chromedp.Click(chromedp.CSS(`form[action="/account/profile/phone/verify"] button[type="submit"]`)),
-	); err != nil {
-		t.Fatalf("confirm the phone: %v", err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(b2PageText(bctx), "Your phone number is confirmed.") {
-		if time.Now().After(deadline) {
-			t.Fatalf("after the code: %s", b2PageText(bctx))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if b2Has(bctx, "#phone_code") {
+	)
+	b.WaitText("Your phone number is confirmed.")
+	if b.Has("#phone_code") {
 		t.Error("the code form is still shown after confirming")
 	}
 	u, err := srv.Store.GetUser(t.Context(), e.Tenant.ID, e.User.ID)

@@ -2,13 +2,11 @@ package handlers_test
 
 import (
 	"bytes"
-	"context"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,26 +16,6 @@ import (
 
 	"github.com/identityd/identityd/internal/apptest"
 )
-
-// brChromium finds a Chromium binary, or skips the test (fails it when
-// IDENTITY_REQUIRE_BROWSER=1, as CI sets).
-func brChromium(t *testing.T) string {
-	t.Helper()
-	if st, err := os.Stat("/usr/bin/chromium"); err == nil && !st.IsDir() {
-		return "/usr/bin/chromium"
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no Chromium binary (looked for /usr/bin/chromium and chromium, chromium-browser, google-chrome on PATH); install chromium to run the browser test"
-	if os.Getenv("IDENTITY_REQUIRE_BROWSER") == "1" {
-		t.Fatal(msg + ", and IDENTITY_REQUIRE_BROWSER=1 requires it")
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // brCallback is the "client": it records what arrives at its redirect URI.
 type brCallback struct {
@@ -62,7 +40,6 @@ func (c *brCallback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // listing the scopes, Allow, and the landing on the client's redirect URI
 // with a code that the client then exchanges with PKCE.
 func TestBrowserAuthorizationCode(t *testing.T) {
-	chromium := brChromium(t)
 	ts := apptest.New(t, apptest.SQLite(t), nil)
 	const (
 		tenant   = "browser-co"
@@ -98,52 +75,31 @@ func TestBrowserAuthorizationCode(t *testing.T) {
 		"code_challenge": {challenge}, "code_challenge_method": {"S256"},
 	}.Encode()
 
-	parent, cancelParent := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancelParent()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	b := apptest.StartChrome(t, apptest.ChromeOptions{Timeout: 90 * time.Second})
 
 	// The login page: the tenant is fixed by the client, not asked for.
-	if err := chromedp.Do(bctx,
+	b.Do("open the login page",
 		chromedp.Navigate(authURL),
 		chromedp.WaitVisible(chromedp.ID("email")),
-	); err != nil {
-		t.Fatalf("open the login page: %v", err)
-	}
-	loc, _ := chromedp.Run(bctx, chromedp.Location())
+	)
+	loc, _ := chromedp.Run(b.Ctx, chromedp.Location())
 	if !strings.HasPrefix(loc, ts.URL+"/login?") {
 		t.Fatalf("the authorization request landed on %q, want the login page", loc)
 	}
-	tenantField, err := chromedp.Run(bctx, chromedp.Evaluate[map[string]string](
+	tenantField, err := chromedp.Run(b.Ctx, chromedp.Evaluate[map[string]string](
 		`(() => { const e = document.querySelector('input[name="tenant"]'); return e ? {type: e.type, value: e.value} : null })()`))
 	if err != nil || tenantField["type"] != "hidden" || tenantField["value"] != tenant {
 		t.Errorf("tenant field %v (%v), want hidden and locked to %q", tenantField, err, tenant)
 	}
-	if page, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("main"))); !strings.Contains(page, "Browser App") {
+	if page, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS("main"))); !strings.Contains(page, "Browser App") {
 		t.Errorf("the login page does not name the client: %q", page)
 	}
 
-	shot, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+	shot, err := chromedp.Run(b.Ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	shotFile := filepath.Join(t.TempDir(), "login.png")
+	shotFile := filepath.Join(b.Shots, "login.png")
 	if err := os.WriteFile(shotFile, shot, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -156,16 +112,13 @@ func TestBrowserAuthorizationCode(t *testing.T) {
 	}
 
 	// Sign in; the consent page lists the scopes.
-	if err := chromedp.Do(bctx,
+	b.Do("sign in",
 		chromedp.SendKeys(chromedp.ID("email"), email),
 		chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS("ul.scopes")),
-	); err != nil {
-		page, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("body")))
-		t.Fatalf("sign in: %v; page: %q", err, page)
-	}
-	scopes, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("ul.scopes")))
+	)
+	scopes, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS("ul.scopes")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,21 +132,15 @@ func TestBrowserAuthorizationCode(t *testing.T) {
 	}
 
 	// Allow: the browser lands on the client's redirect URI with a code.
-	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`button[value="allow"]`))); err != nil {
-		t.Fatalf("allow: %v", err)
-	}
+	b.Do("allow", chromedp.Click(chromedp.CSS(`button[value="allow"]`)))
 	var got url.Values
 	select {
 	case got = <-cb.query:
 	case <-time.After(60 * time.Second):
-		loc, _ := chromedp.Run(bctx, chromedp.Location())
-		page, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("body")))
-		t.Fatalf("the browser never reached the client; it is at %q showing %q", loc, page)
+		t.Fatalf("the browser never reached the client; it is at %s", b.Text())
 	}
-	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.ID("done"))); err != nil {
-		t.Fatalf("client page: %v", err)
-	}
-	if loc, _ := chromedp.Run(bctx, chromedp.Location()); !strings.HasPrefix(loc, redirectURI+"?") {
+	b.Do("client page", chromedp.WaitVisible(chromedp.ID("done")))
+	if loc, _ := chromedp.Run(b.Ctx, chromedp.Location()); !strings.HasPrefix(loc, redirectURI+"?") {
 		t.Errorf("the browser is at %q, want the client's redirect URI", loc)
 	}
 	if got.Get("state") != state || got.Get("code") == "" || got.Get("error") != "" {
@@ -201,18 +148,18 @@ func TestBrowserAuthorizationCode(t *testing.T) {
 	}
 
 	// The client exchanges the code with its secret and the PKCE verifier.
-	b := secNewBrowser(t, ts.URL)
-	tok := b.decode(b.do("POST", "/api/oauth/token", url.Values{
+	api := secNewBrowser(t, ts.URL)
+	tok := api.decode(api.do("POST", "/api/oauth/token", url.Values{
 		"grant_type": {"authorization_code"}, "code": {got.Get("code")}, "redirect_uri": {redirectURI}, "code_verifier": {verifier},
 	}, clientID, secret))
 	access := secString(t, tok, "access_token")
 	secString(t, tok, "id_token")
-	in := b.decode(b.do("POST", "/api/oauth/introspect", url.Values{"token": {access}}, clientID, secret))
+	in := api.decode(api.do("POST", "/api/oauth/introspect", url.Values{"token": {access}}, clientID, secret))
 	if in["active"] != true || in["sub"] != user.ID || in["client_id"] != clientID {
 		t.Errorf("introspection of the browser's token: %v", in)
 	}
 	// The code is single-use.
-	resp, body := b.do("POST", "/api/oauth/token", url.Values{
+	resp, body := api.do("POST", "/api/oauth/token", url.Values{
 		"grant_type": {"authorization_code"}, "code": {got.Get("code")}, "redirect_uri": {redirectURI}, "code_verifier": {verifier},
 	}, clientID, secret)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_grant") {

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"encoding/json"
 	"html"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -370,62 +368,39 @@ func allForms(t *testing.T, page *apptest.Result) []*apptest.Form {
 // is shown the enrolment page (key, QR code, a way out), types the code of
 // the key it shows, sees the recovery codes once and continues signed in.
 func TestBrowserForcedEnrolment(t *testing.T) {
-	chromium := brChromium(t)
 	srv := apptest.New(t, apptest.SQLite(t), nil)
 	e := apptest.Seed(t, srv)
 	_, err := srv.Store.UpdateTenant(t.Context(), e.Tenant.ID, map[string]any{"settings": `{"require_2fa_roles":["Admin"]}`})
 	require.NoError(t, err)
 	admin := newRoleUser(t, srv, e.Tenant, userOpts{role: identity.RoleAdmin})
 
-	parent, cancelParent := context.WithTimeout(t.Context(), 120*time.Second)
-	defer cancelParent()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent,
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true), chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("blink-settings", "scriptEnabled=false"), // the page needs no JavaScript
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	shots := t.TempDir()
-	if err := chromedp.Do(bctx, chromedp.EmulateViewport(b2PhoneWidth, b2PhoneHeight, chromedp.EmulateScale(1))); err != nil {
-		t.Fatalf("phone viewport: %v", err)
-	}
-	if err := chromedp.Do(bctx,
+	b := apptest.StartChrome(t, apptest.ChromeOptions{NoScript: true}) // the page needs no JavaScript
+	b.Do("sign in",
 		chromedp.Navigate(srv.URL+"/login?tenant="+url.QueryEscape(e.Tenant.Slug)),
 		chromedp.WaitVisible(chromedp.ID("email")),
 		chromedp.SendKeys(chromedp.ID("email"), admin.Email),
 		chromedp.SendKeys(chromedp.ID("password"), apptest.Password),
 		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`img.qr`)),
-	); err != nil {
-		t.Fatalf("sign in: %v; page %s", err, b2PageText(bctx))
-	}
-	require.Contains(t, b2PageText(bctx), "Set up two-step verification")
-	require.True(t, b2Has(bctx, `a[href="/logout"]`), "a way out")
-	b2Shot(t, bctx, shots, "twofactor-enrol-phone.png")
-	key, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("p.muted code")))
+	)
+	require.Contains(t, b.Text(), "Set up two-step verification")
+	require.True(t, b.Has(`a[href="/logout"]`), "a way out")
+	b.Shot("twofactor-enrol-phone.png")
+	key, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS("p.muted code")))
 	require.NoError(t, err)
 	key = strings.TrimSpace(key)
 	require.Regexp(t, `^[A-Z2-7]{16,}$`, key)
-	if err := chromedp.Do(bctx,
+	b.Do("enrol",
 		chromedp.SendKeys(chromedp.ID("code"), apptest.TOTP(t, key, 0)),
 		chromedp.Click(chromedp.CSS(`form[action="/login/2fa/enrol"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`ul.codes`)),
-	); err != nil {
-		t.Fatalf("enrol: %v; page %s", err, b2PageText(bctx))
-	}
-	require.Contains(t, b2PageText(bctx), "Your recovery codes")
-	b2Shot(t, bctx, shots, "twofactor-enrolled-phone.png")
-	if err := chromedp.Do(bctx,
+	)
+	require.Contains(t, b.Text(), "Your recovery codes")
+	b.Shot("twofactor-enrolled-phone.png")
+	b.Do("continue",
 		chromedp.Click(chromedp.CSS(`a.button`)),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/account/profile"]`)),
-	); err != nil {
-		t.Fatalf("continue: %v; page %s", err, b2PageText(bctx))
-	}
-	require.Contains(t, b2PageText(bctx), admin.Email)
+	)
+	require.Contains(t, b.Text(), admin.Email)
 	require.Equal(t, 1, srv.Int(t, "SELECT COUNT(*) FROM users WHERE id = ? AND totp_enabled", admin.ID))
 }

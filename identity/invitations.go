@@ -187,20 +187,12 @@ func (s *Invitations) Create(ctx context.Context, a Actor, in NewInvitation) (*I
 		inv.InviterID = &uid
 	}
 	err = s.tx.InTx(ctx, func(ctx context.Context) error {
-		for _, ref := range in.Roles {
-			r, err := findRole(ctx, s.grants, a.TenantID, ref)
-			if err != nil {
-				if models.IsKind(err, models.KindNotFound) {
-					return models.ErrInvalid(map[string]string{"roles": fmt.Sprintf("No role %q in this tenant.", truncate(ref, 100))})
-				}
-				return err
-			}
-			if err := CanGrant(ctx, a, r.Permissions); err != nil {
-				return err
-			}
-			if !slices.Contains(inv.Roles, r.ID) {
-				inv.Roles = append(inv.Roles, r.ID)
-			}
+		roles, err := grantableRoles(ctx, s.grants, a, in.Roles)
+		if err != nil {
+			return err
+		}
+		for _, r := range roles {
+			inv.Roles = append(inv.Roles, r.ID)
 		}
 		if err := s.store.CreateInvitation(ctx, inv); err != nil {
 			return err

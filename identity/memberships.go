@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/identityd/identityd/models"
@@ -74,6 +76,30 @@ func findRole(ctx context.Context, st MembershipStore, tenantID, ref string) (*m
 		return nil, models.ErrNotFound("role")
 	}
 	return st.GetRoleByName(ctx, tenantID, ref)
+}
+
+// grantableRoles resolves refs (role ids or names) to the tenant's roles,
+// each once and in order, refusing one the actor could not grant
+// (CanGrant) and naming an unknown one in a 422 on "roles": the rule of
+// every use case that hands out roles at once (a new user, an invitation).
+func grantableRoles(ctx context.Context, st MembershipStore, a Actor, refs []string) ([]*models.Role, error) {
+	roles := make([]*models.Role, 0, len(refs))
+	for _, ref := range refs {
+		r, err := findRole(ctx, st, a.TenantID, ref)
+		if err != nil {
+			if models.IsKind(err, models.KindNotFound) {
+				return nil, models.ErrInvalid(map[string]string{"roles": fmt.Sprintf("No role %q in this tenant.", truncate(ref, 100))})
+			}
+			return nil, err
+		}
+		if err := CanGrant(ctx, a, r.Permissions); err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(roles, func(x *models.Role) bool { return x.ID == r.ID }) {
+			roles = append(roles, r)
+		}
+	}
+	return roles, nil
 }
 
 // AssignRole gives a user a role of the tenant or a global role. The

@@ -334,21 +334,9 @@ func (s *Users) Create(ctx context.Context, a Actor, in NewUser) (*CreatedUser, 
 	}
 	u := &models.User{TenantID: a.TenantID, Email: email, Name: name, PasswordHash: string(hash), ForcePasswordChange: force}
 	err = s.tx.InTx(ctx, func(ctx context.Context) error {
-		roles := make([]*models.Role, 0, len(in.Roles))
-		for _, ref := range in.Roles {
-			r, err := findRole(ctx, s.grants, a.TenantID, ref)
-			if err != nil {
-				if models.IsKind(err, models.KindNotFound) {
-					return models.ErrInvalid(map[string]string{"roles": fmt.Sprintf("No role %q in this tenant.", truncate(ref, 100))})
-				}
-				return err
-			}
-			if err := CanGrant(ctx, a, r.Permissions); err != nil {
-				return err
-			}
-			if !slices.ContainsFunc(roles, func(x *models.Role) bool { return x.ID == r.ID }) {
-				roles = append(roles, r)
-			}
+		roles, err := grantableRoles(ctx, s.grants, a, in.Roles)
+		if err != nil {
+			return err
 		}
 		if err := s.store.CreateUser(ctx, u); err != nil {
 			return err

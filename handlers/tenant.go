@@ -40,9 +40,10 @@ type settingsView struct {
 }
 
 func viewOwnTenant(t *models.Tenant) ownTenantView {
+	st := identity.SettingsOf(t)
 	return ownTenantView{ID: t.ID, Slug: t.Slug, Name: t.Name, Description: t.Description, Website: t.Website,
 		LogoURL: t.LogoURL, PrimaryColour: t.PrimaryColour, DefaultLocale: t.DefaultLocale,
-		Settings:            settingsView{TenantSettings: identity.SettingsOf(t), AuditRetentionDays: t.AuditRetentionDays},
+		Settings:            settingsView{TenantSettings: st, AuditRetentionDays: st.AuditRetentionDays},
 		DeletionScheduledAt: utcOrNil(t.DeletionScheduledAt), DeletesAt: utcOrNil(t.DeletesAt),
 		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
 }

@@ -65,11 +65,8 @@ func (s *Server) apiResendEmailVerification(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if p.ActorID != "" {
-			return identity.ErrImpersonationForbidden()
-		}
-		if p.Kind != models.PrincipalUser {
-			return models.ErrFirstPartyTokenRequired()
+		if err := accountUser(c, p); err != nil {
+			return err
 		}
 		sent, err := s.EmailVerification.ResendMine(ctx, p, meta(c))
 		if err != nil {

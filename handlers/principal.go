@@ -25,15 +25,25 @@ type ActivityCache interface {
 // clients cannot use it.
 func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return s.authenticate(func(c echo.Context) error {
-		p := principal(c)
-		if p.Kind != models.PrincipalUser {
-			return models.ErrFirstPartyTokenRequired()
-		}
-		if p.ActorID != "" && !impersonationAllowedRoute(c.Request().Method, c.Path()) {
-			return identity.ErrImpersonationForbidden()
+		if err := accountUser(c, principal(c)); err != nil {
+			return err
 		}
 		return next(c)
 	})
+}
+
+// accountUser is the account API's rule for a resolved bearer: a user's
+// first-party token, and under impersonation only the routes it allows.
+// requireUser applies it, and so does a public route that also takes an
+// optional bearer (the verification resend).
+func accountUser(c echo.Context, p identity.Principal) error {
+	if p.Kind != models.PrincipalUser {
+		return models.ErrFirstPartyTokenRequired()
+	}
+	if p.ActorID != "" && !impersonationAllowedRoute(c.Request().Method, c.Path()) {
+		return identity.ErrImpersonationForbidden()
+	}
+	return nil
 }
 
 // touch records session activity at most once a minute, gated by the shared

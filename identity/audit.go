@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/identityd/identityd/models"
 )
@@ -128,6 +129,18 @@ type Event struct {
 	Action   string
 	Meta     Meta
 	Metadata map[string]any
+
+	// The CloudEvents the change publishes (docs/events.md), written to the
+	// outbox with the audit row, in the same transaction.
+	//
+	// Publish names the event types; nil takes the action's defaults
+	// (EventTypesOf), an empty non-nil slice publishes none. Subject is the
+	// aggregate the events are about (defaults to UserID). Data is the
+	// event body over the fields every event carries (user_id, tenant_id,
+	// actor); it must never hold a secret, a code, a hash or a token.
+	Publish []string
+	Subject string
+	Data    map[string]any
 }
 
 // writeAudit inserts ev, done by actor.
@@ -179,13 +192,23 @@ func truncate(s string, n int) string {
 //     belongs to another tenant than the event (a system admin's operation).
 type Auditor struct {
 	Store AuditWriter
+	// Events is the outbox the change's CloudEvents are written to, in
+	// the same transaction as the audit row (nil: none are written, for
+	// tests of the audit rule alone). Source is the events' CloudEvent
+	// source (the issuer); Now their clock (nil: time.Now).
+	Events EventWriter
+	Source string
+	Now    func() time.Time
 }
 
 // Record writes ev as done by p (see Auditor for the rule). A failure is
 // returned: the caller's transaction then rolls back with it.
 func (a Auditor) Record(ctx context.Context, p Principal, ev Event) error {
 	ev, actor := auditRow(ctx, p, ev)
-	return writeAudit(ctx, a.Store, ev, actor)
+	if err := writeAudit(ctx, a.Store, ev, actor); err != nil {
+		return err
+	}
+	return a.writeEvents(ctx, p, ev, actor)
 }
 
 // auditRow applies Auditor's rule: the event as written, and its actor.

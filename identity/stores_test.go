@@ -27,6 +27,7 @@ var identityInterfaces = []reflect.Type{
 	// The stores.
 	typeOf[identity.Tx](),
 	typeOf[identity.AuditWriter](),
+	typeOf[identity.EventWriter](),
 	typeOf[identity.UserLookup](),
 	typeOf[identity.UserUpdater](),
 	typeOf[identity.UserStateLookup](),

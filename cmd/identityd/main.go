@@ -38,7 +38,10 @@ import (
 const usage = `usage: identityd <command>
 
 commands:
-  serve                      run the server (migrates the database first)
+  serve [--no-worker]        run the server (migrates the database first) with the background
+                             worker in-process; --no-worker serves HTTP only
+  worker                     run the background work only: the event relay, webhook deliveries,
+                             the mail queue, pruning and the OTP request queue
   migrate                    apply database migrations and exit
   tenants create --slug S --name N
   tenants deletions          list the tenants whose own deletion is pending (IDENTITY_TENANT_DELETION_GRACE)
@@ -90,7 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate", "tenants create", "clients create", "users create", "keys rotate", "audit prune", "tokens prune",
+	case "serve", "worker", "migrate", "tenants create", "clients create", "users create", "keys rotate", "audit prune", "tokens prune",
 		"tenants deletions", "tenants restore":
 	default:
 		return errUsage{fmt.Sprintf("unknown command %q", strings.Join(strings.Fields(cmd), " "))}
@@ -126,7 +129,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	switch cmd {
 	case "serve":
-		return serve(ctx, app, start)
+		return serve(ctx, app, start, !c.noWorker)
+	case "worker":
+		return work(ctx, app, start)
 	case "audit prune":
 		res, err := app.Pruner.PruneAudit(ctx, c.batch)
 		if err != nil {
@@ -272,11 +277,14 @@ type cliFlags struct {
 	role                                                                       string
 	postLogoutRedirectURIs                                                     string
 	public, skipConsent, systemAdmin, introspectAllTenants                     bool
+	noWorker                                                                   bool
 	batch                                                                      int
 }
 
 func (c *cliFlags) register(cmd string, fs *flag.FlagSet) {
 	switch cmd {
+	case "serve":
+		fs.BoolVar(&c.noWorker, "no-worker", false, "serve HTTP only; run the background work with `identityd worker`")
 	case "tenants create":
 		fs.StringVar(&c.slug, "slug", "", "tenant slug")
 		fs.StringVar(&c.name, "name", "", "tenant name")
@@ -362,7 +370,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 // serve runs the HTTP server until ctx ends, then drains (shutdown).
-func serve(ctx context.Context, app *app.App, start time.Time) error {
+func serve(ctx context.Context, app *app.App, start time.Time, withWorker bool) error {
 	d := &drainer{next: app.Echo}
 	srv := &http.Server{
 		Addr:              app.Config.Addr,
@@ -385,27 +393,34 @@ func serve(ctx context.Context, app *app.App, start time.Time) error {
 	ln := &closeOnce{Listener: bound}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	// The background prune (IDENTITY_PRUNE_INTERVAL; 0 disables it) runs on
-	// one instance at a time through its job lease; it stops with the server.
-	pruneCtx, stopPrune := context.WithCancel(ctx)
-	pruneDone := make(chan struct{})
-	go func() { defer close(pruneDone); app.Pruner.Run(pruneCtx) }()
-	defer func() { stopPrune(); <-pruneDone }()
-	// The mail worker delivers the outbox (identity.MailQueue) until the
-	// server stops; any number of instances may drain it.
-	mailCtx, stopMail := context.WithCancel(ctx)
-	mailDone := make(chan struct{})
-	go func() { defer close(mailDone); app.MailQueue.Run(mailCtx) }()
-	defer func() { stopMail(); <-mailDone }()
+	// The background worker (prune, mail queue, event relay, webhooks, OTP
+	// request queue) runs in-process unless --no-worker; it stops with the
+	// server, after the HTTP drain.
+	if withWorker {
+		w := app.StartWorker(ctx)
+		defer w.Stop(app.Config.ShutdownGrace)
+	}
 	app.Log.Info("identityd ready", "addr", app.Config.Addr, "issuer", app.Config.Issuer,
 		"database", string(app.Store.Dialect()), "redis", app.Config.RedisURL != "",
-		"startup_ms", time.Since(start).Milliseconds())
+		"startup_ms", time.Since(start).Milliseconds(), "worker", withWorker)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("IDENTITY_ADDR: %w", err)
 	case <-ctx.Done():
 	}
 	return shutdown(ctx, srv, ln, d, app)
+}
+
+// work runs the background worker alone until ctx ends (SIGINT, SIGTERM),
+// then stops its jobs within IDENTITY_SHUTDOWN_GRACE.
+func work(ctx context.Context, app *app.App, start time.Time) error {
+	w := app.StartWorker(ctx)
+	app.Log.Info("identityd worker ready", "database", string(app.Store.Dialect()),
+		"startup_ms", time.Since(start).Milliseconds())
+	<-ctx.Done()
+	app.Log.Info("worker shutting down", "grace", app.Config.ShutdownGrace.String())
+	w.Stop(app.Config.ShutdownGrace)
+	return nil
 }
 
 // drainer counts the requests in flight and, once shutdown has begun, asks

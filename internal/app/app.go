@@ -66,6 +66,11 @@ type App struct {
 	Echo      *echo.Echo
 	closers   []func() error
 
+	// extraJobs are the worker jobs the optional parts add (WorkerJobs);
+	// worker is the one StartWorker started, for the readiness check.
+	extraJobs []Job
+	worker    atomic.Pointer[Worker]
+
 	// AccountMail is the Mailer the account services send through: the
 	// outbox (MailQueue); tests point it at a capturing mailer (Use).
 	AccountMail *mailRelay
@@ -190,11 +195,13 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	} else {
 		a.Limiter = storage.NewMemoryLimiter()
 	}
+	// One Auditor for every service: the audit row and the change's
+	// CloudEvents (the outbox) in the use case's transaction.
+	a.Auditor = identity.Auditor{Store: a.Store, Events: a.Store, Source: cfg.Issuer, Now: time.Now}
 	if err := a.buildAccounts(cfg, log); err != nil {
 		a.Close()
 		return nil, err
 	}
-	a.Auditor = identity.Auditor{Store: a.Store}
 	a.Store.OnRefreshReuse = func(ctx context.Context, tenantID, subject, clientID, requestID string) {
 		ev := identity.Event{TenantID: tenantID, Action: identity.AuditRefreshReuse, Meta: identity.MetaFrom(ctx),
 			Metadata: map[string]any{"client_id": clientID, "grant_id": requestID}}
@@ -348,7 +355,7 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 		StepUps: a.Cache, // a password step-up stands in for the password at factor enrolment
 		Config:  acfg, Now: time.Now, Log: log,
 	}
-	audit := identity.Auditor{Store: a.Store}
+	audit := a.Auditor
 	creds := identity.CredentialStores{Users: a.Store, Updater: a.Store, Codes: a.Store, Recovery: a.Store, Counters: a.Store, Auditor: audit}
 	tokens := &oauth.FirstParty{Provider: a.Provider, Clients: a.Store}
 	var err error
@@ -451,6 +458,7 @@ func (r *smsRelay) SendSMS(ctx context.Context, m identity.SMS) error {
 var (
 	_ identity.Tx                  = (*storage.Store)(nil)
 	_ identity.AuditWriter         = (*storage.Store)(nil)
+	_ identity.EventWriter         = (*storage.Store)(nil)
 	_ identity.UserStore           = (*storage.Store)(nil)
 	_ identity.MembershipStore     = (*storage.Store)(nil)
 	_ identity.RoleStore           = (*storage.Store)(nil)

@@ -17,14 +17,17 @@ import (
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/mailer"
+	"github.com/identityd/identityd/metrics"
 	"github.com/identityd/identityd/oauth"
 	"github.com/identityd/identityd/storage"
 )
 
 // App is a wired server: every part built from one Config.
 type App struct {
-	Config     *Config
-	Log        *slog.Logger
+	Config *Config
+	Log    *slog.Logger
+	// Metrics is this server's Prometheus registry (GET /metrics).
+	Metrics    *metrics.Metrics
 	Store      *storage.Store
 	Cache      storage.Cache
 	Ring       *keyring.Keyring
@@ -94,7 +97,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	// Every service's log lines carry the request id and trace id of the
 	// context they are logged with.
 	log = handlers.WithRequestContext(log)
-	a := &App{Config: cfg, Log: log}
+	a := &App{Config: cfg, Log: log, Metrics: metrics.New()}
 	if err := cfg.ensureDevSecret(); err != nil {
 		return nil, err
 	}

@@ -350,6 +350,10 @@ func (s *Store) PurgeTenant(ctx context.Context, id string, now time.Time) (bool
 		if err := db.Where("tenant_id = ?", id).Delete(&models.OutboxMail{}).Error; err != nil {
 			return fmt.Errorf("purge tenant: mail outbox: %w", mapErr(err))
 		}
+		// Its outbox events (they name its people), relayed or not.
+		if err := db.Where("tenant_id = ?", id).Delete(&models.OutboxEvent{}).Error; err != nil {
+			return fmt.Errorf("purge tenant: events: %w", mapErr(err))
+		}
 		if err := db.Where("id = ?", id).Delete(&models.Tenant{}).Error; err != nil {
 			return fmt.Errorf("purge tenant: %w", repoErr(err, "tenant"))
 		}

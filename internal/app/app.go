@@ -219,6 +219,10 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	if err := a.wireRelay(&health); err != nil { // issue 11 §2, §4: RabbitMQ
+		a.Close()
+		return nil, err
+	}
 	a.Echo, err = handlers.New(handlers.Deps{
 		Issuer: cfg.Issuer, Provider: a.Provider, Activity: a.Cache,
 		Login: a.Login, Account: a.Account, Password: a.Password, TwoFactor: a.TwoFactor, PIN: a.PIN,

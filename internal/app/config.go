@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/identityd/identityd/events"
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/keyring"
 )
@@ -172,6 +173,21 @@ type Config struct {
 	// DevLogMail allows the log mailer with PostgreSQL and lets it log the
 	// whole message (one-time codes included) at debug level.
 	DevLogMail bool
+
+	// Issue 11 §2 and §4 (the relay to RabbitMQ, the OTP request queue).
+	// RabbitMQURLs are the brokers tried in order: RABBITMQ_URL first, then
+	// RABBITMQ_URIS (duplicates dropped); none: nothing is relayed (events
+	// stay in the outbox) and no OTP request queue is consumed.
+	// RabbitMQTimeout bounds a dial, a channel opening and a publish's
+	// confirm. RelayBatch and RelayInterval tune the relay; OTPQueue names
+	// the OTP request queue, OTPQueueRetries its requeues after transient
+	// failures.
+	RabbitMQURLs    []Secret
+	RabbitMQTimeout time.Duration
+	RelayBatch      int
+	RelayInterval   time.Duration
+	OTPQueue        string
+	OTPQueueRetries int
 }
 
 // envVar documents one variable: its name, default and meaning. The README's
@@ -243,6 +259,14 @@ var envVars = []envVar{
 	{"IDENTITY_PRUNE_INTERVAL", "24h", "how often one instance prunes expired tokens, sessions and old audit rows (0 disables)"},
 	{"IDENTITY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"IDENTITY_LOG_FORMAT", "json", "json or text"},
+	// Issue 11 §2 and §4: RabbitMQ.
+	{"RABBITMQ_URL", "", "amqp://user:pass@host:5672/vhost (amqps:// for TLS): relay the outbox to RabbitMQ and consume the OTP request queue; unset: events stay in the outbox"},
+	{"RABBITMQ_URIS", "", "comma-separated AMQP URLs tried in order for failover (seed 001's name), after RABBITMQ_URL when both are set"},
+	{"IDENTITY_RABBITMQ_TIMEOUT", "5s", "deadline of a RabbitMQ dial, channel opening and publisher confirm"},
+	{"IDENTITY_RELAY_BATCH", "100", "outbox rows the relay takes per round (1..10000)"},
+	{"IDENTITY_RELAY_INTERVAL", "1s", "how often the relay looks at an empty outbox, and a waiting instance for the relay's lease"},
+	{"IDENTITY_OTP_QUEUE", "identity.otp.requests", "the OTP request queue consumed when RabbitMQ is configured (dead letters: <queue>.dead)"},
+	{"IDENTITY_OTP_QUEUE_RETRIES", "5", "times an OTP request is put back on the queue after a transient failure before it is dead-lettered (0..100)"},
 }
 
 // WithDefaults wraps getenv so that DATABASE_URL, when unset, is the SQLite
@@ -464,6 +488,33 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("IDENTITY_LOG_FORMAT", "use json or text")
 	}
+	// Issue 11 §2 and §4: RabbitMQ. A bad URL is named by its variable and
+	// position, never printed (it may hold a password).
+	seen := map[string]bool{}
+	for _, name := range []string{"RABBITMQ_URL", "RABBITMQ_URIS"} {
+		for i, u := range SplitComma(getenv(name)) {
+			if err := events.CheckURL(u); err != nil {
+				if name == "RABBITMQ_URIS" {
+					bad(name, "URL %d %v", i+1, err)
+				} else {
+					bad(name, "%v", err)
+				}
+				continue
+			}
+			if !seen[u] {
+				seen[u] = true
+				c.RabbitMQURLs = append(c.RabbitMQURLs, Secret(u))
+			}
+		}
+	}
+	c.RabbitMQTimeout = dur("IDENTITY_RABBITMQ_TIMEOUT", 100*time.Millisecond, time.Minute)
+	c.RelayBatch = integer("IDENTITY_RELAY_BATCH", 1, 10000)
+	c.RelayInterval = dur("IDENTITY_RELAY_INTERVAL", 10*time.Millisecond, time.Minute)
+	c.OTPQueue = get("IDENTITY_OTP_QUEUE")
+	if q := c.OTPQueue; len(q) > 250 || strings.HasPrefix(q, "amq.") || strings.ContainsAny(q, " \t\r\n") {
+		bad("IDENTITY_OTP_QUEUE", "%q must be a queue name of at most 250 bytes, without spaces, not starting with amq.", q)
+	}
+	c.OTPQueueRetries = integer("IDENTITY_OTP_QUEUE_RETRIES", 0, 100)
 	if len(problems) > 0 {
 		return nil, errors.New("configuration: " + strings.Join(problems, "; "))
 	}

@@ -18,9 +18,13 @@ type LeaseStore interface {
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	// GetLease returns the named lease, or NotFound.
 	GetLease(ctx context.Context, name string) (*models.JobLease, error)
+	// RenewLease extends holder's live lease to now+ttl (false: not held
+	// by holder, or expired); ReleaseLease frees holder's lease at once.
+	RenewLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
 }
 
-var _ = claim[LeaseStore]("RunLeasesSuite", "AcquireLease", "GetLease")
+var _ = claim[LeaseStore]("RunLeasesSuite", "AcquireLease", "GetLease", "RenewLease", "ReleaseLease")
 
 // RunLeasesSuite checks job leases: taken once while held, free again after
 // expiry, and won by exactly one of many concurrent callers. open receives a
@@ -33,6 +37,7 @@ func RunLeasesSuite[S LeaseStore](t *testing.T, open func(t *testing.T, opts sto
 	}, []subTest[clocked[LeaseStore]]{
 		{"AcquireExpire", testLeaseAcquire},
 		{"Concurrent", testLeaseConcurrent},
+		{"RenewRelease", testLeaseRenewRelease},
 	})
 }
 
@@ -77,4 +82,36 @@ func testLeaseConcurrent(t *testing.T, c clocked[LeaseStore]) {
 		return c.s.AcquireLease(ctx, "job", fmt.Sprintf("holder-%d", i), time.Minute)
 	})
 	wantEqual(t, won, 1, "racers that took an expired lease")
+}
+
+// testLeaseRenewRelease: RenewLease extends only its holder's live lease;
+// ReleaseLease frees it for another at once and leaves another holder's
+// lease alone.
+func testLeaseRenewRelease(t *testing.T, c clocked[LeaseStore]) {
+	ctx := t.Context()
+	acquire := func(holder string) bool {
+		ok, err := c.s.AcquireLease(ctx, "relay", holder, time.Minute)
+		must(t, err, "acquire")
+		return ok
+	}
+	renew := func(holder string) bool {
+		ok, err := c.s.RenewLease(ctx, "relay", holder, time.Minute)
+		must(t, err, "renew")
+		return ok
+	}
+	wantEqual(t, renew("a"), false, "renew a lease never taken")
+	wantEqual(t, acquire("a"), true, "acquire")
+	c.clock.Advance(50 * time.Second)
+	wantEqual(t, renew("a"), true, "renew by the holder")
+	wantEqual(t, renew("b"), false, "renew by another")
+	c.clock.Advance(50 * time.Second) // within the renewed minute
+	wantEqual(t, acquire("b"), false, "acquire a renewed lease")
+	c.clock.Advance(11 * time.Second) // expired
+	wantEqual(t, renew("a"), false, "renew an expired lease")
+
+	wantEqual(t, acquire("b"), true, "acquire the expired lease")
+	must(t, c.s.ReleaseLease(ctx, "relay", "a"), "release by a non-holder")
+	wantEqual(t, acquire("c"), false, "a's release leaves b's lease")
+	must(t, c.s.ReleaseLease(ctx, "relay", "b"), "release by the holder")
+	wantEqual(t, acquire("c"), true, "released: free at once")
 }

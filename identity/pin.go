@@ -133,7 +133,7 @@ func (n *PIN) Unlock(ctx context.Context, p Principal, password string, meta Met
 		if err := n.pins.UnlockPIN(ctx, p.TenantID, p.UserID); err != nil {
 			return err
 		}
-		return n.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPINUnlocked, Meta: meta})
+		return n.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPINUnlocked, Meta: meta, Data: map[string]any{"lock": "pin"}})
 	})
 }
 

@@ -86,7 +86,8 @@ func (s *Tenants) ScheduleOwnDeletion(ctx context.Context, a Actor, confirm stri
 			return err
 		}
 		if err := s.audit.RecordActor(ctx, a, Event{Action: AuditTenantDeletionScheduled,
-			Metadata: map[string]any{"deletes_at": deletesAt, "grace_days": int(s.grace / (24 * time.Hour))}}); err != nil {
+			Metadata: map[string]any{"deletes_at": deletesAt, "grace_days": int(s.grace / (24 * time.Hour))},
+			Subject:  t.ID, Data: tenantData(t)}); err != nil {
 			return err
 		}
 		return s.mailOwners(ctx, t, deletesAt)
@@ -141,7 +142,7 @@ func (s *Tenants) RestoreOwn(ctx context.Context, a Actor) (*models.Tenant, erro
 		if t, err = s.deletions.CancelTenantDeletion(ctx, a.TenantID); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditTenantDeletionCancelled})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditTenantDeletionCancelled, Subject: t.ID, Data: tenantData(t)})
 	})
 	if err != nil {
 		return nil, err
@@ -166,7 +167,7 @@ func (s *Tenants) Restore(ctx context.Context, a Actor, slug string) (*models.Te
 		if t, err = s.deletions.CancelTenantDeletion(ctx, t.ID); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, tenantEvent(a, t.ID, AuditTenantDeletionCancelled, nil))
+		return s.audit.RecordActor(ctx, a, tenantEvent(a, t, AuditTenantDeletionCancelled, nil))
 	})
 	if err != nil {
 		return nil, err

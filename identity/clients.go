@@ -365,7 +365,8 @@ func (s *Clients) RotateSecret(ctx context.Context, a Actor, id string) (secret 
 			}
 			until = c.RotatedSecretExpiresAt
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditClientSecretRotated, Metadata: map[string]any{"client_id": id, "old_secret_valid_until": until}, Subject: id})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditClientSecretRotated, Metadata: map[string]any{"client_id": id, "old_secret_valid_until": until}, Subject: id,
+			Data: map[string]any{"previous_valid_until": until}})
 	})
 	if err != nil {
 		return "", nil, err

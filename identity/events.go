@@ -164,7 +164,7 @@ var eventMetadataKeys = []string{
 	"session_id", "device_id", "client_id", "service_account_id", "api_key_id", "invitation_id",
 	"role_id", "role", "policy_id", "policy", "holder_type", "kind", "method", "amr", "reason", "failures",
 	"sessions_revoked", "fields", "until", "forced", "lock", "name", "slug", "status", "expires_at",
-	"old_secret_valid_until", "old_api_key_id",
+	"old_api_key_id",
 }
 
 // userHolder marks a role or policy event's holder as a user (the subject).

@@ -250,8 +250,7 @@ func TestEventsOutboxEndToEnd(t *testing.T) {
 		require.Equal(t, identity.EventUserErased, got[0].Type)
 		require.Equal(t, uid, got[0].Subject)
 		require.Equal(t, map[string]any{"user_id": uid, "tenant_id": tid, "by": "admin", "actor": actor}, got[0].Data)
-		erased := outboxSubject(t, srv, uid)
-		require.Len(t, erased, 1, "only user.erased is left about the user")
+		require.Equal(t, []string{identity.EventUserErased}, outboxSubject(t, srv, uid), "only user.erased is left about the user")
 		c.seq = got[0].Seq
 		c.seen = append(c.seen, got...)
 
@@ -262,6 +261,24 @@ func TestEventsOutboxEndToEnd(t *testing.T) {
 		c.expect(t, "delete user",
 			wantEvent{identity.EventUserDeleted, other.ID, tid, map[string]any{"user_id": other.ID, "email": other.Email}},
 			wantEvent{identity.EventSessionsRevoked, other.ID, tid, map[string]any{"user_id": other.ID}})
+
+		// Erasure of one's own account (DELETE /api/auth/me): the same.
+		self := env.addUser(t, "ev-self", identity.RoleMember, false)
+		stok := srv.Login(t, env.Tenant.Slug, self.Email, apptest.Password)
+		secrets = append(secrets, stok)
+		srv.StepUp(t, stok, apptest.Password)
+		c.seq = outboxMax(t, srv)
+		require.NotEmpty(t, outboxSubject(t, srv, self.ID), "the login wrote events about the user")
+		require.Equal(t, 2, srv.Call(t, http.MethodDelete, "/api/auth/me", stok, map[string]any{"password": apptest.Password}).NotServerError(t).Status/100)
+		got = outbox(t, srv, c.seq)
+		require.Len(t, got, 1, "self-erasure writes identity.user.erased only")
+		require.Equal(t, identity.EventUserErased, got[0].Type)
+		require.Equal(t, self.ID, got[0].Subject)
+		require.Equal(t, self.ID, got[0].Data["user_id"])
+		require.Equal(t, "self", got[0].Data["by"])
+		require.Equal(t, []string{identity.EventUserErased}, outboxSubject(t, srv, self.ID))
+		require.NotContains(t, got[0].Raw, self.Email)
+		c.seq = got[0].Seq
 
 		// No event body holds a secret used above, nor a secret-looking key.
 		all := outbox(t, srv, 0)

@@ -262,12 +262,62 @@ func TestEventsOutboxEndToEnd(t *testing.T) {
 			wantEvent{identity.EventUserDeleted, other.ID, tid, map[string]any{"user_id": other.ID, "email": other.Email}},
 			wantEvent{identity.EventSessionsRevoked, other.ID, tid, map[string]any{"user_id": other.ID}})
 
+		// Policies: assigned and removed.
+		pol := env.addUser(t, "ev-pol", identity.RoleMember, false)
+		var dz string
+		ps, err := srv.Store.ListPolicies(t.Context(), tid)
+		require.NoError(t, err)
+		for _, p := range ps {
+			if p.Name == identity.DangerZonePolicy {
+				dz = p.ID
+			}
+		}
+		c.seq = outboxMax(t, srv)
+		call(http.MethodPost, "/api/users/"+pol.ID+"/policies/"+dz, nil, http.StatusCreated)
+		c.expect(t, "assign policy", wantEvent{identity.EventPolicyAssigned, pol.ID, tid, map[string]any{"policy_id": dz, "policy": identity.DangerZonePolicy, "holder_type": "user", "user_id": pol.ID}})
+		call(http.MethodDelete, "/api/users/"+pol.ID+"/policies/"+dz, nil, http.StatusNoContent)
+		c.expect(t, "remove policy", wantEvent{identity.EventPolicyRemoved, pol.ID, tid, map[string]any{"policy_id": dz}})
+
+		// Tenants, by a system admin: created, updated, suspended.
+		sys := env.addUser(t, "ev-sys", identity.RoleOwner, true)
+		systok := srv.Login(t, env.Tenant.Slug, sys.Email, apptest.Password)
+		secrets = append(secrets, systok)
+		c.seq = outboxMax(t, srv)
+		sysCall := func(method, path string, body any) map[string]any {
+			t.Helper()
+			res := srv.Call(t, method, path, systok, body).NotServerError(t)
+			require.True(t, res.Status/100 == 2, "%s %s: %s", method, path, res)
+			return res.JSON(t)
+		}
+		slug := "ev-" + strings.ToLower(apptest.RandomID(t, 6))
+		nt := sysCall(http.MethodPost, "/api/admin/tenants", map[string]any{"slug": slug, "name": "Ev Tenant"})["id"].(string)
+		c.expect(t, "create tenant", wantEvent{identity.EventTenantCreated, nt, nt, map[string]any{"tenant_id": nt, "slug": slug, "name": "Ev Tenant", "status": "active"}})
+		sysCall(http.MethodPatch, "/api/admin/tenants/"+nt, map[string]any{"name": "Ev Tenant Two"})
+		c.expect(t, "update tenant", wantEvent{identity.EventTenantUpdated, nt, nt, map[string]any{"name": "Ev Tenant Two", "fields": []any{"name"}}})
+		sysCall(http.MethodPost, "/api/admin/tenants/"+nt+"/suspend", nil)
+		c.expect(t, "suspend tenant", wantEvent{identity.EventTenantSuspended, nt, nt, map[string]any{"status": "suspended"}})
+
+		// Sign-up creating an organisation: its tenant, then its founder.
+		regPw := "Sign-up password 789!"
+		secrets = append(secrets, regPw)
+		reg := srv.Call(t, http.MethodPost, "/api/auth/register", "", map[string]any{"email": "ev.founder@example.com", "password": regPw, "name": "Founder", "company_name": "Ev Founders"}).NotServerError(t)
+		require.True(t, reg.Status/100 == 2, "register: %s", reg)
+		got = outbox(t, srv, c.seq)
+		require.Len(t, got, 2, "sign-up events")
+		ft := got[0].Subject
+		c.expect(t, "sign-up",
+			wantEvent{identity.EventTenantCreated, ft, ft, map[string]any{"tenant_id": ft, "name": "Ev Founders", "self_service": true}},
+			wantEvent{identity.EventUserCreated, got[1].Subject, ft, map[string]any{"email": "ev.founder@example.com", "registered": true, "roles": []any{identity.RoleOwner}, "email_verified": false}})
+
 		// Erasure of one's own account (DELETE /api/auth/me): the same.
 		self := env.addUser(t, "ev-self", identity.RoleMember, false)
 		stok := srv.Login(t, env.Tenant.Slug, self.Email, apptest.Password)
 		secrets = append(secrets, stok)
 		srv.StepUp(t, stok, apptest.Password)
 		c.seq = outboxMax(t, srv)
+		secrets = append(secrets, "482913")
+		require.Equal(t, 2, srv.Call(t, http.MethodPut, "/api/auth/pin", stok, map[string]any{"pin": "482913", "password": apptest.Password}).NotServerError(t).Status/100)
+		c.expect(t, "set PIN", wantEvent{identity.EventPINSet, self.ID, tid, map[string]any{"user_id": self.ID, "pin": nil}})
 		require.NotEmpty(t, outboxSubject(t, srv, self.ID), "the login wrote events about the user")
 		require.Equal(t, 2, srv.Call(t, http.MethodDelete, "/api/auth/me", stok, map[string]any{"password": apptest.Password}).NotServerError(t).Status/100)
 		got = outbox(t, srv, c.seq)

@@ -106,6 +106,7 @@ func TestEventsOutboxEndToEnd(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		env := newOwnerEnv(t, b)
 		srv := env.Server
+		mail := srv.CaptureMail()
 		env.grantDangerZone(t, env.owner)
 		srv.StepUp(t, env.ownerToken, apptest.Password)
 		tid, owner, tok := env.Tenant.ID, env.owner.ID, env.ownerToken
@@ -241,6 +242,22 @@ func TestEventsOutboxEndToEnd(t *testing.T) {
 		require.NotContains(t, got[0].Raw, "ev.invitee", "the invitee's address is not in the event")
 		call(http.MethodDelete, "/api/invitations/"+invID, nil, http.StatusNoContent)
 		c.expect(t, "revoke invitation", wantEvent{identity.EventInvitationRevoked, invID, tid, map[string]any{"invitation_id": invID}})
+		inv = call(http.MethodPost, "/api/invitations", map[string]any{"email": "ev.member@example.com", "roles": []string{identity.RoleMember}}, http.StatusCreated)
+		invID = inv["id"].(string)
+		c.expect(t, "invite again", wantEvent{identity.EventInvitationCreated, invID, tid, nil})
+		invTok, _ := invToken(t, srv, mail, "ev.member@example.com")
+		secrets = append(secrets, invTok, invPassword)
+		acc := srv.Call(t, http.MethodPost, "/api/invitations/accept", "", map[string]any{"token": invTok, "password": invPassword, "name": "Member"}).NotServerError(t)
+		require.True(t, acc.Status/100 == 2, "accept: %s", acc)
+		got = outbox(t, srv, c.seq)
+		require.NotEmpty(t, got)
+		mid := got[0].Subject
+		c.expect(t, "accept invitation",
+			wantEvent{identity.EventUserCreated, mid, tid, map[string]any{"email": "ev.member@example.com", "email_verified": true, "invitation_id": invID}},
+			wantEvent{identity.EventRoleAssigned, mid, tid, map[string]any{"role_id": member, "holder_type": "user", "invitation_id": invID}},
+			wantEvent{identity.EventInvitationAccepted, invID, tid, map[string]any{"user_id": mid, "new_account": true, "role_ids": []any{member}}},
+			wantEvent{identity.EventLoginSucceeded, mid, tid, nil},
+			wantEvent{identity.EventSessionCreated, mid, tid, nil})
 
 		// Erasure: the user's rows leave the outbox; user.erased holds ids.
 		require.NotEmpty(t, outboxSubject(t, srv, uid))

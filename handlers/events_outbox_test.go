@@ -295,6 +295,18 @@ func TestEventsOutboxEndToEnd(t *testing.T) {
 		call(http.MethodDelete, "/api/users/"+pol.ID+"/policies/"+dz, nil, http.StatusNoContent)
 		c.expect(t, "remove policy", wantEvent{identity.EventPolicyRemoved, pol.ID, tid, map[string]any{"policy_id": dz}})
 
+		// A password reset (the code from the forgot-password mail).
+		c.seq = outboxMax(t, srv)
+		require.Equal(t, 2, srv.Call(t, http.MethodPost, "/api/auth/password/forgot", "", map[string]any{"tenant": env.Tenant.Slug, "email": pol.Email}).NotServerError(t).Status/100)
+		resetCode, _ := mail.LastCode(t, pol.Email)
+		resetPw := "Reset password 321!"
+		secrets = append(secrets, resetCode, resetPw)
+		res = srv.Call(t, http.MethodPost, "/api/auth/password/reset", "", map[string]any{"tenant": env.Tenant.Slug, "email": pol.Email, "code": resetCode, "new_password": resetPw}).NotServerError(t)
+		require.True(t, res.Status/100 == 2, "reset: %s", res)
+		c.expect(t, "password reset",
+			wantEvent{identity.EventPasswordReset, pol.ID, tid, map[string]any{"reason": "password_reset", "user_id": pol.ID}},
+			wantEvent{identity.EventSessionsRevoked, pol.ID, tid, map[string]any{"reason": "password_reset"}})
+
 		// Tenants, by a system admin: created, updated, suspended.
 		sys := env.addUser(t, "ev-sys", identity.RoleOwner, true)
 		systok := srv.Login(t, env.Tenant.Slug, sys.Email, apptest.Password)
@@ -325,6 +337,14 @@ func TestEventsOutboxEndToEnd(t *testing.T) {
 		c.expect(t, "sign-up",
 			wantEvent{identity.EventTenantCreated, ft, ft, map[string]any{"tenant_id": ft, "name": "Ev Founders", "self_service": true}},
 			wantEvent{identity.EventUserCreated, got[1].Subject, ft, map[string]any{"email": "ev.founder@example.com", "registered": true, "roles": []any{identity.RoleOwner}, "email_verified": false}})
+		founder := got[1].Subject
+		vcode, _ := mail.LastCode(t, "ev.founder@example.com")
+		secrets = append(secrets, vcode)
+		fslug := reg.JSON(t)["tenant_slug"]
+		require.NotNil(t, fslug, "sign-up answer: %s", reg)
+		res = srv.Call(t, http.MethodPost, "/api/auth/email/verify", "", map[string]any{"tenant": fslug, "email": "ev.founder@example.com", "code": vcode}).NotServerError(t)
+		require.True(t, res.Status/100 == 2, "verify: %s", res)
+		c.expect(t, "verify e-mail", wantEvent{identity.EventUserVerified, founder, ft, map[string]any{"email_verified": true, "user_id": founder}})
 
 		// Erasure of one's own account (DELETE /api/auth/me): the same.
 		self := env.addUser(t, "ev-self", identity.RoleMember, false)

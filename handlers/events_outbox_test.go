@@ -355,6 +355,13 @@ func TestEventsOutboxEndToEnd(t *testing.T) {
 		secrets = append(secrets, "482913")
 		require.Equal(t, 2, srv.Call(t, http.MethodPut, "/api/auth/pin", stok, map[string]any{"pin": "482913", "password": apptest.Password}).NotServerError(t).Status/100)
 		c.expect(t, "set PIN", wantEvent{identity.EventPINSet, self.ID, tid, map[string]any{"user_id": self.ID, "pin": nil}})
+		// A device removed (a second sign-in's device): its sessions end.
+		second := apptest.ParseLogin(t, srv.PasswordLogin(t, env.Tenant.Slug, self.Email, apptest.Password, nil))
+		secrets = append(secrets, second.Token, second.Device)
+		got = c.expect(t, "second device", wantEvent{identity.EventLoginSucceeded, self.ID, tid, nil}, wantEvent{identity.EventSessionCreated, self.ID, tid, nil})
+		dev, sess := got[1].Data["device_id"].(string), got[1].Data["session_id"].(string)
+		require.Equal(t, 2, srv.Call(t, http.MethodDelete, "/api/devices/"+dev, stok, nil).NotServerError(t).Status/100)
+		c.expect(t, "revoke device", wantEvent{identity.EventDeviceRevoked, self.ID, tid, map[string]any{"device_id": dev, "removed": true, "session_ids": []any{sess}}})
 		require.NotEmpty(t, outboxSubject(t, srv, self.ID), "the login wrote events about the user")
 		require.Equal(t, 2, srv.Call(t, http.MethodDelete, "/api/auth/me", stok, map[string]any{"password": apptest.Password}).NotServerError(t).Status/100)
 		got = outbox(t, srv, c.seq)

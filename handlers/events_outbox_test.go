@@ -325,6 +325,11 @@ func TestEventsOutboxEndToEnd(t *testing.T) {
 		c.expect(t, "update tenant", wantEvent{identity.EventTenantUpdated, nt, nt, map[string]any{"name": "Ev Tenant Two", "fields": []any{"name"}}})
 		sysCall(http.MethodPost, "/api/admin/tenants/"+nt+"/suspend", nil)
 		c.expect(t, "suspend tenant", wantEvent{identity.EventTenantSuspended, nt, nt, map[string]any{"status": "suspended"}})
+		srv.StepUp(t, systok, apptest.Password)
+		res = srv.Call(t, http.MethodDelete, "/api/admin/tenants/"+nt, systok, nil).NotServerError(t)
+		require.True(t, res.Status/100 == 2, "delete tenant: %s", res)
+		c.expect(t, "delete tenant", wantEvent{identity.EventTenantDeleted, nt, nt, map[string]any{"tenant_id": nt, "slug": slug, "status": "deleted"}})
+		require.Equal(t, []string{identity.EventTenantDeleted}, outboxSubject(t, srv, nt), "the deleted tenant's older events went with it")
 
 		// Sign-up creating an organisation: its tenant, then its founder.
 		regPw := "Sign-up password 789!"

@@ -122,7 +122,7 @@ func (ss *Sessions) Logout(ctx context.Context, p Principal, meta Meta) error {
 			}
 		}
 		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditLogout, Meta: meta, Metadata: map[string]any{"session_id": p.SessionID},
-			Publish: sessionEvents(p.SessionID != "", EventSessionRevoked)})
+			Publish: sessionEvents(p.SessionID != "", EventSessionRevoked), Data: map[string]any{"reason": "logout"}})
 	})
 	return err
 }

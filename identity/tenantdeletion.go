@@ -39,6 +39,10 @@ const DefaultTenantDeletionGrace = 30 * 24 * time.Hour
 
 // TenantDeletionStore is what a tenant's own deletion needs from storage.
 type TenantDeletionStore interface {
+	// DeleteTenantEvents deletes every outbox row of the tenant, in the
+	// ctx transaction, and counts them (a deleted tenant's events go with
+	// it; its tenant.deleted, written after, stays).
+	DeleteTenantEvents(ctx context.Context, tenantID string) (int64, error)
 	// ScheduleTenantDeletion sets deletion_scheduled_at (now) and
 	// deletes_at and, in the same transaction, deletes the tenant's
 	// tokens, codes, browser logins and pending login steps and revokes

@@ -32,9 +32,6 @@ type TenantStore interface {
 	UnsuspendTenant(ctx context.Context, id string) (*models.Tenant, error)
 	// DeleteTenant deletes the tenant and everything in it, or NotFound.
 	DeleteTenant(ctx context.Context, id string) error
-	// DeleteTenantEvents deletes every outbox row of the tenant, in the
-	// ctx transaction, and counts them.
-	DeleteTenantEvents(ctx context.Context, tenantID string) (int64, error)
 	// SeedTenantRoles creates the system roles and the danger-zone policy
 	// of a tenant; ones it already has are left alone (idempotent).
 	SeedTenantRoles(ctx context.Context, tenantID string, roles map[string][]string, dangerPolicy string, danger []string) error
@@ -295,7 +292,7 @@ func (s *Tenants) Delete(ctx context.Context, a Actor, id string) error {
 			return err
 		}
 		// Its events go with it; the tenant.deleted written next stays.
-		if _, err := s.store.DeleteTenantEvents(ctx, id); err != nil {
+		if _, err := s.deletions.DeleteTenantEvents(ctx, id); err != nil {
 			return err
 		}
 		return s.audit.RecordActor(ctx, a, Event{UserID: a.UserID, Action: AuditTenantDeleted,

@@ -136,7 +136,7 @@ func (s *APIKeys) Create(ctx context.Context, a Actor, serviceAccountID, name st
 			return err
 		}
 		return s.audit.RecordActor(ctx, a, Event{Action: AuditAPIKeyCreated, Metadata: map[string]any{
-			"service_account_id": serviceAccountID, "api_key_id": row.ID, "prefix": row.Prefix, "expires_at": row.ExpiresAt}})
+			"service_account_id": serviceAccountID, "api_key_id": row.ID, "prefix": row.Prefix, "expires_at": row.ExpiresAt}, Subject: serviceAccountID})
 	})
 	if err != nil {
 		return nil, err
@@ -161,7 +161,7 @@ func (s *APIKeys) Revoke(ctx context.Context, a Actor, serviceAccountID, keyID s
 		if err := s.store.RevokeAPIKey(ctx, a.TenantID, serviceAccountID, keyID); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditAPIKeyRevoked, Metadata: map[string]any{"service_account_id": serviceAccountID, "api_key_id": keyID}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditAPIKeyRevoked, Metadata: map[string]any{"service_account_id": serviceAccountID, "api_key_id": keyID}, Subject: serviceAccountID})
 	})
 }
 
@@ -198,7 +198,7 @@ func (s *APIKeys) Rotate(ctx context.Context, a Actor, serviceAccountID, keyID s
 		}
 		out = &NewAPIKey{Key: key, APIKey: row}
 		return s.audit.RecordActor(ctx, a, Event{Action: AuditAPIKeyRotated, Metadata: map[string]any{
-			"service_account_id": serviceAccountID, "old_api_key_id": keyID, "api_key_id": row.ID, "prefix": row.Prefix}})
+			"service_account_id": serviceAccountID, "old_api_key_id": keyID, "api_key_id": row.ID, "prefix": row.Prefix}, Subject: serviceAccountID})
 	})
 	if err != nil {
 		return nil, err

@@ -141,6 +141,10 @@ type Event struct {
 	Publish []string
 	Subject string
 	Data    map[string]any
+	// EventTenantID is the events' tenant when it is not the audit row's:
+	// a deleted tenant's own tenant.deleted, whose audit row belongs to no
+	// tenant or to the operator's ("": TenantID).
+	EventTenantID string
 }
 
 // writeAudit inserts ev, done by actor.
@@ -208,6 +212,18 @@ func (a Auditor) Record(ctx context.Context, p Principal, ev Event) error {
 	if err := writeAudit(ctx, a.Store, ev, actor); err != nil {
 		return err
 	}
+	return a.writeEvents(ctx, p, ev, actor)
+}
+
+// publish writes only the CloudEvents of ev (Event.Publish, with the
+// actor the rule of Record names), no audit row: for a change whose one
+// audit row is about another aggregate (an accepted invitation creating
+// its user). Inside the use case's transaction, like Record.
+func (a Auditor) publish(ctx context.Context, p Principal, ev Event) error {
+	if ev.Publish == nil {
+		return fmt.Errorf("publish %s: no event types", ev.Action)
+	}
+	ev, actor := auditRow(ctx, p, ev)
 	return a.writeEvents(ctx, p, ev, actor)
 }
 

@@ -169,7 +169,8 @@ func (s *Clients) Create(ctx context.Context, a Actor, in NewClient) (*CreatedCl
 		if err := s.store.CreateClient(ctx, c); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditClientCreated, Metadata: md})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditClientCreated, Metadata: md, Subject: c.ID,
+			Data: map[string]any{"grant_types": c.GrantTypes, "public": c.Public}})
 	})
 	if err != nil {
 		return nil, err
@@ -315,7 +316,7 @@ func (s *Clients) Delete(ctx context.Context, a Actor, id string) error {
 		if err := s.store.DeleteTenantClient(ctx, a.TenantID, id); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditClientDeleted, Metadata: map[string]any{"client_id": id}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditClientDeleted, Metadata: map[string]any{"client_id": id}, Subject: id})
 	})
 }
 
@@ -364,7 +365,8 @@ func (s *Clients) RotateSecret(ctx context.Context, a Actor, id string) (secret 
 			}
 			until = c.RotatedSecretExpiresAt
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditClientSecretRotated, Metadata: map[string]any{"client_id": id, "old_secret_valid_until": until}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditClientSecretRotated, Metadata: map[string]any{"client_id": id, "old_secret_valid_until": until}, Subject: id,
+			Data: map[string]any{"previous_valid_until": until}})
 	})
 	if err != nil {
 		return "", nil, err

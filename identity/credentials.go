@@ -204,8 +204,18 @@ func sha(token string) string {
 // attempt changes nothing else); a failure is logged, not returned, because
 // what it records already happened. p is the zero Principal while nobody is
 // signed in yet: the Auditor then names the event's subject.
+//
+// The audit row and its CloudEvents still commit together: when the audit
+// writer runs transactions (storage does), both are written in one.
 func (c *credentials) recordOutside(ctx context.Context, p Principal, ev Event) {
-	if err := c.audit.Record(ctx, p, ev); err != nil {
+	record := func(ctx context.Context) error { return c.audit.Record(ctx, p, ev) }
+	var err error
+	if tx, ok := c.audit.Store.(Tx); ok {
+		err = tx.InTx(ctx, record)
+	} else {
+		err = record(ctx)
+	}
+	if err != nil {
 		c.log.ErrorContext(ctx, "write audit log", "action", ev.Action, "err", err)
 	}
 }

@@ -492,7 +492,8 @@ func (s *EmailVerification) apply(ctx context.Context, v *models.EmailVerificati
 				return err
 			}
 			if err := s.audit.Record(ctx, Principal{}, Event{TenantID: u.TenantID, UserID: u.ID, Action: AuditUserEmailChanged, Meta: meta,
-				Metadata: map[string]any{"old_email": old, "new_email": u.Email, "by": "self", "old_address_notified": true}}); err != nil {
+				Metadata: map[string]any{"old_email": old, "new_email": u.Email, "by": "self", "old_address_notified": true},
+				Data:     mergeData(userData(u), map[string]any{"fields": []string{"email", "email_verified"}})}); err != nil {
 				return err
 			}
 			m := changedMessage(u.TenantID, u.ID, old, s.tenantName(ctx, u.TenantID), u.Email)
@@ -513,6 +514,7 @@ func (s *EmailVerification) apply(ctx context.Context, v *models.EmailVerificati
 			}
 		}
 		out.User = u
+		ev.Data = userData(u)
 		if notice != nil {
 			if err := s.mailer.Send(ctx, *notice); err != nil {
 				return models.ErrInternal(fmt.Errorf("e-mail change: queue notice: %w", err))

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -50,16 +51,19 @@ const (
 	EventSessionRevoked  = "identity.session.revoked"
 	// EventSessionsRevoked: every session of a user ended at once
 	// (logout-all, a password change, a deactivation).
-	EventSessionsRevoked       = "identity.session.revoked_all"
-	EventDeviceTrusted         = "identity.device.trusted"
-	EventDeviceRevoked         = "identity.device.revoked"
-	EventRoleAssigned          = "identity.role.assigned"
-	EventRoleRemoved           = "identity.role.removed"
-	EventPolicyAssigned        = "identity.policy.assigned"
-	EventPolicyRemoved         = "identity.policy.removed"
-	EventTenantCreated         = "identity.tenant.created"
-	EventTenantUpdated         = "identity.tenant.updated"
-	EventTenantSuspended       = "identity.tenant.suspended"
+	EventSessionsRevoked = "identity.session.revoked_all"
+	EventDeviceTrusted   = "identity.device.trusted"
+	EventDeviceRevoked   = "identity.device.revoked"
+	EventRoleAssigned    = "identity.role.assigned"
+	EventRoleRemoved     = "identity.role.removed"
+	EventPolicyAssigned  = "identity.policy.assigned"
+	EventPolicyRemoved   = "identity.policy.removed"
+	EventTenantCreated   = "identity.tenant.created"
+	EventTenantUpdated   = "identity.tenant.updated"
+	EventTenantSuspended = "identity.tenant.suspended"
+	// EventTenantDeleted: a tenant and all its data deleted (an operator's
+	// deletion, or the purge at the end of a scheduled deletion's grace).
+	EventTenantDeleted         = "identity.tenant.deleted"
 	EventInvitationCreated     = "identity.invitation.created"
 	EventInvitationAccepted    = "identity.invitation.accepted"
 	EventInvitationRevoked     = "identity.invitation.revoked"
@@ -68,6 +72,9 @@ const (
 	EventClientDeleted         = "identity.client.deleted"
 	EventServiceAccountCreated = "identity.service_account.created"
 	EventServiceAccountRevoked = "identity.service_account.revoked"
+	// EventServiceAccountRotated: a credential of a service account (an API
+	// key) was replaced; published with identity.api_key.rotated.
+	EventServiceAccountRotated = "identity.service_account.rotated"
 	EventAPIKeyCreated         = "identity.api_key.created"
 	EventAPIKeyRotated         = "identity.api_key.rotated"
 	EventAPIKeyRevoked         = "identity.api_key.revoked"
@@ -83,44 +90,121 @@ func ExchangeOf(eventType string) string {
 
 // eventsOf maps an audit action to the events it publishes by default. An
 // audit Event may name its own (Event.Publish) where one action stands for
-// several changes (a user update that deactivates the user).
+// several changes (a user update that deactivates the user). Every audit
+// action is either here or in notEvents (events_test.go keeps it so).
 var eventsOf = map[string][]string{
-	AuditUserCreated:     {EventUserCreated},
-	AuditUserUpdated:     {EventUserUpdated},
-	AuditUserDeactivated: {EventUserDeactivated},
-	AuditUserDeleted:     {EventUserDeleted},
-	AuditLogin:           {EventLoginSucceeded, EventSessionCreated},
-	AuditLoginFailed:     {EventLoginFailed},
-	AuditLocked:          {EventUserLocked},
-	AuditUserUnlocked:    {EventUserUnlocked},
-	AuditPasswordChanged: {EventPasswordChanged},
-	Audit2FAEnabled:      {Event2FAEnabled},
-	Audit2FADisabled:     {Event2FADisabled},
-	AuditPINSet:          {EventPINSet},
-	AuditPINLocked:       {EventPINLocked},
-	AuditLogout:          {EventSessionRevoked},
-	AuditSessionRevoked:  {EventSessionRevoked},
-	AuditDeviceTrusted:   {EventDeviceTrusted},
-	AuditDeviceRevoked:   {EventDeviceRevoked},
-	AuditRoleAssigned:    {EventRoleAssigned},
-	AuditRoleUnassigned:  {EventRoleRemoved},
-	AuditPolicyAssigned:  {EventPolicyAssigned},
-	AuditPolicyUnassigned: {
-		EventPolicyRemoved,
+	AuditUserCreated:      {EventUserCreated},
+	AuditUserRegistered:   {EventUserCreated},
+	AuditUserUpdated:      {EventUserUpdated},
+	AuditProfileUpdated:   {EventUserUpdated},
+	AuditPhoneVerified:    {EventUserUpdated},
+	AuditUserEmailChanged: {EventUserUpdated},
+	AuditEmailVerified:    {EventUserVerified},
+	AuditUserDeactivated:  {EventUserDeactivated, EventSessionsRevoked},
+	AuditUserDeleted:      {EventUserDeleted, EventSessionsRevoked},
+	AuditUserErased:       {EventUserErased},
+	// A system admin's grant changes what the user may do: user.updated.
+	AuditSystemAdminGranted: {EventUserUpdated},
+	AuditSystemAdminRevoked: {EventUserUpdated},
+	AuditLogin:              {EventLoginSucceeded, EventSessionCreated},
+	AuditLoginFailed:        {EventLoginFailed},
+	AuditLocked:             {EventUserLocked},
+	AuditUserUnlocked:       {EventUserUnlocked},
+	AuditPINUnlocked:        {EventUserUnlocked},
+	AuditPasswordChanged:    {EventPasswordChanged},
+	// An administrator forcing a new password ends every session of the user.
+	AuditUserForcePasswordChange: {EventSessionsRevoked},
+	Audit2FAEnabled:              {Event2FAEnabled},
+	Audit2FADisabled:             {Event2FADisabled},
+	AuditUser2FAReset:            {Event2FADisabled},
+	AuditPINSet:                  {EventPINSet},
+	AuditPINChanged:              {EventPINSet},
+	AuditPINLocked:               {EventPINLocked},
+	AuditLogout:                  {EventSessionRevoked},
+	AuditSessionRevoked:          {EventSessionRevoked},
+	AuditDeviceTrusted:           {EventDeviceTrusted},
+	AuditDeviceRevoked:           {EventDeviceRevoked},
+	// A device's 2FA trust taken away: the device stays, its trust is revoked.
+	AuditDeviceUntrusted:  {EventDeviceRevoked},
+	AuditRoleAssigned:     {EventRoleAssigned},
+	AuditRoleUnassigned:   {EventRoleRemoved},
+	AuditPolicyAssigned:   {EventPolicyAssigned},
+	AuditPolicyUnassigned: {EventPolicyRemoved},
+	AuditTenantCreated:    {EventTenantCreated},
+	AuditTenantSignedUp:   {EventTenantCreated},
+	AuditTenantUpdated:    {EventTenantUpdated},
+	AuditTenantSelfUpdated: {
+		EventTenantUpdated,
 	},
-	AuditTenantCreated:              {EventTenantCreated},
-	AuditTenantUpdated:              {EventTenantUpdated},
+	AuditTenantUnsuspended:          {EventTenantUpdated},
+	AuditTenantDeletionScheduled:    {EventTenantUpdated},
+	AuditTenantDeletionCancelled:    {EventTenantUpdated},
 	AuditTenantSuspended:            {EventTenantSuspended},
+	AuditTenantDeleted:              {EventTenantDeleted},
+	AuditTenantPurged:               {EventTenantDeleted},
+	AuditInvitationCreated:          {EventInvitationCreated},
+	AuditInvitationAccepted:         {EventInvitationAccepted},
+	AuditInvitationRevoked:          {EventInvitationRevoked},
 	AuditClientCreated:              {EventClientCreated},
 	AuditClientSecretRotated:        {EventClientSecretRotated},
 	AuditClientDeleted:              {EventClientDeleted},
 	AuditServiceAccountCreated:      {EventServiceAccountCreated},
 	AuditServiceAccountDeleted:      {EventServiceAccountRevoked},
 	AuditAPIKeyCreated:              {EventAPIKeyCreated},
-	AuditAPIKeyRotated:              {EventAPIKeyRotated},
+	AuditAPIKeyRotated:              {EventAPIKeyRotated, EventServiceAccountRotated},
 	AuditAPIKeyRevoked:              {EventAPIKeyRevoked},
 	AuditServiceAccountRoleAssigned: {EventRoleAssigned},
 	AuditServiceAccountRoleRemoved:  {EventRoleRemoved},
+}
+
+// eventMetadataKeys are the audit metadata keys an event body carries by
+// default: identifiers and plain facts, never an address, a secret or a
+// code (an Event's Data adds to or overrides them).
+var eventMetadataKeys = []string{
+	"session_id", "device_id", "client_id", "service_account_id", "api_key_id", "invitation_id",
+	"role_id", "role", "policy_id", "policy", "holder_type", "kind", "method", "amr", "reason", "failures",
+	"sessions_revoked", "fields", "until", "forced", "lock", "name", "slug", "status", "expires_at",
+	"old_api_key_id",
+}
+
+// userHolder marks a role or policy event's holder as a user (the subject).
+var userHolder = map[string]any{"holder_type": models.PrincipalUser}
+
+// untrusted is the body of a device.revoked that took the device's 2FA
+// trust away and left the device.
+var untrusted = map[string]any{"removed": false}
+
+// sessionEvents is types when the change ended a session, else none (a
+// bearer token without a device session, a browser login without one).
+func sessionEvents(ended bool, types ...string) []string {
+	if !ended {
+		return []string{}
+	}
+	return types
+}
+
+// userData is the body of a user event: the user's state after the
+// change, for consumers keeping a local copy.
+func userData(u *models.User) map[string]any {
+	status := "active"
+	if !u.IsActive {
+		status = "inactive"
+	}
+	return map[string]any{"user_id": u.ID, "tenant_id": u.TenantID, "email": u.Email, "name": u.Name,
+		"status": status, "email_verified": u.EmailVerified}
+}
+
+// tenantData is the body of a tenant event: the tenant after the change.
+func tenantData(t *models.Tenant) map[string]any {
+	status := "active"
+	if t.SuspendedAt != nil {
+		status = "suspended"
+	}
+	data := map[string]any{"tenant_id": t.ID, "slug": t.Slug, "name": t.Name, "status": status}
+	if t.DeletesAt != nil {
+		data["deletes_at"] = t.DeletesAt.UTC()
+	}
+	return data
 }
 
 // EventTypesOf returns the event types an audit action publishes by
@@ -134,8 +218,8 @@ func cloudEventData(ev Event, actor string, p Principal) map[string]any {
 	if ev.UserID != "" {
 		data["user_id"] = ev.UserID
 	}
-	if ev.TenantID != "" {
-		data["tenant_id"] = ev.TenantID
+	if tenant := cmp.Or(ev.EventTenantID, ev.TenantID); tenant != "" {
+		data["tenant_id"] = tenant
 	}
 	if actor != "" {
 		kind := models.PrincipalUser
@@ -146,6 +230,11 @@ func cloudEventData(ev Event, actor string, p Principal) map[string]any {
 			kind = "system"
 		}
 		data["actor"] = map[string]any{"id": actor, "type": kind}
+	}
+	for _, k := range eventMetadataKeys {
+		if v, ok := ev.Metadata[k]; ok {
+			data[k] = v
+		}
 	}
 	for k, v := range ev.Data {
 		data[k] = v
@@ -188,12 +277,20 @@ func (a Auditor) writeEvents(ctx context.Context, p Principal, ev Event, actor s
 	for _, t := range types {
 		row := &models.OutboxEvent{ID: uuid.NewString(), Type: t, Source: a.Source, Subject: subject,
 			Time: now, Data: string(body), TraceParent: tp}
-		if ev.TenantID != "" {
-			row.TenantID = &ev.TenantID
+		if tenant := cmp.Or(ev.EventTenantID, ev.TenantID); tenant != "" {
+			row.TenantID = &tenant
 		}
 		if err := a.Events.AppendEvent(ctx, row); err != nil {
 			return fmt.Errorf("event %s: %w", t, err)
 		}
 	}
 	return nil
+}
+
+// mergeData returns base with extra's keys set over it.
+func mergeData(base, extra map[string]any) map[string]any {
+	for k, v := range extra {
+		base[k] = v
+	}
+	return base
 }

@@ -198,7 +198,8 @@ func (s *Invitations) Create(ctx context.Context, a Actor, in NewInvitation) (*I
 			return err
 		}
 		return s.audit.RecordActor(ctx, a, Event{Action: AuditInvitationCreated, Metadata: map[string]any{
-			"invitation_id": inv.ID, "email": inv.Email, "roles": []string(inv.Roles), "expires_at": inv.ExpiresAt}})
+			"invitation_id": inv.ID, "email": inv.Email, "roles": []string(inv.Roles), "expires_at": inv.ExpiresAt},
+			Subject: inv.ID, Data: map[string]any{"role_ids": []string(inv.Roles)}})
 	})
 	if err != nil {
 		return nil, err
@@ -313,7 +314,7 @@ func (s *Invitations) Revoke(ctx context.Context, a Actor, id string) error {
 			}
 			return stateError(i.Status(s.now()))
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditInvitationRevoked, Metadata: map[string]any{"invitation_id": id}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditInvitationRevoked, Metadata: map[string]any{"invitation_id": id}, Subject: id})
 	})
 }
 
@@ -523,8 +524,27 @@ func (s *Invitations) Accept(ctx context.Context, in AcceptInput) (*Accepted, er
 			return err
 		}
 		out.User = u
+		// The user's own events (about the user, in its order): a new
+		// account, or an address the link proved; the roles it gained.
+		userEvents := []string{EventUserVerified}
+		if out.NewAccount {
+			userEvents = []string{EventUserCreated}
+		} else if existing.EmailVerified {
+			userEvents = []string{}
+		}
+		if err := s.audit.publish(ctx, Principal{}, Event{TenantID: inv.TenantID, UserID: u.ID, Publish: userEvents,
+			Data: mergeData(userData(u), map[string]any{"invitation_id": inv.ID, "roles": added})}); err != nil {
+			return err
+		}
+		for _, rid := range added {
+			if err := s.audit.publish(ctx, Principal{}, Event{TenantID: inv.TenantID, UserID: u.ID, Publish: []string{EventRoleAssigned},
+				Data: map[string]any{"role_id": rid, "holder_type": models.PrincipalUser, "invitation_id": inv.ID}}); err != nil {
+				return err
+			}
+		}
 		return s.audit.Record(ctx, Principal{}, Event{TenantID: inv.TenantID, UserID: u.ID, Action: AuditInvitationAccepted, Meta: in.Meta,
-			Metadata: map[string]any{"invitation_id": inv.ID, "new_account": out.NewAccount, "roles_added": added}})
+			Metadata: map[string]any{"invitation_id": inv.ID, "new_account": out.NewAccount, "roles_added": added},
+			Subject:  inv.ID, Data: map[string]any{"new_account": out.NewAccount, "role_ids": added}})
 	})
 	if err != nil {
 		return nil, err

@@ -490,7 +490,7 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 				return err
 			}
 			deviceID, res.DeviceToken = d.ID, token
-			if err := l.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditDeviceAdded, Meta: meta, Metadata: map[string]any{"device_id": d.ID, "name": d.Name}}); err != nil {
+			if err := l.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditDeviceAdded, Meta: meta, Metadata: map[string]any{"device_id": d.ID, "name": d.Name}, Publish: []string{}}); err != nil {
 				return err
 			}
 		} else if err := l.devices.TouchDevice(ctx, deviceID); err != nil {
@@ -840,7 +840,8 @@ func (l *Login) ChangeRequiredPassword(ctx context.Context, challenge, newPasswo
 		if _, err := l.revoker.RevokeUserSessions(ctx, user.TenantID, user.ID, "", true); err != nil {
 			return err
 		}
-		return l.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"forced": true}})
+		return l.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"forced": true},
+			Publish: []string{EventPasswordChanged, EventSessionsRevoked}, Data: map[string]any{"reason": "password_changed"}})
 	})
 	if err != nil {
 		return nil, err
@@ -874,7 +875,12 @@ func (l *Login) EndBrowserSession(ctx context.Context, cookieToken string, meta 
 				return err
 			}
 		}
-		return l.audit.Record(ctx, Principal{}, Event{TenantID: ls.TenantID, UserID: ls.UserID, Action: AuditLogout, Meta: meta, Metadata: map[string]any{"kind": "browser"}})
+		md := map[string]any{"kind": "browser"}
+		if ls.SessionID != nil {
+			md["session_id"] = *ls.SessionID
+		}
+		return l.audit.Record(ctx, Principal{}, Event{TenantID: ls.TenantID, UserID: ls.UserID, Action: AuditLogout, Meta: meta, Metadata: md,
+			Publish: sessionEvents(ls.SessionID != nil, EventSessionRevoked), Data: map[string]any{"reason": "logout"}})
 	})
 }
 

@@ -126,7 +126,7 @@ func (s *Memberships) AssignRole(ctx context.Context, a Actor, userID, roleRef s
 			}
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditRoleAssigned, Metadata: map[string]any{"role_id": r.ID, "role": r.Name}})
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditRoleAssigned, Metadata: map[string]any{"role_id": r.ID, "role": r.Name}, Data: userHolder})
 	})
 	if err != nil {
 		return nil, err
@@ -148,7 +148,7 @@ func (s *Memberships) UnassignRole(ctx context.Context, a Actor, userID, roleID 
 		if err := s.store.UnassignRole(ctx, a.TenantID, u.ID, r.ID); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditRoleUnassigned, Metadata: map[string]any{"role_id": r.ID, "role": r.Name}})
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditRoleUnassigned, Metadata: map[string]any{"role_id": r.ID, "role": r.Name}, Data: userHolder})
 	})
 	if err != nil {
 		return nil, err
@@ -177,7 +177,7 @@ func (s *Memberships) AssignPolicy(ctx context.Context, a Actor, userID, policyI
 			}
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditPolicyAssigned, Metadata: map[string]any{"policy_id": p.ID, "policy": p.Name}})
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditPolicyAssigned, Metadata: map[string]any{"policy_id": p.ID, "policy": p.Name}, Data: userHolder})
 	})
 	if err != nil {
 		return nil, err
@@ -199,7 +199,7 @@ func (s *Memberships) UnassignPolicy(ctx context.Context, a Actor, userID, polic
 		if err := s.store.UnassignPolicy(ctx, a.TenantID, u.ID, p.ID); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditPolicyUnassigned, Metadata: map[string]any{"policy_id": p.ID, "policy": p.Name}})
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditPolicyUnassigned, Metadata: map[string]any{"policy_id": p.ID, "policy": p.Name}, Data: userHolder})
 	})
 	if err != nil {
 		return nil, err

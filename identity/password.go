@@ -145,7 +145,8 @@ func (pw *Password) Change(ctx context.Context, p Principal, current, newPasswor
 		if err != nil {
 			return err
 		}
-		return pw.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"sessions_revoked": n}})
+		return pw.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"sessions_revoked": n},
+			Publish: []string{EventPasswordChanged, EventSessionsRevoked}, Data: map[string]any{"reason": "password_changed", "kept_session_id": p.SessionID}})
 	})
 }
 
@@ -252,7 +253,8 @@ func (pw *Password) reset(ctx context.Context, tenant, email, code, newPassword 
 		if _, err := pw.revoker.RevokeUserSessions(ctx, user.TenantID, user.ID, "", true); err != nil {
 			return err
 		}
-		return pw.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"reset": true}})
+		return pw.audit.Record(ctx, Principal{}, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasswordChanged, Meta: meta, Metadata: map[string]any{"reset": true},
+			Publish: []string{EventPasswordReset, EventSessionsRevoked}, Data: map[string]any{"reason": "password_reset"}})
 	})
 }
 

@@ -126,14 +126,16 @@ func (n *PIN) Verify(ctx context.Context, p Principal, pin string, meta Meta) er
 
 // Unlock lifts a PIN lock early with the password.
 func (n *PIN) Unlock(ctx context.Context, p Principal, password string, meta Meta) error {
-	if _, err := n.verifyPassword(ctx, p, password, meta); err != nil {
+	u, err := n.verifyPassword(ctx, p, password, meta)
+	if err != nil {
 		return err
 	}
 	return n.tx.InTx(ctx, func(ctx context.Context) error {
 		if err := n.pins.UnlockPIN(ctx, p.TenantID, p.UserID); err != nil {
 			return err
 		}
-		return n.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPINUnlocked, Meta: meta})
+		return n.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPINUnlocked, Meta: meta,
+			Data: mergeData(userData(u), map[string]any{"lock": "pin"})})
 	})
 }
 

@@ -55,6 +55,9 @@ type ErasureStore interface {
 	// DeletePersonMail deletes the tenant's queued, unsent mail naming the
 	// user or addressed to one of recipientHashes, and counts it.
 	DeletePersonMail(ctx context.Context, tenantID, userID string, recipientHashes []string) (int, error)
+	// DeleteSubjectEvents deletes the tenant's outbox rows whose subject
+	// is subject, in the transaction ctx carries, and counts them.
+	DeleteSubjectEvents(ctx context.Context, tenantID, subject string) (int64, error)
 }
 
 // Privacy gives a person what the GDPR promises them over their own data:
@@ -372,7 +375,7 @@ func (s *Privacy) EraseMe(ctx context.Context, a Actor, password string) error {
 		// it is the erased person's.
 		p := Principal{Kind: a.Kind, TenantID: a.TenantID, UserID: pseudonym}
 		return s.audit.Record(ctx, p, Event{TenantID: a.TenantID, UserID: pseudonym, Action: AuditUserErased,
-			Metadata: map[string]any{"pseudonym": pseudonym, "by": "self"}})
+			Metadata: map[string]any{"pseudonym": pseudonym, "by": "self"}, Subject: u.ID, Data: erasedData(u, "self")})
 	})
 }
 
@@ -407,8 +410,14 @@ func (s *Privacy) EraseUser(ctx context.Context, a Actor, id string) error {
 			return err
 		}
 		return s.audit.RecordActor(ctx, a, Event{UserID: pseudonym, Action: AuditUserErased,
-			Metadata: map[string]any{"pseudonym": pseudonym, "by": "admin"}})
+			Metadata: map[string]any{"pseudonym": pseudonym, "by": "admin"}, Subject: u.ID, Data: erasedData(u, "admin")})
 	})
+}
+
+// erasedData is the body of identity.user.erased: ids only, so consumers
+// can find and erase their own copy of the person.
+func erasedData(u *models.User, by string) map[string]any {
+	return map[string]any{"user_id": u.ID, "tenant_id": u.TenantID, "by": by}
 }
 
 // erase refuses the tenant's last Owner, deletes everything stored for u
@@ -434,6 +443,12 @@ func (s *Privacy) erase(ctx context.Context, p Principal, meta Meta, u *models.U
 	// Mail queued for the person and not yet sent is withdrawn; the mail
 	// worker also looks again before sending one it had already claimed.
 	if _, err := s.eraser.DeletePersonMail(ctx, u.TenantID, u.ID, []string{mailRecipientHash(s.sealer, u.Email)}); err != nil {
+		return "", err
+	}
+	// The outbox rows about the person (their bodies carry the address and
+	// name) go too; the identity.user.erased the caller writes next, ids
+	// only, is what consumers hear.
+	if _, err := s.eraser.DeleteSubjectEvents(ctx, u.TenantID, u.ID); err != nil {
 		return "", err
 	}
 	pseudonym := ErasedPseudonym(s.sealer, u.TenantID, u.ID)

@@ -216,7 +216,8 @@ func (a *Account) UpdateMe(ctx context.Context, p Principal, ch ProfileChange, m
 				return err
 			}
 		}
-		return a.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditProfileUpdated, Meta: meta, Metadata: map[string]any{"fields": changed}})
+		return a.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditProfileUpdated, Meta: meta, Metadata: map[string]any{"fields": changed},
+			Data: mergeData(userData(u), map[string]any{"fields": changed})})
 	})
 	if err != nil {
 		return nil, err
@@ -326,7 +327,7 @@ func (a *Account) VerifyPhone(ctx context.Context, p Principal, code string, met
 		if !consumed {
 			return errPhoneCode()
 		}
-		if _, err := a.updater.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
+		after, err := a.updater.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
 			if u.PhoneNumber != phone { // changed since the code was checked
 				return errPhoneCode()
 			}
@@ -334,10 +335,12 @@ func (a *Account) VerifyPhone(ctx context.Context, p Principal, code string, met
 			now := a.now()
 			u.ProfileUpdatedAt = &now
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			return err
 		}
-		return a.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPhoneVerified, Meta: meta})
+		return a.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditPhoneVerified, Meta: meta,
+			Data: mergeData(userData(after), map[string]any{"fields": []string{"phone_number_verified"}})})
 	})
 	if err != nil {
 		return nil, err

@@ -29,6 +29,13 @@ type PruneStore interface {
 	// with everything it owns and its audit rows, in one transaction;
 	// false (nothing done) when it was restored meanwhile or is gone.
 	PurgeTenant(ctx context.Context, id string, now time.Time) (bool, error)
+	// PruneEvents deletes outbox rows created before before that the
+	// webhook fan-out is done with (and, when published is true, the broker
+	// confirmed), batch rows per statement, and returns how many.
+	PruneEvents(ctx context.Context, before time.Time, published bool, batch int) (int64, error)
+	// DeleteTenantEvents deletes every outbox row of the tenant, in the
+	// transaction ctx carries, and returns how many.
+	DeleteTenantEvents(ctx context.Context, tenantID string) (int64, error)
 }
 
 // Defaults of the Pruner.
@@ -36,6 +43,9 @@ const (
 	DefaultAuditRetentionDays = 365
 	DefaultAuditPruneBatch    = 5000
 	DefaultTokenPruneBatch    = 1000
+	// DefaultEventRetention keeps delivered outbox rows a week
+	// (IDENTITY_EVENT_RETENTION).
+	DefaultEventRetention = 168 * time.Hour
 )
 
 // PruneLease names the job lease of the background prune.
@@ -57,6 +67,8 @@ type Pruner struct {
 	auditBatch       int
 	tokenBatch       int
 	sessionRetention time.Duration
+	eventRetention   time.Duration
+	relayConfigured  bool
 	log              *slog.Logger
 	tx               Tx
 	audit            Auditor
@@ -84,7 +96,13 @@ type PrunerDeps struct {
 	TokenPruneBatch int
 	// SessionRetention keeps ended device sessions this long (0: 30 days).
 	SessionRetention time.Duration
-	Log              *slog.Logger
+	// EventRetention keeps delivered outbox rows this long (0:
+	// DefaultEventRetention). RelayConfigured says a broker relay runs: a
+	// row is then kept until the broker confirmed it too, not only until
+	// its webhooks were dispatched.
+	EventRetention  time.Duration
+	RelayConfigured bool
+	Log             *slog.Logger
 	// Tx and Auditor write the tenant.deleted row of a purged tenant in
 	// its purge's transaction; Now is the clock the grace periods are
 	// judged by (nil: time.Now).
@@ -101,6 +119,7 @@ func NewPruner(d PrunerDeps) (*Pruner, error) {
 	}
 	p := &Pruner{store: d.Store, interval: d.Interval, holder: d.Holder, auditDays: d.AuditRetentionDays,
 		auditBatch: d.AuditPruneBatch, tokenBatch: d.TokenPruneBatch, sessionRetention: d.SessionRetention, log: logOr(d.Log),
+		eventRetention: d.EventRetention, relayConfigured: d.RelayConfigured,
 		tx: d.Tx, audit: d.Auditor, now: clockOr(d.Now)}
 	if p.auditDays <= 0 {
 		p.auditDays = DefaultAuditRetentionDays
@@ -111,6 +130,9 @@ func NewPruner(d PrunerDeps) (*Pruner, error) {
 	}
 	if p.tokenBatch <= 0 {
 		p.tokenBatch = DefaultTokenPruneBatch
+	}
+	if p.eventRetention <= 0 {
+		p.eventRetention = DefaultEventRetention
 	}
 	return p, nil
 }
@@ -152,6 +174,23 @@ func (p *Pruner) PruneTokens(ctx context.Context, batch int) (TokenPruneResult, 
 	return res, err
 }
 
+// EventPruneResult is what one outbox prune did.
+type EventPruneResult struct {
+	Deleted   int64  `json:"deleted"`
+	Retention string `json:"retention"`
+}
+
+// PruneEvents deletes outbox rows older than the event retention that are
+// delivered: dispatched to webhooks and, when a broker relay runs,
+// confirmed by the broker. A row still owed to someone stays, however old.
+func (p *Pruner) PruneEvents(ctx context.Context, batch int) (EventPruneResult, error) {
+	if batch <= 0 {
+		batch = p.tokenBatch
+	}
+	n, err := p.store.PruneEvents(ctx, p.now().Add(-p.eventRetention), p.relayConfigured, batch)
+	return EventPruneResult{Deleted: n, Retention: p.eventRetention.String()}, err
+}
+
 // leaseTTL is 90% of the interval: this instance's next tick finds it
 // expired despite timer jitter.
 func (p *Pruner) leaseTTL() time.Duration {
@@ -176,6 +215,11 @@ func (p *Pruner) RunOnce(ctx context.Context) (ran bool, audit AuditPruneResult,
 	tokens, err = p.PruneTokens(ctx, 0)
 	if err != nil {
 		return true, audit, tokens, err
+	}
+	if events, err := p.PruneEvents(ctx, 0); err != nil {
+		return true, audit, tokens, err
+	} else if events.Deleted > 0 {
+		p.log.InfoContext(ctx, "events pruned", "count", events.Deleted)
 	}
 	tenants, err := p.PruneTenants(ctx)
 	if tenants.Deleted > 0 {
@@ -213,13 +257,19 @@ func (p *Pruner) PruneTenants(ctx context.Context) (TenantPruneResult, error) {
 			if err != nil || !ok {
 				return err
 			}
+			// The tenant's events go with its data; the tenant.deleted
+			// event written below, after them, is the one that stays.
+			if _, err := p.store.DeleteTenantEvents(ctx, t.ID); err != nil {
+				return err
+			}
 			res.Deleted++
 			res.TenantIDs = append(res.TenantIDs, t.ID)
 			md := map[string]any{"tenant_id": t.ID, "slug": t.Slug, "deletes_at": t.DeletesAt}
 			if t.DeletionScheduledAt != nil {
 				md["deletion_scheduled_at"] = *t.DeletionScheduledAt
 			}
-			return p.audit.Record(ctx, Principal{}, Event{Action: AuditTenantPurged, Metadata: md})
+			return p.audit.Record(ctx, Principal{}, Event{Action: AuditTenantPurged, Metadata: md, EventTenantID: t.ID, Subject: t.ID,
+				Data: map[string]any{"tenant_id": t.ID, "slug": t.Slug, "name": t.Name, "status": "deleted"}})
 		})
 		if err != nil {
 			return res, fmt.Errorf("prune tenant %s: %w", t.ID, err)

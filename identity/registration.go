@@ -379,11 +379,13 @@ func (s *Registration) createCompany(ctx context.Context, in RegisterInput, u *m
 			}
 		}
 		if err := s.audit.Record(ctx, Principal{}, Event{TenantID: t.ID, UserID: u.ID, Action: AuditTenantSignedUp, Meta: in.Meta,
-			Metadata: map[string]any{"slug": t.Slug, "name": t.Name, "self_service": true}}); err != nil {
+			Metadata: map[string]any{"slug": t.Slug, "name": t.Name, "self_service": true},
+			Subject:  t.ID, Data: mergeData(tenantData(t), map[string]any{"self_service": true})}); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, Principal{}, Event{TenantID: t.ID, UserID: u.ID, Action: AuditUserRegistered, Meta: in.Meta,
-			Metadata: map[string]any{"email": u.Email, "mode": "company", "roles": []string{RoleOwner}, "policies": given}})
+			Metadata: map[string]any{"email": u.Email, "mode": "company", "roles": []string{RoleOwner}, "policies": given},
+			Data:     mergeData(userData(u), map[string]any{"registered": true, "roles": []string{RoleOwner}})})
 	})
 	if err != nil {
 		return nil, err
@@ -440,7 +442,8 @@ func (s *Registration) join(ctx context.Context, in RegisterInput, u *models.Use
 			roles = append(roles, role.Name)
 		}
 		return s.audit.Record(ctx, Principal{}, Event{TenantID: t.ID, UserID: u.ID, Action: AuditUserRegistered, Meta: in.Meta,
-			Metadata: map[string]any{"email": u.Email, "mode": "join", "roles": roles}})
+			Metadata: map[string]any{"email": u.Email, "mode": "join", "roles": roles},
+			Data:     mergeData(userData(u), map[string]any{"registered": true, "roles": roles})})
 	})
 	if errors.Is(err, errAlreadyRegistered) {
 		if existing, err := s.store.GetUserByEmail(ctx, t.ID, u.Email); err == nil {

@@ -142,7 +142,7 @@ func (s *ServiceAccounts) Create(ctx context.Context, a Actor, in ServiceAccount
 		if err := s.store.CreateServiceAccount(ctx, sa); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountCreated, Metadata: map[string]any{"service_account_id": sa.ID, "name": sa.Name}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountCreated, Metadata: map[string]any{"service_account_id": sa.ID, "name": sa.Name}, Subject: sa.ID})
 	})
 	if err != nil {
 		return nil, err
@@ -188,7 +188,7 @@ func (s *ServiceAccounts) Update(ctx context.Context, a Actor, id string, in Ser
 		if in.IsActive != nil {
 			md["is_active"] = *in.IsActive
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountUpdated, Metadata: md})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountUpdated, Metadata: md, Subject: id})
 	})
 	if err != nil {
 		return nil, err
@@ -205,7 +205,7 @@ func (s *ServiceAccounts) Delete(ctx context.Context, a Actor, id string) error 
 		if err := s.store.DeleteServiceAccount(ctx, a.TenantID, id); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountDeleted, Metadata: map[string]any{"service_account_id": id}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountDeleted, Metadata: map[string]any{"service_account_id": id}, Subject: id})
 	})
 }
 
@@ -230,7 +230,8 @@ func (s *ServiceAccounts) AssignRole(ctx context.Context, a Actor, id, roleID st
 		if r, err = s.store.AssignServiceAccountRole(ctx, a.TenantID, id, roleID); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountRoleAssigned, Metadata: map[string]any{"service_account_id": id, "role_id": roleID, "role": r.Name}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountRoleAssigned, Metadata: map[string]any{"service_account_id": id, "role_id": roleID, "role": r.Name},
+			Subject: id, Data: map[string]any{"holder_type": models.PrincipalServiceAccount}})
 	})
 	if err != nil {
 		return nil, err
@@ -247,6 +248,7 @@ func (s *ServiceAccounts) RemoveRole(ctx context.Context, a Actor, id, roleID st
 		if err := s.store.RemoveServiceAccountRole(ctx, a.TenantID, id, roleID); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountRoleRemoved, Metadata: map[string]any{"service_account_id": id, "role_id": roleID}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditServiceAccountRoleRemoved, Metadata: map[string]any{"service_account_id": id, "role_id": roleID},
+			Subject: id, Data: map[string]any{"holder_type": models.PrincipalServiceAccount}})
 	})
 }

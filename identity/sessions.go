@@ -121,7 +121,8 @@ func (ss *Sessions) Logout(ctx context.Context, p Principal, meta Meta) error {
 				return err
 			}
 		}
-		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditLogout, Meta: meta, Metadata: map[string]any{"session_id": p.SessionID}})
+		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditLogout, Meta: meta, Metadata: map[string]any{"session_id": p.SessionID},
+			Publish: sessionEvents(p.SessionID != "", EventSessionRevoked), Data: map[string]any{"reason": "logout"}})
 	})
 	return err
 }
@@ -134,7 +135,8 @@ func (ss *Sessions) LogoutAll(ctx context.Context, p Principal, meta Meta) (int,
 		if n, err = ss.revoker.RevokeUserSessions(ctx, p.TenantID, p.UserID, "", true); err != nil {
 			return err
 		}
-		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditLogout, Meta: meta, Metadata: map[string]any{"all": true, "sessions": n}})
+		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditLogout, Meta: meta, Metadata: map[string]any{"all": true, "sessions": n},
+			Publish: []string{EventSessionsRevoked}, Data: map[string]any{"sessions_revoked": n, "reason": "logout_all"}})
 	})
 	return n, err
 }
@@ -181,7 +183,7 @@ func (ss *Sessions) Revoke(ctx context.Context, p Principal, id string, meta Met
 		if err := ss.revoker.RevokeSession(ctx, p.TenantID, p.UserID, id); err != nil {
 			return err
 		}
-		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditSessionRevoked, Meta: meta, Metadata: map[string]any{"session_id": id}})
+		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditSessionRevoked, Meta: meta, Metadata: map[string]any{"session_id": id}, Data: map[string]any{"reason": "revoked"}})
 	})
 }
 
@@ -198,7 +200,7 @@ func (ss *Sessions) Untrust(ctx context.Context, p Principal, id string, meta Me
 		if err := ss.devices.SetDeviceTrust(ctx, p.TenantID, p.UserID, *s.DeviceID, nil); err != nil {
 			return err
 		}
-		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceUntrusted, Meta: meta, Metadata: map[string]any{"device_id": *s.DeviceID}})
+		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceUntrusted, Meta: meta, Metadata: map[string]any{"device_id": *s.DeviceID}, Data: untrusted})
 	})
 }
 
@@ -246,7 +248,7 @@ func (ss *Sessions) UntrustDevice(ctx context.Context, p Principal, deviceID str
 		if err := ss.devices.SetDeviceTrust(ctx, p.TenantID, p.UserID, deviceID, nil); err != nil {
 			return err
 		}
-		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceUntrusted, Meta: meta, Metadata: map[string]any{"device_id": deviceID}})
+		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceUntrusted, Meta: meta, Metadata: map[string]any{"device_id": deviceID}, Data: untrusted})
 	})
 }
 
@@ -275,7 +277,8 @@ func (ss *Sessions) RevokeDevice(ctx context.Context, p Principal, deviceID stri
 			return err
 		}
 		return ss.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: AuditDeviceRevoked, Meta: meta,
-			Metadata: map[string]any{"device_id": deviceID, "sessions_revoked": ended}})
+			Metadata: map[string]any{"device_id": deviceID, "sessions_revoked": ended},
+			Data:     map[string]any{"removed": true, "session_ids": ended, "sessions_revoked": len(ended)}})
 	})
 }
 

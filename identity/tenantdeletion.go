@@ -39,6 +39,10 @@ const DefaultTenantDeletionGrace = 30 * 24 * time.Hour
 
 // TenantDeletionStore is what a tenant's own deletion needs from storage.
 type TenantDeletionStore interface {
+	// DeleteTenantEvents deletes every outbox row of the tenant, in the
+	// ctx transaction, and counts them (a deleted tenant's events go with
+	// it; its tenant.deleted, written after, stays).
+	DeleteTenantEvents(ctx context.Context, tenantID string) (int64, error)
 	// ScheduleTenantDeletion sets deletion_scheduled_at (now) and
 	// deletes_at and, in the same transaction, deletes the tenant's
 	// tokens, codes, browser logins and pending login steps and revokes
@@ -86,7 +90,8 @@ func (s *Tenants) ScheduleOwnDeletion(ctx context.Context, a Actor, confirm stri
 			return err
 		}
 		if err := s.audit.RecordActor(ctx, a, Event{Action: AuditTenantDeletionScheduled,
-			Metadata: map[string]any{"deletes_at": deletesAt, "grace_days": int(s.grace / (24 * time.Hour))}}); err != nil {
+			Metadata: map[string]any{"deletes_at": deletesAt, "grace_days": int(s.grace / (24 * time.Hour))},
+			Subject:  t.ID, Data: tenantData(t)}); err != nil {
 			return err
 		}
 		return s.mailOwners(ctx, t, deletesAt)
@@ -141,7 +146,7 @@ func (s *Tenants) RestoreOwn(ctx context.Context, a Actor) (*models.Tenant, erro
 		if t, err = s.deletions.CancelTenantDeletion(ctx, a.TenantID); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditTenantDeletionCancelled})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditTenantDeletionCancelled, Subject: t.ID, Data: tenantData(t)})
 	})
 	if err != nil {
 		return nil, err
@@ -166,7 +171,7 @@ func (s *Tenants) Restore(ctx context.Context, a Actor, slug string) (*models.Te
 		if t, err = s.deletions.CancelTenantDeletion(ctx, t.ID); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, tenantEvent(a, t.ID, AuditTenantDeletionCancelled, nil))
+		return s.audit.RecordActor(ctx, a, tenantEvent(a, t, AuditTenantDeletionCancelled, nil))
 	})
 	if err != nil {
 		return nil, err

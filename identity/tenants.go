@@ -149,7 +149,7 @@ func (s *Tenants) Create(ctx context.Context, a Actor, slug, name string) (*mode
 		if err := s.store.SeedTenantRoles(ctx, t.ID, SystemRoles(), DangerZonePolicy, DangerActions); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, tenantEvent(a, t.ID, AuditTenantCreated, map[string]any{"slug": t.Slug, "name": t.Name}))
+		return s.audit.RecordActor(ctx, a, tenantEvent(a, t, AuditTenantCreated, map[string]any{"slug": t.Slug, "name": t.Name}))
 	})
 	if err != nil {
 		return nil, err
@@ -175,12 +175,16 @@ func (s *Tenants) SeedMissingRoles(ctx context.Context) error {
 // tenantEvent is an event about tenantID, written in it: its metadata
 // names the actor's tenant (actor_tenant_id), the tenant's own log then
 // shows where the operator came from.
-func tenantEvent(a Actor, tenantID, action string, md map[string]any) Event {
+func tenantEvent(a Actor, t *models.Tenant, action string, md map[string]any) Event {
 	if md == nil {
 		md = map[string]any{}
 	}
 	md["actor_tenant_id"] = a.TenantID
-	return Event{TenantID: tenantID, Action: action, Metadata: md}
+	data := tenantData(t)
+	if f, ok := md["fields"]; ok {
+		data["fields"] = f
+	}
+	return Event{TenantID: t.ID, Action: action, Metadata: md, Subject: t.ID, Data: data}
 }
 
 // TenantUpdate names the fields to change; nil leaves a field alone.
@@ -223,7 +227,7 @@ func (s *Tenants) Update(ctx context.Context, a Actor, id string, in TenantUpdat
 		for k := range fields {
 			changed = append(changed, k)
 		}
-		return s.audit.RecordActor(ctx, a, tenantEvent(a, t.ID, AuditTenantUpdated, map[string]any{"fields": changed}))
+		return s.audit.RecordActor(ctx, a, tenantEvent(a, t, AuditTenantUpdated, map[string]any{"fields": changed}))
 	})
 	if err != nil {
 		return nil, err
@@ -248,7 +252,7 @@ func (s *Tenants) Suspend(ctx context.Context, a Actor, id string) (*models.Tena
 		if t, err = s.store.SuspendTenant(ctx, id); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, tenantEvent(a, t.ID, AuditTenantSuspended, nil))
+		return s.audit.RecordActor(ctx, a, tenantEvent(a, t, AuditTenantSuspended, nil))
 	})
 	if err != nil {
 		return nil, err
@@ -264,7 +268,7 @@ func (s *Tenants) Unsuspend(ctx context.Context, a Actor, id string) (*models.Te
 		if t, err = s.store.UnsuspendTenant(ctx, id); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, tenantEvent(a, t.ID, AuditTenantUnsuspended, nil))
+		return s.audit.RecordActor(ctx, a, tenantEvent(a, t, AuditTenantUnsuspended, nil))
 	})
 	if err != nil {
 		return nil, err
@@ -287,8 +291,13 @@ func (s *Tenants) Delete(ctx context.Context, a Actor, id string) error {
 		if err := s.store.DeleteTenant(ctx, id); err != nil {
 			return err
 		}
+		// Its events go with it; the tenant.deleted written next stays.
+		if _, err := s.deletions.DeleteTenantEvents(ctx, id); err != nil {
+			return err
+		}
 		return s.audit.RecordActor(ctx, a, Event{UserID: a.UserID, Action: AuditTenantDeleted,
-			Metadata: map[string]any{"tenant_id": t.ID, "slug": t.Slug, "name": t.Name}})
+			Metadata:      map[string]any{"tenant_id": t.ID, "slug": t.Slug, "name": t.Name},
+			EventTenantID: t.ID, Subject: t.ID, Data: map[string]any{"tenant_id": t.ID, "slug": t.Slug, "name": t.Name, "status": "deleted"}})
 	})
 }
 

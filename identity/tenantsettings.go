@@ -147,7 +147,8 @@ func (s *Tenants) UpdateOwn(ctx context.Context, a Actor, in TenantProfile) (*mo
 		if t, err = s.store.UpdateTenant(ctx, a.TenantID, fields); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{Action: AuditTenantSelfUpdated, Metadata: map[string]any{"fields": changed}})
+		return s.audit.RecordActor(ctx, a, Event{Action: AuditTenantSelfUpdated, Metadata: map[string]any{"fields": changed},
+			Subject: t.ID, Data: mergeData(tenantData(t), map[string]any{"fields": changed})})
 	})
 	if err != nil {
 		return nil, err

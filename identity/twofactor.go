@@ -242,7 +242,7 @@ func (t *TwoFactor) Disable(ctx context.Context, p Principal, password, code, re
 		if err := t.recovery.ReplaceRecoveryCodes(ctx, p.TenantID, p.UserID, nil); err != nil {
 			return err
 		}
-		return t.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FADisabled, Meta: meta})
+		return t.audit.Record(ctx, p, Event{TenantID: p.TenantID, UserID: p.UserID, Action: Audit2FADisabled, Meta: meta, Data: map[string]any{"method": "all"}})
 	})
 }
 

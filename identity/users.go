@@ -348,8 +348,10 @@ func (s *Users) Create(ctx context.Context, a Actor, in NewUser) (*CreatedUser, 
 			}
 			names = append(names, r.Name)
 		}
+		data := userData(u)
+		data["roles"] = names
 		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserCreated, Metadata: map[string]any{
-			"email": u.Email, "roles": names, "generated_password": out.InitialPassword != "", "force_password_change": force}})
+			"email": u.Email, "roles": names, "generated_password": out.InitialPassword != "", "force_password_change": force}, Data: data})
 	})
 	if err != nil {
 		return nil, err
@@ -456,7 +458,7 @@ func (s *Users) Update(ctx context.Context, a Actor, id string, in UserPatch) (*
 		if len(set) == 0 {
 			return nil
 		}
-		if _, err := s.store.UpdateUser(ctx, a.TenantID, u.ID, func(row *models.User) error {
+		after, err := s.store.UpdateUser(ctx, a.TenantID, u.ID, func(row *models.User) error {
 			if v, ok := set["name"]; ok {
 				row.Name = v.(string)
 			}
@@ -467,7 +469,8 @@ func (s *Users) Update(ctx context.Context, a Actor, id string, in UserPatch) (*
 				row.IsActive = v.(bool)
 			}
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			if models.IsKind(err, models.KindConflict) {
 				return models.ErrEmailTaken()
 			}
@@ -479,6 +482,16 @@ func (s *Users) Update(ctx context.Context, a Actor, id string, in UserPatch) (*
 		}
 		slices.Sort(changed)
 		md := map[string]any{"fields": changed}
+		// One update may be several changes for consumers: the user's new
+		// state (user.updated), and turned off or on (with its sessions).
+		publish := []string{EventUserUpdated}
+		if _, ok := set["is_active"]; ok && deactivate {
+			publish = append(publish, EventUserDeactivated, EventSessionsRevoked)
+		} else if ok {
+			publish = append(publish, EventUserReactivated)
+		}
+		data := userData(after)
+		data["fields"] = changed
 		if deactivate {
 			n, err := s.store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true)
 			if err != nil {
@@ -489,11 +502,11 @@ func (s *Users) Update(ctx context.Context, a Actor, id string, in UserPatch) (*
 		if e, ok := set["email"]; ok {
 			oldEmail = u.Email
 			if err := s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserEmailChanged, Metadata: map[string]any{
-				"old_email": u.Email, "new_email": e, "old_address_notified": s.mailer != nil}}); err != nil {
+				"old_email": u.Email, "new_email": e, "old_address_notified": s.mailer != nil}, Publish: []string{}}); err != nil {
 				return err
 			}
 		}
-		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserUpdated, Metadata: md})
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserUpdated, Metadata: md, Publish: publish, Data: data})
 	})
 	if err != nil {
 		return nil, err
@@ -517,17 +530,18 @@ func (s *Users) Deactivate(ctx context.Context, a Actor, id string) (*UserDetail
 		if u.ID == a.UserID {
 			return errSelf("deactivate")
 		}
-		if _, err := s.store.UpdateUser(ctx, a.TenantID, u.ID, func(row *models.User) error {
+		after, err := s.store.UpdateUser(ctx, a.TenantID, u.ID, func(row *models.User) error {
 			row.IsActive = false
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 		n, err := s.store.RevokeUserSessions(ctx, a.TenantID, u.ID, "", true)
 		if err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserDeactivated, Metadata: map[string]any{"sessions_revoked": n}})
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserDeactivated, Metadata: map[string]any{"sessions_revoked": n}, Data: userData(after)})
 	})
 	if err != nil {
 		return nil, err
@@ -556,7 +570,7 @@ func (s *Users) Delete(ctx context.Context, a Actor, id string) error {
 		if err := s.store.DeleteUser(ctx, a.TenantID, u.ID); err != nil {
 			return err
 		}
-		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserDeleted, Metadata: map[string]any{"email": u.Email}})
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: AuditUserDeleted, Metadata: map[string]any{"email": u.Email}, Data: userData(u)})
 	})
 }
 
@@ -603,10 +617,11 @@ func (s *Users) simpleChange(ctx context.Context, a Actor, id string, action str
 		if err != nil {
 			return err
 		}
-		if _, err := s.store.UpdateUser(ctx, a.TenantID, u.ID, func(row *models.User) error {
+		after, err := s.store.UpdateUser(ctx, a.TenantID, u.ID, func(row *models.User) error {
 			change(row)
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 		if more != nil {
@@ -614,7 +629,14 @@ func (s *Users) simpleChange(ctx context.Context, a Actor, id string, action str
 				return err
 			}
 		}
-		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: action})
+		data := userData(after)
+		switch action {
+		case AuditUserUnlocked:
+			data["lock"] = "all"
+		case AuditUser2FAReset:
+			data["method"] = "all"
+		}
+		return s.audit.RecordActor(ctx, a, Event{UserID: u.ID, Action: action, Data: data})
 	})
 	if err != nil {
 		return nil, err
@@ -646,17 +668,19 @@ func (s *Users) SetSystemAdmin(ctx context.Context, a Actor, tenantID, userID st
 		if !on && u.ID == a.UserID && u.TenantID == a.TenantID {
 			return errSelf("revoke system administration of")
 		}
-		if _, err := s.store.UpdateUser(ctx, tenantID, u.ID, func(row *models.User) error {
+		after, err := s.store.UpdateUser(ctx, tenantID, u.ID, func(row *models.User) error {
 			row.IsSystemAdmin = on
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 		action := AuditSystemAdminGranted
 		if !on {
 			action = AuditSystemAdminRevoked
 		}
-		return s.audit.RecordActor(ctx, a, Event{TenantID: tenantID, UserID: u.ID, Action: action, Metadata: map[string]any{"actor_tenant_id": a.TenantID}})
+		return s.audit.RecordActor(ctx, a, Event{TenantID: tenantID, UserID: u.ID, Action: action, Metadata: map[string]any{"actor_tenant_id": a.TenantID},
+			Data: mergeData(userData(after), map[string]any{"fields": []string{"is_system_admin"}})})
 	})
 	if err != nil {
 		return nil, err

@@ -230,6 +230,9 @@ var keepsLookups = map[string]string{
 	"DeletePushDevices":              "push registrations are not cached",
 	"RevokeInvitation":               "invitations are not cached",
 	"SetInvitationUser":              "invitations are not cached",
+	"PruneEvents":                    "outbox events are not cached",
+	"DeleteTenantEvents":             "outbox events are not cached",
+	"DeleteSubjectEvents":            "outbox events are not cached",
 }
 
 // invalidatingPrefixes are the verbs of methods that change or remove rows:

@@ -308,7 +308,9 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	// The background prune starts in serve (never in tests or one-shot commands).
 	if a.Pruner, err = identity.NewPruner(identity.PrunerDeps{Store: a.Store, Interval: cfg.PruneInterval, Holder: pruneHolder(),
 		AuditRetentionDays: cfg.AuditRetention, MinAuditRetentionDays: cfg.AuditRetentionMin, Log: a.Log,
-		Tx: a.Store, Auditor: audit, Now: time.Now}); err != nil {
+		Tx: a.Store, Auditor: audit, Now: time.Now,
+		// RelayConfigured becomes cfg.RabbitMQURL != "" when the relay lands.
+		EventRetention: cfg.EventRetention, RelayConfigured: false}); err != nil {
 		return err
 	}
 	// One-time codes mail through AccountMail (the outbox; tests capture it).

@@ -129,10 +129,13 @@ type Config struct {
 	TrustedProxies    []*net.IPNet
 	RedirectOrigins   []string
 	PruneInterval     time.Duration
-	LogLevel          slog.Level
-	LogFormat         string
-	generatedSecret   bool
-	secretFile        string
+	// Events outbox (issue 11 §1): delivered outbox rows are pruned
+	// after EventRetention (IDENTITY_EVENT_RETENTION).
+	EventRetention  time.Duration
+	LogLevel        slog.Level
+	LogFormat       string
+	generatedSecret bool
+	secretFile      string
 
 	// Issue 8: failure budgets (successes never count).
 	// RateIPFailures is the per-IP budget of failed credential checks
@@ -257,6 +260,7 @@ var envVars = []envVar{
 	{"IDENTITY_TRUSTED_PROXIES", "", "comma-separated CIDRs (or IPs) of reverse proxies whose X-Forwarded-For is believed; unset: the client is the connection's address"},
 	{"IDENTITY_REDIRECT_ALLOWED_ORIGINS", "", "comma-separated origins allowed as post-login and post-logout redirect targets (wildcard subdomains allowed)"},
 	{"IDENTITY_PRUNE_INTERVAL", "24h", "how often one instance prunes expired tokens, sessions and old audit rows (0 disables)"},
+	{"IDENTITY_EVENT_RETENTION", "168h", "how long the pruner keeps an outbox event once it is delivered (dispatched to webhooks and, with a broker, confirmed by it); undelivered events are never pruned"},
 	{"IDENTITY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"IDENTITY_LOG_FORMAT", "json", "json or text"},
 	// Issue 11 §2 and §4: RabbitMQ.
@@ -390,6 +394,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		bad("AUDIT_RETENTION_MIN_DAYS", "%d is above AUDIT_RETENTION_DAYS (%d)", c.AuditRetentionMin, c.AuditRetention)
 	}
 	c.PruneInterval = dur("IDENTITY_PRUNE_INTERVAL", 0, 7*24*time.Hour)
+	c.EventRetention = dur("IDENTITY_EVENT_RETENTION", time.Hour, 365*24*time.Hour)
 	for _, o := range SplitComma(get("IDENTITY_CORS_ORIGINS")) {
 		if !validOrigin(o) {
 			bad("IDENTITY_CORS_ORIGINS", "%q is not an origin (scheme://host[:port], * allowed as the first label)", o)

@@ -309,8 +309,8 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 	if a.Pruner, err = identity.NewPruner(identity.PrunerDeps{Store: a.Store, Interval: cfg.PruneInterval, Holder: pruneHolder(),
 		AuditRetentionDays: cfg.AuditRetention, MinAuditRetentionDays: cfg.AuditRetentionMin, Log: a.Log,
 		Tx: a.Store, Auditor: audit, Now: time.Now,
-		// RelayConfigured becomes cfg.RabbitMQURL != "" when the relay lands.
-		EventRetention: cfg.EventRetention, RelayConfigured: false}); err != nil {
+		// With a broker, a row is pruned only once it was relayed.
+		EventRetention: cfg.EventRetention, RelayConfigured: len(cfg.RabbitMQURLs) > 0}); err != nil {
 		return err
 	}
 	// One-time codes mail through AccountMail (the outbox; tests capture it).

@@ -453,4 +453,3 @@ func TestWebhookAPI(t *testing.T) {
 			sqlQuote(e.Tenant.ID), sqlQuote(identity.AuditWebhookDeleted))))
 	})
 }
-

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -66,19 +65,18 @@ type attemptView struct {
 }
 
 type deliveryView struct {
-	ID             string          `json:"id"`
-	EventID        string          `json:"event_id"`
-	EventType      string          `json:"event_type"`
-	Status         string          `json:"status"`
-	Attempts       int             `json:"attempts"`
-	NextAttemptAt  *time.Time      `json:"next_attempt_at,omitempty"`
-	LastStatusCode int             `json:"last_status_code,omitempty"`
-	LastError      string          `json:"last_error,omitempty"`
-	LastLatencyMS  int64           `json:"last_latency_ms"`
-	CreatedAt      time.Time       `json:"created_at"`
-	DeliveredAt    *time.Time      `json:"delivered_at,omitempty"`
-	Log            []attemptView   `json:"log"`
-	Data           json.RawMessage `json:"data,omitempty"`
+	ID             string        `json:"id"`
+	EventID        string        `json:"event_id"`
+	EventType      string        `json:"event_type"`
+	Status         string        `json:"status"`
+	Attempts       int           `json:"attempts"`
+	NextAttemptAt  *time.Time    `json:"next_attempt_at,omitempty"`
+	LastStatusCode int           `json:"last_status_code,omitempty"`
+	LastError      string        `json:"last_error,omitempty"`
+	LastLatencyMS  int64         `json:"last_latency_ms"`
+	CreatedAt      time.Time     `json:"created_at"`
+	DeliveredAt    *time.Time    `json:"delivered_at,omitempty"`
+	Log            []attemptView `json:"log"`
 }
 
 func viewDelivery(d *models.WebhookDelivery, attempts []models.WebhookAttempt) deliveryView {

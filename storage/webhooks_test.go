@@ -14,3 +14,11 @@ func TestWebhooksRepository(t *testing.T) {
 		storagetest.RunWebhooksSuite(t, defaults(open))
 	})
 }
+
+// The webhook methods that change rows cannot make a cached lookup stale
+// (only access tokens and clients are cached).
+func init() {
+	keepsLookups["UpdateWebhook"] = "webhooks are not cached"
+	keepsLookups["DeleteWebhook"] = "webhooks are not cached"
+	keepsLookups["PruneWebhookDeliveries"] = "webhook deliveries are not cached"
+}

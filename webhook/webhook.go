@@ -308,7 +308,13 @@ func (d *Deliverer) deliver(ctx context.Context, row *models.WebhookDelivery) er
 		return fmt.Errorf("webhook envelope: %w", err)
 	}
 
-	parent := otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier{"traceparent": row.TraceParent})
+	carrier := propagation.MapCarrier{"traceparent": row.TraceParent}
+	parent := otel.GetTextMapPropagator().Extract(ctx, carrier)
+	if !trace.SpanContextFromContext(parent).IsValid() {
+		// No global propagator set (tracing off): the stored value is
+		// W3C trace context either way.
+		parent = propagation.TraceContext{}.Extract(ctx, carrier)
+	}
 	sctx, span := tracer.Start(parent, "webhook deliver", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("webhook.id", w.ID), attribute.String("cloudevents.event_type", row.EventType),
 			attribute.String("cloudevents.event_id", row.EventID), attribute.Int("webhook.attempt", row.Attempts)))

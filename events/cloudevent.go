@@ -30,7 +30,7 @@ type envelope struct {
 
 // CloudEvent is the envelope of an outbox row as it leaves the service
 // (the RabbitMQ message body, the webhook request body): CloudEvents 1.0
-// structured JSON with specversion "1.0", id, source, type, time (RFC 3339,
+// structured JSON with specversion "1.0", id, source, type, time (RFC 3339 to the nanosecond,
 // UTC), subject (when the row names one), the tenantid extension (when the
 // event belongs to a tenant), datacontenttype "application/json", the
 // traceparent extension (when the change was traced) and data, the row's
@@ -40,7 +40,7 @@ func CloudEvent(e *models.OutboxEvent) ([]byte, error) {
 	if !json.Valid(data) {
 		return nil, fmt.Errorf("events: event %s (seq %d): data is not JSON", e.ID, e.Seq)
 	}
-	env := envelope{SpecVersion: "1.0", ID: e.ID, Source: e.Source, Type: e.Type, Time: e.Time.UTC().Format(time.RFC3339),
+	env := envelope{SpecVersion: "1.0", ID: e.ID, Source: e.Source, Type: e.Type, Time: e.Time.UTC().Format(time.RFC3339Nano),
 		Subject: e.Subject, DataContentType: "application/json", TraceParent: e.TraceParent, Data: data}
 	if e.TenantID != nil {
 		env.TenantID = *e.TenantID

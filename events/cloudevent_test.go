@@ -24,7 +24,7 @@ func TestCloudEvent(t *testing.T) {
 	var env map[string]any
 	require.NoError(t, json.Unmarshal(b, &env))
 	require.Equal(t, map[string]any{
-		"specversion": "1.0", "id": row.ID, "source": row.Source, "type": row.Type, "time": "2026-12-02T00:02:03Z",
+		"specversion": "1.0", "id": row.ID, "source": row.Source, "type": row.Type, "time": "2026-12-02T00:02:03.000000456Z",
 		"subject": "u-1", "tenantid": tenant, "datacontenttype": "application/json", "traceparent": row.TraceParent,
 		"data": map[string]any{"user_id": "u-1", "email": "a@example.com"},
 	}, env)

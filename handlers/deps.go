@@ -41,6 +41,7 @@ func (d Deps) checkServices() error {
 		{"Privacy", d.Privacy == nil},
 		{"Registration", d.Registration == nil},
 		{"EmailVerification", d.EmailVerification == nil},
+		{"Webhooks", d.Webhooks == nil},
 	} {
 		if s.missing {
 			missing = append(missing, s.name)

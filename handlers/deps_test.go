@@ -28,6 +28,8 @@ func fullDeps() handlers.Deps {
 		Registration:    (*identity.Registration)(nil),
 		// Issue 10 §2.
 		EmailVerification: (*identity.EmailVerification)(nil),
+		// Issue 11 §3.
+		Webhooks: (*identity.Webhooks)(nil),
 	}
 }
 
@@ -62,6 +64,7 @@ var services = []struct {
 	{"PushDevices", func(d *handlers.Deps) { d.PushDevices = nil }},
 	{"Invitations", func(d *handlers.Deps) { d.Invitations = nil }},
 	{"EmailVerification", func(d *handlers.Deps) { d.EmailVerification = nil }},
+	{"Webhooks", func(d *handlers.Deps) { d.Webhooks = nil }},
 }
 
 // TestNewNamesMissingServices: a server wired without a service does not

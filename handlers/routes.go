@@ -260,6 +260,17 @@ func (s *Server) routes() []route {
 		{get, "/account/apps", page, "", anyTenant, s.appsPage},
 		{post, "/account/apps/revoke", page, "", anyTenant, s.appsAction(s.appsRevoke)},
 
+		// Webhooks (issue 11 §3): the tenant's receivers of its events;
+		// rotating a secret is a danger action (step-up).
+		{get, "/api/webhooks", perm, identity.PermWebhooksRead, ownTenant, s.apiListWebhooks},
+		{post, "/api/webhooks", perm, identity.PermWebhooksCreate, ownTenant, s.apiCreateWebhook},
+		{get, "/api/webhooks/:id", perm, identity.PermWebhooksRead, ownTenant, s.apiGetWebhook},
+		{patch, "/api/webhooks/:id", perm, identity.PermWebhooksUpdate, ownTenant, s.apiUpdateWebhook},
+		{del, "/api/webhooks/:id", perm, identity.PermWebhooksDelete, ownTenant, s.apiDeleteWebhook},
+		{get, "/api/webhooks/:id/deliveries", perm, identity.PermWebhooksRead, ownTenant, s.apiWebhookDeliveries},
+		{post, "/api/webhooks/:id/test", perm, identity.PermWebhooksUpdate, ownTenant, s.apiTestWebhook},
+		{post, "/api/webhooks/:id/rotate-secret", perm, identity.PermWebhooksRotate, ownTenant, s.apiRotateWebhookSecret},
+
 		// Static files of the pages.
 		{get, "/assets/*", none, "", anyTenant, s.assets},
 

@@ -108,6 +108,9 @@ type Deps struct {
 	// EmailVerification proves addresses and changes them (issue 10 §2;
 	// required).
 	EmailVerification EmailVerificationService
+
+	// Webhooks manages the tenants' webhooks (issue 11 §3; required).
+	Webhooks WebhookService
 }
 
 // Server holds the handlers' dependencies.

@@ -131,6 +131,19 @@ const (
 	// PermInvitationsRevoke withdraws a pending invitation.
 	PermInvitationsRevoke = "identity.invitations.revoke"
 
+	// Webhooks (issue 11 §3): a tenant's HTTP receivers of its events.
+	// PermWebhooksRead lists and reads webhooks and their delivery log.
+	PermWebhooksRead = "identity.webhooks.read"
+	// PermWebhooksCreate creates webhooks.
+	PermWebhooksCreate = "identity.webhooks.create"
+	// PermWebhooksUpdate changes a webhook (URL, events, enabled) and sends
+	// it a test event.
+	PermWebhooksUpdate = "identity.webhooks.update"
+	// PermWebhooksDelete deletes webhooks.
+	PermWebhooksDelete = "identity.webhooks.delete"
+	// PermWebhooksRotate rotates a webhook's signing secret (a danger action).
+	PermWebhooksRotate = "identity.webhooks.rotate"
+
 	// PermAdminTenantsRead lists and reads every tenant (system administrators).
 	PermAdminTenantsRead = "admin.tenants.read"
 	// PermAdminTenantsCreate creates tenants.

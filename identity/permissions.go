@@ -28,6 +28,7 @@ var Catalogue = []string{
 	PermOTPSend, PermOTPVerify,
 	PermPushDevicesRead,
 	PermInvitationsRead, PermInvitationsCreate, PermInvitationsRevoke,
+	PermWebhooksRead, PermWebhooksCreate, PermWebhooksUpdate, PermWebhooksDelete, PermWebhooksRotate,
 	PermAdminTenantsRead, PermAdminTenantsCreate, PermAdminTenantsUpdate, PermAdminTenantsDelete, PermAdminTenantsSuspend,
 	PermAdminUsersRead, PermAdminUsersSystemAdmin, PermAdminUsersImpersonate,
 	PermAdminAuditRead,
@@ -96,6 +97,8 @@ var DangerActions = []string{
 	"tenant.*.ws_proxy.routes.delete",
 	"tenant.*.ws_proxy.routes.update",
 	"tenant.*.ws_proxy.keys.rotate",
+	// Issue 11 §3: a webhook's signing secret.
+	PermWebhooksRotate,
 }
 
 // System role names seeded in every tenant.

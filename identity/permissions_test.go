@@ -103,7 +103,7 @@ func TestIsDangerAction(t *testing.T) {
 			t.Errorf("IsDangerAction(%q) = %v, want %v", tt.perm, got, tt.want)
 		}
 	}
-	if n := len(identity.DangerActions); n < 30 || n > 45 {
+	if n := len(identity.DangerActions); n < 30 || n > 50 {
 		t.Errorf("%d danger patterns, want about 40", n)
 	}
 	areas := map[string]bool{}

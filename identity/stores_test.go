@@ -28,6 +28,9 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.Tx](),
 	typeOf[identity.AuditWriter](),
 	typeOf[identity.EventWriter](),
+	// Issue 11 §3: webhooks.
+	typeOf[identity.WebhookStore](),
+	typeOf[identity.WebhookOwnerLookup](),
 	typeOf[identity.UserLookup](),
 	typeOf[identity.UserUpdater](),
 	typeOf[identity.UserStateLookup](),

@@ -84,6 +84,9 @@ type App struct {
 	// SMS provider); tests point it at a capturing sender (Use).
 	SMS *smsRelay
 
+	// Webhooks manages the tenants' webhooks (issue 11 §3).
+	Webhooks *identity.Webhooks
+
 	// Registration is sign-up (issue 10 §1).
 	Registration *identity.Registration
 	// EmailVerification proves addresses and changes them (issue 10 §2);
@@ -223,6 +226,10 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	if err := a.buildWebhooks(cfg); err != nil { // issue 11 §3
+		a.Close()
+		return nil, err
+	}
 	a.Echo, err = handlers.New(handlers.Deps{
 		Issuer: cfg.Issuer, Provider: a.Provider, Activity: a.Cache,
 		Login: a.Login, Account: a.Account, Password: a.Password, TwoFactor: a.TwoFactor, PIN: a.PIN,
@@ -245,6 +252,9 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 
 		// Issue 10 §2: e-mail verification.
 		EmailVerification: a.EmailVerification,
+
+		// Issue 11 §3: webhooks.
+		Webhooks: a.Webhooks,
 	})
 	if err != nil {
 		a.Close()

@@ -191,6 +191,22 @@ type Config struct {
 	RelayInterval   time.Duration
 	OTPQueue        string
 	OTPQueueRetries int
+
+	// Issue 11 §3: webhooks. WebhookTimeout bounds one delivery attempt,
+	// WebhookDisableAfter is the consecutive failed attempts that disable a
+	// webhook, WebhookAllowPrivate lets webhooks reach http:// and private,
+	// loopback and link-local targets (development and tests). The other
+	// tunables have no variable (tests shorten them; 0: the defaults of
+	// package webhook): the poll interval, the batch, the backoff's base
+	// and cap, and how long a delivery is retried.
+	WebhookTimeout      time.Duration
+	WebhookDisableAfter int
+	WebhookAllowPrivate bool
+	WebhookInterval     time.Duration
+	WebhookBatch        int
+	WebhookBackoffBase  time.Duration
+	WebhookBackoffCap   time.Duration
+	WebhookMaxAge       time.Duration
 }
 
 // envVar documents one variable: its name, default and meaning. The README's
@@ -261,6 +277,9 @@ var envVars = []envVar{
 	{"IDENTITY_REDIRECT_ALLOWED_ORIGINS", "", "comma-separated origins allowed as post-login and post-logout redirect targets (wildcard subdomains allowed)"},
 	{"IDENTITY_PRUNE_INTERVAL", "24h", "how often one instance prunes expired tokens, sessions and old audit rows (0 disables)"},
 	{"IDENTITY_EVENT_RETENTION", "168h", "how long the pruner keeps an outbox event once it is delivered (dispatched to webhooks and, with a broker, confirmed by it); undelivered events are never pruned"},
+	{"IDENTITY_WEBHOOK_TIMEOUT", "10s", "deadline of one webhook delivery attempt (connect, send, answer); 1s..60s"},
+	{"IDENTITY_WEBHOOK_DISABLE_AFTER", "50", "consecutive failed delivery attempts (across a webhook's deliveries) that disable the webhook and mail the tenant's Owners"},
+	{"IDENTITY_WEBHOOK_ALLOW_PRIVATE", "0", "1: development and tests only. Webhooks may use http:// and reach private, loopback and link-local addresses; otherwise https only and such addresses are refused at creation and at connect time"},
 	{"IDENTITY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"IDENTITY_LOG_FORMAT", "json", "json or text"},
 	// Issue 11 §2 and §4: RabbitMQ.
@@ -462,6 +481,10 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	default:
 		bad("IDENTITY_DEV_LOG_MAIL", "use 1 or 0")
 	}
+	// Issue 11 §3: webhooks.
+	c.WebhookTimeout = dur("IDENTITY_WEBHOOK_TIMEOUT", time.Second, time.Minute)
+	c.WebhookDisableAfter = integer("IDENTITY_WEBHOOK_DISABLE_AFTER", 1, 10000)
+	c.WebhookAllowPrivate = boolean("IDENTITY_WEBHOOK_ALLOW_PRIVATE")
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("IDENTITY_ADDR", "%q is not host:port", c.Addr)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/ory/fosite"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/models"
@@ -108,6 +109,10 @@ type Deps struct {
 	// EmailVerification proves addresses and changes them (issue 10 §2;
 	// required).
 	EmailVerification EmailVerificationService
+
+	// TracerProvider, when set, gives every request a server span
+	// (handlers/tracing.go; issue 11 §7). Nil: tracing off, no middleware.
+	TracerProvider trace.TracerProvider
 }
 
 // Server holds the handlers' dependencies.
@@ -151,6 +156,9 @@ func New(d Deps) (*echo.Echo, error) {
 	// logging.
 	e.Pre(s.denyIPs)
 	e.Use(requestContext)
+	if d.TracerProvider != nil {
+		e.Use(traceRequests(d.TracerProvider))
+	}
 	e.Use(s.securityHeaders)
 	if cors := s.cors(); cors != nil {
 		e.Use(cors)

@@ -14,8 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/telemetry"
 )
 
 // SplitComma splits a comma-separated list, trimming each item and
@@ -172,6 +175,14 @@ type Config struct {
 	// DevLogMail allows the log mailer with PostgreSQL and lets it log the
 	// whole message (one-time codes included) at debug level.
 	DevLogMail bool
+
+	// Issue 11 §7 tracing: Tracing is read from the standard OTEL_*
+	// variables (telemetry.FromEnv; off unless an OTLP endpoint is set).
+	// TracerProvider, never from the environment, is one a test injects
+	// (an SDK provider with a span recorder): used instead of Tracing, and
+	// never installed as the global provider.
+	Tracing        telemetry.Settings
+	TracerProvider trace.TracerProvider
 }
 
 // envVar documents one variable: its name, default and meaning. The README's
@@ -463,6 +474,12 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("IDENTITY_LOG_FORMAT", "use json or text")
+	}
+	// Issue 11 §7: the OTEL_* variables.
+	if ts, err := telemetry.FromEnv(getenv); err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		c.Tracing = ts
 	}
 	if len(problems) > 0 {
 		return nil, errors.New("configuration: " + strings.Join(problems, "; "))

@@ -1,6 +1,8 @@
 package handlers_test
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/identityd/identityd/handlers"
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/internal/app"
 	"github.com/identityd/identityd/internal/apptest"
@@ -246,4 +249,16 @@ func TestTracingOffByDefault(t *testing.T) {
 		res := s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/api/health"})
 		require.True(t, strings.HasSuffix(res.Header.Get("traceparent"), "-00"), "traceparent %q", res.Header.Get("traceparent"))
 	})
+}
+
+// Outside a request (a worker job's span), a log line written with the
+// span's context carries the span's trace id.
+func TestTracingLogLineOfAJobSpan(t *testing.T) {
+	var buf bytes.Buffer
+	log := handlers.WithRequestContext(slog.New(slog.NewJSONHandler(&buf, nil)))
+	tp := sdktrace.NewTracerProvider()
+	ctx, span := tp.Tracer("t").Start(t.Context(), "job")
+	defer span.End()
+	log.InfoContext(ctx, "job line")
+	require.Contains(t, buf.String(), `"trace_id":"`+span.SpanContext().TraceID().String()+`"`)
 }

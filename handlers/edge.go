@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/identityd/identityd/models"
 )
@@ -109,6 +110,11 @@ func requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		ctx := context.WithValue(r.Context(), requestIDKey, rid)
 		ctx = context.WithValue(ctx, traceIDKey, traceID)
+		if ok {
+			// The caller's trace reaches the outbox events of the request
+			// (identity's traceParent) even with tracing off.
+			ctx = withRemoteParent(ctx, r.Header.Get("traceparent"))
+		}
 		c.SetRequest(r.WithContext(ctx))
 		h := c.Response().Header()
 		h.Set(echo.HeaderXRequestID, rid)
@@ -163,7 +169,12 @@ func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 		if id := RequestID(ctx); id != "" {
 			r.AddAttrs(slog.String("request_id", id))
 		}
-		if id := TraceID(ctx); id != "" {
+		// The trace id of the span in ctx when there is one (tracing on: the
+		// request's server span, a worker job's span), so a log line and
+		// its exported trace match; else the request's own.
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
+		} else if id := TraceID(ctx); id != "" {
 			r.AddAttrs(slog.String("trace_id", id))
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/ory/fosite"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/models"
@@ -111,6 +112,9 @@ type Deps struct {
 
 	// Webhooks manages the tenants' webhooks (issue 11 §3; required).
 	Webhooks WebhookService
+	// TracerProvider, when set, gives every request a server span
+	// (handlers/tracing.go; issue 11 §7). Nil: tracing off, no middleware.
+	TracerProvider trace.TracerProvider
 }
 
 // Server holds the handlers' dependencies.
@@ -154,6 +158,9 @@ func New(d Deps) (*echo.Echo, error) {
 	// logging.
 	e.Pre(s.denyIPs)
 	e.Use(requestContext)
+	if d.TracerProvider != nil {
+		e.Use(traceRequests(d.TracerProvider))
+	}
 	e.Use(s.securityHeaders)
 	if cors := s.cors(); cors != nil {
 		e.Use(cors)

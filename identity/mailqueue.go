@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/models"
 )
@@ -63,6 +66,9 @@ type MailQueue struct {
 	SendTimeout time.Duration
 	MaxAttempts int // default 10
 	Batch       int // default 20
+	// Tracer, when set, gives each delivery a span (issue 11 §7); the
+	// database calls and the SMTP send of that delivery are its children.
+	Tracer trace.Tracer
 }
 
 // MailQueueDeps are what NewMailQueue needs; every field is required.
@@ -139,7 +145,11 @@ func (q *MailQueue) DrainOnce(ctx context.Context) (claimed, sent int, err error
 		return 0, 0, err
 	}
 	for _, row := range msgs {
-		if q.deliver(ctx, row) {
+		dctx, span := jobSpan(q.Tracer, ctx, "mail deliver")
+		ok := q.deliver(dctx, row)
+		span.SetAttributes(attribute.Int("mail.attempt", row.Attempts), attribute.Bool("mail.sent", ok))
+		span.End()
+		if ok {
 			sent++
 		}
 	}

@@ -6,6 +6,10 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/identityd/identityd/models"
 )
 
@@ -73,6 +77,9 @@ type Pruner struct {
 	tx               Tx
 	audit            Auditor
 	now              func() time.Time
+
+	// Tracer, when set, gives each run of Run a span (issue 11 §7).
+	Tracer trace.Tracer
 }
 
 // PrunerDeps are what NewPruner needs; Store and Holder are required.
@@ -294,7 +301,13 @@ func (p *Pruner) Run(ctx context.Context) {
 		case <-tick.C:
 		}
 		start := time.Now()
-		ran, audit, tokens, err := p.RunOnce(ctx)
+		rctx, span := jobSpan(p.Tracer, ctx, "prune run")
+		ran, audit, tokens, err := p.RunOnce(rctx)
+		span.SetAttributes(attribute.Bool("prune.ran", ran))
+		if err != nil {
+			span.SetStatus(codes.Error, "prune failed")
+		}
+		span.End()
 		if err != nil {
 			p.log.ErrorContext(ctx, "prune", "err", err)
 			continue

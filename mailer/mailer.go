@@ -13,6 +13,9 @@ import (
 	"strconv"
 
 	"github.com/wneessen/go-mail"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/identityd/identityd/identity"
 )
@@ -39,6 +42,11 @@ func (m *LogMailer) Send(ctx context.Context, msg identity.Message) error {
 type SMTP struct {
 	client *mail.Client
 	from   string
+	host   string
+	port   int
+	// Tracer, when set, wraps each send in a client span (issue 11 §7):
+	// the server's address only, never the recipient, subject or body.
+	Tracer trace.Tracer
 }
 
 // NewSMTP parses SMTP_URL: smtp://[user:pass@]host[:port]?from=addr[&tls=starttls|tls|none].
@@ -93,7 +101,7 @@ func NewSMTP(raw string) (*SMTP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SMTP_URL: %w", err)
 	}
-	return &SMTP{client: c, from: from}, nil
+	return &SMTP{client: c, from: from, host: u.Hostname(), port: port}, nil
 }
 
 // Send implements identity.Mailer.
@@ -107,6 +115,18 @@ func (s *SMTP) Send(ctx context.Context, msg identity.Message) error {
 	}
 	m.Subject(msg.Subject)
 	m.SetBodyString(mail.TypeTextPlain, msg.Text)
+	if s.Tracer != nil {
+		var span trace.Span
+		ctx, span = s.Tracer.Start(ctx, "smtp send", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("server.address", s.host), attribute.Int("server.port", s.port)))
+		defer span.End()
+		if err := s.client.DialAndSendWithContext(ctx, m); err != nil {
+			// The error's type only: an SMTP reply may quote the address.
+			span.SetStatus(codes.Error, fmt.Sprintf("%T", err))
+			return fmt.Errorf("send mail: %w", err)
+		}
+		return nil
+	}
 	if err := s.client.DialAndSendWithContext(ctx, m); err != nil {
 		return fmt.Errorf("send mail: %w", err)
 	}

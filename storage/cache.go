@@ -42,6 +42,8 @@ type RedisCache struct {
 	rdb    *redis.Client
 	prefix string
 	cb     *gobreaker.CircuitBreaker[struct{}]
+	// traced: EnableTracing added the span hook (storage/tracing.go).
+	traced bool
 }
 
 // RedisOptions tune OpenRedis.

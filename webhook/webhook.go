@@ -23,9 +23,9 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/identityd/identityd/events"
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/metrics"
-	"github.com/identityd/identityd/events"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage"
 )

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/identityd/identityd/handlers"
 	"github.com/identityd/identityd/identity"
@@ -92,6 +93,10 @@ type App struct {
 	// EmailVerification proves addresses and changes them (issue 10 §2);
 	// sign-up calls its StartVerification for a new user.
 	EmailVerification *identity.EmailVerification
+
+	// TracerProvider is the provider of this server's spans (issue 11 §7;
+	// wire_tracing.go); nil when tracing is off.
+	TracerProvider trace.TracerProvider
 }
 
 // Build connects to the database (migrating it) and Redis, loads the keys,
@@ -230,6 +235,10 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	if err := a.buildTracing(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.Echo, err = handlers.New(handlers.Deps{
 		Issuer: cfg.Issuer, Provider: a.Provider, Activity: a.Cache,
 		Login: a.Login, Account: a.Account, Password: a.Password, TwoFactor: a.TwoFactor, PIN: a.PIN,
@@ -255,6 +264,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 
 		// Issue 11 §3: webhooks.
 		Webhooks: a.Webhooks,
+		// Issue 11 §7: tracing (nil: off).
+		TracerProvider: a.TracerProvider,
 	})
 	if err != nil {
 		a.Close()

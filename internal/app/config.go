@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"github.com/identityd/identityd/events"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/telemetry"
 )
 
 // SplitComma splits a comma-separated list, trimming each item and
@@ -207,6 +210,13 @@ type Config struct {
 	WebhookBackoffBase  time.Duration
 	WebhookBackoffCap   time.Duration
 	WebhookMaxAge       time.Duration
+	// Issue 11 §7 tracing: Tracing is read from the standard OTEL_*
+	// variables (telemetry.FromEnv; off unless an OTLP endpoint is set).
+	// TracerProvider, never from the environment, is one a test injects
+	// (an SDK provider with a span recorder): used instead of Tracing, and
+	// never installed as the global provider.
+	Tracing        telemetry.Settings
+	TracerProvider trace.TracerProvider
 }
 
 // envVar documents one variable: its name, default and meaning. The README's
@@ -543,6 +553,12 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		bad("IDENTITY_OTP_QUEUE", "%q must be a queue name of at most 250 bytes, without spaces, not starting with amq.", q)
 	}
 	c.OTPQueueRetries = integer("IDENTITY_OTP_QUEUE_RETRIES", 0, 100)
+	// Issue 11 §7: the OTEL_* variables.
+	if ts, err := telemetry.FromEnv(getenv); err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		c.Tracing = ts
+	}
 	if len(problems) > 0 {
 		return nil, errors.New("configuration: " + strings.Join(problems, "; "))
 	}

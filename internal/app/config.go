@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/identityd/identityd/events"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/identityd/identityd/events"
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/telemetry"

@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"testing"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage"
 )
@@ -23,9 +26,13 @@ type LifecycleStore interface {
 	Migrate(ctx context.Context) error
 	// Close closes the pool.
 	Close() error
+	// EnableTracing installs the database spans of tp (issue 11 §7);
+	// Traced reports whether they are installed.
+	EnableTracing(tp trace.TracerProvider) error
+	Traced() bool
 }
 
-var _ = claim[LifecycleStore]("RunLifecycleSuite", "Dialect", "Ping", "SQLDB", "Migrate", "Close")
+var _ = claim[LifecycleStore]("RunLifecycleSuite", "Dialect", "Ping", "SQLDB", "Migrate", "Close", "EnableTracing", "Traced")
 
 // RunLifecycleSuite checks a migrated store: it answers, names a known
 // dialect, exposes its pool, migrates again as a no-op, and once closed
@@ -36,7 +43,19 @@ func RunLifecycleSuite[S LifecycleStore](t *testing.T, newStore func(t *testing.
 		{"PingDialectPool", testLifecyclePing},
 		{"MigrateAgain", testLifecycleMigrateAgain},
 		{"Close", testLifecycleClose},
+		{"Tracing", testLifecycleTracing},
 	})
+}
+
+// testLifecycleTracing: a store starts untraced (tracing is off by
+// default) and is traced once EnableTracing installed its callbacks, which
+// leave the store working.
+func testLifecycleTracing(t *testing.T, s LifecycleStore) {
+	wantEqual(t, s.Traced(), false, "traced before EnableTracing")
+	must(t, s.EnableTracing(noop.NewTracerProvider()), "enable tracing")
+	wantEqual(t, s.Traced(), true, "traced after EnableTracing")
+	must(t, s.Ping(t.Context()), "ping a traced store")
+	must(t, s.Migrate(t.Context()), "migrate a traced store")
 }
 
 func testLifecyclePing(t *testing.T, s LifecycleStore) {

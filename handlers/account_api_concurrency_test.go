@@ -92,6 +92,7 @@ func statuses(rs []*apptest.Result) map[string]int {
 // TestAccountConcurrency: the counters that guard brute force hold under
 // concurrent requests, on every database.
 func TestAccountConcurrency(t *testing.T) {
+	t.Parallel()
 	for _, b := range apptest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			srv := apptest.New(t, b, nil)

@@ -44,6 +44,7 @@ func dvAudit(t *testing.T, e *accountEnv, userID, action string) []map[string]an
 // one session and leaves the device. Before issue 8 the device route took
 // a session id, ended only that session and logged session.revoked.
 func TestDevicesAreNotSessions(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		u := e.newUser(t)
 		first := e.token(t, u) // device D, session 1

@@ -27,6 +27,7 @@ func enSame(t *testing.T, want, got *apptest.Result, what string) {
 // tenant, whatever the new password (the policy used to answer 422 for a
 // real account only, before the code was checked).
 func TestPasswordResetAnswersAlike(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		u := e.newUser(t)
 		// A real account with a live code, so "no code" is not what differs.
@@ -72,6 +73,7 @@ func TestPasswordResetAnswersAlike(t *testing.T) {
 // answers exactly like a wrong password on an unlocked or unknown account;
 // only the right password learns of the lock.
 func TestLockShownOnlyToTheRightPassword(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		login := func(email, pw string) *apptest.Result {
 			return e.PasswordLogin(t, e.Tenant.Slug, email, pw, nil)
@@ -97,6 +99,7 @@ func TestLockShownOnlyToTheRightPassword(t *testing.T) {
 // then resets the password. The answer for a real account is the answer for
 // an unknown one.
 func TestForgotPasswordMailLeavesTheRequestPath(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		smtpSrv := apptest.StartHeldSMTP(t)
 		srv := apptest.New(t, b, func(cfg *app.Config) {

@@ -54,6 +54,7 @@ func hdBearer(t *testing.T, srv *apptest.Server, method, path, token, where stri
 // TestBearerAccessTokensOnly: a refresh token or an authorization code is
 // never a bearer credential, at userinfo or on the API (401 invalid_token).
 func TestBearerAccessTokensOnly(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
 		cfg := e.Server.OAuthConfig(web, oidc.ScopeOpenID, "email", oidc.ScopeOfflineAccess)
@@ -81,6 +82,7 @@ func TestBearerAccessTokensOnly(t *testing.T) {
 // TestBearerHeaderOnly: access tokens and API keys are read from the
 // Authorization header only, never from ?access_token= or a form field.
 func TestBearerHeaderOnly(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		m := withClientsAdmin(t, e.Env)
 		sa := requireAnswer(t, e.Server.Call(t, http.MethodPost, "/api/service-accounts", m.token, map[string]any{"name": "hd-bot"}).NotServerError(t), http.StatusCreated, "")
@@ -120,6 +122,7 @@ func TestBearerHeaderOnly(t *testing.T) {
 // cannot finish it, on the API and the HTML pages; and a bearer token of an
 // inactive user (or a suspended tenant) is refused.
 func TestLoginStepsRefuseInactive(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		deactivate := func(t *testing.T, u *models.User) {
 			e.Exec(t, "UPDATE users SET is_active = ? WHERE id = ?", false, u.ID)
@@ -240,6 +243,7 @@ func TestLoginStepsRefuseInactive(t *testing.T) {
 // change challenge), PIN (refused), a 2FA login pending when it was forced
 // (a change challenge, not a token).
 func TestForcedPasswordChangeRevokesAndBinds(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		owner := newRoleUser(t, e.Server, e.Tenant, userOpts{role: identity.RoleOwner})
 		otok := e.Server.Login(t, e.Tenant.Slug, owner.Email, apptest.Password)
@@ -280,6 +284,7 @@ func TestForcedPasswordChangeRevokesAndBinds(t *testing.T) {
 // MaxFailedLogins wrong passwords lock the account (login refuses the right
 // password afterwards), and the re-check itself is throttled like login.
 func TestPasswordRecheckCountsTowardsLockout(t *testing.T) {
+	t.Parallel()
 	endpoints := []struct {
 		method, path string
 		body         func(pw string) map[string]any
@@ -329,6 +334,7 @@ func TestPasswordRecheckCountsTowardsLockout(t *testing.T) {
 // change a factor; the password (or a step-up with it in this session)
 // can, a step-up with another factor cannot.
 func TestFactorEnrolmentNeedsPassword(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		u := e.newUser(t)
 		tok := e.token(t, u).Token
@@ -390,6 +396,7 @@ var hdPublicAuth = map[string]bool{
 // so a security route added later is refused too. Admin routes that change
 // someone's credentials are refused the same way, whatever the user holds.
 func TestImpersonationRefusedOnSecurityRoutes(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		u := newRoleUser(t, e.Server, e.Tenant, userOpts{role: identity.RoleOwner, dangerZone: true})
 		imp := hdImpersonate(t, e.Server, u, uuid.NewString())
@@ -436,6 +443,7 @@ func TestImpersonationRefusedOnSecurityRoutes(t *testing.T) {
 // TestImpersonationAuditNamesAdmin: an action taken with an impersonation
 // token is audited with the admin as actor_id and the user as subject.
 func TestImpersonationAuditNamesAdmin(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		u := e.newUser(t)
 		adminID := uuid.NewString()

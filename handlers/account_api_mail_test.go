@@ -16,6 +16,7 @@ import (
 // TestLockoutMailOverSMTP: with SMTP_URL set, the lockout notice after five
 // wrong passwords reaches a real SMTP server, addressed to the user.
 func TestLockoutMailOverSMTP(t *testing.T) {
+	t.Parallel()
 	smtpSrv := apptest.StartSMTP(t)
 	b := apptest.Backend{Backend: storagetest.SQLiteBackend(t), RedisURL: storagetest.RedisURL(t)}
 	srv := apptest.New(t, b, func(cfg *app.Config) {

@@ -45,6 +45,7 @@ func requireRateLimited(t *testing.T, r *apptest.Result, what string) {
 // too. Since issue 8 successes do not count, so the attempts are wrong
 // passwords, and another account from the same address still signs in.
 func TestLoginRateLimitOneInstance(t *testing.T) {
+	t.Parallel()
 	for _, b := range apptest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			e := newAccountEnv(t, b, rlProduction)
@@ -68,6 +69,7 @@ func TestLoginRateLimitOneInstance(t *testing.T) {
 // one Redis count login attempts together, so the 6th attempt in a minute
 // is refused whichever instance gets it.
 func TestLoginRateLimitTwoInstances(t *testing.T) {
+	t.Parallel()
 	if storagetest.RedisURL(t) == "" {
 		t.Skip("IDENTITY_TEST_REDIS_URL is not set: without Redis each instance limits on its own by design (in-process limiter); TestLoginRateLimitOneInstance covers that")
 	}
@@ -101,6 +103,7 @@ func TestLoginRateLimitTwoInstances(t *testing.T) {
 // TestSecondFactorAndPINRateLimits: 2FA verify and PIN verify allow 5
 // attempts a minute; the 6th is 429 before any code is checked.
 func TestSecondFactorAndPINRateLimits(t *testing.T) {
+	t.Parallel()
 	for _, b := range apptest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			e := newAccountEnv(t, b, func(cfg *app.Config) {
@@ -182,6 +185,7 @@ func rlSlowRefill(t *testing.T) func(*app.Config) {
 // attempts a minute, cleared by a success; per IP only failures count,
 // under IDENTITY_RATE_LOGIN_IP_FAILURES (30/1m); per account the lockout.
 func TestLoginRateLimitSemantics(t *testing.T) {
+	t.Parallel()
 	for _, b := range apptest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Run("one user signs in 40 times", func(t *testing.T) {
@@ -279,6 +283,7 @@ func TestLoginRateLimitSemantics(t *testing.T) {
 // reset, so 4 wrong + 1 right + 4 wrong codes never hit 429, while 6 wrong
 // codes in a row do.
 func TestResetRateLimitSemantics(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, func(cfg *app.Config) {
 		rlFresh(t)(cfg)
 		cfg.RateForgot = identity.Limit{Name: "forgot", Rate: 5, Period: time.Hour}

@@ -78,6 +78,7 @@ func TestProfilePage(t *testing.T) {
 // TestBrowserProfilePage edits the profile and confirms the phone number in
 // headless Chromium at phone width, without JavaScript on the page.
 func TestBrowserProfilePage(t *testing.T) {
+	t.Parallel()
 	srv := apptest.New(t, apptest.SQLite(t), nil)
 	e := apptest.Seed(t, srv)
 	phone := srv.CapturePhone()

@@ -23,6 +23,7 @@ func idClaims(t *testing.T, tok *oauth2.Token) map[string]any {
 // answers unmet_authentication_requirements for an account without one; ID
 // tokens carry acr and amr.
 func TestE2EAuthorizationACRValues(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		ctx := t.Context()
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })

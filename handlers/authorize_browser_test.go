@@ -40,6 +40,7 @@ func (c *brCallback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // listing the scopes, Allow, and the landing on the client's redirect URI
 // with a code that the client then exchanges with PKCE.
 func TestBrowserAuthorizationCode(t *testing.T) {
+	t.Parallel()
 	ts := apptest.New(t, apptest.SQLite(t), nil)
 	const (
 		tenant   = "browser-co"

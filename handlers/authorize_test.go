@@ -67,6 +67,7 @@ func verifyIDToken(t *testing.T, provider *oidc.Provider, clientID string, tok *
 }
 
 func TestE2EAuthorizationCodeOIDC(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
@@ -150,6 +151,7 @@ func TestE2EAuthorizationCodeOIDC(t *testing.T) {
 }
 
 func TestE2EAuthorizationCodePromptLogin(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
@@ -190,6 +192,7 @@ func TestE2EAuthorizationCodePromptLogin(t *testing.T) {
 }
 
 func TestE2EAuthorizationCodeConsent(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, nil)
@@ -228,6 +231,7 @@ func TestE2EAuthorizationCodeConsent(t *testing.T) {
 }
 
 func TestE2EAuthorizationCodePromptNone(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
@@ -252,6 +256,7 @@ func TestE2EAuthorizationCodePromptNone(t *testing.T) {
 }
 
 func TestE2EAuthorizationCodePublicClientPKCE(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		spa := e.WebClient(t, func(in *apptest.NewClient) { in.Public = true; in.SkipConsent = true })
@@ -304,6 +309,7 @@ func TestE2EAuthorizationCodePublicClientPKCE(t *testing.T) {
 }
 
 func TestE2EAuthorizationCodeRedirectURI(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, nil)
@@ -330,6 +336,7 @@ func TestE2EAuthorizationCodeRedirectURI(t *testing.T) {
 }
 
 func TestE2ELoginWrongPassword(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
@@ -380,6 +387,7 @@ func TestE2ELoginWrongPassword(t *testing.T) {
 // TestE2EAuthorizationCodeSingleUse: a code works once; a second exchange
 // fails and revokes what the first one issued (RFC 6749 §4.1.2).
 func TestE2EAuthorizationCodeSingleUse(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })

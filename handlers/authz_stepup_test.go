@@ -104,6 +104,7 @@ func requireErrorCode(t *testing.T, res *apptest.Result, status int, code string
 }
 
 func TestStepUpDangerPatterns(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		perm string
 		want bool
@@ -130,6 +131,7 @@ func TestStepUpDangerPatterns(t *testing.T) {
 }
 
 func TestStepUpGate(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
 		tenant := newTestTenant(t, srv)
@@ -254,6 +256,7 @@ func TestStepUpGate(t *testing.T) {
 // TestStepUpSeenBySecondInstance: two servers on one database and one Redis
 // are one deployment; an elevation on one is honoured by the other.
 func TestStepUpSeenBySecondInstance(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		if b.RedisURL == "" {
 			t.Skip("IDENTITY_TEST_REDIS_URL is unset: step-up flags are shared across instances only through Redis")

@@ -13,6 +13,7 @@ import (
 // TestAuthzCheck: other services ask POST /api/authorizations/check
 // {permission} with the caller's token and get {allowed, reason}.
 func TestAuthzCheck(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
 		tenant := newTestTenant(t, srv)

@@ -54,6 +54,7 @@ var ctGrant = url.Values{"grant_type": {"client_credentials"}, "scope": {"orders
 // client ids from one address are throttled per IP; a correct client whose
 // secret is verified keeps getting tokens.
 func TestClientAuthFailuresThrottled(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, ctProduction, func(t *testing.T, e *accountEnv) {
 		good := e.ServiceClient(t, nil)
 		tokenURL := e.Server.URL + "/api/oauth/token"
@@ -105,6 +106,7 @@ func TestClientAuthFailuresThrottled(t *testing.T) {
 // secrets runs in a bounded number of slots and the rest are refused at
 // once, while the correct client's verified secret needs no slot.
 func TestClientAuthFloodDoesNotStarve(t *testing.T) {
+	t.Parallel()
 	eachAccountEnv(t, nil, func(t *testing.T, e *accountEnv) {
 		// Real bcrypt cost for client secrets: a wrong secret costs time.
 		good := e.ServiceClient(t, nil)

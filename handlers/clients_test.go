@@ -107,6 +107,7 @@ func clientCredentialsToken(t *testing.T, srv *apptest.Server, id, secret string
 }
 
 func TestAdminClientsCRUD(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newClientsEnv(t, b, func(c *app.Config) { c.SecretRotation = time.Hour })
 		srv := e.Server
@@ -255,6 +256,7 @@ func TestAdminClientsCRUD(t *testing.T) {
 }
 
 func TestAdminClientRotateSecret(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		t.Run("window", func(t *testing.T) {
 			// The window is closed below by editing the row behind the server's

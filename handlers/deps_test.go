@@ -71,6 +71,7 @@ var services = []struct {
 // start with routes missing or answer 500 at request time; New refuses it
 // and names every missing one.
 func TestNewNamesMissingServices(t *testing.T) {
+	t.Parallel()
 	_, err := handlers.New(handlers.Deps{})
 	if err == nil {
 		t.Fatal("New without services: no error")

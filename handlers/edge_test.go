@@ -35,6 +35,7 @@ func edgeDo(t *testing.T, method, target string, hdr map[string]string) *apptest
 }
 
 func TestEdgeSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	for _, https := range []bool{false, true} {
 		name := map[bool]string{false: "http issuer", true: "https issuer"}[https]
 		t.Run(name, func(t *testing.T) {
@@ -76,6 +77,7 @@ func TestEdgeSecurityHeaders(t *testing.T) {
 }
 
 func TestCORSOriginMatching(t *testing.T) {
+	t.Parallel()
 	patterns := []string{"https://app.example.com", "https://*.example.org", "http://localhost:3000"}
 	tests := []struct {
 		origin string
@@ -107,6 +109,7 @@ func TestCORSOriginMatching(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
+	t.Parallel()
 	srv := apptest.New(t, apptest.SQLite(t), func(c *app.Config) {
 		c.CORSOrigins = []string{"https://app.example.com", "https://*.example.org"}
 	})
@@ -151,6 +154,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestDenyList(t *testing.T) {
+	t.Parallel()
 	_, loopback, _ := net.ParseCIDR("127.0.0.0/8")
 	_, private, _ := net.ParseCIDR("10.0.0.0/8")
 	_, local, _ := net.ParseCIDR("127.0.0.1/32")
@@ -205,6 +209,7 @@ func TestDenyList(t *testing.T) {
 var traceparentRE = regexp.MustCompile(`^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$`)
 
 func TestEdgeRequestIDAndTraceparent(t *testing.T) {
+	t.Parallel()
 	srv := apptest.New(t, apptest.SQLite(t), nil)
 
 	a, b := edgeGet(t, srv.URL+"/api/health", nil), edgeGet(t, srv.URL+"/no-such-page", nil)
@@ -265,6 +270,7 @@ func TestEdgeRequestIDAndTraceparent(t *testing.T) {
 // optional next/redirect_uri is followed only to an allowed origin or a path
 // of this server.
 func TestEdgeLoginRedirect(t *testing.T) {
+	t.Parallel()
 	srv := apptest.New(t, apptest.SQLite(t), func(c *app.Config) {
 		c.RedirectOrigins = []string{"https://app.example.com", "https://*.example.org"}
 	})

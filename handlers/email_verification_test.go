@@ -73,6 +73,7 @@ func meVerified(t *testing.T, srv *apptest.Server, tok string) (string, bool) {
 // reuse, replacement, expiry on the service's clock, the public and the
 // signed-in resend, bad input.
 func TestEmailVerification(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, evRelaxed)
 		srv, slug := e.Server, e.Tenant.Slug
@@ -170,6 +171,7 @@ func TestEmailVerification(t *testing.T) {
 // TestEmailVerificationCodeAttempts: a code allows 5 tries, however they
 // race; 20 concurrent verifications of one right code: one success.
 func TestEmailVerificationCodeAttempts(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, evRelaxed)
 		srv, slug := e.Server, e.Tenant.Slug
@@ -229,6 +231,7 @@ func TestEmailVerificationCodeAttempts(t *testing.T) {
 // TestEmailVerificationRateLimits: the defaults bound resends per address
 // (5 an hour) and verification attempts per IP.
 func TestEmailVerificationRateLimits(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, func(cfg *app.Config) {
 			cfg.RateEmailVerificationVerify = identity.Limit{Rate: 8, Period: time.Hour}
@@ -292,6 +295,7 @@ func evPageLogin(t *testing.T, br *apptest.Browser, slug, email string) *apptest
 // and the sign-in page (with the way to get the link again), off by
 // default.
 func TestAllowUnverifiedSignIn(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, evRelaxed)
 		srv, slug := e.Server, e.Tenant.Slug
@@ -361,6 +365,7 @@ func TestAllowUnverifiedSignIn(t *testing.T) {
 // taken address at request time and refuses it at confirmation; PATCH
 // /api/auth/me cannot change the address.
 func TestChangeEmail(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, evRelaxed)
 		srv, slug := e.Server, e.Tenant.Slug
@@ -436,6 +441,7 @@ func TestChangeEmail(t *testing.T) {
 // (go-oidc), userinfo and introspection, before and after the address is
 // verified, and in the ID token of a refresh.
 func TestEmailVerifiedClaims(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		e := apptest.NewEnv(t, b, evRelaxed)
@@ -499,6 +505,7 @@ func TestEmailVerifiedClaims(t *testing.T) {
 // without it; the code form works without the link; every state links back
 // to sign-in; no script; phone-sized.
 func TestVerifyEmailPage(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, evRelaxed)
 		srv, slug := e.Server, e.Tenant.Slug

@@ -60,6 +60,7 @@ func modelCodes(t *testing.T) map[string]bool {
 // TestDocumentedErrorCodesAreDeclared holds the codes docs/openapi.json
 // names in its Error schema to the list in models/errcodes.go.
 func TestDocumentedErrorCodesAreDeclared(t *testing.T) {
+	t.Parallel()
 	codes := modelCodes(t)
 	var doc struct {
 		Components struct {
@@ -138,6 +139,7 @@ func (r *logRecorder) failures() map[slog.Level]string {
 // Info with its code, a server error at Error, and neither carries the
 // request's secrets.
 func TestErrorHandlerLogsAtTheErrorsLevel(t *testing.T) {
+	t.Parallel()
 	rec := &logRecorder{}
 	d := fullDeps()
 	d.Logger = slog.New(rec)

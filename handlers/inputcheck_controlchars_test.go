@@ -96,6 +96,7 @@ func ccRequireAPI422(t *testing.T, res *apptest.Result, field, what string) {
 // stored row, on SQLite and PostgreSQL. A route added later is covered
 // without touching this test.
 func TestControlCharactersRefusedEverywhere(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
 		tenant := newTestTenant(t, srv)

@@ -95,6 +95,7 @@ func biNoRedirect() *http.Client {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	form := "application/x-www-form-urlencoded"
 	huge := strings.Repeat("a", 70<<10)
 	long := strings.Repeat("x", 8<<10)
@@ -338,6 +339,7 @@ func biNoLeak(t *testing.T, text string) {
 }
 
 func TestAPIErrorsAndHealth(t *testing.T) {
+	t.Parallel()
 	for _, b := range apptest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ts := apptest.New(t, b, nil)

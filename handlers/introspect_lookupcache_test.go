@@ -15,6 +15,7 @@ import (
 // instance A must make B's very next introspection answer inactive: the cache
 // may never answer "active" for a revoked token on any instance.
 func TestLookupCacheRevocationSeenAtOnceOnSecondInstance(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		a, bb := twoInstances(t, b)

@@ -16,6 +16,7 @@ import (
 // phone width, without JavaScript: the e-mailed link, name and password,
 // and the account page signed in.
 func TestBrowserInvitationAccept(t *testing.T) {
+	t.Parallel()
 	srv := apptest.New(t, apptest.SQLite(t), nil)
 	e := apptest.Seed(t, srv)
 	mail := srv.CaptureMail()

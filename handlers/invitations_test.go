@@ -60,6 +60,7 @@ func invIDs(t *testing.T, res *apptest.Result) []string {
 
 // TestInvitations: issue 10, part 4, end to end on every backend.
 func TestInvitations(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		srv, slug := e.Server, e.Tenant.Slug
@@ -243,6 +244,7 @@ func mustJSON(t *testing.T, v any) []byte {
 // TestInvitationConcurrentAccept: 20 concurrent accepts of one link create
 // one user; the others are told the invitation is used.
 func TestInvitationConcurrentAccept(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		srv, slug := e.Server, e.Tenant.Slug
@@ -292,6 +294,7 @@ func TestInvitationConcurrentAccept(t *testing.T) {
 // browser in; an existing account is sent to sign in; a used, revoked or
 // unknown link answers in words.
 func TestInvitationAcceptPage(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		srv, slug := e.Server, e.Tenant.Slug
@@ -370,6 +373,7 @@ func TestInvitationAcceptPage(t *testing.T) {
 // (page, per_page up to 100, total; 422 naming a bad parameter), the status
 // filter applies to the total, and the list is the tenant's only.
 func TestInvitationListPages(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		srv, slug := e.Server, e.Tenant.Slug

@@ -19,6 +19,7 @@ import (
 // ticking "Trust this device for 30 days"; after signing out of Identity, the
 // second asks for the password again but skips the second factor.
 func TestBrowserTwoFactorTrustDevice(t *testing.T) {
+	t.Parallel()
 	ts := apptest.New(t, apptest.SQLite(t), nil)
 	e := accountOn(t, ts)
 	u := e.newUser(t)

@@ -62,6 +62,7 @@ func oaPath(echoPath string) string {
 // permission its route carries and bearer security. A route added later
 // without documentation fails here, naming itself.
 func TestOpenAPICoversEveryRoute(t *testing.T) {
+	t.Parallel()
 	srv := apptest.New(t, apptest.SQLite(t), nil)
 
 	resp, err := http.Get(srv.URL + "/api/openapi.json")
@@ -137,6 +138,7 @@ func oaHasScheme(sec []map[string][]string, name string) bool {
 // responses use the one error shape, and whose permissions are in the
 // catalogue with x-step-up matching the danger list.
 func TestOpenAPIDocumentIsWellFormed(t *testing.T) {
+	t.Parallel()
 	doc, ops := oaDocument(t, docs.OpenAPI)
 	require.Regexp(t, `^3\.1\.\d+$`, doc["openapi"], "an OpenAPI 3.1 document")
 

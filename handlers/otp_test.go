@@ -104,6 +104,7 @@ func otpAudit(t *testing.T, srv *apptest.Server, tenantID string) [][]string {
 // by e-mail, and it works once, for its purpose only; a new code replaces
 // the pending one; a user cannot ask for a colleague.
 func TestOTPUserSelf(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOTPEnv(t, b, nil)
 		body := map[string]any{"purpose": "payment.confirm"}
@@ -183,6 +184,7 @@ func TestOTPUserSelf(t *testing.T) {
 // and verifies codes for users of its tenant; another tenant's user is 404;
 // without the permission it is 403 naming it.
 func TestOTPService(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOTPEnv(t, b, nil)
 		svc := newOTPService(t, e.Env, identity.PermOTPSend, identity.PermOTPVerify)
@@ -239,6 +241,7 @@ func TestOTPService(t *testing.T) {
 
 // TestOTPBadInput: every malformed request is 422 in the documented shape.
 func TestOTPBadInput(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOTPEnv(t, b, nil)
 		for _, tt := range []struct {
@@ -280,6 +283,7 @@ func TestOTPBadInput(t *testing.T) {
 // in the database: no waiting), and a shorter configured lifetime is what
 // the answer and the e-mail say.
 func TestOTPExpiry(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOTPEnv(t, b, func(c *app.Config) { c.OTPTTL = 90 * time.Second })
 		m := requireAnswer(t, e.generate(t, e.token, map[string]any{"purpose": "login.confirm"}), http.StatusAccepted, "")
@@ -297,6 +301,7 @@ func TestOTPExpiry(t *testing.T) {
 // TestOTPAttempts: five wrong codes kill the code; the right one then
 // fails too, and a new code starts again.
 func TestOTPAttempts(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOTPEnv(t, b, nil)
 		body := map[string]any{"purpose": "payment.confirm"}
@@ -353,6 +358,7 @@ func raceVerify(t *testing.T, e *otpEnv, token string, n int, body map[string]an
 // TestOTPConcurrentVerify: 20 concurrent verifications of one right code
 // succeed once; 20 concurrent wrong ones kill the code after five.
 func TestOTPConcurrentVerify(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOTPEnv(t, b, nil)
 		svc := newOTPService(t, e.Env, identity.PermOTPSend, identity.PermOTPVerify)
@@ -377,6 +383,7 @@ func TestOTPConcurrentVerify(t *testing.T) {
 // TestOTPRateLimits: new codes per (user, purpose) and per caller, and
 // verifications per user, are bounded (429 with Retry-After).
 func TestOTPRateLimits(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOTPEnv(t, b, func(c *app.Config) {
 			c.RateOTPGenerate = identity.Limit{Rate: 2, Period: time.Hour}
@@ -416,6 +423,7 @@ func TestOTPRateLimits(t *testing.T) {
 // yet an Owner still asks for codes only for themself; and an
 // impersonation token asks for none.
 func TestOTPUserPermissionsDoNotReachOthers(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		env := newSystemAdminEnv(t, b, nil)
 		srv := env.Server
@@ -446,6 +454,7 @@ func TestOTPUserPermissionsDoNotReachOthers(t *testing.T) {
 
 // TestOTPMailWording: the lifetime in the e-mail is written for people.
 func TestOTPMailWording(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOTPEnv(t, b, func(c *app.Config) { c.OTPTTL = time.Minute })
 		e.generated(t, e.token, e.User, map[string]any{"purpose": "device:pair"})

@@ -14,6 +14,7 @@ import (
 // headless Chromium at phone width, with JavaScript off: from the sign-in
 // page's link, through the link in the reset e-mail, back to sign-in.
 func TestBrowserPasswordReset(t *testing.T) {
+	t.Parallel()
 	srv := apptest.New(t, apptest.SQLite(t), nil)
 	mail := srv.CaptureMail()
 	e := apptest.Seed(t, srv)

@@ -73,6 +73,7 @@ func pdList(t *testing.T, res *apptest.Result) []map[string]any {
 // TestPushDevices: the push registrations of issue 10, part 7, end to end
 // on every backend.
 func TestPushDevices(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		srv := e.Server

@@ -14,6 +14,7 @@ import (
 // at phone width, without JavaScript: from the sign-in page's link to
 // "check your e-mail", then signs in with the short name it shows.
 func TestBrowserRegisterCompany(t *testing.T) {
+	t.Parallel()
 	srv := apptest.New(t, apptest.SQLite(t), nil)
 	id := apptest.RandomID(t, 8)
 	email := "bo." + id + "@example.com"

@@ -29,6 +29,7 @@ func regFill(t *testing.T, page *apptest.Result, kv ...string) *apptest.Form {
 // without JavaScript: a new organisation, its problems in plain words, a
 // taken short name, joining an open or a closed organisation, and CSRF.
 func TestRegisterPage(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		srv := e.Server

@@ -68,6 +68,7 @@ func regSettings(t *testing.T, srv *apptest.Server, tenantID, settings string) {
 // its Owner (with the Danger Zone policy) in one go, unverified and not
 // signed in, audited; the Owner can then sign in and run the tenant.
 func TestRegisterCompany(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
 		mail := srv.CaptureMail()
@@ -139,6 +140,7 @@ func TestRegisterCompany(t *testing.T) {
 // TestRegisterBadInput: every bad field is a 422 naming it, never a 500,
 // and the password policy answers password_policy with its rules.
 func TestRegisterBadInput(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
 		id := apptest.RandomID(t, 8)
@@ -188,6 +190,7 @@ func TestRegisterBadInput(t *testing.T) {
 // minimum apply; an address the tenant already has answers exactly like a
 // new one and its owner is told by e-mail.
 func TestRegisterJoin(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		srv, slug := e.Server, e.Tenant.Slug
@@ -277,6 +280,7 @@ func TestRegisterJoin(t *testing.T) {
 // TestRegisterDeploymentSettings: sign-up off, company creation off and the
 // e-mail domain allow-list.
 func TestRegisterDeploymentSettings(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		id := apptest.RandomID(t, 8)
 		t.Run("signup off", func(t *testing.T) {
@@ -325,6 +329,7 @@ func TestRegisterDeploymentSettings(t *testing.T) {
 // TestRegisterRateLimit: sign-up attempts per IP, successes and failures
 // alike, then 429 with Retry-After.
 func TestRegisterRateLimit(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, func(c *app.Config) {
 			c.RateRegister = identity.Limit{Name: "register", Rate: 3, Period: time.Hour}
@@ -357,6 +362,7 @@ func TestRegisterRateLimit(t *testing.T) {
 // Five concurrent joins of one new address make one account, and each
 // gets the same 201.
 func TestRegisterConcurrentSlug(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
 		id := apptest.RandomID(t, 8)

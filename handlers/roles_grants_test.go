@@ -50,6 +50,7 @@ func grOwnerWithDanger(t *testing.T, e *ownerEnv, name string) (*models.User, st
 // TestGrantEscalationsOverHTTP: the escalations of issue 8 (section 1,
 // first bullet) are refused over HTTP, on every database.
 func TestGrantEscalationsOverHTTP(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOwnerEnv(t, b)
 		srv, ctx := e.Server, t.Context()
@@ -135,6 +136,7 @@ func TestGrantEscalationsOverHTTP(t *testing.T) {
 // (issue 8, section 1, second bullet): roles, API keys, bound clients and
 // rotation need the actor to cover the account and what it is given.
 func TestServiceAccountGrantsOverHTTP(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOwnerEnv(t, b)
 		srv, ctx := e.Server, t.Context()
@@ -200,6 +202,7 @@ func TestServiceAccountGrantsOverHTTP(t *testing.T) {
 // the Danger Zone policy, stepped up, so that neither a missing route
 // permission nor the step-up gate can mask the answer.
 func TestCoverageRuleFromRouteTable(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOwnerEnv(t, b)
 		srv, ctx := e.Server, t.Context()

@@ -31,6 +31,7 @@ func arCheck(t *testing.T, srv *apptest.Server, token, perm string) bool {
 }
 
 func TestAdminRolesCRUD(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOwnerEnv(t, b)
 		srv, tok := e.Server, e.ownerToken
@@ -123,6 +124,7 @@ func TestAdminRolesCRUD(t *testing.T) {
 }
 
 func TestAdminPoliciesCRUD(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOwnerEnv(t, b)
 		srv, tok := e.Server, e.ownerToken
@@ -175,6 +177,7 @@ func TestAdminPoliciesCRUD(t *testing.T) {
 // A user's permissions are the union of its direct policies, its global
 // roles and its roles in the tenant.
 func TestAdminRolesPermissionUnion(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOwnerEnv(t, b)
 		srv, tok := e.Server, e.ownerToken

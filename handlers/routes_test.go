@@ -57,6 +57,7 @@ func hasScheme(sec []map[string][]string, name string) bool {
 // permission, in the catalogue, with x-step-up following the danger list;
 // and each route's security follows how it is guarded.
 func TestRoutesMatchOpenAPI(t *testing.T) {
+	t.Parallel()
 	ops := specOperations(t)
 	routes := handlers.Routes()
 	seen := map[string]bool{}
@@ -129,6 +130,7 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 // TestRoutesAreRegistered checks that New registers exactly the route
 // table and serves docs/openapi.json as it is.
 func TestRoutesAreRegistered(t *testing.T) {
+	t.Parallel()
 	e, err := handlers.New(fullDeps())
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +173,7 @@ func TestRoutesAreRegistered(t *testing.T) {
 // guard: an unknown path answers 404 and a known path's wrong method 405,
 // never the 401 of an authenticating group or the CSRF page of a form group.
 func TestUnknownPathsAreNotGuarded(t *testing.T) {
+	t.Parallel()
 	e, err := handlers.New(fullDeps())
 	if err != nil {
 		t.Fatal(err)

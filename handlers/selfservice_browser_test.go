@@ -32,6 +32,7 @@ var (
 //     authenticator before anything else, and lands in the tenant as an
 //     Admin with a verified address.
 func TestBrowserSelfServiceJourney(t *testing.T) {
+	t.Parallel()
 	mailSrv := apptest.StartSMTP(t)
 	srv := apptest.New(t, apptest.SQLite(t), func(cfg *app.Config) { cfg.SMTPURL = mailSrv.URL() })
 	id := apptest.RandomID(t, 8)

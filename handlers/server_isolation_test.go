@@ -131,6 +131,7 @@ func isoSnapshot(t *testing.T, srv *apptest.Server, tenantID string) map[string]
 }
 
 func TestIsolationFromRouteTable(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
 		tenantA, tenantB := newTestTenant(t, srv), newTestTenant(t, srv)

@@ -285,6 +285,7 @@ func secDump(t testing.TB, st *storage.Store) map[string][]string {
 }
 
 func TestSecretsRestNowhere(t *testing.T) {
+	t.Parallel()
 	for _, be := range apptest.Backends(t) {
 		t.Run(be.Name, func(t *testing.T) {
 			ts := apptest.New(t, be, nil)

@@ -35,6 +35,7 @@ func newAPIKey(t *testing.T, e *clientsEnv, saID string, body any) (string, stri
 }
 
 func TestAdminServiceAccounts(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newClientsEnv(t, b, nil)
 		srv := e.Server
@@ -203,6 +204,7 @@ func TestAdminServiceAccounts(t *testing.T) {
 // TestServiceAccountClientCredentials: a client held by a service account
 // gets client-credentials tokens that act as the account on the API.
 func TestServiceAccountClientCredentials(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newClientsEnv(t, b, nil)
 		srv := e.Server

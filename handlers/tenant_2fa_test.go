@@ -368,6 +368,7 @@ func allForms(t *testing.T, page *apptest.Result) []*apptest.Form {
 // is shown the enrolment page (key, QR code, a way out), types the code of
 // the key it shows, sees the recovery codes once and continues signed in.
 func TestBrowserForcedEnrolment(t *testing.T) {
+	t.Parallel()
 	srv := apptest.New(t, apptest.SQLite(t), nil)
 	e := apptest.Seed(t, srv)
 	_, err := srv.Store.UpdateTenant(t.Context(), e.Tenant.ID, map[string]any{"settings": `{"require_2fa_roles":["Admin"]}`})

@@ -57,6 +57,7 @@ func jwksKIDs(t *testing.T, srv *apptest.Server) []string {
 }
 
 func TestE2EMultiInstanceTokens(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		a, bb := twoInstances(t, b)
@@ -122,6 +123,7 @@ func TestE2EMultiInstanceTokens(t *testing.T) {
 }
 
 func TestE2EMultiInstanceKeyRotation(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		a, bb := twoInstances(t, b)

@@ -39,6 +39,7 @@ func rawGet(t *testing.T, target string) *apptest.Result {
 // session; auth_time is in the ID token. A max_age the session meets shows
 // no login form.
 func TestE2EMaxAge(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
@@ -82,6 +83,7 @@ func TestE2EMaxAge(t *testing.T) {
 // once the client and redirect URI are verified, our error page when they
 // are not; never a 500 or an empty body. Discovery says neither is supported.
 func TestE2ERequestObjectsUnsupported(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
@@ -163,6 +165,7 @@ func TestE2ERequestObjectsUnsupported(t *testing.T) {
 // the authorization endpoint with an error redirect, before any login, not
 // accepted there and failed at the code exchange.
 func TestE2EShortNonce(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
@@ -198,6 +201,7 @@ func TestE2EShortNonce(t *testing.T) {
 // names; with no client, a mismatch, a forged hint or no session, the
 // signed-out page and no redirect. state is passed back.
 func TestE2ELogoutRedirect(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		e := apptest.NewEnv(t, b, func(c *app.Config) {
@@ -349,6 +353,7 @@ func refreshScope(t *testing.T, srv *apptest.Server, cc *apptest.CreatedClient, 
 // the rotated refresh token keeps the original grant (RFC 6749 §6), so a
 // later refresh can ask for all of it again.
 func TestE2ERefreshScope(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
@@ -412,6 +417,7 @@ func TestE2ERefreshScope(t *testing.T) {
 // §11.6.1), and a token or revocation request with no client authentication
 // at all is invalid_client.
 func TestE2EClientAuthChallenge(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		svc := e.ServiceClient(t, nil)
@@ -494,6 +500,7 @@ func TestE2EClientAuthChallenge(t *testing.T) {
 // scope=service); a client restricted to one method (CLI flag or admin API,
 // at creation or later) accepts only that one.
 func TestE2EClientAuthBothMethods(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
@@ -576,6 +583,7 @@ func jwtClaims(t *testing.T, token string) map[string]any {
 // registered on the client when the request names none (and introspection
 // agrees); a named audience wins; a client without one gets its own id.
 func TestE2EJWTAccessTokenAudience(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
@@ -629,6 +637,7 @@ func TestE2EJWTAccessTokenAudience(t *testing.T) {
 // (token_type refresh_token) and gives the refresh token's own exp; an
 // access token is token_type Bearer with the access token's exp.
 func TestE2EIntrospectionTokenType(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
@@ -663,6 +672,7 @@ func TestE2EIntrospectionTokenType(t *testing.T) {
 // admin may not) sees every tenant. Revocation still refuses another
 // tenant's token.
 func TestE2EIntrospectionTenantScope(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		env := newSystemAdminEnv(t, b, nil) // tenant A, with a system admin and an Owner
 		srv := env.Server

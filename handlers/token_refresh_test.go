@@ -51,6 +51,7 @@ func loggedInGrant(t *testing.T, e *apptest.Env, br *apptest.Browser, cfg *oauth
 }
 
 func TestE2ERefreshRotationAndReuse(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
@@ -115,6 +116,7 @@ func TestE2ERefreshRotationAndReuse(t *testing.T) {
 }
 
 func TestE2ERefreshConcurrent(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
@@ -176,6 +178,7 @@ func TestE2ERefreshConcurrent(t *testing.T) {
 }
 
 func TestE2ERefreshGracePeriod(t *testing.T) {
+	t.Parallel()
 	const grace = 8 * time.Second // headroom for two refreshes on a loaded machine
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, func(c *app.Config) { c.RefreshGrace = grace })

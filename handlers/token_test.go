@@ -18,6 +18,7 @@ import (
 )
 
 func TestE2EClientCredentials(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
@@ -67,6 +68,7 @@ func TestE2EClientCredentials(t *testing.T) {
 }
 
 func TestE2EClientCredentialsAuthentication(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)
@@ -121,6 +123,7 @@ func TestE2EClientCredentialsAuthentication(t *testing.T) {
 // outlives a rotation: the old secret is refused at once although it was
 // just cached.
 func TestE2EClientSecretCache(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		e := apptest.NewEnv(t, b, func(c *app.Config) { c.SecretRotation = 0 })
@@ -187,6 +190,7 @@ func TestE2EClientSecretCache(t *testing.T) {
 // TestE2EClientSecretRotationWindow: with a rotation window, old and new
 // secrets both work.
 func TestE2EClientSecretRotationWindow(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		e := apptest.NewEnv(t, b, func(c *app.Config) { c.SecretRotation = time.Hour })
@@ -240,6 +244,7 @@ func verifyJWT(t *testing.T, srv *apptest.Server, token string) (jose.Header, ma
 }
 
 func TestE2EJWTAccessToken(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		ctx := t.Context()
 		e := apptest.NewEnv(t, b, nil)

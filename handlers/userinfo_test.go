@@ -15,6 +15,7 @@ import (
 // either, not "name": "" (OpenID Connect Core §5.3.2: a claim that is not
 // returned is omitted, never present with an empty string).
 func TestE2EClaimsOmitEmptyName(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := apptest.NewEnv(t, b, nil)
 		nameless := e.AddUser(t, apptest.NewUser{

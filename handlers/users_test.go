@@ -125,6 +125,7 @@ func emailsOf(t *testing.T, m map[string]any) []string {
 }
 
 func TestAdminUsersAuthorization(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOwnerEnv(t, b)
 		srv := e.Server
@@ -156,6 +157,7 @@ func TestAdminUsersAuthorization(t *testing.T) {
 }
 
 func TestAdminUsersLifecycle(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOwnerEnv(t, b)
 		srv, tok := e.Server, e.ownerToken
@@ -308,6 +310,7 @@ func TestAdminUsersLifecycle(t *testing.T) {
 }
 
 func TestAdminUsersMassAssignment(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOwnerEnv(t, b)
 		srv, tok := e.Server, e.ownerToken
@@ -359,6 +362,7 @@ func TestAdminUsersMassAssignment(t *testing.T) {
 }
 
 func TestAdminUsersRolesAndStepUp(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newOwnerEnv(t, b)
 		srv, tok := e.Server, e.ownerToken

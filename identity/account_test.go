@@ -83,6 +83,7 @@ func accountServiceDeps(st *storage.Store) identity.AccountServiceDeps {
 // TestAccountConstructorsRejectMissingDeps: every account service refuses
 // to be built without what it needs, and says what is missing.
 func TestAccountConstructorsRejectMissingDeps(t *testing.T) {
+	t.Parallel()
 	st := storagetest.OpenStore(t, storagetest.SQLiteBackend(t), storage.Options{})
 	full := acctDeps(t)
 	noMailer, noClock, noStepUps := full, full, full
@@ -194,6 +195,7 @@ func TestAccountConstructorsRejectMissingDeps(t *testing.T) {
 // an impersonation token is recorded with the admin as actor and the user
 // as subject; a credential change is refused outright.
 func TestImpersonatedSelfServiceNamesTheAdmin(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := t.Context()

@@ -22,6 +22,7 @@ func (c *auditCapture) CreateAuditLog(_ context.Context, a *models.AuditLog) err
 // principal: the actor comes from the principal (the impersonating admin
 // when there is one), the subject from the event, or while impersonating the user acted as.
 func TestAuditorRule(t *testing.T) {
+	t.Parallel()
 	const (
 		tenant, other = "t-1", "t-2"
 		user, admin   = "u-user", "u-admin"
@@ -118,6 +119,7 @@ func TestAuditorRule(t *testing.T) {
 // TestAuditorRecordActor: an Actor's Meta is where its rows come from,
 // unless the event names its own.
 func TestAuditorRecordActor(t *testing.T) {
+	t.Parallel()
 	c := &auditCapture{}
 	a := identity.Actor{Principal: identity.Principal{Kind: models.PrincipalUser, TenantID: "t", UserID: "u"}, Meta: identity.Meta{IP: "192.0.2.1"}}
 	au := identity.Auditor{Store: c}

@@ -9,6 +9,7 @@ import (
 )
 
 func TestAuditCursor(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.FixedZone("X", 3600))
 	id := "0b1c2d3e-4f50-4617-8899-aabbccddeeff"
 	gotT, gotID, err := DecodeAuditCursor(EncodeAuditCursor(at, id))

@@ -81,6 +81,7 @@ type macKeys struct{}
 func (macKeys) MAC(purpose string, parts ...[]byte) string { return purpose + ":" + string(parts[0]) }
 
 func TestAuthenticatorResolve(t *testing.T) {
+	t.Parallel()
 	key := "idk_" + strings.Repeat("k", 43)
 	firstParty := "first-party-t-1"
 	userToken := identity.TokenInfo{Kind: identity.TokenOfUser, TenantID: "t-1", Subject: "u-1", ClientID: firstParty, SessionID: "s-1",
@@ -169,6 +170,7 @@ func TestAuthenticatorResolve(t *testing.T) {
 // TestNewAuthenticatorNamesMissingDeps: a mis-wired authenticator fails at
 // construction, naming what is missing.
 func TestNewAuthenticatorNamesMissingDeps(t *testing.T) {
+	t.Parallel()
 	_, err := identity.NewAuthenticator(identity.AuthenticatorDeps{})
 	if err == nil {
 		t.Fatal("no error")

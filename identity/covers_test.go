@@ -9,6 +9,7 @@ import (
 )
 
 func TestCovers(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		held    []string
 		pattern string
@@ -67,6 +68,7 @@ func TestCovers(t *testing.T) {
 }
 
 func TestOverlapsAndReachesDanger(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		a, b string
 		want bool
@@ -186,6 +188,7 @@ func patterns(alphabet []string, maxLen int) []string {
 // runtime matcher (Grants) expanded over a finite universe: exhaustively for
 // one held grant, and for random sets of several.
 func TestCoversMatchesBruteForce(t *testing.T) {
+	t.Parallel()
 	alphabet := []string{"a", "b"}
 	pats := patterns(alphabet, 3)
 	univ := universe(alphabet, 4)

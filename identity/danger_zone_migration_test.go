@@ -18,6 +18,7 @@ import (
 // databases (the Up part of the file is run against a policy seeded with
 // the old list).
 func TestDangerZoneMigration(t *testing.T) {
+	t.Parallel()
 	added := []string{"identity.membership.manage", "identity.roles.update", "identity.policies.update", "identity.oauth_clients.bind"}
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
@@ -67,6 +68,7 @@ func TestDangerZoneMigration(t *testing.T) {
 // existing tenant's Danger Zone policy identity.push_devices.read and
 // identity.users.export and identity.users.erase, once each, on both databases.
 func TestIssue10DangerZoneMigrations(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ file, perm string }{
 		{"00009_push_devices.sql", identity.PermPushDevicesRead},
 		{"00011_users_export_grant.sql", identity.PermUsersExport},

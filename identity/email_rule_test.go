@@ -14,6 +14,7 @@ import (
 // proved (an accepted invitation). A new place that sets an address fails
 // here until it goes through setEmail.
 func TestEmailIsSetOnlyThroughSetEmail(t *testing.T) {
+	t.Parallel()
 	provedAtCreation := map[string]bool{"invitations.go": true}
 	fset, files := sourceFiles(t, ".", "../handlers", "../oauth", "../cmd/identityd")
 	for _, file := range files {

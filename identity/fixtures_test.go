@@ -58,6 +58,7 @@ func wantInvalid(t *testing.T, err error, field string) {
 }
 
 func TestAdminTenants(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		slug, name string
 		badField   string // "" when valid
@@ -111,6 +112,7 @@ func TestAdminTenants(t *testing.T) {
 }
 
 func TestAdminUsers(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, email, password string
 		badField              string
@@ -168,6 +170,7 @@ func TestAdminUsers(t *testing.T) {
 }
 
 func TestAdminClients(t *testing.T) {
+	t.Parallel()
 	code := []string{"authorization_code"}
 	cc := []string{"client_credentials"}
 	cases := []struct {

@@ -11,6 +11,7 @@ import (
 // user too (UserID); one to an address without an account (an invitation)
 // is found by the keyed hash of its address within the tenant.
 func TestMessagesNameTheirPerson(t *testing.T) {
+	t.Parallel()
 	fset, files := sourceFiles(t, ".")
 	seen := 0
 	for _, file := range files {

@@ -81,6 +81,7 @@ func mqCount(t *testing.T, st *storage.Store) int {
 // delivers it, retries a failure with backoff, gives up after MaxAttempts,
 // and several workers draining at once deliver each message once.
 func TestMailQueue(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := t.Context()
@@ -239,6 +240,7 @@ func (h *hookMailer) Send(ctx context.Context, msg identity.Message) error {
 // names the person (tenant, user, keyed hash of the address) and never the
 // address itself.
 func TestMailQueueErasedRecipient(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := t.Context()

@@ -8,6 +8,7 @@ import (
 )
 
 func TestValidOTPPurpose(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		purpose string
 		want    bool

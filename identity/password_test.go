@@ -11,6 +11,7 @@ import (
 )
 
 func TestCheckPassword(t *testing.T) {
+	t.Parallel()
 	const email = "ada.lovelace@example.com"
 	cases := []struct {
 		name  string
@@ -76,6 +77,7 @@ func TestCheckPassword(t *testing.T) {
 
 // Every rule the policy lists is reachable on its own.
 func TestCheckPasswordRulesListed(t *testing.T) {
+	t.Parallel()
 	want := map[string]bool{"min_length": true, "max_length": true, "uppercase": true, "lowercase": true, "digit": true, "special": true, "contains_email": true}
 	for _, r := range identity.PasswordRules {
 		if !want[r.Code] {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestPermissionGrants(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name              string
 		granted, required string
@@ -47,6 +48,7 @@ func TestPermissionGrants(t *testing.T) {
 }
 
 func TestPermissionSetHas(t *testing.T) {
+	t.Parallel()
 	set := identity.PermissionSet{"identity.profile.read", "tenant.*.crm.contacts.*"}
 	tests := []struct {
 		perm string
@@ -69,6 +71,7 @@ func TestPermissionSetHas(t *testing.T) {
 }
 
 func TestIsDangerAction(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		perm string
 		want bool
@@ -126,6 +129,7 @@ func TestIsDangerAction(t *testing.T) {
 }
 
 func TestCatalogue(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for _, p := range identity.Catalogue {
 		if !identity.ValidPermission(p) {
@@ -148,6 +152,7 @@ func TestCatalogue(t *testing.T) {
 }
 
 func TestValidPermission(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		perm string
 		want bool
@@ -176,6 +181,7 @@ func TestValidPermission(t *testing.T) {
 }
 
 func TestSystemRoles(t *testing.T) {
+	t.Parallel()
 	roles := identity.SystemRoles()
 	for _, name := range []string{identity.RoleOwner, identity.RoleAdmin, identity.RoleManager, identity.RoleMember} {
 		perms, ok := roles[name]

@@ -9,6 +9,7 @@ import (
 )
 
 func TestCheckPIN(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		pin  string
 		want string // the failed rule, "" for a valid PIN

@@ -7,6 +7,7 @@ import (
 )
 
 func TestPrunerLeaseTTL(t *testing.T) {
+	t.Parallel()
 	p := &Pruner{interval: 24 * time.Hour}
 	if got := p.leaseTTL(); got != 24*time.Hour-144*time.Minute {
 		t.Fatalf("lease ttl %s", got)

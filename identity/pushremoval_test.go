@@ -44,6 +44,7 @@ func callersOf(t *testing.T, name string) []string {
 // use case that removes them goes through it (the end-to-end
 // TestPushRegistrationRemovalPaths checks each of their routes).
 func TestOnePushRemover(t *testing.T) {
+	t.Parallel()
 	if got := callersOf(t, "DeletePushDevices"); len(got) != 1 || got[0] != "removePushDevices" {
 		t.Fatalf("DeletePushDevices is called from %v; only removePushDevices may call it (it audits each removal)", got)
 	}

@@ -16,6 +16,7 @@ import (
 )
 
 func TestDeriveSlug(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ name, want string }{
 		{"Acme", "acme"},
 		{"  Acme Ltd.  ", "acme-ltd"},
@@ -39,6 +40,7 @@ func TestDeriveSlug(t *testing.T) {
 }
 
 func TestNewRegistrationNamesMissingDeps(t *testing.T) {
+	t.Parallel()
 	_, err := identity.NewRegistration(identity.RegistrationDeps{})
 	if err == nil {
 		t.Fatal("no error")
@@ -75,6 +77,7 @@ func (m *discardMail) Send(context.Context, identity.Message) error { m.n++; ret
 // gets the verification message after the commit; a failure to send it
 // does not undo the sign-up.
 func TestRegistrationStartsVerification(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			st := storagetest.OpenStore(t, b, storage.Options{})

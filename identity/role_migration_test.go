@@ -18,6 +18,7 @@ import (
 // roles it names only: its role UPDATE is run twice against roles seeded
 // without the permissions, and every other system role keeps what it held.
 func TestRoleGrantMigrations(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		file    string
 		added   []string

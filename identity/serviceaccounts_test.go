@@ -94,6 +94,7 @@ func machExec(t *testing.T, st *storage.Store, q string) {
 }
 
 func TestMachinesAPIKeyAuthentication(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
@@ -212,6 +213,7 @@ func TestMachinesAPIKeyAuthentication(t *testing.T) {
 }
 
 func TestMachinesTenantIsolation(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
@@ -288,6 +290,7 @@ func TestMachinesTenantIsolation(t *testing.T) {
 }
 
 func TestMachinesClientValidation(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
@@ -341,6 +344,7 @@ func machPtr[T any](v T) *T { return &v }
 // needs the actor to cover what the account holds, danger actions with a
 // step-up for users (not for service accounts, which never step up).
 func TestMachinesCoverageRule(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			m, st, p, _ := machOn(t, b)

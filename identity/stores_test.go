@@ -127,6 +127,7 @@ func exportedInterfaces(t *testing.T, dir string) []string {
 // method set, embedded interfaces included, and every exported interface
 // of the package is in the table, so a new one is checked too.
 func TestInterfacesAreSmall(t *testing.T) {
+	t.Parallel()
 	if big := tooBig(identityInterfaces, maxInterfaceMethods); len(big) > 0 {
 		t.Errorf("interfaces over %d methods: %s; split them into small interfaces held by separate fields", maxInterfaceMethods, strings.Join(big, ", "))
 	}
@@ -168,6 +169,7 @@ type unionStore interface {
 // TestInterfacesAreSmallCatchesAUnion: the size check counts embedded
 // methods, so a union of small interfaces fails it.
 func TestInterfacesAreSmallCatchesAUnion(t *testing.T) {
+	t.Parallel()
 	big := tooBig([]reflect.Type{typeOf[unionStore](), typeOf[identity.DeviceStore]()}, maxInterfaceMethods)
 	if len(big) != 1 || !strings.HasPrefix(big[0], "unionStore (14 methods)") {
 		t.Fatalf("tooBig = %v, want only unionStore with 14 methods", big)

@@ -3,6 +3,7 @@ package identity
 import "testing"
 
 func TestBadText(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		s         string

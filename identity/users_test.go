@@ -131,6 +131,7 @@ func wantKind(t *testing.T, err error, kind models.Kind, code string) *models.Er
 const dirPassword = "Str0ng&Secure-pass"
 
 func TestDirectoryUsers(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			e := newDirEnv(t, b)
@@ -368,6 +369,7 @@ func TestDirectoryUsers(t *testing.T) {
 }
 
 func TestDirectoryEscalation(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			e := newDirEnv(t, b)
@@ -448,6 +450,7 @@ func TestDirectoryEscalation(t *testing.T) {
 }
 
 func TestDirectoryRolesAndPolicies(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			e := newDirEnv(t, b)
@@ -573,6 +576,7 @@ func TestDirectoryRolesAndPolicies(t *testing.T) {
 // pattern coverage, outside the catalogue too, and the danger part needs
 // the actor to have stepped up (issue 8).
 func TestDirectoryCoverageRule(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			e := newDirEnv(t, b)

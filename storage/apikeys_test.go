@@ -14,6 +14,7 @@ import (
 // TestAPIKeyLookupOneIndexedRead proves the API-key lookup is one statement
 // that reads api_keys through its key_hash index.
 func TestAPIKeyLookupOneIndexedRead(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()

@@ -12,6 +12,7 @@ import (
 )
 
 func TestCaches(t *testing.T) {
+	t.Parallel()
 	for name := range storagetest.Caches(t) {
 		t.Run(name, func(t *testing.T) {
 			storagetest.RunCacheSuite(t, func(t *testing.T) storage.Cache {
@@ -28,6 +29,7 @@ func TestCaches(t *testing.T) {
 // with -race. Every hit must be a value some writer stored under that key,
 // and live entries must survive the sweeps.
 func TestMemoryCacheConcurrent(t *testing.T) {
+	t.Parallel()
 	c := storage.NewMemoryCache()
 	ctx := context.Background()
 	const (

@@ -242,6 +242,7 @@ var invalidatingPrefixes = []string{"Revoke", "Delete", "Update", "Suspend", "Un
 	"Remove", "Invalidate", "Untrust", "Unlock", "Set", "Schedule", "Cancel", "Purge"}
 
 func TestLookupInvalidationCoversEveryChange(t *testing.T) {
+	t.Parallel()
 	listed := map[string]bool{}
 	for _, inv := range invalidations {
 		if listed[inv.method] {

@@ -45,6 +45,7 @@ func (g *partitionedGeneration) Bump(ctx context.Context) error {
 // its own cache at once, and retries the bump until it lands, so the other
 // instance stops trusting its entry once the partition heals.
 func TestLookupCacheFailedBumpIsRetried(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
@@ -114,6 +115,7 @@ func TestLookupCacheFailedBumpIsRetried(t *testing.T) {
 // empty, flushed, evicted): it starts again from a random base, for reads and
 // for bumps alike, never from zero.
 func TestRedisGenerationDoesNotRepeatAfterLoss(t *testing.T) {
+	t.Parallel()
 	u := storagetest.RedisURL(t)
 	if u == "" {
 		t.Skip("set " + storagetest.EnvRedisURL)

@@ -52,6 +52,7 @@ func (g *countingGeneration) Bump(ctx context.Context) error {
 }
 
 func TestLookupCacheInvalidation(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, open storagetest.OpenFunc) {
 		ctx := context.Background()
 		s := open(t, storage.Options{})

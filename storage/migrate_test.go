@@ -87,6 +87,7 @@ func appliedVersions(t *testing.T, s *storage.Store) int {
 }
 
 func TestMigrate(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.EmptyBackends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := t.Context()
@@ -132,6 +133,7 @@ func TestMigrate(t *testing.T) {
 // once: goose's session lock must let both succeed, applying each migration
 // once.
 func TestMigrateConcurrentPostgres(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(storagetest.EnvDatabaseURL) == "" {
 		t.Skip(storagetest.EnvDatabaseURL + " is not set")
 	}

@@ -65,6 +65,7 @@ func burst(t *testing.T, l limiter, key string, lim models.RateLimit, n int) (al
 }
 
 func TestRateLimiters(t *testing.T) {
+	t.Parallel()
 	for name, l := range limiters(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Run("burst then refused", func(t *testing.T) {
@@ -174,6 +175,7 @@ func TestRateLimiters(t *testing.T) {
 // event; Reset forgets a key's events (a successful login clears its
 // (IP, account) pair). Both limiters agree.
 func TestLimiterPeekAndReset(t *testing.T) {
+	t.Parallel()
 	lim := models.RateLimit{Name: "t", Rate: 3, Period: time.Minute}
 	for name, l := range limiters(t) {
 		t.Run(name, func(t *testing.T) {

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 func freshBackend(t *testing.T, name string) storagetest.Backend {
 	t.Helper()
 	if name == "postgres" {
-		return storagetest.PostgresBackend(t)
+		return storagetest.MigratedPostgresBackend(t)
 	}
 	return storagetest.SQLiteBackend(t)
 }
@@ -119,6 +119,7 @@ func TestRepositories(t *testing.T) {
 }
 
 func TestOpenGracePeriodBounds(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		grace   time.Duration
@@ -150,6 +151,7 @@ func TestOpenGracePeriodBounds(t *testing.T) {
 }
 
 func TestOpenRejectsUnknownURL(t *testing.T) {
+	t.Parallel()
 	for _, u := range []string{"", "mysql://localhost/db", "sqlite:"} {
 		if s, err := storage.Open(context.Background(), storage.Options{DatabaseURL: u}); err == nil {
 			_ = s.Close()

@@ -13,6 +13,7 @@ import (
 // tenant's suspension in one statement; the factor-session columns of
 // migration 00007 round-trip, NULL as "".
 func TestGetUserAndTenantState(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()

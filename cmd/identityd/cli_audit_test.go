@@ -28,6 +28,7 @@ func caScalar(t *testing.T, app *app.App, q string, args ...any) string {
 // the API's audit rows, with the system principal as actor; on SQLite and
 // PostgreSQL.
 func TestCLICreatesGoThroughTheServices(t *testing.T) {
+	t.Parallel()
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			env := cliEnv(t)

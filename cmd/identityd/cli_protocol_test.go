@@ -16,6 +16,7 @@ import (
 // scope=service) works against it; --token-endpoint-auth-method restricts,
 // --post-logout-redirect-uris and --introspect-all-tenants are stored.
 func TestCLIClientProtocolFlags(t *testing.T) {
+	t.Parallel()
 	env := cliEnv(t)
 	cliOK(t, env, "tenants", "create", "--slug", "acme", "--name", "Acme Inc")
 	billing := cliOK(t, env, "clients", "create", "--tenant", "acme", "--id", "billing", "--secret", "billing-secret-123456",

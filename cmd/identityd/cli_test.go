@@ -83,6 +83,7 @@ func cliApp(t *testing.T, env map[string]string) *app.App {
 }
 
 func TestCLICreates(t *testing.T) {
+	t.Parallel()
 	env := cliEnv(t)
 	ctx := t.Context()
 
@@ -163,6 +164,7 @@ func TestCLICreates(t *testing.T) {
 }
 
 func TestCLIKeysRotate(t *testing.T) {
+	t.Parallel()
 	env := cliEnv(t)
 	first := cliOK(t, env, "keys", "rotate")
 	second := cliOK(t, env, "keys", "rotate")
@@ -191,6 +193,7 @@ func TestCLIKeysRotate(t *testing.T) {
 }
 
 func TestCLIUsageErrors(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		args []string
@@ -242,6 +245,7 @@ func TestCLIUsageErrors(t *testing.T) {
 }
 
 func TestCLIValidationErrors(t *testing.T) {
+	t.Parallel()
 	env := cliEnv(t)
 	cliOK(t, env, "tenants", "create", "--slug", "acme", "--name", "Acme")
 	cases := []struct {

@@ -34,12 +34,13 @@ const (
 )
 
 // Backends returns SQLite and, when configured, PostgreSQL. Each call makes
-// fresh databases, dropped when the test ends.
+// fresh databases with every migration applied (Migrate on them finds
+// nothing to do), dropped when the test ends.
 func Backends(t testing.TB) []Backend {
 	t.Helper()
 	out := []Backend{SQLiteBackend(t)}
 	if os.Getenv(EnvDatabaseURL) != "" {
-		out = append(out, PostgresBackend(t))
+		out = append(out, MigratedPostgresBackend(t))
 	}
 	return out
 }

@@ -172,6 +172,14 @@ type Config struct {
 	// DevLogMail allows the log mailer with PostgreSQL and lets it log the
 	// whole message (one-time codes included) at debug level.
 	DevLogMail bool
+
+	// Issue 11 §6 (metrics): MetricsEnabled records metrics at all;
+	// MetricsAddr, when set, moves GET /metrics (and the probes) to a
+	// listener of their own; MetricsToken, when set, is the bearer token
+	// /metrics requires.
+	MetricsEnabled bool
+	MetricsAddr    string
+	MetricsToken   Secret
 }
 
 // envVar documents one variable: its name, default and meaning. The README's
@@ -243,6 +251,10 @@ var envVars = []envVar{
 	{"IDENTITY_PRUNE_INTERVAL", "24h", "how often one instance prunes expired tokens, sessions and old audit rows (0 disables)"},
 	{"IDENTITY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"IDENTITY_LOG_FORMAT", "json", "json or text"},
+	// Issue 11 §6: metrics.
+	{"IDENTITY_METRICS_ENABLED", "1", "1: record Prometheus metrics and serve GET /metrics; 0: record nothing (/metrics answers 404)"},
+	{"IDENTITY_METRICS_ADDR", "", "host:port of a separate listener for GET /metrics and the health probes (the main listener then has no /metrics); `identityd worker` serves them only there. Unset: /metrics on IDENTITY_ADDR"},
+	{"IDENTITY_METRICS_TOKEN", "", "when set, GET /metrics requires Authorization: Bearer <token> (401 otherwise)"},
 }
 
 // WithDefaults wraps getenv so that DATABASE_URL, when unset, is the SQLite
@@ -463,6 +475,17 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("IDENTITY_LOG_FORMAT", "use json or text")
+	}
+	// Issue 11 §6: metrics.
+	c.MetricsEnabled = boolean("IDENTITY_METRICS_ENABLED")
+	c.MetricsAddr = get("IDENTITY_METRICS_ADDR")
+	c.MetricsToken = Secret(get("IDENTITY_METRICS_TOKEN"))
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("IDENTITY_METRICS_ADDR", "%q is not host:port", c.MetricsAddr)
+		} else if c.MetricsAddr == c.Addr {
+			bad("IDENTITY_METRICS_ADDR", "must differ from IDENTITY_ADDR (unset it to serve /metrics on the main listener)")
+		}
 	}
 	if len(problems) > 0 {
 		return nil, errors.New("configuration: " + strings.Join(problems, "; "))

@@ -92,8 +92,8 @@ func metricsEndpoint(m *metrics.Metrics, token string) echo.HandlerFunc {
 // grantTypes are the grant types the token endpoint labels by name.
 var grantTypes = map[string]bool{
 	"authorization_code": true, "client_credentials": true, "refresh_token": true,
-	"urn:ietf:params:oauth:grant-type:jwt-bearer":   true,
-	"urn:ietf:params:oauth:grant-type:device_code":  true,
+	"urn:ietf:params:oauth:grant-type:jwt-bearer":     true,
+	"urn:ietf:params:oauth:grant-type:device_code":    true,
 	"urn:ietf:params:oauth:grant-type:token-exchange": true,
 }
 

@@ -7,13 +7,14 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/pressly/goose/v3"
 	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
-	"github.com/identityd/identityd/migrations")
+	"github.com/identityd/identityd/migrations"
+)
 
 // The metrics side of the store (issue 11 §6): call latencies, pool
 // statistics, the outbox and mail queue backlog, and the lookup cache's
@@ -319,4 +320,3 @@ func (c *redisPoolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.descs[4], prometheus.GaugeValue, float64(st.IdleConns))
 	ch <- prometheus.MustNewConstMetric(c.descs[5], prometheus.CounterValue, float64(st.StaleConns))
 }
-

@@ -150,6 +150,12 @@ func TestMetricsCountKnownSequence(t *testing.T) {
 		exact(`identity_http_requests_total{method="POST",route="/api/auth/login",status="429"}`, 2, r.before, r.after)
 		exact(`identity_http_request_duration_seconds_count{method="POST",route="/api/oauth/token"}`, 3, r.before, r.after)
 
+		// The lookup cache saw every introspected token's lookup (hit or
+		// miss; a repeat is a hit).
+		require.Positive(t, delta(r.afterTokens, r.after, `identity_cache_lookups_total{cache="token_lookup",result="hit"}`))
+		require.GreaterOrEqual(t, delta(r.afterTokens, r.after, `identity_cache_lookups_total{cache="token_lookup",result="hit"}`)+
+			delta(r.afterTokens, r.after, `identity_cache_lookups_total{cache="token_lookup",result="miss"}`), 3.0)
+
 		// The database: every call timed, the pool's statistics exported.
 		require.Positive(t, delta(r.before, r.after, `identity_db_call_duration_seconds_count{operation="query"}`))
 		require.Positive(t, delta(r.before, r.after, `identity_db_call_duration_seconds_count{operation="create"}`))

@@ -21,6 +21,7 @@ func (s *Server) introspect(c echo.Context) error {
 	if err == nil {
 		ir, err = s.scopeIntrospection(ctx, c.Request(), ir)
 	}
+	s.countIntrospection(err == nil && ir.IsActive(), err)
 	if err != nil {
 		if s.writeOAuthUnavailable(ctx, c.Response(), err) {
 			return nil

@@ -93,13 +93,15 @@ const inflightWait = time.Second
 // database is frozen or its pool exhausted, requests would otherwise pile up
 // without bound, each holding a socket and memory until its deadline. A
 // request that finds no slot within inflightWait answers 503 with
-// Retry-After. Health, ping and static assets are never shed.
+// Retry-After. Health (and the probes), ping, /metrics and static assets
+// are never shed.
 func (s *Server) shedLoad(limit int) echo.MiddlewareFunc {
 	slots := make(chan struct{}, limit)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			p := c.Request().URL.Path
-			if p == "/api/health" || p == "/api/ping" || strings.HasPrefix(p, "/assets/") {
+			if p == "/api/health" || p == "/api/ping" || strings.HasPrefix(p, "/assets/") ||
+				p == "/api/health/live" || p == "/api/health/ready" || p == "/metrics" {
 				return next(c)
 			}
 			select {

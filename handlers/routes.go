@@ -73,6 +73,12 @@ func (s *Server) routes() []route {
 		{get, "/api/health", none, "", anyTenant, s.health},
 		{get, "/api/ping", none, "", anyTenant, s.ping},
 		{get, "/api/openapi.json", none, "", anyTenant, s.openAPI},
+		// Issue 11 §8: the probes; §6: the Prometheus metrics (404 when
+		// IDENTITY_METRICS_ADDR serves them elsewhere; the handler checks
+		// IDENTITY_METRICS_TOKEN itself).
+		{get, "/api/health/live", none, "", anyTenant, s.healthLive},
+		{get, "/api/health/ready", none, "", anyTenant, s.healthReady},
+		{get, "/metrics", none, "", anyTenant, s.serveMetrics},
 
 		// OAuth 2.0 and OpenID Connect: fosite's endpoints.
 		{get, "/api/oauth/authorize", none, "", anyTenant, s.authorize},

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/identityd/identityd/keyring"
+	"github.com/identityd/identityd/metrics"
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/oauth"
 	"github.com/identityd/identityd/templates"
@@ -115,6 +116,18 @@ type Deps struct {
 	// TracerProvider, when set, gives every request a server span
 	// (handlers/tracing.go; issue 11 §7). Nil: tracing off, no middleware.
 	TracerProvider trace.TracerProvider
+	// Issue 11 §6 and §8: metrics and probes. Metrics records requests,
+	// tokens, introspections, logins and step-ups (nil: nothing is
+	// recorded and /metrics answers 404). MetricsSeparate: /metrics is
+	// served on IDENTITY_METRICS_ADDR (NewOps), not here. MetricsToken,
+	// when set, is the bearer /metrics requires. Readiness returns the
+	// checks of /api/health/ready; Backlog adds the outbox backlog to
+	// /api/health.
+	Metrics         *metrics.Metrics
+	MetricsSeparate bool
+	MetricsToken    string
+	Readiness       func() []HealthCheck
+	Backlog         func(ctx context.Context) (*Backlog, error)
 }
 
 // Server holds the handlers' dependencies.
@@ -126,6 +139,8 @@ type Server struct {
 	assets echo.HandlerFunc
 	// consent decides authorization requests and records consents.
 	consent *oauth.ConsentStrategy
+	// knownRoutes are the route table's patterns (the metrics' route label).
+	knownRoutes map[string]bool
 }
 
 // maxFormBytes bounds the body of every form and OAuth request.
@@ -144,6 +159,7 @@ func New(d Deps) (*echo.Echo, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	d.instrument()
 	s := &Server{Deps: d, secure: strings.HasPrefix(d.Issuer, "https://")}
 	s.consent = &oauth.ConsentStrategy{Issuer: d.Issuer, Ring: d.Ring, Consents: d.Consents, Logins: d.Login}
 	if err := s.loadPages(); err != nil {
@@ -157,6 +173,13 @@ func New(d Deps) (*echo.Echo, error) {
 	// else, then request id and trace context, security headers, CORS,
 	// logging.
 	e.Pre(s.denyIPs)
+	if d.Metrics != nil {
+		s.knownRoutes = map[string]bool{}
+		for _, r := range s.routes() {
+			s.knownRoutes[r.path] = true
+		}
+		e.Use(s.recordRequests)
+	}
 	e.Use(requestContext)
 	if d.TracerProvider != nil {
 		e.Use(traceRequests(d.TracerProvider))

@@ -57,6 +57,7 @@ func (s *Server) token(c echo.Context) error {
 		return nil
 	}
 	s.Provider.WriteAccessResponse(ctx, w, ar, resp)
+	s.countToken(ar)
 	return nil
 }
 

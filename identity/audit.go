@@ -203,6 +203,10 @@ type Auditor struct {
 	Events EventWriter
 	Source string
 	Now    func() time.Time
+	// Observe, when set, is told the action of every row written (the
+	// metrics count lockouts from it). It runs after the write, inside the
+	// caller's transaction when there is one.
+	Observe func(action string)
 }
 
 // Record writes ev as done by p (see Auditor for the rule). A failure is
@@ -212,7 +216,13 @@ func (a Auditor) Record(ctx context.Context, p Principal, ev Event) error {
 	if err := writeAudit(ctx, a.Store, ev, actor); err != nil {
 		return err
 	}
-	return a.writeEvents(ctx, p, ev, actor)
+	if err := a.writeEvents(ctx, p, ev, actor); err != nil {
+		return err
+	}
+	if a.Observe != nil {
+		a.Observe(ev.Action)
+	}
+	return nil
 }
 
 // publish writes only the CloudEvents of ev (Event.Publish, with the

@@ -69,6 +69,10 @@ type MailQueue struct {
 	// Tracer, when set, gives each delivery a span (issue 11 §7); the
 	// database calls and the SMTP send of that delivery are its children.
 	Tracer trace.Tracer
+	// Observe, when set, is told the outcome of each delivery attempt:
+	// sent, failed (to be retried), dropped (given up or unreadable) or
+	// withdrawn (its recipient was erased). Set it before Run.
+	Observe func(outcome string)
 }
 
 // MailQueueDeps are what NewMailQueue needs; every field is required.
@@ -92,6 +96,12 @@ func NewMailQueue(d MailQueueDeps) (*MailQueue, error) {
 }
 
 func (q *MailQueue) now() time.Time { return q.clock().UTC() }
+
+func (q *MailQueue) observe(outcome string) {
+	if q.Observe != nil {
+		q.Observe(outcome)
+	}
+}
 
 func orDefault[T int | time.Duration](v, def T) T {
 	if v <= 0 {
@@ -172,6 +182,7 @@ func (q *MailQueue) deliver(ctx context.Context, row models.OutboxMail) bool {
 	}
 	if err != nil {
 		log.ErrorContext(ctx, "mail queue: unreadable message dropped", "mail_id", row.ID, "err", err)
+		q.observe("dropped")
 		if err := q.store.DeleteMail(ctx, row.ID); err != nil {
 			log.ErrorContext(ctx, "mail queue: delete", "mail_id", row.ID, "err", err)
 		}
@@ -183,6 +194,7 @@ func (q *MailQueue) deliver(ctx context.Context, row models.OutboxMail) bool {
 	ok, err := q.store.MailDeliverable(ctx, row.ID)
 	if err != nil {
 		log.WarnContext(ctx, "mail queue: check message, will retry", "mail_id", row.ID, "err", err)
+		q.observe("failed")
 		if err := q.store.RetryMail(ctx, row.ID, q.now().Add(backoff(row.Attempts)), truncate(err.Error(), 500)); err != nil {
 			log.ErrorContext(ctx, "mail queue: record failure", "mail_id", row.ID, "err", err)
 		}
@@ -190,6 +202,7 @@ func (q *MailQueue) deliver(ctx context.Context, row models.OutboxMail) bool {
 	}
 	if !ok {
 		log.InfoContext(ctx, "mail queue: message withdrawn (its recipient was erased)", "mail_id", row.ID)
+		q.observe("withdrawn")
 		if err := q.store.DeleteMail(ctx, row.ID); err != nil {
 			log.ErrorContext(ctx, "mail queue: delete", "mail_id", row.ID, "err", err)
 		}
@@ -199,6 +212,7 @@ func (q *MailQueue) deliver(ctx context.Context, row models.OutboxMail) bool {
 	err = q.delivery.Send(sendCtx, m)
 	cancel()
 	if err == nil {
+		q.observe("sent")
 		if err := q.store.DeleteMail(ctx, row.ID); err != nil {
 			// Sent, but still queued: the lease expiry would send it again.
 			log.ErrorContext(ctx, "mail queue: delete sent message", "mail_id", row.ID, "err", err)
@@ -207,6 +221,7 @@ func (q *MailQueue) deliver(ctx context.Context, row models.OutboxMail) bool {
 	}
 	if row.Attempts >= orDefault(q.MaxAttempts, 10) {
 		log.ErrorContext(ctx, "mail queue: giving up on a message", "mail_id", row.ID, "attempts", row.Attempts, "subject", m.Subject, "err", err)
+		q.observe("dropped")
 		if err := q.store.DeleteMail(ctx, row.ID); err != nil {
 			log.ErrorContext(ctx, "mail queue: delete", "mail_id", row.ID, "err", err)
 		}
@@ -214,6 +229,7 @@ func (q *MailQueue) deliver(ctx context.Context, row models.OutboxMail) bool {
 	}
 	next := q.now().Add(backoff(row.Attempts))
 	log.WarnContext(ctx, "mail queue: delivery failed, will retry", "mail_id", row.ID, "attempts", row.Attempts, "retry_at", next, "err", err)
+	q.observe("failed")
 	if err := q.store.RetryMail(ctx, row.ID, next, truncate(err.Error(), 500)); err != nil {
 		log.ErrorContext(ctx, "mail queue: record failure", "mail_id", row.ID, "err", err)
 	}

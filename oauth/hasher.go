@@ -58,6 +58,10 @@ type Hasher struct {
 	semOnce       sync.Once
 	sem           chan struct{}
 
+	// OnCacheLookup, when set, is told whether each comparison found the
+	// secret verified in the cache (a hit skips bcrypt). Set it before use.
+	OnCacheLookup func(hit bool)
+
 	// inflight collapses concurrent comparisons of the same secret against
 	// the same hash into one bcrypt run: a cold cache under load would
 	// otherwise pay bcrypt once per waiting request.
@@ -108,13 +112,16 @@ func (h *Hasher) compare(ctx context.Context, hash, data []byte) error {
 		key = "cs:" + h.Ring.MAC(keyring.PurposeSecretCache, hash, data)
 		if h.local != nil {
 			if until, ok := h.local.Get(key); ok && time.Now().Before(until) {
+				h.cacheLookup(true)
 				return nil
 			}
 		}
 		if v, ok, err := h.Cache.Get(ctx, key); err == nil && ok && subtle.ConstantTimeCompare(v, verified) == 1 {
 			h.remember(key)
+			h.cacheLookup(true)
 			return nil
 		}
+		h.cacheLookup(false)
 	}
 	// Not verified: the caller's gate (per-client and per-IP failure
 	// budgets) and a bounded number of concurrent bcrypt runs.
@@ -136,6 +143,12 @@ func (h *Hasher) compare(ctx context.Context, hash, data []byte) error {
 		return nil, nil
 	})
 	return err
+}
+
+func (h *Hasher) cacheLookup(hit bool) {
+	if h.OnCacheLookup != nil {
+		h.OnCacheLookup(hit)
+	}
 }
 
 func (h *Hasher) remember(key string) {

@@ -117,8 +117,10 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	gen, cached := s.cachedGeneration(ctx)
 	if cached {
 		if e, hit := s.cache.clients.Get(id); hit && s.cache.fresh(e.gen, gen, e.at, time.Now()) {
+			s.cache.lookedUp("client_lookup", true)
 			return &Client{Client: e.client, now: s.now()}, nil
 		}
+		s.cache.lookedUp("client_lookup", false)
 	}
 	var row struct {
 		models.Client `gorm:"embedded"`

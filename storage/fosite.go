@@ -198,9 +198,11 @@ func (s *Store) findAccessRow(ctx context.Context, key string, row *requestRow) 
 	sig := hashKey(key)
 	if ok {
 		if e, hit := s.cache.tokens.Get(sig); hit && s.cache.fresh(e.gen, gen, e.at, time.Now()) {
+			s.cache.lookedUp("token_lookup", true)
 			*row = e.row
 			return nil
 		}
+		s.cache.lookedUp("token_lookup", false)
 	}
 	if err := s.findRow(ctx, tableAccess, key, row); err != nil {
 		return err

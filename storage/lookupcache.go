@@ -151,6 +151,8 @@ type lookupCache struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	log      *slog.Logger
+	// observe, when set, is told of every read (storage/metrics.go).
+	observe func(cache string, hit bool)
 }
 
 // fresh reports whether an entry stamped gen at time at may be used.

@@ -391,6 +391,13 @@ func serve(ctx context.Context, app *app.App, start time.Time, withWorker bool) 
 	// in-flight ones drain), then http.Server.Shutdown closes it again:
 	// only the first close may report an error.
 	ln := &closeOnce{Listener: bound}
+	// IDENTITY_METRICS_ADDR: /metrics and the probes on a listener of their own.
+	stopOps, err := startOps(app)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopOps()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	// The background worker (prune, mail queue, event relay, webhooks, OTP
@@ -415,6 +422,14 @@ func serve(ctx context.Context, app *app.App, start time.Time, withWorker bool) 
 // then stops its jobs within IDENTITY_SHUTDOWN_GRACE.
 func work(ctx context.Context, app *app.App, start time.Time) error {
 	w := app.StartWorker(ctx)
+	// The worker has no main listener: with IDENTITY_METRICS_ADDR it serves
+	// /metrics and /api/health/live|ready there (the Kubernetes probes).
+	stopOps, err := startOps(app)
+	if err != nil {
+		w.Stop(app.Config.ShutdownGrace)
+		return err
+	}
+	defer stopOps()
 	app.Log.Info("identityd worker ready", "database", string(app.Store.Dialect()),
 		"startup_ms", time.Since(start).Milliseconds())
 	<-ctx.Done()
@@ -489,4 +504,39 @@ type closeOnce struct {
 func (l *closeOnce) Close() error {
 	l.once.Do(func() { l.err = l.Listener.Close() })
 	return l.err
+}
+
+// startOps starts the operations listener on IDENTITY_METRICS_ADDR, when
+// set: GET /metrics, /api/health, /api/health/live and /api/health/ready.
+// The returned func stops it (after the main listener has drained).
+func startOps(app *app.App) (func(), error) {
+	addr := app.Config.MetricsAddr
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("IDENTITY_METRICS_ADDR: cannot listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           app.OpsHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			app.Log.Error("metrics listener stopped", "addr", addr, "err", err)
+		}
+	}()
+	app.Log.Info("metrics listener ready", "addr", addr)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			_ = srv.Close()
+		}
+	}, nil
 }

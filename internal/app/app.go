@@ -209,6 +209,11 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 	// One Auditor for every service: the audit row and the change's
 	// CloudEvents (the outbox) in the use case's transaction.
 	a.Auditor = identity.Auditor{Store: a.Store, Events: a.Store, Source: cfg.Issuer, Now: time.Now}
+	// Issue 11 §6: the metrics hooks (wire_metrics.go).
+	if err := a.wireMetrics(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if err := a.buildAccounts(cfg, log); err != nil {
 		a.Close()
 		return nil, err
@@ -239,7 +244,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	a.Echo, err = handlers.New(handlers.Deps{
+	a.Echo, err = handlers.New(a.metricsDeps(handlers.Deps{
 		Issuer: cfg.Issuer, Provider: a.Provider, Activity: a.Cache,
 		Login: a.Login, Account: a.Account, Password: a.Password, TwoFactor: a.TwoFactor, PIN: a.PIN,
 		Sessions: a.Sessions, StepUp: a.StepUp, Authorizer: a.Authorizer, ClientAuth: a.ClientAuth,
@@ -266,7 +271,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Webhooks: a.Webhooks,
 		// Issue 11 §7: tracing (nil: off).
 		TracerProvider: a.TracerProvider,
-	})
+	}))
 	if err != nil {
 		a.Close()
 		return nil, err

@@ -217,6 +217,13 @@ type Config struct {
 	// never installed as the global provider.
 	Tracing        telemetry.Settings
 	TracerProvider trace.TracerProvider
+	// Issue 11 §6 (metrics): MetricsEnabled records metrics at all;
+	// MetricsAddr, when set, moves GET /metrics (and the probes) to a
+	// listener of their own; MetricsToken, when set, is the bearer token
+	// /metrics requires.
+	MetricsEnabled bool
+	MetricsAddr    string
+	MetricsToken   Secret
 }
 
 // envVar documents one variable: its name, default and meaning. The README's
@@ -300,6 +307,10 @@ var envVars = []envVar{
 	{"IDENTITY_RELAY_INTERVAL", "1s", "how often the relay looks at an empty outbox, and a waiting instance for the relay's lease"},
 	{"IDENTITY_OTP_QUEUE", "identity.otp.requests", "the OTP request queue consumed when RabbitMQ is configured (dead letters: <queue>.dead)"},
 	{"IDENTITY_OTP_QUEUE_RETRIES", "5", "times an OTP request is put back on the queue after a transient failure before it is dead-lettered (0..100)"},
+	// Issue 11 §6: metrics.
+	{"IDENTITY_METRICS_ENABLED", "1", "1: record Prometheus metrics and serve GET /metrics; 0: record nothing (/metrics answers 404)"},
+	{"IDENTITY_METRICS_ADDR", "", "host:port of a separate listener for GET /metrics and the health probes (the main listener then has no /metrics); `identityd worker` serves them only there. Unset: /metrics on IDENTITY_ADDR"},
+	{"IDENTITY_METRICS_TOKEN", "", "when set, GET /metrics requires Authorization: Bearer <token> (401 otherwise)"},
 }
 
 // WithDefaults wraps getenv so that DATABASE_URL, when unset, is the SQLite
@@ -558,6 +569,17 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		problems = append(problems, err.Error())
 	} else {
 		c.Tracing = ts
+	}
+	// Issue 11 §6: metrics.
+	c.MetricsEnabled = boolean("IDENTITY_METRICS_ENABLED")
+	c.MetricsAddr = get("IDENTITY_METRICS_ADDR")
+	c.MetricsToken = Secret(get("IDENTITY_METRICS_TOKEN"))
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("IDENTITY_METRICS_ADDR", "%q is not host:port", c.MetricsAddr)
+		} else if c.MetricsAddr == c.Addr {
+			bad("IDENTITY_METRICS_ADDR", "must differ from IDENTITY_ADDR (unset it to serve /metrics on the main listener)")
+		}
 	}
 	if len(problems) > 0 {
 		return nil, errors.New("configuration: " + strings.Join(problems, "; "))

@@ -98,6 +98,7 @@ func TestRepositories(t *testing.T) {
 		{"OneTimeCodes", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunOneTimeCodesSuite(t, open) }},
 		{"MailOutbox", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunMailOutboxSuite(t, open) }},
 		{"Outbox", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunOutboxSuite(t, open) }},
+		{"Metrics", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunMetricsSuite(t, open) }},
 		{"Consents", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunConsentsSuite(t, defaults(open)) }},
 		{"Erasure", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunErasureSuite(t, defaults(open)) }},
 		{"Keys", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunKeysSuite(t, defaults(open)) }},

@@ -27,9 +27,13 @@
 //   - lookupcache.go RunLookupCacheSuite, store.go RunLifecycleSuite: the
 //     lookup cache's promise and the store's own life (ping, pool, migrate,
 //     close). cache.go RunCacheSuite: a storage.Cache.
+//   - metrics.go RunMetricsSuite: the metrics side (call histogram and pool
+//     statistics, lookup observer, outbox backlog and its collector,
+//     migration status).
 //
-// Suites that need time to pass (grace, audit, prune, leases, mail outbox)
-// take open func(t, storage.Options) and pass a FakeClock in Options.Now.
+// Suites that need time to pass (grace, audit, prune, leases, mail outbox,
+// metrics) take open func(t, storage.Options) and pass a FakeClock in
+// Options.Now.
 //
 // Each suite file claims the Store methods it proves (var _ = claim[…]);
 // coverage_test.go walks *storage.Store by reflection and fails for every

@@ -103,6 +103,7 @@ type present struct{}
 // each writes: type, subject, tenant, body fields and order. At the end no
 // event body holds a secret used on the way, nor a secret-looking key.
 func TestEventsOutboxEndToEnd(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		env := newOwnerEnv(t, b)
 		srv := env.Server

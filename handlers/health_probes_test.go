@@ -35,6 +35,7 @@ func checkNames(body map[string]any) []string {
 // a stopped worker makes ready 503 naming it; /api/health carries the
 // outbox backlog.
 func TestHealthProbes(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
 		code, body := probe(t, srv, "/api/health/live")
@@ -72,6 +73,7 @@ func TestHealthProbes(t *testing.T) {
 // 503 naming it (and the migration check), at once, while live still
 // answers 200.
 func TestReadyFailsWithoutDatabase(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
 		require.NoError(t, srv.Store.Close())
@@ -90,6 +92,7 @@ func TestReadyFailsWithoutDatabase(t *testing.T) {
 // TestReadyFailsWithPendingMigration: a database behind this binary's
 // newest migration is not ready.
 func TestReadyFailsWithPendingMigration(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		srv := apptest.New(t, b, nil)
 		current, newest, err := srv.Store.MigrationStatus(t.Context())

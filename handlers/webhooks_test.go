@@ -150,6 +150,7 @@ func deliveries(t *testing.T, srv *apptest.Server, tok, id string) []map[string]
 // Webhooks signature verifies with the secret from creation; the delivery
 // log records the attempt.
 func TestWebhookDeliversSignedCloudEvent(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newWhEnv(t, b, nil)
 		srv := e.Server
@@ -217,6 +218,7 @@ func TestWebhookDeliversSignedCloudEvent(t *testing.T) {
 // TestWebhookRetriesWithBackoff: a receiver that answers 500 three times
 // gets the same delivery again after growing waits, then takes it.
 func TestWebhookRetriesWithBackoff(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newWhEnv(t, b, nil)
 		srv := e.Server
@@ -277,6 +279,7 @@ func TestWebhookRetriesWithBackoff(t *testing.T) {
 // an audit row and an e-mail to the tenant's Owners; enabling it again
 // resets the count.
 func TestWebhookDisabledAfterFailures(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newWhEnv(t, b, func(c *app.Config) {
 			c.WebhookDisableAfter = 3
@@ -319,6 +322,7 @@ func TestWebhookDisabledAfterFailures(t *testing.T) {
 // webhook whose target resolves to loopback at connect time is refused:
 // the receiver never hears of it and the delivery is recorded refused.
 func TestWebhookPrivateTargetsRefused(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		cfg := apptest.Config(t, b)
 		lenient := apptest.Start(t, cfg, whConfig) // creates the webhook (private allowed)
@@ -363,6 +367,7 @@ func TestWebhookPrivateTargetsRefused(t *testing.T) {
 // another tenant's webhook (404), the rotation's step-up, and no secret
 // in any read.
 func TestWebhookAPI(t *testing.T) {
+	t.Parallel()
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		e := newWhEnv(t, b, nil)
 		srv := e.Server

@@ -91,7 +91,8 @@ type Backlog struct {
 }
 
 // OutboxBacklog counts the outbox backlog: a count and the oldest row of
-// each, through the outbox's partial indexes.
+// each, through the outbox's partial indexes. Unpublished events are
+// counted only when a broker relays the outbox (Options.OutboxRelayed).
 func (s *Store) OutboxBacklog(ctx context.Context) (Backlog, error) {
 	var b Backlog
 	now := s.now()
@@ -119,8 +120,10 @@ func (s *Store) OutboxBacklog(ctx context.Context) (Backlog, error) {
 		return n, max(now.Sub(oldest[0].CreatedAt), 0), nil
 	}
 	var err error
-	if b.Unpublished, b.OldestUnpublished, err = measure("events", "published_at IS NULL", "seq"); err != nil {
-		return b, fmt.Errorf("outbox backlog: %w", repoErr(err, "event"))
+	if s.relayed {
+		if b.Unpublished, b.OldestUnpublished, err = measure("events", "published_at IS NULL", "seq"); err != nil {
+			return b, fmt.Errorf("outbox backlog: %w", repoErr(err, "event"))
+		}
 	}
 	if b.Undispatched, b.OldestUndispatched, err = measure("events", "dispatched_at IS NULL", "seq"); err != nil {
 		return b, fmt.Errorf("outbox backlog: %w", repoErr(err, "event"))
@@ -149,7 +152,7 @@ type backlogCollector struct {
 func (s *Store) NewBacklogCollector(timeout time.Duration) prometheus.Collector {
 	state := []string{"state"}
 	return &backlogCollector{s: s, timeout: timeout, descs: [6]*prometheus.Desc{
-		prometheus.NewDesc("identity_outbox_events", "Outbox events waiting, by state: unpublished (not yet confirmed by the broker; only meaningful with a broker) and undispatched (not yet fanned out to webhooks).", state, nil),
+		prometheus.NewDesc("identity_outbox_events", "Outbox events waiting, by state: unpublished (not yet confirmed by the broker; reported only with a broker configured) and undispatched (not yet fanned out to webhooks).", state, nil),
 		prometheus.NewDesc("identity_outbox_oldest_event_age_seconds", "Age of the oldest waiting outbox event, by state (0 when none waits).", state, nil),
 		prometheus.NewDesc("identity_mail_queue_depth", "E-mail messages in the mail queue (mail_outbox rows).", nil, nil),
 		prometheus.NewDesc("identity_mail_queue_oldest_age_seconds", "Age of the oldest queued e-mail message (0 when none).", nil, nil),
@@ -175,9 +178,11 @@ func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 		c.s.log.WarnContext(ctx, "metrics: outbox backlog", "err", err)
 	} else {
 		g := prometheus.GaugeValue
-		ch <- prometheus.MustNewConstMetric(c.descs[0], g, float64(b.Unpublished), "unpublished")
+		if c.s.relayed { // without a broker nothing is ever published
+			ch <- prometheus.MustNewConstMetric(c.descs[0], g, float64(b.Unpublished), "unpublished")
+			ch <- prometheus.MustNewConstMetric(c.descs[1], g, b.OldestUnpublished.Seconds(), "unpublished")
+		}
 		ch <- prometheus.MustNewConstMetric(c.descs[0], g, float64(b.Undispatched), "undispatched")
-		ch <- prometheus.MustNewConstMetric(c.descs[1], g, b.OldestUnpublished.Seconds(), "unpublished")
 		ch <- prometheus.MustNewConstMetric(c.descs[1], g, b.OldestUndispatched.Seconds(), "undispatched")
 		ch <- prometheus.MustNewConstMetric(c.descs[2], g, float64(b.MailQueued))
 		ch <- prometheus.MustNewConstMetric(c.descs[3], g, b.OldestMail.Seconds())

@@ -48,6 +48,11 @@ type Options struct {
 	Logger       *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OutboxRelayed says a broker relays the outbox (RABBITMQ_URL): only
+	// then does OutboxBacklog count the events not yet published (without
+	// one, every event stays unpublished until pruned, and counting them
+	// would be a growing scan for a number that means nothing).
+	OutboxRelayed bool
 }
 
 // MaxRefreshGracePeriod is the longest refresh-token grace period allowed.
@@ -64,6 +69,7 @@ type Store struct {
 
 	gdb     *gorm.DB
 	cache   *lookupCache
+	relayed bool
 	dialect Dialect
 	grace   time.Duration
 	timeout time.Duration
@@ -83,7 +89,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Store{grace: opts.RefreshGracePeriod, log: opts.Logger, now: func() time.Time { return opts.Now().UTC() }}
+	s := &Store{grace: opts.RefreshGracePeriod, log: opts.Logger, relayed: opts.OutboxRelayed, now: func() time.Time { return opts.Now().UTC() }}
 	cfg := &gorm.Config{
 		TranslateError:         true,
 		Logger:                 logger.Discard,

@@ -123,6 +123,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		MaxOpenConns:       cfg.DBMaxConns,
 		QueryTimeout:       cfg.DBTimeout,
 		Logger:             log,
+		OutboxRelayed:      len(cfg.RabbitMQURLs) > 0,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)

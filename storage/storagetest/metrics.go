@@ -64,9 +64,13 @@ func RunMetricsSuite[S MetricsStore](t *testing.T, open func(t *testing.T, opts 
 	}
 	runSubTests(t, func(t *testing.T) clocked[MetricsStore] {
 		clock := NewFakeClock(base)
-		return clocked[MetricsStore]{open(t, storage.Options{Now: clock.Now}), clock}
+		return clocked[MetricsStore]{open(t, storage.Options{Now: clock.Now, OutboxRelayed: true}), clock}
 	}, []subTest[clocked[MetricsStore]]{
 		{"OutboxBacklog", testMetricsOutboxBacklog},
+		{"OutboxBacklogWithoutBroker", func(t *testing.T, _ clocked[MetricsStore]) {
+			clock := NewFakeClock(base)
+			testMetricsBacklogWithoutBroker(t, open(t, storage.Options{Now: clock.Now}), clock)
+		}},
 		{"ObserveCalls", plain(testMetricsObserveCalls)},
 		{"ObserveLookups", plain(testMetricsObserveLookups)},
 		{"MigrationStatus", plain(testMetricsMigrationStatus)},
@@ -237,4 +241,22 @@ func gatherCount(t *testing.T, reg *prometheus.Registry, names ...string) int {
 		}
 	}
 	return n
+}
+
+// testMetricsBacklogWithoutBroker: with no broker relaying the outbox
+// (Options.OutboxRelayed false) nothing is ever published, so the backlog
+// leaves the unpublished events out (zero, and no series) and still counts
+// the undispatched ones.
+func testMetricsBacklogWithoutBroker(t *testing.T, s MetricsStore, clock *FakeClock) {
+	ctx := t.Context()
+	for range 2 {
+		must(t, s.AppendEvent(ctx, &models.OutboxEvent{ID: uuid.NewString(), Type: "identity.user.created", Source: "test", Data: "{}"}), "append")
+		clock.Advance(10 * time.Second)
+	}
+	got, err := s.OutboxBacklog(ctx)
+	must(t, err, "backlog")
+	wantEqual(t, got, storage.Backlog{Undispatched: 2, OldestUndispatched: 20 * time.Second}, "backlog without a broker")
+	reg := prometheus.NewPedanticRegistry()
+	must(t, reg.Register(s.NewBacklogCollector(2*time.Second)), "register the backlog collector")
+	wantEqual(t, gatherCount(t, reg, "identity_outbox_events"), 1, "outbox series without a broker (undispatched only)")
 }

@@ -2,9 +2,9 @@
 # Interleaved A/B: IDENTITY_METRICS_ENABLED=1 vs 0, SQLite embedded default
 # (docs/benchmarks.md, "Metrics overhead"). Prints one line per round and setting.
 set -e
-ROOT="$(cd "$ROOT" && pwd)"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)" # the repository, before the cd below
 mkdir -p /tmp/d-bench && cd /tmp/d-bench
-(cd "$(dirname "$0")/../.." && go build -o /tmp/d-bench/identityd ./cmd/identityd && go build -o /tmp/d-bench/identity-bench ./cmd/identity-bench)
+(cd "$ROOT" && go build -o /tmp/d-bench/identityd ./cmd/identityd && go build -o /tmp/d-bench/identity-bench ./cmd/identity-bench)
 rm -rf data; export IDENTITY_DATA_DIR=/tmp/d-bench/data IDENTITY_ADDR=127.0.0.1:18931 IDENTITY_LOG_LEVEL=warn
 ./identityd tenants create --slug acme --name Acme >/dev/null
 ./identityd clients create --tenant acme --id svc  --secret svc-secret-0123456789abcdef --grant-types client_credentials --scopes service >/dev/null

@@ -97,7 +97,6 @@ func TestRepositories(t *testing.T) {
 		{"Leases", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunLeasesSuite(t, open) }},
 		{"OneTimeCodes", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunOneTimeCodesSuite(t, open) }},
 		{"MailOutbox", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunMailOutboxSuite(t, open) }},
-		{"Outbox", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunOutboxSuite(t, open) }},
 		{"Metrics", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunMetricsSuite(t, open) }},
 		{"Consents", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunConsentsSuite(t, defaults(open)) }},
 		{"Erasure", func(t *testing.T, open storagetest.OpenFunc) { storagetest.RunErasureSuite(t, defaults(open)) }},

@@ -275,3 +275,26 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// TestOpsHealthIsTheMainHealth: the operations listener's /api/health runs
+// the very checks of the main listener's, the optional ones included (here
+// the broker's, configured at an address where none answers).
+func TestOpsHealthIsTheMainHealth(t *testing.T) {
+	t.Parallel()
+	srv := apptest.New(t, apptest.SQLite(t), func(c *app.Config) {
+		c.MetricsAddr = "127.0.0.1:1"
+		c.RabbitMQURLs = []app.Secret{"amqp://guest:guest@127.0.0.1:1/"}
+	})
+	_, main := probeAny(t, srv.URL)
+	_, ops := probeAny(t, httptestServer(t, srv.OpsHandler()))
+	require.Contains(t, checkNames(main), "rabbitmq")
+	require.Equal(t, checkNames(main), checkNames(ops))
+}
+
+// probeAny GETs /api/health at base, whatever its status.
+func probeAny(t *testing.T, base string) (int, map[string]any) {
+	t.Helper()
+	res, err := apptest.Send(base, apptest.Request{Method: http.MethodGet, Path: "/api/health"})
+	require.NoError(t, err)
+	return res.Status, res.JSON(t)
+}

@@ -74,6 +74,9 @@ type App struct {
 	// worker is the one StartWorker started, for the readiness check.
 	extraJobs []Job
 	worker    atomic.Pointer[Worker]
+	// health is /api/health's checks, built once in Build, for the main
+	// listener and the operations listener (IDENTITY_METRICS_ADDR) alike.
+	health []handlers.HealthCheck
 
 	// AccountMail is the Mailer the account services send through: the
 	// outbox (MailQueue); tests point it at a capturing mailer (Use).
@@ -245,6 +248,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	a.health = health
 	a.Echo, err = handlers.New(a.metricsDeps(handlers.Deps{
 		Issuer: cfg.Issuer, Provider: a.Provider, Activity: a.Cache,
 		Login: a.Login, Account: a.Account, Password: a.Password, TwoFactor: a.TwoFactor, PIN: a.PIN,

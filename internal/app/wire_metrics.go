@@ -91,16 +91,6 @@ func (a *App) readinessChecks() []handlers.HealthCheck {
 	return checks
 }
 
-// healthChecks are /api/health's checks (the ones Build gives the main
-// listener), for the operations listener.
-func (a *App) healthChecks() []handlers.HealthCheck {
-	checks := []handlers.HealthCheck{{Name: "database", Check: a.Store.Ping}}
-	if rc, ok := a.Cache.(*storage.RedisCache); ok {
-		checks = append(checks, handlers.HealthCheck{Name: "redis", Check: rc.Ping})
-	}
-	return append(checks, handlers.HealthCheck{Name: "cache", Check: cacheRoundTrip(a.Cache)})
-}
-
 // backlog is the outbox backlog /api/health reports.
 func (a *App) backlog(ctx context.Context) (*handlers.Backlog, error) {
 	b, err := a.Store.OutboxBacklog(ctx)
@@ -119,7 +109,7 @@ func (a *App) backlog(ctx context.Context) (*handlers.Backlog, error) {
 func (a *App) OpsHandler() http.Handler {
 	return handlers.NewOps(handlers.Ops{
 		Metrics: a.Metrics, Token: string(a.Config.MetricsToken),
-		Health: a.healthChecks(), Readiness: a.readinessChecks, Backlog: a.backlog, Logger: a.Log,
+		Health: a.health, Readiness: a.readinessChecks, Backlog: a.backlog, Logger: a.Log,
 	})
 }
 

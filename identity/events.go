@@ -78,6 +78,16 @@ const (
 	EventAPIKeyCreated         = "identity.api_key.created"
 	EventAPIKeyRotated         = "identity.api_key.rotated"
 	EventAPIKeyRevoked         = "identity.api_key.revoked"
+	// Sign-in beyond passwords (issue 12).
+	EventIdentityProviderCreated = "identity.identity_provider.created"
+	EventIdentityProviderUpdated = "identity.identity_provider.updated"
+	EventIdentityProviderDeleted = "identity.identity_provider.deleted"
+	EventIdentityLinked          = "identity.user.identity_linked"
+	EventIdentityUnlinked        = "identity.user.identity_unlinked"
+	EventPasskeyAdded            = "identity.passkey.added"
+	// EventPasskeyUpdated: renamed, or disabled after a clone was detected.
+	EventPasskeyUpdated = "identity.passkey.updated"
+	EventPasskeyRemoved = "identity.passkey.removed"
 )
 
 // ExchangeOf is the exchange an event type is relayed to.
@@ -155,6 +165,17 @@ var eventsOf = map[string][]string{
 	AuditAPIKeyRevoked:              {EventAPIKeyRevoked},
 	AuditServiceAccountRoleAssigned: {EventRoleAssigned},
 	AuditServiceAccountRoleRemoved:  {EventRoleRemoved},
+	AuditIdentityProviderCreated:    {EventIdentityProviderCreated},
+	AuditIdentityProviderUpdated:    {EventIdentityProviderUpdated},
+	AuditIdentityProviderDeleted:    {EventIdentityProviderDeleted},
+	AuditIdentityLinked:             {EventIdentityLinked},
+	AuditIdentityUnlinked:           {EventIdentityUnlinked},
+	AuditUserProvisioned:            {EventUserCreated},
+	AuditFederatedLoginFailed:       {EventLoginFailed},
+	AuditPasskeyAdded:               {EventPasskeyAdded},
+	AuditPasskeyRenamed:             {EventPasskeyUpdated},
+	AuditPasskeyRemoved:             {EventPasskeyRemoved},
+	AuditPasskeyCloneDetected:       {EventPasskeyUpdated},
 }
 
 // eventMetadataKeys are the audit metadata keys an event body carries by
@@ -164,7 +185,7 @@ var eventMetadataKeys = []string{
 	"session_id", "device_id", "client_id", "service_account_id", "api_key_id", "invitation_id",
 	"role_id", "role", "policy_id", "policy", "holder_type", "kind", "method", "amr", "reason", "failures",
 	"sessions_revoked", "fields", "until", "forced", "lock", "name", "slug", "status", "expires_at",
-	"old_api_key_id",
+	"old_api_key_id", "provider_id", "identity_id", "credential_id",
 }
 
 // userHolder marks a role or policy event's holder as a user (the subject).

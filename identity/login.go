@@ -210,6 +210,10 @@ type challengeData struct {
 	DeviceID   string   `json:"device_id"`
 	AMR        []string `json:"amr"`
 	AuthTime   int64    `json:"auth_time_ns"` // nanoseconds: prompt=login compares at that precision
+	// MultiFactor: the first step was already multi-factor (a passkey that
+	// verified its user, an upstream provider that reported MFA); it
+	// satisfies a tenant's required second factor (SignInExternal).
+	MultiFactor bool `json:"multi_factor,omitempty"`
 }
 
 // ErrPasswordChangeRequired refuses a login path that cannot change the
@@ -452,7 +456,7 @@ func (l *Login) complete(ctx context.Context, user *models.User, data challengeD
 		l.refused(ctx, fresh, meta, err)
 		return nil, err
 	}
-	if enrol {
+	if enrol && !data.MultiFactor {
 		if slices.Contains(data.AMR, "pwd") { // the password was proven: enrol now
 			return l.newChallenge(ctx, fresh, models.ChallengeTwoFactorEnrolment, data, enrolmentMethods)
 		}

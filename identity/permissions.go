@@ -29,6 +29,7 @@ var Catalogue = []string{
 	PermPushDevicesRead,
 	PermInvitationsRead, PermInvitationsCreate, PermInvitationsRevoke,
 	PermWebhooksRead, PermWebhooksCreate, PermWebhooksUpdate, PermWebhooksDelete, PermWebhooksRotate,
+	PermIdentityProvidersRead, PermIdentityProvidersCreate, PermIdentityProvidersUpdate, PermIdentityProvidersDelete,
 	PermAdminTenantsRead, PermAdminTenantsCreate, PermAdminTenantsUpdate, PermAdminTenantsDelete, PermAdminTenantsSuspend,
 	PermAdminUsersRead, PermAdminUsersSystemAdmin, PermAdminUsersImpersonate,
 	PermAdminAuditRead,

@@ -159,6 +159,9 @@ const (
 	CodePublicClient = "public_client"
 	// CodeAPIKeyInactive: 409, a revoked or expired key cannot be rotated.
 	CodeAPIKeyInactive = "api_key_inactive"
+	// CodeLastSignInMethod: 409, removing a linked identity or a passkey
+	// would leave the account with no way to sign in.
+	CodeLastSignInMethod = "last_sign_in_method"
 )
 
 // Step-up endpoints a step_up_required error points to.
@@ -522,4 +525,11 @@ func ErrInvalidRefreshToken() *Error {
 func ErrSameOriginRequired() *Error {
 	return &Error{Kind: KindForbidden, Code: CodeSameOriginRequired,
 		Msg: "A browser session can only be started by a JSON request from this server's own origin."}
+}
+
+// ErrLastSignInMethod refuses to remove the last way an account can sign
+// in (its only linked identity or passkey, without a password).
+func ErrLastSignInMethod() *Error {
+	return &Error{Kind: KindConflict, Code: CodeLastSignInMethod,
+		Msg: "This is the only way left to sign in to this account: set a password or add another sign-in method first."}
 }

@@ -60,6 +60,7 @@ func TestErrorConstructors(t *testing.T) {
 		{"company signup disabled", models.ErrCompanySignupDisabled, models.KindForbidden, models.CodeCompanySignupDisabled},
 		{"registration closed", models.ErrRegistrationClosed, models.KindForbidden, models.CodeRegistrationClosed},
 		{"slug taken", models.ErrSlugTaken, models.KindConflict, models.CodeSlugTaken},
+		{"last sign-in method", models.ErrLastSignInMethod, models.KindConflict, models.CodeLastSignInMethod},
 		{"email not verified", models.ErrEmailNotVerified, models.KindForbidden, models.CodeEmailNotVerified},
 		{"verification expired", models.ErrEmailVerificationExpired, models.KindConflict, models.CodeEmailVerificationExpired},
 		{"verification used", models.ErrEmailVerificationUsed, models.KindConflict, models.CodeEmailVerificationUsed},

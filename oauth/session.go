@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/mohae/deepcopy"
@@ -130,24 +131,43 @@ const (
 	ACRMultiFactor = "urn:identity:acr:mfa"
 )
 
+// rfc8176 are the Authentication Method Reference values of the RFC 8176
+// registry an ID token may carry. A login's own markers (trusted_device,
+// recovery, fed) stay in the session and never reach a token.
+var rfc8176 = map[string]bool{
+	"face": true, "fpt": true, "geo": true, "hwk": true, "iris": true, "kba": true, "mca": true, "mfa": true, "otp": true,
+	"pin": true, "pop": true, "pwd": true, "rba": true, "retina": true, "sc": true, "sms": true, "swk": true, "tel": true,
+	"user": true, "vbm": true, "wia": true,
+}
+
 // AMRAndACR turns a login's methods into the RFC 8176 amr values of an ID
-// token (pwd, otp, pin, and mfa when a second factor was used) and its acr.
+// token and its acr. The login is multi-factor (mfa, ACRMultiFactor) when
+// a second factor was used (otp), when a passkey verified its user (hwk
+// with user), or when an upstream provider said so (mfa). Methods outside
+// the registry are dropped; a login with none left is a password's.
 func AMRAndACR(methods []string) ([]string, string) {
 	var amr []string
-	mfa := false
+	mfa, hwk, user := false, false, false
 	for _, m := range methods {
+		if !rfc8176[m] || slices.Contains(amr, m) {
+			continue
+		}
 		switch m {
-		case "pwd", "pin":
-			amr = append(amr, m)
-		case "otp":
-			amr = append(amr, m)
+		case "otp", "mfa":
 			mfa = true
+		case "hwk":
+			hwk = true
+		case "user":
+			user = true
+		}
+		if m != "mfa" {
+			amr = append(amr, m)
 		}
 	}
 	if len(amr) == 0 {
 		amr = []string{"pwd"}
 	}
-	if mfa {
+	if mfa || hwk && user {
 		return append(amr, "mfa"), ACRMultiFactor
 	}
 	return amr, ACRPassword

@@ -67,6 +67,9 @@ func (s *Server) renderAccount(c echo.Context, p identity.Principal, status int,
 		"Sessions": sessions, "Activity": activity.Items, "Notice": d.notice, "Error": d.errMsg,
 		"RecoveryCodes": d.codes, "PINLocked": user.PINLockedUntil != nil && s.Now().Before(*user.PINLockedUntil),
 	}
+	if err := s.linkedSignIn(ctx, p, data); err != nil { // issue 12 §1
+		return err
+	}
 	if d.setup != nil {
 		data["Setup"] = d.setup
 		// The QR code is a PNG we generated ourselves: a data URI is safe here.

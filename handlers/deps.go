@@ -42,6 +42,9 @@ func (d Deps) checkServices() error {
 		{"Registration", d.Registration == nil},
 		{"EmailVerification", d.EmailVerification == nil},
 		{"Webhooks", d.Webhooks == nil},
+		// Issue 12 §1: identity providers, admin and account side.
+		{"IdentityProviders", d.IdentityProviders == nil},
+		{"LinkedIdentities", d.LinkedIdentities == nil},
 	} {
 		if s.missing {
 			missing = append(missing, s.name)

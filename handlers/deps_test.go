@@ -30,6 +30,9 @@ func fullDeps() handlers.Deps {
 		EmailVerification: (*identity.EmailVerification)(nil),
 		// Issue 11 §3.
 		Webhooks: (*identity.Webhooks)(nil),
+		// Issue 12 §1.
+		IdentityProviders: (*identity.IdentityProviders)(nil),
+		LinkedIdentities:  (*identity.LinkedIdentities)(nil),
 	}
 }
 
@@ -65,6 +68,8 @@ var services = []struct {
 	{"Invitations", func(d *handlers.Deps) { d.Invitations = nil }},
 	{"EmailVerification", func(d *handlers.Deps) { d.EmailVerification = nil }},
 	{"Webhooks", func(d *handlers.Deps) { d.Webhooks = nil }},
+	{"IdentityProviders", func(d *handlers.Deps) { d.IdentityProviders = nil }},
+	{"LinkedIdentities", func(d *handlers.Deps) { d.LinkedIdentities = nil }},
 }
 
 // TestNewNamesMissingServices: a server wired without a service does not

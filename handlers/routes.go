@@ -277,6 +277,17 @@ func (s *Server) routes() []route {
 		{post, "/api/webhooks/:id/test", perm, identity.PermWebhooksUpdate, ownTenant, s.apiTestWebhook},
 		{post, "/api/webhooks/:id/rotate-secret", perm, identity.PermWebhooksRotate, ownTenant, s.apiRotateWebhookSecret},
 
+		// Upstream identity providers (issue 12 §1): the tenant's SSO and
+		// social providers (secrets never returned); the signed-in person's
+		// linked identities, and unlinking one (never the last way in).
+		{get, "/api/identity-providers", perm, identity.PermIdentityProvidersRead, ownTenant, s.apiListIdentityProviders},
+		{post, "/api/identity-providers", perm, identity.PermIdentityProvidersCreate, ownTenant, s.apiCreateIdentityProvider},
+		{get, "/api/identity-providers/:id", perm, identity.PermIdentityProvidersRead, ownTenant, s.apiGetIdentityProvider},
+		{patch, "/api/identity-providers/:id", perm, identity.PermIdentityProvidersUpdate, ownTenant, s.apiUpdateIdentityProvider},
+		{del, "/api/identity-providers/:id", perm, identity.PermIdentityProvidersDelete, ownTenant, s.apiDeleteIdentityProvider},
+		{get, "/api/auth/me/identities", user, "", anyTenant, s.apiMyIdentities},
+		{del, "/api/auth/me/identities/:id", user, "", anyTenant, s.apiUnlinkMyIdentity},
+
 		// Static files of the pages.
 		{get, "/assets/*", none, "", anyTenant, s.assets},
 
@@ -303,6 +314,7 @@ func (s *Server) routes() []route {
 		{post, "/account/security/sessions/:id/revoke", page, "", anyTenant, s.accountAction(s.accountRevokeSession)},
 		{post, "/account/security/sessions/:id/untrust", page, "", anyTenant, s.accountAction(s.accountUntrustSession)},
 		{post, "/account/security/logout-all", page, "", anyTenant, s.accountAction(s.accountLogoutAll)},
+		{post, "/account/security/identities/:id/unlink", page, "", anyTenant, s.accountAction(s.accountUnlinkIdentity)},
 		// The profile page (issue 10 part 5).
 		{get, "/account/profile", page, "", anyTenant, s.profilePage},
 		{post, "/account/profile", page, "", anyTenant, s.profileAction(s.profileSave)},

@@ -113,6 +113,11 @@ type Deps struct {
 
 	// Webhooks manages the tenants' webhooks (issue 11 §3; required).
 	Webhooks WebhookService
+	// Issue 12 §1 (identity providers, admin and account side; required):
+	// the tenant's upstream providers, and the signed-in person's linked
+	// identities.
+	IdentityProviders IdentityProviderService
+	LinkedIdentities  LinkedIdentityService
 	// TracerProvider, when set, gives every request a server span
 	// (handlers/tracing.go; issue 11 §7). Nil: tracing off, no middleware.
 	TracerProvider trace.TracerProvider

@@ -90,6 +90,10 @@ type App struct {
 
 	// Webhooks manages the tenants' webhooks (issue 11 §3).
 	Webhooks *identity.Webhooks
+	// Issue 12 §1 (wire_identityproviders.go): the tenants' upstream
+	// identity providers, and the signed-in person's linked identities.
+	IdentityProviders *identity.IdentityProviders
+	LinkedIdentities  *identity.LinkedIdentities
 
 	// Registration is sign-up (issue 10 §1).
 	Registration *identity.Registration
@@ -274,6 +278,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 
 		// Issue 11 §3: webhooks.
 		Webhooks: a.Webhooks,
+		// Issue 12 §1: identity providers, admin and account side.
+		IdentityProviders: a.IdentityProviders, LinkedIdentities: a.LinkedIdentities,
 		// Issue 11 §7: tracing (nil: off).
 		TracerProvider: a.TracerProvider,
 	}))
@@ -427,6 +433,9 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	if a.StepUp, err = identity.NewStepUp(identity.StepUpDeps{AccountDeps: deps, CredentialStores: creds, TTL: cfg.StepUpTTL}); err != nil {
+		return err
+	}
+	if err := a.buildIdentityProviders(cfg, deps, creds); err != nil { // issue 12 §1
 		return err
 	}
 	if a.Privacy, err = identity.NewPrivacy(identity.PrivacyDeps{AccountDeps: deps, CredentialStores: creds, Store: a.Store, Eraser: a.Store, Tx: a.Store}); err != nil {

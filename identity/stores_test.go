@@ -31,6 +31,11 @@ var identityInterfaces = []reflect.Type{
 	// Issue 11 §3: webhooks.
 	typeOf[identity.WebhookStore](),
 	typeOf[identity.WebhookOwnerLookup](),
+	// Issue 12 §1: identity providers, admin and account side.
+	typeOf[identity.IdentityProviderStore](),
+	typeOf[identity.RoleLookup](),
+	typeOf[identity.LinkedIdentityStore](),
+	typeOf[identity.SignInMethodCounter](),
 	typeOf[identity.UserLookup](),
 	typeOf[identity.UserUpdater](),
 	typeOf[identity.UserStateLookup](),

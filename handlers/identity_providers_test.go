@@ -98,11 +98,16 @@ func TestIdentityProviderCRUD(t *testing.T) {
 		require.Equal(t, http.StatusOK, list.Status, "%s", list.Body)
 		items := list.JSON(t)["identity_providers"].([]any)
 		require.Len(t, items, 1)
+		for _, r := range []*apptest.Result{got, list} {
+			require.NotContains(t, string(r.Body), secret, "the secret is never returned")
+			require.NotContains(t, string(r.Body), "client_secret\"", "not even its field")
+		}
 
 		// PATCH changes only what it names; a new secret is sealed too.
 		secret2 := "second-secret-" + apptest.RandomID(t, 12)
 		up := f.srv.Call(t, http.MethodPatch, "/api/identity-providers/"+id, f.tok, map[string]any{"name": "Acme SSO", "client_secret": secret2, "enabled": false})
 		require.Equal(t, http.StatusOK, up.Status, "%s", up.Body)
+		require.NotContains(t, string(up.Body), secret2, "the secret is never returned")
 		u := up.JSON(t)
 		require.Equal(t, "Acme SSO", u["name"])
 		require.Equal(t, false, u["enabled"])

@@ -447,6 +447,13 @@ func TestMyIdentities(t *testing.T) {
 		res = f.srv.Call(t, http.MethodGet, "/api/auth/me/identities", tok, nil)
 		require.Empty(t, res.JSON(t)["identities"])
 
+		// A step-up done with the password stands in for it (the rule of
+		// every sign-in factor change).
+		second := linkIdentity(t, f.srv, u, pid, "ada2@acme.com")
+		f.srv.StepUp(t, tok, apptest.Password)
+		res = f.srv.Call(t, http.MethodDelete, "/api/auth/me/identities/"+second.ID, tok, nil)
+		require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
+
 		// A user without a password: the last identity stays.
 		pl, ptok := passwordless(t, f.srv, f.tenant)
 		last := linkIdentity(t, f.srv, pl, pid, "pat@acme.com")

@@ -237,8 +237,11 @@ func (s *IdentityProviders) Create(ctx context.Context, a Actor, in IdentityProv
 	}
 	fields := map[string]string{}
 	secret := s.apply(fields, p, in)
-	if strings.TrimSpace(p.ButtonLabel) == "" && fields["name"] == "" {
+	if p.ButtonLabel == "" && p.Name != "" {
 		p.ButtonLabel = "Sign in with " + p.Name
+		if len(p.ButtonLabel) > maxProviderName {
+			p.ButtonLabel = p.Name
+		}
 	}
 	s.checkProvider(fields, p, secret)
 	if len(fields) > 0 {

@@ -56,6 +56,9 @@ type IdentityProviderStore interface {
 	// DeleteIdentityProvider deletes the provider with its identities and
 	// returns how many identities went.
 	DeleteIdentityProvider(ctx context.Context, tenantID, id string) (int, error)
+	// LockTenantProviders serialises changes to the tenant's providers
+	// until the transaction ends (two claims of one domain).
+	LockTenantProviders(ctx context.Context, tenantID string) error
 }
 
 // RoleLookup finds a role of the tenant (or a global role) by name.
@@ -256,6 +259,9 @@ func (s *IdentityProviders) Create(ctx context.Context, a Actor, in IdentityProv
 		return nil, err
 	}
 	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.LockTenantProviders(ctx, p.TenantID); err != nil {
+			return err
+		}
 		if err := s.checkGroupRoles(ctx, a, p.GroupRoles); err != nil {
 			return err
 		}
@@ -298,6 +304,9 @@ func (s *IdentityProviders) Update(ctx context.Context, a Actor, id string, in I
 	}
 	changed := changedProviderFields(cur, &p, secret != nil)
 	err = s.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.LockTenantProviders(ctx, p.TenantID); err != nil {
+			return err
+		}
 		if err := s.checkGroupRoles(ctx, a, p.GroupRoles); err != nil {
 			return err
 		}

@@ -220,3 +220,20 @@ func (s *Store) LockUserSignIn(ctx context.Context, tenantID, id string) (*model
 	}
 	return &u, nil
 }
+
+// LockTenantProviders locks the tenant's row until the transaction in ctx
+// ends, so that two changes to the tenant's providers (two claims of one
+// e-mail domain) run one after the other.
+func (s *Store) LockTenantProviders(ctx context.Context, tenantID string) error {
+	if !models.ValidID(tenantID) {
+		return models.ErrNotFound("tenant")
+	}
+	var ids []string
+	if err := s.forUpdate(s.db(ctx).Model(&models.Tenant{}).Where("id = ?", tenantID)).Pluck("id", &ids).Error; err != nil {
+		return fmt.Errorf("lock tenant providers: %w", repoErr(err, "tenant"))
+	}
+	if len(ids) == 0 {
+		return models.ErrNotFound("tenant")
+	}
+	return nil
+}

@@ -28,12 +28,13 @@ type FederationStore interface {
 	TouchUserIdentity(ctx context.Context, id string, at time.Time) error
 	CountSignInMethods(ctx context.Context, tenantID, userID string) (identities, passkeys int, err error)
 	LockUserSignIn(ctx context.Context, tenantID, id string) (*models.User, error)
+	LockTenantProviders(ctx context.Context, tenantID string) error
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 var _ = claim[FederationStore]("RunFederationSuite", "CreateIdentityProvider", "GetIdentityProvider", "ListIdentityProviders",
 	"UpdateIdentityProvider", "DeleteIdentityProvider", "CreateUserIdentity", "GetUserIdentityBySubject", "ListUserIdentities",
-	"DeleteUserIdentity", "TouchUserIdentity", "CountSignInMethods", "LockUserSignIn")
+	"DeleteUserIdentity", "TouchUserIdentity", "CountSignInMethods", "LockUserSignIn", "LockTenantProviders")
 
 // RunFederationSuite checks providers (round trip of every field, tenant
 // scoping, update, delete unlinking) and linked identities (one account
@@ -46,6 +47,7 @@ func RunFederationSuite[S FederationStore](t *testing.T, newStore func(t *testin
 		{"Identities", testFederationIdentities},
 		{"LinkConcurrent", testFederationLinkConcurrent},
 		{"UnlinkSerialised", testFederationUnlinkSerialised},
+		{"DomainClaimSerialised", testFederationDomainClaimSerialised},
 	})
 }
 
@@ -209,4 +211,40 @@ func testFederationUnlinkSerialised(t *testing.T, s FederationStore) {
 	left, err := s.ListUserIdentities(ctx, tn.ID, u.ID)
 	must(t, err, "list")
 	wantEqual(t, len(left), 1, "identities left after concurrent removals")
+}
+
+// testFederationDomainClaimSerialised: 10 concurrent "create a provider
+// claiming acme.example unless one does" transactions, each locking the
+// tenant's providers first, create exactly one.
+func testFederationDomainClaimSerialised(t *testing.T, s FederationStore) {
+	ctx := t.Context()
+	tn := newTenant(t, s)
+	wantNotFound(t, s.LockTenantProviders(ctx, "not-a-uuid"), "lock a malformed tenant")
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.InTx(ctx, func(ctx context.Context) error {
+				if err := s.LockTenantProviders(ctx, tn.ID); err != nil {
+					return err
+				}
+				list, err := s.ListIdentityProviders(ctx, tn.ID)
+				if err != nil {
+					return err
+				}
+				for _, p := range list {
+					if p.AllowedDomains.Has("contested.example") {
+						return models.ErrExists("identity_provider")
+					}
+				}
+				return s.CreateIdentityProvider(ctx, &models.IdentityProvider{TenantID: tn.ID, Kind: models.ProviderOIDC, Name: "P",
+					ClientID: "c", AllowedDomains: models.StringList{"contested.example"}, Enabled: true})
+			})
+		}()
+	}
+	wg.Wait()
+	list, err := s.ListIdentityProviders(ctx, tn.ID)
+	must(t, err, "list")
+	wantEqual(t, len(list), 1, "providers claiming the domain")
 }

@@ -42,6 +42,7 @@ func (d Deps) checkServices() error {
 		{"Registration", d.Registration == nil},
 		{"EmailVerification", d.EmailVerification == nil},
 		{"Webhooks", d.Webhooks == nil},
+		{"Passkeys", d.Passkeys == nil}, // issue 12 §2
 	} {
 		if s.missing {
 			missing = append(missing, s.name)

@@ -30,6 +30,8 @@ func fullDeps() handlers.Deps {
 		EmailVerification: (*identity.EmailVerification)(nil),
 		// Issue 11 §3.
 		Webhooks: (*identity.Webhooks)(nil),
+		// Issue 12 §2.
+		Passkeys: (*identity.Passkeys)(nil),
 	}
 }
 
@@ -38,6 +40,7 @@ var services = []struct {
 	clear func(d *handlers.Deps)
 }{
 	{"OneTimeCodes", func(d *handlers.Deps) { d.OneTimeCodes = nil }},
+	{"Passkeys", func(d *handlers.Deps) { d.Passkeys = nil }},
 	{"ConsentRegistry", func(d *handlers.Deps) { d.ConsentRegistry = nil }},
 	{"Privacy", func(d *handlers.Deps) { d.Privacy = nil }},
 	{"Registration", func(d *handlers.Deps) { d.Registration = nil }},

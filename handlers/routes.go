@@ -97,6 +97,21 @@ func (s *Server) routes() []route {
 		{post, "/api/auth/password/forgot", none, "", anyTenant, s.apiForgotPassword},
 		{post, "/api/auth/password/reset", none, "", anyTenant, s.apiResetPassword},
 		{post, "/api/auth/pin/login", none, "", anyTenant, s.apiPINLogin},
+		// Issue 12 §2: passkeys. The second factor of a login (by its
+		// challenge) and passwordless sign-in are public like the login;
+		// registering and managing passkeys and the passkey step-up need
+		// the user's token.
+		{post, "/api/auth/webauthn/2fa/begin", none, "", anyTenant, s.apiPasskey2FABegin},
+		{post, "/api/auth/webauthn/2fa/finish", none, "", anyTenant, s.apiPasskey2FAFinish},
+		{post, "/api/auth/webauthn/login/begin", none, "", anyTenant, s.apiPasskeyLoginBegin},
+		{post, "/api/auth/webauthn/login/finish", none, "", anyTenant, s.apiPasskeyLoginFinish},
+		{post, "/api/auth/webauthn/register/begin", user, "", anyTenant, s.apiPasskeyRegisterBegin},
+		{post, "/api/auth/webauthn/register/finish", user, "", anyTenant, s.apiPasskeyRegisterFinish},
+		{get, "/api/auth/webauthn/credentials", user, "", anyTenant, s.apiPasskeyList},
+		{patch, "/api/auth/webauthn/credentials/:id", user, "", anyTenant, s.apiPasskeyRename},
+		{del, "/api/auth/webauthn/credentials/:id", user, "", anyTenant, s.apiPasskeyDelete},
+		{post, "/api/auth/step-up/webauthn/begin", user, "", anyTenant, s.apiPasskeyStepUpBegin},
+		{post, "/api/auth/step-up/webauthn/finish", user, "", anyTenant, s.apiPasskeyStepUpFinish},
 		// Sign-up (issue 10 §1): public, rate-limited per IP.
 		{post, "/api/auth/register", none, "", anyTenant, s.apiRegister},
 		// E-mail verification (issue 10 §2): the link's token or a code,

@@ -19,8 +19,8 @@ import (
 	"github.com/identityd/identityd/models"
 )
 
-// PasskeyStore keeps passkeys (WebAuthn credentials) and the ceremonies
-// pending between a begin and a finish step (storage implements it).
+// PasskeyStore keeps passkeys (WebAuthn credentials; storage implements
+// it).
 type PasskeyStore interface {
 	// CreateWebAuthnCredential stores a passkey and gives it its id; a
 	// credential id registered before (in any tenant) is Conflict.
@@ -43,14 +43,23 @@ type PasskeyStore interface {
 	DisableWebAuthnCredential(ctx context.Context, tenantID, id string) (bool, error)
 	// DeleteWebAuthnCredential removes the user's passkey id.
 	DeleteWebAuthnCredential(ctx context.Context, tenantID, userID, id string) error
+}
+
+// CeremonyStore keeps the WebAuthn ceremonies pending between a begin and
+// a finish step, found by the hash of their challenge.
+type CeremonyStore interface {
 	// CreateWebAuthnCeremony stores a begun ceremony.
 	CreateWebAuthnCeremony(ctx context.Context, c *models.WebAuthnCeremony) error
 	// ConsumeWebAuthnCeremony takes the live ceremony of a challenge hash
 	// once; NotFound when spent, expired or unknown.
 	ConsumeWebAuthnCeremony(ctx context.Context, challengeHash string) (*models.WebAuthnCeremony, error)
-	// LockUserSignIn locks the user's row until the transaction ends.
+}
+
+// SignInLocker serialises the removals of one user's sign-in methods.
+type SignInLocker interface {
+	// LockUserSignIn returns the tenant's user with its row locked until
+	// the transaction in ctx ends.
 	LockUserSignIn(ctx context.Context, tenantID, id string) (*models.User, error)
-	SignInMethodCounter
 }
 
 // Attestation conveyance preferences (IDENTITY_WEBAUTHN_ATTESTATION).
@@ -64,10 +73,13 @@ const (
 type PasskeysDeps struct {
 	// Login completes the sign-ins a passkey proves; StepUp holds the
 	// elevations (both required).
-	Login  *Login
-	StepUp *StepUp
-	Store  PasskeyStore
-	Tx     Tx
+	Login      *Login
+	StepUp     *StepUp
+	Store      PasskeyStore
+	Ceremonies CeremonyStore
+	Locker     SignInLocker
+	Counter    SignInMethodCounter
+	Tx         Tx
 	// Issuer is this service's URL: its host is the RP ID, its origin the
 	// only origin accepted.
 	Issuer string
@@ -85,11 +97,14 @@ type PasskeysDeps struct {
 // ID is the issuer's host, the origin the issuer's; a counter that does
 // not advance disables the passkey (a cloned authenticator).
 type Passkeys struct {
-	login  *Login
-	stepUp *StepUp
-	store  PasskeyStore
-	tx     Tx
-	wa     *webauthn.WebAuthn
+	login      *Login
+	stepUp     *StepUp
+	store      PasskeyStore
+	ceremonies CeremonyStore
+	locker     SignInLocker
+	counter    SignInMethodCounter
+	tx         Tx
+	wa         *webauthn.WebAuthn
 	// unavailable: the issuer's host is an IP address, which WebAuthn
 	// refuses as an RP ID; every call answers ErrPasskeysUnavailable.
 	unavailable error
@@ -103,14 +118,14 @@ type Passkeys struct {
 // domain name), not an error: the rest of the server works.
 func NewPasskeys(d PasskeysDeps) (*Passkeys, error) {
 	if err := checkDeps("Passkeys", dep{"Login", d.Login == nil}, dep{"StepUp", d.StepUp == nil}, dep{"Store", d.Store == nil},
-		dep{"Tx", d.Tx == nil}, dep{"Issuer", d.Issuer == ""}); err != nil {
+		dep{"Ceremonies", d.Ceremonies == nil}, dep{"Locker", d.Locker == nil}, dep{"Counter", d.Counter == nil}, dep{"Tx", d.Tx == nil}, dep{"Issuer", d.Issuer == ""}); err != nil {
 		return nil, err
 	}
 	u, err := url.Parse(d.Issuer)
 	if err != nil || u.Hostname() == "" {
 		return nil, fmt.Errorf("NewPasskeys: issuer %q is not a URL", d.Issuer)
 	}
-	p := &Passkeys{login: d.Login, stepUp: d.StepUp, store: d.Store, tx: d.Tx, ttl: d.CeremonyTTL,
+	p := &Passkeys{login: d.Login, stepUp: d.StepUp, store: d.Store, ceremonies: d.Ceremonies, locker: d.Locker, counter: d.Counter, tx: d.Tx, ttl: d.CeremonyTTL,
 		rpID: strings.ToLower(u.Hostname()), origin: u.Scheme + "://" + u.Host}
 	if p.ttl <= 0 {
 		p.ttl = 5 * time.Minute
@@ -215,7 +230,7 @@ func (p *Passkeys) saveCeremony(ctx context.Context, kind, tenantID string, user
 	}
 	c := &models.WebAuthnCeremony{ChallengeHash: challengeHash(session.Challenge), TenantID: tenantID, UserID: userID, Kind: kind, Ref: ref,
 		Data: string(raw), ExpiresAt: p.login.now().Add(p.ttl)}
-	if err := p.store.CreateWebAuthnCeremony(ctx, c); err != nil {
+	if err := p.ceremonies.CreateWebAuthnCeremony(ctx, c); err != nil {
 		return nil, err
 	}
 	opts, err := json.Marshal(options)
@@ -237,7 +252,7 @@ func (p *Passkeys) takeCeremony(ctx context.Context, kind, challenge string) (*m
 	if challenge == "" {
 		return nil, session, models.ErrPasskeyInvalid()
 	}
-	c, err := p.store.ConsumeWebAuthnCeremony(ctx, challengeHash(challenge))
+	c, err := p.ceremonies.ConsumeWebAuthnCeremony(ctx, challengeHash(challenge))
 	if err != nil {
 		if models.IsKind(err, models.KindNotFound) {
 			return nil, session, models.ErrPasskeyInvalid().WithCause(errors.New("no live ceremony for this challenge"))
@@ -447,7 +462,7 @@ func (p *Passkeys) Delete(ctx context.Context, pr Principal, id, password string
 		return err
 	}
 	return p.tx.InTx(ctx, func(ctx context.Context) error {
-		u, err := p.store.LockUserSignIn(ctx, pr.TenantID, pr.UserID)
+		u, err := p.locker.LockUserSignIn(ctx, pr.TenantID, pr.UserID)
 		if err != nil {
 			return err
 		}
@@ -456,7 +471,7 @@ func (p *Passkeys) Delete(ctx context.Context, pr Principal, id, password string
 			return notFoundPasskey(err)
 		}
 		if !c.Disabled { // a disabled passkey is no way in: removing it leaves every way there is
-			if err := KeepsAWayIn(ctx, p.store, u, RemovingPasskey); err != nil {
+			if err := KeepsAWayIn(ctx, p.counter, u, RemovingPasskey); err != nil {
 				return err
 			}
 		}

@@ -73,6 +73,11 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.EmailVerificationStore](),
 	typeOf[identity.TenantDeletionStore](),
 	typeOf[identity.RoleHolderLookup](),
+	// Issue 12: sign-in methods; §2 passkeys.
+	typeOf[identity.SignInMethodCounter](),
+	typeOf[identity.PasskeyStore](),
+	typeOf[identity.CeremonyStore](),
+	typeOf[identity.SignInLocker](),
 	// The other collaborators.
 	typeOf[identity.Sealer](),
 	typeOf[identity.Limiter](),

@@ -90,6 +90,8 @@ type App struct {
 
 	// Webhooks manages the tenants' webhooks (issue 11 §3).
 	Webhooks *identity.Webhooks
+	// Passkeys registers and verifies WebAuthn credentials (issue 12 §2).
+	Passkeys *identity.Passkeys
 
 	// Registration is sign-up (issue 10 §1).
 	Registration *identity.Registration
@@ -244,6 +246,10 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	if err := a.buildPasskeys(cfg); err != nil { // issue 12 §2
+		a.Close()
+		return nil, err
+	}
 	if err := a.buildTracing(ctx); err != nil {
 		a.Close()
 		return nil, err
@@ -274,6 +280,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 
 		// Issue 11 §3: webhooks.
 		Webhooks: a.Webhooks,
+		// Issue 12 §2: passkeys.
+		Passkeys: a.Passkeys,
 		// Issue 11 §7: tracing (nil: off).
 		TracerProvider: a.TracerProvider,
 	}))
@@ -401,7 +409,7 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 	var err error
 	if a.Login, err = identity.NewLogin(identity.LoginDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store,
 		Sessions: a.Store, Revoker: a.Store, Devices: a.Store, Challenges: a.Store, Browser: a.Store, UserState: a.Store, Tokens: tokens,
-		Roles: a.Store, Issuer: issuerName(cfg.Issuer)}); err != nil {
+		Roles: a.Store, Issuer: issuerName(cfg.Issuer), Passkeys: a.Store}); err != nil {
 		return err
 	}
 	a.SMS = &smsRelay{}

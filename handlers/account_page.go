@@ -38,6 +38,9 @@ type accountPageData struct {
 	notice, errMsg string
 	codes          []string
 	setup          *identity.TOTPSetup
+	// passkeyOptions, passkeyName: a begun passkey registration (issue 12 §2).
+	passkeyOptions string
+	passkeyName    string
 }
 
 func (s *Server) accountPage(c echo.Context) error {
@@ -66,6 +69,9 @@ func (s *Server) renderAccount(c echo.Context, p identity.Principal, status int,
 		"Title": "Account security", "Wide": true, "CSRF": csrfToken(c), "User": user,
 		"Sessions": sessions, "Activity": activity.Items, "Notice": d.notice, "Error": d.errMsg,
 		"RecoveryCodes": d.codes, "PINLocked": user.PINLockedUntil != nil && s.Now().Before(*user.PINLockedUntil),
+	}
+	if err := s.passkeyPageData(c, p, d, data); err != nil { // issue 12 §2
+		return err
 	}
 	if d.setup != nil {
 		data["Setup"] = d.setup

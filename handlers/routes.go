@@ -299,6 +299,9 @@ func (s *Server) routes() []route {
 		{get, "/login", page, "", anyTenant, s.loginPage},
 		{post, "/login", page, "", anyTenant, s.loginSubmit},
 		{post, "/login/2fa", page, "", anyTenant, s.twoFactorSubmit},
+		// Issue 12 §2: the passkey answers of the sign-in and two-step pages.
+		{post, "/login/passkey", page, "", anyTenant, s.loginPasskeySubmit},
+		{post, "/login/2fa/passkey", page, "", anyTenant, s.twoFactorPasskeySubmit},
 		{post, "/login/password", page, "", anyTenant, s.passwordChangeSubmit},
 		{post, "/login/2fa/enrol", page, "", anyTenant, s.enrolSubmit},
 		{post, "/login/2fa/enrol/email", page, "", anyTenant, s.enrolEmailSubmit},
@@ -313,6 +316,11 @@ func (s *Server) routes() []route {
 		{post, "/account/security/2fa/email", page, "", anyTenant, s.accountAction(s.accountEnableEmail2FA)},
 		{post, "/account/security/2fa/recovery", page, "", anyTenant, s.accountAction(s.accountRegenerateRecoveryCodes)},
 		{post, "/account/security/2fa/disable", page, "", anyTenant, s.accountAction(s.accountDisable2FA)},
+		// Issue 12 §2: passkeys on the security page.
+		{post, "/account/security/passkeys/begin", page, "", anyTenant, s.accountAction(s.accountPasskeyBegin)},
+		{post, "/account/security/passkeys/finish", page, "", anyTenant, s.accountAction(s.accountPasskeyFinish)},
+		{post, "/account/security/passkeys/:id/rename", page, "", anyTenant, s.accountAction(s.accountPasskeyRename)},
+		{post, "/account/security/passkeys/:id/remove", page, "", anyTenant, s.accountAction(s.accountPasskeyRemove)},
 		{post, "/account/security/pin", page, "", anyTenant, s.accountAction(s.accountSetPIN)},
 		{post, "/account/security/pin/unlock", page, "", anyTenant, s.accountAction(s.accountUnlockPIN)},
 		{post, "/account/security/sessions/:id/revoke", page, "", anyTenant, s.accountAction(s.accountRevokeSession)},

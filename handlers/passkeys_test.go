@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/internal/app"
 	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
@@ -485,4 +486,48 @@ func TestPasskeysUnavailableOnAnIPIssuer(t *testing.T) {
 	require.Equal(t, models.CodePasskeysUnavailable, errCode(t, res))
 	res = e.Call(t, http.MethodPost, "/api/auth/webauthn/login/begin", "", map[string]any{"tenant": e.Tenant.Slug})
 	require.Equal(t, http.StatusForbidden, res.Status, "%s", res.Body)
+}
+
+// TestPasskeyWithOtherFactors: a passkey sits beside TOTP (both offered,
+// either completes the login), and satisfies a tenant's
+// require_2fa_roles: a holder of a listed role whose only factor is a
+// passkey is asked for it, not sent to the forced enrolment.
+func TestPasskeyWithOtherFactors(t *testing.T) {
+	t.Parallel()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		srv := apptest.New(t, b, localhostIssuer)
+		tenant := newTestTenant(t, srv)
+		owner := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner, dangerZone: true})
+		ownerTok := srv.Login(t, tenant.Slug, owner.Email, apptest.Password)
+		admin := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleAdmin})
+		adminTok := srv.Login(t, tenant.Slug, admin.Email, apptest.Password)
+		e := &apptest.Env{Server: srv, Tenant: tenant, User: admin}
+		a := newSoftAuthenticator(t, srv.Config.Issuer)
+		registerPasskey(t, e, adminTok, apptest.Password, a, "Key")
+
+		srv.StepUp(t, ownerTok, apptest.Password)
+		require2FA(t, srv, ownerTok, identity.RoleAdmin)
+		challenge, methods := passwordLogin2FA(t, e, admin.Email)
+		require.Equal(t, []string{"webauthn"}, methods, "the passkey is the admin's second factor: no forced enrolment")
+		begin := srv.Call(t, http.MethodPost, "/api/auth/webauthn/2fa/begin", "", map[string]any{"challenge": challenge})
+		fin := srv.Call(t, http.MethodPost, "/api/auth/webauthn/2fa/finish", "", map[string]any{"challenge": challenge, "credential": a.Get(begin.Body)})
+		require.Equal(t, http.StatusOK, fin.Status, "%s", fin.Body)
+		// Passwordless is multi-factor: it satisfies the rule too.
+		res := passwordless(t, e, tenant.Slug, a)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		require.NotEmpty(t, res.Str("access_token"))
+
+		// Beside TOTP: both offered; a code completes the login too.
+		tok := fin.Str("access_token")
+		setup := srv.Call(t, http.MethodPost, "/api/auth/2fa/setup", tok, map[string]any{"password": apptest.Password})
+		require.Equal(t, http.StatusOK, setup.Status, "%s", setup.Body)
+		secret := setup.Str("secret")
+		en := srv.Call(t, http.MethodPost, "/api/auth/2fa/enable", tok, map[string]any{"password": apptest.Password, "code": apptest.TOTP(t, secret, -1)})
+		require.Equal(t, http.StatusOK, en.Status, "%s", en.Body)
+		challenge, methods = passwordLogin2FA(t, e, admin.Email)
+		require.ElementsMatch(t, []string{"totp", "webauthn", "recovery_code"}, methods)
+		v := srv.Call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": challenge, "code": apptest.TOTP(t, secret, 0)})
+		require.Equal(t, http.StatusOK, v.Status, "%s", v.Body)
+		require.NotEmpty(t, v.Str("access_token"))
+	})
 }

@@ -165,6 +165,19 @@ func NewPasskeys(d PasskeysDeps) (*Passkeys, error) {
 	return p, nil
 }
 
+// forPrincipal is asked first by every call of a signed-in user: an
+// impersonation token never touches passkeys (not even to list them),
+// then the server must have passkeys at all.
+func (p *Passkeys) forPrincipal(pr Principal) error {
+	if pr.ActorID != "" {
+		return ErrImpersonationForbidden()
+	}
+	if pr.Kind == models.PrincipalServiceAccount {
+		return models.ErrPrincipalNotAllowed()
+	}
+	return p.unavailable
+}
+
 // Available reports whether passkeys work on this server (the pages hide
 // them otherwise).
 func (p *Passkeys) Available() bool { return p.unavailable == nil }
@@ -286,8 +299,8 @@ func parseAssertion(credential json.RawMessage) (*protocol.ParsedCredentialAsser
 // the password now, or a step-up with it in this session; a user without
 // a password steps up with one of their passkeys instead.
 func (p *Passkeys) RegisterBegin(ctx context.Context, pr Principal, password string, meta Meta) (*PasskeyOptions, error) {
-	if p.unavailable != nil {
-		return nil, p.unavailable
+	if err := p.forPrincipal(pr); err != nil {
+		return nil, err
 	}
 	user, err := p.proveForPasskeyChange(ctx, pr, password, meta)
 	if err != nil {
@@ -316,11 +329,8 @@ func (p *Passkeys) RegisterBegin(ctx context.Context, pr Principal, password str
 // stores the passkey under name (a default when empty). The ceremony must
 // be the same user's, begun in the same session.
 func (p *Passkeys) RegisterFinish(ctx context.Context, pr Principal, name string, credential json.RawMessage, meta Meta) (*models.WebAuthnCredential, error) {
-	if p.unavailable != nil {
-		return nil, p.unavailable
-	}
-	if pr.ActorID != "" {
-		return nil, ErrImpersonationForbidden()
+	if err := p.forPrincipal(pr); err != nil {
+		return nil, err
 	}
 	name, err := passkeyName(name)
 	if err != nil {
@@ -414,6 +424,9 @@ func (p *Passkeys) proveForPasskeyChange(ctx context.Context, pr Principal, pass
 
 // List returns the signed-in user's passkeys.
 func (p *Passkeys) List(ctx context.Context, pr Principal) ([]models.WebAuthnCredential, error) {
+	if pr.ActorID != "" {
+		return nil, ErrImpersonationForbidden()
+	}
 	if p.unavailable != nil {
 		return []models.WebAuthnCredential{}, nil
 	}
@@ -422,8 +435,8 @@ func (p *Passkeys) List(ctx context.Context, pr Principal) ([]models.WebAuthnCre
 
 // Rename names one of the signed-in user's passkeys.
 func (p *Passkeys) Rename(ctx context.Context, pr Principal, id, name string, meta Meta) (*models.WebAuthnCredential, error) {
-	if pr.ActorID != "" {
-		return nil, ErrImpersonationForbidden()
+	if err := p.forPrincipal(pr); err != nil {
+		return nil, err
 	}
 	name, err := passkeyName(name)
 	if err != nil {
@@ -458,6 +471,9 @@ func notFoundPasskey(err error) error {
 // ErrLastSignInMethod when it is the last way into the account
 // (KeepsAWayIn, under the user's sign-in lock).
 func (p *Passkeys) Delete(ctx context.Context, pr Principal, id, password string, meta Meta) error {
+	if err := p.forPrincipal(pr); err != nil {
+		return err
+	}
 	if _, err := p.proveForPasskeyChange(ctx, pr, password, meta); err != nil {
 		return err
 	}
@@ -659,14 +675,11 @@ const stepUpPasskey = "webauthn"
 
 // StepUpBegin starts a step-up with one of the signed-in user's passkeys.
 func (p *Passkeys) StepUpBegin(ctx context.Context, pr Principal, meta Meta) (*PasskeyOptions, error) {
-	if p.unavailable != nil {
-		return nil, p.unavailable
-	}
 	if pr.Kind == models.PrincipalServiceAccount {
 		return nil, models.ErrStepUpNotAvailable()
 	}
-	if pr.ActorID != "" {
-		return nil, ErrImpersonationForbidden()
+	if err := p.forPrincipal(pr); err != nil {
+		return nil, err
 	}
 	if err := p.stepUp.limit(ctx, p.stepUp.cfg.TwoFactorLimit, "passkey-stepup:"+pr.UserID); err != nil {
 		return nil, err
@@ -694,14 +707,11 @@ func (p *Passkeys) StepUpBegin(ctx context.Context, pr Principal, meta Meta) (*P
 // session) and elevates the session like StepUp.Elevate, with method
 // "webauthn".
 func (p *Passkeys) StepUpFinish(ctx context.Context, pr Principal, credential json.RawMessage, reason string, meta Meta) (time.Time, error) {
-	if p.unavailable != nil {
-		return time.Time{}, p.unavailable
-	}
 	if pr.Kind == models.PrincipalServiceAccount {
 		return time.Time{}, models.ErrStepUpNotAvailable()
 	}
-	if pr.ActorID != "" {
-		return time.Time{}, ErrImpersonationForbidden()
+	if err := p.forPrincipal(pr); err != nil {
+		return time.Time{}, err
 	}
 	su := p.stepUp
 	at, err := su.beginAttempt(ctx, su.cfg.TwoFactorLimit, meta.IP, "user:"+pr.UserID)

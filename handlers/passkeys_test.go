@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -172,7 +173,38 @@ func TestPasskeyRegistration(t *testing.T) {
 			require.Contains(t, string(audit.Body), `"`+action+`"`)
 		}
 		require.NotContains(t, string(audit.Body), b64.EncodeToString(a.credID), "the credential id bytes are never audited")
+
+		// The events, in the transaction of each change: our ids, never key material.
+		byType := passkeyEvents(t, e.Server)
+		require.Len(t, byType[identity.EventPasskeyAdded], 2)
+		added := byType[identity.EventPasskeyAdded][0]
+		require.Equal(t, id, added.Data["credential_id"])
+		require.Equal(t, "Laptop", added.Data["name"])
+		require.Equal(t, e.User.ID, added.Data["user_id"])
+		require.Equal(t, e.User.ID, added.Subject)
+		require.Len(t, byType[identity.EventPasskeyUpdated], 1)
+		require.Equal(t, "renamed", byType[identity.EventPasskeyUpdated][0].Data["reason"])
+		require.Equal(t, id2, byType[identity.EventPasskeyRemoved][0].Data["credential_id"])
+		for _, evs := range byType {
+			for _, ev := range evs {
+				require.NotContains(t, ev.Raw, b64.EncodeToString(a.credID))
+				require.NotContains(t, ev.Raw, b64.EncodeToString(second.credID))
+				require.NotContains(t, ev.Raw, "public_key")
+			}
+		}
 	})
+}
+
+// passkeyEvents returns the outbox's identity.passkey.* events by type.
+func passkeyEvents(t *testing.T, srv *apptest.Server) map[string][]outboxRow {
+	t.Helper()
+	out := map[string][]outboxRow{}
+	for _, ev := range outbox(t, srv, 0) {
+		if strings.HasPrefix(ev.Type, "identity.passkey.") {
+			out[ev.Type] = append(out[ev.Type], ev)
+		}
+	}
+	return out
 }
 
 func must64(t *testing.T, s string) []byte {
@@ -437,6 +469,10 @@ func TestPasskeyCloneDetection(t *testing.T) {
 
 		audit := e.Call(t, http.MethodGet, "/api/audit/me", token, nil)
 		require.Contains(t, string(audit.Body), `"passkey.clone_detected"`)
+		updated := passkeyEvents(t, e.Server)[identity.EventPasskeyUpdated]
+		require.Len(t, updated, 1, "one clone event")
+		require.Equal(t, "clone_detected", updated[0].Data["reason"])
+		require.Equal(t, id, updated[0].Data["credential_id"])
 	})
 }
 
@@ -466,12 +502,29 @@ func TestPasskeyLastSignInMethod(t *testing.T) {
 		require.Len(t, listPasskeys(t, e, pwless), 1)
 
 		second := newSoftAuthenticator(t, e.Config.Issuer)
-		registerPasskey(t, e, pwless, "", second, "Backup")
-		del = e.Call(t, http.MethodDelete, "/api/auth/webauthn/credentials/"+id, pwless, nil)
-		require.Equal(t, http.StatusNoContent, del.Status, "%s", del.Body)
+		id2 := registerPasskey(t, e, pwless, "", second, "Backup")
+		// Both removed at once: the sign-in lock lets one through, the
+		// other finds it was the last.
+		var wg sync.WaitGroup
+		statuses := make([]int, 2)
+		for i, pid := range []string{id, id2} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := apptest.Send(e.URL, apptest.Request{Method: http.MethodDelete, Path: "/api/auth/webauthn/credentials/" + pid, Token: pwless})
+				if err == nil {
+					statuses[i] = r.Status
+				}
+			}()
+		}
+		wg.Wait()
+		require.ElementsMatch(t, []int{http.StatusNoContent, http.StatusConflict}, statuses)
 		left := listPasskeys(t, e, pwless)
 		require.Len(t, left, 1)
-		require.True(t, slices.ContainsFunc(left, func(m map[string]any) bool { return m["name"] == "Backup" }))
+		require.True(t, slices.ContainsFunc(left, func(m map[string]any) bool { return m["id"] == id || m["id"] == id2 }))
+		keep, _ := left[0]["id"].(string)
+		del = e.Call(t, http.MethodDelete, "/api/auth/webauthn/credentials/"+keep, pwless, nil)
+		require.Equal(t, http.StatusConflict, del.Status, "the one left is the last: %s", del.Body)
 	})
 }
 

@@ -631,6 +631,7 @@ func (p *Passkeys) SecondFactorFinish(ctx context.Context, challenge string, cre
 	}
 	parsed, err := parseAssertion(credential)
 	if err != nil {
+		first.failed(ctx)
 		return nil, err
 	}
 	at, err := l.claimCodeAttempt(ctx, c, user, meta.IP)

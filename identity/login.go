@@ -343,8 +343,9 @@ func (l *Login) afterPassword(ctx context.Context, user *models.User, data chall
 	for _, m := range data.AMR {
 		trusted = trusted || m == "trusted_device"
 	}
-	if l.secondFactorOn(ctx, user) && !trusted {
-		methods := l.methods(ctx, user)
+	passkeys := l.passkeyCount(ctx, user)
+	if (user.TwoFactorEnabled() || passkeys > 0) && !trusted {
+		methods := l.methods(ctx, user, passkeys)
 		res, err := l.newChallenge(ctx, user, models.ChallengeTwoFactor, data, methods)
 		if err != nil {
 			return nil, err
@@ -380,14 +381,16 @@ func (l *Login) passkeyCount(ctx context.Context, user *models.User) int {
 	return n
 }
 
-func (l *Login) methods(ctx context.Context, user *models.User) []string {
+// methods are the second steps a 2FA challenge offers; passkeys is the
+// user's usable passkey count (passkeyCount).
+func (l *Login) methods(ctx context.Context, user *models.User, passkeys int) []string {
 	var m []string
 	if user.TOTPEnabled {
 		m = append(m, "totp")
 	} else if user.Email2FAEnabled {
 		m = append(m, "email")
 	}
-	if l.passkeyCount(ctx, user) > 0 {
+	if passkeys > 0 {
 		m = append(m, "webauthn")
 	}
 	if n, err := l.recovery.CountRecoveryCodes(ctx, user.TenantID, user.ID); err == nil && n > 0 {

@@ -16,7 +16,7 @@ import (
 type PasskeyService interface {
 	Available() bool
 	RegisterBegin(ctx context.Context, p identity.Principal, password string, meta identity.Meta) (*identity.PasskeyOptions, error)
-	RegisterFinish(ctx context.Context, p identity.Principal, name string, credential json.RawMessage, meta identity.Meta) (*models.WebAuthnCredential, error)
+	RegisterFinish(ctx context.Context, p identity.Principal, name string, credential json.RawMessage, meta identity.Meta) (*identity.PasskeyRegistration, error)
 	List(ctx context.Context, p identity.Principal) ([]models.WebAuthnCredential, error)
 	Rename(ctx context.Context, p identity.Principal, id, name string, meta identity.Meta) (*models.WebAuthnCredential, error)
 	Delete(ctx context.Context, p identity.Principal, id, password string, meta identity.Meta) error
@@ -80,11 +80,18 @@ func (s *Server) apiPasskeyRegisterFinish(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	cred, err := s.Passkeys.RegisterFinish(c.Request().Context(), principal(c), in.Name, in.Credential, meta(c))
+	reg, err := s.Passkeys.RegisterFinish(c.Request().Context(), principal(c), in.Name, in.Credential, meta(c))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, viewPasskey(*cred))
+	body := struct {
+		passkeyView
+		// RecoveryCodes: the first passkey of a user without recovery
+		// codes comes with them, shown once.
+		RecoveryCodes []string `json:"recovery_codes,omitempty"`
+	}{viewPasskey(*reg.Credential), reg.RecoveryCodes}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, body)
 }
 
 func (s *Server) apiPasskeyList(c echo.Context) error {

@@ -49,11 +49,11 @@ func (s *Server) accountPasskeyBegin(c echo.Context, p identity.Principal) (acco
 
 // accountPasskeyFinish stores the passkey passkeys.js created.
 func (s *Server) accountPasskeyFinish(c echo.Context, p identity.Principal) (accountPageData, error) {
-	cred, err := s.Passkeys.RegisterFinish(c.Request().Context(), p, c.FormValue("name"), json.RawMessage(c.FormValue("credential")), meta(c))
+	reg, err := s.Passkeys.RegisterFinish(c.Request().Context(), p, c.FormValue("name"), json.RawMessage(c.FormValue("credential")), meta(c))
 	if err != nil {
 		return accountPageData{}, err
 	}
-	return accountPageData{notice: "Passkey “" + cred.Name + "” added. You can now sign in with it."}, nil
+	return accountPageData{notice: "Passkey “" + reg.Credential.Name + "” added. You can now sign in with it.", codes: reg.RecoveryCodes}, nil
 }
 
 func (s *Server) accountPasskeyRename(c echo.Context, p identity.Principal) (accountPageData, error) {

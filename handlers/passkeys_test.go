@@ -34,6 +34,14 @@ func newPasskeyEnv(t *testing.T, b apptest.Backend) *apptest.Env {
 // the password; it returns the passkey's id.
 func registerPasskey(t *testing.T, e *apptest.Env, token, password string, a *softAuthenticator, name string) string {
 	t.Helper()
+	id, _ := registerPasskeyCodes(t, e, token, password, a, name)
+	return id
+}
+
+// registerPasskeyCodes is registerPasskey, also returning the recovery
+// codes the registration made (none when the user had some).
+func registerPasskeyCodes(t *testing.T, e *apptest.Env, token, password string, a *softAuthenticator, name string) (string, []string) {
+	t.Helper()
 	body := map[string]any{}
 	if password != "" {
 		body["password"] = password
@@ -44,7 +52,11 @@ func registerPasskey(t *testing.T, e *apptest.Env, token, password string, a *so
 	require.Equal(t, http.StatusCreated, fin.Status, "register finish: %s", fin.Body)
 	id := fin.Str("id")
 	require.NotEmpty(t, id)
-	return id
+	var codes []string
+	if v, ok := fin.JSON(t)["recovery_codes"]; ok {
+		codes = stringList(t, v)
+	}
+	return id, codes
 }
 
 func listPasskeys(t *testing.T, e *apptest.Env, token string) []map[string]any {
@@ -115,6 +127,7 @@ func TestPasskeyRegistration(t *testing.T) {
 		fin := e.Call(t, http.MethodPost, "/api/auth/webauthn/register/finish", token, map[string]any{"name": "Laptop", "credential": a.Create(begin.Body)})
 		require.Equal(t, http.StatusCreated, fin.Status, "%s", fin.Body)
 		id := fin.Str("id")
+		require.Len(t, fin.JSON(t)["recovery_codes"], 8, "the first passkey comes with recovery codes: %s", fin.Body)
 		// The ceremony is spent: the same answer again is refused.
 		again := e.Call(t, http.MethodPost, "/api/auth/webauthn/register/finish", token, map[string]any{"name": "Laptop", "credential": a.Create(begin.Body)})
 		require.Equal(t, http.StatusUnauthorized, again.Status, "%s", again.Body)
@@ -141,7 +154,8 @@ func TestPasskeyRegistration(t *testing.T) {
 		// A password step-up stands in for the password.
 		e.StepUp(t, token, apptest.Password)
 		second := newSoftAuthenticator(t, e.Config.Issuer)
-		id2 := registerPasskey(t, e, token, "", second, "")
+		id2, codes := registerPasskeyCodes(t, e, token, "", second, "")
+		require.Empty(t, codes, "the user has recovery codes already")
 		require.Len(t, listPasskeys(t, e, token), 2)
 
 		ren := e.Call(t, http.MethodPatch, "/api/auth/webauthn/credentials/"+id2, token, map[string]any{"name": "Phone"})
@@ -238,10 +252,11 @@ func TestPasskeySecondFactor(t *testing.T) {
 		e := newPasskeyEnv(t, b)
 		token := e.Login(t, e.Tenant.Slug, e.User.Email, apptest.Password)
 		a := newSoftAuthenticator(t, e.Config.Issuer)
-		registerPasskey(t, e, token, apptest.Password, a, "Key")
+		_, codes := registerPasskeyCodes(t, e, token, apptest.Password, a, "Key")
+		require.Len(t, codes, 8)
 
 		challenge, methods := passwordLogin2FA(t, e, e.User.Email)
-		require.Equal(t, []string{"webauthn"}, methods)
+		require.Equal(t, []string{"webauthn", "recovery_code"}, methods)
 		// A code cannot complete it (the user has no TOTP).
 		res := e.Call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": challenge, "code": "123456"})
 		require.NotEqual(t, http.StatusOK, res.Status)
@@ -271,6 +286,12 @@ func TestPasskeySecondFactor(t *testing.T) {
 		require.Equal(t, http.StatusOK, begin1.Status)
 		cross := e.Call(t, http.MethodPost, "/api/auth/webauthn/2fa/finish", "", map[string]any{"challenge": c2, "credential": a.Get(begin1.Body)})
 		require.Equal(t, http.StatusUnauthorized, cross.Status, "%s", cross.Body)
+
+		// The passkey lost: a recovery code completes the second step.
+		c4, _ := passwordLogin2FA(t, e, e.User.Email)
+		rec := e.Call(t, http.MethodPost, "/api/auth/2fa/verify", "", map[string]any{"challenge": c4, "recovery_code": codes[0]})
+		require.Equal(t, http.StatusOK, rec.Status, "%s", rec.Body)
+		require.Contains(t, currentAMR(t, e, rec.Str("access_token")), "recovery")
 
 		// Without user verification the password and the passkey are still
 		// two factors.
@@ -561,7 +582,7 @@ func TestPasskeyWithOtherFactors(t *testing.T) {
 		srv.StepUp(t, ownerTok, apptest.Password)
 		require2FA(t, srv, ownerTok, identity.RoleAdmin)
 		challenge, methods := passwordLogin2FA(t, e, admin.Email)
-		require.Equal(t, []string{"webauthn"}, methods, "the passkey is the admin's second factor: no forced enrolment")
+		require.Equal(t, []string{"webauthn", "recovery_code"}, methods, "the passkey is the admin's second factor: no forced enrolment")
 		begin := srv.Call(t, http.MethodPost, "/api/auth/webauthn/2fa/begin", "", map[string]any{"challenge": challenge})
 		fin := srv.Call(t, http.MethodPost, "/api/auth/webauthn/2fa/finish", "", map[string]any{"challenge": challenge, "credential": a.Get(begin.Body)})
 		require.Equal(t, http.StatusOK, fin.Status, "%s", fin.Body)

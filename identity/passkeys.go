@@ -325,10 +325,20 @@ func (p *Passkeys) RegisterBegin(ctx context.Context, pr Principal, password str
 	return p.saveCeremony(ctx, models.CeremonyRegister, user.TenantID, &uid, pr.SessionID, session, creation)
 }
 
+// PasskeyRegistration is a registered passkey, and the recovery codes
+// made with it when the user had none (shown once).
+type PasskeyRegistration struct {
+	Credential    *models.WebAuthnCredential
+	RecoveryCodes []string
+}
+
 // RegisterFinish verifies the authenticator's answer to RegisterBegin and
 // stores the passkey under name (a default when empty). The ceremony must
-// be the same user's, begun in the same session.
-func (p *Passkeys) RegisterFinish(ctx context.Context, pr Principal, name string, credential json.RawMessage, meta Meta) (*models.WebAuthnCredential, error) {
+// be the same user's, begun in the same session. A passkey is a second
+// factor: like enabling an authenticator app, the first one comes with
+// recovery codes when the user has none, so that losing the device does
+// not lock them out.
+func (p *Passkeys) RegisterFinish(ctx context.Context, pr Principal, name string, credential json.RawMessage, meta Meta) (*PasskeyRegistration, error) {
 	if err := p.forPrincipal(pr); err != nil {
 		return nil, err
 	}
@@ -358,6 +368,7 @@ func (p *Passkeys) RegisterFinish(ctx context.Context, pr Principal, name string
 	if err != nil {
 		return nil, models.ErrPasskeyInvalid().WithCause(err)
 	}
+	out := &PasskeyRegistration{}
 	row := &models.WebAuthnCredential{TenantID: user.TenantID, UserID: user.ID, Name: name, CredentialID: cred.ID, PublicKey: cred.PublicKey,
 		AttestationType: cred.AttestationType, AAGUID: cred.Authenticator.AAGUID, SignCount: cred.Authenticator.SignCount,
 		UserVerified: cred.Flags.UserVerified, BackupEligible: cred.Flags.BackupEligible, BackupState: cred.Flags.BackupState}
@@ -371,14 +382,29 @@ func (p *Passkeys) RegisterFinish(ctx context.Context, pr Principal, name string
 			}
 			return err
 		}
+		n, err := p.login.recovery.CountRecoveryCodes(ctx, user.TenantID, user.ID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			codes, hashes, err := p.login.newRecoveryCodes(user.ID)
+			if err != nil {
+				return err
+			}
+			if err := p.login.recovery.ReplaceRecoveryCodes(ctx, user.TenantID, user.ID, hashes); err != nil {
+				return err
+			}
+			out.RecoveryCodes = codes
+		}
 		return p.login.audit.Record(ctx, pr, Event{TenantID: user.TenantID, UserID: user.ID, Action: AuditPasskeyAdded, Meta: meta,
-			Metadata: map[string]any{"credential_id": row.ID, "name": row.Name, "user_verified": row.UserVerified},
+			Metadata: map[string]any{"credential_id": row.ID, "name": row.Name, "user_verified": row.UserVerified, "recovery_codes": len(out.RecoveryCodes) > 0},
 			Data:     map[string]any{"credential_id": row.ID, "name": row.Name}})
 	})
 	if err != nil {
 		return nil, err
 	}
-	return row, nil
+	out.Credential = row
+	return out, nil
 }
 
 func passkeyName(name string) (string, error) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -514,10 +515,10 @@ func TestPasskeyLastSignInMethod(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		pwless := res.Str("access_token")
 
-		del := e.Call(t, http.MethodDelete, "/api/auth/webauthn/credentials/"+id, pwless, nil)
-		require.Equal(t, http.StatusForbidden, del.Status, "no proof yet: %s", del.Body)
+		// No password to give: a sign-in this recent (or a passkey step-up)
+		// is the proof.
 		require.Equal(t, http.StatusOK, passkeyStepUp(t, e, pwless, a).Status)
-		del = e.Call(t, http.MethodDelete, "/api/auth/webauthn/credentials/"+id, pwless, nil)
+		del := e.Call(t, http.MethodDelete, "/api/auth/webauthn/credentials/"+id, pwless, nil)
 		require.Equal(t, http.StatusConflict, del.Status, "%s", del.Body)
 		require.Equal(t, models.CodeLastSignInMethod, errCode(t, del))
 		require.Len(t, listPasskeys(t, e, pwless), 1)
@@ -604,4 +605,47 @@ func TestPasskeyWithOtherFactors(t *testing.T) {
 		require.Equal(t, http.StatusOK, v.Status, "%s", v.Body)
 		require.NotEmpty(t, v.Str("access_token"))
 	})
+}
+
+// TestPasskeyProofOfAPasswordlessUser: a user without a password proves
+// themself for a passkey change with a sign-in no older than a step-up
+// lasts, or a passkey step-up; once both are older, the change is refused.
+// (The step-up lifetime is shortened to 3 s; the test waits on the
+// condition, not a fixed delay.)
+func TestPasskeyProofOfAPasswordlessUser(t *testing.T) {
+	t.Parallel()
+	e := apptest.NewEnv(t, apptest.SQLite(t), func(cfg *app.Config) {
+		localhostIssuer(cfg)
+		cfg.StepUpTTL = 3 * time.Second
+	})
+	token := e.Login(t, e.Tenant.Slug, e.User.Email, apptest.Password)
+	a := newSoftAuthenticator(t, e.Config.Issuer)
+	registerPasskey(t, e, token, apptest.Password, a, "Only")
+	_, err := e.Store.UpdateUser(t.Context(), e.Tenant.ID, e.User.ID, func(u *models.User) error { u.PasswordHash = ""; return nil })
+	require.NoError(t, err)
+	res := passwordless(t, e, e.Tenant.Slug, a)
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	pwless := res.Str("access_token")
+
+	begin := func() *apptest.Result {
+		return e.Call(t, http.MethodPost, "/api/auth/webauthn/register/begin", pwless, map[string]any{})
+	}
+	require.Equal(t, http.StatusOK, begin().Status, "a sign-in just now is the proof")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := begin()
+		if r.Status == http.StatusForbidden {
+			require.Equal(t, models.CodePasswordRequired, errCode(t, r))
+			break
+		}
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		require.True(t, time.Now().Before(deadline), "the sign-in never became too old")
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.Equal(t, http.StatusOK, passkeyStepUp(t, e, pwless, a).Status)
+	second := newSoftAuthenticator(t, e.Config.Issuer)
+	r := begin()
+	require.Equal(t, http.StatusOK, r.Status, "a passkey step-up is the proof: %s", r.Body)
+	fin := e.Call(t, http.MethodPost, "/api/auth/webauthn/register/finish", pwless, map[string]any{"credential": second.Create(r.Body)})
+	require.Equal(t, http.StatusCreated, fin.Status, "%s", fin.Body)
 }

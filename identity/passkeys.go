@@ -421,8 +421,9 @@ func passkeyName(name string) (string, error) {
 // proveForPasskeyChange is the factor-change rule (proveForFactorChange:
 // the password now, or a step-up done with it in this session) for a user
 // who has a password. A user without one (signed in with a passkey or an
-// upstream provider) proves themself with a step-up done with a passkey
-// in this session.
+// upstream provider) has no password to give: a step-up done with a
+// passkey in this session, or a sign-in of this session no older than a
+// step-up lasts, stands in for it (a recent authentication either way).
 func (p *Passkeys) proveForPasskeyChange(ctx context.Context, pr Principal, password string, meta Meta) (*models.User, error) {
 	if pr.ActorID != "" {
 		return nil, ErrImpersonationForbidden()
@@ -443,7 +444,10 @@ func (p *Passkeys) proveForPasskeyChange(ctx context.Context, pr Principal, pass
 			return user, nil
 		}
 	}
-	return nil, models.ErrPasswordRequired().WithMessage("Confirm it is you first: step up with one of your passkeys.")
+	if !pr.AuthTime.IsZero() && p.login.now().Sub(pr.AuthTime) < p.stepUp.ttl {
+		return user, nil
+	}
+	return nil, models.ErrPasswordRequired().WithMessage("Confirm it is you first: sign in again, or step up with one of your passkeys.")
 }
 
 // --- management ---

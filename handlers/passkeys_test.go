@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -10,11 +11,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/internal/app"
 	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/oauth"
 )
 
 // Passkeys (issue 12 §2) over real HTTP with a software authenticator, on
@@ -648,4 +651,45 @@ func TestPasskeyProofOfAPasswordlessUser(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status, "a passkey step-up is the proof: %s", r.Body)
 	fin := e.Call(t, http.MethodPost, "/api/auth/webauthn/register/finish", pwless, map[string]any{"credential": second.Create(r.Body)})
 	require.Equal(t, http.StatusCreated, fin.Status, "%s", fin.Body)
+}
+
+// TestPasskeyAuthorizeACR: a passwordless sign-in on the sign-in page of
+// an authorization request that asks for multi-factor meets it: the ID
+// token says acr mfa and amr hwk, user, mfa. The page's passkey form is
+// posted as passkeys.js would, with the software authenticator's answer.
+func TestPasskeyAuthorizeACR(t *testing.T) {
+	t.Parallel()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := newPasskeyEnv(t, b)
+		token := e.Login(t, e.Tenant.Slug, e.User.Email, apptest.Password)
+		a := newSoftAuthenticator(t, e.Config.Issuer)
+		registerPasskey(t, e, token, apptest.Password, a, "Key")
+		web := e.WebClient(t, func(in *apptest.NewClient) { in.SkipConsent = true })
+		cfg := e.Server.OAuthConfig(web, "openid")
+
+		br := e.NewBrowser(t)
+		v := oauth2.GenerateVerifier()
+		page := br.Get(cfg.AuthCodeURL("state-passkey", oauth2.S256ChallengeOption(v), oauth2.SetAuthURLParam("acr_values", oauth.ACRMultiFactor)))
+		require.True(t, br.IsPage(page, "/login"), "%s", page)
+		require.Contains(t, string(page.Body), `id="passkey-login"`)
+		form := apptest.ParseForm(t, page)
+		begin := e.Call(t, http.MethodPost, "/api/auth/webauthn/login/begin", "", map[string]any{"tenant": e.Tenant.Slug})
+		require.Equal(t, http.StatusOK, begin.Status, "%s", begin.Body)
+		res := br.Post(e.URL+"/login/passkey", url.Values{"csrf": {form.Fields.Get("csrf")}, "return_to": {form.Fields.Get("return_to")},
+			"credential": {string(a.Get(begin.Body))}})
+		loc := res.Location(t)
+		require.NotNil(t, loc, "to the client: %d %s", res.Status, res.Body)
+		require.Equal(t, "state-passkey", loc.Query().Get("state"), "%s", loc)
+		tok, err := cfg.Exchange(t.Context(), loc.Query().Get("code"), oauth2.VerifierOption(v))
+		require.NoError(t, err)
+		c := idClaims(t, tok)
+		require.Equal(t, oauth.ACRMultiFactor, c["acr"])
+		require.ElementsMatch(t, []any{"hwk", "user", "mfa"}, c["amr"])
+
+		// Without CSRF the page refuses the answer.
+		begin = e.Call(t, http.MethodPost, "/api/auth/webauthn/login/begin", "", map[string]any{"tenant": e.Tenant.Slug})
+		forged := e.NewBrowser(t).Post(e.URL+"/login/passkey", url.Values{"credential": {string(a.Get(begin.Body))}})
+		require.NotEqual(t, http.StatusSeeOther, forged.Status)
+		require.Empty(t, forged.Header.Get("Set-Cookie"))
+	})
 }

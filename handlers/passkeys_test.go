@@ -693,3 +693,45 @@ func TestPasskeyAuthorizeACR(t *testing.T) {
 		require.Empty(t, forged.Header.Get("Set-Cookie"))
 	})
 }
+
+// TestPasskeyRateLimits: passwordless begins are bounded per IP (the IP
+// failure budget's rate), failed finishes spend the IP's failure budget
+// like failed logins, and second-factor begins are bounded per user (the
+// 2FA rate): 429 with Retry-After past them.
+func TestPasskeyRateLimits(t *testing.T) {
+	t.Parallel()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		e := apptest.NewEnv(t, b, func(cfg *app.Config) {
+			localhostIssuer(cfg)
+			cfg.RateIPFailures = identity.Limit{Name: "ipfail", Rate: 3, Period: time.Minute}
+			cfg.Rate2FA = identity.Limit{Name: "2fa", Rate: 2, Period: time.Minute}
+		})
+		token := e.Login(t, e.Tenant.Slug, e.User.Email, apptest.Password)
+		a := newSoftAuthenticator(t, e.Config.Issuer)
+		registerPasskey(t, e, token, apptest.Password, a, "Key")
+
+		challenge, _ := passwordLogin2FA(t, e, e.User.Email)
+		for range 2 {
+			res := e.Call(t, http.MethodPost, "/api/auth/webauthn/2fa/begin", "", map[string]any{"challenge": challenge})
+			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		}
+		res := e.Call(t, http.MethodPost, "/api/auth/webauthn/2fa/begin", "", map[string]any{"challenge": challenge})
+		require.Equal(t, http.StatusTooManyRequests, res.Status, "%s", res.Body)
+		require.NotEmpty(t, res.Header.Get("Retry-After"))
+
+		for range 3 {
+			res := e.Call(t, http.MethodPost, "/api/auth/webauthn/login/begin", "", map[string]any{"tenant": e.Tenant.Slug})
+			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		}
+		res = e.Call(t, http.MethodPost, "/api/auth/webauthn/login/begin", "", map[string]any{"tenant": e.Tenant.Slug})
+		require.Equal(t, http.StatusTooManyRequests, res.Status, "%s", res.Body)
+		// Failed finishes (a replayed answer) spend the failure budget, then
+		// even a good answer waits.
+		res = e.Call(t, http.MethodPost, "/api/auth/webauthn/login/finish", "", map[string]any{"credential": json.RawMessage(`{"id":"x"}`)})
+		require.Equal(t, http.StatusUnauthorized, res.Status, "%s", res.Body)
+		for i := 0; i < 5 && res.Status != http.StatusTooManyRequests; i++ {
+			res = e.Call(t, http.MethodPost, "/api/auth/webauthn/login/finish", "", map[string]any{"credential": json.RawMessage(`{"id":"x"}`)})
+		}
+		require.Equal(t, http.StatusTooManyRequests, res.Status, "%s", res.Body)
+	})
+}

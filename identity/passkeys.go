@@ -602,6 +602,13 @@ func (p *Passkeys) cloneDetected(ctx context.Context, user *models.User, row *mo
 	}
 }
 
+// beginLimit is the per-IP bound of passwordless begin steps: the IP
+// failure budget's rate, under its own name.
+func beginLimit(ipFailures Limit) Limit {
+	ipFailures.Name = "passkey-begin"
+	return ipFailures
+}
+
 func assertionAMR(uv bool) []string {
 	if uv {
 		return []string{"hwk", "user"}
@@ -617,13 +624,17 @@ func (p *Passkeys) SecondFactorBegin(ctx context.Context, challenge string, meta
 	if p.unavailable != nil {
 		return nil, p.unavailable
 	}
-	at, err := p.login.beginAttempt(ctx, p.login.cfg.TwoFactorLimit, meta.IP, "")
+	l := p.login
+	at, err := l.beginAttempt(ctx, l.cfg.TwoFactorLimit, meta.IP, "")
 	if err != nil {
 		return nil, err
 	}
-	c, user, _, err := p.login.loadChallenge(ctx, challenge, models.ChallengeTwoFactor)
+	c, user, _, err := l.loadChallenge(ctx, challenge, models.ChallengeTwoFactor)
 	if err != nil {
 		at.failed(ctx)
+		return nil, err
+	}
+	if err := l.limit(ctx, l.cfg.TwoFactorLimit, "passkey-2fa-begin:"+user.ID); err != nil {
 		return nil, err
 	}
 	_, wu, err := p.usable(ctx, user)
@@ -799,8 +810,13 @@ func (p *Passkeys) PasswordlessBegin(ctx context.Context, tenantSlug string, met
 	if _, err := l.beginAttempt(ctx, l.cfg.LoginLimit, meta.IP, ""); err != nil {
 		return nil, err
 	}
-	if err := l.limit(ctx, l.cfg.LoginLimit, "passkey-begin:"+meta.IP); err != nil {
-		return nil, err
+	// Begins per IP: no account is known yet, so the (IP, account) pair
+	// of a login cannot key it; the IP failure budget's rate bounds them
+	// (a NAT of colleagues signing in stays under it).
+	if b := beginLimit(l.cfg.IPFailureLimit); b.Rate > 0 && b.Period > 0 {
+		if err := l.limit(ctx, b, "ip:"+meta.IP); err != nil {
+			return nil, err
+		}
 	}
 	tenant, err := l.users.GetTenantBySlug(ctx, strings.TrimSpace(tenantSlug))
 	if err != nil {

@@ -388,6 +388,9 @@ var hdPublicAuth = map[string]bool{
 	"POST /api/auth/register": true, "POST /api/auth/email/verify": true, "POST /api/auth/refresh": true,
 	"POST /api/auth/2fa/enrol/totp/setup": true, "POST /api/auth/2fa/enrol/totp": true,
 	"POST /api/auth/2fa/enrol/email/send": true, "POST /api/auth/2fa/enrol/email": true,
+	// Issue 12 §2: a login's passkey second step and passwordless sign-in.
+	"POST /api/auth/webauthn/2fa/begin": true, "POST /api/auth/webauthn/2fa/finish": true,
+	"POST /api/auth/webauthn/login/begin": true, "POST /api/auth/webauthn/login/finish": true,
 }
 
 // TestImpersonationRefusedOnSecurityRoutes walks every route of the

@@ -38,6 +38,9 @@ type accountPageData struct {
 	notice, errMsg string
 	codes          []string
 	setup          *identity.TOTPSetup
+	// passkeyOptions, passkeyName: a begun passkey registration (issue 12 §2).
+	passkeyOptions string
+	passkeyName    string
 }
 
 func (s *Server) accountPage(c echo.Context) error {
@@ -68,6 +71,9 @@ func (s *Server) renderAccount(c echo.Context, p identity.Principal, status int,
 		"RecoveryCodes": d.codes, "PINLocked": user.PINLockedUntil != nil && s.Now().Before(*user.PINLockedUntil),
 	}
 	if err := s.linkedSignIn(ctx, p, data); err != nil { // issue 12 §1
+		return err
+	}
+	if err := s.passkeyPageData(c, p, d, data); err != nil { // issue 12 §2
 		return err
 	}
 	if d.setup != nil {

@@ -45,6 +45,7 @@ func (d Deps) checkServices() error {
 		// Issue 12 §1: identity providers, admin and account side.
 		{"IdentityProviders", d.IdentityProviders == nil},
 		{"LinkedIdentities", d.LinkedIdentities == nil},
+		{"Passkeys", d.Passkeys == nil}, // issue 12 §2
 	} {
 		if s.missing {
 			missing = append(missing, s.name)

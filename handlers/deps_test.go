@@ -33,6 +33,8 @@ func fullDeps() handlers.Deps {
 		// Issue 12 §1.
 		IdentityProviders: (*identity.IdentityProviders)(nil),
 		LinkedIdentities:  (*identity.LinkedIdentities)(nil),
+		// Issue 12 §2.
+		Passkeys: (*identity.Passkeys)(nil),
 	}
 }
 
@@ -41,6 +43,7 @@ var services = []struct {
 	clear func(d *handlers.Deps)
 }{
 	{"OneTimeCodes", func(d *handlers.Deps) { d.OneTimeCodes = nil }},
+	{"Passkeys", func(d *handlers.Deps) { d.Passkeys = nil }},
 	{"ConsentRegistry", func(d *handlers.Deps) { d.ConsentRegistry = nil }},
 	{"Privacy", func(d *handlers.Deps) { d.Privacy = nil }},
 	{"Registration", func(d *handlers.Deps) { d.Registration = nil }},

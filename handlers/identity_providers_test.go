@@ -359,10 +359,10 @@ func linkIdentity(t *testing.T, srv *apptest.Server, u *models.User, providerID,
 	return i
 }
 
-// passwordless makes a user without a password (an account that signs in
+// passwordlessUser makes a user without a password (an account that signs in
 // only through linked identities) and returns it with an API token from a
 // sign-in proven outside the password.
-func passwordless(t *testing.T, srv *apptest.Server, tenant *models.Tenant) (*models.User, string) {
+func passwordlessUser(t *testing.T, srv *apptest.Server, tenant *models.Tenant) (*models.User, string) {
 	t.Helper()
 	u := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleMember})
 	srv.Exec(t, fmt.Sprintf("UPDATE users SET password_hash = '' WHERE id = %s", sqlQuote(u.ID)))
@@ -455,7 +455,7 @@ func TestMyIdentities(t *testing.T) {
 		require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
 
 		// A user without a password: the last identity stays.
-		pl, ptok := passwordless(t, f.srv, f.tenant)
+		pl, ptok := passwordlessUser(t, f.srv, f.tenant)
 		last := linkIdentity(t, f.srv, pl, pid, "pat@acme.com")
 		res = f.srv.Call(t, http.MethodDelete, "/api/auth/me/identities/"+last.ID, ptok, nil)
 		require.Equal(t, http.StatusConflict, res.Status, "%s", res.Body)
@@ -473,7 +473,7 @@ func TestUnlinkConcurrentKeepsOne(t *testing.T) {
 		p1 := f.create(t, f.oidcBody(nil))["id"].(string)
 		p2 := f.create(t, f.oidcBody(func(m map[string]any) { m["name"] = "Second" }))["id"].(string)
 		for round := 0; round < 3; round++ {
-			u, tok := passwordless(t, f.srv, f.tenant)
+			u, tok := passwordlessUser(t, f.srv, f.tenant)
 			ids := []*models.UserIdentity{linkIdentity(t, f.srv, u, p1, "x@acme.com"), linkIdentity(t, f.srv, u, p2, "x@other.com")}
 			var wg sync.WaitGroup
 			statuses := make([]int, 2)
@@ -556,7 +556,7 @@ func TestAccountPageLastWayIn(t *testing.T) {
 	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
 		f := newIDPFixture(t, b)
 		pid := f.create(t, f.oidcBody(func(m map[string]any) { m["name"] = "Acme Okta" }))["id"].(string)
-		u, _ := passwordless(t, f.srv, f.tenant)
+		u, _ := passwordlessUser(t, f.srv, f.tenant)
 		ident := linkIdentity(t, f.srv, u, pid, "pat@acme.com")
 		res, err := f.srv.App.Login.SignInExternal(t.Context(), identity.ExternalSignIn{User: u, AMR: []string{"fed"}, Browser: true,
 			Meta: identity.Meta{SameOrigin: true}})

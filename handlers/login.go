@@ -129,6 +129,8 @@ func (s *Server) renderLoginPage(c echo.Context, status int, t loginTarget, tena
 		"Tenant": tenant, "TenantLocked": t.tenantSlug != "", "Email": email,
 		"ClientName": t.clientName, "Error": errMsg, "Unverified": unverified,
 		"SignUp": s.Registration.Options().Enabled,
+		// Issue 12 §2: "Sign in with a passkey" (shown by passkeys.js).
+		"Passkeys": s.Passkeys.Available(),
 	}, t.formTargets)
 }
 
@@ -174,6 +176,8 @@ func (s *Server) loginNext(c echo.Context, t loginTarget, res *identity.LoginRes
 		return s.renderPage(c, http.StatusOK, "twofactor", map[string]any{
 			"Title": "Two-step verification", "CSRF": csrfToken(c), "ReturnTo": t.signed, "Next": t.next, "Challenge": res.Challenge,
 			"Email": slices.Contains(res.Methods, "email") && !slices.Contains(res.Methods, "totp"), "Error": errMsg,
+			// Issue 12 §2: "Use a passkey" when the user has one.
+			"Passkeys": slices.Contains(res.Methods, "webauthn") && s.Passkeys.Available(),
 		}, t.formTargets)
 	case models.ChallengePasswordChange:
 		return s.renderPage(c, http.StatusOK, "password_change", map[string]any{

@@ -71,7 +71,11 @@ func (s *Server) renderPage(c echo.Context, status int, name string, data map[st
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
 	formAction := strings.Join(append([]string{"'self'"}, formTargets...), " ")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
+	scripts := ""
+	if pk, _ := data["Passkeys"].(bool); pk { // passkeys.js, and its fetches to the passkey API (issue 12 §2)
+		scripts = "script-src 'self'; connect-src 'self'; "
+	}
+	h.Set("Content-Security-Policy", "default-src 'none'; "+scripts+"style-src 'self'; img-src 'self' data:; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
 	return c.HTMLBlob(status, buf.Bytes())
 }
 

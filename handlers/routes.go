@@ -97,6 +97,21 @@ func (s *Server) routes() []route {
 		{post, "/api/auth/password/forgot", none, "", anyTenant, s.apiForgotPassword},
 		{post, "/api/auth/password/reset", none, "", anyTenant, s.apiResetPassword},
 		{post, "/api/auth/pin/login", none, "", anyTenant, s.apiPINLogin},
+		// Issue 12 §2: passkeys. The second factor of a login (by its
+		// challenge) and passwordless sign-in are public like the login;
+		// registering and managing passkeys and the passkey step-up need
+		// the user's token.
+		{post, "/api/auth/webauthn/2fa/begin", none, "", anyTenant, s.apiPasskey2FABegin},
+		{post, "/api/auth/webauthn/2fa/finish", none, "", anyTenant, s.apiPasskey2FAFinish},
+		{post, "/api/auth/webauthn/login/begin", none, "", anyTenant, s.apiPasskeyLoginBegin},
+		{post, "/api/auth/webauthn/login/finish", none, "", anyTenant, s.apiPasskeyLoginFinish},
+		{post, "/api/auth/webauthn/register/begin", user, "", anyTenant, s.apiPasskeyRegisterBegin},
+		{post, "/api/auth/webauthn/register/finish", user, "", anyTenant, s.apiPasskeyRegisterFinish},
+		{get, "/api/auth/webauthn/credentials", user, "", anyTenant, s.apiPasskeyList},
+		{patch, "/api/auth/webauthn/credentials/:id", user, "", anyTenant, s.apiPasskeyRename},
+		{del, "/api/auth/webauthn/credentials/:id", user, "", anyTenant, s.apiPasskeyDelete},
+		{post, "/api/auth/step-up/webauthn/begin", user, "", anyTenant, s.apiPasskeyStepUpBegin},
+		{post, "/api/auth/step-up/webauthn/finish", user, "", anyTenant, s.apiPasskeyStepUpFinish},
 		// Sign-up (issue 10 §1): public, rate-limited per IP.
 		{post, "/api/auth/register", none, "", anyTenant, s.apiRegister},
 		// E-mail verification (issue 10 §2): the link's token or a code,
@@ -295,6 +310,9 @@ func (s *Server) routes() []route {
 		{get, "/login", page, "", anyTenant, s.loginPage},
 		{post, "/login", page, "", anyTenant, s.loginSubmit},
 		{post, "/login/2fa", page, "", anyTenant, s.twoFactorSubmit},
+		// Issue 12 §2: the passkey answers of the sign-in and two-step pages.
+		{post, "/login/passkey", page, "", anyTenant, s.loginPasskeySubmit},
+		{post, "/login/2fa/passkey", page, "", anyTenant, s.twoFactorPasskeySubmit},
 		{post, "/login/password", page, "", anyTenant, s.passwordChangeSubmit},
 		{post, "/login/2fa/enrol", page, "", anyTenant, s.enrolSubmit},
 		{post, "/login/2fa/enrol/email", page, "", anyTenant, s.enrolEmailSubmit},
@@ -309,6 +327,11 @@ func (s *Server) routes() []route {
 		{post, "/account/security/2fa/email", page, "", anyTenant, s.accountAction(s.accountEnableEmail2FA)},
 		{post, "/account/security/2fa/recovery", page, "", anyTenant, s.accountAction(s.accountRegenerateRecoveryCodes)},
 		{post, "/account/security/2fa/disable", page, "", anyTenant, s.accountAction(s.accountDisable2FA)},
+		// Issue 12 §2: passkeys on the security page.
+		{post, "/account/security/passkeys/begin", page, "", anyTenant, s.accountAction(s.accountPasskeyBegin)},
+		{post, "/account/security/passkeys/finish", page, "", anyTenant, s.accountAction(s.accountPasskeyFinish)},
+		{post, "/account/security/passkeys/:id/rename", page, "", anyTenant, s.accountAction(s.accountPasskeyRename)},
+		{post, "/account/security/passkeys/:id/remove", page, "", anyTenant, s.accountAction(s.accountPasskeyRemove)},
 		{post, "/account/security/pin", page, "", anyTenant, s.accountAction(s.accountSetPIN)},
 		{post, "/account/security/pin/unlock", page, "", anyTenant, s.accountAction(s.accountUnlockPIN)},
 		{post, "/account/security/sessions/:id/revoke", page, "", anyTenant, s.accountAction(s.accountRevokeSession)},

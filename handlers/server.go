@@ -118,6 +118,10 @@ type Deps struct {
 	// identities.
 	IdentityProviders IdentityProviderService
 	LinkedIdentities  LinkedIdentityService
+
+	// Passkeys registers and verifies WebAuthn credentials (issue 12 §2,
+	// passkeys; required).
+	Passkeys PasskeyService
 	// TracerProvider, when set, gives every request a server span
 	// (handlers/tracing.go; issue 11 §7). Nil: tracing off, no middleware.
 	TracerProvider trace.TracerProvider

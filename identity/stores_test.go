@@ -78,6 +78,10 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.EmailVerificationStore](),
 	typeOf[identity.TenantDeletionStore](),
 	typeOf[identity.RoleHolderLookup](),
+	// Issue 12 §2: passkeys.
+	typeOf[identity.PasskeyStore](),
+	typeOf[identity.CeremonyStore](),
+	typeOf[identity.SignInLocker](),
 	// The other collaborators.
 	typeOf[identity.Sealer](),
 	typeOf[identity.Limiter](),

@@ -533,3 +533,45 @@ func ErrLastSignInMethod() *Error {
 	return &Error{Kind: KindConflict, Code: CodeLastSignInMethod,
 		Msg: "This is the only way left to sign in to this account: set a password or add another sign-in method first."}
 }
+
+// Passkeys (issue 12 §2).
+const (
+	// CodePasskeysUnavailable: 403, this server cannot use passkeys (its
+	// issuer's host is an IP address, which WebAuthn refuses as an RP ID).
+	CodePasskeysUnavailable = "passkeys_unavailable"
+	// CodePasskeyInvalid: 401, the passkey's answer could not be verified
+	// (unknown, another person's, wrong origin or RP ID, bad signature, a
+	// spent or expired challenge).
+	CodePasskeyInvalid = "passkey_invalid"
+	// CodePasskeyCloneDetected: 403, the passkey's sign counter did not
+	// advance: it is disabled and signs nobody in.
+	CodePasskeyCloneDetected = "passkey_clone_detected"
+	// CodePasskeyUserVerificationRequired: 401, a passwordless sign-in
+	// needs an authenticator that verified its user (PIN, biometrics).
+	CodePasskeyUserVerificationRequired = "passkey_user_verification_required"
+)
+
+// ErrPasskeysUnavailable refuses every passkey operation on a server
+// whose issuer host cannot be a WebAuthn RP ID (403).
+func ErrPasskeysUnavailable() *Error {
+	return &Error{Kind: KindForbidden, Code: CodePasskeysUnavailable, Msg: "Passkeys are not available on this server."}
+}
+
+// ErrPasskeyInvalid refuses a passkey answer, whatever was wrong (401).
+func ErrPasskeyInvalid() *Error {
+	return &Error{Kind: KindUnauthenticated, Code: CodePasskeyInvalid, Msg: "The passkey could not be verified. Try again."}
+}
+
+// ErrPasskeyCloneDetected refuses a sign-in whose passkey's counter went
+// backwards; the passkey is now disabled (403).
+func ErrPasskeyCloneDetected() *Error {
+	return &Error{Kind: KindForbidden, Code: CodePasskeyCloneDetected,
+		Msg: "This passkey looks copied, so it has been turned off. Sign in another way, remove it and add it again."}
+}
+
+// ErrPasskeyUserVerificationRequired refuses a passwordless sign-in with a
+// passkey that did not verify its user (401).
+func ErrPasskeyUserVerificationRequired() *Error {
+	return &Error{Kind: KindUnauthenticated, Code: CodePasskeyUserVerificationRequired,
+		Msg: "To sign in without a password, your passkey must check it is you (PIN, fingerprint or face). Sign in with your password instead."}
+}

@@ -132,7 +132,7 @@ type WebAuthnCredential struct {
 	CredentialID    []byte
 	PublicKey       []byte
 	AttestationType string
-	AAGUID          []byte
+	AAGUID          []byte `gorm:"column:aaguid"`
 	SignCount       uint32
 	Transports      StringList
 	// UserVerified: the authenticator verified the person at

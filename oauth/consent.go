@@ -163,7 +163,9 @@ func decide(in AuthorizeInput, look authorizeLookups, issuer string) Decision {
 	var amr []string
 	if !needLogin {
 		amr = look.amr()
-		if wantsMFA && !slices.Contains(amr, "otp") {
+		// Multi-factor by AMRAndACR's one rule (otp, a passkey that verified
+		// its user, an upstream mfa), not by "otp" alone (issue 12).
+		if _, acr := AMRAndACR(amr); wantsMFA && acr != ACRMultiFactor {
 			if !ls.AuthTime.Before(requestedAt) {
 				// Signed in afresh for this very request and still no second
 				// factor: this account cannot meet the requirement.

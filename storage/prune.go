@@ -108,6 +108,7 @@ func (s *Store) PruneExpired(ctx context.Context, opts models.PruneOptions) (map
 		{tablePKCE, "signature", "(expires_at < ? OR (expires_at IS NULL AND requested_at < ?))", []any{now, stale}},
 		{"oauth_jtis", "jti_hash", "expires_at < ?", []any{now}},
 		{"auth_challenges", "id", "expires_at < ?", []any{now}},
+		{"webauthn_ceremonies", "id", "expires_at < ?", []any{now}},
 		{"email_codes", "id", "expires_at < ?", []any{now}},
 		{"one_time_codes", "id", "expires_at < ?", []any{now}},
 		{"email_verifications", "id", "expires_at < ?", []any{now}},

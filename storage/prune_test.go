@@ -106,6 +106,9 @@ func TestPruneExpired(t *testing.T) {
 		for i, exp := range []time.Time{past, past, future} {
 			require.NoError(t, st.CreateChallenge(ctx, &models.AuthChallenge{TokenHash: fmt.Sprint("ch", i), TenantID: tn.ID, UserID: u.ID, Kind: models.ChallengeTwoFactor, Data: "{}", ExpiresAt: exp}))
 		}
+		for i, exp := range []time.Time{past, future} { // passkey ceremonies (issue 12 §2)
+			require.NoError(t, st.CreateWebAuthnCeremony(ctx, &models.WebAuthnCeremony{ChallengeHash: fmt.Sprint("wc", i), TenantID: tn.ID, Kind: models.CeremonyPasswordless, Data: "{}", ExpiresAt: exp}))
+		}
 		require.NoError(t, st.CreateEmailCode(ctx, &models.EmailCode{TenantID: tn.ID, UserID: u.ID, Purpose: "a", CodeHash: "h1", ExpiresAt: past}))
 		require.NoError(t, st.CreateEmailCode(ctx, &models.EmailCode{TenantID: tn.ID, UserID: u.ID, Purpose: "b", CodeHash: "h2", ExpiresAt: future}))
 		require.NoError(t, st.ReplaceOneTimeCode(ctx, &models.OneTimeCode{TenantID: tn.ID, UserID: u.ID, Purpose: "a", CodeHash: "h1", ExpiresAt: past}))
@@ -172,11 +175,13 @@ func TestPruneExpired(t *testing.T) {
 		want := map[string]int64{"invitations": 3,
 			"oauth_access_tokens": 25, "oauth_refresh_tokens": 3, "oauth_codes": 2, "oauth_oidc_sessions": 1,
 			"oauth_pkce_sessions": 1, "oauth_jtis": 1, "auth_challenges": 2, "email_codes": 1, "one_time_codes": 1, "email_verifications": 1, "login_sessions": 1, "sessions": 2,
+			"webauthn_ceremonies": 1,
 		}
 		require.Equal(t, want, got)
 		left := map[string]int{"invitations": 4,
 			"oauth_access_tokens": 5, "oauth_refresh_tokens": 2, "oauth_codes": 1, "oauth_oidc_sessions": 1,
 			"oauth_pkce_sessions": 1, "oauth_jtis": 1, "auth_challenges": 1, "email_codes": 1, "one_time_codes": 1, "email_verifications": 1, "login_sessions": 1, "sessions": 3,
+			"webauthn_ceremonies": 1,
 		}
 		for table, n := range left {
 			require.Equal(t, n, countRows(t, st, table), "rows left in %s", table)

@@ -94,6 +94,8 @@ type App struct {
 	// identity providers, and the signed-in person's linked identities.
 	IdentityProviders *identity.IdentityProviders
 	LinkedIdentities  *identity.LinkedIdentities
+	// Passkeys registers and verifies WebAuthn credentials (issue 12 §2).
+	Passkeys *identity.Passkeys
 
 	// Registration is sign-up (issue 10 §1).
 	Registration *identity.Registration
@@ -248,6 +250,10 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	if err := a.buildPasskeys(cfg); err != nil { // issue 12 §2
+		a.Close()
+		return nil, err
+	}
 	if err := a.buildTracing(ctx); err != nil {
 		a.Close()
 		return nil, err
@@ -280,6 +286,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		Webhooks: a.Webhooks,
 		// Issue 12 §1: identity providers, admin and account side.
 		IdentityProviders: a.IdentityProviders, LinkedIdentities: a.LinkedIdentities,
+		// Issue 12 §2: passkeys.
+		Passkeys: a.Passkeys,
 		// Issue 11 §7: tracing (nil: off).
 		TracerProvider: a.TracerProvider,
 	}))
@@ -407,7 +415,7 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 	var err error
 	if a.Login, err = identity.NewLogin(identity.LoginDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store,
 		Sessions: a.Store, Revoker: a.Store, Devices: a.Store, Challenges: a.Store, Browser: a.Store, UserState: a.Store, Tokens: tokens,
-		Roles: a.Store, Issuer: issuerName(cfg.Issuer)}); err != nil {
+		Roles: a.Store, Issuer: issuerName(cfg.Issuer), Passkeys: a.Store}); err != nil {
 		return err
 	}
 	a.SMS = &smsRelay{}

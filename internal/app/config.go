@@ -224,6 +224,12 @@ type Config struct {
 	MetricsEnabled bool
 	MetricsAddr    string
 	MetricsToken   Secret
+	// Issue 12 §2 (passkeys): WebAuthnAttestation is the attestation
+	// conveyance asked of authenticators (none, indirect, direct);
+	// WebAuthnRPName the relying party name they show. The RP ID and
+	// origin are the issuer's host and origin.
+	WebAuthnAttestation string
+	WebAuthnRPName      string
 }
 
 // envVar documents one variable: its name, default and meaning. The README's
@@ -311,6 +317,9 @@ var envVars = []envVar{
 	{"IDENTITY_METRICS_ENABLED", "1", "1: record Prometheus metrics and serve GET /metrics; 0: record nothing (/metrics answers 404)"},
 	{"IDENTITY_METRICS_ADDR", "", "host:port of a separate listener for GET /metrics and the health probes (the main listener then has no /metrics); `identityd worker` serves them only there. Unset: /metrics on IDENTITY_ADDR"},
 	{"IDENTITY_METRICS_TOKEN", "", "when set, GET /metrics requires Authorization: Bearer <token> (401 otherwise)"},
+	// Issue 12 §2: passkeys.
+	{"IDENTITY_WEBAUTHN_ATTESTATION", "none", "attestation asked of passkeys at registration: none, indirect or direct (the RP ID is the issuer's host; an IP-address issuer has no passkeys)"},
+	{"IDENTITY_WEBAUTHN_RP_NAME", "Identity", "the service name authenticators show when a passkey is created"},
 }
 
 // WithDefaults wraps getenv so that DATABASE_URL, when unset, is the SQLite
@@ -537,6 +546,12 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("IDENTITY_LOG_FORMAT", "use json or text")
 	}
+	// Issue 12 §2: passkeys.
+	c.WebAuthnAttestation = strings.ToLower(get("IDENTITY_WEBAUTHN_ATTESTATION"))
+	if c.WebAuthnAttestation != "none" && c.WebAuthnAttestation != "indirect" && c.WebAuthnAttestation != "direct" {
+		bad("IDENTITY_WEBAUTHN_ATTESTATION", "use none, indirect or direct")
+	}
+	c.WebAuthnRPName = get("IDENTITY_WEBAUTHN_RP_NAME")
 	// Issue 11 §2 and §4: RabbitMQ. A bad URL is named by its variable and
 	// position, never printed (it may hold a password).
 	seen := map[string]bool{}

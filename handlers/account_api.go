@@ -94,15 +94,23 @@ type userView struct {
 
 func viewUser(u *models.User) userView {
 	v := userView{ID: u.ID, TenantID: u.TenantID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerified,
-		TwoFactorEnabled: u.TwoFactorEnabled(), PINSet: u.PINHash != "", PasswordChangedAt: u.PasswordChangedAt,
+		TwoFactorEnabled: u.HasSecondFactor(), TwoFactorMethod: twoFactorMethod(u), PINSet: u.PINHash != "", PasswordChangedAt: u.PasswordChangedAt,
 		ForcePasswordChange: u.ForcePasswordChange}
+	return v
+}
+
+// twoFactorMethod names the user's main second factor for the API's
+// two_factor_method: totp, email, webauthn (passkeys only), or "".
+func twoFactorMethod(u *models.User) string {
 	switch {
 	case u.TOTPEnabled:
-		v.TwoFactorMethod = "totp"
+		return "totp"
 	case u.Email2FAEnabled:
-		v.TwoFactorMethod = "email"
+		return "email"
+	case u.Passkeys > 0:
+		return "webauthn"
 	}
-	return v
+	return ""
 }
 
 // meView is the signed-in user's own account, with the profile they edit.

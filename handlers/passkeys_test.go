@@ -735,3 +735,48 @@ func TestPasskeyRateLimits(t *testing.T) {
 		require.Equal(t, http.StatusTooManyRequests, res.Status, "%s", res.Body)
 	})
 }
+
+// TestPasskeyAdminResetRemovesPasskeys: an administrator's reset of a
+// user's second factor removes their passkeys too (each with its
+// passkey.removed event), so a person who lost the authenticator can get
+// back in with the password alone; and a passkey-only user may regenerate
+// recovery codes and is shown with two-step verification on.
+func TestPasskeyAdminResetRemovesPasskeys(t *testing.T) {
+	t.Parallel()
+	apptest.EachBackend(t, func(t *testing.T, b apptest.Backend) {
+		srv := apptest.New(t, b, localhostIssuer)
+		tenant := newTestTenant(t, srv)
+		owner := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleOwner, dangerZone: true})
+		ownerTok := srv.Login(t, tenant.Slug, owner.Email, apptest.Password)
+		member := newRoleUser(t, srv, tenant, userOpts{role: identity.RoleMember})
+		memberTok := srv.Login(t, tenant.Slug, member.Email, apptest.Password)
+		e := &apptest.Env{Server: srv, Tenant: tenant, User: member}
+		a := newSoftAuthenticator(t, srv.Config.Issuer)
+		id := registerPasskey(t, e, memberTok, apptest.Password, a, "Lost key")
+
+		me := srv.Call(t, http.MethodGet, "/api/auth/me", memberTok, nil)
+		require.Equal(t, http.StatusOK, me.Status, "%s", me.Body)
+		meUser, _ := me.JSON(t)["user"].(map[string]any)
+		require.Equal(t, true, meUser["two_factor_enabled"], "a passkey is a second factor: %s", me.Body)
+		require.Equal(t, "webauthn", meUser["two_factor_method"], "%s", me.Body)
+		view := srv.Call(t, http.MethodGet, "/api/users/"+member.ID, ownerTok, nil)
+		require.Equal(t, http.StatusOK, view.Status, "%s", view.Body)
+		require.Equal(t, true, view.JSON(t)["two_factor_enabled"], "the admin view agrees: %s", view.Body)
+		regen := srv.Call(t, http.MethodPost, "/api/auth/2fa/recovery-codes", memberTok, map[string]any{"password": apptest.Password})
+		require.Equal(t, http.StatusOK, regen.Status, "a passkey-only user may regenerate recovery codes: %s", regen.Body)
+
+		_, methods := passwordLogin2FA(t, e, member.Email)
+		require.Contains(t, methods, "webauthn")
+
+		srv.StepUp(t, ownerTok, apptest.Password)
+		res := srv.Call(t, http.MethodPost, "/api/users/"+member.ID+"/reset-2fa", ownerTok, nil)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		require.Equal(t, false, res.JSON(t)["two_factor_enabled"], "%s", res.Body)
+		memberTok = srv.Login(t, tenant.Slug, member.Email, apptest.Password)
+		require.Empty(t, listPasskeys(t, e, memberTok), "the reset removed the passkey")
+		removed := passkeyEvents(t, srv)[identity.EventPasskeyRemoved]
+		require.Len(t, removed, 1, "one passkey.removed event")
+		require.Equal(t, id, removed[0].Data["credential_id"])
+		require.Equal(t, "2fa_reset", removed[0].Data["reason"])
+	})
+}

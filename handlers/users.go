@@ -68,16 +68,10 @@ func (s *Server) viewManagedUser(u *models.User, roles []models.Role) managedUse
 	now := s.Now().UTC()
 	v := managedUserView{ID: u.ID, TenantID: u.TenantID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerified,
 		IsActive: u.IsActive, IsSystemAdmin: u.IsSystemAdmin, Locked: u.Locked(now), PINLocked: u.PINLockedUntil != nil && now.Before(*u.PINLockedUntil),
-		TwoFactorEnabled: u.TwoFactorEnabled(), ForcePasswordChange: u.ForcePasswordChange, PasswordChangedAt: u.PasswordChangedAt,
-		Roles: []roleRef{}, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		TwoFactorEnabled: u.HasSecondFactor(), TwoFactorMethod: twoFactorMethod(u), ForcePasswordChange: u.ForcePasswordChange,
+		PasswordChangedAt: u.PasswordChangedAt, Roles: []roleRef{}, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 	if v.Locked {
 		v.LockedUntil = u.LockedUntil
-	}
-	switch {
-	case u.TOTPEnabled:
-		v.TwoFactorMethod = "totp"
-	case u.Email2FAEnabled:
-		v.TwoFactorMethod = "email"
 	}
 	for _, r := range roles {
 		v.Roles = append(v.Roles, roleRef{ID: r.ID, Name: r.Name, Global: r.TenantID == nil})

@@ -45,7 +45,7 @@ func (l *Login) signInRules(ctx context.Context, tenant *models.Tenant, user *mo
 		return false, err
 	}
 	settings := SettingsOf(tenant)
-	need := len(settings.Require2FARoles) > 0 && !l.secondFactorOn(ctx, user)
+	need := len(settings.Require2FARoles) > 0 && !user.HasSecondFactor()
 	if tenant.DeletesAt == nil && !need {
 		return false, nil // the common case asks nothing more
 	}

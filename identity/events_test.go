@@ -262,7 +262,7 @@ func TestEventsRollBackWithTheChange(t *testing.T) {
 			ctx := t.Context()
 			audit := identity.Auditor{Store: e.st, Events: e.st, Source: "https://id.test"}
 			users := func(tx identity.Tx) *identity.Users {
-				u, err := identity.NewUsers(identity.UsersDeps{Store: e.st, Memberships: e.st, Tx: tx, Auditor: audit, PasswordCost: bcrypt.MinCost, Push: e.st})
+				u, err := identity.NewUsers(identity.UsersDeps{Store: e.st, Memberships: e.st, Tx: tx, Auditor: audit, PasswordCost: bcrypt.MinCost, Push: e.st, Passkeys: e.st})
 				if err != nil {
 					t.Fatal(err)
 				}

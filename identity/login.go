@@ -69,9 +69,6 @@ type Login struct {
 	tokens     TokenIssuer
 	roles      RoleHolderLookup
 	issuer     string
-	// passkeys counts the user's usable passkeys: one makes a second
-	// factor (issue 12 §2; nil: no passkeys).
-	passkeys SignInMethodCounter
 }
 
 // LoginDeps are what NewLogin needs; every field is required. Besides the
@@ -95,9 +92,6 @@ type LoginDeps struct {
 	Roles RoleHolderLookup
 	// Issuer names this service in authenticator apps (forced enrolment).
 	Issuer string
-	// Passkeys, when set, counts the user's passkeys: a user with a usable
-	// passkey has a second factor (issue 12 §2; optional).
-	Passkeys SignInMethodCounter
 }
 
 // RoleHolderLookup reads the roles principals hold.
@@ -119,7 +113,7 @@ func NewLogin(d LoginDeps) (*Login, error) {
 		return nil, err
 	}
 	return &Login{credentials: c, tx: d.Tx, sessions: d.Sessions, revoker: d.Revoker, devices: d.Devices, challenges: d.Challenges,
-		browser: d.Browser, state: d.UserState, tokens: d.Tokens, roles: d.Roles, issuer: d.Issuer, passkeys: d.Passkeys}, nil
+		browser: d.Browser, state: d.UserState, tokens: d.Tokens, roles: d.Roles, issuer: d.Issuer}, nil
 }
 
 // ErrBadCredentials is the one answer to a wrong tenant, e-mail or password,
@@ -325,7 +319,7 @@ func (l *Login) withPassword(ctx context.Context, in LoginInput) (*LoginResult, 
 	if in.DeviceToken != "" {
 		if d, err := l.devices.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken)); err == nil {
 			data.DeviceID = d.ID
-			if d.Trusted(now) && l.secondFactorOn(ctx, user) && !in.ForceSecondFactor {
+			if d.Trusted(now) && user.HasSecondFactor() && !in.ForceSecondFactor {
 				data.AMR = append(data.AMR, "trusted_device")
 			}
 		}
@@ -343,9 +337,8 @@ func (l *Login) afterPassword(ctx context.Context, user *models.User, data chall
 	for _, m := range data.AMR {
 		trusted = trusted || m == "trusted_device"
 	}
-	passkeys := l.passkeyCount(ctx, user)
-	if (user.TwoFactorEnabled() || passkeys > 0) && !trusted {
-		methods := l.methods(ctx, user, passkeys)
+	if user.HasSecondFactor() && !trusted {
+		methods := l.methods(ctx, user)
 		res, err := l.newChallenge(ctx, user, models.ChallengeTwoFactor, data, methods)
 		if err != nil {
 			return nil, err
@@ -360,37 +353,15 @@ func (l *Login) afterPassword(ctx context.Context, user *models.User, data chall
 	return l.complete(ctx, user, data, false, meta)
 }
 
-// secondFactorOn is the one rule of whether a sign-in needs a second
-// factor: TOTP or e-mail codes on (models.User.TwoFactorEnabled), or a
-// usable passkey (issue 12 §2).
-func (l *Login) secondFactorOn(ctx context.Context, user *models.User) bool {
-	return user.TwoFactorEnabled() || l.passkeyCount(ctx, user) > 0
-}
-
-// passkeyCount is the user's usable passkeys (0 when unknown: a failed
-// count never invents a factor the user cannot present).
-func (l *Login) passkeyCount(ctx context.Context, user *models.User) int {
-	if l.passkeys == nil {
-		return 0
-	}
-	_, n, err := l.passkeys.CountSignInMethods(ctx, user.TenantID, user.ID)
-	if err != nil {
-		l.log.WarnContext(ctx, "count passkeys", "err", err)
-		return 0
-	}
-	return n
-}
-
-// methods are the second steps a 2FA challenge offers; passkeys is the
-// user's usable passkey count (passkeyCount).
-func (l *Login) methods(ctx context.Context, user *models.User, passkeys int) []string {
+// methods are the second steps a 2FA challenge offers.
+func (l *Login) methods(ctx context.Context, user *models.User) []string {
 	var m []string
 	if user.TOTPEnabled {
 		m = append(m, "totp")
 	} else if user.Email2FAEnabled {
 		m = append(m, "email")
 	}
-	if passkeys > 0 {
+	if user.Passkeys > 0 {
 		m = append(m, "webauthn")
 	}
 	if n, err := l.recovery.CountRecoveryCodes(ctx, user.TenantID, user.ID); err == nil && n > 0 {

@@ -61,7 +61,7 @@ func (l *Login) SignInExternal(ctx context.Context, in ExternalSignIn) (*LoginRe
 	if in.DeviceToken != "" {
 		if d, err := l.devices.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken)); err == nil {
 			data.DeviceID = d.ID
-			if d.Trusted(now) && l.secondFactorOn(ctx, user) && !in.ForceSecondFactor && !in.MultiFactor {
+			if d.Trusted(now) && user.HasSecondFactor() && !in.ForceSecondFactor && !in.MultiFactor {
 				data.AMR = append(data.AMR, "trusted_device")
 			}
 		}

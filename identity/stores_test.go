@@ -80,6 +80,7 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.RoleHolderLookup](),
 	// Issue 12 §2: passkeys.
 	typeOf[identity.PasskeyStore](),
+	typeOf[identity.PasskeyRemover](),
 	typeOf[identity.CeremonyStore](),
 	typeOf[identity.SignInLocker](),
 	// The other collaborators.

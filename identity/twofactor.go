@@ -253,7 +253,7 @@ func (t *TwoFactor) RegenerateRecoveryCodes(ctx context.Context, p Principal, pa
 	if err != nil {
 		return nil, err
 	}
-	if !user.TwoFactorEnabled() {
+	if !user.HasSecondFactor() {
 		return nil, models.Err2FANotEnabled().WithMessage("Turn two-factor authentication on first.")
 	}
 	codes, hashes, err := t.newRecoveryCodes(user.ID)

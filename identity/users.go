@@ -70,6 +70,7 @@ type Users struct {
 	tx      Tx
 	audit   Auditor
 	push    PushRemover
+	keys    PasskeyRemover
 	mailer  Mailer
 	cost    int
 	log     *slog.Logger
@@ -94,19 +95,29 @@ type UsersDeps struct {
 	Tenants TenantGetter
 	// Push removes (and audits) a deleted user's push registrations.
 	Push PushRemover
+	// Passkeys lists and deletes a user's passkeys: an administrator's
+	// reset of the second factor removes them too (a passkey is one).
+	Passkeys PasskeyRemover
+}
+
+// PasskeyRemover lists and deletes a user's passkeys (storage implements it).
+type PasskeyRemover interface {
+	ListWebAuthnCredentials(ctx context.Context, tenantID, userID string) ([]models.WebAuthnCredential, error)
+	DeleteWebAuthnCredential(ctx context.Context, tenantID, userID, id string) error
 }
 
 // NewUsers checks d and returns the service.
 func NewUsers(d UsersDeps) (*Users, error) {
 	if err := checkDeps("Users", dep{"Store", d.Store == nil}, dep{"Memberships", d.Memberships == nil},
-		dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}, dep{"Push", d.Push == nil}); err != nil {
+		dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil}, dep{"Push", d.Push == nil},
+		dep{"Passkeys", d.Passkeys == nil}); err != nil {
 		return nil, err
 	}
 	cost := d.PasswordCost
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
-	return &Users{store: d.Store, tenants: d.Tenants, grants: d.Memberships, tx: d.Tx, audit: d.Auditor, push: d.Push, mailer: d.Mailer, cost: cost, log: logOr(d.Log)}, nil
+	return &Users{store: d.Store, tenants: d.Tenants, grants: d.Memberships, tx: d.Tx, audit: d.Auditor, push: d.Push, keys: d.Passkeys, mailer: d.Mailer, cost: cost, log: logOr(d.Log)}, nil
 }
 
 // SetMailer replaces where the old-address notice goes (tests capture it).
@@ -594,8 +605,12 @@ func (s *Users) Unlock(ctx context.Context, a Actor, id string) (*UserDetail, er
 		func(u *models.User) { u.FailedLogins, u.LockedUntil, u.PINFailed, u.PINLockedUntil = 0, nil, 0, nil }, nil)
 }
 
-// ResetTwoFactor clears TOTP (confirmed and pending), e-mail 2FA, the
-// recovery codes and the trust of every device of the user.
+// ResetTwoFactor clears every second factor of the user: TOTP (confirmed
+// and pending), e-mail 2FA, the recovery codes, the passkeys (each removal
+// audited, with its event) and the trust of every device. It is the way
+// back for a person who lost their authenticator. A person left with no
+// password signs in again through a linked identity or sets a password
+// with "forgot password".
 func (s *Users) ResetTwoFactor(ctx context.Context, a Actor, id string) (*UserDetail, error) {
 	return s.simpleChange(ctx, a, id, AuditUser2FAReset,
 		func(u *models.User) {
@@ -604,6 +619,19 @@ func (s *Users) ResetTwoFactor(ctx context.Context, a Actor, id string) (*UserDe
 		func(ctx context.Context, u *models.User) error {
 			if err := s.store.ReplaceRecoveryCodes(ctx, a.TenantID, u.ID, nil); err != nil {
 				return err
+			}
+			keys, err := s.keys.ListWebAuthnCredentials(ctx, a.TenantID, u.ID)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if err := s.keys.DeleteWebAuthnCredential(ctx, a.TenantID, u.ID, k.ID); err != nil {
+					return err
+				}
+				if err := s.audit.Record(ctx, a.Principal, Event{TenantID: a.TenantID, UserID: u.ID, Action: AuditPasskeyRemoved, Meta: a.Meta,
+					Metadata: map[string]any{"credential_id": k.ID, "name": k.Name, "reason": "2fa_reset"}}); err != nil {
+					return err
+				}
 			}
 			return s.store.UntrustUserDevices(ctx, a.TenantID, u.ID)
 		})

@@ -44,7 +44,7 @@ func newDirEnv(t *testing.T, b storagetest.Backend) *dirEnv {
 	}
 	audit := identity.Auditor{Store: st}
 	e := &dirEnv{admin: a, st: st, tenant: acme, other: other}
-	e.users, err = identity.NewUsers(identity.UsersDeps{Store: st, Memberships: st, Tx: st, Auditor: audit, PasswordCost: bcrypt.MinCost, Push: st})
+	e.users, err = identity.NewUsers(identity.UsersDeps{Store: st, Memberships: st, Tx: st, Auditor: audit, PasswordCost: bcrypt.MinCost, Push: st, Passkeys: st})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,14 +23,17 @@ type User struct {
 	ForcePasswordChange bool
 	// TOTP: the confirmed secret and a pending one, both AES-256-GCM sealed;
 	// TOTPLastStep is the last accepted time step (replay guard).
-	TOTPEnabled       bool       `gorm:"column:totp_enabled"`
-	TOTPSecretSealed  []byte     `gorm:"column:totp_secret_sealed" json:"-"`
-	TOTPPendingSealed []byte     `gorm:"column:totp_pending_sealed" json:"-"`
-	TOTPLastStep      int64      `gorm:"column:totp_last_step"`
-	Email2FAEnabled   bool       `gorm:"column:email_2fa_enabled"`
-	PINHash           string     `gorm:"column:pin_hash" json:"-"`
-	PINFailed         int        `gorm:"column:pin_failed"`
-	PINLockedUntil    *time.Time `gorm:"column:pin_locked_until"`
+	TOTPEnabled       bool   `gorm:"column:totp_enabled"`
+	TOTPSecretSealed  []byte `gorm:"column:totp_secret_sealed" json:"-"`
+	TOTPPendingSealed []byte `gorm:"column:totp_pending_sealed" json:"-"`
+	TOTPLastStep      int64  `gorm:"column:totp_last_step"`
+	Email2FAEnabled   bool   `gorm:"column:email_2fa_enabled"`
+	// Passkeys counts the user's usable passkeys; storage keeps it with
+	// every add, disable and delete of one (never written by UpdateUser).
+	Passkeys       int        `gorm:"column:passkeys;<-:false"`
+	PINHash        string     `gorm:"column:pin_hash" json:"-"`
+	PINFailed      int        `gorm:"column:pin_failed"`
+	PINLockedUntil *time.Time `gorm:"column:pin_locked_until"`
 	// The device session that enrolled each factor ("" when unknown or
 	// enrolled before this was recorded): such a factor cannot step up the
 	// session that enrolled it.
@@ -63,6 +66,13 @@ type User struct {
 
 // TwoFactorEnabled reports whether a login needs a second factor.
 func (u *User) TwoFactorEnabled() bool { return u.TOTPEnabled || u.Email2FAEnabled }
+
+// HasSecondFactor is the one rule of whether the user has a second
+// factor: TOTP or e-mail codes on (TwoFactorEnabled), or a usable passkey.
+// Sign-in (the second step, trusted devices, a tenant's required second
+// factor), recovery codes and every view of the user read it.
+// TwoFactorEnabled alone says whether TOTP or e-mail codes are configured.
+func (u *User) HasSecondFactor() bool { return u.TwoFactorEnabled() || u.Passkeys > 0 }
 
 // Locked reports whether the account is locked at now.
 func (u *User) Locked(now time.Time) bool { return u.LockedUntil != nil && now.Before(*u.LockedUntil) }

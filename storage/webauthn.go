@@ -31,8 +31,36 @@ func (s *Store) CreateWebAuthnCredential(ctx context.Context, c *models.WebAuthn
 	if c.Transports == nil {
 		c.Transports = models.StringList{}
 	}
-	if err := s.db(ctx).Create(c).Error; err != nil {
-		return fmt.Errorf("create webauthn credential: %w", repoErr(err, "webauthn_credential"))
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.lockPasskeyOwner(ctx, c.TenantID, c.UserID); err != nil {
+			return err
+		}
+		if err := s.db(ctx).Create(c).Error; err != nil {
+			return fmt.Errorf("create webauthn credential: %w", repoErr(err, "webauthn_credential"))
+		}
+		return s.countPasskeys(ctx, c.TenantID, c.UserID)
+	})
+}
+
+// lockPasskeyOwner locks the user's row before a change of their passkeys,
+// so that concurrent changes count one after the other: on PostgreSQL a
+// count taken while another change is uncommitted would be stale.
+func (s *Store) lockPasskeyOwner(ctx context.Context, tenantID, userID string) error {
+	var ids []string
+	if err := s.forUpdate(s.db(ctx).Model(&models.User{}).Where("tenant_id = ? AND id = ?", tenantID, userID)).Pluck("id", &ids).Error; err != nil {
+		return fmt.Errorf("lock passkey owner: %w", repoErr(err, "user"))
+	}
+	return nil
+}
+
+// countPasskeys sets users.passkeys, the count of the user's usable
+// passkeys, in the transaction of the change that moved it, after
+// lockPasskeyOwner (models.User.HasSecondFactor reads it).
+func (s *Store) countPasskeys(ctx context.Context, tenantID, userID string) error {
+	q := "UPDATE users SET passkeys = (SELECT COUNT(*) FROM webauthn_credentials w " +
+		"WHERE w.tenant_id = users.tenant_id AND w.user_id = users.id AND NOT w.disabled) WHERE tenant_id = ? AND id = ?"
+	if err := s.db(ctx).Exec(q, tenantID, userID).Error; err != nil {
+		return fmt.Errorf("count passkeys: %w", repoErr(err, "user"))
 	}
 	return nil
 }
@@ -122,11 +150,29 @@ func (s *Store) DisableWebAuthnCredential(ctx context.Context, tenantID, id stri
 	if !models.ValidID(id) || !models.ValidID(tenantID) {
 		return false, nil
 	}
-	res := s.db(ctx).Model(&models.WebAuthnCredential{}).Where("tenant_id = ? AND id = ? AND NOT disabled", tenantID, id).Update("disabled", true)
-	if res.Error != nil {
-		return false, fmt.Errorf("disable webauthn credential: %w", repoErr(res.Error, "webauthn_credential"))
-	}
-	return res.RowsAffected == 1, nil
+	changed := false
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		var owners []string
+		if err := s.db(ctx).Model(&models.WebAuthnCredential{}).Where("tenant_id = ? AND id = ?", tenantID, id).Pluck("user_id", &owners).Error; err != nil {
+			return fmt.Errorf("disable webauthn credential: %w", repoErr(err, "webauthn_credential"))
+		}
+		if len(owners) == 0 {
+			return nil
+		}
+		if err := s.lockPasskeyOwner(ctx, tenantID, owners[0]); err != nil {
+			return err
+		}
+		res := s.db(ctx).Model(&models.WebAuthnCredential{}).Where("tenant_id = ? AND id = ? AND NOT disabled", tenantID, id).Update("disabled", true)
+		if res.Error != nil {
+			return fmt.Errorf("disable webauthn credential: %w", repoErr(res.Error, "webauthn_credential"))
+		}
+		changed = res.RowsAffected == 1
+		if !changed {
+			return nil
+		}
+		return s.countPasskeys(ctx, tenantID, owners[0])
+	})
+	return changed, err
 }
 
 // DeleteWebAuthnCredential removes the tenant's user's passkey id.
@@ -134,14 +180,19 @@ func (s *Store) DeleteWebAuthnCredential(ctx context.Context, tenantID, userID, 
 	if !models.ValidID(id) || !models.ValidID(userID) || !models.ValidID(tenantID) {
 		return models.ErrNotFound("webauthn_credential")
 	}
-	res := s.db(ctx).Where("tenant_id = ? AND user_id = ? AND id = ?", tenantID, userID, id).Delete(&models.WebAuthnCredential{})
-	if res.Error != nil {
-		return fmt.Errorf("delete webauthn credential: %w", repoErr(res.Error, "webauthn_credential"))
-	}
-	if res.RowsAffected == 0 {
-		return models.ErrNotFound("webauthn_credential")
-	}
-	return nil
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.lockPasskeyOwner(ctx, tenantID, userID); err != nil {
+			return err
+		}
+		res := s.db(ctx).Where("tenant_id = ? AND user_id = ? AND id = ?", tenantID, userID, id).Delete(&models.WebAuthnCredential{})
+		if res.Error != nil {
+			return fmt.Errorf("delete webauthn credential: %w", repoErr(res.Error, "webauthn_credential"))
+		}
+		if res.RowsAffected == 0 {
+			return models.ErrNotFound("webauthn_credential")
+		}
+		return s.countPasskeys(ctx, tenantID, userID)
+	})
 }
 
 // CreateWebAuthnCeremony stores a begun ceremony and gives it its id;

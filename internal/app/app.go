@@ -309,7 +309,7 @@ func (a *App) buildServices(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	if a.Users, err = identity.NewUsers(identity.UsersDeps{Store: a.Store, Memberships: a.Store, Tx: a.Store, Auditor: audit,
-		PasswordCost: cfg.BcryptCost, Mailer: a.MailQueue, Log: a.Log, Tenants: a.Store, Push: a.Store}); err != nil {
+		PasswordCost: cfg.BcryptCost, Mailer: a.MailQueue, Log: a.Log, Tenants: a.Store, Push: a.Store, Passkeys: a.Store}); err != nil {
 		return err
 	}
 	if a.Memberships, err = identity.NewMemberships(identity.MembershipsDeps{Users: a.Store, Store: a.Store, Tx: a.Store, Auditor: audit}); err != nil {
@@ -415,7 +415,7 @@ func (a *App) buildAccounts(cfg *Config, log *slog.Logger) error {
 	var err error
 	if a.Login, err = identity.NewLogin(identity.LoginDeps{AccountDeps: deps, CredentialStores: creds, Tx: a.Store,
 		Sessions: a.Store, Revoker: a.Store, Devices: a.Store, Challenges: a.Store, Browser: a.Store, UserState: a.Store, Tokens: tokens,
-		Roles: a.Store, Issuer: issuerName(cfg.Issuer), Passkeys: a.Store}); err != nil {
+		Roles: a.Store, Issuer: issuerName(cfg.Issuer)}); err != nil {
 		return err
 	}
 	a.SMS = &smsRelay{}

@@ -28,6 +28,7 @@ type WebAuthnStore interface {
 	CreateWebAuthnCeremony(ctx context.Context, c *models.WebAuthnCeremony) error
 	ConsumeWebAuthnCeremony(ctx context.Context, challengeHash string) (*models.WebAuthnCeremony, error)
 	CountSignInMethods(ctx context.Context, tenantID, userID string) (identities, passkeys int, err error)
+	GetUser(ctx context.Context, tenantID, id string) (*models.User, error)
 }
 
 var _ = claim[WebAuthnStore]("RunWebAuthnSuite", "CreateWebAuthnCredential", "ListWebAuthnCredentials", "GetWebAuthnCredential",
@@ -44,6 +45,7 @@ func RunWebAuthnSuite[S WebAuthnStore](t *testing.T, newStore func(t *testing.T)
 	runSubTests(t, func(t *testing.T) WebAuthnStore { return newStore(t) }, []subTest[WebAuthnStore]{
 		{"Credentials", testWebAuthnCredentials},
 		{"SignCountConcurrent", testWebAuthnSignCountConcurrent},
+		{"UserPasskeyCount", testWebAuthnUserPasskeyCount},
 		{"Ceremonies", testWebAuthnCeremonies},
 	})
 }
@@ -255,4 +257,41 @@ func testWebAuthnCeremonies(t *testing.T, s WebAuthnStore) {
 	wantNotFound(t, err, "an expired ceremony")
 	_, err = s.ConsumeWebAuthnCeremony(ctx, "h-unknown")
 	wantNotFound(t, err, "an unknown challenge")
+}
+
+// testWebAuthnUserPasskeyCount: users.passkeys (models.User.Passkeys,
+// read by HasSecondFactor) follows every add, disable and delete, for the
+// passkey's own user only, also under 10 concurrent registrations.
+func testWebAuthnUserPasskeyCount(t *testing.T, s WebAuthnStore) {
+	ctx := t.Context()
+	tn := newTenant(t, s)
+	u, other := newUser(t, s, tn.ID), newUser(t, s, tn.ID)
+	count := func(id string) int {
+		t.Helper()
+		got, err := s.GetUser(ctx, tn.ID, id)
+		must(t, err, "get user")
+		return got.Passkeys
+	}
+	wantEqual(t, count(u.ID), 0, "a new user's passkeys")
+	a, b := newPasskey(t, s, tn.ID, u.ID), newPasskey(t, s, tn.ID, u.ID)
+	wantEqual(t, count(u.ID), 2, "after two registrations")
+	wantEqual(t, count(other.ID), 0, "another user's count")
+	ok, err := s.DisableWebAuthnCredential(ctx, tn.ID, a.ID)
+	must(t, err, "disable")
+	wantEqual(t, ok, true, "disabled")
+	wantEqual(t, count(u.ID), 1, "a disabled passkey is not counted")
+	must(t, s.DeleteWebAuthnCredential(ctx, tn.ID, u.ID, b.ID), "delete")
+	wantEqual(t, count(u.ID), 0, "after the delete")
+	must(t, s.DeleteWebAuthnCredential(ctx, tn.ID, u.ID, a.ID), "delete the disabled one")
+	wantEqual(t, count(u.ID), 0, "deleting a disabled passkey")
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			newPasskey(t, s, tn.ID, other.ID)
+		}()
+	}
+	wg.Wait()
+	wantEqual(t, count(other.ID), 10, "after 10 concurrent registrations")
 }

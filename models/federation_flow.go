@@ -21,10 +21,12 @@ type FederationState struct {
 	ReturnTo           string
 	Browser            bool
 	Remember           bool
-	LinkUserID         *string
-	ExpiresAt          time.Time
-	ConsumedAt         *time.Time
-	CreatedAt          time.Time
+	// ForceSecondFactor: the authorization request asked for multi-factor.
+	ForceSecondFactor bool
+	LinkUserID        *string
+	ExpiresAt         time.Time
+	ConsumedAt        *time.Time
+	CreatedAt         time.Time
 }
 
 // TableName keeps the table name explicit.

@@ -18,6 +18,7 @@ CREATE TABLE federation_states (
     return_to            text NOT NULL DEFAULT '',
     browser              boolean NOT NULL DEFAULT true,
     remember             boolean NOT NULL DEFAULT false,
+    force_second_factor  boolean NOT NULL DEFAULT false,
     link_user_id         text REFERENCES users (id) ON DELETE CASCADE,
     expires_at           datetime NOT NULL,
     consumed_at          datetime,

@@ -57,6 +57,7 @@ type FederationStore interface {
 	// held is NotFound.
 	AssignRole(ctx context.Context, tenantID, principalID, principalType, roleID string) error
 	UnassignRole(ctx context.Context, tenantID, principalID, roleID string) error
+	PrincipalRoles(ctx context.Context, tenantID string, principalIDs []string) (map[string][]models.Role, error)
 	ListFederationRoleGrants(ctx context.Context, tenantID, userID, providerID string) ([]string, error)
 	AddFederationRoleGrant(ctx context.Context, g *models.FederationRoleGrant) error
 	DeleteFederationRoleGrant(ctx context.Context, tenantID, userID, providerID, roleID string) error
@@ -941,16 +942,23 @@ func (f *Federation) applyGroupRoles(ctx context.Context, p *models.IdentityProv
 	if len(want) == 0 && len(granted) == 0 {
 		return nil
 	}
+	// Roles held already and not given by the mapping (an administrator's)
+	// are left alone: the mapping neither records nor ever takes them. They
+	// are read first: a failed INSERT would abort a PostgreSQL transaction.
+	heldRoles, err := f.store.PrincipalRoles(ctx, p.TenantID, []string{u.ID})
+	if err != nil {
+		return err
+	}
+	held := map[string]bool{}
+	for _, r := range heldRoles[u.ID] {
+		held[r.ID] = true
+	}
 	return f.tx.InTx(ctx, func(ctx context.Context) error {
 		for id, r := range want {
-			if slices.Contains(granted, id) {
+			if slices.Contains(granted, id) || held[id] {
 				continue
 			}
-			err := f.store.AssignRole(ctx, p.TenantID, u.ID, models.PrincipalUser, id)
-			if models.IsKind(err, models.KindConflict) {
-				continue // held already, given otherwise: not the mapping's to take back
-			}
-			if err != nil {
+			if err := f.store.AssignRole(ctx, p.TenantID, u.ID, models.PrincipalUser, id); err != nil {
 				return err
 			}
 			if err := f.store.AddFederationRoleGrant(ctx, &models.FederationRoleGrant{TenantID: p.TenantID, UserID: u.ID, ProviderID: p.ID, RoleID: id}); err != nil {

@@ -35,22 +35,45 @@ import (
 // exists — a link step in which the person proves that account first
 // (never a link on the e-mail address alone). docs/federation-flow.md.
 
-// FederationStore is what the flow needs from storage.
-type FederationStore interface {
+// FederationProviderStore reads a tenant's upstream providers.
+type FederationProviderStore interface {
+	// GetIdentityProvider returns the tenant's provider, or NotFound.
 	GetIdentityProvider(ctx context.Context, tenantID, id string) (*models.IdentityProvider, error)
+	// ListIdentityProviders returns the tenant's providers.
 	ListIdentityProviders(ctx context.Context, tenantID string) ([]models.IdentityProvider, error)
+}
+
+// FederationStateStore keeps the started flows and the upstream side of
+// federated sessions.
+type FederationStateStore interface {
 	// CreateFederationState stores a started flow (ID assigned when empty).
 	CreateFederationState(ctx context.Context, st *models.FederationState) error
 	// ConsumeFederationState returns the live flow whose state hashes to
 	// stateHash and marks it consumed, once: a replay, an expired or an
 	// unknown state is NotFound.
 	ConsumeFederationState(ctx context.Context, stateHash string) (*models.FederationState, error)
+	// CreateFederationLogin records the provider (and sealed ID token) of
+	// a federated session; GetFederationLogin returns it, or NotFound.
+	CreateFederationLogin(ctx context.Context, l *models.FederationLogin) error
+	GetFederationLogin(ctx context.Context, tenantID, sessionID string) (*models.FederationLogin, error)
+}
+
+// FederationIdentityStore links upstream identities and provisions
+// accounts.
+type FederationIdentityStore interface {
+	// GetUserIdentityBySubject returns the identity the tenant's provider
+	// calls subject, or NotFound.
 	GetUserIdentityBySubject(ctx context.Context, tenantID, providerID, subject string) (*models.UserIdentity, error)
 	// CreateUserIdentity links; a (provider, subject) linked already is Conflict.
 	CreateUserIdentity(ctx context.Context, i *models.UserIdentity) error
+	// TouchUserIdentity stamps its last sign-in.
 	TouchUserIdentity(ctx context.Context, id string, at time.Time) error
 	// CreateUser creates an account; an address the tenant has is Conflict.
 	CreateUser(ctx context.Context, u *models.User) error
+}
+
+// FederationRoleStore applies a provider's group → role mapping.
+type FederationRoleStore interface {
 	GetRoleByName(ctx context.Context, tenantID, name string) (*models.Role, error)
 	GetRole(ctx context.Context, tenantID, id string) (*models.Role, error)
 	// AssignRole: a role already held is Conflict; UnassignRole: one not
@@ -58,20 +81,23 @@ type FederationStore interface {
 	AssignRole(ctx context.Context, tenantID, principalID, principalType, roleID string) error
 	UnassignRole(ctx context.Context, tenantID, principalID, roleID string) error
 	PrincipalRoles(ctx context.Context, tenantID string, principalIDs []string) (map[string][]models.Role, error)
+	// ListFederationRoleGrants, AddFederationRoleGrant (idempotent) and
+	// DeleteFederationRoleGrant keep which roles the mapping gave.
 	ListFederationRoleGrants(ctx context.Context, tenantID, userID, providerID string) ([]string, error)
 	AddFederationRoleGrant(ctx context.Context, g *models.FederationRoleGrant) error
 	DeleteFederationRoleGrant(ctx context.Context, tenantID, userID, providerID, roleID string) error
-	CreateFederationLogin(ctx context.Context, l *models.FederationLogin) error
-	GetFederationLogin(ctx context.Context, tenantID, sessionID string) (*models.FederationLogin, error)
 }
 
-// FederationDeps are what NewFederation needs. Store, Tx, Auditor, Sealer,
-// Login and Issuer are required; HTTPClient defaults to a client whose
-// every request ends after Timeout (default 10 s).
+// FederationDeps are what NewFederation needs. The stores, Tx, Auditor,
+// Sealer, Login and Issuer are required; HTTPClient defaults to a client
+// whose every request ends after Timeout (default 10 s).
 type FederationDeps struct {
-	Store   FederationStore
-	Tx      Tx
-	Auditor Auditor
+	Providers  FederationProviderStore
+	States     FederationStateStore
+	Identities FederationIdentityStore
+	Roles      FederationRoleStore
+	Tx         Tx
+	Auditor    Auditor
 	// Sealer seals the PKCE verifier and the upstream ID token, opens the
 	// providers' client secrets and keys the state's hash (the keyring).
 	Sealer Sealer
@@ -90,16 +116,19 @@ type FederationDeps struct {
 
 // Federation runs sign-ins through upstream identity providers.
 type Federation struct {
-	store   FederationStore
-	tx      Tx
-	audit   Auditor
-	sealer  Sealer
-	login   *Login
-	issuer  string
-	client  *http.Client
-	timeout time.Duration
-	now     func() time.Time
-	log     *slog.Logger
+	providers  FederationProviderStore
+	states     FederationStateStore
+	identities FederationIdentityStore
+	roles      FederationRoleStore
+	tx         Tx
+	audit      Auditor
+	sealer     Sealer
+	login      *Login
+	issuer     string
+	client     *http.Client
+	timeout    time.Duration
+	now        func() time.Time
+	log        *slog.Logger
 
 	mu        sync.Mutex
 	discovery map[string]discovered
@@ -133,11 +162,12 @@ const (
 
 // NewFederation checks d and returns the service.
 func NewFederation(d FederationDeps) (*Federation, error) {
-	if err := checkDeps("Federation", dep{"Store", d.Store == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil},
+	if err := checkDeps("Federation", dep{"Providers", d.Providers == nil}, dep{"States", d.States == nil},
+		dep{"Identities", d.Identities == nil}, dep{"Roles", d.Roles == nil}, dep{"Tx", d.Tx == nil}, dep{"Auditor", d.Auditor.Store == nil},
 		dep{"Sealer", d.Sealer == nil}, dep{"Login", d.Login == nil}, dep{"Issuer", d.Issuer == ""}); err != nil {
 		return nil, err
 	}
-	f := &Federation{store: d.Store, tx: d.Tx, audit: d.Auditor, sealer: d.Sealer, login: d.Login, issuer: strings.TrimSuffix(d.Issuer, "/"),
+	f := &Federation{providers: d.Providers, states: d.States, identities: d.Identities, roles: d.Roles, tx: d.Tx, audit: d.Auditor, sealer: d.Sealer, login: d.Login, issuer: strings.TrimSuffix(d.Issuer, "/"),
 		client: d.HTTPClient, timeout: d.Timeout, now: d.Now, log: d.Log, discovery: map[string]discovered{}}
 	if f.timeout <= 0 {
 		f.timeout = 10 * time.Second
@@ -189,7 +219,7 @@ func (f *Federation) SignInProviders(ctx context.Context, tenantSlug string) ([]
 		}
 		return nil, err
 	}
-	list, err := f.store.ListIdentityProviders(ctx, tenant.ID)
+	list, err := f.providers.ListIdentityProviders(ctx, tenant.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +275,7 @@ func (f *Federation) Begin(ctx context.Context, tenantSlug, providerID, returnTo
 	if tenant.SuspendedAt != nil {
 		return "", ErrTenantSuspended()
 	}
-	p, err := f.store.GetIdentityProvider(ctx, tenant.ID, providerID)
+	p, err := f.providers.GetIdentityProvider(ctx, tenant.ID, providerID)
 	if err != nil {
 		return "", err
 	}
@@ -280,7 +310,7 @@ func (f *Federation) Begin(ctx context.Context, tenantSlug, providerID, returnTo
 		id := mode.LinkUserID
 		st.LinkUserID = &id
 	}
-	if err := f.store.CreateFederationState(ctx, st); err != nil {
+	if err := f.states.CreateFederationState(ctx, st); err != nil {
 		return "", err
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
@@ -324,14 +354,16 @@ type FederationResult struct {
 
 // upstreamPerson is what the provider said about the person.
 type upstreamPerson struct {
-	Subject       string
-	Email         string
-	EmailVerified bool
-	Name          string
-	Groups        []string
-	AMR           []string
-	ACR           string
-	rawIDToken    string
+	Subject string
+	// Mail and MailVerified: the address and whether the provider vouches
+	// for it (a user's address is set only through setEmail).
+	Mail         string
+	MailVerified bool
+	Name         string
+	Groups       []string
+	AMR          []string
+	ACR          string
+	rawIDToken   string
 }
 
 // linkData is what the link step carries to its completion.
@@ -357,7 +389,7 @@ type linkData struct {
 // that is down or slow is a 503 (models.KindUnavailable) after the
 // deadline, never a hang.
 func (f *Federation) Callback(ctx context.Context, in CallbackInput) (*FederationResult, error) {
-	st, err := f.store.ConsumeFederationState(ctx, f.stateHash(in.State))
+	st, err := f.states.ConsumeFederationState(ctx, f.stateHash(in.State))
 	if err != nil {
 		if models.IsKind(err, models.KindNotFound) {
 			f.refuse(ctx, "", "", in.ProviderID, "bad_state", in.Meta)
@@ -372,7 +404,7 @@ func (f *Federation) Callback(ctx context.Context, in CallbackInput) (*Federatio
 		f.refuse(ctx, st.TenantID, "", st.ProviderID, "provider_mismatch", in.Meta)
 		return res, models.ErrFederationFailed("")
 	}
-	p, err := f.store.GetIdentityProvider(ctx, st.TenantID, st.ProviderID)
+	p, err := f.providers.GetIdentityProvider(ctx, st.TenantID, st.ProviderID)
 	if err != nil {
 		if models.IsKind(err, models.KindNotFound) {
 			f.refuse(ctx, st.TenantID, "", st.ProviderID, "provider_gone", in.Meta)
@@ -710,12 +742,12 @@ func claimStrings(v any) []string {
 func mapClaims(p *upstreamPerson, claims map[string]any, m models.ClaimMapping) {
 	get := func(path string) any { v, _ := lookup(claims, path); return v }
 	p.Subject = claimString(get(m.Subject))
-	p.Email = strings.ToLower(strings.TrimSpace(claimString(get(m.Email))))
+	p.Mail = strings.ToLower(strings.TrimSpace(claimString(get(m.Email))))
 	switch v := get(m.EmailVerified).(type) {
 	case bool:
-		p.EmailVerified = v
+		p.MailVerified = v
 	case string:
-		p.EmailVerified = strings.EqualFold(v, "true")
+		p.MailVerified = strings.EqualFold(v, "true")
 	}
 	p.Name = truncate(strings.TrimSpace(claimString(get(m.Name))), 200)
 	p.Groups = claimStrings(get(m.Groups))
@@ -764,12 +796,12 @@ func domainAllowed(p *models.IdentityProvider, email string) bool {
 // link, an account made just in time, or the link step.
 func (f *Federation) signInPerson(ctx context.Context, res *FederationResult, p *models.IdentityProvider, st *models.FederationState,
 	person *upstreamPerson, in CallbackInput) (*FederationResult, error) {
-	if !domainAllowed(p, person.Email) {
+	if !domainAllowed(p, person.Mail) {
 		f.refuse(ctx, p.TenantID, "", p.ID, "domain_not_allowed", in.Meta)
 		return res, models.ErrFederationNotAllowed("Your e-mail address is not one this organisation accepts from " + p.Name + ".")
 	}
 	amr, mfa := amrOf(person)
-	link, err := f.store.GetUserIdentityBySubject(ctx, p.TenantID, p.ID, person.Subject)
+	link, err := f.identities.GetUserIdentityBySubject(ctx, p.TenantID, p.ID, person.Subject)
 	if err != nil && !models.IsKind(err, models.KindNotFound) {
 		return res, err
 	}
@@ -778,19 +810,19 @@ func (f *Federation) signInPerson(ctx context.Context, res *FederationResult, p 
 		if user, err = f.login.users.GetUser(ctx, p.TenantID, link.UserID); err != nil {
 			return res, err
 		}
-		if err := f.store.TouchUserIdentity(ctx, link.ID, f.now()); err != nil {
+		if err := f.identities.TouchUserIdentity(ctx, link.ID, f.now()); err != nil {
 			return res, err
 		}
 	} else {
-		if person.Email == "" {
+		if person.Mail == "" {
 			f.refuse(ctx, p.TenantID, "", p.ID, "no_email", in.Meta)
 			return res, models.ErrFederationNotAllowed(p.Name + " did not tell us your e-mail address, so no account can be found or made for you.")
 		}
-		if !person.EmailVerified {
+		if !person.MailVerified {
 			f.refuse(ctx, p.TenantID, "", p.ID, "email_unverified", in.Meta)
 			return res, models.ErrFederationEmailUnverified()
 		}
-		existing, err := f.login.users.GetUserByEmail(ctx, p.TenantID, person.Email)
+		existing, err := f.login.users.GetUserByEmail(ctx, p.TenantID, person.Mail)
 		if err != nil && !models.IsKind(err, models.KindNotFound) {
 			return res, err
 		}
@@ -817,9 +849,10 @@ func (f *Federation) signInPerson(ctx context.Context, res *FederationResult, p 
 // address verified by the provider), links the identity, and records both
 // in one transaction.
 func (f *Federation) provision(ctx context.Context, p *models.IdentityProvider, person *upstreamPerson, meta Meta) (*models.User, error) {
-	u := &models.User{TenantID: p.TenantID, Email: person.Email, Name: person.Name, EmailVerified: true}
+	u := &models.User{TenantID: p.TenantID, Name: person.Name}
+	setEmail(u, person.Mail, true) // the provider vouched for the address (email_verified)
 	err := f.tx.InTx(ctx, func(ctx context.Context) error {
-		if err := f.store.CreateUser(ctx, u); err != nil {
+		if err := f.identities.CreateUser(ctx, u); err != nil {
 			return err
 		}
 		if err := f.audit.Record(ctx, Principal{}, Event{TenantID: u.TenantID, UserID: u.ID, Action: AuditUserProvisioned, Meta: meta,
@@ -839,8 +872,8 @@ func (f *Federation) provision(ctx context.Context, p *models.IdentityProvider, 
 
 // link records the identity and its audit row (in the caller's tx).
 func (f *Federation) link(ctx context.Context, p *models.IdentityProvider, u *models.User, person *upstreamPerson, meta Meta) error {
-	i := &models.UserIdentity{TenantID: u.TenantID, UserID: u.ID, ProviderID: p.ID, Subject: person.Subject, Email: person.Email}
-	if err := f.store.CreateUserIdentity(ctx, i); err != nil {
+	i := &models.UserIdentity{TenantID: u.TenantID, UserID: u.ID, ProviderID: p.ID, Subject: person.Subject, Email: person.Mail}
+	if err := f.identities.CreateUserIdentity(ctx, i); err != nil {
 		return err
 	}
 	return f.audit.Record(ctx, Principal{}, Event{TenantID: u.TenantID, UserID: u.ID, Action: AuditIdentityLinked, Meta: meta,
@@ -895,7 +928,7 @@ func (f *Federation) keepFederationLogin(ctx context.Context, p *models.Identity
 		}
 		l.IDTokenSealed = sealed
 	}
-	if err := f.store.CreateFederationLogin(ctx, l); err != nil {
+	if err := f.states.CreateFederationLogin(ctx, l); err != nil {
 		f.log.ErrorContext(ctx, "record federated session", "err", err)
 	}
 }
@@ -924,7 +957,7 @@ func (f *Federation) applyGroupRoles(ctx context.Context, p *models.IdentityProv
 	want := map[string]*models.Role{}
 	for _, g := range groups {
 		for _, name := range p.GroupRoles[g] {
-			r, err := f.store.GetRoleByName(ctx, p.TenantID, name)
+			r, err := f.roles.GetRoleByName(ctx, p.TenantID, name)
 			if err != nil {
 				if models.IsKind(err, models.KindNotFound) {
 					f.log.WarnContext(ctx, "group role mapping names no role", "provider_id", p.ID, "role", truncate(name, 100))
@@ -935,7 +968,7 @@ func (f *Federation) applyGroupRoles(ctx context.Context, p *models.IdentityProv
 			want[r.ID] = r
 		}
 	}
-	granted, err := f.store.ListFederationRoleGrants(ctx, p.TenantID, u.ID, p.ID)
+	granted, err := f.roles.ListFederationRoleGrants(ctx, p.TenantID, u.ID, p.ID)
 	if err != nil {
 		return err
 	}
@@ -945,7 +978,7 @@ func (f *Federation) applyGroupRoles(ctx context.Context, p *models.IdentityProv
 	// Roles held already and not given by the mapping (an administrator's)
 	// are left alone: the mapping neither records nor ever takes them. They
 	// are read first: a failed INSERT would abort a PostgreSQL transaction.
-	heldRoles, err := f.store.PrincipalRoles(ctx, p.TenantID, []string{u.ID})
+	heldRoles, err := f.roles.PrincipalRoles(ctx, p.TenantID, []string{u.ID})
 	if err != nil {
 		return err
 	}
@@ -958,10 +991,10 @@ func (f *Federation) applyGroupRoles(ctx context.Context, p *models.IdentityProv
 			if slices.Contains(granted, id) || held[id] {
 				continue
 			}
-			if err := f.store.AssignRole(ctx, p.TenantID, u.ID, models.PrincipalUser, id); err != nil {
+			if err := f.roles.AssignRole(ctx, p.TenantID, u.ID, models.PrincipalUser, id); err != nil {
 				return err
 			}
-			if err := f.store.AddFederationRoleGrant(ctx, &models.FederationRoleGrant{TenantID: p.TenantID, UserID: u.ID, ProviderID: p.ID, RoleID: id}); err != nil {
+			if err := f.roles.AddFederationRoleGrant(ctx, &models.FederationRoleGrant{TenantID: p.TenantID, UserID: u.ID, ProviderID: p.ID, RoleID: id}); err != nil {
 				return err
 			}
 			if err := f.audit.Record(ctx, Principal{}, Event{TenantID: p.TenantID, UserID: u.ID, Action: AuditRoleAssigned, Meta: meta,
@@ -974,13 +1007,13 @@ func (f *Federation) applyGroupRoles(ctx context.Context, p *models.IdentityProv
 				continue
 			}
 			name := ""
-			if r, err := f.store.GetRole(ctx, p.TenantID, id); err == nil {
+			if r, err := f.roles.GetRole(ctx, p.TenantID, id); err == nil {
 				name = r.Name
 			}
-			if err := f.store.UnassignRole(ctx, p.TenantID, u.ID, id); err != nil && !models.IsKind(err, models.KindNotFound) {
+			if err := f.roles.UnassignRole(ctx, p.TenantID, u.ID, id); err != nil && !models.IsKind(err, models.KindNotFound) {
 				return err
 			}
-			if err := f.store.DeleteFederationRoleGrant(ctx, p.TenantID, u.ID, p.ID, id); err != nil {
+			if err := f.roles.DeleteFederationRoleGrant(ctx, p.TenantID, u.ID, p.ID, id); err != nil {
 				return err
 			}
 			if err := f.audit.Record(ctx, Principal{}, Event{TenantID: p.TenantID, UserID: u.ID, Action: AuditRoleUnassigned, Meta: meta,
@@ -996,7 +1029,7 @@ func (f *Federation) applyGroupRoles(ctx context.Context, p *models.IdentityProv
 // that carries the upstream identity to the proof.
 func (f *Federation) startLink(ctx context.Context, res *FederationResult, p *models.IdentityProvider, st *models.FederationState, user *models.User,
 	person *upstreamPerson, amr []string, mfa bool, in CallbackInput) (*FederationResult, error) {
-	d := linkData{ProviderID: p.ID, Subject: person.Subject, Email: person.Email, Groups: person.Groups, AMR: amr, MultiFactor: mfa,
+	d := linkData{ProviderID: p.ID, Subject: person.Subject, Email: person.Mail, Groups: person.Groups, AMR: amr, MultiFactor: mfa,
 		Browser: st.Browser, Remember: st.Remember, ReturnTo: st.ReturnTo, Force2FA: st.ForceSecondFactor}
 	if person.rawIDToken != "" {
 		if sealed, err := f.sealer.Seal([]byte(person.rawIDToken), []byte(user.ID)); err == nil {
@@ -1068,7 +1101,7 @@ func (f *Federation) LinkInfo(ctx context.Context, challenge string) (email, pro
 		return "", "", "", err
 	}
 	name := ""
-	if p, err := f.store.GetIdentityProvider(ctx, u.TenantID, d.ProviderID); err == nil {
+	if p, err := f.providers.GetIdentityProvider(ctx, u.TenantID, d.ProviderID); err == nil {
 		name = p.Name
 	}
 	return u.Email, name, d.ReturnTo, nil
@@ -1102,7 +1135,7 @@ func (f *Federation) Link(ctx context.Context, in LinkProof) (*FederationResult,
 		return nil, err
 	}
 	res := &FederationResult{ReturnTo: d.ReturnTo, Browser: d.Browser}
-	p, err := f.store.GetIdentityProvider(ctx, u.TenantID, d.ProviderID)
+	p, err := f.providers.GetIdentityProvider(ctx, u.TenantID, d.ProviderID)
 	if err != nil || !p.Enabled {
 		return res, models.ErrFederationFailed("")
 	}
@@ -1140,7 +1173,7 @@ func (f *Federation) Link(ctx context.Context, in LinkProof) (*FederationResult,
 	} else if !ok {
 		return res, models.ErrInvalidChallenge().WithMessage("This step was already completed.")
 	}
-	person := &upstreamPerson{Subject: d.Subject, Email: d.Email, Groups: d.Groups}
+	person := &upstreamPerson{Subject: d.Subject, Mail: d.Email, Groups: d.Groups}
 	err = f.tx.InTx(ctx, func(ctx context.Context) error { return f.link(ctx, p, u, person, in.Meta) })
 	if err != nil {
 		if models.IsKind(err, models.KindConflict) {
@@ -1173,11 +1206,11 @@ func (f *Federation) Link(ctx context.Context, in LinkProof) (*FederationResult,
 // upstream) as post_logout_redirect_uri. "" when there is none; it never
 // fails the logout.
 func (f *Federation) UpstreamLogout(ctx context.Context, tenantID, sessionID, postLogout, state string) string {
-	l, err := f.store.GetFederationLogin(ctx, tenantID, sessionID)
+	l, err := f.states.GetFederationLogin(ctx, tenantID, sessionID)
 	if err != nil {
 		return ""
 	}
-	p, err := f.store.GetIdentityProvider(ctx, tenantID, l.ProviderID)
+	p, err := f.providers.GetIdentityProvider(ctx, tenantID, l.ProviderID)
 	if err != nil || p.Kind != models.ProviderOIDC {
 		return ""
 	}

@@ -388,6 +388,9 @@ var hdPublicAuth = map[string]bool{
 	"POST /api/auth/register": true, "POST /api/auth/email/verify": true, "POST /api/auth/refresh": true,
 	"POST /api/auth/2fa/enrol/totp/setup": true, "POST /api/auth/2fa/enrol/totp": true,
 	"POST /api/auth/2fa/enrol/email/send": true, "POST /api/auth/2fa/enrol/email": true,
+	// Issue 12 §1: the browser's way to an upstream provider and back (no
+	// bearer token; the start's link=1 reads the browser's cookie).
+	"GET /api/auth/federation/:id/start": true, "GET /api/auth/federation/:id/callback": true,
 }
 
 // TestImpersonationRefusedOnSecurityRoutes walks every route of the

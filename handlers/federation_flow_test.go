@@ -35,6 +35,7 @@ import (
 // upstream's client registered for our callback.
 type fedWorld struct {
 	rp, up     *apptest.Env
+	mail       *apptest.Mailbox // what our server e-mails
 	upIssuer   string
 	upClient   *apptest.CreatedClient
 	upClientID string
@@ -61,9 +62,10 @@ func newFedWorld(t *testing.T, b apptest.Backend, mutate func(*app.Config)) *fed
 		cfg.Issuer = strings.Replace(cfg.Issuer, "127.0.0.1", "localhost", 1)
 	})
 	rp := apptest.NewEnv(t, b, mutate)
+	mail := rp.CaptureMail()
 	_, err := up.Store.UpdateUser(t.Context(), up.Tenant.ID, up.User.ID, func(u *models.User) error { u.EmailVerified = true; return nil })
 	require.NoError(t, err)
-	return &fedWorld{rp: rp, up: up, upIssuer: up.Config.Issuer}
+	return &fedWorld{rp: rp, up: up, mail: mail, upIssuer: up.Config.Issuer}
 }
 
 // addUpstreamProvider registers a client upstream whose redirect URI is
@@ -254,6 +256,62 @@ func TestFederationJITAndLinking(t *testing.T) {
 			// Linked now: the next upstream sign-in goes straight in.
 			again, _ := newFedBrowser(t).signIn(w, startURL(w.rp, p), email, apptest.Password)
 			require.Equal(t, "/account/security", again.URL.Path, again.String())
+		})
+
+		t.Run("LinkByEmailCode", func(t *testing.T) {
+			email := "hedy." + apptest.RandomID(t, 6) + "@example.com"
+			upUser := w.up.AddUser(t, apptest.NewUser{TenantSlug: w.up.Tenant.Slug, Email: email, Password: apptest.Password, Name: "Hedy"})
+			_, err := w.up.Store.UpdateUser(ctx, w.up.Tenant.ID, upUser.ID, func(u *models.User) error { u.EmailVerified = true; return nil })
+			require.NoError(t, err)
+			mine := w.rp.AddUser(t, apptest.NewUser{TenantSlug: w.rp.Tenant.Slug, Email: email, Password: "hedy's own password 1", Name: "Hedy"})
+			br := newFedBrowser(t)
+			res, _ := br.signIn(w, startURL(w.rp, p), email, apptest.Password)
+			require.Equal(t, "/login/federation", res.URL.Path, res.String())
+			form := apptest.ParseForm(t, res)
+			form.Fields.Del("password")
+			form.Fields.Set("action", "send_code")
+			sent := br.post(form.Action, form.Fields)
+			require.Equal(t, http.StatusOK, sent.Status, sent.String())
+			require.Contains(t, string(sent.Body), "We sent a 6-digit code")
+			code, _ := w.mail.LastCode(t, email)
+			form = apptest.ParseForm(t, sent)
+			wrong := "000000"
+			if code == wrong {
+				wrong = "111111"
+			}
+			form.Fields.Set("code", wrong)
+			bad := br.post(form.Action, form.Fields)
+			require.NotEqual(t, http.StatusSeeOther, bad.Status, "a wrong code links nothing: %s", bad.String())
+			ids, _ := w.rp.Store.ListUserIdentities(ctx, w.rp.Tenant.ID, mine.ID)
+			require.Empty(t, ids)
+			form.Fields.Set("code", code)
+			ok := br.post(form.Action, form.Fields)
+			require.Equal(t, http.StatusSeeOther, ok.Status, ok.String())
+			ids, _ = w.rp.Store.ListUserIdentities(ctx, w.rp.Tenant.ID, mine.ID)
+			require.Len(t, ids, 1, "linked once the e-mailed code was proven")
+		})
+
+		t.Run("SecondFactor", func(t *testing.T) {
+			// The provisioned account of the JIT case turns on e-mailed codes:
+			// an upstream sign-in without MFA asks for the second factor on
+			// the usual page.
+			u, err := w.rp.Store.GetUserByEmail(ctx, w.rp.Tenant.ID, w.up.User.Email)
+			require.NoError(t, err)
+			_, err = w.rp.Store.UpdateUser(ctx, w.rp.Tenant.ID, u.ID, func(u *models.User) error { u.Email2FAEnabled = true; return nil })
+			require.NoError(t, err)
+			br := newFedBrowser(t)
+			res, _ := br.signIn(w, startURL(w.rp, p), w.up.User.Email, apptest.Password)
+			require.Equal(t, "/login/federation", res.URL.Path, res.String())
+			require.Contains(t, string(res.Body), `action="/login/2fa"`, "the second-factor page")
+			require.Empty(t, br.sessionCookie(w.rp), "not signed in before the second factor")
+			code, _ := w.mail.LastCode(t, u.Email)
+			form := apptest.ParseForm(t, res)
+			form.Fields.Set("code", code)
+			done := br.post(form.Action, form.Fields)
+			require.Equal(t, http.StatusSeeOther, done.Status, done.String())
+			require.NotEmpty(t, br.sessionCookie(w.rp))
+			_, err = w.rp.Store.UpdateUser(ctx, w.rp.Tenant.ID, u.ID, func(u *models.User) error { u.Email2FAEnabled = false; return nil })
+			require.NoError(t, err)
 		})
 
 		t.Run("UnverifiedEmailRefused", func(t *testing.T) {

@@ -42,7 +42,7 @@ func TestBrowserFederatedAuthorizationCode(t *testing.T) {
 	if page := b.Text(); !strings.Contains(page, "Sign in with Upstream") || !strings.Contains(page, "Relying App") {
 		t.Fatalf("our sign-in page does not show the provider's button for the client: %q", page)
 	}
-	b.Shot("federation-login")
+	b.Shot("federation-login-phone.png")
 	b.Do("press the provider's button", chromedp.Click(chromedp.CSS(`a.button`)), chromedp.WaitVisible(chromedp.ID("password")))
 	if loc, _ := chromedp.Run(b.Ctx, chromedp.Location()); !strings.HasPrefix(loc, w.upIssuer+"/login") {
 		t.Fatalf("the button led to %q, want the upstream's sign-in page", loc)

@@ -25,7 +25,7 @@ type FederationService interface {
 	// that claims the address's domain, or "".
 	DiscoverProvider(ctx context.Context, tenantSlug, email string) (string, error)
 	// Begin returns the upstream authorization URL of a new flow.
-	Begin(ctx context.Context, tenantSlug, providerID, returnTo string, mode identity.FederationMode) (string, error)
+	Begin(ctx context.Context, tenantSlug, providerID, returnTo string, mode identity.FederationMode) (redirect, state string, err error)
 	// Callback finishes a flow (a sign-in, a second-factor step, a link
 	// step, or a link to the signed-in account).
 	Callback(ctx context.Context, in identity.CallbackInput) (*identity.FederationResult, error)
@@ -92,10 +92,15 @@ func (s *Server) federationStart(c echo.Context) error {
 		}
 		mode.LinkUserID = u.ID
 	}
-	target, err := s.Federation.Begin(ctx, tenant, c.Param("id"), returnTo, mode)
+	target, state, err := s.Federation.Begin(ctx, tenant, c.Param("id"), returnTo, mode)
 	if err != nil {
 		return s.federationError(c, tenant, err)
 	}
+	// The flow is bound to this browser: the callback must bring the same
+	// state in this cookie (SameSite=Lax: sent on the upstream's redirect
+	// back, a top-level GET).
+	c.SetCookie(&http.Cookie{Name: federationStateCookie, Value: state, Path: "/api/auth/federation", HttpOnly: true, Secure: s.secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: 600})
 	return c.Redirect(http.StatusFound, target)
 }
 
@@ -110,8 +115,15 @@ func (s *Server) federationCallback(c echo.Context) error {
 		return echo.ErrNotFound
 	}
 	ctx := c.Request().Context()
+	signedIn := ""
+	if _, u := s.currentLogin(c); u != nil {
+		signedIn = u.ID
+	}
 	res, err := s.Federation.Callback(ctx, identity.CallbackInput{ProviderID: c.Param("id"), State: c.QueryParam("state"), Code: c.QueryParam("code"),
-		Iss: c.QueryParam("iss"), Error: c.QueryParam("error"), DeviceToken: cookieValue(c, deviceCookie), Meta: meta(c)})
+		Iss: c.QueryParam("iss"), Error: c.QueryParam("error"), BrowserState: cookieValue(c, federationStateCookie), SignedInUserID: signedIn,
+		DeviceToken: cookieValue(c, deviceCookie), Meta: meta(c)})
+	c.SetCookie(&http.Cookie{Name: federationStateCookie, Value: "", Path: "/api/auth/federation", MaxAge: -1, HttpOnly: true, Secure: s.secure,
+		SameSite: http.SameSiteLaxMode})
 	var t loginTarget
 	if res != nil {
 		t = s.federationTarget(c, res.ReturnTo)
@@ -136,6 +148,9 @@ func (s *Server) federationCallback(c echo.Context) error {
 // long as a login challenge; it holds the step's challenge token, never a
 // password or an upstream token.
 const federationStepCookie = "identity_federation_step"
+
+// federationStateCookie binds a started flow to its browser (login CSRF).
+const federationStateCookie = "identity_federation_state"
 
 type federationStep struct {
 	Kind      string   `json:"k"`

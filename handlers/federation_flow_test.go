@@ -212,9 +212,23 @@ func TestFederationJITAndLinking(t *testing.T) {
 
 			replay := seen[len(seen)-2] // the callback URL with its code and state
 			require.Contains(t, replay, "/callback?")
+			cb, err := url.Parse(replay)
+			require.NoError(t, err)
+			// Another browser that has the callback URL: refused, not
+			// bound to it (login CSRF).
 			res = newFedBrowser(t).get(replay)
+			require.Equal(t, http.StatusUnauthorized, res.Status, "a callback from another browser: %s", res.String())
+			require.NotZero(t, w.rp.Int(t, "SELECT COUNT(*) FROM audit_logs WHERE action = ? AND metadata LIKE ?", "login.federation_failed", "%browser_mismatch%"),
+				"the refusal is audited")
+			// Even with the state's cookie too, a used state is refused.
+			thief := newFedBrowser(t)
+			thief.setStateCookie(w.rp, cb.Query().Get("state"))
+			res = thief.get(replay)
 			require.Equal(t, http.StatusUnauthorized, res.Status, "a replayed state is refused: %s", res.String())
+			require.NotZero(t, w.rp.Int(t, "SELECT COUNT(*) FROM audit_logs WHERE action = ? AND metadata LIKE ?", "login.federation_failed", "%bad_state%"),
+				"the replay is audited")
 			require.Contains(t, string(res.Body), `href="/login`, "a way back to the sign-in page")
+			require.Empty(t, thief.sessionCookie(w.rp))
 		})
 
 		t.Run("LinkNeedsProof", func(t *testing.T) {
@@ -391,6 +405,12 @@ func auditActionsWithReason(t *testing.T, s *apptest.Env, reason string) []map[s
 		}
 	}
 	return out
+}
+
+// setStateCookie gives the browser the cookie that binds a flow's state.
+func (b *fedBrowser) setStateCookie(s *apptest.Env, state string) {
+	u, _ := url.Parse(s.URL + "/api/auth/federation/")
+	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: "identity_federation_state", Value: state, Path: "/api/auth/federation"}})
 }
 
 func (b *fedBrowser) sessionCookie(s *apptest.Env) string {

@@ -263,39 +263,40 @@ func (f *Federation) DiscoverProvider(ctx context.Context, tenantSlug, email str
 // upstream authorization URL to send the browser to: response_type=code,
 // PKCE S256, a one-time state (stored only as a keyed hash) and, for OIDC,
 // a nonce. returnTo is where the browser goes afterwards; the caller has
-// validated it.
-func (f *Federation) Begin(ctx context.Context, tenantSlug, providerID, returnTo string, mode FederationMode) (string, error) {
+// validated it. The state is returned for the browser's cookie
+// (CallbackInput.BrowserState).
+func (f *Federation) Begin(ctx context.Context, tenantSlug, providerID, returnTo string, mode FederationMode) (redirect, state string, err error) {
 	tenant, err := f.login.users.GetTenantBySlug(ctx, strings.TrimSpace(tenantSlug))
 	if err != nil {
 		if models.IsKind(err, models.KindNotFound) {
-			return "", models.ErrNotFound("identity_provider")
+			return "", "", models.ErrNotFound("identity_provider")
 		}
-		return "", err
+		return "", "", err
 	}
 	if tenant.SuspendedAt != nil {
-		return "", ErrTenantSuspended()
+		return "", "", ErrTenantSuspended()
 	}
 	p, err := f.providers.GetIdentityProvider(ctx, tenant.ID, providerID)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if !p.Enabled {
-		return "", models.ErrNotFound("identity_provider")
+		return "", "", models.ErrNotFound("identity_provider")
 	}
 	if p.ClientAuthMethod == models.ProviderAuthPrivateKey {
-		return "", errPrivateKeyJWT()
+		return "", "", errPrivateKeyJWT()
 	}
 	cfg, _, err := f.oauthConfig(ctx, p)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	state, err := keyring.RandomToken(32)
+	state, err = keyring.RandomToken(32)
 	if err != nil {
-		return "", models.ErrInternal(err)
+		return "", "", models.ErrInternal(err)
 	}
 	nonce, err := keyring.RandomToken(32)
 	if err != nil {
-		return "", models.ErrInternal(err)
+		return "", "", models.ErrInternal(err)
 	}
 	verifier := oauth2.GenerateVerifier()
 	st := &models.FederationState{ID: uuid.NewString(), TenantID: tenant.ID, ProviderID: p.ID, StateHash: f.stateHash(state), Nonce: nonce,
@@ -304,20 +305,20 @@ func (f *Federation) Begin(ctx context.Context, tenantSlug, providerID, returnTo
 	// sealed anyway (bound to the row id), so a database read alone cannot
 	// finish a flow whose code was intercepted.
 	if st.PKCEVerifierSealed, err = f.sealer.Seal([]byte(verifier), []byte(st.ID)); err != nil {
-		return "", models.ErrInternal(err)
+		return "", "", models.ErrInternal(err)
 	}
 	if mode.LinkUserID != "" {
 		id := mode.LinkUserID
 		st.LinkUserID = &id
 	}
 	if err := f.states.CreateFederationState(ctx, st); err != nil {
-		return "", err
+		return "", "", err
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
 	if p.Kind == models.ProviderOIDC {
 		opts = append(opts, oidc.Nonce(nonce))
 	}
-	return cfg.AuthCodeURL(state, opts...), nil
+	return cfg.AuthCodeURL(state, opts...), state, nil
 }
 
 // CallbackInput is the upstream's answer at the callback of ProviderID
@@ -330,6 +331,13 @@ type CallbackInput struct {
 	// ErrorDescription the upstream's error answer, if any.
 	Iss   string
 	Error string
+	// BrowserState is the state the browser that started the flow keeps
+	// in a cookie: the callback must come from that browser (login CSRF:
+	// a page elsewhere must not finish its author's flow in its visitor's
+	// browser). SignedInUserID is the browser's signed-in user, if any: a
+	// link flow completes only for the user who started it.
+	BrowserState   string
+	SignedInUserID string
 	// DeviceToken is the browser's device cookie.
 	DeviceToken string
 	Meta        Meta
@@ -389,6 +397,10 @@ type linkData struct {
 // that is down or slow is a 503 (models.KindUnavailable) after the
 // deadline, never a hang.
 func (f *Federation) Callback(ctx context.Context, in CallbackInput) (*FederationResult, error) {
+	if in.State == "" || subtle.ConstantTimeCompare([]byte(in.BrowserState), []byte(in.State)) != 1 {
+		f.refuse(ctx, "", "", in.ProviderID, "browser_mismatch", in.Meta)
+		return nil, models.ErrFederationFailed("This sign-in was not started in this browser. Go back to the sign-in page and start again.")
+	}
 	st, err := f.states.ConsumeFederationState(ctx, f.stateHash(in.State))
 	if err != nil {
 		if models.IsKind(err, models.KindNotFound) {
@@ -437,6 +449,10 @@ func (f *Federation) Callback(ctx context.Context, in CallbackInput) (*Federatio
 		return res, err
 	}
 	if st.LinkUserID != nil {
+		if in.SignedInUserID != *st.LinkUserID {
+			f.refuse(ctx, p.TenantID, *st.LinkUserID, p.ID, "link_user_mismatch", in.Meta)
+			return res, models.ErrFederationFailed("Sign in again, then link your account.")
+		}
 		return f.linkSignedIn(ctx, res, p, *st.LinkUserID, person, in.Meta)
 	}
 	return f.signInPerson(ctx, res, p, st, person, in)
@@ -1059,6 +1075,13 @@ type LinkProof struct {
 	Challenge string
 	Password  string
 	Code      string
+	// BrowserState is the state the browser that started the flow keeps
+	// in a cookie: the callback must come from that browser (login CSRF:
+	// a page elsewhere must not finish its author's flow in its visitor's
+	// browser). SignedInUserID is the browser's signed-in user, if any: a
+	// link flow completes only for the user who started it.
+	BrowserState   string
+	SignedInUserID string
 	// DeviceToken is the browser's device cookie.
 	DeviceToken string
 	Meta        Meta

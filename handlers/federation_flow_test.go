@@ -328,6 +328,25 @@ func TestFederationJITAndLinking(t *testing.T) {
 			require.NoError(t, err)
 		})
 
+		t.Run("LinkWhileSignedIn", func(t *testing.T) {
+			q := w.addUpstreamProvider(t, func(q *models.IdentityProvider) { q.Name = "Second" })
+			br := newFedBrowser(t)
+			page := br.get(w.rp.URL + "/login?tenant=" + url.QueryEscape(w.rp.Tenant.Slug))
+			f := apptest.ParseForm(t, page)
+			f.Fields.Set("email", w.rp.User.Email)
+			f.Fields.Set("password", apptest.Password)
+			require.Equal(t, http.StatusSeeOther, br.post(f.Action, f.Fields).Status)
+			res, _ := br.signIn(w, startURL(w.rp, q)+"&link=1", w.up.User.Email, apptest.Password)
+			require.Equal(t, "/account/security", res.URL.Path, res.String())
+			ids, err := w.rp.Store.ListUserIdentities(ctx, w.rp.Tenant.ID, w.rp.User.ID)
+			require.NoError(t, err)
+			require.Len(t, ids, 1, "the signed-in account is linked")
+			require.Equal(t, q.ID, ids[0].ProviderID)
+			// Without a signed-in browser, link=1 starts nothing.
+			anon := newFedBrowser(t).get(startURL(w.rp, q) + "&link=1")
+			require.Equal(t, http.StatusUnauthorized, anon.Status, anon.String())
+		})
+
 		t.Run("UnverifiedEmailRefused", func(t *testing.T) {
 			email := "ivy." + apptest.RandomID(t, 6) + "@example.com"
 			w.up.AddUser(t, apptest.NewUser{TenantSlug: w.up.Tenant.Slug, Email: email, Password: apptest.Password, Name: "Ivy"})

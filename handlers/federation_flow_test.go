@@ -360,6 +360,7 @@ func TestFederationJITAndLinking(t *testing.T) {
 				reasons = append(reasons, r["metadata"])
 			}
 			require.Contains(t, strings.Join(reasons, " "), "email_unverified")
+			require.NotContains(t, w.rp.ErrorLogs(), "write audit log", "every refusal's audit row (and event) was written")
 		})
 
 		t.Run("MixUp", func(t *testing.T) {

@@ -661,6 +661,21 @@ func TestFederationGroupRoles(t *testing.T) {
 		require.Len(t, fedAudits(t, rp, "role.unassigned"), 1)
 		u = signIn()
 		require.ElementsMatch(t, []string{"Helpers"}, roles(u), "a role the mapping did not give is never taken")
+
+		// A plain OAuth 2.0 provider without a usable authorization
+		// endpoint, or set up for private_key_jwt, says so at the start.
+		broken := &models.IdentityProvider{TenantID: rp.Tenant.ID, Kind: models.ProviderOAuth2, Name: "Broken", ClientID: "b",
+			AuthorizationURL: "javascript:alert(1)", TokenURL: up.srv.URL + "/token", Enabled: true}
+		createProvider(t, rp, broken, "b")
+		res := newFedBrowser(t).get(startURL(rp, broken))
+		require.Equal(t, http.StatusUnprocessableEntity, res.Status, res.String())
+		require.Empty(t, res.Header.Get("Location"))
+		pkj := &models.IdentityProvider{TenantID: rp.Tenant.ID, Kind: models.ProviderOAuth2, Name: "PKJ", ClientID: "k",
+			AuthorizationURL: up.srv.URL + "/authorize", TokenURL: up.srv.URL + "/token", ClientAuthMethod: models.ProviderAuthPrivateKey, Enabled: true}
+		createProvider(t, rp, pkj, "k")
+		res = newFedBrowser(t).get(startURL(rp, pkj))
+		require.Equal(t, http.StatusUnprocessableEntity, res.Status, res.String())
+		require.Contains(t, string(res.Body), "private_key_jwt")
 	})
 }
 

@@ -638,6 +638,13 @@ func (f *Federation) oauthConfig(ctx context.Context, p *models.IdentityProvider
 		cfg.Endpoint = oauth2.Endpoint{AuthURL: p.AuthorizationURL, TokenURL: p.TokenURL, AuthStyle: style}
 	}
 	cfg.Scopes = scopes
+	// An endpoint that is not an absolute http(s) URL would send the
+	// browser (or the token request) somewhere undefined.
+	for _, e := range []string{cfg.Endpoint.AuthURL, cfg.Endpoint.TokenURL} {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, nil, models.ErrFederationUnsupported("This provider's authorization or token endpoint is missing or not an http(s) URL: an administrator must fix its settings.")
+		}
+	}
 	return cfg, disc, nil
 }
 

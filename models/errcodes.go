@@ -174,7 +174,7 @@ const (
 	// CodeFederationNotAllowed: 403, the provider's rules refuse the person
 	// (a domain not allowed, no account and provisioning off).
 	CodeFederationNotAllowed = "federation_not_allowed"
-	// CodeFederationUnsupported: 400, the provider is set up in a way this
+	// CodeFederationUnsupported: 422, the provider is set up in a way this
 	// server cannot sign in with (private_key_jwt).
 	CodeFederationUnsupported = "federation_unsupported"
 )

@@ -391,6 +391,9 @@ var hdPublicAuth = map[string]bool{
 	// Issue 12 §2: a login's passkey second step and passwordless sign-in.
 	"POST /api/auth/webauthn/2fa/begin": true, "POST /api/auth/webauthn/2fa/finish": true,
 	"POST /api/auth/webauthn/login/begin": true, "POST /api/auth/webauthn/login/finish": true,
+	// Issue 12 §1: the browser's way to an upstream provider and back (no
+	// bearer token; the start's link=1 reads the browser's cookie).
+	"GET /api/auth/federation/:id/start": true, "GET /api/auth/federation/:id/callback": true,
 }
 
 // TestImpersonationRefusedOnSecurityRoutes walks every route of the

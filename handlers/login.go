@@ -124,11 +124,15 @@ func (s *Server) renderLogin(c echo.Context, status int, t loginTarget, tenant, 
 // e-mail verification link again (a tenant that lets only verified
 // addresses sign in refused this one).
 func (s *Server) renderLoginPage(c echo.Context, status int, t loginTarget, tenant, email, errMsg string, unverified bool) error {
+	// Issue 12 §1: the tenant's upstream providers' buttons (links: no
+	// JavaScript), and the single sign-on button when one claims domains.
+	buttons, discovery := s.federationButtons(c.Request().Context(), tenant, t)
 	return s.renderPage(c, status, "login", map[string]any{
 		"Title": "Sign in", "CSRF": csrfToken(c), "ReturnTo": t.signed, "Next": t.next,
 		"Tenant": tenant, "TenantLocked": t.tenantSlug != "", "Email": email,
 		"ClientName": t.clientName, "Error": errMsg, "Unverified": unverified,
-		"SignUp": s.Registration.Options().Enabled,
+		"SignUp":    s.Registration.Options().Enabled,
+		"Providers": buttons, "Discovery": discovery,
 		// Issue 12 §2: "Sign in with a passkey" (shown by passkeys.js).
 		"Passkeys": s.Passkeys.Available(),
 	}, t.formTargets)
@@ -146,6 +150,14 @@ func (s *Server) loginSubmit(c echo.Context) error {
 		tenant = t.tenantSlug
 	}
 	email := strings.TrimSpace(c.FormValue("email"))
+	// Issue 12 §1: an address whose domain a provider of the tenant claims
+	// goes straight to that provider, without a password.
+	if start := s.federationDiscovery(ctx, tenant, email, t, c.FormValue("remember") != ""); start != "" {
+		return c.Redirect(http.StatusSeeOther, start)
+	}
+	if c.FormValue("sso") != "" {
+		return s.renderLogin(c, http.StatusOK, t, tenant, email, "No single sign-on is set up for this address: enter your password.")
+	}
 	res, err := s.Login.WithPassword(ctx, identity.LoginInput{
 		Tenant: tenant, Email: email, Password: c.FormValue("password"),
 		Remember: c.FormValue("remember") != "", DeviceToken: cookieValue(c, deviceCookie),
@@ -363,6 +375,11 @@ func (s *Server) logoutTarget(c echo.Context) (target string, data map[string]an
 // confirm, and a logout link must not become a redirector).
 func (s *Server) logoutPage(c echo.Context) error {
 	ls, user := s.currentLogin(c)
+	// Back from an upstream logout (issue 12 §1): on to the relying
+	// party's target, which logoutTarget accepted and we signed.
+	if target := s.federationLogoutReturn(c.QueryParam("state")); ls == nil && target != "" {
+		return c.Redirect(http.StatusSeeOther, target)
+	}
 	data := map[string]any{"Title": "Sign out", "CSRF": csrfToken(c), "SignedIn": ls != nil}
 	var formTargets []string
 	if ls != nil {
@@ -384,12 +401,22 @@ func (s *Server) logoutPage(c echo.Context) error {
 // logoutTarget allows it, returns to the relying party.
 func (s *Server) logoutSubmit(c echo.Context) error {
 	ls, _ := s.currentLogin(c)
+	// Issue 12 §1: a federated session also ends upstream when the
+	// provider has an end_session_endpoint (asked before the session ends).
+	upstream := ""
+	if ls != nil && ls.SessionID != nil && s.Federation != nil {
+		target, _ := s.logoutTarget(c)
+		upstream = s.Federation.UpstreamLogout(c.Request().Context(), ls.TenantID, *ls.SessionID, s.Issuer+"/logout", s.federationLogoutState(target))
+	}
 	if ck, err := c.Cookie(sessionCookie); err == nil {
 		if err := s.Login.EndBrowserSession(c.Request().Context(), ck.Value, meta(c)); err != nil {
 			return err
 		}
 	}
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	if upstream != "" {
+		return c.Redirect(http.StatusSeeOther, upstream)
+	}
 	if ls != nil {
 		if target, _ := s.logoutTarget(c); target != "" {
 			return c.Redirect(http.StatusSeeOther, target)

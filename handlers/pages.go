@@ -43,7 +43,8 @@ func (s *Server) currentLogin(c echo.Context) (*models.LoginSession, *models.Use
 func (s *Server) loadPages() error {
 	s.pages = map[string]*template.Template{}
 	for _, name := range []string{"login", "consent", "logout", "message", "twofactor", "password_change", "account", "profile", "forgot_password", "reset_password", "invitation", "apps",
-		"register", "verify_email", "twofactor_enrol", "twofactor_enrolled"} {
+		"register", "verify_email", "twofactor_enrol", "twofactor_enrolled",
+		"federation_link"} {
 		t, err := template.New(name).ParseFS(templates.FS, "pages/layout.html", "pages/"+name+".html")
 		if err != nil {
 			return fmt.Errorf("parse page %s: %w", name, err)

@@ -316,6 +316,13 @@ func (s *Server) routes() []route {
 		{post, "/login/password", page, "", anyTenant, s.passwordChangeSubmit},
 		{post, "/login/2fa/enrol", page, "", anyTenant, s.enrolSubmit},
 		{post, "/login/2fa/enrol/email", page, "", anyTenant, s.enrolEmailSubmit},
+		// Issue 12 §1: sign-in through a tenant's upstream identity
+		// provider (the start, the redirect URI registered upstream, and
+		// the step that proves an existing account before it is linked).
+		{get, "/api/auth/federation/:id/start", none, "", anyTenant, s.federationStart},
+		{get, "/api/auth/federation/:id/callback", none, "", anyTenant, s.federationCallback},
+		{get, "/login/federation", page, "", anyTenant, s.federationStepPage},
+		{post, "/login/federation/link", page, "", anyTenant, s.federationLinkSubmit},
 		{get, "/consent", page, "", anyTenant, s.consentPage},
 		{post, "/consent", page, "", anyTenant, s.consentSubmit},
 		{get, "/invitations/accept", page, "", anyTenant, s.invitationPage},

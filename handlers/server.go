@@ -122,6 +122,11 @@ type Deps struct {
 	// Passkeys registers and verifies WebAuthn credentials (issue 12 §2,
 	// passkeys; required).
 	Passkeys PasskeyService
+
+	// Federation is the sign-in through a tenant's upstream identity
+	// provider (issue 12 §1). Optional: nil hides the providers' buttons
+	// and the federation routes answer 404.
+	Federation FederationService
 	// TracerProvider, when set, gives every request a server span
 	// (handlers/tracing.go; issue 11 §7). Nil: tracing off, no middleware.
 	TracerProvider trace.TracerProvider

@@ -26,7 +26,7 @@ import (
 // the provider's id, never returned), fetches an OIDC issuer's discovery
 // document before accepting it, applies the one grant rule (grants.go) to
 // every role a group → role mapping names, and answers the sign-in flow's
-// questions (ProviderSecret, ForDomain, Enabled).
+// questions (ProviderSecret, ForDomain; ProviderForDomain is the discovery rule).
 
 // Bounds of a provider's fields.
 const (
@@ -176,47 +176,51 @@ func (s *IdentityProviders) Get(ctx context.Context, tenantID, id string) (*mode
 	return s.store.GetIdentityProvider(ctx, tenantID, id)
 }
 
-// Enabled returns the tenant's enabled providers (the sign-in page's buttons).
-func (s *IdentityProviders) Enabled(ctx context.Context, tenantID string) ([]models.IdentityProvider, error) {
-	all, err := s.store.ListIdentityProviders(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]models.IdentityProvider, 0, len(all))
-	for _, p := range all {
-		if p.Enabled {
-			out = append(out, p)
-		}
-	}
-	return out, nil
-}
-
 // ForDomain returns the tenant's enabled provider that claims the domain
 // of email (its AllowedDomains), or NotFound "identity_provider".
 func (s *IdentityProviders) ForDomain(ctx context.Context, tenantID, email string) (*models.IdentityProvider, error) {
-	_, domain, ok := strings.Cut(strings.TrimSpace(email), "@")
-	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
-	if !ok || domain == "" || strings.Contains(domain, "@") {
-		return nil, models.ErrNotFound("identity_provider")
-	}
-	list, err := s.Enabled(ctx, tenantID)
+	list, err := s.store.ListIdentityProviders(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
-	for i := range list {
-		if slices.Contains([]string(list[i].AllowedDomains), domain) {
-			return &list[i], nil
-		}
+	if p := ProviderForDomain(list, email); p != nil {
+		return p, nil
 	}
 	return nil, models.ErrNotFound("identity_provider")
 }
 
+// ProviderForDomain is the one rule of e-mail domain discovery (the admin
+// API's ForDomain and the sign-in page's DiscoverProvider): the enabled
+// provider among list whose AllowedDomains holds the address's domain
+// (lower-cased, without a trailing dot), or nil. A domain is claimed by
+// one provider of a tenant at most (checkDomainsFree).
+func ProviderForDomain(list []models.IdentityProvider, email string) *models.IdentityProvider {
+	_, domain, ok := strings.Cut(strings.TrimSpace(email), "@")
+	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
+	if !ok || domain == "" || strings.Contains(domain, "@") {
+		return nil
+	}
+	for i := range list {
+		if list[i].Enabled && slices.Contains([]string(list[i].AllowedDomains), domain) {
+			return &list[i]
+		}
+	}
+	return nil
+}
+
 // ProviderSecret opens p's sealed client secret ("" when it has none).
 func (s *IdentityProviders) ProviderSecret(_ context.Context, p *models.IdentityProvider) (string, error) {
+	return openProviderSecret(s.sealer, p)
+}
+
+// openProviderSecret opens p's client secret, sealed bound to the provider
+// (IdentityProviderSecretAAD); "" when it has none. The admin API and the
+// sign-in flow both open it here.
+func openProviderSecret(sealer Sealer, p *models.IdentityProvider) (string, error) {
 	if len(p.ClientSecretSealed) == 0 {
 		return "", nil
 	}
-	b, err := s.sealer.Open(p.ClientSecretSealed, IdentityProviderSecretAAD(p.ID))
+	b, err := sealer.Open(p.ClientSecretSealed, IdentityProviderSecretAAD(p.ID))
 	if err != nil {
 		return "", models.ErrInternal(fmt.Errorf("open identity provider secret: %w", err))
 	}

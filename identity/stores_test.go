@@ -28,6 +28,12 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.Tx](),
 	typeOf[identity.AuditWriter](),
 	typeOf[identity.EventWriter](),
+	// Issue 12 §1: the upstream sign-in flow (and the foundation's counter).
+	typeOf[identity.FederationProviderStore](),
+	typeOf[identity.FederationStateStore](),
+	typeOf[identity.FederationIdentityStore](),
+	typeOf[identity.FederationRoleStore](),
+	typeOf[identity.SignInMethodCounter](),
 	// Issue 11 §3: webhooks.
 	typeOf[identity.WebhookStore](),
 	typeOf[identity.WebhookOwnerLookup](),
@@ -35,7 +41,6 @@ var identityInterfaces = []reflect.Type{
 	typeOf[identity.IdentityProviderStore](),
 	typeOf[identity.RoleLookup](),
 	typeOf[identity.LinkedIdentityStore](),
-	typeOf[identity.SignInMethodCounter](),
 	typeOf[identity.UserLookup](),
 	typeOf[identity.UserUpdater](),
 	typeOf[identity.UserStateLookup](),

@@ -162,6 +162,21 @@ const (
 	// CodeLastSignInMethod: 409, removing a linked identity or a passkey
 	// would leave the account with no way to sign in.
 	CodeLastSignInMethod = "last_sign_in_method"
+
+	// Issue 12 §1, the sign-in through an upstream provider.
+	// CodeFederationFailed: 401, the upstream answer did not prove anyone
+	// (a bad, replayed or expired state, a provider mix-up, a token that
+	// does not validate, a wrong nonce, the person refused upstream).
+	CodeFederationFailed = "federation_failed"
+	// CodeFederationEmailUnverified: 403, the provider did not vouch for
+	// the person's e-mail address: no account is made or linked.
+	CodeFederationEmailUnverified = "federation_email_unverified"
+	// CodeFederationNotAllowed: 403, the provider's rules refuse the person
+	// (a domain not allowed, no account and provisioning off).
+	CodeFederationNotAllowed = "federation_not_allowed"
+	// CodeFederationUnsupported: 422, the provider is set up in a way this
+	// server cannot sign in with (private_key_jwt).
+	CodeFederationUnsupported = "federation_unsupported"
 )
 
 // Step-up endpoints a step_up_required error points to.
@@ -574,4 +589,33 @@ func ErrPasskeyCloneDetected() *Error {
 func ErrPasskeyUserVerificationRequired() *Error {
 	return &Error{Kind: KindUnauthenticated, Code: CodePasskeyUserVerificationRequired,
 		Msg: "To sign in without a password, your passkey must check it is you (PIN, fingerprint or face). Sign in with your password instead."}
+}
+
+// Issue 12 §1, the sign-in through an upstream provider.
+
+// ErrFederationFailed refuses an upstream answer that proves nobody; msg
+// is safe to show (never a token or the upstream's own text).
+func ErrFederationFailed(msg string) *Error {
+	if msg == "" {
+		msg = "The sign-in with your organisation's provider did not work. Go back to the sign-in page and try again."
+	}
+	return &Error{Kind: KindUnauthenticated, Code: CodeFederationFailed, Msg: msg}
+}
+
+// ErrFederationEmailUnverified refuses a person whose address the
+// provider does not vouch for.
+func ErrFederationEmailUnverified() *Error {
+	return &Error{Kind: KindForbidden, Code: CodeFederationEmailUnverified,
+		Msg: "Your provider did not confirm your e-mail address, so it cannot sign you in here. Confirm the address with your provider, or sign in with your password."}
+}
+
+// ErrFederationNotAllowed refuses a person the provider's rules keep out.
+func ErrFederationNotAllowed(msg string) *Error {
+	return &Error{Kind: KindForbidden, Code: CodeFederationNotAllowed, Msg: msg}
+}
+
+// ErrFederationUnsupported refuses a provider set up in a way this server
+// cannot use.
+func ErrFederationUnsupported(msg string) *Error {
+	return &Error{Kind: KindInvalid, Code: CodeFederationUnsupported, Msg: msg}
 }

@@ -184,3 +184,26 @@ func TestDecideIssues(t *testing.T) {
 		t.Errorf("scopes %v", d.Scopes)
 	}
 }
+
+// TestAMRAndACRFederated: an upstream sign-in keeps the upstream's RFC 8176
+// values and its mfa, and one that reported none claims no password.
+func TestAMRAndACRFederated(t *testing.T) {
+	for _, c := range []struct {
+		in  []string
+		amr []string
+		acr string
+	}{
+		{[]string{"fed"}, nil, ACRPassword},
+		{[]string{"fed", "pwd", "otp"}, []string{"pwd", "otp", "mfa"}, ACRMultiFactor},
+		{[]string{"fed", "mfa"}, []string{"mfa"}, ACRMultiFactor},
+		{[]string{"hwk", "user"}, []string{"hwk", "user", "mfa"}, ACRMultiFactor},
+		{[]string{"hwk"}, []string{"hwk"}, ACRPassword},
+		{nil, []string{"pwd"}, ACRPassword},
+		{[]string{"pwd", "trusted_device"}, []string{"pwd"}, ACRPassword},
+	} {
+		amr, acr := AMRAndACR(c.in)
+		if !slices.Equal(amr, c.amr) || acr != c.acr {
+			t.Errorf("AMRAndACR(%v) = %v, %q; want %v, %q", c.in, amr, acr, c.amr, c.acr)
+		}
+	}
+}

@@ -144,7 +144,9 @@ var rfc8176 = map[string]bool{
 // token and its acr. The login is multi-factor (mfa, ACRMultiFactor) when
 // a second factor was used (otp), when a passkey verified its user (hwk
 // with user), or when an upstream provider said so (mfa). Methods outside
-// the registry are dropped; a login with none left is a password's.
+// the registry are dropped; a login with none left is a password's, except
+// a sign-in through an upstream provider that reported none ("fed" alone):
+// its ID token carries no amr rather than a password nobody typed here.
 func AMRAndACR(methods []string) ([]string, string) {
 	var amr []string
 	mfa, hwk, user := false, false, false
@@ -164,8 +166,8 @@ func AMRAndACR(methods []string) ([]string, string) {
 			amr = append(amr, m)
 		}
 	}
-	if len(amr) == 0 {
-		amr = []string{"pwd"}
+	if len(amr) == 0 && !slices.Contains(methods, "fed") {
+		amr = []string{"pwd"} // a session from before methods were recorded
 	}
 	if mfa || hwk && user {
 		return append(amr, "mfa"), ACRMultiFactor

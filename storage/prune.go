@@ -113,6 +113,10 @@ func (s *Store) PruneExpired(ctx context.Context, opts models.PruneOptions) (map
 		{"one_time_codes", "id", "expires_at < ?", []any{now}},
 		{"email_verifications", "id", "expires_at < ?", []any{now}},
 		{"login_sessions", "id", "expires_at < ?", []any{now}},
+		// Issue 12 §1: started upstream sign-ins (10 minutes to live) and
+		// the upstream side of federated sessions past their end.
+		{"federation_states", "id", "expires_at < ?", []any{now}},
+		{"federation_logins", "session_id", "expires_at < ?", []any{now}},
 		{"sessions", "id", "(expires_at < ? OR revoked_at < ?)", []any{ended, ended}},
 		// An invitation ends when accepted, revoked or expired, whichever
 		// came first; it goes once that is InvitationRetention ago.

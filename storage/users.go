@@ -377,7 +377,7 @@ func (s *Store) ListPasswordHistory(ctx context.Context, tenantID, userID string
 // depends on a foreign key being enforced.
 var erasedUserTables = []string{
 	"password_history", "recovery_codes", "email_codes", "one_time_codes", "email_verifications", "auth_challenges",
-	"push_devices", "login_sessions", "sessions", "devices", "consents", "user_identities", "webauthn_credentials",
+	"push_devices", "federation_logins", "federation_role_grants", "login_sessions", "sessions", "devices", "consents", "user_identities", "webauthn_credentials",
 }
 
 // EraseUser deletes the user and everything stored for them: every OAuth

@@ -78,6 +78,9 @@ type App struct {
 	// listener and the operations listener (IDENTITY_METRICS_ADDR) alike.
 	health []handlers.HealthCheck
 
+	// Federation is issue 12 §1's sign-in through upstream providers.
+	Federation *identity.Federation
+
 	// AccountMail is the Mailer the account services send through: the
 	// outbox (MailQueue); tests point it at a capturing mailer (Use).
 	AccountMail *mailRelay
@@ -254,6 +257,10 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	if err := a.buildFederation(cfg); err != nil { // issue 12 §1
+		a.Close()
+		return nil, err
+	}
 	if err := a.buildTracing(ctx); err != nil {
 		a.Close()
 		return nil, err
@@ -288,6 +295,8 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		IdentityProviders: a.IdentityProviders, LinkedIdentities: a.LinkedIdentities,
 		// Issue 12 §2: passkeys.
 		Passkeys: a.Passkeys,
+		// Issue 12 §1: sign-in through upstream providers.
+		Federation: a.Federation,
 		// Issue 11 §7: tracing (nil: off).
 		TracerProvider: a.TracerProvider,
 	}))

@@ -210,6 +210,9 @@ type Config struct {
 	WebhookBackoffBase  time.Duration
 	WebhookBackoffCap   time.Duration
 	WebhookMaxAge       time.Duration
+	// Issue 12 §1: FederationTimeout bounds each call to an upstream
+	// identity provider (discovery, token, JWKS, userinfo).
+	FederationTimeout time.Duration
 	// Issue 11 §7 tracing: Tracing is read from the standard OTEL_*
 	// variables (telemetry.FromEnv; off unless an OTLP endpoint is set).
 	// TracerProvider, never from the environment, is one a test injects
@@ -320,6 +323,8 @@ var envVars = []envVar{
 	// Issue 12 §2: passkeys.
 	{"IDENTITY_WEBAUTHN_ATTESTATION", "none", "attestation asked of passkeys at registration: none, indirect or direct (the RP ID is the issuer's host; an IP-address issuer has no passkeys)"},
 	{"IDENTITY_WEBAUTHN_RP_NAME", "Identity", "the service name authenticators show when a passkey is created"},
+	// Issue 12 §1: sign-in through upstream identity providers.
+	{"IDENTITY_FEDERATION_TIMEOUT", "10s", "deadline of each call to an upstream identity provider (discovery, token, keys, userinfo); 1s..60s. Past it the sign-in answers 503"},
 }
 
 // WithDefaults wraps getenv so that DATABASE_URL, when unset, is the SQLite
@@ -515,6 +520,8 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.WebhookTimeout = dur("IDENTITY_WEBHOOK_TIMEOUT", time.Second, time.Minute)
 	c.WebhookDisableAfter = integer("IDENTITY_WEBHOOK_DISABLE_AFTER", 1, 10000)
 	c.WebhookAllowPrivate = boolean("IDENTITY_WEBHOOK_ALLOW_PRIVATE")
+	// Issue 12 §1: upstream identity providers.
+	c.FederationTimeout = dur("IDENTITY_FEDERATION_TIMEOUT", time.Second, time.Minute)
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("IDENTITY_ADDR", "%q is not host:port", c.Addr)
 	}

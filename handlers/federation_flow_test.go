@@ -19,8 +19,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/identityd/identityd/internal/app"
 	"github.com/identityd/identityd/identity"
+	"github.com/identityd/identityd/internal/app"
 	"github.com/identityd/identityd/internal/apptest"
 	"github.com/identityd/identityd/models"
 )

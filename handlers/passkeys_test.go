@@ -767,6 +767,12 @@ func TestPasskeyAdminResetRemovesPasskeys(t *testing.T) {
 
 		_, methods := passwordLogin2FA(t, e, member.Email)
 		require.Contains(t, methods, "webauthn")
+		export := srv.Call(t, http.MethodGet, "/api/auth/me/export", memberTok, nil)
+		require.Equal(t, http.StatusOK, export.Status, "%s", export.Body)
+		keys, _ := export.JSON(t)["passkeys"].([]any)
+		require.Len(t, keys, 1, "the personal data export lists the passkey: %s", export.Body)
+		require.Equal(t, "Lost key", keys[0].(map[string]any)["name"])
+		require.NotContains(t, string(export.Body), "public_key")
 
 		srv.StepUp(t, ownerTok, apptest.Password)
 		res := srv.Call(t, http.MethodPost, "/api/users/"+member.ID+"/reset-2fa", ownerTok, nil)

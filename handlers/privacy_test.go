@@ -133,7 +133,10 @@ func TestExportMe(t *testing.T) {
 		require.Contains(t, res.Header.Get("Content-Disposition"), "attachment")
 		require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
 		d := res.JSON(t)
-		require.ElementsMatch(t, []string{"format", "exported_at", "profile", "roles", "policies", "sessions", "devices", "push_devices", "consents", "activity"}, keysOf(d))
+		require.ElementsMatch(t, []string{"format", "exported_at", "profile", "roles", "policies", "sessions", "devices", "push_devices", "consents",
+			"linked_identities", "passkeys", "activity"}, keysOf(d))
+		require.Empty(t, d["linked_identities"], "no identity linked")
+		require.Empty(t, d["passkeys"], "no passkey registered")
 		profile := d["profile"].(map[string]any)
 		require.Equal(t, e.User.Email, profile["email"])
 		require.Equal(t, e.User.ID, profile["id"])
@@ -226,7 +229,8 @@ func TestEraseMe(t *testing.T) {
 		srv.RequireInactive(t, rs, tok.RefreshToken)
 		require.Equal(t, http.StatusUnauthorized, srv.PasswordLogin(t, tenant.Slug, grace.Email, apptest.Password, nil).Status)
 		for _, q := range []string{"users WHERE id", "sessions WHERE user_id", "devices WHERE user_id", "push_devices WHERE user_id",
-			"consents WHERE user_id", "password_history WHERE user_id", "role_assignments WHERE principal_id"} {
+			"consents WHERE user_id", "password_history WHERE user_id", "role_assignments WHERE principal_id",
+			"user_identities WHERE user_id", "webauthn_credentials WHERE user_id"} {
 			require.Empty(t, srv.Rows(t, "SELECT 1 FROM "+q+" = "+sqlQuote(grace.ID)), q)
 		}
 		for _, tbl := range []string{"oauth_access_tokens", "oauth_refresh_tokens", "oauth_codes"} {

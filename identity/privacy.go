@@ -33,6 +33,10 @@ type PrivacyStore interface {
 	ListPushDevices(ctx context.Context, tenantID, userID string) ([]models.PushDevice, error)
 	// ListConsents returns the user's consents with their clients' names.
 	ListConsents(ctx context.Context, tenantID, userID string) ([]models.ConsentListing, error)
+	// ListUserIdentities returns the upstream identities linked to the user.
+	ListUserIdentities(ctx context.Context, tenantID, userID string) ([]models.UserIdentity, error)
+	// ListWebAuthnCredentials returns the user's passkeys.
+	ListWebAuthnCredentials(ctx context.Context, tenantID, userID string) ([]models.WebAuthnCredential, error)
 	// StreamAuditLogs calls fn for every matching row, newest first.
 	StreamAuditLogs(ctx context.Context, f models.AuditFilter, fn func(*models.AuditLog) error) error
 }
@@ -105,7 +109,30 @@ type PersonalData struct {
 	Devices     []ExportDevice     `json:"devices"`
 	PushDevices []ExportPushDevice `json:"push_devices"`
 	Consents    []ExportConsent    `json:"consents"`
-	Activity    []ExportAuditEntry `json:"activity"`
+	// Identities are the upstream sign-ins linked to the account, and
+	// Passkeys its passkeys (issue 12), never a key or a credential id.
+	Identities []ExportIdentity   `json:"linked_identities"`
+	Passkeys   []ExportPasskey    `json:"passkeys"`
+	Activity   []ExportAuditEntry `json:"activity"`
+}
+
+// ExportIdentity is an upstream identity linked to the account.
+type ExportIdentity struct {
+	ID          string     `json:"id"`
+	ProviderID  string     `json:"provider_id"`
+	Subject     string     `json:"subject"`
+	Email       string     `json:"email"`
+	CreatedAt   time.Time  `json:"created_at"`
+	LastLoginAt *time.Time `json:"last_login_at"`
+}
+
+// ExportPasskey is one of the person's passkeys.
+type ExportPasskey struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Disabled   bool       `json:"disabled"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
 }
 
 // PersonalDataFormat names the archive's layout; it changes when a field
@@ -305,6 +332,23 @@ func (s *Privacy) collect(ctx context.Context, tenantID, userID string) (*Person
 	for _, c := range consents {
 		d.Consents = append(d.Consents, ExportConsent{ClientID: c.ClientID, ClientName: c.ClientName, Scopes: nonNil(c.Scopes),
 			GrantedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt})
+	}
+	identities, err := s.store.ListUserIdentities(ctx, tenantID, userID)
+	if err != nil {
+		return nil, err
+	}
+	d.Identities = make([]ExportIdentity, 0, len(identities))
+	for _, x := range identities {
+		d.Identities = append(d.Identities, ExportIdentity{ID: x.ID, ProviderID: x.ProviderID, Subject: x.Subject, Email: x.Email,
+			CreatedAt: x.CreatedAt, LastLoginAt: x.LastLoginAt})
+	}
+	keys, err := s.store.ListWebAuthnCredentials(ctx, tenantID, userID)
+	if err != nil {
+		return nil, err
+	}
+	d.Passkeys = make([]ExportPasskey, 0, len(keys))
+	for _, x := range keys {
+		d.Passkeys = append(d.Passkeys, ExportPasskey{ID: x.ID, Name: x.Name, Disabled: x.Disabled, CreatedAt: x.CreatedAt, LastUsedAt: x.LastUsedAt})
 	}
 	d.Activity = []ExportAuditEntry{}
 	err = s.store.StreamAuditLogs(ctx, models.AuditFilter{TenantID: tenantID, Actor: userID}, func(r *models.AuditLog) error {

@@ -25,6 +25,9 @@ type LoginService interface {
 	WithPassword(ctx context.Context, in identity.LoginInput) (*identity.LoginResult, error)
 	// VerifySecondFactor completes a second-factor step.
 	VerifySecondFactor(ctx context.Context, in identity.VerifyInput) (*identity.LoginResult, error)
+	// SecondFactorMethods returns what a live second-factor step offers
+	// (nil when it is dead), for the page shown again after a wrong code.
+	SecondFactorMethods(ctx context.Context, challenge string) []string
 	// ResendEmailCode mails a fresh code for a pending second-factor step.
 	ResendEmailCode(ctx context.Context, challenge string, meta identity.Meta) error
 	// ChangeRequiredPassword completes a forced password change; the login
@@ -255,7 +258,8 @@ func (s *Server) twoFactorSubmit(c echo.Context) error {
 			if me.Code == "invalid_challenge" {
 				return s.renderLogin(c, http.StatusUnauthorized, t, t.tenantSlug, "", me.Msg)
 			}
-			return s.loginNext(c, t, &identity.LoginResult{ChallengeKind: models.ChallengeTwoFactor, Challenge: in.Challenge}, me.Msg)
+			return s.loginNext(c, t, &identity.LoginResult{ChallengeKind: models.ChallengeTwoFactor, Challenge: in.Challenge,
+				Methods: s.Login.SecondFactorMethods(c.Request().Context(), in.Challenge)}, me.Msg)
 		}
 		return err
 	}

@@ -130,3 +130,27 @@ func TestPasskeyPagesWithoutJavaScript(t *testing.T) {
 	require.NotContains(t, string(page.Body), "passkey")
 	require.NotContains(t, page.Header.Get("Content-Security-Policy"), "script-src")
 }
+
+// TestPasskeyTwoStepPageAfterAWrongCode: the two-step page shown again
+// after a wrong code still offers the passkey (it once lost the choice:
+// the page was re-rendered without the challenge's methods).
+func TestPasskeyTwoStepPageAfterAWrongCode(t *testing.T) {
+	t.Parallel()
+	e := apptest.NewEnv(t, apptest.SQLite(t), localhostIssuer)
+	tok := e.Login(t, e.Tenant.Slug, e.User.Email, apptest.Password)
+	registerPasskey(t, e, tok, apptest.Password, newSoftAuthenticator(t, e.Config.Issuer), "Key")
+	br := e.NewBrowser(t)
+	login := apptest.ParseForm(t, br.Get(e.URL+"/login"))
+	login.Fields.Set("tenant", e.Tenant.Slug)
+	login.Fields.Set("email", e.User.Email)
+	login.Fields.Set("password", apptest.Password)
+	step := br.Post(login.Action, login.Fields)
+	require.Equal(t, http.StatusOK, step.Status, "%s", step.Body)
+	require.Contains(t, string(step.Body), `action="/login/2fa/passkey"`, "the two-step page offers the passkey")
+	f := apptest.ParseForm(t, step)
+	f.Fields.Set("recovery_code", "wrong-wrong-wrong")
+	f.Fields.Set("code", "000000")
+	again := br.Post(f.Action, f.Fields)
+	require.Contains(t, string(again.Body), `class="error"`, "the wrong code is said: %s", again.Body)
+	require.Contains(t, string(again.Body), `action="/login/2fa/passkey"`, "the page shown again still offers the passkey")
+}

@@ -107,7 +107,7 @@ func (s *Server) twoFactorPasskeySubmit(c echo.Context) error {
 				return s.renderLogin(c, http.StatusUnauthorized, t, t.tenantSlug, "", me.Msg)
 			}
 			return s.loginNext(c, t, &identity.LoginResult{ChallengeKind: models.ChallengeTwoFactor, Challenge: challenge,
-				Methods: []string{"webauthn"}}, me.Msg)
+				Methods: s.Login.SecondFactorMethods(c.Request().Context(), challenge)}, me.Msg)
 		}
 		return err
 	}

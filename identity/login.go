@@ -754,6 +754,17 @@ func (l *Login) VerifySecondFactor(ctx context.Context, in VerifyInput) (*LoginR
 	return l.complete(ctx, user, data, in.TrustDevice, in.Meta)
 }
 
+// SecondFactorMethods returns the second steps a live 2FA challenge offers
+// (what WithPassword returned with it), or nil when the challenge is dead:
+// a page shown again after a wrong code offers the same choices.
+func (l *Login) SecondFactorMethods(ctx context.Context, challenge string) []string {
+	_, user, _, err := l.loadChallenge(ctx, challenge, models.ChallengeTwoFactor)
+	if err != nil {
+		return nil
+	}
+	return l.methods(ctx, user)
+}
+
 // ResendEmailCode sends a fresh e-mail code for a pending 2FA challenge.
 func (l *Login) ResendEmailCode(ctx context.Context, challenge string, meta Meta) error {
 	at, err := l.beginAttempt(ctx, l.cfg.TwoFactorLimit, meta.IP, "")

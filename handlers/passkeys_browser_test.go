@@ -147,8 +147,13 @@ func TestPasskeyTwoStepPageAfterAWrongCode(t *testing.T) {
 	step := br.Post(login.Action, login.Fields)
 	require.Equal(t, http.StatusOK, step.Status, "%s", step.Body)
 	require.Contains(t, string(step.Body), `action="/login/2fa/passkey"`, "the two-step page offers the passkey")
-	f := apptest.ParseForm(t, step)
-	f.Fields.Set("recovery_code", "wrong-wrong-wrong")
+	var f *apptest.Form
+	for _, form := range allForms(t, step) {
+		if strings.HasSuffix(form.Action, "/login/2fa") {
+			f = form
+		}
+	}
+	require.NotNil(t, f, "the code form: %s", step.Body)
 	f.Fields.Set("code", "000000")
 	again := br.Post(f.Action, f.Fields)
 	require.Contains(t, string(again.Body), `class="error"`, "the wrong code is said: %s", again.Body)

@@ -92,14 +92,24 @@ func (s *Store) DeleteWebhook(ctx context.Context, tenantID, id string) error {
 	if !models.ValidID(id) || !models.ValidID(tenantID) {
 		return models.ErrNotFound("webhook")
 	}
-	res := s.db(ctx).Where("tenant_id = ? AND id = ?", tenantID, id).Delete(&models.Webhook{})
-	if res.Error != nil {
-		return fmt.Errorf("delete webhook: %w", repoErr(res.Error, "webhook"))
-	}
-	if res.RowsAffected == 0 {
-		return models.ErrNotFound("webhook")
-	}
-	return nil
+	// The deliveries go first, then the webhook: the order the deliverer
+	// locks them in (a delivery's row, then its webhook's counters). The
+	// webhook first, cascading to a delivery a deliverer held, deadlocked
+	// on PostgreSQL and answered 500.
+	return s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		if err := db.Exec("DELETE FROM webhook_deliveries WHERE tenant_id = ? AND webhook_id = ?", tenantID, id).Error; err != nil {
+			return fmt.Errorf("delete webhook deliveries: %w", repoErr(err, "webhook"))
+		}
+		res := db.Where("tenant_id = ? AND id = ?", tenantID, id).Delete(&models.Webhook{})
+		if res.Error != nil {
+			return fmt.Errorf("delete webhook: %w", repoErr(res.Error, "webhook"))
+		}
+		if res.RowsAffected == 0 {
+			return models.ErrNotFound("webhook")
+		}
+		return nil
+	})
 }
 
 // DisableWebhook turns the tenant's webhook off with reason, if it is on:

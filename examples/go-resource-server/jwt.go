@@ -147,11 +147,12 @@ func (v *JWTVerifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, er
 // findKey is the public signing key with id kid (any, when kid is empty
 // and the set has one key).
 func findKey(set *jose.JSONWebKeySet, kid string) *jose.JSONWebKey {
-	var found []jose.JSONWebKey
+	found := set.Key(kid)
 	if kid == "" {
+		if len(set.Keys) != 1 {
+			return nil
+		}
 		found = set.Keys
-	} else {
-		found = set.Key(kid)
 	}
 	for i := range found {
 		k := found[i]

@@ -334,8 +334,8 @@ func quickstartSteps(q *run) []step {
 		}},
 		{"PKCE pair and authorization URL", "CHALLENGE=", func(q *run, r result) {
 			verifier, challenge, state := q.v("VERIFIER"), q.v("CHALLENGE"), q.v("STATE")
-			if !regexp.MustCompile(`^[A-Za-z0-9]{64}$`).MatchString(verifier) {
-				q.fail("$VERIFIER should be 64 letters and digits (RFC 7636 allows 43–128 unreserved characters), got %q", verifier)
+			if !regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`).MatchString(verifier) {
+				q.fail("$VERIFIER should be 43–128 unreserved characters (RFC 7636), got %q", verifier)
 			}
 			sum := sha256.Sum256([]byte(verifier))
 			if want := base64.RawURLEncoding.EncodeToString(sum[:]); challenge != want {
@@ -368,13 +368,16 @@ func quickstartSteps(q *run) []step {
 			}
 		}},
 		{"code exchange", "grant_type=authorization_code", func(q *run, r result) {
-			q.has(q.object(r.stdout), map[string]any{"token_type": "bearer", "scope": "openid offline_access email profile", "has_id_token": true})
-			q.prefixed("ACCESS", "idt_at_")
-			refresh = q.prefixed("REFRESH", "idt_rt_")
 			var tokens map[string]any
 			if err := json.Unmarshal([]byte(q.v("TOKENS")), &tokens); err != nil {
 				q.fail("$TOKENS is not JSON: %v", err)
 			}
+			if tokens["error"] != nil {
+				q.fail("the token endpoint refused the code: %v", tokens)
+			}
+			q.has(q.object(r.stdout), map[string]any{"token_type": "bearer", "scope": "openid offline_access email profile", "has_id_token": true})
+			q.prefixed("ACCESS", "idt_at_")
+			refresh = q.prefixed("REFRESH", "idt_rt_")
 			claims := jwtClaims(q, fmt.Sprint(tokens["id_token"]))
 			q.has(claims, map[string]any{"sub": adaID, "aud": "[webapp]", "nonce": q.v("NONCE"), "iss": q.base})
 		}},

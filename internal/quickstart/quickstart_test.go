@@ -275,11 +275,13 @@ func (q *run) has(m map[string]any, want map[string]any) {
 	}
 }
 
-// shortened is how the README echoes a token: the part before the first
-// dot and an ellipsis, never the whole token.
+// shortened is how the README shows a token: its first 12 characters
+// (the prefix and a few more) and an ellipsis, never the whole token.
 func shortened(token string) string {
-	head, _, _ := strings.Cut(token, ".")
-	return head + "…"
+	if len(token) > 12 {
+		token = token[:12]
+	}
+	return token + "…"
 }
 
 // quickstartSteps are the checks of the quickstart's blocks, in the
@@ -296,7 +298,7 @@ func quickstartSteps(q *run) []step {
 		{"client-credentials token", "grant_type=client_credentials", func(q *run, r result) {
 			tok := q.prefixed("TOKEN", "idt_at_")
 			if strings.TrimSpace(r.stdout) != shortened(tok) {
-				q.fail("the echo should print the token's head, %q", shortened(tok))
+				q.fail("the block should print the token's start, %q", shortened(tok))
 			}
 		}},
 		{"introspection", "/api/oauth/introspect | jq .", func(q *run, r result) {
@@ -389,7 +391,7 @@ func quickstartSteps(q *run) []step {
 				q.fail("the refresh should have returned a new refresh token")
 			}
 			if !strings.HasSuffix(strings.TrimSpace(r.stdout), "\n"+shortened(next)) {
-				q.fail("the echo should print the new refresh token's head, %q", shortened(next))
+				q.fail("the block should print the new refresh token's start, %q", shortened(next))
 			}
 		}},
 	}

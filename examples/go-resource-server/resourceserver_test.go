@@ -1,7 +1,6 @@
 package resourceserver_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	resourceserver "github.com/identityd/identityd/examples/go-resource-server"
+	"github.com/identityd/identityd/examples/internal/exampletest"
 	"github.com/identityd/identityd/internal/apptest"
 )
 
@@ -276,17 +276,7 @@ func TestJWTAccessTokens(t *testing.T) {
 
 // tamper widens the token's scope without re-signing it.
 func tamper(t *testing.T, token string) string {
-	t.Helper()
-	parts := strings.Split(token, ".")
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	require.NoError(t, err)
-	var claims map[string]any
-	require.NoError(t, json.Unmarshal(payload, &claims))
-	claims["scope"] = "orders.read orders.write admin"
-	payload, err = json.Marshal(claims)
-	require.NoError(t, err)
-	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
-	return strings.Join(parts, ".")
+	return exampletest.TamperScope(t, token, "orders.read orders.write admin")
 }
 
 // stalled is an address that accepts connections and never answers.

@@ -2,7 +2,6 @@ package noderesourceserver_test
 
 import (
 	"bufio"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -179,16 +178,5 @@ func TestNodeResourceServer(t *testing.T) {
 
 // tamper widens the token's scope without re-signing it.
 func tamper(t *testing.T, token string) string {
-	t.Helper()
-	parts := strings.Split(token, ".")
-	require.Len(t, parts, 3, "a JWT")
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	require.NoError(t, err)
-	var claims map[string]any
-	require.NoError(t, json.Unmarshal(payload, &claims))
-	claims["scope"] = "orders.read orders.write"
-	payload, err = json.Marshal(claims)
-	require.NoError(t, err)
-	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
-	return strings.Join(parts, ".")
+	return exampletest.TamperScope(t, token, "orders.read orders.write")
 }

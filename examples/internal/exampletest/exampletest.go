@@ -4,9 +4,12 @@
 package exampletest
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -45,4 +48,28 @@ func Node(t testing.TB) string {
 		skip(t, "no node on PATH: install Node.js 20 or later to run this example's test")
 	}
 	return p
+}
+
+// TamperScope rewrites a JWT's scope claim to scope without re-signing it:
+// a token every verifier must refuse.
+func TamperScope(t testing.TB, token, scope string) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("tamper: not a JWT (%d parts)", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("tamper: payload: %v", err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatalf("tamper: claims: %v", err)
+	}
+	claims["scope"] = scope
+	if payload, err = json.Marshal(claims); err != nil {
+		t.Fatalf("tamper: encode: %v", err)
+	}
+	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
+	return strings.Join(parts, ".")
 }

@@ -13,11 +13,18 @@ import (
 // a first-party user token, or a client-credentials token of a client held
 // by a service account. Anything else is 401 (or 403 for tokens of
 // third-party clients).
+//
+// A request served in-process by the command line (WithCommandLinePrincipal)
+// carries its principal in the context instead: nothing from the network can
+// set it.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		p, err := s.Authenticator.Resolve(c.Request().Context(), bearerToken(c.Request()))
-		if err != nil {
-			return err
+		p, ok := commandLinePrincipal(c.Request().Context())
+		if !ok {
+			var err error
+			if p, err = s.Authenticator.Resolve(c.Request().Context(), bearerToken(c.Request())); err != nil {
+				return err
+			}
 		}
 		c.Set(principalKey, p)
 		if p.ActorID != "" {
@@ -25,11 +32,27 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			// actor and the user as subject (identity.Auditor).
 			c.SetRequest(c.Request().WithContext(identity.WithImpersonation(c.Request().Context(), p.ActorID, p.UserID)))
 		}
-		if p.Kind != models.PrincipalServiceAccount {
+		if p.Kind != models.PrincipalServiceAccount && p.Kind != identity.PrincipalSystem {
 			s.touch(c.Request().Context(), p.SessionID)
 		}
 		return next(c)
 	}
+}
+
+type commandLineKey struct{}
+
+// WithCommandLinePrincipal marks ctx as a request the command line makes
+// in-process (identityd's CLI without --endpoint): the admin API answers it
+// as p, the system principal of one tenant (identity.SystemPrincipal). Only
+// code in this process can build such a context; an HTTP request never
+// carries one.
+func WithCommandLinePrincipal(ctx context.Context, p identity.Principal) context.Context {
+	return context.WithValue(ctx, commandLineKey{}, p)
+}
+
+func commandLinePrincipal(ctx context.Context) (identity.Principal, bool) {
+	p, ok := ctx.Value(commandLineKey{}).(identity.Principal)
+	return p, ok && p.Kind == identity.PrincipalSystem
 }
 
 // PrincipalResolver turns a bearer credential into a principal

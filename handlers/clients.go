@@ -107,8 +107,12 @@ func (s *Server) apiCreateClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// The id, the secret and the tenant are never taken from the body.
+	// The tenant is never taken from the body; the id and the secret only
+	// from the command line (the system principal: identity.Clients.Create
+	// drops them for anyone else).
 	var in struct {
+		ClientID                 string   `json:"client_id"`
+		ClientSecret             string   `json:"client_secret"`
 		Name                     string   `json:"name"`
 		GrantTypes               []string `json:"grant_types"`
 		Scopes                   []string `json:"scopes"`
@@ -134,7 +138,7 @@ func (s *Server) apiCreateClient(c echo.Context) error {
 		}
 	}
 	cc, err := s.ClientRegistry.Create(c.Request().Context(), a, identity.NewClient{
-		Name: in.Name, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RedirectURIs: in.RedirectURIs, Audience: in.Audience,
+		ID: in.ClientID, Secret: in.ClientSecret, Name: in.Name, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RedirectURIs: in.RedirectURIs, Audience: in.Audience,
 		Public: in.Public, SkipConsent: in.SkipConsent, AuthMethod: in.TokenEndpointAuthMethod,
 		AccessTokenFormat: in.AccessTokenFormat, ServiceAccountID: in.ServiceAccountID,
 		AuthMethods: in.TokenEndpointAuthMethods, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,

@@ -1,23 +1,23 @@
 // Command identityd is the Identity server: a multi-tenant OAuth 2.0 and
-// OpenID Connect authorization server and identity service.
+// OpenID Connect authorization server and identity service, and its
+// command line.
 //
-//	identityd serve | migrate
-//	identityd tenants create --slug S --name N
-//	identityd tenants deletions | tenants restore --slug S
-//	identityd clients create --tenant S [--id ID] [--secret SECRET] --grant-types a,b --scopes a,b [--redirect-uris u,v] [--public] [--skip-consent] [--name N]
-//	identityd users create --tenant S --email E --password P [--name N]
-//	identityd keys rotate
-//	identityd audit prune | tokens prune
+//	identityd serve | worker | migrate [up|status] | version | health
+//	identityd tenants|users|clients|roles|policies|service-accounts|api-keys|identity-providers|webhooks create|get|list|update|delete
+//	identityd users invite|unlock · clients rotate-secret · keys list|rotate · audit list|export|prune · tokens prune
+//	identityd perform client-credentials|authorization-code · introspect TOKEN · revoke TOKEN
 //
-// Configuration comes from the environment (see the README). Every create
-// prints JSON on stdout.
+// Every admin command is a call of the admin API: in-process over the
+// configured database as the system principal (--tenant names the tenant),
+// or against a running server (--endpoint, IDENTITY_ENDPOINT, with
+// IDENTITY_TOKEN), with the same output either way. docs/cli.md is the
+// reference, generated from these commands.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -30,321 +30,535 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/internal/buildinfo"
 	"github.com/identityd/identityd/models"
+	"github.com/identityd/identityd/storage"
 )
-
-const usage = `usage: identityd <command>
-
-commands:
-  serve [--no-worker]        run the server (migrates the database first) with the background
-                             worker in-process; --no-worker serves HTTP only
-  worker                     run the background work only: the event relay, webhook deliveries,
-                             the mail queue, pruning and the OTP request queue
-  migrate                    apply database migrations and exit
-  tenants create --slug S --name N
-  tenants deletions          list the tenants whose own deletion is pending (IDENTITY_TENANT_DELETION_GRACE)
-  tenants restore --slug S   cancel a tenant's pending deletion
-  clients create --tenant S [--id ID] [--secret SECRET] --grant-types a,b --scopes a,b
-                 [--redirect-uris u,v] [--audience a,b] [--public] [--skip-consent] [--name N]
-                 [--token-endpoint-auth-method M] [--access-token-format opaque|jwt]
-                 [--post-logout-redirect-uris u,v] [--introspect-all-tenants]
-  users create --tenant S --email E --password P [--name N] [--system-admin] [--role R]
-  keys rotate                add a signing key; older keys stay published until their tokens expire
-  audit prune [--batch N]    delete audit rows older than their tenant's retention (AUDIT_RETENTION_DAYS)
-  tokens prune [--batch N]   delete expired tokens, codes, challenges and ended sessions, in batches
-
-configuration is read from the environment; see README.md.
-`
-
-// errUsage marks a command-line mistake (exit status 2).
-type errUsage struct{ msg string }
-
-func (e errUsage) Error() string { return e.msg }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := runWith(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "identityd:", err)
+	fmt.Fprintln(os.Stderr, "identityd:", oneLine(err.Error()))
 	var ue errUsage
 	if errors.As(err, &ue) {
-		fmt.Fprint(os.Stderr, "\n"+usage)
-		os.Exit(2)
+		fmt.Fprintln(os.Stderr, "Run 'identityd --help' (or any command with --help) for usage.")
 	}
-	os.Exit(1)
+	os.Exit(exitCode(err))
 }
 
+// oneLine folds an error onto one line (errors go to stderr in one line).
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// run is the command line with an empty stdin (the tests' entry point).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, getenv, strings.NewReader(""), stdout, stderr)
+}
+
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := &cli{ctx: ctx, getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, stdoutTTY: isTerminal(stdout)}
+	defer func() {
+		if c.local != nil {
+			c.local.Close()
+		}
+	}()
+	root := c.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	if len(args) == 0 {
 		return errUsage{"no command given"}
 	}
-	cmd := args[0]
-	if len(args) >= 2 && (cmd == "tenants" || cmd == "clients" || cmd == "users" || cmd == "keys" || cmd == "audit" || cmd == "tokens") {
-		cmd += " " + args[1]
-		args = args[1:]
+	ran := false
+	c.started = func() { ran = true }
+	_, err := root.ExecuteContextC(ctx)
+	if err != nil && !ran {
+		// cobra's own errors: an unknown command or flag, a bad value.
+		var ue errUsage
+		if !errors.As(err, &ue) {
+			return errUsage{oneLine(err.Error())}
+		}
 	}
-	args = args[1:]
-	switch cmd {
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	case "serve", "worker", "migrate", "tenants create", "clients create", "users create", "keys rotate", "audit prune", "tokens prune",
-		"tenants deletions", "tenants restore":
-	default:
-		return errUsage{fmt.Sprintf("unknown command %q", strings.Join(strings.Fields(cmd), " "))}
+	return err
+}
+
+// rootCommand is the whole command tree.
+func (c *cli) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "identityd",
+		Short: "Identity: an OAuth 2.0 and OpenID Connect server, and its command line",
+		Long: `identityd runs the Identity server (serve, worker) and manages it.
+
+Admin commands call the admin API. Without --endpoint they act in-process on the
+database the environment configures (DATABASE_URL, IDENTITY_DATA_DIR), as the system
+principal, in the tenant --tenant names. With --endpoint (or IDENTITY_ENDPOINT) they call a
+running server with a bearer token (--token, --token-file or IDENTITY_TOKEN: an
+administrator's access token or an API key); the tenant is then the token's. The output
+is the same either way.
+
+Output is JSON when stdout is not a terminal and a table when it is; --output chooses.
+Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 conflict. Errors go to stderr in one line.
+Configuration is read from the environment; see README.md.`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
+		Args:              noArgsOrUnknown,
+		RunE:              func(cmd *cobra.Command, args []string) error { return errUsage{"no command given"} },
 	}
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var c cliFlags
-	c.register(cmd, fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return errUsage{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
-	if f := badFlag(fs); f != "" {
-		return errUsage{cmd + ": " + f + " contains a control character or invalid text"}
-	}
-	if err := c.validate(cmd); err != nil {
-		return err
+	pf := root.PersistentFlags()
+	pf.StringVarP(&c.output, "output", "o", "", "output format: json, table or yaml (default: json when stdout is not a terminal, table when it is)")
+	pf.StringVar(&c.endpoint, "endpoint", "", "call this server's admin API instead of the database (default $IDENTITY_ENDPOINT), e.g. https://id.example.com")
+	pf.StringVar(&c.token, "token", "", "the bearer token for --endpoint (default $IDENTITY_TOKEN; --token-file keeps it out of the process list)")
+	pf.StringVar(&c.tokenFile, "token-file", "", "read the bearer token for --endpoint from this file (- for stdin)")
+	pf.StringVar(&c.tenant, "tenant", "", "the tenant's slug to act in (without --endpoint)")
+	pf.DurationVar(&c.timeout, "timeout", 30*time.Second, "give up on an API call after this long")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		switch c.output {
+		case "", "json", "table", "yaml":
+		default:
+			return errUsage{"--output must be json, table or yaml"}
+		}
+		if c.timeout <= 0 {
+			return errUsage{"--timeout must be positive"}
+		}
+		return checkArgsText(cmd, args)
 	}
 
-	cfg, err := app.LoadConfig(app.WithDefaults(getenv))
-	if err != nil {
-		return err
+	root.AddCommand(c.serveCommand(), c.workerCommand(), c.migrateCommand(), c.versionCommand(), c.healthCommand())
+	for _, r := range resources {
+		g := c.resourceCommand(r)
+		switch r.name {
+		case "tenants":
+			c.addTenantLocalCommands(g)
+		case "users":
+			g.AddCommand(c.usersInviteCommand())
+		case "clients":
+			g.AddCommand(c.clientsRotateCommand())
+		}
+		root.AddCommand(g)
 	}
-	log := app.NewLogger(cfg, stderr)
-	start := time.Now()
-	app, err := app.Build(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer app.Close()
+	root.AddCommand(c.keysCommand(), c.auditCommand(), c.tokensCommand())
+	root.AddCommand(c.protocolCommands()...)
+	return root
+}
 
-	switch cmd {
-	case "serve":
-		return serve(ctx, app, start, !c.noWorker)
-	case "worker":
-		return work(ctx, app, start)
-	case "audit prune":
-		res, err := app.Pruner.PruneAudit(ctx, c.batch)
-		if err != nil {
-			return err
+// runE marks that a command's own code ran (so its errors are not usage
+// errors unless it says so) and checks it has a tenant when it needs one.
+func (c *cli) runE(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if c.started != nil {
+			c.started()
 		}
-		return printJSON(stdout, res)
-	case "tokens prune":
-		res, err := app.Pruner.PruneTokens(ctx, c.batch)
-		if err != nil {
-			return err
-		}
-		return printJSON(stdout, res)
-	case "migrate":
-		return printJSON(stdout, map[string]any{"migrated": true, "dialect": string(app.Store.Dialect())})
-	case "keys rotate":
-		if err := app.Keys.Rotate(ctx); err != nil {
-			return err
-		}
-		kid, _, err := app.Keys.Signer(ctx)
-		if err != nil {
-			return err
-		}
-		return printJSON(stdout, map[string]any{"kid": kid, "algorithm": "RS256"})
-	case "tenants create":
-		// The command line is the system principal: the API's service
-		// methods, validation and audit (identity.SystemPrincipal).
-		t, err := app.Tenants.Create(ctx, identity.SystemActor(""), strings.TrimSpace(c.slug), c.name)
-		if err != nil {
-			return describe(err)
-		}
-		return printJSON(stdout, map[string]any{"id": t.ID, "slug": t.Slug, "name": t.Name})
-	case "tenants deletions":
-		list, err := app.Tenants.ListDeletions(ctx)
-		if err != nil {
-			return err
-		}
-		out := make([]map[string]any, 0, len(list))
-		for _, t := range list {
-			out = append(out, map[string]any{"id": t.ID, "slug": t.Slug, "name": t.Name,
-				"deletion_scheduled_at": t.DeletionScheduledAt, "deletes_at": t.DeletesAt})
-		}
-		return printJSON(stdout, map[string]any{"tenants": out})
-	case "tenants restore":
-		t, err := app.Tenants.Restore(ctx, identity.SystemActor(""), c.slug)
-		if err != nil {
-			return describe(err)
-		}
-		return printJSON(stdout, map[string]any{"id": t.ID, "slug": t.Slug, "restored": true})
-	case "users create":
-		u, err := createUser(ctx, app, c)
-		if err != nil {
-			return describe(err)
-		}
-		return printJSON(stdout, map[string]any{"id": u.ID, "tenant_id": u.TenantID, "email": u.Email, "name": u.Name, "is_system_admin": u.IsSystemAdmin, "role": c.role})
-	case "clients create":
-		t, err := app.Store.GetTenantBySlug(ctx, strings.TrimSpace(c.tenant))
-		if err != nil {
-			return describe(err)
-		}
-		in := identity.NewClient{
-			ID: c.id, Secret: c.secret, Name: c.name,
-			GrantTypes: splitComma(c.grantTypes), Scopes: splitComma(c.scopes),
-			RedirectURIs: splitComma(c.redirectURIs), Audience: splitComma(c.audience),
-			Public: c.public, SkipConsent: c.skipConsent,
-			AccessTokenFormat: c.tokenFormat, PostLogoutRedirectURIs: splitComma(c.postLogoutRedirectURIs),
-			IntrospectAllTenants: c.introspectAllTenants,
-		}
-		// One method restricts the client to it; a list accepts each; none
-		// named accepts client_secret_basic and client_secret_post.
-		if methods := splitComma(c.authMethod); len(methods) > 1 {
-			in.AuthMethods = methods
-		} else {
-			in.AuthMethod = strings.TrimSpace(c.authMethod)
-		}
-		out, err := app.Clients.Create(ctx, identity.SystemActor(t.ID), in)
-		if err != nil {
-			return describe(err)
-		}
-		cl := out.Client
-		return printJSON(stdout, map[string]any{
-			"client_id": cl.ID, "client_secret": out.Secret, "tenant_id": cl.TenantID, "name": cl.Name,
-			"grant_types": cl.GrantTypes, "scopes": cl.Scopes, "redirect_uris": cl.RedirectURIs,
-			"audience": cl.Audience, "public": cl.Public, "skip_consent": cl.SkipConsent,
-			"token_endpoint_auth_method": cl.TokenEndpointAuthMethod, "access_token_format": cl.AccessTokenFormat,
-			"token_endpoint_auth_methods": cl.TokenEndpointAuthMethods, "post_logout_redirect_uris": cl.PostLogoutRedirectURIs,
-			"introspect_all_tenants": cl.IntrospectAllTenants,
-		})
+		return f(cmd, args)
+	}
+}
+
+// group is a command that only holds subcommands.
+func (c *cli) group(name, short string) *cobra.Command {
+	return &cobra.Command{Use: name, Short: short, Args: noArgsOrUnknown,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names := []string{}
+			for _, s := range cmd.Commands() {
+				if s.IsAvailableCommand() {
+					names = append(names, s.Name())
+				}
+			}
+			return errUsage{cmd.CommandPath() + " needs a subcommand: " + strings.Join(names, ", ")}
+		}}
+}
+
+// noArgsOrUnknown names an unknown subcommand as a usage error.
+func noArgsOrUnknown(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return errUsage{fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())}
 	}
 	return nil
 }
 
-// createUser is `users create`: the API's Users.Create (password
-// policy, role rules, user.created audit row) acting as the system
-// principal, and --system-admin through the audited SetSystemAdmin, in one
-// transaction.
-func createUser(ctx context.Context, app *app.App, c cliFlags) (*models.User, error) {
-	t, err := app.Store.GetTenantBySlug(ctx, strings.TrimSpace(c.tenant))
-	if err != nil {
-		return nil, err
-	}
-	actor := identity.SystemActor(t.ID)
-	in := identity.NewUser{Email: c.email, Name: c.name, Password: c.password}
-	if c.role != "" {
-		in.Roles = []string{c.role}
-	}
-	var id string
-	err = app.Store.InTx(ctx, func(ctx context.Context) error {
-		created, err := app.Users.Create(ctx, actor, in)
+func (c *cli) serveCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "serve", Short: "Run the server (migrates the database first), with the background worker in-process",
+		Long: `serve runs the HTTP server on IDENTITY_ADDR. It applies the database migrations first, and runs the
+background worker (event relay, webhook deliveries, mail queue, pruning, OTP queue) in the same
+process unless --no-worker is given (then run "identityd worker" beside it). SIGINT or SIGTERM
+drain the in-flight requests within IDENTITY_SHUTDOWN_GRACE.`,
+		Example: "  IDENTITY_ISSUER=https://id.example.com DATABASE_URL=postgres://… identityd serve --no-worker",
+		Args:    cobra.NoArgs}
+	noWorker := cmd.Flags().Bool("no-worker", false, "serve HTTP only; run the background work with `identityd worker`")
+	cmd.RunE = c.runE(func(cmd *cobra.Command, _ []string) error {
+		if err := c.localOnly("serve"); err != nil {
+			return err
+		}
+		start := time.Now()
+		a, err := c.app()
 		if err != nil {
 			return err
 		}
-		id = created.User.ID
-		if c.systemAdmin {
-			_, err = app.Users.SetSystemAdmin(ctx, actor, t.ID, id, true)
+		return serve(c.ctx, a, start, !*noWorker)
+	})
+	return cmd
+}
+
+func (c *cli) workerCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "worker", Short: "Run the background work only: event relay, webhooks, mail queue, pruning, OTP queue",
+		Example: "  identityd worker", Args: cobra.NoArgs}
+	cmd.RunE = c.runE(func(cmd *cobra.Command, _ []string) error {
+		if err := c.localOnly("worker"); err != nil {
+			return err
 		}
+		start := time.Now()
+		a, err := c.app()
+		if err != nil {
+			return err
+		}
+		return work(c.ctx, a, start)
+	})
+	return cmd
+}
+
+func (c *cli) migrateCommand() *cobra.Command {
+	up := func(cmd *cobra.Command, _ []string) error {
+		if err := c.localOnly("migrate"); err != nil {
+			return err
+		}
+		a, err := c.app() // Build applies the migrations
+		if err != nil {
+			return err
+		}
+		current, newest, err := a.Store.MigrationStatus(c.ctx)
+		if err != nil {
+			return err
+		}
+		return c.print(map[string]any{"migrated": true, "dialect": string(a.Store.Dialect()), "version": current, "newest": newest})
+	}
+	cmd := &cobra.Command{Use: "migrate", Short: "Apply the database migrations and exit (the same as migrate up)",
+		Example: "  DATABASE_URL=postgres://… identityd migrate\n  identityd migrate status", Args: noArgsOrUnknown, RunE: c.runE(up)}
+	cmd.AddCommand(&cobra.Command{Use: "up", Short: "Apply the database migrations and exit", Args: cobra.NoArgs,
+		Example: "  identityd migrate up", RunE: c.runE(up)})
+	cmd.AddCommand(&cobra.Command{Use: "status", Short: "Show the database's migration version and the newest this binary has, without migrating",
+		Example: "  identityd migrate status", Args: cobra.NoArgs,
+		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+			if err := c.localOnly("migrate status"); err != nil {
+				return err
+			}
+			cfg, err := app.LoadConfig(app.WithDefaults(c.getenv))
+			if err != nil {
+				return err
+			}
+			st, err := storage.Open(c.ctx, storage.Options{DatabaseURL: string(cfg.DatabaseURL), QueryTimeout: cfg.DBTimeout})
+			if err != nil {
+				return fmt.Errorf("DATABASE_URL: %w", err)
+			}
+			defer st.Close()
+			current, newest, err := st.MigrationStatus(c.ctx)
+			if err != nil {
+				return err
+			}
+			return c.print(map[string]any{"dialect": string(st.Dialect()), "version": current, "newest": newest, "pending": newest - current})
+		})})
+	return cmd
+}
+
+// addTenantLocalCommands: the pending self-service deletions, which only
+// the database knows across tenants.
+func (c *cli) addTenantLocalCommands(g *cobra.Command) {
+	g.AddCommand(&cobra.Command{Use: "deletions", Short: "List the tenants whose own deletion is pending (IDENTITY_TENANT_DELETION_GRACE), soonest first",
+		Example: "  identityd tenants deletions", Args: cobra.NoArgs,
+		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+			if err := c.localOnly("tenants deletions"); err != nil {
+				return err
+			}
+			a, err := c.app()
+			if err != nil {
+				return err
+			}
+			list, err := a.Tenants.ListDeletions(c.ctx)
+			if err != nil {
+				return err
+			}
+			out := make([]map[string]any, 0, len(list))
+			for _, t := range list {
+				out = append(out, map[string]any{"id": t.ID, "slug": t.Slug, "name": t.Name,
+					"deletion_scheduled_at": t.DeletionScheduledAt, "deletes_at": t.DeletesAt})
+			}
+			return c.printValue(map[string]any{"tenants": out})
+		})})
+	restore := &cobra.Command{Use: "restore", Short: "Cancel a tenant's pending deletion (audited as tenant.deletion_cancelled)",
+		Example: "  identityd tenants restore --slug acme", Args: cobra.NoArgs}
+	slug := restore.Flags().String("slug", "", "the tenant's slug (required)")
+	restore.RunE = c.runE(func(cmd *cobra.Command, _ []string) error {
+		if err := c.localOnly("tenants restore"); err != nil {
+			return err
+		}
+		if strings.TrimSpace(*slug) == "" {
+			return errUsage{"tenants restore: missing --slug"}
+		}
+		a, err := c.app()
+		if err != nil {
+			return err
+		}
+		t, err := a.Tenants.Restore(c.ctx, identity.SystemActor(""), strings.TrimSpace(*slug))
+		if err != nil {
+			return describe(err)
+		}
+		return c.print(map[string]any{"id": t.ID, "slug": t.Slug, "restored": true})
+	})
+	g.AddCommand(restore)
+}
+
+// jsonRoundTrip is v as its JSON decodes (so every format prints the
+// JSON field names).
+func jsonRoundTrip(v any) (any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	var out any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return out, nil
+}
+
+// printValue prints a Go value the way an API answer is printed.
+func (c *cli) printValue(v any) error {
+	raw, err := jsonRoundTrip(v)
+	if err != nil {
+		return err
+	}
+	return c.print(raw)
+}
+
+func (c *cli) usersInviteCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "invite EMAIL", Short: "Invite a person by e-mail (POST /api/invitations); the link is mailed to them",
+		Example: "  identityd users invite --tenant acme grace@example.com --role Admin", Args: exactArgs(1)}
+	fs := bindFields(cmd, []field{
+		{flag: "role", json: "roles", kind: kList, help: "a role the person gets on accepting; repeat or comma-separate"},
+		{flag: "message", help: "a short note included in the e-mail"},
+	})
+	cmd.RunE = c.runE(func(cmd *cobra.Command, args []string) error {
+		body, err := fs.values(c, cmd)
+		if err != nil {
+			return err
+		}
+		body["email"] = args[0]
+		ans, err := c.call(apiCall{method: http.MethodPost, path: "/api/invitations", body: body})
+		if err != nil {
+			return err
+		}
+		return c.printAnswer(ans)
+	})
+	return cmd
+}
+
+func (c *cli) clientsRotateCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "rotate-secret CLIENT_ID", Short: "Rotate a client's secret: the new one is shown once, the old one stays valid for the rotation window",
+		Example: "  identityd clients rotate-secret --tenant acme billing", Args: exactArgs(1)}
+	cmd.RunE = c.runE(func(cmd *cobra.Command, args []string) error {
+		ans, err := c.call(apiCall{method: http.MethodPost, path: "/api/clients/" + pathID(args[0]) + "/rotate-secret"})
+		if err != nil {
+			return err
+		}
+		return c.printAnswer(ans)
+	})
+	return cmd
+}
+
+func (c *cli) keysCommand() *cobra.Command {
+	g := c.group("keys", "The signing keys of ID tokens and JWT access tokens")
+	g.AddCommand(&cobra.Command{Use: "list", Short: "List the published signing keys (the JWKS: kid, algorithm, use)",
+		Example: "  identityd keys list -o table", Args: cobra.NoArgs,
+		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+			ans, err := c.callPublic(http.MethodGet, "/.well-known/jwks.json")
+			if err != nil {
+				return err
+			}
+			return c.printAnswer(ans)
+		})})
+	g.AddCommand(&cobra.Command{Use: "rotate", Short: "Add a signing key and sign with it; older keys stay published until their tokens expire",
+		Example: "  identityd keys rotate", Args: cobra.NoArgs,
+		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+			if err := c.localOnly("keys rotate"); err != nil {
+				return err
+			}
+			a, err := c.app()
+			if err != nil {
+				return err
+			}
+			if err := a.Keys.Rotate(c.ctx); err != nil {
+				return err
+			}
+			kid, _, err := a.Keys.Signer(c.ctx)
+			if err != nil {
+				return err
+			}
+			return c.print(map[string]any{"kid": kid, "algorithm": "RS256"})
+		})})
+	return g
+}
+
+func (c *cli) auditCommand() *cobra.Command {
+	g := c.group("audit", "The tenant's audit log")
+	filters := func() []field {
+		return []field{
+			{flag: "actor", help: "only events of this actor (a user or service account id)"},
+			{flag: "action", help: "only this action, e.g. user.login"},
+			{flag: "from", help: "only events at or after this time (RFC 3339)"},
+			{flag: "to", help: "only events before this time (RFC 3339)"},
+		}
+	}
+	list := &cobra.Command{Use: "list", Short: "List the tenant's audit events, newest first", Args: cobra.NoArgs,
+		Example: "  identityd audit list --tenant acme --action user.login --limit 20 -o table"}
+	lfs := bindFields(list, append(filters(), pagination...))
+	list.RunE = c.runE(func(cmd *cobra.Command, _ []string) error {
+		q, err := lfs.values(c, cmd)
+		if err != nil {
+			return err
+		}
+		ans, err := c.call(apiCall{method: http.MethodGet, path: "/api/audit" + query(q)})
+		if err != nil {
+			return err
+		}
+		return c.printAnswer(ans)
+	})
+	export := &cobra.Command{Use: "export", Short: "Export the tenant's audit log as CSV or JSON, streamed to stdout", Args: cobra.NoArgs,
+		Example: "  identityd audit export --tenant acme --format csv > audit.csv"}
+	efs := bindFields(export, append(filters(), field{flag: "format", help: "csv (the default) or json"}))
+	export.RunE = c.runE(func(cmd *cobra.Command, _ []string) error {
+		q, err := efs.values(c, cmd)
+		if err != nil {
+			return err
+		}
+		ans, err := c.call(apiCall{method: http.MethodGet, path: "/api/audit/export" + query(q), raw: true})
+		if err != nil {
+			return err
+		}
+		_, err = c.stdout.Write(ans.body)
 		return err
 	})
+	prune := &cobra.Command{Use: "prune", Short: "Delete audit rows older than their tenant's retention (AUDIT_RETENTION_DAYS), in batches",
+		Example: "  identityd audit prune --batch 5000", Args: cobra.NoArgs}
+	abatch := prune.Flags().Int("batch", 0, "rows per DELETE statement (default 5000)")
+	prune.RunE = c.runE(func(cmd *cobra.Command, _ []string) error {
+		if err := c.localOnly("audit prune"); err != nil {
+			return err
+		}
+		if *abatch < 0 {
+			return errUsage{"audit prune: --batch must be a positive number"}
+		}
+		a, err := c.app()
+		if err != nil {
+			return err
+		}
+		res, err := a.Pruner.PruneAudit(c.ctx, *abatch)
+		if err != nil {
+			return err
+		}
+		return c.printValue(res)
+	})
+	g.AddCommand(list, export, prune)
+	return g
+}
+
+func (c *cli) tokensCommand() *cobra.Command {
+	g := c.group("tokens", "Stored tokens")
+	prune := &cobra.Command{Use: "prune", Short: "Delete expired tokens, codes, challenges and ended sessions, in batches",
+		Example: "  identityd tokens prune --batch 1000", Args: cobra.NoArgs}
+	batch := prune.Flags().Int("batch", 0, "rows per DELETE statement (default 1000)")
+	prune.RunE = c.runE(func(cmd *cobra.Command, _ []string) error {
+		if err := c.localOnly("tokens prune"); err != nil {
+			return err
+		}
+		if *batch < 0 {
+			return errUsage{"tokens prune: --batch must be a positive number"}
+		}
+		a, err := c.app()
+		if err != nil {
+			return err
+		}
+		res, err := a.Pruner.PruneTokens(c.ctx, *batch)
+		if err != nil {
+			return err
+		}
+		return c.printValue(res)
+	})
+	g.AddCommand(prune)
+	return g
+}
+
+func (c *cli) versionCommand() *cobra.Command {
+	return &cobra.Command{Use: "version", Short: "Print the version, commit, Go version and build date of this binary",
+		Example: "  identityd version", Args: cobra.NoArgs,
+		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+			return c.printValue(buildinfo.Get())
+		})}
+}
+
+func (c *cli) healthCommand() *cobra.Command {
+	return &cobra.Command{Use: "health", Short: "Check the server's health and its dependencies (GET /api/health); exit 1 when unhealthy",
+		Example: "  identityd health --endpoint https://id.example.com", Args: cobra.NoArgs,
+		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
+			ans, err := c.callPublicAnswer(http.MethodGet, "/api/health")
+			if err != nil {
+				return err
+			}
+			if err := c.printAnswer(ans); err != nil {
+				return err
+			}
+			if ans.status != http.StatusOK {
+				return errExit{exitError, fmt.Sprintf("unhealthy: the server answered %d", ans.status)}
+			}
+			return nil
+		})}
+}
+
+// callPublic calls a public route (no tenant, no token needed).
+func (c *cli) callPublic(method, path string) (*apiAnswer, error) {
+	ans, err := c.callPublicAnswer(method, path)
 	if err != nil {
 		return nil, err
 	}
-	return app.Store.GetUser(ctx, t.ID, id)
+	if ans.status >= 400 {
+		return nil, apiError(ans)
+	}
+	return ans, nil
 }
 
-// splitComma splits a comma-separated flag (run's variable app shadows the
-// package there).
-var splitComma = app.SplitComma
-
-// badFlag names the first flag whose value holds a control character or
-// invalid UTF-8 (the rule every HTTP input follows too).
-func badFlag(fs *flag.FlagSet) string {
-	var name string
-	fs.Visit(func(f *flag.Flag) {
-		if name == "" && identity.BadText(f.Value.String(), false) {
-			name = "--" + f.Name
+// callPublicAnswer is callPublic keeping an error answer (health's 503).
+func (c *cli) callPublicAnswer(method, path string) (*apiAnswer, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
+	defer cancel()
+	if !c.remote() {
+		if c.tenant != "" {
+			return nil, errUsage{"--tenant is not used by this command"}
 		}
-	})
-	return name
-}
-
-type cliFlags struct {
-	slug, name, tenant, id, secret, grantTypes, scopes, redirectURIs, audience string
-	authMethod, tokenFormat, email, password                                   string
-	role                                                                       string
-	postLogoutRedirectURIs                                                     string
-	public, skipConsent, systemAdmin, introspectAllTenants                     bool
-	noWorker                                                                   bool
-	batch                                                                      int
-}
-
-func (c *cliFlags) register(cmd string, fs *flag.FlagSet) {
-	switch cmd {
-	case "serve":
-		fs.BoolVar(&c.noWorker, "no-worker", false, "serve HTTP only; run the background work with `identityd worker`")
-	case "tenants create":
-		fs.StringVar(&c.slug, "slug", "", "tenant slug")
-		fs.StringVar(&c.name, "name", "", "tenant name")
-	case "clients create":
-		fs.StringVar(&c.tenant, "tenant", "", "tenant slug")
-		fs.StringVar(&c.id, "id", "", "client id (generated when empty)")
-		fs.StringVar(&c.secret, "secret", "", "client secret (generated when empty)")
-		fs.StringVar(&c.grantTypes, "grant-types", "", "comma-separated grant types")
-		fs.StringVar(&c.scopes, "scopes", "", "comma-separated scopes")
-		fs.StringVar(&c.redirectURIs, "redirect-uris", "", "comma-separated redirect URIs")
-		fs.StringVar(&c.audience, "audience", "", "comma-separated audiences")
-		fs.BoolVar(&c.public, "public", false, "public client (no secret, PKCE required)")
-		fs.BoolVar(&c.skipConsent, "skip-consent", false, "skip the consent page")
-		fs.StringVar(&c.name, "name", "", "display name")
-		fs.StringVar(&c.authMethod, "token-endpoint-auth-method", "", "client_secret_basic, client_secret_post, both comma-separated, or none (default: both for a confidential client)")
-		fs.StringVar(&c.tokenFormat, "access-token-format", "", "opaque (default) or jwt")
-		fs.StringVar(&c.postLogoutRedirectURIs, "post-logout-redirect-uris", "", "comma-separated URIs RP-initiated logout may return to (exact match)")
-		fs.BoolVar(&c.introspectAllTenants, "introspect-all-tenants", false, "a system-level resource server that may introspect every tenant's tokens")
-	case "tenants restore":
-		fs.StringVar(&c.slug, "slug", "", "tenant slug")
-	case "audit prune", "tokens prune":
-		fs.IntVar(&c.batch, "batch", 0, "rows per DELETE statement (default 5000 for audit, 1000 for tokens)")
-	case "users create":
-		fs.StringVar(&c.tenant, "tenant", "", "tenant slug")
-		fs.StringVar(&c.email, "email", "", "e-mail address")
-		fs.StringVar(&c.password, "password", "", "password")
-		fs.StringVar(&c.name, "name", "", "display name")
-		fs.BoolVar(&c.systemAdmin, "system-admin", false, "make the user a system administrator")
-		fs.StringVar(&c.role, "role", "", "assign this role of the tenant (Owner, Admin, Manager, Member or a custom one)")
+		return c.callLocal(ctx, apiCall{method: method, path: path, system: true}, http.NoBody)
 	}
-}
-
-func (c *cliFlags) validate(cmd string) error {
-	var missing []string
-	need := func(flagName, v string) {
-		if strings.TrimSpace(v) == "" {
-			missing = append(missing, "--"+flagName)
+	req, err := http.NewRequestWithContext(ctx, method, c.endpointURL()+path, nil)
+	if err != nil {
+		return nil, errUsage{fmt.Sprintf("--endpoint: %v", err)}
+	}
+	req.Header.Set("Accept", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s %s: no answer within --timeout %s", method, c.endpointURL(), c.timeout)
 		}
+		return nil, fmt.Errorf("%s %s: %w", method, c.endpointURL(), errors.Unwrap(err))
 	}
-	switch cmd {
-	case "tenants create":
-		need("slug", c.slug)
-		need("name", c.name)
-	case "tenants restore":
-		need("slug", c.slug)
-	case "clients create":
-		need("tenant", c.tenant)
-		need("grant-types", c.grantTypes)
-	case "users create":
-		need("tenant", c.tenant)
-		need("email", c.email)
-		need("password", c.password)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read the answer: %w", err)
 	}
-	if len(missing) > 0 {
-		return errUsage{cmd + ": missing " + strings.Join(missing, ", ")}
-	}
-	if c.batch < 0 {
-		return errUsage{cmd + ": --batch must be a positive number"}
-	}
-	return nil
+	return &apiAnswer{status: res.StatusCode, header: res.Header, body: raw}, nil
 }
 
 // describe turns a service error into one readable line, with the fields.
@@ -360,13 +574,13 @@ func describe(err error) error {
 	for f, m := range me.Fields {
 		msg += " " + f + ": " + m
 	}
+	switch me.Kind {
+	case models.KindNotFound:
+		return errExit{exitNotFound, msg}
+	case models.KindConflict:
+		return errExit{exitConflict, msg}
+	}
 	return errors.New(msg)
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // serve runs the HTTP server until ctx ends, then drains (shutdown).

@@ -104,7 +104,9 @@ func PerformAuthorizationCode(ctx context.Context, ep Endpoint, in Authorization
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	m, err := discover(ctx, ep)
+	dctx, dcancel := ep.stepDeadline(ctx)
+	m, err := discover(dctx, ep)
+	dcancel()
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +183,9 @@ func PerformAuthorizationCode(ctx context.Context, ep Endpoint, in Authorization
 		return nil, c.err
 	}
 
-	cctx := ep.clientContext(ctx)
+	cctx, ccancel := ep.stepDeadline(ctx)
+	defer ccancel()
+	cctx = ep.clientContext(cctx)
 	t, err := cfg.Exchange(cctx, c.code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return nil, fromRetrieveError(err)

@@ -24,6 +24,7 @@
 //
 // Every network call runs under ctx; a ctx without a deadline gets
 // Endpoint.Timeout (DefaultTimeout when zero), so nothing hangs when the
-// server is down or stops answering. PerformAuthorizationCode, which waits
-// for a person, is bounded by AuthorizationCode.Timeout instead.
+// server is down or stops answering. PerformAuthorizationCode waits for a
+// person: that wait is bounded by ctx or AuthorizationCode.Timeout, and each
+// of its network steps by Endpoint.Timeout as well.
 package oauthcli

@@ -30,8 +30,9 @@ type Endpoint struct {
 	// backstop timeout.
 	HTTPClient *http.Client
 	// Timeout bounds each call of Introspect, Revoke and
-	// PerformClientCredentials whose ctx has no deadline; zero is
-	// DefaultTimeout.
+	// PerformClientCredentials whose ctx has no deadline, and each network
+	// step (discovery, code exchange, key fetch) of
+	// PerformAuthorizationCode; zero is DefaultTimeout.
 	Timeout time.Duration
 }
 
@@ -52,6 +53,17 @@ func (ep Endpoint) withDeadline(ctx context.Context) (context.Context, context.C
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
 	}
+	d := ep.Timeout
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// stepDeadline bounds one network step of the authorization code flow,
+// whose ctx is sized for a person: the endpoint's timeout, or ctx's deadline
+// when that comes first.
+func (ep Endpoint) stepDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 	d := ep.Timeout
 	if d <= 0 {
 		d = DefaultTimeout

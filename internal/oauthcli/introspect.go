@@ -68,10 +68,10 @@ func Revoke(ctx context.Context, ep Endpoint, clientID, clientSecret, token, tok
 		return err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
 	if resp.StatusCode != http.StatusOK {
 		return errorFromResponse("revoke", resp)
 	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
 	return nil
 }
 

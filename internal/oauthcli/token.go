@@ -1,6 +1,7 @@
 package oauthcli
 
 import (
+	"strconv"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -30,6 +31,13 @@ func fromOAuth2(t *oauth2.Token) *Token {
 		ExpiresIn:    t.ExpiresIn,
 		ExpiresAt:    t.Expiry,
 	}
+	if out.ExpiresIn == 0 {
+		// x/oauth2 turns expires_in into Expiry and keeps the number only
+		// in its raw fields.
+		if n, ok := expiresIn(t.Extra("expires_in")); ok {
+			out.ExpiresIn = n
+		}
+	}
 	if s, ok := t.Extra("id_token").(string); ok {
 		out.IDToken = s
 	}
@@ -37,4 +45,17 @@ func fromOAuth2(t *oauth2.Token) *Token {
 		out.Scope = s
 	}
 	return out
+}
+
+// expiresIn reads the raw expires_in member (a JSON number; some servers
+// send a string).
+func expiresIn(v any) (int64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return int64(n), n > 0
+	case string:
+		i, err := strconv.ParseInt(n, 10, 64)
+		return i, err == nil && i > 0
+	}
+	return 0, false
 }

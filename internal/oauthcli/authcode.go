@@ -29,6 +29,11 @@ const DefaultAuthorizationTimeout = 5 * time.Minute
 // not the one sent: not the answer to this request (RFC 6749 §10.12).
 var ErrStateMismatch = errors.New("oauthcli: authorize: the redirect's state does not match the request's")
 
+// ErrIssuerMismatch is a redirect whose iss parameter names another
+// authorization server, or lacks one the server promised (RFC 9207 §2.4):
+// a mix-up attack.
+var ErrIssuerMismatch = errors.New("oauthcli: authorize: the redirect's iss is not the issuer's")
+
 // ErrNoCallbackCode is a redirect with neither a code nor an error.
 var ErrNoCallbackCode = errors.New("oauthcli: authorize: the redirect has no code")
 
@@ -124,7 +129,7 @@ func PerformAuthorizationCode(ctx context.Context, ep Endpoint, in Authorization
 
 	mux := http.NewServeMux()
 	mux.HandleFunc(callbackPath, func(w http.ResponseWriter, r *http.Request) {
-		c := readCallback(r.URL.Query(), state)
+		c := readCallback(r.URL.Query(), state, m.issuer, m.IssParameter)
 		writePage(w, c.err)
 		deliver(c)
 	})
@@ -203,11 +208,14 @@ func PerformAuthorizationCode(ctx context.Context, ep Endpoint, in Authorization
 }
 
 // readCallback reads the redirect (RFC 6749 §4.1.2, §4.1.2.1): the state
-// first, so an error that is not the answer to this request is not believed
-// either.
-func readCallback(q url.Values, state string) callback {
+// and the issuer (RFC 9207 §2.4) first, so an error that is not the answer
+// to this request is not believed either.
+func readCallback(q url.Values, state, issuer string, issRequired bool) callback {
 	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state)) != 1 {
 		return callback{err: ErrStateMismatch}
+	}
+	if iss, ok := q["iss"]; (ok && (len(iss) != 1 || iss[0] != issuer)) || (!ok && issRequired) {
+		return callback{err: ErrIssuerMismatch}
 	}
 	if code := q.Get("error"); code != "" {
 		return callback{err: &Error{Op: "authorize", Code: code, Description: q.Get("error_description"), URI: q.Get("error_uri")}}

@@ -18,8 +18,9 @@
 // with client authentication.
 //
 // Errors: an OAuth error answer of the server (RFC 6749 §5.2, §4.1.2.1) is
-// an *Error carrying its error and error_description; ErrStateMismatch and
-// ErrNoCallbackCode are the loopback redirect's failures. No error, and
+// an *Error carrying its error and error_description; ErrStateMismatch,
+// ErrIssuerMismatch and ErrNoCallbackCode are the loopback redirect's
+// failures. No error, and
 // nothing written to Out, ever contains a client secret or a token.
 //
 // Every network call runs under ctx; a ctx without a deadline gets

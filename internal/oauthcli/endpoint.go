@@ -80,11 +80,15 @@ func (ep Endpoint) clientContext(ctx context.Context) context.Context {
 // metadata is what the functions need of the discovery document.
 type metadata struct {
 	provider *oidc.Provider
+	issuer   string
 	// The endpoints of OpenID Connect Discovery 1.0 §3 and RFC 8414 §2.
 	AuthorizationEndpoint string `json:"authorization_endpoint"`
 	TokenEndpoint         string `json:"token_endpoint"`
 	IntrospectionEndpoint string `json:"introspection_endpoint"`
 	RevocationEndpoint    string `json:"revocation_endpoint"`
+	// IssParameter: the server puts iss in every authorization response
+	// (RFC 9207 §3).
+	IssParameter bool `json:"authorization_response_iss_parameter_supported"`
 }
 
 // discover reads the issuer's discovery document with go-oidc, which also
@@ -98,7 +102,7 @@ func discover(ctx context.Context, ep Endpoint) (*metadata, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauthcli: discovery of %s: %w", issuer, err)
 	}
-	m := &metadata{provider: p}
+	m := &metadata{provider: p, issuer: issuer}
 	if err := p.Claims(m); err != nil {
 		return nil, fmt.Errorf("oauthcli: discovery of %s: %w", issuer, err)
 	}

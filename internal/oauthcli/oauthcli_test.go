@@ -3,6 +3,7 @@ package oauthcli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -272,6 +273,21 @@ func TestPerformAuthorizationCode(t *testing.T) {
 			require.Equal(t, http.StatusBadRequest, b.status)
 		})
 
+		t.Run("a redirect naming another issuer", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			b := &browser{t: t, e: e}
+			forge := func(authURL string) error {
+				q := mustQuery(t, authURL)
+				return b.visitLoopback(q.Get("redirect_uri") + "?" + url.Values{"code": {"idt_ac_forged.code"}, "state": {q.Get("state")},
+					"iss": {"https://attacker.example"}}.Encode())
+			}
+			_, err := oauthcli.PerformAuthorizationCode(ctx, ep, oauthcli.AuthorizationCode{
+				ClientID: web.Client.ID, ClientSecret: web.Secret, Scopes: []string{"openid"}, OpenBrowser: forge,
+			})
+			require.ErrorIs(t, err, oauthcli.ErrIssuerMismatch)
+		})
+
 		t.Run("the browser never comes back", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 			defer cancel()
@@ -405,4 +421,16 @@ func TestErrorMessage(t *testing.T) {
 			require.Equal(t, tt.want, tt.err.Error())
 		})
 	}
+}
+
+func TestTokenJSON(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(oauthcli.Token{AccessToken: "a", TokenType: "bearer", RefreshToken: "r", IDToken: "i", Scope: "s", ExpiresIn: 60,
+		ExpiresAt: time.Date(2026, 12, 2, 18, 0, 0, 0, time.UTC), IDTokenClaims: map[string]any{"sub": "u"}})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"access_token":"a","token_type":"bearer","refresh_token":"r","id_token":"i","scope":"s","expires_in":60,
+		"expires_at":"2026-12-02T18:00:00Z","id_token_claims":{"sub":"u"}}`, string(b))
+	b, err = json.Marshal(oauthcli.Token{AccessToken: "a"})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"access_token":"a"}`, string(b), "empty members are left out")
 }

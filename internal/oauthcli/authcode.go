@@ -52,7 +52,8 @@ type AuthorizationCode struct {
 	// Prompt is OpenID Connect's prompt (none, login, consent), if set.
 	Prompt string
 	// ExtraParams are added to the authorization request (max_age,
-	// acr_values, login_hint…).
+	// acr_values, login_hint…), the first value of each; the parameters the
+	// flow sets itself (state, nonce, PKCE, redirect_uri…) are refused.
 	ExtraParams url.Values
 	// Port is the loopback port to listen on; 0 picks a free one.
 	Port int
@@ -74,6 +75,12 @@ type AuthorizationCode struct {
 	Timeout time.Duration
 }
 
+// reservedParams are the authorization request parameters the flow owns.
+var reservedParams = map[string]bool{
+	"response_type": true, "client_id": true, "redirect_uri": true, "scope": true, "state": true, "nonce": true,
+	"code_challenge": true, "code_challenge_method": true, "prompt": true, "audience": true,
+}
+
 // callback is what the loopback listener received.
 type callback struct {
 	code string
@@ -90,7 +97,8 @@ type callback struct {
 //
 // An authorization error the server sends to the redirect URI (access_denied
 // when the user declines, login_required for prompt=none…) is an *Error
-// with Op "authorize"; a redirect with another state is ErrStateMismatch.
+// with Op "authorize"; a redirect with another state is ErrStateMismatch,
+// one naming another issuer ErrIssuerMismatch (RFC 9207).
 // The browser is answered with a small page ("You can close this window").
 func PerformAuthorizationCode(ctx context.Context, ep Endpoint, in AuthorizationCode) (*Token, error) {
 	if in.ClientID == "" {
@@ -162,8 +170,11 @@ func PerformAuthorizationCode(ctx context.Context, ep Endpoint, in Authorization
 		opts = append(opts, oauth2.SetAuthURLParam("audience", strings.Join(in.Audience, " ")))
 	}
 	for k, vs := range in.ExtraParams {
-		for _, v := range vs {
-			opts = append(opts, oauth2.SetAuthURLParam(k, v))
+		if reservedParams[k] {
+			return nil, fmt.Errorf("oauthcli: authorization code: extra parameter %q is set by the flow itself", k)
+		}
+		if len(vs) > 0 {
+			opts = append(opts, oauth2.SetAuthURLParam(k, vs[0]))
 		}
 	}
 	authURL := cfg.AuthCodeURL(state, opts...)

@@ -297,6 +297,26 @@ func TestPerformAuthorizationCode(t *testing.T) {
 			require.ErrorIs(t, err, context.DeadlineExceeded)
 		})
 
+		t.Run("an extra parameter may not replace the flow's", func(t *testing.T) {
+			_, err := oauthcli.PerformAuthorizationCode(t.Context(), ep, oauthcli.AuthorizationCode{
+				ClientID: web.Client.ID, ExtraParams: url.Values{"state": {"fixed"}},
+			})
+			require.ErrorContains(t, err, `"state"`)
+		})
+
+		t.Run("max_age passes through", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			b := &browser{t: t, e: e, decision: "allow"}
+			tok, err := oauthcli.PerformAuthorizationCode(ctx, ep, oauthcli.AuthorizationCode{
+				ClientID: web.Client.ID, ClientSecret: web.Secret, Scopes: []string{"openid"}, OpenBrowser: b.open,
+				ExtraParams: url.Values{"max_age": {"0"}}, AuthMethod: oauthcli.AuthMethodPost,
+			})
+			require.NoError(t, err)
+			require.Equal(t, "0", mustQuery(t, b.authURL).Get("max_age"))
+			require.NotEmpty(t, tok.IDTokenClaims["auth_time"])
+		})
+
 		t.Run("a redirect URI off the loopback is refused", func(t *testing.T) {
 			_, err := oauthcli.PerformAuthorizationCode(t.Context(), ep, oauthcli.AuthorizationCode{
 				ClientID: web.Client.ID, RedirectURI: "http://example.com/callback",

@@ -41,12 +41,54 @@ var _ oauth2.CoreStrategy = (*TokenStrategy)(nil)
 
 func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
 
-// AccessTokenSignature returns the part of the token storage keys it by.
+// The *Signature methods are the one place a presented token becomes the
+// key storage finds it by, for every path: fosite's token, refresh,
+// introspection and revocation handlers, PKCE, the first-party refresh and
+// logout. A token is key.signature (HMAC) or header.payload.signature (JWT)
+// and storage is keyed by the signature alone, so a signature taken without
+// checking the rest would let anyone holding a token's signature part, with
+// any key or claims in front of it, act on the real token (revoke it,
+// notably: fosite's TokenRevocationHandler does not validate). So each
+// method first verifies the whole token, the HMAC of the key or the JWS
+// signature over header and payload, and returns "" (which matches no
+// stored row: the token is unknown) when that fails. Expiry is not checked
+// here: revoking an expired token is fine (RFC 7009 §2.2), and the
+// Validate* methods check it wherever a token must be live.
+const noSignature = ""
+
+// AccessTokenSignature returns the part of the token storage keys it by, or
+// "" when the token does not verify.
 func (s *TokenStrategy) AccessTokenSignature(ctx context.Context, token string) string {
 	if isJWT(token) {
+		if !s.jwtVerifies(ctx, token) {
+			return noSignature
+		}
 		return token[strings.LastIndexByte(token, '.')+1:]
 	}
-	return s.HMAC.AccessTokenSignature(ctx, strings.TrimPrefix(token, PrefixAccess))
+	return s.hmacSignature(ctx, strings.TrimPrefix(token, PrefixAccess))
+}
+
+// hmacSignature is the signature of an unprefixed HMAC token whose key's
+// HMAC (under the current or a rotated global secret) is that signature,
+// else "".
+func (s *TokenStrategy) hmacSignature(ctx context.Context, raw string) string {
+	if err := s.HMAC.Enigma.Validate(ctx, raw); err != nil {
+		return noSignature
+	}
+	return s.HMAC.Enigma.Signature(raw)
+}
+
+// jwtVerifies reports whether token is a JWS signed by one of our keys.
+// Its time claims (exp, iat, nbf) may have failed: that is no forgery.
+func (s *TokenStrategy) jwtVerifies(ctx context.Context, token string) bool {
+	_, err := s.Signer.Decode(ctx, token)
+	if err == nil {
+		return true
+	}
+	var ve *jwt.ValidationError
+	const timeOnly = jwt.ValidationErrorExpired | jwt.ValidationErrorIssuedAt | jwt.ValidationErrorNotValidYet
+	// ParseWithClaims checks the claims only after the signature verified.
+	return errors.As(err, &ve) && ve.Errors != 0 && ve.Errors&^timeOnly == 0
 }
 
 // GenerateAccessToken issues an opaque token, or a JWT for clients that chose it.
@@ -129,9 +171,10 @@ func (s *TokenStrategy) generateJWT(ctx context.Context, r fosite.Requester) (st
 	return s.Signer.Generate(ctx, claims, &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}})
 }
 
-// RefreshTokenSignature returns the part of the token storage keys it by.
+// RefreshTokenSignature returns the part of the token storage keys it by, or
+// "" when the token's HMAC does not verify.
 func (s *TokenStrategy) RefreshTokenSignature(ctx context.Context, token string) string {
-	return s.HMAC.RefreshTokenSignature(ctx, strings.TrimPrefix(token, PrefixRefresh))
+	return s.hmacSignature(ctx, strings.TrimPrefix(token, PrefixRefresh))
 }
 
 // GenerateRefreshToken issues an opaque refresh token.
@@ -152,9 +195,10 @@ func (s *TokenStrategy) ValidateRefreshToken(ctx context.Context, r fosite.Reque
 	return s.HMAC.ValidateRefreshToken(ctx, r, raw)
 }
 
-// AuthorizeCodeSignature returns the part of the code storage keys it by.
+// AuthorizeCodeSignature returns the part of the code storage keys it by, or
+// "" when the code's HMAC does not verify.
 func (s *TokenStrategy) AuthorizeCodeSignature(ctx context.Context, token string) string {
-	return s.HMAC.AuthorizeCodeSignature(ctx, strings.TrimPrefix(token, PrefixCode))
+	return s.hmacSignature(ctx, strings.TrimPrefix(token, PrefixCode))
 }
 
 // GenerateAuthorizeCode issues an opaque authorization code.

@@ -662,6 +662,10 @@ func TestRendererReportsTemplateErrors(t *testing.T) {
 		{"not YAML", "kind: [unclosed\n", "not YAML"},
 		{"fail", `{{ fail "stop here" }}`, "stop here"},
 		{"missing include", `{{ include "nope" . }}`, "nope"},
+		// Helm functions outside the subset do not parse, so a template
+		// that needs them cannot pass unnoticed.
+		{"tpl is not implemented", `{{ tpl "x" . }}`, "tpl"},
+		{"lookup is not implemented", `{{ lookup "v1" "Secret" "ns" "x" }}`, "lookup"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -705,5 +709,23 @@ func TestDumpFullRender(t *testing.T) {
 	for _, m := range render(t, readValuesFile(t, chartDir+"/ci/full-values.yaml")) {
 		s, _ := toYAML(m.doc)
 		t.Logf("# %s\n%s\n---", m.source, s)
+	}
+}
+
+// The chart's variable check catches a name identityd does not read: the
+// chart renders it (env is free-form), and checkWorkloads' checker refuses it.
+func TestHelmEnvCheckCatchesFakeVariable(t *testing.T) {
+	ms := render(t, map[string]any{"issuer": "https://id.example.com", "env": map[string]any{"IDENTITY_LOGLEVEL": "debug"}})
+	var names []string
+	for _, spec := range podSpecs(ms) {
+		for _, c := range list(spec["containers"]) {
+			for _, e := range list(path(c, "env")) {
+				names = append(names, str(path(e, "name")))
+			}
+		}
+	}
+	got := newChecker().unknown(names)
+	if len(got) == 0 || got[0] != "IDENTITY_LOGLEVEL" || got[len(got)-1] != "IDENTITY_LOGLEVEL" {
+		t.Errorf("unknown = %q, want only IDENTITY_LOGLEVEL (once per workload)", got)
 	}
 }

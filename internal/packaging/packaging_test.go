@@ -340,7 +340,7 @@ func TestEnvExample(t *testing.T) {
 			t.Errorf(".env.example:%d: %s is not a variable identityd reads", i+1, name)
 			continue
 		}
-		if !strings.Contains(readme, "`"+name+"`") {
+		if !strings.Contains(readme, "| `"+name+"` |") {
 			t.Errorf(".env.example:%d: %s is not in README.md's table", i+1, name)
 		}
 	}

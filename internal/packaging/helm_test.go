@@ -33,8 +33,11 @@ import (
 //
 // Not implemented, so not to be used by the templates: tpl, lookup,
 // .Files, .Capabilities, .Template, subcharts and schema validation.
-// (helm.sh/helm/v4's engine is served by the module proxy if this ever
-// needs to be exact; it brings the k8s.io modules.)
+// On 2026-12-02 `helm template` of helm v4.3.2 (built from the module
+// proxy, outside this module: it brings the k8s.io modules) gave the same
+// objects as renderChart for the default and ci/full-values.yaml values,
+// refused the same bad values, and its output decoded strictly into the
+// k8s.io/api types; repeat that when adding a Helm feature to the chart.
 
 const chartDir = "deploy/helm/identityd"
 

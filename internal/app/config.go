@@ -327,6 +327,19 @@ var envVars = []envVar{
 	{"IDENTITY_FEDERATION_TIMEOUT", "10s", "deadline of each call to an upstream identity provider (discovery, token, keys, userinfo); 1s..60s. Past it the sign-in answers 503"},
 }
 
+// KnownVariable reports whether name is one of the environment variables
+// LoadConfig reads (the README's table). Packaging tests use it to keep
+// docker-compose.yml, .env.example and the Helm chart to real variables.
+// The OTEL_* tracing variables are read by package telemetry, not here.
+func KnownVariable(name string) bool {
+	for _, e := range envVars {
+		if e.name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // WithDefaults wraps getenv so that DATABASE_URL, when unset, is the SQLite
 // database under IDENTITY_DATA_DIR (./data by default): what LoadConfig is
 // given at start-up.

@@ -56,8 +56,9 @@ func TestCLICreatesGoThroughTheServices(t *testing.T) {
 			require.Equal(t, users, q("SELECT CAST(COUNT(*) AS TEXT) FROM users"), "no user created")
 
 			u := cliOK(t, env, "users", "create", "--tenant", slug, "--email", "ada@example.com", "--password", "Correct-Horse-Battery-9", "--name", "Ada", "--role", "Admin", "--system-admin")
-			uid := u["id"].(string)
-			require.Equal(t, true, u["is_system_admin"])
+			user := u["user"].(map[string]any)
+			uid := user["id"].(string)
+			require.Equal(t, true, user["is_system_admin"])
 			require.Equal(t, identity.SystemActorID, q("SELECT actor_id FROM audit_logs WHERE action = ? AND user_id = ?", identity.AuditUserCreated, uid), "users create is audited")
 			require.Equal(t, identity.SystemActorID, q("SELECT actor_id FROM audit_logs WHERE action = ? AND user_id = ?", identity.AuditSystemAdminGranted, uid), "system admin grant is audited")
 			require.Equal(t, "1", q("SELECT CAST(COUNT(*) AS TEXT) FROM role_assignments ra JOIN roles r ON r.id = ra.role_id WHERE ra.principal_id = ? AND r.name = 'Admin'", uid))

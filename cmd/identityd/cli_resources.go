@@ -93,7 +93,7 @@ var resources = []resource{
 		name: "users", one: "user", path: "/api/users", idName: "ID",
 		create: []field{
 			{flag: "email", help: "the user's e-mail address (their sign-in name)", required: true},
-			{flag: "password", kind: kSecret, help: "the first password; it must meet the tenant's password policy (or use --password-file)"},
+			{flag: "password", kind: kSecret, help: "the first password; it must meet the tenant's password policy", required: true},
 			{flag: "name", help: "the user's display name"},
 			{flag: "role", json: "roles", kind: kList, help: "a role of the tenant to assign (Owner, Admin, Manager, Member or a custom one); repeat or comma-separate"},
 			{flag: "force-password-change", kind: kBool, help: "ask for a new password at the first sign-in"},

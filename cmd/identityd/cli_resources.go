@@ -157,7 +157,7 @@ var resources = []resource{
 		create: []field{
 			{flag: "name", help: "the role's name", required: true},
 			{flag: "description", help: "what the role is for"},
-			{flag: "permissions", kind: kList, help: "permissions the role grants, e.g. users.read,users.update"},
+			{flag: "permissions", kind: kList, help: "permissions the role grants, e.g. identity.users.read,identity.users.update"},
 		},
 		update: []field{
 			{flag: "name", help: "the new name"},
@@ -165,7 +165,7 @@ var resources = []resource{
 			{flag: "permissions", kind: kList, help: "the permissions, replacing the old ones"},
 		},
 		list:    pagination,
-		example: `identityd roles create --tenant acme --name Auditor --permissions audit.read,audit.export`,
+		example: `identityd roles create --tenant acme --name Auditor --permissions identity.audit.read,identity.audit.export`,
 	},
 	{
 		name: "policies", one: "policy", path: "/api/policies", idName: "ID",
@@ -180,7 +180,7 @@ var resources = []resource{
 			{flag: "permissions", kind: kList, help: "the permissions, replacing the old ones"},
 		},
 		list:    pagination,
-		example: `identityd policies create --tenant acme --name exporters --permissions users.export`,
+		example: `identityd policies create --tenant acme --name exporters --permissions identity.users.export`,
 	},
 	{
 		name: "service-accounts", one: "service account", path: "/api/service-accounts", idName: "ID",
@@ -397,20 +397,22 @@ func query(vals map[string]any) string {
 // resource's actions.
 func (c *cli) resourceCommand(r resource) *cobra.Command {
 	group := c.group(r.name, "Manage "+r.one+"s through the admin API ("+strings.Replace(r.path, "%s", "{id}", 1)+")")
-	var parentID *string
+	// Each command has its own --service-account (api-keys).
+	parents := map[*cobra.Command]*string{}
 	addParent := func(cmd *cobra.Command) {
 		if r.parent != nil {
-			parentID = cmd.Flags().String(r.parent.flag, "", r.parent.help+" (required)")
+			parents[cmd] = cmd.Flags().String(r.parent.flag, "", r.parent.help+" (required)")
 		}
 	}
 	base := func(cmd *cobra.Command) (string, error) {
 		if r.parent == nil {
 			return r.path, nil
 		}
-		if strings.TrimSpace(*parentID) == "" {
+		id := strings.TrimSpace(*parents[cmd])
+		if id == "" {
 			return "", errUsage{cmd.CommandPath() + ": missing --" + r.parent.flag}
 		}
-		return fmt.Sprintf(r.path, pathID(strings.TrimSpace(*parentID))), nil
+		return fmt.Sprintf(r.path, pathID(id)), nil
 	}
 	scope := "the tenant's"
 	if r.system {

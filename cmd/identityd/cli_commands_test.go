@@ -25,8 +25,8 @@ import (
 // the same database the local commands act on, served on a real port
 // whose URL is the issuer (so the protocol commands' discovery matches).
 type cliServer struct {
-	env   map[string]string
-	url   string
+	env    map[string]string
+	url    string
 	admin  string // a system administrator's access token (an Owner of acme)
 	member string // a Member's of acme
 }

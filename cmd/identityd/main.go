@@ -147,6 +147,22 @@ Configuration is read from the environment; see README.md.`,
 	}
 	root.AddCommand(c.keysCommand(), c.auditCommand(), c.tokensCommand())
 	root.AddCommand(c.protocolCommands()...)
+	// cobra's completion command, made now so that an unknown shell is a
+	// usage error like any unknown subcommand (and docs/cli.md lists it);
+	// it keeps the writer set at this point.
+	if c.stdout != nil {
+		root.SetOut(c.stdout)
+	}
+	root.InitDefaultCompletionCmd()
+	for _, sub := range root.Commands() {
+		if sub.Name() == "completion" {
+			sub.Args = noArgsOrUnknown
+			sub.RunE = c.group("completion", "").RunE
+			for _, sh := range sub.Commands() {
+				sh.Example = "  source <(identityd completion " + sh.Name() + ")"
+			}
+		}
+	}
 	return root
 }
 

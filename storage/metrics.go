@@ -233,14 +233,17 @@ func (s *Store) newStatusProvider() (*goose.Provider, error) {
 	return p, nil
 }
 
-// MigrationsApplied is the readiness check: nil when the database's
-// version is the newest embedded migration.
+// MigrationsApplied is the readiness check: nil when the database has
+// every embedded migration. A database ahead of this binary (a newer
+// release's pre-upgrade migration, during a rolling upgrade) is ready:
+// migrations are kept backward-compatible for one release, so the old
+// pods serve until the new ones are up (docs/deploy.md).
 func (s *Store) MigrationsApplied(ctx context.Context) error {
 	current, newest, err := s.MigrationStatus(ctx)
 	if err != nil {
 		return err
 	}
-	if current != newest {
+	if current < newest {
 		return fmt.Errorf("database at migration %d, this binary needs %d", current, newest)
 	}
 	return nil

@@ -315,8 +315,12 @@ func quickstartSteps(q *run) []step {
 			if len(vals) != 2 {
 				q.fail("want the created user and the user list, got %d JSON values", len(vals))
 			}
-			user, _ := vals[0].(map[string]any)
-			q.has(user, map[string]any{"email": "admin@example.com", "role": "Owner"})
+			created, _ := vals[0].(map[string]any)
+			user, _ := created["user"].(map[string]any)
+			q.has(user, map[string]any{"email": "admin@example.com"})
+			if roles, _ := user["roles"].([]any); len(roles) != 1 || fmt.Sprint(roles[0].(map[string]any)["name"]) != "Owner" {
+				q.fail("the created user should hold the Owner role, got %v", user["roles"])
+			}
 			q.prefixed("ADMIN", "idt_at_")
 			list, _ := vals[1].([]any)
 			if len(list) != 1 {

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -208,7 +209,8 @@ func testMetricsObserveLookups(t *testing.T, s MetricsStore) {
 }
 
 // testMetricsMigrationStatus: a migrated database is at the newest embedded
-// migration; one behind it is not.
+// migration and ready; one ahead (a newer binary migrated it) is ready too;
+// one behind it is not.
 func testMetricsMigrationStatus(t *testing.T, s MetricsStore) {
 	ctx := t.Context()
 	current, newest, err := s.MigrationStatus(ctx)
@@ -220,6 +222,15 @@ func testMetricsMigrationStatus(t *testing.T, s MetricsStore) {
 	must(t, s.MigrationsApplied(ctx), "migrations applied on a migrated database")
 	db, err := s.SQLDB()
 	must(t, err, "SQLDB")
+	// A database ahead of the binary (a rolling upgrade: the pre-upgrade
+	// Job migrated, the old pods still serve) stays ready, so the old pods
+	// keep serving until the new ones are up; migrations stay
+	// backward-compatible for that (docs/deploy.md).
+	_, err = db.ExecContext(ctx, fmt.Sprintf("INSERT INTO goose_db_version (version_id, is_applied) VALUES (%d, TRUE)", newest+1))
+	must(t, err, "record a newer migration")
+	must(t, s.MigrationsApplied(ctx), "migrations applied on a database one migration ahead")
+	_, err = db.ExecContext(ctx, fmt.Sprintf("DELETE FROM goose_db_version WHERE version_id = %d", newest+1))
+	must(t, err, "forget the newer migration")
 	_, err = db.ExecContext(ctx, "DELETE FROM goose_db_version WHERE version_id = (SELECT MAX(version_id) FROM goose_db_version)")
 	must(t, err, "forget the newest migration")
 	if err := s.MigrationsApplied(ctx); err == nil {

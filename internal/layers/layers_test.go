@@ -26,6 +26,10 @@ var rules = []struct {
 	// it and the binary never reach the test harness.
 	{"internal/app", []string{module + "internal/apptest", module + "cmd/"}},
 	{"cmd/identityd", []string{module + "internal/apptest"}},
+	// The CLI's OAuth client speaks the protocol over HTTP only, like any
+	// client of the server: it knows none of the server's layers.
+	{"internal/oauthcli", []string{module + "storage", module + "oauth", module + "identity", module + "handlers",
+		module + "internal/app", module + "internal/apptest", "gorm.io/", "github.com/ory/fosite"}},
 }
 
 // deps lists every package pkg depends on (go list -deps), without tests.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -398,4 +399,81 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestCLIActionCommands: the commands that act on one object or on the
+// database, each with the answer it prints.
+func TestCLIActionCommands(t *testing.T) {
+	t.Parallel()
+	s := startCLIServer(t)
+	tn := decode(t, must(s.local(t, false, "tenants", "create", "--slug", "initech", "--name", "Initech")))
+	tid := tn["id"].(string)
+	u := decode(t, must(s.local(t, true, "users", "create", "--email", "milton@example.com", "--password", "Correct-Horse-Battery-9")))
+	uid := u["user"].(map[string]any)["id"].(string)
+	wh := decode(t, must(s.local(t, true, "webhooks", "create", "--url", "https://hooks.example.com/x")))
+	whID := wh["id"].(string)
+
+	cases := []struct {
+		name  string
+		local bool
+		args  []string
+		check func(t *testing.T, out map[string]any)
+	}{
+		{"tenants suspend", false, []string{"tenants", "suspend", tid}, func(t *testing.T, out map[string]any) {
+			require.Equal(t, "suspended", out["status"], "%v", out)
+		}},
+		{"tenants unsuspend", true, []string{"tenants", "unsuspend", tid}, func(t *testing.T, out map[string]any) {
+			require.Equal(t, "active", out["status"], "%v", out)
+		}},
+		{"users deactivate", false, []string{"users", "deactivate", uid}, func(t *testing.T, out map[string]any) {
+			raw, _ := json.Marshal(out)
+			require.Contains(t, string(raw), `"is_active":false`)
+		}},
+		{"users reset-2fa", true, []string{"users", "reset-2fa", uid, "--tenant", "acme"}, func(t *testing.T, out map[string]any) {
+			require.NotEmpty(t, out)
+		}},
+		{"webhooks rotate-secret", false, []string{"webhooks", "rotate-secret", whID}, func(t *testing.T, out map[string]any) {
+			raw, _ := json.Marshal(out)
+			require.Contains(t, string(raw), "secret")
+		}},
+		{"webhooks test", true, []string{"webhooks", "test", whID, "--tenant", "acme"}, func(t *testing.T, out map[string]any) {
+			require.NotEmpty(t, out)
+		}},
+		{"migrate up", true, []string{"migrate", "up"}, func(t *testing.T, out map[string]any) {
+			require.Equal(t, true, out["migrated"])
+			require.Equal(t, out["version"], out["newest"])
+		}},
+		{"migrate status", true, []string{"migrate", "status"}, func(t *testing.T, out map[string]any) {
+			require.Equal(t, json.Number("0"), json.Number(fmt.Sprint(out["pending"])))
+		}},
+		{"health on the database", true, []string{"health"}, func(t *testing.T, out map[string]any) {
+			require.NotEmpty(t, out["status"], "%v", out)
+		}},
+		{"keys rotate", true, []string{"keys", "rotate"}, func(t *testing.T, out map[string]any) {
+			require.NotEmpty(t, out["kid"])
+		}},
+		{"tenants deletions", true, []string{"tenants", "deletions"}, func(t *testing.T, out map[string]any) {
+			require.Contains(t, out, "tenants")
+		}},
+		{"tokens prune", true, []string{"tokens", "prune", "--batch", "100"}, func(t *testing.T, out map[string]any) {
+			require.NotNil(t, out)
+		}},
+	}
+	for _, tc := range cases {
+		// Not parallel: they run in order on one database.
+		var out string
+		var err error
+		if tc.local {
+			out, _, err = cliRun(t, s.env, tc.args...)
+		} else {
+			out, err = s.remote(t, tc.args...)
+		}
+		require.NoError(t, err, tc.name)
+		tc.check(t, decode(t, out))
+	}
+	// A database-only command refuses --endpoint.
+	for _, args := range [][]string{{"migrate", "status"}, {"tokens", "prune"}, {"audit", "prune"}, {"tenants", "deletions"}, {"serve"}, {"worker"}} {
+		_, err := s.remote(t, args...)
+		require.Equal(t, exitUsage, exitCode(err), "%v: %v", args, err)
+	}
 }

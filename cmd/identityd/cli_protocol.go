@@ -180,22 +180,48 @@ the --redirect-uri given.`,
 	})
 	perform.AddCommand(credentials, code)
 
-	var ic clientFlags
-	var hint string
-	introspect := &cobra.Command{Use: "introspect TOKEN", Short: "Ask the server whether a token is active, and what it carries (RFC 7662)",
-		Long: `introspect asks the introspection endpoint about TOKEN ("-" reads it from stdin, keeping it out of
+	introspect := c.tokenCommand("introspect TOKEN", "Ask the server whether a token is active, and what it carries (RFC 7662)",
+		`introspect asks the introspection endpoint about TOKEN ("-" reads it from stdin, keeping it out of
 the process list), authenticating as a client of the token's tenant (or one allowed to introspect
 every tenant's tokens). An inactive, unknown or foreign token answers {"active": false}.`,
-		Example: `  printf %s "$TOKEN" | identityd introspect - --endpoint http://localhost:8000 --client-id orders-api --client-secret-file orders-api.secret`,
-		Args:    exactArgs(1)}
-	ic.bind(introspect, "the client's secret")
-	introspect.Flags().StringVar(&hint, "token-type-hint", "", "access_token or refresh_token")
-	introspect.RunE = c.runE(func(cmd *cobra.Command, args []string) error {
+		`  printf %s "$TOKEN" | identityd introspect - --endpoint http://localhost:8000 --client-id orders-api --client-secret-file orders-api.secret`,
+		"the client's secret",
+		func(ep oauthcli.Endpoint, id, secret, token, hint string) (any, error) {
+			return oauthcli.Introspect(c.ctx, ep, id, secret, token, hint)
+		})
+	revoke := c.tokenCommand("revoke TOKEN", "Revoke an access or refresh token (RFC 7009) as the client it was issued to",
+		`revoke revokes TOKEN ("-" reads it from stdin). Revoking a refresh token revokes the grant's access
+tokens too. The server answers the same for a token it does not know (RFC 7009), so success only
+says the request was accepted.`,
+		`  printf %s "$TOKEN" | identityd revoke - --endpoint http://localhost:8000 --client-id billing --client-secret-file billing.secret`,
+		"the client's secret (none for a public client)",
+		func(ep oauthcli.Endpoint, id, secret, token, hint string) (any, error) {
+			if err := oauthcli.Revoke(c.ctx, ep, id, secret, token, hint); err != nil {
+				return nil, err
+			}
+			return map[string]any{"revoked": true}, nil
+		})
+	return []*cobra.Command{perform, introspect, revoke}
+}
+
+// tokenCommand is introspect and revoke: TOKEN (or - for stdin), the
+// client's credentials and a token type hint.
+func (c *cli) tokenCommand(use, short, long, example, secretHelp string,
+	do func(ep oauthcli.Endpoint, id, secret, token, hint string) (any, error)) *cobra.Command {
+	var cf clientFlags
+	var hint string
+	cmd := &cobra.Command{Use: use, Short: short, Long: long, Example: example, Args: exactArgs(1)}
+	cf.bind(cmd, secretHelp)
+	cmd.Flags().StringVar(&hint, "token-type-hint", "", "access_token or refresh_token")
+	cmd.RunE = c.runE(func(cmd *cobra.Command, args []string) error {
 		ep, err := c.issuer(cmd)
 		if err != nil {
 			return err
 		}
-		id, secret, err := ic.resolve(c, cmd)
+		if args[0] == "-" && cf.secretFile == "-" {
+			return errUsage{"TOKEN and --client-secret-file cannot both be read from stdin"}
+		}
+		id, secret, err := cf.resolve(c, cmd)
 		if err != nil {
 			return err
 		}
@@ -203,40 +229,11 @@ every tenant's tokens). An inactive, unknown or foreign token answers {"active":
 		if err != nil {
 			return err
 		}
-		out, err := oauthcli.Introspect(c.ctx, ep, id, secret, token, hint)
+		out, err := do(ep, id, secret, token, hint)
 		if err != nil {
 			return protocolError(err)
 		}
 		return c.printValue(out)
 	})
-
-	var rc clientFlags
-	var rhint string
-	revoke := &cobra.Command{Use: "revoke TOKEN", Short: "Revoke an access or refresh token (RFC 7009) as the client it was issued to",
-		Long: `revoke revokes TOKEN ("-" reads it from stdin). Revoking a refresh token revokes the grant's access
-tokens too. The server answers the same for a token it does not know (RFC 7009), so success only
-says the request was accepted.`,
-		Example: `  printf %s "$TOKEN" | identityd revoke - --endpoint http://localhost:8000 --client-id billing --client-secret-file billing.secret`,
-		Args:    exactArgs(1)}
-	rc.bind(revoke, "the client's secret (none for a public client)")
-	revoke.Flags().StringVar(&rhint, "token-type-hint", "", "access_token or refresh_token")
-	revoke.RunE = c.runE(func(cmd *cobra.Command, args []string) error {
-		ep, err := c.issuer(cmd)
-		if err != nil {
-			return err
-		}
-		id, secret, err := rc.resolve(c, cmd)
-		if err != nil {
-			return err
-		}
-		token, err := c.tokenArg(args[0])
-		if err != nil {
-			return err
-		}
-		if err := oauthcli.Revoke(c.ctx, ep, id, secret, token, rhint); err != nil {
-			return protocolError(err)
-		}
-		return c.print(map[string]any{"revoked": true})
-	})
-	return []*cobra.Command{perform, introspect, revoke}
+	return cmd
 }

@@ -154,31 +154,13 @@ var resources = []resource{
 	},
 	{
 		name: "roles", one: "role", path: "/api/roles", idName: "ID",
-		create: []field{
-			{flag: "name", help: "the role's name", required: true},
-			{flag: "description", help: "what the role is for"},
-			{flag: "permissions", kind: kList, help: "permissions the role grants, e.g. identity.users.read,identity.users.update"},
-		},
-		update: []field{
-			{flag: "name", help: "the new name"},
-			{flag: "description", help: "the new description"},
-			{flag: "permissions", kind: kList, help: "the permissions, replacing the old ones"},
-		},
+		create: permissionSetFields("role", true), update: permissionSetFields("role", false),
 		list:    pagination,
 		example: `identityd roles create --tenant acme --name Auditor --permissions identity.audit.read,identity.audit.export`,
 	},
 	{
 		name: "policies", one: "policy", path: "/api/policies", idName: "ID",
-		create: []field{
-			{flag: "name", help: "the policy's name", required: true},
-			{flag: "description", help: "what the policy is for"},
-			{flag: "permissions", kind: kList, help: "permissions the policy grants"},
-		},
-		update: []field{
-			{flag: "name", help: "the new name"},
-			{flag: "description", help: "the new description"},
-			{flag: "permissions", kind: kList, help: "the permissions, replacing the old ones"},
-		},
+		create: permissionSetFields("policy", true), update: permissionSetFields("policy", false),
 		list:    pagination,
 		example: `identityd policies create --tenant acme --name exporters --permissions identity.users.export`,
 	},
@@ -236,6 +218,23 @@ var resources = []resource{
 			{"test", "test", "Send an identity.webhook.test event to the webhook now"},
 		},
 	},
+}
+
+// permissionSetFields are a role's or a policy's: a name, a description
+// and the permissions it grants.
+func permissionSetFields(one string, create bool) []field {
+	if create {
+		return []field{
+			{flag: "name", help: "the " + one + "'s name", required: true},
+			{flag: "description", help: "what the " + one + " is for"},
+			{flag: "permissions", kind: kList, help: "permissions the " + one + " grants, e.g. identity.users.read,identity.users.update"},
+		}
+	}
+	return []field{
+		{flag: "name", help: "the new name"},
+		{flag: "description", help: "the new description"},
+		{flag: "permissions", kind: kList, help: "the permissions, replacing the old ones"},
+	}
 }
 
 func idpFields(create bool) []field {

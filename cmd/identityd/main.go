@@ -459,54 +459,44 @@ func (c *cli) auditCommand() *cobra.Command {
 		_, err = c.stdout.Write(ans.body)
 		return err
 	})
-	prune := &cobra.Command{Use: "prune", Short: "Delete audit rows older than their tenant's retention (AUDIT_RETENTION_DAYS), in batches",
-		Example: "  identityd audit prune --batch 5000", Args: cobra.NoArgs}
-	abatch := prune.Flags().Int("batch", 0, "rows per DELETE statement (default 5000)")
-	prune.RunE = c.runE(func(cmd *cobra.Command, _ []string) error {
-		if err := c.localOnly("audit prune"); err != nil {
-			return err
-		}
-		if *abatch < 0 {
-			return errUsage{"audit prune: --batch must be a positive number"}
-		}
-		a, err := c.app()
-		if err != nil {
-			return err
-		}
-		res, err := a.Pruner.PruneAudit(c.ctx, *abatch)
-		if err != nil {
-			return err
-		}
-		return c.printValue(res)
-	})
+	prune := c.pruneCommand("audit prune", "Delete audit rows older than their tenant's retention (AUDIT_RETENTION_DAYS), in batches", 5000,
+		func(a *app.App, batch int) (any, error) { return a.Pruner.PruneAudit(c.ctx, batch) })
 	g.AddCommand(list, export, prune)
 	return g
 }
 
 func (c *cli) tokensCommand() *cobra.Command {
 	g := c.group("tokens", "Stored tokens")
-	prune := &cobra.Command{Use: "prune", Short: "Delete expired tokens, codes, challenges and ended sessions, in batches",
-		Example: "  identityd tokens prune --batch 1000", Args: cobra.NoArgs}
-	batch := prune.Flags().Int("batch", 0, "rows per DELETE statement (default 1000)")
-	prune.RunE = c.runE(func(cmd *cobra.Command, _ []string) error {
-		if err := c.localOnly("tokens prune"); err != nil {
+	prune := c.pruneCommand("tokens prune", "Delete expired tokens, codes, challenges and ended sessions, in batches", 1000,
+		func(a *app.App, batch int) (any, error) { return a.Pruner.PruneTokens(c.ctx, batch) })
+	g.AddCommand(prune)
+	return g
+}
+
+// pruneCommand is audit prune and tokens prune: batched deletes on the
+// database, printing what was deleted.
+func (c *cli) pruneCommand(path, short string, defaultBatch int, prune func(a *app.App, batch int) (any, error)) *cobra.Command {
+	cmd := &cobra.Command{Use: "prune", Short: short, Args: cobra.NoArgs,
+		Example: fmt.Sprintf("  identityd %s --batch %d", path, defaultBatch)}
+	batch := cmd.Flags().Int("batch", 0, fmt.Sprintf("rows per DELETE statement (default %d)", defaultBatch))
+	cmd.RunE = c.runE(func(cmd *cobra.Command, _ []string) error {
+		if err := c.localOnly(path); err != nil {
 			return err
 		}
 		if *batch < 0 {
-			return errUsage{"tokens prune: --batch must be a positive number"}
+			return errUsage{path + ": --batch must be a positive number"}
 		}
 		a, err := c.app()
 		if err != nil {
 			return err
 		}
-		res, err := a.Pruner.PruneTokens(c.ctx, *batch)
+		res, err := prune(a, *batch)
 		if err != nil {
 			return err
 		}
 		return c.printValue(res)
 	})
-	g.AddCommand(prune)
-	return g
+	return cmd
 }
 
 func (c *cli) versionCommand() *cobra.Command {

@@ -82,6 +82,9 @@ type Config struct {
 	A, B   *Options // B is nil without -compare-url
 	Rounds int
 	Format string // "table" or "json"
+	// Summary: print rounds and medians (a Comparison), set by -compare-url
+	// or by giving -rounds at all, even -rounds 1.
+	Summary bool
 }
 
 var scenarios = []string{"client-credentials", "introspect", "refresh", "auth-code", "login-api", "get", "mix"}
@@ -127,7 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&format, "format", "table", "output: table or json")
 	fs.BoolVar(&jsonOut, "json", false, "the same as -format json")
 	fs.BoolVar(&o.Progress, "progress", true, "print a live progress line on stderr")
-	fs.IntVar(&rounds, "rounds", 1, "run this many rounds (A then B in each with -compare-url) and report the median")
+	fs.IntVar(&rounds, "rounds", 1, "run this many rounds (A then B in each with -compare-url) and print them with the medians (given at all, even 1: that summary's format)")
 	fs.StringVar(&b.url, "compare-url", "", "compare with this second server (target B), driven interleaved with -url")
 	fs.StringVar(&b.tokenPath, "compare-token-path", "", "B's token endpoint path (default: -token-path)")
 	fs.StringVar(&b.introspectPath, "compare-introspect-path", "", "B's introspection path (default: -introspect-path)")
@@ -148,6 +151,7 @@ func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 		return nil, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	cfg := &Config{A: o, Rounds: rounds, Format: format}
+	fs.Visit(func(f *flag.Flag) { cfg.Summary = cfg.Summary || f.Name == "rounds" })
 	if jsonOut {
 		cfg.Format = "json"
 	}
@@ -214,6 +218,7 @@ func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 		set(&bi, b.introspectPath)
 		fillURLs(&ob, bt, bi)
 		cfg.B = &ob
+		cfg.Summary = true
 	} else if b.pids != "" || b.clientID != "" {
 		return nil, usageError{"-compare-* flags need -compare-url"}
 	}
@@ -300,7 +305,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.B == nil && cfg.Rounds == 1 {
+	if !cfg.Summary {
 		res, err := Run(ctx, cfg.A, stderr)
 		if err != nil {
 			return err

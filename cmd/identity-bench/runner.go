@@ -203,8 +203,10 @@ func Run(ctx context.Context, o *Options, progress io.Writer) (*Result, error) {
 		ticks0     uint64
 		measureErr error
 	)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// At the end no request is cut off: the workers start no new one and
+	// those in flight finish (within -timeout) uncounted, so the server sees
+	// no aborted requests. Only ctx (an interrupt) cancels them.
+	var over atomic.Bool
 	var measureStart time.Time
 	begin := func() {
 		if len(o.PIDs) > 0 {
@@ -227,7 +229,7 @@ func Run(ctx context.Context, o *Options, progress io.Writer) (*Result, error) {
 			}
 			defer func() { stats[i] = local }()
 			mw, multi := workers[i].(multiWorker)
-			for runCtx.Err() == nil {
+			for !over.Load() && ctx.Err() == nil {
 				counted := measuring.Load()
 				if counted && o.Count > 0 && started.Add(1) > int64(o.Count) {
 					return
@@ -236,12 +238,12 @@ func Run(ctx context.Context, o *Options, progress io.Writer) (*Result, error) {
 				t0 := time.Now()
 				var err error
 				if multi {
-					op, err = mw.DoOp(runCtx)
+					op, err = mw.DoOp(ctx)
 				} else {
-					err = workers[i].Do(runCtx)
+					err = workers[i].Do(ctx)
 				}
 				d := time.Since(t0)
-				if !counted || runCtx.Err() != nil && err != nil {
+				if !counted || over.Load() || ctx.Err() != nil && err != nil {
 					continue
 				}
 				total.Add(1)
@@ -277,6 +279,7 @@ func Run(ctx context.Context, o *Options, progress io.Writer) (*Result, error) {
 	var elapsed time.Duration
 	var ticks1 uint64
 	end := func() {
+		over.Store(true)
 		elapsed = time.Since(measureStart)
 		if len(o.PIDs) > 0 && measureErr == nil {
 			ticks1, measureErr = cpuTicks(o.PIDs)
@@ -290,12 +293,10 @@ loop:
 			break loop
 		case <-deadline:
 			end()
-			cancel()
 			<-done
 			break loop
 		case <-ctx.Done():
 			end()
-			cancel()
 			<-done
 			break loop
 		case now := <-tick.C:

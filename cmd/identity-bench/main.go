@@ -33,6 +33,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the usage is printed
+		}
 		fmt.Fprintln(os.Stderr, "identity-bench:", err)
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -145,6 +148,9 @@ func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&b.path, "compare-path", "", "get: B's path (default: -path)")
 	fs.StringVar(&b.pids, "compare-pid", "", "B's process ids, as -pid")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
 		return nil, usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
@@ -219,8 +225,16 @@ func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 		fillURLs(&ob, bt, bi)
 		cfg.B = &ob
 		cfg.Summary = true
-	} else if b.pids != "" || b.clientID != "" {
-		return nil, usageError{"-compare-* flags need -compare-url"}
+	} else {
+		var stray []string
+		fs.Visit(func(f *flag.Flag) {
+			if strings.HasPrefix(f.Name, "compare-") {
+				stray = append(stray, "-"+f.Name)
+			}
+		})
+		if len(stray) > 0 {
+			return nil, usageError{strings.Join(stray, ", ") + " need -compare-url"}
+		}
 	}
 	fillURLs(o, tokenPath, introspectPath)
 	for _, t := range []*Options{cfg.A, cfg.B} {

@@ -55,6 +55,7 @@ DB_ID="bench_identity_$SUFFIX"
 DB_HY="bench_hydra_$SUFFIX"
 ID_PID=""
 HY_PID=""
+BENCH_PID=""
 DBS_CREATED=()
 
 log() { echo "side-by-side: $*" >&2; }
@@ -74,6 +75,7 @@ stop_pid() { # stop_pid PID: SIGTERM, wait up to 10 s, then SIGKILL
 cleanup() {
 	local rc=$?
 	set +e
+	stop_pid "$BENCH_PID"
 	stop_pid "$ID_PID"
 	stop_pid "$HY_PID"
 	for db in "${DBS_CREATED[@]}"; do
@@ -85,7 +87,7 @@ cleanup() {
 			[ -s "$f" ] && { log "last lines of $f:"; tail -n 20 "$f" >&2; }
 		done
 	fi
-	if [ "$KEEP_OUT" = 0 ]; then rm -rf "$WORK"; else rm -rf "$WORK"/data "$WORK"/*.log 2>/dev/null; fi
+	rm -rf "$WORK" # OUT, when given, is elsewhere and kept
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -142,11 +144,12 @@ mkdir -p "$IDENTITY_DATA_DIR"
 log "identityd: migrate, tenant, clients (database $DB_ID)"
 "$IDENTITYD" migrate >"$WORK/identityd-setup.log" 2>&1
 "$IDENTITYD" tenants create --slug bench --name Bench >>"$WORK/identityd-setup.log" 2>&1
-# svc gets tokens; rsrv is the resource server that introspects them.
+# svc gets tokens; rsrv is the resource server that introspects them. Their answers echo the
+# secret, so stdout goes nowhere (the log, shown on failure, gets stderr only).
 printf '%s' "$ID_SECRET" | "$IDENTITYD" clients create --tenant bench --id svc --secret-file - \
-	--grant-types client_credentials --scopes service >>"$WORK/identityd-setup.log" 2>&1
+	--grant-types client_credentials --scopes service 2>>"$WORK/identityd-setup.log" >/dev/null
 printf '%s' "$RS_SECRET" | "$IDENTITYD" clients create --tenant bench --id rsrv --secret-file - \
-	--grant-types client_credentials --scopes service >>"$WORK/identityd-setup.log" 2>&1
+	--grant-types client_credentials --scopes service 2>>"$WORK/identityd-setup.log" >/dev/null
 "$IDENTITYD" serve >"$WORK/identityd.log" 2>&1 &
 ID_PID=$!
 wait_ready "$ID_URL/api/health/ready" "$ID_PID" identityd
@@ -200,7 +203,11 @@ bench() {
 		args+=(-compare-url "http://127.0.0.1:$HY_PUB" -compare-pid "$HY_PID" "${b[@]}")
 	fi
 	log "run $name"
-	"$BENCH" "${args[@]}" >"$OUT/$name.json"
+	# In the background with wait, so that a signal to this script runs the trap at once.
+	"$BENCH" "${args[@]}" >"$OUT/$name.json" &
+	BENCH_PID=$!
+	wait "$BENCH_PID"
+	BENCH_PID=""
 }
 
 ID_CC=(-client-id svc -client-secret "$ID_SECRET" -scope service)

@@ -224,7 +224,7 @@ bench noop-c32 get 32 -path /api/health/live -- ${HYDRA:+-compare-path /health/a
 # --- the table -------------------------------------------------------------
 fmt() { jq -r "$1" "$2"; }
 echo
-echo "$ROUNDS round(s) × ${ROUND_SECONDS} s per server and scenario (after ${WARMUP_SECONDS} s warm-up), medians; ratio = Identity / Hydra."
+echo "$ROUNDS round(s) × ${ROUND_SECONDS} s per server and scenario (after ${WARMUP_SECONDS} s warm-up), medians${HYDRA:+; ratio = Identity / Hydra, median of the per-round ratios}."
 echo "CPU: the server process only (utime+stime from /proc, 100 ticks/s), per counted request (ok or failed)."
 echo
 if [ -n "$HYDRA" ]; then

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,39 +15,85 @@ import (
 	"time"
 )
 
+// Latency holds percentiles in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// OpResult is one operation of a mix.
+type OpResult struct {
+	Name         string         `json:"name"`
+	Weight       int            `json:"weight"`
+	Requests     int64          `json:"requests"`
+	OK           int64          `json:"ok"`
+	Errors       int64          `json:"errors"`
+	ErrorsByKind map[string]int `json:"errors_by_kind"`
+	RPS          float64        `json:"rps"`
+	Latency      Latency        `json:"latency_ms"`
+}
+
 // Result is what one run measured.
 type Result struct {
-	Scenario    string         `json:"scenario"`
-	URL         string         `json:"url"`
-	Concurrency int            `json:"concurrency"`
-	Seconds     float64        `json:"seconds"`
-	Requests    int64          `json:"requests"`
-	OK          int64          `json:"ok"`
-	Errors      map[string]int `json:"errors"`
-	RPS         float64        `json:"rps"`
-	P50ms       float64        `json:"p50_ms"`
-	P95ms       float64        `json:"p95_ms"`
-	P99ms       float64        `json:"p99_ms"`
-	MaxMs       float64        `json:"max_ms"`
+	Target       string         `json:"target"`
+	Scenario     string         `json:"scenario"`
+	URL          string         `json:"url"`
+	Concurrency  int            `json:"concurrency"`
+	Duration     float64        `json:"duration_s"` // measured, warm-up excluded
+	Requests     int64          `json:"requests"`
+	OK           int64          `json:"ok"`
+	Errors       int64          `json:"errors"`
+	ErrorsByKind map[string]int `json:"errors_by_kind"`
+	RPS          float64        `json:"rps"` // successful requests per second
+	Latency      Latency        `json:"latency_ms"`
+	Operations   []OpResult     `json:"operations,omitempty"` // mix only
+	CPU          *CPU           `json:"cpu,omitempty"`        // with -pid
+}
+
+func writeJSON(w io.Writer, v any) error {
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	return nil
+}
+
+func writeKinds(w io.Writer, m map[string]int) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, " %s=%d", k, m[k])
+	}
 }
 
 // WriteText prints the result for people.
 func (r *Result) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "scenario     %s (%s), %d concurrent, %.1fs\n", r.Scenario, r.URL, r.Concurrency, r.Seconds)
-	fmt.Fprintf(w, "requests     %d ok, %d failed\n", r.OK, r.Requests-r.OK)
+	fmt.Fprintf(w, "scenario     %s (%s), %d concurrent, %.1fs\n", r.Scenario, r.URL, r.Concurrency, r.Duration)
+	fmt.Fprintf(w, "requests     %d ok, %d failed\n", r.OK, r.Errors)
 	fmt.Fprintf(w, "throughput   %.0f req/s (ok)\n", r.RPS)
-	fmt.Fprintf(w, "latency      p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.P50ms, r.P95ms, r.P99ms, r.MaxMs)
-	if len(r.Errors) > 0 {
-		keys := make([]string, 0, len(r.Errors))
-		for k := range r.Errors {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+	l := r.Latency
+	fmt.Fprintf(w, "latency      p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", l.P50, l.P90, l.P99, l.Max)
+	if len(r.ErrorsByKind) > 0 {
 		fmt.Fprintf(w, "errors      ")
-		for _, k := range keys {
-			fmt.Fprintf(w, " %s=%d", k, r.Errors[k])
-		}
+		writeKinds(w, r.ErrorsByKind)
 		fmt.Fprintln(w)
+	}
+	if r.CPU != nil {
+		fmt.Fprintf(w, "cpu          %.3f ms/request, %.2f cores (pids %v, %d ticks/s)\n", r.CPU.CPUmsPerRequest, r.CPU.Cores, r.CPU.PIDs, r.CPU.TicksPerSecond)
+	}
+	if len(r.Operations) > 0 {
+		fmt.Fprintf(w, "\n%-20s %6s %9s %8s %7s %9s %9s %9s\n", "operation", "weight", "ok", "req/s", "errors", "p50 ms", "p90 ms", "p99 ms")
+		for _, op := range r.Operations {
+			fmt.Fprintf(w, "%-20s %6d %9d %8.0f %7d %9.2f %9.2f %9.2f", op.Name, op.Weight, op.OK, op.RPS, op.Errors, op.Latency.P50, op.Latency.P90, op.Latency.P99)
+			writeKinds(w, op.ErrorsByKind)
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%-20s %6s %9d %8.0f %7d %9.2f %9.2f %9.2f\n", "total", "", r.OK, r.RPS, r.Errors, l.P50, l.P90, l.P99)
 	}
 }
 
@@ -54,6 +101,12 @@ func (r *Result) WriteText(w io.Writer) {
 // (a refresh token to rotate, a cookie jar).
 type worker interface {
 	Do(ctx context.Context) error
+}
+
+// multiWorker is a worker that runs one of several operations per request
+// (the mix) and says which.
+type multiWorker interface {
+	DoOp(ctx context.Context) (int, error)
 }
 
 // newWorker prepares one worker of the scenario (setup is not measured).
@@ -88,6 +141,29 @@ func kindOf(err error) string {
 	return "other"
 }
 
+// percentile returns the p-quantile (0..1) of sorted latencies in
+// milliseconds: the value at index floor((n-1)·p), 0 when there are none.
+func percentile(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p)
+	return float64(sorted[i].Microseconds()) / 1000
+}
+
+func latencyOf(lats []time.Duration) Latency {
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	return Latency{P50: percentile(lats, 0.50), P90: percentile(lats, 0.90), P95: percentile(lats, 0.95),
+		P99: percentile(lats, 0.99), Max: percentile(lats, 1)}
+}
+
+// opStats is one worker's record of one operation.
+type opStats struct {
+	lats      []time.Duration
+	total, ok int64
+	errs      map[string]int
+}
+
 // Run drives the scenario with o.Concurrency workers until the duration or
 // count is reached. The first o.Warmup of requests is not counted.
 func Run(ctx context.Context, o *Options, progress io.Writer) (*Result, error) {
@@ -110,51 +186,76 @@ func Run(ctx context.Context, o *Options, progress io.Writer) (*Result, error) {
 			return nil, fmt.Errorf("set up worker %d: %w", i, err)
 		}
 	}
+	opNames := []string{o.Scenario}
+	if o.Scenario == "mix" {
+		opNames = opNames[:0]
+		for _, m := range o.Mix {
+			opNames = append(opNames, m.Op)
+		}
+	}
 
 	var (
-		measuring atomic.Bool
-		started   atomic.Int64 // requests begun (for -n)
-		total     atomic.Int64
-		okCount   atomic.Int64
-		mu        sync.Mutex
-		errs      = map[string]int{}
-		lats      = make([][]time.Duration, o.Concurrency)
+		measuring  atomic.Bool
+		started    atomic.Int64 // requests begun (for -n)
+		total      atomic.Int64
+		errCount   atomic.Int64
+		stats      = make([][]opStats, o.Concurrency)
+		ticks0     uint64
+		measureErr error
 	)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// At the end no request is cut off: the workers start no new one and
+	// those in flight finish (within -timeout) uncounted, so the server sees
+	// no aborted requests. Only ctx (an interrupt) cancels them.
+	var over atomic.Bool
 	var measureStart time.Time
-	if o.Warmup <= 0 {
-		measuring.Store(true)
+	begin := func() {
+		if len(o.PIDs) > 0 {
+			ticks0, measureErr = cpuTicks(o.PIDs)
+		}
 		measureStart = time.Now()
+		measuring.Store(true)
+	}
+	if o.Warmup <= 0 {
+		begin()
 	}
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			local := make([]time.Duration, 0, 4096)
-			defer func() { lats[i] = local }()
-			for runCtx.Err() == nil {
+			local := make([]opStats, len(opNames))
+			for j := range local {
+				local[j] = opStats{lats: make([]time.Duration, 0, 1024), errs: map[string]int{}}
+			}
+			defer func() { stats[i] = local }()
+			mw, multi := workers[i].(multiWorker)
+			for !over.Load() && ctx.Err() == nil {
 				counted := measuring.Load()
 				if counted && o.Count > 0 && started.Add(1) > int64(o.Count) {
 					return
 				}
+				op := 0
 				t0 := time.Now()
-				err := workers[i].Do(runCtx)
+				var err error
+				if multi {
+					op, err = mw.DoOp(ctx)
+				} else {
+					err = workers[i].Do(ctx)
+				}
 				d := time.Since(t0)
-				if !counted || runCtx.Err() != nil && err != nil {
+				if !counted || over.Load() || ctx.Err() != nil && err != nil {
 					continue
 				}
 				total.Add(1)
+				s := &local[op]
+				s.total++
 				if err != nil {
-					k := kindOf(err)
-					mu.Lock()
-					errs[k]++
-					mu.Unlock()
+					errCount.Add(1)
+					s.errs[kindOf(err)]++
 					continue
 				}
-				okCount.Add(1)
-				local = append(local, d)
+				s.ok++
+				s.lats = append(s.lats, d)
 			}
 		}(i)
 	}
@@ -164,8 +265,7 @@ func Run(ctx context.Context, o *Options, progress io.Writer) (*Result, error) {
 		case <-time.After(o.Warmup):
 		case <-ctx.Done():
 		}
-		measureStart = time.Now()
-		measuring.Store(true)
+		begin()
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -176,58 +276,79 @@ func Run(ctx context.Context, o *Options, progress io.Writer) (*Result, error) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	last, lastAt := int64(0), time.Now()
+	var elapsed time.Duration
+	var ticks1 uint64
+	end := func() {
+		over.Store(true)
+		elapsed = time.Since(measureStart)
+		if len(o.PIDs) > 0 && measureErr == nil {
+			ticks1, measureErr = cpuTicks(o.PIDs)
+		}
+	}
 loop:
 	for {
 		select {
 		case <-done:
+			end()
 			break loop
 		case <-deadline:
-			cancel()
+			end()
 			<-done
 			break loop
 		case <-ctx.Done():
-			cancel()
+			end()
 			<-done
 			break loop
 		case now := <-tick.C:
 			if o.Progress && progress != nil {
 				n := total.Load()
-				mu.Lock()
-				nerr := 0
-				for _, v := range errs {
-					nerr += v
-				}
-				mu.Unlock()
-				fmt.Fprintf(progress, "\r%6.1fs  %8d req  %8.0f req/s  %d errors   ", now.Sub(measureStart).Seconds(), n,
-					float64(n-last)/now.Sub(lastAt).Seconds(), nerr)
+				fmt.Fprintf(progress, "\r%s %6.1fs  %8d req  %8.0f req/s  %d errors   ", o.Label, now.Sub(measureStart).Seconds(), n,
+					float64(n-last)/now.Sub(lastAt).Seconds(), errCount.Load())
 				last, lastAt = n, now
 			}
 		}
 	}
-	elapsed := time.Since(measureStart)
 	if o.Progress && progress != nil {
 		fmt.Fprintln(progress)
 	}
+	if measureErr != nil {
+		return nil, measureErr
+	}
+	res := &Result{Target: o.Label, Scenario: o.Scenario, URL: o.URL, Concurrency: o.Concurrency,
+		Duration: elapsed.Seconds(), ErrorsByKind: map[string]int{}}
 	var all []time.Duration
-	for _, l := range lats {
-		all = append(all, l...)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	pct := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
+	for j, name := range opNames {
+		op := OpResult{Name: name, ErrorsByKind: map[string]int{}}
+		if o.Scenario == "mix" {
+			op.Weight = o.Mix[j].Weight
 		}
-		i := int(float64(len(all)-1) * p)
-		return float64(all[i].Microseconds()) / 1000
+		var lats []time.Duration
+		for i := range stats {
+			s := stats[i][j]
+			op.Requests += s.total
+			op.OK += s.ok
+			for k, v := range s.errs {
+				op.ErrorsByKind[k] += v
+				res.ErrorsByKind[k] += v
+			}
+			lats = append(lats, s.lats...)
+		}
+		op.Errors = op.Requests - op.OK
+		op.RPS = float64(op.OK) / elapsed.Seconds()
+		op.Latency = latencyOf(lats)
+		res.Requests += op.Requests
+		res.OK += op.OK
+		all = append(all, lats...)
+		res.Operations = append(res.Operations, op)
 	}
-	res := &Result{
-		Scenario: o.Scenario, URL: o.URL, Concurrency: o.Concurrency, Seconds: elapsed.Seconds(),
-		Requests: total.Load(), OK: okCount.Load(), Errors: errs,
-		RPS:   float64(okCount.Load()) / elapsed.Seconds(),
-		P50ms: pct(0.50), P95ms: pct(0.95), P99ms: pct(0.99),
+	if o.Scenario != "mix" {
+		res.Operations = nil
 	}
-	if len(all) > 0 {
-		res.MaxMs = float64(all[len(all)-1].Microseconds()) / 1000
+	res.Errors = res.Requests - res.OK
+	res.RPS = float64(res.OK) / elapsed.Seconds()
+	res.Latency = latencyOf(all)
+	if len(o.PIDs) > 0 {
+		res.CPU = newCPU(o.PIDs, ticks1-ticks0, res.Requests, elapsed.Seconds())
 	}
 	return res, nil
 }

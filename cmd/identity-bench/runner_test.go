@@ -44,10 +44,10 @@ func TestRunCountsAndClassifies(t *testing.T) {
 	if res.Requests != 200 {
 		t.Fatalf("requests = %d, want 200", res.Requests)
 	}
-	if res.Errors["http_503"] != 40 || res.OK != 160 {
-		t.Fatalf("ok %d, errors %v; want 160 ok and 40 http_503", res.OK, res.Errors)
+	if res.ErrorsByKind["http_503"] != 40 || res.Errors != 40 || res.OK != 160 {
+		t.Fatalf("ok %d, errors %v; want 160 ok and 40 http_503", res.OK, res.ErrorsByKind)
 	}
-	if !(res.P50ms > 0 && res.P50ms <= res.P95ms && res.P95ms <= res.P99ms && res.P99ms <= res.MaxMs) {
+	if l := res.Latency; !(l.P50 > 0 && l.P50 <= l.P90 && l.P90 <= l.P95 && l.P95 <= l.P99 && l.P99 <= l.Max) {
 		t.Fatalf("percentiles out of order: %+v", res)
 	}
 }
@@ -66,16 +66,17 @@ func TestIntrospectScenarioNeedsActive(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	o, err := parseFlags([]string{"-url", srv.URL, "-scenario", "introspect", "-client-id", "a", "-client-secret", "b",
+	cfg, err := parseFlags([]string{"-url", srv.URL, "-scenario", "introspect", "-client-id", "a", "-client-secret", "b",
 		"-c", "2", "-d", "300ms", "-warmup", "0", "-progress=false"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	o := cfg.A
 	res, err := Run(context.Background(), o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.OK == 0 || len(res.Errors) != 0 {
+	if res.OK == 0 || res.Errors != 0 {
 		t.Fatalf("ok %d errors %v", res.OK, res.Errors)
 	}
 	o.Token = "other"
@@ -83,7 +84,7 @@ func TestIntrospectScenarioNeedsActive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.OK != 0 || res.Errors["inactive"] == 0 {
+	if res.OK != 0 || res.ErrorsByKind["inactive"] == 0 {
 		t.Fatalf("an inactive answer must count as an error: %+v", res)
 	}
 }

@@ -19,7 +19,14 @@ import (
 )
 
 func scenarioFor(o *Options, hc *http.Client) (newWorker, error) {
-	switch o.Scenario {
+	if o.Scenario == "mix" {
+		return mixScenario(o, hc)
+	}
+	return scenarioByName(o.Scenario, o, hc)
+}
+
+func scenarioByName(name string, o *Options, hc *http.Client) (newWorker, error) {
+	switch name {
 	case "client-credentials":
 		return func(context.Context, int) (worker, error) { return &ccWorker{o: o, hc: hc}, nil }, nil
 	case "introspect":

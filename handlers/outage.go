@@ -59,9 +59,17 @@ func (s *Server) logOAuth5xx(ctx context.Context, err error) {
 	if err == nil {
 		return
 	}
-	if rfc := fosite.ErrorToRFC6749Error(err); rfc.StatusCode() >= 500 {
-		s.Logger.ErrorContext(ctx, "oauth server error", "status", rfc.StatusCode(), "err", err, "cause", rfc.Cause())
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.StatusCode() < 500 {
+		return
 	}
+	if ctx.Err() != nil {
+		// The client went away (or its deadline passed) mid-request: the
+		// failure is its, and nobody reads the answer; no server error.
+		s.Logger.InfoContext(ctx, "oauth request abandoned by the client", "err", err)
+		return
+	}
+	s.Logger.ErrorContext(ctx, "oauth server error", "status", rfc.StatusCode(), "err", err, "cause", rfc.Cause())
 }
 
 // writeAccessError is WriteAccessError with outages answered as 503 and

@@ -1,11 +1,7 @@
 package storage
 
-import "gorm.io/gorm"
-
-// PurgeLookupCacheForTest empties the token lookup cache.
-func (s *Store) PurgeLookupCacheForTest() { s.cache.tokens.Purge() }
+// EmptyTokenCacheForTest drops every access token of the lookup cache.
+func (s *Store) EmptyTokenCacheForTest() { s.cache.tokens.Purge() }
 
 // CachedTokensForTest is how many access tokens the lookup cache holds.
 func (s *Store) CachedTokensForTest() int { return s.cache.tokens.Len() }
-
-func (s *Store) GormForTest() *gorm.DB { return s.gdb }

@@ -137,7 +137,7 @@ func cachedBytesPerToken(t testing.TB, n int) float64 {
 	// measurement counts only the token entries.
 	lookup(sigs[0])
 	lookup(sigs[1])
-	s.PurgeLookupCacheForTest()
+	s.EmptyTokenCacheForTest()
 	before := heapAfterGC()
 	for _, sig := range sigs {
 		lookup(sig)

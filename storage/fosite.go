@@ -192,14 +192,20 @@ func (s *Store) getRequest(ctx context.Context, table, key string, session fosit
 	return req, row.Active, nil
 }
 
-// findAccessRow reads an access token row through the lookup cache.
+// findAccessRow reads an access token row through the lookup cache. A hit
+// fills only the columns toRequest reads, and Active (compactRow).
 func (s *Store) findAccessRow(ctx context.Context, key string, row *requestRow) error {
 	gen, ok := s.cachedGeneration(ctx)
-	sig := hashKey(key)
+	var sig tokenKey
 	if ok {
+		sig = sha256.Sum256([]byte(key))
 		if e, hit := s.cache.tokens.Get(sig); hit && s.cache.fresh(e.gen, gen, e.at, time.Now()) {
 			s.cache.lookedUp("token_lookup", true)
-			*row = e.row
+			r, err := e.row.row()
+			if err != nil {
+				return err
+			}
+			*row = r
 			return nil
 		}
 		s.cache.lookedUp("token_lookup", false)
@@ -208,7 +214,7 @@ func (s *Store) findAccessRow(ctx context.Context, key string, row *requestRow) 
 		return err
 	}
 	if ok {
-		s.cache.tokens.Add(sig, cachedToken{gen: gen, at: time.Now(), row: *row})
+		s.cache.tokens.Add(sig, cachedToken{gen: gen, at: time.Now(), row: compactRowOf(row)})
 	}
 	return nil
 }

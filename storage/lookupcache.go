@@ -120,8 +120,13 @@ func (g *RedisGeneration) Bump(ctx context.Context) error {
 type cachedToken struct {
 	gen int64
 	at  time.Time
-	row requestRow
+	row compactRow // storage/compactrow.go
 }
+
+// tokenKey is a cached token's key: the SHA-256 of its signature, the
+// bytes of the hex hashKey that the table is keyed by (32 bytes in the
+// entry, not a 64-byte string beside it).
+type tokenKey [32]byte
 
 type cachedClient struct {
 	gen    int64
@@ -136,7 +141,7 @@ const LookupEntryMaxAge = 30 * time.Second
 
 type lookupCache struct {
 	gen     Generation
-	tokens  *lru.Cache[string, cachedToken]
+	tokens  *lru.Cache[tokenKey, cachedToken]
 	clients *lru.Cache[string, cachedClient]
 
 	// last is the highest generation seen: one lower means Redis went back
@@ -163,7 +168,7 @@ func (c *lookupCache) fresh(stamp, gen int64, at, now time.Time) bool {
 // EnableLookupCache turns on the lookup cache with up to size token
 // entries, invalidated through gen. Call it before serving.
 func (s *Store) EnableLookupCache(gen Generation, size int) error {
-	tokens, err := lru.New[string, cachedToken](size)
+	tokens, err := lru.New[tokenKey, cachedToken](size)
 	if err != nil {
 		return fmt.Errorf("lookup cache: %w", err)
 	}

@@ -449,22 +449,34 @@ func (c *cli) resourceCommand(r resource) *cobra.Command {
 		})
 		group.AddCommand(create)
 	}
-	if !r.noGet {
-		get := &cobra.Command{Use: "get " + r.idName, Short: "Show one " + r.one, Args: exactArgs(1),
-			Example: "  identityd " + r.name + " get " + r.idName + " -o yaml"}
-		addParent(get)
-		get.RunE = c.runE(func(cmd *cobra.Command, args []string) error {
+	// itemCommand is a call on one item (ITEM or ITEM/suffix); empty is
+	// what to print when the API answers without a body (204).
+	itemCommand := func(use, short, example, method, suffix string, empty func(id string) any) *cobra.Command {
+		cmd := &cobra.Command{Use: use + " " + r.idName, Short: short, Args: exactArgs(1),
+			Example: "  identityd " + r.name + " " + use + " " + r.idName + example}
+		addParent(cmd)
+		cmd.RunE = c.runE(func(cmd *cobra.Command, args []string) error {
 			path, err := base(cmd)
 			if err != nil {
 				return err
 			}
-			ans, err := c.call(apiCall{method: http.MethodGet, path: path + "/" + pathID(args[0]), system: r.system})
+			path += "/" + pathID(args[0])
+			if suffix != "" {
+				path += "/" + suffix
+			}
+			ans, err := c.call(apiCall{method: method, path: path, system: r.system})
 			if err != nil {
 				return err
 			}
+			if len(ans.body) == 0 && empty != nil {
+				return c.print(empty(args[0]))
+			}
 			return c.printAnswer(ans)
 		})
-		group.AddCommand(get)
+		return cmd
+	}
+	if !r.noGet {
+		group.AddCommand(itemCommand("get", "Show one "+r.one, " -o yaml", http.MethodGet, "", nil))
 	}
 	list := &cobra.Command{Use: "list", Short: "List " + scope + " " + r.one + "s", Args: cobra.NoArgs,
 		Example: "  identityd " + r.name + " list -o table"}
@@ -511,44 +523,12 @@ func (c *cli) resourceCommand(r resource) *cobra.Command {
 		})
 		group.AddCommand(update)
 	}
-	del := &cobra.Command{Use: "delete " + r.idName, Short: "Delete a " + r.one, Args: exactArgs(1),
-		Example: "  identityd " + r.name + " delete " + r.idName}
-	addParent(del)
-	del.RunE = c.runE(func(cmd *cobra.Command, args []string) error {
-		path, err := base(cmd)
-		if err != nil {
-			return err
-		}
-		ans, err := c.call(apiCall{method: http.MethodDelete, path: path + "/" + pathID(args[0]), system: r.system})
-		if err != nil {
-			return err
-		}
-		if len(ans.body) == 0 {
-			return c.print(map[string]any{"deleted": args[0]})
-		}
-		return c.printAnswer(ans)
-	})
-	group.AddCommand(del)
+	group.AddCommand(itemCommand("delete", "Delete a "+r.one, "", http.MethodDelete, "",
+		func(id string) any { return map[string]any{"deleted": id} }))
 	for _, a := range r.actions {
-		cmd := &cobra.Command{Use: a.name + " " + r.idName, Short: a.help, Args: exactArgs(1),
-			Example: "  identityd " + r.name + " " + a.name + " " + r.idName}
-		addParent(cmd)
 		suffix := a.suffix
-		cmd.RunE = c.runE(func(cmd *cobra.Command, args []string) error {
-			path, err := base(cmd)
-			if err != nil {
-				return err
-			}
-			ans, err := c.call(apiCall{method: http.MethodPost, path: path + "/" + pathID(args[0]) + "/" + suffix, system: r.system})
-			if err != nil {
-				return err
-			}
-			if len(ans.body) == 0 {
-				return c.print(map[string]any{"id": args[0], "done": suffix})
-			}
-			return c.printAnswer(ans)
-		})
-		group.AddCommand(cmd)
+		group.AddCommand(itemCommand(a.name, a.help, "", http.MethodPost, suffix,
+			func(id string) any { return map[string]any{"id": id, "done": suffix} }))
 	}
 	return group
 }

@@ -207,25 +207,33 @@ func (c *cli) callRemote(ctx context.Context, ac apiCall, body io.Reader) (*apiA
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, ac.method, c.endpointURL()+ac.path, body)
+	return c.send(ctx, ac.method, ac.path, body, ac.body != nil, token, 256<<20)
+}
+
+// send makes one HTTP request to the remote server (with a bearer token
+// when one is given) and reads at most limit bytes of its answer.
+func (c *cli) send(ctx context.Context, method, path string, body io.Reader, jsonBody bool, token string, limit int64) (*apiAnswer, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.endpointURL()+path, body)
 	if err != nil {
 		return nil, errUsage{fmt.Sprintf("--endpoint: %v", err)}
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("User-Agent", "identityd-cli")
 	req.Header.Set("Accept", "application/json")
-	if ac.body != nil {
+	if jsonBody {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s %s: no answer within --timeout %s", ac.method, c.endpointURL(), c.timeout)
+			return nil, fmt.Errorf("%s %s: no answer within --timeout %s", method, c.endpointURL(), c.timeout)
 		}
-		return nil, fmt.Errorf("%s %s: %w", ac.method, c.endpointURL(), errors.Unwrap(err))
+		return nil, fmt.Errorf("%s %s: %w", method, c.endpointURL(), errors.Unwrap(err))
 	}
 	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 256<<20))
+	raw, err := io.ReadAll(io.LimitReader(res.Body, limit))
 	if err != nil {
 		return nil, fmt.Errorf("read the answer: %w", err)
 	}

@@ -46,19 +46,18 @@ func (f field) key() string {
 
 // resource is one family of admin API objects and the commands over it.
 type resource struct {
-	name     string // the command: tenants, users…
-	one      string // "tenant", for help texts
-	path     string // the collection's path
-	system   bool   // acts across tenants (system admins): no --tenant needed locally
-	parent   *field // api-keys: --service-account
-	idName   string // the argument's name in help: ID, CLIENT_ID
-	create   []field
-	update   []field
-	list     []field // query parameters
-	noGet    bool
-	noUpdate bool
-	example  string // an example create
-	actions  []action
+	name    string // the command: tenants, users…
+	one     string // "tenant", for help texts
+	path    string // the collection's path
+	system  bool   // acts across tenants (system admins): no --tenant needed locally
+	parent  *field // api-keys: --service-account
+	idName  string // the argument's name in help: ID, CLIENT_ID
+	create  []field
+	update  []field
+	list    []field // query parameters
+	noGet   bool
+	example string // an example create
+	actions []action
 }
 
 // action is a POST to ITEM/suffix with no body (users unlock…).
@@ -185,7 +184,7 @@ var resources = []resource{
 			{flag: "name", help: "the key's name", required: true},
 			{flag: "expires-in-days", kind: kInt, help: "the key stops working after this many days"},
 		},
-		noGet: true, noUpdate: true,
+		noGet:   true,
 		example: `identityd api-keys create --tenant acme --service-account SA_ID --name ci`,
 		actions: []action{{"rotate", "rotate", "Rotate an API key: a new key (shown once) replaces it"}},
 	},
@@ -498,7 +497,7 @@ func (c *cli) resourceCommand(r resource) *cobra.Command {
 		return c.printAnswer(ans)
 	})
 	group.AddCommand(list)
-	if r.update != nil && !r.noUpdate {
+	if r.update != nil {
 		update := &cobra.Command{Use: "update " + r.idName + " [flags]", Short: "Change a " + r.one + " (only the flags given change)",
 			Args: exactArgs(1), Example: "  identityd " + r.name + " update " + r.idName + " --" + r.update[0].flag + " …"}
 		fs := bindFields(update, r.update)

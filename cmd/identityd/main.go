@@ -547,24 +547,7 @@ func (c *cli) callPublicAnswer(method, path string) (*apiAnswer, error) {
 		}
 		return c.callLocal(ctx, apiCall{method: method, path: path, system: true}, http.NoBody)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.endpointURL()+path, nil)
-	if err != nil {
-		return nil, errUsage{fmt.Sprintf("--endpoint: %v", err)}
-	}
-	req.Header.Set("Accept", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s %s: no answer within --timeout %s", method, c.endpointURL(), c.timeout)
-		}
-		return nil, fmt.Errorf("%s %s: %w", method, c.endpointURL(), errors.Unwrap(err))
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
-	if err != nil {
-		return nil, fmt.Errorf("read the answer: %w", err)
-	}
-	return &apiAnswer{status: res.StatusCode, header: res.Header, body: raw}, nil
+	return c.send(ctx, method, path, http.NoBody, false, "", 16<<20)
 }
 
 // describe turns a service error into one readable line, with the fields.

@@ -114,8 +114,8 @@ func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" 
 // its Owners sign in through) is found: any other is fosite.ErrNotFound
 // wrapping models.ErrTenantPendingDeletion, which the token endpoint names.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	gen, cached := s.cachedGeneration(ctx)
-	if cached {
+	gen, mode := s.cachedGeneration(ctx)
+	if mode == lookupCached {
 		if e, hit := s.cache.clients.Get(id); hit && s.cache.fresh(e.gen, gen, e.at, time.Now()) {
 			s.cache.lookedUp("client_lookup", true)
 			return &Client{Client: e.client, now: s.now()}, nil
@@ -133,13 +133,17 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get client: %w", mapErr(err))
+		err = mapErr(err)
+		if e, hit := s.cache.clientIfLastResort(mode, err, id, gen); hit {
+			return &Client{Client: e.client, now: s.now()}, nil
+		}
+		return nil, fmt.Errorf("get client: %w", err)
 	}
 	m := row.Client
 	if row.TenantPending && !strings.HasPrefix(m.ID, models.FirstPartyClientPrefix) {
 		return nil, fmt.Errorf("get client: %w: %w", fosite.ErrNotFound, models.ErrTenantPendingDeletion())
 	}
-	if cached {
+	if mode == lookupCached {
 		s.cache.clients.Add(id, cachedClient{gen: gen, at: time.Now(), client: m})
 	}
 	return &Client{Client: m, now: s.now()}, nil

@@ -70,6 +70,16 @@ func compactRowOf(row *requestRow) compactRow {
 
 // row rebuilds the columns toRequest reads (and Active). The lists share
 // one backing array; toRequest copies them before fosite sees them.
+// fill sets *row to the row the entry holds.
+func (c *compactRow) fill(row *requestRow) error {
+	r, err := c.row()
+	if err != nil {
+		return err
+	}
+	*row = r
+	return nil
+}
+
 func (c *compactRow) row() (requestRow, error) {
 	shape := c.shape.Value()
 	row := requestRow{

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"gorm.io/gorm"
@@ -21,4 +22,18 @@ func CountStatements(s *Store) func() int64 {
 	_ = cb.Update().After("*").Register("test:count_update", inc)
 	_ = cb.Delete().After("*").Register("test:count_delete", inc)
 	return n.Load
+}
+
+// HoldReconnect keeps g's listener from reconnecting until release is called.
+func (g *ListenGeneration) HoldReconnect() (release func()) {
+	gate := make(chan struct{})
+	f := func() { <-gate }
+	g.beforeReconnect.Store(&f)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.beforeReconnect.Store(nil)
+			close(gate)
+		})
+	}
 }

@@ -195,25 +195,25 @@ func (s *Store) getRequest(ctx context.Context, table, key string, session fosit
 // findAccessRow reads an access token row through the lookup cache. A hit
 // fills only the columns toRequest reads, and Active (compactRow).
 func (s *Store) findAccessRow(ctx context.Context, key string, row *requestRow) error {
-	gen, ok := s.cachedGeneration(ctx)
+	gen, mode := s.cachedGeneration(ctx)
 	var sig tokenKey
-	if ok {
+	if mode != lookupBypass {
 		sig = sha256.Sum256([]byte(key))
+	}
+	if mode == lookupCached {
 		if e, hit := s.cache.tokens.Get(sig); hit && s.cache.fresh(e.gen, gen, e.at, time.Now()) {
 			s.cache.lookedUp("token_lookup", true)
-			r, err := e.row.row()
-			if err != nil {
-				return err
-			}
-			*row = r
-			return nil
+			return e.row.fill(row)
 		}
 		s.cache.lookedUp("token_lookup", false)
 	}
 	if err := s.findRow(ctx, tableAccess, key, row); err != nil {
+		if e, hit := s.cache.tokenIfLastResort(mode, err, sig, gen); hit {
+			return e.row.fill(row)
+		}
 		return err
 	}
-	if ok {
+	if mode == lookupCached {
 		s.cache.tokens.Add(sig, cachedToken{gen: gen, at: time.Now(), row: compactRowOf(row)})
 	}
 	return nil

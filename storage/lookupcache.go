@@ -2,17 +2,14 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/identityd/identityd/models"
 )
@@ -23,20 +20,24 @@ import (
 // memory, but each is stamped with a generation: a counter that every change
 // able to make a cached entry stale (a token deleted or revoked, a client or
 // tenant changed) bumps after it commits. A lookup reads the current
-// generation first — from Redis when several instances share it, else an
-// in-process counter — and uses an entry only if its stamp matches. So a
-// revocation on any instance is seen by every instance's next lookup: the
-// cache can never answer "active" for a revoked token. New tokens do not
-// bump the generation (a miss is never cached), so issuance keeps caches warm.
+// generation first — an in-process counter, kept in step across the
+// instances sharing a PostgreSQL database by LISTEN/NOTIFY (ListenGeneration,
+// storage/listengen.go) — and uses an entry only if its stamp matches. So a
+// revocation on any instance is seen by every instance once its notification
+// arrives: the cache never answers "active" for a token it knows revoked.
+// New tokens do not bump the generation (a miss is never cached), so
+// issuance keeps caches warm.
 //
 // The cache never outlives its invalidation channel (docs/operations.md):
-// it is bypassed while the generation cannot be read; the Redis counter
-// restarts from a random base when Redis loses it, so no old stamp matches
-// again; a counter that goes back drops the cache; a failed bump makes this
-// instance bypass its cache and retry until the bump lands; and no entry is
-// trusted for longer than LookupEntryMaxAge.
+// while the listener is not connected the cache is not trusted (its entries
+// answer only when the database cannot); the generation moves on when the
+// listener is back; a failed bump makes this instance bypass its cache and
+// retry until the bump lands; and no entry is trusted for longer than
+// LookupEntryMaxAge.
 
-// Generation is the invalidation counter.
+// Generation is the invalidation counter. Current returns an error wrapping
+// ErrChannelDown, with the last generation it knew, while changes made
+// elsewhere may not reach it; any other error means the cache is bypassed.
 type Generation interface {
 	Current(ctx context.Context) (int64, error)
 	Bump(ctx context.Context) error
@@ -50,72 +51,6 @@ func (g *MemoryGeneration) Current(context.Context) (int64, error) { return g.n.
 
 // Bump implements Generation.
 func (g *MemoryGeneration) Bump(context.Context) error { g.n.Add(1); return nil }
-
-// RedisGeneration is the Generation shared by every instance through Redis.
-//
-// Its stamps cannot repeat across a Redis restart: the counter starts from a
-// random base (below 2^52, far from any earlier one) whenever the key is
-// missing, so after Redis comes back empty (or the key was evicted) no stamp
-// taken before matches the new generation, and every old entry is a miss.
-type RedisGeneration struct {
-	rdb *redis.Client
-	key string
-}
-
-// NewRedisGeneration keeps the counter under key.
-func NewRedisGeneration(rdb *redis.Client, key string) *RedisGeneration {
-	return &RedisGeneration{rdb: rdb, key: key}
-}
-
-// currentScript reads the generation, creating it from a random base (SET NX,
-// so concurrent instances agree on one) when it is missing.
-var currentScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if not v then
-  redis.call('SET', KEYS[1], ARGV[1], 'NX')
-  v = redis.call('GET', KEYS[1])
-end
-return v`)
-
-// bumpScript increments the generation, first creating it from a random base
-// when it is missing: an INCR on a missing key would start again from 1.
-var bumpScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'NX')
-end
-redis.call('INCR', KEYS[1])
-return 1`)
-
-// randomBase is a random starting point for the counter, in [2^32, 2^52):
-// small enough for Lua's numbers, large enough never to meet an earlier run.
-func randomBase() string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return strconv.FormatInt(time.Now().UnixNano()&(1<<52-1)|1<<32, 10)
-	}
-	return strconv.FormatUint(binary.BigEndian.Uint64(b[:])&(1<<52-1)|1<<32, 10)
-}
-
-// Current implements Generation.
-func (g *RedisGeneration) Current(ctx context.Context) (int64, error) {
-	v, err := currentScript.Run(ctx, g.rdb, []string{g.key}, randomBase()).Text()
-	if err != nil {
-		return 0, fmt.Errorf("read cache generation: %w", err)
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("read cache generation: %w", err)
-	}
-	return n, nil
-}
-
-// Bump implements Generation.
-func (g *RedisGeneration) Bump(ctx context.Context) error {
-	if err := bumpScript.Run(ctx, g.rdb, []string{g.key}, randomBase()).Err(); err != nil {
-		return fmt.Errorf("bump cache generation: %w", err)
-	}
-	return nil
-}
 
 type cachedToken struct {
 	gen int64
@@ -136,7 +71,8 @@ type cachedClient struct {
 
 // LookupEntryMaxAge bounds how long an entry is trusted even when no bump
 // reached this instance: the longest a change committed by an instance that
-// lost Redis for good (and crashed before its bump landed) can go unseen.
+// lost PostgreSQL right after its commit (and crashed before its retried
+// notification went out) can go unseen.
 const LookupEntryMaxAge = 30 * time.Second
 
 type lookupCache struct {
@@ -144,13 +80,10 @@ type lookupCache struct {
 	tokens  *lru.Cache[tokenKey, cachedToken]
 	clients *lru.Cache[string, cachedClient]
 
-	// last is the highest generation seen: one lower means Redis went back
-	// (restored from a snapshot), and the whole cache is dropped.
-	last atomic.Int64
 	// stale is set while a bump has failed and not yet landed: this instance
 	// then bypasses its own cache, and a goroutine retries the bump until
-	// Redis takes it (so the other instances see the change once Redis is
-	// reachable again).
+	// PostgreSQL takes the notification (so the other instances see the
+	// change once it is reachable again).
 	stale    atomic.Bool
 	retrying atomic.Bool
 	stop     chan struct{}
@@ -216,7 +149,7 @@ func (s *Store) bump(ctx context.Context) {
 		return
 	}
 	// The change is committed but the other instances cannot know until a
-	// bump lands: stop trusting our own cache and retry until Redis takes it.
+	// bump lands: stop trusting our own cache and retry until the notification goes out.
 	c.stale.Store(true)
 	c.tokens.Purge()
 	c.clients.Purge()
@@ -261,15 +194,30 @@ func (s *Store) stopPendingBump() {
 	}
 }
 
-// cachedGeneration returns the generation for a lookup, or false when the
-// cache must not be used (off, inside a transaction, a bump of ours still
-// pending, or the counter is unreadable: then the database answers).
-func (s *Store) cachedGeneration(ctx context.Context) (int64, bool) {
+// lookupMode says how a lookup may use the cache.
+type lookupMode uint8
+
+const (
+	// lookupBypass: the cache is off, the lookup runs inside a
+	// transaction, or a bump of ours is still pending.
+	lookupBypass lookupMode = iota
+	// lookupCached: entries stamped with the generation are trusted, and
+	// what the database answers is cached.
+	lookupCached
+	// lookupLastResort: the invalidation channel is down, so the database
+	// answers; an entry stamped with the last generation known answers
+	// only when the database cannot (ErrUnavailable). Nothing is cached.
+	lookupLastResort
+)
+
+// cachedGeneration returns the generation for a lookup and how the lookup
+// may use the cache.
+func (s *Store) cachedGeneration(ctx context.Context) (int64, lookupMode) {
 	if s.cache == nil || s.cache.stale.Load() {
-		return 0, false
+		return 0, lookupBypass
 	}
 	if _, inTx := ctx.Value(txKey{}).(*txState); inTx {
-		return 0, false
+		return 0, lookupBypass
 	}
 	var (
 		g   int64
@@ -281,18 +229,35 @@ func (s *Store) cachedGeneration(ctx context.Context) (int64, bool) {
 	} else {
 		g, err = s.cache.gen.Current(ctx)
 	}
-	if err != nil {
-		return 0, false
+	switch {
+	case err == nil:
+		return g, lookupCached
+	case errors.Is(err, ErrChannelDown):
+		return g, lookupLastResort
+	default:
+		return 0, lookupBypass
 	}
-	if last := s.cache.last.Load(); g < last {
-		// The counter went back: Redis lost writes. Nothing cached is safe.
-		s.cache.tokens.Purge()
-		s.cache.clients.Purge()
-		s.cache.last.Store(g)
-	} else if g > last {
-		s.cache.last.CompareAndSwap(last, g)
+}
+
+// tokenIfLastResort returns the cached token for sig when a lookup in mode
+// whose database read failed with err may answer from the cache: the
+// channel is down and the database unreachable, and the entry carries the
+// last generation known and is fresh.
+func (c *lookupCache) tokenIfLastResort(mode lookupMode, err error, sig tokenKey, gen int64) (cachedToken, bool) {
+	if mode != lookupLastResort || !models.IsUnavailable(err) {
+		return cachedToken{}, false
 	}
-	return g, true
+	e, hit := c.tokens.Get(sig)
+	return e, hit && c.fresh(e.gen, gen, e.at, time.Now())
+}
+
+// clientIfLastResort is tokenIfLastResort for a client.
+func (c *lookupCache) clientIfLastResort(mode lookupMode, err error, id string, gen int64) (cachedClient, bool) {
+	if mode != lookupLastResort || !models.IsUnavailable(err) {
+		return cachedClient{}, false
+	}
+	e, hit := c.clients.Get(id)
+	return e, hit && c.fresh(e.gen, gen, e.at, time.Now())
 }
 
 type genMemoKey struct{}

@@ -288,7 +288,7 @@ func TestLookupInvalidation(t *testing.T) {
 		for _, inv := range invalidations {
 			t.Run(inv.method, func(t *testing.T) {
 				s := open(t, storage.Options{})
-				gen := storagetest.LookupGeneration(t)
+				gen := storagetest.LookupGeneration(t, s)
 				must(t, s.EnableLookupCache(gen, 1000))
 				count := storage.CountStatements(s)
 				current := func() int64 {

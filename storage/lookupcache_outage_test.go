@@ -2,15 +2,12 @@ package storage_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ory/fosite"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/oauth"
@@ -111,55 +108,97 @@ func TestLookupCacheFailedBumpIsRetried(t *testing.T) {
 	}
 }
 
-// The Redis generation never repeats a stamp after Redis lost it (restarted
-// empty, flushed, evicted): it starts again from a random base, for reads and
-// for bumps alike, never from zero.
-func TestRedisGenerationDoesNotRepeatAfterLoss(t *testing.T) {
+// Two instances on one PostgreSQL database hear each other's invalidations
+// through it: a token cached on both and revoked on one stops answering on
+// the other once the notification lands, and a write that invalidates
+// nothing keeps the other's entry cached (so the test can fail).
+func TestListenGenerationAcrossInstances(t *testing.T) {
 	t.Parallel()
-	u := storagetest.RedisURL(t)
-	if u == "" {
-		t.Skip("set " + storagetest.EnvRedisURL)
+	backend := postgresOnly(t)
+	s1 := storagetest.OpenStore(t, backend, storage.Options{})
+	s2 := storagetest.OpenStore(t, backend, storage.Options{})
+	channel := "identity_test_" + randomID(t)
+	must(t, s1.EnableLookupCache(storagetest.LookupGenerationOn(t, s1, channel), 100))
+	must(t, s2.EnableLookupCache(storagetest.LookupGenerationOn(t, s2, channel), 100))
+	count := storage.CountStatements(s2)
+	fx := newCacheFixture(t, s1, time.Now().Add(time.Hour))
+	fx.warm(t, s2)
+	_ = newCacheFixture(t, s1, time.Now().Add(time.Hour)) // issuance invalidates nothing
+	if n := fx.lookupStatements(t, s2, count); n != 0 {
+		t.Fatalf("control: a cached lookup ran %d statements, want 0 (a hit)", n)
 	}
-	opts, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
+	must(t, s1.RevokeAccessToken(t.Context(), fx.requestID))
+	waitUntil(t, 10*time.Second, "the other instance sees the revocation", func() bool {
+		_, err := s2.GetAccessTokenSession(t.Context(), fx.access, oauth.NewSession())
+		return errors.Is(err, fosite.ErrNotFound)
+	})
+}
+
+// When the listener loses its connection, notifications sent meanwhile are
+// lost: the cache is bypassed until it is back, and nothing cached before
+// the gap is trusted after it, so a revocation made during the gap is seen.
+func TestListenGenerationReconnects(t *testing.T) {
+	t.Parallel()
+	backend := postgresOnly(t)
+	s1 := storagetest.OpenStore(t, backend, storage.Options{})
+	s2 := storagetest.OpenStore(t, backend, storage.Options{})
+	channel := "identity_test_" + randomID(t)
+	must(t, s1.EnableLookupCache(storagetest.LookupGenerationOn(t, s1, channel), 100))
+	g2 := storagetest.LookupGenerationOn(t, s2, channel).(*storage.ListenGeneration)
+	must(t, s2.EnableLookupCache(g2, 100))
+	count := storage.CountStatements(s2)
+	fx := newCacheFixture(t, s1, time.Now().Add(time.Hour))
+	fx.warm(t, s2)
+	if n := fx.lookupStatements(t, s2, count); n != 0 {
+		t.Fatalf("control: a cached lookup ran %d statements, want 0 (a hit)", n)
 	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	key := "identity-test:" + hex.EncodeToString(b[:]) + ":lookup-gen"
-	t.Cleanup(func() { rdb.Del(context.Background(), key) })
-	ctx := context.Background()
-	g := storage.NewRedisGeneration(rdb, key)
-	seen := map[int64]bool{}
-	for round := 0; round < 3; round++ {
-		first, err := g.Current(ctx)
-		if err != nil {
-			t.Fatal(err)
+
+	// Cut the listener off; revoke while it is away (its notification is
+	// lost); and only then let it reconnect.
+	release := g2.HoldReconnect()
+	t.Cleanup(release)
+	sqlDB, err := s1.SQLDB()
+	must(t, err)
+	_, err = sqlDB.ExecContext(t.Context(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+		storage.ListenerApplicationName(channel))
+	must(t, err)
+	waitUntil(t, 10*time.Second, "the listener notices", func() bool { return !g2.Listening() })
+	// While it is away, the database answers every lookup.
+	if n := fx.lookupStatements(t, s2, count); n == 0 {
+		t.Fatal("with the listener away a lookup was answered from the cache")
+	}
+	must(t, s1.RevokeAccessToken(t.Context(), fx.requestID))
+	release()
+	waitUntil(t, 10*time.Second, "the listener reconnects", g2.Listening)
+	if _, err := s2.GetAccessTokenSession(t.Context(), fx.access, oauth.NewSession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("after the gap the revoked token answered %v, want not found", err)
+	}
+	// And the cache works again.
+	fx2 := newCacheFixture(t, s1, time.Now().Add(time.Hour))
+	fx2.warm(t, s2)
+	if n := fx2.lookupStatements(t, s2, count); n != 0 {
+		t.Fatalf("after the reconnect a cached lookup ran %d statements, want 0", n)
+	}
+}
+
+func postgresOnly(t *testing.T) storagetest.Backend {
+	t.Helper()
+	for _, b := range storagetest.Backends(t) {
+		if b.Name == "postgres" {
+			return freshBackend(t, b.Name)
 		}
-		if first < 1<<32 {
-			t.Fatalf("generation %d starts near zero", first)
+	}
+	t.Skip("PostgreSQL only: set " + storagetest.EnvDatabaseURL)
+	return storagetest.Backend{}
+}
+
+func waitUntil(t *testing.T, bound time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, bound)
 		}
-		for i := 0; i < 3; i++ {
-			if err := g.Bump(ctx); err != nil {
-				t.Fatal(err)
-			}
-			n, _ := g.Current(ctx)
-			if seen[n] {
-				t.Fatalf("stamp %d repeated after Redis lost the counter", n)
-			}
-			seen[n] = true
-		}
-		rdb.Del(ctx, key) // Redis restarted empty
-		// A bump on a missing key starts from a random base too.
-		if err := g.Bump(ctx); err != nil {
-			t.Fatal(err)
-		}
-		n, _ := g.Current(ctx)
-		if n < 1<<32 || seen[n] {
-			t.Fatalf("bump after loss gave %d", n)
-		}
-		rdb.Del(ctx, key)
+		time.Sleep(20 * time.Millisecond)
 	}
 }

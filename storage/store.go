@@ -68,6 +68,7 @@ type Store struct {
 	OnRefreshReuse func(ctx context.Context, tenantID, subject, clientID, requestID string)
 
 	gdb     *gorm.DB
+	dsn     string // the PostgreSQL URL, for the lookup cache's listener
 	cache   *lookupCache
 	relayed bool
 	dialect Dialect
@@ -100,6 +101,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	switch {
 	case strings.HasPrefix(opts.DatabaseURL, "postgres://"), strings.HasPrefix(opts.DatabaseURL, "postgresql://"):
 		s.dialect = Postgres
+		s.dsn = opts.DatabaseURL
 		s.gdb, err = gorm.Open(postgres.Open(opts.DatabaseURL), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %s", redactURL(err.Error(), opts.DatabaseURL))

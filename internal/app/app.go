@@ -160,10 +160,27 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		a.Cache = storage.NewMemoryCache()
 	}
 	health = append(health, handlers.HealthCheck{Name: "cache", Check: cacheRoundTrip(a.Cache)})
-	if cfg.LookupCacheSize > 0 {
+	switch {
+	case cfg.LookupCacheSize <= 0:
+	case a.Store.Dialect() != storage.Postgres && cfg.RedisURL != "":
+		// Several instances on one SQLite file (what REDIS_URL beside
+		// SQLite means) have no channel to hear each other's
+		// invalidations: the cache stays off rather than answer stale.
+		log.Info("lookup cache off: SQLite with REDIS_URL may be several instances, and SQLite has no invalidation channel")
+	default:
+		// SQLite alone is one instance: an in-process counter. On
+		// PostgreSQL the instances sharing the database hear each other's
+		// invalidations through it (LISTEN/NOTIFY); Redis is not on this
+		// path.
 		var gen storage.Generation = &storage.MemoryGeneration{}
-		if rc, ok := a.Cache.(*storage.RedisCache); ok {
-			gen = storage.NewRedisGeneration(rc.Client(), cfg.RedisPrefix+"lookup-gen")
+		if a.Store.Dialect() == storage.Postgres {
+			lg, err := a.Store.ListenGeneration(ctx, storage.ListenOptions{})
+			if err != nil {
+				a.Close()
+				return nil, fmt.Errorf("lookup cache: %w", err)
+			}
+			a.closers = append(a.closers, lg.Close)
+			gen = lg
 		}
 		if err := a.Store.EnableLookupCache(gen, cfg.LookupCacheSize); err != nil {
 			a.Close()

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -53,6 +54,25 @@ func (s *Server) RequireInactive(t testing.TB, cc *CreatedClient, token string) 
 	t.Helper()
 	m := s.Introspect(t, cc, token)
 	require.Equal(t, map[string]any{"active": false}, m, "token should be inactive")
+}
+
+// RequireInactiveSoon is RequireInactive for a token revoked through
+// another instance: its lookup cache hears of the revocation when the
+// database's notification arrives (docs/architecture.md, "The lookup
+// cache"), so the answer may be active for that moment. It waits (10 s at
+// most) until introspection answers exactly {"active":false}.
+func (s *Server) RequireInactiveSoon(t testing.TB, cc *CreatedClient, token string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := s.Introspect(t, cc, token)
+		if len(m) == 1 && m["active"] == false {
+			return
+		}
+		require.Equal(t, true, m["active"], "introspection answers active or inactive: %v", m)
+		require.True(t, time.Now().Before(deadline), "token still active on %s 10 s after its revocation elsewhere", s.URL)
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Revoke revokes token (RFC 7009), authenticating as cc.

@@ -198,25 +198,36 @@ func Caches(t testing.TB) map[string]storage.Cache {
 	return out
 }
 
-// LookupGeneration returns a lookup-cache generation for a test: through
-// Redis when IDENTITY_TEST_REDIS_URL is set (under a key of the test's own,
-// deleted when it ends), else the in-process counter.
-func LookupGeneration(t testing.TB) storage.Generation {
+// ListenStore is a store whose lookup cache can hear other instances'
+// invalidations through its database.
+type ListenStore interface {
+	Dialect() storage.Dialect
+	ListenGeneration(ctx context.Context, opts storage.ListenOptions) (*storage.ListenGeneration, error)
+}
+
+// LookupGeneration returns a lookup-cache generation for a test of s: on
+// PostgreSQL the LISTEN/NOTIFY one, on a channel of the test's own (so
+// parallel tests on one database do not invalidate each other's caches),
+// else the in-process counter.
+func LookupGeneration(t testing.TB, s any) storage.Generation {
 	t.Helper()
-	u := RedisURL(t)
-	if u == "" {
+	return LookupGenerationOn(t, s, "identity_test_"+randomHex(t, 6))
+}
+
+// LookupGenerationOn is LookupGeneration on a given channel: stores of one
+// test that must hear each other's invalidations share it.
+func LookupGenerationOn(t testing.TB, s any, channel string) storage.Generation {
+	t.Helper()
+	ls, ok := s.(ListenStore)
+	if !ok || ls.Dialect() != storage.Postgres {
 		return &storage.MemoryGeneration{}
 	}
-	c, err := storage.NewRedisCache(context.Background(), u)
+	g, err := ls.ListenGeneration(context.Background(), storage.ListenOptions{Channel: channel})
 	if err != nil {
-		t.Fatalf("redis: %v", err)
+		t.Fatalf("listen generation: %v", err)
 	}
-	key := "identity-test:" + randomHex(t, 6) + ":lookup-gen"
-	t.Cleanup(func() {
-		c.Client().Del(context.Background(), key)
-		_ = c.Close()
-	})
-	return storage.NewRedisGeneration(c.Client(), key)
+	t.Cleanup(func() { _ = g.Close() })
+	return g
 }
 
 // OpenStore opens and migrates a Store on b.

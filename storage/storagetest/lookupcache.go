@@ -34,7 +34,7 @@ func RunLookupCacheSuite[S LookupCacheStore](t *testing.T, newStore func(t *test
 	t.Helper()
 	runSubTests(t, func(t *testing.T) LookupCacheStore {
 		s := newStore(t)
-		must(t, s.EnableLookupCache(LookupGeneration(t), 100), "enable lookup cache")
+		must(t, s.EnableLookupCache(LookupGeneration(t, s), 100), "enable lookup cache")
 		return s
 	}, []subTest[LookupCacheStore]{
 		{"RevokedToken", testCachedRevokedToken},

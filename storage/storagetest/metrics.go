@@ -187,7 +187,7 @@ func testMetricsObserveLookups(t *testing.T, s MetricsStore) {
 	must(t, err, "get client without a lookup cache")
 	wantEqual(t, len(seen), 0, "lookups observed without a lookup cache")
 
-	must(t, s.EnableLookupCache(LookupGeneration(t), 100), "enable lookup cache")
+	must(t, s.EnableLookupCache(LookupGeneration(t, s), 100), "enable lookup cache")
 	s.ObserveLookups(record)
 	for range 2 {
 		_, err := s.GetClient(ctx, f.client.GetID())

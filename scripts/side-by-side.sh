@@ -13,6 +13,7 @@
 #   ROUND_SECONDS  seconds per round and target (default 10)
 #   WARMUP_SECONDS warm-up before each measured round (default 2)
 #   OUT            directory for the raw JSON of each scenario (default: a temporary one, removed)
+#   LOG_LEVEL      both servers' log level (default info: each one's default, a line per request)
 #
 #   IDENTITYD=/tmp/bench-identityd HYDRA=/opt/hydra/hydra scripts/side-by-side.sh
 #   IDENTITYD=/tmp/bench-identityd ROUNDS=1 ROUND_SECONDS=2 scripts/side-by-side.sh   # smoke run
@@ -24,7 +25,7 @@
 # are Hydra's own configuration names):
 #   DSN=postgres://…/db hydra migrate sql -e --yes
 #   DSN=… SERVE_PUBLIC_PORT=P SERVE_ADMIN_PORT=A SERVE_PUBLIC_HOST=127.0.0.1 SERVE_ADMIN_HOST=127.0.0.1 \
-#     URLS_SELF_ISSUER=http://127.0.0.1:P SECRETS_SYSTEM=… LOG_LEVEL=warn hydra serve all --dev
+#     URLS_SELF_ISSUER=http://127.0.0.1:P SECRETS_SYSTEM=… LOG_LEVEL=info hydra serve all --dev
 #   hydra create client --endpoint http://127.0.0.1:A --grant-type client_credentials --scope service \
 #     --token-endpoint-auth-method client_secret_basic --format json     (prints client_id, client_secret)
 # Endpoints: token POST P/oauth2/token, introspection POST A/admin/oauth2/introspect (admin port,
@@ -38,6 +39,7 @@ PG="${PG%/}"
 ROUNDS="${ROUNDS:-3}"
 ROUND_SECONDS="${ROUND_SECONDS:-10}"
 WARMUP_SECONDS="${WARMUP_SECONDS:-2}"
+LOG_LEVEL="${LOG_LEVEL:-info}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 for tool in psql jq curl python3; do
@@ -138,7 +140,7 @@ IDENTITY_ADDR="127.0.0.1:$ID_PORT"
 IDENTITY_ISSUER="$ID_URL"
 IDENTITY_SECRET="$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 IDENTITY_DATA_DIR="$WORK/data"
-IDENTITY_LOG_LEVEL=warn
+IDENTITY_LOG_LEVEL="$LOG_LEVEL"
 IDENTITY_DEV_LOG_MAIL=1 # no SMTP here: mail (none is sent in these scenarios) goes to the log
 mkdir -p "$IDENTITY_DATA_DIR"
 log "identityd: migrate, tenant, clients (database $DB_ID)"
@@ -175,7 +177,7 @@ if [ -n "$HYDRA" ]; then
 		SERVE_PUBLIC_HOST=127.0.0.1 SERVE_ADMIN_HOST=127.0.0.1
 		URLS_SELF_ISSUER="http://127.0.0.1:$HY_PUB"
 		SECRETS_SYSTEM="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-		LOG_LEVEL=warn
+		LOG_LEVEL="$LOG_LEVEL"
 		exec "$HYDRA" serve all --dev
 	) >"$WORK/hydra.log" 2>&1 &
 	HY_PID=$!

@@ -90,7 +90,7 @@ type Config struct {
 	Summary bool
 }
 
-var scenarios = []string{"client-credentials", "introspect", "refresh", "auth-code", "login-api", "get", "mix"}
+var scenarios = []string{"client-credentials", "introspect", "introspect-fresh", "refresh", "auth-code", "login-api", "get", "mix"}
 
 func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 	o := &Options{Label: "A"}
@@ -281,7 +281,7 @@ func checkNeeds(o *Options) error {
 	}
 	for _, op := range ops {
 		switch op {
-		case "client-credentials", "introspect":
+		case "client-credentials", "introspect", "introspect-fresh":
 			need(op, "-client-id", o.ClientID)
 			need(op, "-client-secret", o.ClientSecret)
 		case "refresh", "auth-code":

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -104,4 +106,46 @@ func TestFlagErrors(t *testing.T) {
 		}
 	}
 	_ = time.Second
+}
+
+// introspect-fresh introspects each token it was just issued, never the
+// same one twice.
+func TestIntrospectFreshScenarioIntrospectsNewTokens(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		issued int
+		seen   = map[string]int{}
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch r.URL.Path {
+		case "/api/oauth/token":
+			issued++
+			_, _ = fmt.Fprintf(w, `{"access_token":"tok-%d"}`, issued)
+		case "/api/oauth/introspect":
+			seen[r.FormValue("token")]++
+			_, _ = w.Write([]byte(`{"active":true}`))
+		}
+	}))
+	defer srv.Close()
+	cfg, err := parseFlags([]string{"-url", srv.URL, "-scenario", "introspect-fresh", "-client-id", "a", "-client-secret", "b",
+		"-c", "2", "-n", "50", "-warmup", "0", "-progress=false"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), cfg.A, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if res.OK != 50 || len(seen) != 50 || issued != 50 {
+		t.Fatalf("ok %d, %d tokens issued, %d distinct introspected; want 50 each", res.OK, issued, len(seen))
+	}
+	for tok, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s introspected %d times", tok, n)
+		}
+	}
 }

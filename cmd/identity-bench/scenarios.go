@@ -40,6 +40,10 @@ func scenarioByName(name string, o *Options, hc *http.Client) (newWorker, error)
 		}
 		body := url.Values{"token": {token}}.Encode()
 		return func(context.Context, int) (worker, error) { return &introspectWorker{o: o, hc: hc, body: body}, nil }, nil
+	case "introspect-fresh":
+		return func(context.Context, int) (worker, error) {
+			return &freshIntrospectWorker{cc: ccWorker{o: o, hc: hc}, in: introspectWorker{o: o, hc: hc}}, nil
+		}, nil
 	case "login-api":
 		return func(context.Context, int) (worker, error) { return &loginWorker{o: o, hc: hc}, nil }, nil
 	case "auth-code":
@@ -137,6 +141,23 @@ func (w *ccWorker) token(ctx context.Context) (string, error) {
 func (w *ccWorker) Do(ctx context.Context) error {
 	_, err := w.token(ctx)
 	return err
+}
+
+// freshIntrospectWorker issues a token and introspects it: every request
+// pair touches a token no lookup has seen, so the server's lookup cache
+// fills up to its bound (the memory soak).
+type freshIntrospectWorker struct {
+	cc ccWorker
+	in introspectWorker
+}
+
+func (w *freshIntrospectWorker) Do(ctx context.Context) error {
+	tok, err := w.cc.token(ctx)
+	if err != nil {
+		return err
+	}
+	w.in.body = url.Values{"token": {tok}}.Encode()
+	return w.in.Do(ctx)
 }
 
 type introspectWorker struct {

@@ -100,7 +100,16 @@ run() { # run PHASE: both scenarios, JSON to $WORK/PHASE-*.json
 	log "$1: introspection c=32"
 	"$BENCH" "${common[@]}" -scenario introspect -c 32 -introspect-client-id rsrv -introspect-client-secret "$RS_SECRET" >"$WORK/$1-in.json"
 }
+redis_commands() { # total commands the private Redis has processed (the INFO call itself included)
+	exec 3<>"/dev/tcp/127.0.0.1/$RD_PORT"
+	printf 'INFO stats\r\n' >&3
+	timeout 2 cat <&3 | tr -d '\r' | sed -n 's/^total_commands_processed://p' | head -n 1
+	exec 3<&-
+}
+before="$(redis_commands)"
 run up
+after="$(redis_commands)"
+echo "$((after - before - 1))" >"$WORK/redis-commands"
 kill -STOP "$RD_PID"
 run frozen
 kill -CONT "$RD_PID"
@@ -129,4 +138,7 @@ for phase in ("up", "frozen", "up-again", "stopped"):
     print(f"| {phase} | " + " | ".join(cells) + " |")
 print()
 print('"vs up": against the mean of the two runs with Redis up.')
+n = int(open(f"{w}/redis-commands").read().strip() or 0)
+reqs = sum(json.load(open(f"{w}/up-{s}.json"))["requests"] for s in ("cc", "in"))
+print(f"Redis commands during the first 'up' runs (warm-up included): {n}, for {reqs} measured requests ({n / max(reqs, 1):.4f} per request, an upper bound: the warm-up requests are not counted).")
 PY

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 
@@ -36,4 +37,10 @@ func (g *ListenGeneration) HoldReconnect() (release func()) {
 			close(gate)
 		})
 	}
+}
+
+// ListenGenerationOn is ListenGeneration with its listener connected to
+// dsn instead of the store's own database.
+func (s *Store) ListenGenerationOn(ctx context.Context, dsn string, opts ListenOptions) (*ListenGeneration, error) {
+	return s.listenGeneration(ctx, dsn, opts)
 }

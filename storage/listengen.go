@@ -77,6 +77,11 @@ type ListenOptions struct {
 // (one connection of its own, beside the pool) and returns once it listens (an error if it cannot within the first
 // attempt's timeout). Close stops it.
 func (s *Store) ListenGeneration(ctx context.Context, opts ListenOptions) (*ListenGeneration, error) {
+	return s.listenGeneration(ctx, s.dsn, opts)
+}
+
+// listenGeneration is ListenGeneration with the listener on dsn.
+func (s *Store) listenGeneration(ctx context.Context, dsn string, opts ListenOptions) (*ListenGeneration, error) {
 	if s.dialect != Postgres {
 		return nil, errors.New("listen generation: PostgreSQL only")
 	}
@@ -91,12 +96,16 @@ func (s *Store) ListenGeneration(ctx context.Context, opts ListenOptions) (*List
 		return nil, fmt.Errorf("listen generation: %w", err)
 	}
 	g := &ListenGeneration{
-		store: s, dsn: s.dsn, channel: opts.Channel, self: hex.EncodeToString(self[:]),
+		store: s, dsn: dsn, channel: opts.Channel, self: hex.EncodeToString(self[:]),
 		log: s.log, heartbeat: opts.Heartbeat, dialTimeout: 3 * time.Second,
 		done: make(chan struct{}),
 	}
 	conn, err := g.listen(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := g.probe(ctx, conn); err != nil {
+		_ = conn.Close(context.Background())
 		return nil, err
 	}
 	g.up.Store(true)
@@ -164,6 +173,35 @@ func (g *ListenGeneration) listen(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("listen generation: listen: %w", err)
 	}
 	return conn, nil
+}
+
+// ErrNotificationsLost is what ListenGeneration returns when a notification
+// sent through the pool does not reach the listener: DATABASE_URL leads
+// through a pooler in transaction mode (PgBouncer's default), which does not
+// carry LISTEN. The lookup cache must not run on such a channel.
+var ErrNotificationsLost = errors.New("a NOTIFY sent through the pool did not reach the LISTEN connection (is DATABASE_URL a pooler in transaction mode?)")
+
+// probe sends a notification through the pool and waits (dialTimeout at
+// most) until the listener receives it.
+func (g *ListenGeneration) probe(ctx context.Context, conn *pgx.Conn) error {
+	payload := "probe " + g.self
+	pctx, cancel := context.WithTimeout(ctx, g.dialTimeout)
+	defer cancel()
+	if err := g.store.gdb.WithContext(pctx).Exec("SELECT pg_notify(?, ?)", g.channel, payload).Error; err != nil {
+		return fmt.Errorf("listen generation: probe: %w", mapErr(err))
+	}
+	for {
+		n, err := conn.WaitForNotification(pctx)
+		if err != nil {
+			if pctx.Err() != nil && ctx.Err() == nil {
+				return fmt.Errorf("listen generation: %w", ErrNotificationsLost)
+			}
+			return fmt.Errorf("listen generation: probe: %w", err)
+		}
+		if n.Payload == payload {
+			return nil
+		}
+	}
 }
 
 // run receives notifications until ctx ends, reconnecting (100 ms doubling

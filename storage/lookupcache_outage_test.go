@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -179,6 +180,26 @@ func TestListenGenerationReconnects(t *testing.T) {
 	if n := fx2.lookupStatements(t, s2, count); n != 0 {
 		t.Fatalf("after the reconnect a cached lookup ran %d statements, want 0", n)
 	}
+}
+
+// A listener that cannot hear the pool's notifications (here: connected to
+// another database, as behind a pooler in transaction mode) is refused at
+// start: the cache must not run on a channel that carries nothing.
+func TestListenGenerationRefusesADeafChannel(t *testing.T) {
+	t.Parallel()
+	backend := postgresOnly(t)
+	s := storagetest.OpenStore(t, backend, storage.Options{})
+	u, err := url.Parse(backend.URL)
+	must(t, err)
+	u.Path = "/postgres"
+	_, err = s.ListenGenerationOn(t.Context(), u.String(), storage.ListenOptions{Channel: "identity_test_" + randomID(t)})
+	if !errors.Is(err, storage.ErrNotificationsLost) {
+		t.Fatalf("a listener on another database: %v, want ErrNotificationsLost", err)
+	}
+	// The same listener on the store's own database hears its probe.
+	g, err := s.ListenGenerationOn(t.Context(), backend.URL, storage.ListenOptions{Channel: "identity_test_" + randomID(t)})
+	must(t, err)
+	must(t, g.Close())
 }
 
 func postgresOnly(t *testing.T) storagetest.Backend {

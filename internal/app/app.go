@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -178,16 +179,24 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		var gen storage.Generation = &storage.MemoryGeneration{}
 		if a.Store.Dialect() == storage.Postgres {
 			lg, err := a.Store.ListenGeneration(ctx, storage.ListenOptions{})
-			if err != nil {
+			switch {
+			case errors.Is(err, storage.ErrNotificationsLost):
+				// Correct without the cache, only slower: say so and go on.
+				log.Error("lookup cache off: invalidations cannot travel between instances", "err", err)
+				gen = nil
+			case err != nil:
 				a.Close()
 				return nil, fmt.Errorf("lookup cache: %w", err)
+			default:
+				a.closers = append(a.closers, lg.Close)
+				gen = lg
 			}
-			a.closers = append(a.closers, lg.Close)
-			gen = lg
 		}
-		if err := a.Store.EnableLookupCache(gen, cfg.LookupCacheSize); err != nil {
-			a.Close()
-			return nil, err
+		if gen != nil {
+			if err := a.Store.EnableLookupCache(gen, cfg.LookupCacheSize); err != nil {
+				a.Close()
+				return nil, err
+			}
 		}
 	}
 

@@ -38,6 +38,7 @@ type clientView struct {
 	IntrospectAllTenants     bool      `json:"introspect_all_tenants"`
 	SkipConsent              bool      `json:"skip_consent"`
 	AccessTokenFormat        string    `json:"access_token_format"`
+	IDTokenSignedResponseAlg string    `json:"id_token_signed_response_alg"`
 	ServiceAccountID         *string   `json:"service_account_id"`
 	CreatedAt                time.Time `json:"created_at"`
 	UpdatedAt                time.Time `json:"updated_at"`
@@ -57,7 +58,7 @@ func viewClient(c *models.Client) clientView {
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, SkipConsent: c.SkipConsent, AccessTokenFormat: c.AccessTokenFormat,
 		ServiceAccountID: c.ServiceAccountID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		TokenEndpointAuthMethods: clientAuthMethods(c), PostLogoutRedirectURIs: clientStrings(c.PostLogoutRedirectURIs),
-		IntrospectAllTenants: c.IntrospectAllTenants,
+		IntrospectAllTenants: c.IntrospectAllTenants, IDTokenSignedResponseAlg: c.IDTokenAlg(),
 	}
 }
 
@@ -125,6 +126,7 @@ func (s *Server) apiCreateClient(c echo.Context) error {
 		PostLogoutRedirectURIs   []string `json:"post_logout_redirect_uris"`
 		IntrospectAllTenants     bool     `json:"introspect_all_tenants"`
 		AccessTokenFormat        string   `json:"access_token_format"`
+		IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg"`
 		ServiceAccountID         string   `json:"service_account_id"`
 	}
 	if err := bind(c, &in); err != nil {
@@ -140,7 +142,7 @@ func (s *Server) apiCreateClient(c echo.Context) error {
 	cc, err := s.ClientRegistry.Create(c.Request().Context(), a, identity.NewClient{
 		ID: in.ClientID, Secret: in.ClientSecret, Name: in.Name, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RedirectURIs: in.RedirectURIs, Audience: in.Audience,
 		Public: in.Public, SkipConsent: in.SkipConsent, AuthMethod: in.TokenEndpointAuthMethod,
-		AccessTokenFormat: in.AccessTokenFormat, ServiceAccountID: in.ServiceAccountID,
+		AccessTokenFormat: in.AccessTokenFormat, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg, ServiceAccountID: in.ServiceAccountID,
 		AuthMethods: in.TokenEndpointAuthMethods, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
 		IntrospectAllTenants: in.IntrospectAllTenants,
 	})
@@ -168,6 +170,7 @@ func (s *Server) apiUpdateClient(c echo.Context) error {
 		Audience                 *[]string `json:"audience"`
 		SkipConsent              *bool     `json:"skip_consent"`
 		AccessTokenFormat        *string   `json:"access_token_format"`
+		IDTokenSignedResponseAlg *string   `json:"id_token_signed_response_alg"`
 		PostLogoutRedirectURIs   *[]string `json:"post_logout_redirect_uris"`
 		TokenEndpointAuthMethods *[]string `json:"token_endpoint_auth_methods"`
 		IntrospectAllTenants     *bool     `json:"introspect_all_tenants"`
@@ -178,7 +181,7 @@ func (s *Server) apiUpdateClient(c echo.Context) error {
 	cl, err := s.ClientRegistry.Update(c.Request().Context(), a, c.Param("id"), identity.ClientPatch{
 		Name: in.Name, RedirectURIs: in.RedirectURIs, Scopes: in.Scopes, GrantTypes: in.GrantTypes,
 		Audience: in.Audience, SkipConsent: in.SkipConsent, AccessTokenFormat: in.AccessTokenFormat,
-		PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, AuthMethods: in.TokenEndpointAuthMethods,
+		IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, AuthMethods: in.TokenEndpointAuthMethods,
 		IntrospectAllTenants: in.IntrospectAllTenants,
 	})
 	if err != nil {

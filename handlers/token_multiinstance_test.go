@@ -13,6 +13,7 @@ import (
 
 	"github.com/identityd/identityd/internal/app"
 	"github.com/identityd/identityd/internal/apptest"
+	"github.com/identityd/identityd/models"
 )
 
 // twoInstances starts two servers on the same database and Redis, behind one
@@ -139,7 +140,7 @@ func TestE2EMultiInstanceKeyRotation(t *testing.T) {
 		cfgB := bb.OAuthConfig(web, oidc.ScopeOpenID)
 		br := bb.NewBrowser(t)
 
-		oldKID, _, err := a.Keys.Signer(ctx)
+		oldKID, _, err := a.Keys.Signer(ctx, models.SigningAlgRS256)
 		require.NoError(t, err)
 		ar := newAuthRequest(cfgB)
 		before := ar.exchange(t, cfgB, br.Authorize(eb, ar.URL, true, "").Code(t, ar.State))
@@ -147,7 +148,7 @@ func TestE2EMultiInstanceKeyRotation(t *testing.T) {
 		require.Equal(t, oldKID, jwtKID(t, beforeID))
 
 		require.NoError(t, a.Keys.Rotate(ctx))
-		newKID, _, err := a.Keys.Signer(ctx)
+		newKID, _, err := a.Keys.Signer(ctx, models.SigningAlgRS256)
 		require.NoError(t, err)
 		require.NotEqual(t, oldKID, newKID)
 		// Both instances publish both keys at once: the JWKS is read from

@@ -194,6 +194,8 @@ type ClientPatch struct {
 	Audience          *[]string
 	SkipConsent       *bool
 	AccessTokenFormat *string
+	// IDTokenSignedResponseAlg: RS256 or ES256.
+	IDTokenSignedResponseAlg *string
 	// PostLogoutRedirectURIs replaces the post-logout redirect URIs.
 	PostLogoutRedirectURIs *[]string
 	// AuthMethods replaces the accepted authentication methods of a
@@ -227,7 +229,7 @@ func (s *Clients) Update(ctx context.Context, a Actor, id string, patch ClientPa
 			in := NewClient{ID: c.ID, Name: c.Name, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RedirectURIs: c.RedirectURIs,
 				Audience: c.Audience, Public: c.Public, SkipConsent: c.SkipConsent, AuthMethod: c.TokenEndpointAuthMethod,
 				AuthMethods: c.TokenEndpointAuthMethods, AccessTokenFormat: c.AccessTokenFormat,
-				PostLogoutRedirectURIs: c.PostLogoutRedirectURIs}
+				IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs}
 			if patch.AuthMethods != nil && !slices.Contains(*patch.AuthMethods, in.AuthMethod) {
 				in.AuthMethod = "" // the registered method follows the new list
 			}
@@ -239,6 +241,7 @@ func (s *Clients) Update(ctx context.Context, a Actor, id string, patch ClientPa
 				return models.ErrInvalid(map[string]string{"grant_types": "A client held by a service account keeps client_credentials."})
 			}
 			c.AccessTokenFormat = in.AccessTokenFormat
+			c.IDTokenSignedResponseAlg = in.IDTokenSignedResponseAlg
 			c.ResponseTypes = nil
 			if slices.Contains(c.GrantTypes, "authorization_code") {
 				c.ResponseTypes = []string{"code"}
@@ -300,6 +303,13 @@ func applyClientPatch(c *models.Client, p ClientPatch) []string {
 			c.AccessTokenFormat = "invalid" // an explicit empty format is not a reset
 		}
 		changed = append(changed, "access_token_format")
+	}
+	if p.IDTokenSignedResponseAlg != nil {
+		c.IDTokenSignedResponseAlg = *p.IDTokenSignedResponseAlg
+		if c.IDTokenSignedResponseAlg == "" {
+			c.IDTokenSignedResponseAlg = "invalid" // an explicit empty algorithm is not a reset
+		}
+		changed = append(changed, "id_token_signed_response_alg")
 	}
 	return changed
 }
@@ -402,6 +412,10 @@ type NewClient struct {
 	// AuthMethod empty: both client_secret_basic and client_secret_post.
 	AuthMethods       []string
 	AccessTokenFormat string
+	// IDTokenSignedResponseAlg is the JWS algorithm of the client's ID
+	// tokens (OpenID Connect Dynamic Client Registration 1.0 §2): RS256
+	// (the default) or ES256.
+	IDTokenSignedResponseAlg string
 	// PostLogoutRedirectURIs are where RP-initiated logout may return the
 	// browser, matched exactly (the same rules as redirect URIs).
 	PostLogoutRedirectURIs []string
@@ -513,6 +527,13 @@ func (in *NewClient) validate() map[string]string {
 	default:
 		fields["access_token_format"] = "Use opaque or jwt."
 	}
+	switch in.IDTokenSignedResponseAlg {
+	case "":
+		in.IDTokenSignedResponseAlg = models.SigningAlgRS256
+	case models.SigningAlgRS256, models.SigningAlgES256:
+	default:
+		fields["id_token_signed_response_alg"] = "Use RS256 or ES256."
+	}
 	return fields
 }
 
@@ -563,8 +584,8 @@ func (s *Clients) build(ctx context.Context, tenantID string, in NewClient) (*Cr
 		ID: in.ID, TenantID: tenantID, Name: in.Name,
 		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, Audience: in.Audience,
 		TokenEndpointAuthMethod: in.AuthMethod, TokenEndpointAuthMethods: in.AuthMethods, Public: in.Public, SkipConsent: in.SkipConsent,
-		AccessTokenFormat: in.AccessTokenFormat, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
-		IntrospectAllTenants: in.IntrospectAllTenants,
+		AccessTokenFormat: in.AccessTokenFormat, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg,
+		PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, IntrospectAllTenants: in.IntrospectAllTenants,
 	}
 	if in.ServiceAccountID != "" {
 		sa := in.ServiceAccountID

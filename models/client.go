@@ -10,6 +10,17 @@ const (
 	AccessTokenJWT    = "jwt"
 )
 
+// JWS algorithms of the signing keys, and so of the ID tokens a client may
+// register (id_token_signed_response_alg, OpenID Connect Dynamic Client
+// Registration 1.0 §2). RS256 is the default and signs JWT access tokens.
+const (
+	SigningAlgRS256 = "RS256"
+	SigningAlgES256 = "ES256"
+)
+
+// SigningAlgs are the algorithms the keyring holds a key of, the default first.
+var SigningAlgs = []string{SigningAlgRS256, SigningAlgES256}
+
 // Client is an OAuth 2.0 client of one tenant. List fields are stored as
 // JSON arrays. SecretHash is an algorithm-prefixed hash; a rotated secret's
 // previous hash stays valid until RotatedSecretExpiresAt.
@@ -38,6 +49,9 @@ type Client struct {
 	Public               bool
 	SkipConsent          bool
 	AccessTokenFormat    string
+	// IDTokenSignedResponseAlg is the JWS algorithm of the client's ID
+	// tokens: SigningAlgRS256 (also when empty) or SigningAlgES256.
+	IDTokenSignedResponseAlg string `gorm:"column:id_token_signed_response_alg"`
 	// ServiceAccountID makes client-credentials tokens act as that account.
 	ServiceAccountID *string
 	CreatedAt        time.Time
@@ -47,8 +61,17 @@ type Client struct {
 // TableName keeps the table name explicit.
 func (Client) TableName() string { return "oauth_clients" }
 
+// IDTokenAlg is the algorithm the client's ID tokens are signed with.
+func (c *Client) IDTokenAlg() string {
+	if c.IDTokenSignedResponseAlg == "" {
+		return SigningAlgRS256
+	}
+	return c.IDTokenSignedResponseAlg
+}
+
 // SigningKey is one asymmetric key used to sign ID tokens and JWT access
-// tokens. The private part is AES-256-GCM sealed; RetiredAt marks a key that
+// tokens, of one Algorithm (SigningAlgs): each algorithm has one key that
+// signs. The private part is AES-256-GCM sealed; RetiredAt marks a key that
 // no longer signs, and it leaves the JWKS at PublishUntil.
 type SigningKey struct {
 	ID            string `gorm:"primaryKey"`
@@ -59,6 +82,11 @@ type SigningKey struct {
 	RetiredAt     *time.Time
 	PublishUntil  *time.Time
 }
+
+// TableName is the table of every algorithm's keys. (signing_keys, the
+// table's name before ES256, is on PostgreSQL a view of its RS256 keys for
+// instances of the previous release during a rolling upgrade.)
+func (SigningKey) TableName() string { return "jwk_signing_keys" }
 
 // Consent records the scopes a user granted to a client.
 type Consent struct {

@@ -1,5 +1,11 @@
 package oauth
 
+import (
+	"slices"
+
+	"github.com/identityd/identityd/models"
+)
+
 // Discovery is the OpenID Provider Metadata document (OpenID Connect
 // Discovery 1.0 §3, RFC 8414).
 type Discovery struct {
@@ -46,7 +52,7 @@ func NewDiscovery(issuer string) Discovery {
 		ResponseModesSupported:                    []string{"query"},
 		GrantTypesSupported:                       []string{"authorization_code", "client_credentials", "refresh_token"},
 		SubjectTypesSupported:                     []string{"public"},
-		IDTokenSigningAlgValuesSupported:          []string{"RS256"},
+		IDTokenSigningAlgValuesSupported:          slices.Clone(models.SigningAlgs),
 		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic"},
 		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},

@@ -87,9 +87,12 @@ func New(d Deps) (*Provider, error) {
 		Signer: signer,
 		Issuer: d.Issuer,
 	}
+	// ID tokens are signed with their client's algorithm (RS256 or ES256);
+	// JWT access tokens, and the signer fosite checks id_token_hint with,
+	// are RS256's (Decode takes any published key by kid).
 	common := &compose.CommonStrategy{
 		CoreStrategy:               strategy,
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: cfg},
+		OpenIDConnectTokenStrategy: NewIDTokenStrategy(d.Keys, cfg),
 		Signer:                     signer,
 	}
 	// Order matters: the OpenID Connect factories must follow the OAuth 2.0

@@ -5,18 +5,32 @@ import (
 	"fmt"
 
 	"github.com/ory/fosite/token/jwt"
+
+	"github.com/identityd/identityd/models"
 )
 
 // Signer is fosite's jwt.Signer over the KeyManager: it signs with whatever
-// key is current at the moment of signing and writes that key's kid into the
-// header itself, so a rotation between authorization and token exchange can
-// never produce a token whose kid names another key. Decoding picks the key
-// by kid, so tokens signed before a rotation still verify while published.
+// key of its algorithm is current at the moment of signing and writes that
+// key's kid into the header itself, so a rotation between authorization and
+// token exchange can never produce a token whose kid names another key.
+// Decoding picks the key by kid, whatever its algorithm, so tokens signed
+// before a rotation (or by the other algorithm's key) still verify while
+// published.
 type Signer struct {
 	Keys *KeyManager
+	// Alg is the algorithm Generate signs with: models.SigningAlgRS256
+	// (also when empty) or models.SigningAlgES256.
+	Alg string
 }
 
 var _ jwt.Signer = (*Signer)(nil)
+
+func (s *Signer) alg() string {
+	if s.Alg == "" {
+		return models.SigningAlgRS256
+	}
+	return s.Alg
+}
 
 func (s *Signer) keyFor(ctx context.Context) func(*jwt.Token) (any, error) {
 	return func(t *jwt.Token) (any, error) {
@@ -24,13 +38,23 @@ func (s *Signer) keyFor(ctx context.Context) func(*jwt.Token) (any, error) {
 		if kid == "" {
 			return nil, fmt.Errorf("token has no kid")
 		}
-		return s.Keys.PublicKey(ctx, kid)
+		pub, alg, err := s.Keys.PublicKey(ctx, kid)
+		if err != nil {
+			return nil, err
+		}
+		// The key decides the algorithm, never the token's header (RFC 8725
+		// §3.1): a header naming another one is refused before go-jose sees it.
+		if string(t.Method) != alg {
+			return nil, fmt.Errorf("token alg %q is not its key's (%s)", t.Method, alg)
+		}
+		return pub, nil
 	}
 }
 
-// Generate signs claims with the current key; the header gets its kid.
+// Generate signs claims with the current key of the signer's algorithm; the
+// header gets its kid.
 func (s *Signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
-	kid, priv, err := s.Keys.Signer(ctx)
+	kid, priv, err := s.Keys.Signer(ctx, s.alg())
 	if err != nil {
 		return "", "", err
 	}
@@ -41,6 +65,8 @@ func (s *Signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.
 		}
 	}
 	h.Extra["kid"] = kid
+	// DefaultSigner picks RS256 for an *rsa.PrivateKey, ES256 for an
+	// *ecdsa.PrivateKey.
 	d := &jwt.DefaultSigner{GetPrivateKey: func(context.Context) (any, error) { return priv, nil }}
 	return d.Generate(ctx, claims, h)
 }
@@ -58,7 +84,8 @@ func (s *Signer) Decode(ctx context.Context, token string) (*jwt.Token, error) {
 	return jwt.ParseWithClaims(token, jwt.MapClaims{}, s.keyFor(ctx))
 }
 
-// Hash is SHA-256, the hash of RS256 (used for at_hash and c_hash).
+// Hash is SHA-256, the hash of both RS256 and ES256 (used for at_hash and
+// c_hash, OpenID Connect Core §3.1.3.6).
 func (s *Signer) Hash(ctx context.Context, in []byte) ([]byte, error) {
 	return (&jwt.DefaultSigner{}).Hash(ctx, in)
 }
@@ -68,7 +95,7 @@ func (s *Signer) GetSignature(ctx context.Context, token string) (string, error)
 	return (&jwt.DefaultSigner{}).GetSignature(ctx, token)
 }
 
-// GetSigningMethodLength is RS256's hash size.
+// GetSigningMethodLength is the size of SHA-256, RS256's and ES256's hash.
 func (s *Signer) GetSigningMethodLength(ctx context.Context) int {
 	return (&jwt.DefaultSigner{}).GetSigningMethodLength(ctx)
 }

@@ -41,6 +41,10 @@ func (c *Client) GetSkipConsent() bool { return c.SkipConsent }
 // GetAccessTokenFormat is "opaque" or "jwt" (RFC 9068).
 func (c *Client) GetAccessTokenFormat() string { return c.AccessTokenFormat }
 
+// GetIDTokenSignedResponseAlg is the JWS algorithm of the client's ID
+// tokens: RS256 (the default) or ES256.
+func (c *Client) GetIDTokenSignedResponseAlg() string { return c.IDTokenAlg() }
+
 // GetHashedSecret returns the algorithm-prefixed secret hash.
 func (c *Client) GetHashedSecret() []byte { return []byte(c.SecretHash) }
 
@@ -205,8 +209,8 @@ func (s *Store) ListTenantClients(ctx context.Context, tenantID string) ([]model
 
 // UpdateTenantClient runs fn on the tenant's client under a row lock and
 // saves the fields an administrator may change: name, redirect URIs, grant
-// and response types, scopes, audience, skip-consent, token format,
-// post-logout redirect URIs, accepted authentication methods and
+// and response types, scopes, audience, skip-consent, token format, ID
+// token algorithm, post-logout redirect URIs, accepted authentication methods and
 // all-tenant introspection. The
 // tenant, the secret hashes and the service account never change here.
 func (s *Store) UpdateTenantClient(ctx context.Context, tenantID, id string, fn func(c *models.Client) error) (*models.Client, error) {
@@ -222,10 +226,10 @@ func (s *Store) UpdateTenantClient(ctx context.Context, tenantID, id string, fn 
 		m.UpdatedAt = s.now()
 		err := db.Model(&models.Client{}).Where("tenant_id = ? AND id = ?", tenantID, id).
 			Select("name", "redirect_uris", "grant_types", "response_types", "scopes", "audience", "skip_consent", "access_token_format",
-				"post_logout_redirect_uris", "token_endpoint_auth_method", "token_endpoint_auth_methods", "introspect_all_tenants", "updated_at").
+				"id_token_signed_response_alg", "post_logout_redirect_uris", "token_endpoint_auth_method", "token_endpoint_auth_methods", "introspect_all_tenants", "updated_at").
 			Updates(&models.Client{Name: m.Name, RedirectURIs: m.RedirectURIs, GrantTypes: m.GrantTypes, ResponseTypes: m.ResponseTypes,
 				Scopes: m.Scopes, Audience: m.Audience, SkipConsent: m.SkipConsent, AccessTokenFormat: m.AccessTokenFormat,
-				PostLogoutRedirectURIs: m.PostLogoutRedirectURIs, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
+				IDTokenSignedResponseAlg: m.IDTokenSignedResponseAlg, PostLogoutRedirectURIs: m.PostLogoutRedirectURIs, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
 				TokenEndpointAuthMethods: m.TokenEndpointAuthMethods, IntrospectAllTenants: m.IntrospectAllTenants, UpdatedAt: m.UpdatedAt}).Error
 		if err != nil {
 			return fmt.Errorf("update client: %w", repoErr(err, "client"))

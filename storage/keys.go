@@ -20,13 +20,14 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]models.SigningKey, error
 	return keys, nil
 }
 
-// AddSigningKey inserts k and retires every key that was signing, keeping
-// those published until publishUntil; one transaction, so instances never see
-// two active keys or none.
+// AddSigningKey inserts k and retires every key of k's algorithm that was
+// signing, keeping those published until publishUntil; one transaction, so
+// instances never see two active keys of an algorithm or none. The keys of
+// other algorithms go on signing.
 func (s *Store) AddSigningKey(ctx context.Context, k *models.SigningKey, publishUntil time.Time) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		now := s.now()
-		err := s.db(ctx).Model(&models.SigningKey{}).Where("retired_at IS NULL").
+		err := s.db(ctx).Model(&models.SigningKey{}).Where("retired_at IS NULL AND algorithm = ?", k.Algorithm).
 			Updates(map[string]any{"retired_at": now, "publish_until": publishUntil.UTC()}).Error
 		if err != nil {
 			return fmt.Errorf("retire signing keys: %w", repoErr(err, "signing_key"))

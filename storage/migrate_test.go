@@ -17,7 +17,7 @@ var wantTables = []string{
 	"tenants", "users", "oauth_clients",
 	"oauth_codes", "oauth_access_tokens", "oauth_refresh_tokens",
 	"oauth_oidc_sessions", "oauth_pkce_sessions", "oauth_jtis",
-	"signing_keys", "consents", "login_sessions",
+	"jwk_signing_keys", "consents", "login_sessions",
 	"mail_outbox",
 }
 

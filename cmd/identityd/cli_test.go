@@ -13,6 +13,7 @@ import (
 
 	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/internal/app"
+	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage"
 )
 
@@ -129,6 +130,18 @@ func TestCLICreates(t *testing.T) {
 		t.Errorf("clients create with id and secret printed %v", given)
 	}
 
+	if given["id_token_signed_response_alg"] != "RS256" {
+		t.Errorf("clients create printed id_token_signed_response_alg %v, want the default RS256", given["id_token_signed_response_alg"])
+	}
+	es := cliOK(t, env, "clients", "create", "--tenant", "acme", "--id", "es-client", "--grant-types", "authorization_code",
+		"--scopes", "openid", "--redirect-uris", "https://app.example/cb", "--id-token-signed-response-alg", "ES256")
+	if es["id_token_signed_response_alg"] != "ES256" {
+		t.Errorf("clients create --id-token-signed-response-alg ES256 printed %v", es)
+	}
+	if up := cliOK(t, env, "clients", "update", "es-client", "--tenant", "acme", "--id-token-signed-response-alg", "RS256"); up["id_token_signed_response_alg"] != "RS256" {
+		t.Errorf("clients update --id-token-signed-response-alg RS256 printed %v", up)
+	}
+
 	public := cliOK(t, env, "clients", "create", "--tenant", "acme", "--public", "--grant-types", "authorization_code",
 		"--redirect-uris", "http://localhost/cb,com.example.app:/cb")
 	if s, ok := public["client_secret"]; ok && s != "" {
@@ -157,8 +170,8 @@ func TestCLICreates(t *testing.T) {
 			t.Errorf("client %s: a wrong secret verifies", c.id)
 		}
 	}
-	if n := cliCount(t, env, "oauth_clients"); n != 4 {
-		t.Errorf("%d clients stored, want 4", n)
+	if n := cliCount(t, env, "oauth_clients"); n != 5 {
+		t.Errorf("%d clients stored, want 5", n)
 	}
 	if _, err := app.Login.WithPassword(ctx, identity.LoginInput{Tenant: "acme", Email: "alice@example.com", Password: password}); err != nil {
 		t.Errorf("the created user cannot sign in: %v", err)
@@ -178,6 +191,25 @@ func TestCLIKeysRotate(t *testing.T) {
 	if first["algorithm"] != "RS256" {
 		t.Errorf("algorithm %v", first["algorithm"])
 	}
+	// Every algorithm's key rotates, and is listed.
+	var ecKIDs []string
+	for _, out := range []map[string]any{first, second} {
+		keys, _ := out["keys"].([]any)
+		algs := map[string]string{}
+		for _, k := range keys {
+			m, _ := k.(map[string]any)
+			kid, _ := m["kid"].(string)
+			alg, _ := m["algorithm"].(string)
+			algs[alg] = kid
+		}
+		if algs["RS256"] != out["kid"] || algs["ES256"] == "" || len(algs) != 2 {
+			t.Fatalf("keys rotate printed keys %v, want the RS256 key (kid %v) and an ES256 key", keys, out["kid"])
+		}
+		ecKIDs = append(ecKIDs, algs["ES256"])
+	}
+	if ecKIDs[0] == ecKIDs[1] {
+		t.Errorf("the ES256 key did not rotate: %v", ecKIDs)
+	}
 	// Both keys stay published (older tokens must still verify).
 	app := cliApp(t, env)
 	set, err := app.Keys.JWKS(t.Context())
@@ -188,9 +220,15 @@ func TestCLIKeysRotate(t *testing.T) {
 	if !strings.Contains(string(raw), k1) || !strings.Contains(string(raw), k2) {
 		t.Errorf("JWKS %s does not publish both %s and %s", raw, k1, k2)
 	}
-	kid, _, err := app.Keys.Signer(t.Context())
+	kid, _, err := app.Keys.Signer(t.Context(), models.SigningAlgRS256)
 	if err != nil || kid != k2 {
 		t.Errorf("signing with %q (%v), want the newest %q", kid, err, k2)
+	}
+	if !strings.Contains(string(raw), ecKIDs[0]) || !strings.Contains(string(raw), ecKIDs[1]) {
+		t.Errorf("JWKS %s does not publish both ES256 keys %v", raw, ecKIDs)
+	}
+	if kid, _, err := app.Keys.Signer(t.Context(), models.SigningAlgES256); err != nil || kid != ecKIDs[1] {
+		t.Errorf("ES256 signing with %q (%v), want the newest %q", kid, err, ecKIDs[1])
 	}
 }
 
@@ -274,6 +312,7 @@ func TestCLIValidationErrors(t *testing.T) {
 		{"bad client id", []string{"clients", "create", "--tenant", "acme", "--id", "a b", "--grant-types", "client_credentials"}, "oauth_clients", []string{"id"}},
 		{"unknown tenant for client", []string{"clients", "create", "--tenant", "nope", "--grant-types", "client_credentials"}, "oauth_clients", nil},
 		{"bad token format", []string{"clients", "create", "--tenant", "acme", "--grant-types", "client_credentials", "--access-token-format", "saml"}, "oauth_clients", []string{"access_token_format"}},
+		{"bad ID token algorithm", []string{"clients", "create", "--tenant", "acme", "--grant-types", "client_credentials", "--id-token-signed-response-alg", "HS256"}, "oauth_clients", []string{"id_token_signed_response_alg", "RS256 or ES256"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

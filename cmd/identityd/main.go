@@ -398,7 +398,7 @@ func (c *cli) keysCommand() *cobra.Command {
 			}
 			return c.printAnswer(ans)
 		})})
-	g.AddCommand(&cobra.Command{Use: "rotate", Short: "Add a signing key and sign with it; older keys stay published until their tokens expire",
+	g.AddCommand(&cobra.Command{Use: "rotate", Short: "Add a signing key of each algorithm (RS256, ES256) and sign with them; older keys stay published until their tokens expire",
 		Example: "  identityd keys rotate", Args: cobra.NoArgs,
 		RunE: c.runE(func(cmd *cobra.Command, _ []string) error {
 			if err := c.localOnly("keys rotate"); err != nil {
@@ -411,11 +411,17 @@ func (c *cli) keysCommand() *cobra.Command {
 			if err := a.Keys.Rotate(c.ctx); err != nil {
 				return err
 			}
-			kid, _, err := a.Keys.Signer(c.ctx)
-			if err != nil {
-				return err
+			// kid and algorithm are the RS256 key's, as before ES256; keys
+			// lists every algorithm's new key.
+			var keys []map[string]string
+			for _, alg := range models.SigningAlgs {
+				kid, _, err := a.Keys.Signer(c.ctx, alg)
+				if err != nil {
+					return err
+				}
+				keys = append(keys, map[string]string{"kid": kid, "algorithm": alg})
 			}
-			return c.print(map[string]any{"kid": kid, "algorithm": "RS256"})
+			return c.print(map[string]any{"kid": keys[0]["kid"], "algorithm": keys[0]["algorithm"], "keys": keys})
 		})})
 	return g
 }

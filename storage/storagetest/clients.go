@@ -189,6 +189,7 @@ func testClientUpdate(t *testing.T, s ClientStore) {
 		c.Name = "Renamed"
 		c.RedirectURIs = models.StringList{"https://new.example/cb"}
 		c.SkipConsent = true
+		c.IDTokenSignedResponseAlg = models.SigningAlgES256
 		// Not an administrator's to change: ignored.
 		c.SecretHash = "bcrypt$evil"
 		c.TenantID = other.ID
@@ -201,6 +202,7 @@ func testClientUpdate(t *testing.T, s ClientStore) {
 	wantEqual(t, back.Name, "Renamed", "stored name")
 	wantArgs(t, fosite.Arguments(back.RedirectURIs), []string{"https://new.example/cb"}, "stored redirect uris")
 	wantEqual(t, back.SkipConsent, true, "stored skip_consent")
+	wantEqual(t, back.IDTokenSignedResponseAlg, models.SigningAlgES256, "stored id_token_signed_response_alg")
 	wantEqual(t, back.SecretHash, "bcrypt$old-hash", "secret hash kept")
 	wantEqual(t, back.TenantID, tn.ID, "tenant kept")
 

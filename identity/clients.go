@@ -333,12 +333,15 @@ func (s *Clients) Delete(ctx context.Context, a Actor, id string) error {
 // RotateSecret gives the tenant's confidential client a new generated
 // secret, returned once; the old one stays valid for the rotation window
 // (until, nil when there is none). The rotation and its audit row are one
-// transaction.
+// transaction. The new secret is hashed (bcrypt) between a first check of
+// the caller's right and the transaction, which checks it again: the
+// transaction holds no connection (SQLite's one writer) while bcrypt runs,
+// and a caller without the right costs no bcrypt.
 func (s *Clients) RotateSecret(ctx context.Context, a Actor, id string) (secret string, until *time.Time, err error) {
 	if strings.HasPrefix(id, models.FirstPartyClientPrefix) {
 		return "", nil, errClientNotFound()
 	}
-	err = s.tx.InTx(ctx, func(ctx context.Context) error {
+	mayRotate := func(ctx context.Context) error {
 		c, err := s.actOnClient(ctx, a, id)
 		if err != nil {
 			return err
@@ -352,12 +355,21 @@ func (s *Clients) RotateSecret(ctx context.Context, a Actor, id string) (secret 
 		if c.Public {
 			return models.ErrPublicClient()
 		}
-		if secret, err = keyring.RandomToken(32); err != nil {
-			return models.ErrInternal(err)
-		}
-		hash, err := s.hasher.Hash(ctx, []byte(secret))
-		if err != nil {
-			return models.ErrInternal(err)
+		return nil
+	}
+	if err := mayRotate(ctx); err != nil {
+		return "", nil, err
+	}
+	if secret, err = keyring.RandomToken(32); err != nil {
+		return "", nil, models.ErrInternal(err)
+	}
+	hash, err := s.hasher.Hash(ctx, []byte(secret))
+	if err != nil {
+		return "", nil, models.ErrInternal(err)
+	}
+	err = s.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := mayRotate(ctx); err != nil {
+			return err
 		}
 		var keep *time.Time
 		if s.rotation > 0 {

@@ -463,9 +463,9 @@ func (s *Invitations) Accept(ctx context.Context, in AcceptInput) (*Accepted, er
 		if err := CheckPassword(in.Password, inv.Email); err != nil {
 			return nil, err
 		}
-		h, err := bcrypt.GenerateFromPassword([]byte(in.Password), s.cost)
+		h, err := hashPassword(ctx, in.Password, s.cost)
 		if err != nil {
-			return nil, models.ErrInternal(fmt.Errorf("hash password: %w", err))
+			return nil, err
 		}
 		pwHash = string(h)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mileusna/useragent"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/models"
@@ -255,7 +254,10 @@ func (l *Login) withPassword(ctx context.Context, in LoginInput) (*LoginResult, 
 	if len(pw) > maxPasswordBytes {
 		user, hash, pw = nil, l.dummyHash(), ""
 	}
-	match := bcrypt.CompareHashAndPassword(hash, []byte(pw)) == nil
+	match, err := passwordMatches(ctx, hash, pw)
+	if err != nil {
+		return nil, err
+	}
 	now := l.now()
 	if user == nil {
 		ev := Event{Action: AuditLoginFailed, Meta: in.Meta, Metadata: map[string]any{"reason": "unknown_account"}}
@@ -814,17 +816,17 @@ func (l *Login) withPIN(ctx context.Context, in PINLoginInput) (*LoginResult, er
 	bad := models.ErrInvalidCredentials().WithMessage("The PIN is not correct, or this device cannot sign in with a PIN.")
 	tenant, err := l.users.GetTenantBySlug(ctx, strings.TrimSpace(in.Tenant))
 	if err != nil {
-		_ = bcrypt.CompareHashAndPassword(l.dummyHash(), []byte(in.PIN))
+		_, _ = passwordMatches(ctx, l.dummyHash(), in.PIN)
 		return nil, bad
 	}
 	user, err := l.users.GetUserByEmail(ctx, tenant.ID, in.Email)
 	if err != nil || !user.IsActive || user.PINHash == "" || in.DeviceToken == "" {
-		_ = bcrypt.CompareHashAndPassword(l.dummyHash(), []byte(in.PIN))
+		_, _ = passwordMatches(ctx, l.dummyHash(), in.PIN)
 		return nil, bad
 	}
 	device, err := l.devices.GetDeviceByToken(ctx, user.TenantID, user.ID, sha(in.DeviceToken))
 	if err != nil {
-		_ = bcrypt.CompareHashAndPassword(l.dummyHash(), []byte(in.PIN))
+		_, _ = passwordMatches(ctx, l.dummyHash(), in.PIN)
 		return nil, bad
 	}
 	if user.Locked(l.now()) {
@@ -845,6 +847,10 @@ func (l *Login) ChangeRequiredPassword(ctx context.Context, challenge, newPasswo
 	if err != nil {
 		return nil, err
 	}
+	hash, err := l.newPasswordHash(ctx, user, newPassword)
+	if err != nil {
+		return nil, err
+	}
 	err = l.tx.InTx(ctx, func(ctx context.Context) error {
 		ok, err := l.challenges.ConsumeChallenge(ctx, c.ID)
 		if err != nil {
@@ -853,7 +859,7 @@ func (l *Login) ChangeRequiredPassword(ctx context.Context, challenge, newPasswo
 		if !ok {
 			return models.ErrInvalidChallenge().WithMessage("This sign-in step was already completed.")
 		}
-		if err := l.setPassword(ctx, user, newPassword); err != nil {
+		if err := l.storePassword(ctx, user, hash); err != nil {
 			return err
 		}
 		if _, err := l.revoker.RevokeUserSessions(ctx, user.TenantID, user.ID, "", true); err != nil {

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"unicode"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/identityd/identityd/models"
 )
 
@@ -100,30 +98,39 @@ func NewPassword(d PasswordDeps) (*Password, error) {
 	return &Password{credentials: c, tx: d.Tx, revoker: d.Revoker, resetURL: d.ResetURL}, nil
 }
 
-// setPassword checks the policy and history, stores the new hash, keeps the
-// old one in the history, and clears a forced change: in the caller's tx.
-func (c *credentials) setPassword(ctx context.Context, user *models.User, newPassword string) error {
+// newPasswordHash checks a new password against the policy and the
+// history, and hashes it: every bcrypt run of a change (one per remembered
+// password, and the new hash), before the transaction that stores it
+// (storePassword), which would otherwise hold SQLite's one writer for
+// seconds.
+func (c *credentials) newPasswordHash(ctx context.Context, user *models.User, newPassword string) ([]byte, error) {
 	if err := checkTenantPassword(ctx, c.users, user.TenantID, newPassword, user.Email); err != nil {
-		return err
+		return nil, err
 	}
 	history, err := c.counters.ListPasswordHistory(ctx, user.TenantID, user.ID, c.cfg.PasswordHistory)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, h := range append([]string{user.PasswordHash}, history...) {
-		if bcrypt.CompareHashAndPassword([]byte(h), []byte(newPassword)) == nil {
-			return models.ErrPasswordReused(map[string]string{"password.history": "Do not reuse any of your last 5 passwords."})
+		reused, err := passwordMatches(ctx, []byte(h), newPassword)
+		if err != nil {
+			return nil, err
+		}
+		if reused {
+			return nil, models.ErrPasswordReused(map[string]string{"password.history": "Do not reuse any of your last 5 passwords."})
 		}
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(newPassword), c.cfg.PasswordCost)
-	if err != nil {
-		return models.ErrInternal(err)
-	}
+	return hashPassword(ctx, newPassword, c.cfg.PasswordCost)
+}
+
+// storePassword stores a hash from newPasswordHash, keeps the old one in
+// the history, and clears a forced change: in the caller's tx.
+func (c *credentials) storePassword(ctx context.Context, user *models.User, hash []byte) error {
 	if err := c.counters.AddPasswordHistory(ctx, user.TenantID, user.ID, user.PasswordHash, c.cfg.PasswordHistory); err != nil {
 		return err
 	}
 	now := c.now()
-	_, err = c.updater.UpdateUser(ctx, user.TenantID, user.ID, func(u *models.User) error {
+	_, err := c.updater.UpdateUser(ctx, user.TenantID, user.ID, func(u *models.User) error {
 		u.PasswordHash, u.PasswordChangedAt, u.ForcePasswordChange = string(hash), &now, false
 		return nil
 	})
@@ -137,8 +144,12 @@ func (pw *Password) Change(ctx context.Context, p Principal, current, newPasswor
 	if err != nil {
 		return err
 	}
+	hash, err := pw.newPasswordHash(ctx, user, newPassword)
+	if err != nil {
+		return err
+	}
 	return pw.tx.InTx(ctx, func(ctx context.Context) error {
-		if err := pw.setPassword(ctx, user, newPassword); err != nil {
+		if err := pw.storePassword(ctx, user, hash); err != nil {
 			return err
 		}
 		n, err := pw.revoker.RevokeUserSessions(ctx, p.TenantID, p.UserID, p.SessionID, true)
@@ -239,6 +250,10 @@ func (pw *Password) reset(ctx context.Context, tenant, email, code, newPassword 
 	if !ok {
 		return errBadResetCode()
 	}
+	hash, err := pw.newPasswordHash(ctx, user, newPassword)
+	if err != nil {
+		return err
+	}
 	return pw.tx.InTx(ctx, func(ctx context.Context) error {
 		consumed, err := pw.codes.ConsumeEmailCode(ctx, codeID)
 		if err != nil {
@@ -247,7 +262,7 @@ func (pw *Password) reset(ctx context.Context, tenant, email, code, newPassword 
 		if !consumed { // a concurrent reset used it first
 			return errBadResetCode()
 		}
-		if err := pw.setPassword(ctx, user, newPassword); err != nil {
+		if err := pw.storePassword(ctx, user, hash); err != nil {
 			return err
 		}
 		if _, err := pw.revoker.RevokeUserSessions(ctx, user.TenantID, user.ID, "", true); err != nil {

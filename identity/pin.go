@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/identityd/identityd/models"
 )
 
@@ -90,9 +88,9 @@ func (n *PIN) Set(ctx context.Context, p Principal, pin, password string, meta M
 	if user.PINHash != "" {
 		action = AuditPINChanged
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(pin), n.cfg.PasswordCost)
+	hash, err := hashPassword(ctx, pin, n.cfg.PasswordCost)
 	if err != nil {
-		return models.ErrInternal(err)
+		return err
 	}
 	return n.tx.InTx(ctx, func(ctx context.Context) error {
 		if _, err := n.updater.UpdateUser(ctx, p.TenantID, p.UserID, func(u *models.User) error {
@@ -149,7 +147,14 @@ func (c *credentials) comparePIN(ctx context.Context, p Principal, user *models.
 	if user.PINLockedUntil != nil && now.Before(*user.PINLockedUntil) {
 		return models.ErrPINLocked(user.PINLockedUntil.Sub(now))
 	}
-	if len(pin) > maxPasswordBytes || bcrypt.CompareHashAndPassword([]byte(user.PINHash), []byte(pin)) != nil {
+	match := false
+	if len(pin) <= maxPasswordBytes {
+		var err error
+		if match, err = passwordMatches(ctx, []byte(user.PINHash), pin); err != nil {
+			return err
+		}
+	}
+	if !match {
 		res, err := c.counters.RecordPINFailure(ctx, user.TenantID, user.ID, c.cfg.MaxPINFailures, c.cfg.PINLockout)
 		if err != nil {
 			return err

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/identityd/identityd/models"
 )
 
@@ -44,7 +42,13 @@ func (c *credentials) verifyPassword(ctx context.Context, p Principal, password 
 	if user.Locked(now) {
 		return nil, errAccountLocked(*user.LockedUntil, now)
 	}
-	if len(password) > maxPasswordBytes || bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(password)) != nil {
+	match := false
+	if len(password) <= maxPasswordBytes {
+		if match, err = passwordMatches(ctx, []byte(user.PasswordHash), password); err != nil {
+			return nil, err
+		}
+	}
+	if !match {
 		at.failed(ctx)
 		res, err := c.counters.RecordLoginFailure(ctx, user.TenantID, user.ID, c.cfg.MaxFailedLogins, c.cfg.LockoutDuration)
 		if err != nil {

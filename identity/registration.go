@@ -326,10 +326,10 @@ func DeriveSlug(name string) string {
 	return strings.TrimRight(out, "-")
 }
 
-func (s *Registration) hash(pw string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), s.cost)
+func (s *Registration) hash(ctx context.Context, pw string) (string, error) {
+	h, err := hashPassword(ctx, pw, s.cost)
 	if err != nil {
-		return "", models.ErrInternal(fmt.Errorf("hash password: %w", err))
+		return "", err
 	}
 	return string(h), nil
 }
@@ -340,7 +340,7 @@ func (s *Registration) hash(pw string) (string, error) {
 // others are 409 slug_taken.
 func (s *Registration) createCompany(ctx context.Context, in RegisterInput, u *models.User, company, slug string) (*Registered, error) {
 	var err error
-	if u.PasswordHash, err = s.hash(in.Password); err != nil {
+	if u.PasswordHash, err = s.hash(ctx, in.Password); err != nil {
 		return nil, err
 	}
 	t := &models.Tenant{Slug: slug, Name: company}
@@ -410,7 +410,7 @@ func (s *Registration) join(ctx context.Context, in RegisterInput, u *models.Use
 	}
 	// The hash is made whether or not the address is known: both answers
 	// take the same bcrypt work.
-	if u.PasswordHash, err = s.hash(in.Password); err != nil {
+	if u.PasswordHash, err = s.hash(ctx, in.Password); err != nil {
 		return nil, err
 	}
 	out := &Registered{TenantID: t.ID, TenantSlug: t.Slug, TenantName: t.Name, Email: u.Email}

@@ -339,9 +339,9 @@ func (s *Users) Create(ctx context.Context, a Actor, in NewUser) (*CreatedUser, 
 	} else if err := checkTenantPassword(ctx, s.tenants, a.TenantID, pw, email); err != nil {
 		return nil, err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(pw), s.cost)
+	hash, err := hashPassword(ctx, pw, s.cost)
 	if err != nil {
-		return nil, models.ErrInternal(fmt.Errorf("hash password: %w", err))
+		return nil, err
 	}
 	u := &models.User{TenantID: a.TenantID, Email: email, Name: name, PasswordHash: string(hash), ForcePasswordChange: force}
 	err = s.tx.InTx(ctx, func(ctx context.Context) error {

@@ -25,7 +25,8 @@ const metricsStartKey = "identity:metrics_start"
 
 // ObserveCalls records every GORM call's latency by operation (create,
 // query, update, delete, row, raw) in h, and registers the connection
-// pool's statistics (go_sql_* with db_name="identity") in reg.
+// pool's statistics (go_sql_* with db_name="identity"; SQLite's read pool
+// as db_name="identity_read") in reg.
 func (s *Store) ObserveCalls(reg prometheus.Registerer, h *prometheus.HistogramVec) error {
 	sqlDB, err := s.gdb.DB()
 	if err != nil {
@@ -33,6 +34,11 @@ func (s *Store) ObserveCalls(reg prometheus.Registerer, h *prometheus.HistogramV
 	}
 	if err := reg.Register(collectors.NewDBStatsCollector(sqlDB, "identity")); err != nil {
 		return fmt.Errorf("metrics: db stats: %w", err)
+	}
+	if s.reader != nil {
+		if err := reg.Register(collectors.NewDBStatsCollector(s.reader, "identity_read")); err != nil {
+			return fmt.Errorf("metrics: read pool stats: %w", err)
+		}
 	}
 	before := func(db *gorm.DB) { db.InstanceSet(metricsStartKey, time.Now()) }
 	after := func(op string) func(db *gorm.DB) {

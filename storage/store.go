@@ -19,6 +19,7 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	"gorm.io/plugin/dbresolver"
 
 	"github.com/identityd/identityd/migrations"
 )
@@ -41,6 +42,11 @@ type Options struct {
 	RefreshGracePeriod time.Duration
 	// MaxOpenConns sizes the PostgreSQL pool (0: 20).
 	MaxOpenConns int
+	// SQLiteReadConns sizes the SQLite read pool (0: DefaultSQLiteReadConns;
+	// negative: none, every statement on the one writer connection). An
+	// in-memory database never has one: each connection would be a
+	// database of its own.
+	SQLiteReadConns int
 	// QueryTimeout is the deadline of every PostgreSQL statement and of
 	// BEGIN/COMMIT/ROLLBACK, the wait for a pooled connection included
 	// (0: 5s; negative: none).
@@ -58,6 +64,10 @@ type Options struct {
 // MaxRefreshGracePeriod is the longest refresh-token grace period allowed.
 const MaxRefreshGracePeriod = 5 * time.Minute
 
+// DefaultSQLiteReadConns is the size of the SQLite read pool when
+// Options.SQLiteReadConns is 0.
+const DefaultSQLiteReadConns = 4
+
 // Store is the one GORM-backed store: it implements every fosite storage
 // interface the composed handlers use, and the repository of every
 // aggregate, one file each (doc.go lists them).
@@ -67,8 +77,12 @@ type Store struct {
 	// the grant. The audit log hooks in here.
 	OnRefreshReuse func(ctx context.Context, tenantID, subject, clientID, requestID string)
 
-	gdb     *gorm.DB
-	dsn     string // the PostgreSQL URL, for the lookup cache's listener
+	gdb *gorm.DB
+	dsn string // the PostgreSQL URL, for the lookup cache's listener
+	// reader is SQLite's read pool (nil on PostgreSQL and without one):
+	// statements outside a transaction that only read are routed to it
+	// (dbresolver), everything else runs on gdb's one connection.
+	reader  *sql.DB
 	cache   *lookupCache
 	relayed bool
 	dialect Dialect
@@ -137,19 +151,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 				return nil, fmt.Errorf("open sqlite: create %s: %w", dir, err)
 			}
 		}
-		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-		s.gdb, err = gorm.Open(sqlite.Open(dsn), cfg)
-		if err != nil {
-			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		if err := s.openSQLite(path, opts.SQLiteReadConns, cfg); err != nil {
+			return nil, err
 		}
-		sqlDB, err := s.gdb.DB()
-		if err != nil {
-			return nil, fmt.Errorf("open sqlite: %w", err)
-		}
-		// SQLite has one writer. One connection serialises every statement and
-		// transaction in-process, which is what keeps counters and rotations
-		// exact; the busy timeout covers a second process on the same file.
-		sqlDB.SetMaxOpenConns(1)
 	default:
 		return nil, errors.New("open store: DATABASE_URL must start with postgres:// or sqlite:")
 	}
@@ -161,6 +165,50 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// openSQLite opens the SQLite file at path: one writer connection (SQLite
+// has one writer; BEGIN IMMEDIATE takes its lock at the start, and the busy
+// timeout covers a second process on the same file) and, unless the
+// database is in memory or reads is negative, a pool of query-only
+// connections for the reads made outside a transaction. WAL lets those run
+// beside the writer, each on the last committed state; a read inside a
+// transaction stays on the writer and sees the transaction's own writes.
+func (s *Store) openSQLite(path string, reads int, cfg *gorm.Config) error {
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	var err error
+	s.gdb, err = gorm.Open(sqlite.Open(dsn), cfg)
+	if err != nil {
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	writer, err := s.gdb.DB()
+	if err != nil {
+		return fmt.Errorf("open sqlite: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	if reads == 0 {
+		reads = DefaultSQLiteReadConns
+	}
+	if path == ":memory:" || reads < 0 {
+		return nil
+	}
+	// query_only makes a statement routed here by mistake fail instead of
+	// writing past the writer; _txlock=deferred, because no transaction
+	// runs here (BeginTX and InTx use the writer).
+	s.reader, err = sql.Open(sqlite.DriverName, "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)&_txlock=deferred")
+	if err == nil {
+		s.reader.SetMaxOpenConns(reads)
+		s.reader.SetMaxIdleConns(reads)
+		err = s.gdb.Use(dbresolver.Register(dbresolver.Config{Replicas: []gorm.Dialector{sqlite.Dialector{Conn: s.reader}}}))
+	}
+	if err != nil {
+		if s.reader != nil {
+			_ = s.reader.Close()
+		}
+		_ = writer.Close()
+		return fmt.Errorf("open sqlite read pool: %w", err)
+	}
+	return nil
 }
 
 // redactURL removes a connection string (and so its password) from a message.
@@ -185,18 +233,26 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connection pool (and stops retrying a pending cache
-// invalidation).
+// Close closes the connection pools (and stops retrying a pending cache
+// invalidation). SQLite's read pool closes first, so the writer is the last
+// connection and checkpoints the WAL into the database file.
 func (s *Store) Close() error {
 	s.stopPendingBump()
+	var rerr error
+	if s.reader != nil {
+		if err := s.reader.Close(); err != nil {
+			rerr = fmt.Errorf("close store: read pool: %w", err)
+		}
+	}
 	sqlDB, err := s.gdb.DB()
 	if err != nil {
-		return fmt.Errorf("close store: %w", err)
+		return errors.Join(rerr, fmt.Errorf("close store: %w", err))
 	}
-	return sqlDB.Close()
+	return errors.Join(rerr, sqlDB.Close())
 }
 
-// SQLDB exposes the pool for tooling (migrations, tests that read raw tables).
+// SQLDB exposes the pool for tooling (migrations, tests that read raw
+// tables); on SQLite it is the writer's one connection.
 func (s *Store) SQLDB() (*sql.DB, error) { return s.gdb.DB() }
 
 // Migrate applies every pending migration, each inside a transaction. On

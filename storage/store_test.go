@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/identityd/identityd/models"
 	"github.com/identityd/identityd/storage"
 	"github.com/identityd/identityd/storage/storagetest"
 )
@@ -67,6 +68,23 @@ func TestTransactions(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open storagetest.OpenFunc) {
 		storagetest.RunTxSuite(t, defaults(open))
 	})
+}
+
+// TestMixedLoad runs the statements of token issuance, refresh and login
+// from many goroutines on two stores over one database (two instances, or
+// the command line beside the server): on SQLite, no "database is locked",
+// and reads answer beside an open write transaction.
+func TestMixedLoad(t *testing.T) {
+	t.Parallel()
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			storagetest.RunLoadSuite(t, func(t *testing.T) (*storage.Store, *storage.Store) {
+				t.Helper()
+				return storagetest.OpenStore(t, b, storage.Options{}), storagetest.OpenStore(t, b, storage.Options{})
+			})
+		})
+	}
 }
 
 // TestRepositories runs the conformance suite of every aggregate (and of
@@ -147,6 +165,22 @@ func TestOpenGracePeriodBounds(t *testing.T) {
 			}
 			_ = s.Close()
 		})
+	}
+}
+
+// TestOpenInMemory: an in-memory SQLite database keeps every statement on
+// its one connection (a read-pool connection would open a database of its
+// own, without the tables), so what is written is read back.
+func TestOpenInMemory(t *testing.T) {
+	t.Parallel()
+	s := storagetest.OpenStore(t, storagetest.Backend{Name: "sqlite", URL: "sqlite::memory:"}, storage.Options{})
+	tn := &models.Tenant{Slug: "in-memory", Name: "In memory"}
+	if err := s.CreateTenant(t.Context(), tn); err != nil {
+		t.Fatalf("create tenant: %v", err)
+	}
+	got, err := s.GetTenantBySlug(t.Context(), "in-memory")
+	if err != nil || got.ID != tn.ID {
+		t.Fatalf("read back: %+v, %v; want tenant %s", got, err, tn.ID)
 	}
 }
 

@@ -18,14 +18,17 @@ type LookupCacheStore interface {
 	FositeStore
 	// EnableLookupCache turns the cache on, invalidated through gen.
 	EnableLookupCache(gen storage.Generation, size int) error
+	// ListenGeneration is the PostgreSQL invalidation channel the suite's
+	// stores use there (LookupGeneration); SQLite answers an error.
+	ListenGeneration(ctx context.Context, opts storage.ListenOptions) (*storage.ListenGeneration, error)
 	RotateClientSecret(ctx context.Context, tenantID, id, newHash string, keepOldUntil *time.Time) error
 	SuspendTenant(ctx context.Context, id string) (*models.Tenant, error)
 }
 
-var _ = claim[LookupCacheStore]("RunLookupCacheSuite", "EnableLookupCache")
+var _ = claim[LookupCacheStore]("RunLookupCacheSuite", "EnableLookupCache", "ListenGeneration")
 
-// RunLookupCacheSuite checks that with the lookup cache on (its generation in
-// Redis when IDENTITY_TEST_REDIS_URL is set), nothing it
+// RunLookupCacheSuite checks that with the lookup cache on (its generation
+// kept by LISTEN/NOTIFY on PostgreSQL, in process on SQLite), nothing it
 // caches outlives a change: a revoked token is gone, a rotated secret is
 // seen, a suspended tenant's client stops authenticating, each at once and
 // after the entry was cached. (The fosite and transaction suites run with

@@ -136,6 +136,7 @@ func Build(ctx context.Context, cfg *Config, log *slog.Logger) (*App, error) {
 		DatabaseURL:        string(cfg.DatabaseURL),
 		RefreshGracePeriod: cfg.RefreshGrace,
 		MaxOpenConns:       cfg.DBMaxConns,
+		SQLiteReadConns:    cfg.SQLiteReadConns,
 		QueryTimeout:       cfg.DBTimeout,
 		Logger:             log,
 		OutboxRelayed:      len(cfg.RabbitMQURLs) > 0,

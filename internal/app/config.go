@@ -104,6 +104,7 @@ type Config struct {
 	RememberTTL       time.Duration
 	KeyReloadInterval time.Duration
 	DBMaxConns        int
+	SQLiteReadConns   int
 	LookupCacheSize   int
 	DBTimeout         time.Duration
 	MaxInFlight       int
@@ -261,6 +262,7 @@ var envVars = []envVar{
 	{"IDENTITY_REMEMBER_TTL", "720h", "browser login session lifetime with \"keep me signed in\""},
 	{"IDENTITY_KEY_RELOAD_INTERVAL", "10s", "how often an instance reloads signing keys from the database"},
 	{"IDENTITY_DB_MAX_CONNS", "20", "PostgreSQL connection pool size"},
+	{"IDENTITY_SQLITE_READ_CONNS", "4", "SQLite read connections beside the one writer (reads outside a transaction)"},
 	{"IDENTITY_LOOKUP_CACHE_SIZE", "20000", "access tokens kept in each instance's lookup cache (invalidated through Redis on any revocation; 0 disables)"},
 	{"IDENTITY_DB_TIMEOUT", "5s", "deadline of every PostgreSQL statement and transaction (pool wait included); past it the request answers 503"},
 	{"IDENTITY_MAX_INFLIGHT", "0", "requests served at once before the rest are shed with 503 (0: 8 per database connection, at least 128)"},
@@ -417,6 +419,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		RememberTTL:       dur("IDENTITY_REMEMBER_TTL", 5*time.Minute, 0),
 		KeyReloadInterval: dur("IDENTITY_KEY_RELOAD_INTERVAL", time.Second, 10*time.Minute),
 		DBMaxConns:        integer("IDENTITY_DB_MAX_CONNS", 1, 1000),
+		SQLiteReadConns:   integer("IDENTITY_SQLITE_READ_CONNS", 1, 64),
 		LookupCacheSize:   integer("IDENTITY_LOOKUP_CACHE_SIZE", 0, 10000000),
 		DBTimeout:         dur("IDENTITY_DB_TIMEOUT", 100*time.Millisecond, 5*time.Minute),
 		MaxInFlight:       integer("IDENTITY_MAX_INFLIGHT", 0, 1000000),

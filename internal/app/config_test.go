@@ -45,6 +45,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		{"RememberTTL", cfg.RememberTTL, 720 * time.Hour},
 		{"KeyReloadInterval", cfg.KeyReloadInterval, 10 * time.Second},
 		{"DBMaxConns", cfg.DBMaxConns, 20},
+		{"SQLiteReadConns", cfg.SQLiteReadConns, 4},
 		{"LogLevel", cfg.LogLevel, slog.LevelInfo},
 		{"LogFormat", cfg.LogFormat, "json"},
 	}
@@ -121,6 +122,8 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"remember ttl not a duration", map[string]string{"IDENTITY_REMEMBER_TTL": "30 days"}, "IDENTITY_REMEMBER_TTL", ""},
 		{"key reload zero", map[string]string{"IDENTITY_KEY_RELOAD_INTERVAL": "0s"}, "IDENTITY_KEY_RELOAD_INTERVAL", ""},
 		{"db max conns zero", map[string]string{"IDENTITY_DB_MAX_CONNS": "0"}, "IDENTITY_DB_MAX_CONNS", ""},
+		{"sqlite read conns zero", map[string]string{"IDENTITY_SQLITE_READ_CONNS": "0"}, "IDENTITY_SQLITE_READ_CONNS", ""},
+		{"sqlite read conns too many", map[string]string{"IDENTITY_SQLITE_READ_CONNS": "65"}, "IDENTITY_SQLITE_READ_CONNS", ""},
 		{"db timeout too short", map[string]string{"IDENTITY_DB_TIMEOUT": "1ms"}, "IDENTITY_DB_TIMEOUT", ""},
 		{"db timeout word", map[string]string{"IDENTITY_DB_TIMEOUT": "soon"}, "IDENTITY_DB_TIMEOUT", ""},
 		{"max in flight negative", map[string]string{"IDENTITY_MAX_INFLIGHT": "-1"}, "IDENTITY_MAX_INFLIGHT", ""},

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -103,6 +104,11 @@ const inflightWait = time.Second
 // request that finds no slot within inflightWait answers 503 with
 // Retry-After. Health (and the probes), ping, /metrics and static assets
 // are never shed.
+// inFlight counts the requests past the load gate, across the process's
+// servers: password hashing takes fewer cores while other work waits
+// (identity.SetInFlight).
+var inFlight atomic.Int64
+
 func (s *Server) shedLoad(limit int) echo.MiddlewareFunc {
 	slots := make(chan struct{}, limit)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -126,7 +132,8 @@ func (s *Server) shedLoad(limit int) echo.MiddlewareFunc {
 					return s.shed(c)
 				}
 			}
-			defer func() { <-slots }()
+			inFlight.Add(1)
+			defer func() { inFlight.Add(-1); <-slots }()
 			return next(c)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/identityd/identityd/identity"
 	"github.com/identityd/identityd/keyring"
 	"github.com/identityd/identityd/metrics"
 	"github.com/identityd/identityd/models"
@@ -213,6 +214,7 @@ func New(d Deps) (*echo.Echo, error) {
 	e.Use(s.logRequests)
 	if d.MaxInFlight > 0 {
 		e.Use(s.shedLoad(d.MaxInFlight))
+		identity.SetInFlight(inFlight.Load)
 	}
 	e.Use(s.recoverPanics)
 	e.Use(limitBody)

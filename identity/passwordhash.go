@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -11,34 +14,91 @@ import (
 )
 
 // Every bcrypt computation of a password or PIN (a check or a new hash)
-// waits for one of bcryptSlots. bcrypt at cost 12 is a quarter second or
-// more of one core, and the Go scheduler shares a core equally between
-// runnable goroutines: eight concurrent logins on two cores left a
+// waits for a slot. bcrypt at cost 12 is a quarter second or more of one
+// core, and the Go scheduler shares a core equally between runnable
+// goroutines: eight concurrent logins on two cores left a
 // client-credentials request (a millisecond of work) queued behind them at
-// every step, and the token endpoint fell to a tenth of its rate. With at
-// most half the cores hashing, the rest of the server keeps the other half.
-// The price is the logins': beyond the slots they wait their turn, so a
-// server busy with logins alone signs in about half as many per second, and
-// under mixed load logins get the smaller share. A login whose request ends
+// every step, and the token endpoint fell to a tenth of its rate. So:
+//
+//   - while other requests are in flight, at most half the cores hash
+//     (bcryptShared), and the rest of the server keeps the other half;
+//   - while only password work is in flight, every core may hash
+//     (bcryptCores), so a server busy with logins alone signs in as fast as
+//     bcrypt allows (issue 14: login at ≥ 95 % of the bcrypt bound).
+//
+// "Other requests" is the server's in-flight count (SetInFlight) above the
+// requests waiting for or holding a slot here. A login whose request ends
 // while it waits gives up without counting as a failure. The limit is the
-// process's, as the cores are: one semaphore for every service. (Client
-// secrets have their own bound, oauth.Hasher.MaxUnverified, and a
-// verified-secret cache.)
-var bcryptSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+// process's, as the cores are: one for every service. (Client secrets have
+// their own bound, oauth.Hasher.MaxUnverified, and a verified-secret cache.)
+var (
+	bcryptCores  = max(1, runtime.GOMAXPROCS(0))
+	bcryptShared = max(1, bcryptCores/2)
+
+	bcryptMu      sync.Mutex
+	bcryptRunning int
+	bcryptFreed   = make(chan struct{}) // closed, and replaced, when a hash ends
+	bcryptWanting atomic.Int64          // requests waiting for or holding a slot
+
+	inFlight atomic.Pointer[func() int64]
+)
+
+// SetInFlight tells the password hashing how many requests the server has
+// in flight (handlers' load gate counts them). Without it every core may
+// hash.
+func SetInFlight(f func() int64) { inFlight.Store(&f) }
 
 // BcryptConcurrency is how many password and PIN hashes are computed at
-// once in this process: half the cores GOMAXPROCS allows, at least one.
-func BcryptConcurrency() int { return cap(bcryptSlots) }
+// once while other requests run: half the cores GOMAXPROCS allows, at
+// least one. With nothing else in flight it is every core.
+func BcryptConcurrency() int { return bcryptShared }
+
+// othersInFlight reports whether requests other than password work are in
+// flight.
+func othersInFlight() bool {
+	f := inFlight.Load()
+	return f != nil && (*f)() > bcryptWanting.Load()
+}
 
 // takeBcryptSlot waits for a bcrypt slot, or for ctx to end (an
 // unavailable error: the request gave up, or its deadline passed).
 func takeBcryptSlot(ctx context.Context) (release func(), err error) {
-	select {
-	case bcryptSlots <- struct{}{}:
-		return func() { <-bcryptSlots }, nil
-	case <-ctx.Done():
-		return nil, models.ErrUnavailable("password hashing", fmt.Errorf("wait for a bcrypt slot: %w", context.Cause(ctx)))
+	bcryptWanting.Add(1)
+	for {
+		bcryptMu.Lock()
+		limit := bcryptCores
+		if othersInFlight() {
+			limit = bcryptShared
+		}
+		if bcryptRunning < limit {
+			bcryptRunning++
+			bcryptMu.Unlock()
+			return releaseBcryptSlot, nil
+		}
+		freed := bcryptFreed
+		bcryptMu.Unlock()
+		// Woken when a hash ends, or after a while: the other requests may
+		// have finished, and then a core is free for this one.
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-freed:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			bcryptWanting.Add(-1)
+			return nil, models.ErrUnavailable("password hashing", fmt.Errorf("wait for a bcrypt slot: %w", context.Cause(ctx)))
+		}
+		t.Stop()
 	}
+}
+
+func releaseBcryptSlot() {
+	bcryptMu.Lock()
+	bcryptRunning--
+	close(bcryptFreed)
+	bcryptFreed = make(chan struct{})
+	bcryptMu.Unlock()
+	bcryptWanting.Add(-1)
 }
 
 // passwordMatches reports whether secret is the one hash was made from. The

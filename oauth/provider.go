@@ -30,6 +30,7 @@ type Storage interface {
 	oauth2.TokenRevocationStorage
 	openid.OpenIDConnectRequestStorage
 	PKCEStorage
+	refreshRotationStorage
 }
 
 // Deps are what New needs.

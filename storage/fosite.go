@@ -86,6 +86,13 @@ func hashKey(key string) string {
 }
 
 func (s *Store) newRow(key string, req fosite.Requester, kind fosite.TokenType) (requestRow, error) {
+	return s.newRowWithSession(key, req, kind, "")
+}
+
+// newRowWithSession is newRow with the session's JSON already made
+// (sessionData, when not empty): a refresh stores one session under two
+// tokens and marshals it once.
+func (s *Store) newRowWithSession(key string, req fosite.Requester, kind fosite.TokenType, sessionData string) (requestRow, error) {
 	row := requestRow{
 		Signature:       hashKey(key),
 		RequestID:       req.GetID(),
@@ -112,11 +119,14 @@ func (s *Store) newRow(key string, req fosite.Requester, kind fosite.TokenType) 
 			e := exp.UTC()
 			row.ExpiresAt = &e
 		}
-		data, err := json.Marshal(sess)
-		if err != nil {
-			return row, fmt.Errorf("marshal session: %w", err)
+		row.SessionData = sessionData
+		if row.SessionData == "" {
+			data, err := json.Marshal(sess)
+			if err != nil {
+				return row, fmt.Errorf("marshal session: %w", err)
+			}
+			row.SessionData = string(data)
 		}
-		row.SessionData = string(data)
 	}
 	if row.RequestedAt.IsZero() {
 		row.RequestedAt = s.now()

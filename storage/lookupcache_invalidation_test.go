@@ -123,6 +123,13 @@ var invalidations = []invalidation{
 	{"RotateRefreshToken", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.RotateRefreshToken(ctx, fx.requestID, fx.refresh)
 	}},
+	{"RotateRefreshTokenAndIssue", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+		req, err := s.GetRefreshTokenSession(ctx, fx.refresh, oauth.NewSession())
+		if err != nil {
+			return err
+		}
+		return s.RotateRefreshTokenAndIssue(ctx, fx.requestID, fx.refresh, "at2-"+fx.access, req, "rt2-"+fx.refresh, req)
+	}},
 	{"RotateClientSecret", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.RotateClientSecret(ctx, fx.tenant.ID, fx.client, "bcrypt$new", nil)
 	}},

@@ -159,6 +159,10 @@ type FositeStore interface {
 	// GetRefreshTokenClientID is the first-party refresh's look-up of a
 	// refresh token's client (oauth.FirstPartyClients).
 	GetRefreshTokenClientID(ctx context.Context, signature string) (string, error)
+	// RotateRefreshTokenAndIssue is RotateRefreshToken, then
+	// CreateAccessTokenSession and CreateRefreshTokenSession of the new
+	// pair, as one atomic step (oauth's refresh handler).
+	RotateRefreshTokenAndIssue(ctx context.Context, requestID, signature, accessSignature string, access fosite.Requester, refreshSignature string, refresh fosite.Requester) error
 }
 
 var _ = claim[FositeStore]("RunFositeSuite",
@@ -168,13 +172,15 @@ var _ = claim[FositeStore]("RunFositeSuite",
 	"RotateRefreshToken", "RevokeRefreshToken", "RevokeAccessToken",
 	"CreateOpenIDConnectSession", "GetOpenIDConnectSession", "DeleteOpenIDConnectSession",
 	"CreatePKCERequestSession", "GetPKCERequestSession", "DeletePKCERequestSession",
-	"ClientAssertionJWTValid", "SetClientAssertionJWT", "GetClient", "GetRefreshTokenClientID")
+	"ClientAssertionJWTValid", "SetClientAssertionJWT", "GetClient", "GetRefreshTokenClientID",
+	"RotateRefreshTokenAndIssue")
 
 // RunFositeSuite checks the fosite v0.49.0 storage contract (Hydra's
 // oauth2/fosite_store_helpers_test.go): CRUD per kind, nil sessions, session
 // round trips, invalidated codes, strict refresh rotation, revocation by
 // request ID, client-assertion JTIs, duplicate keys, UTC, hashed keys, and
-// concurrent code exchange and rotation. newStore must give strict rotation
+// concurrent code exchange and rotation, and the refresh handler's one-step
+// rotation (RotateRefreshTokenAndIssue). newStore must give strict rotation
 // (no grace period); RunGraceSuite covers the grace period.
 func RunFositeSuite[S FositeStore](t *testing.T, newStore func(t *testing.T) S) {
 	t.Helper()
@@ -191,6 +197,10 @@ func RunFositeSuite[S FositeStore](t *testing.T, newStore func(t *testing.T) S) 
 		{"refresh/concurrent_rotation", testConcurrentRotation},
 		{"refresh/pair_hashed", testRefreshPairHashed},
 		{"refresh/client_id", testRefreshTokenClientID},
+		{"refresh/rotate_and_issue", testRotateAndIssueStrict},
+		{"refresh/rotate_and_issue_as_three_calls", testRotateAndIssueMatchesThreeCalls},
+		{"refresh/rotate_and_issue_concurrent", testRotateAndIssueConcurrent},
+		{"refresh/rotate_and_issue_rollback", testRotateAndIssueRollback},
 		{"revoke_by_request_id", testRevokeByRequestID},
 		{"jti", testJTI},
 		{"utc", testUTC},

@@ -11,13 +11,14 @@ import (
 )
 
 var _ = claim[FositeStore]("RunGraceSuite", "RotateRefreshToken", "GetRefreshTokenSession",
-	"ClientAssertionJWTValid", "SetClientAssertionJWT")
+	"ClientAssertionJWTValid", "SetClientAssertionJWT", "RotateRefreshTokenAndIssue")
 
 // RunGraceSuite checks graceful refresh rotation (Hydra
 // testHelperRotateRefreshToken): a rotated token stays usable until the
 // grace period after its first use ends, a second rotation does not move
 // first_used_at, and only the access token paired with the rotated refresh
-// token is revoked (all of the grant's when the pair is unknown). open
+// token is revoked (all of the grant's when the pair is unknown), by
+// RotateRefreshToken and by the refresh handler's RotateRefreshTokenAndIssue. open
 // receives the grace period and a fake clock in opts. It also checks
 // client-assertion JTIs expire on that clock.
 func RunGraceSuite[S FositeStore](t *testing.T, open func(t *testing.T, opts storage.Options) S) {
@@ -113,6 +114,11 @@ func RunGraceSuite[S FositeStore](t *testing.T, open func(t *testing.T, opts sto
 		must(t, s.RevokeRefreshToken(ctx, req.ID), "revoke grant")
 		_, err := s.GetRefreshTokenSession(ctx, rt, nil)
 		wantErrIs(t, err, fosite.ErrNotFound, "revoked token inside the grace period")
+	})
+
+	t.Run("rotate_and_issue", func(t *testing.T) {
+		s, clock := newStore(t)
+		testRotateAndIssueGraceful(t, s, clock.Advance, grace)
 	})
 
 	t.Run("jti_expires_on_clock", func(t *testing.T) {

@@ -137,10 +137,15 @@ func (g *ListenGeneration) Current(context.Context) (int64, error) {
 // the others' when the notification reaches them.
 func (g *ListenGeneration) Bump(ctx context.Context) error {
 	g.n.Add(1)
-	if err := g.store.gdb.WithContext(ctx).Exec("SELECT pg_notify(?, ?)", g.channel, g.self).Error; err != nil {
+	if err := g.notify(ctx, g.self); err != nil {
 		return fmt.Errorf("notify cache invalidation: %w", mapErr(err))
 	}
 	return nil
+}
+
+// notify sends payload on the channel through the store's pool.
+func (g *ListenGeneration) notify(ctx context.Context, payload string) error {
+	return g.store.gdb.WithContext(ctx).Exec("SELECT pg_notify(?, ?)", g.channel, payload).Error
 }
 
 // Listening reports whether the listener is connected.
@@ -187,7 +192,7 @@ func (g *ListenGeneration) probe(ctx context.Context, conn *pgx.Conn) error {
 	payload := "probe " + g.self
 	pctx, cancel := context.WithTimeout(ctx, g.dialTimeout)
 	defer cancel()
-	if err := g.store.gdb.WithContext(pctx).Exec("SELECT pg_notify(?, ?)", g.channel, payload).Error; err != nil {
+	if err := g.notify(pctx, payload); err != nil {
 		return fmt.Errorf("listen generation: probe: %w", mapErr(err))
 	}
 	for {

@@ -25,6 +25,7 @@ ROUND_SECONDS="${ROUND_SECONDS:-10}"
 WARMUP_SECONDS="${WARMUP_SECONDS:-2}"
 LOG_LEVEL="${LOG_LEVEL:-info}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+. "$ROOT/scripts/bench-lib.sh"
 for tool in psql jq curl python3 "$REDIS_SERVER"; do
 	command -v "$tool" >/dev/null || { echo "redis-outage: $tool is needed" >&2; exit 1; }
 done
@@ -33,18 +34,6 @@ WORK="$(mktemp -d /tmp/redis-outage.XXXXXX)"
 DB="bench_redis_outage_$$_$(date +%s)"
 ID_PID="" RD_PID="" DB_CREATED=""
 log() { echo "redis-outage: $*" >&2; }
-stop_pid() {
-	local pid="$1" i
-	[ -n "$pid" ] || return 0
-	kill -CONT "$pid" 2>/dev/null || true
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 50); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-		sleep 0.2
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 cleanup() {
 	local rc=$?
 	set +e
@@ -59,7 +48,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 if [ -z "${BENCH:-}" ]; then
 	BENCH="$WORK/identity-bench"

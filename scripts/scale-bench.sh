@@ -26,6 +26,7 @@ ROUND_SECONDS="${ROUND_SECONDS:-10}"
 WARMUP_SECONDS="${WARMUP_SECONDS:-2}"
 STEPS="${STEPS:-base 1m 5m tenants two}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+. "$ROOT/scripts/bench-lib.sh"
 for tool in psql jq curl python3; do
 	command -v "$tool" >/dev/null || { echo "scale-bench: $tool is needed" >&2; exit 1; }
 done
@@ -34,15 +35,6 @@ WORK="$(mktemp -d /tmp/scale-bench.XXXXXX)"
 DB="bench_scale_$$_$(date +%s)"
 PIDS=() DB_CREATED=""
 log() { echo "scale-bench: $*" >&2; }
-stop_pid() {
-	local pid="$1" i
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 50); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-		sleep 0.2
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-}
 cleanup() {
 	local rc=$? p
 	set +e
@@ -56,7 +48,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 sql() { psql -q -v ON_ERROR_STOP=1 "$PG/$DB" "$@"; }
 
 if [ -z "${BENCH:-}" ]; then

@@ -41,6 +41,7 @@ ROUND_SECONDS="${ROUND_SECONDS:-10}"
 WARMUP_SECONDS="${WARMUP_SECONDS:-2}"
 LOG_LEVEL="${LOG_LEVEL:-info}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+. "$ROOT/scripts/bench-lib.sh"
 
 for tool in psql jq curl python3; do
 	command -v "$tool" >/dev/null || { echo "side-by-side: $tool is needed" >&2; exit 1; }
@@ -62,17 +63,6 @@ DBS_CREATED=()
 
 log() { echo "side-by-side: $*" >&2; }
 
-stop_pid() { # stop_pid PID: SIGTERM, wait up to 10 s, then SIGKILL
-	local pid="$1" i
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 50); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-		sleep 0.2
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
 	local rc=$?
@@ -95,9 +85,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 wait_ready() { # wait_ready URL PID NAME: until URL answers 2xx, the process lives, and 60 s pass
 	local url="$1" pid="$2" name="$3" i

@@ -120,7 +120,7 @@ func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" 
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	gen, mode := s.cachedGeneration(ctx)
 	if mode == lookupCached {
-		if e, hit := s.cache.clients.Get(id); hit && s.cache.fresh(e.gen, gen, e.at, time.Now()) {
+		if e, hit := s.cache.clients.Get(id); hit && s.cache.fresh(e.gen, gen.Clients, e.at, time.Now()) {
 			s.cache.lookedUp("client_lookup", true)
 			return &Client{Client: e.client, now: s.now()}, nil
 		}
@@ -138,7 +138,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	}
 	if err != nil {
 		err = mapErr(err)
-		if e, hit := s.cache.clientIfLastResort(mode, err, id, gen); hit {
+		if e, hit := s.cache.clientIfLastResort(mode, err, id, gen.Clients); hit {
 			return &Client{Client: e.client, now: s.now()}, nil
 		}
 		return nil, fmt.Errorf("get client: %w", err)
@@ -148,7 +148,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 		return nil, fmt.Errorf("get client: %w: %w", fosite.ErrNotFound, models.ErrTenantPendingDeletion())
 	}
 	if mode == lookupCached {
-		s.cache.clients.Add(id, cachedClient{gen: gen, at: time.Now(), client: m})
+		s.cache.clients.Add(id, cachedClient{gen: gen.Clients, at: time.Now(), client: m})
 	}
 	return &Client{Client: m, now: s.now()}, nil
 }
@@ -193,7 +193,7 @@ func (s *Store) RotateClientSecret(ctx context.Context, tenantID, id, newHash st
 		if err != nil {
 			return fmt.Errorf("rotate client secret: %w", repoErr(err, "client"))
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, AllLookups)
 		return nil
 	})
 }
@@ -234,7 +234,7 @@ func (s *Store) UpdateTenantClient(ctx context.Context, tenantID, id string, fn 
 		if err != nil {
 			return fmt.Errorf("update client: %w", repoErr(err, "client"))
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, AllLookups)
 		return nil
 	})
 	if err != nil {
@@ -260,7 +260,7 @@ func (s *Store) DeleteTenantClient(ctx context.Context, tenantID, id string) err
 				return fmt.Errorf("delete client tokens: %w", repoErr(err, "client"))
 			}
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, AllLookups)
 		return nil
 	})
 }

@@ -98,7 +98,7 @@ func (s *Store) RevokeConsent(ctx context.Context, tenantID, userID, clientID st
 				return fmt.Errorf("revoke consent grants: %w", mapErr(err))
 			}
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, TokenLookups)
 		return nil
 	})
 	if err != nil {

@@ -211,20 +211,20 @@ func (s *Store) findAccessRow(ctx context.Context, key string, row *requestRow) 
 		sig = sha256.Sum256([]byte(key))
 	}
 	if mode == lookupCached {
-		if e, hit := s.cache.tokens.Get(sig); hit && s.cache.fresh(e.gen, gen, e.at, time.Now()) {
+		if e, hit := s.cache.tokens.Get(sig); hit && s.cache.fresh(e.gen, gen.Tokens, e.at, time.Now()) {
 			s.cache.lookedUp("token_lookup", true)
 			return e.row.fill(row)
 		}
 		s.cache.lookedUp("token_lookup", false)
 	}
 	if err := s.findRow(ctx, tableAccess, key, row); err != nil {
-		if e, hit := s.cache.tokenIfLastResort(mode, err, sig, gen); hit {
+		if e, hit := s.cache.tokenIfLastResort(mode, err, sig, gen.Tokens); hit {
 			return e.row.fill(row)
 		}
 		return err
 	}
 	if mode == lookupCached {
-		s.cache.tokens.Add(sig, cachedToken{gen: gen, at: time.Now(), row: compactRowOf(row)})
+		s.cache.tokens.Add(sig, cachedToken{gen: gen.Tokens, at: time.Now(), row: compactRowOf(row)})
 	}
 	return nil
 }
@@ -288,7 +288,7 @@ func (s *Store) DeleteAccessTokenSession(ctx context.Context, signature string) 
 	if err := s.deleteRequest(ctx, tableAccess, signature); err != nil {
 		return err
 	}
-	s.invalidateLookups(ctx)
+	s.invalidateLookups(ctx, TokenLookups)
 	return nil
 }
 
@@ -379,7 +379,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 		if err := db.Table(tableAccess).Where("request_id = ?", requestID).Delete(&requestRow{}).Error; err != nil {
 			return fmt.Errorf("rotate refresh token: revoke access tokens: %w", mapErr(err))
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, TokenLookups)
 		return nil
 	}
 	var row refreshRow
@@ -405,7 +405,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 	if err := q.Delete(&requestRow{}).Error; err != nil {
 		return fmt.Errorf("rotate refresh token: revoke access token: %w", mapErr(err))
 	}
-	s.invalidateLookups(ctx)
+	s.invalidateLookups(ctx, TokenLookups)
 	return nil
 }
 
@@ -433,7 +433,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
 	if err := s.db(ctx).Table(tableAccess).Where("request_id = ?", requestID).Delete(&requestRow{}).Error; err != nil {
 		return fmt.Errorf("revoke access tokens: %w", mapErr(err))
 	}
-	s.invalidateLookups(ctx)
+	s.invalidateLookups(ctx, TokenLookups)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,10 +18,12 @@ import (
 // share one PostgreSQL database: the invalidation channel is the database
 // itself (LISTEN/NOTIFY), not a second service.
 //
-// Each instance holds its generation in memory, so a lookup reads it
-// without a round trip. A bump increments it at once on this instance and
-// sends a NOTIFY on the channel; every other instance's listener, one
-// dedicated connection, increments its own on receipt. An entry is stamped
+// Each instance holds its generations in memory, so a lookup reads them
+// without a round trip. A bump increments them at once on this instance and
+// sends a NOTIFY on the channel (the payload names the instance, and
+// TokenLookups adds " t"); every other instance's listener, one dedicated
+// connection, increments its own on receipt: the token generation alone
+// for " t", both for anything else. An entry is stamped
 // with the generation read before its row was, so a notification that
 // arrives while a row is being read still makes that entry stale. PostgreSQL
 // delivers a notification to every session listening when it is sent, in
@@ -41,7 +44,7 @@ type ListenGeneration struct {
 	dsn     string
 	channel string
 	self    string // this instance's payload, so its own notifications are skipped
-	n       atomic.Int64
+	n       counters
 	up      atomic.Bool
 	log     *slog.Logger
 
@@ -125,19 +128,26 @@ func ListenerApplicationName(channel string) string {
 }
 
 // Current implements Generation.
-func (g *ListenGeneration) Current(context.Context) (int64, error) {
-	n := g.n.Load()
+func (g *ListenGeneration) Current(context.Context) (Generations, error) {
+	n := g.n.load()
 	if !g.up.Load() {
 		return n, ErrChannelDown
 	}
 	return n, nil
 }
 
-// Bump implements Generation: this instance's generation moves at once,
+// tokensOnly is the payload suffix of a bump of TokenLookups alone.
+const tokensOnly = " t"
+
+// Bump implements Generation: this instance's generations move at once,
 // the others' when the notification reaches them.
-func (g *ListenGeneration) Bump(ctx context.Context) error {
-	g.n.Add(1)
-	if err := g.notify(ctx, g.self); err != nil {
+func (g *ListenGeneration) Bump(ctx context.Context, what Lookups) error {
+	g.n.add(what)
+	payload := g.self
+	if what == TokenLookups {
+		payload += tokensOnly
+	}
+	if err := g.notify(ctx, payload); err != nil {
 		return fmt.Errorf("notify cache invalidation: %w", mapErr(err))
 	}
 	return nil
@@ -240,7 +250,7 @@ func (g *ListenGeneration) run(ctx context.Context, conn *pgx.Conn) {
 		}
 		// Notifications sent while no one listened are lost: nothing cached
 		// before now may be trusted again.
-		g.n.Add(1)
+		g.n.add(AllLookups)
 		g.up.Store(true)
 		g.log.InfoContext(ctx, "cache invalidation listener reconnected")
 		conn, wait = c, 100*time.Millisecond
@@ -248,7 +258,7 @@ func (g *ListenGeneration) run(ctx context.Context, conn *pgx.Conn) {
 }
 
 // receive counts notifications from the other instances until the
-// connection fails or ctx ends. An idle connection is checked every
+// connection fails or ctx ends (see received). An idle connection is checked every
 // heartbeat, so a silently broken one is noticed.
 func (g *ListenGeneration) receive(ctx context.Context, conn *pgx.Conn) error {
 	for {
@@ -257,9 +267,7 @@ func (g *ListenGeneration) receive(ctx context.Context, conn *pgx.Conn) error {
 		cancel()
 		switch {
 		case err == nil:
-			if n.Payload != g.self {
-				g.n.Add(1)
-			}
+			g.received(n.Payload)
 			continue
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -272,5 +280,18 @@ func (g *ListenGeneration) receive(ctx context.Context, conn *pgx.Conn) error {
 		if err != nil {
 			return fmt.Errorf("listener heartbeat: %w", err)
 		}
+	}
+}
+
+// received applies one notification: its own are skipped, " t" moves the
+// token generation, anything else (a client or tenant change, another
+// instance's start-up probe, a payload of an older version) moves both.
+func (g *ListenGeneration) received(payload string) {
+	what := AllLookups
+	if p, ok := strings.CutSuffix(payload, tokensOnly); ok {
+		payload, what = p, TokenLookups
+	}
+	if payload != g.self {
+		g.n.add(what)
 	}
 }

@@ -35,22 +35,59 @@ import (
 // retry until the bump lands; and no entry is trusted for longer than
 // LookupEntryMaxAge.
 
-// Generation is the invalidation counter. Current returns an error wrapping
-// ErrChannelDown, with the last generation it knew, while changes made
+// Lookups says which cached lookups a change can make stale: each kind has
+// a generation of its own, so revoking an access token (every refresh
+// rotation does) leaves the cached clients warm.
+type Lookups uint8
+
+const (
+	// TokenLookups: an access token was deleted or revoked.
+	TokenLookups Lookups = 1 << iota
+	// ClientLookups: a client changed, or a tenant (a cached client
+	// carries its tenant's suspension).
+	ClientLookups
+	// AllLookups is every kind: what a change to a client or a tenant
+	// bumps (a stored token is loaded with its client), and what a lost
+	// notification costs.
+	AllLookups = TokenLookups | ClientLookups
+)
+
+// Generations are the invalidation counters, one per kind of lookup.
+type Generations struct{ Tokens, Clients int64 }
+
+// Generation is the invalidation channel. Current returns an error wrapping
+// ErrChannelDown, with the last generations it knew, while changes made
 // elsewhere may not reach it; any other error means the cache is bypassed.
+// Bump moves the generations of what.
 type Generation interface {
-	Current(ctx context.Context) (int64, error)
-	Bump(ctx context.Context) error
+	Current(ctx context.Context) (Generations, error)
+	Bump(ctx context.Context, what Lookups) error
 }
 
 // MemoryGeneration is the in-process Generation, for a single instance.
-type MemoryGeneration struct{ n atomic.Int64 }
+type MemoryGeneration struct{ counters }
+
+// counters are a Generation's two counters.
+type counters struct{ tokens, clients atomic.Int64 }
+
+func (c *counters) load() Generations {
+	return Generations{Tokens: c.tokens.Load(), Clients: c.clients.Load()}
+}
+
+func (c *counters) add(what Lookups) {
+	if what&TokenLookups != 0 {
+		c.tokens.Add(1)
+	}
+	if what&ClientLookups != 0 {
+		c.clients.Add(1)
+	}
+}
 
 // Current implements Generation.
-func (g *MemoryGeneration) Current(context.Context) (int64, error) { return g.n.Load(), nil }
+func (g *MemoryGeneration) Current(context.Context) (Generations, error) { return g.load(), nil }
 
 // Bump implements Generation.
-func (g *MemoryGeneration) Bump(context.Context) error { g.n.Add(1); return nil }
+func (g *MemoryGeneration) Bump(_ context.Context, what Lookups) error { g.add(what); return nil }
 
 type cachedToken struct {
 	gen int64
@@ -114,8 +151,8 @@ func (s *Store) EnableLookupCache(gen Generation, size int) error {
 }
 
 // invalidateLookups records that ctx's caller changed something a cached
-// lookup may hold: deleted or revoked an access token, or changed or deleted
-// a client or a tenant (a cached client carries its tenant's suspension).
+// lookup of the kinds what may hold: deleted or revoked an access token
+// (TokenLookups), or changed or deleted a client or a tenant (AllLookups).
 // Every Store method that makes such a change calls it after its writes;
 // nothing infers it from the SQL. Inside a transaction the bump is deferred
 // to the outermost Commit (and dropped by a rollback): bumped any earlier,
@@ -125,24 +162,24 @@ func (s *Store) EnableLookupCache(gen Generation, size int) error {
 //
 // storage/lookupcache_invalidation_test.go lists the methods that call it
 // and proves each one makes a cached lookup miss.
-func (s *Store) invalidateLookups(ctx context.Context) {
+func (s *Store) invalidateLookups(ctx context.Context, what Lookups) {
 	if s.cache == nil {
 		return
 	}
 	if st, ok := ctx.Value(txKey{}).(*txState); ok {
-		*st.dirty = true
+		*st.dirty |= what
 		return
 	}
-	s.bump(ctx)
+	s.bump(ctx, what)
 }
 
-func (s *Store) bump(ctx context.Context) {
-	if s.cache == nil {
+func (s *Store) bump(ctx context.Context, what Lookups) {
+	if s.cache == nil || what == 0 {
 		return
 	}
 	c := s.cache
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bumpTimeout)
-	err := c.gen.Bump(bctx)
+	err := c.gen.Bump(bctx, what)
 	cancel()
 	if err == nil {
 		c.stale.Store(false)
@@ -162,8 +199,9 @@ func (s *Store) bump(ctx context.Context) {
 // bumpTimeout bounds one attempt to bump the generation.
 const bumpTimeout = time.Second
 
-// retryBump bumps the generation until it lands (or the store closes), with
-// a backoff from 50 ms to 1 s.
+// retryBump bumps every generation until it lands (or the store closes),
+// with a backoff from 50 ms to 1 s: the failed bumps may have been of
+// either kind, and this instance purged both caches anyway.
 func (c *lookupCache) retryBump(ctx context.Context) {
 	defer c.retrying.Store(false)
 	wait := 50 * time.Millisecond
@@ -174,7 +212,7 @@ func (c *lookupCache) retryBump(ctx context.Context) {
 		case <-time.After(wait):
 		}
 		bctx, cancel := context.WithTimeout(ctx, bumpTimeout)
-		err := c.gen.Bump(bctx)
+		err := c.gen.Bump(bctx, AllLookups)
 		cancel()
 		if err == nil {
 			c.tokens.Purge()
@@ -210,17 +248,17 @@ const (
 	lookupLastResort
 )
 
-// cachedGeneration returns the generation for a lookup and how the lookup
+// cachedGeneration returns the generations for a lookup and how the lookup
 // may use the cache.
-func (s *Store) cachedGeneration(ctx context.Context) (int64, lookupMode) {
+func (s *Store) cachedGeneration(ctx context.Context) (Generations, lookupMode) {
 	if s.cache == nil || s.cache.stale.Load() {
-		return 0, lookupBypass
+		return Generations{}, lookupBypass
 	}
 	if _, inTx := ctx.Value(txKey{}).(*txState); inTx {
-		return 0, lookupBypass
+		return Generations{}, lookupBypass
 	}
 	var (
-		g   int64
+		g   Generations
 		err error
 	)
 	if m, ok := ctx.Value(genMemoKey{}).(*genMemo); ok {
@@ -235,7 +273,7 @@ func (s *Store) cachedGeneration(ctx context.Context) (int64, lookupMode) {
 	case errors.Is(err, ErrChannelDown):
 		return g, lookupLastResort
 	default:
-		return 0, lookupBypass
+		return Generations{}, lookupBypass
 	}
 }
 
@@ -264,11 +302,11 @@ type genMemoKey struct{}
 
 type genMemo struct {
 	once sync.Once
-	gen  int64
+	gen  Generations
 	err  error
 }
 
-// WithLookupSnapshot makes every cached lookup under ctx use one generation,
+// WithLookupSnapshot makes every cached lookup under ctx use one reading of the generations,
 // read at the first lookup: a request then costs one generation read however
 // many lookups it makes, and it still sees every change committed before it.
 func WithLookupSnapshot(ctx context.Context) context.Context {

@@ -92,10 +92,40 @@ func (fx *cacheFixture) warm(t *testing.T, s *storage.Store) {
 // and client runs: 0 when both are served from the cache.
 func (fx *cacheFixture) lookupStatements(t *testing.T, s *storage.Store, count func() int64) int64 {
 	t.Helper()
+	tokens, clients := fx.lookupMisses(t, s, count)
+	return tokens + clients
+}
+
+// lookupMisses counts the statements a lookup of the fixture's client
+// runs, then those of a lookup of its token. The client goes first: loading
+// the token looks its client up, and would cache it again.
+func (fx *cacheFixture) lookupMisses(t *testing.T, s *storage.Store, count func() int64) (tokens, clients int64) {
+	t.Helper()
 	before := count()
-	_, _ = s.GetAccessTokenSession(t.Context(), fx.access, oauth.NewSession())
 	_, _ = s.GetClient(t.Context(), fx.client)
-	return count() - before
+	mid := count()
+	_, _ = s.GetAccessTokenSession(t.Context(), fx.access, oauth.NewSession())
+	return count() - mid, mid - before
+}
+
+// checkInvalidated fails t unless the generations moved from before to
+// after for exactly the kinds inv names, and the bystander's cached lookups
+// of those kinds miss while the others still hit.
+func checkInvalidated(t *testing.T, inv invalidation, before, after storage.Generations, by *cacheFixture, s *storage.Store, count func() int64) {
+	t.Helper()
+	if moved, want := after.Tokens > before.Tokens, inv.what&storage.TokenLookups != 0; moved != want {
+		t.Errorf("%s: token generation moved = %v, want %v", inv.method, moved, want)
+	}
+	if moved, want := after.Clients > before.Clients, inv.what&storage.ClientLookups != 0; moved != want {
+		t.Errorf("%s: client generation moved = %v, want %v", inv.method, moved, want)
+	}
+	tokens, clients := by.lookupMisses(t, s, count)
+	if tokens == 0 {
+		t.Errorf("after %s a cached token lookup was still a hit", inv.method)
+	}
+	if missed, want := clients > 0, inv.what&storage.ClientLookups != 0; missed != want {
+		t.Errorf("after %s a cached client lookup missed = %v (%d statements), want %v", inv.method, missed, clients, want)
+	}
 }
 
 func must(t *testing.T, err error) {
@@ -105,91 +135,93 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// invalidation is a Store method that must invalidate the lookup cache, and
-// a call that makes its change on fx.
+// invalidation is a Store method that must invalidate the lookup cache,
+// the kinds of lookup it must invalidate (and no other), and a call that
+// makes its change on fx.
 type invalidation struct {
 	method string
+	what   storage.Lookups
 	call   func(ctx context.Context, s *storage.Store, fx *cacheFixture) error
 }
 
 // invalidations lists every Store method that calls invalidateLookups.
 var invalidations = []invalidation{
-	{"DeleteAccessTokenSession", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"DeleteAccessTokenSession", storage.TokenLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.DeleteAccessTokenSession(ctx, fx.access)
 	}},
-	{"RevokeAccessToken", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"RevokeAccessToken", storage.TokenLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.RevokeAccessToken(ctx, fx.requestID)
 	}},
-	{"RotateRefreshToken", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"RotateRefreshToken", storage.TokenLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.RotateRefreshToken(ctx, fx.requestID, fx.refresh)
 	}},
-	{"RotateRefreshTokenAndIssue", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"RotateRefreshTokenAndIssue", storage.TokenLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		req, err := s.GetRefreshTokenSession(ctx, fx.refresh, oauth.NewSession())
 		if err != nil {
 			return err
 		}
 		return s.RotateRefreshTokenAndIssue(ctx, fx.requestID, fx.refresh, "at2-"+fx.access, req, "rt2-"+fx.refresh, req)
 	}},
-	{"RotateClientSecret", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"RotateClientSecret", storage.AllLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.RotateClientSecret(ctx, fx.tenant.ID, fx.client, "bcrypt$new", nil)
 	}},
-	{"UpdateTenantClient", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"UpdateTenantClient", storage.AllLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		_, err := s.UpdateTenantClient(ctx, fx.tenant.ID, fx.client, func(c *models.Client) error { c.Name = "renamed"; return nil })
 		return err
 	}},
-	{"DeleteTenantClient", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"DeleteTenantClient", storage.AllLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.DeleteTenantClient(ctx, fx.tenant.ID, fx.client)
 	}},
-	{"DeleteServiceAccount", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"DeleteServiceAccount", storage.AllLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.DeleteServiceAccount(ctx, fx.tenant.ID, fx.sa.ID)
 	}},
-	{"UpdateTenant", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"UpdateTenant", storage.AllLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		_, err := s.UpdateTenant(ctx, fx.tenant.ID, map[string]any{"name": "Renamed"})
 		return err
 	}},
-	{"SuspendTenant", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"SuspendTenant", storage.AllLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		_, err := s.SuspendTenant(ctx, fx.tenant.ID)
 		return err
 	}},
-	{"UnsuspendTenant", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"UnsuspendTenant", storage.AllLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		_, err := s.UnsuspendTenant(ctx, fx.tenant.ID)
 		return err
 	}},
-	{"DeleteTenant", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"DeleteTenant", storage.AllLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.DeleteTenant(ctx, fx.tenant.ID)
 	}},
-	{"RevokeSession", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"RevokeSession", storage.TokenLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.RevokeSession(ctx, fx.tenant.ID, fx.user.ID, fx.session.ID)
 	}},
-	{"RevokeUserSessions", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"RevokeUserSessions", storage.TokenLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		_, err := s.RevokeUserSessions(ctx, fx.tenant.ID, fx.user.ID, "", true)
 		return err
 	}},
-	{"RevokeDevice", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"RevokeDevice", storage.TokenLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.RevokeDevice(ctx, fx.tenant.ID, fx.user.ID, fx.device.ID)
 	}},
-	{"RevokeConsent", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"RevokeConsent", storage.TokenLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		if err := s.GrantConsent(ctx, fx.tenant.ID, fx.user.ID, fx.client, []string{"openid"}); err != nil {
 			return err
 		}
 		_, err := s.RevokeConsent(ctx, fx.tenant.ID, fx.user.ID, fx.client)
 		return err
 	}},
-	{"EraseUser", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"EraseUser", storage.TokenLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		return s.EraseUser(ctx, fx.tenant.ID, fx.user.ID)
 	}},
-	{"PruneExpired", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"PruneExpired", storage.TokenLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		_, err := s.PruneExpired(ctx, models.PruneOptions{})
 		return err
 	}},
 	// Issue 10 §3: a tenant's own deletion hides its clients, its
 	// cancellation shows them again, the purge deletes them.
-	{"ScheduleTenantDeletion", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"ScheduleTenantDeletion", storage.AllLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		now := time.Now()
 		_, err := s.ScheduleTenantDeletion(ctx, fx.tenant.ID, now, now.Add(time.Hour))
 		return err
 	}},
-	{"CancelTenantDeletion", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"CancelTenantDeletion", storage.AllLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		now := time.Now()
 		if _, err := s.ScheduleTenantDeletion(ctx, fx.tenant.ID, now, now.Add(time.Hour)); err != nil {
 			return err
@@ -197,7 +229,7 @@ var invalidations = []invalidation{
 		_, err := s.CancelTenantDeletion(ctx, fx.tenant.ID)
 		return err
 	}},
-	{"PurgeTenant", func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
+	{"PurgeTenant", storage.AllLookups, func(ctx context.Context, s *storage.Store, fx *cacheFixture) error {
 		now := time.Now()
 		if _, err := s.ScheduleTenantDeletion(ctx, fx.tenant.ID, now, now); err != nil {
 			return err
@@ -298,7 +330,7 @@ func TestLookupInvalidation(t *testing.T) {
 				gen := storagetest.LookupGeneration(t, s)
 				must(t, s.EnableLookupCache(gen, 1000))
 				count := storage.CountStatements(s)
-				current := func() int64 {
+				current := func() storage.Generations {
 					t.Helper()
 					g, err := gen.Current(t.Context())
 					must(t, err)
@@ -321,12 +353,7 @@ func TestLookupInvalidation(t *testing.T) {
 					by.warm(t, s)
 					g := current()
 					must(t, inv.call(t.Context(), s, fx))
-					if current() <= g {
-						t.Fatalf("%s did not bump the generation", inv.method)
-					}
-					if n := by.lookupStatements(t, s, count); n == 0 {
-						t.Fatalf("after %s a cached lookup was still a hit", inv.method)
-					}
+					checkInvalidated(t, inv, g, current(), by, s, count)
 				})
 
 				t.Run("in_transaction", func(t *testing.T) {
@@ -343,12 +370,7 @@ func TestLookupInvalidation(t *testing.T) {
 						return nil
 					})
 					must(t, err)
-					if current() <= g {
-						t.Fatalf("%s in a transaction: no bump after the commit", inv.method)
-					}
-					if n := by.lookupStatements(t, s, count); n == 0 {
-						t.Fatalf("after %s committed a cached lookup was still a hit", inv.method)
-					}
+					checkInvalidated(t, inv, g, current(), by, s, count)
 				})
 
 				t.Run("rolled_back", func(t *testing.T) {

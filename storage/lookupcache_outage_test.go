@@ -25,18 +25,18 @@ type partitionedGeneration struct {
 
 var errCut = errors.New("cut off")
 
-func (g *partitionedGeneration) Current(ctx context.Context) (int64, error) {
+func (g *partitionedGeneration) Current(ctx context.Context) (storage.Generations, error) {
 	if g.cut.Load() {
-		return 0, errCut
+		return storage.Generations{}, errCut
 	}
 	return g.shared.Current(ctx)
 }
 
-func (g *partitionedGeneration) Bump(ctx context.Context) error {
+func (g *partitionedGeneration) Bump(ctx context.Context, what storage.Lookups) error {
 	if g.cut.Load() {
 		return errCut
 	}
-	return g.shared.Bump(ctx)
+	return g.shared.Bump(ctx, what)
 }
 
 // A revocation whose bump fails is not lost: the revoking instance bypasses
@@ -94,7 +94,7 @@ func TestLookupCacheFailedBumpIsRetried(t *testing.T) {
 			deadline := time.Now().Add(10 * time.Second)
 			for {
 				now, _ := shared.Current(ctx)
-				if now > before {
+				if now.Tokens > before.Tokens {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -111,8 +111,10 @@ func TestLookupCacheFailedBumpIsRetried(t *testing.T) {
 
 // Two instances on one PostgreSQL database hear each other's invalidations
 // through it: a token cached on both and revoked on one stops answering on
-// the other once the notification lands, and a write that invalidates
-// nothing keeps the other's entry cached (so the test can fail).
+// the other once the notification lands, while the other's cached client
+// stays a hit (a token revocation moves the token generation alone); a
+// client change then makes the client miss there too. A write that
+// invalidates nothing keeps the other's entries cached (so the test can fail).
 func TestListenGenerationAcrossInstances(t *testing.T) {
 	t.Parallel()
 	backend := postgresOnly(t)
@@ -132,6 +134,14 @@ func TestListenGenerationAcrossInstances(t *testing.T) {
 	waitUntil(t, 10*time.Second, "the other instance sees the revocation", func() bool {
 		_, err := s2.GetAccessTokenSession(t.Context(), fx.access, oauth.NewSession())
 		return errors.Is(err, fosite.ErrNotFound)
+	})
+	if _, clients := fx.lookupMisses(t, s2, count); clients != 0 {
+		t.Fatalf("after a token revocation the other instance's cached client ran %d statements, want 0 (a hit)", clients)
+	}
+	must(t, s1.RotateClientSecret(t.Context(), fx.tenant.ID, fx.client, "bcrypt$new", nil))
+	waitUntil(t, 10*time.Second, "the other instance sees the client change", func() bool {
+		_, clients := fx.lookupMisses(t, s2, count)
+		return clients != 0
 	})
 }
 

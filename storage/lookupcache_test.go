@@ -41,14 +41,14 @@ type countingGeneration struct {
 	reads, bumps int
 }
 
-func (g *countingGeneration) Current(ctx context.Context) (int64, error) {
+func (g *countingGeneration) Current(ctx context.Context) (storage.Generations, error) {
 	g.reads++
 	return g.MemoryGeneration.Current(ctx)
 }
 
-func (g *countingGeneration) Bump(ctx context.Context) error {
+func (g *countingGeneration) Bump(ctx context.Context, what storage.Lookups) error {
 	g.bumps++
-	return g.MemoryGeneration.Bump(ctx)
+	return g.MemoryGeneration.Bump(ctx, what)
 }
 
 func TestLookupCacheInvalidation(t *testing.T) {

@@ -128,7 +128,7 @@ func (s *Store) PruneExpired(ctx context.Context, opts models.PruneOptions) (map
 		n, err := s.deleteBatched(ctx, st.table, st.pk, opts.Batch, st.cond, st.args...)
 		out[st.table] = n
 		if st.table == tableAccess && n > 0 {
-			s.invalidateLookups(ctx)
+			s.invalidateLookups(ctx, TokenLookups)
 		}
 		if err != nil {
 			return out, err

@@ -97,7 +97,7 @@ func (s *Store) RotateRefreshTokenAndIssue(ctx context.Context, requestID, signa
 	if out.Revoked > 0 {
 		// A revoked access token may sit in an instance's lookup cache. The
 		// statement committed: bump now.
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, TokenLookups)
 	}
 	return nil
 }

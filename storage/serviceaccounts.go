@@ -97,7 +97,7 @@ func (s *Store) DeleteServiceAccount(ctx context.Context, tenantID, id string) e
 		}
 		// The clients it held lost their service_account_id (ON DELETE
 		// SET NULL): a cached client would still name it.
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, AllLookups)
 		return nil
 	})
 }

@@ -116,7 +116,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, tenantID, userID, keepID
 					return fmt.Errorf("revoke user tokens: %w", mapErr(err))
 				}
 			}
-			s.invalidateLookups(ctx)
+			s.invalidateLookups(ctx, TokenLookups)
 			lq := db.Where("tenant_id = ? AND user_id = ?", tenantID, userID)
 			if keepID != "" {
 				lq = lq.Where("session_id IS NULL OR session_id <> ?", keepID)
@@ -137,7 +137,7 @@ func (s *Store) deleteSessionTokens(ctx context.Context, cond string, arg any) e
 			return fmt.Errorf("revoke session tokens: %w", mapErr(err))
 		}
 	}
-	s.invalidateLookups(ctx)
+	s.invalidateLookups(ctx, TokenLookups)
 	if err := db.Where(cond, arg).Delete(&models.LoginSession{}).Error; err != nil {
 		return fmt.Errorf("revoke browser session: %w", repoErr(err, "login_session"))
 	}

@@ -101,7 +101,7 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, fields map[string]a
 		if err := db.Where("id = ?", id).Take(&t).Error; err != nil {
 			return fmt.Errorf("update tenant: %w", repoErr(err, "tenant"))
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, AllLookups)
 		return nil
 	})
 	if err != nil {
@@ -140,7 +140,7 @@ func (s *Store) SuspendTenant(ctx context.Context, id string) (*models.Tenant, e
 		if err := s.endTenantAccess(ctx, id, now); err != nil {
 			return fmt.Errorf("suspend tenant: %w", err)
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, AllLookups)
 		return nil
 	})
 	if err != nil {
@@ -170,7 +170,7 @@ func (s *Store) updateTenantRaw(ctx context.Context, id string, upd map[string]a
 		if res.RowsAffected == 0 {
 			return models.ErrNotFound("tenant")
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, AllLookups)
 		return repoErr(db.Where("id = ?", id).Take(&t).Error, "tenant")
 	})
 	if err != nil {
@@ -202,7 +202,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 		if res.RowsAffected == 0 {
 			return models.ErrNotFound("tenant")
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, AllLookups)
 		return nil
 	})
 }
@@ -256,7 +256,7 @@ func (s *Store) ScheduleTenantDeletion(ctx context.Context, id string, now, dele
 		if err := s.endTenantAccess(ctx, id, s.now()); err != nil {
 			return fmt.Errorf("schedule tenant deletion: %w", err)
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, AllLookups)
 		return repoErr(db.Where("id = ?", id).Take(&t).Error, "tenant")
 	})
 	if err != nil {
@@ -285,7 +285,7 @@ func (s *Store) CancelTenantDeletion(ctx context.Context, id string) (*models.Te
 			"deletion_scheduled_at": nil, "deletes_at": nil, "updated_at": s.now()}).Error; err != nil {
 			return fmt.Errorf("cancel tenant deletion: %w", repoErr(err, "tenant"))
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, AllLookups)
 		t = models.Tenant{} // a NULL read back leaves a set pointer as it was
 		return repoErr(db.Where("id = ?", id).Take(&t).Error, "tenant")
 	})
@@ -357,7 +357,7 @@ func (s *Store) PurgeTenant(ctx context.Context, id string, now time.Time) (bool
 		if err := db.Where("id = ?", id).Delete(&models.Tenant{}).Error; err != nil {
 			return fmt.Errorf("purge tenant: %w", repoErr(err, "tenant"))
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, AllLookups)
 		purged = true
 		return nil
 	})

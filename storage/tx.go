@@ -23,10 +23,10 @@ type txState struct {
 	// cancel ends the transaction's context: armed by a timer around BEGIN,
 	// COMMIT and ROLLBACK (the store's deadline), called once it is over.
 	cancel context.CancelFunc
-	// dirty is shared with nested states: set by invalidateLookups when the
-	// transaction changed something the lookup cache may hold, so Commit
-	// bumps the generation.
-	dirty *bool
+	// dirty is shared with nested states: the kinds of lookup the
+	// transaction changed something of (invalidateLookups), whose
+	// generations Commit bumps.
+	dirty *Lookups
 }
 
 // db returns the transaction carried in ctx, or the pool bound to ctx.
@@ -60,7 +60,7 @@ func (s *Store) begin(ctx context.Context, opts *sql.TxOptions) (context.Context
 		cancel()
 		return ctx, fmt.Errorf("begin transaction: %w", mapErr(err))
 	}
-	return context.WithValue(ctx, txKey{}, &txState{tx: tx, dirty: new(bool), cancel: cancel}), nil
+	return context.WithValue(ctx, txKey{}, &txState{tx: tx, dirty: new(Lookups), cancel: cancel}), nil
 }
 
 // Commit commits the transaction BeginTX put in ctx.
@@ -77,9 +77,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("commit: %w", mapErr(err))
 	}
-	if *st.dirty {
-		s.bump(context.WithoutCancel(ctx))
-	}
+	s.bump(context.WithoutCancel(ctx), *st.dirty)
 	return nil
 }
 

@@ -397,7 +397,7 @@ func (s *Store) EraseUser(ctx context.Context, tenantID, id string) error {
 				return fmt.Errorf("erase user tokens: %w", mapErr(err))
 			}
 		}
-		s.invalidateLookups(ctx)
+		s.invalidateLookups(ctx, TokenLookups)
 		for _, t := range erasedUserTables {
 			if err := db.Exec("DELETE FROM "+t+" WHERE tenant_id = ? AND user_id = ?", tenantID, id).Error; err != nil {
 				return fmt.Errorf("erase user %s: %w", t, repoErr(err, "user"))

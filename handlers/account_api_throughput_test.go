@@ -25,7 +25,7 @@ import (
 // bound: bcrypt-12 comparisons per second with the same parallelism. It is a
 // measurement, run by hand (docs/benchmarks.md):
 //
-//	IDENTITY_BENCH=1 go test ./cmd/identityd -run TestLoginThroughput -count=1 -v
+//	IDENTITY_BENCH=1 go test ./handlers -run TestLoginThroughput -count=1 -v
 func TestLoginThroughput(t *testing.T) {
 	if os.Getenv("IDENTITY_BENCH") != "1" {
 		t.Skip("a 10 s measurement per backend; set IDENTITY_BENCH=1 to run it")

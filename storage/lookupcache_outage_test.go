@@ -109,6 +109,35 @@ func TestLookupCacheFailedBumpIsRetried(t *testing.T) {
 	}
 }
 
+// twoInstances are two stores on one PostgreSQL database, each with its
+// lookup cache invalidated through a ListenGeneration on a channel of the
+// test's own, and a fixture made through s1 whose token and client s2 has
+// cached; count counts s2's statements.
+type twoInstances struct {
+	s1, s2  *storage.Store
+	g2      *storage.ListenGeneration
+	channel string
+	count   func() int64
+	fx      *cacheFixture
+}
+
+func newTwoInstances(t *testing.T) *twoInstances {
+	t.Helper()
+	backend := postgresOnly(t)
+	in := &twoInstances{
+		s1:      storagetest.OpenStore(t, backend, storage.Options{}),
+		s2:      storagetest.OpenStore(t, backend, storage.Options{}),
+		channel: "identity_test_" + randomID(t),
+	}
+	must(t, in.s1.EnableLookupCache(storagetest.LookupGenerationOn(t, in.s1, in.channel), 100))
+	in.g2 = storagetest.LookupGenerationOn(t, in.s2, in.channel).(*storage.ListenGeneration)
+	must(t, in.s2.EnableLookupCache(in.g2, 100))
+	in.count = storage.CountStatements(in.s2)
+	in.fx = newCacheFixture(t, in.s1, time.Now().Add(time.Hour))
+	in.fx.warm(t, in.s2)
+	return in
+}
+
 // Two instances on one PostgreSQL database hear each other's invalidations
 // through it: a token cached on both and revoked on one stops answering on
 // the other once the notification lands, while the other's cached client
@@ -117,15 +146,8 @@ func TestLookupCacheFailedBumpIsRetried(t *testing.T) {
 // invalidates nothing keeps the other's entries cached (so the test can fail).
 func TestListenGenerationAcrossInstances(t *testing.T) {
 	t.Parallel()
-	backend := postgresOnly(t)
-	s1 := storagetest.OpenStore(t, backend, storage.Options{})
-	s2 := storagetest.OpenStore(t, backend, storage.Options{})
-	channel := "identity_test_" + randomID(t)
-	must(t, s1.EnableLookupCache(storagetest.LookupGenerationOn(t, s1, channel), 100))
-	must(t, s2.EnableLookupCache(storagetest.LookupGenerationOn(t, s2, channel), 100))
-	count := storage.CountStatements(s2)
-	fx := newCacheFixture(t, s1, time.Now().Add(time.Hour))
-	fx.warm(t, s2)
+	in := newTwoInstances(t)
+	s1, s2, count, fx := in.s1, in.s2, in.count, in.fx
 	_ = newCacheFixture(t, s1, time.Now().Add(time.Hour)) // issuance invalidates nothing
 	if n := fx.lookupStatements(t, s2, count); n != 0 {
 		t.Fatalf("control: a cached lookup ran %d statements, want 0 (a hit)", n)
@@ -150,16 +172,8 @@ func TestListenGenerationAcrossInstances(t *testing.T) {
 // the gap is trusted after it, so a revocation made during the gap is seen.
 func TestListenGenerationReconnects(t *testing.T) {
 	t.Parallel()
-	backend := postgresOnly(t)
-	s1 := storagetest.OpenStore(t, backend, storage.Options{})
-	s2 := storagetest.OpenStore(t, backend, storage.Options{})
-	channel := "identity_test_" + randomID(t)
-	must(t, s1.EnableLookupCache(storagetest.LookupGenerationOn(t, s1, channel), 100))
-	g2 := storagetest.LookupGenerationOn(t, s2, channel).(*storage.ListenGeneration)
-	must(t, s2.EnableLookupCache(g2, 100))
-	count := storage.CountStatements(s2)
-	fx := newCacheFixture(t, s1, time.Now().Add(time.Hour))
-	fx.warm(t, s2)
+	in := newTwoInstances(t)
+	s1, s2, g2, count, fx, channel := in.s1, in.s2, in.g2, in.count, in.fx, in.channel
 	if n := fx.lookupStatements(t, s2, count); n != 0 {
 		t.Fatalf("control: a cached lookup ran %d statements, want 0 (a hit)", n)
 	}

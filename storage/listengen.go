@@ -257,8 +257,8 @@ func (g *ListenGeneration) run(ctx context.Context, conn *pgx.Conn) {
 	}
 }
 
-// receive counts notifications from the other instances until the
-// connection fails or ctx ends (see received). An idle connection is checked every
+// receive counts notifications from the other instances (received) until
+// the connection fails or ctx ends. An idle connection is checked every
 // heartbeat, so a silently broken one is noticed.
 func (g *ListenGeneration) receive(ctx context.Context, conn *pgx.Conn) error {
 	for {

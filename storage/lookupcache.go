@@ -306,9 +306,10 @@ type genMemo struct {
 	err  error
 }
 
-// WithLookupSnapshot makes every cached lookup under ctx use one reading of the generations,
-// read at the first lookup: a request then costs one generation read however
-// many lookups it makes, and it still sees every change committed before it.
+// WithLookupSnapshot makes every cached lookup under ctx use one reading of
+// the generations, taken at the first lookup: a request then costs one read
+// however many lookups it makes, and it still sees every change committed
+// before it.
 func WithLookupSnapshot(ctx context.Context) context.Context {
 	return context.WithValue(ctx, genMemoKey{}, &genMemo{})
 }
